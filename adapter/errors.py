@@ -1,0 +1,98 @@
+"""Every error a user of the adapter can meet.
+
+One root, a stable slug ``code`` on every class, and a FHIR ``OperationOutcome`` rendering so that the
+service and the CLI can show any of them the same way::
+
+    AdapterError                       code="adapter-error"
+    ├── LetterParseError               code="letter-parse"      (unreadable or unknown letter)
+    │   ├── EmptyLetterError           code="letter-empty"
+    │   ├── UnknownLayoutError         code="letter-layout"
+    │   ├── PDFReadError               code="letter-pdf"
+    │   └── MissingSectionError        code="letter-section"
+    └── InputError                     code="input"             (a file that cannot be read at all)
+
+Third-party errors (pypdf, OS errors) are translated at the boundary where they happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AdapterError",
+    "EmptyLetterError",
+    "InputError",
+    "LetterParseError",
+    "MissingSectionError",
+    "PDFReadError",
+    "UnknownLayoutError",
+]
+
+
+class AdapterError(Exception):
+    """Root of every error the adapter raises on purpose."""
+
+    code: ClassVar[str] = "adapter-error"
+    #: FHIR issue-type code (http://hl7.org/fhir/issue-type) used in the OperationOutcome.
+    issue_type: ClassVar[str] = "processing"
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+    def __str__(self) -> str:
+        where = f" (at {self.location})" if self.location else ""
+        return f"[{self.code}] {self.message}{where}"
+
+    def to_operation_outcome(self) -> dict[str, Any]:
+        """Render as a FHIR R4 OperationOutcome resource (a plain JSON dict)."""
+        issue: dict[str, Any] = {
+            "severity": "error",
+            "code": self.issue_type,
+            "details": {
+                "coding": [{"system": "urn:imr-adapter:error", "code": self.code}],
+                "text": self.message,
+            },
+        }
+        if self.location:
+            issue["expression"] = [self.location]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+class InputError(AdapterError):
+    """An input file or folder that cannot be read at all."""
+
+    code = "input"
+    issue_type = "not-found"
+
+
+class LetterParseError(AdapterError):
+    """A letter that cannot be turned into a case; ``location`` says where reading stopped."""
+
+    code = "letter-parse"
+    issue_type = "invalid"
+
+
+class EmptyLetterError(LetterParseError):
+    """The input holds no text."""
+
+    code = "letter-empty"
+
+
+class UnknownLayoutError(LetterParseError):
+    """The text is not an IMR determination letter in any known layout."""
+
+    code = "letter-layout"
+
+
+class PDFReadError(LetterParseError):
+    """The bytes are not a PDF that can be opened and read."""
+
+    code = "letter-pdf"
+
+
+class MissingSectionError(LetterParseError):
+    """A section the layout cannot do without (for example the disputed items) is missing or empty."""
+
+    code = "letter-section"

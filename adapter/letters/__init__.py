@@ -1,0 +1,54 @@
+"""IMR Final Determination Letters (text or PDF) -> ``IMRCase``.
+
+``parse_letter`` normalises the text, picks the layout by its opening structure and hands over to that
+layout's module; each module reads structure (headings, labels, sentence shapes), not particular wording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from adapter.errors import EmptyLetterError, UnknownLayoutError
+from adapter.letters import _text, case_number, notice, professional, variant_2014
+from adapter.letters.pdf import is_pdf, pdf_text
+from adapter.model import IMRCase, Layout, LetterSource
+
+__all__ = ["detect_layout", "parse_letter"]
+
+_LAYOUTS: dict[Layout, tuple[Callable[[str], bool], Callable[[str], IMRCase]]] = {
+    Layout.CASE_NUMBER: (case_number.detect, case_number.parse),
+    Layout.MAXIMUS_NOTICE: (notice.detect, notice.parse),
+    Layout.PROFESSIONAL_REVIEW: (professional.detect, professional.parse),
+    Layout.VARIANT_2014: (variant_2014.detect, variant_2014.parse),
+}
+
+
+def detect_layout(text: str) -> Layout:
+    """The layout of a letter's (normalised) text; ``UnknownLayoutError`` when none fits."""
+    for layout, (detect, _) in _LAYOUTS.items():
+        if detect(text):
+            return layout
+    raise UnknownLayoutError("not an IMR determination letter in any known layout", location="line 1")
+
+
+def parse_letter(letter: str | bytes) -> IMRCase:
+    """Parse one letter, given as text or as the bytes of a PDF or UTF-8 text file.
+
+    Raises ``LetterParseError`` (or a subclass) for input that is not a readable letter; a field that
+    cannot be read is left empty and named in ``case.warnings``.
+    """
+    pdf: bytes | None = None
+    if isinstance(letter, bytes):
+        if is_pdf(letter):
+            pdf, raw = letter, pdf_text(letter)
+        else:
+            raw = letter.decode("utf-8", errors="replace")
+    else:
+        raw = letter
+    text = _text.normalise(raw)
+    if not text.strip():
+        raise EmptyLetterError("the letter holds no text", location="line 1")
+    _, parse = _LAYOUTS[detect_layout(text.lstrip())]
+    case = parse(text.lstrip())
+    case.source = LetterSource(media_type="application/pdf" if pdf else "text/plain", text=raw, pdf=pdf)
+    return case

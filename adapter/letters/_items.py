@@ -1,0 +1,115 @@
+"""Disputed items written as ``<item>: Upheld|Overturned`` followed by labelled guideline and rationale
+paragraphs: the item section of the case-number layout and of the 2014 variant."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from adapter.errors import MissingSectionError
+from adapter.letters import _text
+from adapter.model import Decision, DisputedItem
+
+_DECISION_AT_END = re.compile(r"^(?P<item>.*\S)\s*:\s*(?P<decision>upheld|overturned)\s*\.?$", re.IGNORECASE)
+_DECISION_ALONE = re.compile(r"^\s*(?P<decision>upheld|overturned)\s*\.?$", re.IGNORECASE)
+_INTRO = re.compile(r"set\s+forth\s+below\s*:?\s*$", re.IGNORECASE)
+_LABELS = {
+    "claims_administrator_guideline": r"Claims\s+Administrator\s+guidelines?\s*:",
+    "maximus_guideline": r"(?:MAXIMUS|Expert\s+Reviewer)\s+guidelines?\s*:",
+    "rationale": r"Decision\s+rationale\s*:",
+}
+_ANY_LABEL = re.compile("|".join(f"(?P<{k}>{v})" for k, v in _LABELS.items()), re.IGNORECASE)
+
+_ORIGINAL = re.compile(r"^(?P<original>.+?)\s+was\s+the\s+original\s+request\.", re.IGNORECASE)
+_AUTHORIZED = re.compile(
+    r"original\s+request\.\s+(?:(?P<a1>.+?)\s+was\s+authorized\s+by\s+the\s+Claims\s+Administrator"
+    r"|The\s+Claims\s+Administrator\s+authorized\s+(?P<a2>.+?),\s+leaving)",
+    re.IGNORECASE,
+)
+_REMAINING = re.compile(r"original\s+request,\s+(?P<remaining>.+?),?\s+is$", re.IGNORECASE)
+
+
+@dataclass
+class _Heading:
+    first_line: int
+    last_line: int
+    request: str
+    decision: Decision
+
+
+def _headings(lines: list[str]) -> list[_Heading]:
+    headings: list[_Heading] = []
+    floor = 0
+    for i, line in enumerate(lines):
+        at_end = _DECISION_AT_END.match(line)
+        alone = _DECISION_ALONE.match(line)
+        if at_end:
+            end, tail, word = i, at_end["item"], at_end["decision"]
+        elif alone:
+            prev = i - 1
+            while prev >= floor and not lines[prev].strip():
+                prev -= 1
+            if prev < floor or not lines[prev].rstrip().endswith(":"):
+                continue
+            end, tail, word = prev, lines[prev].rstrip()[:-1], alone["decision"]
+        else:
+            continue
+        start = end
+        while start - 1 >= floor and lines[start - 1].strip() and not _INTRO.search(lines[start - 1]):
+            start -= 1
+        request = _text.collapse(" ".join([*lines[start:end], tail]))
+        if request:
+            headings.append(_Heading(start, i, request, Decision(word.lower())))
+        floor = i + 1
+    return headings
+
+
+def _fields(body: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    marks = list(_ANY_LABEL.finditer(body))
+    for n, mark in enumerate(marks):
+        name = mark.lastgroup
+        if name is None or name in fields:
+            continue
+        stop = marks[n + 1].start() if n + 1 < len(marks) else len(body)
+        fields[name] = _text.collapse(body[mark.end() : stop])
+    return fields
+
+
+def decision_items(section: str, *, location: str) -> list[DisputedItem]:
+    """Every ``<item>: <decision>`` heading in an issues section with the paragraphs that follow it."""
+    lines = section.split("\n")
+    headings = _headings(lines)
+    if not headings:
+        raise MissingSectionError("no disputed item with a decision was found", location=location)
+    items: list[DisputedItem] = []
+    for n, heading in enumerate(headings):
+        stop = headings[n + 1].first_line if n + 1 < len(headings) else len(lines)
+        fields = _fields("\n".join(lines[heading.last_line + 1 : stop]))
+        maximus = fields.get("maximus_guideline") or None
+        claims = fields.get("claims_administrator_guideline") or None
+        cited = _text.citations(maximus or "")
+        original = _ORIGINAL.match(heading.request)
+        authorized = _AUTHORIZED.search(heading.request)
+        remaining = _REMAINING.search(heading.request) if original else None
+        decided = remaining["remaining"] if remaining else heading.request
+        quantity, frequency, weeks, site = _text.quantities(decided)
+        items.append(
+            DisputedItem(
+                request=heading.request,
+                decision=heading.decision,
+                guideline_basis=_text.guideline_basis(maximus, cited),
+                maximus_guideline=maximus,
+                citations=cited,
+                claims_administrator_guideline=claims,
+                claims_administrator_citations=_text.citations(claims or ""),
+                rationale=fields.get("rationale") or None,
+                original_request=original["original"] if original else None,
+                authorized=(authorized["a1"] or authorized["a2"]) if authorized else None,
+                quantity=quantity,
+                frequency_per_week=frequency,
+                duration_weeks=weeks,
+                body_site=site,
+            )
+        )
+    return items

@@ -1,0 +1,402 @@
+"""Text helpers every layout shares: normalising extracted text, dates, ages, citations, quantities.
+
+Everything here is a pure function of a string. Patterns read structure (labels, numbers, sentence
+shapes), never a particular letter's wording.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+
+from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+
+
+def normalise(text: str) -> str:
+    """Unify line endings and spaces, drop control characters, strip trailing blanks on each line."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\t", " ")
+    text = _CONTROL.sub("", text)
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def collapse(text: str) -> str:
+    """Collapse every run of whitespace (line breaks included) to one space."""
+    return " ".join(text.split())
+
+
+def heading_pattern(heading: str) -> re.Pattern[str]:
+    """A pattern for a heading whose words may be split over lines or spaced unevenly."""
+    words = [re.escape(w) for w in heading.split()]
+    return re.compile(r"\s+".join(words), re.IGNORECASE)
+
+
+# --- numbers -------------------------------------------------------------------------------------------
+
+_NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-four": 24, "thirty": 30,
+    "once": 1, "twice": 2, "single": 1,
+}  # fmt: skip
+NUMBER = r"(?:\d{1,3}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
+
+
+def to_int(token: str) -> int | None:
+    """A count written as digits or as an English word; None when it is neither."""
+    token = token.lower()
+    if token.isdigit():
+        return int(token)
+    return _NUMBER_WORDS.get(token)
+
+
+# --- dates ---------------------------------------------------------------------------------------------
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+         "november", "december"]
+    )
+}  # fmt: skip
+NUMERIC_DATE = r"\d{1,2}\s?[/-]\s?\d{1,2}\s?[/-]\s?(?:\d{4}|\d{2})"
+WORDED_DATE = r"(?:" + "|".join(m.title() for m in _MONTHS) + r")\s+\d{1,2},\s+\d{4}"
+DATE = rf"(?:{NUMERIC_DATE}|{WORDED_DATE})"
+
+
+def parse_date(text: str) -> date | None:
+    """Read 10/13/2016, 10-13-16, 7/1/2014 or "December 21, 2016"; None if it is not a real date."""
+    text = text.strip()
+    worded = re.fullmatch(r"([A-Za-z]+)\s+(\d{1,2}),\s+(\d{4})", text)
+    if worded:
+        month = _MONTHS.get(worded[1].lower())
+        day, year = int(worded[2]), int(worded[3])
+    else:
+        numeric = re.fullmatch(r"(\d{1,2})\s?[/-]\s?(\d{1,2})\s?[/-]\s?(\d{4}|\d{2})", text)
+        if not numeric:
+            return None
+        month, day, year = int(numeric[1]), int(numeric[2]), int(numeric[3])
+        if year < 100:
+            year += 2000 if year < 70 else 1900
+    if month is None:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+# --- patient -------------------------------------------------------------------------------------------
+
+_AGE_SEX = re.compile(
+    r"\b(\d{1,3})[\s-]*(?:years?|yrs?|y/o)[\s-]*(?:old|of\s+age)?[\s,-]*"
+    r"(male|female|man|woman|gentleman|lady|boy|girl)\b",
+    re.IGNORECASE,
+)
+_SEX_WORDS = {
+    "male": Gender.MALE, "man": Gender.MALE, "gentleman": Gender.MALE, "boy": Gender.MALE,
+    "female": Gender.FEMALE, "woman": Gender.FEMALE, "lady": Gender.FEMALE, "girl": Gender.FEMALE,
+}  # fmt: skip
+_AGE_ONLY = re.compile(r"\b(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old\b", re.IGNORECASE)
+
+
+def age_and_gender(summary: str) -> tuple[int | None, Gender | None]:
+    """The first "48 year old male" style statement in a case summary."""
+    flat = collapse(summary)
+    found = _AGE_SEX.search(flat)
+    if found:
+        return int(found[1]), _SEX_WORDS[found[2].lower()]
+    age_only = _AGE_ONLY.search(flat)
+    return (int(age_only[1]) if age_only else None), None
+
+
+# --- diagnoses and treatment history -------------------------------------------------------------------
+
+_DIAGNOSIS_LEADS = re.compile(
+    r"(?:diagnos[ie]s\s+(?:are|is|were|was|include[sd]?|have\s+included|that\s+include)"
+    r"(?:\s+documented\s+as)?|diagnos[ie]s\s+of|diagnosed\s+(?:with|as\s+having)|"
+    r"(?:being|been)\s+treated\s+for|diagnos[ie]s\s*:)\s*:?\s*",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"\.(?=\s+(?:[A-Z(]|$))|\.$")
+_NUMBERED = re.compile(r"(?:^|\s)\d{1,2}[.)]\s+")
+
+
+def diagnoses(summary: str) -> list[str]:
+    """Diagnoses stated in the summary: numbered or semicolon lists split, otherwise the phrase whole."""
+    flat = collapse(summary)
+    lead = _DIAGNOSIS_LEADS.search(flat)
+    if not lead:
+        return []
+    rest = flat[lead.end() :]
+    if re.match(r"\d{1,2}[.)]\s", rest):
+        parts = _NUMBERED.split(rest)
+        found: list[str] = []
+        for part in parts[1:]:
+            end = _SENTENCE_END.search(part)
+            found.append(part[: end.start()] if end else part)
+            if end and not re.match(r"\s*$", part[end.end() :]):
+                break
+        return [d.strip(" .;,") for d in found if d.strip(" .;,")]
+    end = _SENTENCE_END.search(rest)
+    sentence = rest[: end.start()] if end else rest
+    sentence = re.sub(r"^(?:a|an|the)\s+", "", sentence.strip(), flags=re.IGNORECASE)
+    parts = [p.strip(" .,") for p in re.split(r";\s*(?:and\s+)?", sentence)]
+    return [re.sub(r"^(?:and|a|an)\s+", "", p) for p in parts if p]
+
+
+_THERAPIES = {
+    r"physical\s+therapy|PT": "physical therapy",
+    r"occupational\s+therapy|OT": "occupational therapy",
+    r"chiropractic(?:\s+(?:care|treatments?|therapy|manipulation))?": "chiropractic",
+    r"acupuncture(?:\s+treatments?)?": "acupuncture",
+    r"massage(?:\s+therapy)?": "massage",
+    r"(?:aqua|aquatic|pool)\s+therapy": "aquatic therapy",
+    r"cognitive\s+behavio(?:u)?ral\s+therapy|CBT|psychotherapy": "psychotherapy",
+    r"shockwave\s+therapy|ESWT": "shockwave therapy",
+}
+_THERAPY = "|".join(f"(?:{p})" for p in _THERAPIES)
+_UNIT = r"(?:sessions?|visits?|treatments?)"
+_HISTORY = re.compile(
+    rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+    rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{_THERAPY})\b"
+    rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{_THERAPY})\s+{_UNIT}\b",
+    re.IGNORECASE,
+)
+
+
+def _therapy_name(text: str) -> str:
+    for pattern, name in _THERAPIES.items():
+        if re.fullmatch(pattern, text, re.IGNORECASE):
+            return name
+    return text.lower()
+
+
+def treatment_history(summary: str) -> list[TreatmentFact]:
+    """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
+    facts: list[TreatmentFact] = []
+    for found in _HISTORY.finditer(collapse(summary)):
+        count = to_int(found["n1"] or found["n2"])
+        therapy = found["t1"] or found["t2"]
+        if count is None or count == 0:
+            continue
+        facts.append(TreatmentFact(therapy=_therapy_name(therapy), count=count, text=found[0]))
+    return facts
+
+
+# --- guideline citations -------------------------------------------------------------------------------
+
+_BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.IGNORECASE)
+_YEAR = re.compile(r"\s((?:19|20)\d{2})(?=,|\.|\s|$)")
+_SECTIONS = re.compile(r"^,?\s*Section\(s\)\s*:\s*", re.IGNORECASE)
+_PAGES = re.compile(r"Page\(?s?\)?\s*:?\s*((?:\d{1,4}\s*(?:[,-]|and)?\s*)+)", re.IGNORECASE)
+
+
+def _pages(text: str) -> list[int]:
+    pages: list[int] = []
+    for found in _PAGES.finditer(text):
+        for token in re.findall(r"\d{1,4}(?:\s*-\s*\d{1,4})?", found[1]):
+            if "-" in token:
+                start, end = (int(x) for x in token.split("-"))
+                pages.extend(range(start, end + 1) if 0 < end - start < 50 else [start, end])
+            else:
+                pages.append(int(token))
+    return list(dict.fromkeys(pages))
+
+
+def _split_sections(text: str) -> list[str]:
+    text = text.strip().rstrip(".").strip()
+    return [s.strip() for s in re.split(r",\s+(?=\S)", text) if s.strip()] if text else []
+
+
+def _mtus_citations(text: str) -> Iterator[GuidelineCitation]:
+    """``Chronic Pain Medical Treatment 2016, Section(s): A, B, and Low Back Complaints 2004, ...``."""
+    text = re.sub(r"^MTUS\s*", "", text.strip())
+    years = list(_YEAR.finditer(text))
+    if not years:
+        pages = _pages(text)
+        title = re.split(r"\bMTUS\b|\bpages?\b|Page\(s\)|,", text, maxsplit=1, flags=re.IGNORECASE)[0]
+        sections: list[str] = []
+        section_match = re.search(r"pages?\s+[\d,\s-]+(.*?)Page\(s\)", text, re.IGNORECASE)
+        if section_match and section_match[1].strip(" ,."):
+            sections = [section_match[1].strip(" ,.")]
+        yield GuidelineCitation(mtus=True, title=title.strip(" .") or None, sections=sections, pages=pages)
+        return
+    start = 0
+    previous: GuidelineCitation | None = None
+    for i, year in enumerate(years):
+        chunk = text[start : year.start()]
+        if previous is not None:
+            head, sep, chunk = chunk.partition(", and ")
+            if not sep:
+                head, chunk = "", head
+            previous.sections.extend(_split_sections(_SECTIONS.sub("", head)))
+            yield previous
+        title = re.sub(r"^(?:and\s+|MTUS\s+)", "", chunk.strip(" ,"))
+        tail_end = years[i + 1].start() if i + 1 < len(years) else len(text)
+        start = year.end()
+        previous = GuidelineCitation(mtus=True, title=title or None, edition_year=int(year[1]))
+        if i + 1 == len(years):
+            tail = text[start:tail_end]
+            previous.sections.extend(_split_sections(_SECTIONS.sub("", tail)))
+            previous.pages.extend(_pages(tail))
+            yield previous
+
+
+def _other_citation(text: str) -> GuidelineCitation:
+    text = re.sub(r"^Non-MTUS\s+Citation\s*", "", text.strip(), flags=re.IGNORECASE).strip(" .")
+    title, sep, rest = text.partition("(ODG)")
+    if sep:
+        title, rest = title + sep, rest
+    else:
+        title, _, rest = text.partition(",")
+    year = re.search(r"\b((?:19|20)\d{2})\b", title)
+    return GuidelineCitation(
+        mtus=False,
+        title=title.strip(" ,.") or None,
+        edition_year=int(year[1]) if year else None,
+        sections=_split_sections(rest.strip(" ,")),
+        pages=_pages(rest),
+    )
+
+
+def citations(line: str) -> list[GuidelineCitation]:
+    """Every guideline a citation line names, in order."""
+    flat = collapse(line)
+    found: list[GuidelineCitation] = []
+    for segment in _BASED_ON.split(flat)[1:]:
+        segment = segment.strip()
+        if re.match(r"Non-MTUS", segment, re.IGNORECASE):
+            found.append(_other_citation(segment))
+        elif re.match(r"MTUS|ACOEM|CA\s+MTUS", segment, re.IGNORECASE):
+            found.extend(_mtus_citations(segment))
+        else:
+            found.append(_other_citation(segment))
+    return found
+
+
+_OUTSIDE_MTUS = re.compile(r"outside\s+(?:of\s+)?the\s+MTUS|Non-MTUS", re.IGNORECASE)
+
+
+def guideline_basis(line: str | None, found: list[GuidelineCitation]) -> GuidelineBasis:
+    """non-MTUS when the reviewer relied only on guidelines outside the MTUS; MTUS otherwise."""
+    if any(c.mtus for c in found):
+        return GuidelineBasis.MTUS
+    if found or (line and _OUTSIDE_MTUS.search(line)):
+        return GuidelineBasis.NON_MTUS
+    return GuidelineBasis.MTUS
+
+
+# --- requested quantity, frequency, duration, body site ------------------------------------------------
+
+_FREQ_DURATION = re.compile(
+    rf"\b(?P<f>{NUMBER})\s*(?:x|times?)?\s*(?:a|per|/|each|every)\s*(?:week|wk)\s*"
+    rf"(?:for|times|x|over|\*)?\s*(?P<w>{NUMBER})\s*(?:weeks?|wks?)\b",
+    re.IGNORECASE,
+)
+_TIMES_GRID = re.compile(rf"\b(?P<f>\d{{1,2}})\s*(?:x|times|\*)\s*(?P<w>\d{{1,2}})\b(?!\s*(?:mg|%|ml|day|month))",
+                         re.IGNORECASE)  # fmt: skip
+_COUNT = re.compile(
+    rf"\b(?P<n>{NUMBER})\s+(?:[a-z/-]+\s+){{0,3}}?(?:sessions?|visits?|treatments?)\b"
+    rf"|\b(?:times|x)\s*(?P<t>\d{{1,3}})\b(?!\s*(?:weeks?|wks?|mg|%))"
+    rf"|#\s*(?P<h>\d{{1,4}})\b",
+    re.IGNORECASE,
+)
+_SIDE = r"(?:(?:left|right|bilateral|both)\s+)?"
+_REGION = (
+    r"(?:(?:cervical|thoracic|lumbar|lumbosacral)(?:,?\s+(?:and\s+)?(?:cervical|thoracic|lumbar|lumbosacral))*"
+    r"\s+spines?|"
+    r"low(?:er)?\s+back|upper\s+back|neck|head|shoulders?|knees?|hips?|wrists?|hands?|elbows?|ankles?|"
+    r"feet|foot|forearms?|arms?|legs?|thumbs?|fingers?|toes?|pelvis|abdomen|chest|"
+    r"(?:upper|lower)\s+(?:extremities|extremity|limbs?)|spine)"
+)
+_BODY_SITE = re.compile(rf"\b(?:(?:the|his|her)\s+)?({_SIDE}{_REGION}(?:\s+and\s+{_SIDE}{_REGION})?)\b", re.IGNORECASE)
+
+
+def quantities(request: str) -> tuple[int | None, int | None, int | None, str | None]:
+    """(quantity, frequency per week, duration in weeks, body site) as the request text states them."""
+    flat = collapse(request)
+    frequency = weeks = quantity = None
+    grid = _FREQ_DURATION.search(flat) or _TIMES_GRID.search(flat)
+    if grid:
+        frequency, weeks = to_int(grid["f"]), to_int(grid["w"])
+        rest = flat[: grid.start()] + " " + flat[grid.end() :]
+    else:
+        rest = flat
+    count = _COUNT.search(rest)
+    if count:
+        quantity = to_int(count["n"] or count["t"] or count["h"])
+    elif frequency and weeks:
+        quantity = frequency * weeks
+    site = _BODY_SITE.search(flat)
+    return quantity, frequency, weeks, site[1].lower() if site else None
+
+
+# --- sections and labelled fields ----------------------------------------------------------------------
+
+
+def section(text: str, heading: str, *following: str) -> str | None:
+    """The text after ``heading`` up to the first of ``following`` (or the end); None if it is absent."""
+    start = heading_pattern(heading).search(text)
+    if not start:
+        return None
+    end = len(text)
+    for other in following:
+        found = heading_pattern(other).search(text, start.end())
+        if found:
+            end = min(end, found.start())
+    return text[start.end() : end]
+
+
+def labelled_date(text: str, label: str) -> tuple[date | None, bool]:
+    """The date after ``label:`` (possibly on a following line); also whether the label was there."""
+    found = re.search(heading_pattern(label).pattern + r"\s*:?\s*(" + DATE + ")?", text, re.IGNORECASE)
+    if not found:
+        return None, False
+    return (parse_date(found[1]) if found[1] else None), True
+
+
+_INJURY_DATE = re.compile(
+    rf"(?:injury\s+date|date\s+of\s+(?:the\s+)?injury|injured|injury)\s+(?:on|of|dated|date\s+of)?\s*:?\s*({DATE})",
+    re.IGNORECASE,
+)
+_UR_DATE = re.compile(
+    rf"(?:utilization\s+review|\bUR\b)[^.]{{0,80}}?(?:denied|non-?certified|modified|denial)"
+    rf"[^.]{{0,80}}?(?:on|dated)\s+({DATE})",
+    re.IGNORECASE,
+)
+
+
+def summary_dates(summary: str) -> tuple[date | None, date | None]:
+    """(date of injury, UR denial date) as the prose of a case summary states them."""
+    flat = collapse(summary)
+    injury = _INJURY_DATE.search(flat)
+    denial = _UR_DATE.search(flat)
+    return (parse_date(injury[1]) if injury else None), (parse_date(denial[1]) if denial else None)
+
+
+def split_list(value: str, *, on_and: bool = False) -> list[str]:
+    """A comma-separated list on one line ("California,Missouri, Texas"), optionally also split on "and"."""
+    separator = r"\s*,\s*(?:and\s+)?|\s+and\s+" if on_and else r"\s*,\s*"
+    return [part.strip(" .") for part in re.split(separator, value) if part.strip(" .")]
+
+
+_BOARD = re.compile(
+    r"Board\s+Certified\s+in\s+(?P<specialty>.+?)(?:,?\s+(?:and\s+)?(?:has|with)\s+a\s+sub-?specialty\s+in\s+"
+    r"(?P<sub>.+?))?,?\s+(?:and\s+)?(?:is\s+)?licensed\s+to\s+practice\s+in\s+(?P<states>.+?)\.",
+    re.IGNORECASE,
+)
+
+
+def prose_credentials(text: str) -> tuple[list[str], list[str]]:
+    """(licensure, specialties) from "Board Certified in X has a subspecialty in Y and is licensed to
+    practice in Z." prose."""
+    found = _BOARD.search(collapse(text))
+    if not found:
+        return [], []
+    specialties = [found["specialty"].strip()]
+    if found["sub"]:
+        specialties.append(found["sub"].strip())
+    return split_list(found["states"], on_and=True), specialties

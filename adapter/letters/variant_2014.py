@@ -1,0 +1,7 @@
+"""placeholder"""
+
+def detect(text: str) -> bool:
+    return False
+
+def parse(text: str):
+    raise NotImplementedError
