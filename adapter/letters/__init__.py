@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from adapter.errors import EmptyLetterError, UnknownLayoutError
-from adapter.letters import _text, case_number, notice, professional, variant_2014
+from adapter.letters import _text, case_number, notice, professional
 from adapter.letters.pdf import is_pdf, pdf_text
 from adapter.model import IMRCase, Layout, LetterSource
 
@@ -19,7 +19,7 @@ _LAYOUTS: dict[Layout, tuple[Callable[[str], bool], Callable[[str], IMRCase]]] =
     Layout.CASE_NUMBER: (case_number.detect, case_number.parse),
     Layout.MAXIMUS_NOTICE: (notice.detect, notice.parse),
     Layout.PROFESSIONAL_REVIEW: (professional.detect, professional.parse),
-    Layout.VARIANT_2014: (variant_2014.detect, variant_2014.parse),
+    Layout.VARIANT_2014: (case_number.detect_2014, case_number.parse_2014),
 }
 
 

@@ -64,18 +64,6 @@ def _headings(lines: list[str]) -> list[_Heading]:
     return headings
 
 
-def _fields(body: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    marks = list(_ANY_LABEL.finditer(body))
-    for n, mark in enumerate(marks):
-        name = mark.lastgroup
-        if name is None or name in fields:
-            continue
-        stop = marks[n + 1].start() if n + 1 < len(marks) else len(body)
-        fields[name] = _text.collapse(body[mark.end() : stop])
-    return fields
-
-
 def decision_items(section: str, *, location: str) -> list[DisputedItem]:
     """Every ``<item>: <decision>`` heading in an issues section with the paragraphs that follow it."""
     lines = section.split("\n")
@@ -85,7 +73,7 @@ def decision_items(section: str, *, location: str) -> list[DisputedItem]:
     items: list[DisputedItem] = []
     for n, heading in enumerate(headings):
         stop = headings[n + 1].first_line if n + 1 < len(headings) else len(lines)
-        fields = _fields("\n".join(lines[heading.last_line + 1 : stop]))
+        fields = _text.labelled_fields("\n".join(lines[heading.last_line + 1 : stop]), _ANY_LABEL)
         maximus = fields.get("maximus_guideline") or None
         claims = fields.get("claims_administrator_guideline") or None
         cited = _text.citations(maximus or "")

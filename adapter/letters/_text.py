@@ -207,8 +207,8 @@ def _pages(text: str) -> list[int]:
 
 
 def _split_sections(text: str) -> list[str]:
-    text = text.strip().rstrip(".").strip()
-    return [s.strip() for s in re.split(r",\s+(?=\S)", text) if s.strip()] if text else []
+    parts = [s.strip(" .") for s in re.split(r",\s+(?=\S)", _PAGES.sub("", text))]
+    return [s for s in parts if s]
 
 
 def _mtus_citations(text: str) -> Iterator[GuidelineCitation]:
@@ -277,6 +277,40 @@ def citations(line: str) -> list[GuidelineCitation]:
     return found
 
 
+_RELIED = re.compile(
+    r"(?:based\s+(?:its|his|her|their)\s+decision\s+on|relied\s+on|cited)\s+(?:the\s+)?(?P<cite>.+?)"
+    r"(?:\.\s|\.$|$)",
+    re.IGNORECASE,
+)
+
+
+def prose_citations(text: str) -> list[GuidelineCitation]:
+    """ "The Expert Reviewer relied on the Chronic Pain Medical Treatment Guidelines, Physical Medicine,
+    pages 98-99, which are part of the MTUS." and the like."""
+    flat = collapse(text)
+    if _BASED_ON.search(flat):
+        return citations(flat)
+    found: list[GuidelineCitation] = []
+    cites = [m["cite"] for m in _RELIED.finditer(flat)] or ([flat] if flat else [])
+    for cite in cites:
+        outside = re.search(r"not\s+(?:a\s+)?part\s+of\s+the\s+MTUS|outside|Non-MTUS", cite, re.IGNORECASE)
+        mtus = not outside and bool(re.search(r"\bMTUS\b|Medical\s+Treatment\s+Utilization", cite))
+        cite = re.sub(r",?\s*which\s+(?:is|are)\s+(?:not\s+)?(?:a\s+)?part\s+of\s+the\s+MTUS.*$", "", cite)
+        title, *rest = [p.strip() for p in re.split(r",\s+", cite) if p.strip()] or [""]
+        year = re.search(r"\b((?:19|20)\d{2})\b", title)
+        pages = [p for p in rest if re.match(r"pages?\b", p, re.IGNORECASE)]
+        found.append(
+            GuidelineCitation(
+                mtus=mtus,
+                title=re.sub(r"^\(?MTUS\)?\s*", "", title).strip(" .") or None,
+                edition_year=int(year[1]) if year else None,
+                sections=[p.strip(" .") for p in rest if p not in pages],
+                pages=[int(n) for n in re.findall(r"\d{1,4}", " ".join(pages))],
+            )
+        )
+    return found
+
+
 _OUTSIDE_MTUS = re.compile(r"outside\s+(?:of\s+)?the\s+MTUS|Non-MTUS", re.IGNORECASE)
 
 
@@ -296,7 +330,7 @@ _FREQ_DURATION = re.compile(
     rf"(?:for|times|x|over|\*)?\s*(?P<w>{NUMBER})\s*(?:weeks?|wks?)\b",
     re.IGNORECASE,
 )
-_TIMES_GRID = re.compile(rf"\b(?P<f>\d{{1,2}})\s*(?:x|times|\*)\s*(?P<w>\d{{1,2}})\b(?!\s*(?:mg|%|ml|day|month))",
+_TIMES_GRID = re.compile(r"\b(?P<f>\d{1,2})\s*(?:x|times|\*)\s*(?P<w>\d{1,2})\b(?!\s*(?:mg|%|ml|day|month))",
                          re.IGNORECASE)  # fmt: skip
 _COUNT = re.compile(
     rf"\b(?P<n>{NUMBER})\s+(?:[a-z/-]+\s+){{0,3}}?(?:sessions?|visits?|treatments?)\b"
@@ -335,6 +369,19 @@ def quantities(request: str) -> tuple[int | None, int | None, int | None, str | 
 
 
 # --- sections and labelled fields ----------------------------------------------------------------------
+
+
+def labelled_fields(body: str, labels: re.Pattern[str]) -> dict[str, str]:
+    """The text after each label up to the next, keyed by the label's group name (first one wins)."""
+    fields: dict[str, str] = {}
+    marks = list(labels.finditer(body))
+    for n, mark in enumerate(marks):
+        name = mark.lastgroup
+        if name is None or name in fields:
+            continue
+        stop = marks[n + 1].start() if n + 1 < len(marks) else len(body)
+        fields[name] = collapse(body[mark.end() : stop])
+    return fields
 
 
 def section(text: str, heading: str, *following: str) -> str | None:

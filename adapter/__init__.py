@@ -1,0 +1,56 @@
+"""FHIR adapter for California workers' compensation Independent Medical Review (IMR)."""
+
+from __future__ import annotations
+
+from adapter.errors import (
+    AdapterError,
+    EmptyLetterError,
+    InputError,
+    LetterParseError,
+    MissingSectionError,
+    PDFReadError,
+    UnknownLayoutError,
+)
+from adapter.letters import detect_layout, parse_letter
+from adapter.model import (
+    CaseDates,
+    Decision,
+    DisputedItem,
+    Gender,
+    GuidelineBasis,
+    GuidelineCitation,
+    IMRCase,
+    Layout,
+    LetterSource,
+    ParseWarning,
+    Patient,
+    Priority,
+    Reviewer,
+    TreatmentFact,
+)
+
+__all__ = [
+    "AdapterError",
+    "CaseDates",
+    "Decision",
+    "DisputedItem",
+    "EmptyLetterError",
+    "Gender",
+    "GuidelineBasis",
+    "GuidelineCitation",
+    "IMRCase",
+    "InputError",
+    "Layout",
+    "LetterParseError",
+    "LetterSource",
+    "MissingSectionError",
+    "PDFReadError",
+    "ParseWarning",
+    "Patient",
+    "Priority",
+    "Reviewer",
+    "TreatmentFact",
+    "UnknownLayoutError",
+    "detect_layout",
+    "parse_letter",
+]

@@ -1,7 +1,0 @@
-"""placeholder"""
-
-def detect(text: str) -> bool:
-    return False
-
-def parse(text: str):
-    raise NotImplementedError
