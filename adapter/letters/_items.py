@@ -37,6 +37,16 @@ class _Heading:
     decision: Decision
 
 
+def _after_previous_paragraph(lines: list[str], start: int, end: int) -> int:
+    """Where an item heading starts when extraction lost the blank line before it: an item heading never
+    holds a label, so a labelled paragraph (the previous item's rationale) ends at its last full stop."""
+    labelled = [n for n in range(start, end) if _ANY_LABEL.match(lines[n].lstrip())]
+    if not labelled:
+        return start
+    stops = [n for n in range(labelled[-1], end) if lines[n].rstrip().endswith(".")]
+    return (stops[-1] if stops else labelled[-1]) + 1
+
+
 def _headings(lines: list[str]) -> list[_Heading]:
     headings: list[_Heading] = []
     floor = 0
@@ -57,6 +67,7 @@ def _headings(lines: list[str]) -> list[_Heading]:
         start = end
         while start - 1 >= floor and lines[start - 1].strip() and not _INTRO.search(lines[start - 1]):
             start -= 1
+        start = _after_previous_paragraph(lines, start, end)
         request = _text.collapse(" ".join([*lines[start:end], tail]))
         if request:
             headings.append(_Heading(start, i, request, Decision(word.lower())))

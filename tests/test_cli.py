@@ -1,0 +1,69 @@
+"""The imr-adapter command line: parse (table and JSON lines), errors per file, demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapter.cli import main
+from tests.conftest import FIXTURES, LETTERS, make_pdf
+
+REQUIRED_KEYS = {"case_number", "layout", "dates", "priority", "patient", "reviewer", "items"}
+
+
+def test_parse_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "--json", str(LETTERS)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(list(LETTERS.glob("*.txt")))
+    for line in lines:
+        case = json.loads(line)
+        assert REQUIRED_KEYS <= case.keys()
+        assert set(case["dates"]) == {"assigned", "injury", "decision", "ur_denial", "application_received"}
+        assert set(case["patient"]) == {"age", "gender"}
+        assert isinstance(case["reviewer"]["licensure"], list) and isinstance(case["reviewer"]["specialty"], list)
+        for item in case["items"]:
+            assert item["decision"] in {"upheld", "overturned"}
+            assert item["guideline_basis"] in {"MTUS", "non-MTUS"}
+            assert "  " not in item["request"] and "\n" not in item["request"]
+    multi = next(json.loads(line) for line in lines if "CM17-0100001" in line)
+    assert multi["dates"]["decision"] == "2017-03-30"
+    assert multi["patient"] == {"age": 51, "gender": "female"}
+
+
+def test_failed_files_are_reported_and_the_rest_go_on(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copy(LETTERS / "maximus-notice.txt", tmp_path / "a.txt")
+    shutil.copy(FIXTURES / "invalid" / "not-a-letter.txt", tmp_path / "b.txt")
+    shutil.copy(FIXTURES / "invalid" / "truncated.pdf", tmp_path / "c.pdf")
+    (tmp_path / "d.pdf").write_bytes(make_pdf((LETTERS / "professional-review.txt").read_text(), encrypt=True))
+    code = main(["parse", "--json", str(tmp_path), str(tmp_path / "missing.txt")])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert [json.loads(line)["case_number"] for line in out.splitlines()] == ["CM13-0100003", "CM15-0100004"]
+    errors = err.strip().splitlines()
+    assert len(errors) == 3
+    assert errors[0].startswith(f"error: {tmp_path / 'b.txt'}: [letter-layout]")
+    assert errors[1].startswith(f"error: {tmp_path / 'c.pdf'}: [letter-pdf]")
+    assert errors[2] == f"error: {tmp_path / 'missing.txt'}: [input] no such file"
+
+
+def test_parse_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", str(LETTERS / "case-number-multi.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "CM17-0100001" in out and "Cyclobenzaprine 7.5mg #90" in out
+    assert "1 of 1 letters parsed, 4 items: 3 upheld, 1 overturned" in out
+
+
+def test_no_letters_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", str(tmp_path)]) == 1
+    assert "no .txt or .pdf letters" in capsys.readouterr().err
+
+
+def test_demo_runs_on_the_bundled_letters(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "6 of 6 letters parsed" in out
+    for layout in ("case-number", "2014-variant", "maximus-notice", "professional-review"):
+        assert layout in out

@@ -1,0 +1,74 @@
+"""Text helpers: dates, quantities, citations, ages."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from adapter.letters import _text
+from adapter.model import Gender, GuidelineBasis
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10/13/2016", date(2016, 10, 13)), ("10-13-16", date(2016, 10, 13)), ("7/1/2014", date(2014, 7, 1)),
+        ("December 21, 2016", date(2016, 12, 21)), ("02/30/2017", None), ("13/01/2017", None), ("soon", None),
+    ],
+)  # fmt: skip
+def test_parse_date(text: str, expected: date | None) -> None:
+    assert _text.parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Physical therapy 2x4 for the lumbar spine", (8, 2, 4, "lumbar spine")),
+        ("Physical therapy 2 times per week for 4 weeks", (8, 2, 4, None)),
+        ("Eight physical therapy sessions for the right knee", (8, None, None, "right knee")),
+        ("Chiropractic two times a week for six weeks (12 sessions)", (12, 2, 6, None)),
+        ("Norco 10/325mg #60", (60, None, None, None)),
+        ("Acupuncture for the cervical and thoracic spine, 12 sessions", (12, None, None, "cervical and thoracic spine")),
+        ("MRI of the left shoulder", (None, None, None, "left shoulder")),
+        ("Lidocaine 5% patch", (None, None, None, None)),
+    ],
+)
+def test_quantities(text: str, expected: tuple[int | None, int | None, int | None, str | None]) -> None:
+    assert _text.quantities(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("The injured worker is a 32 year old female with", (32, Gender.FEMALE)),
+        ("This case involves a now 46-year-old male with", (46, Gender.MALE)),
+        ("The patient is a 44 years old male with an injury", (44, Gender.MALE)),
+        ("The claimant is a 60-year-old\nwoman who", (60, Gender.FEMALE)),
+        ("The worker, 51 years old, reports", (51, None)),
+        ("No demographics here.", (None, None)),
+    ],
+)
+def test_age_and_gender(summary: str, expected: tuple[int | None, Gender | None]) -> None:
+    assert _text.age_and_gender(summary) == expected
+
+
+def test_citations_with_titles_holding_commas() -> None:
+    found = _text.citations(
+        "Decision based on MTUS Neck and Upper Back Complaints 2004, Section(s): Initial Care, and Forearm, "
+        "Wrist, and Hand Complaints 2004, Section(s): Physical Methods, and Low Back Complaints 2004, "
+        "Section(s): Physical Methods. Decision based on Non-MTUS Citation Official Disability Guidelines (ODG) "
+        "Neck and Upper Back, Manipulation."
+    )
+    assert [(c.mtus, c.title, c.sections) for c in found] == [
+        (True, "Neck and Upper Back Complaints", ["Initial Care"]),
+        (True, "Forearm, Wrist, and Hand Complaints", ["Physical Methods"]),
+        (True, "Low Back Complaints", ["Physical Methods"]),
+        (False, "Official Disability Guidelines (ODG)", ["Neck and Upper Back", "Manipulation"]),
+    ]
+    assert _text.guideline_basis("", found) is GuidelineBasis.MTUS
+
+
+def test_basis_outside_mtus_without_a_parsable_citation() -> None:
+    line = "The Expert Reviewer based their decision on recommendation(s) outside of the MTUS Guidelines."
+    assert _text.guideline_basis(line, _text.citations(line)) is GuidelineBasis.NON_MTUS
