@@ -77,4 +77,6 @@ def corpus_truth() -> list[dict[str, Any]]:
     return [json.loads(line) for line in (CORPUS / "truth.jsonl").read_text().splitlines() if line.strip()]
 
 
-needs_corpus = pytest.mark.skipif(not (CORPUS / "truth.jsonl").exists(), reason="../shared/corpus is not beside the project")
+needs_corpus = pytest.mark.skipif(
+    not (CORPUS / "truth.jsonl").exists(), reason="../shared/corpus is not beside the project"
+)

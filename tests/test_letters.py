@@ -95,7 +95,10 @@ class TestCaseNumberLayout:
         first, second = case.items
         assert first.request.startswith("Chiropractic manipulation for the cervical spine 2 times a week")
         assert first.request.endswith("Chiropractic manipulation for the cervical spine 6 sessions is")
-        assert first.original_request == "Chiropractic manipulation for the cervical spine 2 times a week for 6 weeks (12 sessions)"
+        assert (
+            first.original_request
+            == "Chiropractic manipulation for the cervical spine 2 times a week for 6 weeks (12 sessions)"
+        )
         assert first.authorized == "Chiropractic manipulation for the cervical spine 6 sessions"
         assert first.quantity == 6  # the remaining portion, which is what IMR decided
         assert first.decision is Decision.OVERTURNED
@@ -125,7 +128,12 @@ class Test2014Variant:
         (item,) = case.items
         assert item.request == "Physical therapy 2x4 for core and trunk stabilization for the lumbar spine"
         assert item.decision is Decision.UPHELD
-        assert (item.quantity, item.frequency_per_week, item.duration_weeks, item.body_site) == (8, 2, 4, "lumbar spine")
+        assert (item.quantity, item.frequency_per_week, item.duration_weeks, item.body_site) == (
+            8,
+            2,
+            4,
+            "lumbar spine",
+        )
         assert item.citations[0].pages == [98, 99]
         assert item.citations[0].sections == ["Physical Medicine"]
         assert item.rationale is not None and item.rationale.endswith("the request is not medically necessary.")
@@ -200,8 +208,10 @@ class TestPDF:
         assert [i.decision for i in case.items] == [Decision.OVERTURNED, *[Decision.UPHELD] * 3]
         assert case.items[1].request == "exercise program"
         assert case.items[0].rationale is not None
-        assert case.items[0].rationale.endswith("medically necessary. Additional physical therapy for the lumbar "
-                                                "spine two times a week for four weeks with a home")
+        assert case.items[0].rationale.endswith(
+            "medically necessary. Additional physical therapy for the lumbar "
+            "spine two times a week for four weeks with a home"
+        )
 
     def test_page_break_inside_a_rationale(self) -> None:
         text = letter("case-number-multi.txt")

@@ -29,7 +29,10 @@ def test_parse_date(text: str, expected: date | None) -> None:
         ("Eight physical therapy sessions for the right knee", (8, None, None, "right knee")),
         ("Chiropractic two times a week for six weeks (12 sessions)", (12, 2, 6, None)),
         ("Norco 10/325mg #60", (60, None, None, None)),
-        ("Acupuncture for the cervical and thoracic spine, 12 sessions", (12, None, None, "cervical and thoracic spine")),
+        (
+            "Acupuncture for the cervical and thoracic spine, 12 sessions",
+            (12, None, None, "cervical and thoracic spine"),
+        ),
         ("MRI of the left shoulder", (None, None, None, "left shoulder")),
         ("Lidocaine 5% patch", (None, None, None, None)),
     ],
