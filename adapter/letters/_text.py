@@ -159,6 +159,7 @@ _THERAPIES = {
 }
 _THERAPY = "|".join(f"(?:{p})" for p in _THERAPIES)
 _UNIT = r"(?:sessions?|visits?|treatments?)"
+_UNIT_WORD = re.compile(_UNIT, re.IGNORECASE)
 _HISTORY = re.compile(
     rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
     rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{_THERAPY})\b"
@@ -177,12 +178,19 @@ def _therapy_name(text: str) -> str:
 def treatment_history(summary: str) -> list[TreatmentFact]:
     """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
     facts: list[TreatmentFact] = []
-    for found in _HISTORY.finditer(collapse(summary)):
-        count = to_int(found["n1"] or found["n2"])
-        therapy = found["t1"] or found["t2"]
-        if count is None or count == 0:
-            continue
-        facts.append(TreatmentFact(therapy=_therapy_name(therapy), count=count, text=found[0]))
+    flat = collapse(summary)
+    seen: set[int] = set()
+    # The full pattern is slow to try at every position: try it only around the unit words.
+    for unit in _UNIT_WORD.finditer(flat):
+        window_start = max(0, unit.start() - 80)
+        for found in _HISTORY.finditer(flat, window_start, unit.end() + 60):
+            if found.start() in seen:
+                continue
+            seen.add(found.start())
+            count = to_int(found["n1"] or found["n2"])
+            therapy = found["t1"] or found["t2"]
+            if count:
+                facts.append(TreatmentFact(therapy=_therapy_name(therapy), count=count, text=found[0]))
     return facts
 
 
