@@ -4,10 +4,20 @@ fields that could not be read."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date
 
 from adapter.letters import _text
-from adapter.model import CaseDates, ParseWarning, Patient, Priority, Reviewer
+from adapter.model import (
+    CaseDates,
+    Decision,
+    DisputedItem,
+    GuidelineCitation,
+    ParseWarning,
+    Patient,
+    Priority,
+    Reviewer,
+)
 
 _CASE_NUMBER = re.compile(r"Case\s+(?:Number|No\.?)\s*:\s*([A-Z]{2}\d{2}\s?-\s?\d{5,8})", re.IGNORECASE)
 _ANY_CASE_NUMBER = re.compile(r"\b(CM\d{2}-\d{7})\b")
@@ -90,3 +100,37 @@ def reviewer(licensure: list[str], specialty: list[str], warnings: Warnings) -> 
     if not specialty:
         warnings.add("reviewer.specialty", "not stated")
     return Reviewer(licensure=licensure, specialty=specialty)
+
+
+def disputed_item(
+    request: str,
+    decision: Decision,
+    *,
+    cite: Callable[[str], list[GuidelineCitation]],
+    reviewer_guideline: str | None,
+    claims_guideline: str | None = None,
+    rationale: str | None = None,
+    decided: str | None = None,
+    original_request: str | None = None,
+    authorized: str | None = None,
+) -> DisputedItem:
+    """One disputed item: citations read with ``cite``, the basis from the reviewer's citations, and the
+    quantities from ``decided`` (the part of the request IMR decided; the whole request by default)."""
+    cited = cite(reviewer_guideline or "")
+    quantity, frequency, weeks, site = _text.quantities(decided or request)
+    return DisputedItem(
+        request=request,
+        decision=decision,
+        guideline_basis=_text.guideline_basis(reviewer_guideline, cited),
+        maximus_guideline=reviewer_guideline or None,
+        citations=cited,
+        claims_administrator_guideline=claims_guideline or None,
+        claims_administrator_citations=cite(claims_guideline or ""),
+        rationale=rationale or None,
+        original_request=original_request,
+        authorized=authorized,
+        quantity=quantity,
+        frequency_per_week=frequency,
+        duration_weeks=weeks,
+        body_site=site,
+    )

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from adapter.errors import MissingSectionError
-from adapter.letters import _text
+from adapter.letters import _common, _text
 from adapter.model import Decision, DisputedItem
 
 _DECISION_AT_END = re.compile(r"^(?P<item>.*\S)\s*:\s*(?P<decision>upheld|overturned)\s*\.?$", re.IGNORECASE)
@@ -85,30 +85,20 @@ def decision_items(section: str, *, location: str) -> list[DisputedItem]:
     for n, heading in enumerate(headings):
         stop = headings[n + 1].first_line if n + 1 < len(headings) else len(lines)
         fields = _text.labelled_fields("\n".join(lines[heading.last_line + 1 : stop]), _ANY_LABEL)
-        maximus = fields.get("maximus_guideline") or None
-        claims = fields.get("claims_administrator_guideline") or None
-        cited = _text.citations(maximus or "")
         original = _ORIGINAL.match(heading.request)
         authorized = _AUTHORIZED.search(heading.request)
         remaining = _REMAINING.search(heading.request) if original else None
-        decided = remaining["remaining"] if remaining else heading.request
-        quantity, frequency, weeks, site = _text.quantities(decided)
         items.append(
-            DisputedItem(
-                request=heading.request,
-                decision=heading.decision,
-                guideline_basis=_text.guideline_basis(maximus, cited),
-                maximus_guideline=maximus,
-                citations=cited,
-                claims_administrator_guideline=claims,
-                claims_administrator_citations=_text.citations(claims or ""),
-                rationale=fields.get("rationale") or None,
+            _common.disputed_item(
+                heading.request,
+                heading.decision,
+                cite=_text.citations,
+                reviewer_guideline=fields.get("maximus_guideline"),
+                claims_guideline=fields.get("claims_administrator_guideline"),
+                rationale=fields.get("rationale"),
+                decided=remaining["remaining"] if remaining else None,
                 original_request=original["original"] if original else None,
                 authorized=(authorized["a1"] or authorized["a2"]) if authorized else None,
-                quantity=quantity,
-                frequency_per_week=frequency,
-                duration_weeks=weeks,
-                body_site=site,
             )
         )
     return items

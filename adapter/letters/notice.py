@@ -93,20 +93,11 @@ def parse(text: str) -> IMRCase:
 
 def _disputed(item: _Item) -> DisputedItem:
     fields = _text.labelled_fields(max(item.bodies, key=len), _LABELS)
-    reviewer, claims = fields.get("reviewer") or None, fields.get("claims") or None
-    cited = _text.prose_citations(reviewer or "")
-    quantity, frequency, weeks, site = _text.quantities(item.request)
-    return DisputedItem(
-        request=item.request,
-        decision=item.decision,
-        guideline_basis=_text.guideline_basis(reviewer, cited),
-        maximus_guideline=reviewer,
-        citations=cited,
-        claims_administrator_guideline=claims,
-        claims_administrator_citations=_text.prose_citations(claims or ""),
-        rationale=fields.get("rationale") or None,
-        quantity=quantity,
-        frequency_per_week=frequency,
-        duration_weeks=weeks,
-        body_site=site,
+    return _common.disputed_item(
+        item.request,
+        item.decision,
+        cite=_text.prose_citations,
+        reviewer_guideline=fields.get("reviewer"),
+        claims_guideline=fields.get("claims"),
+        rationale=fields.get("rationale"),
     )

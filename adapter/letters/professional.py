@@ -69,21 +69,13 @@ def parse(text: str) -> IMRCase:
 
     items: list[DisputedItem] = []
     for n, (request, rationale, guideline) in enumerate(zip(requests, rationales, guideline_parts, strict=True)):
-        guideline = _text.collapse(guideline)
-        cited = _text.prose_citations(guideline)
-        quantity, frequency, weeks, site = _text.quantities(request)
         items.append(
-            DisputedItem(
-                request=request,
-                decision=_decision(rationale, f"item {n + 1}"),
-                guideline_basis=_text.guideline_basis(guideline, cited),
-                maximus_guideline=guideline or None,
-                citations=cited,
-                rationale=_text.collapse(rationale) or None,
-                quantity=quantity,
-                frequency_per_week=frequency,
-                duration_weeks=weeks,
-                body_site=site,
+            _common.disputed_item(
+                request,
+                _decision(rationale, f"item {n + 1}"),
+                cite=_text.prose_citations,
+                reviewer_guideline=_text.collapse(guideline),
+                rationale=_text.collapse(rationale),
             )
         )
 
