@@ -9,6 +9,8 @@ service and the CLI can show any of them the same way::
     │   ├── UnknownLayoutError         code="letter-layout"
     │   ├── PDFReadError               code="letter-pdf"
     │   └── MissingSectionError        code="letter-section"
+    ├── MappingError                   code="mapping"           (FHIR that cannot be read as an IMR case)
+    ├── MappingTableError              code="mapping-table"     (a broken table under mappings/: file:line)
     └── InputError                     code="input"             (a file that cannot be read at all)
 
 Third-party errors (pypdf, OS errors) are translated at the boundary where they happen.
@@ -23,6 +25,8 @@ __all__ = [
     "EmptyLetterError",
     "InputError",
     "LetterParseError",
+    "MappingError",
+    "MappingTableError",
     "MissingSectionError",
     "PDFReadError",
     "UnknownLayoutError",
@@ -96,3 +100,17 @@ class MissingSectionError(LetterParseError):
     """A section the layout cannot do without (for example the disputed items) is missing or empty."""
 
     code = "letter-section"
+
+
+class MappingError(AdapterError):
+    """FHIR content that cannot be read back as an IMR case; ``location`` is a FHIRPath-like path."""
+
+    code = "mapping"
+    issue_type = "invalid"
+
+
+class MappingTableError(AdapterError):
+    """A table under ``mappings/`` that does not load; ``location`` is ``file:line``."""
+
+    code = "mapping-table"
+    issue_type = "exception"

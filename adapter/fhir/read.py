@@ -1,0 +1,257 @@
+"""FHIR -> IMRCase: the way back, from a Bundle the adapter wrote or from the same resources read off a
+server (references as ``urn:uuid:...`` or ``Type/id``, in any entry order; R4 or R5)."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapter.errors import MappingError
+from adapter.fhir.r5 import is_r5, r5_to_r4
+from adapter.model import (
+    CaseDates,
+    Decision,
+    DisputedItem,
+    GuidelineBasis,
+    GuidelineCitation,
+    IMRCase,
+    Layout,
+    LetterSource,
+    ParseWarning,
+    Patient,
+    Priority,
+    Reviewer,
+    TreatmentFact,
+)
+from adapter.tables import Tables, load_tables
+
+JSON = dict[str, Any]
+
+
+def _sub(extension: JSON, url: str) -> list[JSON]:
+    return [e for e in extension.get("extension", []) if e.get("url") == url]
+
+
+def _ext(resource: JSON, url: str) -> list[JSON]:
+    return [e for e in resource.get("extension", []) if e.get("url") == url]
+
+
+def _one_value(extension: JSON, url: str, kind: str) -> Any:
+    found = _sub(extension, url)
+    return found[0].get(kind) if found else None
+
+
+def _citation(extension: JSON) -> GuidelineCitation:
+    return GuidelineCitation(
+        mtus=bool(_one_value(extension, "mtus", "valueBoolean")),
+        title=_one_value(extension, "title", "valueString"),
+        edition_year=_one_value(extension, "edition", "valueInteger"),
+        sections=[e["valueString"] for e in _sub(extension, "section")],
+        pages=[e["valueInteger"] for e in _sub(extension, "page")],
+    )
+
+
+class _Resources:
+    """The resources of one case, indexed by fullUrl and by ``Type/id``."""
+
+    def __init__(self, resources: Iterable[tuple[str | None, JSON]]) -> None:
+        self.by_ref: dict[str, JSON] = {}
+        self.all: list[JSON] = []
+        for full_url, resource in resources:
+            self.all.append(resource)
+            if full_url:
+                self.by_ref[full_url] = resource
+            if resource.get("id"):
+                self.by_ref[f"{resource['resourceType']}/{resource['id']}"] = resource
+
+    def of_type(self, rtype: str) -> list[JSON]:
+        return [r for r in self.all if r.get("resourceType") == rtype]
+
+    def resolve(self, reference: JSON | None, where: str) -> JSON:
+        ref = (reference or {}).get("reference")
+        if not ref:
+            raise MappingError("missing reference", location=where)
+        resource = self.by_ref.get(ref) or self.by_ref.get("/".join(ref.rsplit("/", 2)[-2:]))
+        if resource is None:
+            raise MappingError(f"reference {ref} is not in the bundle", location=where)
+        return resource
+
+
+def _resources(data: JSON | list[JSON]) -> _Resources:
+    if isinstance(data, list):
+        return _Resources((None, r) for r in data)
+    if data.get("resourceType") != "Bundle":
+        raise MappingError("expected a Bundle or a list of resources", location="resourceType")
+    return _Resources((e.get("fullUrl"), e["resource"]) for e in data.get("entry", []) if "resource" in e)
+
+
+def bundle_to_case(data: JSON | list[JSON], *, tables: Tables | None = None) -> IMRCase:
+    """Read one IMR case back from a Bundle (transaction, searchset, collection) or a list of resources."""
+    if isinstance(data, dict) and is_r5(data):
+        data = r5_to_r4(data)
+    try:
+        return _Reader(_resources(data), tables or load_tables()).case()
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+        if isinstance(exc, ValidationError):
+            error = exc.errors()[0]
+            raise MappingError(
+                f"not a valid case: {error['msg']}", location=".".join(str(p) for p in error["loc"])
+            ) from exc
+        if isinstance(exc, MappingError):
+            raise
+        raise MappingError(f"unexpected FHIR content: {type(exc).__name__}: {exc}") from exc
+
+
+class _Reader:
+    def __init__(self, resources: _Resources, tables: Tables) -> None:
+        self.r = resources
+        self.tables = tables
+        self.ext = tables.fhir.extensions
+
+    def case(self) -> IMRCase:
+        responses = self.r.of_type("ClaimResponse")
+        if len(responses) != 1:
+            raise MappingError(f"expected one ClaimResponse, found {len(responses)}", location="ClaimResponse")
+        response = responses[0]
+        layout = _ext(response, self.ext.letter_layout)
+        if not layout:
+            raise MappingError("no letter layout: not an IMR case written by this adapter", location="ClaimResponse")
+        claim = self.r.resolve(response.get("request"), "ClaimResponse.request")
+        patient = self.r.resolve(response.get("patient"), "ClaimResponse.patient")
+        dates = _ext(response, self.ext.case_dates)
+        return IMRCase(
+            case_number=response.get("preAuthRef"),
+            layout=Layout(layout[0]["valueCode"]),
+            dates=CaseDates(
+                **{e["url"]: date.fromisoformat(e["valueDate"]) for e in (dates[0]["extension"] if dates else [])}
+            ),
+            priority=self.priority(claim),
+            patient=self.patient(patient),
+            reviewer=self.reviewer(response),
+            diagnoses=[
+                self.r.resolve(d.get("diagnosisReference"), f"Claim.diagnosis[{n}]")["code"]["text"]
+                for n, d in enumerate(sorted(claim.get("diagnosis", []), key=lambda d: d["sequence"]))
+            ],
+            treatment_history=self.treatment_history(claim),
+            items=self.items(claim, response),
+            warnings=[
+                ParseWarning(
+                    field=_one_value(w, "field", "valueString"), message=_one_value(w, "message", "valueString")
+                )
+                for w in _ext(response, self.ext.parse_warning)
+            ],
+            source=self.source(response),
+        )
+
+    def priority(self, claim: JSON) -> Priority | None:
+        codes = [c.get("code") for c in claim.get("priority", {}).get("coding", [])]
+        for priority in Priority:
+            if getattr(self.tables.fhir.priorities, priority.value) in codes:
+                return priority
+        return None
+
+    def patient(self, patient: JSON) -> Patient:
+        age = _ext(patient, self.ext.patient_age)
+        return Patient(age=int(age[0]["valueAge"]["value"]) if age else None, gender=patient.get("gender"))
+
+    def reviewer(self, response: JSON) -> Reviewer:
+        pointer = _ext(response, self.ext.reviewer)
+        if not pointer:
+            return Reviewer()
+        role = self.r.resolve(pointer[0].get("valueReference"), "ClaimResponse.extension(reviewer)")
+        practitioner = self.r.resolve(role.get("practitioner"), "PractitionerRole.practitioner")
+        return Reviewer(
+            licensure=[q["issuer"]["display"] for q in practitioner.get("qualification", [])],
+            specialty=[s["text"] for s in role.get("specialty", [])],
+        )
+
+    def treatment_history(self, claim: JSON) -> list[TreatmentFact]:
+        system = self.tables.identifier_system("procedure")
+        patient = self.r.resolve(claim.get("patient"), "Claim.patient")
+        facts: list[tuple[int, TreatmentFact]] = []
+        for procedure in self.r.of_type("Procedure"):
+            ours = [i["value"] for i in procedure.get("identifier", []) if i.get("system") == system]
+            subject = self.r.by_ref.get(procedure.get("subject", {}).get("reference", ""))
+            if not ours or subject is not patient:
+                continue
+            count = _ext(procedure, self.ext.session_count)
+            fact = TreatmentFact(
+                therapy=procedure["code"]["text"], count=count[0]["valueInteger"], text=procedure["note"][0]["text"]
+            )
+            facts.append((int(ours[0].rsplit("/", 1)[-1]), fact))
+        return [fact for _, fact in sorted(facts, key=lambda f: f[0])]
+
+    def items(self, claim: JSON, response: JSON) -> list[DisputedItem]:
+        lines = {line["itemSequence"]: line for line in response.get("item", [])}
+        notes = {note["number"]: note["text"] for note in response.get("processNote", [])}
+        items = []
+        for line in sorted(claim.get("item", []), key=lambda i: i["sequence"]):
+            n = line["sequence"]
+            where = f"Claim.item[{n}]"
+            requested = _ext(line, self.ext.requested_service)
+            request = self.r.resolve(requested[0]["valueReference"] if requested else None, where)
+            decided = lines.get(n)
+            if decided is None:
+                raise MappingError(f"no ClaimResponse.item for Claim item {n}", location=where)
+            items.append(self.item(request, decided, notes, f"ClaimResponse.item[{n}]"))
+        return items
+
+    def decision(self, line: JSON, where: str) -> Decision:
+        actions = self.tables.fhir.review_actions
+        for adjudication in line.get("adjudication", []):
+            for action in _ext(adjudication, self.ext.review_action):
+                for code in _sub(action, self.ext.review_action_code):
+                    value = code["valueCodeableConcept"]["coding"][0]["code"]
+                    if value == actions.overturned:
+                        return Decision.OVERTURNED
+                    if value in (actions.upheld, actions.modified):
+                        return Decision.UPHELD
+                    raise MappingError(f"review action {value} is not an IMR decision", location=where)
+        raise MappingError("no review action", location=where)
+
+    def item(self, request: JSON, line: JSON, notes: dict[int, str], where: str) -> DisputedItem:
+        guidelines = {_one_value(g, "source", "valueCode"): g for g in _ext(line, self.ext.guideline)}
+        reviewer, claims = guidelines.get("reviewer", {}), guidelines.get("claims-administrator", {})
+        modified = _ext(line, self.ext.modified_request)
+        timing = request.get("occurrenceTiming", {}).get("repeat", {})
+        quantity = request.get("quantityQuantity", {}).get("value")
+        weeks = timing.get("boundsDuration", {}).get("value")
+        sites = request.get("bodySite", [])
+        note = [notes[n] for n in line.get("noteNumber", []) if n in notes]
+        return DisputedItem(
+            request=request["code"]["text"],
+            decision=self.decision(line, where),
+            guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
+            maximus_guideline=_one_value(reviewer, "text", "valueString"),
+            citations=[_citation(c) for c in _sub(reviewer, "citation")],
+            claims_administrator_guideline=_one_value(claims, "text", "valueString"),
+            claims_administrator_citations=[_citation(c) for c in _sub(claims, "citation")],
+            rationale=note[0] if note else None,
+            original_request=_one_value(modified[0], "original", "valueString") if modified else None,
+            authorized=_one_value(modified[0], "authorized", "valueString") if modified else None,
+            quantity=int(quantity) if quantity is not None else None,
+            frequency_per_week=timing.get("frequency"),
+            duration_weeks=int(weeks) if weeks is not None else None,
+            body_site=sites[0]["text"] if sites else None,
+        )
+
+    def source(self, response: JSON) -> LetterSource | None:
+        for document in self.r.of_type("DocumentReference"):
+            related = document.get("context", {}).get("related", [])
+            if related and not any(self.r.by_ref.get(r.get("reference", "")) is response for r in related):
+                continue
+            attachments = [c["attachment"] for c in document.get("content", [])]
+            if not attachments:
+                continue
+            first = attachments[0]
+            data = base64.b64decode(first["data"])
+            if first["contentType"] == "application/pdf":
+                texts = [a for a in attachments[1:] if a["contentType"] == "text/plain"]
+                text = base64.b64decode(texts[0]["data"]).decode("utf-8") if texts else ""
+                return LetterSource(media_type="application/pdf", text=text, pdf=data)
+            return LetterSource(media_type=first["contentType"], text=data.decode("utf-8"))
+        return None

@@ -1,0 +1,242 @@
+"""Everything under ``mappings/``, loaded and validated once.
+
+A table that does not load (bad YAML, an unknown key, a regular expression that does not compile, a
+code that is not of its system's form) raises ``MappingTableError`` naming the file and the line, at
+start-up rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapter.errors import MappingTableError
+
+__all__ = ["DEFAULT_MAPPINGS", "Coding", "Tables", "load_tables"]
+
+#: The tables shipped with the adapter.
+DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+
+_CODE_FORMS = {
+    "icd10cm": re.compile(r"[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"),
+    "cpt": re.compile(r"\d{4}[0-9FT]"),
+    "hcpcs": re.compile(r"[A-V]\d{4}"),
+    "snomed": re.compile(r"\d{6,18}"),
+    "rxnorm": re.compile(r"\d{1,8}"),
+}
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coding(_Table):
+    """A FHIR Coding as plain data."""
+
+    system: str
+    code: str
+    display: str
+
+    def as_fhir(self) -> dict[str, str]:
+        return {"system": self.system, "code": self.code, "display": self.display}
+
+
+class CodeEntry(_Table):
+    match: list[str] = Field(min_length=1)
+    code: str
+    display: str
+    system: str | None = None
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
+        return patterns
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{p})" for p in self.match), re.IGNORECASE)
+
+
+class CodeMap(_Table):
+    """Text -> code, first matching entry wins; ``default`` (explicitly null) when nothing matches."""
+
+    system: str | None = None
+    default: None
+    entries: list[CodeEntry]
+
+    @model_validator(mode="after")
+    def _every_entry_has_a_system(self) -> CodeMap:
+        for n, entry in enumerate(self.entries):
+            system = entry.system or self.system
+            if system is None:
+                raise ValueError(f"entries[{n}] has no system and the table sets none")
+            form = _CODE_FORMS.get(system)
+            if form is not None and not form.fullmatch(entry.code):
+                raise ValueError(f"entries[{n}].code {entry.code!r} is not a {system} code")
+        return self
+
+
+class Extensions(_Table):
+    review_action: str
+    review_action_code: str
+    claim_response_reviewer: str
+    requested_service: str
+    data_absent_reason: str
+    case_dates: str
+    reviewer: str
+    guideline: str
+    guideline_basis: str
+    modified_request: str
+    patient_age: str
+    session_count: str
+    letter_layout: str
+    parse_warning: str
+
+
+class CodeSystems(_Table):
+    icd10cm: str
+    cpt: str
+    hcpcs: str
+    snomed: str
+    rxnorm: str
+    loinc: str
+    review_action: str
+    adjudication: str
+    claim_type: str
+    process_priority: str
+    act_code: str
+    data_operation: str
+    provenance_agent_type: str
+    condition_clinical: str
+    data_absent_reason: str
+    claim_decision_r5: str
+    ucum: str
+
+
+class ReviewActions(_Table):
+    upheld: str
+    overturned: str
+    modified: str
+
+
+class Priorities(_Table):
+    standard: str
+    expedited: str
+
+
+class Organization(_Table):
+    name: str
+    identifier: str
+
+
+class FHIRTable(_Table):
+    identifier_system: str
+    case_number_system: str
+    provenance_tag_system: str
+    code_systems: CodeSystems
+    extensions: Extensions
+    review_actions: ReviewActions
+    priorities: Priorities
+    imr_organization: Organization
+    claims_administrator_name: str
+    requesting_provider_display: str
+    document_type_text: str
+
+    @field_validator("identifier_system")
+    @classmethod
+    def _has_kind(cls, value: str) -> str:
+        if "{kind}" not in value:
+            raise ValueError("identifier_system must contain {kind}")
+        return value
+
+
+class Tables:
+    """The loaded tables, with the look-ups the FHIR mapping needs."""
+
+    def __init__(self, fhir: FHIRTable, diagnoses: CodeMap, services: CodeMap, body_sites: CodeMap) -> None:
+        self.fhir = fhir
+        self.diagnoses = diagnoses
+        self.services = services
+        self.body_sites = body_sites
+        self.system_uris: dict[str, str] = fhir.code_systems.model_dump()
+
+    def identifier_system(self, kind: str) -> str:
+        return self.fhir.identifier_system.format(kind=kind)
+
+    def _code(self, table: CodeMap, text: str | None) -> Coding | None:
+        if not text:
+            return None
+        for entry in table.entries:
+            if entry.pattern.search(text):
+                system = entry.system or table.system
+                assert system is not None  # checked at load
+                return Coding(system=self.system_uris.get(system, system), code=entry.code, display=entry.display)
+        return None
+
+    def diagnosis_code(self, text: str | None) -> Coding | None:
+        return self._code(self.diagnoses, text)
+
+    def service_code(self, text: str | None) -> Coding | None:
+        return self._code(self.services, text)
+
+    def body_site_code(self, text: str | None) -> Coding | None:
+        return self._code(self.body_sites, text)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location (the deepest one found)."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def _load(path: Path, model: type[_Table]) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise MappingTableError(f"cannot read the table: {exc.strerror or exc}", location=str(path)) from exc
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise MappingTableError(f"not valid YAML: {getattr(exc, 'problem', exc)}", location=where) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        line = _line_of(node, tuple(first["loc"]))
+        dotted = ".".join(str(p) for p in first["loc"]) or "(top)"
+        where = f"{path}:{line}" if line else str(path)
+        raise MappingTableError(f"{dotted}: {first['msg']}", location=where) from exc
+
+
+@lru_cache(maxsize=8)
+def load_tables(folder: Path = DEFAULT_MAPPINGS) -> Tables:
+    """Load and validate every table in ``folder`` (cached: each folder is read once)."""
+    return Tables(
+        fhir=_load(folder / "fhir.yaml", FHIRTable),
+        diagnoses=_load(folder / "diagnoses.yaml", CodeMap),
+        services=_load(folder / "services.yaml", CodeMap),
+        body_sites=_load(folder / "body_sites.yaml", CodeMap),
+    )
