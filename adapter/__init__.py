@@ -9,10 +9,14 @@ from adapter.errors import (
     EmptyLetterError,
     InputError,
     LetterParseError,
+    MappingError,
+    MappingTableError,
     MissingSectionError,
     PDFReadError,
+    SandboxError,
     UnknownLayoutError,
 )
+from adapter.fhir import bundle_to_case, case_to_bundle
 from adapter.letters import detect_layout, parse_letter
 from adapter.model import (
     CaseDates,
@@ -45,14 +49,20 @@ __all__ = [
     "Layout",
     "LetterParseError",
     "LetterSource",
+    "MappingError",
+    "MappingTableError",
     "MissingSectionError",
     "PDFReadError",
     "ParseWarning",
     "Patient",
     "Priority",
     "Reviewer",
+    "SandboxError",
     "TreatmentFact",
     "UnknownLayoutError",
+    "__version__",
+    "bundle_to_case",
+    "case_to_bundle",
     "detect_layout",
     "parse_letter",
 ]

@@ -7,19 +7,26 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapter.errors import AdapterError
+from adapter import sandbox
+from adapter.config import load_settings
+from adapter.errors import AdapterError, InputError
+from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
+from adapter.fhir.ndjson import import_resources
 from adapter.inputs import letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
+from adapter.tables import load_tables
 
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
 DEFAULT_LETTERS = Path(__file__).resolve().parent.parent / "fixtures" / "letters"
@@ -29,38 +36,68 @@ if not _stdout.is_terminal:
     _stdout.width = 150
 _stderr = Console(stderr=True, highlight=False)
 
+T = TypeVar("T")
+
 
 @dataclass
-class Parsed:
+class Outcome:
+    """What became of one input: a value, or the error that stopped it (the batch goes on)."""
+
     path: Path
-    case: IMRCase | None = None
+    value: Any = None
     error: AdapterError | None = None
 
 
-def _parse_all(paths: list[Path], *, progress: bool) -> Iterator[Parsed]:
-    """Parse each letter in turn; an error is carried in the result, never raised, so the batch goes on."""
+def _each(paths: list[Path], work: Callable[[Path], T], *, label: str, progress: bool) -> Iterator[Outcome]:
+    """Run ``work`` on each path in turn with a progress bar; an AdapterError is kept, never raised."""
     bar = Progress(
-        TextColumn("parsing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=_stderr, disable=not progress, transient=True,
     )  # fmt: skip
     with bar:
-        task = bar.add_task("parse", total=len(paths))
+        task = bar.add_task(label, total=len(paths))
         for path in paths:
             try:
-                yield Parsed(path, case=parse_letter(read_letter(path)))
+                yield Outcome(path, value=work(path))
             except AdapterError as exc:
-                yield Parsed(path, error=exc)
+                yield Outcome(path, error=exc)
             bar.advance(task)
 
 
-def _case_json(path: Path, case: IMRCase) -> bytes:
+def _error_line(path: Path, error: AdapterError) -> str:
+    where = f" (at {error.location})" if error.location and error.location != str(path) else ""
+    return f"error: {path}: [{error.code}] {error.message}{where}"
+
+
+def _report_errors(outcomes: list[Outcome]) -> int:
+    failed = [o for o in outcomes if o.error is not None]
+    for outcome in failed:
+        assert outcome.error is not None
+        _stderr.print(_error_line(outcome.path, outcome.error), markup=False, soft_wrap=True)
+    return 1 if failed else 0
+
+
+def _letters(inputs: Sequence[str | Path]) -> list[Path]:
+    paths = list(letter_paths(inputs))
+    if not paths:
+        raise InputError("no .txt or .pdf letters found in the given inputs")
+    return paths
+
+
+def _parse_path(path: Path) -> IMRCase:
+    return parse_letter(read_letter(path))
+
+
+def _case_json(path: Path | None, case: IMRCase) -> bytes:
     data = case.model_dump(mode="json", exclude={"source"})
     if case.source is not None:
-        data["source"] = {"file": str(path), "media_type": case.source.media_type, "sha1": case.source.sha1}
+        data["source"] = {"media_type": case.source.media_type, "sha1": case.source.sha1}
+        if path is not None:
+            data["source"]["file"] = str(path)
     return orjson.dumps(data)
 
 
-def _summary_table(results: list[Parsed]) -> Table:
+def _summary_table(outcomes: list[Outcome]) -> Table:
     table = Table(title="IMR determination letters", show_lines=True)
     table.add_column("letter", overflow="fold", max_width=30)
     for column in ("layout", "decided", "patient"):
@@ -68,8 +105,8 @@ def _summary_table(results: list[Parsed]) -> Table:
     table.add_column("disputed item", ratio=1)
     table.add_column("decision", no_wrap=True)
     table.add_column("basis", no_wrap=True)
-    for result in results:
-        case = result.case
+    for outcome in outcomes:
+        case: IMRCase | None = outcome.value
         if case is None:
             continue
         patient = " ".join(str(v) for v in (case.patient.age, case.patient.gender) if v is not None) or "-"
@@ -77,7 +114,7 @@ def _summary_table(results: list[Parsed]) -> Table:
             decision = "[red]upheld[/]" if item.decision is Decision.UPHELD else "[green]overturned[/]"
             first = n == 0
             table.add_row(
-                (case.case_number or result.path.name) if first else "",
+                (case.case_number or outcome.path.name) if first else "",
                 case.layout.value if first else "",
                 str(case.dates.decision or "-") if first else "",
                 patient if first else "",
@@ -88,49 +125,142 @@ def _summary_table(results: list[Parsed]) -> Table:
     return table
 
 
-def _report_errors(results: list[Parsed]) -> int:
-    failed = [r for r in results if r.error is not None]
-    for result in failed:
-        error = result.error
-        assert error is not None
-        where = f" (at {error.location})" if error.location and error.location != str(result.path) else ""
-        _stderr.print(f"error: {result.path}: [{error.code}] {error.message}{where}", markup=False, soft_wrap=True)
-    return 1 if failed else 0
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.no_progress and _stderr.is_terminal
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    paths = list(letter_paths(args.inputs))
-    if not paths:
-        _stderr.print("error: no .txt or .pdf letters found in the given inputs", markup=False)
-        return 1
-    progress = not args.no_progress and _stderr.is_terminal
+    paths = _letters(args.inputs)
     if args.json:
-        out = sys.stdout.buffer
-        results = []
-        for result in _parse_all(paths, progress=progress):
-            if result.case is not None:
-                out.write(_case_json(result.path, result.case) + b"\n")
-                result.case = None  # keep memory flat over large batches
-            results.append(result)
+        out, outcomes = sys.stdout.buffer, []
+        for outcome in _each(paths, _parse_path, label="parsing", progress=_progress(args)):
+            if outcome.value is not None:
+                out.write(_case_json(outcome.path, outcome.value) + b"\n")
+                outcome.value = None  # keep memory flat over large batches
+            outcomes.append(outcome)
         out.flush()
-        return _report_errors(results)
-    results = list(_parse_all(paths, progress=progress))
-    _stdout.print(_summary_table(results))
-    parsed = sum(1 for r in results if r.case is not None)
-    items = [i for r in results if r.case for i in r.case.items]
+        return _report_errors(outcomes)
+    outcomes = list(_each(paths, _parse_path, label="parsing", progress=_progress(args)))
+    _stdout.print(_summary_table(outcomes))
+    cases = [o.value for o in outcomes if o.value is not None]
+    items = [i for case in cases for i in case.items]
     upheld = sum(1 for i in items if i.decision is Decision.UPHELD)
     _stdout.print(
-        f"{parsed} of {len(results)} letters parsed, {len(items)} items: "
+        f"{len(cases)} of {len(outcomes)} letters parsed, {len(items)} items: "
         f"{upheld} upheld, {len(items) - upheld} overturned"
     )
-    return _report_errors(results)
+    return _report_errors(outcomes)
+
+
+class _NDJSONWriter:
+    """One NDJSON file per resource type; shared resources (same id) written once."""
+
+    SHARED = frozenset({"Organization"})
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.files: dict[str, IO[bytes]] = {}
+        self.seen: set[str] = set()
+
+    def write(self, bundle: dict[str, Any]) -> int:
+        written = 0
+        for resource in import_resources(bundle):
+            rtype = resource["resourceType"]
+            if rtype in self.SHARED:
+                if resource["id"] in self.seen:
+                    continue
+                self.seen.add(resource["id"])
+            if rtype not in self.files:
+                self.files[rtype] = (self.folder / f"{rtype}.ndjson").open("wb")
+            self.files[rtype].write(orjson.dumps(resource) + b"\n")
+            written += 1
+        return written
+
+    def close(self) -> None:
+        for handle in self.files.values():
+            handle.close()
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    paths = _letters(args.inputs)
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror or exc}", location=str(out)) from exc
+    tables = load_tables()
+    generated_at = datetime.now(UTC)
+    ndjson = _NDJSONWriter(out) if args.ndjson else None
+    names: set[str] = set()
+
+    def convert(path: Path) -> int:
+        bundle = case_to_bundle(parse_letter(read_letter(path)), tables=tables, generated_at=generated_at)
+        if args.fhir_version == "R5":
+            bundle = r4_to_r5(bundle)
+        if args.validate:
+            validate_bundle(bundle, args.fhir_version)
+        if ndjson is not None:
+            return ndjson.write(bundle)
+        name = path.stem
+        while name in names:
+            name += "_"
+        names.add(name)
+        (out / f"{name}.bundle.json").write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+        return len(bundle["entry"])
+
+    outcomes: list[Outcome] = []
+    resources = 0
+    try:
+        for outcome in _each(paths, convert, label="converting", progress=_progress(args)):
+            resources += outcome.value or 0
+            outcome.value = None
+            outcomes.append(outcome)
+    finally:
+        if ndjson is not None:
+            ndjson.close()
+    failed = sum(1 for o in outcomes if o.error is not None)
+    what = "NDJSON files (one per resource type)" if ndjson else "transaction Bundles"
+    _stdout.print(
+        f"{len(outcomes) - failed} of {len(outcomes)} letters converted to FHIR {args.fhir_version} {what} "
+        f"in {out}/: {resources} resources" + (f"; {failed} failed" if failed else "")
+    )
+    return _report_errors(outcomes)
+
+
+def cmd_to_case(args: argparse.Namespace) -> int:
+    path = Path(args.bundle)
+    try:
+        data = orjson.loads(read_letter(path))
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc}", location=str(path)) from exc
+    sys.stdout.buffer.write(_case_json(None, bundle_to_case(data)) + b"\n")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     if not DEFAULT_LETTERS.is_dir():
-        _stderr.print(f"error: the bundled letters are missing ({DEFAULT_LETTERS})", markup=False)
-        return 1
+        raise InputError("the bundled letters are missing", location=str(DEFAULT_LETTERS))
     return cmd_parse(argparse.Namespace(inputs=[DEFAULT_LETTERS], json=False, no_progress=args.no_progress))
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    settings = load_settings().sandbox
+    if args.action == "up":
+        servers = sandbox.up(settings, keep_data=args.keep_data)
+    elif args.action == "down":
+        stopped = sandbox.down(settings)
+        _stdout.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+        return 0
+    else:
+        servers = sandbox.status(settings)
+    table = Table(title="sandbox FHIR servers")
+    for column in ("server", "base URL", "pid", "state"):
+        table.add_column(column)
+    for server in servers:
+        state = "[green]up[/]" if server.answering else ("[yellow]starting[/]" if server.running else "[red]down[/]")
+        table.add_row(server.name, server.url, str(server.pid or "-"), state)
+    _stdout.print(table)
+    return 0 if all(s.answering for s in servers) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--no-progress", action="store_true", help="no progress bar")
     parse.set_defaults(run=cmd_parse)
 
+    convert = commands.add_parser("convert", help="convert letters to FHIR transaction Bundles or NDJSON")
+    convert.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
+    convert.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
+    convert.add_argument("--ndjson", action="store_true", help="NDJSON per resource type, for Bulk Data $import")
+    convert.add_argument("--fhir-version", choices=("R4", "R5"), default="R4", help="FHIR version (default: R4)")
+    convert.add_argument("--validate", action="store_true", help="validate each Bundle with fhir.resources")
+    convert.add_argument("--no-progress", action="store_true", help="no progress bar")
+    convert.set_defaults(run=cmd_convert)
+
+    to_case = commands.add_parser("to-case", help="read a FHIR Bundle (R4 or R5) back as a case (JSON)")
+    to_case.add_argument("bundle", metavar="BUNDLE", help="a Bundle JSON file")
+    to_case.set_defaults(run=cmd_to_case)
+
+    box = commands.add_parser("sandbox", help="the local sandbox FHIR servers (EHR and payer)")
+    box.add_argument("action", choices=("up", "down", "status"))
+    box.add_argument("--keep-data", action="store_true", help="up: keep the servers' data from the last run")
+    box.set_defaults(run=cmd_sandbox)
+
     demo = commands.add_parser("demo", help="the main job on the bundled synthetic letters")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(run=cmd_demo)
@@ -153,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.run(args)
+    except AdapterError as exc:
+        _stderr.print(f"error: [{exc.code}] {exc.message}" + (f" (at {exc.location})" if exc.location else ""),
+                      markup=False, soft_wrap=True)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -11,7 +11,8 @@ service and the CLI can show any of them the same way::
     │   └── MissingSectionError        code="letter-section"
     ├── MappingError                   code="mapping"           (FHIR that cannot be read as an IMR case)
     ├── MappingTableError              code="mapping-table"     (a broken table under mappings/: file:line)
-    └── InputError                     code="input"             (a file that cannot be read at all)
+    ├── InputError                     code="input"             (a file that cannot be read at all)
+    └── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
 
 Third-party errors (pypdf, OS errors) are translated at the boundary where they happen.
 """
@@ -29,6 +30,7 @@ __all__ = [
     "MappingTableError",
     "MissingSectionError",
     "PDFReadError",
+    "SandboxError",
     "UnknownLayoutError",
 ]
 
@@ -113,4 +115,11 @@ class MappingTableError(AdapterError):
     """A table under ``mappings/`` that does not load; ``location`` is ``file:line``."""
 
     code = "mapping-table"
+    issue_type = "exception"
+
+
+class SandboxError(AdapterError):
+    """The local sandbox FHIR servers could not be installed, started or stopped."""
+
+    code = "sandbox"
     issue_type = "exception"

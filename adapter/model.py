@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 __all__ = [
     "CaseDates",
@@ -29,6 +30,13 @@ __all__ = [
     "Reviewer",
     "TreatmentFact",
 ]
+
+
+#: Text as FHIR allows it in a string: not empty, no whitespace but space, tab, CR and LF.
+Text = Annotated[str, StringConstraints(min_length=1, pattern=r"^[ \r\n\t\S]+$")]
+#: A count as FHIR integer allows it (32-bit).
+Count = Annotated[int, Field(ge=0, le=2_147_483_647)]
+PositiveCount = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class _Model(BaseModel):
@@ -71,47 +79,47 @@ class GuidelineBasis(StrEnum):
 class ParseWarning(_Model):
     """A field the parser could not read; the field itself is left empty."""
 
-    field: str
-    message: str
+    field: Text
+    message: Text
 
 
 class GuidelineCitation(_Model):
     """One guideline named in a citation line, e.g. MTUS Low Back Complaints 2004, Section(s): Special Studies."""
 
     mtus: bool
-    title: str | None = None
-    edition_year: int | None = None
-    sections: list[str] = Field(default_factory=list)
-    pages: list[int] = Field(default_factory=list)
+    title: Text | None = None
+    edition_year: Count | None = None
+    sections: list[Text] = Field(default_factory=list)
+    pages: list[Count] = Field(default_factory=list)
 
 
 class TreatmentFact(_Model):
     """A count of prior treatment stated in the case summary ("has had 12 sessions of physical therapy")."""
 
-    therapy: str
-    count: int
-    text: str
+    therapy: Text
+    count: PositiveCount
+    text: Text
 
 
 class DisputedItem(_Model):
     """One disputed treatment and the reviewer's decision on it."""
 
-    request: str
+    request: Text
     decision: Decision
     guideline_basis: GuidelineBasis
     #: The reviewer's (MAXIMUS) guideline line, verbatim with whitespace collapsed; None if absent.
-    maximus_guideline: str | None = None
+    maximus_guideline: Text | None = None
     citations: list[GuidelineCitation] = Field(default_factory=list)
-    claims_administrator_guideline: str | None = None
+    claims_administrator_guideline: Text | None = None
     claims_administrator_citations: list[GuidelineCitation] = Field(default_factory=list)
-    rationale: str | None = None
+    rationale: Text | None = None
     #: For a modified request: what was asked for, and what the claims administrator authorised.
-    original_request: str | None = None
-    authorized: str | None = None
-    quantity: int | None = None
-    frequency_per_week: int | None = None
-    duration_weeks: int | None = None
-    body_site: str | None = None
+    original_request: Text | None = None
+    authorized: Text | None = None
+    quantity: Count | None = None
+    frequency_per_week: PositiveCount | None = None
+    duration_weeks: Count | None = None
+    body_site: Text | None = None
 
 
 class CaseDates(_Model):
@@ -123,13 +131,13 @@ class CaseDates(_Model):
 
 
 class Patient(_Model):
-    age: int | None = None
+    age: Count | None = None
     gender: Gender | None = None
 
 
 class Reviewer(_Model):
-    licensure: list[str] = Field(default_factory=list)
-    specialty: list[str] = Field(default_factory=list)
+    licensure: list[Text] = Field(default_factory=list)
+    specialty: list[Text] = Field(default_factory=list)
 
 
 class LetterSource(_Model):
@@ -152,13 +160,13 @@ class LetterSource(_Model):
 class IMRCase(_Model):
     """One IMR Final Determination Letter as a case."""
 
-    case_number: str | None = None
+    case_number: Text | None = None
     layout: Layout
     dates: CaseDates = Field(default_factory=CaseDates)
     priority: Priority | None = None
     patient: Patient = Field(default_factory=Patient)
     reviewer: Reviewer = Field(default_factory=Reviewer)
-    diagnoses: list[str] = Field(default_factory=list)
+    diagnoses: list[Text] = Field(default_factory=list)
     treatment_history: list[TreatmentFact] = Field(default_factory=list)
     items: list[DisputedItem]
     warnings: list[ParseWarning] = Field(default_factory=list)

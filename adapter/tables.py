@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from adapter.errors import MappingTableError
 
@@ -62,6 +62,16 @@ class CodeEntry(_Table):
                 raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
         return patterns
 
+    @model_validator(mode="after")
+    def _code_has_its_system_form(self, info: ValidationInfo) -> CodeEntry:
+        system = self.system or (info.context or {}).get("system")
+        if system is None:
+            raise ValueError("no system: set one on the entry or for the whole table")
+        form = _CODE_FORMS.get(system)
+        if form is not None and not form.fullmatch(self.code):
+            raise ValueError(f"code {self.code!r} is not a {system} code")
+        return self
+
     @cached_property
     def pattern(self) -> re.Pattern[str]:
         return re.compile("|".join(f"(?:{p})" for p in self.match), re.IGNORECASE)
@@ -73,17 +83,6 @@ class CodeMap(_Table):
     system: str | None = None
     default: None
     entries: list[CodeEntry]
-
-    @model_validator(mode="after")
-    def _every_entry_has_a_system(self) -> CodeMap:
-        for n, entry in enumerate(self.entries):
-            system = entry.system or self.system
-            if system is None:
-                raise ValueError(f"entries[{n}] has no system and the table sets none")
-            form = _CODE_FORMS.get(system)
-            if form is not None and not form.fullmatch(entry.code):
-                raise ValueError(f"entries[{n}].code {entry.code!r} is not a {system} code")
-        return self
 
 
 class Extensions(_Table):
@@ -221,8 +220,9 @@ def _load(path: Path, model: type[_Table]) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise MappingTableError(f"not valid YAML: {getattr(exc, 'problem', exc)}", location=where) from exc
+    context = {"system": data.get("system")} if isinstance(data, dict) else {}
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         line = _line_of(node, tuple(first["loc"]))

@@ -1,32 +1,30 @@
-"""Rewrite fixtures/golden/<letter>.json from the parser's current output for every fixture letter.
+"""Rewrite the golden files in fixtures/golden/ from the current code, for every fixture letter:
+<letter>.json (the parsed case) and <letter>.bundle.json (its FHIR R4 transaction Bundle).
 
-Run after a deliberate parser change and review the diff: the golden files are what the tests hold the
-parser to.
+Run after a deliberate change and review the diff: the golden files are what the tests hold the code to.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-from adapter.letters import parse_letter
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.golden import golden_bundle, golden_case  # noqa: E402
+
 LETTERS = ROOT / "fixtures" / "letters"
 GOLDEN = ROOT / "fixtures" / "golden"
-
-
-def golden_json(path: Path) -> str:
-    """The golden rendering of one letter: the case without the (volatile, bulky) source text."""
-    case = parse_letter(path.read_bytes())
-    return case.model_dump_json(indent=2, exclude={"source"}) + "\n"
 
 
 def main() -> None:
     GOLDEN.mkdir(exist_ok=True)
     for path in sorted(LETTERS.iterdir()):
         if path.suffix in {".txt", ".pdf"}:
-            (GOLDEN / f"{path.stem}.json").write_text(golden_json(path))
-            print(f"wrote fixtures/golden/{path.stem}.json")
+            (GOLDEN / f"{path.stem}.json").write_text(golden_case(path))
+            (GOLDEN / f"{path.stem}.bundle.json").write_bytes(golden_bundle(path))
+            print(f"wrote fixtures/golden/{path.stem}.json and .bundle.json")
 
 
 if __name__ == "__main__":

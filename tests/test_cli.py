@@ -67,3 +67,52 @@ def test_demo_runs_on_the_bundled_letters(capsys: pytest.CaptureFixture[str]) ->
     assert "6 of 6 letters parsed" in out
     for layout in ("case-number", "2014-variant", "maximus-notice", "professional-review"):
         assert layout in out
+
+
+def test_convert_bundles_and_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["convert", str(LETTERS), "--out", str(out), "--validate"]) == 0
+    assert "6 of 6 letters converted to FHIR R4 transaction Bundles" in capsys.readouterr().out
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{p.stem}.bundle.json" for p in LETTERS.glob("*.txt"))
+    assert main(["to-case", str(out / "case-number-multi.bundle.json")]) == 0
+    case = json.loads(capsys.readouterr().out)
+    assert case["case_number"] == "CM17-0100001" and len(case["items"]) == 4
+
+
+def test_convert_r5(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", str(LETTERS / "maximus-notice.txt"), "--out", str(tmp_path), "--fhir-version", "R5",
+                 "--validate"]) == 0  # fmt: skip
+    bundle = json.loads((tmp_path / "maximus-notice.bundle.json").read_text())
+    response = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ClaimResponse")
+    assert response["decision"]["coding"][0]["code"] == "partial"
+    assert main(["to-case", str(tmp_path / "maximus-notice.bundle.json")]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["case_number"] == "CM13-0100003"
+
+
+def test_convert_ndjson_with_a_bad_letter(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    letters = tmp_path / "letters"
+    shutil.copytree(LETTERS, letters)
+    shutil.copy(FIXTURES / "invalid" / "not-a-letter.txt", letters / "zz-bad.txt")
+    out = tmp_path / "ndjson"
+    assert main(["convert", str(letters), "--out", str(out), "--ndjson"]) == 1
+    output, err = capsys.readouterr()
+    assert "6 of 7 letters converted" in output and "1 failed" in output
+    bad = letters / "zz-bad.txt"
+    assert (
+        err.strip() == f"error: {bad}: [letter-layout] not an IMR determination letter in any known layout (at line 1)"
+    )
+    lines = {p.stem: p.read_text().splitlines() for p in out.glob("*.ndjson")}
+    assert len(lines["ClaimResponse"]) == 6 and len(lines["Patient"]) == 6
+    assert len(lines["Organization"]) == 7  # one IMR organisation shared by all, a claims administrator each
+    ids = [json.loads(line)["id"] for line in lines["Organization"]]
+    assert len(set(ids)) == len(ids)
+
+
+def test_to_case_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    assert main(["to-case", str(tmp_path / "bad.json")]) == 1
+    assert "[input] not JSON" in capsys.readouterr().err
+    (tmp_path / "patient.json").write_text('{"resourceType": "Patient"}')
+    assert main(["to-case", str(tmp_path / "patient.json")]) == 1
+    assert "[mapping]" in capsys.readouterr().err

@@ -24,6 +24,12 @@ from adapter.tables import Coding, Tables, load_tables
 
 JSON = dict[str, Any]
 
+#: Sub-extension names of the case-dates extension, per CaseDates field.
+DATE_URLS = {
+    "assigned": "assigned", "injury": "injury", "decision": "decision", "ur_denial": "urDenial",
+    "application_received": "applicationReceived",
+}  # fmt: skip
+
 #: Namespace of the adapter's deterministic resource UUIDs (uuid5 of "system|value").
 UUID_NAMESPACE = uuid.UUID("6f1c1a53-4f7e-5a0e-9a55-1d5b8f3c2e71")
 
@@ -35,10 +41,6 @@ def case_key(case: IMRCase) -> str:
     if case.source is not None:
         return f"sha1-{case.source.sha1}"
     raise MappingError("a case needs a case number or its source letter to be identified", location="case_number")
-
-
-def _date(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _concept(coding: Coding | None, text: str) -> JSON:
@@ -68,12 +70,15 @@ class _Bundle:
 
     def add(self, resource: JSON, kind: str, value: str) -> str:
         system = self.tables.identifier_system(kind)
-        resource["identifier"] = [{"system": system, "value": value}, *resource.get("identifier", [])]
+        rtype = resource.pop("resourceType")
+        identifiers = [{"system": system, "value": value}, *resource.pop("identifier", [])]
+        resource = {"resourceType": rtype, "identifier": identifiers, **resource}
         return self._entry(resource, f"{system}|{value}", f"identifier={quote(system, safe=':/')}|{quote(value)}")
 
     def add_tagged(self, resource: JSON, system: str, code: str) -> str:
         """For resources without an identifier element (Provenance): a meta.tag does the same job."""
-        resource["meta"] = {"tag": [{"system": system, "code": code}]}
+        rtype = resource.pop("resourceType")
+        resource = {"resourceType": rtype, "meta": {"tag": [{"system": system, "code": code}]}, **resource}
         return self._entry(resource, f"{system}|{code}", f"_tag={quote(system, safe=':/')}|{quote(code)}")
 
     def _entry(self, resource: JSON, key: str, condition: str) -> str:
@@ -146,7 +151,9 @@ class _Builder:
         if case.source is not None:
             bundle.add(self.document_reference(patient, response), "document-reference", self.key)
         targets = [self.ref(e["fullUrl"]) for e in bundle.entries]
-        bundle.add_tagged(self.provenance(targets), self.t.provenance_tag_system, self.key)
+        # A tag code must be a FHIR code (no stray spaces): the key's UUID always is.
+        tag = str(uuid.uuid5(UUID_NAMESPACE, f"provenance|{self.key}"))
+        bundle.add_tagged(self.provenance(targets), self.t.provenance_tag_system, tag)
         return {"resourceType": "Bundle", "type": "transaction", "entry": bundle.entries}
 
     # --- resources ---------------------------------------------------------------------------------
@@ -315,7 +322,7 @@ class _Builder:
                 {"url": "reviewerSpecialty", "valueCodeableConcept": {"text": case.reviewer.specialty[0]}}
             )
         extensions.append({"url": ext.claim_response_reviewer, "extension": pas_reviewer})
-        dates = [{"url": k, "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
+        dates = [{"url": DATE_URLS[k], "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
         if dates:
             extensions.append({"url": ext.case_dates, "extension": dates})
         extensions += [

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from adapter.errors import MappingError
+from adapter.fhir.build import DATE_URLS
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
     CaseDates,
@@ -30,6 +31,7 @@ from adapter.model import (
 from adapter.tables import Tables, load_tables
 
 JSON = dict[str, Any]
+_DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
 
 
 def _sub(extension: JSON, url: str) -> list[JSON]:
@@ -122,13 +124,11 @@ class _Reader:
             raise MappingError("no letter layout: not an IMR case written by this adapter", location="ClaimResponse")
         claim = self.r.resolve(response.get("request"), "ClaimResponse.request")
         patient = self.r.resolve(response.get("patient"), "ClaimResponse.patient")
-        dates = _ext(response, self.ext.case_dates)
+        dates = [e for d in _ext(response, self.ext.case_dates) for e in d.get("extension", [])]
         return IMRCase(
             case_number=response.get("preAuthRef"),
             layout=Layout(layout[0]["valueCode"]),
-            dates=CaseDates(
-                **{e["url"]: date.fromisoformat(e["valueDate"]) for e in (dates[0]["extension"] if dates else [])}
-            ),
+            dates=CaseDates(**{_DATE_FIELDS[e["url"]]: date.fromisoformat(e["valueDate"]) for e in dates}),
             priority=self.priority(claim),
             patient=self.patient(patient),
             reviewer=self.reviewer(response),

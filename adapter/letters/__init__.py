@@ -44,7 +44,7 @@ def parse_letter(letter: str | bytes) -> IMRCase:
         else:
             raw = letter.decode("utf-8", errors="replace")
     else:
-        raw = letter
+        raw = letter.encode("utf-8", errors="replace").decode("utf-8")  # no lone surrogates: not text
     text = _text.normalise(raw)
     if not text.strip():
         raise EmptyLetterError("the letter holds no text", location="line 1")

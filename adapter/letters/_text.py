@@ -12,13 +12,14 @@ from datetime import date
 
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\ufeff]")
+_OTHER_SPACE = re.compile(r"[^\S\n ]")  # tabs, form feeds, no-break and other Unicode spaces
 
 
 def normalise(text: str) -> str:
     """Unify line endings and spaces, drop control characters, strip trailing blanks on each line."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\xa0", " ").replace("\t", " ")
-    text = _CONTROL.sub("", text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _OTHER_SPACE.sub(" ", _CONTROL.sub("", text))
     return "\n".join(line.rstrip() for line in text.split("\n"))
 
 
@@ -372,6 +373,7 @@ def quantities(request: str) -> tuple[int | None, int | None, int | None, str | 
         quantity = to_int(count["n"] or count["t"] or count["h"])
     elif frequency and weeks:
         quantity = frequency * weeks
+    frequency = frequency or None  # "0 times a week" states no frequency
     site = _BODY_SITE.search(flat)
     return quantity, frequency, weeks, site[1].lower() if site else None
 

@@ -1,0 +1,192 @@
+"""Two local sandbox FHIR servers, "ehr" and "payer": sekmet-fhir, pinned, in its own virtualenv.
+
+``up`` installs the server if needed (``.sandbox/venv``), starts each instance on 127.0.0.1 with its
+workflow simulator off and fresh data (unless ``keep_data``), and waits until ``/metadata`` answers;
+``down`` stops them by their process ids; ``status`` reports them. Everything lives under
+``settings.sandbox.dir``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import yaml
+
+from adapter.config import SEKMET_VERSION, SandboxSettings
+from adapter.errors import SandboxError
+
+NAMES = ("ehr", "payer")
+
+
+@dataclass
+class ServerStatus:
+    name: str
+    url: str
+    pid: int | None
+    running: bool
+    answering: bool
+
+
+def _venv(settings: SandboxSettings) -> Path:
+    return settings.dir / "venv"
+
+
+def _server_bin(settings: SandboxSettings) -> Path:
+    return _venv(settings) / "bin" / "sekmet"
+
+
+def install(settings: SandboxSettings, *, log: bool = True) -> Path:
+    """Install sekmet-fhir (pinned) into the sandbox's own virtualenv unless it is there already."""
+    venv, marker = _venv(settings), _venv(settings) / f".sekmet-{SEKMET_VERSION}"
+    if marker.exists() and _server_bin(settings).exists():
+        return _server_bin(settings)
+    settings.dir.mkdir(parents=True, exist_ok=True)
+    if log:
+        print(f"installing sekmet-fhir=={SEKMET_VERSION} into {venv} ...", file=sys.stderr)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+             f"sekmet-fhir=={SEKMET_VERSION}"],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    except subprocess.CalledProcessError as exc:
+        detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
+        raise SandboxError(f"could not install sekmet-fhir: {detail[0]}", location=str(venv)) from exc
+    marker.touch()
+    return _server_bin(settings)
+
+
+def _instance_dir(settings: SandboxSettings, name: str) -> Path:
+    return settings.dir / name
+
+
+def _pid_file(settings: SandboxSettings, name: str) -> Path:
+    return _instance_dir(settings, name) / "server.pid"
+
+
+def _server_config(settings: SandboxSettings, name: str) -> dict[str, object]:
+    port = settings.ehr_port if name == "ehr" else settings.payer_port
+    folder = _instance_dir(settings, name)
+    return {
+        "base_url": settings.url(name),
+        "host": settings.host,
+        "port": port,
+        "data_dir": str(folder / "data"),
+        "facility_name": f"IMR adapter sandbox ({name})",
+        "simulator": {"enabled": False},
+        "log_inbound": False,
+        "own_private_key_path": str(folder / "keys" / "server_private.pem"),
+    }
+
+
+def _pid(settings: SandboxSettings, name: str) -> int | None:
+    try:
+        return int(_pid_file(settings, name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _answering(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/metadata", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def status(settings: SandboxSettings) -> list[ServerStatus]:
+    out = []
+    for name in NAMES:
+        pid = _pid(settings, name)
+        url = settings.url(name)
+        out.append(ServerStatus(name, url, pid, _alive(pid), _answering(url)))
+    return out
+
+
+def up(settings: SandboxSettings, *, keep_data: bool = False) -> list[ServerStatus]:
+    """Start both servers (fresh data unless ``keep_data``) and wait until they answer."""
+    server = install(settings)
+    started = []
+    for name in NAMES:
+        url = settings.url(name)
+        if _alive(_pid(settings, name)):
+            if keep_data and _answering(url):
+                continue
+            _stop(settings, name)
+        if _answering(url):
+            raise SandboxError(f"another server already answers at {url}", location=name)
+        folder = _instance_dir(settings, name)
+        data = folder / "data"
+        if not keep_data and data.exists():
+            for item in sorted(data.rglob("*"), reverse=True):
+                item.unlink() if item.is_file() else item.rmdir()
+        (folder / "keys").mkdir(parents=True, exist_ok=True)
+        config = folder / "settings.yaml"
+        config.write_text(yaml.safe_dump(_server_config(settings, name), sort_keys=False))
+        with (folder / "server.log").open("ab") as log:
+            process = subprocess.Popen(
+                [str(server), "serve", "-c", str(config), "--host", settings.host,
+                 "--port", str(settings.ehr_port if name == "ehr" else settings.payer_port)],
+                cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        _pid_file(settings, name).write_text(str(process.pid))
+        started.append((name, url, process))
+    deadline = time.monotonic() + settings.start_timeout
+    for name, url, process in started:
+        while not _answering(url):
+            if process.poll() is not None:
+                raise SandboxError(
+                    f"the {name} server exited with code {process.returncode}; see its log",
+                    location=str(_instance_dir(settings, name) / "server.log"),
+                )
+            if time.monotonic() > deadline:
+                raise SandboxError(f"the {name} server did not answer {url}/metadata in time", location=name)
+            time.sleep(0.2)
+    return status(settings)
+
+
+def _stop(settings: SandboxSettings, name: str) -> bool:
+    pid = _pid(settings, name)
+    stopped = False
+    if _alive(pid):
+        assert pid is not None
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+        stopped = True
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return stopped
+
+
+def down(settings: SandboxSettings) -> list[str]:
+    """Stop both servers by their process ids; the names of those that were running."""
+    return [name for name in NAMES if _stop(settings, name)]

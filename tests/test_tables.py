@@ -1,0 +1,68 @@
+"""The mapping tables: the shipped ones load; broken ones fail at load naming the file and the line."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapter import MappingTableError
+from adapter.tables import DEFAULT_MAPPINGS, load_tables
+
+
+@pytest.fixture
+def tables_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "mappings"
+    shutil.copytree(DEFAULT_MAPPINGS, folder)
+    return folder
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(n for n, line in enumerate(path.read_text().splitlines(), start=1) if needle in line)
+
+
+def test_shipped_tables_load_and_code() -> None:
+    tables = load_tables()
+    assert tables.service_code("MRI of the cervical spine") is not None
+    assert tables.diagnosis_code("cervicalgia") is not None
+    assert tables.body_site_code("left shoulder") is not None
+    assert tables.service_code("a request nobody codes") is None
+
+
+def test_a_changed_code_is_used(tables_copy: Path) -> None:
+    services = tables_copy / "services.yaml"
+    services.write_text(services.read_text().replace('code: "72148"', 'code: "72149"'))
+    coding = load_tables(tables_copy).service_code("MRI of the lumbar spine")
+    assert coding is not None and coding.code == "72149"
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "message"),
+    [
+        ("services.yaml", "'\\bEMG\\b', 'electromyogra'", "'\\bEMG(\\b', 'electromyogra'", "does not compile"),
+        ("services.yaml", 'code: "97110"', 'code: "9711"', "is not a cpt code"),
+        ("diagnoses.yaml", "code: M54.2,", "code: M54-2,", "is not a icd10cm code"),
+        ("fhir.yaml", "  standard: normal", "  standard: normal\n  urgent: stat", "Extra inputs are not permitted"),
+    ],
+)
+def test_broken_table_names_file_and_line(tables_copy: Path, file: str, old: str, new: str, message: str) -> None:
+    path = tables_copy / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+    with pytest.raises(MappingTableError) as raised:
+        load_tables(tables_copy)
+    assert message in raised.value.message
+    where = raised.value.location or ""
+    assert where.startswith(f"{path}:")
+    first_changed = _line_of(path, new.splitlines()[-1].strip()[:12])
+    assert abs(int(where.rsplit(":", 1)[1]) - first_changed) <= 1
+
+
+def test_bad_yaml(tables_copy: Path) -> None:
+    (tables_copy / "body_sites.yaml").write_text("entries: [\n  {match: ['x'], code: \"1\"\n")
+    with pytest.raises(MappingTableError) as raised:
+        load_tables(tables_copy)
+    assert "not valid YAML" in raised.value.message
+    assert (raised.value.location or "").startswith(str(tables_copy / "body_sites.yaml"))
