@@ -10,16 +10,53 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
-__all__ = ["DEFAULT_SANDBOX_DIR", "SEKMET_VERSION", "SandboxSettings", "Settings", "load_settings"]
+__all__ = [
+    "DEFAULT_SANDBOX_DIR",
+    "SEKMET_VERSION",
+    "AuthSettings",
+    "RetrySettings",
+    "SandboxSettings",
+    "Settings",
+    "load_settings",
+]
 
 #: The sandbox FHIR server, pinned: its own virtualenv, never the project's.
 SEKMET_VERSION = "0.1.1"
 DEFAULT_SANDBOX_DIR = Path(__file__).resolve().parent.parent / ".sandbox"
 DEFAULT_CONFIG_FILE = "imr-adapter.toml"
+SANDBOX_CLIENT_ID = "imr-adapter"
+
+
+class AuthSettings(BaseModel):
+    """How to authenticate to one FHIR server. Secrets are ``SecretStr``: never printed or logged."""
+
+    type: Literal["none", "bearer", "basic", "smart"] = "none"
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: SMART Backend Services: the registered client id and its private key (PEM), signing with RS384 or ES384.
+    client_id: str | None = None
+    private_key: Path | None = None
+    alg: Literal["RS384", "ES384"] = "RS384"
+    kid: str | None = None
+    scope: str = "system/*.read system/*.write"
+    #: Discovered from ``[base]/.well-known/smart-configuration`` when not set.
+    token_url: str | None = None
+
+
+class RetrySettings(BaseModel):
+    """Retries of idempotent requests on 429, 5xx and connection errors: exponential backoff with full
+    jitter, ``Retry-After`` honoured, capped in attempts and in total time."""
+
+    attempts: int = Field(default=5, ge=1)
+    backoff: float = Field(default=0.5, ge=0)
+    backoff_max: float = Field(default=20.0, ge=0)
+    total: float = Field(default=90.0, gt=0)
 
 
 class SandboxSettings(BaseModel):
@@ -35,6 +72,17 @@ class SandboxSettings(BaseModel):
         port = self.ehr_port if name == "ehr" else self.payer_port
         return f"http://{self.host}:{port}/fhir"
 
+    @property
+    def keys(self) -> Path:
+        return self.dir / "keys"
+
+    def client_auth(self, name: str) -> AuthSettings:
+        """How the adapter authenticates to a sandbox server: the EHR is open, the payer needs SMART Backend
+        Services (the sandbox registers the adapter's key when it starts)."""
+        if name == "ehr":
+            return AuthSettings()
+        return AuthSettings(type="smart", client_id=SANDBOX_CLIENT_ID, private_key=self.keys / "client-rs384.pem")
+
 
 class Settings(BaseSettings):
     """Everything the adapter can be configured with."""
@@ -44,6 +92,13 @@ class Settings(BaseSettings):
     #: FHIR base URLs of the EHR and payer servers; by default the local sandbox servers.
     ehr_url: str | None = None
     payer_url: str | None = None
+    ehr_auth: AuthSettings = Field(default_factory=AuthSettings)
+    payer_auth: AuthSettings = Field(default_factory=AuthSettings)
+    #: Seconds for each request (connect, read, write, pool).
+    timeout: float = Field(default=30.0, gt=0)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    #: Requests in flight at once when pushing many Bundles.
+    concurrency: int = Field(default=8, ge=1, le=256)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
 
     @property
@@ -53,6 +108,13 @@ class Settings(BaseSettings):
     @property
     def payer(self) -> str:
         return self.payer_url or self.sandbox.url("payer")
+
+    def auth(self, name: str) -> AuthSettings:
+        """The auth for "ehr" or "payer": as configured, or the sandbox's when that server is the sandbox."""
+        url, auth = (self.ehr_url, self.ehr_auth) if name == "ehr" else (self.payer_url, self.payer_auth)
+        if url is None and auth.type == "none":
+            return self.sandbox.client_auth(name)
+        return auth
 
     @classmethod
     def settings_customise_sources(

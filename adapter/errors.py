@@ -12,7 +12,17 @@ service and the CLI can show any of them the same way::
     ├── MappingError                   code="mapping"           (FHIR that cannot be read as an IMR case)
     ├── MappingTableError              code="mapping-table"     (a broken table under mappings/: file:line)
     ├── InputError                     code="input"             (a file that cannot be read at all)
-    └── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
+    ├── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
+    ├── AuthConfigError                code="auth-config"       (auth settings that cannot work: no key, ...)
+    ├── TransportError                 code="transport"         (no HTTP answer: connect, timeout, dropped)
+    └── FHIRServerError                code="server"            (an HTTP answer that is an error)
+        ├── InvalidRequestError        code="server-invalid"    400, 422 (the server's OperationOutcome kept)
+        ├── AuthError                  code="server-auth"       401, 403; token endpoint refusals
+        ├── NotFoundError              code="server-not-found"  404, 410
+        ├── ConflictError              code="server-conflict"   409, 412
+        ├── RetryableError             code="server-unavailable" 429, 5xx once retries are spent
+        ├── MalformedResponseError     code="server-malformed"  a body that is not the FHIR JSON it should be
+        └── PagingError                code="server-paging"     a next link off the server's base URL
 
 Third-party errors (pypdf, OS errors) are translated at the boundary where they happen.
 """
@@ -23,14 +33,24 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AdapterError",
+    "AuthConfigError",
+    "AuthError",
+    "ConflictError",
     "EmptyLetterError",
+    "FHIRServerError",
     "InputError",
+    "InvalidRequestError",
     "LetterParseError",
     "MappingError",
     "MappingTableError",
+    "MalformedResponseError",
     "MissingSectionError",
+    "NotFoundError",
     "PDFReadError",
+    "PagingError",
+    "RetryableError",
     "SandboxError",
+    "TransportError",
     "UnknownLayoutError",
 ]
 
@@ -123,3 +143,81 @@ class SandboxError(AdapterError):
 
     code = "sandbox"
     issue_type = "exception"
+
+
+class AuthConfigError(AdapterError):
+    """Auth settings that cannot work (no key file, an unknown algorithm, ...); never shows a secret."""
+
+    code = "auth-config"
+    issue_type = "security"
+
+
+class TransportError(AdapterError):
+    """No HTTP answer: the connection failed, timed out or was dropped (httpx errors, translated)."""
+
+    code = "transport"
+    issue_type = "transient"
+
+
+class FHIRServerError(AdapterError):
+    """A FHIR server answered with an error; ``status`` and the server's ``outcome`` are kept."""
+
+    code = "server"
+    issue_type = "exception"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        outcome: dict[str, Any] | None = None,
+        method: str | None = None,
+        url: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        super().__init__(message, location=location or (f"{method} {url}" if method and url else url))
+        self.status = status
+        self.outcome = outcome
+        self.method = method
+        self.url = url
+
+    def to_operation_outcome(self) -> dict[str, Any]:
+        """The server's own OperationOutcome when it sent one, else this error's."""
+        if self.outcome is not None and self.outcome.get("resourceType") == "OperationOutcome":
+            return self.outcome
+        return super().to_operation_outcome()
+
+
+class InvalidRequestError(FHIRServerError):
+    code = "server-invalid"
+    issue_type = "invalid"
+
+
+class AuthError(FHIRServerError):
+    code = "server-auth"
+    issue_type = "security"
+
+
+class NotFoundError(FHIRServerError):
+    code = "server-not-found"
+    issue_type = "not-found"
+
+
+class ConflictError(FHIRServerError):
+    code = "server-conflict"
+    issue_type = "conflict"
+
+
+class RetryableError(FHIRServerError):
+    code = "server-unavailable"
+    issue_type = "transient"
+
+
+class MalformedResponseError(FHIRServerError):
+    code = "server-malformed"
+    issue_type = "structure"
+
+
+class PagingError(FHIRServerError):
+    code = "server-paging"
+    issue_type = "security"

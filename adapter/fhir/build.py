@@ -25,7 +25,7 @@ from adapter.tables import Coding, Tables, load_tables
 JSON = dict[str, Any]
 
 #: Sub-extension names of the case-dates extension, per CaseDates field.
-DATE_URLS = {
+DATE_URLS: dict[str, str] = {
     "assigned": "assigned", "injury": "injury", "decision": "decision", "ur_denial": "urDenial",
     "application_received": "applicationReceived",
 }  # fmt: skip
