@@ -6,7 +6,9 @@ Exit codes: 0 all inputs handled, 1 some inputs failed (each named on stderr in 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,12 +17,17 @@ from typing import IO, Any, TypeVar
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from adapter import sandbox
-from adapter.config import load_settings
+from adapter.config import AuthSettings, Settings, load_settings
 from adapter.errors import AdapterError, InputError
+from adapter.exchange import AsyncFHIRClient, FHIRClient
+from adapter.exchange.check import ConformanceCheck
+from adapter.exchange.pull import pull_cases
+from adapter.exchange.push import push_letters
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
 from adapter.fhir.ndjson import import_resources
 from adapter.inputs import letter_paths, read_letter
@@ -114,11 +121,11 @@ def _summary_table(outcomes: list[Outcome]) -> Table:
             decision = "[red]upheld[/]" if item.decision is Decision.UPHELD else "[green]overturned[/]"
             first = n == 0
             table.add_row(
-                (case.case_number or outcome.path.name) if first else "",
+                escape(case.case_number or outcome.path.name) if first else "",
                 case.layout.value if first else "",
                 str(case.dates.decision or "-") if first else "",
                 patient if first else "",
-                item.request if len(item.request) <= 100 else item.request[:97] + "...",
+                escape(item.request if len(item.request) <= 100 else item.request[:97] + "..."),
                 decision,
                 item.guideline_basis.value,
             )
@@ -237,6 +244,95 @@ def cmd_to_case(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server(args: argparse.Namespace, role: str) -> tuple[Settings, str, AuthSettings]:
+    """The server URL and auth: flags over the config file and environment, those over the sandbox."""
+    settings = load_settings(timeout=args.timeout, concurrency=getattr(args, "concurrency", None))
+    url = args.server or (settings.ehr if role == "ehr" else settings.payer)
+    if args.auth is not None:
+        fields = ("token", "username", "password", "client_id", "private_key", "alg", "scope", "token_url")
+        values = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
+        auth = AuthSettings.model_validate({"type": args.auth, **values})
+    elif args.server is None or args.server.rstrip("/") == url.rstrip("/"):
+        auth = settings.auth(role)
+    else:
+        auth = AuthSettings()
+    return settings, url, auth
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    paths = _letters(args.inputs)
+    settings, url, auth = _server(args, "ehr")
+    client = AsyncFHIRClient(url, auth=auth, timeout=settings.timeout, retry=settings.retry,
+                             concurrency=settings.concurrency)  # fmt: skip
+    bar = Progress(TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=_stderr, disable=not _progress(args), transient=True)  # fmt: skip
+
+    async def run() -> list[Any]:
+        async with client:
+            with bar:
+                task = bar.add_task("push", total=len(paths))
+                return await push_letters(paths, client, advance=lambda n: bar.advance(task, n))
+
+    results = asyncio.run(run())
+    counts = Counter(r.status for r in results)
+    table = Table(title=f"push to {url}")
+    for column in ("created", "already present", "failed", "resources created"):
+        table.add_column(column, justify="right")
+    table.add_row(str(counts["created"]), str(counts["already present"]), str(counts["failed"]),
+                  str(sum(r.created for r in results)))  # fmt: skip
+    _stdout.print(table)
+    failed = [r for r in results if r.error is not None]
+    for result in failed:
+        assert result.error is not None
+        _stderr.print(_error_line(result.path, result.error), markup=False, soft_wrap=True)
+    if failed:
+        listing = "\n".join(str(r.path) for r in failed) + "\n"
+        if args.failed_list:
+            Path(args.failed_list).write_text(listing)
+            _stderr.print(f"{len(failed)} failed; their paths are in {args.failed_list} to push again", markup=False)
+    return 1 if failed else 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    settings, url, auth = _server(args, "payer")
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError as exc:
+            raise InputError(f"--since {args.since!r} is not an ISO date or date-time") from exc
+    cases, errors = [], 0
+    with FHIRClient(url, auth=auth, timeout=settings.timeout, retry=settings.retry) as client:
+        for found in pull_cases(client, since=since):
+            if isinstance(found, AdapterError):
+                errors += 1
+                _stderr.print(f"error: [{found.code}] {found.message} (at {found.location})", markup=False)
+            elif args.json:
+                sys.stdout.buffer.write(_case_json(None, found) + b"\n")
+            else:
+                cases.append(Outcome(Path(found.case_number or "case"), value=found))
+    if not args.json:
+        _stdout.print(_summary_table(cases))
+        _stdout.print(f"{len(cases)} cases pulled from {url}" + (f"; {errors} could not be read" if errors else ""))
+    return 1 if errors else 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings, url, auth = _server(args, "ehr")
+    with FHIRClient(url, auth=auth, timeout=settings.timeout, retry=settings.retry) as client:
+        results = ConformanceCheck(client).run()
+    table = Table(title=f"FHIR conformance check: {url}")
+    for column in ("check", "result", "detail", "ms"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        mark = "[green]pass[/]" if result.passed else "[red]FAIL[/]"
+        table.add_row(result.name, mark, escape(result.detail), f"{result.milliseconds:.0f}")
+    _stdout.print(table)
+    passed = sum(r.passed for r in results)
+    _stdout.print(f"{passed} of {len(results)} checks passed")
+    return 0 if passed == len(results) else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if not DEFAULT_LETTERS.is_dir():
         raise InputError("the bundled letters are missing", location=str(DEFAULT_LETTERS))
@@ -261,6 +357,21 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         table.add_row(server.name, server.url, str(server.pid or "-"), state)
     _stdout.print(table)
     return 0 if all(s.answering for s in servers) else 1
+
+
+def _server_flags(parser: argparse.ArgumentParser, default: str) -> None:
+    group = parser.add_argument_group("server (flags override imr-adapter.toml and IMR_* variables)")
+    group.add_argument("--server", metavar="URL", help=f"FHIR base URL (default: {default}, the sandbox's)")
+    group.add_argument("--auth", choices=("none", "bearer", "basic", "smart"), help="how to authenticate")
+    group.add_argument("--token", help="bearer token (prefer IMR_EHR_AUTH__TOKEN: flags show in ps)")
+    group.add_argument("--username", help="basic auth user")
+    group.add_argument("--password", help="basic auth password (prefer the environment)")
+    group.add_argument("--client-id", help="SMART Backend Services client id")
+    group.add_argument("--private-key", metavar="PEM", help="SMART client private key (PEM file)")
+    group.add_argument("--alg", choices=("RS384", "ES384"), help="SMART assertion signing algorithm")
+    group.add_argument("--scope", help="SMART scopes to ask for")
+    group.add_argument("--token-url", help="SMART token endpoint (default: discovered)")
+    group.add_argument("--timeout", type=float, help="seconds per request (default 30)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,6 +401,24 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument("action", choices=("up", "down", "status"))
     box.add_argument("--keep-data", action="store_true", help="up: keep the servers' data from the last run")
     box.set_defaults(run=cmd_sandbox)
+
+    push = commands.add_parser("push", help="convert letters and post their transaction Bundles to a FHIR server")
+    push.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
+    push.add_argument("--concurrency", type=int, help="transactions in flight at once (default 8)")
+    push.add_argument("--failed-list", metavar="FILE", help="write the paths of failed letters here")
+    push.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _server_flags(push, "the EHR server")
+    push.set_defaults(run=cmd_push)
+
+    pull = commands.add_parser("pull", help="fetch the adapter's ClaimResponses back from a server as cases")
+    pull.add_argument("--since", metavar="DATE", help="only those changed since (ISO date or date-time)")
+    pull.add_argument("--json", action="store_true", help="one case JSON per line")
+    _server_flags(pull, "the payer server")
+    pull.set_defaults(run=cmd_pull)
+
+    check = commands.add_parser("check", help="a conformance smoke test of a FHIR server")
+    _server_flags(check, "the EHR server")
+    check.set_defaults(run=cmd_check)
 
     demo = commands.add_parser("demo", help="the main job on the bundled synthetic letters")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -18,11 +18,14 @@ from pathlib import Path
 
 import httpx
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from adapter.config import SEKMET_VERSION, SandboxSettings
+from adapter.config import SANDBOX_CLIENT_ID, SEKMET_VERSION, SandboxSettings
 from adapter.errors import SandboxError
 
 NAMES = ("ehr", "payer")
+SANDBOX_BASIC_USER = "imr-adapter"
 
 
 @dataclass
@@ -72,9 +75,56 @@ def _pid_file(settings: SandboxSettings, name: str) -> Path:
     return _instance_dir(settings, name) / "server.pid"
 
 
+#: SMART clients the payer sandbox registers: (client id, key file, scopes).
+SMART_CLIENTS = (
+    (SANDBOX_CLIENT_ID, "client-rs384", "system/*.*"),
+    (f"{SANDBOX_CLIENT_ID}-es384", "client-es384", "system/*.*"),
+    (f"{SANDBOX_CLIENT_ID}-reader", "client-reader-rs384", "system/*.read"),
+)
+
+
+def ensure_keys(settings: SandboxSettings) -> None:
+    """The client key pairs and the static bearer token the payer sandbox accepts (made once)."""
+    settings.keys.mkdir(parents=True, exist_ok=True)
+    for _, name, _ in SMART_CLIENTS:
+        private = settings.keys / f"{name}.pem"
+        if private.exists():
+            continue
+        key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = (
+            ec.generate_private_key(ec.SECP384R1()) if "es384" in name else rsa.generate_private_key(65537, 2048)
+        )
+        private.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        private.chmod(0o600)
+        (settings.keys / f"{name}.pub.pem").write_bytes(
+            key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+    for secret in ("payer-token", "payer-password"):
+        path = settings.keys / secret
+        if not path.exists():
+            path.write_text(os.urandom(24).hex())
+            path.chmod(0o600)
+
+
 def _server_config(settings: SandboxSettings, name: str) -> dict[str, object]:
     port = settings.ehr_port if name == "ehr" else settings.payer_port
     folder = _instance_dir(settings, name)
+    if name == "ehr":  # an open EHR sandbox, as many are
+        auth: dict[str, object] = {"types": ["none"]}
+    else:  # the payer wants SMART Backend Services (or the static token, or basic auth)
+        auth = {
+            "types": ["smart", "bearer", "basic"],
+            "tokens": [(settings.keys / "payer-token").read_text().strip()],
+            "users": {SANDBOX_BASIC_USER: (settings.keys / "payer-password").read_text().strip()},
+            "smart_clients": [
+                {"client_id": cid, "public_key_path": str(settings.keys / f"{key}.pub.pem"), "scopes": scopes}
+                for cid, key, scopes in SMART_CLIENTS
+            ],
+            "token_lifetime": 300,
+        }
     return {
         "base_url": settings.url(name),
         "host": settings.host,
@@ -83,6 +133,7 @@ def _server_config(settings: SandboxSettings, name: str) -> dict[str, object]:
         "facility_name": f"IMR adapter sandbox ({name})",
         "simulator": {"enabled": False},
         "log_inbound": False,
+        "server_auth": auth,
         "own_private_key_path": str(folder / "keys" / "server_private.pem"),
     }
 
@@ -125,6 +176,7 @@ def status(settings: SandboxSettings) -> list[ServerStatus]:
 def up(settings: SandboxSettings, *, keep_data: bool = False) -> list[ServerStatus]:
     """Start both servers (fresh data unless ``keep_data``) and wait until they answer."""
     server = install(settings)
+    ensure_keys(settings)
     started = []
     for name in NAMES:
         url = settings.url(name)
