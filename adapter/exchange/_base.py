@@ -147,6 +147,8 @@ def translate_transport(exc: httpx.HTTPError, request: httpx.Request) -> Transpo
         what = "could not connect"
     elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError | httpx.CloseError):
         what = "the connection was dropped"
+    elif isinstance(exc, httpx.ProtocolError):
+        what = "HTTP protocol error"
     elif isinstance(exc, httpx.ProxyError):
         what = "the proxy refused"
     elif isinstance(exc, httpx.UnsupportedProtocol):
@@ -180,7 +182,7 @@ class BaseFHIRClient:
         path: str = "",
         *,
         params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
-        resource: Mapping[str, Any] | None = None,
+        resource: Mapping[str, Any] | list[Any] | None = None,
         headers: Mapping[str, str] | None = None,
         content_type: str = FHIR_JSON,
         idempotent: bool = False,
@@ -334,13 +336,9 @@ class RequestsMixin(BaseFHIRClient):
         headers = {"Prefer": "return=representation"}
         if if_match:
             headers["If-Match"] = if_match if if_match.startswith('W/"') else f'W/"{if_match}"'
-        request = self.build("PATCH", f"{rtype}/{rid}", headers=headers)
-        body = orjson.dumps(operations)
-        request = self._http.build_request(
-            "PATCH", request.url, content=body,
-            headers={**request.headers, "Content-Type": "application/json-patch+json"},
-        )  # fmt: skip
-        return request
+        return self.build(
+            "PATCH", f"{rtype}/{rid}", resource=operations, headers=headers, content_type="application/json-patch+json"
+        )
 
     def req_delete(self, rtype: str, rid: str) -> httpx.Request:
         return self.build("DELETE", f"{rtype}/{rid}")
