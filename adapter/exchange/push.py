@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from adapter.errors import AdapterError
 from adapter.exchange._base import WriteResult
@@ -34,6 +35,35 @@ def classify(path: Path, answer: list[WriteResult] | AdapterError) -> PushResult
     return PushResult(path, "created" if created else "already present", created=created)
 
 
+def _first_carriers(bundles: Sequence[dict[str, Any]], primed: set[str]) -> list[int]:
+    """Bundles to post on their own before the rest: the first one carrying each entry that several bundles
+    share (the IMR organisation; a letter given twice). Concurrent conditional creates of one resource race
+    on most servers (each finds none, each creates one), and the duplicates then fail every later
+    conditional create with 412."""
+    counts = Counter(e["fullUrl"] for b in bundles for e in b["entry"])
+    first: list[int] = []
+    for n, bundle in enumerate(bundles):
+        shared = {e["fullUrl"] for e in bundle["entry"] if counts[e["fullUrl"]] > 1 or e["fullUrl"] in primed}
+        if shared - primed:
+            first.append(n)
+        primed |= shared
+    return first
+
+
+async def post_bundles(
+    client: AsyncFHIRClient, bundles: Sequence[dict[str, Any]], primed: set[str] | None = None
+) -> list[list[WriteResult] | AdapterError]:
+    """Post transaction Bundles, ``client.concurrency`` at a time, shared entries first (see ``_first_carriers``);
+    ``primed`` carries what was already posted across calls."""
+    primed = set() if primed is None else primed
+    answers: dict[int, list[WriteResult] | AdapterError] = {}
+    for n in _first_carriers(bundles, primed):
+        answers[n] = (await client.transactions([bundles[n]]))[0]
+    rest = [n for n in range(len(bundles)) if n not in answers]
+    answers.update(zip(rest, await client.transactions([bundles[n] for n in rest]), strict=True))
+    return [answers[n] for n in range(len(bundles))]
+
+
 async def push_letters(
     paths: Sequence[Path],
     client: AsyncFHIRClient,
@@ -45,15 +75,16 @@ async def push_letters(
     """Every letter's Bundle posted as one transaction; the failures (parse or server) are results too."""
     tables = tables or load_tables()
     results: list[PushResult] = []
+    primed: set[str] = set()
     for start in range(0, len(paths), chunk):
         window = paths[start : start + chunk]
-        ready: list[tuple[Path, dict[str, object]]] = []
+        ready: list[tuple[Path, dict[str, Any]]] = []
         for path in window:
             try:
                 ready.append((path, case_to_bundle(parse_letter(read_letter(path)), tables=tables)))
             except AdapterError as exc:
                 results.append(PushResult(path, "failed", error=exc))
-        answers = await client.transactions([bundle for _, bundle in ready])
+        answers = await post_bundles(client, [bundle for _, bundle in ready], primed)
         results += [classify(path, answer) for (path, _), answer in zip(ready, answers, strict=True)]
         if advance is not None:
             advance(len(window))
