@@ -252,10 +252,10 @@ def _server(args: argparse.Namespace, role: str) -> tuple[Settings, str, AuthSet
         fields = ("token", "username", "password", "client_id", "private_key", "alg", "scope", "token_url")
         values = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
         auth = AuthSettings.model_validate({"type": args.auth, **values})
-    elif args.server is None or args.server.rstrip("/") == url.rstrip("/"):
-        auth = settings.auth(role)
-    else:
-        auth = AuthSettings()
+    else:  # a known server (the EHR or the payer, as configured) brings its own auth
+        known = {settings.ehr.rstrip("/"): "ehr", settings.payer.rstrip("/"): "payer"}
+        match = known.get(url.rstrip("/"))
+        auth = settings.auth(match) if match else AuthSettings()
     return settings, url, auth
 
 

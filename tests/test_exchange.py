@@ -369,3 +369,60 @@ def test_bounded_concurrency() -> None:
 
     results = asyncio.run(run())
     assert len(results) == 20 and peak == 3
+
+
+def test_concurrent_push_creates_a_shared_resource_once() -> None:
+    """A server whose conditional create is not atomic (check, then write) gets one IMR organisation."""
+    from adapter.exchange.push import post_bundles
+    from adapter.fhir import case_to_bundle
+    from adapter.letters import parse_letter
+    from tests.conftest import LETTERS
+
+    stored: dict[str, int] = {}
+
+    async def racy_server(request: httpx.Request) -> httpx.Response:
+        import orjson
+
+        bundle = orjson.loads(request.content)
+        answers = []
+        for entry in bundle["entry"]:
+            key = entry["request"]["ifNoneExist"]
+            exists = stored.get(key, 0) > 0
+            await asyncio.sleep(0.005)  # the window in which another transaction checks too
+            if exists:
+                answers.append({"response": {"status": "200 OK"}})
+            else:
+                stored[key] = stored.get(key, 0) + 1
+                answers.append({"response": {"status": "201 Created"}})
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "transaction-response", "entry": answers})
+
+    bundles = []
+    for n in range(12):
+        case = parse_letter((LETTERS / "case-number-crlf.txt").read_bytes())
+        case.case_number = f"CM99-{n:07d}"
+        bundles.append(case_to_bundle(case))
+
+    async def run() -> list[object]:
+        async with AsyncFHIRClient(BASE, concurrency=6, transport=httpx.MockTransport(racy_server)) as client:
+            return await post_bundles(client, bundles)
+
+    answers = asyncio.run(run())
+    assert all(isinstance(a, list) for a in answers)
+    assert max(stored.values()) == 1  # nothing created twice, the shared organisation included
+    assert sum(1 for k in stored if "maximus-federal-services" in k) == 1
+
+
+def test_settings_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapter.config import load_settings
+
+    config = tmp_path / "imr.toml"
+    config.write_text('ehr_url = "http://from-file/fhir"\ntimeout = 12.0\n[retry]\nattempts = 2\n')
+    monkeypatch.setenv("IMR_CONFIG", str(config))
+    settings = load_settings()
+    assert (settings.ehr, settings.timeout, settings.retry.attempts) == ("http://from-file/fhir", 12.0, 2)
+    monkeypatch.setenv("IMR_EHR_URL", "http://from-env/fhir")
+    monkeypatch.setenv("IMR_RETRY__ATTEMPTS", "7")
+    settings = load_settings()
+    assert (settings.ehr, settings.retry.attempts) == ("http://from-env/fhir", 7)
+    assert load_settings(timeout=3.0).timeout == 3.0  # a command-line flag wins
+    assert load_settings().auth("payer").type == "smart"  # the sandbox payer's own credentials
