@@ -13,7 +13,7 @@ from adapter.letters import _text, case_number, notice, professional
 from adapter.letters.pdf import is_pdf, pdf_text
 from adapter.model import IMRCase, Layout, LetterSource
 
-__all__ = ["detect_layout", "parse_letter"]
+__all__ = ["detect_layout", "parse_letter", "summary_text"]
 
 _LAYOUTS: dict[Layout, tuple[Callable[[str], bool], Callable[[str], IMRCase]]] = {
     Layout.CASE_NUMBER: (case_number.detect, case_number.parse),
@@ -52,3 +52,16 @@ def parse_letter(letter: str | bytes) -> IMRCase:
     case = parse(text.lstrip())
     case.source = LetterSource(media_type="application/pdf" if pdf else "text/plain", text=raw, pdf=pdf)
     return case
+
+
+_SUMMARIES: dict[Layout, Callable[[str], str]] = {
+    Layout.CASE_NUMBER: case_number.summary,
+    Layout.VARIANT_2014: case_number.summary,
+    Layout.MAXIMUS_NOTICE: notice.summary,
+    Layout.PROFESSIONAL_REVIEW: professional.summary,
+}
+
+
+def summary_text(raw: str, layout: Layout) -> str:
+    """The clinical case summary of a letter's text: the request side, without decisions or rationales."""
+    return _SUMMARIES[layout](_text.normalise(raw).lstrip())

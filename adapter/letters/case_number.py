@@ -35,6 +35,11 @@ def detect_2014(text: str) -> bool:
     return starts and bool(_text.heading_pattern(ISSUES).search(text))
 
 
+def summary(text: str) -> str:
+    """The clinical case summary section."""
+    return _text.section(text, SUMMARY, ISSUES) or ""
+
+
 def parse(text: str) -> IMRCase:
     """Parse a case-number layout letter."""
     return _parse(text, Layout.CASE_NUMBER)
@@ -52,7 +57,7 @@ def _parse(text: str, layout: Layout) -> IMRCase:
         raise MissingSectionError(f"no '{ISSUES}' section", location="IMR ISSUES")
     how = _text.heading_pattern(HOW).search(text)
     header = text[: how.start() if how else min(len(text), 2000)]
-    summary = _text.section(text, SUMMARY, ISSUES) or ""
+    case_summary = summary(text)
     credentials = _text.section(text, HOW, SUMMARY, ISSUES) or ""
     licensure, specialty = _LICENSURE.search(credentials), _SPECIALTY.search(credentials)
     if licensure or specialty:
@@ -63,12 +68,12 @@ def _parse(text: str, layout: Layout) -> IMRCase:
     return IMRCase(
         case_number=_common.case_number(header, text, warnings),
         layout=layout,
-        dates=_common.dates(header, summary, warnings),
+        dates=_common.dates(header, case_summary, warnings),
         priority=_common.priority(header, warnings),
-        patient=_common.patient(summary, warnings),
+        patient=_common.patient(case_summary, warnings),
         reviewer=_common.reviewer(states, specialties, warnings),
-        diagnoses=_text.diagnoses(summary),
-        treatment_history=_text.treatment_history(summary),
+        diagnoses=_text.diagnoses(case_summary),
+        treatment_history=_text.treatment_history(case_summary),
         items=decision_items(issues, location="IMR ISSUES"),
         warnings=warnings,
     )

@@ -49,6 +49,24 @@ class _Item:
     bodies: list[str] = field(default_factory=list)
 
 
+def _summary(
+    text: str, matches: list[re.Match[str]]
+) -> tuple[re.Match[str] | None, re.Match[str] | None, str]:
+    """(qualifications heading, summary heading, summary text): the summary runs to the first numbered
+    determination after it."""
+    qualifications = _QUALIFICATIONS.search(text)
+    summary_at = _SUMMARY.search(text, qualifications.end() if qualifications else 0)
+    if not summary_at:
+        return qualifications, None, ""
+    first_item = next((m.start() for m in matches if m.start() > summary_at.end()), len(text))
+    return qualifications, summary_at, text[summary_at.end() : first_item]
+
+
+def summary(text: str) -> str:
+    """The case summary section."""
+    return _summary(text, list(_DETERMINED.finditer(text)))[2]
+
+
 def parse(text: str) -> IMRCase:
     """Parse a MAXIMUS notice layout letter."""
     warnings = _common.Warnings()
@@ -68,12 +86,7 @@ def parse(text: str) -> IMRCase:
 
     decisions_at = _DECISIONS.search(text)
     header = text[: decisions_at.start()] if decisions_at else text[: matches[0].start()]
-    qualifications = _QUALIFICATIONS.search(text)
-    summary_at = _SUMMARY.search(text, qualifications.end() if qualifications else 0)
-    summary = ""
-    if summary_at:
-        first_item = next((m.start() for m in matches if m.start() > summary_at.end()), len(text))
-        summary = text[summary_at.end() : first_item]
+    qualifications, summary_at, case_summary = _summary(text, matches)
     credentials = text[qualifications.end() : summary_at.start() if summary_at else None] if qualifications else ""
     return IMRCase(
         case_number=_common.case_number(header, text, warnings),
@@ -82,10 +95,10 @@ def parse(text: str) -> IMRCase:
             header, "", warnings, decision_label="Dated", ur_labels=("UR Denial Date", "Date of UR Decision")
         ),
         priority=_common.priority(header, warnings),
-        patient=_common.patient(summary, warnings),
+        patient=_common.patient(case_summary, warnings),
         reviewer=_common.reviewer(*_text.prose_credentials(credentials), warnings),
-        diagnoses=_text.diagnoses(summary),
-        treatment_history=_text.treatment_history(summary),
+        diagnoses=_text.diagnoses(case_summary),
+        treatment_history=_text.treatment_history(case_summary),
         items=[_disputed(item) for _, item in sorted(items.items())],
         warnings=warnings,
     )

@@ -50,6 +50,11 @@ def _decision(rationale: str, where: str) -> Decision:
     return Decision.UPHELD if conclusions[-1][1] else Decision.OVERTURNED
 
 
+def summary(text: str) -> str:
+    """The case summary section."""
+    return _part(text, SUMMARY)
+
+
 def parse(text: str) -> IMRCase:
     """Parse a professional-review layout letter."""
     warnings = _common.Warnings()
@@ -81,16 +86,16 @@ def parse(text: str) -> IMRCase:
 
     header_end = _text.heading_pattern(ISSUE).search(text)
     header = text[: header_end.start() if header_end else 0]
-    summary = _part(text, SUMMARY)
+    case_summary = summary(text)
     return IMRCase(
         case_number=_common.case_number(header, text, warnings),
         layout=Layout.PROFESSIONAL_REVIEW,
-        dates=_common.dates(header, summary, warnings),
+        dates=_common.dates(header, case_summary, warnings),
         priority=_common.priority(header, warnings),
-        patient=_common.patient(summary, warnings),
+        patient=_common.patient(case_summary, warnings),
         reviewer=_common.reviewer(*_text.prose_credentials(_part(text, QUALIFICATIONS)), warnings),
-        diagnoses=_text.diagnoses(summary),
-        treatment_history=_text.treatment_history(summary),
+        diagnoses=_text.diagnoses(case_summary),
+        treatment_history=_text.treatment_history(case_summary),
         items=items,
         warnings=warnings,
     )
