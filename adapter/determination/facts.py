@@ -56,6 +56,7 @@ class RequestFacts(BaseModel):
     return_to_work_attempts: bool | None = None
     tens_trial_documented: bool | None = None
     medications: list[str] = Field(default_factory=list)
+    opioid_in_use: bool | None = None
     drug_class: str | None = None
     same_drug_class_in_use: bool | None = None
     doses_per_day: float | None = None
@@ -109,15 +110,25 @@ def categorise(text: str, codes: list[str] | None = None) -> str:
 
 # --- reading clinical text ---------------------------------------------------------------------------
 
-_NEGATION = re.compile(r"\b(?:no|not|without|denie[sd]|denying|negative|absence of|absent|normal|intact|free of|ruled out|non)\b[^.;]{0,50}$", re.I)
+_NEGATION = re.compile(
+    r"\b(?:no|not|without|denie[sd]|denying|negative|absence of|absent|normal|intact|free of|ruled out|non)\b[^.;]{0,50}$",
+    re.I,
+)
+
+
+_NEGATED_AFTER = re.compile(
+    r"^[^.;]{0,12}?\b(?:(?:were|was|are|is|have been|has been)\s+)?(?:not|none|absent|negative|denied|ruled out)\b",
+    re.I,
+)
 
 
 def _mentioned(text: str, pattern: re.Pattern[str]) -> bool:
-    """Whether the pattern occurs in the text outside a negated phrase ("no red flags", "denied numbness")."""
+    """Whether the pattern occurs in the text outside a negated phrase ("no red flags", "denied numbness",
+    "red flags were not noted")."""
     for found in pattern.finditer(text):
-        before = text[max(0, found.start() - 60) : found.start()]
-        before = re.split(r"[.;]", before)[-1]
-        if not _NEGATION.search(before):
+        before = re.split(r"[.;]", text[max(0, found.start() - 60) : found.start()])[-1]
+        after = text[found.end() : found.end() + 40]
+        if not _NEGATION.search(before) and not _NEGATED_AFTER.search(after):
             return True
     return False
 
@@ -227,7 +238,8 @@ def _documentation(text: str | None) -> dict[str, bool | None]:
         )  # fmt: skip
     improved, not_improved = _IMPROVED.search(text) is not None, _NOT_IMPROVED.search(text) is not None
     return {
-        "functional_improvement": improved if improved != not_improved else (False if not_improved else None),
+        # documented improvement; its absence (stated, or simply not documented) is False
+        "functional_improvement": improved and not not_improved,
         "red_flags": _mentioned(text, _RED_FLAGS),
         "neurologic_deficit": _mentioned(text, _NEURO),
         "objective_joint_findings": _mentioned(text, _JOINT),
@@ -266,7 +278,9 @@ def _drug_facts(request: str, category: str, clinical: str | None, quantity: int
         facts["topical_ingredients"] = list(dict.fromkeys(ingredients))
         not_recommended = any(i in TOPICAL_NOT_RECOMMENDED or drug_class(i) == "muscle-relaxant" for i in ingredients)
         lidocaine_not_patch = any(i in ("lidocaine",) for i in ingredients) and facts["topical_form"] != "patch"
-        facts["compound_has_not_recommended"] = not_recommended or (category == "topical-compound" and lidocaine_not_patch)
+        facts["compound_has_not_recommended"] = not_recommended or (
+            category == "topical-compound" and lidocaine_not_patch
+        )
     return facts
 
 
@@ -332,9 +346,13 @@ def build_facts(
         crps_diagnosis=bool(_CRPS.search(diagnosis_text)) if diagnosis_text.strip() else None,
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         medications=medications(clinical) if clinical else [],
+        opioid_in_use=any(drug_class(m) == "opioid" for m in medications(clinical)) if clinical else None,
         lower_extremity_nerve_study=(
-            bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I)) and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
-        ) if category == "electrodiagnostic" else None,  # fmt: skip
+            bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
+            and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
+        )
+        if category == "electrodiagnostic"
+        else None,  # fmt: skip
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
         **documentation,  # type: ignore[arg-type]
         **_drug_facts(text, category, clinical, quantity),  # type: ignore[arg-type]

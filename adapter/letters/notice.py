@@ -49,9 +49,7 @@ class _Item:
     bodies: list[str] = field(default_factory=list)
 
 
-def _summary(
-    text: str, matches: list[re.Match[str]]
-) -> tuple[re.Match[str] | None, re.Match[str] | None, str]:
+def _summary(text: str, matches: list[re.Match[str]]) -> tuple[re.Match[str] | None, re.Match[str] | None, str]:
     """(qualifications heading, summary heading, summary text): the summary runs to the first numbered
     determination after it."""
     qualifications = _QUALIFICATIONS.search(text)

@@ -1,0 +1,235 @@
+"""Guideline rules as data (``mappings/rules.yaml``), validated when loaded, and the pure decision on them.
+
+A rule names the guideline it comes from, the facts it needs, a condition over those facts, an action
+(A1 certified, A3 not certified, A6 modified with what is certified, A4 pended) and a rationale
+template. A rule whose facts are missing cannot fire. ``determine`` never denies without a cited rule:
+no rule, or rules that disagree, pend the request for a human.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adapter.determination.facts import RequestFacts
+from adapter.errors import MappingTableError
+from adapter.tables import DEFAULT_MAPPINGS
+
+Action = Literal["A1", "A2", "A3", "A4", "A6"]
+_FACTS = set(RequestFacts.model_fields)
+_OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
+
+
+class Guideline(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    section: str | None = None
+    pages: str | None = None
+    #: Q: quoted as MTUS in real letters; W: secondary source; S: statute or regulation.
+    status: Literal["Q", "W", "S"] = "Q"
+
+    def cite(self) -> str:
+        parts = [self.title]
+        if self.section:
+            parts.append(f'"{self.section}"')
+        if self.pages:
+            parts.append(f"p. {self.pages}")
+        return ", ".join(parts)
+
+
+def _condition_facts(condition: Any) -> set[str]:
+    if isinstance(condition, dict):
+        if "fact" in condition:
+            return {condition["fact"]}
+        return set().union(
+            *(_condition_facts(c) for v in condition.values() for c in (v if isinstance(v, list) else [v]))
+        )
+    return set()
+
+
+def _check_condition(condition: Any, where: str) -> None:
+    if not isinstance(condition, dict) or len(condition) == 0:
+        raise ValueError(f"{where}: a condition is a mapping")
+    if "fact" in condition:
+        ops = set(condition) - {"fact"}
+        if condition["fact"] not in _FACTS:
+            raise ValueError(f"{where}: unknown fact {condition['fact']!r}")
+        if len(ops) != 1 or not ops <= _OPS:
+            raise ValueError(f"{where}: needs exactly one of {sorted(_OPS)}")
+        if "matches" in ops:
+            try:
+                re.compile(condition["matches"])
+            except re.error as exc:
+                raise ValueError(f"{where}: the pattern does not compile: {exc}") from None
+        return
+    (key, value), *rest = condition.items()
+    if rest or key not in ("all", "any", "not"):
+        raise ValueError(f"{where}: use all, any, not or fact")
+    for n, part in enumerate(value if key != "not" else [value]):
+        _check_condition(part, f"{where}.{key}[{n}]")
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    guideline: Guideline
+    applies_to: list[str] = Field(default_factory=list)
+    needs: list[str]
+    when: dict[str, Any] = Field(default_factory=lambda: {"all": []})
+    action: Action
+    #: For A6: how many units are certified (a number, {fact: name}, {min: [...]}, {sub: [a, b]}, {mul: [a, b]}).
+    certify: Any = None
+    rationale: str
+    note: str | None = None
+
+    @field_validator("needs")
+    @classmethod
+    def _known_facts(cls, needs: list[str]) -> list[str]:
+        unknown = [n for n in needs if n not in _FACTS]
+        if unknown:
+            raise ValueError(f"unknown facts {unknown}")
+        return needs
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        _check_condition(self.when, "when")
+        missing = _condition_facts(self.when) - set(self.needs)
+        if missing:
+            raise ValueError(f"the condition uses facts not listed in needs: {sorted(missing)}")
+        if (self.action == "A6") != (self.certify is not None):
+            raise ValueError("certify goes with action A6, and A6 needs certify")
+        fields = {f for _, f, _, _ in string.Formatter().parse(self.rationale) if f}
+        if fields - _FACTS - {"guideline", "certified"}:
+            raise ValueError(
+                f"the rationale names unknown fields {sorted(fields - _FACTS - {'guideline', 'certified'})}"
+            )
+        return self
+
+
+class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleSet:
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        return self
+
+
+def _compare(value: Any, op: str, expected: Any) -> bool:
+    if op == "is":
+        return value is expected
+    if op == "eq":
+        return bool(value == expected)
+    if op == "ne":
+        return bool(value != expected)
+    if op == "in":
+        return value in expected
+    if op == "contains":
+        return expected in value
+    if op == "not_contains":
+        return expected not in value
+    if op == "matches":
+        return re.search(expected, value, re.IGNORECASE) is not None
+    return bool(
+        {"gt": value > expected, "gte": value >= expected, "lt": value < expected, "lte": value <= expected}[op]
+    )
+
+
+def holds(condition: dict[str, Any], facts: RequestFacts) -> bool:
+    """Whether a (validated) condition holds for the facts; facts it names are present."""
+    if "fact" in condition:
+        op = next(k for k in condition if k != "fact")
+        return _compare(getattr(facts, condition["fact"]), op, condition[op])
+    if "all" in condition:
+        return all(holds(c, facts) for c in condition["all"])
+    if "any" in condition:
+        return any(holds(c, facts) for c in condition["any"])
+    return not holds(condition["not"], facts)
+
+
+def evaluate(expression: Any, facts: RequestFacts) -> float:
+    """A certify expression: a number, {fact: name}, {min|max|sub|mul: [expressions]}."""
+    if isinstance(expression, int | float):
+        return float(expression)
+    ((key, value),) = expression.items()
+    if key == "fact":
+        return float(getattr(facts, value))
+    values = [evaluate(v, facts) for v in value]
+    return {"min": min, "max": max}[key](values) if key in ("min", "max") else (
+        values[0] - values[1] if key == "sub" else values[0] * values[1]
+    )  # fmt: skip
+
+
+def _facts_in_expression(expression: Any) -> set[str]:
+    if isinstance(expression, dict):
+        return set().union(*(
+            {v} if k == "fact" else _facts_in_expression(v) for k, v in expression.items()
+        ))  # fmt: skip
+    if isinstance(expression, list):
+        return set().union(*(_facts_in_expression(v) for v in expression))
+    return set()
+
+
+def fires(rule: Rule, facts: RequestFacts) -> bool:
+    """A rule fires when it applies to the category, every fact it needs is present and its condition holds."""
+    if rule.applies_to and facts.category not in rule.applies_to:
+        return False
+    if any(getattr(facts, name) is None for name in rule.needs):
+        return False
+    return holds(rule.when, facts)
+
+
+@lru_cache(maxsize=4)
+def load_rules(folder: Path = DEFAULT_MAPPINGS) -> RuleSet:
+    """The rules in ``folder/rules.yaml``, validated; ``MappingTableError`` with file and rule when broken."""
+    path = folder / "rules.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+        ruleset = RuleSet.model_validate(data)
+    except OSError as exc:
+        raise MappingTableError(f"cannot read the rules: {exc.strerror or exc}", location=str(path)) from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise MappingTableError(
+            "the rules are not valid YAML", location=f"{path}:{mark.line + 1}" if mark else str(path)
+        ) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = first["loc"]
+        rule_id = ""
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(data, dict):
+            rule_id = f" (rule {data['rules'][loc[1]].get('id', loc[1])!r})"
+        where = ".".join(str(p) for p in loc)
+        raise MappingTableError(f"{where}{rule_id}: {first['msg']}", location=str(path)) from exc
+    for rule in ruleset.rules:
+        extra = _facts_in_expression(rule.certify) - set(rule.needs)
+        if extra:
+            raise MappingTableError(
+                f"rule {rule.id!r}: certify uses facts not in needs: {sorted(extra)}", location=str(path)
+            )
+    return ruleset
+
+
+def render(rule: Rule, facts: RequestFacts, certified: float | None) -> str:
+    values: dict[str, Any] = {k: v for k, v in facts.model_dump().items()}
+    for key, value in list(values.items()):
+        if isinstance(value, list):
+            values[key] = ", ".join(str(v) for v in value)
+        if isinstance(value, float) and value.is_integer():
+            values[key] = int(value)
+    values["guideline"] = rule.guideline.cite()
+    values["certified"] = int(certified) if certified is not None and float(certified).is_integer() else certified
+    text = rule.rationale.format_map(values)
+    return re.sub(r"\s+", " ", text).strip()
