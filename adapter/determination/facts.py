@@ -111,7 +111,8 @@ def categorise(text: str, codes: list[str] | None = None) -> str:
 # --- reading clinical text ---------------------------------------------------------------------------
 
 _NEGATION = re.compile(
-    r"\b(?:no|not|without|denie[sd]|denying|negative|absence of|absent|normal|intact|free of|ruled out|non)\b[^.;]{0,50}$",
+    r"\b(?:no|not|without|denie[sd]|denying|negative|absence of|absent|normal|intact|free of|ruled out|non)\b"
+    r"[^.;]{0,50}$",
     re.I,
 )
 
@@ -140,41 +141,76 @@ def _words(*patterns: str) -> re.Pattern[str]:
 _IMPROVED = _words(
     r"(?<!no )(?<!without )(?<!not )(?<!lack of )(?:objective )?functional (?:improvement|gains?)",
     r"improve(?:d|ment)(?: in| of)? (?:function|range of motion|strength|activities|mobility|sitting|walking|sleep)",
-    r"(?:was|were|is|are|has been) (?:significantly |very |quite )?help(?:ful|ed)", r"\d+\s?(?:-\s?\d+\s?)?% (?:better|improvement)",
-    r"return(?:ed)? to (?:full|regular|modified) (?:duty|work)", r"decrease(?:d)? (?:in )?(?:medication|pain medication) use",
-)  # fmt: skip
+    r"(?:was|were|is|are|has been) (?:significantly |very |quite )?help(?:ful|ed)",
+    r"\d+\s?(?:-\s?\d+\s?)?% (?:better|improvement)",
+    r"return(?:ed)? to (?:full|regular|modified) (?:duty|work)",
+    r"decrease(?:d)? (?:in )?(?:medication|pain medication) use",
+)
 _NOT_IMPROVED = _words(
-    r"(?:no|without|lack of|absence of|not (?:show|demonstrate)[a-z]*) (?:documented |significant |objective |evidence of )*"
-    r"(?:functional )?improvement",
-    r"no (?:changes? in|change of) (?:complaints|(?:the )?level of function|function)", r"not improv", r"failed to improve",
-    r"no (?:significant )?(?:relief|benefit)", r"without (?:relief|benefit)", r"(?:pain|symptoms) (?:persist|unchanged|worse)",
-)  # fmt: skip
+    r"(?:no|without|lack of|absence of|not (?:show|demonstrate)[a-z]*) "
+    r"(?:documented |significant |objective |evidence of )*(?:functional )?improvement",
+    r"no (?:changes? in|change of) (?:complaints|(?:the )?level of function|function)",
+    r"not improv",
+    r"failed to improve",
+    r"no (?:significant )?(?:relief|benefit)",
+    r"without (?:relief|benefit)",
+    r"(?:pain|symptoms) (?:persist|unchanged|worse)",
+)
 _RED_FLAGS = _words(
-    r"red flags?", r"cauda equina", r"saddle an(?:a)?esthesia", r"bowel (?:or|and) bladder", r"incontinence",
-    r"progressive (?:neurologic|weakness|deficit)", r"\btumou?r", r"malignan", r"cancer", r"infection", r"fever",
-    r"unexplained weight loss", r"\bfracture",
-)  # fmt: skip
+    r"red flags?",
+    r"cauda equina",
+    r"saddle an(?:a)?esthesia",
+    r"bowel (?:or|and) bladder",
+    r"incontinence",
+    r"progressive (?:neurologic|weakness|deficit)",
+    r"\btumou?r",
+    r"malignan",
+    r"cancer",
+    r"infection",
+    r"fever",
+    r"unexplained weight loss",
+    r"\bfracture",
+)
 _NEURO = _words(
-    r"(?:decreased|diminished|reduced|altered|abnormal) (?:sensation|sensory|light touch|pinprick)", r"hypoesthesia",
-    r"(?:motor )?weakness", r"(?:decreased|diminished|reduced|absent|asymmetric) (?:deep tendon )?reflex",
-    r"positive (?:straight leg rais|SLR|Spurling|seated root)", r"\bSLR (?:was |is )?positive", r"dermatomal",
-    r"atrophy", r"radiculopathy", r"foot drop", r"(?:strength|motor) (?:was |is )?(?:4|3)/5",
-)  # fmt: skip
+    r"(?:decreased|diminished|reduced|altered|abnormal) (?:sensation|sensory|light touch|pinprick)",
+    r"hypoesthesia",
+    r"(?:motor )?weakness",
+    r"(?:decreased|diminished|reduced|absent|asymmetric) (?:deep tendon )?reflex",
+    r"positive (?:straight leg rais|SLR|Spurling|seated root)",
+    r"\bSLR (?:was |is )?positive",
+    r"dermatomal",
+    r"atrophy",
+    r"radiculopathy",
+    r"foot drop",
+    r"(?:strength|motor) (?:was |is )?(?:4|3)/5",
+)
 _JOINT = _words(
     r"positive (?:Speed|Yergason|O'?Brien|Hawkins|Neer|McMurray|Lachman|anterior drawer|posterior drawer|apprehension|"
-    r"Apley|Tinel|Phalen|Finkelstein|impingement|empty can|Thessaly|Jobe|drop arm)", r"\beffusion", r"instability",
-    r"\blocking\b", r"(?:meniscus|meniscal|labral|labrum|ligament) tear", r"mechanical symptoms", r"giving way|buckling",
-)  # fmt: skip
+    r"Apley|Tinel|Phalen|Finkelstein|impingement|empty can|Thessaly|Jobe|drop arm)",
+    r"\beffusion",
+    r"instability",
+    r"\blocking\b",
+    r"(?:meniscus|meniscal|labral|labrum|ligament) tear",
+    r"mechanical symptoms",
+    r"giving way|buckling",
+)
 _SURGERY = _words(
     r"status post (?:[a-z]+ ){0,4}(?:surgery|repair|arthroscop|fusion|laparotomy|release|replacement|reconstruction|"
     r"amputation|resection|ORIF|fixation)",
-    r"\bs/p\b", r"underwent (?:[a-z]+ ){0,4}(?:surgery|repair|arthroscop|fusion|laparotomy|release|replacement|resection)",
-    r"post-?operative(?:ly)?", r"surgery (?:was |is )?(?:scheduled|planned|authorized|certified|performed)",
-    r"laparotomy", r"(?:colon|bowel) resection",
-)  # fmt: skip
+    r"\bs/p\b",
+    r"underwent (?:[a-z]+ ){0,4}(?:surgery|repair|arthroscop|fusion|laparotomy|release|replacement|resection)",
+    r"post-?operative(?:ly)?",
+    r"surgery (?:was |is )?(?:scheduled|planned|authorized|certified|performed)",
+    r"laparotomy",
+    r"(?:colon|bowel) resection",
+)
 _HOSPITAL = _words(r"hospitali[sz]", r"\binpatient\b", r"admitted to", r"intensive care", r"\bICU\b", r"trauma center")
-_RTW = _words(r"return(?:ed)? to work attempts?", r"(?:attempted|tried) to return to work", r"unsuccessful return to work",
-              r"failed (?:a )?return to work")  # fmt: skip
+_RTW = _words(
+    r"return(?:ed)? to work attempts?",
+    r"(?:attempted|tried) to return to work",
+    r"unsuccessful return to work",
+    r"failed (?:a )?return to work",
+)
 _TENS_TRIAL = _words(r"TENS (?:unit )?trial", r"trial of (?:a )?TENS", r"(?:used|using|uses) (?:a )?TENS")
 _RADICULAR = _words(r"radicul", r"sciatica", r"neuritis", r"neuralgia")
 _OA = _words(r"osteoarthritis", r"degenerative joint disease", r"\bDJD\b", r"arthrosis")
@@ -189,23 +225,79 @@ _THERAPY_WORDS = {
 
 #: Drugs by class, for medication lists in clinical text and for requests.
 DRUG_CLASSES: dict[str, tuple[str, ...]] = {
-    "opioid": ("tramadol", "ultram", "norco", "hydrocodone", "percocet", "oxycodone", "morphine", "trezix", "codeine",
-               "tapentadol", "nucynta", "fentanyl", "methadone", "hydromorphone", "tylenol #3"),
-    "muscle-relaxant": ("cyclobenzaprine", "flexeril", "orphenadrine", "norflex", "chlorzoxazone", "lorzone",
-                        "carisoprodol", "soma", "methocarbamol", "robaxin", "tizanidine", "zanaflex", "metaxalone",
-                        "skelaxin", "baclofen"),
-    "nsaid": ("naproxen", "anaprox", "ibuprofen", "motrin", "meloxicam", "mobic", "diclofenac", "voltaren", "celecoxib",
-              "celebrex", "etodolac", "nabumetone", "ketorolac", "toradol", "flurbiprofen", "ketoprofen"),
+    "opioid": (
+        "tramadol",
+        "ultram",
+        "norco",
+        "hydrocodone",
+        "percocet",
+        "oxycodone",
+        "morphine",
+        "trezix",
+        "codeine",
+        "tapentadol",
+        "nucynta",
+        "fentanyl",
+        "methadone",
+        "hydromorphone",
+        "tylenol #3",
+    ),
+    "muscle-relaxant": (
+        "cyclobenzaprine",
+        "flexeril",
+        "orphenadrine",
+        "norflex",
+        "chlorzoxazone",
+        "lorzone",
+        "carisoprodol",
+        "soma",
+        "methocarbamol",
+        "robaxin",
+        "tizanidine",
+        "zanaflex",
+        "metaxalone",
+        "skelaxin",
+        "baclofen",
+    ),
+    "nsaid": (
+        "naproxen",
+        "anaprox",
+        "ibuprofen",
+        "motrin",
+        "meloxicam",
+        "mobic",
+        "diclofenac",
+        "voltaren",
+        "celecoxib",
+        "celebrex",
+        "etodolac",
+        "nabumetone",
+        "ketorolac",
+        "toradol",
+        "flurbiprofen",
+        "ketoprofen",
+    ),
     "anticonvulsant": ("gabapentin", "neurontin", "pregabalin", "lyrica", "topiramate"),
     "antidepressant": ("amitriptyline", "nortriptyline", "duloxetine", "cymbalta", "venlafaxine"),
     "benzodiazepine": ("diazepam", "valium", "alprazolam", "xanax", "lorazepam", "clonazepam"),
     "local-anesthetic": ("lidocaine", "lidoderm", "bupivacaine", "prilocaine"),
-}  # fmt: skip
+}
 _DRUG_NAMES = _words(*(rf"\b{re.escape(name)}\b" for names in DRUG_CLASSES.values() for name in names))
 #: Topical ingredients the MTUS does not recommend (Chronic Pain MTG, topical analgesics): any compound with
 #: one of them is not recommended. Lidocaine counts outside the Lidoderm patch.
-TOPICAL_NOT_RECOMMENDED = ("gabapentin", "baclofen", "cyclobenzaprine", "orphenadrine", "tizanidine", "ketoprofen",
-                           "dexamethasone", "dextromethorphan", "amitriptyline", "bupivacaine", "prilocaine")  # fmt: skip
+TOPICAL_NOT_RECOMMENDED = (
+    "gabapentin",
+    "baclofen",
+    "cyclobenzaprine",
+    "orphenadrine",
+    "tizanidine",
+    "ketoprofen",
+    "dexamethasone",
+    "dextromethorphan",
+    "amitriptyline",
+    "bupivacaine",
+    "prilocaine",
+)
 _DOSES = [
     (r"\b(?:once (?:a |per )?day|daily|q\.?d\.?|every day|at bedtime|qhs)\b", 1.0),
     (r"\b(?:twice (?:a |per )?day|twice daily|two times (?:a|per) day|b\.?i\.?d\.?)\b", 2.0),
@@ -233,9 +325,17 @@ def medications(text: str) -> list[str]:
 def _documentation(text: str | None) -> dict[str, bool | None]:
     if not text or not text.strip():
         return dict.fromkeys(
-            ("functional_improvement", "red_flags", "neurologic_deficit", "objective_joint_findings", "surgery_documented",
-             "hospitalization_documented", "return_to_work_attempts", "tens_trial_documented"),
-        )  # fmt: skip
+            (
+                "functional_improvement",
+                "red_flags",
+                "neurologic_deficit",
+                "objective_joint_findings",
+                "surgery_documented",
+                "hospitalization_documented",
+                "return_to_work_attempts",
+                "tens_trial_documented",
+            ),
+        )
     improved, not_improved = _IMPROVED.search(text) is not None, _NOT_IMPROVED.search(text) is not None
     return {
         # documented improvement; its absence (stated, or simply not documented) is False
@@ -265,8 +365,11 @@ def _drug_facts(request: str, category: str, clinical: str | None, quantity: int
         if days and days[1]:
             facts["supply_days"] = float(days[1])
         elif days:
-            facts["supply_days"] = {"one": 30.0, "two": 60.0, "three": 90.0}[days[2]] if "month" in days[0] else \
-                {"one": 7.0, "two": 14.0, "three": 21.0}[days[2]]  # fmt: skip
+            facts["supply_days"] = (
+                {"one": 30.0, "two": 60.0, "three": 90.0}[days[2]]
+                if "month" in days[0]
+                else {"one": 7.0, "two": 14.0, "three": 21.0}[days[2]]
+            )
         elif per_day and quantity:
             facts["supply_days"] = quantity / per_day
     if category in ("topical", "topical-compound"):
@@ -288,12 +391,42 @@ def _region(text: str) -> str | None:
     site = _text.quantities(text)[3]
     if site is None:
         return None
-    for region in ("lumbar", "lumbosacral", "low back", "cervical", "thoracic", "shoulder", "knee", "hip", "wrist",
-                   "hand", "elbow", "ankle", "foot", "head", "neck", "lower extremit", "upper extremit"):  # fmt: skip
+    for region in (
+        "lumbar",
+        "lumbosacral",
+        "low back",
+        "cervical",
+        "thoracic",
+        "shoulder",
+        "knee",
+        "hip",
+        "wrist",
+        "hand",
+        "elbow",
+        "ankle",
+        "foot",
+        "head",
+        "neck",
+        "lower extremit",
+        "upper extremit",
+    ):
         if region in site:
-            return {"lumbosacral": "lumbar", "low back": "lumbar", "neck": "cervical", "lower extremit": "lower extremity",
-                    "upper extremit": "upper extremity"}.get(region, region)  # fmt: skip
+            return {
+                "lumbosacral": "lumbar",
+                "low back": "lumbar",
+                "neck": "cervical",
+                "lower extremit": "lower extremity",
+                "upper extremit": "upper extremity",
+            }.get(region, region)
     return site
+
+
+def _prior_pattern(therapy: str) -> str:
+    """Earlier treatment of a kind: "treatment to date has included ... physical therapy", "6 PT visits"."""
+    return (
+        rf"(?:treatments?|therapy|care)[^.]{{0,80}}\b(?:{therapy})"
+        rf"|(?:{therapy})[^.]{{0,40}}(?:sessions|visits|treatments|helped|was helpful)"
+    )
 
 
 def build_facts(
@@ -323,10 +456,11 @@ def build_facts(
         if prior is not None and name in prior:
             prior_count = prior[name]
         if clinical is not None or prior_mentioned is not None:
-            prior_same = prior_count is not None or name in (prior_mentioned or set()) or bool(
-                clinical and re.search(rf"(?:treatments?|therapy|care)[^.]{{0,80}}\b(?:{pattern})|(?:{pattern})[^.]{{0,40}}"
-                                       rf"(?:sessions|visits|treatments|helped|was helpful)", clinical, re.IGNORECASE)
-            )  # fmt: skip
+            prior_same = (
+                prior_count is not None
+                or name in (prior_mentioned or set())
+                or bool(clinical and re.search(_prior_pattern(pattern), clinical, re.IGNORECASE))
+            )
     documentation = _documentation(clinical)
     return RequestFacts(
         request=text,
@@ -352,10 +486,10 @@ def build_facts(
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
         )
         if category == "electrodiagnostic"
-        else None,  # fmt: skip
+        else None,
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
-        **documentation,  # type: ignore[arg-type]
-        **_drug_facts(text, category, clinical, quantity),  # type: ignore[arg-type]
+        **documentation,
+        **_drug_facts(text, category, clinical, quantity),
     )
 
 
