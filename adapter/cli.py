@@ -23,6 +23,9 @@ from rich.table import Table
 
 from adapter import sandbox
 from adapter.config import AuthSettings, Settings, load_settings
+from adapter.determination import determine, facts_from_letter, load_rules
+from adapter.determination.facts import letter_summary
+from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError, InputError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.check import ConformanceCheck
@@ -333,6 +336,66 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
+def _determine_path(path: Path) -> dict[str, Any]:
+    """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
+    rules = load_rules()
+    data = read_letter(path)
+    if path.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
+        try:
+            resource = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"not JSON: {exc}", location=str(path)) from exc
+        if not isinstance(resource, dict):
+            raise InputError("not a FHIR resource", location=str(path))
+        found = requested_services(resource)
+        case_number = None
+        pairs = [(r.facts.request, determine(r.facts, rules)) for r in found]
+    else:
+        case = parse_letter(data)
+        summary = letter_summary(case)
+        case_number = case.case_number
+        pairs = [(item.request, determine(facts_from_letter(case, item, summary), rules)) for item in case.items]
+    return {
+        "input": str(path),
+        "case_number": case_number,
+        "items": [
+            {"request": request, **answer.model_dump(mode="json", exclude_none=True)} for request, answer in pairs
+        ],
+    }
+
+
+def cmd_determine(args: argparse.Namespace) -> int:
+    paths = [Path(p) for p in args.inputs]
+    outcomes = list(_each(paths, _determine_path, label="determining", progress=_progress(args)))
+    if args.json:
+        for outcome in outcomes:
+            if outcome.value is not None:
+                sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
+        sys.stdout.flush()
+        return _report_errors(outcomes)
+    table = Table(title="Determinations", show_lines=True)
+    table.add_column("input", overflow="fold", max_width=24)
+    table.add_column("request", ratio=2)
+    table.add_column("answer", no_wrap=True)
+    table.add_column("rules", overflow="fold", max_width=30)
+    table.add_column("rationale", ratio=3)
+    colours = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
+    for outcome in outcomes:
+        if outcome.value is None:
+            continue
+        for n, item in enumerate(outcome.value["items"]):
+            action = item["action"] + (f" ({item['certified_quantity']:g})" if "certified_quantity" in item else "")
+            table.add_row(
+                escape(outcome.value["case_number"] or outcome.path.name) if n == 0 else "",
+                escape(item["request"][:120]),
+                f"[{colours[item['action']]}]{action}[/]",
+                escape(", ".join(item["rules"])),
+                escape(item["rationale"][:400]),
+            )
+    _stdout.print(table)
+    return _report_errors(outcomes)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     if not DEFAULT_LETTERS.is_dir():
         raise InputError("the bundled letters are missing", location=str(DEFAULT_LETTERS))
@@ -415,6 +478,12 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--json", action="store_true", help="one case JSON per line")
     _server_flags(pull, "the payer server")
     pull.set_defaults(run=cmd_pull)
+
+    judge = commands.add_parser("determine", help="guideline determinations for letters, ServiceRequests or Bundles")
+    judge.add_argument("inputs", nargs="+", metavar="FILE", help="letters (text/PDF) or FHIR JSON files")
+    judge.add_argument("--json", action="store_true", help="one JSON object per input per line")
+    judge.add_argument("--no-progress", action="store_true", help="no progress bar")
+    judge.set_defaults(run=cmd_determine)
 
     check = commands.add_parser("check", help="a conformance smoke test of a FHIR server")
     _server_flags(check, "the EHR server")
