@@ -101,7 +101,7 @@ def _clinical_text(resources: list[JSON]) -> tuple[str, list[str]]:
     return " ".join(texts), drugs
 
 
-def _prior(resources: list[JSON], exclude: set[int]) -> tuple[dict[str, int], set[str]]:
+def _prior(resources: list[JSON], exclude: set[int]) -> tuple[dict[str, int] | None, set[str] | None]:
     """Prior sessions per therapy (counted from Procedures and completed ServiceRequests) and therapies named."""
     counts: dict[str, int] = {}
     named: set[str] = set()
@@ -185,7 +185,8 @@ def requested_services(data: JSON, *, today: date | None = None) -> list[Request
     )  # fmt: skip
     clinical, _ = _clinical_text(resources)
     exclude = {id(r) for _, r in requests}
-    prior, named = _prior(resources, exclude)
+    # a ServiceRequest on its own says nothing about history: prior treatment stays missing, not "none"
+    prior, named = _prior(resources, exclude) if shape != "service-request" else (None, None)
     diagnoses = [t for t in (_text(c.get("code")) for c in conditions) if t]
 
     out = []
