@@ -21,6 +21,7 @@ __all__ = [
     "AuthSettings",
     "RetrySettings",
     "SandboxSettings",
+    "ServiceSettings",
     "Settings",
     "load_settings",
 ]
@@ -57,6 +58,25 @@ class RetrySettings(BaseModel):
     backoff: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=20.0, ge=0)
     total: float = Field(default=90.0, gt=0)
+
+
+class ServiceSettings(BaseModel):
+    """The adapter's HTTP service and sync worker."""
+
+    #: Static bearer tokens and the scopes each grants ("system/*.read system/ServiceRequest.write").
+    tokens: dict[str, str] = Field(default_factory=dict)
+    #: A JWKS (file) whose keys sign SMART Backend Services access tokens the service accepts.
+    jwks: Path | None = None
+    #: The audience those tokens must carry (the service's FHIR base URL).
+    audience: str | None = None
+    max_body: int = Field(default=5_000_000, ge=1024)
+    #: Requests per second per client before 429 (a token bucket of twice that size).
+    rate_limit: float = Field(default=200.0, gt=0)
+    #: sqlite:///path (default) or postgresql://user:pass@host/db
+    state_url: str = "sqlite:///.state/imr-adapter.db"
+    #: Write every ClaimResponse to the payer server (through the durable outbox).
+    forward: bool = True
+    poll_seconds: float = Field(default=5.0, gt=0)
 
 
 class SandboxSettings(BaseModel):
@@ -100,6 +120,7 @@ class Settings(BaseSettings):
     #: Requests in flight at once when pushing many Bundles.
     concurrency: int = Field(default=8, ge=1, le=256)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @property
     def ehr(self) -> str:

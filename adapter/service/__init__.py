@@ -1,0 +1,41 @@
+"""The running product: the HTTP service (EHR push, payer pull), the outbox to the payer, the sync worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from adapter.config import Settings
+from adapter.exchange import FHIRClient
+from adapter.service.app import create_app
+from adapter.service.forwarder import Forwarder, payer_client
+from adapter.service.state import Store
+from adapter.service.worker import SyncWorker
+
+__all__ = ["Forwarder", "Store", "SyncWorker", "Wiring", "create_app", "wire"]
+
+
+@dataclass
+class Wiring:
+    settings: Settings
+    store: Store
+    forwarder: Forwarder | None
+
+    def app(self) -> FastAPI:
+        return create_app(self.settings, self.store, self.forwarder)
+
+    def worker(self) -> SyncWorker:
+        ehr = FHIRClient(
+            self.settings.ehr, auth=self.settings.auth("ehr"), timeout=self.settings.timeout, retry=self.settings.retry
+        )
+        return SyncWorker(self.store, ehr, self.forwarder, forward=self.settings.service.forward)
+
+
+def wire(settings: Settings) -> Wiring:
+    """The state store and (when forwarding) the payer forwarder, from settings."""
+    store = Store(settings.service.state_url)
+    forwarder = None
+    if settings.service.forward:
+        forwarder = Forwarder(store, payer_client(settings.payer, settings.auth("payer"), settings.timeout))
+    return Wiring(settings, store, forwarder)

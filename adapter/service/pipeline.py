@@ -1,0 +1,77 @@
+"""What the service and the worker both do with a request: determine it, shape the ClaimResponse, and
+prepare the copy the payer receives. No I/O here but the state store the caller passes."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from adapter.determination import RuleSet, determine, load_rules
+from adapter.determination.fhir_facts import Requested, requested_services
+from adapter.fhir.response import claim_response
+from adapter.service.state import Store
+from adapter.tables import Tables
+
+JSON = dict[str, Any]
+DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
+EHR_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"
+
+
+@dataclass
+class Decided:
+    response: JSON
+    requested: list[Requested]
+
+
+def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = None) -> Decided:
+    """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable)."""
+    rules = rules or load_rules()
+    requested = requested_services(data)
+    answers = [(r.reference, r.resource, determine(r.facts, rules)) for r in requested]
+    subject = requested[0].resource.get("subject")
+    claim_ref = None
+    if data.get("resourceType") == "Bundle" and data.get("entry"):
+        first = data["entry"][0]
+        if first.get("resource", {}).get("resourceType") == "Claim":
+            claim_ref = first.get("fullUrl") or f"Claim/{first['resource'].get('id')}"
+            subject = subject or first["resource"].get("patient")
+    response = claim_response(answers, patient=subject, claim_ref=claim_ref, tables=tables)
+    response["meta"] = {"versionId": "1", "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds")}
+    response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
+    return Decided(response, requested)
+
+
+def _logical(reference: JSON | None) -> JSON | None:
+    """A reference to another server as a logical one (identifier), so the payer need not resolve it."""
+    if not reference or "reference" not in reference:
+        return reference
+    return {"identifier": {"system": EHR_REFERENCE_SYSTEM, "value": reference["reference"]}}
+
+
+def for_payer(response: JSON) -> JSON:
+    """The copy of a ClaimResponse written to the payer server: no server id, references made logical."""
+    copy = {k: v for k, v in response.items() if k not in ("id", "meta")}
+    copy["patient"] = _logical(copy.get("patient")) or {"display": "unknown patient"}
+    if "request" in copy:
+        copy["request"] = _logical(copy["request"])
+    for item in copy.get("item", []):
+        for extension in item.get("extension", []):
+            if "valueReference" in extension:
+                extension["valueReference"] = _logical(extension["valueReference"])
+    return copy
+
+
+def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None) -> None:
+    """Keep the ClaimResponse and (atomically) queue its payer copy and the idempotency key."""
+    response = decided.response
+    patient = (response.get("patient") or {}).get("reference")
+    request = (response.get("request") or {}).get("reference") or (
+        decided.requested[0].reference if decided.requested else None
+    )
+    store.record(response, patient=patient, request=request, forward=for_payer(response) if forward else None, key=key)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
