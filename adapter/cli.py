@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from adapter import sandbox
 from adapter.config import AuthSettings, Settings, load_settings
+from adapter.demo import ACTIONS, run_demo
 from adapter.determination import determine, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
@@ -36,6 +38,7 @@ from adapter.fhir.ndjson import import_resources
 from adapter.inputs import letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
+from adapter.service import Wiring, wire
 from adapter.tables import load_tables
 
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
@@ -61,9 +64,14 @@ class Outcome:
 def _each(paths: list[Path], work: Callable[[Path], T], *, label: str, progress: bool) -> Iterator[Outcome]:
     """Run ``work`` on each path in turn with a progress bar; an AdapterError is kept, never raised."""
     bar = Progress(
-        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=_stderr, disable=not progress, transient=True,
-    )  # fmt: skip
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_stderr,
+        disable=not progress,
+        transient=True,
+    )
     with bar:
         task = bar.add_task(label, total=len(paths))
         for path in paths:
@@ -265,10 +273,18 @@ def _server(args: argparse.Namespace, role: str) -> tuple[Settings, str, AuthSet
 def cmd_push(args: argparse.Namespace) -> int:
     paths = _letters(args.inputs)
     settings, url, auth = _server(args, "ehr")
-    client = AsyncFHIRClient(url, auth=auth, timeout=settings.timeout, retry=settings.retry,
-                             concurrency=settings.concurrency)  # fmt: skip
-    bar = Progress(TextColumn("pushing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                   console=_stderr, disable=not _progress(args), transient=True)  # fmt: skip
+    client = AsyncFHIRClient(
+        url, auth=auth, timeout=settings.timeout, retry=settings.retry, concurrency=settings.concurrency
+    )
+    bar = Progress(
+        TextColumn("pushing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=_stderr,
+        disable=not _progress(args),
+        transient=True,
+    )
 
     async def run() -> list[Any]:
         async with client:
@@ -281,8 +297,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     table = Table(title=f"push to {url}")
     for column in ("created", "already present", "failed", "resources created"):
         table.add_column(column, justify="right")
-    table.add_row(str(counts["created"]), str(counts["already present"]), str(counts["failed"]),
-                  str(sum(r.created for r in results)))  # fmt: skip
+    table.add_row(
+        str(counts["created"]),
+        str(counts["already present"]),
+        str(counts["failed"]),
+        str(sum(r.created for r in results)),
+    )
     _stdout.print(table)
     failed = [r for r in results if r.error is not None]
     for result in failed:
@@ -399,7 +419,62 @@ def cmd_determine(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     if not DEFAULT_LETTERS.is_dir():
         raise InputError("the bundled letters are missing", location=str(DEFAULT_LETTERS))
-    return cmd_parse(argparse.Namespace(inputs=[DEFAULT_LETTERS], json=False, no_progress=args.no_progress))
+    out = Path(args.out)
+    rows = run_demo(DEFAULT_LETTERS, out, log=lambda line: _stderr.print(line, markup=False))
+    table = Table(title="Requests -> decisions (read back from the payer server)", show_lines=True)
+    table.add_column("request", ratio=2)
+    table.add_column("decision", no_wrap=True)
+    table.add_column("rationale", ratio=4)
+    colours = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
+    for row in rows:
+        table.add_row(
+            escape(row.request), f"[{colours[row.action]}]{row.action} {ACTIONS[row.action]}[/]", escape(row.rationale)
+        )
+    _stdout.print(table)
+    _stdout.print(f"{len(rows)} determinations; report: {out / 'imr-demo-report.html'}")
+    return 0 if rows else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = load_settings(
+        service={**load_settings().service.model_dump(), **({"state_url": args.state} if args.state else {})}
+    )
+    wiring = wire(settings)
+    uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _wiring(args: argparse.Namespace) -> Wiring:
+    overrides: dict[str, Any] = {"ehr_url": getattr(args, "ehr", None), "payer_url": getattr(args, "payer", None)}
+    if args.state:
+        overrides["service"] = {**load_settings().service.model_dump(), "state_url": args.state}
+    return wire(load_settings(**overrides))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    wiring = _wiring(args)
+    worker = wiring.worker()
+    while True:
+        report = worker.run_once()
+        _stdout.print(
+            f"sync: {report.seen} seen, {report.decided} decided, {report.skipped} already done, "
+            f"{report.dead} to dead letters, {report.delivered} delivered to the payer; "
+            f"{wiring.store.outbox_pending()} waiting for the payer"
+        )
+        if args.once:
+            return 0
+        time.sleep(wiring.settings.service.poll_seconds)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    wiring = _wiring(args)
+    report = wiring.worker().replay()
+    for error in report.errors:
+        _stderr.print(f"error: {error}", markup=False)
+    _stdout.print(f"replay: {report.decided} dead letters determined again, {report.delivered} delivered")
+    return 1 if report.errors else 0
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -489,8 +564,27 @@ def build_parser() -> argparse.ArgumentParser:
     _server_flags(check, "the EHR server")
     check.set_defaults(run=cmd_check)
 
-    demo = commands.add_parser("demo", help="the main job on the bundled synthetic letters")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    serve = commands.add_parser("serve", help="run the adapter's HTTP service (EHR push, payer pull)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    serve.set_defaults(run=cmd_serve)
+
+    sync = commands.add_parser("sync", help="keep the EHR and payer servers in step")
+    sync.add_argument("--ehr", metavar="URL", help="the EHR FHIR server (default: the sandbox's)")
+    sync.add_argument("--payer", metavar="URL", help="the payer FHIR server (default: the sandbox's)")
+    sync.add_argument("--once", action="store_true", help="one pass, then exit")
+    sync.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    sync.set_defaults(run=cmd_sync)
+
+    replay = commands.add_parser("replay", help="determine the dead letters again")
+    replay.add_argument("--ehr", metavar="URL")
+    replay.add_argument("--payer", metavar="URL")
+    replay.add_argument("--state", metavar="URL")
+    replay.set_defaults(run=cmd_replay)
+
+    demo = commands.add_parser("demo", help="the main job: sandbox servers, service, worker, report")
+    demo.add_argument("--out", default="out", help="where the HTML report goes (default: out)")
     demo.set_defaults(run=cmd_demo)
     return parser
 
@@ -500,8 +594,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except AdapterError as exc:
-        _stderr.print(f"error: [{exc.code}] {exc.message}" + (f" (at {exc.location})" if exc.location else ""),
-                      markup=False, soft_wrap=True)  # fmt: skip
+        _stderr.print(
+            f"error: [{exc.code}] {exc.message}" + (f" (at {exc.location})" if exc.location else ""),
+            markup=False,
+            soft_wrap=True,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

@@ -16,6 +16,7 @@ from typing import Any
 
 from adapter.determination.facts import RequestFacts, build_facts, categorise
 from adapter.errors import MappingError
+from adapter.tables import load_tables
 
 JSON = dict[str, Any]
 AGE_EXTENSION_SUFFIX = "age-at-decision"
@@ -84,7 +85,8 @@ def _clinical_text(resources: list[JSON]) -> tuple[str, list[str]]:
             texts += [str(s["valueString"]) for s in resource.get("supportingInfo", []) if s.get("valueString")]
         elif rtype == "Observation" and resource.get("valueString"):
             texts.append(str(resource["valueString"]))
-        elif rtype == "DocumentReference":
+        elif rtype == "DocumentReference" and _text(resource.get("type")) != load_tables().fhir.document_type_text:
+            # clinical notes only: an IMR letter holds decisions, which a determination must never read
             for content in resource.get("content", []):
                 attachment = content.get("attachment", {})
                 if str(attachment.get("contentType", "")).startswith("text/plain") and attachment.get("data"):

@@ -26,9 +26,12 @@ JSON = dict[str, Any]
 
 #: Sub-extension names of the case-dates extension, per CaseDates field.
 DATE_URLS: dict[str, str] = {
-    "assigned": "assigned", "injury": "injury", "decision": "decision", "ur_denial": "urDenial",
+    "assigned": "assigned",
+    "injury": "injury",
+    "decision": "decision",
+    "ur_denial": "urDenial",
     "application_received": "applicationReceived",
-}  # fmt: skip
+}
 
 #: Namespace of the adapter's deterministic resource UUIDs (uuid5 of "system|value").
 UUID_NAMESPACE = uuid.UUID("6f1c1a53-4f7e-5a0e-9a55-1d5b8f3c2e71")
@@ -429,8 +432,47 @@ class _Builder:
                 }
             ],
         }
-        documents = [t for t, e in zip(targets, self.bundle.entries, strict=True)
-                     if e["resource"]["resourceType"] == "DocumentReference"]  # fmt: skip
+        documents = [
+            t
+            for t, e in zip(targets, self.bundle.entries, strict=True)
+            if e["resource"]["resourceType"] == "DocumentReference"
+        ]
         if documents:
             provenance["entity"] = [{"role": "source", "what": documents[0]}]
         return provenance
+
+
+#: What an EHR holds about a request: the case Bundle's request side, without any decision.
+REQUEST_SIDE = frozenset({"Patient", "Condition", "Procedure", "ServiceRequest"})
+
+
+def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None = None) -> JSON:
+    """The request side of a case as an EHR would hold it: Patient, Conditions, prior Procedures, the
+    ServiceRequests, and the clinical summary as a text note (a DocumentReference). No decision, no
+    guideline line and no rationale."""
+    tables = tables or load_tables()
+    full = case_to_bundle(case, tables=tables)
+    entries = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+    patient = next(e["fullUrl"] for e in entries if e["resource"]["resourceType"] == "Patient")
+    bundle = _Bundle(tables)
+    bundle.entries = entries
+    if summary and summary.strip():
+        data = summary.strip().encode("utf-8")
+        note = {
+            "resourceType": "DocumentReference",
+            "status": "current",
+            "type": {"text": "Clinical note (case summary)"},
+            "subject": {"reference": patient},
+            "content": [
+                {
+                    "attachment": {
+                        "contentType": "text/plain",
+                        "data": base64.b64encode(data).decode("ascii"),
+                        "size": len(data),
+                        "title": "Case summary",
+                    }
+                }
+            ],
+        }
+        bundle.add(note, "clinical-note", case_key(case))
+    return {"resourceType": "Bundle", "type": "transaction", "entry": bundle.entries}

@@ -30,7 +30,7 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS outbox (
         seq {serial} PRIMARY KEY, claim_response_id TEXT NOT NULL, payload TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0, next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0,
-        delivered_at TEXT, last_error TEXT)""",
+        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, delivered_at TEXT, last_error TEXT)""",
     """CREATE TABLE IF NOT EXISTS dead_letters (
         id {serial} PRIMARY KEY, source TEXT NOT NULL, item_key TEXT NOT NULL, reason TEXT NOT NULL,
         payload TEXT, created TEXT NOT NULL, replayed_at TEXT)""",
@@ -187,15 +187,20 @@ class Store:
             ).fetchall()
         return int(total), [orjson.loads(r[0]) for r in rows]
 
-    def next_outbox(self) -> OutboxItem | None:
-        """The oldest undelivered item, when it is due (delivery is in order: a failing head waits)."""
+    def next_outbox(self, lease: float = 60.0) -> OutboxItem | None:
+        """The oldest undelivered item when it is due, leased to the caller for ``lease`` seconds so that no
+        other forwarder (thread, process or replica) sends it at the same time. Delivery is in order: a
+        failing head waits."""
+        lock = " FOR UPDATE" if self._param != "?" else ""
         with self.transaction() as cur:
             row = cur.execute(
-                "SELECT seq, claim_response_id, payload, attempts, next_attempt FROM outbox "
-                "WHERE delivered_at IS NULL ORDER BY seq LIMIT 1"
+                "SELECT seq, claim_response_id, payload, attempts, next_attempt, lease_until FROM outbox "
+                f"WHERE delivered_at IS NULL ORDER BY seq LIMIT 1{lock}"
             ).fetchone()
-        if row is None or row[4] > time.time():
-            return None
+            moment = time.time()
+            if row is None or row[4] > moment or row[5] > moment:
+                return None
+            cur.execute("UPDATE outbox SET lease_until = ? WHERE seq = ?", (moment + lease, row[0]))
         return OutboxItem(int(row[0]), row[1], orjson.loads(row[2]), int(row[3]))
 
     def delivered(self, seq: int) -> None:

@@ -1,0 +1,169 @@
+"""The main job on the embedded default, end to end on real servers:
+
+start the sandbox EHR and payer servers; load the request side of the bundled letters into the EHR;
+run the service (an EHR also pushes one PAS $submit to it) and the sync worker; pull the ClaimResponses
+from the payer server; print request -> decision -> rationale and save an HTML report.
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+
+from adapter import sandbox
+from adapter.config import Settings, load_settings
+from adapter.exchange import FHIRClient
+from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.letters import parse_letter, summary_text
+from adapter.service import wire
+from adapter.service.pipeline import DETERMINATION_SYSTEM
+
+ACTIONS = {
+    "A1": "certified",
+    "A2": "certified in part",
+    "A3": "not certified",
+    "A4": "pended for review",
+    "A6": "modified",
+}
+
+
+@dataclass
+class Row:
+    patient: str
+    request: str
+    action: str
+    rationale: str
+    path: str
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _review_code(item: dict[str, Any]) -> str:
+    return str(item["adjudication"][0]["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"])
+
+
+def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
+    settings: Settings = load_settings()
+    log("starting the sandbox EHR and payer FHIR servers ...")
+    sandbox.up(settings.sandbox)
+    try:
+        return _flow(settings, letters, out, log)
+    finally:
+        sandbox.down(settings.sandbox)
+
+
+def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
+    ehr = FHIRClient(settings.ehr, auth=settings.auth("ehr"))
+    payer = FHIRClient(settings.payer, auth=settings.auth("payer"))
+    paths = sorted(p for p in letters.iterdir() if p.suffix in (".txt", ".pdf"))
+    cases = [parse_letter(p.read_bytes()) for p in paths]
+    pas_case, ehr_cases = cases[0], cases[1:]
+    for case in ehr_cases:
+        assert case.source is not None
+        ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
+    log(f"loaded the requests of {len(ehr_cases)} letters into the EHR server")
+
+    token = secrets.token_urlsafe(24)
+    state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"
+    service = settings.service.model_copy(update={"tokens": {token: "system/*.*"}, "state_url": f"sqlite:///{state}"})
+    wiring = wire(settings.model_copy(update={"service": service}))
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(wiring.app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    log(f"the adapter service is listening on http://127.0.0.1:{port}/fhir")
+    try:
+        full = case_to_bundle(pas_case)
+        claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+        request_side = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+        pas = {"resourceType": "Bundle", "type": "collection", "entry": [claim, *request_side]}
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/fhir/Claim/$submit",
+            content=orjson.dumps(pas),
+            timeout=30,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/fhir+json"},
+        )
+        answer.raise_for_status()
+        log("an EHR submitted a PAS Claim Bundle to the service: answered at once")
+        report = wiring.worker().run_once()
+        log(
+            f"the sync worker read {report.seen} ServiceRequests from the EHR, decided {report.decided}, "
+            f"delivered {report.delivered} ClaimResponses to the payer"
+        )
+        deadline = time.monotonic() + 30
+        while wiring.store.outbox_pending() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+    texts: dict[str, str] = {}
+    for entry in pas["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "ServiceRequest":
+            texts[entry["fullUrl"]] = resource["code"]["text"]
+    for resource in ehr.search("ServiceRequest", {"_count": 200}):
+        texts[f"ServiceRequest/{resource['id']}"] = resource["code"]["text"]
+    rows = []
+    for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):
+        notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
+        patient = (response.get("patient", {}).get("identifier") or {}).get("value", "-")
+        for item in response["item"]:
+            ref = next(
+                (
+                    e["valueReference"].get("identifier", {}).get("value")
+                    for e in item.get("extension", [])
+                    if "valueReference" in e
+                ),
+                None,
+            )
+            rows.append(
+                Row(
+                    patient,
+                    texts.get(ref or "", ref or "-"),
+                    _review_code(item),
+                    notes.get(item.get("noteNumber", [0])[0], ""),
+                    "payer",
+                )
+            )
+    rows.sort(key=lambda r: (r.patient, r.request))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "imr-demo-report.html").write_text(render_html(rows, settings))
+    return rows
+
+
+def render_html(rows: list[Row], settings: Settings) -> str:
+    colour = {"A1": "#1b7f3b", "A2": "#1b7f3b", "A6": "#a86b00", "A3": "#b3261e", "A4": "#285ea8"}
+    counts = {code: sum(1 for r in rows if r.action == code) for code in ACTIONS}
+    body = "".join(
+        f"<tr><td>{html.escape(r.request)}</td><td style='color:{colour[r.action]};font-weight:600'>"
+        f"{r.action} {ACTIONS[r.action]}</td><td>{html.escape(r.rationale)}</td></tr>"
+        for r in rows
+    )
+    summary = ", ".join(f"{n} {ACTIONS[c]}" for c, n in counts.items() if n)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>IMR adapter run</title><style>
+body{{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;width:100%}}
+td,th{{border-bottom:1px solid #ddd;padding:.5em;vertical-align:top;text-align:left}} th{{background:#f4f4f4}}
+td:first-child{{width:28%}} td:nth-child(2){{white-space:nowrap}}</style></head><body>
+<h1>IMR adapter: determinations written to the payer server</h1>
+<p>{len(rows)} requested services: {summary}. EHR {html.escape(settings.ehr)} &rarr; adapter &rarr; payer
+{html.escape(settings.payer)}.</p>
+<table><tr><th>request</th><th>decision</th><th>rationale (with its guideline)</th></tr>{body}</table>
+</body></html>"""
