@@ -481,6 +481,9 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     settings = load_settings().sandbox
     if args.action == "up":
         servers = sandbox.up(settings, keep_data=args.keep_data)
+        if args.postgres:
+            url = sandbox.postgres_up(settings)
+            _stdout.print(f"PostgreSQL: {url}" if url else "PostgreSQL is not installed: not started")
     elif args.action == "down":
         stopped = sandbox.down(settings)
         _stdout.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
@@ -538,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     box = commands.add_parser("sandbox", help="the local sandbox FHIR servers (EHR and payer)")
     box.add_argument("action", choices=("up", "down", "status"))
     box.add_argument("--keep-data", action="store_true", help="up: keep the servers' data from the last run")
+    box.add_argument("--postgres", action="store_true", help="up: also start a PostgreSQL (for the service state)")
     box.set_defaults(run=cmd_sandbox)
 
     push = commands.add_parser("push", help="convert letters and post their transaction Bundles to a FHIR server")

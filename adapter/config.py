@@ -76,6 +76,8 @@ class ServiceSettings(BaseModel):
     state_url: str = "sqlite:///.state/imr-adapter.db"
     #: Write every ClaimResponse to the payer server (through the durable outbox).
     forward: bool = True
+    #: The longest wait between two attempts to deliver the outbox's head to the payer.
+    outbox_max_delay: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
 
 
@@ -86,7 +88,12 @@ class SandboxSettings(BaseModel):
     host: str = "127.0.0.1"
     ehr_port: int = 8181
     payer_port: int = 8182
+    postgres_port: int = 54329
     start_timeout: float = 90.0
+
+    @property
+    def postgres_url(self) -> str:
+        return f"postgresql://postgres@{self.host}:{self.postgres_port}/postgres"
 
     def url(self, name: str) -> str:
         port = self.ehr_port if name == "ehr" else self.payer_port

@@ -9,6 +9,7 @@ workflow simulator off and fresh data (unless ``keep_data``), and waits until ``
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,10 +57,19 @@ def install(settings: SandboxSettings, *, log: bool = True) -> Path:
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             f"sekmet-fhir=={SEKMET_VERSION}"],
-            check=True, capture_output=True, text=True,
-        )  # fmt: skip
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                f"sekmet-fhir=={SEKMET_VERSION}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.CalledProcessError as exc:
         detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
         raise SandboxError(f"could not install sekmet-fhir: {detail[0]}", location=str(venv)) from exc
@@ -173,12 +183,12 @@ def status(settings: SandboxSettings) -> list[ServerStatus]:
     return out
 
 
-def up(settings: SandboxSettings, *, keep_data: bool = False) -> list[ServerStatus]:
-    """Start both servers (fresh data unless ``keep_data``) and wait until they answer."""
+def up(settings: SandboxSettings, *, keep_data: bool = False, names: tuple[str, ...] = NAMES) -> list[ServerStatus]:
+    """Start the servers (fresh data unless ``keep_data``) and wait until they answer."""
     server = install(settings)
     ensure_keys(settings)
     started = []
-    for name in NAMES:
+    for name in names:
         url = settings.url(name)
         if _alive(_pid(settings, name)):
             if keep_data and _answering(url):
@@ -196,10 +206,22 @@ def up(settings: SandboxSettings, *, keep_data: bool = False) -> list[ServerStat
         config.write_text(yaml.safe_dump(_server_config(settings, name), sort_keys=False))
         with (folder / "server.log").open("ab") as log:
             process = subprocess.Popen(
-                [str(server), "serve", "-c", str(config), "--host", settings.host,
-                 "--port", str(settings.ehr_port if name == "ehr" else settings.payer_port)],
-                cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                [
+                    str(server),
+                    "serve",
+                    "-c",
+                    str(config),
+                    "--host",
+                    settings.host,
+                    "--port",
+                    str(settings.ehr_port if name == "ehr" else settings.payer_port),
+                ],
+                cwd=folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         _pid_file(settings, name).write_text(str(process.pid))
         started.append((name, url, process))
     deadline = time.monotonic() + settings.start_timeout
@@ -239,6 +261,83 @@ def _stop(settings: SandboxSettings, name: str) -> bool:
     return stopped
 
 
-def down(settings: SandboxSettings) -> list[str]:
-    """Stop both servers by their process ids; the names of those that were running."""
-    return [name for name in NAMES if _stop(settings, name)]
+def down(settings: SandboxSettings, names: tuple[str, ...] = NAMES) -> list[str]:
+    """Stop the servers by their process ids; the names of those that were running."""
+    stopped = [name for name in names if _stop(settings, name)]
+    if names == NAMES and postgres_down(settings):
+        stopped.append("postgres")
+    return stopped
+
+
+# --- PostgreSQL, for the state of several service replicas ------------------------------------------------
+
+
+def _pg_bin(tool: str) -> str | None:
+    found = shutil.which(tool)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    return str(versions[0] / tool) if versions and (versions[0] / tool).exists() else None
+
+
+def _as_postgres_user(command: list[str]) -> list[str]:
+    """PostgreSQL will not run as root: as root, run it as the system's postgres user."""
+    if os.geteuid() != 0:
+        return command
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+def postgres_up(settings: SandboxSettings) -> str | None:
+    """A fresh PostgreSQL on 127.0.0.1 for the tests; its URL, or None when PostgreSQL is not installed."""
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        return None
+    folder = settings.dir / "postgres"
+    postgres_down(settings)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data = folder / "data"
+    try:
+        subprocess.run(
+            _as_postgres_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    pg_ctl,
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(folder / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    f"-p {settings.postgres_port} -k {folder} -c listen_addresses={settings.host}",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    except subprocess.CalledProcessError as exc:
+        raise SandboxError(
+            f"PostgreSQL would not start: {(exc.stderr or '').strip()[-300:]}", location=str(folder)
+        ) from exc
+    return settings.postgres_url
+
+
+def postgres_down(settings: SandboxSettings) -> bool:
+    data = settings.dir / "postgres" / "data"
+    pg_ctl = _pg_bin("pg_ctl")
+    if pg_ctl is None or not (data / "postmaster.pid").exists():
+        return False
+    subprocess.run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
+    return True

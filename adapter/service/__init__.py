@@ -37,5 +37,6 @@ def wire(settings: Settings) -> Wiring:
     store = Store(settings.service.state_url)
     forwarder = None
     if settings.service.forward:
-        forwarder = Forwarder(store, payer_client(settings.payer, settings.auth("payer"), settings.timeout))
+        client = payer_client(settings.payer, settings.auth("payer"), settings.timeout)
+        forwarder = Forwarder(store, client, max_delay=settings.service.outbox_max_delay)
     return Wiring(settings, store, forwarder)

@@ -13,15 +13,15 @@ from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.service.state import Store
 
 log = logging.getLogger("adapter.service.forwarder")
-MAX_DELAY = 30.0
 
 
 class Forwarder:
     """Drains the outbox to the payer; ``start()`` runs it in a background thread."""
 
-    def __init__(self, store: Store, payer: FHIRClient) -> None:
+    def __init__(self, store: Store, payer: FHIRClient, *, max_delay: float = 30.0) -> None:
         self.store = store
         self.payer = payer
+        self.max_delay = max_delay
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -34,7 +34,7 @@ class Forwarder:
         try:
             self.payer.create(item.payload, if_none_exist=condition)
         except AdapterError as exc:
-            delay = min(MAX_DELAY, 0.5 * 2**item.attempts)
+            delay = min(self.max_delay, 0.5 * 2**item.attempts)
             self.store.delivery_failed(item.seq, f"{exc.code}: {exc.message}", delay)
             log.warning("outbox %s: delivery failed (%s); next try in %.1f s", item.seq, exc.code, delay)
             return False

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from adapter.determination import RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.fhir.response import claim_response
@@ -52,7 +54,7 @@ def _logical(reference: JSON | None) -> JSON | None:
 
 def for_payer(response: JSON) -> JSON:
     """The copy of a ClaimResponse written to the payer server: no server id, references made logical."""
-    copy = {k: v for k, v in response.items() if k not in ("id", "meta")}
+    copy: JSON = orjson.loads(orjson.dumps({k: v for k, v in response.items() if k not in ("id", "meta")}))
     copy["patient"] = _logical(copy.get("patient")) or {"display": "unknown patient"}
     if "request" in copy:
         copy["request"] = _logical(copy["request"])

@@ -210,7 +210,8 @@ class Store:
     def delivery_failed(self, seq: int, error: str, delay: float) -> None:
         with self.transaction() as cur:
             cur.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ? WHERE seq = ?",
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, lease_until = 0 "
+                "WHERE seq = ?",
                 (time.time() + delay, error[:500], seq),
             )
 

@@ -1,0 +1,213 @@
+"""End to end on real servers: the two sandbox FHIR servers, the service as its own process, the sync
+worker as its own process, PostgreSQL. Push -> decide -> payer pull; a payer outage; a worker killed
+mid-batch; bad requests; two replicas sharing one PostgreSQL state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from adapter import parse_letter, sandbox
+from adapter.config import load_settings
+from adapter.exchange import FHIRClient
+from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.letters import summary_text
+from adapter.service.forwarder import Forwarder, payer_client
+from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
+from adapter.service.state import Store
+from tests.conftest import CORPUS, LETTERS
+
+TOKEN = "e2e-writer"
+FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"}
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(state: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
+        "IMR_SERVICE__STATE_URL": state,
+        "IMR_SERVICE__OUTBOX_MAX_DELAY": "2",
+    }
+
+
+@pytest.fixture
+def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str, str]]:
+    """`imr-adapter serve` in its own process; (base URL, state URL)."""
+    port, state = _port(), f"sqlite:///{tmp_path}/state.db"
+    process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)], env=_env(state),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    base = f"http://127.0.0.1:{port}/fhir"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.1)
+    yield base, state
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=15)
+
+
+def _pas(case_number: str) -> dict[str, Any]:
+    case = parse_letter((LETTERS / "case-number-multi.txt").read_bytes())
+    case.case_number = case_number
+    full = case_to_bundle(case)
+    claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [claim, *(e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE)]}  # fmt: skip
+
+
+def _on_payer(payer: FHIRClient, claim_response_id: str) -> int:
+    page = next(
+        payer.search_pages(
+            "ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|{claim_response_id}", "_summary": "count"}
+        )
+    )
+    return int(page["total"])
+
+
+def _wait(condition: Any, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def payer(payer_url: str) -> Iterator[FHIRClient]:
+    with FHIRClient(payer_url, auth=load_settings().auth("payer")) as client:
+        yield client
+
+
+def test_push_decide_payer_pull(service: tuple[str, str], payer: FHIRClient) -> None:
+    base, _ = service
+    answer = httpx.post(f"{base}/Claim/$submit", content=json.dumps(_pas(f"CM98-{uuid.uuid4().int % 10**7:07d}")),
+                        headers=FHIR, timeout=30)  # fmt: skip
+    assert answer.status_code == 200
+    response = answer.json()["entry"][0]["resource"]
+    _wait(lambda: _on_payer(payer, response["id"]) == 1)
+    (pulled,) = payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|{response['id']}"})
+    assert [i["adjudication"] for i in pulled["item"]] == [i["adjudication"] for i in response["item"]]
+    assert pulled["processNote"] == response["processNote"]
+
+
+def test_payer_outage_delays_but_loses_nothing(service: tuple[str, str], payer: FHIRClient) -> None:
+    base, state = service
+    settings = load_settings()
+    if settings.payer_url is not None:
+        pytest.skip("stops and starts the sandbox payer server")
+    sandbox.down(settings.sandbox, names=("payer",))
+    try:
+        ids = []
+        for _ in range(3):
+            started = time.monotonic()
+            body = json.dumps(_pas(f"CM97-{uuid.uuid4().int % 10**7:07d}"))
+            answer = httpx.post(f"{base}/Claim/$submit", content=body, headers=FHIR, timeout=30)
+            assert answer.status_code == 200 and time.monotonic() - started < 5  # the EHR is not kept waiting
+            ids.append(answer.json()["entry"][0]["resource"]["id"])
+        time.sleep(1.5)
+        assert Store(state).outbox_pending() == 3
+    finally:
+        sandbox.up(settings.sandbox, keep_data=True, names=("payer",))
+    _wait(lambda: Store(state).outbox_pending() == 0, seconds=60)
+    assert [_on_payer(payer, rid) for rid in ids] == [1, 1, 1]
+
+
+def test_bad_requests_store_nothing(service: tuple[str, str]) -> None:
+    base, state = service
+    cases = [
+        ({"Content-Type": "application/fhir+json"}, b"{}", 401),
+        ({**FHIR, "Authorization": "Bearer nope"}, b"{}", 401),
+        ({**FHIR}, b"{broken", 400),
+        ({**FHIR}, b'{"resourceType": "ServiceRequest", "status": "active"}', 422),
+        ({**FHIR}, b" " * 6_000_000, 413),
+        ({**FHIR, "Content-Type": "application/xml"}, b"<x/>", 415),
+    ]
+    for headers, content, status in cases:
+        answer = httpx.post(f"{base}/ServiceRequest", content=content, headers=headers, timeout=30)
+        assert answer.status_code == status
+        assert answer.json()["resourceType"] == "OperationOutcome"
+    assert Store(state).search()[0] == 0
+
+
+def _load_ehr(ehr: FHIRClient, letters: list[Path]) -> int:
+    requests = 0
+    for path in letters:
+        case = parse_letter(path.read_bytes())
+        assert case.source is not None
+        results = ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
+        requests += len(case.items)
+        assert all(r.status in (200, 201) for r in results)
+    return requests
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
+    tmp_path: Path, ehr_url: str, payer: FHIRClient
+) -> None:
+    settings = load_settings()
+    if settings.ehr_url is not None:
+        pytest.skip("needs a fresh sandbox EHR")
+    with FHIRClient(ehr_url) as ehr:
+        _load_ehr(ehr, sorted((CORPUS / "pdf").glob("*.pdf"))[:24] or sorted(LETTERS.glob("*.txt")))
+        active = [r["id"] for r in ehr.search("ServiceRequest", {"status": "active", "_count": 200})]
+    state = f"sqlite:///{tmp_path}/worker.db"
+    command = [sys.executable, "-m", "adapter.cli", "sync", "--once"]
+    first = subprocess.Popen(command, env=_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = Store(state)
+    _wait(lambda: len(store.search(count=1000)[1]) >= 5, seconds=60)
+    first.send_signal(signal.SIGKILL)  # mid-batch, with no chance to tidy up
+    first.wait()
+    done_before = store.search(count=1000)[0]
+    assert 0 < done_before < len(active)
+    subprocess.run(command, env=_env(state), check=True, stdout=subprocess.DEVNULL, timeout=300)
+    total, responses = store.search(count=1000)
+    assert total == len(active)  # every request decided once
+    requested = sorted(r["item"][0]["extension"][0]["valueReference"]["reference"] for r in responses)
+    assert requested == sorted(f"ServiceRequest/{i}" for i in active)
+    assert store.outbox_pending() == 0
+    assert all(_on_payer(payer, r["id"]) == 1 for r in responses)  # on the payer exactly once each
+
+
+def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) -> None:
+    url = load_settings().sandbox.postgres_url
+    try:
+        first, second = Store(url), Store(url)
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"no PostgreSQL at {url} ({exc}); scripts/test starts one with `imr-adapter sandbox up --postgres`")
+    ids = []
+    for n in range(12):
+        decided = decide(_pas(f"CM96-{uuid.uuid4().int % 10**7:07d}"))
+        record(first if n % 2 else second, decided, forward=True)
+        ids.append(decided.response["id"])
+    auth = load_settings().auth("payer")
+    forwarders = [Forwarder(store, payer_client(payer_url, auth, 30.0)) for store in (first, second)]
+    threads = [threading.Thread(target=f.drain) for f in forwarders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert first.outbox_pending() == 0
+    assert [_on_payer(payer, rid) for rid in ids] == [1] * 12  # each delivered once, by one replica or the other

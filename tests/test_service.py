@@ -1,0 +1,217 @@
+"""The HTTP service in-process (FastAPI TestClient): auth and scopes, every error as an OperationOutcome
+with its status and nothing stored, idempotent retries, PAS $submit, ClaimResponse read and search."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from adapter import parse_letter
+from adapter.config import load_settings
+from adapter.fhir import case_to_bundle
+from adapter.fhir.build import REQUEST_SIDE
+from adapter.service import wire
+from tests.conftest import LETTERS
+
+WRITER, READER = "writer-token", "reader-token"
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def _bundle(name: str = "case-number-multi.txt") -> dict[str, Any]:
+    full = case_to_bundle(parse_letter((LETTERS / name).read_bytes()))
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]}  # fmt: skip
+
+
+def _pas(name: str = "case-number-modified.txt") -> dict[str, Any]:
+    full = case_to_bundle(parse_letter((LETTERS / name).read_bytes()))
+    claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+    rest = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+    return {"resourceType": "Bundle", "type": "collection", "entry": [claim, *rest]}
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
+    private = rsa.generate_private_key(65537, 2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    public.update(kid="k1", alg="RS384", use="sig")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public]}))
+    return private, jwks
+
+
+@pytest.fixture
+def service(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> Iterator[tuple[TestClient, Any]]:
+    settings = load_settings(service={
+        "tokens": {WRITER: "system/ServiceRequest.write system/Claim.write system/ClaimResponse.read",
+                   READER: "system/*.read"},
+        "jwks": str(key[1]), "audience": "http://adapter.test/fhir", "state_url": f"sqlite:///{tmp_path}/state.db",
+        "forward": False, "max_body": 200_000, "rate_limit": 1000,
+    })  # fmt: skip
+    wiring = wire(settings)
+    with TestClient(wiring.app()) as client:
+        yield client, wiring.store
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {**FHIR, "Authorization": f"Bearer {token}"}
+
+
+def _issue(response: Any) -> dict[str, Any]:
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome"
+    return dict(body["issue"][0])
+
+
+def test_metadata_is_honest(service: tuple[TestClient, Any]) -> None:
+    client, _ = service
+    statement = client.get("/fhir/metadata").json()
+    resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
+    assert set(resources) == {"ServiceRequest", "Claim", "ClaimResponse"}
+    assert [i["code"] for i in resources["ServiceRequest"]["interaction"]] == ["create"]
+    assert resources["Claim"]["operation"][0]["name"] == "submit"
+
+
+def test_service_request_decided_recorded_and_retried_safely(service: tuple[TestClient, Any]) -> None:
+    client, store = service
+    first = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
+    assert first.status_code == 201 and first.headers["location"].endswith(f"/fhir/ClaimResponse/{first.json()['id']}")
+    response = first.json()
+    assert response["use"] == "preauthorization" and len(response["item"]) == 4
+    again = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
+    assert again.status_code == 200 and again.json()["id"] == response["id"]
+    assert store.search()[0] == 1
+    read = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=_auth(READER))
+    assert read.status_code == 200 and read.json() == response and read.headers["etag"] == 'W/"1"'
+
+
+def test_pas_submit(service: tuple[TestClient, Any]) -> None:
+    client, _ = service
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(_pas()), headers=_auth(WRITER))
+    assert answer.status_code == 200
+    bundle = answer.json()
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    response = bundle["entry"][0]["resource"]
+    assert response["resourceType"] == "ClaimResponse" and response["request"]["reference"].startswith("urn:uuid:")
+    assert response["outcome"] in ("complete", "partial")
+
+
+def test_search_and_paging(service: tuple[TestClient, Any]) -> None:
+    client, _ = service
+    for name in ("case-number-multi.txt", "case-number-crlf.txt", "maximus-notice.txt"):
+        assert (
+            client.post("/fhir/ServiceRequest", content=json.dumps(_bundle(name)), headers=_auth(WRITER)).status_code
+            == 201
+        )
+    page = client.get("/fhir/ClaimResponse", params={"_count": 2}, headers=_auth(READER)).json()
+    assert page["total"] == 3 and len(page["entry"]) == 2
+    following = next(link["url"] for link in page["link"] if link["relation"] == "next")
+    rest = client.get(following, headers=_auth(READER)).json()
+    assert len(rest["entry"]) == 1 and not [link for link in rest["link"] if link["relation"] == "next"]
+    patient = page["entry"][0]["resource"]["patient"]["reference"]
+    assert client.get("/fhir/ClaimResponse", params={"patient": patient}, headers=_auth(READER)).json()["total"] == 1
+    assert (
+        client.get("/fhir/ClaimResponse", params={"_lastUpdated": "ge2999-01-01"}, headers=_auth(READER)).json()[
+            "total"
+        ]
+        == 0
+    )
+    assert client.get("/fhir/ClaimResponse", params={"outcome": "partial"}, headers=_auth(READER)).json()["total"] >= 1
+
+
+def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPrivateKey, Path]) -> None:
+    client, _ = service
+    claims = {"sub": "ehr-1", "client_id": "ehr-1", "aud": "http://adapter.test/fhir", "exp": int(time.time()) + 60,
+              "scope": "system/ServiceRequest.write"}  # fmt: skip
+    token = jwt.encode(claims, key[0], algorithm="RS384", headers={"kid": "k1"})
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(token)).status_code == 201
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, key[0], algorithm="RS384", headers={"kid": "k1"})
+    refused = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(expired))
+    assert refused.status_code == 401 and _issue(refused)["code"] == "login"
+    other = rsa.generate_private_key(65537, 2048)
+    forged = jwt.encode(claims, other, algorithm="RS384", headers={"kid": "k1"})
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(forged)).status_code == 401
+    reader = jwt.encode(
+        {**claims, "scope": "system/ClaimResponse.read"}, key[0], algorithm="RS384", headers={"kid": "k1"}
+    )
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(reader)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "status", "code"),
+    [
+        ({**FHIR}, "{}", 401, "auth-required"),
+        (_auth("wrong"), "{}", 401, "auth-invalid"),
+        (_auth(READER), "{}", 403, "auth-scope"),
+        ({**_auth(WRITER), "Content-Type": "text/plain"}, "{}", 415, "unsupported-media-type"),
+        (_auth(WRITER), "x" * 300_000, 413, "too-large"),
+        (_auth(WRITER), "{not json", 400, "malformed-json"),
+        (_auth(WRITER), '{"resourceType": "Patient"}', 400, "wrong-type"),
+        (_auth(WRITER), '{"resourceType": "ServiceRequest", "status": "active"}', 422, "mapping"),
+        ({**_auth(WRITER), "If-Match": 'W/"1"'}, "{}", 412, "precondition"),
+    ],
+)
+def test_bad_requests_are_operation_outcomes_and_store_nothing(
+    service: tuple[TestClient, Any], headers: dict[str, str], content: str, status: int, code: str
+) -> None:
+    client, store = service
+    response = client.post("/fhir/ServiceRequest", content=content, headers=headers)
+    assert response.status_code == status
+    assert _issue(response)["details"]["coding"][0]["code"] == code
+    assert store.search()[0] == 0 and store.outbox_pending() == 0
+
+
+def test_unknown_claim_response_and_search_parameter(service: tuple[TestClient, Any]) -> None:
+    client, _ = service
+    assert client.get("/fhir/ClaimResponse/none", headers=_auth(READER)).status_code == 404
+    assert client.get("/fhir/ClaimResponse", params={"status": "x"}, headers=_auth(READER)).status_code == 400
+
+
+def test_rate_limit(tmp_path: Path) -> None:
+    settings = load_settings(service={"tokens": {READER: "system/*.read"}, "state_url": f"sqlite:///{tmp_path}/s.db",
+                                      "forward": False, "rate_limit": 1})  # fmt: skip
+    with TestClient(wire(settings).app()) as client:
+        statuses = [client.get("/fhir/ClaimResponse", headers=_auth(READER)).status_code for _ in range(4)]
+        limited = client.get("/fhir/ClaimResponse", headers=_auth(READER))
+    assert 429 in statuses + [limited.status_code]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+
+
+def test_audit_holds_no_clinical_text(service: tuple[TestClient, Any]) -> None:
+    client, store = service
+    client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
+    client.get("/fhir/ClaimResponse", headers=_auth("nope"))
+    rows = store.audit_log()
+    assert [(r[2], r[4]) for r in rows[:2]] == [
+        ("GET /fhir/ClaimResponse", "401"),
+        ("POST /fhir/ServiceRequest", "201"),
+    ]
+    text = json.dumps(rows)
+    assert "lumbar" not in text and "MRI" not in text and WRITER not in text
+
+
+def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
+    from adapter.service.state import Store
+
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    for n in (1, 2):
+        store.record({"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": f"2026-01-0{n}"}},
+                     patient=None, request=None, forward={"n": n})  # fmt: skip
+    head = store.next_outbox()
+    assert head is not None and head.claim_response_id == "r1"
+    assert store.next_outbox() is None  # leased: no second sender, and the next item waits its turn
+    store.delivery_failed(head.seq, "payer down", delay=0.0)
+    again = store.next_outbox()
+    assert again is not None and again.claim_response_id == "r1" and again.attempts == 1
+    store.delivered(again.seq)
+    following = store.next_outbox()
+    assert following is not None and following.claim_response_id == "r2"
