@@ -1,0 +1,196 @@
+"""The service under a steady load from a separate process, and the worker's throughput.
+
+    python bench/service.py [--rate 50] [--seconds 10]
+
+Starts the sandbox servers if they are down, runs `imr-adapter serve` in its own process, and from
+another process sends a steady (open-loop) stream of requests at --rate per second to each of
+POST /fhir/Claim/$submit, POST /fhir/ServiceRequest and, side by side, a bare GET /fhir/metadata.
+Prints p50/p99 latency per endpoint, the service's peak memory, and the worker's throughput
+(ServiceRequests per second from the EHR server to ClaimResponses on the payer server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapter import sandbox
+from adapter.config import load_settings
+from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.letters import parse_letter, summary_text
+from adapter.service import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "bench-token"
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bodies(count: int) -> tuple[list[bytes], list[bytes]]:
+    """Distinct PAS Bundles and ServiceRequest Bundles (new identifiers each, so none is a retry)."""
+    letters = sorted((ROOT / "fixtures" / "letters").glob("*.txt"))
+    submits, requests = [], []
+    for n in range(count):
+        case = parse_letter(letters[n % len(letters)].read_bytes())
+        case.case_number = f"CM90-{uuid.uuid4().int % 10**7:07d}"
+        full = case_to_bundle(case)
+        claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+        side = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+        submits.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [claim, *side]}).encode())
+        requests.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": side}).encode())
+    return submits, requests
+
+
+async def _load(base: str, rate: float, seconds: float, bodies: dict[str, list[bytes]]) -> dict[str, list[float]]:
+    """Open loop: every 1/rate s a request to each endpoint, whatever the answers before it."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
+    latencies: dict[str, list[float]] = {
+        "POST /fhir/Claim/$submit": [],
+        "POST /fhir/ServiceRequest": [],
+        "GET /fhir/metadata": [],
+    }
+    errors: list[int] = []
+
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as client:
+
+        async def one(name: str, method: str, path: str, body: bytes | None) -> None:
+            started = time.perf_counter()
+            answer = await client.request(method, f"{base}{path}", content=body, headers=headers)
+            latencies[name].append(time.perf_counter() - started)
+            if answer.status_code >= 400:
+                errors.append(answer.status_code)
+
+        tasks = []
+        start = time.perf_counter()
+        total = int(rate * seconds)
+        for n in range(total):
+            delay = start + n / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(
+                asyncio.create_task(one("POST /fhir/Claim/$submit", "POST", "/Claim/$submit", bodies["submit"][n]))
+            )
+            tasks.append(
+                asyncio.create_task(one("POST /fhir/ServiceRequest", "POST", "/ServiceRequest", bodies["request"][n]))
+            )
+            tasks.append(asyncio.create_task(one("GET /fhir/metadata", "GET", "/metadata", None)))
+        await asyncio.gather(*tasks)
+    if errors:
+        latencies["errors"] = [float(e) for e in errors]
+    return latencies
+
+
+def _load_process(base: str, rate: float, seconds: float, queue: Any) -> None:
+    submits, requests = _bodies(int(rate * seconds))
+    queue.put(asyncio.run(_load(base, rate, seconds, {"submit": submits, "request": requests})))
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+def worker_throughput(settings: Any) -> tuple[int, float]:
+    """Load the corpus's request side into the EHR sandbox; time the worker from EHR to payer."""
+    from adapter.exchange import FHIRClient
+
+    letters = sorted((ROOT.parent / "shared" / "corpus" / "pdf").glob("*.pdf")) or sorted(
+        (ROOT / "fixtures" / "letters").glob("*.txt")
+    )
+    state = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    with FHIRClient(settings.ehr) as ehr:
+        for path in letters:
+            case = parse_letter(path.read_bytes())
+            case.case_number = f"CM91-{uuid.uuid4().int % 10**7:07d}"
+            assert case.source is not None
+            ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
+    wiring = wire(settings.model_copy(update={"service": settings.service.model_copy(update={"state_url": state})}))
+    worker = wiring.worker()
+    started = time.perf_counter()
+    report = worker.run_once()
+    while wiring.store.outbox_pending():
+        assert wiring.forwarder is not None
+        wiring.forwarder.drain()
+    return report.decided, report.decided / (time.perf_counter() - started)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second per endpoint")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    settings = load_settings()
+    sandbox.up(settings.sandbox, keep_data=True)
+    port, state = _port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
+    env = {
+        **os.environ,
+        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
+        "IMR_SERVICE__STATE_URL": state,
+        "IMR_SERVICE__RATE_LIMIT": "100000",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}/fhir"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        queue: Any = multiprocessing.Queue()
+        load = multiprocessing.Process(target=_load_process, args=(base, args.rate, args.seconds, queue))
+        load.start()
+        results = queue.get()
+        load.join()
+        peak = next(
+            (
+                line.split()[1]
+                for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+                if line.startswith("VmHWM")
+            ),
+            "?",
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    total = args.rate * 3
+    print(
+        f"machine: {os.cpu_count()} cores; {args.rate:g} requests/s to each endpoint ({total:g}/s in all) "
+        f"for {args.seconds:g} s, from another process"
+    )
+    for name, values in results.items():
+        if name == "errors":
+            print(f"  errors: {len(values)} ({sorted(set(int(v) for v in values))})")
+            continue
+        p50, p99 = _percentile(values, 0.5), _percentile(values, 0.99)
+        mean = statistics.mean(values) * 1000
+        print(f"  {name:<28} n={len(values):4d}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  mean {mean:6.1f} ms")
+    print(f"  service peak memory (VmHWM): {int(peak) / 1024:.0f} MB" if peak != "?" else "  peak memory: unknown")
+    decided, rate = worker_throughput(settings)
+    print(
+        f"worker: {decided} ServiceRequests from the EHR server to ClaimResponses on the payer server, "
+        f"{rate:.1f} per second"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
