@@ -103,13 +103,11 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         answer.raise_for_status()
         log("an EHR submitted a PAS Claim Bundle to the service: answered at once")
         report = wiring.worker().run_once()
-        log(
-            f"the sync worker read {report.seen} ServiceRequests from the EHR, decided {report.decided}, "
-            f"delivered {report.delivered} ClaimResponses to the payer"
-        )
+        log(f"the sync worker read {report.seen} ServiceRequests from the EHR and decided {report.decided}")
         deadline = time.monotonic() + 30
         while wiring.store.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.2)
+        log(f"every ClaimResponse is on the payer server ({wiring.store.outbox_pending()} still queued)")
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -61,14 +61,6 @@ def test_no_letters_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "no .txt or .pdf letters" in capsys.readouterr().err
 
 
-def test_demo_runs_on_the_bundled_letters(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    assert "6 of 6 letters parsed" in out
-    for layout in ("case-number", "2014-variant", "maximus-notice", "professional-review"):
-        assert layout in out
-
-
 def test_convert_bundles_and_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main(["convert", str(LETTERS), "--out", str(out), "--validate"]) == 0

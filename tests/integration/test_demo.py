@@ -1,0 +1,51 @@
+"""The README's first command: the main job end to end, on sandbox servers of its own."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapter.config import load_settings
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+    shared = load_settings().sandbox.dir / "venv"
+    if not shared.exists():
+        pytest.skip("the sandbox server is not installed (scripts/test installs it)")
+    box = tmp_path / "sandbox"
+    box.mkdir()
+    (box / "venv").symlink_to(shared)  # the same pinned install, its own servers, data and ports
+    env = {
+        **os.environ,
+        "IMR_SANDBOX__DIR": str(box),
+        "IMR_SANDBOX__EHR_PORT": str(_port()),
+        "IMR_SANDBOX__PAYER_PORT": str(_port()),
+    }
+    env.pop("IMR_EHR_URL", None)
+    env.pop("IMR_PAYER_URL", None)
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "adapter.cli", "demo", "--out", str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "13 determinations" in done.stdout
+    assert "loaded the requests of 5 letters into the EHR server" in done.stderr
+    assert "every ClaimResponse is on the payer server (0 still queued)" in done.stderr
+    report = (out / "imr-demo-report.html").read_text()
+    assert report.count("<tr><td>") == 13 and "not certified" in report and "MTUS" in report
+    assert not list(box.glob("*/server.pid"))  # the demo stopped its servers
