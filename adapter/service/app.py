@@ -237,6 +237,12 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
                 headers={"Retry-After": str(max(1, round(wait)))},
             )
 
+    def admit(request: Request, rtype: str, action: str) -> None:
+        """Authenticate, remember who for the audit, check the scopes and the rate."""
+        principal = authenticate(request)
+        request.state.principal = principal.name
+        authorise(principal, rtype, action)
+
     async def body(request: Request) -> Any:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type not in ACCEPTED_TYPES:
@@ -313,9 +319,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
 
     @app.post("/fhir/ServiceRequest")
     async def post_service_request(request: Request) -> Response:
-        principal = authenticate(request)
-        request.state.principal = principal.name
-        authorise(principal, "ServiceRequest", "write")
+        admit(request, "ServiceRequest", "write")
         data = await body(request)
         if data.get("resourceType") not in ("ServiceRequest", "Bundle"):
             raise ServiceError(
@@ -331,9 +335,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
 
     @app.post("/fhir/Claim/$submit")
     async def submit(request: Request) -> Response:
-        principal = authenticate(request)
-        request.state.principal = principal.name
-        authorise(principal, "Claim", "write")
+        admit(request, "Claim", "write")
         data = await body(request)
         entries = data.get("entry") or []
         if (
@@ -357,9 +359,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
 
     @app.get("/fhir/ClaimResponse/{rid}")
     async def read_claim_response(rid: str, request: Request) -> Response:
-        principal = authenticate(request)
-        request.state.principal = principal.name
-        authorise(principal, "ClaimResponse", "read")
+        admit(request, "ClaimResponse", "read")
         found = store.claim_response(rid)
         request.state.target = f"ClaimResponse/{rid}"
         if found is None:
@@ -368,9 +368,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
 
     @app.get("/fhir/ClaimResponse")
     async def search_claim_responses(request: Request) -> Response:
-        principal = authenticate(request)
-        request.state.principal = principal.name
-        authorise(principal, "ClaimResponse", "read")
+        admit(request, "ClaimResponse", "read")
         params = request.query_params
         unknown = set(params) - {"patient", "request", "outcome", "_lastUpdated", "_count", "_offset"}
         if unknown:
