@@ -39,6 +39,7 @@ from adapter.inputs import letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
 from adapter.service import Wiring, wire
+from adapter.service.hooks import HookListener, subscribe, unsubscribe
 from adapter.tables import load_tables
 
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
@@ -456,6 +457,23 @@ def _wiring(args: argparse.Namespace) -> Wiring:
 def cmd_sync(args: argparse.Namespace) -> int:
     wiring = _wiring(args)
     worker = wiring.worker()
+    listener, subscription = None, None
+    if args.listen and not args.once:
+        host, _, port = args.listen.rpartition(":")
+        listener = HookListener(host or "127.0.0.1", int(port))
+        listener.start()
+        subscription = subscribe(worker.ehr, listener)
+        where = f"Subscription/{subscription}" if subscription else "none: the EHR server has no Subscriptions; polling"
+        _stdout.print(f"sync: listening for EHR notifications on {listener.url} ({where})")
+    try:
+        return _sync_loop(args, wiring, worker, listener)
+    finally:
+        if listener is not None:
+            unsubscribe(worker.ehr, subscription)
+            listener.stop()
+
+
+def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: HookListener | None) -> int:
     while True:
         report = worker.run_once()
         _stdout.print(
@@ -465,7 +483,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
         )
         if args.once:
             return 0
-        time.sleep(wiring.settings.service.poll_seconds)
+        if listener is not None:  # a notification starts the next pass at once; polling goes on beside it
+            listener.notified.wait(wiring.settings.service.poll_seconds)
+            listener.notified.clear()
+        else:
+            time.sleep(wiring.settings.service.poll_seconds)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -578,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--ehr", metavar="URL", help="the EHR FHIR server (default: the sandbox's)")
     sync.add_argument("--payer", metavar="URL", help="the payer FHIR server (default: the sandbox's)")
     sync.add_argument("--once", action="store_true", help="one pass, then exit")
+    sync.add_argument(
+        "--listen", metavar="[HOST:]PORT", help="take rest-hook notifications here (a Subscription on the EHR)"
+    )
     sync.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
     sync.set_defaults(run=cmd_sync)
 
