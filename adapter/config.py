@@ -76,6 +76,8 @@ class ServiceSettings(BaseModel):
     state_url: str = "sqlite:///.state/imr-adapter.db"
     #: Write every ClaimResponse to the payer server (through the durable outbox).
     forward: bool = True
+    #: The worker also writes a Task back to the EHR server for each request it decides (status and answer).
+    ehr_task: bool = False
     #: The longest wait between two attempts to deliver the outbox's head to the payer.
     outbox_max_delay: float = Field(default=30.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)

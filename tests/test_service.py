@@ -215,3 +215,15 @@ def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
     store.delivered(again.seq)
     following = store.next_outbox()
     assert following is not None and following.claim_response_id == "r2"
+
+
+def test_resubmitted_claim_with_other_content_is_a_conflict(service: tuple[TestClient, Any]) -> None:
+    client, store = service
+    first = _pas()
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=_auth(WRITER)).status_code == 200
+    changed = json.loads(json.dumps(first))
+    changed["entry"][0]["resource"]["created"] = "2030-01-01"
+    conflict = client.post("/fhir/Claim/$submit", content=json.dumps(changed), headers=_auth(WRITER))
+    assert conflict.status_code == 409 and _issue(conflict)["code"] == "conflict"
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=_auth(WRITER)).status_code == 200
+    assert store.search()[0] == 1

@@ -29,7 +29,8 @@ class Wiring:
         ehr = FHIRClient(
             self.settings.ehr, auth=self.settings.auth("ehr"), timeout=self.settings.timeout, retry=self.settings.retry
         )
-        return SyncWorker(self.store, ehr, self.forwarder, forward=self.settings.service.forward)
+        service = self.settings.service
+        return SyncWorker(self.store, ehr, self.forwarder, forward=service.forward, tasks=service.ehr_task)
 
 
 def wire(settings: Settings) -> Wiring:

@@ -346,7 +346,23 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
             raise ServiceError(
                 400, "$submit takes a PAS Bundle whose first entry is the Claim", code="not-pas", issue_type="structure"
             )
-        response, _ = decide_and_record(data, request_key("submit", data))
+        key = request_key("submit", data)
+        claim_keys = [
+            f"claim:{i.get('system')}|{i.get('value')}"
+            for i in entries[0]["resource"].get("identifier", [])
+            if i.get("value")
+        ]
+        if store.processed(key) is None and any(store.processed(k) is not None for k in claim_keys):
+            raise ServiceError(
+                409,
+                "this Claim identifier was already submitted with other content; submit a new Claim",
+                code="claim-conflict",
+                issue_type="conflict",
+            )
+        response, created = decide_and_record(data, key)
+        if created:
+            for claim_key in claim_keys:
+                store.mark_processed(claim_key, response["id"])
         request.state.target = f"ClaimResponse/{response['id']}"
         base = str(request.base_url).rstrip("/") + "/fhir"
         answer = {

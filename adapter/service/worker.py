@@ -16,7 +16,7 @@ from typing import Any
 from adapter.errors import AdapterError, FHIRServerError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.service.forwarder import Forwarder
-from adapter.service.pipeline import decide, record
+from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
 
 log = logging.getLogger("adapter.service.worker")
@@ -35,15 +35,59 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
 
 
+TASK_SYSTEM = "urn:imr-adapter:id:task"
+_TASK_STATUS = {"A1": "completed", "A2": "completed", "A3": "rejected", "A6": "completed", "A4": "on-hold"}
+
+
+def ehr_task(request: JSON, response: JSON) -> JSON:
+    """A Task on the EHR server that says what became of a ServiceRequest (an answer, or pended)."""
+    actions = [
+        i["adjudication"][0]["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+        for i in response.get("item", [])
+    ]
+    action = actions[0] if actions else "A4"
+    output = {"identifier": {"system": DETERMINATION_SYSTEM, "value": response["id"]}}
+    return {
+        "resourceType": "Task",
+        "identifier": [{"system": TASK_SYSTEM, "value": response["id"]}],
+        "status": _TASK_STATUS.get(action, "on-hold"),
+        "intent": "order",
+        "businessStatus": {"coding": [{"system": "https://codesystem.x12.org/005010/306", "code": action}]},
+        "focus": {"reference": f"ServiceRequest/{request['id']}"},
+        "for": request.get("subject", {"display": "unknown patient"}),
+        "description": (response.get("processNote") or [{"text": "pended"}])[0]["text"][:1000],
+        "output": [{"type": {"text": "ClaimResponse"}, "valueReference": output}],
+    }
+
+
 class SyncWorker:
     def __init__(
-        self, store: Store, ehr: FHIRClient, forwarder: Forwarder | None, *, forward: bool = True, page_size: int = 50
+        self,
+        store: Store,
+        ehr: FHIRClient,
+        forwarder: Forwarder | None,
+        *,
+        forward: bool = True,
+        page_size: int = 50,
+        tasks: bool = False,
     ) -> None:
         self.store = store
         self.ehr = ehr
         self.forwarder = forwarder
         self.forward = forward
         self.page_size = page_size
+        self.tasks = tasks
+
+    def post_task(self, task: JSON) -> None:
+        """Write a Task to the EHR, conditionally: a retry never duplicates it."""
+        self.ehr.create(task, if_none_exist=f"identifier={TASK_SYSTEM}|{task['identifier'][0]['value']}")
+
+    def write_task(self, task: JSON, key: str) -> None:
+        """The Task back to the EHR; a failure goes to the dead letters (the decision itself is kept)."""
+        try:
+            self.post_task(task)
+        except AdapterError as exc:
+            self.store.dead_letter("ehr-task", key, f"[{exc.code}] {exc.message}", {"task": task})
 
     def context(self, request: JSON) -> JSON:
         """A collection Bundle: the ServiceRequest first, then what the EHR knows about its patient."""
@@ -86,6 +130,8 @@ class SyncWorker:
         record(self.store, decided, forward=self.forward, key=key)
         self.store.audit("worker", "determine", f"ServiceRequest/{request['id']}", decided.response["outcome"])
         report.decided += 1
+        if self.tasks:
+            self.write_task(ehr_task(request, decided.response), key)
 
     def run_once(self) -> PassReport:
         """One pass over what changed since the cursor, then deliver what is queued."""
@@ -108,6 +154,15 @@ class SyncWorker:
         """Try every dead letter again; those that now succeed are marked replayed."""
         report = PassReport()
         for letter in self.store.dead_letters():
+            if letter.source == "ehr-task":  # the decision was made; only the Task back to the EHR is owed
+                task = (letter.payload or {})["task"]
+                try:
+                    self.post_task(task)
+                except AdapterError as exc:
+                    report.errors.append(f"Task {task['identifier'][0]['value']}: [{exc.code}] {exc.message}")
+                    continue
+                self.store.replayed(letter.id)
+                continue
             reference = (letter.payload or {}).get("reference", "")
             rtype, _, rid = reference.partition("/")
             try:

@@ -40,10 +40,13 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+READER = "e2e-reader"
+
+
 def _env(state: str) -> dict[str, str]:
     return {
         **os.environ,
-        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
+        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*", READER: "system/ClaimResponse.read"}),
         "IMR_SERVICE__STATE_URL": state,
         "IMR_SERVICE__OUTBOX_MAX_DELAY": "2",
     }
@@ -53,8 +56,12 @@ def _env(state: str) -> dict[str, str]:
 def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str, str]]:
     """`imr-adapter serve` in its own process; (base URL, state URL)."""
     port, state = _port(), f"sqlite:///{tmp_path}/state.db"
-    process = subprocess.Popen([sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)], env=_env(state),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
+        env=_env(state),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}/fhir"
     deadline = time.monotonic() + 30
     while True:
@@ -76,8 +83,11 @@ def _pas(case_number: str) -> dict[str, Any]:
     case.case_number = case_number
     full = case_to_bundle(case)
     claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [claim, *(e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE)]}  # fmt: skip
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [claim, *(e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE)],
+    }
 
 
 def _on_payer(payer: FHIRClient, claim_response_id: str) -> int:
@@ -104,8 +114,12 @@ def payer(payer_url: str) -> Iterator[FHIRClient]:
 
 def test_push_decide_payer_pull(service: tuple[str, str], payer: FHIRClient) -> None:
     base, _ = service
-    answer = httpx.post(f"{base}/Claim/$submit", content=json.dumps(_pas(f"CM98-{uuid.uuid4().int % 10**7:07d}")),
-                        headers=FHIR, timeout=30)  # fmt: skip
+    answer = httpx.post(
+        f"{base}/Claim/$submit",
+        content=json.dumps(_pas(f"CM98-{uuid.uuid4().int % 10**7:07d}")),
+        headers=FHIR,
+        timeout=30,
+    )
     assert answer.status_code == 200
     response = answer.json()["entry"][0]["resource"]
     _wait(lambda: _on_payer(payer, response["id"]) == 1)
@@ -141,6 +155,7 @@ def test_bad_requests_store_nothing(service: tuple[str, str]) -> None:
     cases = [
         ({"Content-Type": "application/fhir+json"}, b"{}", 401),
         ({**FHIR, "Authorization": "Bearer nope"}, b"{}", 401),
+        ({**FHIR, "Authorization": f"Bearer {READER}"}, b"{}", 403),
         ({**FHIR}, b"{broken", 400),
         ({**FHIR}, b'{"resourceType": "ServiceRequest", "status": "active"}', 422),
         ({**FHIR}, b" " * 6_000_000, 413),
@@ -211,3 +226,55 @@ def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) ->
         thread.join()
     assert first.outbox_pending() == 0
     assert [_on_payer(payer, rid) for rid in ids] == [1] * 12  # each delivered once, by one replica or the other
+
+
+def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
+    from adapter.service import wire
+    from adapter.service.worker import CURSOR, TASK_SYSTEM
+
+    settings = load_settings()
+    service = settings.service.model_copy(update={"state_url": f"sqlite:///{tmp_path}/w.db", "ehr_task": True})
+    wiring = wire(settings.model_copy(update={"service": service}))
+    wiring.store.set_cursor(CURSOR, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
+    worker = wiring.worker()
+    with FHIRClient(ehr_url) as ehr:
+        patient = ehr.create({"resourceType": "Patient", "gender": "female"}).id
+        subject = {"reference": f"Patient/{patient}"}
+        good = ehr.create(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": subject,
+                "code": {"text": "Infrared heat to the low back"},
+            }
+        )
+        bad = ehr.create(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": subject,
+                "code": {"coding": [{"system": "urn:nowhere", "code": "x"}]},
+            }
+        )
+        report = worker.run_once()
+        assert (report.decided, report.dead) == (1, 1)
+        (letter,) = wiring.store.dead_letters()
+        assert letter.payload == {"reference": f"ServiceRequest/{bad.id}"} and "no code text" in letter.reason
+        (response,) = wiring.store.search()[1]
+        tasks = list(ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"}))
+        assert (
+            len(tasks) == 1
+            and tasks[0]["status"] == "rejected"
+            and tasks[0]["focus"]["reference"].endswith(good.id or "")
+        )
+        fixed = ehr.read("ServiceRequest", bad.id or "")
+        fixed["code"]["text"] = "Ultrasound to the low back"
+        ehr.update(fixed)
+        replayed = worker.replay()
+        assert (replayed.decided, replayed.errors) == (1, [])
+        assert wiring.store.dead_letters() == []
+        assert worker.run_once().decided == 1  # the new version of the request is decided in its turn
+    assert wiring.store.outbox_pending() == 0
+    assert all(_on_payer(payer, r["id"]) == 1 for r in wiring.store.search()[1])
