@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,12 +288,20 @@ def _as_postgres_user(command: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *command]
 
 
+def _postgres_dir(settings: SandboxSettings) -> Path:
+    """Under the sandbox folder; as root, under the system's temp folder instead, because the postgres
+    user must be able to reach it (a checkout under /root is closed to it)."""
+    if os.geteuid() == 0:
+        return Path(tempfile.gettempdir()) / f"imr-adapter-postgres-{settings.postgres_port}"
+    return settings.dir / "postgres"
+
+
 def postgres_up(settings: SandboxSettings) -> str | None:
     """A fresh PostgreSQL on 127.0.0.1 for the tests; its URL, or None when PostgreSQL is not installed."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         return None
-    folder = settings.dir / "postgres"
+    folder = _postgres_dir(settings)
     postgres_down(settings)
     if folder.exists():
         shutil.rmtree(folder)
@@ -335,7 +344,7 @@ def postgres_up(settings: SandboxSettings) -> str | None:
 
 
 def postgres_down(settings: SandboxSettings) -> bool:
-    data = settings.dir / "postgres" / "data"
+    data = _postgres_dir(settings) / "data"
     pg_ctl = _pg_bin("pg_ctl")
     if pg_ctl is None or not (data / "postmaster.pid").exists():
         return False
