@@ -64,7 +64,7 @@ def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
     try:
         return _flow(settings, letters, out, log)
     finally:
-        sandbox.down(settings.sandbox)
+        sandbox.down(settings.sandbox, postgres=False)  # only what the demo started
 
 
 def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:

@@ -8,6 +8,7 @@ workflow simulator off and fresh data (unless ``keep_data``), and waits until ``
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -262,10 +263,10 @@ def _stop(settings: SandboxSettings, name: str) -> bool:
     return stopped
 
 
-def down(settings: SandboxSettings, names: tuple[str, ...] = NAMES) -> list[str]:
-    """Stop the servers by their process ids; the names of those that were running."""
+def down(settings: SandboxSettings, names: tuple[str, ...] = NAMES, *, postgres: bool = True) -> list[str]:
+    """Stop the servers (and the PostgreSQL, unless told not to) by their process ids; those that ran."""
     stopped = [name for name in names if _stop(settings, name)]
-    if names == NAMES and postgres_down(settings):
+    if postgres and postgres_down(settings):
         stopped.append("postgres")
     return stopped
 
@@ -292,7 +293,8 @@ def _postgres_dir(settings: SandboxSettings) -> Path:
     """Under the sandbox folder; as root, under the system's temp folder instead, because the postgres
     user must be able to reach it (a checkout under /root is closed to it)."""
     if os.geteuid() == 0:
-        return Path(tempfile.gettempdir()) / f"imr-adapter-postgres-{settings.postgres_port}"
+        tag = hashlib.sha1(str(settings.dir.resolve()).encode()).hexdigest()[:8]  # one per sandbox folder
+        return Path(tempfile.gettempdir()) / f"imr-adapter-postgres-{tag}-{settings.postgres_port}"
     return settings.dir / "postgres"
 
 

@@ -31,6 +31,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
         "IMR_SANDBOX__DIR": str(box),
         "IMR_SANDBOX__EHR_PORT": str(_port()),
         "IMR_SANDBOX__PAYER_PORT": str(_port()),
+        "IMR_SANDBOX__POSTGRES_PORT": str(_port()),
     }
     env.pop("IMR_EHR_URL", None)
     env.pop("IMR_PAYER_URL", None)

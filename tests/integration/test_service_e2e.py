@@ -133,7 +133,7 @@ def test_payer_outage_delays_but_loses_nothing(service: tuple[str, str], payer: 
     settings = load_settings()
     if settings.payer_url is not None:
         pytest.skip("stops and starts the sandbox payer server")
-    sandbox.down(settings.sandbox, names=("payer",))
+    sandbox.down(settings.sandbox, names=("payer",), postgres=False)
     try:
         ids = []
         for _ in range(3):
