@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import load_settings
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import free_port
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
@@ -29,9 +23,9 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "IMR_SANDBOX__DIR": str(box),
-        "IMR_SANDBOX__EHR_PORT": str(_port()),
-        "IMR_SANDBOX__PAYER_PORT": str(_port()),
-        "IMR_SANDBOX__POSTGRES_PORT": str(_port()),
+        "IMR_SANDBOX__EHR_PORT": str(free_port()),
+        "IMR_SANDBOX__PAYER_PORT": str(free_port()),
+        "IMR_SANDBOX__POSTGRES_PORT": str(free_port()),
     }
     env.pop("IMR_EHR_URL", None)
     env.pop("IMR_PAYER_URL", None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,20 +15,14 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import request_bundle
 from adapter.letters import summary_text
 from adapter.service.state import Store
-from tests.conftest import LETTERS
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import LETTERS, free_port
 
 
 def test_notification_starts_a_pass_before_the_poll(tmp_path: Path, ehr_url: str) -> None:
     state = f"sqlite:///{tmp_path}/hooks.db"
     env = {**os.environ, "IMR_SERVICE__STATE_URL": state, "IMR_SERVICE__POLL_SECONDS": "300"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "sync", "--listen", f"127.0.0.1:{_port()}"],
+        [sys.executable, "-m", "adapter.cli", "sync", "--listen", f"127.0.0.1:{free_port()}"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

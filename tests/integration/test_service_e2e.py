@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -28,16 +27,10 @@ from adapter.letters import summary_text
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
-from tests.conftest import CORPUS, LETTERS
+from tests.conftest import CORPUS, LETTERS, free_port
 
 TOKEN = "e2e-writer"
 FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"}
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 READER = "e2e-reader"
@@ -55,7 +48,7 @@ def _env(state: str) -> dict[str, str]:
 @pytest.fixture
 def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str, str]]:
     """`imr-adapter serve` in its own process; (base URL, state URL)."""
-    port, state = _port(), f"sqlite:///{tmp_path}/state.db"
+    port, state = free_port(), f"sqlite:///{tmp_path}/state.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
         env=_env(state),
