@@ -49,6 +49,8 @@ def test_quantities(text: str, expected: tuple[int | None, int | None, int | Non
         ("The patient is a 44 years old male with an injury", (44, Gender.MALE)),
         ("The claimant is a 60-year-old\nwoman who", (60, Gender.FEMALE)),
         ("The worker, 51 years old, reports", (51, None)),
+        ("The worker, 51 years old, reports that she fell. Her pain is 6/10.", (51, Gender.FEMALE)),
+        ("A 51 year old worker. He fell; her supervisor saw it. His pain is 6/10.", (51, None)),
         ("No demographics here.", (None, None)),
     ],
 )

@@ -103,14 +103,29 @@ _SEX_WORDS = {
 _AGE_ONLY = re.compile(r"\b(\d{1,3})[\s-]*(?:years?|yrs?)[\s-]*old\b", re.IGNORECASE)
 
 
+_HE = re.compile(r"\b(?:he|him|his|himself)\b", re.IGNORECASE)
+_SHE = re.compile(r"\b(?:she|her|hers|herself)\b", re.IGNORECASE)
+
+
+def _pronoun_sex(text: str) -> Gender | None:
+    """The sex the summary's pronouns state, when they all agree (at least twice); else None."""
+    he, she = len(_HE.findall(text)), len(_SHE.findall(text))
+    if he >= 2 and she == 0:
+        return Gender.MALE
+    if she >= 2 and he == 0:
+        return Gender.FEMALE
+    return None
+
+
 def age_and_gender(summary: str) -> tuple[int | None, Gender | None]:
-    """The first "48 year old male" style statement in a case summary."""
+    """The first "48 year old male" style statement in a case summary; without a sex word there, the
+    summary's pronouns when they all agree ("He/she" boilerplate does not count: it names both)."""
     flat = collapse(summary)
     found = _AGE_SEX.search(flat)
     if found:
         return int(found[1]), _SEX_WORDS[found[2].lower()]
     age_only = _AGE_ONLY.search(flat)
-    return (int(age_only[1]) if age_only else None), None
+    return (int(age_only[1]) if age_only else None), _pronoun_sex(flat)
 
 
 # --- diagnoses and treatment history -------------------------------------------------------------------
