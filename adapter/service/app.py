@@ -26,7 +26,7 @@ from adapter import __version__
 from adapter.config import Settings
 from adapter.errors import AdapterError
 from adapter.service.forwarder import Forwarder
-from adapter.service.pipeline import decide, record
+from adapter.service.pipeline import decide, record, warm_up
 from adapter.service.state import Store
 
 FHIR_JSON = "application/fhir+json"
@@ -178,6 +178,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     buckets = _Buckets(service.rate_limit)
 
     async def lifespan(_: FastAPI) -> Any:
+        warm_up()
         if forwarder is not None:
             forwarder.start()
         yield

@@ -14,7 +14,7 @@ from adapter.determination import RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.fhir.response import claim_response
 from adapter.service.state import Store
-from adapter.tables import Tables
+from adapter.tables import Tables, load_tables
 
 JSON = dict[str, Any]
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
@@ -43,6 +43,19 @@ def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = 
     response["meta"] = {"versionId": "1", "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
     return Decided(response, requested)
+
+
+def warm_up() -> None:
+    """Load the tables and rules and compile their patterns now, not in the first request's time."""
+    load_tables()
+    sample = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "code": {"text": "MRI of the lumbar spine"},
+        "note": [{"text": "A 40 year old male with low back pain."}],
+    }
+    decide(sample)
 
 
 def _logical(reference: JSON | None) -> JSON | None:
