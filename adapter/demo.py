@@ -24,7 +24,7 @@ import uvicorn
 from adapter import sandbox
 from adapter.config import Settings, load_settings
 from adapter.exchange import FHIRClient
-from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
@@ -90,10 +90,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         time.sleep(0.05)
     log(f"the adapter service is listening on http://127.0.0.1:{port}/fhir")
     try:
-        full = case_to_bundle(pas_case)
-        claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-        request_side = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
-        pas = {"resourceType": "Bundle", "type": "collection", "entry": [claim, *request_side]}
+        pas = pas_bundle(pas_case)
         answer = httpx.post(
             f"http://127.0.0.1:{port}/fhir/Claim/$submit",
             content=orjson.dumps(pas),

@@ -30,7 +30,7 @@ import httpx
 
 from adapter import sandbox
 from adapter.config import load_settings
-from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 
@@ -51,11 +51,11 @@ def _bodies(count: int) -> tuple[list[bytes], list[bytes]]:
     for n in range(count):
         case = parse_letter(letters[n % len(letters)].read_bytes())
         case.case_number = f"CM90-{uuid.uuid4().int % 10**7:07d}"
-        full = case_to_bundle(case)
-        claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-        side = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
-        submits.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [claim, *side]}).encode())
-        requests.append(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": side}).encode())
+        pas = pas_bundle(case)
+        submits.append(json.dumps(pas).encode())
+        requests.append(
+            json.dumps({"resourceType": "Bundle", "type": "collection", "entry": pas["entry"][1:]}).encode()
+        )
     return submits, requests
 
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from adapter import parse_letter
 from adapter.config import load_settings
 from adapter.fhir import case_to_bundle
-from adapter.fhir.build import REQUEST_SIDE
+from adapter.fhir.build import pas_bundle, request_side
 from adapter.service import wire
 from tests.conftest import LETTERS
 
@@ -27,15 +27,11 @@ FHIR = {"Content-Type": "application/fhir+json"}
 
 def _bundle(name: str = "case-number-multi.txt") -> dict[str, Any]:
     full = case_to_bundle(parse_letter((LETTERS / name).read_bytes()))
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]}  # fmt: skip
+    return {"resourceType": "Bundle", "type": "collection", "entry": request_side(full)}
 
 
 def _pas(name: str = "case-number-modified.txt") -> dict[str, Any]:
-    full = case_to_bundle(parse_letter((LETTERS / name).read_bytes()))
-    claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-    rest = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
-    return {"resourceType": "Bundle", "type": "collection", "entry": [claim, *rest]}
+    return pas_bundle(parse_letter((LETTERS / name).read_bytes()))
 
 
 @pytest.fixture
@@ -50,12 +46,20 @@ def key(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
 
 @pytest.fixture
 def service(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> Iterator[tuple[TestClient, Any]]:
-    settings = load_settings(service={
-        "tokens": {WRITER: "system/ServiceRequest.write system/Claim.write system/ClaimResponse.read",
-                   READER: "system/*.read"},
-        "jwks": str(key[1]), "audience": "http://adapter.test/fhir", "state_url": f"sqlite:///{tmp_path}/state.db",
-        "forward": False, "max_body": 200_000, "rate_limit": 1000,
-    })  # fmt: skip
+    settings = load_settings(
+        service={
+            "tokens": {
+                WRITER: "system/ServiceRequest.write system/Claim.write system/ClaimResponse.read",
+                READER: "system/*.read",
+            },
+            "jwks": str(key[1]),
+            "audience": "http://adapter.test/fhir",
+            "state_url": f"sqlite:///{tmp_path}/state.db",
+            "forward": False,
+            "max_body": 200_000,
+            "rate_limit": 1000,
+        }
+    )
     wiring = wire(settings)
     with TestClient(wiring.app()) as client:
         yield client, wiring.store
@@ -130,8 +134,13 @@ def test_search_and_paging(service: tuple[TestClient, Any]) -> None:
 
 def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPrivateKey, Path]) -> None:
     client, _ = service
-    claims = {"sub": "ehr-1", "client_id": "ehr-1", "aud": "http://adapter.test/fhir", "exp": int(time.time()) + 60,
-              "scope": "system/ServiceRequest.write"}  # fmt: skip
+    claims = {
+        "sub": "ehr-1",
+        "client_id": "ehr-1",
+        "aud": "http://adapter.test/fhir",
+        "exp": int(time.time()) + 60,
+        "scope": "system/ServiceRequest.write",
+    }
     token = jwt.encode(claims, key[0], algorithm="RS384", headers={"kid": "k1"})
     assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(token)).status_code == 201
     expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, key[0], algorithm="RS384", headers={"kid": "k1"})
@@ -177,8 +186,14 @@ def test_unknown_claim_response_and_search_parameter(service: tuple[TestClient, 
 
 
 def test_rate_limit(tmp_path: Path) -> None:
-    settings = load_settings(service={"tokens": {READER: "system/*.read"}, "state_url": f"sqlite:///{tmp_path}/s.db",
-                                      "forward": False, "rate_limit": 1})  # fmt: skip
+    settings = load_settings(
+        service={
+            "tokens": {READER: "system/*.read"},
+            "state_url": f"sqlite:///{tmp_path}/s.db",
+            "forward": False,
+            "rate_limit": 1,
+        }
+    )
     with TestClient(wire(settings).app()) as client:
         statuses = [client.get("/fhir/ClaimResponse", headers=_auth(READER)).status_code for _ in range(4)]
         limited = client.get("/fhir/ClaimResponse", headers=_auth(READER))
@@ -204,8 +219,12 @@ def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
 
     store = Store(f"sqlite:///{tmp_path}/s.db")
     for n in (1, 2):
-        store.record({"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": f"2026-01-0{n}"}},
-                     patient=None, request=None, forward={"n": n})  # fmt: skip
+        store.record(
+            {"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": f"2026-01-0{n}"}},
+            patient=None,
+            request=None,
+            forward={"n": n},
+        )
     head = store.next_outbox()
     assert head is not None and head.claim_response_id == "r1"
     assert store.next_outbox() is None  # leased: no second sender, and the next item waits its turn

@@ -451,8 +451,7 @@ def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None 
     ServiceRequests, and the clinical summary as a text note (a DocumentReference). No decision, no
     guideline line and no rationale."""
     tables = tables or load_tables()
-    full = case_to_bundle(case, tables=tables)
-    entries = [e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+    entries = request_side(case_to_bundle(case, tables=tables))
     patient = next(e["fullUrl"] for e in entries if e["resource"]["resourceType"] == "Patient")
     bundle = _Bundle(tables)
     bundle.entries = entries
@@ -476,3 +475,15 @@ def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None 
         }
         bundle.add(note, "clinical-note", case_key(case))
     return {"resourceType": "Bundle", "type": "transaction", "entry": bundle.entries}
+
+
+def request_side(bundle: JSON) -> list[JSON]:
+    """The entries of an adapter-built Bundle an EHR holds: Patient, Conditions, Procedures, ServiceRequests."""
+    return [e for e in bundle["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+
+
+def pas_bundle(case: IMRCase, *, tables: Tables | None = None) -> JSON:
+    """A Da Vinci PAS request Bundle for the case: the Claim first, then its request side."""
+    full = case_to_bundle(case, tables=tables)
+    claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+    return {"resourceType": "Bundle", "type": "collection", "entry": [claim, *request_side(full)]}

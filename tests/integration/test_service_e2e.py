@@ -22,7 +22,7 @@ import pytest
 from adapter import parse_letter, sandbox
 from adapter.config import load_settings
 from adapter.exchange import FHIRClient
-from adapter.fhir.build import REQUEST_SIDE, case_to_bundle, request_bundle
+from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import summary_text
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
@@ -74,13 +74,7 @@ def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str,
 def _pas(case_number: str) -> dict[str, Any]:
     case = parse_letter((LETTERS / "case-number-multi.txt").read_bytes())
     case.case_number = case_number
-    full = case_to_bundle(case)
-    claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-    return {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [claim, *(e for e in full["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE)],
-    }
+    return pas_bundle(case)
 
 
 def _on_payer(payer: FHIRClient, claim_response_id: str) -> int:
