@@ -246,3 +246,66 @@ def test_resubmitted_claim_with_other_content_is_a_conflict(service: tuple[TestC
     assert conflict.status_code == 409 and _issue(conflict)["code"] == "conflict"
     assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=_auth(WRITER)).status_code == 200
     assert store.search()[0] == 1
+
+
+def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) -> None:
+    """The worker's context for a request: its Patient, and the patient's Conditions, Procedures,
+    MedicationRequests, completed ServiceRequests and clinical notes, which the determination reads."""
+    import base64
+
+    import httpx
+
+    from adapter.exchange import FHIRClient
+    from adapter.service.state import Store
+    from adapter.service.worker import SyncWorker
+
+    note = "The patient has had 6 sessions of chiropractic care with improvement in neck rotation."
+    searched: list[str] = []
+
+    def ehr(request: httpx.Request) -> httpx.Response:
+        rtype = (
+            request.url.path.rsplit("/", 2)[-1]
+            if request.url.path.count("/") > 2
+            else request.url.path.rsplit("/", 1)[-1]
+        )
+        if request.url.path.endswith("/Patient/p1"):
+            return httpx.Response(200, json={"resourceType": "Patient", "id": "p1", "gender": "male"})
+        searched.append(rtype)
+        entries = []
+        if rtype == "DocumentReference":
+            data = base64.b64encode(note.encode()).decode()
+            entries = [
+                {
+                    "resource": {
+                        "resourceType": "DocumentReference",
+                        "id": "d1",
+                        "status": "current",
+                        "type": {"text": "Progress note"},
+                        "content": [{"attachment": {"contentType": "text/plain", "data": data}}],
+                    }
+                }
+            ]
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
+
+    request = {
+        "resourceType": "ServiceRequest",
+        "id": "sr1",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "Chiropractic manipulation, 6 sessions"},
+    }
+    client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+    bundle = worker.context(request)
+    assert sorted(set(searched)) == [
+        "Condition",
+        "DocumentReference",
+        "MedicationRequest",
+        "Procedure",
+        "ServiceRequest",
+    ]
+    from adapter.determination.fhir_facts import requested_services
+
+    (found,) = requested_services(bundle)
+    assert found.facts.functional_improvement is True and found.facts.prior_same_therapy is True

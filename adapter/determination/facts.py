@@ -140,7 +140,8 @@ def _words(*patterns: str) -> re.Pattern[str]:
 
 _IMPROVED = _words(
     r"(?<!no )(?<!without )(?<!not )(?<!lack of )(?:objective )?functional (?:improvement|gains?)",
-    r"improve(?:d|ment)(?: in| of)? (?:function|range of motion|strength|activities|mobility|sitting|walking|sleep)",
+    r"improve(?:d|ment)s?(?: in| of)? (?:[a-z]+ ){0,2}(?:function|motion|rotation|flexion|extension|strength|"
+    r"activit|mobility|sitting|standing|walking|tolerance|ADLs?|sleep)",
     r"(?:was|were|is|are|has been) (?:significantly |very |quite )?help(?:ful|ed)",
     r"\d+\s?(?:-\s?\d+\s?)?% (?:better|improvement)",
     r"return(?:ed)? to (?:full|regular|modified) (?:duty|work)",
@@ -176,6 +177,7 @@ _NEURO = _words(
     r"hypoesthesia",
     r"(?:motor )?weakness",
     r"(?:decreased|diminished|reduced|absent|asymmetric) (?:deep tendon )?reflex",
+    r"straight leg rais\w*(?: test)? (?:was |is |were )?positive",
     r"positive (?:straight leg rais|SLR|Spurling|seated root)",
     r"\bSLR (?:was |is )?positive",
     r"dermatomal",
@@ -455,6 +457,9 @@ def build_facts(
         pattern, name = _THERAPY_WORDS[category]
         if prior is not None and name in prior:
             prior_count = prior[name]
+        elif clinical:  # counts the clinical text states ("has had 6 sessions of chiropractic care")
+            stated = [f.count for f in _text.treatment_history(clinical) if f.therapy == name]
+            prior_count = max(stated) if stated else None
         if clinical is not None or prior_mentioned is not None:
             prior_same = (
                 prior_count is not None

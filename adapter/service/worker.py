@@ -103,6 +103,7 @@ class SyncWorker:
                 ("Procedure", {}),
                 ("MedicationRequest", {}),
                 ("ServiceRequest", {"status": "completed"}),
+                ("DocumentReference", {}),
             ):
                 for resource in self.ehr.search(rtype, {"subject": subject, **params, "_count": 100}):
                     if resource.get("id") != request["id"]:
