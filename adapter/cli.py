@@ -51,6 +51,8 @@ if not _stdout.is_terminal:
 _stderr = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
+#: Review actions as table colours.
+_COLOURS = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
 
 
 @dataclass
@@ -400,7 +402,6 @@ def cmd_determine(args: argparse.Namespace) -> int:
     table.add_column("answer", no_wrap=True)
     table.add_column("rules", overflow="fold", max_width=30)
     table.add_column("rationale", ratio=3)
-    colours = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
     for outcome in outcomes:
         if outcome.value is None:
             continue
@@ -409,7 +410,7 @@ def cmd_determine(args: argparse.Namespace) -> int:
             table.add_row(
                 escape(outcome.value["case_number"] or outcome.path.name) if n == 0 else "",
                 escape(item["request"][:120]),
-                f"[{colours[item['action']]}]{action}[/]",
+                f"[{_COLOURS[item['action']]}]{action}[/]",
                 escape(", ".join(item["rules"])),
                 escape(item["rationale"][:400]),
             )
@@ -426,10 +427,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_column("request", ratio=2)
     table.add_column("decision", no_wrap=True)
     table.add_column("rationale", ratio=4)
-    colours = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
     for row in rows:
         table.add_row(
-            escape(row.request), f"[{colours[row.action]}]{row.action} {ACTIONS[row.action]}[/]", escape(row.rationale)
+            escape(row.request), f"[{_COLOURS[row.action]}]{row.action} {ACTIONS[row.action]}[/]", escape(row.rationale)
         )
     _stdout.print(table)
     _stdout.print(f"{len(rows)} determinations; report: {out / 'imr-demo-report.html'}")
@@ -439,19 +439,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = load_settings(
-        service={**load_settings().service.model_dump(), **({"state_url": args.state} if args.state else {})}
-    )
-    wiring = wire(settings)
-    uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(_wiring(args).app(), host=args.host, port=args.port, log_level="warning")
     return 0
 
 
 def _wiring(args: argparse.Namespace) -> Wiring:
-    overrides: dict[str, Any] = {"ehr_url": getattr(args, "ehr", None), "payer_url": getattr(args, "payer", None)}
+    """The state and forwarder for serve, sync and replay: --ehr, --payer and --state over the settings."""
+    settings = load_settings(ehr_url=getattr(args, "ehr", None), payer_url=getattr(args, "payer", None))
     if args.state:
-        overrides["service"] = {**load_settings().service.model_dump(), "state_url": args.state}
-    return wire(load_settings(**overrides))
+        settings = settings.model_copy(
+            update={"service": settings.service.model_copy(update={"state_url": args.state})}
+        )
+    return wire(settings)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

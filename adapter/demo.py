@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import secrets
-import socket
 import tempfile
 import threading
 import time
@@ -25,6 +24,7 @@ from adapter import sandbox
 from adapter.config import Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
+from adapter.fhir.r5 import review_action_code
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
@@ -44,17 +44,6 @@ class Row:
     request: str
     action: str
     rationale: str
-    path: str
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _review_code(item: dict[str, Any]) -> str:
-    return str(item["adjudication"][0]["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"])
 
 
 def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
@@ -82,7 +71,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
     state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"
     service = settings.service.model_copy(update={"tokens": {token: "system/*.*"}, "state_url": f"sqlite:///{state}"})
     wiring = wire(settings.model_copy(update={"service": service}))
-    port = _free_port()
+    port = sandbox.free_port()
     server = uvicorn.Server(uvicorn.Config(wiring.app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -133,9 +122,8 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
                 Row(
                     patient,
                     texts.get(ref or "", ref or "-"),
-                    _review_code(item),
+                    review_action_code(item.get("adjudication", [])) or "A4",
                     notes.get(item.get("noteNumber", [0])[0], ""),
-                    "payer",
                 )
             )
     rows.sort(key=lambda r: (r.patient, r.request))

@@ -16,7 +16,6 @@ import asyncio
 import json
 import multiprocessing
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,12 +35,6 @@ from adapter.service import wire
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bodies(count: int) -> tuple[list[bytes], list[bytes]]:
@@ -178,7 +171,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings()
     sandbox.up(settings.sandbox, keep_data=True)
-    port, state = _port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
+    port, state = sandbox.free_port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
     env = {
         **os.environ,
         "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +80,3 @@ def corpus_truth() -> list[dict[str, Any]]:
 needs_corpus = pytest.mark.skipif(
     not (CORPUS / "truth.jsonl").exists(), reason="../shared/corpus is not beside the project"
 )
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on now (for servers the tests start)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

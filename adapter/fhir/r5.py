@@ -36,7 +36,8 @@ def is_r5(bundle: JSON) -> bool:
     return False
 
 
-def _review_code(adjudications: list[JSON]) -> str | None:
+def review_action_code(adjudications: list[JSON]) -> str | None:
+    """The PAS review action code (A1, A3, ...) carried by an item's adjudications, if any."""
     for adjudication in adjudications:
         for ext in adjudication.get("extension", []):
             for sub in ext.get("extension", []):
@@ -71,7 +72,7 @@ def r4_to_r5(bundle: JSON) -> JSON:
             for content in resource["content"]:
                 content["attachment"]["size"] = str(content["attachment"]["size"])
         elif rtype == "ClaimResponse":
-            codes = [_review_code(item.get("adjudication", [])) for item in resource.get("item", [])]
+            codes = [review_action_code(item.get("adjudication", [])) for item in resource.get("item", [])]
             overall = codes[0] if codes and len(set(codes)) == 1 else "A2"
             resource["decision"] = _outcome(overall)
             for item, code in zip(resource.get("item", []), codes, strict=True):

@@ -253,22 +253,21 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
                 code="unsupported-media-type",
                 issue_type="not-supported",
             )
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > service.max_body:
-            raise ServiceError(
-                413, f"the body is larger than {service.max_body} bytes", code="too-large", issue_type="too-costly"
-            )
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > service.max_body:
-                raise ServiceError(
-                    413, f"the body is larger than {service.max_body} bytes", code="too-large", issue_type="too-costly"
-                )
         if request.headers.get("if-match"):
             raise ServiceError(
                 412, "If-Match does not apply to a new request", code="precondition", issue_type="conflict"
             )
+        too_large = ServiceError(
+            413, f"the body is larger than {service.max_body} bytes", code="too-large", issue_type="too-costly"
+        )
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > service.max_body:
+            raise too_large
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > service.max_body:
+                raise too_large
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

@@ -3,7 +3,6 @@ prepare the copy the payer receives. No I/O here but the state store the caller 
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +13,7 @@ from adapter.determination import RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.fhir.response import claim_response
 from adapter.service.state import Store
-from adapter.tables import Tables, load_tables
+from adapter.tables import Tables
 
 JSON = dict[str, Any]
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
@@ -47,7 +46,6 @@ def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = 
 
 def warm_up() -> None:
     """Load the tables and rules and compile their patterns now, not in the first request's time."""
-    load_tables()
     sample = {
         "resourceType": "ServiceRequest",
         "status": "active",
@@ -86,7 +84,3 @@ def record(store: Store, decided: Decided, *, forward: bool, key: str | None = N
         decided.requested[0].reference if decided.requested else None
     )
     store.record(response, patient=patient, request=request, forward=for_payer(response) if forward else None, key=key)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
