@@ -309,3 +309,36 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
 
     (found,) = requested_services(bundle)
     assert found.facts.functional_improvement is True and found.facts.prior_same_therapy is True
+
+
+def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: Path) -> None:
+    import httpx
+
+    from adapter.config import RetrySettings
+    from adapter.errors import RetryableError
+    from adapter.exchange import FHIRClient
+    from adapter.service.state import Store
+    from adapter.service.worker import CURSOR, SyncWorker
+
+    request = {
+        "resourceType": "ServiceRequest",
+        "id": "sr1",
+        "status": "active",
+        "intent": "order",
+        "meta": {"versionId": "1", "lastUpdated": "2026-01-02T00:00:00Z"},
+        "subject": {"reference": "Patient/p1"},
+        "code": {"text": "MRI of the lumbar spine"},
+    }
+
+    def ehr(http_request: httpx.Request) -> httpx.Response:
+        if http_request.url.path.endswith("/ServiceRequest") and "status=active" in str(http_request.url):
+            return httpx.Response(
+                200, json={"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": request}]}
+            )
+        return httpx.Response(503)  # the context cannot be read now
+
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
+    with pytest.raises(RetryableError):
+        SyncWorker(store, client, None, forward=False).run_once()
+    assert store.dead_letters() == [] and store.cursor(CURSOR) is None and store.search()[0] == 0

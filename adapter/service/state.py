@@ -233,13 +233,21 @@ class Store:
                 (name, value, value),
             )
 
-    def dead_letter(self, source: str, key: str, reason: str, payload: JSON | None = None) -> None:
+    def dead_letter(
+        self, source: str, key: str, reason: str, payload: JSON | None = None, *, processed: bool = False
+    ) -> None:
+        """Keep what could not be done, with the reason; with ``processed``, also mark ``key`` done in the
+        same transaction, so a crash cannot leave one without the other (and a restart add a second letter)."""
         with self.transaction() as cur:
             body = orjson.dumps(payload).decode() if payload else None
             cur.execute(
                 "INSERT INTO dead_letters (source, item_key, reason, payload, created) VALUES (?,?,?,?,?)",
                 (source, key, reason[:1000], body, now()),
             )
+            if processed:
+                cur.execute(
+                    "INSERT INTO processed (item_key, claim_response_id, created) VALUES (?,?,?)", (key, None, now())
+                )
 
     def dead_letters(self, *, include_replayed: bool = False) -> list[DeadLetter]:
         query = "SELECT id, source, item_key, reason, payload FROM dead_letters"

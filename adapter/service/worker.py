@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.errors import AdapterError, FHIRServerError, TransportError
+from adapter.errors import AdapterError, FHIRServerError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
+from adapter.fhir.r5 import review_action_code
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
@@ -41,11 +42,8 @@ _TASK_STATUS = {"A1": "completed", "A2": "completed", "A3": "rejected", "A6": "c
 
 def ehr_task(request: JSON, response: JSON) -> JSON:
     """A Task on the EHR server that says what became of a ServiceRequest (an answer, or pended)."""
-    actions = [
-        i["adjudication"][0]["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
-        for i in response.get("item", [])
-    ]
-    action = actions[0] if actions else "A4"
+    actions = [review_action_code(i.get("adjudication", [])) for i in response.get("item", [])]
+    action = (actions[0] if actions else None) or "A4"
     output = {"identifier": {"system": DETERMINATION_SYSTEM, "value": response["id"]}}
     return {
         "resourceType": "Task",
@@ -118,13 +116,11 @@ class SyncWorker:
             return
         try:
             decided = decide(self.context(request))
-        except TransportError:
-            raise
+        except (TransportError, RetryableError):
+            raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
         except AdapterError as exc:
-            self.store.dead_letter(
-                "ehr", key, f"[{exc.code}] {exc.message}", {"reference": f"ServiceRequest/{request['id']}"}
-            )
-            self.store.mark_processed(key, None)
+            reference = {"reference": f"ServiceRequest/{request['id']}"}
+            self.store.dead_letter("ehr", key, f"[{exc.code}] {exc.message}", reference, processed=True)
             self.store.audit("worker", "determine", f"ServiceRequest/{request['id']}", f"dead-letter {exc.code}")
             report.dead += 1
             return
@@ -165,6 +161,10 @@ class SyncWorker:
                 self.store.replayed(letter.id)
                 continue
             reference = (letter.payload or {}).get("reference", "")
+            key = f"replay:{letter.id}:{reference}"
+            if self.store.processed(key) is not None:  # decided before a crash, not yet marked replayed
+                self.store.replayed(letter.id)
+                continue
             rtype, _, rid = reference.partition("/")
             try:
                 request = self.ehr.read(rtype, rid)
@@ -172,7 +172,7 @@ class SyncWorker:
             except AdapterError as exc:
                 report.errors.append(f"{reference}: [{exc.code}] {exc.message}")
                 continue
-            record(self.store, decided, forward=self.forward, key=f"replay:{letter.id}:{reference}")
+            record(self.store, decided, forward=self.forward, key=key)
             self.store.replayed(letter.id)
             report.decided += 1
         if self.forwarder is not None:

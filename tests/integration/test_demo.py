@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapter.config import load_settings
-from tests.conftest import free_port
+from adapter.sandbox import free_port
 
 
 def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:

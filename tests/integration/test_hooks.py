@@ -14,8 +14,9 @@ from adapter import parse_letter
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import request_bundle
 from adapter.letters import summary_text
+from adapter.sandbox import free_port
 from adapter.service.state import Store
-from tests.conftest import LETTERS, free_port
+from tests.conftest import LETTERS
 
 
 def test_notification_starts_a_pass_before_the_poll(tmp_path: Path, ehr_url: str) -> None:

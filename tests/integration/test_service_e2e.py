@@ -24,10 +24,11 @@ from adapter.config import load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import summary_text
+from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
-from tests.conftest import CORPUS, LETTERS, free_port
+from tests.conftest import CORPUS, LETTERS
 
 TOKEN = "e2e-writer"
 FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"}
