@@ -389,8 +389,8 @@ def _drug_facts(request: str, category: str, clinical: str | None, quantity: int
     return facts
 
 
-def _region(text: str) -> str | None:
-    site = _text.quantities(text)[3]
+def _region(site: str | None) -> str | None:
+    """The body region a site names ("right knee" -> knee; "low back" -> lumbar)."""
     if site is None:
         return None
     for region in (
@@ -449,8 +449,9 @@ def build_facts(
     """Facts from the pieces any input gives: the request, its numbers, clinical text, diagnoses, history."""
     text = _text.collapse(request)
     category = categorise(text, codes)
+    stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(text)
     if quantity is None and frequency is None and weeks is None:
-        quantity, frequency, weeks, _ = _text.quantities(text)
+        quantity, frequency, weeks = stated_quantity, stated_frequency, stated_weeks
     diagnosis_text = " ".join(diagnoses or []) + " " + (clinical or "")
     prior_count = prior_same = None
     if category in _THERAPY_WORDS:
@@ -471,7 +472,7 @@ def build_facts(
         request=text,
         category=category,
         codes=list(codes or []),
-        body_region=_region(text),
+        body_region=_region(site),
         requested_count=quantity,
         frequency_per_week=frequency,
         duration_weeks=weeks,
