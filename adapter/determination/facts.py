@@ -352,15 +352,16 @@ def _documentation(text: str | None) -> dict[str, bool | None]:
     }
 
 
-def _drug_facts(request: str, category: str, clinical: str | None, quantity: int | None) -> dict[str, object]:
+def _drug_facts(request: str, category: str, in_use: list[str] | None, quantity: int | None) -> dict[str, object]:
+    """Drug facts of a request; ``in_use`` are the drugs the clinical text names (None: no clinical text)."""
     lowered = request.lower()
     facts: dict[str, object] = {}
     found = medications(request)
     cls = drug_class(found[0]) if found else None
     if category in ("opioid", "muscle-relaxant", "nsaid", "other-drug", "topical", "topical-compound"):
         facts["drug_class"] = cls
-        if clinical is not None and cls is not None:
-            facts["same_drug_class_in_use"] = any(drug_class(m) == cls for m in medications(clinical))
+        if in_use is not None and cls is not None:
+            facts["same_drug_class_in_use"] = any(drug_class(m) == cls for m in in_use)
         per_day = next((n for pattern, n in _DOSES if re.search(pattern, lowered)), None)
         facts["doses_per_day"] = per_day
         days = re.search(r"\b(\d{1,3})\s+days?\b|\b(one|two|three) (?:month|week)s? supply", lowered)
@@ -377,7 +378,7 @@ def _drug_facts(request: str, category: str, clinical: str | None, quantity: int
     if category in ("topical", "topical-compound"):
         form = re.search(r"\b(cream|gel|ointment|lotion|patch|solution|spray)\b", lowered)
         facts["topical_form"] = form[1] if form else ("cream" if "cream base" in lowered else None)
-        ingredients = [m for m in medications(request)] + [
+        ingredients = found + [
             w for w in ("menthol", "capsaicin", "camphor", "dexamethasone", "dextromethorphan") if w in lowered
         ]
         facts["topical_ingredients"] = list(dict.fromkeys(ingredients))
@@ -468,6 +469,7 @@ def build_facts(
                 or bool(clinical and re.search(_prior_pattern(pattern), clinical, re.IGNORECASE))
             )
     documentation = _documentation(clinical)
+    in_use = medications(clinical) if clinical else None
     return RequestFacts(
         request=text,
         category=category,
@@ -485,8 +487,8 @@ def build_facts(
         osteoarthritis_diagnosis=bool(_OA.search(diagnosis_text)) if diagnosis_text.strip() else None,
         crps_diagnosis=bool(_CRPS.search(diagnosis_text)) if diagnosis_text.strip() else None,
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
-        medications=medications(clinical) if clinical else [],
-        opioid_in_use=any(drug_class(m) == "opioid" for m in medications(clinical)) if clinical else None,
+        medications=in_use or [],
+        opioid_in_use=any(drug_class(m) == "opioid" for m in in_use) if in_use is not None else None,
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
@@ -495,7 +497,7 @@ def build_facts(
         else None,
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
         **documentation,
-        **_drug_facts(text, category, clinical, quantity),
+        **_drug_facts(text, category, in_use, quantity),
     )
 
 
