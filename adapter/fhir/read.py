@@ -34,16 +34,13 @@ JSON = dict[str, Any]
 _DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
 
 
-def _sub(extension: JSON, url: str) -> list[JSON]:
-    return [e for e in extension.get("extension", []) if e.get("url") == url]
-
-
-def _ext(resource: JSON, url: str) -> list[JSON]:
-    return [e for e in resource.get("extension", []) if e.get("url") == url]
+def _ext(element: JSON, url: str) -> list[JSON]:
+    """The extensions (or sub-extensions of a complex extension) with this url."""
+    return [e for e in element.get("extension", []) if e.get("url") == url]
 
 
 def _one_value(extension: JSON, url: str, kind: str) -> Any:
-    found = _sub(extension, url)
+    found = _ext(extension, url)
     return found[0].get(kind) if found else None
 
 
@@ -52,8 +49,8 @@ def _citation(extension: JSON) -> GuidelineCitation:
         mtus=bool(_one_value(extension, "mtus", "valueBoolean")),
         title=_one_value(extension, "title", "valueString"),
         edition_year=_one_value(extension, "edition", "valueInteger"),
-        sections=[e["valueString"] for e in _sub(extension, "section")],
-        pages=[e["valueInteger"] for e in _sub(extension, "page")],
+        sections=[e["valueString"] for e in _ext(extension, "section")],
+        pages=[e["valueInteger"] for e in _ext(extension, "page")],
     )
 
 
@@ -204,7 +201,7 @@ class _Reader:
         actions = self.tables.fhir.review_actions
         for adjudication in line.get("adjudication", []):
             for action in _ext(adjudication, self.ext.review_action):
-                for code in _sub(action, self.ext.review_action_code):
+                for code in _ext(action, self.ext.review_action_code):
                     value = code["valueCodeableConcept"]["coding"][0]["code"]
                     if value == actions.overturned:
                         return Decision.OVERTURNED
@@ -227,9 +224,9 @@ class _Reader:
             decision=self.decision(line, where),
             guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
             maximus_guideline=_one_value(reviewer, "text", "valueString"),
-            citations=[_citation(c) for c in _sub(reviewer, "citation")],
+            citations=[_citation(c) for c in _ext(reviewer, "citation")],
             claims_administrator_guideline=_one_value(claims, "text", "valueString"),
-            claims_administrator_citations=[_citation(c) for c in _sub(claims, "citation")],
+            claims_administrator_citations=[_citation(c) for c in _ext(claims, "citation")],
             rationale=note[0] if note else None,
             original_request=_one_value(modified[0], "original", "valueString") if modified else None,
             authorized=_one_value(modified[0], "authorized", "valueString") if modified else None,
