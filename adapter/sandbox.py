@@ -209,8 +209,7 @@ def up(settings: SandboxSettings, *, keep_data: bool = False, names: tuple[str, 
         folder = _instance_dir(settings, name)
         data = folder / "data"
         if not keep_data and data.exists():
-            for item in sorted(data.rglob("*"), reverse=True):
-                item.unlink() if item.is_file() else item.rmdir()
+            shutil.rmtree(data)
         (folder / "keys").mkdir(parents=True, exist_ok=True)
         config = folder / "settings.yaml"
         config.write_text(yaml.safe_dump(_server_config(settings, name), sort_keys=False))
