@@ -10,9 +10,11 @@ service and the CLI can show any of them the same way::
     │   ├── PDFReadError               code="letter-pdf"
     │   └── MissingSectionError        code="letter-section"
     ├── MappingError                   code="mapping"           (FHIR that cannot be read as an IMR case)
+    │   └── InputLimitError            code="input-limit"       (input over a size, depth or count limit)
     ├── MappingTableError              code="mapping-table"     (a broken table under mappings/: file:line)
     ├── InputError                     code="input"             (a file that cannot be read at all)
     ├── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
+    ├── StateError                     code="state-unavailable" (the service's state database failed)
     ├── AuthConfigError                code="auth-config"       (auth settings that cannot work: no key, ...)
     ├── TransportError                 code="transport"         (no HTTP answer: connect, timeout, dropped)
     └── FHIRServerError                code="server"            (an HTTP answer that is an error)
@@ -39,6 +41,7 @@ __all__ = [
     "EmptyLetterError",
     "FHIRServerError",
     "InputError",
+    "InputLimitError",
     "InvalidRequestError",
     "LetterParseError",
     "MappingError",
@@ -50,6 +53,7 @@ __all__ = [
     "PagingError",
     "RetryableError",
     "SandboxError",
+    "StateError",
     "TransportError",
     "UnknownLayoutError",
 ]
@@ -131,6 +135,13 @@ class MappingError(AdapterError):
     issue_type = "invalid"
 
 
+class InputLimitError(MappingError):
+    """Input over one of the limits that keep work bounded (size, depth, entries, text length)."""
+
+    code = "input-limit"
+    issue_type = "too-costly"
+
+
 class MappingTableError(AdapterError):
     """A table under ``mappings/`` that does not load; ``location`` is ``file:line``."""
 
@@ -143,6 +154,13 @@ class SandboxError(AdapterError):
 
     code = "sandbox"
     issue_type = "exception"
+
+
+class StateError(AdapterError):
+    """The service's state database could not be opened, read or written (the driver's error, translated)."""
+
+    code = "state-unavailable"
+    issue_type = "transient"
 
 
 class AuthConfigError(AdapterError):

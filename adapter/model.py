@@ -32,8 +32,9 @@ __all__ = [
 ]
 
 
-#: Text as FHIR allows it in a string: not empty, no whitespace but space, tab, CR and LF.
-Text = Annotated[str, StringConstraints(min_length=1, pattern=r"^[ \r\n\t\S]+$")]
+#: Text as FHIR allows it in a string: not empty, no whitespace but space, tab, CR and LF, and no other
+#: character below U+0020 ("Strings SHALL NOT contain Unicode character points below 32").
+Text = Annotated[str, StringConstraints(min_length=1, pattern=r"^(?:[ \r\n\t]|[^\s\x00-\x1f])+$")]
 #: A count as FHIR integer allows it (32-bit).
 Count = Annotated[int, Field(ge=0, le=2_147_483_647)]
 PositiveCount = Annotated[int, Field(ge=1, le=2_147_483_647)]

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from adapter.errors import MappingTableError
 
-__all__ = ["DEFAULT_MAPPINGS", "Coding", "Tables", "load_tables"]
+__all__ = ["DEFAULT_MAPPINGS", "LABEL_WINDOW", "Coding", "Tables", "label_window", "load_tables"]
 
 #: The tables shipped with the adapter.
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
@@ -75,6 +75,17 @@ class CodeEntry(_Table):
     @cached_property
     def pattern(self) -> re.Pattern[str]:
         return re.compile("|".join(f"(?:{p})" for p in self.match), re.IGNORECASE)
+
+
+#: How much of a label (an item, diagnosis or site text) the table patterns read. Labels are short; the
+#: patterns' ``A.*B`` form costs the square of the text's length, so a hostile 400 KB label must not reach
+#: them whole.
+LABEL_WINDOW = 1000
+
+
+def label_window(text: str) -> str:
+    """The head of a label that table patterns match against (bounded work on untrusted text)."""
+    return text[:LABEL_WINDOW]
 
 
 class CodeMap(_Table):
@@ -175,8 +186,9 @@ class Tables:
     def _code(self, table: CodeMap, text: str | None) -> Coding | None:
         if not text:
             return None
+        window = label_window(text)
         for entry in table.entries:
-            if entry.pattern.search(text):
+            if entry.pattern.search(window):
                 system = entry.system or table.system
                 assert system is not None  # checked at load
                 return Coding(system=self.system_uris.get(system, system), code=entry.code, display=entry.display)

@@ -21,11 +21,10 @@ from adapter.model import (
     TreatmentFact,
 )
 
-# FHIR strings: no whitespace but space, tab, CR, LF; no surrogates; never empty.
+# FHIR strings: no whitespace but space, tab, CR, LF; nothing else below U+0020; no surrogates; never empty.
+_CONTROLS = "".join(chr(c) for c in range(32) if chr(c) not in "\t\r\n")
 text = st.text(
-    alphabet=st.characters(
-        blacklist_categories=("Cs", "Zl", "Zp"), blacklist_characters="\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0"
-    ),
+    alphabet=st.characters(blacklist_categories=("Cs", "Zl", "Zp"), blacklist_characters=_CONTROLS + "\x85\xa0"),
     min_size=1,
     max_size=30,
 ).filter(lambda s: not s.isspace() and all(c in " \t\r\n" or not c.isspace() for c in s))

@@ -351,7 +351,8 @@ class TestFHIR:
 
     def test_modified_answer_has_add_item(self) -> None:
         request = {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-                   "code": {"text": "Acupuncture"}, "quantityQuantity": {"value": 10},
+                   "subject": {"reference": "Patient/p1"}, "code": {"text": "Acupuncture"},
+                   "quantityQuantity": {"value": 10},
                    "occurrenceTiming": {"repeat": {"frequency": 5, "period": 1, "periodUnit": "wk",
                                                    "boundsDuration": {"value": 2, "unit": "wk"}}}}  # fmt: skip
         (found,) = requested_services(request)
@@ -374,6 +375,7 @@ class TestFHIR:
 def test_cli_determine_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                                   "subject": {"reference": "Patient/p1"},
                                    "code": {"text": "Infrared heat to the low back"}}))  # fmt: skip
     broken = tmp_path / "broken.json"
     broken.write_text("{oops")

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapter.errors import MappingTableError
 from adapter.letters import _text
 from adapter.model import DisputedItem, IMRCase
-from adapter.tables import DEFAULT_MAPPINGS
+from adapter.tables import DEFAULT_MAPPINGS, label_window
 
 
 class RequestFacts(BaseModel):
@@ -102,8 +102,9 @@ def categories(folder: Path = DEFAULT_MAPPINGS) -> tuple[str, list[tuple[str, re
 def categorise(text: str, codes: list[str] | None = None) -> str:
     default, entries = categories()
     code_set = set(codes or [])
+    window = label_window(text)
     for category, pattern, known in entries:
-        if code_set & known or pattern.search(text):
+        if code_set & known or pattern.search(window):
             return category
     return default
 
@@ -450,7 +451,7 @@ def build_facts(
     """Facts from the pieces any input gives: the request, its numbers, clinical text, diagnoses, history."""
     text = _text.collapse(request)
     category = categorise(text, codes)
-    stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(text)
+    stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(label_window(text))
     if quantity is None and frequency is None and weeks is None:
         quantity, frequency, weeks = stated_quantity, stated_frequency, stated_weeks
     diagnosis_text = " ".join(diagnoses or []) + " " + (clinical or "")

@@ -16,6 +16,8 @@ from typing import Any
 
 from adapter.determination.facts import RequestFacts, build_facts, categorise
 from adapter.errors import MappingError
+from adapter.fhir.inbound import check_inbound
+from adapter.fhir.r5 import is_r5
 from adapter.tables import load_tables
 
 JSON = dict[str, Any]
@@ -148,6 +150,7 @@ def _age(patient: JSON | None, as_of: date | None) -> int | None:
 
 def requested_services(data: JSON, *, today: date | None = None) -> list[Requested]:
     """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at)."""
+    check_inbound(data, version="R5" if is_r5(data) else "R4")
     entries, shape = _resources(data)
     resources = [r for _, r in entries]
     by_ref = {ref: r for ref, r in entries}

@@ -24,10 +24,14 @@ _MARK = "urn:imr-adapter:fhir-version"
 
 def is_r5(bundle: JSON) -> bool:
     """Whether a Bundle holds the R5 shape (as this module writes it, or as an R5 server returns it)."""
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource", {})
+    entries = bundle.get("entry") if bundle.get("resourceType") == "Bundle" else [{"resource": bundle}]
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
         rtype = resource.get("resourceType")
-        if rtype == "ServiceRequest" and "concept" in resource.get("code", {}):
+        code = resource.get("code")
+        if rtype == "ServiceRequest" and isinstance(code, dict) and "concept" in code:
             return True
         if rtype == "Coverage" and "kind" in resource:
             return True

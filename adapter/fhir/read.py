@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from adapter.errors import MappingError
 from adapter.fhir.build import DATE_URLS
+from adapter.fhir.inbound import check_inbound, check_resource
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
     CaseDates,
@@ -90,6 +91,11 @@ def _resources(data: JSON | list[JSON]) -> _Resources:
 
 def bundle_to_case(data: JSON | list[JSON], *, tables: Tables | None = None) -> IMRCase:
     """Read one IMR case back from a Bundle (transaction, searchset, collection) or a list of resources."""
+    if isinstance(data, list):
+        for n, resource in enumerate(data):
+            check_resource(resource, f"[{n}]")
+    else:
+        data = check_inbound(data, version="R5" if is_r5(data) else "R4")
     if isinstance(data, dict) and is_r5(data):
         data = r5_to_r4(data)
     try:

@@ -50,6 +50,7 @@ def warm_up() -> None:
         "resourceType": "ServiceRequest",
         "status": "active",
         "intent": "order",
+        "subject": {"reference": "Patient/warm-up"},
         "code": {"text": "MRI of the lumbar spine"},
         "note": [{"text": "A 40 year old male with low back pain."}],
     }

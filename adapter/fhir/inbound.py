@@ -1,0 +1,188 @@
+"""FHIR from outside, checked once at the edge: bounded, well-formed, about one patient.
+
+Everything the readers (``requested_services``, ``bundle_to_case``) get from a client or a server passes
+here first, so that past this point the shapes are the ones FHIR R4 promises:
+
+- **bounded**: nesting depth, number of JSON nodes, Bundle entries and the length of any one string are
+  capped (``InputLimitError``), so no input makes later work unbounded;
+- **clean**: no NUL or other control characters in strings (FHIR's ``string`` allows tab, CR and LF only);
+- **well-typed**: every resource validates against its fhir.resources model (R4B for R4 4.0.1 content, the
+  root package for R5), so ``code.text`` is a string, ``meta`` an object, ``extension`` a list;
+- **one patient**: every ``subject``, ``patient``, ``for`` and ``beneficiary`` in a Bundle names the same
+  Patient, and the Bundle holds at most that one Patient. A decision must never mix two patients' facts.
+
+Problems raise ``MappingError`` (location = the path, e.g. ``entry[2].resource.code.text``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from adapter.errors import InputLimitError, MappingError
+
+JSON = dict[str, Any]
+_PATIENT_FIELDS = ("subject", "patient", "for", "beneficiary")
+_ALLOWED_CONTROLS = frozenset("\t\r\n")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much one inbound request may hold."""
+
+    max_depth: int = 40
+    max_nodes: int = 200_000
+    max_entries: int = 1_000
+    max_text: int = 100_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Depth, node count, string length and characters of a JSON tree, without recursion."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    nodes = 0
+    while stack:
+        node, depth, where = stack.pop()
+        nodes += 1
+        if nodes > limits.max_nodes:
+            raise InputLimitError(f"more than {limits.max_nodes} JSON values", location=where or None)
+        if depth > limits.max_depth:
+            raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=where or None)
+        if isinstance(node, dict):
+            stack.extend((value, depth + 1, f"{where}.{key}" if where else str(key)) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1, f"{where}[{n}]") for n, value in enumerate(node))
+        elif isinstance(node, str):
+            if len(node) > limits.max_text:
+                raise InputLimitError(f"a text longer than {limits.max_text} characters", location=where or None)
+            if not node.isprintable() and any(c < " " and c not in _ALLOWED_CONTROLS for c in node):
+                raise MappingError("a string holds a control character (NUL or similar)", location=where or None)
+
+
+@lru_cache(maxsize=256)
+def _model(version: Literal["R4", "R5"], resource_type: str) -> Any:
+    from fhir.resources import get_fhir_model_class as r5_model
+    from fhir.resources.R4B import get_fhir_model_class as r4_model
+
+    try:
+        return (r4_model if version == "R4" else r5_model)(resource_type)
+    except (KeyError, ValueError, AttributeError, ImportError):
+        return None
+
+
+def check_resource(resource: Any, where: str = "", version: Literal["R4", "R5"] = "R4") -> None:
+    """One resource against its fhir.resources model."""
+    if not isinstance(resource, dict):
+        raise MappingError("expected a FHIR resource (a JSON object)", location=where or None)
+    rtype = resource.get("resourceType")
+    model = _model(version, rtype) if isinstance(rtype, str) and rtype.isalpha() else None
+    if model is None:
+        raise MappingError(
+            f"not a FHIR {version} resource type: {rtype!r}", location=f"{where}.resourceType".lstrip(".")
+        )
+    try:
+        model.model_validate(resource)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        inner = _path(tuple(first["loc"]))
+        raise MappingError(
+            f"not valid FHIR {version} {rtype}: {first['msg']}{more}",
+            location=".".join(p for p in (where, inner) if p) or None,
+        ) from exc
+
+
+def entries(bundle: JSON, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, JSON]]:
+    """(path, resource) of every entry of a Bundle whose shape was checked."""
+    raw = bundle.get("entry", [])
+    if not isinstance(raw, list):
+        raise MappingError("Bundle.entry must be a list", location="entry")
+    if len(raw) > limits.max_entries:
+        raise InputLimitError(f"more than {limits.max_entries} Bundle entries", location="entry")
+    found = []
+    for n, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise MappingError("a Bundle entry must be an object", location=f"entry[{n}]")
+        if "resource" in entry:
+            if not isinstance(entry["resource"], dict):
+                raise MappingError("an entry's resource must be an object", location=f"entry[{n}].resource")
+            found.append((f"entry[{n}].resource", entry["resource"]))
+    return found
+
+
+def _normal(ref: str) -> str:
+    """``https://host/fhir/Patient/1/_history/2`` and ``Patient/1`` name the same Patient."""
+    if "Patient/" in ref and not ref.startswith("urn:"):
+        return "Patient/" + ref.rsplit("Patient/", 1)[1].split("/")[0]
+    return ref
+
+
+def _patient_ref(resource: JSON) -> str | None:
+    for name in _PATIENT_FIELDS:
+        value = resource.get(name)
+        if isinstance(value, dict) and isinstance(value.get("reference"), str):
+            ref = value["reference"]
+            if "Patient/" in ref or ref.startswith("urn:"):
+                return _normal(ref)
+    return None
+
+
+def check_one_patient(bundle: JSON) -> None:
+    """Every patient reference in the Bundle names one Patient, and the Bundle holds no other."""
+    aliases: dict[str, str] = {}
+    patients = []
+    for n, entry in enumerate(bundle.get("entry", [])):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Patient":
+            patients.append(n)
+            canonical = f"Patient/{resource.get('id', n)}"
+            aliases[canonical] = canonical
+            if isinstance(entry.get("fullUrl"), str):
+                aliases[_normal(entry["fullUrl"])] = canonical
+    if len(patients) > 1:
+        raise MappingError("the request holds more than one Patient", location=f"entry[{patients[1]}].resource")
+    seen: str | None = next(iter(aliases.values()), None)
+    for n, entry in enumerate(bundle.get("entry", [])):
+        ref = _patient_ref(entry.get("resource") or {})
+        if ref is None:
+            continue
+        ref = aliases.get(ref, ref)
+        if seen is None:
+            seen = ref
+        elif ref != seen:
+            raise MappingError(
+                f"the request mixes patients ({seen} and {ref}); send one patient's request at a time",
+                location=f"entry[{n}].resource",
+            )
+
+
+def check_inbound(data: Any, *, version: Literal["R4", "R5"] = "R4", limits: Limits = DEFAULT_LIMITS) -> JSON:
+    """The whole edge check of one inbound resource or Bundle; returns it when it passes."""
+    if not isinstance(data, dict):
+        raise MappingError("expected a FHIR resource (a JSON object)")
+    check_tree(data, limits)
+    if data.get("resourceType") != "Bundle":
+        check_resource(data, version=version)
+        return data
+    found = entries(data, limits)
+    shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in data.get("entry", [])]}
+    if not shell["entry"]:
+        del shell["entry"]
+    check_resource(shell, version=version)
+    for where, resource in found:
+        check_resource(resource, where, version)
+    check_one_patient(data)
+    return data
