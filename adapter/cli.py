@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 import time
 from collections import Counter
@@ -439,18 +440,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    uvicorn.run(_wiring(args).app(), host=args.host, port=args.port, log_level="warning")
+    from adapter.service import logs
+
+    settings = _settings(args)
+    if "base_url" not in settings.service.model_fields_set:
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        service = settings.service.model_copy(update={"base_url": f"http://{host}:{args.port}/fhir"})
+        settings = settings.model_copy(update={"service": service})
+    logs.configure(settings.service.log_format)
+    wiring = wire(settings)
+    where = settings.payer if settings.forwarding else "nowhere (no payer named: --payer URL or --payer sandbox)"
+    logging.getLogger("adapter.service").info(f"serving {settings.service.base_url}; answers forwarded to {where}")
+    uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30)
     return 0
 
 
-def _wiring(args: argparse.Namespace) -> Wiring:
-    """The state and forwarder for serve, sync and replay: --ehr, --payer and --state over the settings."""
+def _settings(args: argparse.Namespace) -> Settings:
+    """--ehr, --payer and --state over the settings."""
     settings = load_settings(ehr_url=getattr(args, "ehr", None), payer_url=getattr(args, "payer", None))
     if args.state:
         settings = settings.model_copy(
             update={"service": settings.service.model_copy(update={"state_url": args.state})}
         )
-    return wire(settings)
+    return settings
+
+
+def _wiring(args: argparse.Namespace) -> Wiring:
+    """The state and forwarder for serve, sync and replay."""
+    return wire(_settings(args))
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from adapter.service.state import Store
+
+    store = Store(_settings(args).service.state_url, migrate=args.action == "upgrade")
+    revision, head = store.revision(), store.head()
+    _stdout.print(f"state schema: {revision or 'empty'} (newest: {head})")
+    return 0 if revision == head else 1
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -536,6 +562,12 @@ def _server_flags(parser: argparse.ArgumentParser, default: str) -> None:
     group.add_argument("--timeout", type=float, help="seconds per request (default 30)")
 
 
+_PAYER_HELP = (
+    "the payer FHIR server to forward answers to, or 'sandbox' "
+    "(default: payer_url from the settings; none: answers are kept, not forwarded)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imr-adapter", description=__doc__.splitlines()[0] if __doc__ else None)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -593,11 +625,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    serve.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     serve.set_defaults(run=cmd_serve)
+
+    db = commands.add_parser("db", help="the service's state database: bring it to the newest schema, or show it")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    db.set_defaults(run=cmd_db)
 
     sync = commands.add_parser("sync", help="keep the EHR and payer servers in step")
     sync.add_argument("--ehr", metavar="URL", help="the EHR FHIR server (default: the sandbox's)")
-    sync.add_argument("--payer", metavar="URL", help="the payer FHIR server (default: the sandbox's)")
+    sync.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     sync.add_argument("--once", action="store_true", help="one pass, then exit")
     sync.add_argument(
         "--listen", metavar="[HOST:]PORT", help="take rest-hook notifications here (a Subscription on the EHR)"

@@ -31,6 +31,8 @@ SEKMET_VERSION = "0.1.1"
 DEFAULT_SANDBOX_DIR = Path(__file__).resolve().parent.parent / ".sandbox"
 DEFAULT_CONFIG_FILE = "imr-adapter.toml"
 SANDBOX_CLIENT_ID = "imr-adapter"
+#: A server URL setting that names the local sandbox explicitly.
+SANDBOX = "sandbox"
 
 
 class AuthSettings(BaseModel):
@@ -67,15 +69,41 @@ class ServiceSettings(BaseModel):
     tokens: dict[str, str] = Field(default_factory=dict)
     #: A JWKS (file) whose keys sign SMART Backend Services access tokens the service accepts.
     jwks: Path | None = None
-    #: The audience those tokens must carry (the service's FHIR base URL).
+    #: The audience those tokens must carry (the service's FHIR base URL); required with ``jwks``.
     audience: str | None = None
+    #: The issuer (or issuers) those tokens must name in ``iss``; required with ``jwks``.
+    issuer: str | list[str] | None = None
+    #: The longest a token may live (``exp - iat``, seconds); longer-lived tokens are refused.
+    max_token_lifetime: int = Field(default=3600, gt=0)
+    #: Seconds of clock difference allowed when checking ``exp`` and ``iat``.
+    clock_skew: int = Field(default=60, ge=0)
+    #: The service's public FHIR base URL, used in Location headers, fullUrls and next links (never the
+    #: client's Host header). ``serve`` sets it from --host and --port when it is not configured.
+    base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = Field(default=5_000_000, ge=1024)
+    #: Bounds on one request's content: Bundle entries, and the length of any one string.
+    max_entries: int = Field(default=1_000, ge=1)
+    max_text: int = Field(default=100_000, ge=1_000)
     #: Requests per second per client before 429 (a token bucket of twice that size).
     rate_limit: float = Field(default=200.0, gt=0)
+    #: Failed authentications per second per client address before 429 (and no more audit rows).
+    auth_failure_rate: float = Field(default=5.0, gt=0)
+    #: Threads for blocking work (determination, state); each request holds one while it is decided.
+    workers: int = Field(default=16, ge=1, le=256)
     #: sqlite:///path (default) or postgresql://user:pass@host/db
     state_url: str = "sqlite:///.state/imr-adapter.db"
-    #: Write every ClaimResponse to the payer server (through the durable outbox).
+    #: Bring the state database to the newest schema at start (else refuse to start on an old one and
+    #: leave it to ``imr-adapter db upgrade``).
+    auto_migrate: bool = True
+    #: Write every ClaimResponse to the payer server (through the durable outbox). Forwarding needs a payer:
+    #: ``payer_url`` set, or ``payer_url = "sandbox"`` to name the local sandbox explicitly.
     forward: bool = True
+    #: Serve Prometheus metrics at /metrics.
+    metrics: bool = True
+    #: An OTLP/HTTP endpoint for OpenTelemetry traces (needs the ``otel`` extra); none: no tracing.
+    otlp_endpoint: str | None = None
+    #: Log lines as JSON objects (one per line) or plain text.
+    log_format: Literal["json", "text"] = "json"
     #: The worker also writes a Task back to the EHR server for each request it decides (status and answer).
     ehr_task: bool = False
     #: The longest wait between two attempts to deliver the outbox's head to the payer.
@@ -118,7 +146,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="IMR_", env_nested_delimiter="__", extra="forbid")
 
-    #: FHIR base URLs of the EHR and payer servers; by default the local sandbox servers.
+    #: FHIR base URLs of the EHR and payer servers; by default (or "sandbox") the local sandbox servers.
     ehr_url: str | None = None
     payer_url: str | None = None
     ehr_auth: AuthSettings = Field(default_factory=AuthSettings)
@@ -137,12 +165,20 @@ class Settings(BaseSettings):
 
     @property
     def payer(self) -> str:
-        return self.payer_url or self.sandbox.url("payer")
+        if self.payer_url in (None, SANDBOX):
+            return self.sandbox.url("payer")
+        return self.payer_url
+
+    @property
+    def forwarding(self) -> bool:
+        """Whether answers go to a payer server: only when forwarding is on and a payer is named (a URL, or
+        the sandbox explicitly), never to the sandbox by surprise."""
+        return self.service.forward and self.payer_url is not None
 
     def auth(self, name: str) -> AuthSettings:
         """The auth for "ehr" or "payer": as configured, or the sandbox's when that server is the sandbox."""
         url, auth = (self.ehr_url, self.ehr_auth) if name == "ehr" else (self.payer_url, self.payer_auth)
-        if url is None and auth.type == "none":
+        if url in (None, SANDBOX) and auth.type == "none":
             return self.sandbox.client_auth(name)
         return auth
 

@@ -21,7 +21,7 @@ import orjson
 import uvicorn
 
 from adapter import sandbox
-from adapter.config import Settings, load_settings
+from adapter.config import SANDBOX, Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.r5 import review_action_code
@@ -70,7 +70,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
     token = secrets.token_urlsafe(24)
     state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"
     service = settings.service.model_copy(update={"tokens": {token: "system/*.*"}, "state_url": f"sqlite:///{state}"})
-    wiring = wire(settings.model_copy(update={"service": service}))
+    wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
     port = sandbox.free_port()
     server = uvicorn.Server(uvicorn.Config(wiring.app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -15,6 +15,7 @@ service and the CLI can show any of them the same way::
     ├── InputError                     code="input"             (a file that cannot be read at all)
     ├── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
     ├── StateError                     code="state-unavailable" (the service's state database failed)
+    ├── ConfigError                    code="config"            (settings that cannot work together)
     ├── AuthConfigError                code="auth-config"       (auth settings that cannot work: no key, ...)
     ├── TransportError                 code="transport"         (no HTTP answer: connect, timeout, dropped)
     └── FHIRServerError                code="server"            (an HTTP answer that is an error)
@@ -37,6 +38,7 @@ __all__ = [
     "AdapterError",
     "AuthConfigError",
     "AuthError",
+    "ConfigError",
     "ConflictError",
     "EmptyLetterError",
     "FHIRServerError",
@@ -161,6 +163,13 @@ class StateError(AdapterError):
 
     code = "state-unavailable"
     issue_type = "transient"
+
+
+class ConfigError(AdapterError):
+    """Settings that cannot work (a feature switched on without what it needs); never shows a secret."""
+
+    code = "config"
+    issue_type = "exception"
 
 
 class AuthConfigError(AdapterError):

@@ -22,6 +22,7 @@ from adapter.service import wire
 from tests.conftest import LETTERS
 
 WRITER, READER = "writer-token", "reader-token"
+ISSUER = "https://auth.adapter.test"
 FHIR = {"Content-Type": "application/fhir+json"}
 
 
@@ -54,6 +55,7 @@ def service(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> Iterator[tup
             },
             "jwks": str(key[1]),
             "audience": "http://adapter.test/fhir",
+            "issuer": ISSUER,
             "state_url": f"sqlite:///{tmp_path}/state.db",
             "forward": False,
             "max_body": 200_000,
@@ -135,15 +137,17 @@ def test_search_and_paging(service: tuple[TestClient, Any]) -> None:
 def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPrivateKey, Path]) -> None:
     client, _ = service
     claims = {
+        "iss": ISSUER,
         "sub": "ehr-1",
         "client_id": "ehr-1",
         "aud": "http://adapter.test/fhir",
+        "iat": int(time.time()),
         "exp": int(time.time()) + 60,
         "scope": "system/ServiceRequest.write",
     }
     token = jwt.encode(claims, key[0], algorithm="RS384", headers={"kid": "k1"})
     assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(token)).status_code == 201
-    expired = jwt.encode({**claims, "exp": int(time.time()) - 10}, key[0], algorithm="RS384", headers={"kid": "k1"})
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 120}, key[0], algorithm="RS384", headers={"kid": "k1"})
     refused = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(expired))
     assert refused.status_code == 401 and _issue(refused)["code"] == "login"
     other = rsa.generate_private_key(65537, 2048)

@@ -148,9 +148,11 @@ def _age(patient: JSON | None, as_of: date | None) -> int | None:
     return None
 
 
-def requested_services(data: JSON, *, today: date | None = None) -> list[Requested]:
-    """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at)."""
-    check_inbound(data, version="R5" if is_r5(data) else "R4")
+def requested_services(data: JSON, *, today: date | None = None, checked: bool = False) -> list[Requested]:
+    """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at).
+    The input is checked at the edge first (``adapter.fhir.inbound``) unless the caller did (``checked``)."""
+    if not checked:
+        check_inbound(data, version="R5" if is_r5(data) else "R4")
     entries, shape = _resources(data)
     resources = [r for _, r in entries]
     by_ref = {ref: r for ref, r in entries}

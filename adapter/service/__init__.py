@@ -30,14 +30,16 @@ class Wiring:
             self.settings.ehr, auth=self.settings.auth("ehr"), timeout=self.settings.timeout, retry=self.settings.retry
         )
         service = self.settings.service
-        return SyncWorker(self.store, ehr, self.forwarder, forward=service.forward, tasks=service.ehr_task)
+        return SyncWorker(self.store, ehr, self.forwarder, forward=self.settings.forwarding, tasks=service.ehr_task)
 
 
 def wire(settings: Settings) -> Wiring:
-    """The state store and (when forwarding) the payer forwarder, from settings."""
-    store = Store(settings.service.state_url)
+    """The state store and (when forwarding to a named payer) the payer forwarder, from settings."""
+    store = Store(settings.service.state_url, migrate=settings.service.auto_migrate)
+    if not settings.service.auto_migrate:
+        store.require_current()
     forwarder = None
-    if settings.service.forward:
+    if settings.forwarding:
         client = payer_client(settings.payer, settings.auth("payer"), settings.timeout)
         forwarder = Forwarder(store, client, max_delay=settings.service.outbox_max_delay)
     return Wiring(settings, store, forwarder)

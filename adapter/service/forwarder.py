@@ -7,7 +7,7 @@ import logging
 import threading
 
 from adapter.config import RetrySettings
-from adapter.errors import AdapterError
+from adapter.errors import AdapterError, StateError
 from adapter.exchange import FHIRClient
 from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.service.state import Store
@@ -52,8 +52,18 @@ class Forwarder:
         return delivered
 
     def _run(self) -> None:
+        """Deliver until stopped; a failing state database pauses delivery (with backoff), never ends it."""
+        failures = 0
         while not self._stop.is_set():
-            result = self.deliver_one()
+            try:
+                result = self.deliver_one()
+                failures = 0
+            except StateError as exc:
+                failures += 1
+                delay = min(self.max_delay, 0.5 * 2 ** min(failures, 10))
+                log.error("outbox: the state database failed (%s); next try in %.1f s", exc.code, delay)
+                self._stop.wait(delay)
+                continue
             if not result:
                 self._stop.wait(0.2)
 

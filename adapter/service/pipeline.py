@@ -3,6 +3,7 @@ prepare the copy the payer receives. No I/O here but the state store the caller 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -11,8 +12,9 @@ import orjson
 
 from adapter.determination import RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
+from adapter.errors import StateError
 from adapter.fhir.response import claim_response
-from adapter.service.state import Store
+from adapter.service.state import RequestConflictError, Store
 from adapter.tables import Tables
 
 JSON = dict[str, Any]
@@ -26,10 +28,11 @@ class Decided:
     requested: list[Requested]
 
 
-def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = None) -> Decided:
-    """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable)."""
+def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = None, checked: bool = False) -> Decided:
+    """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable;
+    ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
-    requested = requested_services(data)
+    requested = requested_services(data, checked=checked)
     answers = [(r.reference, r.resource, determine(r.facts, rules)) for r in requested]
     subject = requested[0].resource.get("subject")
     claim_ref = None
@@ -77,11 +80,33 @@ def for_payer(response: JSON) -> JSON:
     return copy
 
 
-def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None) -> None:
-    """Keep the ClaimResponse and (atomically) queue its payer copy and the idempotency key."""
+def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:
+    """Keep the ClaimResponse and (atomically) queue its payer copy and claim the idempotency key; the id of
+    the ClaimResponse that answers ``key`` (another one when a racing twin was recorded first)."""
     response = decided.response
     patient = (response.get("patient") or {}).get("reference")
     request = (response.get("request") or {}).get("reference") or (
         decided.requested[0].reference if decided.requested else None
     )
-    store.record(response, patient=patient, request=request, forward=for_payer(response) if forward else None, key=key)
+    payer_copy = for_payer(response) if forward else None
+    return store.record(response, patient=patient, request=request, forward=payer_copy, key=key, also=also)
+
+
+def answer(store: Store, data: JSON, key: str, *, forward: bool, also: Sequence[str] = ()) -> tuple[JSON, bool]:
+    """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
+    replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
+    identifiers) that other content must not reuse (``RequestConflictError``)."""
+    existing = store.processed(key)
+    found = store.claim_response(existing) if existing is not None else None
+    if found is not None:
+        return found, False
+    if any(store.processed(k) is not None for k in also):
+        raise RequestConflictError("this Claim identifier was already submitted with other content; submit a new Claim")
+    decided = decide(data, checked=True)
+    stored = record(store, decided, forward=forward, key=key, also=also)
+    if stored == decided.response["id"]:
+        return decided.response, True
+    first = store.claim_response(stored)
+    if first is None:
+        raise StateError(f"the recorded answer {stored} cannot be read back")
+    return first, False

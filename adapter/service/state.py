@@ -1,15 +1,17 @@
 """The service's durable state: ClaimResponses made, the outbox to the payer, the worker's cursor, dead
 letters, idempotency keys and the audit log.
 
-SQLite by default (a file, no set-up); PostgreSQL by URL (``postgresql://...``, psycopg) so several
-replicas share one state. Every write that must not be lost commits before the caller answers. The audit
-log holds ids, actions and outcomes, never clinical content.
+SQLAlchemy Core over SQLite (a file, no set-up; the default) or PostgreSQL (``postgresql://...``, psycopg)
+so that several replicas share one state; the same statements for both. The tables come from the Alembic
+migrations beside this module. Every write that must not be lost commits before the caller answers; a
+request's answer, its outbox entry and its idempotency key are one transaction, and the key is claimed
+with one atomic ``INSERT ... ON CONFLICT DO NOTHING``, so replicas racing on the same request store one
+answer. Any database failure is a ``StateError``. The audit log holds ids, actions and outcomes, never
+clinical content.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,31 +21,41 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from adapter.errors import AdapterError, StateError
+from adapter.service.schema import audit, claim_responses, cursors, dead_letters, outbox, processed
 
 JSON = dict[str, Any]
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: A PostgreSQL advisory lock id: one replica migrates at a time.
+_MIGRATION_LOCK = 0x1D_F41_2
 
-_SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS claim_responses (
-        id TEXT PRIMARY KEY, patient TEXT, request TEXT, outcome TEXT, last_updated TEXT NOT NULL,
-        resource TEXT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS claim_responses_updated ON claim_responses (last_updated)",
-    """CREATE TABLE IF NOT EXISTS outbox (
-        seq {serial} PRIMARY KEY, claim_response_id TEXT NOT NULL, payload TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0, next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0,
-        lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, delivered_at TEXT, last_error TEXT)""",
-    """CREATE TABLE IF NOT EXISTS dead_letters (
-        id {serial} PRIMARY KEY, source TEXT NOT NULL, item_key TEXT NOT NULL, reason TEXT NOT NULL,
-        payload TEXT, created TEXT NOT NULL, replayed_at TEXT)""",
-    "CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS processed (item_key TEXT PRIMARY KEY, claim_response_id TEXT, created TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS audit (
-        id {serial} PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
-        target TEXT, outcome TEXT NOT NULL)""",
-]
+
+class RequestConflictError(AdapterError):
+    """A business identifier (a Claim's) that was already used for a request with other content."""
+
+    code = "claim-conflict"
+    issue_type = "conflict"
 
 
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def micros(instant: str) -> int:
+    """An ISO instant (any zone, ``Z`` included; UTC when none) as microseconds since the epoch."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
 
 
 @dataclass
@@ -63,98 +75,154 @@ class DeadLetter:
     payload: JSON | None
 
 
+def _engine(url: str) -> Engine:
+    if url.startswith(("postgresql://", "postgres://")):
+        return create_engine("postgresql+psycopg://" + url.split("://", 1)[1], pool_pre_ping=True)
+    if url in ("sqlite://", "sqlite:///:memory:", ":memory:"):
+        engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 10})
+
+    @event.listens_for(engine, "connect")
+    def _connect(connection: Any, _: Any) -> None:
+        connection.isolation_level = None  # the driver's own transaction handling off: BEGIN below decides
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now, not at the first write
+
+    return engine
+
+
+def _alembic(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
 class Store:
-    """Thread-safe access to the state database."""
+    """Thread-safe access to the state database (a pool of connections; one transaction per call)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
-        self._lock = threading.RLock()
-        if url.startswith(("postgresql://", "postgres://")):
-            import psycopg
-
-            self._conn: Any = psycopg.connect(url, autocommit=False)
-            self._param = "%s"
-            serial = "BIGSERIAL"
-        else:
-            path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-            if path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA busy_timeout=10000")
-            self._param = "?"
-            serial = "INTEGER"
-        with self.transaction() as cur:
-            for statement in _SCHEMA:
-                cur.execute(statement.format(serial=serial + (" " if serial == "INTEGER" else "")))
+        try:
+            self.engine = _engine(url)
+            self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+            if migrate:
+                self.upgrade()
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database cannot be opened: {_reason(exc)}") from exc
 
     def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def head() -> str:
+        return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+
+    def revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def require_current(self) -> None:
+        """Refuse to work on a state database whose schema is not the newest."""
+        try:
+            revision = self.revision()
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database cannot be read: {_reason(exc)}") from exc
+        if revision != self.head():
+            raise StateError(
+                f"the state database is at schema {revision or 'none'}, not {self.head()}: run `imr-adapter db upgrade`"
+            )
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the migrations up to ``revision`` (one replica at a time on PostgreSQL)."""
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+            command.upgrade(_alembic(connection), revision)
 
     @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        """One atomic unit of work (committed on success, rolled back on error)."""
-        with self._lock:
-            cur = self._conn.cursor()
-            if self._param == "?":
-                cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield _Cursor(cur, self._param)
-            except BaseException:
-                self._conn.rollback() if self._param != "?" else cur.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.commit() if self._param != "?" else cur.execute("COMMIT")
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit of work (committed on success, rolled back on error); driver errors -> StateError."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database failed: {_reason(exc)}") from exc
 
     # --- claim responses and the outbox (one transaction: nothing made is left undelivered) -------
 
     def record(
-        self, response: JSON, *, patient: str | None, request: str | None, forward: JSON | None, key: str | None = None
-    ) -> None:
-        """Store a ClaimResponse, queue it for the payer, and remember the idempotency key, atomically."""
-        with self.transaction() as cur:
-            cur.execute(
-                "INSERT INTO claim_responses (id, patient, request, outcome, last_updated, resource) "
-                "VALUES (?,?,?,?,?,?)",
-                (
-                    response["id"],
-                    patient,
-                    request,
-                    response.get("outcome"),
-                    response["meta"]["lastUpdated"],
-                    orjson.dumps(response).decode(),
-                ),
+        self,
+        response: JSON,
+        *,
+        patient: str | None,
+        request: str | None,
+        forward: JSON | None,
+        key: str | None = None,
+        also: Sequence[str] = (),
+    ) -> str:
+        """Store a ClaimResponse, queue it for the payer and claim the idempotency ``key`` (and the business
+        keys in ``also``), atomically. Returns the id of the ClaimResponse that answers ``key``: this one, or
+        the one stored first when another request (or replica) claimed the key before; a business key
+        already claimed by other content raises ``RequestConflictError`` and stores nothing."""
+        with self.transaction() as db:
+            if key is not None and not self._claim(db, key, response["id"]):
+                existing = db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key))
+                return str(existing.scalar_one())
+            for business_key in also:
+                if not self._claim(db, business_key, response["id"]):
+                    raise RequestConflictError(
+                        "this Claim identifier was already submitted with other content; submit a new Claim"
+                    )
+            updated = response["meta"]["lastUpdated"]
+            db.execute(
+                insert(claim_responses).values(
+                    id=response["id"],
+                    patient=patient,
+                    request=request,
+                    outcome=response.get("outcome"),
+                    last_updated=updated,
+                    updated_us=micros(updated),
+                    resource=orjson.dumps(response).decode(),
+                )
             )
             if forward is not None:
-                cur.execute(
-                    "INSERT INTO outbox (claim_response_id, payload) VALUES (?, ?)",
-                    (response["id"], orjson.dumps(forward).decode()),
+                db.execute(
+                    insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(forward).decode())
                 )
-            if key is not None:
-                cur.execute(
-                    "INSERT INTO processed (item_key, claim_response_id, created) VALUES (?,?,?)",
-                    (key, response["id"], now()),
-                )
+        return str(response["id"])
+
+    def _claim(self, db: Connection, key: str, claim_response_id: str | None) -> bool:
+        """Claim an idempotency key in one atomic statement: False when it was already claimed."""
+        statement = (
+            self._insert(processed)
+            .values(item_key=key, claim_response_id=claim_response_id, created=now())
+            .on_conflict_do_nothing(index_elements=["item_key"])
+            .returning(processed.c.item_key)
+        )
+        return db.execute(statement).first() is not None
 
     def processed(self, key: str) -> str | None:
-        with self.transaction() as cur:
-            row = cur.execute("SELECT claim_response_id FROM processed WHERE item_key = ?", (key,)).fetchone()
-        return row[0] if row else None
+        with self.transaction() as db:
+            return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
 
     def mark_processed(self, key: str, claim_response_id: str | None) -> None:
-        with self.transaction() as cur:
-            cur.execute(
-                "INSERT INTO processed (item_key, claim_response_id, created) VALUES (?,?,?) "
-                "ON CONFLICT (item_key) DO NOTHING",
-                (key, claim_response_id, now()),
-            )
+        with self.transaction() as db:
+            self._claim(db, key, claim_response_id)
 
     def claim_response(self, rid: str) -> JSON | None:
-        with self.transaction() as cur:
-            row = cur.execute("SELECT resource FROM claim_responses WHERE id = ?", (rid,)).fetchone()
-        return orjson.loads(row[0]) if row else None
+        with self.transaction() as db:
+            row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()
+        return orjson.loads(row) if row else None
 
     def search(
         self,
@@ -162,75 +230,85 @@ class Store:
         patient: str | None = None,
         request: str | None = None,
         outcome: str | None = None,
-        since: str | None = None,
-        before: str | None = None,
+        updated: Sequence[tuple[str, int]] = (),
         offset: int = 0,
         count: int = 20,
     ) -> tuple[int, list[JSON]]:
-        where, args = [], []
-        for column, value in (("patient", patient), ("request", request), ("outcome", outcome)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("last_updated >= ?")
-            args.append(since)
-        if before is not None:
-            where.append("last_updated < ?")
-            args.append(before)
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
-        with self.transaction() as cur:
-            total = cur.execute(f"SELECT COUNT(*) FROM claim_responses{clause}", tuple(args)).fetchone()[0]
-            rows = cur.execute(
-                f"SELECT resource FROM claim_responses{clause} ORDER BY last_updated, id LIMIT ? OFFSET ?",
-                (*args, count, offset),
-            ).fetchall()
-        return int(total), [orjson.loads(r[0]) for r in rows]
+        """(total, one page) of ClaimResponses; ``updated`` holds (operator, microseconds) bounds on
+        ``meta.lastUpdated`` with operator one of ``ge gt le lt``."""
+        table = claim_responses
+        where = [column == value for column, value in ((table.c.patient, patient), (table.c.request, request),
+                                                        (table.c.outcome, outcome)) if value is not None]  # fmt: skip
+        column = table.c.updated_us
+        operators = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__, "lt": column.__lt__}
+        where += [operators[op](bound) for op, bound in updated]
+        with self.transaction() as db:
+            total = db.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+            rows = db.execute(
+                select(table.c.resource).where(*where).order_by(column, table.c.id).limit(count).offset(offset)
+            ).scalars()
+            return int(total), [orjson.loads(r) for r in rows]
 
     def next_outbox(self, lease: float = 60.0) -> OutboxItem | None:
         """The oldest undelivered item when it is due, leased to the caller for ``lease`` seconds so that no
         other forwarder (thread, process or replica) sends it at the same time. Delivery is in order: a
         failing head waits."""
-        lock = " FOR UPDATE" if self._param != "?" else ""
-        with self.transaction() as cur:
-            row = cur.execute(
-                "SELECT seq, claim_response_id, payload, attempts, next_attempt, lease_until FROM outbox "
-                f"WHERE delivered_at IS NULL ORDER BY seq LIMIT 1{lock}"
-            ).fetchone()
+        with self.transaction() as db:
+            row = db.execute(
+                select(outbox).where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.seq).limit(1).with_for_update()
+            ).first()
             moment = time.time()
-            if row is None or row[4] > moment or row[5] > moment:
+            if row is None or row.next_attempt > moment or row.lease_until > moment:
                 return None
-            cur.execute("UPDATE outbox SET lease_until = ? WHERE seq = ?", (moment + lease, row[0]))
-        return OutboxItem(int(row[0]), row[1], orjson.loads(row[2]), int(row[3]))
+            db.execute(update(outbox).where(outbox.c.seq == row.seq).values(lease_until=moment + lease))
+        return OutboxItem(int(row.seq), row.claim_response_id, orjson.loads(row.payload), int(row.attempts))
 
     def delivered(self, seq: int) -> None:
-        with self.transaction() as cur:
-            cur.execute("UPDATE outbox SET delivered_at = ?, last_error = NULL WHERE seq = ?", (now(), seq))
+        with self.transaction() as db:
+            db.execute(update(outbox).where(outbox.c.seq == seq).values(delivered_at=now(), last_error=None))
 
     def delivery_failed(self, seq: int, error: str, delay: float) -> None:
-        with self.transaction() as cur:
-            cur.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt = ?, last_error = ?, lease_until = 0 "
-                "WHERE seq = ?",
-                (time.time() + delay, error[:500], seq),
+        with self.transaction() as db:
+            db.execute(
+                update(outbox)
+                .where(outbox.c.seq == seq)
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    next_attempt=time.time() + delay,
+                    last_error=error[:500],
+                    lease_until=0,
+                )
             )
 
     def outbox_pending(self) -> int:
-        with self.transaction() as cur:
-            return int(cur.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()[0])
+        with self.transaction() as db:
+            return int(
+                db.execute(select(func.count()).select_from(outbox).where(outbox.c.delivered_at.is_(None))).scalar_one()
+            )
+
+    def outbox_oldest(self) -> str | None:
+        """When the oldest undelivered answer was made (its ClaimResponse's lastUpdated), if any is waiting."""
+        with self.transaction() as db:
+            return db.execute(
+                select(claim_responses.c.last_updated)
+                .join(outbox, outbox.c.claim_response_id == claim_responses.c.id)
+                .where(outbox.c.delivered_at.is_(None))
+                .order_by(outbox.c.seq)
+                .limit(1)
+            ).scalar()
 
     # --- worker: cursor and dead letters ------------------------------------------------------------
 
     def cursor(self, name: str) -> str | None:
-        with self.transaction() as cur:
-            row = cur.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
-        return row[0] if row else None
+        with self.transaction() as db:
+            return db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
 
     def set_cursor(self, name: str, value: str) -> None:
-        with self.transaction() as cur:
-            cur.execute(
-                "INSERT INTO cursors (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = ?",
-                (name, value, value),
+        with self.transaction() as db:
+            db.execute(
+                self._insert(cursors)
+                .values(name=name, value=value)
+                .on_conflict_do_update(index_elements=["name"], set_={"value": value})
             )
 
     def dead_letter(
@@ -238,59 +316,60 @@ class Store:
     ) -> None:
         """Keep what could not be done, with the reason; with ``processed``, also mark ``key`` done in the
         same transaction, so a crash cannot leave one without the other (and a restart add a second letter)."""
-        with self.transaction() as cur:
+        with self.transaction() as db:
             body = orjson.dumps(payload).decode() if payload else None
-            cur.execute(
-                "INSERT INTO dead_letters (source, item_key, reason, payload, created) VALUES (?,?,?,?,?)",
-                (source, key, reason[:1000], body, now()),
+            db.execute(
+                insert(dead_letters).values(
+                    source=source, item_key=key, reason=reason[:1000], payload=body, created=now()
+                )
             )
             if processed:
-                cur.execute(
-                    "INSERT INTO processed (item_key, claim_response_id, created) VALUES (?,?,?)", (key, None, now())
-                )
+                self._claim(db, key, None)
 
     def dead_letters(self, *, include_replayed: bool = False) -> list[DeadLetter]:
-        query = "SELECT id, source, item_key, reason, payload FROM dead_letters"
+        query = select(dead_letters).order_by(dead_letters.c.id)
         if not include_replayed:
-            query += " WHERE replayed_at IS NULL"
-        with self.transaction() as cur:
-            rows = cur.execute(query + " ORDER BY id").fetchall()
-        return [DeadLetter(int(r[0]), r[1], r[2], r[3], orjson.loads(r[4]) if r[4] else None) for r in rows]
+            query = query.where(dead_letters.c.replayed_at.is_(None))
+        with self.transaction() as db:
+            rows = db.execute(query).all()
+        return [DeadLetter(int(r.id), r.source, r.item_key, r.reason, orjson.loads(r.payload) if r.payload else None)
+                for r in rows]  # fmt: skip
+
+    def dead_letter_count(self) -> int:
+        with self.transaction() as db:
+            query = select(func.count()).select_from(dead_letters).where(dead_letters.c.replayed_at.is_(None))
+            return int(db.execute(query).scalar_one())
 
     def replayed(self, dead_letter_id: int) -> None:
-        with self.transaction() as cur:
-            cur.execute("UPDATE dead_letters SET replayed_at = ? WHERE id = ?", (now(), dead_letter_id))
+        with self.transaction() as db:
+            db.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(replayed_at=now()))
 
     # --- audit --------------------------------------------------------------------------------------
 
     def audit(self, who: str, action: str, target: str | None, outcome: str) -> None:
-        with self.transaction() as cur:
-            cur.execute(
-                "INSERT INTO audit (at, who, action, target, outcome) VALUES (?,?,?,?,?)",
-                (now(), who, action, target, outcome),
+        """One audit row; every field is cut to its column, so a client cannot make rows large."""
+        with self.transaction() as db:
+            db.execute(
+                insert(audit).values(
+                    at=now(),
+                    who=who[:80],
+                    action=action[:80],
+                    target=target[:160] if target else None,
+                    outcome=outcome[:80],
+                )
             )
 
     def audit_log(self, limit: int = 100) -> list[tuple[str, str, str, str | None, str]]:
-        with self.transaction() as cur:
-            rows = cur.execute(
-                "SELECT at, who, action, target, outcome FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-            ).fetchall()
+        with self.transaction() as db:
+            rows = db.execute(
+                select(audit.c.at, audit.c.who, audit.c.action, audit.c.target, audit.c.outcome)
+                .order_by(audit.c.id.desc())
+                .limit(limit)
+            ).all()
         return [tuple(r) for r in rows]
 
 
-class _Cursor:
-    """A DB-API cursor that takes ``?`` placeholders whatever the driver's style."""
-
-    def __init__(self, cursor: Any, param: str) -> None:
-        self._cursor = cursor
-        self._param = param
-
-    def execute(self, sql: str, args: Sequence[Any] = ()) -> _Cursor:
-        self._cursor.execute(sql if self._param == "?" else sql.replace("?", "%s"), tuple(args))
-        return self
-
-    def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[Any]:
-        return list(self._cursor.fetchall())
+def _reason(exc: SQLAlchemyError) -> str:
+    """The driver's one-line reason, without the statement or its parameters (which may hold content)."""
+    original = getattr(exc, "orig", None)
+    return (str(original) if original is not None else type(exc).__name__).splitlines()[0][:200]

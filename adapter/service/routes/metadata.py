@@ -1,0 +1,87 @@
+"""``GET /fhir/metadata``: the CapabilityStatement of what the service really does; ``GET /metrics``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from adapter import __version__
+from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
+from adapter.service.metrics import CONTENT_TYPE
+from adapter.service.routes import context
+
+router = APIRouter()
+
+
+def capability_statement(base: str) -> dict[str, Any]:
+    """What the service really does."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": datetime.now(UTC).date().isoformat(),
+        "kind": "instance",
+        "software": {"name": "imr-adapter", "version": __version__},
+        "implementation": {"description": "IMR adapter: guideline determinations for service requests", "url": base},
+        "fhirVersion": "4.0.1",
+        "format": list(ACCEPTED_TYPES),
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "service": [
+                        {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "code": "SMART-on-FHIR",
+                                }
+                            ]
+                        }
+                    ],
+                    "description": "Bearer tokens: configured static tokens or SMART Backend Services JWTs; "
+                    "SMART v1 and v2 scopes decide create, read and search.",
+                },
+                "resource": [
+                    {"type": "ServiceRequest", "interaction": [{"code": "create"}]},
+                    {
+                        "type": "Claim",
+                        "operation": [
+                            {
+                                "name": "submit",
+                                "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit",
+                            }
+                        ],
+                    },
+                    {
+                        "type": "ClaimResponse",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            {"name": n, "type": t}
+                            for n, t in (
+                                ("patient", "reference"),
+                                ("request", "reference"),
+                                ("outcome", "token"),
+                                ("_lastUpdated", "date"),
+                                ("_count", "number"),
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+
+
+@router.get("/fhir/metadata")
+async def metadata(request: Request) -> Response:
+    return fhir_response(capability_statement(context(request).base))
+
+
+@router.get("/metrics")
+def metrics(request: Request) -> Response:
+    ctx = context(request)
+    if not ctx.settings.service.metrics:
+        raise ServiceError(404, "metrics are switched off", code="not-found", issue_type="not-found")
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,76 @@
+"""The service's state tables (SQLAlchemy Core), as the newest migration leaves them.
+
+The migrations under ``migrations/versions`` are the history that builds these tables; this module is what
+the code reads and writes. A change to a table here comes with a migration.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+claim_responses = Table(
+    "claim_responses",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("patient", Text),
+    Column("request", Text),
+    Column("outcome", Text),
+    Column("last_updated", Text, nullable=False),
+    #: ``last_updated`` as microseconds since the epoch (UTC), for date searches that compare instants.
+    Column("updated_us", BigInteger),
+    Column("resource", Text, nullable=False),
+    Index("claim_responses_updated_us", "updated_us", "id"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("claim_response_id", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Float, nullable=False, server_default="0"),
+    Column("lease_until", Float, nullable=False, server_default="0"),
+    Column("delivered_at", Text),
+    Column("last_error", Text),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("source", Text, nullable=False),
+    Column("item_key", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text),
+    Column("created", Text, nullable=False),
+    Column("replayed_at", Text),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+processed = Table(
+    "processed",
+    metadata,
+    Column("item_key", Text, primary_key=True),
+    Column("claim_response_id", Text),
+    Column("created", Text, nullable=False),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("at", Text, nullable=False),
+    Column("who", String(80), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("target", String(160)),
+    Column("outcome", String(80), nullable=False),
+)
