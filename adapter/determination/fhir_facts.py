@@ -140,8 +140,9 @@ def _age(patient: JSON | None, as_of: date | None) -> int | None:
     if not patient:
         return None
     for extension in patient.get("extension", []):
-        if str(extension.get("url", "")).endswith(AGE_EXTENSION_SUFFIX):
-            return int(extension["valueAge"]["value"])
+        age = extension.get("valueAge", {}).get("value")
+        if str(extension.get("url", "")).endswith(AGE_EXTENSION_SUFFIX) and age is not None:
+            return int(age)
     born = _date(patient.get("birthDate"))
     if born and as_of and len(str(patient.get("birthDate"))) == 10:
         return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))

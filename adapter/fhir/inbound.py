@@ -5,7 +5,8 @@ here first, so that past this point the shapes are the ones FHIR R4 promises:
 
 - **bounded**: nesting depth, number of JSON nodes, Bundle entries and the length of any one string are
   capped (``InputLimitError``), so no input makes later work unbounded;
-- **clean**: no NUL or other control characters in strings (FHIR's ``string`` allows tab, CR and LF only);
+- **clean**: no ``null`` values, no NUL or other control characters in strings (FHIR's ``string`` allows
+  tab, CR and LF only);
 - **well-typed**: every resource validates against its fhir.resources model (R4B for R4 4.0.1 content, the
   root package for R5), so ``code.text`` is a string, ``meta`` an object, ``extension`` a list;
 - **one patient**: every ``subject``, ``patient``, ``for`` and ``beneficiary`` in a Bundle names the same
@@ -64,6 +65,8 @@ def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
             stack.extend((value, depth + 1, f"{where}.{key}" if where else str(key)) for key, value in node.items())
         elif isinstance(node, list):
             stack.extend((value, depth + 1, f"{where}[{n}]") for n, value in enumerate(node))
+        elif node is None:
+            raise MappingError("null is not a FHIR JSON value (leave the element out)", location=where or None)
         elif isinstance(node, str):
             if len(node) > limits.max_text:
                 raise InputLimitError(f"a text longer than {limits.max_text} characters", location=where or None)
@@ -94,6 +97,10 @@ def check_resource(resource: Any, where: str = "", version: Literal["R4", "R5"] 
         )
     try:
         model.model_validate(resource)
+    except (AttributeError, TypeError) as exc:  # fhir_core's own validators can fail this way on odd types
+        raise MappingError(
+            f"not valid FHIR {version} {rtype}: a value of the wrong type", location=where or None
+        ) from exc
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]

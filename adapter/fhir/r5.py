@@ -24,6 +24,8 @@ _MARK = "urn:imr-adapter:fhir-version"
 
 def is_r5(bundle: JSON) -> bool:
     """Whether a Bundle holds the R5 shape (as this module writes it, or as an R5 server returns it)."""
+    if not isinstance(bundle, dict):
+        return False
     entries = bundle.get("entry") if bundle.get("resourceType") == "Bundle" else [{"resource": bundle}]
     for entry in entries if isinstance(entries, list) else []:
         resource = entry.get("resource") if isinstance(entry, dict) else None
@@ -122,5 +124,9 @@ def r5_to_r4(bundle: JSON) -> JSON:
                 item.pop("reviewOutcome", None)
             for note in resource.get("processNote", []):
                 if isinstance(note.get("type"), dict):
-                    note["type"] = note["type"]["coding"][0]["code"]
+                    codes = [c["code"] for c in note["type"].get("coding", []) if "code" in c]
+                    if codes:
+                        note["type"] = codes[0]
+                    else:
+                        del note["type"]
     return bundle
