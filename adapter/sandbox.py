@@ -48,6 +48,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def start_service(env: dict[str, str], port: int, *, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """``imr-adapter serve`` in a process of its own on 127.0.0.1:``port``, once it answers /metadata; its
+    log lines go to a file (a pipe nobody reads would fill and stall it)."""
+    log = Path(tempfile.mkdtemp(prefix="imr-serve-")) / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    deadline = time.monotonic() + timeout
+    while not _answering(f"http://127.0.0.1:{port}/fhir"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            reason = log.read_text(errors="replace")[-500:]
+            raise SandboxError(f"the adapter service did not start on port {port}: {reason}")
+        time.sleep(0.1)
+    return process
+
+
 def _venv(settings: SandboxSettings) -> Path:
     return settings.dir / "venv"
 
@@ -305,26 +326,28 @@ def _postgres_dir(settings: SandboxSettings) -> Path:
     return settings.dir / "postgres"
 
 
-def postgres_up(settings: SandboxSettings) -> str | None:
-    """A fresh PostgreSQL on 127.0.0.1 for the tests; its URL, or None when PostgreSQL is not installed."""
+def postgres_up(settings: SandboxSettings, *, fresh: bool = True) -> str | None:
+    """A PostgreSQL on 127.0.0.1 for the tests (``fresh``: with new, empty data; else the data it had when
+    it was stopped); its URL, or None when PostgreSQL is not installed."""
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if initdb is None or pg_ctl is None:
         return None
     folder = _postgres_dir(settings)
-    postgres_down(settings)
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres", "postgres")
     data = folder / "data"
+    postgres_down(settings)
     try:
-        subprocess.run(
-            _as_postgres_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        if fresh or not data.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir(parents=True)
+            if os.geteuid() == 0:
+                shutil.chown(folder, "postgres", "postgres")
+            subprocess.run(
+                _as_postgres_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"]),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         subprocess.run(
             _as_postgres_user(
                 [

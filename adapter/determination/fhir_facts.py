@@ -15,8 +15,8 @@ from datetime import date
 from typing import Any
 
 from adapter.determination.facts import RequestFacts, build_facts, categorise
-from adapter.errors import MappingError
-from adapter.fhir.inbound import check_inbound
+from adapter.errors import InputLimitError, MappingError
+from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
 from adapter.fhir.r5 import is_r5
 from adapter.tables import load_tables
 
@@ -149,11 +149,13 @@ def _age(patient: JSON | None, as_of: date | None) -> int | None:
     return None
 
 
-def requested_services(data: JSON, *, today: date | None = None, checked: bool = False) -> list[Requested]:
+def requested_services(
+    data: JSON, *, today: date | None = None, checked: bool = False, limits: Limits = DEFAULT_LIMITS
+) -> list[Requested]:
     """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at).
     The input is checked at the edge first (``adapter.fhir.inbound``) unless the caller did (``checked``)."""
     if not checked:
-        check_inbound(data, version="R5" if is_r5(data) else "R4")
+        check_inbound(data, version="R5" if is_r5(data) else "R4", limits=limits)
     entries, shape = _resources(data)
     resources = [r for _, r in entries]
     by_ref = {ref: r for ref, r in entries}
@@ -192,6 +194,11 @@ def requested_services(data: JSON, *, today: date | None = None, checked: bool =
         default=None,
     )  # fmt: skip
     clinical, _ = _clinical_text(resources)
+    if len(clinical) > limits.max_clinical_text:  # the determination's work grows with it: bound it
+        raise InputLimitError(
+            f"the clinical text adds up to {len(clinical)} characters, more than {limits.max_clinical_text}; "
+            "send the notes that bear on this request"
+        )
     exclude = {id(r) for _, r in requests}
     # a ServiceRequest on its own says nothing about history: prior treatment stays missing, not "none"
     prior, named = _prior(resources, exclude) if shape != "service-request" else (None, None)

@@ -80,7 +80,9 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         store=store,
         admission=Admission(service),
         metrics=Metrics(store),
-        limits=Limits(max_entries=service.max_entries, max_text=service.max_text),
+        limits=Limits(
+            max_entries=service.max_entries, max_text=service.max_text, max_clinical_text=service.max_clinical_text
+        ),
     )
 
     @asynccontextmanager

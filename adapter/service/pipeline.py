@@ -13,6 +13,7 @@ import orjson
 from adapter.determination import RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import StateError
+from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.response import claim_response
 from adapter.service.state import RequestConflictError, Store
 from adapter.tables import Tables
@@ -28,11 +29,18 @@ class Decided:
     requested: list[Requested]
 
 
-def decide(data: JSON, *, rules: RuleSet | None = None, tables: Tables | None = None, checked: bool = False) -> Decided:
+def decide(
+    data: JSON,
+    *,
+    rules: RuleSet | None = None,
+    tables: Tables | None = None,
+    checked: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Decided:
     """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable;
     ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
-    requested = requested_services(data, checked=checked)
+    requested = requested_services(data, checked=checked, limits=limits)
     answers = [(r.reference, r.resource, determine(r.facts, rules)) for r in requested]
     subject = requested[0].resource.get("subject")
     claim_ref = None
@@ -92,7 +100,15 @@ def record(store: Store, decided: Decided, *, forward: bool, key: str | None = N
     return store.record(response, patient=patient, request=request, forward=payer_copy, key=key, also=also)
 
 
-def answer(store: Store, data: JSON, key: str, *, forward: bool, also: Sequence[str] = ()) -> tuple[JSON, bool]:
+def answer(
+    store: Store,
+    data: JSON,
+    key: str,
+    *,
+    forward: bool,
+    also: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
     identifiers) that other content must not reuse (``RequestConflictError``)."""
@@ -102,7 +118,7 @@ def answer(store: Store, data: JSON, key: str, *, forward: bool, also: Sequence[
         return found, False
     if any(store.processed(k) is not None for k in also):
         raise RequestConflictError("this Claim identifier was already submitted with other content; submit a new Claim")
-    decided = decide(data, checked=True)
+    decided = decide(data, checked=True, limits=limits)
     stored = record(store, decided, forward=forward, key=key, also=also)
     if stored == decided.response["id"]:
         return decided.response, True

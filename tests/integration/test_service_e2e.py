@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from adapter import parse_letter, sandbox
-from adapter.config import load_settings
+from adapter.config import SANDBOX, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import summary_text
@@ -43,6 +43,7 @@ def _env(state: str) -> dict[str, str]:
         "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*", READER: "system/ClaimResponse.read"}),
         "IMR_SERVICE__STATE_URL": state,
         "IMR_SERVICE__OUTBOX_MAX_DELAY": "2",
+        "IMR_PAYER_URL": os.environ.get("IMR_PAYER_URL") or SANDBOX,  # forward to the payer under test
     }
 
 
@@ -50,24 +51,8 @@ def _env(state: str) -> dict[str, str]:
 def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str, str]]:
     """`imr-adapter serve` in its own process; (base URL, state URL)."""
     port, state = free_port(), f"sqlite:///{tmp_path}/state.db"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
-        env=_env(state),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-        assert time.monotonic() < deadline, "the service did not start"
-        time.sleep(0.1)
-    yield base, state
+    process = sandbox.start_service(_env(state), port)
+    yield f"http://127.0.0.1:{port}/fhir", state
     process.send_signal(signal.SIGINT)
     process.wait(timeout=15)
 
@@ -216,13 +201,92 @@ def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) ->
     assert [_on_payer(payer, rid) for rid in ids] == [1] * 12  # each delivered once, by one replica or the other
 
 
+def test_replicas_racing_on_identical_requests_store_one_answer_each(tmp_path: Path) -> None:
+    """1,000 requests, each of 50 distinct ones sent 20 times at once, spread over two service processes on
+    one PostgreSQL: no errors, and every copy of a request gets the same ClaimResponse."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = load_settings().sandbox.postgres_url
+    env = {**_env(url), "IMR_SERVICE__RATE_LIMIT": "100000", "IMR_SERVICE__FORWARD": "false"}
+    ports = [free_port(), free_port()]
+    replicas = [sandbox.start_service(env, port) for port in ports]
+    run = uuid.uuid4().hex[:8]
+    subject = {"reference": f"Patient/race-{run}"}
+    bodies = [
+        json.dumps(
+            {"resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": subject,
+             "code": {"text": f"Physical therapy, {n + 1} visits ({run})"}}
+        )
+        for n in range(50)
+    ]  # fmt: skip
+
+    def send(n: int) -> tuple[int, int, str]:
+        port = ports[n % 2]
+        body = bodies[(n // 2) % 50]
+        answer = httpx.post(f"http://127.0.0.1:{port}/fhir/ServiceRequest", content=body, headers=FHIR, timeout=60)
+        return (n // 2) % 50, answer.status_code, answer.json().get("id", "")
+
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            results = list(pool.map(send, range(1000)))
+    finally:
+        for replica in replicas:
+            replica.send_signal(signal.SIGINT)
+            replica.wait(timeout=15)
+    assert [status for _, status, _ in results if status not in (200, 201)] == []
+    answers: dict[int, set[str]] = {}
+    for body, _, rid in results:
+        answers.setdefault(body, set()).add(rid)
+    assert all(len(ids) == 1 for ids in answers.values()) and len(answers) == 50
+    assert sum(status == 201 for _, status, _ in results) == 50
+    total, _ = Store(url).search(patient=f"Patient/race-{run}", count=100)
+    assert total == 50
+
+
+def test_state_database_outage_answers_503_and_loses_nothing(payer: FHIRClient) -> None:
+    """PostgreSQL stops under a running service: requests (reads and failed logins too) get 503 with an
+    OperationOutcome and Retry-After, /metadata still answers, the forwarder waits; PostgreSQL comes back:
+    the service answers again without a restart and every recorded answer reaches the payer once."""
+    settings = load_settings()
+    if settings.payer_url is not None:
+        pytest.skip("stops and starts the sandbox PostgreSQL")
+    url = settings.sandbox.postgres_url
+    port = free_port()
+    process = sandbox.start_service({**_env(url), "IMR_SERVICE__RATE_LIMIT": "100000"}, port)
+    base = f"http://127.0.0.1:{port}/fhir"
+    try:
+        before = httpx.post(f"{base}/Claim/$submit", content=json.dumps(_pas(f"CM95-{uuid.uuid4().int % 10**7:07d}")),
+                            headers=FHIR, timeout=30)  # fmt: skip
+        assert before.status_code == 200
+        sandbox.postgres_down(settings.sandbox)
+        try:
+            for answer in (
+                httpx.post(f"{base}/Claim/$submit", content=json.dumps(_pas("CM95-0000001")), headers=FHIR, timeout=30),
+                httpx.get(f"{base}/ClaimResponse", headers=FHIR, timeout=30),
+                httpx.get(f"{base}/ClaimResponse", headers={"Authorization": "Bearer wrong"}, timeout=30),
+            ):
+                assert answer.status_code == 503 and answer.headers["retry-after"]
+                assert answer.json()["resourceType"] == "OperationOutcome"
+            assert httpx.get(f"{base}/metadata", timeout=5).status_code == 200
+        finally:
+            sandbox.postgres_up(settings.sandbox, fresh=False)
+        after = httpx.post(f"{base}/Claim/$submit", content=json.dumps(_pas(f"CM95-{uuid.uuid4().int % 10**7:07d}")),
+                           headers=FHIR, timeout=30)  # fmt: skip
+        assert after.status_code == 200
+        ids = [r.json()["entry"][0]["resource"]["id"] for r in (before, after)]
+        _wait(lambda: all(_on_payer(payer, rid) == 1 for rid in ids), seconds=60)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+
+
 def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
     from adapter.service import wire
     from adapter.service.worker import CURSOR, TASK_SYSTEM
 
     settings = load_settings()
     service = settings.service.model_copy(update={"state_url": f"sqlite:///{tmp_path}/w.db", "ehr_task": True})
-    wiring = wire(settings.model_copy(update={"service": service}))
+    wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
     wiring.store.set_cursor(CURSOR, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
     worker = wiring.worker()
     with FHIRClient(ehr_url) as ehr:
