@@ -334,3 +334,57 @@ def test_upgrade_from_the_schema_before_migrations(tmp_path: Path) -> None:
     assert [store.search(updated=[(op, same)])[0] for op in ("ge", "le", "gt", "lt")] == [1, 1, 0, 0]
     assert len(store.audit_log()[0][3] or "") == 160
     store.upgrade()  # idempotent
+
+
+def test_a_state_that_cannot_be_opened_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from adapter.cli import main
+
+    assert main(["db", "current", "--state", "postgresql://postgres@127.0.0.1:9/none"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: [state-unavailable] the state database cannot be opened") and "\n" not in err
+
+
+def test_db_upgrade_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from adapter.cli import main
+
+    state = f"sqlite:///{tmp_path}/fresh.db"
+    assert main(["db", "current", "--state", state]) == 1 and "state schema: empty" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--state", state]) == 0
+    assert (
+        main(["db", "current", "--state", state]) == 0
+        and "state schema: 0002 (newest: 0002)" in capsys.readouterr().out
+    )
+
+
+def test_log_lines_are_json_without_clinical_text(service: tuple[TestClient, Store]) -> None:
+    import io
+    import logging
+
+    from adapter.service import logs
+
+    stream = io.StringIO()
+    logs.configure("json")
+    handler = logging.getLogger("adapter").handlers[0]
+    handler.setStream(stream)  # type: ignore[attr-defined]
+    client, _ = service
+    _post(client, 3)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    request = next(line for line in lines if line.get("route") == "/fhir/ServiceRequest")
+    assert request["status"] == 201 and request["method"] == "POST" and request["who"].startswith("token:")
+    assert "therapy" not in stream.getvalue() and TOKEN not in stream.getvalue()
+
+
+def test_spans_when_tracing_is_configured(service: tuple[TestClient, Store]) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # the API's proxy tracer forwards to it from now on
+    client, _ = service
+    _post(client, 4)
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert "determine" in names and "POST request" in names

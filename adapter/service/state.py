@@ -128,15 +128,16 @@ class Store:
         return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
 
     def revision(self) -> str | None:
-        with self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+        """The schema revision the database is at (None: no migration has run on it)."""
+        try:
+            with self.engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database cannot be opened: {_reason(exc)}") from exc
 
     def require_current(self) -> None:
         """Refuse to work on a state database whose schema is not the newest."""
-        try:
-            revision = self.revision()
-        except SQLAlchemyError as exc:
-            raise StateError(f"the state database cannot be read: {_reason(exc)}") from exc
+        revision = self.revision()
         if revision != self.head():
             raise StateError(
                 f"the state database is at schema {revision or 'none'}, not {self.head()}: run `imr-adapter db upgrade`"

@@ -280,6 +280,27 @@ def test_state_database_outage_answers_503_and_loses_nothing(payer: FHIRClient) 
         process.wait(timeout=15)
 
 
+def test_sigterm_finishes_the_request_in_flight_and_stops(tmp_path: Path) -> None:
+    port = free_port()
+    process = sandbox.start_service({**_env(f"sqlite:///{tmp_path}/s.db"), "IMR_SERVICE__FORWARD": "false"}, port)
+    note = {"text": "Low back pain radiating to the left leg with numbness in the L5 dermatome. " * 1_200}
+    body = json.dumps(
+        {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "code": {"text": "MRI of the lumbar spine"}, "note": [note] * 5}
+    )  # fmt: skip
+    answers: list[int] = []
+    url = f"http://127.0.0.1:{port}/fhir/ServiceRequest"
+    sender = threading.Thread(
+        target=lambda: answers.append(httpx.post(url, content=body, headers=FHIR, timeout=60).status_code)
+    )
+    sender.start()
+    time.sleep(0.3)  # the request is being decided
+    process.send_signal(signal.SIGTERM)
+    sender.join(60)
+    assert answers == [201]
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
+
+
 def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
     from adapter.service import wire
     from adapter.service.worker import CURSOR, TASK_SYSTEM
