@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import httpx
 
 from adapter import sandbox
-from adapter.config import load_settings
+from adapter.config import SANDBOX, load_settings
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
@@ -154,7 +153,8 @@ def worker_throughput(settings: Any) -> tuple[int, float]:
             case.case_number = f"CM91-{uuid.uuid4().int % 10**7:07d}"
             assert case.source is not None
             ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
-    wiring = wire(settings.model_copy(update={"service": settings.service.model_copy(update={"state_url": state})}))
+    service = settings.service.model_copy(update={"state_url": state})
+    wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
     worker = wiring.worker()
     started = time.perf_counter()
     report = worker.run_once()
@@ -177,18 +177,11 @@ def main() -> int:
         "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
         "IMR_SERVICE__STATE_URL": state,
         "IMR_SERVICE__RATE_LIMIT": "100000",
+        "IMR_PAYER_URL": settings.payer_url or SANDBOX,  # answers forwarded, as in production
     }
-    server = subprocess.Popen([sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)], env=env)
+    server = sandbox.start_service(env, port)
     base = f"http://127.0.0.1:{port}/fhir"
     try:
-        while True:
-            if server.poll() is not None:
-                raise SystemExit(f"the service exited with code {server.returncode}")
-            try:
-                if httpx.get(f"{base}/metadata", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
         queue: Any = multiprocessing.Queue()
         load = multiprocessing.Process(target=_load_process, args=(base, args.rate, args.seconds, queue))
         load.start()
