@@ -346,3 +346,27 @@ def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: 
     with pytest.raises(RetryableError):
         SyncWorker(store, client, None, forward=False).run_once()
     assert store.dead_letters() == [] and store.cursor(CURSOR) is None and store.search()[0] == 0
+
+
+def test_worker_dead_letters_what_the_ehr_sends_malformed(tmp_path: Path) -> None:
+    import httpx
+
+    from adapter.exchange import FHIRClient
+    from adapter.service.state import Store
+    from adapter.service.worker import SyncWorker
+
+    malformed = [
+        {"resourceType": "ServiceRequest", "status": "active", "intent": "order", "code": {"text": 5}, "id": "a"},
+        {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+         "subject": {"reference": "Patient/p1"}, "code": {"text": "MRI of the lumbar spine"}},  # no id
+    ]  # fmt: skip
+
+    def ehr(request: httpx.Request) -> httpx.Response:
+        entries = [{"resource": r} for r in malformed] if "status=active" in str(request.url) else []
+        return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
+
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
+    report = SyncWorker(store, client, None, forward=False).run_once()
+    assert (report.seen, report.dead, report.decided) == (2, 2, 0)
+    assert [letter.reason.split("]")[0] for letter in store.dead_letters()] == ["[mapping", "[mapping"]

@@ -9,12 +9,16 @@ the reason instead of blocking the rest. ``replay`` tries the dead letters again
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapter.errors import AdapterError, FHIRServerError, RetryableError, TransportError
+import orjson
+
+from adapter.errors import AdapterError, FHIRServerError, MappingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
+from adapter.fhir.inbound import check_resource
 from adapter.fhir.r5 import review_action_code
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
@@ -109,8 +113,17 @@ class SyncWorker:
         return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
     def process(self, request: JSON, report: PassReport) -> None:
+        try:
+            check_resource(request)
+            if not request.get("id"):
+                raise MappingError("a ServiceRequest without an id", location="id")
+        except MappingError as exc:  # a server's answer is checked like any other input
+            digest = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+            self.store.dead_letter("ehr", f"ehr:invalid/{digest}", f"[{exc.code}] {exc.message}", processed=True)
+            report.dead += 1
+            return
         version = request.get("meta", {}).get("versionId", "1")
-        key = f"ehr:ServiceRequest/{request['id']}/_history/{version}"
+        key = f"ehr:ServiceRequest/{request.get('id')}/_history/{version}"
         if self.store.processed(key) is not None:
             report.skipped += 1
             return
