@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pypdf import PdfReader, PdfWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,3 +82,14 @@ def corpus_truth() -> list[dict[str, Any]]:
 needs_corpus = pytest.mark.skipif(
     not (CORPUS / "truth.jsonl").exists(), reason="../shared/corpus is not beside the project"
 )
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
+    """A signing key for SMART access tokens (kid k1, RS384) and the JWKS file that publishes it."""
+    private = rsa.generate_private_key(65537, 2048)
+    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
+    public.update(kid="k1", alg="RS384", use="sig")
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public]}))
+    return private, jwks

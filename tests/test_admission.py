@@ -60,16 +60,6 @@ def test_scope_parse_keeps_the_restriction() -> None:
     assert Scope.parse("bogus") is None and Scope.parse("system/.read") is None
 
 
-@pytest.fixture
-def signer(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
-    private = rsa.generate_private_key(65537, 2048)
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
-    public.update(kid="k1", alg="RS384", use="sig")
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [public]}))
-    return private, jwks
-
-
 def _client(tmp_path: Path, jwks: Path, **service: Any) -> TestClient:
     settings = load_settings(
         service={
@@ -108,23 +98,21 @@ def _claims(**changes: Any) -> dict[str, Any]:
         ({"scope": "system/ServiceRequest.rs?category=x"}, 403),
     ],
 )
-def test_jwt_claims(
-    tmp_path: Path, signer: tuple[rsa.RSAPrivateKey, Path], changes: dict[str, Any], status: int
-) -> None:
-    token = jwt.encode(_claims(**changes), signer[0], algorithm="RS384", headers={"kid": "k1"})
-    with _client(tmp_path, signer[1]) as client:
+def test_jwt_claims(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path], changes: dict[str, Any], status: int) -> None:
+    token = jwt.encode(_claims(**changes), key[0], algorithm="RS384", headers={"kid": "k1"})
+    with _client(tmp_path, key[1]) as client:
         answer = client.post("/fhir/ServiceRequest", content=json.dumps(SR), headers={
             "Content-Type": "application/fhir+json", "Authorization": f"Bearer {token}"})  # fmt: skip
     assert answer.status_code == status, answer.text
 
 
-def test_jwks_without_issuer_or_audience_does_not_start(tmp_path: Path, signer: tuple[rsa.RSAPrivateKey, Path]) -> None:
+def test_jwks_without_issuer_or_audience_does_not_start(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> None:
     with pytest.raises(AuthConfigError, match="issuer"):
-        _client(tmp_path, signer[1], issuer=None)
+        _client(tmp_path, key[1], issuer=None)
 
 
 def test_failed_authentication_is_rate_limited_and_not_audited_past_the_limit(
-    tmp_path: Path, signer: tuple[rsa.RSAPrivateKey, Path]
+    tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]
 ) -> None:
     settings = load_settings(
         service={"state_url": f"sqlite:///{tmp_path}/s.db", "forward": False, "auth_failure_rate": 2}

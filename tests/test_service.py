@@ -36,16 +36,6 @@ def _pas(name: str = "case-number-modified.txt") -> dict[str, Any]:
 
 
 @pytest.fixture
-def key(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
-    private = rsa.generate_private_key(65537, 2048)
-    public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(private.public_key()))
-    public.update(kid="k1", alg="RS384", use="sig")
-    jwks = tmp_path / "jwks.json"
-    jwks.write_text(json.dumps({"keys": [public]}))
-    return private, jwks
-
-
-@pytest.fixture
 def service(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> Iterator[tuple[TestClient, Any]]:
     settings = load_settings(
         service={
