@@ -26,7 +26,7 @@ from rich.table import Table
 from adapter import sandbox
 from adapter.config import AuthSettings, Settings, load_settings
 from adapter.demo import ACTIONS, run_demo
-from adapter.determination import determine, facts_from_letter, load_rules
+from adapter.determination import AdversePolicy, determine, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError, InputError
@@ -360,7 +360,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
-def _determine_path(path: Path) -> dict[str, Any]:
+def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, Any]:
     """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
     rules = load_rules()
     data = read_letter(path)
@@ -373,12 +373,15 @@ def _determine_path(path: Path) -> dict[str, Any]:
             raise InputError("not a FHIR resource", location=str(path))
         found = requested_services(resource)
         case_number = None
-        pairs = [(r.facts.request, determine(r.facts, rules)) for r in found]
+        pairs = [(r.facts.request, determine(r.facts, rules, adverse=adverse)) for r in found]
     else:
         case = parse_letter(data)
         summary = letter_summary(case)
         case_number = case.case_number
-        pairs = [(item.request, determine(facts_from_letter(case, item, summary), rules)) for item in case.items]
+        pairs = [
+            (item.request, determine(facts_from_letter(case, item, summary), rules, adverse=adverse))
+            for item in case.items
+        ]
     return {
         "input": str(path),
         "case_number": case_number,
@@ -390,7 +393,8 @@ def _determine_path(path: Path) -> dict[str, Any]:
 
 def cmd_determine(args: argparse.Namespace) -> int:
     paths = [Path(p) for p in args.inputs]
-    outcomes = list(_each(paths, _determine_path, label="determining", progress=_progress(args)))
+    adverse: AdversePolicy = args.adverse or load_settings().determination.adverse
+    outcomes = list(_each(paths, lambda p: _determine_path(p, adverse), label="determining", progress=_progress(args)))
     if args.json:
         for outcome in outcomes:
             if outcome.value is not None:
@@ -401,19 +405,25 @@ def cmd_determine(args: argparse.Namespace) -> int:
     table.add_column("input", overflow="fold", max_width=24)
     table.add_column("request", ratio=2)
     table.add_column("answer", no_wrap=True)
-    table.add_column("rules", overflow="fold", max_width=30)
-    table.add_column("rationale", ratio=3)
+    table.add_column("rationale and rules", ratio=3)
+    table.add_column("evidence (status: quote)", ratio=3)
     for outcome in outcomes:
         if outcome.value is None:
             continue
         for n, item in enumerate(outcome.value["items"]):
             action = item["action"] + (f" ({item['certified_quantity']:g})" if "certified_quantity" in item else "")
+            if item["recommendation"] != item["action"]:
+                action += f"\nrecommended {item['recommendation']}"
+            quotes = "\n".join(
+                f"{e['fact']}: {e['status']}" + (f' - "{e["quote"][:160]}"' if e.get("quote") else "")
+                for e in item.get("evidence", [])
+            )
             table.add_row(
                 escape(outcome.value["case_number"] or outcome.path.name) if n == 0 else "",
                 escape(item["request"][:120]),
-                f"[{_COLOURS[item['action']]}]{action}[/]",
-                escape(", ".join(item["rules"])),
-                escape(item["rationale"][:400]),
+                f"[{_COLOURS[item['action']]}]{escape(action)}[/]",
+                escape(item["rationale"][:400] + (f" [{', '.join(item['rules'])}]" if item["rules"] else "")),
+                escape(quotes),
             )
     _stdout.print(table)
     return _report_errors(outcomes)
@@ -615,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument("inputs", nargs="+", metavar="FILE", help="letters (text/PDF) or FHIR JSON files")
     judge.add_argument("--json", action="store_true", help="one JSON object per input per line")
     judge.add_argument("--no-progress", action="store_true", help="no progress bar")
+    judge.add_argument(
+        "--adverse",
+        choices=["pend", "decide"],
+        help="adverse recommendations: pend for a physician (default, Labor Code 4610) or send as they are",
+    )
     judge.set_defaults(run=cmd_determine)
 
     check = commands.add_parser("check", help="a conformance smoke test of a FHIR server")

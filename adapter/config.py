@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_SANDBOX_DIR",
     "SEKMET_VERSION",
     "AuthSettings",
+    "DeterminationSettings",
     "RetrySettings",
     "SandboxSettings",
     "ServiceSettings",
@@ -113,6 +114,15 @@ class ServiceSettings(BaseModel):
     poll_seconds: float = Field(default=5.0, gt=0)
 
 
+class DeterminationSettings(BaseModel):
+    """How recommendations become actions on the wire."""
+
+    #: "pend": an adverse recommendation (A3 not certified, A6 modified) goes out as A4 pended for a physician
+    #: reviewer, as California Labor Code 4610 requires (only a licensed physician may deny or modify a request
+    #: for medical necessity); "decide": adverse recommendations go out as they are, where that is lawful.
+    adverse: Literal["pend", "decide"] = "pend"
+
+
 class SandboxSettings(BaseModel):
     """The two local sandbox FHIR servers (sekmet-fhir) that ``imr-adapter sandbox`` runs."""
 
@@ -160,6 +170,7 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    determination: DeterminationSettings = Field(default_factory=DeterminationSettings)
 
     @property
     def ehr(self) -> str:

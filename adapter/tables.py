@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from adapter.errors import MappingTableError
 
-__all__ = ["DEFAULT_MAPPINGS", "LABEL_WINDOW", "Coding", "Tables", "label_window", "load_tables"]
+__all__ = ["DEFAULT_MAPPINGS", "LABEL_WINDOW", "Coding", "Tables", "label_window", "load_table", "load_tables"]
 
 #: The tables shipped with the adapter.
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
@@ -111,6 +111,8 @@ class Extensions(_Table):
     session_count: str
     letter_layout: str
     parse_warning: str
+    recommendation: str
+    evidence: str
 
 
 class CodeSystems(_Table):
@@ -220,7 +222,8 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _load(path: Path, model: type[_Table]) -> Any:
+def load_table(path: Path, model: type[BaseModel]) -> Any:
+    """One YAML table validated by its model; ``MappingTableError`` naming ``file:line`` when it is broken."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -247,8 +250,8 @@ def _load(path: Path, model: type[_Table]) -> Any:
 def load_tables(folder: Path = DEFAULT_MAPPINGS) -> Tables:
     """Load and validate every table in ``folder`` (cached: each folder is read once)."""
     return Tables(
-        fhir=_load(folder / "fhir.yaml", FHIRTable),
-        diagnoses=_load(folder / "diagnoses.yaml", CodeMap),
-        services=_load(folder / "services.yaml", CodeMap),
-        body_sites=_load(folder / "body_sites.yaml", CodeMap),
+        fhir=load_table(folder / "fhir.yaml", FHIRTable),
+        diagnoses=load_table(folder / "diagnoses.yaml", CodeMap),
+        services=load_table(folder / "services.yaml", CodeMap),
+        body_sites=load_table(folder / "body_sites.yaml", CodeMap),
     )

@@ -14,23 +14,22 @@ import pytest
 
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
-from adapter.determination import RequestFacts, determine, facts_from_letter, load_rules
+from adapter.determination import Finding, RequestFacts, determine, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
-from adapter.determination.rules import fires
+from adapter.determination.rules import STATUS_FACTS, fires
 from adapter.fhir import case_to_bundle, validate_bundle
 from adapter.fhir.response import claim_response
 from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus
 
 RULES = load_rules()
 BY_ID = {r.id: r for r in RULES.rules}
-CLINICAL = dict(red_flags=False, neurologic_deficit=False, objective_joint_findings=False, functional_improvement=False,
-                surgery_documented=False, hospitalization_documented=False, return_to_work_attempts=False,
-                tens_trial_documented=False, surgery_related=False)  # fmt: skip
+A, P, U = "absent", "present", "unknown"
 
 
 def facts(category: str, request: str = "a request", **values: Any) -> RequestFacts:
-    return RequestFacts(request=request, category=category, **{**CLINICAL, **values})
+    """Facts with every documentation fact unknown unless given: what a rule needs is named in its case."""
+    return RequestFacts(request=request, category=category, surgery_related=False, **values)
 
 
 #: rule id -> (facts it fires on, facts it must not fire on)
@@ -45,106 +44,188 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("topical", topical_ingredients=["lidocaine"], topical_form="ointment"),
         facts("topical", topical_ingredients=["lidocaine"], topical_form="patch"),
     ),
-    "topical-nsaid-without-osteoarthritis": (
-        facts("topical", drug_class="nsaid", osteoarthritis_diagnosis=False),
-        facts("topical", drug_class="nsaid", osteoarthritis_diagnosis=True),
+    "topical-nsaid-spine-hip-shoulder": (
+        facts("topical", drug_class="nsaid", body_region="lumbar"),
+        facts("topical", drug_class="nsaid", body_region="elbow"),
+    ),
+    "topical-nsaid-for-osteoarthritis-or-tendinitis": (
+        facts("topical", drug_class="nsaid", body_region="elbow", osteoarthritis_diagnosis=False,
+              tendinitis_diagnosis=True),
+        facts("topical", drug_class="nsaid", body_region="elbow", osteoarthritis_diagnosis=False,
+              tendinitis_diagnosis=False),
     ),
     "muscle-relaxant-not-added-to-current": (
-        facts("muscle-relaxant", same_drug_class_in_use=True),
-        facts("muscle-relaxant", same_drug_class_in_use=False),
+        facts("muscle-relaxant", same_drug_class_in_use=P),
+        facts("muscle-relaxant", same_drug_class_in_use=U),
     ),
     "muscle-relaxant-beyond-three-weeks": (
-        facts("muscle-relaxant", supply_days=30.0),
-        facts("muscle-relaxant", supply_days=10.0),
+        facts("muscle-relaxant", supply_days=30.0, doses_per_day=2.0),
+        facts("muscle-relaxant", supply_days=10.0, doses_per_day=2.0),
+    ),
+    "muscle-relaxant-short-course-for-a-flare": (
+        facts("muscle-relaxant", supply_days=7.0, acute_flare=P),
+        facts("muscle-relaxant", supply_days=7.0, acute_flare=U),
     ),
     "opioid-chronic-without-functional-improvement": (
-        facts("opioid", same_drug_class_in_use=True, weeks_since_injury=30.0),
-        facts("opioid", same_drug_class_in_use=True, weeks_since_injury=30.0, functional_improvement=True),
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=A, weeks_since_injury=30.0),
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=U, weeks_since_injury=30.0),
     ),
-    "spine-imaging-without-nerve-compromise": (facts("mri-spine"), facts("mri-spine", neurologic_deficit=True)),
-    "joint-imaging-without-findings": (facts("mri-joint"), facts("mri-joint", objective_joint_findings=True)),
-    "other-imaging-without-red-flags": (facts("imaging-other"), facts("imaging-other", red_flags=True)),
-    "lower-extremity-nerve-conduction": (
-        facts("electrodiagnostic", lower_extremity_nerve_study=True, neurologic_deficit=True),
-        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=True),
+    "opioid-continued-with-documented-benefit": (
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, drug_monitoring=P),
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, drug_monitoring=U),
+    ),
+    "nsaid-in-the-acute-phase": (
+        facts("nsaid", weeks_since_injury=3.0, gi_risk=False),
+        facts("nsaid", weeks_since_injury=3.0, gi_risk=True),
+    ),
+    "medication-continued-without-functional-improvement": (
+        facts("nsaid", same_drug_class_in_use=P, functional_improvement=A, weeks_since_injury=20.0),
+        facts("nsaid", same_drug_class_in_use=P, functional_improvement=U, weeks_since_injury=20.0),
+    ),
+    "spine-imaging-without-nerve-compromise": (
+        facts("mri-spine", red_flags=A, neurologic_deficit=A),
+        facts("mri-spine", red_flags=A, neurologic_deficit=U),
+    ),
+    "spine-mri-with-nerve-compromise": (
+        facts("mri-spine", neurologic_deficit=P, prior_imaging=A, weeks_since_injury=10.0),
+        facts("mri-spine", neurologic_deficit=P, prior_imaging=U, weeks_since_injury=10.0),
+    ),
+    "imaging-for-red-flags": (facts("mri-spine", red_flags=P), facts("mri-spine", red_flags=U)),
+    "joint-imaging-without-findings": (
+        facts("mri-joint", red_flags=A, objective_joint_findings=A, neurologic_deficit=A),
+        facts("mri-joint", red_flags=A, objective_joint_findings=U, neurologic_deficit=A),
+    ),
+    "joint-mri-with-objective-findings": (
+        facts("mri-joint", objective_joint_findings=P, prior_imaging=A, weeks_since_injury=8.0),
+        facts("mri-joint", objective_joint_findings=P, prior_imaging=P, weeks_since_injury=8.0),
+    ),
+    "xray-after-acute-trauma": (
+        facts("xray-other", acute_trauma=P, weeks_since_injury=1.0),
+        facts("xray-other", acute_trauma=P, weeks_since_injury=30.0),
+    ),
+    "other-imaging-without-red-flags": (
+        facts("imaging-other", red_flags=A, neurologic_deficit=A),
+        facts("imaging-other", red_flags=U, neurologic_deficit=A),
+    ),
+    "spine-imaging-in-the-first-month": (
+        facts("mri-spine", weeks_since_injury=2.0, red_flags=A),
+        facts("mri-spine", weeks_since_injury=2.0, red_flags=U),
+    ),
+    "lower-extremity-nerve-conduction-for-radiculopathy": (
+        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=True,
+              neuropathy_diagnosis=False),
+        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=True,
+              neuropathy_diagnosis=True),
     ),
     "electrodiagnostics-without-neurologic-findings": (
-        facts("electrodiagnostic", lower_extremity_nerve_study=False),
-        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=True),
+        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=A),
+        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=U),
+    ),
+    "electrodiagnostics-for-neurologic-findings": (
+        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=P, prior_electrodiagnostics=A,
+              weeks_since_injury=8.0),
+        facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=P, prior_electrodiagnostics=U,
+              weeks_since_injury=8.0),
     ),
     "lumbar-facet-injection": (
         facts("facet-injection", body_region="lumbar"),
         facts("facet-injection", body_region="cervical"),
     ),
+    "medial-branch-block-with-radicular-findings": (
+        facts("medial-branch-block", neurologic_deficit=P),
+        facts("medial-branch-block", neurologic_deficit=U),
+    ),
+    "diagnostic-medial-branch-block": (
+        facts("medial-branch-block", neurologic_deficit=A, weeks_since_injury=20.0),
+        facts("medial-branch-block", neurologic_deficit=U, weeks_since_injury=20.0),
+    ),
     "epidural-without-radiculopathy": (
-        facts("epidural-injection"),
-        facts("epidural-injection", neurologic_deficit=True),
+        facts("epidural-injection", neurologic_deficit=A),
+        facts("epidural-injection", neurologic_deficit=U),
+    ),
+    "epidural-with-corroborated-radiculopathy": (
+        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=P),
+        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=U),
     ),
     "passive-modalities": (facts("passive-modality"), facts("physical-therapy")),
-    "tens-without-trial": (facts("tens"), facts("tens", tens_trial_documented=True)),
+    "cold-therapy-after-surgery": (
+        facts("cold-therapy", surgery_documented=P),
+        facts("cold-therapy", surgery_documented=U),
+    ),
+    "cold-therapy-without-surgery": (
+        facts("cold-therapy", surgery_documented=A),
+        facts("cold-therapy", surgery_documented=U),
+    ),
+    "tens-one-month-trial": (
+        facts("tens", request="TENS unit 30-day trial rental", weeks_since_injury=30.0),
+        facts("tens", request="TENS unit purchase", weeks_since_injury=30.0),
+    ),
+    "tens-purchase-without-trial": (
+        facts("tens", request="TENS unit purchase", tens_trial_documented=A),
+        facts("tens", request="TENS unit purchase", tens_trial_documented=U),
+    ),
     "therapy-continued-without-functional-improvement": (
-        facts("acupuncture", prior_same_therapy=True),
-        facts("acupuncture", prior_same_therapy=True, functional_improvement=True),
+        facts("acupuncture", prior_same_therapy=P, functional_improvement=A),
+        facts("acupuncture", prior_same_therapy=P, functional_improvement=U),
     ),
-    "visit-cap-24": (facts("chiropractic", prior_sessions=24), facts("chiropractic", prior_sessions=23)),
-    "manual-therapy-beyond-trial": (
-        facts("chiropractic", prior_same_therapy=False, requested_count=8),
-        facts("chiropractic", prior_same_therapy=False, requested_count=6),
+    "visit-cap-24": (
+        facts("chiropractic", prior_sessions=24, surgery_documented=U),
+        facts("chiropractic", prior_sessions=24, surgery_documented=P),
     ),
-    "acupuncture-beyond-trial": (
-        facts("acupuncture", prior_same_therapy=False, requested_count=12),
-        facts("acupuncture", prior_same_therapy=False, requested_count=6),
+    "manual-therapy-trial": (
+        facts("chiropractic", prior_same_therapy=A, requested_count=8),
+        facts("chiropractic", prior_same_therapy=U, requested_count=8),
+    ),
+    "manual-therapy-trial-within-limits": (
+        facts("chiropractic", prior_same_therapy=U, requested_count=6, body_region="lumbar"),
+        facts("chiropractic", prior_same_therapy=P, requested_count=6, body_region="lumbar"),
+    ),
+    "acupuncture-trial": (
+        facts("acupuncture", prior_same_therapy=A, requested_count=12),
+        facts("acupuncture", prior_same_therapy=U, requested_count=12),
+    ),
+    "acupuncture-trial-within-limits": (
+        facts("acupuncture", prior_same_therapy=U, requested_count=6),
+        facts("acupuncture", prior_same_therapy=P, requested_count=6),
     ),
     "physical-therapy-beyond-chronic-course": (
-        facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False),
-        facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=True),
+        facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False,
+              surgery_documented=U),
+        facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False,
+              surgery_documented=P),
+    ),
+    "first-physical-therapy-course": (
+        facts("physical-therapy", prior_same_therapy=A, requested_count=8),
+        facts("physical-therapy", prior_same_therapy=U, requested_count=8),
     ),
     "acute-therapy-with-functional-improvement": (
-        facts(
-            "physical-therapy",
-            weeks_since_injury=6.0,
-            functional_improvement=True,
-            prior_same_therapy=True,
-            requested_count=8,
-        ),
-        facts(
-            "physical-therapy",
-            weeks_since_injury=26.0,
-            functional_improvement=True,
-            prior_same_therapy=True,
-            requested_count=8,
-        ),
+        facts("physical-therapy", weeks_since_injury=6.0, functional_improvement=P, prior_same_therapy=P,
+              requested_count=6, prior_sessions=6),
+        facts("physical-therapy", weeks_since_injury=26.0, functional_improvement=P, prior_same_therapy=P,
+              requested_count=6, prior_sessions=6),
     ),
     "physical-medicine-frequency": (
         facts("physical-therapy", frequency_per_week=5, duration_weeks=2, requested_count=10),
         facts("physical-therapy", frequency_per_week=3, duration_weeks=2, requested_count=6),
     ),
     "home-health-without-surgery-or-hospitalization": (
-        facts("home-health"),
-        facts("home-health", surgery_documented=True),
+        facts("home-health", surgery_documented=A, hospitalization_documented=A),
+        facts("home-health", surgery_documented=A, hospitalization_documented=U),
     ),
     "functional-capacity-evaluation-routine": (
-        facts("functional-capacity-evaluation"),
-        facts("functional-capacity-evaluation", return_to_work_attempts=True),
-    ),
-    "medication-continued-without-functional-improvement": (
-        facts("nsaid", same_drug_class_in_use=True),
-        facts("nsaid", same_drug_class_in_use=False),
-    ),
-    "spine-imaging-in-the-first-month": (
-        facts("mri-spine", weeks_since_injury=2.0, neurologic_deficit=True),
-        facts("mri-spine", weeks_since_injury=6.0, neurologic_deficit=True),
-    ),
-    "joint-imaging-in-the-first-month": (
-        facts("mri-joint", weeks_since_injury=2.0, objective_joint_findings=True),
-        facts("mri-joint", weeks_since_injury=2.0, objective_joint_findings=True, red_flags=True),
+        facts("functional-capacity-evaluation", return_to_work_attempts=A),
+        facts("functional-capacity-evaluation", return_to_work_attempts=U),
     ),
     "routine-examination-components": (facts("testing", request="Jamar grip test"), facts("testing", request="CBC")),
     "urine-drug-test-without-opioids": (
-        facts("testing", request="Urine drug screen", opioid_in_use=False),
-        facts("testing", request="Urine drug screen", opioid_in_use=True),
+        facts("testing", request="Urine drug screen", opioid_in_use=A),
+        facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),
     ),
-}
+    "urine-drug-test-with-opioids": (
+        facts("testing", request="Urine drug screen", opioid_planned=P),
+        facts("testing", request="Urine drug screen", opioid_in_use=U),
+    ),
+}  # fmt: skip
 
 
 def test_every_rule_has_cases() -> None:
@@ -168,11 +249,7 @@ def test_rule_cannot_fire_on_missing_facts(rule_id: str) -> None:
     rule = BY_ID[rule_id]
     fire, _ = CASES[rule_id]
     for need in rule.needs:
-        if (
-            RequestFacts.model_fields[need].annotation is not None
-            and getattr(fire, need) is not None
-            and need != "request"
-        ):
+        if need not in STATUS_FACTS and getattr(fire, need) is not None and need != "request":
             if isinstance(getattr(fire, need), list):
                 continue
             assert not fires(rule, fire.model_copy(update={need: None})), f"{rule_id} fired without {need}"
@@ -181,29 +258,59 @@ def test_rule_cannot_fire_on_missing_facts(rule_id: str) -> None:
 class TestEngine:
     def test_no_rule_pends(self) -> None:
         answer = determine(facts("other"), RULES)
-        assert answer.action == "A4" and not answer.rules and "human" in answer.rationale
+        assert (answer.recommendation, answer.action) == ("A4", "A4")
+        assert not answer.rules and "human" in answer.rationale
 
     def test_disagreeing_rules_pend(self) -> None:
-        both = facts("physical-therapy", weeks_since_injury=6.0, functional_improvement=True, prior_same_therapy=True,
-                     requested_count=8, frequency_per_week=4, duration_weeks=2)  # fmt: skip
+        both = facts("physical-therapy", weeks_since_injury=6.0, functional_improvement=P, prior_same_therapy=P,
+                     requested_count=6, prior_sessions=6, frequency_per_week=4, duration_weeks=1)  # fmt: skip
         answer = determine(both, RULES)
-        assert answer.action == "A4"
+        assert answer.recommendation == "A4"
         assert set(answer.rules) == {"acute-therapy-with-functional-improvement", "physical-medicine-frequency"}
         assert "disagree" in answer.rationale
 
-    def test_modified_certifies_part(self) -> None:
-        answer = determine(facts("acupuncture", frequency_per_week=5, duration_weeks=2, requested_count=10), RULES)
-        assert (answer.action, answer.certified_quantity) == ("A6", 6.0)
-        assert "6 visits (3 a week for 2 weeks) are certified" in answer.rationale
+    def test_modified_certifies_part_and_goes_to_a_physician(self) -> None:
+        request = facts("acupuncture", frequency_per_week=5, duration_weeks=2, requested_count=10)
+        answer = determine(request, RULES)
+        assert (answer.recommendation, answer.certified_quantity, answer.action) == ("A6", 6.0, "A4")
+        assert "6 visits (3 a week for 2 weeks) are supported" in answer.rationale
+        assert "Labor Code 4610" in answer.rationale and "physician" in answer.rationale
+        decided = determine(request, RULES, adverse="decide")
+        assert (decided.recommendation, decided.action) == ("A6", "A6") and "4610" not in decided.rationale
 
-    def test_a_denial_always_cites(self) -> None:
+    def test_a_denial_always_cites_and_is_never_sent_by_default(self) -> None:
         answer = determine(facts("passive-modality"), RULES)
-        assert answer.action == "A3"
+        assert (answer.recommendation, answer.action) == ("A3", "A4")
         assert answer.citations[0].guideline.startswith("MTUS ACOEM") and answer.citations[0].section
         assert "(MTUS ACOEM Low Back Complaints 2004" in answer.rationale
+        assert determine(facts("passive-modality"), RULES, adverse="decide").action == "A3"
+
+    def test_a_certification_goes_out_at_once(self) -> None:
+        answer = determine(facts("physical-therapy", prior_same_therapy=A, requested_count=8), RULES)
+        assert (answer.recommendation, answer.action) == ("A1", "A1")
+
+    def test_what_is_supported_covering_the_request_certifies(self) -> None:
+        answer = determine(facts("physical-therapy", frequency_per_week=4, duration_weeks=2, requested_count=6), RULES)
+        assert answer.recommendation == "A1" and answer.certified_quantity is None
+
+    def test_evidence_of_the_fired_rules_is_returned(self) -> None:
+        quote = Finding(fact="neurologic_deficit", status="absent", quote="Neurologically intact.", source="note")
+        request = facts("epidural-injection", neurologic_deficit=A, evidence={"neurologic_deficit": quote})
+        answer = determine(request, RULES)
+        assert answer.recommendation == "A3" and answer.evidence == [quote]
+
+    @pytest.mark.parametrize("status", [U, P])
+    def test_silence_never_denies(self, status: str) -> None:
+        """With every documentation fact unknown, no category gets an adverse recommendation from a rule that
+        reads the documentation."""
+        for category in {c for r in RULES.rules for c in r.applies_to}:
+            answer = determine(facts(category, requested_count=4), RULES)
+            reading = [r for r in answer.rules if set(BY_ID[r].needs) & STATUS_FACTS]
+            assert not (answer.recommendation in ("A3", "A6") and reading), (category, answer.rules)
+        assert status in (U, P)
 
     def test_deterministic(self) -> None:
-        f = facts("mri-spine")
+        f = facts("mri-spine", red_flags=A, neurologic_deficit=A)
         assert determine(f, RULES) == determine(f, RULES)
 
 
@@ -211,23 +318,33 @@ class TestRuleTable:
     @pytest.mark.parametrize(
         ("old", "new", "message"),
         [
-            ("needs: [tens_trial_documented]", "needs: [tens_trial_written]", "unknown facts"),
+            ("needs: [return_to_work_attempts]", "needs: [return_to_work_written]", "unknown facts"),
             (
-                "when: {fact: tens_trial_documented, is: false}",
-                "when: {fact: tens_trial_documented, above: 1}",
+                "when: {fact: return_to_work_attempts, eq: absent}",
+                "when: {fact: return_to_work_attempts, above: 1}",
                 "exactly one of",
             ),
             (
-                "    action: A3\n    rationale: TENS",
-                "    action: A6\n    rationale: TENS",
+                "    action: A3\n    rationale: A functional capacity",
+                "    action: A6\n    rationale: A functional capacity",
                 "certify goes with action A6",
             ),
             (
-                "when: {fact: tens_trial_documented, is: false}",
-                "when: {fact: red_flags, is: false}",
+                "when: {fact: return_to_work_attempts, eq: absent}",
+                "when: {fact: red_flags, eq: absent}",
                 "not listed in needs",
             ),
-            ("rationale: TENS is not", "rationale: The {nonsense} TENS is not", "unknown fields"),
+            (
+                "when: {fact: return_to_work_attempts, eq: absent}",
+                "when: {fact: return_to_work_attempts, eq: unknown}",
+                "an unknown fact must never deny",
+            ),
+            (
+                "when: {fact: return_to_work_attempts, eq: absent}",
+                "when: {not: {fact: return_to_work_attempts, eq: present}}",
+                "an unknown fact must never deny",
+            ),
+            ("rationale: A functional capacity", "rationale: The {nonsense} functional capacity", "unknown fields"),
         ],
     )
     def test_broken_rules_fail_at_load(self, tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -275,18 +392,21 @@ def test_corpus_answers_ignore_the_decision_side() -> None:
 
 @needs_corpus
 def test_corpus_figures() -> None:
+    """Safety first on real letters: no A3 leaves the adapter, no overturned item is recommended A3, and what
+    is recommended mostly agrees with the IMR. Coverage is low by design: silence never denies."""
     truths = {t["case_number"]: t for t in corpus_truth()}
-    pairs = []
+    answers = []
     for path in sorted((CORPUS / "text").glob("*.txt")):
         case = parse_letter(path.read_text())
         summary = letter_summary(case)
         for item, truth in zip(case.items, truths[case.case_number]["items"], strict=True):
-            pairs.append((determine(facts_from_letter(case, item, summary), RULES).action, truth["decision"]))
-    decided = [(a, t) for a, t in pairs if a != "A4"]
-    overturned = [a for a, t in pairs if t == "overturned"]
-    assert len(decided) / len(pairs) >= 0.50
-    assert sum((a == "A3") == (t == "upheld") for a, t in decided) / len(decided) >= 0.95
-    assert sum(a == "A3" for a in overturned) / len(overturned) <= 0.10
+            answers.append((determine(facts_from_letter(case, item, summary), RULES), truth["decision"]))
+    assert not [a for a, _ in answers if a.action == "A3"]
+    recommended = [(a.recommendation, t) for a, t in answers if a.recommendation != "A4"]
+    overturned = [a.recommendation for a, t in answers if t == "overturned"]
+    assert len(recommended) / len(answers) >= 0.12
+    assert sum((r == "A3") == (t == "upheld") for r, t in recommended) / len(recommended) >= 0.85
+    assert sum(r == "A3" for r in overturned) / len(overturned) <= 0.10
 
 
 class TestFHIR:
@@ -303,7 +423,7 @@ class TestFHIR:
             "muscle-relaxant",
         ]
         therapy = found[1].facts
-        assert therapy.prior_sessions == 12 and therapy.prior_same_therapy is True
+        assert therapy.prior_sessions == 12 and therapy.prior_same_therapy == "present"
         assert (therapy.requested_count, therapy.frequency_per_week, therapy.duration_weeks) == (8, 2, 4)
         assert found[0].facts.diagnoses[0] == "lumbar radiculopathy"
         assert found[0].facts.age == 51 and found[0].facts.weeks_since_injury is not None
@@ -313,9 +433,9 @@ class TestFHIR:
                    "subject": {"reference": "Patient/p1"}, "code": {"text": "Cyclobenzaprine 10mg #60"},
                    "note": [{"text": "Current medications include Flexeril and Motrin."}]}  # fmt: skip
         (found,) = requested_services(request)
-        assert found.facts.category == "muscle-relaxant" and found.facts.same_drug_class_in_use is True
+        assert found.facts.category == "muscle-relaxant" and found.facts.same_drug_class_in_use == "present"
         answer = determine(found.facts, RULES)
-        assert answer.action == "A3" and answer.rules == ["muscle-relaxant-not-added-to-current"]
+        assert answer.recommendation == "A3" and answer.rules == ["muscle-relaxant-not-added-to-current"]
         bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
             {"resource": request},
             {"resource": {"resourceType": "MedicationRequest", "status": "active", "intent": "order",
@@ -324,7 +444,7 @@ class TestFHIR:
         ]}  # fmt: skip
         request["note"] = []
         (found,) = requested_services(bundle)
-        assert found.facts.same_drug_class_in_use is True
+        assert found.facts.same_drug_class_in_use == "present"
 
     def test_pas_claim_bundle_to_claim_response(self, bundle: dict[str, Any], tmp_path: Path) -> None:
         claim = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Claim")
@@ -356,7 +476,7 @@ class TestFHIR:
                    "occurrenceTiming": {"repeat": {"frequency": 5, "period": 1, "periodUnit": "wk",
                                                    "boundsDuration": {"value": 2, "unit": "wk"}}}}  # fmt: skip
         (found,) = requested_services(request)
-        answer = determine(found.facts, RULES)
+        answer = determine(found.facts, RULES, adverse="decide")
         assert answer.action == "A6"
         response = claim_response([(found.reference, request, answer)], patient=None)
         assert response["addItem"][0]["quantity"] == {"value": 6.0}
@@ -387,6 +507,7 @@ def test_cli_determine_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     for item in letter["items"] + fhir["items"]:
         assert {"request", "action", "rules", "rationale", "citations"} <= item.keys()
         assert item["action"] in {"A1", "A2", "A3", "A4", "A6"}
-    assert fhir["items"][0]["action"] == "A3" and fhir["items"][0]["rules"] == ["passive-modalities"]
+    first = fhir["items"][0]
+    assert (first["recommendation"], first["action"], first["rules"]) == ("A3", "A4", ["passive-modalities"])
     assert main(["determine", str(LETTERS / "maximus-notice.txt")]) == 0
     assert "Determinations" in capsys.readouterr().out

@@ -302,7 +302,7 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
     from adapter.determination.fhir_facts import requested_services
 
     (found,) = requested_services(bundle)
-    assert found.facts.functional_improvement is True and found.facts.prior_same_therapy is True
+    assert found.facts.functional_improvement == "present" and found.facts.prior_same_therapy == "present"
 
 
 def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: Path) -> None:

@@ -1,19 +1,27 @@
-"""Determination: guideline rules (data) applied to a requested service's facts. Pure: no I/O."""
+"""Determination: guideline rules (data) applied to a requested service's facts and evidence. Pure: no I/O."""
 
 from __future__ import annotations
 
-from adapter.determination.engine import Citation, Determination, determine
-from adapter.determination.facts import RequestFacts, build_facts, facts_from_letter
+from adapter.determination.engine import AdversePolicy, Citation, Determination, apply_policy, determine, recommend
+from adapter.determination.evidence import Finding, Status, Text
+from adapter.determination.facts import Context, RequestFacts, build_facts, facts_from_letter
 from adapter.determination.rules import Rule, RuleSet, load_rules
 
 __all__ = [
+    "AdversePolicy",
     "Citation",
+    "Context",
     "Determination",
+    "Finding",
     "RequestFacts",
     "Rule",
     "RuleSet",
+    "Status",
+    "Text",
+    "apply_policy",
     "build_facts",
     "determine",
     "facts_from_letter",
     "load_rules",
+    "recommend",
 ]

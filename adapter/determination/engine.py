@@ -1,11 +1,25 @@
-"""``determine(facts, rules)``: pure and deterministic."""
+"""``determine(facts, rules)``: pure and deterministic.
+
+The engine's **recommendation** (A1 certify, A3 not certified, A6 modified, A4 pended) and the **action**
+sent on the wire are separate. California Labor Code 4610 lets only a licensed physician deny or modify a
+request for medical necessity; so with the default policy (``adverse = "pend"``) an adverse recommendation
+(A3 or A6) goes out as A4 pended, carrying the recommendation, its rules, citations and evidence for a
+physician reviewer, while A1 may go out at once. ``adverse = "decide"`` sends adverse recommendations as
+they are, where that is lawful (a reviewer's own tool, another jurisdiction).
+"""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.determination.evidence import Finding
 from adapter.determination.facts import RequestFacts
-from adapter.determination.rules import Action, RuleSet, evaluate, fires, render
+from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
+
+AdversePolicy = Literal["pend", "decide"]
+ADVERSE = ("A3", "A6")
 
 
 class Citation(BaseModel):
@@ -25,33 +39,48 @@ class Determination(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    #: What the guideline rules recommend.
+    recommendation: Action
+    #: What is sent: the recommendation, or A4 (pended for a physician) for an adverse one under "pend".
     action: Action
     #: For A6: the units certified (sessions, tablets, ...).
     certified_quantity: float | None = None
     rules: list[str] = Field(default_factory=list)
     rationale: str
     citations: list[Citation] = Field(default_factory=list)
+    #: The documentation the fired rules read: each fact's status and the words it rests on.
+    evidence: list[Finding] = Field(default_factory=list)
 
 
 PENDED_NO_RULE = "No guideline rule decides this request on the facts available; it is pended for a human reviewer."
+PENDED_FOR_PHYSICIAN = (
+    "Recommended {label}; under California Labor Code 4610 only a physician reviewer may deny or modify a "
+    "request, so it is pended for one."
+)
+_LABELS = {"A3": "not certified", "A6": "modified"}
 
 
-def determine(facts: RequestFacts, rules: RuleSet) -> Determination:
-    """Apply every rule; one agreed action wins, anything else is pended (A4) for human review."""
+def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
+    names = dict.fromkeys(name for rule in fired for name in rule.needs if name in facts.evidence)
+    return [facts.evidence[name] for name in names]
+
+
+def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
+    """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review."""
     fired = [rule for rule in rules.rules if fires(rule, facts)]
     if not fired:
-        return Determination(action="A4", rationale=PENDED_NO_RULE)
+        return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE)
     citations = [
         Citation(rule=r.id, guideline=r.guideline.title, section=r.guideline.section, pages=r.guideline.pages,
                  status=r.guideline.status)
         for r in fired
     ]  # fmt: skip
-    ids = [r.id for r in fired]
+    ids, evidence = [r.id for r in fired], _evidence(fired, facts)
     actions = {r.action for r in fired}
     if len(actions) > 1:
         listing = "; ".join(f"{r.id} ({r.action})" for r in fired)
         return Determination(
-            action="A4", rules=ids, citations=citations,
+            recommendation="A4", action="A4", rules=ids, citations=citations, evidence=evidence,
             rationale=f"Guideline rules disagree ({listing}); the request is pended for a human reviewer.",
         )  # fmt: skip
     (action,) = actions
@@ -60,14 +89,31 @@ def determine(facts: RequestFacts, rules: RuleSet) -> Determination:
         amounts = {evaluate(r.certify, facts) for r in fired}
         if len(amounts) > 1:
             return Determination(
-                action="A4", rules=ids, citations=citations,
+                recommendation="A4", action="A4", rules=ids, citations=citations, evidence=evidence,
                 rationale=f"Rules would modify the request to different amounts {sorted(amounts)}; pended.",
             )  # fmt: skip
         (certified,) = amounts
         if certified <= 0:
             action = "A3"
             certified = None
+        elif facts.requested_count is not None and certified >= facts.requested_count:
+            action = "A1"  # what is supported covers the whole request
+            certified = None
     rationale = " ".join(f"{render(r, facts, certified)} ({r.guideline.cite()})" for r in fired)
     return Determination(
-        action=action, certified_quantity=certified, rules=ids, rationale=rationale, citations=citations
-    )
+        recommendation=action, action=action, certified_quantity=certified, rules=ids, rationale=rationale,
+        citations=citations, evidence=evidence,
+    )  # fmt: skip
+
+
+def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") -> Determination:
+    """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4."""
+    if adverse == "decide" or determination.recommendation not in ADVERSE:
+        return determination
+    note = PENDED_FOR_PHYSICIAN.format(label=_LABELS[determination.recommendation])
+    return determination.model_copy(update={"action": "A4", "rationale": f"{note} {determination.rationale}"})
+
+
+def determine(facts: RequestFacts, rules: RuleSet, *, adverse: AdversePolicy = "pend") -> Determination:
+    """The recommendation for one request and the action sent under the adverse-decision policy."""
+    return apply_policy(recommend(facts, rules), adverse)

@@ -14,19 +14,17 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from adapter.determination.facts import RequestFacts, build_facts, categorise
+from adapter.determination.evidence import Text
+from adapter.determination.facts import Context, RequestFacts, build_facts, categorise
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
 from adapter.fhir.r5 import is_r5
+from adapter.lexicon import load_lexicon
 from adapter.tables import load_tables
 
 JSON = dict[str, Any]
 AGE_EXTENSION_SUFFIX = "age-at-decision"
 SESSION_COUNT_SUFFIX = "session-count"
-_THERAPY_NAMES = {
-    "physical-therapy": "physical therapy", "chiropractic": "chiropractic", "acupuncture": "acupuncture",
-    "occupational-therapy": "occupational therapy",
-}  # fmt: skip
 
 
 @dataclass
@@ -73,55 +71,73 @@ def _resources(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
     )
 
 
-def _notes(resource: JSON) -> list[str]:
-    return [str(n["text"]) for n in resource.get("note", []) if n.get("text")]
+def _notes(ref: str, resource: JSON) -> list[Text]:
+    return [Text(f"{ref}.note[{n}]", str(note["text"])) for n, note in enumerate(resource.get("note", []))
+            if note.get("text")]  # fmt: skip
 
 
-def _clinical_text(resources: list[JSON]) -> tuple[str, list[str]]:
-    texts: list[str] = []
-    drugs: list[str] = []
-    for resource in resources:
+def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Text]:
+    """Every clinical text in the input, with where it came from (the requests' own notes aside)."""
+    texts: list[Text] = []
+    for ref, resource in entries:
+        if id(resource) in skip:
+            continue
         rtype = resource.get("resourceType")
-        texts += _notes(resource)
+        texts += _notes(ref, resource)
         if rtype == "Claim":
-            texts += [str(s["valueString"]) for s in resource.get("supportingInfo", []) if s.get("valueString")]
+            infos = enumerate(resource.get("supportingInfo", []))
+            texts += [
+                Text(f"{ref}.supportingInfo[{n}]", str(i["valueString"])) for n, i in infos if i.get("valueString")
+            ]
         elif rtype == "Observation" and resource.get("valueString"):
-            texts.append(str(resource["valueString"]))
+            texts.append(Text(ref, str(resource["valueString"])))
         elif rtype == "DocumentReference" and _text(resource.get("type")) != load_tables().fhir.document_type_text:
             # clinical notes only: an IMR letter holds decisions, which a determination must never read
             for content in resource.get("content", []):
                 attachment = content.get("attachment", {})
                 if str(attachment.get("contentType", "")).startswith("text/plain") and attachment.get("data"):
                     try:
-                        texts.append(base64.b64decode(attachment["data"]).decode("utf-8", errors="replace"))
+                        texts.append(Text(ref, base64.b64decode(attachment["data"]).decode("utf-8", errors="replace")))
                     except (binascii.Error, ValueError):
                         continue
-        elif rtype in ("MedicationRequest", "MedicationStatement"):
-            name = _text(resource.get("medicationCodeableConcept"))
-            if name and resource.get("status") not in ("stopped", "cancelled", "entered-in-error", "completed"):
-                drugs.append(name)
-    if drugs:
-        texts.append("Current medications include " + ", ".join(drugs) + ".")
-    return " ".join(texts), drugs
+    return texts
 
 
-def _prior(resources: list[JSON], exclude: set[int]) -> tuple[dict[str, int] | None, set[str] | None]:
-    """Prior sessions per therapy (counted from Procedures and completed ServiceRequests) and therapies named."""
+def _medication_list(resources: list[JSON]) -> list[str] | None:
+    """The ingredients of the medications taken now (MedicationRequest and MedicationStatement, read as
+    structured data); None when the input holds no medication resources."""
+    lexicon = load_lexicon()
+    listed = [r for r in resources if r.get("resourceType") in ("MedicationRequest", "MedicationStatement")]
+    if not listed:
+        return None
+    by_code = {d.rxnorm: d.ingredient for d in lexicon.drug_names if d.rxnorm}
+    taken: list[str] = []
+    for resource in listed:
+        if resource.get("status") in ("stopped", "cancelled", "entered-in-error", "completed", "not-taken"):
+            continue
+        concept = resource.get("medicationCodeableConcept")
+        coded = [by_code[c] for c in _codes(concept) if c in by_code]
+        taken += coded or [d.ingredient for d in lexicon.drugs_in(_text(concept))]
+    return list(dict.fromkeys(taken))
+
+
+def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict[str, int]:
+    """Prior sessions per therapy, counted from completed Procedures and ServiceRequests for the same body
+    region (or none named)."""
+    lexicon = load_lexicon()
     counts: dict[str, int] = {}
-    named: set[str] = set()
     for resource in resources:
         if id(resource) in exclude:
             continue
         rtype = resource.get("resourceType")
-        done = (rtype == "Procedure" and resource.get("status") == "completed") or (
-            rtype == "ServiceRequest" and resource.get("status") == "completed"
-        )
-        if not done:
+        if rtype not in ("Procedure", "ServiceRequest") or resource.get("status") != "completed":
             continue
-        therapy = _THERAPY_NAMES.get(categorise(_text(resource.get("code")), _codes(resource.get("code"))))
-        if therapy is None:
+        label = _text(resource.get("code"))
+        therapy = lexicon.therapy_for(categorise(label, _codes(resource.get("code"))))
+        sites = " ".join(_text(site) for site in resource.get("bodySite", []))
+        where = lexicon.region(f"{label} {sites}")
+        if therapy is None or (region and where and where != region):
             continue
-        named.add(therapy)
         sessions = next(
             (
                 e.get("valueInteger")
@@ -132,8 +148,8 @@ def _prior(resources: list[JSON], exclude: set[int]) -> tuple[dict[str, int] | N
         )
         if sessions is None and rtype == "ServiceRequest":
             sessions = resource.get("quantityQuantity", {}).get("value")
-        counts[therapy] = counts.get(therapy, 0) + int(sessions or 1)
-    return counts, named
+        counts[therapy.name] = counts.get(therapy.name, 0) + int(sessions or 1)
+    return counts
 
 
 def _age(patient: JSON | None, as_of: date | None) -> int | None:
@@ -193,39 +209,47 @@ def requested_services(
                      *(_date(c.get("accident", {}).get("date")) for c in claims)] if d),
         default=None,
     )  # fmt: skip
-    clinical, _ = _clinical_text(resources)
-    if len(clinical) > limits.max_clinical_text:  # the determination's work grows with it: bound it
+    exclude = {id(r) for _, r in requests}
+    shared = _clinical_texts(entries, exclude)
+    size = sum(len(t.text) for t in shared) + sum(len(t.text) for ref, r in requests for t in _notes(ref, r))
+    if size > limits.max_clinical_text:  # the determination's work grows with it: bound it
         raise InputLimitError(
-            f"the clinical text adds up to {len(clinical)} characters, more than {limits.max_clinical_text}; "
+            f"the clinical text adds up to {size} characters, more than {limits.max_clinical_text}; "
             "send the notes that bear on this request"
         )
-    exclude = {id(r) for _, r in requests}
-    # a ServiceRequest on its own says nothing about history: prior treatment stays missing, not "none"
-    prior, named = _prior(resources, exclude) if shape != "service-request" else (None, None)
+    medications = _medication_list(resources)
     diagnoses = [t for t in (_text(c.get("code")) for c in conditions) if t]
 
     out = []
     for ref, request in requests:
-        if not _text(request.get("code")):
+        label = _text(request.get("code"))
+        if not label:
             raise MappingError("the ServiceRequest has no code text or display", location=f"{ref}.code")
         repeat = request.get("occurrenceTiming", {}).get("repeat", {})
         weekly = repeat.get("periodUnit") == "wk" and repeat.get("period", 1) == 1
         quantity = request.get("quantityQuantity", {}).get("value")
         weeks = repeat.get("boundsDuration", {}).get("value")
         as_of = _date(request.get("authoredOn")) or (_date(claims[0].get("created")) if claims else None) or today
+        sites = " ".join(_text(site) for site in request.get("bodySite", []))
+        context = Context(
+            texts=[*_notes(ref, request), *shared],
+            diagnoses=diagnoses,
+            # a ServiceRequest on its own says nothing about history: prior treatment stays unknown
+            prior=_prior(resources, exclude, load_lexicon().region(f"{label} {sites}"))
+            if shape != "service-request"
+            else None,
+            medication_list=medications,
+            injury=injury,
+            as_of=as_of,
+            age=_age(patients[0] if patients else None, as_of),
+        )
         facts = build_facts(
-            _text(request.get("code")),
+            label,
+            context,
             codes=_codes(request.get("code")),
             quantity=int(quantity) if quantity is not None else None,
             frequency=repeat.get("frequency") if weekly else None,
             weeks=int(weeks) if weeks is not None else None,
-            clinical=" ".join([*_notes(request), clinical]).strip() or None,
-            diagnoses=diagnoses,
-            prior=prior,
-            prior_mentioned=named,
-            injury=injury,
-            as_of=as_of,
-            age=_age(patients[0] if patients else None, as_of),
         )
         out.append(Requested(ref, request, facts))
     return out

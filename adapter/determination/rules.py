@@ -22,7 +22,9 @@ from adapter.errors import MappingTableError
 from adapter.tables import DEFAULT_MAPPINGS
 
 Action = Literal["A1", "A2", "A3", "A4", "A6"]
-_FACTS = set(RequestFacts.model_fields)
+_FACTS = set(RequestFacts.model_fields) - {"evidence"}
+#: Facts read from the documentation: present, absent (stated as absent) or unknown (not stated).
+STATUS_FACTS = {name for name, f in RequestFacts.model_fields.items() if "present" in str(f.annotation)}
 _OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
 
 
@@ -76,6 +78,27 @@ def _check_condition(condition: Any, where: str) -> None:
         _check_condition(part, f"{where}.{key}[{n}]")
 
 
+def _adverse_safe(condition: dict[str, Any], where: str, negated: bool = False) -> None:
+    """An adverse rule (A3, A6) may rest only on what the documentation states: a documentation fact is a
+    criterion (``eq: present`` or ``eq: absent``) or an exception (``ne: present``: the rule stands aside when
+    the fact is documented), never anything that holds for an unknown fact, and never under ``not``. So
+    silence can never lead to a denial or a modification."""
+    if "fact" in condition:
+        if condition["fact"] not in STATUS_FACTS:
+            return
+        op = next(k for k in condition if k != "fact")
+        allowed = (op == "eq" and condition[op] in ("present", "absent")) or (op == "ne" and condition[op] == "present")
+        if negated or not allowed:
+            raise ValueError(
+                f"{where}: an adverse rule compares {condition['fact']} only with eq: present, eq: absent or "
+                "ne: present (an unknown fact must never deny or modify)"
+            )
+        return
+    (key, value), *_ = condition.items()
+    for n, part in enumerate(value if key != "not" else [value]):
+        _adverse_safe(part, f"{where}.{key}[{n}]", negated or key == "not")
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -104,6 +127,8 @@ class Rule(BaseModel):
         missing = _condition_facts(self.when) - set(self.needs)
         if missing:
             raise ValueError(f"the condition uses facts not listed in needs: {sorted(missing)}")
+        if self.action in ("A3", "A6"):
+            _adverse_safe(self.when, "when")
         if (self.action == "A6") != (self.certify is not None):
             raise ValueError("certify goes with action A6, and A6 needs certify")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.rationale) if f}
@@ -223,7 +248,7 @@ def load_rules(folder: Path = DEFAULT_MAPPINGS) -> RuleSet:
 
 
 def render(rule: Rule, facts: RequestFacts, certified: float | None) -> str:
-    values: dict[str, Any] = {k: v for k, v in facts.model_dump().items()}
+    values: dict[str, Any] = {k: v for k, v in facts.model_dump(exclude={"evidence"}).items()}
     for key, value in list(values.items()):
         if isinstance(value, list):
             values[key] = ", ".join(str(v) for v in value)

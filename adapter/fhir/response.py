@@ -1,9 +1,10 @@
 """Determinations -> a FHIR R4 ClaimResponse shaped like Da Vinci PAS (and the PAS response Bundle).
 
-One item per requested service with the PAS reviewAction (A1/A3/A4/A6); for A6, what is certified in an
-``addItem``; the rationale in ``processNote`` linked by ``noteNumber``; each rule's guideline citation in
-the adapter's guideline extension. ``outcome`` is ``complete`` when every item is decided, else
-``partial`` (PAS does not allow ``queued``).
+One item per requested service with the PAS reviewAction (A1/A3/A4/A6: the action sent); the engine's
+recommendation and the evidence it read (fact, status, quote, source) in the adapter's recommendation and
+evidence extensions; for A6, what is certified in an ``addItem``; the rationale in ``processNote`` linked by
+``noteNumber``; each rule's guideline citation in the adapter's guideline extension. ``outcome`` is
+``complete`` when every item is decided, else ``partial`` (PAS does not allow ``queued``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def claim_response(
             extensions.append({"url": ext.guideline, "extension": [
                 {"url": "source", "valueCode": "rule"}, {"url": "text", "valueString": citation.rule},
                 {"url": "citation", "extension": parts}]})  # fmt: skip
+        recommended = {"system": systems["review_action"], "code": answer.recommendation}
+        extensions.append({"url": ext.recommendation, "valueCodeableConcept": {"coding": [recommended]}})
+        for found in answer.evidence:
+            parts = [{"url": "fact", "valueCode": found.fact}, {"url": "status", "valueCode": found.status}]
+            if found.quote:
+                parts.append({"url": "quote", "valueString": found.quote})
+            if found.source:
+                parts.append({"url": "source", "valueString": found.source})
+            extensions.append({"url": ext.evidence, "extension": parts})
         notes.append({"number": n, "type": "display", "text": answer.rationale})
         items.append(
             {"extension": extensions, "itemSequence": n, "noteNumber": [n], "adjudication": [review(answer.action)]}

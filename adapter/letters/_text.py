@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
+from functools import lru_cache
 
+from adapter.lexicon import load_lexicon
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\ufeff]")
@@ -163,32 +165,20 @@ def diagnoses(summary: str) -> list[str]:
     return [re.sub(r"^(?:and|a|an)\s+", "", p) for p in parts if p]
 
 
-_THERAPIES = {
-    r"physical\s+therapy|PT": "physical therapy",
-    r"occupational\s+therapy|OT": "occupational therapy",
-    r"chiropractic(?:\s+(?:care|treatments?|therapy|manipulation))?": "chiropractic",
-    r"acupuncture(?:\s+treatments?)?": "acupuncture",
-    r"massage(?:\s+therapy)?": "massage",
-    r"(?:aqua|aquatic|pool)\s+therapy": "aquatic therapy",
-    r"cognitive\s+behavio(?:u)?ral\s+therapy|CBT|psychotherapy": "psychotherapy",
-    r"shockwave\s+therapy|ESWT": "shockwave therapy",
-}
-_THERAPY = "|".join(f"(?:{p})" for p in _THERAPIES)
 _UNIT = r"(?:sessions?|visits?|treatments?)"
 _UNIT_WORD = re.compile(_UNIT, re.IGNORECASE)
-_HISTORY = re.compile(
-    rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
-    rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{_THERAPY})\b"
-    rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{_THERAPY})\s+{_UNIT}\b",
-    re.IGNORECASE,
-)
 
 
-def _therapy_name(text: str) -> str:
-    for pattern, name in _THERAPIES.items():
-        if re.fullmatch(pattern, text, re.IGNORECASE):
-            return name
-    return text.lower()
+@lru_cache(maxsize=1)
+def _history_pattern() -> re.Pattern[str]:
+    """ "12 sessions of physical therapy", "6 prior chiropractic visits": therapy names from the lexicon."""
+    therapy = "|".join(f"(?:{w})" for t in load_lexicon().therapies for w in t.words)
+    return re.compile(
+        rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+        rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
+        rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b",
+        re.IGNORECASE,
+    )
 
 
 def treatment_history(summary: str) -> list[TreatmentFact]:
@@ -199,14 +189,15 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
     # The full pattern is slow to try at every position: try it only around the unit words.
     for unit in _UNIT_WORD.finditer(flat):
         window_start = max(0, unit.start() - 80)
-        for found in _HISTORY.finditer(flat, window_start, unit.end() + 60):
+        for found in _history_pattern().finditer(flat, window_start, unit.end() + 60):
             if found.start() in seen:
                 continue
             seen.add(found.start())
             count = to_int(found["n1"] or found["n2"])
             therapy = found["t1"] or found["t2"]
             if count:
-                facts.append(TreatmentFact(therapy=_therapy_name(therapy), count=count, text=found[0]))
+                name = load_lexicon().therapy_name(therapy) or therapy.lower()
+                facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
     return facts
 
 

@@ -30,7 +30,14 @@ class Wiring:
             self.settings.ehr, auth=self.settings.auth("ehr"), timeout=self.settings.timeout, retry=self.settings.retry
         )
         service = self.settings.service
-        return SyncWorker(self.store, ehr, self.forwarder, forward=self.settings.forwarding, tasks=service.ehr_task)
+        return SyncWorker(
+            self.store,
+            ehr,
+            self.forwarder,
+            forward=self.settings.forwarding,
+            tasks=service.ehr_task,
+            adverse=self.settings.determination.adverse,
+        )
 
 
 def wire(settings: Settings) -> Wiring:

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from adapter.determination import RuleSet, determine, load_rules
+from adapter.determination import AdversePolicy, RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import StateError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
@@ -36,12 +36,13 @@ def decide(
     tables: Tables | None = None,
     checked: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    adverse: AdversePolicy = "pend",
 ) -> Decided:
     """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable;
     ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
     requested = requested_services(data, checked=checked, limits=limits)
-    answers = [(r.reference, r.resource, determine(r.facts, rules)) for r in requested]
+    answers = [(r.reference, r.resource, determine(r.facts, rules, adverse=adverse)) for r in requested]
     subject = requested[0].resource.get("subject")
     claim_ref = None
     if data.get("resourceType") == "Bundle" and data.get("entry"):
@@ -108,6 +109,7 @@ def answer(
     forward: bool,
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
+    adverse: AdversePolicy = "pend",
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
@@ -118,7 +120,7 @@ def answer(
         return found, False
     if any(store.processed(k) is not None for k in also):
         raise RequestConflictError("this Claim identifier was already submitted with other content; submit a new Claim")
-    decided = decide(data, checked=True, limits=limits)
+    decided = decide(data, checked=True, limits=limits, adverse=adverse)
     stored = record(store, decided, forward=forward, key=key, also=also)
     if stored == decided.response["id"]:
         return decided.response, True

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, FHIRServerError, MappingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource
@@ -72,6 +73,7 @@ class SyncWorker:
         forward: bool = True,
         page_size: int = 50,
         tasks: bool = False,
+        adverse: AdversePolicy = "pend",
     ) -> None:
         self.store = store
         self.ehr = ehr
@@ -79,6 +81,7 @@ class SyncWorker:
         self.forward = forward
         self.page_size = page_size
         self.tasks = tasks
+        self.adverse = adverse
 
     def post_task(self, task: JSON) -> None:
         """Write a Task to the EHR, conditionally: a retry never duplicates it."""
@@ -128,7 +131,7 @@ class SyncWorker:
             report.skipped += 1
             return
         try:
-            decided = decide(self.context(request))
+            decided = decide(self.context(request), adverse=self.adverse)
         except (TransportError, RetryableError):
             raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
         except AdapterError as exc:
@@ -181,7 +184,7 @@ class SyncWorker:
             rtype, _, rid = reference.partition("/")
             try:
                 request = self.ehr.read(rtype, rid)
-                decided = decide(self.context(request))
+                decided = decide(self.context(request), adverse=self.adverse)
             except AdapterError as exc:
                 report.errors.append(f"{reference}: [{exc.code}] {exc.message}")
                 continue

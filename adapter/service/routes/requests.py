@@ -31,7 +31,15 @@ def _refuse(message: str, code: str) -> ServiceError:
 
 def _answer(ctx: ServiceContext, request: Request, data: JSON, key: str, also: list[str]) -> tuple[JSON, bool]:
     with tracer.start_as_current_span("determine"):
-        response, created = answer(ctx.store, data, key, forward=ctx.settings.forwarding, also=also, limits=ctx.limits)
+        response, created = answer(
+            ctx.store,
+            data,
+            key,
+            forward=ctx.settings.forwarding,
+            also=also,
+            limits=ctx.limits,
+            adverse=ctx.settings.determination.adverse,
+        )
     request.state.target = f"ClaimResponse/{response['id']}"
     if created:
         for item in response.get("item", []):

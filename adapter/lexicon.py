@@ -1,0 +1,235 @@
+"""The clinical vocabulary (``mappings/lexicon.yaml``), loaded and validated once, and what derives from it:
+drug classes by name, therapy names, body regions, finding phrases and assertion cues.
+
+Nothing else in the adapter keeps a clinical word list: the letter parser's therapy names, the request
+categories' drug and therapy entries and both fact readers come from here.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property, lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from adapter.tables import DEFAULT_MAPPINGS, load_table
+
+__all__ = ["Drug", "Lexicon", "load_lexicon"]
+
+
+def _compiles(patterns: list[str]) -> list[str]:
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
+    return patterns
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cue(_Entry):
+    """An assertion cue for ConText: a phrase and the direction of its scope."""
+
+    phrase: str = Field(min_length=1)
+    direction: Literal["forward", "backward", "bidirectional"]
+
+
+class Assertion(_Entry):
+    negated: list[Cue]
+    historical: list[Cue]
+    hypothetical: list[Cue]
+    other_experiencer: list[Cue]
+    other_injury: list[Cue]
+    terminate: list[str]
+
+
+class Therapy(_Entry):
+    name: str
+    category: str
+    words: list[str] = Field(min_length=1)
+
+    _check = field_validator("words")(_compiles)
+
+
+class Ingredient(_Entry):
+    rxnorm: str | None = Field(default=None, pattern=r"^\d{1,8}$")
+    brands: list[str] = Field(default_factory=list)
+
+
+class Finding(_Entry):
+    """A documentation fact: phrases that state it, phrases that state its absence."""
+
+    conflict: Literal["present", "unknown"]
+    history: bool
+    present: list[str] = Field(min_length=1)
+    absent: list[str] = Field(default_factory=list)
+
+    _check = field_validator("present", "absent")(_compiles)
+
+
+class Measures(_Entry):
+    pain_change: str
+
+    @field_validator("pain_change")
+    @classmethod
+    def _groups(cls, pattern: str) -> str:
+        compiled = re.compile(pattern)
+        if {"before", "after"} - set(compiled.groupindex):
+            raise ValueError("pain_change needs the named groups before and after")
+        return pattern
+
+
+class DoseFrequency(_Entry):
+    pattern: str
+    per_day: float = Field(gt=0)
+
+    _check = field_validator("pattern")(lambda cls, p: _compiles([p])[0])
+
+
+class Drug(_Entry):
+    """One name a drug goes by (ingredient or brand), with its ingredient and class."""
+
+    name: str
+    ingredient: str
+    drug_class: str
+    rxnorm: str | None
+
+
+class Lexicon(_Entry):
+    assertion: Assertion
+    regions: dict[str, list[str]]
+    related_regions: dict[str, list[str]]
+    therapies: list[Therapy]
+    drugs: dict[str, dict[str, Ingredient]]
+    findings: dict[str, Finding]
+    diagnoses: dict[str, list[str]]
+    measures: Measures
+    dose_frequencies: list[DoseFrequency]
+    topical_not_recommended: list[str]
+    topical_forms: list[str]
+
+    @field_validator("regions", "diagnoses")
+    @classmethod
+    def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
+        for patterns in table.values():
+            _compiles(patterns)
+        return table
+
+    @model_validator(mode="after")
+    def _related_are_regions(self) -> Lexicon:
+        unknown = {r for rs in self.related_regions.values() for r in rs} | set(self.related_regions)
+        unknown -= set(self.regions)
+        if unknown:
+            raise ValueError(f"related_regions names regions not in regions: {sorted(unknown)}")
+        return self
+
+    def bears_on(self, region: str, others: frozenset[str] | set[str]) -> bool:
+        """Whether a sentence about ``others`` (regions) bears on ``region``: no region named, the same one,
+        or a related one (the leg for the low back)."""
+        return not others or bool(others & {region, *self.related_regions.get(region, [])})
+
+    @model_validator(mode="after")
+    def _names_once(self) -> Lexicon:
+        seen: dict[str, str] = {}
+        for drug in self.drug_names:
+            other = seen.setdefault(drug.name, drug.ingredient)
+            if other != drug.ingredient:
+                raise ValueError(f"the drug name {drug.name!r} stands for both {other} and {drug.ingredient}")
+        return self
+
+    # --- derived vocabularies -------------------------------------------------------------------------
+
+    @cached_property
+    def drug_names(self) -> list[Drug]:
+        """Every ingredient and brand name, longest first (so "tylenol #3" wins over a shorter name)."""
+        names = [
+            Drug(name=name.lower(), ingredient=ingredient, drug_class=cls, rxnorm=entry.rxnorm)
+            for cls, ingredients in self.drugs.items()
+            for ingredient, entry in ingredients.items()
+            for name in (ingredient, *entry.brands)
+        ]
+        return sorted(names, key=lambda d: -len(d.name))
+
+    @cached_property
+    def drug_pattern(self) -> re.Pattern[str]:
+        alternatives = "|".join(re.escape(d.name) for d in self.drug_names)
+        return re.compile(rf"(?<![\w#])(?:{alternatives})(?![\w])", re.IGNORECASE)
+
+    def drugs_in(self, text: str) -> list[Drug]:
+        """The drugs a text names, in order, once each."""
+        by_name = {d.name: d for d in self.drug_names}
+        found: dict[str, Drug] = {}
+        for match in self.drug_pattern.finditer(text):
+            drug = by_name[match.group(0).lower()]
+            found.setdefault(drug.ingredient, drug)
+        return list(found.values())
+
+    def drug_class(self, text: str) -> str | None:
+        """The class of the first drug a text names."""
+        found = self.drugs_in(text)
+        return found[0].drug_class if found else None
+
+    def class_names(self, drug_class: str) -> list[str]:
+        return [d.name for d in self.drug_names if d.drug_class == drug_class]
+
+    def codes(self, drug_class: str) -> list[str]:
+        return sorted({d.rxnorm for d in self.drug_names if d.drug_class == drug_class and d.rxnorm})
+
+    @cached_property
+    def therapy_pattern(self) -> re.Pattern[str]:
+        return re.compile("|".join(rf"\b(?:{w})\b" for t in self.therapies for w in t.words), re.IGNORECASE)
+
+    def therapy_name(self, text: str) -> str | None:
+        """The therapy a phrase names ("PT" -> physical therapy)."""
+        for therapy in self.therapies:
+            if any(re.fullmatch(w, text.strip(), re.IGNORECASE) for w in therapy.words):
+                return therapy.name
+        return None
+
+    def therapy_for(self, category: str) -> Therapy | None:
+        """The therapy counted as prior care for a request category (the first one listed)."""
+        return next((t for t in self.therapies if t.category == category), None)
+
+    def region(self, text: str | None) -> str | None:
+        """The body region a text names first (by position), if any."""
+        if not text:
+            return None
+        best: tuple[int, str] | None = None
+        for region, patterns in self.regions.items():
+            found = re.search("|".join(rf"\b(?:{p})\b" for p in patterns), text, re.IGNORECASE)
+            if found and (best is None or found.start() < best[0]):
+                best = (found.start(), region)
+        return best[1] if best else None
+
+    def regions_in(self, text: str) -> set[str]:
+        return {
+            region
+            for region, patterns in self.regions.items()
+            if re.search("|".join(rf"\b(?:{p})\b" for p in patterns), text, re.IGNORECASE)
+        }
+
+    def doses_per_day(self, sig: str) -> float | None:
+        """Doses a day a sig states ("1 tab twice daily" -> 2)."""
+        for entry in self.dose_frequencies:
+            if re.search(rf"\b(?:{entry.pattern})(?!\w)", sig, re.IGNORECASE):
+                return entry.per_day
+        return None
+
+    def topical_form(self, text: str) -> str | None:
+        found = re.search("|".join(rf"\b{re.escape(f)}\b" for f in self.topical_forms), text, re.IGNORECASE)
+        return found[0].lower().removesuffix(" base") if found else None
+
+    def diagnosis(self, group: str, text: str) -> bool:
+        return re.search("|".join(rf"\b(?:{p})\b" for p in self.diagnoses[group]), text, re.IGNORECASE) is not None
+
+
+@lru_cache(maxsize=4)
+def load_lexicon(folder: Path = DEFAULT_MAPPINGS) -> Lexicon:
+    """The lexicon in ``folder``, validated (``MappingTableError`` with ``file:line`` when broken)."""
+    lexicon: Lexicon = load_table(folder / "lexicon.yaml", Lexicon)
+    return lexicon
