@@ -46,6 +46,8 @@ class Assertion(_Entry):
     other_experiencer: list[Cue]
     other_injury: list[Cue]
     terminate: list[str]
+    #: medspacy default cues left out (their literal), with the reason beside each in the lexicon.
+    drop_default: list[str] = Field(default_factory=list)
 
 
 class Therapy(_Entry):
@@ -66,6 +68,10 @@ class Finding(_Entry):
 
     conflict: Literal["present", "unknown"]
     history: bool
+    #: Whether a suspected finding ("rule out", "possible") counts: yes for red flags, which are suspicions.
+    suspected: bool = False
+    #: Whether a mention about a related region counts (a leg finding for the low back): neurologic findings.
+    related: bool = False
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
 
@@ -128,10 +134,11 @@ class Lexicon(_Entry):
             raise ValueError(f"related_regions names regions not in regions: {sorted(unknown)}")
         return self
 
-    def bears_on(self, region: str, others: frozenset[str] | set[str]) -> bool:
+    def bears_on(self, region: str, others: frozenset[str] | set[str], *, related: bool) -> bool:
         """Whether a sentence about ``others`` (regions) bears on ``region``: no region named, the same one,
-        or a related one (the leg for the low back)."""
-        return not others or bool(others & {region, *self.related_regions.get(region, [])})
+        or (with ``related``) a related one (the leg for the low back)."""
+        near = {region, *self.related_regions.get(region, [])} if related else {region}
+        return not others or bool(others & near)
 
     @model_validator(mode="after")
     def _names_once(self) -> Lexicon:

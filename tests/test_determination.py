@@ -75,8 +75,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, drug_monitoring=U),
     ),
     "nsaid-in-the-acute-phase": (
-        facts("nsaid", weeks_since_injury=3.0, gi_risk=False),
-        facts("nsaid", weeks_since_injury=3.0, gi_risk=True),
+        facts("nsaid", weeks_since_injury=3.0, gi_risk=U),
+        facts("nsaid", weeks_since_injury=3.0, gi_risk=P),
     ),
     "medication-continued-without-functional-improvement": (
         facts("nsaid", same_drug_class_in_use=P, functional_improvement=A, weeks_since_injury=20.0),
@@ -149,8 +149,12 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
     ),
     "passive-modalities": (facts("passive-modality"), facts("physical-therapy")),
     "cold-therapy-after-surgery": (
-        facts("cold-therapy", surgery_documented=P),
-        facts("cold-therapy", surgery_documented=U),
+        facts("cold-therapy", surgery_documented=P, supply_days=7.0),
+        facts("cold-therapy", surgery_documented=U, supply_days=7.0),
+    ),
+    "cold-therapy-beyond-seven-days": (
+        facts("cold-therapy", surgery_documented=P, supply_days=30.0),
+        facts("cold-therapy", surgery_documented=P, supply_days=5.0),
     ),
     "cold-therapy-without-surgery": (
         facts("cold-therapy", surgery_documented=A),

@@ -4,10 +4,10 @@ A fact is ``present`` (stated: "positive straight leg raise on the left"), ``abs
 "neurologically intact", "therapy has not helped") or ``unknown`` (not mentioned, or only mentioned in a
 plan, a condition, about someone else or about another injury). Silence is never absence.
 
-One NLP pass per text: spaCy's rule-based sentencizer, medspacy's target matcher with the lexicon's phrases
-(``mappings/lexicon.yaml``) as target rules, and medspacy's ConText with its default modifiers plus the
-lexicon's (negation, history, plans and requests, other experiencers, other injuries, and clause
-boundaries that end a modifier's scope). The pipeline is built once per process.
+One NLP pass per text: spaCy's rule-based sentencizer, the lexicon's phrases (``mappings/lexicon.yaml``) as
+targets, and medspacy's ConText with its default modifiers plus the lexicon's (negation, history, plans and
+requests, other experiencers, and clause boundaries that end a modifier's scope); a sentence about another
+injury counts for none of this one's facts. The pipeline is built once per process.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from adapter.lexicon import Lexicon, load_lexicon
 
 Status = Literal["present", "absent", "unknown"]
 #: ConText categories the adapter reads (medspacy's defaults use the first four names too).
-NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, OTHER_INJURY = (
-    "NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "OTHER_INJURY"
+NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
+    "NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "POSSIBLE_EXISTENCE", "OTHER_INJURY"
 )  # fmt: skip
 _GROUP = "imr_targets"
 # medspacy's matcher warns on every document that its (unused) token-pattern matcher is empty
@@ -94,70 +94,102 @@ def _pipeline(lexicon: Lexicon) -> Any:
     return cached[1]
 
 
+@dataclass(frozen=True)
+class _Target:
+    kind: str
+    name: str
+    polarity: Literal["present", "absent"]
+    pattern: re.Pattern[str]
+
+
+def _targets(lexicon: Lexicon) -> list[_Target]:
+    """Every lexicon phrase as a compiled pattern (findings, therapies, drug names)."""
+    out: list[_Target] = []
+    for fact, rule in lexicon.findings.items():
+        for pattern in rule.present:
+            out.append(_Target("finding", fact, "present", re.compile(rf"\b(?:{pattern})", re.I)))
+        for pattern in rule.absent:
+            out.append(_Target("finding", fact, "absent", re.compile(rf"\b(?:{pattern})", re.I)))
+    for therapy in lexicon.therapies:
+        words = "|".join(therapy.words)
+        out.append(_Target("therapy", therapy.name, "present", re.compile(rf"\b(?:{words})\b", re.I)))
+    out.append(_Target("drug", "", "present", lexicon.drug_pattern))
+    return out
+
+
 def _build(lexicon: Lexicon) -> Any:
+    """spaCy's sentencizer and medspacy's ConText with its default modifiers plus the lexicon's. Targets are
+    found with the lexicon's own patterns (overlaps allowed: "foot drop" is a red flag and a neurologic
+    finding) and handed to ConText as a span group."""
     import spacy
     from loguru import logger
     from medspacy.context import ConTextRule
-    from medspacy.ner import TargetRule
 
-    logger.disable("PyRuSH")  # not used here, but medspacy imports it; keep its DEBUG lines away
+    logger.disable("PyRuSH")  # imported by medspacy, not used here; keep its DEBUG lines away
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    matcher: Any = nlp.add_pipe("medspacy_target_matcher", config={"result_type": "group", "span_group_name": _GROUP})
-    rules = []
-    for fact, finding in lexicon.findings.items():
-        for polarity in ("present", "absent"):
-            for n, pattern in enumerate(getattr(finding, polarity)):
-                rules.append(TargetRule(f"{fact}.{polarity}.{n}", f"finding|{fact}|{polarity}", pattern=pattern))
-    for therapy in lexicon.therapies:
-        for n, word in enumerate(therapy.words):
-            rules.append(
-                TargetRule(f"{therapy.name}.{n}", f"therapy|{therapy.name}|present", pattern=rf"\b(?:{word})\b")
-            )
-    names = "|".join(re.escape(d.name) for d in lexicon.drug_names)
-    rules.append(TargetRule("drug", "drug||present", pattern=rf"(?<![\w#])(?:{names})(?!\w)"))
-    matcher.add(rules)
     context: Any = nlp.add_pipe(
-        "medspacy_context", config={"rules": "default", "input_span_type": "group", "span_group_name": _GROUP}
+        "medspacy_context", config={"rules": None, "input_span_type": "group", "span_group_name": _GROUP}
     )
     cues = lexicon.assertion
+    dropped = {phrase.lower() for phrase in cues.drop_default}
     context.add(
-        [ConTextRule(c.phrase, category, direction=_direction(c.direction))
+        [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
+        + [ConTextRule(c.phrase, category, direction=c.direction.upper())
          for category, group in ((NEGATED, cues.negated), (HISTORICAL, cues.historical),
-                                 (HYPOTHETICAL, cues.hypothetical), (FAMILY, cues.other_experiencer),
-                                 (OTHER_INJURY, cues.other_injury))
+                                 (HYPOTHETICAL, cues.hypothetical), (FAMILY, cues.other_experiencer))
          for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
     )  # fmt: skip
-    return nlp
+    return nlp, _targets(lexicon)
 
 
 def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Mention]:
     """Every lexicon phrase in the texts, with its ConText modifiers and sentence."""
     lexicon = lexicon or load_lexicon()
-    nlp = _pipeline(lexicon)
+    nlp, targets = _pipeline(lexicon)
+    sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
+    other_injury = re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in lexicon.assertion.other_injury), re.I)
+    # a sentence whose subject is someone else ("Her sister has ...") is about someone else throughout
+    relatives = "|".join(re.escape(c.phrase) for c in lexicon.assertion.other_experiencer)
+    someone_else = re.compile(rf"^(?:(?:his|her|their|the patient's|patient's)\s+)?(?:{relatives})\b", re.I)
     found: list[Mention] = []
     for source, text in texts:
         if not text.strip():
             continue
-        doc = nlp(text)
-        for span in doc.spans.get(_GROUP, []):
-            kind, name, polarity = span.label_.split("|")
-            if kind == "drug":
-                drug = next((d for d in lexicon.drug_names if d.name == span.text.lower()), None)
-                name = drug.ingredient if drug else span.text.lower()
+        doc = sentencizer(nlp.make_doc(text))
+        spans, labels = [], []
+        for target in targets:
+            for match in target.pattern.finditer(text):
+                span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
+                if span is not None:
+                    spans.append(span)
+                    labels.append((target, match))
+        doc.spans[_GROUP] = spans
+        doc = context(doc)
+        for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
+            name = target.name
+            if target.kind == "drug":
+                name = next((d.ingredient for d in lexicon.drug_names if d.name == match.group(0).lower()), name)
+            # a cue inside the phrase itself ("return" in "return to work") modifies nothing
+            modifiers = {m.category for m in span._.modifiers
+                         if m.modifier_span[1] <= span.start or m.modifier_span[0] >= span.end}  # fmt: skip
             sentence = span.sent.text.strip()
+            if other_injury.search(sentence):
+                modifiers.add(OTHER_INJURY)
+            if someone_else.match(sentence):
+                modifiers.add(FAMILY)
             found.append(
                 Mention(
-                    kind=kind,
+                    kind=target.kind,
                     name=name,
-                    polarity="absent" if polarity == "absent" else "present",
-                    modifiers=frozenset(m.category for m in span._.modifiers),
+                    polarity=target.polarity,
+                    modifiers=frozenset(modifiers),
                     sentence=sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…",
                     regions=frozenset(lexicon.regions_in(sentence)),
                     source=source,
-                    start=span.start_char,
-                    end=span.end_char,
+                    start=match.start(),
+                    end=match.end(),
                 )
             )
         found += _pain_changes(source, text, lexicon)
@@ -193,7 +225,9 @@ def finding(
     for m in found:
         if m.kind != "finding" or m.name != fact or not m.counts:
             continue
-        if region and not lexicon.bears_on(region, m.regions):
+        if POSSIBLE in m.modifiers and not rule.suspected:
+            continue
+        if region and not lexicon.bears_on(region, m.regions, related=rule.related):
             continue
         if m.polarity == "absent":
             absent.append(m)  # an absence phrase carries its own negation
@@ -223,7 +257,9 @@ def therapy_finding(
     for m in found:
         if m.kind != "therapy" or m.name != therapy or not m.counts:
             continue
-        if region and not lexicon.bears_on(region, m.regions):
+        if region and not lexicon.bears_on(region, m.regions, related=False):
+            continue
+        if POSSIBLE in m.modifiers:
             continue
         (absent if NEGATED in m.modifiers else present).append(m)
     if present:

@@ -43,7 +43,7 @@ from adapter.tables import DEFAULT_MAPPINGS, label_window
 DOCUMENTED = (
     "functional_improvement", "red_flags", "neurologic_deficit", "objective_joint_findings", "surgery_documented",
     "hospitalization_documented", "return_to_work_attempts", "tens_trial_documented", "acute_flare", "acute_trauma",
-    "imaging_corroboration", "drug_monitoring", "pain_relief", "prior_imaging", "prior_electrodiagnostics",
+    "imaging_corroboration", "drug_monitoring", "pain_relief", "prior_imaging", "prior_electrodiagnostics", "gi_risk",
 )  # fmt: skip
 #: Facts that read the lexicon's findings only about the request's body region (and the regions related to it).
 _REGIONAL = ("objective_joint_findings", "neurologic_deficit", "prior_imaging", "prior_electrodiagnostics")
@@ -73,7 +73,8 @@ class RequestFacts(BaseModel):
     tendinitis_diagnosis: bool | None = None
     crps_diagnosis: bool | None = None
     neuropathy_diagnosis: bool | None = None
-    gi_risk: bool | None = None
+    #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
+    gi_risk: Status = "unknown"
     surgery_related: bool | None = None
     functional_improvement: Status = "unknown"
     red_flags: Status = "unknown"
@@ -189,6 +190,11 @@ class Context:
     age: int | None = None
 
 
+_DRUGS = ("opioid", "muscle-relaxant", "nsaid", "other-drug", "topical", "topical-compound")
+#: Equipment rented for a stated time: its days are read like a drug's supply.
+_RENTALS = ("cold-therapy", "tens", "durable-medical-equipment")
+
+
 def _drug_facts(request: str, category: str, in_use: list[str], documented: bool, quantity: int | None,
                 lexicon: Lexicon) -> dict[str, object]:  # fmt: skip
     """Drug facts of a request; ``in_use`` are the ingredients the context shows taken, ``documented`` says
@@ -197,7 +203,15 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
     facts: dict[str, object] = {}
     found = lexicon.drugs_in(request)
     cls = found[0].drug_class if found else None
-    if category not in ("opioid", "muscle-relaxant", "nsaid", "other-drug", "topical", "topical-compound"):
+    if category not in _DRUGS + _RENTALS:
+        return facts
+    days = re.search(r"\b(\d{1,3})[- ]days?\b|\b(one|two|three) (?:month|week)s?\b", lowered)
+    if days and days[1]:
+        facts["supply_days"] = float(days[1])
+    elif days:
+        unit = 30.0 if "month" in days[0] else 7.0
+        facts["supply_days"] = {"one": 1, "two": 2, "three": 3}[days[2]] * unit
+    if category in _RENTALS:
         return facts
     facts["drug_class"] = cls
     if cls is not None:
@@ -205,13 +219,7 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
         facts["same_drug_class_in_use"] = "present" if same else ("absent" if documented else "unknown")
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
-    days = re.search(r"\b(\d{1,3})\s+days?\b|\b(one|two|three) (?:month|week)s? supply", lowered)
-    if days and days[1]:
-        facts["supply_days"] = float(days[1])
-    elif days:
-        unit = 30.0 if "month" in days[0] else 7.0
-        facts["supply_days"] = {"one": 1, "two": 2, "three": 3}[days[2]] * unit
-    elif per_day and quantity:
+    if "supply_days" not in facts and per_day and quantity:
         facts["supply_days"] = quantity / per_day
     if category in ("topical", "topical-compound"):
         form = lexicon.topical_form(lowered)
@@ -246,7 +254,8 @@ def build_facts(
     if quantity is None and frequency is None and weeks is None:
         quantity, frequency, weeks = stated_quantity, stated_frequency, stated_weeks
     region = lexicon.region(site) or lexicon.region(label_window(text))
-    found: list[Mention] = find_mentions(context.texts, lexicon)
+    diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
+    found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
     evidence = {
         fact: finding(fact, found, lexicon, region=region if fact in _REGIONAL else None) for fact in DOCUMENTED
     }
@@ -254,17 +263,16 @@ def build_facts(
     prior_count = None
     therapy = lexicon.therapy_for(category)
     if therapy is not None:
-        if context.prior and therapy.name in context.prior:
-            prior_count = context.prior[therapy.name]
-        else:  # counts the clinical text states ("has had 6 sessions of chiropractic care")
-            stated = [
-                f.count for t in context.texts for f in _text.treatment_history(t.text) if f.therapy == therapy.name
-            ]
-            prior_count = max(stated) if stated else None
         prior = therapy_finding(therapy.name, found, region=region, fact="prior_same_therapy", lexicon=lexicon)
-        if prior.status != "present" and (prior_count or (context.prior and therapy.name in context.prior)):
-            prior = Finding(fact="prior_same_therapy", status="present", quote=f"{prior_count} prior sessions",
-                            source="treatment history")  # fmt: skip
+        if context.prior and therapy.name in context.prior:  # structured history (completed Procedures)
+            prior_count = context.prior[therapy.name]
+            if prior.status != "present":
+                quote = f"{prior_count} completed sessions"
+                prior = Finding(fact="prior_same_therapy", status="present", quote=quote, source="treatment history")
+        elif prior.status == "present":  # counts the text states of care given ("has had 6 sessions of ...")
+            history = [f for t in context.texts for f in _text.treatment_history(t.text)]
+            stated = [f.count for f in history if f.therapy == therapy.name]
+            prior_count = max(stated) if stated else None
         evidence["prior_same_therapy"] = prior
 
     taken = drugs_in_use(found)
@@ -302,7 +310,6 @@ def build_facts(
         tendinitis_diagnosis=diagnosed("tendinitis"),
         crps_diagnosis=diagnosed("crps"),
         neuropathy_diagnosis=diagnosed("neuropathy"),
-        gi_risk=diagnosed("gi_risk"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         medications=in_use,
         opioid_in_use=opioid_in_use,
@@ -341,7 +348,6 @@ def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = N
     context = Context(
         texts=[Text(LETTER_SOURCE, _text.collapse(summary))] if summary else [],
         diagnoses=list(case.diagnoses),
-        prior={f.therapy: max(f.count, 0) for f in case.treatment_history} or None,
         injury=case.dates.injury,
         as_of=case.dates.ur_denial or case.dates.application_received or case.dates.assigned,
         age=case.patient.age,

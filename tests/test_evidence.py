@@ -1,0 +1,83 @@
+"""Evidence from clinical text: at least 200 sentences written for this project (fixtures/determination/
+sentences.yaml), each with the facts it documents and their status (present, absent, unknown): negation
+across clauses and lists, history, plans and requests, other people, other body parts and injuries,
+findings in other words and in numbers. Also the lexicon: one vocabulary, validated at load."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from adapter.determination import Context, Text, build_facts
+from adapter.determination.evidence import mentions
+from adapter.determination.facts import categorise
+from adapter.errors import MappingTableError
+from adapter.letters._text import treatment_history
+from adapter.lexicon import load_lexicon
+from tests.conftest import FIXTURES, ROOT
+
+SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "sentences.yaml").read_text())
+DEFAULT_REQUEST = "Physical therapy 2 times a week for 4 weeks for the low back"
+
+
+def test_there_are_at_least_200_sentences() -> None:
+    assert len(SENTENCES) >= 200
+    assert {status for s in SENTENCES for status in s["expect"].values()} == {"present", "absent", "unknown"}
+
+
+@pytest.mark.parametrize("case", SENTENCES, ids=[f"{n}-{s['text'][:40]}" for n, s in enumerate(SENTENCES)])
+def test_sentence(case: dict[str, Any]) -> None:
+    facts = build_facts(case.get("request", DEFAULT_REQUEST), Context(texts=[Text("note", case["text"])]))
+    found = {fact: getattr(facts, fact) for fact in case["expect"]}
+    assert found == case["expect"], case["text"]
+    for fact, status in case["expect"].items():
+        evidence = facts.evidence.get(fact)
+        if status != "unknown" and evidence is not None and evidence.start is not None:
+            assert evidence.source == "note" and evidence.quote and evidence.quote in case["text"]
+
+
+def test_offsets_point_at_the_phrase() -> None:
+    text = "History reviewed. Sensation is decreased in the left L5 dermatome."
+    found = [text[m.start : m.end] for m in mentions([Text("note", text)]) if m.name == "neurologic_deficit"]
+    assert "Sensation is decreased" in found and "L5 dermatome" in found
+
+
+def test_one_vocabulary_for_drug_classes() -> None:
+    """Tylenol #3 is an opioid and ketoprofen an NSAID, for the categories and the readers alike."""
+    lexicon = load_lexicon()
+    assert categorise("Tylenol #3 one tablet twice daily #60") == "opioid" == lexicon.drug_class("Tylenol #3")
+    assert categorise("Ketoprofen 75 mg #30") == "nsaid" == lexicon.drug_class("ketoprofen")
+    assert categorise("Physiotherapy 6 visits") == "physical-therapy"
+    assert [f.therapy for f in treatment_history("She has had 6 sessions of physiotherapy.")] == ["physical therapy"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("  lumbar: ['lumbar',", "  lumbar: ['lumbar(',", "does not compile"),
+        (
+            "    conflict: unknown\n    history: false\n    present:\n      - '(?:objective",
+            "    conflict: maybe\n    history: false\n    present:\n      - '(?:objective",
+            "conflict",
+        ),
+        ("  lumbar: [hip, knee,", "  lumbar: [hips, knee,", "related_regions"),
+        ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
+    ],
+)
+def test_a_broken_lexicon_fails_at_load_with_its_line(tmp_path: Path, old: str, new: str, message: str) -> None:
+    folder = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", folder)
+    text = (folder / "lexicon.yaml").read_text()
+    assert old in text
+    (folder / "lexicon.yaml").write_text(text.replace(old, new, 1))
+    load_lexicon.cache_clear()
+    try:
+        with pytest.raises(MappingTableError) as raised:
+            load_lexicon(folder)
+    finally:
+        load_lexicon.cache_clear()
+    assert message in raised.value.message and str(folder / "lexicon.yaml") in (raised.value.location or "")

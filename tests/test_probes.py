@@ -1,0 +1,39 @@
+"""Requests the MTUS supports (fixtures/determination/probes.yaml): never recommended A3, and recommended what
+the guideline supports where a rule knows it."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from adapter.determination import Context, Text, build_facts, determine, load_rules
+from tests.conftest import FIXTURES
+
+PROBES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "probes.yaml").read_text())
+AS_OF = date(2026, 11, 2)
+
+
+def _recommend(probe: dict[str, Any]) -> Any:
+    context = Context(
+        texts=[Text("summary", probe["summary"])],
+        diagnoses=probe["diagnoses"],
+        injury=AS_OF - timedelta(weeks=probe["weeks"]),
+        as_of=AS_OF,
+    )
+    return determine(build_facts(probe["request"], context), load_rules())
+
+
+@pytest.mark.parametrize("probe", PROBES, ids=[p["request"][:40] for p in PROBES])
+def test_supported_care_is_not_denied(probe: dict[str, Any]) -> None:
+    answer = _recommend(probe)
+    assert answer.recommendation != "A3", (answer.rules, answer.rationale)
+    assert answer.action != "A3"
+    if "expect" in probe:
+        assert answer.recommendation == probe["expect"], (answer.rules, [(e.fact, e.status) for e in answer.evidence])
+
+
+def test_there_are_at_least_16_probes() -> None:
+    assert len(PROBES) >= 16
