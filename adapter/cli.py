@@ -25,7 +25,7 @@ from rich.table import Table
 
 from adapter import sandbox
 from adapter.config import AuthSettings, Settings, load_settings
-from adapter.demo import ACTIONS, run_demo
+from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, determine, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
@@ -439,9 +439,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_column("decision", no_wrap=True)
     table.add_column("rationale", ratio=4)
     for row in rows:
-        table.add_row(
-            escape(row.request), f"[{_COLOURS[row.action]}]{row.action} {ACTIONS[row.action]}[/]", escape(row.rationale)
-        )
+        table.add_row(escape(row.request), f"[{_COLOURS[row.action]}]{escape(row.decision)}[/]", escape(row.rationale))
     _stdout.print(table)
     _stdout.print(f"{len(rows)} determinations; report: {out / 'imr-demo-report.html'}")
     return 0 if rows else 1

@@ -28,6 +28,7 @@ from adapter.fhir.r5 import review_action_code
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
+from adapter.tables import load_tables
 
 ACTIONS = {
     "A1": "certified",
@@ -44,6 +45,16 @@ class Row:
     request: str
     action: str
     rationale: str
+    #: What the rules recommend (an adverse one goes out pended, A4, for a physician).
+    recommendation: str
+
+    @property
+    def decision(self) -> str:
+        """ "A4 pended for review (recommended: A3 not certified)" when the two differ."""
+        text = f"{self.action} {ACTIONS[self.action]}"
+        if self.recommendation != self.action:
+            text += f" (recommended: {self.recommendation} {ACTIONS[self.recommendation]})"
+        return text
 
 
 def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
@@ -106,6 +117,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
     for resource in ehr.search("ServiceRequest", {"_count": 200}):
         texts[f"ServiceRequest/{resource['id']}"] = resource["code"]["text"]
     rows = []
+    recommendation = load_tables().fhir.extensions.recommendation
     for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):
         notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
         patient = (response.get("patient", {}).get("identifier") or {}).get("value", "-")
@@ -118,12 +130,23 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
                 ),
                 None,
             )
+            action = review_action_code(item.get("adjudication", [])) or "A4"
+            recommended = next(
+                (
+                    coding["code"]
+                    for e in item.get("extension", [])
+                    if e.get("url") == recommendation
+                    for coding in e["valueCodeableConcept"].get("coding", [])
+                ),
+                action,
+            )
             rows.append(
                 Row(
                     patient,
                     texts.get(ref or "", ref or "-"),
-                    review_action_code(item.get("adjudication", [])) or "A4",
+                    action,
                     notes.get(item.get("noteNumber", [0])[0], ""),
+                    recommended,
                 )
             )
     rows.sort(key=lambda r: (r.patient, r.request))
@@ -137,7 +160,7 @@ def render_html(rows: list[Row], settings: Settings) -> str:
     counts = {code: sum(1 for r in rows if r.action == code) for code in ACTIONS}
     body = "".join(
         f"<tr><td>{html.escape(r.request)}</td><td style='color:{colour[r.action]};font-weight:600'>"
-        f"{r.action} {ACTIONS[r.action]}</td><td>{html.escape(r.rationale)}</td></tr>"
+        f"{html.escape(r.decision)}</td><td>{html.escape(r.rationale)}</td></tr>"
         for r in rows
     )
     summary = ", ".join(f"{n} {ACTIONS[c]}" for c, n in counts.items() if n)
@@ -148,5 +171,7 @@ td:first-child{{width:28%}} td:nth-child(2){{white-space:nowrap}}</style></head>
 <h1>IMR adapter: determinations written to the payer server</h1>
 <p>{len(rows)} requested services: {summary}. EHR {html.escape(settings.ehr)} &rarr; adapter &rarr; payer
 {html.escape(settings.payer)}.</p>
+<p>Adverse recommendations go out pended (A4) for a physician reviewer: in California only a physician may
+deny or modify a request (Labor Code 4610).</p>
 <table><tr><th>request</th><th>decision</th><th>rationale (with its guideline)</th></tr>{body}</table>
 </body></html>"""

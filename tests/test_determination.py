@@ -289,6 +289,12 @@ class TestEngine:
         assert "(MTUS ACOEM Low Back Complaints 2004" in answer.rationale
         assert determine(facts("passive-modality"), RULES, adverse="decide").action == "A3"
 
+    def test_a_rule_that_supports_nothing_more_outweighs_a_partial_one(self) -> None:
+        capped = facts("physical-therapy", prior_sessions=30, requested_count=12, weeks_since_injury=40.0,
+                       crps_diagnosis=False)  # fmt: skip
+        answer = determine(capped, RULES)
+        assert answer.recommendation == "A3" and answer.rules == ["visit-cap-24"]
+
     def test_a_certification_goes_out_at_once(self) -> None:
         answer = determine(facts("physical-therapy", prior_same_therapy=A, requested_count=8), RULES)
         assert (answer.recommendation, answer.action) == ("A1", "A1")

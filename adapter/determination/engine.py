@@ -70,6 +70,8 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     fired = [rule for rule in rules.rules if fires(rule, facts)]
     if not fired:
         return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE)
+    if {r.action for r in fired} == {"A3", "A6"}:  # one rule supports nothing more: another's partial answer is moot
+        fired = [r for r in fired if r.action == "A3"]
     citations = [
         Citation(rule=r.id, guideline=r.guideline.title, section=r.guideline.section, pages=r.guideline.pages,
                  status=r.guideline.status)

@@ -339,7 +339,7 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
         tasks = list(ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"}))
         assert (
             len(tasks) == 1
-            and tasks[0]["status"] == "rejected"
+            and tasks[0]["status"] == "on-hold"  # an adverse recommendation waits for a physician
             and tasks[0]["focus"]["reference"].endswith(good.id or "")
         )
         fixed = ehr.read("ServiceRequest", bad.id or "")
