@@ -68,8 +68,9 @@ def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
 def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review."""
     fired = [rule for rule in rules.rules if fires(rule, facts)]
-    if not fired:
-        return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE)
+    if not fired:  # what the records do state, for the human who decides
+        stated = [f for f in facts.evidence.values() if f.status != "unknown"]
+        return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE, evidence=stated)
     if {r.action for r in fired} == {"A3", "A6"}:  # one rule supports nothing more: another's partial answer is moot
         fired = [r for r in fired if r.action == "A3"]
     citations = [
