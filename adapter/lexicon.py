@@ -14,18 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from adapter.tables import DEFAULT_MAPPINGS, load_table
+from adapter.tables import DEFAULT_MAPPINGS, compiles, load_table
 
 __all__ = ["Drug", "Lexicon", "load_lexicon"]
-
-
-def _compiles(patterns: list[str]) -> list[str]:
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
-    return patterns
 
 
 class _Entry(BaseModel):
@@ -55,7 +46,7 @@ class Therapy(_Entry):
     category: str
     words: list[str] = Field(min_length=1)
 
-    _check = field_validator("words")(_compiles)
+    _check = field_validator("words")(compiles)
 
 
 class Ingredient(_Entry):
@@ -75,7 +66,7 @@ class Finding(_Entry):
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
 
-    _check = field_validator("present", "absent")(_compiles)
+    _check = field_validator("present", "absent")(compiles)
 
 
 class Measures(_Entry):
@@ -94,7 +85,7 @@ class DoseFrequency(_Entry):
     pattern: str
     per_day: float = Field(gt=0)
 
-    _check = field_validator("pattern")(lambda cls, p: _compiles([p])[0])
+    _check = field_validator("pattern")(lambda cls, p: compiles([p])[0])
 
 
 class Drug(_Entry):
@@ -123,7 +114,7 @@ class Lexicon(_Entry):
     @classmethod
     def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
         for patterns in table.values():
-            _compiles(patterns)
+            compiles(patterns)
         return table
 
     @model_validator(mode="after")

@@ -17,7 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from adapter.errors import MappingTableError
 
-__all__ = ["DEFAULT_MAPPINGS", "LABEL_WINDOW", "Coding", "Tables", "label_window", "load_table", "load_tables"]
+__all__ = [
+    "DEFAULT_MAPPINGS",
+    "LABEL_WINDOW",
+    "Coding",
+    "Tables",
+    "compiles",
+    "label_window",
+    "load_table",
+    "load_tables",
+]
 
 #: The tables shipped with the adapter.
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
@@ -29,6 +38,16 @@ _CODE_FORMS = {
     "snomed": re.compile(r"\d{6,18}"),
     "rxnorm": re.compile(r"\d{1,8}"),
 }
+
+
+def compiles(patterns: list[str]) -> list[str]:
+    """The patterns, when every one compiles (a validator for tables of regular expressions)."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
+    return patterns
 
 
 class _Table(BaseModel):
@@ -55,12 +74,7 @@ class CodeEntry(_Table):
     @field_validator("match")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"regular expression {pattern!r} does not compile: {exc}") from None
-        return patterns
+        return compiles(patterns)
 
     @model_validator(mode="after")
     def _code_has_its_system_form(self, info: ValidationInfo) -> CodeEntry:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,18 @@ def key(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, Path]:
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [public]}))
     return private, jwks
+
+
+@pytest.fixture
+def mappings_copy(tmp_path: Path) -> Path:
+    """A copy of mappings/ to break on purpose."""
+    folder = tmp_path / "mappings"
+    shutil.copytree(ROOT / "mappings", folder)
+    return folder
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    """Change one place of a table (that must be there)."""
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))

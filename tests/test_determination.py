@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import STATUS_FACTS, fires
 from adapter.fhir import case_to_bundle, validate_bundle
 from adapter.fhir.response import claim_response
-from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus
+from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus, replace_once
 
 RULES = load_rules()
 BY_ID = {r.id: r for r in RULES.rules}
@@ -357,16 +356,12 @@ class TestRuleTable:
             ("rationale: A functional capacity", "rationale: The {nonsense} functional capacity", "unknown fields"),
         ],
     )
-    def test_broken_rules_fail_at_load(self, tmp_path: Path, old: str, new: str, message: str) -> None:
-        folder = tmp_path / "mappings"
-        shutil.copytree(ROOT / "mappings", folder)
-        text = (folder / "rules.yaml").read_text()
-        assert old in text
-        (folder / "rules.yaml").write_text(text.replace(old, new, 1))
+    def test_broken_rules_fail_at_load(self, mappings_copy: Path, old: str, new: str, message: str) -> None:
+        replace_once(mappings_copy / "rules.yaml", old, new)
         with pytest.raises(MappingTableError) as raised:
-            load_rules(folder)
+            load_rules(mappings_copy)
         assert message in raised.value.message
-        assert raised.value.location == str(folder / "rules.yaml")
+        assert raised.value.location == str(mappings_copy / "rules.yaml")
 
 
 def _letter_answers(text: str) -> list[tuple[str, list[str], str]]:

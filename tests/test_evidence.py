@@ -5,7 +5,6 @@ findings in other words and in numbers. Also the lexicon: one vocabulary, valida
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from adapter.determination.facts import categorise
 from adapter.errors import MappingTableError
 from adapter.letters._text import treatment_history
 from adapter.lexicon import load_lexicon
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, replace_once
 
 SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "sentences.yaml").read_text())
 DEFAULT_REQUEST = "Physical therapy 2 times a week for 4 weeks for the low back"
@@ -68,16 +67,9 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
     ],
 )
-def test_a_broken_lexicon_fails_at_load_with_its_line(tmp_path: Path, old: str, new: str, message: str) -> None:
-    folder = tmp_path / "mappings"
-    shutil.copytree(ROOT / "mappings", folder)
-    text = (folder / "lexicon.yaml").read_text()
-    assert old in text
-    (folder / "lexicon.yaml").write_text(text.replace(old, new, 1))
-    load_lexicon.cache_clear()
-    try:
-        with pytest.raises(MappingTableError) as raised:
-            load_lexicon(folder)
-    finally:
-        load_lexicon.cache_clear()
-    assert message in raised.value.message and str(folder / "lexicon.yaml") in (raised.value.location or "")
+def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: str, new: str, message: str) -> None:
+    replace_once(mappings_copy / "lexicon.yaml", old, new)
+    with pytest.raises(MappingTableError) as raised:
+        load_lexicon(mappings_copy)
+    assert message in raised.value.message
+    assert str(mappings_copy / "lexicon.yaml") in (raised.value.location or "")

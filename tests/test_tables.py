@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from adapter import MappingTableError
-from adapter.tables import DEFAULT_MAPPINGS, load_tables
+from adapter.tables import load_tables
 
 
 @pytest.fixture
-def tables_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / "mappings"
-    shutil.copytree(DEFAULT_MAPPINGS, folder)
-    return folder
+def tables_copy(mappings_copy: Path) -> Path:
+    return mappings_copy
 
 
 def _line_of(path: Path, needle: str) -> int:
