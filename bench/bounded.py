@@ -4,8 +4,8 @@
     .venv/bin/python bench/bounded.py
 
 Starts `imr-adapter serve` (SQLite state, no forwarding) and sends, one at a time, a request whose text is
-420 KB, one whose clinical notes add up to 420 KB (each note under the text limit, so it is determined),
-a 4 MB body, and 1,000 small ServiceRequests in one Bundle, while another thread asks for /metadata every
+420 KB, requests whose clinical notes add up to 140 KB (determined) and 420 KB (over the clinical-text
+budget), a 4 MB body, and 1,000 small ServiceRequests in one Bundle, while another thread asks for /metadata every
 20 ms. Prints each answer's status and time and the slowest /metadata answer during it.
 """
 
@@ -36,6 +36,7 @@ def _cases() -> list[tuple[str, dict[str, Any]]]:
     note = "Low back pain radiating to the left leg, numbness in the L5 dermatome, lumbar MRI pending. "
     return [
         ("420 KB request text", _request(code={"text": "lumbar " * 60_000})),
+        ("140 KB of clinical notes", _request(note=[{"text": note * 475}] * 3)),
         ("420 KB of clinical notes", _request(note=[{"text": note * 950}] * 5)),
         ("4 MB body", _request(note=[{"text": note * 950}] * 45)),
         ("1,000 ServiceRequests in one Bundle", {"resourceType": "Bundle", "type": "collection",

@@ -101,7 +101,7 @@ HOSTILE: list[tuple[str, str, Any, int, str]] = [
      '{"resourceType": "ServiceRequest", "resourceType": "Patient", "status": "active"}', 400, "malformed-json"),
     ("a 420 KB request text", "/fhir/ServiceRequest", _with("code", {"text": "lumbar " * 60_000}), 413, "input-limit"),
     ("2,000 entries", "/fhir/ServiceRequest", _context(*[SR] * 2_000), 413, "input-limit"),
-    ("600 KB of clinical notes", "/fhir/ServiceRequest", _with("note", [{"text": "Low back pain. " * 6_000}] * 7),
+    ("200 KB of clinical notes", "/fhir/ServiceRequest", _with("note", [{"text": "Low back pain. " * 6_000}] * 2),
      413, "input-limit"),
     ("a transaction Bundle", "/fhir/ServiceRequest", {**_context(), "type": "transaction"}, 400, "bundle-type"),
     ("another patient's Condition", "/fhir/ServiceRequest",
@@ -144,7 +144,7 @@ def test_the_problem_is_named(service: tuple[TestClient, Store]) -> None:
 def test_a_long_text_does_not_hold_up_other_requests(service: tuple[TestClient, Store]) -> None:
     """The determination runs in the thread pool: /metadata answers while a large request is decided."""
     client, _ = service
-    big = _with("note", [{"text": "Pain in the lumbar spine with numbness. " * 2_400}] * 4)  # 4 notes of 96 KB
+    big = _with("note", [{"text": "Pain in the lumbar spine with numbness. " * 1_150}] * 3)  # 3 notes of 46 KB
     finished: list[int] = []
     worker = threading.Thread(
         target=lambda: finished.append(

@@ -39,7 +39,7 @@ class Limits:
     max_entries: int = 1_000
     max_text: int = 100_000
     #: All clinical text one determination reads (notes, documents, supporting info), in characters.
-    max_clinical_text: int = 500_000
+    max_clinical_text: int = 150_000
 
 
 DEFAULT_LIMITS = Limits()

@@ -283,10 +283,10 @@ def test_state_database_outage_answers_503_and_loses_nothing(payer: FHIRClient) 
 def test_sigterm_finishes_the_request_in_flight_and_stops(tmp_path: Path) -> None:
     port = free_port()
     process = sandbox.start_service({**_env(f"sqlite:///{tmp_path}/s.db"), "IMR_SERVICE__FORWARD": "false"}, port)
-    note = {"text": "Low back pain radiating to the left leg with numbness in the L5 dermatome. " * 1_200}
+    note = {"text": "Low back pain radiating to the left leg with numbness in the L5 dermatome. " * 600}
     body = json.dumps(
         {"resourceType": "ServiceRequest", "status": "active", "intent": "order",
-         "subject": {"reference": "Patient/p1"}, "code": {"text": "MRI of the lumbar spine"}, "note": [note] * 5}
+         "subject": {"reference": "Patient/p1"}, "code": {"text": "MRI of the lumbar spine"}, "note": [note] * 3}
     )  # fmt: skip
     answers: list[int] = []
     url = f"http://127.0.0.1:{port}/fhir/ServiceRequest"
