@@ -147,6 +147,22 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=U),
     ),
     "passive-modalities": (facts("passive-modality"), facts("physical-therapy")),
+    "positional-mri": (
+        facts("mri-spine", request="Upright positional MRI of the lumbar spine"),
+        facts("mri-spine", request="MRI of the lumbar spine"),
+    ),
+    "platelet-rich-plasma": (
+        facts("injection-other", request="Platelet-rich plasma injection to the right elbow"),
+        facts("injection-other", request="Corticosteroid injection to the right shoulder"),
+    ),
+    "physical-medicine-without-a-stated-quantity": (
+        facts("acupuncture", request="Acupuncture, unspecified quantity"),
+        facts("acupuncture", request="Acupuncture 6 sessions"),
+    ),
+    "bathroom-equipment-for-convenience": (
+        facts("durable-medical-equipment", request="Shower chair purchase", confined=U),
+        facts("durable-medical-equipment", request="Shower chair purchase", confined=P),
+    ),
     "cold-therapy-after-surgery": (
         facts("cold-therapy", surgery_documented=P, supply_days=7.0),
         facts("cold-therapy", surgery_documented=U, supply_days=7.0),

@@ -44,6 +44,7 @@ DOCUMENTED = (
     "functional_improvement", "red_flags", "neurologic_deficit", "objective_joint_findings", "surgery_documented",
     "hospitalization_documented", "return_to_work_attempts", "tens_trial_documented", "acute_flare", "acute_trauma",
     "imaging_corroboration", "drug_monitoring", "pain_relief", "prior_imaging", "prior_electrodiagnostics", "gi_risk",
+    "confined",
 )  # fmt: skip
 #: Facts that read the lexicon's findings only about the request's body region (and the regions related to it).
 _REGIONAL = ("objective_joint_findings", "neurologic_deficit", "prior_imaging", "prior_electrodiagnostics")
@@ -91,6 +92,8 @@ class RequestFacts(BaseModel):
     pain_relief: Status = "unknown"
     prior_imaging: Status = "unknown"
     prior_electrodiagnostics: Status = "unknown"
+    #: Confined to bed or room (DME for the bathroom serves a medical purpose then).
+    confined: Status = "unknown"
     medications: list[str] = Field(default_factory=list)
     opioid_in_use: Status = "unknown"
     opioid_planned: Status = "unknown"
