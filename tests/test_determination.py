@@ -65,6 +65,26 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("muscle-relaxant", supply_days=7.0, acute_flare=P),
         facts("muscle-relaxant", supply_days=7.0, acute_flare=U),
     ),
+    "carisoprodol-not-recommended": (
+        facts("muscle-relaxant", request="Soma 350 mg #60"),
+        facts("muscle-relaxant", request="Cyclobenzaprine 7.5 mg #20"),
+    ),
+    "benzodiazepine-long-term": (
+        facts("other-drug", drug_class="benzodiazepine", same_drug_class_in_use=P),
+        facts("other-drug", drug_class="benzodiazepine", same_drug_class_in_use=U),
+    ),
+    "benzodiazepine-beyond-four-weeks": (
+        facts("other-drug", drug_class="benzodiazepine", supply_days=60.0, doses_per_day=1.0),
+        facts("other-drug", drug_class="benzodiazepine", supply_days=14.0, doses_per_day=1.0),
+    ),
+    "proton-pump-inhibitor-with-gi-risk": (
+        facts("other-drug", drug_class="proton-pump-inhibitor", gi_risk=P, nsaid_in_use=P),
+        facts("other-drug", drug_class="proton-pump-inhibitor", gi_risk=U, nsaid_in_use=P),
+    ),
+    "anticonvulsant-for-neuropathic-pain": (
+        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False),
+        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=False, neuropathy_diagnosis=False),
+    ),
     "opioid-chronic-without-functional-improvement": (
         facts("opioid", same_drug_class_in_use=P, functional_improvement=A, weeks_since_injury=30.0),
         facts("opioid", same_drug_class_in_use=P, functional_improvement=U, weeks_since_injury=30.0),

@@ -97,6 +97,7 @@ class RequestFacts(BaseModel):
     medications: list[str] = Field(default_factory=list)
     opioid_in_use: Status = "unknown"
     opioid_planned: Status = "unknown"
+    nsaid_in_use: Status = "unknown"
     drug_class: str | None = None
     #: A drug of the requested class already taken: in use, not among the documented drugs, or unknown.
     same_drug_class_in_use: Status = "unknown"
@@ -285,6 +286,8 @@ def build_facts(
     opioids = [d.ingredient for d in lexicon.drug_names if d.drug_class == "opioid"]
     opioid_in_use: Status = "present" if any(i in opioids for i in in_use) else ("absent" if documented else "unknown")
     opioid_planned: Status = "present" if any(m.name in opioids for m in planned) else "unknown"
+    nsaids = [d.ingredient for d in lexicon.drug_names if d.drug_class == "nsaid"]
+    nsaid_in_use: Status = "present" if any(i in nsaids for i in in_use) else ("absent" if documented else "unknown")
 
     diagnosis_text = " ".join(context.diagnoses) + " " + " ".join(t.text for t in context.texts)
     has_diagnoses = bool(diagnosis_text.strip())
@@ -317,6 +320,7 @@ def build_facts(
         medications=in_use,
         opioid_in_use=opioid_in_use,
         opioid_planned=opioid_planned,
+        nsaid_in_use=nsaid_in_use,
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
