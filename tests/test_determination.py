@@ -28,7 +28,7 @@ A, P, U = "absent", "present", "unknown"
 
 def facts(category: str, request: str = "a request", **values: Any) -> RequestFacts:
     """Facts with every documentation fact unknown unless given: what a rule needs is named in its case."""
-    return RequestFacts(request=request, category=category, surgery_related=False, **values)
+    return RequestFacts(request=request, category=category, **{"surgery_related": False, **values})
 
 
 #: rule id -> (facts it fires on, facts it must not fire on)
@@ -242,6 +242,18 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
               requested_count=6, prior_sessions=6),
         facts("physical-therapy", weeks_since_injury=26.0, functional_improvement=P, prior_same_therapy=P,
               requested_count=6, prior_sessions=6),
+    ),
+    "postsurgical-shoulder-initial-course": (
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
+              requested_count=12),
+        facts("physical-therapy", surgery_related=True, surgery_documented=U, body_region="shoulder",
+              requested_count=12),
+    ),
+    "postsurgical-shoulder-beyond-initial-course": (
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
+              requested_count=12, prior_sessions=16),
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
+              requested_count=12, prior_sessions=24),
     ),
     "physical-medicine-frequency": (
         facts("physical-therapy", frequency_per_week=5, duration_weeks=2, requested_count=10),
