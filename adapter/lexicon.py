@@ -19,6 +19,11 @@ from adapter.tables import DEFAULT_MAPPINGS, compiles, load_table
 __all__ = ["Drug", "Lexicon", "load_lexicon"]
 
 
+def _alternatives(patterns: list[str]) -> re.Pattern[str]:
+    """Whole-word alternatives, case-insensitive."""
+    return re.compile("|".join(rf"\b(?:{p})\b" for p in patterns), re.IGNORECASE)
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -154,16 +159,23 @@ class Lexicon(_Entry):
         return sorted(names, key=lambda d: -len(d.name))
 
     @cached_property
+    def drug_by_name(self) -> dict[str, Drug]:
+        return {d.name: d for d in self.drug_names}
+
+    def names_pattern(self, drug_class: str = "*") -> re.Pattern[str]:
+        """The names of one drug class (or every drug, "*") as one pattern of whole names."""
+        names = "|".join(re.escape(d.name) for d in self.drug_names if drug_class in ("*", d.drug_class))
+        return re.compile(rf"(?<![\w#])(?:{names})(?!\w)", re.IGNORECASE)
+
+    @cached_property
     def drug_pattern(self) -> re.Pattern[str]:
-        alternatives = "|".join(re.escape(d.name) for d in self.drug_names)
-        return re.compile(rf"(?<![\w#])(?:{alternatives})(?![\w])", re.IGNORECASE)
+        return self.names_pattern()
 
     def drugs_in(self, text: str) -> list[Drug]:
         """The drugs a text names, in order, once each."""
-        by_name = {d.name: d for d in self.drug_names}
         found: dict[str, Drug] = {}
         for match in self.drug_pattern.finditer(text):
-            drug = by_name[match.group(0).lower()]
+            drug = self.drug_by_name[match.group(0).lower()]
             found.setdefault(drug.ingredient, drug)
         return list(found.values())
 
@@ -171,16 +183,6 @@ class Lexicon(_Entry):
         """The class of the first drug a text names."""
         found = self.drugs_in(text)
         return found[0].drug_class if found else None
-
-    def class_names(self, drug_class: str) -> list[str]:
-        return [d.name for d in self.drug_names if d.drug_class == drug_class]
-
-    def codes(self, drug_class: str) -> list[str]:
-        return sorted({d.rxnorm for d in self.drug_names if d.drug_class == drug_class and d.rxnorm})
-
-    @cached_property
-    def therapy_pattern(self) -> re.Pattern[str]:
-        return re.compile("|".join(rf"\b(?:{w})\b" for t in self.therapies for w in t.words), re.IGNORECASE)
 
     def therapy_name(self, text: str) -> str | None:
         """The therapy a phrase names ("PT" -> physical therapy)."""
@@ -193,23 +195,27 @@ class Lexicon(_Entry):
         """The therapy counted as prior care for a request category (the first one listed)."""
         return next((t for t in self.therapies if t.category == category), None)
 
+    @cached_property
+    def region_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {region: _alternatives(patterns) for region, patterns in self.regions.items()}
+
+    @cached_property
+    def diagnosis_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {group: _alternatives(patterns) for group, patterns in self.diagnoses.items()}
+
     def region(self, text: str | None) -> str | None:
         """The body region a text names first (by position), if any."""
         if not text:
             return None
         best: tuple[int, str] | None = None
-        for region, patterns in self.regions.items():
-            found = re.search("|".join(rf"\b(?:{p})\b" for p in patterns), text, re.IGNORECASE)
+        for region, pattern in self.region_patterns.items():
+            found = pattern.search(text)
             if found and (best is None or found.start() < best[0]):
                 best = (found.start(), region)
         return best[1] if best else None
 
     def regions_in(self, text: str) -> set[str]:
-        return {
-            region
-            for region, patterns in self.regions.items()
-            if re.search("|".join(rf"\b(?:{p})\b" for p in patterns), text, re.IGNORECASE)
-        }
+        return {region for region, pattern in self.region_patterns.items() if pattern.search(text)}
 
     def doses_per_day(self, sig: str) -> float | None:
         """Doses a day a sig states ("1 tab twice daily" -> 2)."""
@@ -223,7 +229,7 @@ class Lexicon(_Entry):
         return found[0].lower().removesuffix(" base") if found else None
 
     def diagnosis(self, group: str, text: str) -> bool:
-        return re.search("|".join(rf"\b(?:{p})\b" for p in self.diagnoses[group]), text, re.IGNORECASE) is not None
+        return self.diagnosis_patterns[group].search(text) is not None
 
 
 @lru_cache(maxsize=4)

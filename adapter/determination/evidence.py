@@ -83,23 +83,33 @@ def _direction(direction: str) -> str:
     return direction.upper()
 
 
-_PIPELINES: dict[int, tuple[Lexicon, Any]] = {}
-
-
-def _pipeline(lexicon: Lexicon) -> Any:
-    """The NLP pipeline for a lexicon, built once per process (per lexicon object)."""
-    cached = _PIPELINES.get(id(lexicon))
-    if cached is None or cached[0] is not lexicon:
-        _PIPELINES[id(lexicon)] = cached = (lexicon, _build(lexicon))
-    return cached[1]
-
-
 @dataclass(frozen=True)
 class _Target:
     kind: str
     name: str
     polarity: Literal["present", "absent"]
     pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    nlp: Any
+    targets: list[_Target]
+    #: A sentence about another injury counts for none of this one's facts.
+    other_injury: re.Pattern[str]
+    #: A sentence whose subject is someone else ("Her sister has ...") is about someone else throughout.
+    someone_else: re.Pattern[str]
+
+
+_PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
+
+
+def _pipeline(lexicon: Lexicon) -> _Pipeline:
+    """The NLP pipeline for a lexicon, built once per process (per lexicon object)."""
+    cached = _PIPELINES.get(id(lexicon))
+    if cached is None or cached[0] is not lexicon:
+        _PIPELINES[id(lexicon)] = cached = (lexicon, _build(lexicon))
+    return cached[1]
 
 
 def _targets(lexicon: Lexicon) -> list[_Target]:
@@ -117,7 +127,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     return out
 
 
-def _build(lexicon: Lexicon) -> Any:
+def _build(lexicon: Lexicon) -> _Pipeline:
     """spaCy's sentencizer and medspacy's ConText with its default modifiers plus the lexicon's. Targets are
     found with the lexicon's own patterns (overlaps allowed: "foot drop" is a red flag and a neurologic
     finding) and handed to ConText as a span group."""
@@ -141,25 +151,28 @@ def _build(lexicon: Lexicon) -> Any:
          for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
     )  # fmt: skip
-    return nlp, _targets(lexicon)
+    relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
+    return _Pipeline(
+        nlp,
+        _targets(lexicon),
+        re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
+        re.compile(rf"^(?:(?:his|her|their|the patient's|patient's)\s+)?(?:{relatives})\b", re.I),
+    )
 
 
 def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Mention]:
     """Every lexicon phrase in the texts, with its ConText modifiers and sentence."""
     lexicon = lexicon or load_lexicon()
-    nlp, targets = _pipeline(lexicon)
+    pipeline = _pipeline(lexicon)
+    nlp = pipeline.nlp
     sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
-    other_injury = re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in lexicon.assertion.other_injury), re.I)
-    # a sentence whose subject is someone else ("Her sister has ...") is about someone else throughout
-    relatives = "|".join(re.escape(c.phrase) for c in lexicon.assertion.other_experiencer)
-    someone_else = re.compile(rf"^(?:(?:his|her|their|the patient's|patient's)\s+)?(?:{relatives})\b", re.I)
     found: list[Mention] = []
     for source, text in texts:
         if not text.strip():
             continue
         doc = sentencizer(nlp.make_doc(text))
         spans, labels = [], []
-        for target in targets:
+        for target in pipeline.targets:
             for match in target.pattern.finditer(text):
                 span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
                 if span is not None:
@@ -170,14 +183,14 @@ def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Ment
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
             name = target.name
             if target.kind == "drug":
-                name = next((d.ingredient for d in lexicon.drug_names if d.name == match.group(0).lower()), name)
+                name = lexicon.drug_by_name[match.group(0).lower()].ingredient
             # a cue inside the phrase itself ("return" in "return to work") modifies nothing
             modifiers = {m.category for m in span._.modifiers
                          if m.modifier_span[1] <= span.start or m.modifier_span[0] >= span.end}  # fmt: skip
             sentence = span.sent.text.strip()
-            if other_injury.search(sentence):
+            if pipeline.other_injury.search(sentence):
                 modifiers.add(OTHER_INJURY)
-            if someone_else.match(sentence):
+            if pipeline.someone_else.match(sentence):
                 modifiers.add(FAMILY)
             found.append(
                 Mention(

@@ -136,8 +136,7 @@ def _category_pattern(entry: _Category, lexicon: Lexicon) -> tuple[re.Pattern[st
     if entry.drugs is not None:
         if entry.drugs != "*" and entry.drugs not in lexicon.drugs:
             raise ValueError(f"category {entry.id}: no drug class {entry.drugs!r} in the lexicon")
-        names = [d.name for d in lexicon.drug_names if entry.drugs in ("*", d.drug_class)]
-        patterns.append(rf"(?<![\w#])(?:{'|'.join(re.escape(n) for n in names)})(?!\w)")
+        patterns.append(lexicon.names_pattern(entry.drugs).pattern)
         codes |= {d.rxnorm for d in lexicon.drug_names if entry.drugs in ("*", d.drug_class) and d.rxnorm}
     if entry.therapies:
         words = [w for t in lexicon.therapies if t.category == entry.id for w in t.words]

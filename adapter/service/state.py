@@ -216,10 +216,6 @@ class Store:
         with self.transaction() as db:
             return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
 
-    def mark_processed(self, key: str, claim_response_id: str | None) -> None:
-        with self.transaction() as db:
-            self._claim(db, key, claim_response_id)
-
     def claim_response(self, rid: str) -> JSON | None:
         with self.transaction() as db:
             row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()
