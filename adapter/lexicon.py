@@ -66,8 +66,10 @@ class Finding(_Entry):
     history: bool
     #: Whether a suspected finding ("rule out", "possible") counts: yes for red flags, which are suspicions.
     suspected: bool = False
-    #: Whether a mention about a related region counts (a leg finding for the low back): neurologic findings.
-    related: bool = False
+    #: Which mentions count for a request about a body region: "any" (the finding is about the person),
+    #: "same" (a sentence naming other regions only does not count: earlier imaging), "related" (the same or
+    #: a related region counts: a leg finding for the low back).
+    region: Literal["any", "same", "related"] = "any"
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
 
@@ -130,11 +132,15 @@ class Lexicon(_Entry):
             raise ValueError(f"related_regions names regions not in regions: {sorted(unknown)}")
         return self
 
-    def bears_on(self, region: str, others: frozenset[str] | set[str], *, related: bool) -> bool:
-        """Whether a sentence about ``others`` (regions) bears on ``region``: no region named, the same one,
-        or (with ``related``) a related one (the leg for the low back)."""
-        near = {region, *self.related_regions.get(region, [])} if related else {region}
-        return not others or bool(others & near)
+    def bears_on(
+        self, region: str, others: frozenset[str] | set[str], scope: Literal["any", "same", "related"]
+    ) -> bool:
+        """Whether a sentence about ``others`` (regions) bears on ``region``: always for "any"; otherwise when it
+        names no region, the same one, or (for "related") a related one (the leg for the low back)."""
+        if scope == "any" or not others:
+            return True
+        near = {region, *self.related_regions.get(region, [])} if scope == "related" else {region}
+        return bool(others & near)
 
     @model_validator(mode="after")
     def _names_once(self) -> Lexicon:

@@ -14,9 +14,9 @@ import pytest
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
 from adapter.determination import Finding, RequestFacts, determine, facts_from_letter, load_rules
-from adapter.determination.facts import letter_summary
+from adapter.determination.facts import STATUS_FACTS, letter_summary
 from adapter.determination.fhir_facts import requested_services
-from adapter.determination.rules import STATUS_FACTS, fires
+from adapter.determination.rules import fires
 from adapter.fhir import case_to_bundle, validate_bundle
 from adapter.fhir.response import claim_response
 from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus, replace_once

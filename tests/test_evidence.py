@@ -73,3 +73,10 @@ def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: 
         load_lexicon(mappings_copy)
     assert message in raised.value.message
     assert str(mappings_copy / "lexicon.yaml") in (raised.value.location or "")
+
+
+def test_every_lexicon_finding_is_a_request_fact() -> None:
+    """The documentation facts are the lexicon's findings: adding one there needs a field to carry it."""
+    from adapter.determination.facts import STATUS_FACTS
+
+    assert set(load_lexicon().findings) <= STATUS_FACTS

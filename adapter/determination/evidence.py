@@ -230,7 +230,7 @@ def finding(
     fact: str, found: Sequence[Mention], lexicon: Lexicon | None = None, *, region: str | None = None
 ) -> Finding:
     """A fact's status from the mentions: stated present, stated absent, or unknown (with the lexicon's rule
-    for both at once). With ``region``, a mention in a sentence about other body regions only does not count."""
+    for both at once). For a request about ``region``, the finding's region rule says which mentions count."""
     lexicon = lexicon or load_lexicon()
     rule = lexicon.findings[fact]
     present: list[Mention] = []
@@ -240,7 +240,7 @@ def finding(
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
-        if region and not lexicon.bears_on(region, m.regions, related=rule.related):
+        if region and not lexicon.bears_on(region, m.regions, rule.region):
             continue
         if m.polarity == "absent":
             absent.append(m)  # an absence phrase carries its own negation
@@ -270,7 +270,7 @@ def therapy_finding(
     for m in found:
         if m.kind != "therapy" or m.name != therapy or not m.counts:
             continue
-        if region and not lexicon.bears_on(region, m.regions, related=False):
+        if region and not lexicon.bears_on(region, m.regions, "same"):
             continue
         if POSSIBLE in m.modifiers:
             continue

@@ -39,16 +39,6 @@ from adapter.lexicon import Lexicon, load_lexicon
 from adapter.model import DisputedItem, IMRCase
 from adapter.tables import DEFAULT_MAPPINGS, label_window
 
-#: The documentation facts read from clinical text (each a finding in mappings/lexicon.yaml).
-DOCUMENTED = (
-    "functional_improvement", "red_flags", "neurologic_deficit", "objective_joint_findings", "surgery_documented",
-    "hospitalization_documented", "return_to_work_attempts", "tens_trial_documented", "acute_flare", "acute_trauma",
-    "imaging_corroboration", "drug_monitoring", "pain_relief", "prior_imaging", "prior_electrodiagnostics", "gi_risk",
-    "confined",
-)  # fmt: skip
-#: Facts that read the lexicon's findings only about the request's body region (and the regions related to it).
-_REGIONAL = ("objective_joint_findings", "neurologic_deficit", "prior_imaging", "prior_electrodiagnostics")
-
 
 class RequestFacts(BaseModel):
     """Everything a rule may ask about one requested service."""
@@ -110,6 +100,11 @@ class RequestFacts(BaseModel):
     retrospective: bool | None = None
     #: The words each documentation fact rests on, by fact.
     evidence: dict[str, Finding] = Field(default_factory=dict)
+
+
+#: Facts about the documentation: present, absent (stated as absent) or unknown (not stated). Each finding of
+#: mappings/lexicon.yaml is one of them.
+STATUS_FACTS = frozenset(name for name, f in RequestFacts.model_fields.items() if "present" in str(f.annotation))
 
 
 # --- categories (mappings/categories.yaml, with drug and therapy words from the lexicon) ---------------
@@ -259,9 +254,12 @@ def build_facts(
     region = lexicon.region(site) or lexicon.region(label_window(text))
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
-    evidence = {
-        fact: finding(fact, found, lexicon, region=region if fact in _REGIONAL else None) for fact in DOCUMENTED
-    }
+    unknown = set(lexicon.findings) - STATUS_FACTS
+    if unknown:
+        raise MappingTableError(
+            f"lexicon findings that are no request fact: {sorted(unknown)}", location="lexicon.yaml"
+        )
+    evidence = {fact: finding(fact, found, lexicon, region=region) for fact in lexicon.findings}
 
     prior_count = None
     therapy = lexicon.therapy_for(category)
@@ -328,7 +326,7 @@ def build_facts(
         else None,
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
         evidence=evidence,
-        **{fact: evidence[fact].status for fact in DOCUMENTED},
+        **{fact: evidence[fact].status for fact in lexicon.findings},
         **_drug_facts(text, category, in_use, documented, quantity, lexicon),
     )
 

@@ -17,14 +17,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from adapter.determination.facts import RequestFacts
+from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.errors import MappingTableError
 from adapter.tables import DEFAULT_MAPPINGS
 
 Action = Literal["A1", "A2", "A3", "A4", "A6"]
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
-#: Facts read from the documentation: present, absent (stated as absent) or unknown (not stated).
-STATUS_FACTS = {name for name, f in RequestFacts.model_fields.items() if "present" in str(f.annotation)}
+
 _OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
 
 
