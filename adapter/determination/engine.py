@@ -16,10 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import RequestFacts
-from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
+from adapter.determination.rules import ACTION_LABELS, ADVERSE, Action, Rule, RuleSet, evaluate, fires, render
 
 AdversePolicy = Literal["pend", "decide"]
-ADVERSE = ("A3", "A6")
 
 
 class Citation(BaseModel):
@@ -57,7 +56,6 @@ PENDED_FOR_PHYSICIAN = (
     "Recommended {label}; under California Labor Code 4610 only a physician reviewer may deny or modify a "
     "request, so it is pended for one."
 )
-_LABELS = {"A3": "not certified", "A6": "modified"}
 
 
 def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
@@ -113,7 +111,7 @@ def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") 
     """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4."""
     if adverse == "decide" or determination.recommendation not in ADVERSE:
         return determination
-    note = PENDED_FOR_PHYSICIAN.format(label=_LABELS[determination.recommendation])
+    note = PENDED_FOR_PHYSICIAN.format(label=ACTION_LABELS[determination.recommendation])
     return determination.model_copy(update={"action": "A4", "rationale": f"{note} {determination.rationale}"})
 
 
