@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from adapter.fhir.inbound import DEFAULT_LIMITS
+
 __all__ = [
     "DEFAULT_SANDBOX_DIR",
     "SEKMET_VERSION",
@@ -83,11 +85,11 @@ class ServiceSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = Field(default=5_000_000, ge=1024)
     #: Bounds on one request's content: Bundle entries, and the length of any one string.
-    max_entries: int = Field(default=1_000, ge=1)
-    max_text: int = Field(default=100_000, ge=1_000)
+    max_entries: int = Field(default=DEFAULT_LIMITS.max_entries, ge=1)
+    max_text: int = Field(default=DEFAULT_LIMITS.max_text, ge=1_000)
     #: All the clinical text one determination may read (the work grows with it), in characters: 150,000
     #: (about 40 pages) keeps one determination, NLP included, under about 2 seconds on one core.
-    max_clinical_text: int = Field(default=150_000, ge=10_000)
+    max_clinical_text: int = Field(default=DEFAULT_LIMITS.max_clinical_text, ge=10_000)
     #: Requests per second per client before 429 (a token bucket of twice that size).
     rate_limit: float = Field(default=200.0, gt=0)
     #: Failed authentications per second per client address before 429 (and no more audit rows).

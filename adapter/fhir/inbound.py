@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from adapter.errors import InputLimitError, MappingError
+from adapter.fhir.validate import invalid
 
 JSON = dict[str, Any]
 _PATIENT_FIELDS = ("subject", "patient", "for", "beneficiary")
@@ -43,13 +44,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -104,14 +98,7 @@ def check_resource(resource: Any, where: str = "", version: Literal["R4", "R5"] 
             f"not valid FHIR {version} {rtype}: a value of the wrong type", location=where or None
         ) from exc
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        inner = _path(tuple(first["loc"]))
-        raise MappingError(
-            f"not valid FHIR {version} {rtype}: {first['msg']}{more}",
-            location=".".join(p for p in (where, inner) if p) or None,
-        ) from exc
+        raise invalid(exc, f"FHIR {version} {rtype}", where) from exc
 
 
 def entries(bundle: JSON, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, JSON]]:

@@ -17,6 +17,15 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def invalid(exc: ValidationError, what: str, where: str = "") -> MappingError:
+    """A pydantic ValidationError as one ``MappingError``: the first problem, its dotted path under ``where``."""
+    errors = exc.errors()
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    location = ".".join(p for p in (where, _path(tuple(first["loc"]))) if p)
+    return MappingError(f"not valid {what}: {first['msg']}{more}", location=location or None)
+
+
 def validate_bundle(bundle: dict[str, Any], version: Literal["R4", "R5"] = "R4") -> None:
     """Raise ``MappingError`` (location = the dotted path of the first problem) unless the Bundle validates."""
     if version == "R4":
@@ -30,9 +39,4 @@ def validate_bundle(bundle: dict[str, Any], version: Literal["R4", "R5"] = "R4")
     try:
         model.model_validate(bundle)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise MappingError(
-            f"not valid FHIR {version}: {first['msg']}{more}", location=_path(tuple(first["loc"]))
-        ) from exc
+        raise invalid(exc, f"FHIR {version}") from exc

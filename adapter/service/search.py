@@ -99,14 +99,15 @@ def last_updated_bounds(values: list[str]) -> list[tuple[str, int]]:
     return bounds
 
 
-def number(value: str | None, name: str, *, default: int, low: int, high: int) -> int:
-    """A non-negative whole-number parameter within [low, high] (400 beyond; ``_count`` is capped instead)."""
+def number(value: str | None, name: str, *, default: int, low: int, high: int, clamp: bool = False) -> int:
+    """A non-negative whole-number parameter within [low, high]: 400 beyond, or brought within it (``clamp``,
+    as ``_count`` is: a server may return fewer than asked)."""
     if value is None:
         return default
     if not value.isdigit() or not value.isascii() or len(value) > 9:
         raise _bad(f"{name} must be a whole number from {low} to {high}")
     parsed = int(value)
-    if name == "_count":
+    if clamp:
         return max(low, min(high, parsed))
     if not low <= parsed <= high:
         raise _bad(f"{name} must be a whole number from {low} to {high}")

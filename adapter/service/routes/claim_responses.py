@@ -42,7 +42,7 @@ def search_claim_responses(
         raise ServiceError(
             400, f"unsupported search parameters: {names}", code="bad-search", issue_type="not-supported"
         )
-    count = number(params.get("_count"), "_count", default=20, low=1, high=MAX_COUNT)
+    count = number(params.get("_count"), "_count", default=20, low=1, high=MAX_COUNT, clamp=True)
     offset = number(params.get("_offset"), "_offset", default=0, low=0, high=MAX_OFFSET)
     total, found = ctx.store.search(
         patient=params.get("patient"),
