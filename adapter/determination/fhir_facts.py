@@ -211,7 +211,8 @@ def requested_services(
     )  # fmt: skip
     exclude = {id(r) for _, r in requests}
     shared = _clinical_texts(entries, exclude)
-    size = sum(len(t.text) for t in shared) + sum(len(t.text) for ref, r in requests for t in _notes(ref, r))
+    own = {ref: _notes(ref, r) for ref, r in requests}
+    size = sum(len(t.text) for texts in (shared, *own.values()) for t in texts)
     if size > limits.max_clinical_text:  # the determination's work grows with it: bound it
         raise InputLimitError(
             f"the clinical text adds up to {size} characters, more than {limits.max_clinical_text}; "
@@ -232,7 +233,7 @@ def requested_services(
         as_of = _date(request.get("authoredOn")) or (_date(claims[0].get("created")) if claims else None) or today
         sites = " ".join(_text(site) for site in request.get("bodySite", []))
         context = Context(
-            texts=[*_notes(ref, request), *shared],
+            texts=[*own[ref], *shared],
             diagnoses=diagnoses,
             # a ServiceRequest on its own says nothing about history: prior treatment stays unknown
             prior=_prior(resources, exclude, load_lexicon().region(f"{label} {sites}"))
