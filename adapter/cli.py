@@ -36,6 +36,7 @@ from adapter.exchange.pull import pull_cases
 from adapter.exchange.push import push_letters
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
 from adapter.fhir.ndjson import import_resources
+from adapter.fhir.pas import ReviewAction
 from adapter.inputs import letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
@@ -52,8 +53,6 @@ if not _stdout.is_terminal:
 _stderr = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
-#: Review actions as table colours.
-_COLOURS = {"A1": "green", "A2": "green", "A6": "yellow", "A3": "red", "A4": "blue"}
 
 
 @dataclass
@@ -421,7 +420,7 @@ def cmd_determine(args: argparse.Namespace) -> int:
             table.add_row(
                 escape(outcome.value["case_number"] or outcome.path.name) if n == 0 else "",
                 escape(item["request"][:120]),
-                f"[{_COLOURS[item['action']]}]{escape(action)}[/]",
+                f"[{ReviewAction(item['action']).colour}]{escape(action)}[/]",
                 escape(item["rationale"][:400] + (f" [{', '.join(item['rules'])}]" if item["rules"] else "")),
                 escape(quotes),
             )
@@ -439,7 +438,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     table.add_column("decision", no_wrap=True)
     table.add_column("rationale", ratio=4)
     for row in rows:
-        table.add_row(escape(row.request), f"[{_COLOURS[row.action]}]{escape(row.decision)}[/]", escape(row.rationale))
+        table.add_row(
+            escape(row.request), f"[{ReviewAction(row.action).colour}]{escape(row.decision)}[/]", escape(row.rationale)
+        )
     _stdout.print(table)
     _stdout.print(f"{len(rows)} determinations; report: {out / 'imr-demo-report.html'}")
     return 0 if rows else 1

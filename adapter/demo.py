@@ -22,10 +22,9 @@ import uvicorn
 
 from adapter import sandbox
 from adapter.config import SANDBOX, Settings, load_settings
-from adapter.determination.rules import ACTION_LABELS
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
-from adapter.fhir.r5 import review_action_code
+from adapter.fhir.pas import ReviewAction, review_action_code
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
@@ -44,9 +43,9 @@ class Row:
     @property
     def decision(self) -> str:
         """ "A4 pended for review (recommended: A3 not certified)" when the two differ."""
-        text = f"{self.action} {ACTION_LABELS[self.action]}"
+        text = f"{self.action} {ReviewAction(self.action).label}"
         if self.recommendation != self.action:
-            text += f" (recommended: {self.recommendation} {ACTION_LABELS[self.recommendation]})"
+            text += f" (recommended: {self.recommendation} {ReviewAction(self.recommendation).label})"
         return text
 
 
@@ -149,14 +148,13 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
 
 
 def render_html(rows: list[Row], settings: Settings) -> str:
-    colour = {"A1": "#1b7f3b", "A2": "#1b7f3b", "A6": "#a86b00", "A3": "#b3261e", "A4": "#285ea8"}
-    counts = {code: sum(1 for r in rows if r.action == code) for code in ACTION_LABELS}
+    counts = {code: sum(1 for r in rows if r.action == code) for code in ReviewAction}
     body = "".join(
-        f"<tr><td>{html.escape(r.request)}</td><td style='color:{colour[r.action]};font-weight:600'>"
+        f"<tr><td>{html.escape(r.request)}</td><td style='color:{ReviewAction(r.action).colour};font-weight:600'>"
         f"{html.escape(r.decision)}</td><td>{html.escape(r.rationale)}</td></tr>"
         for r in rows
     )
-    summary = ", ".join(f"{n} {ACTION_LABELS[c]}" for c, n in counts.items() if n)
+    summary = ", ".join(f"{n} {c.label}" for c, n in counts.items() if n)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>IMR adapter run</title><style>
 body{{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;width:100%}}
 td,th{{border-bottom:1px solid #ddd;padding:.5em;vertical-align:top;text-align:left}} th{{background:#f4f4f4}}

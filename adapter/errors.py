@@ -32,6 +32,7 @@ Third-party errors (pypdf, OS errors) are translated at the boundary where they 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 __all__ = [
@@ -135,6 +136,34 @@ class MappingError(AdapterError):
 
     code = "mapping"
     issue_type = "invalid"
+
+
+class ConformanceError(MappingError):
+    """A Bundle that is not what the profile it is sent as requires (a PAS request Bundle to ``$submit``):
+    every broken rule is listed, one OperationOutcome issue each, with the rule and where it was broken."""
+
+    code = "pas-conformance"
+    issue_type = "structure"
+
+    def __init__(
+        self, message: str, *, location: str | None = None, faults: Sequence[tuple[str, str, str]] = ()
+    ) -> None:
+        super().__init__(message, location=location or (faults[0][0] if faults else None))
+        #: (location, rule, message) of each broken rule.
+        self.faults = list(faults)
+
+    def to_operation_outcome(self) -> dict[str, Any]:
+        issues = [
+            {
+                "severity": "error",
+                "code": self.issue_type,
+                "details": {"coding": [{"system": "urn:imr-adapter:error", "code": self.code}], "text": message},
+                "diagnostics": rule,
+                "expression": [location],
+            }
+            for location, rule, message in self.faults
+        ]
+        return {"resourceType": "OperationOutcome", "issue": issues or super().to_operation_outcome()["issue"]}
 
 
 class InputLimitError(MappingError):

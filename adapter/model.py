@@ -117,10 +117,18 @@ class DisputedItem(_Model):
     #: For a modified request: what was asked for, and what the claims administrator authorised.
     original_request: Text | None = None
     authorized: Text | None = None
+    #: For a modified request: the part IMR decided (the "remaining IMR eligible portion"), when the letter
+    #: states it; ``request`` keeps the whole heading.
+    disputed: Text | None = None
     quantity: Count | None = None
     frequency_per_week: PositiveCount | None = None
     duration_weeks: Count | None = None
     body_site: Text | None = None
+
+    @property
+    def requested(self) -> str:
+        """What is under review: the disputed part of a modified request, else the whole request."""
+        return self.disputed or self.request
 
 
 class CaseDates(_Model):

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from adapter.errors import MappingTableError
+from adapter.fhir.pas import ReviewAction
 
 __all__ = [
     "DEFAULT_MAPPINGS",
@@ -111,10 +112,6 @@ class CodeMap(_Table):
 
 
 class Extensions(_Table):
-    review_action: str
-    review_action_code: str
-    claim_response_reviewer: str
-    requested_service: str
     data_absent_reason: str
     case_dates: str
     reviewer: str
@@ -125,6 +122,9 @@ class Extensions(_Table):
     session_count: str
     letter_layout: str
     parse_warning: str
+    body_site: str
+    service_request: str
+    determination_rule: str
     recommendation: str
     evidence: str
 
@@ -136,7 +136,6 @@ class CodeSystems(_Table):
     snomed: str
     rxnorm: str
     loinc: str
-    review_action: str
     adjudication: str
     claim_type: str
     process_priority: str
@@ -146,13 +145,14 @@ class CodeSystems(_Table):
     condition_clinical: str
     data_absent_reason: str
     claim_decision_r5: str
+    note_type: str
     ucum: str
 
 
 class ReviewActions(_Table):
-    upheld: str
-    overturned: str
-    modified: str
+    upheld: ReviewAction
+    overturned: ReviewAction
+    modified: ReviewAction
 
 
 class Priorities(_Table):

@@ -96,7 +96,8 @@ def test_convert_ndjson_with_a_bad_letter(tmp_path: Path, capsys: pytest.Capture
     )
     lines = {p.stem: p.read_text().splitlines() for p in out.glob("*.ndjson")}
     assert len(lines["ClaimResponse"]) == 6 and len(lines["Patient"]) == 6
-    assert len(lines["Organization"]) == 7  # one IMR organisation shared by all, a claims administrator each
+    # one IMR organisation shared by all; a claims administrator (the PAS insurer) and a requestor each
+    assert len(lines["Organization"]) == 13
     ids = [json.loads(line)["id"] for line in lines["Organization"]]
     assert len(set(ids)) == len(ids)
 

@@ -18,7 +18,9 @@ from adapter.determination.facts import STATUS_FACTS, letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import fires
 from adapter.fhir import case_to_bundle, validate_bundle
-from adapter.fhir.response import claim_response
+from adapter.fhir.build import pas_bundle
+from adapter.fhir.pas import review_action_code
+from adapter.fhir.response import Parties, claim_response
 from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus, replace_once
 
 RULES = load_rules()
@@ -468,13 +470,10 @@ class TestFHIR:
         return case_to_bundle(parse_letter((LETTERS / "case-number-multi.txt").read_bytes()))
 
     def test_context_bundle(self, bundle: dict[str, Any]) -> None:
+        # beside ServiceRequests, a MedicationRequest is a drug taken (its request goes in a PAS Claim)
         found = requested_services(bundle)
-        assert [r.facts.category for r in found] == [
-            "mri-spine",
-            "physical-therapy",
-            "surgery-associated",
-            "muscle-relaxant",
-        ]
+        assert [r.facts.category for r in found] == ["mri-spine", "physical-therapy", "surgery-associated"]
+        assert "cyclobenzaprine" in found[0].facts.medications
         therapy = found[1].facts
         assert therapy.prior_sessions == 12 and therapy.prior_same_therapy == "present"
         assert (therapy.requested_count, therapy.frequency_per_week, therapy.duration_weeks) == (8, 2, 4)
@@ -499,21 +498,19 @@ class TestFHIR:
         (found,) = requested_services(bundle)
         assert found.facts.same_drug_class_in_use == "present"
 
-    def test_pas_claim_bundle_to_claim_response(self, bundle: dict[str, Any], tmp_path: Path) -> None:
-        claim = next(e for e in bundle["entry"] if e["resource"]["resourceType"] == "Claim")
-        pas = {
-            "resourceType": "Bundle",
-            "type": "collection",
-            "entry": [claim] + [e for e in bundle["entry"] if e is not claim],
-        }
+    def test_pas_claim_bundle_to_claim_response(self, tmp_path: Path) -> None:
+        pas = pas_bundle(parse_letter((LETTERS / "case-number-multi.txt").read_bytes()))
+        claim = pas["entry"][0]
         found = requested_services(pas)
-        assert len(found) == 4
-        answers = [(r.reference, r.resource, determine(r.facts, RULES)) for r in found]
-        response = claim_response(answers, patient={"reference": "Patient/p1"}, claim_ref=claim["fullUrl"])
+        assert [r.resource["resourceType"] for r in found] == [
+            "ServiceRequest", "ServiceRequest", "ServiceRequest", "MedicationRequest"
+        ]  # fmt: skip
+        assert [r.sequence for r in found] == [1, 2, 3, 4]
+        answers = [(r, determine(r.facts, RULES)) for r in found]
+        parties = Parties(patient=claim["resource"]["patient"], claim=claim["fullUrl"])
+        response = claim_response(answers, parties=parties)
         assert response["outcome"] == "partial"  # two items are pended
-        codes = [i["adjudication"][0]["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
-                 for i in response["item"]]  # fmt: skip
-        assert codes == [a.action for _, _, a in answers]
+        assert [review_action_code(i["adjudication"]) for i in response["item"]] == [a.action for _, a in answers]
         notes = {n["number"]: n["text"] for n in response["processNote"]}
         assert all(notes[i["noteNumber"][0]] for i in response["item"])
         validate_bundle({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": response}]})
@@ -531,7 +528,7 @@ class TestFHIR:
         (found,) = requested_services(request)
         answer = determine(found.facts, RULES, adverse="decide")
         assert answer.action == "A6"
-        response = claim_response([(found.reference, request, answer)], patient=None)
+        response = claim_response([(found, answer)])
         assert response["addItem"][0]["quantity"] == {"value": 6.0}
         assert response["outcome"] == "complete"
 

@@ -79,7 +79,7 @@ def test_schema_catches_a_broken_bundle(schema: jsonschema.protocols.Validator) 
     resources(bundle, "Patient")[0]["birthDate"] = "31/12/1970"
     with pytest.raises(MappingError) as raised:
         validate_bundle(bundle)
-    assert raised.value.location == "entry[2].resource.birthDate"
+    assert raised.value.location == "entry[3].resource.birthDate"
 
 
 @pytest.mark.parametrize("path", GOLDEN_LETTERS, ids=lambda p: p.name)
@@ -114,13 +114,15 @@ class TestMapping:
     def test_resources(self, bundle: dict[str, Any]) -> None:
         counts = Counter(e["resource"]["resourceType"] for e in bundle["entry"])
         assert counts == {
-            "Organization": 2, "Patient": 1, "Coverage": 1, "Practitioner": 1, "PractitionerRole": 1,
-            "Condition": 3, "Procedure": 2, "ServiceRequest": 4, "Claim": 1, "ClaimResponse": 1,
+            "Organization": 3, "Patient": 1, "Coverage": 1, "Practitioner": 1, "PractitionerRole": 1,
+            "Condition": 3, "Procedure": 2, "ServiceRequest": 3, "MedicationRequest": 1, "Claim": 1,
+            "ClaimResponse": 1,
             "DocumentReference": 1, "Provenance": 1,
         }  # fmt: skip
 
     def test_codes_from_the_tables(self, bundle: dict[str, Any]) -> None:
-        mri, therapy, labs, drug = resources(bundle, "ServiceRequest")
+        mri, therapy, labs = resources(bundle, "ServiceRequest")
+        (drug,) = resources(bundle, "MedicationRequest")
         assert mri["code"]["coding"][0]["code"] == "72148"
         assert mri["bodySite"][0]["coding"][0]["code"] == "122496007"
         assert therapy["code"]["coding"][0]["code"] == "97110"
@@ -130,7 +132,15 @@ class TestMapping:
         }  # fmt: skip
         assert therapy["quantityQuantity"] == {"value": 8}
         assert labs["code"]["coding"][0]["code"] == "85025"
-        assert drug["code"]["coding"][0]["system"] == "http://www.nlm.nih.gov/research/umls/rxnorm"
+        assert drug["medicationCodeableConcept"]["coding"][0] == {
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "21949", "display": "cyclobenzaprine"
+        }  # fmt: skip
+        (claim,) = resources(bundle, "Claim")
+        assert [i["productOrService"]["coding"][0]["code"] for i in claim["item"]] == ["72148", "97110", "85025", "88"]
+        assert [d["diagnosisCodeableConcept"]["coding"][0]["code"] for d in claim["diagnosis"]] == [
+            "M54.16",
+            "S33.5XXA",
+        ]
         conditions = resources(bundle, "Condition")
         assert [c["code"].get("coding", [{}])[0].get("code") for c in conditions] == ["M54.16", "S33.5XXA", None]
         assert conditions[2]["code"] == {"text": "myofascial pain"}
@@ -188,11 +198,14 @@ class TestMapping:
         assert attachment["hash"] == base64.b64encode(hashlib.sha1(raw).digest()).decode()
         assert attachment["contentType"] == "text/plain"
 
-    def test_unknown_codes_stay_text_only(self) -> None:
+    def test_unknown_codes_fall_back_to_the_x12_service_type(self) -> None:
         case = parse_letter((LETTERS / "case-number-crlf.txt").read_bytes())
         case.items[0].request = "Something nobody has a code for"
         (request,) = resources(case_to_bundle(case), "ServiceRequest")
-        assert request["code"] == {"text": "Something nobody has a code for"}
+        assert request["code"] == {
+            "coding": [{"system": "https://codesystem.x12.org/005010/1365", "code": "1", "display": "Medical Care"}],
+            "text": "Something nobody has a code for",
+        }
 
 
 def test_ndjson_resources_have_ids_and_relative_references() -> None:

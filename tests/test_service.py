@@ -18,6 +18,7 @@ from adapter import parse_letter
 from adapter.config import load_settings
 from adapter.fhir import case_to_bundle
 from adapter.fhir.build import pas_bundle, request_side
+from adapter.fhir.pas import response_faults
 from adapter.service import wire
 from tests.conftest import LETTERS
 
@@ -82,7 +83,8 @@ def test_service_request_decided_recorded_and_retried_safely(service: tuple[Test
     first = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
     assert first.status_code == 201 and first.headers["location"].endswith(f"/fhir/ClaimResponse/{first.json()['id']}")
     response = first.json()
-    assert response["use"] == "preauthorization" and len(response["item"]) == 4
+    # the context's MedicationRequest is a drug taken, not a request: three ServiceRequests are answered
+    assert response["use"] == "preauthorization" and len(response["item"]) == 3
     again = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
     assert again.status_code == 200 and again.json()["id"] == response["id"]
     assert store.search()[0] == 1
@@ -92,13 +94,84 @@ def test_service_request_decided_recorded_and_retried_safely(service: tuple[Test
 
 def test_pas_submit(service: tuple[TestClient, Any]) -> None:
     client, _ = service
-    answer = client.post("/fhir/Claim/$submit", content=json.dumps(_pas()), headers=_auth(WRITER))
+    request = _pas("case-number-multi.txt")
+    claim = request["entry"][0]["resource"]
+    for n, item in enumerate(claim["item"], start=1):
+        item["sequence"] = 10 * n  # a Claim numbers its items as it likes; the answer echoes them
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER))
     assert answer.status_code == 200
     bundle = answer.json()
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    assert [str(f) for f in response_faults(bundle, claim)] == []
     response = bundle["entry"][0]["resource"]
-    assert response["resourceType"] == "ClaimResponse" and response["request"]["reference"].startswith("urn:uuid:")
-    assert response["outcome"] in ("complete", "partial")
+    assert [i["itemSequence"] for i in response["item"]] == [10, 20, 30, 40]
+    assert response["request"]["reference"] == request["entry"][0]["fullUrl"]
+    assert response["requestor"] == claim["provider"] and response["insurer"] == claim["insurer"]
+    held = {e["fullUrl"] for e in bundle["entry"]}
+    assert {response["patient"]["reference"], response["insurer"]["reference"]} <= held
+
+
+def test_submit_refuses_what_is_not_a_pas_request_naming_the_rule(service: tuple[TestClient, Any]) -> None:
+    client, store = service
+    request = _pas()
+    del request["identifier"]
+    request["entry"][1]["request"] = {"method": "POST", "url": "Patient"}
+    refused = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER))
+    assert refused.status_code == 400
+    issues = refused.json()["issue"]
+    assert [i["expression"][0] for i in issues] == ["Bundle.identifier", "Bundle.entry[1].request"]
+    assert "Bundle.fsh:7" in issues[0]["diagnostics"] and "bdl-3" in issues[1]["diagnostics"]
+    assert store.search()[0] == 0
+
+
+def _inquiry(submitted: dict[str, Any], member: str | None = None) -> dict[str, Any]:
+    """A PAS inquiry: the submitted Claim's identifier, with the patient, insurer and requestor."""
+    claim = submitted["entry"][0]["resource"]
+    by_url = {e["fullUrl"]: e["resource"] for e in submitted["entry"]}
+    patient = json.loads(json.dumps(by_url[claim["patient"]["reference"]]))
+    if member is not None:
+        patient["identifier"] = [{"system": "urn:other-payer:member", "value": member}]
+    inquiry = {
+        "resourceType": "Claim", "status": "active", "use": "preauthorization", "identifier": claim["identifier"],
+        "type": claim["type"], "patient": claim["patient"], "created": claim["created"], "insurer": claim["insurer"],
+        "provider": claim["provider"], "priority": claim["priority"], "insurance": claim["insurance"],
+    }  # fmt: skip
+    refs = [claim["patient"]["reference"], claim["insurer"]["reference"], claim["provider"]["reference"],
+            claim["insurance"][0]["coverage"]["reference"]]  # fmt: skip
+    return {
+        "resourceType": "Bundle", "type": "collection", "identifier": {"system": "urn:test", "value": "inq-1"},
+        "timestamp": "2026-11-27T10:00:00Z",
+        "entry": [{"fullUrl": "urn:uuid:6a4c8f1e-0000-4000-8000-000000000001", "resource": inquiry}] + [
+            {"fullUrl": ref, "resource": patient if ref == claim["patient"]["reference"] else by_url[ref]}
+            for ref in refs
+        ],
+    }  # fmt: skip
+
+
+def test_inquire_returns_the_current_answer_to_a_submitted_claim(service: tuple[TestClient, Any]) -> None:
+    client, _ = service
+    request = _pas("case-number-multi.txt")
+    submitted = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER)).json()
+    response = submitted["entry"][0]["resource"]
+    found = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=_auth(READER))
+    assert found.status_code == 200, found.text
+    bundle = found.json()
+    answer = bundle["entry"][0]["resource"]
+    assert answer["id"] == response["id"] and answer["item"] == [
+        {**i, "extension": [e if "valueReference" not in e else {
+            "url": e["url"], "valueReference": {"identifier": {"system": "urn:imr-adapter:ehr-reference",
+                                                               "value": e["valueReference"]["reference"]}}}
+            for e in i["extension"]]} for i in response["item"]
+    ]  # fmt: skip
+    held = {e["fullUrl"] for e in bundle["entry"]}
+    assert {answer["patient"]["reference"], answer["insurer"]["reference"], answer["requestor"]["reference"]} <= held
+    # PAS: the patient must match too
+    other = client.post(
+        "/fhir/Claim/$inquire", content=json.dumps(_inquiry(request, "someone-else")), headers=_auth(READER)
+    )
+    assert other.status_code == 404 and _issue(other)["code"] == "not-found"
+    not_a_bundle = client.post("/fhir/Claim/$inquire", content=json.dumps(request["entry"][0]["resource"]),
+                               headers=_auth(READER))  # fmt: skip
+    assert not_a_bundle.status_code == 400
 
 
 def test_search_and_paging(service: tuple[TestClient, Any]) -> None:

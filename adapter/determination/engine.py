@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import RequestFacts
-from adapter.determination.rules import ACTION_LABELS, ADVERSE, Action, Rule, RuleSet, evaluate, fires, render
+from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
+from adapter.fhir.pas import ReviewAction
 
 AdversePolicy = Literal["pend", "decide"]
 
@@ -109,9 +110,9 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
 
 def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") -> Determination:
     """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4."""
-    if adverse == "decide" or determination.recommendation not in ADVERSE:
+    if adverse == "decide" or not ReviewAction(determination.recommendation).adverse:
         return determination
-    note = PENDED_FOR_PHYSICIAN.format(label=ACTION_LABELS[determination.recommendation])
+    note = PENDED_FOR_PHYSICIAN.format(label=ReviewAction(determination.recommendation).label)
     return determination.model_copy(update={"action": "A4", "rationale": f"{note} {determination.rationale}"})
 
 

@@ -18,6 +18,7 @@ from adapter.determination.evidence import Text
 from adapter.determination.facts import Context, RequestFacts, build_facts, categorise
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
+from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.fhir.r5 import is_r5
 from adapter.lexicon import load_lexicon
 from adapter.tables import load_tables
@@ -34,6 +35,8 @@ class Requested:
     reference: str
     resource: JSON
     facts: RequestFacts
+    #: The Claim item's sequence (PAS input), which the answer echoes.
+    sequence: int | None = None
 
 
 def _text(concept: JSON | None) -> str:
@@ -64,11 +67,32 @@ def _resources(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
                    for n, e in enumerate(data.get("entry", [])) if isinstance(e.get("resource"), dict)]  # fmt: skip
         first = entries[0][1].get("resourceType") if entries else None
         return entries, "pas" if first == "Claim" else "bundle"
-    if data.get("resourceType") == "ServiceRequest":
-        return [(f"ServiceRequest/{data.get('id', 'request')}", data)], "service-request"
+    if data.get("resourceType") in REQUEST_RESOURCES:
+        return [(f"{data['resourceType']}/{data.get('id', 'request')}", data)], "service-request"
     raise MappingError(
-        f"expected a ServiceRequest or a Bundle, not {data.get('resourceType')!r}", location="resourceType"
+        f"expected a ServiceRequest, MedicationRequest, DeviceRequest or a Bundle, not {data.get('resourceType')!r}",
+        location="resourceType",
     )
+
+
+def _ordered(request: JSON) -> JSON | None:
+    """What a request orders: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
+    DeviceRequest.codeCodeableConcept."""
+    return request.get("code") or request.get("medicationCodeableConcept") or request.get("codeCodeableConcept")
+
+
+def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, list[JSON]]:
+    """(quantity, timing repeat, body sites) of a request, wherever its resource type keeps them."""
+    dosage = (request.get("dosageInstruction") or [{}])[0]
+    quantity = (
+        request.get("quantityQuantity", {}).get("value")
+        or request.get("dispenseRequest", {}).get("quantity", {}).get("value")
+        or (item or {}).get("quantity", {}).get("value")
+    )
+    repeat = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
+    sites = request.get("bodySite") or [e["valueCodeableConcept"] for e in request.get("extension", [])
+                                        if e.get("url") == site_url and "valueCodeableConcept" in e]  # fmt: skip
+    return quantity, repeat, sites
 
 
 def _notes(ref: str, resource: JSON) -> list[Text]:
@@ -176,6 +200,7 @@ def requested_services(
     resources = [r for _, r in entries]
     by_ref = {ref: r for ref, r in entries}
     by_ref.update({f"{r['resourceType']}/{r['id']}": r for r in resources if r.get("id")})
+    items: dict[int, JSON] = {}
     if shape == "pas":
         claim = resources[0]
         requests = []
@@ -183,7 +208,8 @@ def requested_services(
             refs = [e.get("valueReference", {}).get("reference") for e in item.get("extension", [])
                     if str(e.get("url", "")).endswith("requestedService")]  # fmt: skip
             target = by_ref.get(refs[0]) if refs and refs[0] else None
-            if target is None:  # a Claim item without a ServiceRequest: the item itself is the request
+            if target is None or target.get("resourceType") not in REQUEST_RESOURCES:
+                # a Claim item without a request resource: the item itself is the request
                 target = {
                     "resourceType": "ServiceRequest",
                     "status": "active",
@@ -191,15 +217,15 @@ def requested_services(
                     "code": item.get("productOrService", {}),
                     "quantityQuantity": item.get("quantity", {}),
                 }
+            items[id(target)] = item
             requests.append((refs[0] if refs and refs[0] else f"Claim/item/{item.get('sequence')}", target))
-    else:
-        requests = [
-            (ref, r)
-            for ref, r in entries
-            if r.get("resourceType") == "ServiceRequest" and r.get("status") != "completed"
-        ]
+    else:  # a request alone, or ServiceRequests with their context (where MedicationRequests are the drugs taken)
+        kinds = REQUEST_RESOURCES if shape == "service-request" else ("ServiceRequest",)
+        requests = [(ref, r) for ref, r in entries if r.get("resourceType") in kinds and r.get("status") != "completed"]
     if not requests:
-        raise MappingError("no ServiceRequest to determine", location="ServiceRequest")
+        raise MappingError(
+            "no request (ServiceRequest, MedicationRequest, DeviceRequest) to determine", location="ServiceRequest"
+        )
 
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     conditions = [r for r in resources if r.get("resourceType") == "Condition"]
@@ -218,20 +244,21 @@ def requested_services(
             f"the clinical text adds up to {size} characters, more than {limits.max_clinical_text}; "
             "send the notes that bear on this request"
         )
-    medications = _medication_list(resources)
+    medications = _medication_list([r for r in resources if id(r) not in exclude])
     diagnoses = [t for t in (_text(c.get("code")) for c in conditions) if t]
 
     out = []
+    site_url = load_tables().fhir.extensions.body_site
     for ref, request in requests:
-        label = _text(request.get("code"))
+        label = _text(_ordered(request))
         if not label:
-            raise MappingError("the ServiceRequest has no code text or display", location=f"{ref}.code")
-        repeat = request.get("occurrenceTiming", {}).get("repeat", {})
+            raise MappingError(f"the {request.get('resourceType')} has no code text or display", location=f"{ref}.code")
+        item = items.get(id(request))
+        quantity, repeat, site_list = _shape(request, item, site_url)
         weekly = repeat.get("periodUnit") == "wk" and repeat.get("period", 1) == 1
-        quantity = request.get("quantityQuantity", {}).get("value")
         weeks = repeat.get("boundsDuration", {}).get("value")
         as_of = _date(request.get("authoredOn")) or (_date(claims[0].get("created")) if claims else None) or today
-        sites = " ".join(_text(site) for site in request.get("bodySite", []))
+        sites = " ".join(_text(site) for site in site_list)
         context = Context(
             texts=[*own[ref], *shared],
             diagnoses=diagnoses,
@@ -247,10 +274,11 @@ def requested_services(
         facts = build_facts(
             label,
             context,
-            codes=_codes(request.get("code")),
+            codes=_codes(_ordered(request)),
             quantity=int(quantity) if quantity is not None else None,
             frequency=repeat.get("frequency") if weekly else None,
             weeks=int(weeks) if weeks is not None else None,
         )
-        out.append(Requested(ref, request, facts))
+        sequence = item.get("sequence") if item else None
+        out.append(Requested(ref, request, facts, sequence=sequence if isinstance(sequence, int) else None))
     return out

@@ -19,19 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.errors import MappingTableError
+from adapter.fhir.pas import ReviewAction
 from adapter.tables import DEFAULT_MAPPINGS
 
 Action = Literal["A1", "A2", "A3", "A4", "A6"]
-#: What each X12 306 review action means, in words.
-ACTION_LABELS: dict[str, str] = {
-    "A1": "certified",
-    "A2": "certified in part",
-    "A3": "not certified",
-    "A4": "pended for review",
-    "A6": "modified",
-}
-#: The actions only a physician may take in California (Labor Code 4610).
-ADVERSE = ("A3", "A6")
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
 
 _OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
@@ -136,7 +127,7 @@ class Rule(BaseModel):
         missing = _condition_facts(self.when) - set(self.needs)
         if missing:
             raise ValueError(f"the condition uses facts not listed in needs: {sorted(missing)}")
-        if self.action in ADVERSE:
+        if ReviewAction(self.action).adverse:
             _adverse_safe(self.when, "when")
         if (self.action == "A6") != (self.certify is not None):
             raise ValueError("certify goes with action A6, and A6 needs certify")

@@ -18,7 +18,19 @@ from typing import Any
 from urllib.parse import quote
 
 from adapter import __version__
+from adapter.determination.facts import categorise
 from adapter.errors import MappingError
+from adapter.fhir.pas import (
+    REQUEST_RESOURCES,
+    SERVICE_SYSTEMS,
+    Carrier,
+    ReviewAction,
+    closure,
+    load_pas,
+    review_action,
+)
+from adapter.fhir.pas import Code as PASCode
+from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables
 
@@ -112,6 +124,8 @@ class _Builder:
         self.key = case_key(case)
         self.generated_at = generated_at
         self.bundle = _Bundle(tables)
+        self.pas = load_pas()
+        self.carriers = [self.pas.carrier(categorise(item.requested)) for item in case.items]
 
     def ref(self, full_url: str) -> JSON:
         return {"reference": full_url}
@@ -124,9 +138,14 @@ class _Builder:
             self.t.imr_organization.identifier,
         )
         claims_admin = bundle.add(
-            {"resourceType": "Organization", "name": self.t.claims_administrator_name},
+            self.organization(self.t.claims_administrator_name, self.pas.insurer_type),
             "organization",
             f"{self.key}/claims-administrator",
+        )
+        requestor = bundle.add(
+            self.organization(self.t.requesting_provider_display, self.pas.requestor_type),
+            "organization",
+            f"{self.key}/requestor",
         )
         patient = bundle.add(self.patient(), "patient", self.key)
         coverage = bundle.add(self.coverage(patient, claims_admin), "coverage", self.key)
@@ -145,11 +164,8 @@ class _Builder:
                 "note": [{"text": fact.text}],
             }
             bundle.add(procedure, "procedure", f"{self.key}/{n}")
-        requests = [
-            bundle.add(self.service_request(item, patient, conditions), "service-request", f"{self.key}/{n}")
-            for n, item in enumerate(case.items, start=1)
-        ]
-        claim = bundle.add(self.claim(patient, coverage, claims_admin, conditions, requests), "claim", self.key)
+        requests = [self.request(item, n, patient, requestor, conditions) for n, item in enumerate(case.items, start=1)]
+        claim = bundle.add(self.claim(patient, coverage, claims_admin, requestor, requests), "claim", self.key)
         response = bundle.add(self.claim_response(patient, imr_org, claim, role), "claim-response", self.key)
         if case.source is not None:
             bundle.add(self.document_reference(patient, response), "document-reference", self.key)
@@ -161,29 +177,53 @@ class _Builder:
 
     # --- resources ---------------------------------------------------------------------------------
 
+    def organization(self, name: str, kind: PASCode) -> JSON:
+        """A PAS insurer or requestor: active, with its X12 entity type."""
+        return {
+            "resourceType": "Organization",
+            "active": True,
+            "type": [{"coding": [self.pas.coding("entity_type", kind)]}],
+            "name": name,
+        }
+
     def patient(self) -> JSON:
-        patient: JSON = {"resourceType": "Patient"}
+        """The injured worker. Published letters redact the name: US Core's data-absent-reason "masked"
+        stands in its place, and gender "unknown" where the letter does not say."""
+        masked = {"url": self.ext.data_absent_reason, "valueCode": "masked"}
+        patient: JSON = {"resourceType": "Patient", "name": [{"extension": [masked]}]}
         if self.case.patient.age is not None:
             age = {"value": self.case.patient.age, "unit": "a", "system": self.systems["ucum"], "code": "a"}
             patient["extension"] = [{"url": self.ext.patient_age, "valueAge": age}]
-        if self.case.patient.gender is not None:
-            patient["gender"] = self.case.patient.gender.value
+        patient["gender"] = self.case.patient.gender.value if self.case.patient.gender is not None else "unknown"
         return patient
 
     def coverage(self, patient: str, payor: str) -> JSON:
-        coverage: JSON = {
+        """The workers' compensation coverage; the injured worker is its subscriber (relationship self), and
+        the claim (the case) stands for the member identifier the letters redact."""
+        member_type = self.pas.coding("identifier_type", PASCode(code="MB", display="Member Number"))
+        identifiers: list[JSON] = [
+            {"type": {"coding": [member_type]}, "system": self.tables.identifier_system("member"), "value": self.key}
+        ]
+        if self.case.case_number:
+            identifiers.append({"system": self.t.case_number_system, "value": self.case.case_number})
+        return {
             "resourceType": "Coverage",
+            "identifier": identifiers,
             "status": "active",
             "type": {
                 "coding": [{"system": self.systems["act_code"], "code": "WCBPOL"}],
                 "text": "workers' compensation",
             },
+            "subscriber": self.ref(patient),
             "beneficiary": self.ref(patient),
+            "relationship": {
+                "coding": [
+                    {"system": self.pas.code_systems.subscriber_relationship, "code": "self"},
+                    self.pas.coding("relationship", self.pas.relationship),
+                ]
+            },
             "payor": [self.ref(payor)],
         }
-        if self.case.case_number:
-            coverage["identifier"] = [{"system": self.t.case_number_system, "value": self.case.case_number}]
-        return coverage
 
     def reviewer(self, imr_org: str) -> str:
         reviewer = self.case.reviewer
@@ -215,29 +255,70 @@ class _Builder:
             condition["onsetDateTime"] = self.case.dates.injury.isoformat()
         return condition
 
-    def service_request(self, item: DisputedItem, patient: str, conditions: list[str]) -> JSON:
-        request: JSON = {
-            "resourceType": "ServiceRequest",
-            "status": "active",
-            "intent": "order",
-            "code": _concept(self.tables.service_code(item.request), item.request),
-            "subject": self.ref(patient),
-        }
-        if item.quantity is not None:
-            request["quantityQuantity"] = {"value": item.quantity}
+    def _service(self, item: DisputedItem, carrier: Carrier) -> JSON:
+        """What is requested, coded from the X12 278 requested-service value set: CPT or HCPCS where the table
+        knows it, else the X12 service type (beside any other code the table gives, such as RxNorm)."""
+        coding = self.tables.service_code(item.requested)
+        codings = [coding.as_fhir()] if coding is not None else []
+        if coding is None or coding.system not in SERVICE_SYSTEMS:
+            codings.insert(0, self.pas.coding("service_type", carrier.service_type))
+        return {"coding": codings, "text": item.requested}
+
+    def _timing(self, item: DisputedItem) -> JSON | None:
         repeat: JSON = {}
         if item.frequency_per_week is not None:
             repeat.update(frequency=item.frequency_per_week, period=1, periodUnit="wk")
         if item.duration_weeks is not None:
             ucum = self.systems["ucum"]
             repeat["boundsDuration"] = {"value": item.duration_weeks, "unit": "wk", "system": ucum, "code": "wk"}
-        if repeat:
-            request["occurrenceTiming"] = {"repeat": repeat}
-        if item.body_site is not None:
-            request["bodySite"] = [_concept(self.tables.body_site_code(item.body_site), item.body_site)]
+        return {"repeat": repeat} if repeat else None
+
+    def _site(self, item: DisputedItem) -> JSON | None:
+        if item.body_site is None:
+            return None
+        return _concept(self.tables.body_site_code(item.body_site), item.body_site)
+
+    def request(self, item: DisputedItem, n: int, patient: str, requestor: str, conditions: list[str]) -> str:
+        """The item as its EHR would order it (PAS requestedService): a drug as a MedicationRequest with its
+        RxNorm ingredient, equipment as a DeviceRequest, anything else as a ServiceRequest."""
+        carrier = self.carriers[n - 1]
+        request: JSON = {"resourceType": carrier.resource, "status": "active", "intent": "order"}
+        timing, site = self._timing(item), self._site(item)
+        if carrier.resource == "MedicationRequest":
+            drugs = {d.ingredient: d for d in load_lexicon().drugs_in(item.requested)}
+            medication: JSON = {"text": item.requested}
+            if len(drugs) == 1 and (drug := next(iter(drugs.values()))).rxnorm:
+                medication["coding"] = [
+                    {"system": self.systems["rxnorm"], "code": drug.rxnorm, "display": drug.ingredient}
+                ]
+            request["medicationCodeableConcept"] = medication
+        elif carrier.resource == "DeviceRequest":
+            request["codeCodeableConcept"] = self._service(item, carrier)
+        else:
+            request["code"] = self._service(item, carrier)
+        request["subject"] = self.ref(patient)
+        if carrier.resource == "ServiceRequest":
+            if item.quantity is not None:
+                request["quantityQuantity"] = {"value": item.quantity}
+            if timing:
+                request["occurrenceTiming"] = timing
+            if site:
+                request["bodySite"] = [site]
+        elif site:
+            request["extension"] = [{"url": self.ext.body_site, "valueCodeableConcept": site}]
+        if carrier.resource == "DeviceRequest" and timing:
+            request["occurrenceTiming"] = timing
+        request["requester"] = self.ref(requestor)
         if conditions:
             request["reasonReference"] = [self.ref(c) for c in conditions]
-        return request
+        if carrier.resource == "MedicationRequest":
+            if timing:
+                request["dosageInstruction"] = [{"timing": timing}]
+            if item.quantity is not None:
+                request["dispenseRequest"] = {"quantity": {"value": item.quantity}}
+        kind = {"ServiceRequest": "service-request", "MedicationRequest": "medication-request",
+                "DeviceRequest": "device-request"}[carrier.resource]  # fmt: skip
+        return self.bundle.add(request, kind, f"{self.key}/{n}")
 
     def _priority(self) -> JSON:
         if self.case.priority is None:
@@ -248,7 +329,9 @@ class _Builder:
     def _created(self, *order: date | None) -> str:
         return next((d.isoformat() for d in order if d is not None), self.generated_at.date().isoformat())
 
-    def claim(self, patient: str, coverage: str, claims_admin: str, conditions: list[str], requests: list[str]) -> JSON:
+    def claim(self, patient: str, coverage: str, insurer: str, requestor: str, requests: list[str]) -> JSON:
+        """The PAS Claim: coded diagnoses, one item per request with the PAS item extensions, its X12
+        service type, place of service and code."""
         dates = self.case.dates
         claim: JSON = {
             "resourceType": "Claim",
@@ -257,47 +340,40 @@ class _Builder:
             "use": "preauthorization",
             "patient": self.ref(patient),
             "created": self._created(dates.application_received, dates.ur_denial, dates.assigned, dates.decision),
-            "insurer": self.ref(claims_admin),
-            "provider": {"display": self.t.requesting_provider_display},
+            "insurer": self.ref(insurer),
+            "provider": self.ref(requestor),
             "priority": self._priority(),
             "insurance": [{"sequence": 1, "focal": True, "coverage": self.ref(coverage)}],
         }
-        if conditions:
+        coded = [(c, text) for text in self.case.diagnoses if (c := self.tables.diagnosis_code(text)) is not None]
+        if coded:
             claim["diagnosis"] = [
-                {"sequence": n, "diagnosisReference": self.ref(c)} for n, c in enumerate(conditions, start=1)
+                {"sequence": n, "diagnosisCodeableConcept": _concept(c, text)} for n, (c, text) in enumerate(coded, 1)
             ]
         if dates.injury is not None:
             claim["accident"] = {"date": dates.injury.isoformat()}
-        items = []
-        for n, (item, request) in enumerate(zip(self.case.items, requests, strict=True), start=1):
+        pas, items = self.pas, []
+        for n, (item, request, carrier) in enumerate(zip(self.case.items, requests, self.carriers, strict=True), 1):
             line: JSON = {
-                "extension": [{"url": self.ext.requested_service, "valueReference": self.ref(request)}],
+                "extension": [
+                    {"url": pas.extensions.request_type,
+                     "valueCodeableConcept": {"coding": [pas.coding("request_type", pas.request_type)]}},
+                    {"url": pas.extensions.certification_type,
+                     "valueCodeableConcept": {"coding": [pas.coding("certification_type", pas.certification_type)]}},
+                    {"url": pas.extensions.requested_service, "valueReference": self.ref(request)},
+                ],
                 "sequence": n,
-                "productOrService": _concept(self.tables.service_code(item.request), item.request),
-            }
+                "category": {"coding": [pas.coding("service_type", carrier.service_type)]},
+                "productOrService": self._service(item, carrier),
+                "locationCodeableConcept": {
+                    "coding": [{"system": pas.code_systems.place_of_service, "code": carrier.place}]
+                },
+            }  # fmt: skip
             if item.quantity is not None:
                 line["quantity"] = {"value": item.quantity}
             items.append(line)
         claim["item"] = items
         return claim
-
-    def _review_action(self, code: str) -> JSON:
-        return {
-            "category": {"coding": [{"system": self.systems["adjudication"], "code": "submitted"}]},
-            "extension": [
-                {
-                    "url": self.ext.review_action,
-                    "extension": [
-                        {
-                            "url": self.ext.review_action_code,
-                            "valueCodeableConcept": {
-                                "coding": [{"system": self.systems["review_action"], "code": code}]
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
 
     def _guideline(self, source: str, text: str | None, cited: list[GuidelineCitation]) -> JSON | None:
         if text is None and not cited:
@@ -324,7 +400,7 @@ class _Builder:
             pas_reviewer.append(
                 {"url": "reviewerSpecialty", "valueCodeableConcept": {"text": case.reviewer.specialty[0]}}
             )
-        extensions.append({"url": ext.claim_response_reviewer, "extension": pas_reviewer})
+        extensions.append({"url": self.pas.extensions.claim_response_reviewer, "extension": pas_reviewer})
         dates = [{"url": DATE_URLS[k], "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
         if dates:
             extensions.append({"url": ext.case_dates, "extension": dates})
@@ -349,7 +425,11 @@ class _Builder:
                     item_ext.append(guideline)
             modified = [
                 {"url": k, "valueString": v}
-                for k, v in (("original", item.original_request), ("authorized", item.authorized))
+                for k, v in (
+                    ("original", item.original_request),
+                    ("authorized", item.authorized),
+                    ("statement", item.request if item.disputed else None),
+                )
                 if v is not None
             ]
             if modified:
@@ -359,14 +439,14 @@ class _Builder:
                 notes.append({"number": n, "type": "display", "text": item.rationale})
                 line["noteNumber"] = [n]
             action = self._action(item)
-            line["adjudication"] = [self._review_action(action)]
+            line["adjudication"] = [review_action(action)]
             items.append(line)
             if action == self.t.review_actions.modified and item.authorized is not None:
                 added.append(
                     {
                         "itemSequence": [n],
                         "productOrService": {"text": item.authorized},
-                        "adjudication": [self._review_action(self.t.review_actions.overturned)],
+                        "adjudication": [review_action(ReviewAction.CERTIFIED)],
                     }
                 )
 
@@ -443,7 +523,7 @@ class _Builder:
 
 
 #: What an EHR holds about a request: the case Bundle's request side, without any decision.
-REQUEST_SIDE = frozenset({"Patient", "Condition", "Procedure", "ServiceRequest"})
+REQUEST_SIDE = frozenset({"Patient", "Condition", "Procedure", *REQUEST_RESOURCES})
 
 
 def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None = None) -> JSON:
@@ -478,12 +558,26 @@ def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None 
 
 
 def request_side(bundle: JSON) -> list[JSON]:
-    """The entries of an adapter-built Bundle an EHR holds: Patient, Conditions, Procedures, ServiceRequests."""
-    return [e for e in bundle["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+    """The entries of an adapter-built Bundle an EHR holds: Patient, Conditions, Procedures, the requests,
+    and what they refer to (the requesting provider)."""
+    side = [e for e in bundle["entry"] if e["resource"]["resourceType"] in REQUEST_SIDE]
+    return closure(bundle["entry"], side)
 
 
-def pas_bundle(case: IMRCase, *, tables: Tables | None = None) -> JSON:
-    """A Da Vinci PAS request Bundle for the case: the Claim first, then its request side."""
-    full = case_to_bundle(case, tables=tables)
+def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: datetime | None = None) -> JSON:
+    """A Da Vinci PAS 2.2.1 request Bundle for the case: a collection Bundle with its identifier and
+    timestamp, the Claim first, then every resource the Claim refers to (directly or not) and the rest of
+    the request side (prior treatment); no decision."""
+    tables = tables or load_tables()
+    generated_at = generated_at or datetime.now(UTC)
+    full = case_to_bundle(case, tables=tables, generated_at=generated_at)
     claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-    return {"resourceType": "Bundle", "type": "collection", "entry": [claim, *request_side(full)]}
+    entries = closure(full["entry"], [claim, *request_side(full)])
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [load_pas().profiles.request_bundle]},
+        "identifier": {"system": tables.identifier_system("pas-request"), "value": case_key(case)},
+        "type": "collection",
+        "timestamp": generated_at.isoformat(timespec="seconds"),
+        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in entries],
+    }

@@ -13,13 +13,18 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from adapter.fhir.pas import ReviewAction, review_action_code
+from adapter.tables import load_tables
+
 JSON = dict[str, Any]
 
-#: Claim decision codes (R5 http://terminology.hl7.org/CodeSystem/claim-decision) per X12 review action.
-_DECISIONS = {"A1": "approved", "A2": "partial", "A3": "denied", "A4": "pending", "A6": "partial"}
-CLAIM_DECISION = "http://terminology.hl7.org/CodeSystem/claim-decision"
-NOTE_TYPE = "http://hl7.org/fhir/note-type"
 _MARK = "urn:imr-adapter:fhir-version"
+#: What a request orders: (R4 element, R5 CodeableReference element) per resource type.
+_ORDERED = {
+    "ServiceRequest": ("code", "code"),
+    "MedicationRequest": ("medicationCodeableConcept", "medication"),
+    "DeviceRequest": ("codeCodeableConcept", "code"),
+}
 
 
 def is_r5(bundle: JSON) -> bool:
@@ -32,9 +37,11 @@ def is_r5(bundle: JSON) -> bool:
         if not isinstance(resource, dict):
             continue
         rtype = resource.get("resourceType")
-        code = resource.get("code")
-        if rtype == "ServiceRequest" and isinstance(code, dict) and "concept" in code:
-            return True
+        if not isinstance(rtype, str):
+            continue
+        if rtype in _ORDERED and isinstance(resource.get(_ORDERED[rtype][1]), dict):
+            if "concept" in resource[_ORDERED[rtype][1]]:
+                return True
         if rtype == "Coverage" and "kind" in resource:
             return True
         if rtype == "ClaimResponse" and "decision" in resource:
@@ -42,19 +49,10 @@ def is_r5(bundle: JSON) -> bool:
     return False
 
 
-def review_action_code(adjudications: list[JSON]) -> str | None:
-    """The PAS review action code (A1, A3, ...) carried by an item's adjudications, if any."""
-    for adjudication in adjudications:
-        for ext in adjudication.get("extension", []):
-            for sub in ext.get("extension", []):
-                codings = sub.get("valueCodeableConcept", {}).get("coding", [])
-                if codings:
-                    return str(codings[0].get("code"))
-    return None
-
-
 def _outcome(code: str | None) -> JSON:
-    return {"coding": [{"system": CLAIM_DECISION, "code": _DECISIONS.get(code or "", "pending")}]}
+    """The R5 claim decision for an X12 review action (pending when there is none)."""
+    action = ReviewAction(code) if code in set(ReviewAction) else ReviewAction.PENDED
+    return {"coding": [{"system": load_tables().system_uris["claim_decision_r5"], "code": action.decision_r5}]}
 
 
 def r4_to_r5(bundle: JSON) -> JSON:
@@ -64,8 +62,8 @@ def r4_to_r5(bundle: JSON) -> JSON:
     for entry in bundle["entry"]:
         resource = entry["resource"]
         rtype = resource["resourceType"]
-        if rtype == "ServiceRequest":
-            resource["code"] = {"concept": resource["code"]}
+        if rtype in _ORDERED:
+            resource[_ORDERED[rtype][1]] = {"concept": resource.pop(_ORDERED[rtype][0])}
             if "reasonReference" in resource:
                 resource["reason"] = [{"reference": r} for r in resource.pop("reasonReference")]
         elif rtype == "Coverage":
@@ -84,7 +82,7 @@ def r4_to_r5(bundle: JSON) -> JSON:
             for item, code in zip(resource.get("item", []), codes, strict=True):
                 item["reviewOutcome"] = {"decision": _outcome(code)}
             for note in resource.get("processNote", []):
-                note["type"] = {"coding": [{"system": NOTE_TYPE, "code": note["type"]}]}
+                note["type"] = {"coding": [{"system": load_tables().system_uris["note_type"], "code": note["type"]}]}
     return bundle
 
 
@@ -102,9 +100,10 @@ def r5_to_r4(bundle: JSON) -> JSON:
     for entry in bundle.get("entry", []):
         resource = entry.get("resource", {})
         rtype = resource.get("resourceType")
-        if rtype == "ServiceRequest":
-            if "concept" in resource.get("code", {}):
-                resource["code"] = resource["code"]["concept"]
+        if rtype in _ORDERED:
+            r4_name, r5_name = _ORDERED[rtype]
+            if "concept" in (resource.get(r5_name) or {}):
+                resource[r4_name] = resource.pop(r5_name)["concept"]
             if "reason" in resource:
                 resource["reasonReference"] = [r["reference"] for r in resource.pop("reason") if "reference" in r]
         elif rtype == "Coverage":

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from adapter.errors import MappingError
 from adapter.fhir.build import DATE_URLS
 from adapter.fhir.inbound import check_inbound, check_resource
+from adapter.fhir.pas import load_pas, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
     CaseDates,
@@ -135,10 +136,7 @@ class _Reader:
             priority=self.priority(claim),
             patient=self.patient(patient),
             reviewer=self.reviewer(response),
-            diagnoses=[
-                self.r.resolve(d.get("diagnosisReference"), f"Claim.diagnosis[{n}]")["code"]["text"]
-                for n, d in enumerate(sorted(claim.get("diagnosis", []), key=lambda d: d["sequence"]))
-            ],
+            diagnoses=self.diagnoses(claim),
             treatment_history=self.treatment_history(claim),
             items=self.items(claim, response),
             warnings=[
@@ -159,7 +157,26 @@ class _Reader:
 
     def patient(self, patient: JSON) -> Patient:
         age = _ext(patient, self.ext.patient_age)
-        return Patient(age=int(age[0]["valueAge"]["value"]) if age else None, gender=patient.get("gender"))
+        gender = patient.get("gender")
+        return Patient(
+            age=int(age[0]["valueAge"]["value"]) if age else None, gender=None if gender == "unknown" else gender
+        )
+
+    def _numbered(self, rtype: str, kind: str, claim: JSON) -> list[JSON]:
+        """The adapter's resources of one kind about the Claim's patient, in the order of their identifiers."""
+        system = self.tables.identifier_system(kind)
+        patient = self.r.resolve(claim.get("patient"), "Claim.patient")
+        found: list[tuple[int, JSON]] = []
+        for resource in self.r.of_type(rtype):
+            ours = [i["value"] for i in resource.get("identifier", []) if i.get("system") == system]
+            subject = self.r.by_ref.get(resource.get("subject", {}).get("reference", ""))
+            if ours and subject is patient:
+                found.append((int(ours[0].rsplit("/", 1)[-1]), resource))
+        return [r for _, r in sorted(found, key=lambda f: f[0])]
+
+    def diagnoses(self, claim: JSON) -> list[str]:
+        """Every diagnosis of the case (the Conditions: the Claim carries only the ICD-10-CM coded ones)."""
+        return [str(c["code"]["text"]) for c in self._numbered("Condition", "condition", claim)]
 
     def reviewer(self, response: JSON) -> Reviewer:
         pointer = _ext(response, self.ext.reviewer)
@@ -173,20 +190,14 @@ class _Reader:
         )
 
     def treatment_history(self, claim: JSON) -> list[TreatmentFact]:
-        system = self.tables.identifier_system("procedure")
-        patient = self.r.resolve(claim.get("patient"), "Claim.patient")
-        facts: list[tuple[int, TreatmentFact]] = []
-        for procedure in self.r.of_type("Procedure"):
-            ours = [i["value"] for i in procedure.get("identifier", []) if i.get("system") == system]
-            subject = self.r.by_ref.get(procedure.get("subject", {}).get("reference", ""))
-            if not ours or subject is not patient:
-                continue
-            count = _ext(procedure, self.ext.session_count)
-            fact = TreatmentFact(
-                therapy=procedure["code"]["text"], count=count[0]["valueInteger"], text=procedure["note"][0]["text"]
+        return [
+            TreatmentFact(
+                therapy=procedure["code"]["text"],
+                count=_ext(procedure, self.ext.session_count)[0]["valueInteger"],
+                text=procedure["note"][0]["text"],
             )
-            facts.append((int(ours[0].rsplit("/", 1)[-1]), fact))
-        return [fact for _, fact in sorted(facts, key=lambda f: f[0])]
+            for procedure in self._numbered("Procedure", "procedure", claim)
+        ]
 
     def items(self, claim: JSON, response: JSON) -> list[DisputedItem]:
         lines = {line["itemSequence"]: line for line in response.get("item", [])}
@@ -195,38 +206,42 @@ class _Reader:
         for line in sorted(claim.get("item", []), key=lambda i: i["sequence"]):
             n = line["sequence"]
             where = f"Claim.item[{n}]"
-            requested = _ext(line, self.ext.requested_service)
+            requested = _ext(line, load_pas().extensions.requested_service)
             request = self.r.resolve(requested[0]["valueReference"] if requested else None, where)
             decided = lines.get(n)
             if decided is None:
                 raise MappingError(f"no ClaimResponse.item for Claim item {n}", location=where)
-            items.append(self.item(request, decided, notes, f"ClaimResponse.item[{n}]"))
+            items.append(self.item(request, line, decided, notes, f"ClaimResponse.item[{n}]"))
         return items
 
     def decision(self, line: JSON, where: str) -> Decision:
         actions = self.tables.fhir.review_actions
-        for adjudication in line.get("adjudication", []):
-            for action in _ext(adjudication, self.ext.review_action):
-                for code in _ext(action, self.ext.review_action_code):
-                    value = code["valueCodeableConcept"]["coding"][0]["code"]
-                    if value == actions.overturned:
-                        return Decision.OVERTURNED
-                    if value in (actions.upheld, actions.modified):
-                        return Decision.UPHELD
-                    raise MappingError(f"review action {value} is not an IMR decision", location=where)
-        raise MappingError("no review action", location=where)
+        value = review_action_code(line.get("adjudication", []))
+        if value is None:
+            raise MappingError("no review action", location=where)
+        if value == actions.overturned:
+            return Decision.OVERTURNED
+        if value in (actions.upheld, actions.modified):
+            return Decision.UPHELD
+        raise MappingError(f"review action {value} is not an IMR decision", location=where)
 
-    def item(self, request: JSON, line: JSON, notes: dict[int, str], where: str) -> DisputedItem:
+    def item(self, request: JSON, claimed: JSON, line: JSON, notes: dict[int, str], where: str) -> DisputedItem:
         guidelines = {_one_value(g, "source", "valueCode"): g for g in _ext(line, self.ext.guideline)}
         reviewer, claims = guidelines.get("reviewer", {}), guidelines.get("claims-administrator", {})
         modified = _ext(line, self.ext.modified_request)
-        timing = request.get("occurrenceTiming", {}).get("repeat", {})
-        quantity = request.get("quantityQuantity", {}).get("value")
+        statement = _one_value(modified[0], "statement", "valueString") if modified else None
+        ordered = (
+            request.get("code") or request.get("medicationCodeableConcept") or request.get("codeCodeableConcept") or {}
+        )
+        dosage = (request.get("dosageInstruction") or [{}])[0]
+        timing = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
+        quantity = claimed.get("quantity", {}).get("value")
         weeks = timing.get("boundsDuration", {}).get("value")
-        sites = request.get("bodySite", [])
+        sites = request.get("bodySite") or [e["valueCodeableConcept"] for e in _ext(request, self.ext.body_site)]
         note = [notes[n] for n in line.get("noteNumber", []) if n in notes]
         return DisputedItem(
-            request=request["code"]["text"],
+            request=statement or ordered["text"],
+            disputed=ordered["text"] if statement else None,
             decision=self.decision(line, where),
             guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
             maximus_guideline=_one_value(reviewer, "text", "valueString"),

@@ -12,15 +12,55 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from adapter.determination import Determination
+from adapter.fhir.pas import ReviewAction, closure, load_pas, review_action
 from adapter.tables import Tables, load_tables
 
+if TYPE_CHECKING:
+    from adapter.determination.fhir_facts import Requested
+
 JSON = dict[str, Any]
-SERVICE_REQUEST_EXTENSION = "urn:imr-adapter:extension:service-request"
-RULE_EXTENSION = "urn:imr-adapter:extension:determination-rule"
+UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}
+#: The system of logical references to resources on another server (``Type/id`` or ``urn:uuid`` as value).
+FOREIGN_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"
+
+
+def logical(reference: JSON | None) -> JSON | None:
+    """A reference to another server (or another Bundle) as a logical one, which nobody needs to resolve."""
+    if not reference or "reference" not in reference:
+        return reference
+    return {"identifier": {"system": FOREIGN_REFERENCE_SYSTEM, "value": reference["reference"]}}
+
+
+def detached(response: JSON) -> JSON:
+    """A copy of a ClaimResponse whose references are all logical (for the payer, or for another Bundle)."""
+    copy: JSON = orjson.loads(orjson.dumps(response))
+    copy["patient"] = logical(copy.get("patient")) or UNKNOWN_PATIENT
+    for party in ("request", "insurer", "requestor"):
+        if party in copy:
+            copy[party] = logical(copy[party])
+    for item in copy.get("item", []):
+        for extension in item.get("extension", []):
+            if "valueReference" in extension:
+                extension["valueReference"] = logical(extension["valueReference"])
+    return copy
+
+
+@dataclass(frozen=True)
+class Parties:
+    """Who a ClaimResponse names: the patient, the Claim it answers, the insurer (the UMO) and the requestor,
+    as references into the request (or displays when the request does not say)."""
+
+    patient: JSON | None = None
+    claim: str | None = None
+    insurer: JSON | None = None
+    requestor: JSON | None = None
 
 
 def _pages(pages: str | None) -> list[int]:
@@ -31,29 +71,30 @@ def _pages(pages: str | None) -> list[int]:
 
 
 def claim_response(
-    answers: Sequence[tuple[str, JSON, Determination]],
+    answers: Sequence[tuple[Requested, Determination]],
     *,
-    patient: JSON | None,
-    claim_ref: str | None = None,
+    parties: Parties | None = None,
     created: datetime | None = None,
     tables: Tables | None = None,
 ) -> JSON:
-    """A ClaimResponse for (ServiceRequest reference, ServiceRequest, Determination) triples, in order."""
-    tables = tables or load_tables()
+    """A ClaimResponse for (requested service, Determination) pairs, in order. Each item echoes its Claim
+    item's sequence (its position when the request came without a Claim); certified care carries an
+    authorization number (``preAuthRef``, and per item the reviewAction ``number``) and period."""
+    tables, pas = tables or load_tables(), load_pas()
     ext, systems = tables.fhir.extensions, tables.system_uris
-
-    def review(code: str) -> JSON:
-        coding = {"system": systems["review_action"], "code": code}
-        return {
-            "category": {"coding": [{"system": systems["adjudication"], "code": "submitted"}]},
-            "extension": [{"url": ext.review_action, "extension": [{"url": ext.review_action_code,
-                                                                    "valueCodeableConcept": {"coding": [coding]}}]}],
-        }  # fmt: skip
-
+    parties = parties or Parties()
+    response_id = str(uuid.uuid4())
+    created = created or datetime.now(UTC)
+    period = {
+        "start": created.date().isoformat(),
+        "end": (created + timedelta(days=pas.authorization_days)).date().isoformat(),
+    }
     items, added, notes = [], [], []
-    for n, (ref, request, answer) in enumerate(answers, start=1):
-        extensions: list[JSON] = [{"url": SERVICE_REQUEST_EXTENSION, "valueReference": {"reference": ref}}]
-        extensions += [{"url": RULE_EXTENSION, "valueString": rule} for rule in answer.rules]
+    for n, (requested, answer) in enumerate(answers, start=1):
+        sequence = requested.sequence or n
+        action = ReviewAction(answer.action)
+        extensions: list[JSON] = [{"url": ext.service_request, "valueReference": {"reference": requested.reference}}]
+        extensions += [{"url": ext.determination_rule, "valueString": rule} for rule in answer.rules]
         for citation in answer.citations:
             parts: list[JSON] = [
                 {"url": "mtus", "valueBoolean": citation.guideline.startswith("MTUS")},
@@ -65,7 +106,7 @@ def claim_response(
             extensions.append({"url": ext.guideline, "extension": [
                 {"url": "source", "valueCode": "rule"}, {"url": "text", "valueString": citation.rule},
                 {"url": "citation", "extension": parts}]})  # fmt: skip
-        recommended = {"system": systems["review_action"], "code": answer.recommendation}
+        recommended = {"system": pas.code_systems.review_action, "code": answer.recommendation}
         extensions.append({"url": ext.recommendation, "valueCodeableConcept": {"coding": [recommended]}})
         for found in answer.evidence:
             parts = [{"url": "fact", "valueCode": found.fact}, {"url": "status", "valueCode": found.status}]
@@ -74,34 +115,84 @@ def claim_response(
             if found.source:
                 parts.append({"url": "source", "valueString": found.source})
             extensions.append({"url": ext.evidence, "extension": parts})
+        number = f"{response_id}-{sequence}" if action.certifies else None
+        if number is not None:
+            extensions.append({"url": pas.extensions.item_preauth_period, "valuePeriod": period})
         notes.append({"number": n, "type": "display", "text": answer.rationale})
-        items.append(
-            {"extension": extensions, "itemSequence": n, "noteNumber": [n], "adjudication": [review(answer.action)]}
-        )
-        if answer.action == "A6" and answer.certified_quantity is not None:
-            code = request.get("code", {})
+        items.append({
+            "extension": extensions, "itemSequence": sequence, "noteNumber": [n],
+            "adjudication": [review_action(action, number=number)],
+        })  # fmt: skip
+        if action is ReviewAction.MODIFIED and answer.certified_quantity is not None:
+            code = requested.resource.get("code") or requested.resource.get("codeCodeableConcept") or {}
             added.append({
-                "itemSequence": [n],
+                "itemSequence": [sequence],
                 "productOrService": code.get("concept", code) or {"text": "service"},
                 "quantity": {"value": answer.certified_quantity},
-                "adjudication": [review("A1")],
+                "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
             })  # fmt: skip
+    actions = [ReviewAction(a.action) for _, a in answers]
     response: JSON = {
         "resourceType": "ClaimResponse",
-        "id": str(uuid.uuid4()),
+        "id": response_id,
         "status": "active",
         "type": {"coding": [{"system": systems["claim_type"], "code": "professional"}]},
         "use": "preauthorization",
-        "patient": patient or {"display": "unknown patient"},
-        "created": (created or datetime.now(UTC)).isoformat(timespec="seconds"),
-        "insurer": {"display": "IMR adapter utilization review"},
-        "outcome": "complete" if all(a.action != "A4" for _, _, a in answers) else "partial",
-        "disposition": ", ".join(f"{a.action}" for _, _, a in answers),
+        "patient": parties.patient or UNKNOWN_PATIENT,
+        "created": created.isoformat(timespec="seconds"),
+        "insurer": parties.insurer or {"display": "IMR adapter utilization review"},
+        "outcome": "complete" if ReviewAction.PENDED not in actions else "partial",
+        "disposition": ", ".join(actions),
         "item": items,
         "processNote": notes,
     }
-    if claim_ref:
-        response["request"] = {"reference": claim_ref}
+    if parties.requestor:
+        response["requestor"] = parties.requestor
+    if parties.claim:
+        response["request"] = {"reference": parties.claim}
+    if any(a.certifies for a in actions):
+        response["preAuthRef"] = response_id
+        response["preAuthPeriod"] = period
     if added:
         response["addItem"] = added
     return response
+
+
+def response_bundle(response: JSON, full_url: str, request: JSON | None = None, *, timestamp: str) -> JSON:
+    """The PAS response Bundle: its identifier and timestamp, the ClaimResponse first (at ``full_url``), then
+    every resource of the ``request`` Bundle the ClaimResponse refers to, directly or not, so that each
+    reference resolves inside it."""
+    pas = load_pas()
+    first = {"fullUrl": full_url, "resource": response}
+    entries = [e for e in (request or {}).get("entry", []) if isinstance(e.get("resource"), dict)]
+    found = closure([first, *entries], [first])
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [pas.profiles.response_bundle]},
+        "identifier": {"system": load_tables().identifier_system("pas-response"), "value": response["id"]},
+        "type": "collection",
+        "timestamp": timestamp,
+        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in found],
+    }
+
+
+def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: str) -> JSON:
+    """The PAS inquiry response Bundle: the current ClaimResponse, naming the inquiry's own Patient, insurer and
+    requestor (its references into the original submission made logical), then those resources."""
+    claim = inquiry["entry"][0]["resource"]
+    answer = detached(response)
+    answer["patient"] = claim.get("patient") or answer["patient"]
+    for party, element in (("insurer", "insurer"), ("requestor", "provider")):
+        if claim.get(element):
+            answer[party] = claim[element]
+    first = {"fullUrl": full_url, "resource": answer}
+    entries = [e for e in inquiry.get("entry", [])[1:] if isinstance(e.get("resource"), dict)]
+    found = closure([first, *entries], [first])
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [load_pas().profiles.inquiry_response_bundle]},
+        "identifier": {"system": load_tables().identifier_system("pas-inquiry-response"), "value": response["id"]},
+        "type": "collection",
+        "timestamp": timestamp,
+        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in found],
+    }

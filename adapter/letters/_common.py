@@ -129,6 +129,7 @@ def disputed_item(
         rationale=rationale or None,
         original_request=original_request,
         authorized=authorized,
+        disputed=decided,
         quantity=quantity,
         frequency_per_week=frequency,
         duration_weeks=weeks,

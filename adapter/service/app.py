@@ -12,6 +12,7 @@ logs each exchange. Errors are OperationOutcomes with the right status, whatever
     ServiceError          its own status (400, 401, 403, 404, 412, 413, 415, 429)
     RequestConflictError  409
     InputLimitError       413
+    ConformanceError      400 (one issue per broken PAS rule)
     MappingError, other AdapterError   422
     StateError            503 with Retry-After (the state database failed; nothing was half-stored)
     unknown route/method  404/405; anything else 500 (never a stack trace)
@@ -31,7 +32,7 @@ from starlette.exceptions import HTTPException
 
 from adapter import __version__
 from adapter.config import Settings
-from adapter.errors import AdapterError, InputLimitError, StateError
+from adapter.errors import AdapterError, ConformanceError, InputLimitError, StateError
 from adapter.fhir.inbound import Limits
 from adapter.service import tracing
 from adapter.service.admission import Admission
@@ -56,6 +57,8 @@ def error_response(exc: Exception) -> Response:
         return outcome_response(409, exc)
     if isinstance(exc, InputLimitError):
         return outcome_response(413, exc)
+    if isinstance(exc, ConformanceError):
+        return outcome_response(400, exc)
     if isinstance(exc, StateError):
         log.error("state database failed", extra={"code": exc.code})
         return outcome_response(503, exc, {"Retry-After": STATE_RETRY_AFTER})

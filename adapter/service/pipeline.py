@@ -8,19 +8,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from adapter.determination import AdversePolicy, RuleSet, determine, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import StateError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
-from adapter.fhir.response import claim_response
+from adapter.fhir.response import Parties, claim_response, detached
 from adapter.service.state import RequestConflictError, Store
 from adapter.tables import Tables
 
 JSON = dict[str, Any]
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
-EHR_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"
 
 
 @dataclass
@@ -42,15 +39,20 @@ def decide(
     ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
     requested = requested_services(data, checked=checked, limits=limits)
-    answers = [(r.reference, r.resource, determine(r.facts, rules, adverse=adverse)) for r in requested]
-    subject = requested[0].resource.get("subject")
-    claim_ref = None
+    answers = [(r, determine(r.facts, rules, adverse=adverse)) for r in requested]
+    first = requested[0].resource
+    parties = Parties(patient=first.get("subject"), requestor=first.get("requester"))
     if data.get("resourceType") == "Bundle" and data.get("entry"):
-        first = data["entry"][0]
-        if first.get("resource", {}).get("resourceType") == "Claim":
-            claim_ref = first.get("fullUrl") or f"Claim/{first['resource'].get('id')}"
-            subject = subject or first["resource"].get("patient")
-    response = claim_response(answers, patient=subject, claim_ref=claim_ref, tables=tables)
+        entry = data["entry"][0]
+        claim = entry.get("resource", {})
+        if claim.get("resourceType") == "Claim":
+            parties = Parties(
+                patient=claim.get("patient") or parties.patient,
+                claim=entry.get("fullUrl") or f"Claim/{claim.get('id')}",
+                insurer=claim.get("insurer"),
+                requestor=claim.get("provider") or parties.requestor,
+            )
+    response = claim_response(answers, parties=parties, tables=tables)
     response["meta"] = {"versionId": "1", "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
     return Decided(response, requested)
@@ -69,24 +71,9 @@ def warm_up() -> None:
     decide(sample)
 
 
-def _logical(reference: JSON | None) -> JSON | None:
-    """A reference to another server as a logical one (identifier), so the payer need not resolve it."""
-    if not reference or "reference" not in reference:
-        return reference
-    return {"identifier": {"system": EHR_REFERENCE_SYSTEM, "value": reference["reference"]}}
-
-
 def for_payer(response: JSON) -> JSON:
     """The copy of a ClaimResponse written to the payer server: no server id, references made logical."""
-    copy: JSON = orjson.loads(orjson.dumps({k: v for k, v in response.items() if k not in ("id", "meta")}))
-    copy["patient"] = _logical(copy.get("patient")) or {"display": "unknown patient"}
-    if "request" in copy:
-        copy["request"] = _logical(copy["request"])
-    for item in copy.get("item", []):
-        for extension in item.get("extension", []):
-            if "valueReference" in extension:
-                extension["valueReference"] = _logical(extension["valueReference"])
-    return copy
+    return detached({k: v for k, v in response.items() if k not in ("id", "meta")})
 
 
 def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:

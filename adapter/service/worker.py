@@ -20,7 +20,7 @@ from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, FHIRServerError, MappingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource
-from adapter.fhir.r5 import review_action_code
+from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
@@ -42,20 +42,19 @@ class PassReport:
 
 
 TASK_SYSTEM = "urn:imr-adapter:id:task"
-_TASK_STATUS = {"A1": "completed", "A2": "completed", "A3": "rejected", "A6": "completed", "A4": "on-hold"}
 
 
 def ehr_task(request: JSON, response: JSON) -> JSON:
     """A Task on the EHR server that says what became of a ServiceRequest (an answer, or pended)."""
     actions = [review_action_code(i.get("adjudication", [])) for i in response.get("item", [])]
-    action = (actions[0] if actions else None) or "A4"
+    action = ReviewAction((actions[0] if actions else None) or ReviewAction.PENDED)
     output = {"identifier": {"system": DETERMINATION_SYSTEM, "value": response["id"]}}
     return {
         "resourceType": "Task",
         "identifier": [{"system": TASK_SYSTEM, "value": response["id"]}],
-        "status": _TASK_STATUS.get(action, "on-hold"),
+        "status": action.task_status,
         "intent": "order",
-        "businessStatus": {"coding": [{"system": "https://codesystem.x12.org/005010/306", "code": action}]},
+        "businessStatus": {"coding": [{"system": load_pas().code_systems.review_action, "code": action}]},
         "focus": {"reference": f"ServiceRequest/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),
         "description": (response.get("processNote") or [{"text": "pended"}])[0]["text"][:1000],

@@ -51,7 +51,11 @@ def capability_statement(base: str) -> dict[str, Any]:
                             {
                                 "name": "submit",
                                 "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit",
-                            }
+                            },
+                            {
+                                "name": "inquire",
+                                "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry",
+                            },
                         ],
                     },
                     {

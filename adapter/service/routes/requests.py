@@ -5,12 +5,15 @@ parsing, checking and determining run in the thread pool, never on the event loo
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
-from adapter.fhir.r5 import review_action_code
+from adapter.errors import ConformanceError
+from adapter.fhir.pas import check_request, review_action_code
+from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
 from adapter.service.pipeline import answer
@@ -64,26 +67,78 @@ def post_service_request(
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
 
+def _claim_keys(claim: JSON) -> list[str]:
+    return [f"claim:{i.get('system')}|{i['value']}" for i in claim.get("identifier", []) if i.get("value")]
+
+
+def _members(bundle: JSON, claim: JSON) -> list[str]:
+    """The patient's identifiers (system|value) as the Claim's Bundle gives them: what an inquiry must match."""
+    ref = (claim.get("patient") or {}).get("reference")
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource") or {}
+        rid = f"{resource.get('resourceType')}/{resource.get('id')}"
+        if resource.get("resourceType") == "Patient" and ref in (entry.get("fullUrl"), rid):
+            return [f"{i.get('system')}|{i['value']}" for i in resource.get("identifier", []) if i.get("value")]
+    return []
+
+
 @router.post("/Claim/$submit")
 def submit(
     request: Request,
     _: Annotated[Principal, Depends(requires("Claim", "c"))],
     raw: Annotated[bytes, Depends(body())],
 ) -> Response:
+    """Da Vinci PAS ``Claim/$submit``: a PAS request Bundle in (refused with every broken rule listed when it
+    is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to."""
+    ctx = context(request)
+    data = ctx.inbound(raw)
+    check_request(data)
+    claim = data["entry"][0]["resource"]
+    claims = _claim_keys(claim)
+    members = [f"member:{c}#{m}" for c in claims for m in _members(data, claim)]
+    response, _created = _answer(ctx, request, data, _key("submit", data), [*claims, *members])
+    answer_bundle = response_bundle(
+        response, f"{ctx.base}/ClaimResponse/{response['id']}", data, timestamp=response["meta"]["lastUpdated"]
+    )
+    return fhir_response(answer_bundle)
+
+
+@router.post("/Claim/$inquire")
+def inquire(
+    request: Request,
+    _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))],
+    raw: Annotated[bytes, Depends(body())],
+) -> Response:
+    """Da Vinci PAS ``Claim/$inquire``: the current answer to a Claim submitted before, found by the Claim's
+    identifier and the patient's (both must match, as PAS requires), in a PAS inquiry response Bundle with the
+    inquiry's Patient, insurer and requestor. An inquiry by Claim identifier matches at most one Claim, so
+    the Bundle is returned as the operation's single ``return`` (R4 operations); none matching is a 404."""
     ctx = context(request)
     data = ctx.inbound(raw)
     entries = data.get("entry") or []
-    if data["resourceType"] != "Bundle" or data.get("type") != "collection":
-        raise _refuse("$submit takes a PAS request Bundle: type collection", "not-pas")
-    if not entries or (entries[0].get("resource") or {}).get("resourceType") != "Claim":
-        raise _refuse("$submit takes a PAS request Bundle whose first entry is the Claim", "not-pas")
-    claim = entries[0]["resource"]
-    also = [f"claim:{i.get('system')}|{i['value']}" for i in claim.get("identifier", []) if i.get("value")]
-    response, _created = _answer(ctx, request, data, _key("submit", data), also)
-    answer_bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "timestamp": response["meta"]["lastUpdated"],
-        "entry": [{"fullUrl": f"{ctx.base}/ClaimResponse/{response['id']}", "resource": response}],
-    }
-    return fhir_response(answer_bundle)
+    claim = (entries[0].get("resource") or {}) if entries else {}
+    if data.get("resourceType") != "Bundle" or data.get("type") != "collection" or claim.get("resourceType") != "Claim":
+        raise ConformanceError(
+            "$inquire takes a PAS inquiry Bundle: a collection whose first entry is the Claim",
+            faults=[("Bundle.entry[0]", "PASInquiryRequestBundle obeys ClaimFirst (Bundle.fsh:29,94)",
+                     "the first entry must be the Claim inquiry")],
+        )  # fmt: skip
+    members = _members(data, claim)
+    if not members:
+        raise ConformanceError(
+            "an inquiry identifies the patient by identifier (the member id)",
+            faults=[("Claim.patient", "PAS inquiry: the patient is identified by member id (specification.html)",
+                     "the inquiry's Patient carries no identifier")],
+        )  # fmt: skip
+    found = None
+    for key in _claim_keys(claim):
+        if any(ctx.store.processed(f"member:{key}#{m}") for m in members):
+            rid = ctx.store.processed(key)
+            found = ctx.store.claim_response(rid) if rid else None
+            break
+    if found is None:
+        raise ServiceError(404, "no submitted Claim matches this identifier and patient", code="not-found",
+                           issue_type="not-found")  # fmt: skip
+    request.state.target = f"ClaimResponse/{found['id']}"
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return fhir_response(inquiry_bundle(found, data, f"{ctx.base}/ClaimResponse/{found['id']}", timestamp=now))
