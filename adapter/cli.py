@@ -35,8 +35,9 @@ from adapter.exchange.check import ConformanceCheck
 from adapter.exchange.pull import pull_cases
 from adapter.exchange.push import push_letters
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
+from adapter.fhir.build import pas_bundle
 from adapter.fhir.ndjson import import_resources
-from adapter.fhir.pas import ReviewAction
+from adapter.fhir.pas import ReviewAction, check_request
 from adapter.inputs import letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
@@ -211,22 +212,30 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise InputError(f"cannot create the output folder: {exc.strerror or exc}", location=str(out)) from exc
     tables = load_tables()
     generated_at = datetime.now(UTC)
+    if args.pas and (args.ndjson or args.fhir_version != "R4"):
+        raise InputError("--pas writes Da Vinci PAS request Bundles, which are FHIR R4 JSON (no --ndjson, no R5)")
     ndjson = _NDJSONWriter(out) if args.ndjson else None
     names: set[str] = set()
 
     def convert(path: Path) -> int:
-        bundle = case_to_bundle(parse_letter(read_letter(path)), tables=tables, generated_at=generated_at)
+        case = parse_letter(read_letter(path))
+        if args.pas:
+            bundle = pas_bundle(case, tables=tables, generated_at=generated_at)
+            check_request(bundle)
+        else:
+            bundle = case_to_bundle(case, tables=tables, generated_at=generated_at)
         if args.fhir_version == "R5":
             bundle = r4_to_r5(bundle)
         if args.validate:
             validate_bundle(bundle, args.fhir_version)
         if ndjson is not None:
             return ndjson.write(bundle)
-        name = path.stem
+        name = (case.case_number or path.stem) if args.pas else path.stem
         while name in names:
             name += "_"
         names.add(name)
-        (out / f"{name}.bundle.json").write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
+        suffix = "pas" if args.pas else "bundle"
+        (out / f"{name}.{suffix}.json").write_bytes(orjson.dumps(bundle, option=orjson.OPT_INDENT_2))
         return len(bundle["entry"])
 
     outcomes: list[Outcome] = []
@@ -240,7 +249,13 @@ def cmd_convert(args: argparse.Namespace) -> int:
         if ndjson is not None:
             ndjson.close()
     failed = sum(1 for o in outcomes if o.error is not None)
-    what = "NDJSON files (one per resource type)" if ndjson else "transaction Bundles"
+    what = (
+        "NDJSON files (one per resource type)"
+        if ndjson
+        else "PAS request Bundles"
+        if args.pas
+        else "transaction Bundles"
+    )
     _stdout.print(
         f"{len(outcomes) - failed} of {len(outcomes)} letters converted to FHIR {args.fhir_version} {what} "
         f"in {out}/: {resources} resources" + (f"; {failed} failed" if failed else "")
@@ -591,6 +606,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
     convert.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     convert.add_argument("--ndjson", action="store_true", help="NDJSON per resource type, for Bulk Data $import")
+    convert.add_argument("--pas", action="store_true", help="Da Vinci PAS request Bundles (<case>.pas.json), checked")
     convert.add_argument("--fhir-version", choices=("R4", "R5"), default="R4", help="FHIR version (default: R4)")
     convert.add_argument("--validate", action="store_true", help="validate each Bundle with fhir.resources")
     convert.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -24,7 +24,7 @@ from adapter import sandbox
 from adapter.config import SANDBOX, Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
-from adapter.fhir.pas import ReviewAction, review_action_code
+from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
@@ -92,7 +92,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         answer.raise_for_status()
         log("an EHR submitted a PAS Claim Bundle to the service: answered at once")
         report = wiring.worker().run_once()
-        log(f"the sync worker read {report.seen} ServiceRequests from the EHR and decided {report.decided}")
+        log(f"the sync worker read {report.seen} requests (services, drugs, devices); decided {report.decided}")
         deadline = time.monotonic() + 30
         while wiring.store.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -101,13 +101,10 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         server.should_exit = True
         thread.join(timeout=10)
 
-    texts: dict[str, str] = {}
-    for entry in pas["entry"]:
-        resource = entry["resource"]
-        if resource["resourceType"] == "ServiceRequest":
-            texts[entry["fullUrl"]] = resource["code"]["text"]
-    for resource in ehr.search("ServiceRequest", {"_count": 200}):
-        texts[f"ServiceRequest/{resource['id']}"] = resource["code"]["text"]
+    texts = {entry["fullUrl"]: ordered_text(entry["resource"]) for entry in pas["entry"]}
+    for rtype in REQUEST_RESOURCES:
+        for resource in ehr.search(rtype, {"_count": 200}):
+            texts[f"{rtype}/{resource['id']}"] = ordered_text(resource)
     rows = []
     recommendation = load_tables().fhir.extensions.recommendation
     for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):

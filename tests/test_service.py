@@ -385,7 +385,7 @@ def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: 
     from adapter.errors import RetryableError
     from adapter.exchange import FHIRClient
     from adapter.service.state import Store
-    from adapter.service.worker import CURSOR, SyncWorker
+    from adapter.service.worker import SyncWorker, cursor_name
 
     request = {
         "resourceType": "ServiceRequest",
@@ -408,7 +408,7 @@ def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: 
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
     with pytest.raises(RetryableError):
         SyncWorker(store, client, None, forward=False).run_once()
-    assert store.dead_letters() == [] and store.cursor(CURSOR) is None and store.search()[0] == 0
+    assert store.dead_letters() == [] and store.cursor(cursor_name("ServiceRequest")) is None and store.search()[0] == 0
 
 
 def test_worker_dead_letters_what_the_ehr_sends_malformed(tmp_path: Path) -> None:

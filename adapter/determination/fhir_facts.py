@@ -18,7 +18,7 @@ from adapter.determination.evidence import Text
 from adapter.determination.facts import Context, RequestFacts, build_facts, categorise
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
-from adapter.fhir.pas import REQUEST_RESOURCES
+from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.r5 import is_r5
 from adapter.lexicon import load_lexicon
 from adapter.tables import load_tables
@@ -73,12 +73,6 @@ def _resources(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
         f"expected a ServiceRequest, MedicationRequest, DeviceRequest or a Bundle, not {data.get('resourceType')!r}",
         location="resourceType",
     )
-
-
-def _ordered(request: JSON) -> JSON | None:
-    """What a request orders: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
-    DeviceRequest.codeCodeableConcept."""
-    return request.get("code") or request.get("medicationCodeableConcept") or request.get("codeCodeableConcept")
 
 
 def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, list[JSON]]:
@@ -219,9 +213,17 @@ def requested_services(
                 }
             items[id(target)] = item
             requests.append((refs[0] if refs and refs[0] else f"Claim/item/{item.get('sequence')}", target))
-    else:  # a request alone, or ServiceRequests with their context (where MedicationRequests are the drugs taken)
-        kinds = REQUEST_RESOURCES if shape == "service-request" else ("ServiceRequest",)
-        requests = [(ref, r) for ref, r in entries if r.get("resourceType") in kinds and r.get("status") != "completed"]
+    elif shape == "service-request" or (
+        entries and entries[0][1].get("resourceType") in ("MedicationRequest", "DeviceRequest")
+    ):
+        # a request alone, or first in a Bundle of its context
+        requests = [entries[0]] if entries[0][1].get("status") != "completed" else []
+    else:  # ServiceRequests with their context (where MedicationRequests are the drugs taken)
+        requests = [
+            (ref, r)
+            for ref, r in entries
+            if r.get("resourceType") == "ServiceRequest" and r.get("status") != "completed"
+        ]
     if not requests:
         raise MappingError(
             "no request (ServiceRequest, MedicationRequest, DeviceRequest) to determine", location="ServiceRequest"
@@ -250,7 +252,7 @@ def requested_services(
     out = []
     site_url = load_tables().fhir.extensions.body_site
     for ref, request in requests:
-        label = _text(_ordered(request))
+        label = _text(ordered(request))
         if not label:
             raise MappingError(f"the {request.get('resourceType')} has no code text or display", location=f"{ref}.code")
         item = items.get(id(request))
@@ -274,7 +276,7 @@ def requested_services(
         facts = build_facts(
             label,
             context,
-            codes=_codes(_ordered(request)),
+            codes=_codes(ordered(request)),
             quantity=int(quantity) if quantity is not None else None,
             frequency=repeat.get("frequency") if weekly else None,
             weeks=int(weeks) if weeks is not None else None,

@@ -14,8 +14,12 @@ from typing import Any
 
 from adapter.errors import AdapterError, ConflictError, FHIRServerError, NotFoundError
 from adapter.exchange.client import FHIRClient
+from adapter.fhir.build import pas_bundle
+from adapter.fhir.pas import response_faults
+from adapter.model import Decision, DisputedItem, GuidelineBasis, IMRCase, Layout
 
 TAG_SYSTEM = "urn:imr-adapter:conformance-check"
+PAS_SUBMIT = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
 
 
 @dataclass
@@ -149,6 +153,46 @@ class ConformanceCheck:
             _expect(exc.outcome is not None, f"{exc.status} without an OperationOutcome")
             return f"404 and {exc.status} with OperationOutcome"
 
+    def _pas_request(self) -> dict[str, Any]:
+        """A PAS request Bundle of the check's own: a service, a drug and a device, so each request type goes."""
+        items = [
+            DisputedItem(request=text, decision=Decision.UPHELD, guideline_basis=GuidelineBasis.MTUS)
+            for text in ("Physical therapy for the lumbar spine, 6 sessions", "Cyclobenzaprine 7.5mg #60",
+                         "TENS unit purchase")
+        ]  # fmt: skip
+        case = IMRCase(case_number=f"CHECK-{self.run_id}", layout=Layout.CASE_NUMBER, items=items)
+        bundle = pas_bundle(case)
+        bundle["meta"]["tag"] = [{"system": TAG_SYSTEM, "code": self.run_id}]
+        return bundle
+
+    def pas_request(self) -> str:
+        """A Da Vinci PAS request Bundle: to ``Claim/$submit`` where the server offers PAS's operation (the answer
+        must be a PAS response Bundle that echoes the Claim's items), else kept whole as a Bundle resource (a
+        core FHIR ``Claim/$submit`` takes a Claim and answers a ClaimResponse: not PAS's)."""
+        bundle = self._pas_request()
+        claim = bundle["entry"][0]["resource"]
+        statement = self.client.capabilities()
+        offered = {
+            op.get("definition")
+            for rest in statement.get("rest", [])
+            for resource in rest.get("resource", [])
+            if resource.get("type") == "Claim"
+            for op in resource.get("operation", [])
+        }
+        if PAS_SUBMIT in offered:
+            answer = self.client.operation("submit", rtype="Claim", resource=bundle) or {}
+            faults = response_faults(answer, claim)
+            _expect(not faults, f"the $submit answer is not a PAS response Bundle: {faults[0] if faults else ''}")
+            return f"Claim/$submit answered a PAS response Bundle for {len(claim['item'])} items"
+        stored = self.client.create(bundle)
+        _expect(stored.status == 201 and stored.id is not None, f"storing the Bundle answered {stored.status}")
+        assert stored.id is not None
+        self.created.append(("Bundle", stored.id))
+        back = self.client.read("Bundle", stored.id)
+        kinds = [e.get("resource", {}).get("resourceType") for e in back.get("entry", [])]
+        _expect(kinds == [e["resource"]["resourceType"] for e in bundle["entry"]], f"read back as {kinds}")
+        return f"no PAS $submit offered; the PAS Bundle ({len(kinds)} entries) stored and read back whole"
+
     def delete(self) -> str:
         rid = self._create(7)
         result = self.client.delete("Patient", rid)
@@ -165,7 +209,7 @@ class ConformanceCheck:
             ("metadata", self.metadata), ("create + read", self.create_and_read),
             ("update with If-Match", self.update_with_if_match), ("search with paging", self.search_with_paging),
             ("conditional create", self.conditional_create), ("transaction", self.transaction),
-            ("error handling", self.errors), ("delete", self.delete),
+            ("error handling", self.errors), ("PAS request Bundle", self.pas_request), ("delete", self.delete),
         ]  # fmt: skip
         results = []
         for name, check in checks:

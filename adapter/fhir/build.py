@@ -45,6 +45,10 @@ DATE_URLS: dict[str, str] = {
     "application_received": "applicationReceived",
 }
 
+#: Resource types whose ``identifier`` search some servers do not index (the sekmet sandbox has no search
+#: parameter but the common ones for DeviceRequest): their conditional create goes by a tag with the same key.
+_UNINDEXED_IDENTIFIER = frozenset({"DeviceRequest"})
+
 #: Namespace of the adapter's deterministic resource UUIDs (uuid5 of "system|value").
 UUID_NAMESPACE = uuid.UUID("6f1c1a53-4f7e-5a0e-9a55-1d5b8f3c2e71")
 
@@ -87,6 +91,12 @@ class _Bundle:
         system = self.tables.identifier_system(kind)
         rtype = resource.pop("resourceType")
         identifiers = [{"system": system, "value": value}, *resource.pop("identifier", [])]
+        if rtype in _UNINDEXED_IDENTIFIER:
+            # the same key as a tag too, and the conditional create on it: _tag is searchable on every type
+            code = str(uuid.uuid5(UUID_NAMESPACE, f"{system}|{value}"))
+            resource = {"resourceType": rtype, "meta": {"tag": [{"system": system, "code": code}]},
+                        "identifier": identifiers, **resource}  # fmt: skip
+            return self._entry(resource, f"{system}|{value}", f"_tag={quote(system, safe=':/')}|{code}")
         resource = {"resourceType": rtype, "identifier": identifiers, **resource}
         return self._entry(resource, f"{system}|{value}", f"identifier={quote(system, safe=':/')}|{quote(value)}")
 

@@ -178,6 +178,21 @@ def load_pas(folder: Path | None = None) -> PASTable:
     return table
 
 
+def ordered(request: JSON) -> JSON | None:
+    """What a request orders: ServiceRequest.code, MedicationRequest.medicationCodeableConcept or
+    DeviceRequest.codeCodeableConcept."""
+    concept = request.get("code") or request.get("medicationCodeableConcept") or request.get("codeCodeableConcept")
+    return concept if isinstance(concept, dict) else None
+
+
+def ordered_text(request: JSON) -> str:
+    """The words of what a request orders (its text, else the first display)."""
+    concept = ordered(request) or {}
+    concept = concept.get("concept", concept)  # R5 CodeableReference
+    displays = [c.get("display") for c in concept.get("coding", []) if isinstance(c, dict) and c.get("display")]
+    return str(concept.get("text") or (displays[0] if displays else ""))
+
+
 def review_action_code(adjudications: list[JSON]) -> str | None:
     """The PAS review action code (A1, A3, ...) carried by an item's adjudications, if any."""
     ext = load_pas().extensions

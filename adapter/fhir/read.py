@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from adapter.errors import MappingError
 from adapter.fhir.build import DATE_URLS
 from adapter.fhir.inbound import check_inbound, check_resource
-from adapter.fhir.pas import load_pas, review_action_code
+from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
     CaseDates,
@@ -230,9 +230,7 @@ class _Reader:
         reviewer, claims = guidelines.get("reviewer", {}), guidelines.get("claims-administrator", {})
         modified = _ext(line, self.ext.modified_request)
         statement = _one_value(modified[0], "statement", "valueString") if modified else None
-        ordered = (
-            request.get("code") or request.get("medicationCodeableConcept") or request.get("codeCodeableConcept") or {}
-        )
+        what = ordered(request) or {}
         dosage = (request.get("dosageInstruction") or [{}])[0]
         timing = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
         quantity = claimed.get("quantity", {}).get("value")
@@ -240,8 +238,8 @@ class _Reader:
         sites = request.get("bodySite") or [e["valueCodeableConcept"] for e in _ext(request, self.ext.body_site)]
         note = [notes[n] for n in line.get("noteNumber", []) if n in notes]
         return DisputedItem(
-            request=statement or ordered["text"],
-            disputed=ordered["text"] if statement else None,
+            request=statement or what["text"],
+            disputed=what["text"] if statement else None,
             decision=self.decision(line, where),
             guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
             maximus_guideline=_one_value(reviewer, "text", "valueString"),

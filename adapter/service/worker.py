@@ -20,14 +20,13 @@ from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, FHIRServerError, MappingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource
-from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
 
 log = logging.getLogger("adapter.service.worker")
 JSON = dict[str, Any]
-CURSOR = "ehr:ServiceRequest"
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -55,11 +54,16 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
         "status": action.task_status,
         "intent": "order",
         "businessStatus": {"coding": [{"system": load_pas().code_systems.review_action, "code": action}]},
-        "focus": {"reference": f"ServiceRequest/{request['id']}"},
+        "focus": {"reference": f"{request['resourceType']}/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),
         "description": (response.get("processNote") or [{"text": "pended"}])[0]["text"][:1000],
         "output": [{"type": {"text": "ClaimResponse"}, "valueReference": output}],
     }
+
+
+def cursor_name(rtype: str) -> str:
+    """Where the worker keeps how far it has read the EHR's requests of one type."""
+    return f"ehr:{rtype}"
 
 
 class SyncWorker:
@@ -81,6 +85,18 @@ class SyncWorker:
         self.page_size = page_size
         self.tasks = tasks
         self.adverse = adverse
+        self._searchable: dict[str, set[str]] | None = None
+
+    def searchable(self, rtype: str) -> set[str]:
+        """The search parameters the EHR declares for a resource type (its CapabilityStatement, read once)."""
+        if self._searchable is None:
+            statement = self.ehr.capabilities()
+            self._searchable = {
+                str(r.get("type")): {str(p.get("name")) for p in r.get("searchParam", [])}
+                for rest in statement.get("rest", [])
+                for r in rest.get("resource", [])
+            }
+        return self._searchable.get(rtype, set())
 
     def post_task(self, task: JSON) -> None:
         """Write a Task to the EHR, conditionally: a retry never duplicates it."""
@@ -94,8 +110,9 @@ class SyncWorker:
             self.store.dead_letter("ehr-task", key, f"[{exc.code}] {exc.message}", {"task": task})
 
     def context(self, request: JSON) -> JSON:
-        """A collection Bundle: the ServiceRequest first, then what the EHR knows about its patient."""
-        entries = [{"fullUrl": f"ServiceRequest/{request['id']}", "resource": request}]
+        """A collection Bundle: the request (ServiceRequest, MedicationRequest or DeviceRequest) first, then what
+        the EHR knows about its patient."""
+        entries = [{"fullUrl": f"{request['resourceType']}/{request['id']}", "resource": request}]
         subject = (request.get("subject") or {}).get("reference")
         if subject and subject.startswith("Patient/"):
             try:
@@ -110,7 +127,7 @@ class SyncWorker:
                 ("DocumentReference", {}),
             ):
                 for resource in self.ehr.search(rtype, {"subject": subject, **params, "_count": 100}):
-                    if resource.get("id") != request["id"]:
+                    if (rtype, resource.get("id")) != (request["resourceType"], request["id"]):
                         entries.append({"fullUrl": f"{rtype}/{resource['id']}", "resource": resource})
         return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
@@ -118,14 +135,15 @@ class SyncWorker:
         try:
             check_resource(request)
             if not request.get("id"):
-                raise MappingError("a ServiceRequest without an id", location="id")
+                raise MappingError(f"a {request.get('resourceType')} without an id", location="id")
         except MappingError as exc:  # a server's answer is checked like any other input
             digest = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
             self.store.dead_letter("ehr", f"ehr:invalid/{digest}", f"[{exc.code}] {exc.message}", processed=True)
             report.dead += 1
             return
         version = request.get("meta", {}).get("versionId", "1")
-        key = f"ehr:ServiceRequest/{request.get('id')}/_history/{version}"
+        ref = f"{request['resourceType']}/{request['id']}"
+        key = f"ehr:{ref}/_history/{version}"
         if self.store.processed(key) is not None:
             report.skipped += 1
             return
@@ -134,13 +152,12 @@ class SyncWorker:
         except (TransportError, RetryableError):
             raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
         except AdapterError as exc:
-            reference = {"reference": f"ServiceRequest/{request['id']}"}
-            self.store.dead_letter("ehr", key, f"[{exc.code}] {exc.message}", reference, processed=True)
-            self.store.audit("worker", "determine", f"ServiceRequest/{request['id']}", f"dead-letter {exc.code}")
+            self.store.dead_letter("ehr", key, f"[{exc.code}] {exc.message}", {"reference": ref}, processed=True)
+            self.store.audit("worker", "determine", ref, f"dead-letter {exc.code}")
             report.dead += 1
             return
         record(self.store, decided, forward=self.forward, key=key)
-        self.store.audit("worker", "determine", f"ServiceRequest/{request['id']}", decided.response["outcome"])
+        self.store.audit("worker", "determine", ref, decided.response["outcome"])
         report.decided += 1
         if self.tasks:
             self.write_task(ehr_task(request, decided.response), key)
@@ -148,16 +165,21 @@ class SyncWorker:
     def run_once(self) -> PassReport:
         """One pass over what changed since the cursor, then deliver what is queued."""
         report = PassReport()
-        cursor = self.store.cursor(CURSOR) or EPOCH
-        params = {"_lastUpdated": f"ge{cursor}", "_sort": "_lastUpdated", "_count": self.page_size, "status": "active"}
-        newest = cursor
-        for request in self.ehr.search("ServiceRequest", params):
-            report.seen += 1
-            self.process(request, report)
-            updated = request.get("meta", {}).get("lastUpdated")
-            if updated and updated > newest:
-                newest = updated
-                self.store.set_cursor(CURSOR, newest)  # only past work that is recorded
+        for rtype in REQUEST_RESOURCES:  # each request type with its own cursor
+            name = cursor_name(rtype)
+            cursor = self.store.cursor(name) or EPOCH
+            params = {"_lastUpdated": f"ge{cursor}", "_sort": "_lastUpdated", "_count": self.page_size}
+            params.update({p: v for p, v in (("status", "active"), ("intent", "order")) if p in self.searchable(rtype)})
+            newest = cursor
+            for request in self.ehr.search(rtype, params):
+                if (request.get("status"), request.get("intent")) != ("active", "order"):
+                    continue  # a server that cannot filter on them: filtered here
+                report.seen += 1
+                self.process(request, report)
+                updated = request.get("meta", {}).get("lastUpdated")
+                if updated and updated > newest:
+                    newest = updated
+                    self.store.set_cursor(name, newest)  # only past work that is recorded
         if self.forwarder is not None:
             report.delivered = self.forwarder.drain()
         return report

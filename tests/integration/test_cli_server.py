@@ -44,7 +44,7 @@ def test_pull_bad_since(capsys: pytest.CaptureFixture[str]) -> None:
 def test_check_table(ehr_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", "--server", ehr_url]) == 0
     out = capsys.readouterr().out
-    assert "8 of 8 checks passed" in out and "conditional create" in out
+    assert "9 of 9 checks passed" in out and "conditional create" in out and "PAS request Bundle" in out
 
 
 def test_check_fails_without_credentials(payer_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -192,4 +192,4 @@ def test_pull_gives_back_the_pushed_cases(payer_url: str, payer: FHIRClient) -> 
 def test_conformance_check_passes_on_the_ehr_sandbox(ehr: FHIRClient, tmp_path: Path) -> None:
     results = ConformanceCheck(ehr).run()
     assert [(r.name, r.passed) for r in results if not r.passed] == []
-    assert len(results) == 8
+    assert len(results) == 9 and "PAS Bundle" in results[-2].detail

@@ -23,12 +23,14 @@ from adapter import parse_letter, sandbox
 from adapter.config import SANDBOX, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
+from adapter.fhir.pas import REQUEST_RESOURCES, response_faults
 from adapter.letters import summary_text
 from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
 from tests.conftest import CORPUS, LETTERS
+from tests.test_service import _inquiry
 
 TOKEN = "e2e-writer"
 FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"}
@@ -101,6 +103,21 @@ def test_push_decide_payer_pull(service: tuple[str, str], payer: FHIRClient) -> 
     assert pulled["processNote"] == response["processNote"]
 
 
+def test_pas_submit_then_inquire_over_http(service: tuple[str, str], payer: FHIRClient) -> None:
+    base, _ = service
+    request = _pas(f"CM97-{uuid.uuid4().int % 10**7:07d}")
+    claim = request["entry"][0]["resource"]
+    submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=30)
+    assert submitted.status_code == 200 and response_faults(submitted.json(), claim) == []
+    response = submitted.json()["entry"][0]["resource"]
+    inquired = httpx.post(f"{base}/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=FHIR, timeout=30)
+    assert inquired.status_code == 200
+    answer = inquired.json()["entry"][0]["resource"]
+    assert (answer["id"], answer["meta"]["versionId"]) == (response["id"], response["meta"]["versionId"])
+    assert [i["adjudication"] for i in answer["item"]] == [i["adjudication"] for i in response["item"]]
+    _wait(lambda: _on_payer(payer, response["id"]) == 1)
+
+
 def test_payer_outage_delays_but_loses_nothing(service: tuple[str, str], payer: FHIRClient) -> None:
     base, state = service
     settings = load_settings()
@@ -160,7 +177,12 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
         pytest.skip("needs a fresh sandbox EHR")
     with FHIRClient(ehr_url) as ehr:
         _load_ehr(ehr, sorted((CORPUS / "pdf").glob("*.pdf"))[:24] or sorted(LETTERS.glob("*.txt")))
-        active = [r["id"] for r in ehr.search("ServiceRequest", {"status": "active", "_count": 200})]
+        active = [  # every request the EHR holds: services, drugs, devices
+            f"{rtype}/{r['id']}"
+            for rtype in REQUEST_RESOURCES
+            for r in ehr.search(rtype, {"_count": 200})
+            if (r.get("status"), r.get("intent")) == ("active", "order")
+        ]
     state = f"sqlite:///{tmp_path}/worker.db"
     command = [sys.executable, "-m", "adapter.cli", "sync", "--once"]
     first = subprocess.Popen(command, env=_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -174,7 +196,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
     total, responses = store.search(count=1000)
     assert total == len(active)  # every request decided once
     requested = sorted(r["item"][0]["extension"][0]["valueReference"]["reference"] for r in responses)
-    assert requested == sorted(f"ServiceRequest/{i}" for i in active)
+    assert requested == sorted(active)
     assert store.outbox_pending() == 0
     assert all(_on_payer(payer, r["id"]) == 1 for r in responses)  # on the payer exactly once each
 
@@ -303,12 +325,13 @@ def test_sigterm_finishes_the_request_in_flight_and_stops(tmp_path: Path) -> Non
 
 def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
     from adapter.service import wire
-    from adapter.service.worker import CURSOR, TASK_SYSTEM
+    from adapter.service.worker import TASK_SYSTEM, cursor_name
 
     settings = load_settings()
     service = settings.service.model_copy(update={"state_url": f"sqlite:///{tmp_path}/w.db", "ehr_task": True})
     wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
-    wiring.store.set_cursor(CURSOR, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
+    for rtype in REQUEST_RESOURCES:  # only what this test writes
+        wiring.store.set_cursor(cursor_name(rtype), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1)))
     worker = wiring.worker()
     with FHIRClient(ehr_url) as ehr:
         patient = ehr.create({"resourceType": "Patient", "gender": "female"}).id
