@@ -425,11 +425,18 @@ def test_worker_dead_letters_what_the_ehr_sends_malformed(tmp_path: Path) -> Non
     ]  # fmt: skip
 
     def ehr(request: httpx.Request) -> httpx.Response:
-        entries = [{"resource": r} for r in malformed] if "status=active" in str(request.url) else []
+        if request.url.path.endswith("/metadata"):  # an EHR that cannot search DeviceRequests by status
+            params = [{"name": "status", "type": "token"}, {"name": "intent", "type": "token"}]
+            resources = [{"type": t, "searchParam": params} for t in ("ServiceRequest", "MedicationRequest")]
+            return httpx.Response(200, json={"resourceType": "CapabilityStatement", "rest": [{"resource": resources}]})
+        asked = request.url.path.endswith("/ServiceRequest") and "status=active" in str(request.url)
+        stopped = {"resourceType": "DeviceRequest", "status": "completed", "intent": "order", "id": "d"}
+        found = malformed if asked else [stopped] if request.url.path.endswith("/DeviceRequest") else []
+        entries = [{"resource": r} for r in found]
         return httpx.Response(200, json={"resourceType": "Bundle", "type": "searchset", "entry": entries})
 
     store = Store(f"sqlite:///{tmp_path}/w.db")
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
     report = SyncWorker(store, client, None, forward=False).run_once()
-    assert (report.seen, report.dead, report.decided) == (2, 2, 0)
+    assert (report.seen, report.dead, report.decided) == (2, 2, 0)  # the completed DeviceRequest filtered out
     assert [letter.reason.split("]")[0] for letter in store.dead_letters()] == ["[mapping", "[mapping"]
