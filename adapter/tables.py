@@ -136,7 +136,6 @@ class CodeSystems(_Table):
     snomed: str
     rxnorm: str
     loinc: str
-    adjudication: str
     claim_type: str
     process_priority: str
     act_code: str

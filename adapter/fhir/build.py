@@ -25,11 +25,12 @@ from adapter.fhir.pas import (
     SERVICE_SYSTEMS,
     Carrier,
     ReviewAction,
-    closure,
+    collection,
     load_pas,
     review_action,
 )
 from adapter.fhir.pas import Code as PASCode
+from adapter.fhir.references import closure
 from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables
@@ -48,6 +49,10 @@ DATE_URLS: dict[str, str] = {
 #: Resource types whose ``identifier`` search some servers do not index (the sekmet sandbox has no search
 #: parameter but the common ones for DeviceRequest): their conditional create goes by a tag with the same key.
 _UNINDEXED_IDENTIFIER = frozenset({"DeviceRequest"})
+
+#: The identifier kind of each request resource type.
+_KINDS = {"ServiceRequest": "service-request", "MedicationRequest": "medication-request",
+          "DeviceRequest": "device-request"}  # fmt: skip
 
 #: Namespace of the adapter's deterministic resource UUIDs (uuid5 of "system|value").
 UUID_NAMESPACE = uuid.UUID("6f1c1a53-4f7e-5a0e-9a55-1d5b8f3c2e71")
@@ -89,22 +94,20 @@ class _Bundle:
 
     def add(self, resource: JSON, kind: str, value: str) -> str:
         system = self.tables.identifier_system(kind)
-        rtype = resource.pop("resourceType")
+        key = f"{system}|{value}"
         identifiers = [{"system": system, "value": value}, *resource.pop("identifier", [])]
-        if rtype in _UNINDEXED_IDENTIFIER:
+        resource = {"resourceType": resource.pop("resourceType"), "identifier": identifiers, **resource}
+        if resource["resourceType"] in _UNINDEXED_IDENTIFIER:
             # the same key as a tag too, and the conditional create on it: _tag is searchable on every type
-            code = str(uuid.uuid5(UUID_NAMESPACE, f"{system}|{value}"))
-            resource = {"resourceType": rtype, "meta": {"tag": [{"system": system, "code": code}]},
-                        "identifier": identifiers, **resource}  # fmt: skip
-            return self._entry(resource, f"{system}|{value}", f"_tag={quote(system, safe=':/')}|{code}")
-        resource = {"resourceType": rtype, "identifier": identifiers, **resource}
-        return self._entry(resource, f"{system}|{value}", f"identifier={quote(system, safe=':/')}|{quote(value)}")
+            return self.add_tagged(resource, system, str(uuid.uuid5(UUID_NAMESPACE, key)), key=key)
+        return self._entry(resource, key, f"identifier={quote(system, safe=':/')}|{quote(value)}")
 
-    def add_tagged(self, resource: JSON, system: str, code: str) -> str:
-        """For resources without an identifier element (Provenance): a meta.tag does the same job."""
+    def add_tagged(self, resource: JSON, system: str, code: str, *, key: str | None = None) -> str:
+        """For resources without an identifier element (Provenance): a meta.tag does the same job. ``key``
+        names the entry (its fullUrl; by default the tag)."""
         rtype = resource.pop("resourceType")
         resource = {"resourceType": rtype, "meta": {"tag": [{"system": system, "code": code}]}, **resource}
-        return self._entry(resource, f"{system}|{code}", f"_tag={quote(system, safe=':/')}|{quote(code)}")
+        return self._entry(resource, key or f"{system}|{code}", f"_tag={quote(system, safe=':/')}|{quote(code)}")
 
     def _entry(self, resource: JSON, key: str, condition: str) -> str:
         full_url = f"urn:uuid:{uuid.uuid5(UUID_NAMESPACE, key)}"
@@ -292,43 +295,41 @@ class _Builder:
         """The item as its EHR would order it (PAS requestedService): a drug as a MedicationRequest with its
         RxNorm ingredient, equipment as a DeviceRequest, anything else as a ServiceRequest."""
         carrier = self.carriers[n - 1]
-        request: JSON = {"resourceType": carrier.resource, "status": "active", "intent": "order"}
         timing, site = self._timing(item), self._site(item)
+        quantity = {"value": item.quantity} if item.quantity is not None else None
+        subject = self.ref(patient)
+        ordered_by = {"requester": self.ref(requestor), "reasonReference": [self.ref(c) for c in conditions]}
+        # no bodySite on a MedicationRequest or DeviceRequest in R4: the adapter's extension carries it
+        site_extension = [{"url": self.ext.body_site, "valueCodeableConcept": site}] if site else None
+        fields: JSON
         if carrier.resource == "MedicationRequest":
-            drugs = {d.ingredient: d for d in load_lexicon().drugs_in(item.requested)}
-            medication: JSON = {"text": item.requested}
-            if len(drugs) == 1 and (drug := next(iter(drugs.values()))).rxnorm:
-                medication["coding"] = [
-                    {"system": self.systems["rxnorm"], "code": drug.rxnorm, "display": drug.ingredient}
-                ]
-            request["medicationCodeableConcept"] = medication
+            fields = {
+                "medicationCodeableConcept": self._medication(item), "subject": subject,
+                "extension": site_extension, **ordered_by,
+                "dosageInstruction": [{"timing": timing}] if timing else None,
+                "dispenseRequest": {"quantity": quantity} if quantity else None,
+            }  # fmt: skip
         elif carrier.resource == "DeviceRequest":
-            request["codeCodeableConcept"] = self._service(item, carrier)
+            fields = {
+                "codeCodeableConcept": self._service(item, carrier), "subject": subject,
+                "extension": site_extension, "occurrenceTiming": timing, **ordered_by,
+            }  # fmt: skip
         else:
-            request["code"] = self._service(item, carrier)
-        request["subject"] = self.ref(patient)
-        if carrier.resource == "ServiceRequest":
-            if item.quantity is not None:
-                request["quantityQuantity"] = {"value": item.quantity}
-            if timing:
-                request["occurrenceTiming"] = timing
-            if site:
-                request["bodySite"] = [site]
-        elif site:
-            request["extension"] = [{"url": self.ext.body_site, "valueCodeableConcept": site}]
-        if carrier.resource == "DeviceRequest" and timing:
-            request["occurrenceTiming"] = timing
-        request["requester"] = self.ref(requestor)
-        if conditions:
-            request["reasonReference"] = [self.ref(c) for c in conditions]
-        if carrier.resource == "MedicationRequest":
-            if timing:
-                request["dosageInstruction"] = [{"timing": timing}]
-            if item.quantity is not None:
-                request["dispenseRequest"] = {"quantity": {"value": item.quantity}}
-        kind = {"ServiceRequest": "service-request", "MedicationRequest": "medication-request",
-                "DeviceRequest": "device-request"}[carrier.resource]  # fmt: skip
-        return self.bundle.add(request, kind, f"{self.key}/{n}")
+            fields = {
+                "code": self._service(item, carrier), "subject": subject, "quantityQuantity": quantity,
+                "occurrenceTiming": timing, "bodySite": [site] if site else None, **ordered_by,
+            }  # fmt: skip
+        request = {"resourceType": carrier.resource, "status": "active", "intent": "order"}
+        request.update({k: v for k, v in fields.items() if v})
+        return self.bundle.add(request, _KINDS[carrier.resource], f"{self.key}/{n}")
+
+    def _medication(self, item: DisputedItem) -> JSON:
+        """The drug as text, with its RxNorm ingredient when the request names exactly one known drug."""
+        drugs = {d.ingredient: d for d in load_lexicon().drugs_in(item.requested)}
+        medication: JSON = {"text": item.requested}
+        if len(drugs) == 1 and (drug := next(iter(drugs.values()))).rxnorm:
+            medication["coding"] = [{"system": self.systems["rxnorm"], "code": drug.rxnorm, "display": drug.ingredient}]
+        return medication
 
     def _priority(self) -> JSON:
         if self.case.priority is None:
@@ -582,12 +583,10 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
     generated_at = generated_at or datetime.now(UTC)
     full = case_to_bundle(case, tables=tables, generated_at=generated_at)
     claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
-    entries = closure(full["entry"], [claim, *request_side(full)])
-    return {
-        "resourceType": "Bundle",
-        "meta": {"profile": [load_pas().profiles.request_bundle]},
-        "identifier": {"system": tables.identifier_system("pas-request"), "value": case_key(case)},
-        "type": "collection",
-        "timestamp": generated_at.isoformat(timespec="seconds"),
-        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in entries],
-    }
+    return collection(
+        load_pas().profiles.request_bundle,
+        {"system": tables.identifier_system("pas-request"), "value": case_key(case)},
+        generated_at.isoformat(timespec="seconds"),
+        [claim, *request_side(full)],
+        full["entry"],
+    )

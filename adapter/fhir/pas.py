@@ -10,7 +10,7 @@ and that every reference inside a Bundle resolves inside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache, wraps
@@ -20,6 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from adapter.errors import ConformanceError
+from adapter.fhir.references import Index, closure, references
+from adapter.fhir.references import extensions as _ext
 
 JSON = dict[str, Any]
 
@@ -135,6 +137,7 @@ class CodeSystems(_Table):
     place_of_service: str
     identifier_type: str
     subscriber_relationship: str
+    adjudication: str
 
 
 RequestResource = Literal["ServiceRequest", "MedicationRequest", "DeviceRequest"]
@@ -193,6 +196,19 @@ def ordered_text(request: JSON) -> str:
     return str(concept.get("text") or (displays[0] if displays else ""))
 
 
+def collection(profile: str, identifier: JSON, timestamp: str, start: list[JSON], pool: list[JSON]) -> JSON:
+    """A PAS Bundle: a collection declaring ``profile``, with its identifier and timestamp, holding the entries
+    ``start`` and every entry of ``pool`` they refer to, directly or not (so each reference resolves inside)."""
+    return {
+        "resourceType": "Bundle",
+        "meta": {"profile": [profile]},
+        "identifier": identifier,
+        "type": "collection",
+        "timestamp": timestamp,
+        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in closure(pool, start)],
+    }
+
+
 def review_action_code(adjudications: list[JSON]) -> str | None:
     """The PAS review action code (A1, A3, ...) carried by an item's adjudications, if any."""
     ext = load_pas().extensions
@@ -216,7 +232,7 @@ def review_action(code: str, *, number: str | None = None) -> JSON:
         parts.append({"url": "number", "valueString": number})
     return {
         "extension": [{"url": pas.extensions.review_action, "extension": parts}],
-        "category": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "submitted"}]},
+        "category": {"coding": [{"system": pas.code_systems.adjudication, "code": "submitted"}]},
     }
 
 
@@ -261,124 +277,103 @@ def _systems(concept: JSON | None) -> set[str]:
     return {str(c.get("system")) for c in (concept or {}).get("coding", []) if c.get("code")}
 
 
-def _ext(element: JSON, url: str) -> list[JSON]:
-    return [e for e in element.get("extension", []) if e.get("url") == url]
+@dataclass(frozen=True)
+class _BundleProfile:
+    """A PAS Bundle profile: its name, the resource that comes first, and the Bundle.fsh line of each rule."""
+
+    name: str
+    first: str
+    first_rule: str
+    lines: dict[str, int]
 
 
-class _Index:
-    """A Bundle's entries by fullUrl, for resolving references the way FHIR resolves them in a Bundle."""
-
-    def __init__(self, bundle: JSON) -> None:
-        self.entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
-        self.by_url: dict[str, JSON] = {}
-        for entry in self.entries:
-            resource = entry.get("resource") or {}
-            if entry.get("fullUrl"):
-                self.by_url[str(entry["fullUrl"])] = resource
-            if resource.get("id"):
-                self.by_url.setdefault(f"{resource.get('resourceType')}/{resource['id']}", resource)
-
-    def resolve(self, reference: JSON | None) -> JSON | None:
-        ref = (reference or {}).get("reference")
-        if not ref:
-            return None
-        return self.by_url.get(ref) or self.by_url.get("/".join(str(ref).rsplit("/", 2)[-2:]))
-
-
-def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(location, reference) for every literal reference in a resource (contained ones aside)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str) and not item.startswith("#"):
-                yield path, item
-            else:
-                yield from references(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            yield from references(item, f"{path}[{n}]")
-
-
-def closure(entries: list[JSON], start: list[JSON]) -> list[JSON]:
-    """``start`` (Bundle entries) and every entry of ``entries`` they refer to, directly or not, in order."""
-    index = _Index({"entry": entries})
-    by_resource = {id(e.get("resource")): e for e in entries}
-    wanted = {id(e.get("resource")): e for e in start}
-    queue = list(start)
-    while queue:
-        for _, ref in references(queue.pop().get("resource")):
-            target = index.resolve({"reference": ref})
-            if target is not None and id(target) not in wanted and id(target) in by_resource:
-                wanted[id(target)] = by_resource[id(target)]
-                queue.append(wanted[id(target)])
-    return list(wanted.values())
+_REQUEST_BUNDLE = _BundleProfile(
+    "PASRequestBundle", "Claim", "PASRequestBundle obeys ClaimFirst (Bundle.fsh:6,94)",
+    {"identifier": 7, "type": 9, "timestamp": 10, "fullUrl": 12, "resource": 13, "search": 14, "request": 15,
+     "response": 16},
+)  # fmt: skip
+_RESPONSE_BUNDLE = _BundleProfile(
+    "PASResponseBundle", "ClaimResponse", "PASResponseBundle obeys ClaimResponseFirst (Bundle.fsh:49,99)",
+    {"identifier": 54, "type": 56, "timestamp": 57, "fullUrl": 59, "resource": 60, "search": 61, "request": 62,
+     "response": 63},
+)  # fmt: skip
+#: Organization.fsh lines of the two Organization profiles: (profile, type binding, active = true).
+_ORGANIZATIONS = {"PASInsurer": (1, 7, 10), "PASRequestor": (12, 18, 21)}
 
 
 class _Checker:
     def __init__(self, bundle: JSON) -> None:
         self.bundle = bundle
-        self.index = _Index(bundle)
+        self.index = Index.of_bundle(bundle)
+        self.entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
         self.faults: list[Fault] = []
         self.pas = load_pas()
 
     def fault(self, location: str, rule: str, message: str) -> None:
         self.faults.append(Fault(location, rule, message))
 
-    def bundle_rules(self, profile: str, first: str, lines: dict[str, int], first_rule: str) -> None:
-        bundle = self.bundle
+    def bundle_rules(self, profile: _BundleProfile) -> JSON | None:
+        """The Bundle-level rules; the first resource when it is the one the profile puts first."""
+        bundle, name, lines = self.bundle, profile.name, profile.lines
         if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "collection":
             self.fault(
                 "Bundle.type",
-                f"{profile} type = #collection (Bundle.fsh:{lines['type']})",
-                f"a {profile} is a collection Bundle, not {bundle.get('type')!r}",
+                f"{name} type = #collection (Bundle.fsh:{lines['type']})",
+                f"a {name} is a collection Bundle, not {bundle.get('type')!r}",
             )
         if not (bundle.get("identifier") or {}).get("value"):
             self.fault(
                 "Bundle.identifier",
-                f"{profile} identifier 1..1 (Bundle.fsh:{lines['identifier']})",
+                f"{name} identifier 1..1 (Bundle.fsh:{lines['identifier']})",
                 "the Bundle has no identifier",
             )
         if not bundle.get("timestamp"):
             self.fault(
                 "Bundle.timestamp",
-                f"{profile} timestamp 1..1 (Bundle.fsh:{lines['timestamp']})",
+                f"{name} timestamp 1..1 (Bundle.fsh:{lines['timestamp']})",
                 "the Bundle has no timestamp",
             )
-        entries = self.index.entries
-        if not entries or (entries[0].get("resource") or {}).get("resourceType") != first:
-            self.fault("Bundle.entry[0]", first_rule, f"the first entry must be the {first}")
-        for n, entry in enumerate(entries):
+        first = (self.entries[0].get("resource") or {}) if self.entries else {}
+        if first.get("resourceType") != profile.first:
+            self.fault("Bundle.entry[0]", profile.first_rule, f"the first entry must be the {profile.first}")
+        for n, entry in enumerate(self.entries):
             where = f"Bundle.entry[{n}]"
             if not entry.get("fullUrl"):
                 self.fault(
                     f"{where}.fullUrl",
-                    f"{profile} entry.fullUrl 1..1 (Bundle.fsh:{lines['fullUrl']})",
+                    f"{name} entry.fullUrl 1..1 (Bundle.fsh:{lines['fullUrl']})",
                     "every entry needs a fullUrl",
                 )
             for element in ("request", "response", "search"):
                 if element in entry:
                     self.fault(
                         f"{where}.{element}",
-                        f"{profile} entry.{element} 0..0 (Bundle.fsh:{lines[element]}; R4 bdl-3)",
+                        f"{name} entry.{element} 0..0 (Bundle.fsh:{lines[element]}; R4 bdl-3)",
                         f"a collection Bundle's entries carry no {element}",
                     )
             resource = entry.get("resource")
             if not isinstance(resource, dict):
                 self.fault(
                     f"{where}.resource",
-                    f"{profile} entry.resource 1..1 (Bundle.fsh:{lines['resource']})",
+                    f"{name} entry.resource 1..1 (Bundle.fsh:{lines['resource']})",
                     "every entry needs a resource",
                 )
                 continue
             for location, ref in references(resource, f"{where}.resource"):
-                if self.index.resolve({"reference": ref}) is None:
+                if self.index.find({"reference": ref}) is None:
                     self.fault(
                         location,
                         "R4 Bundle: references resolve inside the Bundle (bundle.html#references)",
                         f"{ref} is not in the Bundle",
                     )
+        return first if first.get("resourceType") == profile.first else None
+
+    def preauthorization(self, resource: JSON, where: str, rule: str) -> None:
+        if resource.get("use") != "preauthorization" or resource.get("status") != "active":
+            self.fault(where, rule, f"a PAS {resource.get('resourceType')} is an active preauthorization")
 
     def patient(self, reference: JSON | None, where: str) -> None:
-        patient = self.index.resolve(reference)
+        patient = self.index.find(reference)
         if patient is None or patient.get("resourceType") != "Patient":
             self.fault(where, "PASBeneficiary (Patient.fsh:1)", "the patient must be a Patient in the Bundle")
             return
@@ -403,26 +398,27 @@ class _Checker:
                 "the Patient needs a gender ('unknown' when the source does not say)",
             )
 
-    def organization(self, reference: JSON | None, where: str, profile: str, line: int) -> None:
-        org = self.index.resolve(reference)
+    def organization(self, reference: JSON | None, where: str, profile: str) -> None:
+        line, type_line, active_line = _ORGANIZATIONS[profile]
+        org = self.index.find(reference)
         if org is None or org.get("resourceType") != "Organization":
             self.fault(where, f"{profile} (Organization.fsh:{line})", "must be an Organization in the Bundle")
             return
         if org.get("active") is not True:
             self.fault(
                 f"{where}.active",
-                f"{profile} active = true (Organization.fsh:{line + 9})",
+                f"{profile} active = true (Organization.fsh:{active_line})",
                 "the Organization must be active",
             )
         if self.pas.code_systems.entity_type not in set().union(*(_systems(t) for t in org.get("type", [{}]))):
             self.fault(
                 f"{where}.type",
-                f"{profile} type from X12 98 (Organization.fsh:{line + 6})",
+                f"{profile} type from X12 98 (Organization.fsh:{type_line})",
                 "the Organization needs an X12 entity type (98)",
             )
 
     def coverage(self, reference: JSON | None, where: str) -> None:
-        coverage = self.index.resolve(reference)
+        coverage = self.index.find(reference)
         if coverage is None or coverage.get("resourceType") != "Coverage":
             self.fault(
                 where,
@@ -448,10 +444,10 @@ class _Checker:
                 "the Coverage needs the beneficiary's relationship to the subscriber",
             )
         for n, payor in enumerate(coverage.get("payor", [])):
-            self.organization(payor, f"{where}.payor[{n}]", "PASInsurer", 1)
+            self.organization(payor, f"{where}.payor[{n}]", "PASInsurer")
 
     def requested(self, reference: JSON | None, where: str) -> None:
-        request = self.index.resolve(reference)
+        request = self.index.find(reference)
         rtype = (request or {}).get("resourceType")
         if request is None or rtype not in REQUEST_RESOURCES:
             self.fault(
@@ -487,20 +483,15 @@ class _Checker:
 
     def claim(self, claim: JSON) -> None:
         where = "Claim"
-        if claim.get("use") != "preauthorization" or claim.get("status") != "active":
-            self.fault(
-                where,
-                "PASClaimBase use = #preauthorization, status = #active (Claim.fsh:22,27)",
-                "a PAS Claim is an active preauthorization",
-            )
+        self.preauthorization(claim, where, "PASClaimBase use = #preauthorization, status = #active (Claim.fsh:22,27)")
         if not 1 <= len(claim.get("identifier", [])) <= 2:
             self.fault(
                 f"{where}.identifier", "PASClaim identifier 1..2 (Claim.fsh:183)", "the Claim needs an identifier"
             )
         self.patient(claim.get("patient"), f"{where}.patient")
-        self.organization(claim.get("insurer"), f"{where}.insurer", "PASInsurer", 1)
+        self.organization(claim.get("insurer"), f"{where}.insurer", "PASInsurer")
         if claim.get("provider"):
-            self.organization(claim.get("provider"), f"{where}.provider", "PASRequestor", 12)
+            self.organization(claim.get("provider"), f"{where}.provider", "PASRequestor")
         for n, diagnosis in enumerate(claim.get("diagnosis", [])):
             concept = diagnosis.get("diagnosisCodeableConcept")
             if concept is None or not _systems(concept) & DIAGNOSIS_SYSTEMS:
@@ -548,6 +539,65 @@ class _Checker:
             for request in _ext(item, ext.requested_service):
                 self.requested(request.get("valueReference"), f"{at}.extension(requestedService)")
 
+    def claim_response(self, response: JSON, claim: JSON | None) -> None:
+        where = "ClaimResponse"
+        self.preauthorization(
+            response, where, "PASClaimResponseBase status = #active, use = #preauthorization (ClaimResponse.fsh:13-14)"
+        )
+        if not response.get("request"):
+            self.fault(
+                f"{where}.request",
+                "PASClaimResponseBase request 1..1 (ClaimResponse.fsh:22)",
+                "the ClaimResponse must point at the Claim it answers",
+            )
+        self.patient(response.get("patient"), f"{where}.patient")
+        self.organization(response.get("insurer"), f"{where}.insurer", "PASInsurer")
+        if not response.get("requestor"):
+            self.fault(
+                f"{where}.requestor",
+                "PASClaimResponseBase requestor MS (ClaimResponse.fsh:20)",
+                "the ClaimResponse names the requestor it answers",
+            )
+        sequences = {item.get("sequence") for item in (claim or {}).get("item", [])}
+        certified = False
+        for n, item in enumerate(response.get("item", [])):
+            at = f"{where}.item[{n}]"
+            if claim is not None and item.get("itemSequence") not in sequences:
+                self.fault(
+                    f"{at}.itemSequence",
+                    "PASClaimResponseBase item.itemSequence echoes Claim.item.sequence (ClaimResponse.fsh:50-52)",
+                    f"item sequence {item.get('itemSequence')} is not on the Claim",
+                )
+            code = review_action_code(item.get("adjudication", []))
+            if code not in set(ReviewAction):
+                self.fault(
+                    f"{at}.adjudication",
+                    "PASClaimResponseBase item.adjudication.extension[reviewAction] (ClaimResponse.fsh:54-56)",
+                    "each item carries a reviewAction code from X12 306",
+                )
+                continue
+            if ReviewAction(code).certifies:
+                certified = True
+                numbered = [
+                    s
+                    for a in item.get("adjudication", [])
+                    for e in _ext(a, self.pas.extensions.review_action)
+                    for s in _ext(e, "number")
+                    if s.get("valueString")
+                ]
+                if not numbered:
+                    self.fault(
+                        f"{at}.adjudication",
+                        "ReviewAction extension[number] (ClaimResponse.fsh:132-135)",
+                        "certified care carries its item review number",
+                    )
+        if certified and not (response.get("preAuthRef") and response.get("preAuthPeriod")):
+            self.fault(
+                f"{where}.preAuthRef",
+                "PASClaimResponseBase preAuthRef, preAuthPeriod MS (ClaimResponse.fsh:27-28)",
+                "a response that certifies care carries the authorization number and period",
+            )
+
 
 def _shaped(check: Callable[..., list[Fault]]) -> Callable[..., list[Fault]]:
     """The checks read FHIR JSON as the R4 models shape it; anything else is one fault, never a crash."""
@@ -566,21 +616,9 @@ def _shaped(check: Callable[..., list[Fault]]) -> Callable[..., list[Fault]]:
 def request_faults(bundle: JSON) -> list[Fault]:
     """What keeps ``bundle`` from being a PAS 2.2.1 request Bundle (empty: none found)."""
     checker = _Checker(bundle)
-    lines = {
-        "identifier": 7,
-        "type": 9,
-        "timestamp": 10,
-        "fullUrl": 12,
-        "resource": 13,
-        "search": 14,
-        "request": 15,
-        "response": 16,
-    }
-    checker.bundle_rules("PASRequestBundle", "Claim", lines, "PASRequestBundle obeys ClaimFirst (Bundle.fsh:6,94)")
-    entries = checker.index.entries
-    first = (entries[0].get("resource") or {}) if entries else {}
-    if first.get("resourceType") == "Claim":
-        checker.claim(first)
+    claim = checker.bundle_rules(_REQUEST_BUNDLE)
+    if claim is not None:
+        checker.claim(claim)
     return checker.faults
 
 
@@ -600,81 +638,7 @@ def response_faults(bundle: JSON, claim: JSON | None = None) -> list[Fault]:
     """What keeps ``bundle`` from being a PAS 2.2.1 response Bundle; with the ``claim`` it answers, also
     whether every item echoes that Claim's item sequence."""
     checker = _Checker(bundle)
-    lines = {
-        "identifier": 54,
-        "type": 56,
-        "timestamp": 57,
-        "fullUrl": 59,
-        "resource": 60,
-        "search": 61,
-        "request": 62,
-        "response": 63,
-    }
-    checker.bundle_rules(
-        "PASResponseBundle", "ClaimResponse", lines, "PASResponseBundle obeys ClaimResponseFirst (Bundle.fsh:49,99)"
-    )
-    entries = checker.index.entries
-    response = (entries[0].get("resource") or {}) if entries else {}
-    if response.get("resourceType") != "ClaimResponse":
-        return checker.faults
-    where = "ClaimResponse"
-    if response.get("use") != "preauthorization" or response.get("status") != "active":
-        checker.fault(
-            where,
-            "PASClaimResponseBase status = #active, use = #preauthorization (ClaimResponse.fsh:13-14)",
-            "a PAS ClaimResponse is an active preauthorization",
-        )
-    if not response.get("request"):
-        checker.fault(
-            f"{where}.request",
-            "PASClaimResponseBase request 1..1 (ClaimResponse.fsh:22)",
-            "the ClaimResponse must point at the Claim it answers",
-        )
-    checker.patient(response.get("patient"), f"{where}.patient")
-    checker.organization(response.get("insurer"), f"{where}.insurer", "PASInsurer", 1)
-    if not response.get("requestor"):
-        checker.fault(
-            f"{where}.requestor",
-            "PASClaimResponseBase requestor MS (ClaimResponse.fsh:20)",
-            "the ClaimResponse names the requestor it answers",
-        )
-    sequences = {item.get("sequence") for item in (claim or {}).get("item", [])}
-    certified = False
-    for n, item in enumerate(response.get("item", [])):
-        at = f"{where}.item[{n}]"
-        if claim is not None and item.get("itemSequence") not in sequences:
-            checker.fault(
-                f"{at}.itemSequence",
-                "PASClaimResponseBase item.itemSequence echoes Claim.item.sequence (ClaimResponse.fsh:50-52)",
-                f"item sequence {item.get('itemSequence')} is not on the Claim",
-            )
-        code = review_action_code(item.get("adjudication", []))
-        if code not in set(ReviewAction):
-            checker.fault(
-                f"{at}.adjudication",
-                "PASClaimResponseBase item.adjudication.extension[reviewAction] (ClaimResponse.fsh:54-56)",
-                "each item carries a reviewAction code from X12 306",
-            )
-            continue
-        if ReviewAction(code).certifies:
-            certified = True
-            numbered = [
-                s
-                for a in item.get("adjudication", [])
-                for e in _ext(a, checker.pas.extensions.review_action)
-                for s in _ext(e, "number")
-                if s.get("valueString")
-            ]
-            if not numbered:
-                checker.fault(
-                    f"{at}.adjudication",
-                    "ReviewAction extension[number] (ClaimResponse.fsh:132-135)",
-                    "certified care carries its item review number",
-                )
-    if certified and not (response.get("preAuthRef") and response.get("preAuthPeriod")):
-        checker.fault(
-            f"{where}.preAuthRef",
-            "PASClaimResponseBase preAuthRef, preAuthPeriod MS (ClaimResponse.fsh:27-28)",
-            "a response that certifies care carries the authorization number and period",
-        )
+    response = checker.bundle_rules(_RESPONSE_BUNDLE)
+    if response is not None:
+        checker.claim_response(response, claim)
     return checker.faults

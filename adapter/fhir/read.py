@@ -4,7 +4,6 @@ server (references as ``urn:uuid:...`` or ``Type/id``, in any entry order; R4 or
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -15,6 +14,8 @@ from adapter.fhir.build import DATE_URLS
 from adapter.fhir.inbound import check_inbound, check_resource
 from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
+from adapter.fhir.references import Index
+from adapter.fhir.references import extensions as _ext
 from adapter.model import (
     CaseDates,
     Decision,
@@ -36,11 +37,6 @@ JSON = dict[str, Any]
 _DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
 
 
-def _ext(element: JSON, url: str) -> list[JSON]:
-    """The extensions (or sub-extensions of a complex extension) with this url."""
-    return [e for e in element.get("extension", []) if e.get("url") == url]
-
-
 def _one_value(extension: JSON, url: str, kind: str) -> Any:
     found = _ext(extension, url)
     return found[0].get(kind) if found else None
@@ -56,29 +52,15 @@ def _citation(extension: JSON) -> GuidelineCitation:
     )
 
 
-class _Resources:
-    """The resources of one case, indexed by fullUrl and by ``Type/id``."""
-
-    def __init__(self, resources: Iterable[tuple[str | None, JSON]]) -> None:
-        self.by_ref: dict[str, JSON] = {}
-        self.all: list[JSON] = []
-        for full_url, resource in resources:
-            self.all.append(resource)
-            if full_url:
-                self.by_ref[full_url] = resource
-            if resource.get("id"):
-                self.by_ref[f"{resource['resourceType']}/{resource['id']}"] = resource
-
-    def of_type(self, rtype: str) -> list[JSON]:
-        return [r for r in self.all if r.get("resourceType") == rtype]
+class _Resources(Index):
+    """The resources of one case; a reference that does not resolve is a ``MappingError``."""
 
     def resolve(self, reference: JSON | None, where: str) -> JSON:
-        ref = (reference or {}).get("reference")
-        if not ref:
+        if not (reference or {}).get("reference"):
             raise MappingError("missing reference", location=where)
-        resource = self.by_ref.get(ref) or self.by_ref.get("/".join(ref.rsplit("/", 2)[-2:]))
+        resource = self.find(reference)
         if resource is None:
-            raise MappingError(f"reference {ref} is not in the bundle", location=where)
+            raise MappingError(f"reference {(reference or {})['reference']} is not in the bundle", location=where)
         return resource
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.determination import Determination
-from adapter.fhir.pas import ReviewAction, closure, load_pas, review_action
+from adapter.fhir.pas import ReviewAction, collection, load_pas, review_action
 from adapter.tables import Tables, load_tables
 
 if TYPE_CHECKING:
@@ -162,18 +162,13 @@ def response_bundle(response: JSON, full_url: str, request: JSON | None = None, 
     """The PAS response Bundle: its identifier and timestamp, the ClaimResponse first (at ``full_url``), then
     every resource of the ``request`` Bundle the ClaimResponse refers to, directly or not, so that each
     reference resolves inside it."""
-    pas = load_pas()
-    first = {"fullUrl": full_url, "resource": response}
-    entries = [e for e in (request or {}).get("entry", []) if isinstance(e.get("resource"), dict)]
-    found = closure([first, *entries], [first])
-    return {
-        "resourceType": "Bundle",
-        "meta": {"profile": [pas.profiles.response_bundle]},
-        "identifier": {"system": load_tables().identifier_system("pas-response"), "value": response["id"]},
-        "type": "collection",
-        "timestamp": timestamp,
-        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in found],
-    }
+    return collection(
+        load_pas().profiles.response_bundle,
+        {"system": load_tables().identifier_system("pas-response"), "value": response["id"]},
+        timestamp,
+        [{"fullUrl": full_url, "resource": response}],
+        (request or {}).get("entry", []),
+    )
 
 
 def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: str) -> JSON:
@@ -185,14 +180,10 @@ def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: s
     for party, element in (("insurer", "insurer"), ("requestor", "provider")):
         if claim.get(element):
             answer[party] = claim[element]
-    first = {"fullUrl": full_url, "resource": answer}
-    entries = [e for e in inquiry.get("entry", [])[1:] if isinstance(e.get("resource"), dict)]
-    found = closure([first, *entries], [first])
-    return {
-        "resourceType": "Bundle",
-        "meta": {"profile": [load_pas().profiles.inquiry_response_bundle]},
-        "identifier": {"system": load_tables().identifier_system("pas-inquiry-response"), "value": response["id"]},
-        "type": "collection",
-        "timestamp": timestamp,
-        "entry": [{"fullUrl": e["fullUrl"], "resource": e["resource"]} for e in found],
-    }
+    return collection(
+        load_pas().profiles.inquiry_response_bundle,
+        {"system": load_tables().identifier_system("pas-inquiry-response"), "value": response["id"]},
+        timestamp,
+        [{"fullUrl": full_url, "resource": answer}],
+        inquiry.get("entry", [])[1:],
+    )

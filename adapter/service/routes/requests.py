@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.errors import ConformanceError
 from adapter.fhir.pas import check_request, review_action_code
+from adapter.fhir.references import Index
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
@@ -73,13 +74,10 @@ def _claim_keys(claim: JSON) -> list[str]:
 
 def _members(bundle: JSON, claim: JSON) -> list[str]:
     """The patient's identifiers (system|value) as the Claim's Bundle gives them: what an inquiry must match."""
-    ref = (claim.get("patient") or {}).get("reference")
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource") or {}
-        rid = f"{resource.get('resourceType')}/{resource.get('id')}"
-        if resource.get("resourceType") == "Patient" and ref in (entry.get("fullUrl"), rid):
-            return [f"{i.get('system')}|{i['value']}" for i in resource.get("identifier", []) if i.get("value")]
-    return []
+    patient = Index.of_bundle(bundle).find(claim.get("patient")) or {}
+    if patient.get("resourceType") != "Patient":
+        return []
+    return [f"{i.get('system')}|{i['value']}" for i in patient.get("identifier", []) if i.get("value")]
 
 
 @router.post("/Claim/$submit")

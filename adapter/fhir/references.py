@@ -1,0 +1,72 @@
+"""References inside a Bundle: resolve them the way FHIR does (fullUrl, ``Type/id``, or an absolute URL
+ending in ``Type/id``), find every reference in a resource, and gather what a set of entries refers to."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+def extensions(element: JSON, url: str) -> list[JSON]:
+    """The extensions (or sub-extensions of a complex extension) of ``element`` with this url."""
+    return [e for e in element.get("extension", []) if e.get("url") == url]
+
+
+class Index:
+    """Resources by fullUrl and by ``Type/id``."""
+
+    def __init__(self, resources: Iterable[tuple[str | None, JSON]]) -> None:
+        self.all: list[JSON] = []
+        self.by_ref: dict[str, JSON] = {}
+        for full_url, resource in resources:
+            self.all.append(resource)
+            if full_url:
+                self.by_ref[str(full_url)] = resource
+            if resource.get("id"):
+                self.by_ref.setdefault(f"{resource.get('resourceType')}/{resource['id']}", resource)
+
+    @classmethod
+    def of_bundle(cls, bundle: JSON) -> Index:
+        """A Bundle's entries (those with a resource)."""
+        entries = [e for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        return cls((e.get("fullUrl"), e["resource"]) for e in entries)
+
+    def of_type(self, rtype: str) -> list[JSON]:
+        return [r for r in self.all if r.get("resourceType") == rtype]
+
+    def find(self, reference: JSON | None) -> JSON | None:
+        """The resource a reference points at, if it is here."""
+        ref = (reference or {}).get("reference")
+        if not ref:
+            return None
+        return self.by_ref.get(ref) or self.by_ref.get("/".join(str(ref).rsplit("/", 2)[-2:]))
+
+
+def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(location, reference) for every literal reference in a resource (contained ones aside)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str) and not item.startswith("#"):
+                yield path, item
+            else:
+                yield from references(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from references(item, f"{path}[{n}]")
+
+
+def closure(pool: list[JSON], start: list[JSON]) -> list[JSON]:
+    """``start`` (Bundle entries) and every entry of ``pool`` they refer to, directly or not, in that order."""
+    index = Index.of_bundle({"entry": pool})
+    by_resource = {id(e.get("resource")): e for e in pool}
+    wanted = {id(e.get("resource")): e for e in start}
+    queue = list(start)
+    while queue:
+        for _, ref in references(queue.pop().get("resource")):
+            target = index.find({"reference": ref})
+            if target is not None and id(target) not in wanted and id(target) in by_resource:
+                wanted[id(target)] = by_resource[id(target)]
+                queue.append(wanted[id(target)])
+    return list(wanted.values())
