@@ -171,14 +171,7 @@ class ConformanceCheck:
         core FHIR ``Claim/$submit`` takes a Claim and answers a ClaimResponse: not PAS's)."""
         bundle = self._pas_request()
         claim = bundle["entry"][0]["resource"]
-        statement = self.client.capabilities()
-        offered = {
-            op.get("definition")
-            for rest in statement.get("rest", [])
-            for resource in rest.get("resource", [])
-            if resource.get("type") == "Claim"
-            for op in resource.get("operation", [])
-        }
+        offered = {op.get("definition") for op in self.client.declared().get("Claim", {}).get("operation", [])}
         if PAS_SUBMIT in offered:
             answer = self.client.operation("submit", rtype="Claim", resource=bundle) or {}
             faults = response_faults(answer, claim)

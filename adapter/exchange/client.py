@@ -82,6 +82,16 @@ class FHIRClient(RequestsMixin):
         request = self.req_capabilities()
         return self.resource_answer(self.parse(self.send(request)), request)
 
+    def declared(self) -> dict[str, JSON]:
+        """The resource types the server's CapabilityStatement declares, each with its declaration
+        (interactions, ``searchParam``, ``operation``)."""
+        statement = self.capabilities()
+        return {
+            str(resource.get("type")): resource
+            for rest in statement.get("rest", [])
+            for resource in rest.get("resource", [])
+        }
+
     def read(self, rtype: str, rid: str) -> Any:
         request = self.req_read(rtype, rid)
         return self.resource_answer(self.parse(self.send(request)), request)

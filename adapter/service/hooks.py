@@ -60,10 +60,9 @@ class HookListener:
 
 def supports_subscriptions(ehr: FHIRClient) -> bool:
     try:
-        statement = ehr.capabilities()
+        return "Subscription" in ehr.declared()
     except AdapterError:
         return False
-    return any(r.get("type") == "Subscription" for rest in statement.get("rest", []) for r in rest.get("resource", []))
 
 
 def subscribe(ehr: FHIRClient, listener: HookListener) -> str | None:

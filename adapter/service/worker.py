@@ -90,11 +90,9 @@ class SyncWorker:
     def searchable(self, rtype: str) -> set[str]:
         """The search parameters the EHR declares for a resource type (its CapabilityStatement, read once)."""
         if self._searchable is None:
-            statement = self.ehr.capabilities()
             self._searchable = {
-                str(r.get("type")): {str(p.get("name")) for p in r.get("searchParam", [])}
-                for rest in statement.get("rest", [])
-                for r in rest.get("resource", [])
+                name: {str(p.get("name")) for p in declared.get("searchParam", [])}
+                for name, declared in self.ehr.declared().items()
             }
         return self._searchable.get(rtype, set())
 
