@@ -286,6 +286,19 @@ def test_metrics(service: tuple[TestClient, Store]) -> None:
     assert "lumbar" not in text and "Patient/p1" not in text
 
 
+def test_worker_lag_is_from_the_newest_change_of_any_request_type(service: tuple[TestClient, Store]) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from adapter.service.worker import cursor_name
+
+    client, store = service
+    now = datetime.now(UTC)
+    store.set_cursor(cursor_name("ServiceRequest"), (now - timedelta(hours=2)).isoformat())
+    store.set_cursor(cursor_name("MedicationRequest"), (now - timedelta(minutes=5)).isoformat())
+    line = next(x for x in client.get("/metrics").text.splitlines() if x.startswith("imr_worker_lag_seconds "))
+    assert 290 < float(line.split()[1]) < 400
+
+
 def test_serve_does_not_forward_to_the_sandbox_by_surprise(tmp_path: Path) -> None:
     state = {"state_url": f"sqlite:///{tmp_path}/s.db"}
     assert wire(load_settings(service=state)).forwarder is None

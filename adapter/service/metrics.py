@@ -13,10 +13,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from adapter.errors import StateError
+from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.service.state import Store, micros
+from adapter.service.worker import cursor_name
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-WORKER_CURSOR = "ehr:ServiceRequest"
 
 
 class _StateCollector(Collector):
@@ -28,7 +29,7 @@ class _StateCollector(Collector):
             depth = self.store.outbox_pending()
             oldest = self.store.outbox_oldest()
             dead = self.store.dead_letter_count()
-            cursor = self.store.cursor(WORKER_CURSOR)
+            cursors = [c for c in (self.store.cursor(cursor_name(t)) for t in REQUEST_RESOURCES) if c]
         except StateError:
             yield GaugeMetricFamily("imr_state_up", "Whether the state database answered this scrape", value=0)
             return
@@ -39,8 +40,9 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily(
             "imr_dead_letters", "Requests that could not be determined, not yet replayed", value=dead
         )
-        if cursor:
-            lag = time.time() - datetime.fromisoformat(cursor.replace("Z", "+00:00")).timestamp()
+        if cursors:  # the worker keeps a cursor per request type: the newest change of any is what it has seen
+            newest = max(datetime.fromisoformat(c.replace("Z", "+00:00")).timestamp() for c in cursors)
+            lag = time.time() - newest
             yield GaugeMetricFamily(
                 "imr_worker_lag_seconds", "Time since the newest EHR change the worker has recorded", value=lag
             )
