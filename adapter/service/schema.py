@@ -9,6 +9,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
+#: An auto-incrementing key: 64-bit on PostgreSQL.
+_SERIAL = Integer().with_variant(BigInteger, "postgresql")
 
 claim_responses = Table(
     "claim_responses",
@@ -27,7 +29,7 @@ claim_responses = Table(
 outbox = Table(
     "outbox",
     metadata,
-    Column("seq", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("seq", _SERIAL, primary_key=True, autoincrement=True),
     Column("claim_response_id", Text, nullable=False),
     Column("payload", Text, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
@@ -40,7 +42,7 @@ outbox = Table(
 dead_letters = Table(
     "dead_letters",
     metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
     Column("source", Text, nullable=False),
     Column("item_key", Text, nullable=False),
     Column("reason", Text, nullable=False),
@@ -67,7 +69,7 @@ processed = Table(
 audit = Table(
     "audit",
     metadata,
-    Column("id", Integer().with_variant(BigInteger, "postgresql"), primary_key=True, autoincrement=True),
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
     Column("at", Text, nullable=False),
     Column("who", String(80), nullable=False),
     Column("action", String(80), nullable=False),
