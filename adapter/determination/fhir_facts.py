@@ -18,6 +18,7 @@ from adapter.determination.evidence import Text
 from adapter.determination.facts import Context, RequestFacts, build_facts, categorise
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
+from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.r5 import is_r5
 from adapter.lexicon import load_lexicon
@@ -37,15 +38,6 @@ class Requested:
     facts: RequestFacts
     #: The Claim item's sequence (PAS input), which the answer echoes.
     sequence: int | None = None
-
-
-def _text(concept: JSON | None) -> str:
-    if not concept:
-        return ""
-    concept = concept.get("concept", concept)  # R5 CodeableReference
-    return str(
-        concept.get("text") or next((c.get("display") for c in concept.get("coding", []) if c.get("display")), "")
-    )
 
 
 def _codes(concept: JSON | None) -> list[str]:
@@ -109,7 +101,9 @@ def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Tex
             ]
         elif rtype == "Observation" and resource.get("valueString"):
             texts.append(Text(ref, str(resource["valueString"])))
-        elif rtype == "DocumentReference" and _text(resource.get("type")) != load_tables().fhir.document_type_text:
+        elif (
+            rtype == "DocumentReference" and concept_text(resource.get("type")) != load_tables().fhir.document_type_text
+        ):
             # clinical notes only: an IMR letter holds decisions, which a determination must never read
             for content in resource.get("content", []):
                 attachment = content.get("attachment", {})
@@ -135,7 +129,7 @@ def _medication_list(resources: list[JSON]) -> list[str] | None:
             continue
         concept = resource.get("medicationCodeableConcept")
         coded = [by_code[c] for c in _codes(concept) if c in by_code]
-        taken += coded or [d.ingredient for d in lexicon.drugs_in(_text(concept))]
+        taken += coded or [d.ingredient for d in lexicon.drugs_in(concept_text(concept))]
     return list(dict.fromkeys(taken))
 
 
@@ -150,9 +144,9 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
         rtype = resource.get("resourceType")
         if rtype not in ("Procedure", "ServiceRequest") or resource.get("status") != "completed":
             continue
-        label = _text(resource.get("code"))
+        label = concept_text(resource.get("code"))
         therapy = lexicon.therapy_for(categorise(label, _codes(resource.get("code"))))
-        sites = " ".join(_text(site) for site in resource.get("bodySite", []))
+        sites = " ".join(concept_text(site) for site in resource.get("bodySite", []))
         where = lexicon.region(f"{label} {sites}")
         if therapy is None or (region and where and where != region):
             continue
@@ -192,8 +186,7 @@ def requested_services(
         check_inbound(data, version="R5" if is_r5(data) else "R4", limits=limits)
     entries, shape = _resources(data)
     resources = [r for _, r in entries]
-    by_ref = {ref: r for ref, r in entries}
-    by_ref.update({f"{r['resourceType']}/{r['id']}": r for r in resources if r.get("id")})
+    index = Index(entries)
     items: dict[int, JSON] = {}
     if shape == "pas":
         claim = resources[0]
@@ -201,7 +194,7 @@ def requested_services(
         for item in claim.get("item", []):
             refs = [e.get("valueReference", {}).get("reference") for e in item.get("extension", [])
                     if str(e.get("url", "")).endswith("requestedService")]  # fmt: skip
-            target = by_ref.get(refs[0]) if refs and refs[0] else None
+            target = index.find({"reference": refs[0]}) if refs and refs[0] else None
             if target is None or target.get("resourceType") not in REQUEST_RESOURCES:
                 # a Claim item without a request resource: the item itself is the request
                 target = {
@@ -247,12 +240,12 @@ def requested_services(
             "send the notes that bear on this request"
         )
     medications = _medication_list([r for r in resources if id(r) not in exclude])
-    diagnoses = [t for t in (_text(c.get("code")) for c in conditions) if t]
+    diagnoses = [t for t in (concept_text(c.get("code")) for c in conditions) if t]
 
     out = []
     site_url = load_tables().fhir.extensions.body_site
     for ref, request in requests:
-        label = _text(ordered(request))
+        label = concept_text(ordered(request))
         if not label:
             raise MappingError(f"the {request.get('resourceType')} has no code text or display", location=f"{ref}.code")
         item = items.get(id(request))
@@ -260,7 +253,7 @@ def requested_services(
         weekly = repeat.get("periodUnit") == "wk" and repeat.get("period", 1) == 1
         weeks = repeat.get("boundsDuration", {}).get("value")
         as_of = _date(request.get("authoredOn")) or (_date(claims[0].get("created")) if claims else None) or today
-        sites = " ".join(_text(site) for site in site_list)
+        sites = " ".join(concept_text(site) for site in site_list)
         context = Context(
             texts=[*own[ref], *shared],
             diagnoses=diagnoses,

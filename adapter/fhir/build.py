@@ -20,6 +20,7 @@ from urllib.parse import quote
 from adapter import __version__
 from adapter.determination.facts import categorise
 from adapter.errors import MappingError
+from adapter.fhir.navigate import closure
 from adapter.fhir.pas import (
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
@@ -30,7 +31,6 @@ from adapter.fhir.pas import (
     review_action,
 )
 from adapter.fhir.pas import Code as PASCode
-from adapter.fhir.references import closure
 from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables

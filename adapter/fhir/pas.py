@@ -20,8 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from adapter.errors import ConformanceError
-from adapter.fhir.references import Index, closure, references
-from adapter.fhir.references import extensions as _ext
+from adapter.fhir.navigate import Index, closure, concept_text, references
+from adapter.fhir.navigate import extensions as _ext
 
 JSON = dict[str, Any]
 
@@ -190,10 +190,7 @@ def ordered(request: JSON) -> JSON | None:
 
 def ordered_text(request: JSON) -> str:
     """The words of what a request orders (its text, else the first display)."""
-    concept = ordered(request) or {}
-    concept = concept.get("concept", concept)  # R5 CodeableReference
-    displays = [c.get("display") for c in concept.get("coding", []) if isinstance(c, dict) and c.get("display")]
-    return str(concept.get("text") or (displays[0] if displays else ""))
+    return concept_text(ordered(request))
 
 
 def collection(profile: str, identifier: JSON, timestamp: str, start: list[JSON], pool: list[JSON]) -> JSON:

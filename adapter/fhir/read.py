@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from adapter.errors import MappingError
 from adapter.fhir.build import DATE_URLS
 from adapter.fhir.inbound import check_inbound, check_resource
+from adapter.fhir.navigate import Index
+from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
-from adapter.fhir.references import Index
-from adapter.fhir.references import extensions as _ext
 from adapter.model import (
     CaseDates,
     Decision,

@@ -12,8 +12,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.errors import ConformanceError
+from adapter.fhir.navigate import Index
 from adapter.fhir.pas import check_request, review_action_code
-from adapter.fhir.references import Index
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response

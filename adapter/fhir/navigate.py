@@ -1,5 +1,6 @@
-"""References inside a Bundle: resolve them the way FHIR does (fullUrl, ``Type/id``, or an absolute URL
-ending in ``Type/id``), find every reference in a resource, and gather what a set of entries refers to."""
+"""Finding one's way in FHIR JSON: references inside a Bundle resolved the way FHIR does (fullUrl,
+``Type/id``, or an absolute URL ending in ``Type/id``), every reference in a resource, what a set of entries
+refers to; extensions by url; the words of a CodeableConcept."""
 
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ JSON = dict[str, Any]
 def extensions(element: JSON, url: str) -> list[JSON]:
     """The extensions (or sub-extensions of a complex extension) of ``element`` with this url."""
     return [e for e in element.get("extension", []) if e.get("url") == url]
+
+
+def concept_text(concept: JSON | None) -> str:
+    """The words of a CodeableConcept (or R5 CodeableReference): its text, else its first display."""
+    if not concept:
+        return ""
+    concept = concept.get("concept", concept)
+    return str(
+        concept.get("text") or next((c.get("display") for c in concept.get("coding", []) if c.get("display")), "")
+    )
 
 
 class Index:
