@@ -79,10 +79,6 @@ class Mention:
                        end=self.end)  # fmt: skip
 
 
-def _direction(direction: str) -> str:
-    return direction.upper()
-
-
 @dataclass(frozen=True)
 class _Target:
     kind: str
@@ -251,6 +247,11 @@ def finding(
     if present and absent and rule.conflict == "unknown":
         return Finding(fact=fact, status="unknown", quote=f"{present[0].sentence} / {absent[0].sentence}",
                        source=present[0].source)  # fmt: skip
+    return _settled(fact, present, absent)
+
+
+def _settled(fact: str, present: list[Mention], absent: list[Mention]) -> Finding:
+    """Present on the first mention that states it, else absent on the first that denies it, else unknown."""
     if present:
         return present[0].finding(fact, "present")
     if absent:
@@ -275,11 +276,7 @@ def therapy_finding(
         if POSSIBLE in m.modifiers:
             continue
         (absent if NEGATED in m.modifiers else present).append(m)
-    if present:
-        return present[0].finding(fact, "present")
-    if absent:
-        return absent[0].finding(fact, "absent")
-    return Finding(fact=fact, status="unknown")
+    return _settled(fact, present, absent)
 
 
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:

@@ -348,7 +348,6 @@ def letter_summary(case: IMRCase) -> str | None:
 def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = None) -> RequestFacts:
     """Facts for one disputed item of a letter: header, patient, summary and the item's own text only."""
     summary = summary if summary is not None else letter_summary(case)
-    remaining = re.search(r"original request,\s+(.+?),?\s+is$", item.request, re.IGNORECASE)
     context = Context(
         texts=[Text(LETTER_SOURCE, _text.collapse(summary))] if summary else [],
         diagnoses=list(case.diagnoses),
@@ -356,4 +355,4 @@ def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = N
         as_of=case.dates.ur_denial or case.dates.application_received or case.dates.assigned,
         age=case.patient.age,
     )
-    return build_facts(remaining[1] if remaining else item.request, context)
+    return build_facts(item.requested, context)

@@ -87,7 +87,7 @@ def decision_items(section: str, *, location: str) -> list[DisputedItem]:
         fields = _text.labelled_fields("\n".join(lines[heading.last_line + 1 : stop]), _ANY_LABEL)
         original = _ORIGINAL.match(heading.request)
         authorized = _AUTHORIZED.search(heading.request)
-        remaining = _REMAINING.search(heading.request) if original else None
+        remaining = _REMAINING.search(heading.request)
         items.append(
             _common.disputed_item(
                 heading.request,
