@@ -193,6 +193,11 @@ _DRUGS = ("opioid", "muscle-relaxant", "nsaid", "other-drug", "topical", "topica
 _RENTALS = ("cold-therapy", "tens", "durable-medical-equipment")
 
 
+def _classes(ingredients: list[str], lexicon: Lexicon) -> set[str]:
+    """The drug classes of some ingredients."""
+    return {d.drug_class for d in lexicon.drug_names if d.ingredient in ingredients}
+
+
 def _drug_facts(request: str, category: str, in_use: list[str], documented: bool, quantity: int | None,
                 lexicon: Lexicon) -> dict[str, object]:  # fmt: skip
     """Drug facts of a request; ``in_use`` are the ingredients the context shows taken, ``documented`` says
@@ -213,7 +218,7 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
         return facts
     facts["drug_class"] = cls
     if cls is not None:
-        same = any(d.drug_class == cls for d in lexicon.drug_names if d.ingredient in in_use)
+        same = cls in _classes(in_use, lexicon)
         facts["same_drug_class_in_use"] = "present" if same else ("absent" if documented else "unknown")
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
@@ -279,12 +284,11 @@ def build_facts(
     taken = drugs_in_use(found)
     in_use = list(dict.fromkeys([*(m.name for m in taken), *(context.medication_list or [])]))
     documented = bool(in_use) or context.medication_list is not None
-    planned = drugs_planned(found)
-    opioids = [d.ingredient for d in lexicon.drug_names if d.drug_class == "opioid"]
-    opioid_in_use: Status = "present" if any(i in opioids for i in in_use) else ("absent" if documented else "unknown")
-    opioid_planned: Status = "present" if any(m.name in opioids for m in planned) else "unknown"
-    nsaids = [d.ingredient for d in lexicon.drug_names if d.drug_class == "nsaid"]
-    nsaid_in_use: Status = "present" if any(i in nsaids for i in in_use) else ("absent" if documented else "unknown")
+    classes_in_use = _classes(in_use, lexicon)
+    opioid_in_use: Status = "present" if "opioid" in classes_in_use else ("absent" if documented else "unknown")
+    planned = _classes([m.name for m in drugs_planned(found)], lexicon)
+    opioid_planned: Status = "present" if "opioid" in planned else "unknown"
+    nsaid_in_use: Status = "present" if "nsaid" in classes_in_use else ("absent" if documented else "unknown")
 
     diagnosis_text = " ".join(context.diagnoses) + " " + " ".join(t.text for t in context.texts)
     has_diagnoses = bool(diagnosis_text.strip())
