@@ -106,7 +106,7 @@ def answer(
     if found is not None:
         return found, False
     if any(store.processed(k) is not None for k in also):
-        raise RequestConflictError("this Claim identifier was already submitted with other content; submit a new Claim")
+        raise RequestConflictError()
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
     stored = record(store, decided, forward=forward, key=key, also=also)
     if stored == decided.response["id"]:

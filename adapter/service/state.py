@@ -25,7 +25,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy import Column, Connection, Engine, create_engine, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -44,6 +44,10 @@ class RequestConflictError(AdapterError):
 
     code = "claim-conflict"
     issue_type = "conflict"
+
+    def __init__(self, message: str = "this Claim identifier was already submitted with other content; "
+                 "submit a new Claim", *, location: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, location=location)
 
 
 def now() -> str:
@@ -181,9 +185,7 @@ class Store:
                 return str(existing.scalar_one())
             for business_key in also:
                 if not self._claim(db, business_key, response["id"]):
-                    raise RequestConflictError(
-                        "this Claim identifier was already submitted with other content; submit a new Claim"
-                    )
+                    raise RequestConflictError()
             updated = response["meta"]["lastUpdated"]
             db.execute(
                 insert(claim_responses).values(
@@ -349,10 +351,10 @@ class Store:
             db.execute(
                 insert(audit).values(
                     at=now(),
-                    who=who[:80],
-                    action=action[:80],
-                    target=target[:160] if target else None,
-                    outcome=outcome[:80],
+                    who=_fit(audit.c.who, who),
+                    action=_fit(audit.c.action, action),
+                    target=_fit(audit.c.target, target) if target else None,
+                    outcome=_fit(audit.c.outcome, outcome),
                 )
             )
 
@@ -364,6 +366,12 @@ class Store:
                 .limit(limit)
             ).all()
         return [tuple(r) for r in rows]
+
+
+def _fit(column: Column[Any], value: str) -> str:
+    """``value`` cut to the column's length (a String column's)."""
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length]
 
 
 def _reason(exc: SQLAlchemyError) -> str:
