@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -41,8 +40,7 @@ class _StateCollector(Collector):
             "imr_dead_letters", "Requests that could not be determined, not yet replayed", value=dead
         )
         if cursors:  # the worker keeps a cursor per request type: the newest change of any is what it has seen
-            newest = max(datetime.fromisoformat(c.replace("Z", "+00:00")).timestamp() for c in cursors)
-            lag = time.time() - newest
+            lag = time.time() - max(micros(c) for c in cursors) / 1e6
             yield GaugeMetricFamily(
                 "imr_worker_lag_seconds", "Time since the newest EHR change the worker has recorded", value=lag
             )
