@@ -108,6 +108,11 @@ class ServiceSettings(BaseModel):
     forward: bool = True
     #: Serve Prometheus metrics at /metrics.
     metrics: bool = True
+    #: Signs the review page's session cookies; the same on every replica. When unset, each process makes
+    #: its own at start (sessions then end with the process and do not cross replicas).
+    session_secret: SecretStr | None = None
+    #: How long a reviewer stays signed in to the review page.
+    session_minutes: int = Field(default=480, ge=1, le=24 * 60)
     #: An OTLP/HTTP endpoint for OpenTelemetry traces (needs the ``otel`` extra); none: no tracing.
     otlp_endpoint: str | None = None
     #: Log lines as JSON objects (one per line) or plain text.

@@ -180,6 +180,20 @@ class MappingTableError(AdapterError):
     issue_type = "exception"
 
 
+class ReviewDecisionError(AdapterError):
+    """A physician's decision on a review Task that cannot be applied (not A1/A3/A6, no rationale, ...)."""
+
+    code = "review-decision"
+    issue_type = "invalid"
+
+
+class ReviewClosedError(AdapterError):
+    """A decision on a review Task that is already completed: the first decision stands."""
+
+    code = "review-closed"
+    issue_type = "conflict"
+
+
 class SandboxError(AdapterError):
     """The local sandbox FHIR servers could not be installed, started or stopped."""
 

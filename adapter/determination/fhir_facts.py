@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -38,6 +38,8 @@ class Requested:
     facts: RequestFacts
     #: The Claim item's sequence (PAS input), which the answer echoes.
     sequence: int | None = None
+    #: The clinical texts the facts were read from (evidence offsets point into these).
+    texts: list[Text] = field(default_factory=list)
 
 
 def _codes(concept: JSON | None) -> list[str]:
@@ -275,5 +277,6 @@ def requested_services(
             weeks=int(weeks) if weeks is not None else None,
         )
         sequence = item.get("sequence") if item else None
-        out.append(Requested(ref, request, facts, sequence=sequence if isinstance(sequence, int) else None))
+        out.append(Requested(ref, request, facts, sequence=sequence if isinstance(sequence, int) else None,
+                             texts=context.texts))  # fmt: skip
     return out

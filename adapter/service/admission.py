@@ -33,6 +33,8 @@ from adapter.service.http import ACCEPTED_TYPES, ServiceError
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _V2_ORDER = "cruds"
 _CONTEXTS = ("system", "user")
+#: Review Tasks are a person's work: only ``user/`` scopes reach them (an EHR's or payer's ``system/*`` not).
+USER_CONTEXT = ("user",)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="imr-adapter"'}
 _ALGORITHMS = ["RS384", "ES384", "RS256", "ES256"]
 
@@ -66,8 +68,14 @@ class Scope:
             return None
         return cls(context, resource, letters, restriction)
 
-    def grants(self, resource: str, letter: str, params: dict[str, list[str]] | None = None) -> bool:
-        if self.context not in _CONTEXTS or self.resource not in ("*", resource) or letter not in self.permissions:
+    def grants(
+        self,
+        resource: str,
+        letter: str,
+        params: dict[str, list[str]] | None = None,
+        contexts: tuple[str, ...] = _CONTEXTS,
+    ) -> bool:
+        if self.context not in contexts or self.resource not in ("*", resource) or letter not in self.permissions:
             return False
         if not self.query:
             return True
@@ -97,8 +105,14 @@ class Principal:
     def with_scopes(cls, name: str, text: str) -> Principal:
         return cls(name, [s for s in (Scope.parse(t) for t in text.split()) if s is not None])
 
-    def allows(self, resource: str, letter: str, params: dict[str, list[str]] | None = None) -> bool:
-        return any(scope.grants(resource, letter, params) for scope in self.scopes)
+    def allows(
+        self,
+        resource: str,
+        letter: str,
+        params: dict[str, list[str]] | None = None,
+        contexts: tuple[str, ...] = _CONTEXTS,
+    ) -> bool:
+        return any(scope.grants(resource, letter, params, contexts) for scope in self.scopes)
 
 
 class Buckets:
@@ -160,10 +174,13 @@ class Admission:
         self.buckets = Buckets(settings.rate_limit)
         self.failures = Buckets(settings.auth_failure_rate)
 
-    def authenticate(self, request: Request) -> Principal:
-        """The client behind the request's bearer token; 401 (or 429 for a client that keeps failing)."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
+    def authenticate(self, request: Request, token: str | None = None) -> Principal:
+        """The client behind the request's bearer token (or ``token``, given by a sign-in form); 401 (or 429
+        for a client that keeps failing)."""
+        scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+        if token is not None:
+            scheme, sent = "bearer", token
+        token = sent.strip()
         if scheme.lower() != "bearer" or not token:
             raise self._refuse(request, "a bearer token is required", "auth-required")
         if token in self.tokens:
@@ -205,22 +222,40 @@ class Admission:
             return too_many(wait)
         return ServiceError(401, message, code=code, issue_type="login", headers=_CHALLENGE)
 
-    def authorise(self, principal: Principal, resource: str, letter: str, params: dict[str, list[str]] | None) -> None:
-        if not principal.allows(resource, letter, params):
+    def authorise(
+        self,
+        principal: Principal,
+        resource: str,
+        letter: str,
+        params: dict[str, list[str]] | None,
+        contexts: tuple[str, ...] = _CONTEXTS,
+    ) -> None:
+        if not principal.allows(resource, letter, params, contexts):
             verb = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}[letter]
+            whose = "" if contexts == _CONTEXTS else f" ({' or '.join(contexts)} scopes)"
             raise ServiceError(
-                403, f"the token's scopes do not allow {verb} on {resource}", code="auth-scope", issue_type="forbidden"
+                403,
+                f"the token's scopes do not allow {verb} on {resource}{whose}",
+                code="auth-scope",
+                issue_type="forbidden",
             )
         wait = self.buckets.take(principal.name)
         if wait:
             raise too_many(wait)
 
-    def admit(self, request: Request, resource: str, letter: str) -> Principal:
-        """Authenticate, remember who for the audit, check the scopes and the rate."""
-        principal = self.authenticate(request)
+    def admit(
+        self,
+        request: Request,
+        resource: str,
+        letter: str,
+        contexts: tuple[str, ...] = _CONTEXTS,
+        token: str | None = None,
+    ) -> Principal:
+        """Authenticate, remember who for the audit, check the scopes (of the given contexts) and the rate."""
+        principal = self.authenticate(request, token)
         request.state.principal = principal.name
         params = {key: request.query_params.getlist(key) for key in request.query_params} if letter == "s" else None
-        self.authorise(principal, resource, letter, params)
+        self.authorise(principal, resource, letter, params, contexts)
         return principal
 
 
@@ -231,8 +266,9 @@ def _token_name(token: str) -> str:
 # --- bodies -----------------------------------------------------------------------------------------
 
 
-async def read_body(request: Request, max_body: int) -> bytes:
-    """The raw body of a FHIR JSON request, bounded in bytes (415, 412, 413 before reading further)."""
+async def read_body(request: Request, max_body: int, *, update: bool = False) -> bytes:
+    """The raw body of a FHIR JSON request, bounded in bytes (415, 412, 413 before reading further);
+    ``If-Match`` only on an ``update``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ACCEPTED_TYPES:
         raise ServiceError(
@@ -241,7 +277,7 @@ async def read_body(request: Request, max_body: int) -> bytes:
             code="unsupported-media-type",
             issue_type="not-supported",
         )
-    if request.headers.get("if-match"):
+    if request.headers.get("if-match") and not update:
         raise ServiceError(412, "If-Match does not apply to a new request", code="precondition", issue_type="conflict")
     too_large = ServiceError(
         413, f"the body is larger than {max_body} bytes", code="too-large", issue_type="too-costly"

@@ -11,6 +11,7 @@ logs each exchange. Errors are OperationOutcomes with the right status, whatever
 
     ServiceError          its own status (400, 401, 403, 404, 412, 413, 415, 429)
     RequestConflictError  409
+    ReviewClosedError     409 (a review Task already decided)
     InputLimitError       413
     ConformanceError      400 (one issue per broken PAS rule)
     MappingError, other AdapterError   422
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException
 
 from adapter import __version__
 from adapter.config import Settings
-from adapter.errors import AdapterError, ConformanceError, InputLimitError, StateError
+from adapter.errors import AdapterError, ConformanceError, InputLimitError, ReviewClosedError, StateError
 from adapter.fhir.inbound import Limits
 from adapter.service import tracing
 from adapter.service.admission import Admission
@@ -40,7 +41,7 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
 from adapter.service.metrics import Metrics
 from adapter.service.pipeline import warm_up
-from adapter.service.routes import ServiceContext, claim_responses, metadata, requests
+from adapter.service.routes import ServiceContext, claim_responses, metadata, requests, review, tasks
 from adapter.service.state import RequestConflictError, Store
 
 log = logging.getLogger("adapter.service")
@@ -53,7 +54,7 @@ def error_response(exc: Exception) -> Response:
     """The OperationOutcome (and status) for anything a route can raise."""
     if isinstance(exc, ServiceError):
         return outcome_response(exc.status, exc, exc.headers)
-    if isinstance(exc, RequestConflictError):
+    if isinstance(exc, RequestConflictError | ReviewClosedError):
         return outcome_response(409, exc)
     if isinstance(exc, InputLimitError):
         return outcome_response(413, exc)
@@ -102,7 +103,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     app.state.ctx = ctx
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
-    for router in (metadata.router, requests.router, claim_responses.router):
+    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router):
         app.include_router(router)
 
     @app.middleware("http")

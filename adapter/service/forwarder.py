@@ -1,17 +1,21 @@
-"""Delivering queued ClaimResponses to the payer server, in order, at least once and (by conditional
-create on the determination identifier) exactly once there. A payer outage only delays delivery."""
+"""Delivering queued ClaimResponses to the payer server, in order, at least once and exactly once there:
+a first version by conditional create on the determination identifier; a later one (a physician's final
+answer) by reading the payer's copy and updating it with ``If-Match`` unless the copy's version tag already
+says it is as new. A payer outage only delays delivery."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from adapter.config import RetrySettings
 from adapter.errors import AdapterError, StateError
 from adapter.exchange import FHIRClient
-from adapter.service.pipeline import DETERMINATION_SYSTEM
+from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM
 from adapter.service.state import Store
 
+JSON = dict[str, Any]
 log = logging.getLogger("adapter.service.forwarder")
 
 
@@ -30,9 +34,8 @@ class Forwarder:
         item = self.store.next_outbox()
         if item is None:
             return None
-        condition = f"identifier={DETERMINATION_SYSTEM}|{item.claim_response_id}"
         try:
-            self.payer.create(item.payload, if_none_exist=condition)
+            self.send(item.claim_response_id, item.payload)
         except AdapterError as exc:
             delay = min(self.max_delay, 0.5 * 2**item.attempts)
             self.store.delivery_failed(item.seq, f"{exc.code}: {exc.message}", delay)
@@ -40,6 +43,20 @@ class Forwarder:
             return False
         self.store.delivered(item.seq)
         return True
+
+    def send(self, claim_response_id: str, payload: JSON) -> None:
+        """One version of a ClaimResponse to the payer, whatever was delivered before (a retry is a no-op)."""
+        identifier = f"{DETERMINATION_SYSTEM}|{claim_response_id}"
+        version = _version(payload)
+        if version <= 1:
+            self.payer.create(payload, if_none_exist=f"identifier={identifier}")
+            return
+        found = next(iter(self.payer.search("ClaimResponse", {"identifier": identifier, "_count": 2})), None)
+        if found is None:
+            self.payer.create(payload, if_none_exist=f"identifier={identifier}")
+        elif _version(found) < version:
+            served = str((found.get("meta") or {}).get("versionId", ""))
+            self.payer.update({**payload, "id": found["id"]}, if_match=f'W/"{served}"' if served else None)
 
     def drain(self, *, max_items: int = 10_000) -> int:
         """Deliver everything that is due now; the number delivered."""
@@ -75,6 +92,13 @@ class Forwarder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def _version(resource: JSON) -> int:
+    """The adapter's version of a ClaimResponse copy, from its tag (1 when untagged)."""
+    tags = (resource.get("meta") or {}).get("tag") or []
+    codes = [str(t.get("code")) for t in tags if t.get("system") == VERSION_TAG_SYSTEM]
+    return max((int(c) for c in codes if c.isdigit()), default=1)
 
 
 def payer_client(url: str, auth: object, timeout: float) -> FHIRClient:

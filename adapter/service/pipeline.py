@@ -13,17 +13,22 @@ from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import StateError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.response import Parties, claim_response, detached
+from adapter.review import ReviewTask, review_tasks
 from adapter.service.state import RequestConflictError, Store
 from adapter.tables import Tables
 
 JSON = dict[str, Any]
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
+#: The tag on the payer's copy that says which version of the adapter's ClaimResponse it is.
+VERSION_TAG_SYSTEM = "urn:imr-adapter:determination-version"
 
 
 @dataclass
 class Decided:
     response: JSON
     requested: list[Requested]
+    #: A physician review Task per pended item.
+    reviews: list[ReviewTask]
 
 
 def decide(
@@ -52,10 +57,11 @@ def decide(
                 insurer=claim.get("insurer"),
                 requestor=claim.get("provider") or parties.requestor,
             )
-    response = claim_response(answers, parties=parties, tables=tables)
-    response["meta"] = {"versionId": "1", "lastUpdated": datetime.now(UTC).isoformat(timespec="milliseconds")}
+    received = datetime.now(UTC)
+    response = claim_response(answers, parties=parties, tables=tables, created=received)
+    response["meta"] = {"versionId": "1", "lastUpdated": received.isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
-    return Decided(response, requested)
+    return Decided(response, requested, review_tasks(response, requested, data, received))
 
 
 def warm_up() -> None:
@@ -72,8 +78,12 @@ def warm_up() -> None:
 
 
 def for_payer(response: JSON) -> JSON:
-    """The copy of a ClaimResponse written to the payer server: no server id, references made logical."""
-    return detached({k: v for k, v in response.items() if k not in ("id", "meta")})
+    """The copy of a ClaimResponse written to the payer server: no server id, references made logical, and
+    the adapter's version as a tag (a later version replaces an earlier one there, never the reverse)."""
+    copy = detached({k: v for k, v in response.items() if k not in ("id", "meta")})
+    version = str(response.get("meta", {}).get("versionId", "1"))
+    copy["meta"] = {"tag": [{"system": VERSION_TAG_SYSTEM, "code": version}]}
+    return copy
 
 
 def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:
@@ -85,7 +95,9 @@ def record(store: Store, decided: Decided, *, forward: bool, key: str | None = N
         decided.requested[0].reference if decided.requested else None
     )
     payer_copy = for_payer(response) if forward else None
-    return store.record(response, patient=patient, request=request, forward=payer_copy, key=key, also=also)
+    return store.record(
+        response, patient=patient, request=request, forward=payer_copy, key=key, also=also, reviews=decided.reviews
+    )
 
 
 def answer(

@@ -76,3 +76,24 @@ audit = Table(
     Column("target", String(160)),
     Column("outcome", String(80), nullable=False),
 )
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("status", Text, nullable=False),
+    #: The reviewer's identifier as ``system|value`` once decided.
+    Column("owner", Text),
+    #: ``ClaimResponse/{id}``.
+    Column("focus", Text, nullable=False),
+    Column("patient", Text),
+    #: ``restriction.period.end`` as microseconds since the epoch: the review queue's order.
+    Column("due_us", BigInteger, nullable=False),
+    Column("last_updated", Text, nullable=False),
+    Column("updated_us", BigInteger, nullable=False),
+    Column("resource", Text, nullable=False),
+    #: The clinical texts ([source, text] pairs) the Task's evidence offsets point into; not part of the Task.
+    Column("documents", Text, nullable=False),
+    Index("tasks_status_due", "status", "due_us", "id"),
+    Index("tasks_focus", "focus"),
+)

@@ -13,7 +13,7 @@ clinical content.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,7 +31,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError, StateError
-from adapter.service.schema import audit, claim_responses, cursors, dead_letters, outbox, processed
+from adapter.review.tasks import ReviewTask
+from adapter.service.schema import audit, claim_responses, cursors, dead_letters, outbox, processed, tasks
 
 JSON = dict[str, Any]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -174,11 +175,13 @@ class Store:
         forward: JSON | None,
         key: str | None = None,
         also: Sequence[str] = (),
+        reviews: Sequence[ReviewTask] = (),
     ) -> str:
-        """Store a ClaimResponse, queue it for the payer and claim the idempotency ``key`` (and the business
-        keys in ``also``), atomically. Returns the id of the ClaimResponse that answers ``key``: this one, or
-        the one stored first when another request (or replica) claimed the key before; a business key
-        already claimed by other content raises ``RequestConflictError`` and stores nothing."""
+        """Store a ClaimResponse with its review Tasks, queue it for the payer and claim the idempotency
+        ``key`` (and the business keys in ``also``), atomically. Returns the id of the ClaimResponse that
+        answers ``key``: this one, or the one stored first when another request (or replica) claimed the key
+        before; a business key already claimed by other content raises ``RequestConflictError`` and stores
+        nothing."""
         with self.transaction() as db:
             if key is not None and not self._claim(db, key, response["id"]):
                 existing = db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key))
@@ -198,6 +201,12 @@ class Store:
                     resource=orjson.dumps(response).decode(),
                 )
             )
+            for review in reviews:
+                db.execute(
+                    insert(tasks).values(
+                        **_task_row(review.resource), documents=orjson.dumps(review.documents).decode()
+                    )
+                )
             if forward is not None:
                 db.execute(
                     insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(forward).decode())
@@ -238,15 +247,96 @@ class Store:
         table = claim_responses
         where = [column == value for column, value in ((table.c.patient, patient), (table.c.request, request),
                                                         (table.c.outcome, outcome)) if value is not None]  # fmt: skip
-        column = table.c.updated_us
-        operators = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__, "lt": column.__lt__}
-        where += [operators[op](bound) for op, bound in updated]
+        where += _instants(table.c.updated_us, updated)
         with self.transaction() as db:
             total = db.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
             rows = db.execute(
-                select(table.c.resource).where(*where).order_by(column, table.c.id).limit(count).offset(offset)
+                select(table.c.resource)
+                .where(*where)
+                .order_by(table.c.updated_us, table.c.id)
+                .limit(count)
+                .offset(offset)
             ).scalars()
             return int(total), [orjson.loads(r) for r in rows]
+
+    # --- review Tasks --------------------------------------------------------------------------------
+
+    def task(self, task_id: str) -> tuple[JSON, list[tuple[str, str]]] | None:
+        """A review Task and the clinical texts its evidence points into."""
+        with self.transaction() as db:
+            row = db.execute(select(tasks.c.resource, tasks.c.documents).where(tasks.c.id == task_id)).first()
+        if row is None:
+            return None
+        return orjson.loads(row.resource), [(source, text) for source, text in orjson.loads(row.documents)]
+
+    def search_tasks(
+        self,
+        *,
+        status: Sequence[str] = (),
+        owner: str | None = None,
+        focus: str | None = None,
+        patient: str | None = None,
+        updated: Sequence[tuple[str, int]] = (),
+        offset: int = 0,
+        count: int = 20,
+    ) -> tuple[int, list[JSON]]:
+        """(total, one page) of review Tasks, soonest due first; ``status`` any of the codes given."""
+        where = [column == value for column, value in ((tasks.c.owner, owner), (tasks.c.focus, focus),
+                                                        (tasks.c.patient, patient)) if value is not None]  # fmt: skip
+        if status:
+            where.append(tasks.c.status.in_(list(status)))
+        where += _instants(tasks.c.updated_us, updated)
+        with self.transaction() as db:
+            total = db.execute(select(func.count()).select_from(tasks).where(*where)).scalar_one()
+            rows = db.execute(
+                select(tasks.c.resource).where(*where).order_by(tasks.c.due_us, tasks.c.id).limit(count).offset(offset)
+            ).scalars()
+            return int(total), [orjson.loads(r) for r in rows]
+
+    def complete_review(
+        self,
+        task_id: str,
+        decide: Callable[[JSON, JSON], tuple[JSON, JSON]],
+        *,
+        forward: Callable[[JSON], JSON] | None,
+        who: str,
+    ) -> tuple[JSON, JSON] | None:
+        """Apply a physician's decision in one transaction: ``decide(task, claim_response)`` gives both next
+        versions (or raises, changing nothing); they are stored, the ClaimResponse is queued for the payer
+        and the audit log records who decided what. None when there is no such Task. Two reviewers racing on
+        one Task are serialised by the row lock: the second sees it completed."""
+        with self.transaction() as db:
+            row = db.execute(select(tasks.c.resource).where(tasks.c.id == task_id).with_for_update()).first()
+            if row is None:
+                return None
+            task = orjson.loads(row.resource)
+            response_id = str(task["focus"]["reference"]).removeprefix("ClaimResponse/")
+            stored = db.execute(
+                select(claim_responses.c.resource).where(claim_responses.c.id == response_id).with_for_update()
+            ).scalar()
+            if stored is None:
+                raise StateError(f"the review Task {task_id} focuses a ClaimResponse that is not stored")
+            task, response = decide(task, orjson.loads(stored))
+            db.execute(update(tasks).where(tasks.c.id == task_id).values(**_task_row(task)))
+            updated = response["meta"]["lastUpdated"]
+            db.execute(
+                update(claim_responses)
+                .where(claim_responses.c.id == response_id)
+                .values(outcome=response.get("outcome"), last_updated=updated, updated_us=micros(updated),
+                        resource=orjson.dumps(response).decode())
+            )  # fmt: skip
+            if forward is not None:
+                payload = orjson.dumps(forward(response)).decode()
+                db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))
+            action = next((o["valueCodeableConcept"]["coding"][0]["code"] for o in task.get("output", [])
+                           if o["type"]["text"] == "decision"), "?")  # fmt: skip
+            db.execute(insert(audit).values(
+                at=now(), who=_fit(audit.c.who, who), action=_fit(audit.c.action, f"review decision {action}"),
+                target=_fit(audit.c.target, f"Task/{task_id} ClaimResponse/{response_id}/_history/"
+                                            f"{response['meta']['versionId']}"),
+                outcome="completed",
+            ))  # fmt: skip
+        return task, response
 
     def next_outbox(self, lease: float = 60.0) -> OutboxItem | None:
         """The oldest undelivered item when it is due, leased to the caller for ``lease`` seconds so that no
@@ -366,6 +456,29 @@ class Store:
                 .limit(limit)
             ).all()
         return [tuple(r) for r in rows]
+
+
+def _instants(column: Column[Any], bounds: Sequence[tuple[str, int]]) -> list[Any]:
+    """Conditions on a microseconds column from (operator, microseconds) bounds, operator one of ge gt le lt."""
+    operators = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__, "lt": column.__lt__}
+    return [operators[op](bound) for op, bound in bounds]
+
+
+def _task_row(task: JSON) -> dict[str, Any]:
+    """The searchable columns of a review Task (and the Task itself)."""
+    identifier = (task.get("owner") or {}).get("identifier") or {}
+    updated = task["meta"]["lastUpdated"]
+    return {
+        "id": task["id"],
+        "status": task["status"],
+        "owner": f"{identifier.get('system')}|{identifier.get('value')}" if identifier else None,
+        "focus": task["focus"]["reference"],
+        "patient": (task.get("for") or {}).get("reference"),
+        "due_us": micros(task["restriction"]["period"]["end"]),
+        "last_updated": updated,
+        "updated_us": micros(updated),
+        "resource": orjson.dumps(task).decode(),
+    }
 
 
 def _fit(column: Column[Any], value: str) -> str:

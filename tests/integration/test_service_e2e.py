@@ -27,7 +27,7 @@ from adapter.fhir.pas import REQUEST_RESOURCES, response_faults
 from adapter.letters import summary_text
 from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
-from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
+from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
 from tests.conftest import CORPUS, LETTERS
 from tests.test_service import _inquiry
@@ -37,12 +37,19 @@ FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKE
 
 
 READER = "e2e-reader"
+REVIEWER = "e2e-reviewer"
 
 
 def _env(state: str) -> dict[str, str]:
     return {
         **os.environ,
-        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*", READER: "system/ClaimResponse.read"}),
+        "IMR_SERVICE__TOKENS": json.dumps(
+            {
+                TOKEN: "system/*.*",
+                READER: "system/ClaimResponse.read",
+                REVIEWER: "user/Task.read user/Task.write user/ClaimResponse.read",
+            }
+        ),  # fmt: skip
         "IMR_SERVICE__STATE_URL": state,
         "IMR_SERVICE__OUTBOX_MAX_DELAY": "2",
         "IMR_PAYER_URL": os.environ.get("IMR_PAYER_URL") or SANDBOX,  # forward to the payer under test
@@ -116,6 +123,59 @@ def test_pas_submit_then_inquire_over_http(service: tuple[str, str], payer: FHIR
     assert (answer["id"], answer["meta"]["versionId"]) == (response["id"], response["meta"]["versionId"])
     assert [i["adjudication"] for i in answer["item"]] == [i["adjudication"] for i in response["item"]]
     _wait(lambda: _on_payer(payer, response["id"]) == 1)
+
+
+def _pas_letter(name: str, case_number: str) -> dict[str, Any]:
+    case = parse_letter((LETTERS / name).read_bytes())
+    case.case_number = case_number
+    return pas_bundle(case)
+
+
+def test_physician_review_end_to_end(service: tuple[str, str], payer: FHIRClient) -> None:
+    """$submit of a request the engine would deny answers A4; the review Task focuses it, with the
+    recommendation and a due date, and is listed on /review; an EHR token cannot touch it; the reviewer's
+    decision makes the ClaimResponse final as a new version, which $inquire returns and the payer gets once."""
+    base, state = service
+    reviewer = {"Authorization": f"Bearer {REVIEWER}", "Content-Type": "application/fhir+json"}
+    request = _pas_letter("2014-variant.txt", f"CM96-{uuid.uuid4().int % 10**7:07d}")
+    submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=30)
+    response = submitted.json()["entry"][0]["resource"]
+    assert response["disposition"] == "A4, A4"
+    found = httpx.get(f"{base}/Task", params={"focus": f"ClaimResponse/{response['id']}", "status": "requested"},
+                      headers=reviewer).json()  # fmt: skip
+    tasks = [e["resource"] for e in found["entry"]]
+    denial = next(t for t in tasks if '"code": "A3"' in json.dumps(t["input"]))
+    assert denial["restriction"]["period"]["end"] > denial["authoredOn"]
+    assert httpx.get(f"{base}/Task/{denial['id']}", headers=FHIR).status_code == 403
+    page = httpx.get(f"{base.removesuffix('/fhir')}/review", headers={"Authorization": f"Bearer {REVIEWER}"})
+    assert page.status_code == 200 and f"/review/tasks/{denial['id']}" in page.text
+    _wait(lambda: _on_payer(payer, response["id"]) == 1)
+
+    owner = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}}
+    for task, code in ((denial, "A3"), (next(t for t in tasks if t is not denial), "A1")):
+        outputs = [{"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": code}]}},
+                   {"type": {"text": "rationale"}, "valueString": "Physician review of the records."}]  # fmt: skip
+        decided = {**task, "status": "completed", "owner": owner, "output": outputs}
+        done = httpx.put(f"{base}/Task/{task['id']}", content=json.dumps(decided), headers=reviewer, timeout=30)
+        assert done.status_code == 200, done.text
+
+    inquired = httpx.post(f"{base}/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=FHIR, timeout=30)
+    final = inquired.json()["entry"][0]["resource"]
+    assert (final["meta"]["versionId"], final["outcome"]) == ("3", "complete")
+    assert sorted(final["disposition"].split(", ")) == ["A1", "A3"]
+
+    def on_payer() -> dict[str, Any]:
+        (copy,) = payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|{response['id']}"})
+        return dict(copy)
+
+    _wait(lambda: on_payer()["outcome"] == "complete")
+    copy = on_payer()
+    assert sorted(copy["disposition"].split(", ")) == ["A1", "A3"]
+    served = copy["meta"]["versionId"]
+    # delivered again (a forwarder that crashed before recording delivery): nothing changes on the payer
+    Forwarder(Store(state), payer).send(response["id"], for_payer(final))
+    assert on_payer()["meta"]["versionId"] == served
+    assert _on_payer(payer, response["id"]) == 1
 
 
 def test_payer_outage_delays_but_loses_nothing(service: tuple[str, str], payer: FHIRClient) -> None:

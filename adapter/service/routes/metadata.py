@@ -72,6 +72,24 @@ def capability_statement(base: str) -> dict[str, Any]:
                             )
                         ],
                     },
+                    {
+                        "type": "Task",
+                        "documentation": "Physician review of pended items: user/Task.* scopes only; complete "
+                        "with PUT (status completed, owner, outputs decision, rationale, authorized-quantity).",
+                        "interaction": [{"code": "read"}, {"code": "update"}, {"code": "search-type"}],
+                        "conditionalUpdate": False,
+                        "searchParam": [
+                            {"name": n, "type": t}
+                            for n, t in (
+                                ("status", "token"),
+                                ("owner", "reference"),  # by :identifier (system|value)
+                                ("focus", "reference"),
+                                ("patient", "reference"),
+                                ("_lastUpdated", "date"),
+                                ("_count", "number"),
+                            )
+                        ],
+                    },
                 ],
             }
         ],

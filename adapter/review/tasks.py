@@ -1,0 +1,276 @@
+"""Physician review as FHIR Tasks: one ``requested`` Task per pended item, and the physician's decision
+applied to the Task and to the ClaimResponse it focuses.
+
+A review Task (``intent = order``) focuses the ClaimResponse, is ``for`` the patient, and carries as
+``input`` the item's sequence, the requested service, the engine's recommendation (X12 306), its rules,
+citations and evidence quotes, and the clock it runs on; ``restriction.period.end`` is when the decision is
+due (``adapter.review.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
+(valueCodeableConcept A1, A3 or A6), ``rationale`` (valueString) and, for A6, ``authorized-quantity``;
+the ClaimResponse then becomes a new version with the physician's reviewAction, the rationale in
+``processNote`` and the reviewer in the PAS ``claimResponseReviewer`` extension.
+
+Pure functions: the store (``adapter.service.state``) keeps what they return in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from adapter.errors import ReviewClosedError, ReviewDecisionError
+from adapter.fhir.navigate import concept_text
+from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action, review_action_code
+from adapter.review.deadlines import Clock, clock_of, due
+from adapter.tables import load_tables
+
+if TYPE_CHECKING:
+    from adapter.determination.fhir_facts import Requested
+
+JSON = dict[str, Any]
+TASK_SYSTEM = "urn:imr-adapter:id:review-task"
+#: The codes of review Task inputs and outputs (``Task.input.type``, ``Task.output.type``).
+REVIEW_SYSTEM = "urn:imr-adapter:review"
+#: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
+DECISIONS = (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
+TASK_CODE = {
+    "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve"}],
+    "text": "Physician review of a pended prior-authorization item",
+}
+#: Reviewer identifier systems shown by name.
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+
+
+@dataclass(frozen=True)
+class ReviewTask:
+    """A Task to store, and the clinical texts (source, text) its evidence offsets point into."""
+
+    resource: JSON
+    documents: list[tuple[str, str]]
+
+    @property
+    def due(self) -> str:
+        return str(self.resource["restriction"]["period"]["end"])
+
+
+def _typed(code: str, value_key: str, value: Any) -> JSON:
+    return {"type": {"coding": [{"system": REVIEW_SYSTEM, "code": code}], "text": code}, value_key: value}
+
+
+def _citation(extension: JSON) -> str:
+    """ "MTUS Chronic Pain Medical Treatment Guidelines, Opioids, p. 76, 77" from a guideline extension."""
+    cited: list[JSON] = next((e["extension"] for e in extension["extension"] if e["url"] == "citation"), [])
+    words = [str(e["valueString"]) for e in cited if e["url"] in ("title", "section")]
+    pages = [str(e["valueInteger"]) for e in cited if e["url"] == "page"]
+    if pages:
+        words.append("p. " + ", ".join(pages))
+    return ", ".join(words)
+
+
+def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, received: datetime) -> list[ReviewTask]:
+    """A ``requested`` Task for every pended (A4) item of a new ClaimResponse."""
+    ext = load_tables().fhir.extensions
+    claim: JSON = {}
+    if data.get("resourceType") == "Bundle" and data.get("entry"):
+        first = data["entry"][0].get("resource", {})
+        claim = first if first.get("resourceType") == "Claim" else {}
+    items = {i.get("sequence"): i for i in claim.get("item", [])}
+    by_sequence = {(r.sequence or n): r for n, r in enumerate(requested, start=1)}
+    notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
+    tasks = []
+    for item in response.get("item", []):
+        if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
+            continue
+        sequence = item["itemSequence"]
+        wanted = by_sequence.get(sequence)
+        request = wanted.resource if wanted else {}
+        clock = clock_of(request, received, claim=claim, item=items.get(sequence))
+        inputs = [
+            _typed("item-sequence", "valuePositiveInt", sequence),
+            _typed("requested-service", "valueString", concept_text(ordered(request)) or "requested service"),
+            _typed("clock", "valueCode", clock.value),
+        ]
+        for extension in item.get("extension", []):
+            url = extension.get("url")
+            if url == ext.recommendation:
+                inputs.append(_typed("recommendation", "valueCodeableConcept", extension["valueCodeableConcept"]))
+            elif url == ext.determination_rule:
+                inputs.append(_typed("rule", "valueString", extension["valueString"]))
+            elif url == ext.guideline:
+                inputs.append(_typed("citation", "valueString", _citation(extension)))
+        inputs += [_typed("rationale", "valueString", notes[n]) for n in item.get("noteNumber", []) if n in notes]
+        for finding in wanted.facts.evidence.values() if wanted else []:
+            if finding.status != "unknown" and finding.quote:
+                where = f" ({finding.source})" if finding.source else ""
+                inputs.append(_typed("evidence", "valueString", f"{finding.fact} {finding.status}: "
+                                     f"\u201c{finding.quote}\u201d{where}"))  # fmt: skip
+        task_id = str(uuid.uuid4())
+        moment = received.astimezone(UTC).isoformat(timespec="milliseconds")
+        task: JSON = {
+            "resourceType": "Task",
+            "id": task_id,
+            "meta": {"versionId": "1", "lastUpdated": moment},
+            "identifier": [{"system": TASK_SYSTEM, "value": task_id}],
+            "status": "requested",
+            "intent": "order",
+            "priority": "urgent" if clock is Clock.EXPEDITED else "routine",
+            "code": TASK_CODE,
+            "description": f"Review: {inputs[1]['valueString']}"[:500],
+            "focus": {"reference": f"ClaimResponse/{response['id']}"},
+            "for": response.get("patient"),
+            "authoredOn": moment,
+            "lastModified": moment,
+            "restriction": {"period": {"start": moment, "end": due(received, clock).isoformat(timespec="seconds")}},
+            "input": inputs,
+        }
+        documents = [(t.source, t.text) for t in wanted.texts] if wanted else []
+        tasks.append(ReviewTask(task, documents))
+    return tasks
+
+
+# --- the physician's decision ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: ReviewAction
+    rationale: str | None
+    quantity: float | None
+    reviewer: JSON
+
+
+def _output(task: JSON, code: str) -> JSON | None:
+    for output in task.get("output") or []:
+        concept = output.get("type") or {}
+        codes = {c.get("code") for c in concept.get("coding", []) if isinstance(c, dict)}
+        if concept.get("text") == code or code in codes:
+            return dict(output)
+    return None
+
+
+def _bad(message: str, where: str) -> ReviewDecisionError:
+    return ReviewDecisionError(message, location=where)
+
+
+def read_decision(body: JSON, stored: JSON) -> Decision:
+    """The physician's decision in a Task sent to complete ``stored``; ``ReviewDecisionError`` (and
+    ``ReviewClosedError`` for a Task already decided) when it cannot be applied."""
+    if stored.get("status") == "completed":
+        raise ReviewClosedError(
+            "this review Task is already completed; the first decision stands", location="Task.status"
+        )
+    if body.get("resourceType") != "Task" or body.get("id") != stored["id"]:
+        raise _bad("send the Task itself, with the id of the URL", "Task.id")
+    if body.get("status") != "completed":
+        raise _bad("a review Task is updated to complete it: status must be 'completed'", "Task.status")
+    if body.get("focus") not in (None, stored.get("focus")):
+        raise _bad("a review decision cannot move the Task to another ClaimResponse", "Task.focus")
+    owner = body.get("owner") or {}
+    identifier = owner.get("identifier") if isinstance(owner, dict) else None
+    if not isinstance(identifier, dict) or not identifier.get("value") or not identifier.get("system"):
+        raise _bad("the Task's owner is the reviewer, identified by NPI or licence (system and value)", "Task.owner")
+    decision = _output(body, "decision")
+    codings = ((decision or {}).get("valueCodeableConcept") or {}).get("coding") or []
+    codes = [c.get("code") for c in codings if isinstance(c, dict)]
+    action = next((ReviewAction(c) for c in codes if c in {a.value for a in DECISIONS}), None)
+    if action is None:
+        raise _bad("a decision output must carry A1 (certify), A3 (not certify) or A6 (modify)", "Task.output")
+    rationale = (_output(body, "rationale") or {}).get("valueString")
+    if action.adverse and not (isinstance(rationale, str) and rationale.strip()):
+        raise _bad(f"{action} needs the physician's rationale (a 'rationale' output, valueString)", "Task.output")
+    quantity = None
+    if action is ReviewAction.MODIFIED:
+        given = _output(body, "authorized-quantity") or {}
+        value = given.get("valueQuantity", {}).get("value") if "valueQuantity" in given else (
+            given.get("valueInteger", given.get("valueDecimal")))  # fmt: skip
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise _bad("A6 needs the authorized quantity (an 'authorized-quantity' output above zero)", "Task.output")
+        quantity = float(value)
+    reviewer = {k: v for k, v in owner.items() if k in ("identifier", "display")}
+    text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
+    return Decision(action, text, quantity, reviewer)
+
+
+def _next_version(resource: JSON, moment: str) -> None:
+    meta = resource.setdefault("meta", {})
+    meta["versionId"] = str(int(meta.get("versionId", "1")) + 1)
+    meta["lastUpdated"] = moment
+
+
+def sequence_of(task: JSON) -> int:
+    value = next(
+        (i.get("valuePositiveInt") for i in task.get("input", []) if i["type"]["text"] == "item-sequence"), None
+    )
+    return int(value or 1)
+
+
+def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datetime | None = None) -> tuple[JSON, JSON]:
+    """The completed Task and the ClaimResponse's next version (copies; the inputs are left as they were)."""
+    task, response = orjson.loads(orjson.dumps(task)), orjson.loads(orjson.dumps(response))
+    pas = load_pas()
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    stamp = moment.isoformat(timespec="milliseconds")
+    action, sequence = decision.action, sequence_of(task)
+    item = next((i for i in response.get("item", []) if i.get("itemSequence") == sequence), None)
+    if item is None or review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
+        raise ReviewClosedError(f"item {sequence} of the ClaimResponse is no longer pended", location="Task.focus")
+
+    outputs = [_typed("decision", "valueCodeableConcept", {"coding": [{
+        "system": pas.code_systems.review_action, "code": action.value, "display": action.display}]})]  # fmt: skip
+    if decision.rationale:
+        outputs.append(_typed("rationale", "valueString", decision.rationale))
+    if decision.quantity is not None:
+        outputs.append(_typed("authorized-quantity", "valueQuantity", {"value": decision.quantity}))
+    task.update(status="completed", owner=decision.reviewer, output=outputs, lastModified=stamp,
+                executionPeriod={"start": task.get("authoredOn", stamp), "end": stamp})  # fmt: skip
+    _next_version(task, stamp)
+
+    period = response.get("preAuthPeriod") or {
+        "start": moment.date().isoformat(),
+        "end": (moment + timedelta(days=pas.authorization_days)).date().isoformat(),
+    }
+    number = f"{response['id']}-{sequence}" if action.certifies else None
+    item["adjudication"] = [review_action(action, number=number)]
+    if number is not None:
+        item["extension"] = [e for e in item.get("extension", []) if e.get("url") != pas.extensions.item_preauth_period]
+        item["extension"].append({"url": pas.extensions.item_preauth_period, "valuePeriod": period})
+        response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
+    if decision.quantity is not None:
+        response.setdefault("addItem", []).append({
+            "itemSequence": [sequence],
+            "productOrService": {"text": _input_text(task, "requested-service") or "service"},
+            "quantity": {"value": decision.quantity},
+            "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
+        })  # fmt: skip
+    notes = response.setdefault("processNote", [])
+    number_of_note = max((n.get("number", 0) for n in notes), default=0) + 1
+    reviewer = decision.reviewer.get("display") or _identifier_text(decision.reviewer["identifier"])
+    words = decision.rationale or "Certified on physician review."
+    notes.append({"number": number_of_note, "type": "display",
+                  "text": f"Physician reviewer {reviewer}: {action.display}. {words}"})  # fmt: skip
+    item["noteNumber"] = [*item.get("noteNumber", []), number_of_note]
+    reviewer_url = pas.extensions.claim_response_reviewer
+    response["extension"] = [e for e in response.get("extension", []) if e.get("url") != reviewer_url]
+    response["extension"].append({"url": reviewer_url, "extension": [
+        {"url": "wasHumanReviewedFlag", "valueBoolean": True},
+        {"url": "reviewerNPI", "valueIdentifier": decision.reviewer["identifier"]},
+    ]})  # fmt: skip
+    actions = [ReviewAction(review_action_code(i.get("adjudication", [])) or "A4") for i in response["item"]]
+    response["outcome"] = "partial" if ReviewAction.PENDED in actions else "complete"
+    response["disposition"] = ", ".join(actions)
+    _next_version(response, stamp)
+    return task, response
+
+
+def _input_text(task: JSON, code: str) -> str | None:
+    return next((i.get("valueString") for i in task.get("input", []) if i["type"]["text"] == code), None)
+
+
+def _identifier_text(identifier: JSON) -> str:
+    system = identifier.get("system", "")
+    label = "NPI" if system == NPI_SYSTEM else "licence"
+    return f"{label} {identifier.get('value', '')}"

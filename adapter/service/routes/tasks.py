@@ -1,0 +1,106 @@
+"""Physician review Tasks under ``/fhir/Task``: read, search (``status``, ``owner[:identifier]``, ``focus``,
+``patient``, ``_lastUpdated``, paged, soonest due first) and ``PUT`` to decide. Only ``user/`` scopes reach them: a
+reviewer is a person, and an EHR's or payer's ``system/`` token gets 403."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from adapter.review import apply_decision, read_decision
+from adapter.service.admission import USER_CONTEXT, Principal
+from adapter.service.http import ServiceError, fhir_response
+from adapter.service.pipeline import for_payer
+from adapter.service.routes import ServiceContext, body, context, requires, search_params, searchset
+from adapter.service.search import last_updated_bounds
+
+JSON = dict[str, Any]
+router = APIRouter(prefix="/fhir")
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+_PARAMS = {"status", "owner", "owner:identifier", "focus", "patient", "_lastUpdated"}
+_STATUSES = {"requested", "completed"}
+
+
+def _not_found() -> ServiceError:
+    return ServiceError(404, "no such Task", code="not-found", issue_type="not-found")
+
+
+def _etag(resource: JSON) -> dict[str, str]:
+    return {"ETag": f'W/"{resource["meta"]["versionId"]}"'}
+
+
+def stored_task(ctx: ServiceContext, task_id: str) -> tuple[JSON, list[tuple[str, str]]]:
+    """A review Task and its documents, or 404."""
+    found = ctx.store.task(task_id) if _ID.fullmatch(task_id) else None
+    if found is None:
+        raise _not_found()
+    return found
+
+
+def decide_task(ctx: ServiceContext, task_id: str, sent: JSON, who: str, *, if_match: str | None = None) -> JSON:
+    """Apply a reviewer's completed Task: the Task and the ClaimResponse's next version are stored, and the
+    ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing."""
+
+    def decide(task: JSON, response: JSON) -> tuple[JSON, JSON]:
+        if if_match is not None and if_match.strip() not in (f'W/"{task["meta"]["versionId"]}"',
+                                                              f'"{task["meta"]["versionId"]}"'):  # fmt: skip
+            raise ServiceError(412, "the Task changed since it was read (If-Match)", code="precondition",
+                               issue_type="conflict")  # fmt: skip
+        return apply_decision(task, response, read_decision(sent, task))
+
+    forward = for_payer if ctx.settings.forwarding else None
+    done = ctx.store.complete_review(task_id, decide, forward=forward, who=who) if _ID.fullmatch(task_id) else None
+    if done is None:
+        raise _not_found()
+    return done[0]
+
+
+@router.get("/Task/{task_id}")
+def read_task(
+    task_id: str, request: Request, _: Annotated[Principal, Depends(requires("Task", "r", USER_CONTEXT))]
+) -> Response:
+    request.state.target = f"Task/{task_id}"
+    task, _documents = stored_task(context(request), task_id)
+    return fhir_response(task, 200, _etag(task))
+
+
+@router.get("/Task")
+def search_tasks(request: Request, _: Annotated[Principal, Depends(requires("Task", "s", USER_CONTEXT))]) -> Response:
+    ctx = context(request)
+    params = request.query_params
+    offset, count = search_params(request, _PARAMS)
+    statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
+    if set(statuses) - _STATUSES:
+        raise ServiceError(400, f"status is one of {', '.join(sorted(_STATUSES))}", code="bad-search",
+                           issue_type="value")  # fmt: skip
+    owner = params.get("owner:identifier") or params.get("owner")  # reviewers are owners by identifier only
+    if owner is not None and "|" not in owner:
+        raise ServiceError(400, "owner is searched by identifier: owner:identifier=system|value (NPI or licence)",
+                           code="bad-search", issue_type="value")  # fmt: skip
+    page = ctx.store.search_tasks(
+        status=statuses,
+        owner=owner,
+        focus=params.get("focus"),
+        patient=params.get("patient"),
+        updated=last_updated_bounds(params.getlist("_lastUpdated")),
+        offset=offset,
+        count=count,
+    )
+    return fhir_response(searchset(ctx, request, "Task", page, offset, count))
+
+
+@router.put("/Task/{task_id}")
+def update_task(
+    task_id: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(requires("Task", "u", USER_CONTEXT))],
+    raw: Annotated[bytes, Depends(body(update=True))],
+) -> Response:
+    """Complete a review Task with the physician's decision (see ``adapter.review.tasks``)."""
+    ctx = context(request)
+    request.state.target = f"Task/{task_id}"
+    sent = ctx.inbound(raw)
+    task = decide_task(ctx, task_id, sent, principal.name, if_match=request.headers.get("if-match"))
+    return fhir_response(task, 200, _etag(task))

@@ -1,0 +1,102 @@
+"""The review page in a real browser: Playwright driving Debian's chromium (``scripts/test`` installs it;
+no browser download) against the service in its own process. A reviewer signs in, opens the Task, sees
+the evidence quotes highlighted in the clinical note, decides, sees the Task leave the list and the
+ClaimResponse become final."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from adapter import sandbox
+from adapter.sandbox import free_port
+from tests.conftest import FIXTURES
+
+EHR, REVIEWER = "browser-ehr", "browser-reviewer"
+CHROMIUM = os.environ.get("IMR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+#: Chromium as root in a closed network: no sandbox, no background connections, no GPU.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+#: Where the page's picture goes when IMR_SCREENSHOT names a file (the README's comes from here).
+SCREENSHOT = os.environ.get("IMR_SCREENSHOT")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "IMR_SERVICE__TOKENS": json.dumps(
+            {EHR: "system/*.*", REVIEWER: "user/Task.read user/Task.write user/ClaimResponse.read"}
+        ),
+        "IMR_SERVICE__STATE_URL": f"sqlite:///{tmp_path}/state.db",
+        "IMR_SERVICE__FORWARD": "false",
+    }
+    process = sandbox.start_service(env, port)
+    yield f"http://127.0.0.1:{port}"
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=15)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: scripts/test installs Debian's chromium (or set IMR_CHROMIUM)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
+    request = json.loads((FIXTURES / "requests" / "lumbar-mri.json").read_text())
+    headers = {"Authorization": f"Bearer {EHR}", "Content-Type": "application/fhir+json"}
+    posted = httpx.post(f"{service}/fhir/ServiceRequest", content=json.dumps(request), headers=headers, timeout=30)
+    assert posted.status_code == 201
+    response_id = posted.json()["id"]
+    p = page
+
+    p.goto(f"{service}/review")
+    expect(p.get_by_role("heading", name="Sign in to review")).to_be_visible()
+    p.get_by_label("Access token").fill("not-a-token")
+    p.get_by_role("button", name="Sign in").click()
+    expect(p.get_by_text("not a reviewer")).to_be_visible()
+    p.get_by_label("Access token").fill(REVIEWER)
+    p.get_by_role("button", name="Sign in").click()
+
+    row = p.get_by_role("row").filter(has_text="MRI lumbar spine")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("A3")
+    expect(row).to_contain_text("left")
+    row.get_by_role("link").click()
+
+    marks = p.locator("mark")
+    expect(marks.filter(has_text="Neurologic examination is normal")).to_have_count(1)
+    expect(marks.filter(has_text="No bowel or bladder symptoms")).to_have_count(1)
+    expect(p.get_by_role("listitem").filter(has_text="MTUS ACOEM Low Back")).to_be_visible()
+    if SCREENSHOT:
+        p.screenshot(path=SCREENSHOT, full_page=True)
+
+    p.get_by_role("radio", name="A3 not certified").check()
+    p.get_by_label("Your NPI or licence number").fill("1234567893")
+    p.get_by_role("button", name="Record decision").click()
+    expect(p.get_by_role("alert")).to_contain_text("rationale")  # A3 needs one
+    p.get_by_role("radio", name="A3 not certified").check()
+    p.get_by_label("Rationale").fill("No nerve compromise or red flags documented; imaging not indicated now.")
+    p.get_by_label("Your NPI or licence number").fill("1234567893")
+    p.get_by_role("button", name="Record decision").click()
+
+    expect(p.get_by_role("status")).to_contain_text("A3 not certified")
+    expect(p.get_by_role("row").filter(has_text="MRI lumbar spine")).to_have_count(0)
+    final = httpx.get(f"{service}/fhir/ClaimResponse/{response_id}", headers={"Authorization": f"Bearer {REVIEWER}"})
+    body = final.json()
+    assert (body["meta"]["versionId"], body["outcome"], body["disposition"]) == ("2", "complete", "A3")
