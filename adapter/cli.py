@@ -447,18 +447,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not DEFAULT_LETTERS.is_dir():
         raise InputError("the bundled letters are missing", location=str(DEFAULT_LETTERS))
     out = Path(args.out)
-    rows = run_demo(DEFAULT_LETTERS, out, log=lambda line: _stderr.print(line, markup=False))
+    demo = run_demo(DEFAULT_LETTERS, out, log=lambda line: _stderr.print(line, markup=False))
     table = Table(title="Requests -> decisions (read back from the payer server)", show_lines=True)
     table.add_column("request", ratio=2)
     table.add_column("decision", no_wrap=True)
     table.add_column("rationale", ratio=4)
-    for row in rows:
+    for row in demo.rows:
         table.add_row(
             escape(row.request), f"[{ReviewAction(row.action).colour}]{escape(row.decision)}[/]", escape(row.rationale)
         )
     _stdout.print(table)
-    _stdout.print(f"{len(rows)} determinations; report: {out / 'imr-demo-report.html'}")
-    return 0 if rows else 1
+    waiting = Table(title="Waiting for a physician (review Tasks, 8 CCR 9792.9.1 due dates)")
+    for column in ("request", "recommended", "clock", "due"):
+        waiting.add_column(column)
+    for item in demo.pended:
+        action = ReviewAction(item.recommendation)
+        waiting.add_row(escape(item.request), f"[{action.colour}]{action} {action.label}[/]", item.clock, item.due)
+    _stdout.print(waiting)
+    if demo.reviewed:
+        _stdout.print(f"reviewed through the API by the demo's physician: {escape(demo.reviewed[0])} -> "
+                      f"{demo.reviewed[1]} {ReviewAction(demo.reviewed[1]).label} (final on the payer)")  # fmt: skip
+    _stdout.print(f"{len(demo.rows)} determinations, {len(demo.pended)} waiting for review; "
+                  f"report: {out / 'imr-demo-report.html'}")  # fmt: skip
+    return 0 if demo.rows else 1
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

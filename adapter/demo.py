@@ -1,8 +1,9 @@
 """The main job on the embedded default, end to end on real servers:
 
 start the sandbox EHR and payer servers; load the request side of the bundled letters into the EHR;
-run the service (an EHR also pushes one PAS $submit to it) and the sync worker; pull the ClaimResponses
-from the payer server; print request -> decision -> rationale and save an HTML report.
+run the service (an EHR also pushes one PAS $submit to it) and the sync worker; list the review Tasks of
+the pended items with their due dates, and complete one review through the API as a physician would; pull
+the ClaimResponses from the payer server; print request -> decision -> rationale and save an HTML report.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,33 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
 from adapter.letters import parse_letter, summary_text
+from adapter.review import load_deadlines
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.tables import load_tables
+
+#: The reviewer the demo plays (an NPI of the documented example form, not a real physician's).
+DEMO_REVIEWER = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"},
+                 "display": "Demo Reviewer, MD"}  # fmt: skip
+REVIEWER_SCOPES = "user/Task.read user/Task.write user/ClaimResponse.read"
+
+
+@dataclass
+class Pended:
+    """A review Task: what waits for a physician, and by when."""
+
+    request: str
+    recommendation: str
+    clock: str
+    due: str
+
+
+@dataclass
+class Demo:
+    rows: list[Row]
+    pended: list[Pended]
+    #: The review the demo completed: (request, the physician's action).
+    reviewed: tuple[str, str] | None
 
 
 @dataclass
@@ -49,7 +75,7 @@ class Row:
         return text
 
 
-def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
+def run_demo(letters: Path, out: Path, *, log: Any = print) -> Demo:
     settings: Settings = load_settings()
     log("starting the sandbox EHR and payer FHIR servers ...")
     sandbox.up(settings.sandbox)
@@ -59,7 +85,44 @@ def run_demo(letters: Path, out: Path, *, log: Any = print) -> list[Row]:
         sandbox.down(settings.sandbox, postgres=False)  # only what the demo started
 
 
-def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
+def _inputs(task: dict[str, Any], code: str) -> Any:
+    return next((v for i in task["input"] if i["type"]["text"] == code for k, v in i.items() if k.startswith("value")),
+                None)  # fmt: skip
+
+
+def _pended(tasks: list[dict[str, Any]]) -> list[Pended]:
+    rows = []
+    for task in tasks:
+        recommended = (_inputs(task, "recommendation") or {}).get("coding", [{}])[0].get("code", "A4")
+        due = datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
+        rows.append(Pended(_inputs(task, "requested-service"), recommended, _inputs(task, "clock"),
+                           due.strftime("%a %d %b %Y %H:%M %Z")))  # fmt: skip
+    return rows
+
+
+def _review_one(client: httpx.Client, tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Complete one review Task through the API, as a physician would: the first adverse recommendation,
+    decided as recommended, with a rationale."""
+    adverse = [t for t in tasks if ReviewAction((_inputs(t, "recommendation") or {}).get("coding", [{}])[0]
+                                                .get("code", "A4")).adverse]  # fmt: skip
+    if not adverse:
+        return None
+    task = adverse[0]
+    action = _inputs(task, "recommendation")["coding"][0]["code"]
+    outputs = [
+        {"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": action}]}},
+        {"type": {"text": "rationale"}, "valueString": "On review of the records the guideline criteria are not "
+         "met: " + (_inputs(task, "rationale") or "").split("so it is pended for one. ")[-1]},
+    ]  # fmt: skip
+    if action == ReviewAction.MODIFIED:
+        outputs.append({"type": {"text": "authorized-quantity"}, "valueInteger": 1})
+    decided = {**task, "status": "completed", "owner": DEMO_REVIEWER, "output": outputs}
+    done = client.put(f"/Task/{task['id']}", content=orjson.dumps(decided))
+    done.raise_for_status()
+    return dict(done.json())
+
+
+def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     ehr = FHIRClient(settings.ehr, auth=settings.auth("ehr"))
     payer = FHIRClient(settings.payer, auth=settings.auth("payer"))
     paths = sorted(p for p in letters.iterdir() if p.suffix in (".txt", ".pdf"))
@@ -70,9 +133,10 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
     log(f"loaded the requests of {len(ehr_cases)} letters into the EHR server")
 
-    token = secrets.token_urlsafe(24)
+    token, review_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"
-    service = settings.service.model_copy(update={"tokens": {token: "system/*.*"}, "state_url": f"sqlite:///{state}"})
+    tokens = {token: "system/*.*", review_token: REVIEWER_SCOPES}
+    service = settings.service.model_copy(update={"tokens": tokens, "state_url": f"sqlite:///{state}"})
     wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
     port = sandbox.free_port()
     server = uvicorn.Server(uvicorn.Config(wiring.app(), host="127.0.0.1", port=port, log_level="warning"))
@@ -93,6 +157,19 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
         log("an EHR submitted a PAS Claim Bundle to the service: answered at once")
         report = wiring.worker().run_once()
         log(f"the sync worker read {report.seen} requests (services, drugs, devices); decided {report.decided}")
+        reviewer = httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers={
+            "Authorization": f"Bearer {review_token}", "Content-Type": "application/fhir+json"})  # fmt: skip
+        with reviewer:
+            found = reviewer.get("/Task", params={"status": "requested", "_count": 100})
+            found.raise_for_status()
+            tasks = [e["resource"] for e in found.json().get("entry", [])]
+            log(f"{len(tasks)} pended items wait for a physician as review Tasks (GET /fhir/Task?status=requested)")
+            completed = _review_one(reviewer, tasks)
+        reviewed = None
+        if completed is not None:
+            action = completed["output"][0]["valueCodeableConcept"]["coding"][0]["code"]
+            reviewed = (_inputs(completed, "requested-service"), action)
+            log(f"a physician reviewer decided one through the API (PUT /fhir/Task): {action} for {reviewed[0]}")
         deadline = time.monotonic() + 30
         while wiring.store.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -134,17 +211,20 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> list[Row]:
                     patient,
                     texts.get(ref or "", ref or "-"),
                     action,
-                    notes.get(item.get("noteNumber", [0])[0], ""),
+                    notes.get(item.get("noteNumber", [0])[-1], ""),  # a physician's note comes last
                     recommended,
                 )
             )
     rows.sort(key=lambda r: (r.patient, r.request))
+    waiting = [t for t in tasks if completed is None or t["id"] != completed["id"]]
+    demo = Demo(rows, _pended(waiting), reviewed)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "imr-demo-report.html").write_text(render_html(rows, settings))
-    return rows
+    (out / "imr-demo-report.html").write_text(render_html(demo, settings))
+    return demo
 
 
-def render_html(rows: list[Row], settings: Settings) -> str:
+def render_html(demo: Demo, settings: Settings) -> str:
+    rows = demo.rows
     counts = {code: sum(1 for r in rows if r.action == code) for code in ReviewAction}
     body = "".join(
         f"<tr><td>{html.escape(r.request)}</td><td style='color:{ReviewAction(r.action).colour};font-weight:600'>"
@@ -162,4 +242,24 @@ td:first-child{{width:28%}} td:nth-child(2){{white-space:nowrap}}</style></head>
 <p>Adverse recommendations go out pended (A4) for a physician reviewer: in California only a physician may
 deny or modify a request (Labor Code 4610).</p>
 <table><tr><th>request</th><th>decision</th><th>rationale (with its guideline)</th></tr>{body}</table>
+{_pended_html(demo)}
 </body></html>"""
+
+
+def _pended_html(demo: Demo) -> str:
+    done = ""
+    if demo.reviewed:
+        action = ReviewAction(demo.reviewed[1])
+        done = (
+            f"<p>Reviewed in this run by the demo's physician through the API: {html.escape(demo.reviewed[0])} "
+            f"&rarr; <b style='color:{action.colour}'>{action} {action.label}</b> (final on the payer).</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{html.escape(p.request)}</td><td>{p.recommendation} {ReviewAction(p.recommendation).label}</td>"
+        f"<td>{p.clock}</td><td>{html.escape(p.due)}</td></tr>"
+        for p in demo.pended
+    )  # fmt: skip
+    return f"""<h2>Waiting for a physician: {len(demo.pended)} review Tasks</h2>{done}
+<p>Due dates: 8 CCR 9792.9.1 (5 business days, 72 hours expedited, 30 days retrospective), business days
+skipping weekends and California state holidays. Physicians decide them at <code>/review</code>.</p>
+<table><tr><th>request</th><th>recommended</th><th>clock</th><th>due</th></tr>{rows}</table>"""
