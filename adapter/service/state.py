@@ -293,6 +293,17 @@ class Store:
             ).scalars()
             return int(total), [orjson.loads(r) for r in rows]
 
+    def completed_reviews(self, after_us: int, limit: int = 100) -> list[tuple[int, JSON]]:
+        """Review Tasks completed (last changed) after ``after_us``, oldest first: (updated_us, Task)."""
+        with self.transaction() as db:
+            rows = db.execute(
+                select(tasks.c.updated_us, tasks.c.resource)
+                .where(tasks.c.status == "completed", tasks.c.updated_us > after_us)
+                .order_by(tasks.c.updated_us, tasks.c.id)
+                .limit(limit)
+            ).all()
+        return [(int(r.updated_us), orjson.loads(r.resource)) for r in rows]
+
     def complete_review(
         self,
         task_id: str,

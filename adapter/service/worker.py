@@ -1,5 +1,6 @@
 """The sync worker: finds new or changed ServiceRequests on the EHR server, reads their context,
-determines, and queues the ClaimResponse for the payer server.
+determines, and queues the ClaimResponse for the payer server. With EHR Tasks on, it also tells the EHR
+what became of each request, and again when a physician's review makes the answer final.
 
 Restartable at any point: each ServiceRequest version is processed once (an idempotency key recorded in
 the same transaction as its ClaimResponse and outbox entry), the cursor (``_lastUpdated``) moves only
@@ -24,6 +25,7 @@ from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_a
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
 from adapter.service.state import Store
+from adapter.tables import load_tables
 
 log = logging.getLogger("adapter.service.worker")
 JSON = dict[str, Any]
@@ -41,6 +43,8 @@ class PassReport:
 
 
 TASK_SYSTEM = "urn:imr-adapter:id:task"
+#: How far the worker has reported completed physician reviews back to the EHR (microseconds).
+REVIEWS_CURSOR = "ehr:reviews"
 
 
 def ehr_task(request: JSON, response: JSON) -> JSON:
@@ -56,9 +60,16 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
         "businessStatus": {"coding": [{"system": load_pas().code_systems.review_action, "code": action}]},
         "focus": {"reference": f"{request['resourceType']}/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),
-        "description": (response.get("processNote") or [{"text": "pended"}])[0]["text"][:1000],
+        "description": _latest_note(response)[:1000],
         "output": [{"type": {"text": "ClaimResponse"}, "valueReference": output}],
     }
+
+
+def _latest_note(response: JSON) -> str:
+    """The newest note on the first item: a physician's rationale once reviewed, else the engine's."""
+    notes = {n.get("number"): n.get("text", "") for n in response.get("processNote", [])}
+    numbers = (response.get("item") or [{}])[0].get("noteNumber") or []
+    return str(notes.get(numbers[-1], "pended")) if numbers else "pended"
 
 
 def cursor_name(rtype: str) -> str:
@@ -97,8 +108,9 @@ class SyncWorker:
         return self._searchable.get(rtype, set())
 
     def post_task(self, task: JSON) -> None:
-        """Write a Task to the EHR, conditionally: a retry never duplicates it."""
-        self.ehr.create(task, if_none_exist=f"identifier={TASK_SYSTEM}|{task['identifier'][0]['value']}")
+        """Write a Task to the EHR by conditional update on its identifier: created the first time, brought up
+        to date after (a physician's final answer), never duplicated by a retry."""
+        self.ehr.conditional_update(task, {"identifier": f"{TASK_SYSTEM}|{task['identifier'][0]['value']}"})
 
     def write_task(self, task: JSON, key: str) -> None:
         """The Task back to the EHR; a failure goes to the dead letters (the decision itself is kept)."""
@@ -178,9 +190,32 @@ class SyncWorker:
                 if updated and updated > newest:
                     newest = updated
                     self.store.set_cursor(name, newest)  # only past work that is recorded
+        if self.tasks:
+            self.report_reviews()
         if self.forwarder is not None:
             report.delivered = self.forwarder.drain()
         return report
+
+    def report_reviews(self) -> int:
+        """Bring the EHR Task of each request a physician has decided since the last pass up to date with
+        the final ClaimResponse; the number written. Requests that did not come from the EHR (a PAS
+        ``$submit``) have no EHR Task and are passed over; a failed write goes to the dead letters."""
+        cursor = int(self.store.cursor(REVIEWS_CURSOR) or 0)
+        written = 0
+        service_request = load_tables().fhir.extensions.service_request
+        while batch := self.store.completed_reviews(cursor):
+            for updated, task in batch:
+                response = self.store.claim_response(task["focus"]["reference"].removeprefix("ClaimResponse/"))
+                refs = [e["valueReference"].get("reference", "") for i in (response or {}).get("item", [])
+                        for e in i.get("extension", []) if e.get("url") == service_request]  # fmt: skip
+                rtype, _, rid = (refs[0] if refs else "").partition("/")
+                if response is not None and rtype in REQUEST_RESOURCES and rid:
+                    request = {"resourceType": rtype, "id": rid, "subject": response.get("patient")}
+                    self.write_task(ehr_task(request, response), f"review:{task['id']}")
+                    written += 1
+                cursor = updated
+                self.store.set_cursor(REVIEWS_CURSOR, str(cursor))
+        return written
 
     def replay(self) -> PassReport:
         """Try every dead letter again; those that now succeed are marked replayed."""

@@ -25,6 +25,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, response_faults
 from adapter.letters import summary_text
+from adapter.review import apply_decision, read_decision
 from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, for_payer, record
@@ -425,6 +426,18 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
             and tasks[0]["status"] == "on-hold"  # an adverse recommendation waits for a physician
             and tasks[0]["focus"]["reference"].endswith(good.id or "")
         )
+        # a physician decides the pended request: the next pass brings the EHR Task up to date, once
+        (review,) = wiring.store.search_tasks(focus=f"ClaimResponse/{response['id']}")[1]
+        outputs = [{"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": "A3"}]}},
+                   {"type": {"text": "rationale"}, "valueString": "Passive heat alone is not supported."}]  # fmt: skip
+        decision = {**review, "status": "completed", "owner": {"identifier": {"system": "urn:lic", "value": "A1"}},
+                    "output": outputs}  # fmt: skip
+        wiring.store.complete_review(review["id"], lambda t, r: apply_decision(t, r, read_decision(decision, t)),
+                                     forward=for_payer, who="test")  # fmt: skip
+        assert worker.report_reviews() == 1 and worker.report_reviews() == 0
+        (final,) = ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"})
+        assert (final["status"], final["businessStatus"]["coding"][0]["code"]) == ("rejected", "A3")
+        assert "Passive heat alone is not supported." in final["description"]
         fixed = ehr.read("ServiceRequest", bad.id or "")
         fixed["code"]["text"] = "Ultrasound to the low back"
         ehr.update(fixed)
