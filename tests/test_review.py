@@ -260,6 +260,12 @@ def test_submit_pends_and_the_reviewer_finds_the_tasks(service: tuple[TestClient
     assert read.status_code == 200 and read.headers["etag"] == 'W/"1"'
     assert _tasks(client, f"patient={response['patient']['reference']}&status=requested")["total"] == 2
     assert _tasks(client, "status=completed")["total"] == 0
+    assert _tasks(client, "_lastUpdated=gt2026-01-01&_lastUpdated=lt2100-01-01")["total"] == 2
+    assert _tasks(client, "_lastUpdated=lt2026-01-01")["total"] == 0
+    assert client.get("/fhir/Task?status=cancelled", headers=_auth(REVIEWER)).status_code == 400
+    assert client.get("/fhir/Task?owner=Practitioner/1", headers=_auth(REVIEWER)).status_code == 400
+    metrics = client.get("/metrics").text
+    assert "imr_reviews_open 2.0" in metrics and "imr_reviews_overdue 0.0" in metrics
 
 
 def test_open_tasks_come_soonest_due_first_and_page(service: tuple[TestClient, Store]) -> None:

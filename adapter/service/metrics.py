@@ -1,6 +1,6 @@
 """What operators watch, in Prometheus form: requests by route and status, latency, determinations by
-action, and (read from the state at each scrape) the outbox's depth and age, dead letters and how far the
-worker's cursor trails. Counts and times only: no ids, no clinical content."""
+action, and (read from the state at each scrape) the outbox's depth and age, dead letters, open and overdue
+physician reviews, and how far the worker's cursor trails. Counts and times only: no ids, no clinical content."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class _StateCollector(Collector):
             oldest = self.store.outbox_oldest()
             dead = self.store.dead_letter_count()
             cursors = [c for c in (self.store.cursor(cursor_name(t)) for t in REQUEST_RESOURCES) if c]
+            reviews, overdue = self.store.open_reviews(int(time.time() * 1_000_000))
         except StateError:
             yield GaugeMetricFamily("imr_state_up", "Whether the state database answered this scrape", value=0)
             return
@@ -38,6 +39,12 @@ class _StateCollector(Collector):
         yield GaugeMetricFamily("imr_outbox_oldest_age_seconds", "Age of the oldest undelivered answer", value=age)
         yield GaugeMetricFamily(
             "imr_dead_letters", "Requests that could not be determined, not yet replayed", value=dead
+        )
+        yield GaugeMetricFamily(
+            "imr_reviews_open", "Pended items waiting for a physician (review Tasks)", value=reviews
+        )
+        yield GaugeMetricFamily(
+            "imr_reviews_overdue", "Review Tasks past their utilization-review due date", value=overdue
         )
         if cursors:  # the worker keeps a cursor per request type: the newest change of any is what it has seen
             lag = time.time() - max(micros(c) for c in cursors) / 1e6

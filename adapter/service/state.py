@@ -293,6 +293,14 @@ class Store:
             ).scalars()
             return int(total), [orjson.loads(r) for r in rows]
 
+    def open_reviews(self, now_us: int) -> tuple[int, int]:
+        """(open review Tasks, of which overdue at ``now_us``)."""
+        with self.transaction() as db:
+            waiting = tasks.c.status == "requested"
+            total = db.execute(select(func.count()).select_from(tasks).where(waiting)).scalar_one()
+            late = db.execute(select(func.count()).select_from(tasks).where(waiting, tasks.c.due_us < now_us))
+            return int(total), int(late.scalar_one())
+
     def completed_reviews(self, after_us: int, limit: int = 100) -> list[tuple[int, JSON]]:
         """Review Tasks completed (last changed) after ``after_us``, oldest first: (updated_us, Task)."""
         with self.transaction() as db:
