@@ -528,6 +528,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     try:
         return _sync_loop(args, wiring, worker, listener)
     finally:
+        worker.close()
         if listener is not None:
             unsubscribe(worker.ehr, subscription)
             listener.stop()
@@ -552,7 +553,8 @@ def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     wiring = _wiring(args)
-    report = wiring.worker().replay()
+    with wiring.worker() as worker:
+        report = worker.replay()
     for error in report.errors:
         _stderr.print(f"error: {error}", markup=False)
     _stdout.print(f"replay: {report.decided} dead letters determined again, {report.delivered} delivered")

@@ -119,8 +119,15 @@ class ServiceSettings(BaseModel):
     log_format: Literal["json", "text"] = "json"
     #: The worker also writes a Task back to the EHR server for each request it decides (status and answer).
     ehr_task: bool = False
+    #: Processes the sync worker determines on (the evidence NLP is the costly part): 0 = one per core,
+    #: 1 = in the worker's own process.
+    worker_processes: int = Field(default=0, ge=0, le=64)
+    #: Requests per page the worker reads from the EHR (the context of a page is read at once).
+    worker_page_size: int = Field(default=100, ge=1, le=1000)
     #: The longest wait between two attempts to deliver the outbox's head to the payer.
     outbox_max_delay: float = Field(default=30.0, gt=0)
+    #: The most answers the forwarder sends the payer in one transaction Bundle (1: one request each).
+    outbox_batch: int = Field(default=50, ge=1, le=500)
     poll_seconds: float = Field(default=5.0, gt=0)
 
 

@@ -155,7 +155,8 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
         )
         answer.raise_for_status()
         log("an EHR submitted a PAS Claim Bundle to the service: answered at once")
-        report = wiring.worker().run_once()
+        with wiring.worker() as worker:
+            report = worker.run_once()
         log(f"the sync worker read {report.seen} requests (services, drugs, devices); decided {report.decided}")
         reviewer = httpx.Client(base_url=f"http://127.0.0.1:{port}/fhir", timeout=30, headers={
             "Authorization": f"Bearer {review_token}", "Content-Type": "application/fhir+json"})  # fmt: skip

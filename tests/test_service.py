@@ -283,6 +283,7 @@ def test_audit_holds_no_clinical_text(service: tuple[TestClient, Any]) -> None:
 
 
 def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
+    from adapter.service.schema import outbox
     from adapter.service.state import Store
 
     store = Store(f"sqlite:///{tmp_path}/s.db")
@@ -293,14 +294,21 @@ def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
             request=None,
             forward={"n": n},
         )
-    head = store.next_outbox()
-    assert head is not None and head.claim_response_id == "r1"
-    assert store.next_outbox() is None  # leased: no second sender, and the next item waits its turn
+    (head,) = store.next_outbox_batch(1)
+    assert head.claim_response_id == "r1"
+    assert store.next_outbox_batch(5) == []  # leased: no second sender, and the next item waits its turn
     store.delivery_failed(head.seq, "payer down", delay=0.0)
-    again = store.next_outbox()
-    assert again is not None and again.claim_response_id == "r1" and again.attempts == 1
+    (again, following) = store.next_outbox_batch(5)
+    assert again.claim_response_id == "r1" and again.attempts == 1
+    store.release(following.seq)
+    store.delivery_failed(again.seq, "payer down", delay=60.0)
+    assert store.next_outbox_batch(5) == []  # the head waits its delay, and so does what follows it
+    with store.transaction() as db:
+        db.execute(outbox.update().values(next_attempt=0))
+    again, following = store.next_outbox_batch(5)
     store.delivered(again.seq)
-    following = store.next_outbox()
+    store.release(following.seq)
+    (following,) = store.next_outbox_batch(5)
     assert following is not None and following.claim_response_id == "r2"
 
 
@@ -331,16 +339,14 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
     searched: list[str] = []
 
     def ehr(request: httpx.Request) -> httpx.Response:
-        rtype = (
-            request.url.path.rsplit("/", 2)[-1]
-            if request.url.path.count("/") > 2
-            else request.url.path.rsplit("/", 1)[-1]
-        )
-        if request.url.path.endswith("/Patient/p1"):
-            return httpx.Response(200, json={"resourceType": "Patient", "id": "p1", "gender": "male"})
+        rtype = request.url.path.rsplit("/", 1)[-1]
+        if rtype == "metadata":  # no batch: one search per type
+            return httpx.Response(200, json={"resourceType": "CapabilityStatement", "rest": [{"resource": []}]})
         searched.append(rtype)
-        entries = []
-        if rtype == "DocumentReference":
+        entries: list[dict[str, Any]] = []
+        if rtype == "Patient" and request.url.params["_id"] == "p1":
+            entries = [{"resource": {"resourceType": "Patient", "id": "p1", "gender": "male"}}]
+        if rtype == "DocumentReference" and request.url.params["subject"] == "Patient/p1":
             data = base64.b64encode(note.encode()).decode()
             entries = [
                 {
@@ -348,6 +354,7 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
                         "resourceType": "DocumentReference",
                         "id": "d1",
                         "status": "current",
+                        "subject": {"reference": "Patient/p1"},
                         "type": {"text": "Progress note"},
                         "content": [{"attachment": {"contentType": "text/plain", "data": data}}],
                     }
@@ -366,13 +373,15 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
     worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
     bundle = worker.context(request)
-    assert sorted(set(searched)) == [
+    assert sorted(searched) == [
         "Condition",
         "DocumentReference",
         "MedicationRequest",
+        "Patient",
         "Procedure",
         "ServiceRequest",
     ]
+    assert bundle["entry"][1]["resource"]["resourceType"] == "Patient"
     from adapter.determination.fhir_facts import requested_services
 
     (found,) = requested_services(bundle)

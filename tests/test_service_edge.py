@@ -256,16 +256,16 @@ def test_the_forwarder_outlives_a_failing_state_database(tmp_path: Path) -> None
             sent.append(payload)
 
     calls = {"n": 0}
-    real = store.next_outbox
+    real = store.next_outbox_batch
 
-    def flaky(lease: float = 60.0) -> Any:
+    def flaky(limit: int, lease: float = 60.0) -> Any:
         calls["n"] += 1
         if calls["n"] <= 2:
             raise StateError("disk I/O error")
-        return real(lease)
+        return real(limit, lease)
 
-    store.next_outbox = flaky  # type: ignore[method-assign]
-    forwarder = Forwarder(store, Payer(), max_delay=0.2)  # type: ignore[arg-type]
+    store.next_outbox_batch = flaky  # type: ignore[method-assign]
+    forwarder = Forwarder(store, Payer(), max_delay=0.2, batch=1)  # type: ignore[arg-type]
     forwarder.start()
     deadline = time.monotonic() + 10
     while not sent and time.monotonic() < deadline:

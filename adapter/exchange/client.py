@@ -117,14 +117,17 @@ class FHIRClient(RequestsMixin):
 
     def search_pages(self, rtype: str, params: Params = None) -> Iterator[JSON]:
         """Each page (a searchset Bundle), following ``next`` links that stay on this server."""
-        request = self.req_search(rtype, params)
+        yield from self.pages(self.parse(self.send(self.req_search(rtype, params))) or {})
+
+    def pages(self, first: JSON) -> Iterator[JSON]:
+        """A searchset page (one a batch answered, say) and every page after it, by ``next`` links."""
+        page = first
         while True:
-            page = self.parse(self.send(request)) or {}
             yield page
             link = self.next_link(page)
             if not link:
                 return
-            request = self.req_next(link)
+            page = self.parse(self.send(self.req_next(link))) or {}
 
     def search(self, rtype: str, params: Params = None) -> Iterator[Any]:
         """Every matching resource, page after page."""

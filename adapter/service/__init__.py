@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -37,6 +38,8 @@ class Wiring:
             forward=self.settings.forwarding,
             tasks=service.ehr_task,
             adverse=self.settings.determination.adverse,
+            processes=service.worker_processes or os.cpu_count() or 1,
+            page_size=service.worker_page_size,
         )
 
 
@@ -48,5 +51,6 @@ def wire(settings: Settings) -> Wiring:
     forwarder = None
     if settings.forwarding:
         client = payer_client(settings.payer, settings.auth("payer"), settings.timeout)
-        forwarder = Forwarder(store, client, max_delay=settings.service.outbox_max_delay)
+        service = settings.service
+        forwarder = Forwarder(store, client, max_delay=service.outbox_max_delay, batch=service.outbox_batch)
     return Wiring(settings, store, forwarder)

@@ -1,19 +1,22 @@
 """Delivering queued ClaimResponses to the payer server, in order, at least once and exactly once there:
-a first version by conditional create on the determination identifier; a later one (a physician's final
-answer) by reading the payer's copy and updating it with ``If-Match`` unless the copy's version tag already
-says it is as new. A payer outage only delays delivery."""
+a first version by conditional create on the determination identifier (a run of them from the head of the
+queue in one ``transaction`` Bundle when the payer offers transactions: all delivered or none); a later one
+(a physician's final answer) by reading the payer's copy and updating it with ``If-Match`` unless the copy's
+version tag already says it is as new. A payer outage only delays delivery."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from itertools import takewhile
 from typing import Any
 
 from adapter.config import RetrySettings
-from adapter.errors import AdapterError, StateError
+from adapter.errors import AdapterError, MalformedResponseError, StateError
 from adapter.exchange import FHIRClient
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM
-from adapter.service.state import Store
+from adapter.service.state import OutboxItem, Store
 
 JSON = dict[str, Any]
 log = logging.getLogger("adapter.service.forwarder")
@@ -22,27 +25,64 @@ log = logging.getLogger("adapter.service.forwarder")
 class Forwarder:
     """Drains the outbox to the payer; ``start()`` runs it in a background thread."""
 
-    def __init__(self, store: Store, payer: FHIRClient, *, max_delay: float = 30.0) -> None:
+    def __init__(self, store: Store, payer: FHIRClient, *, max_delay: float = 30.0, batch: int = 50) -> None:
         self.store = store
         self.payer = payer
         self.max_delay = max_delay
+        #: The most answers sent in one transaction (1: one request each).
+        self.batch = batch
+        self._transactions: bool | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def deliver_one(self) -> bool | None:
-        """Deliver the head of the outbox: True delivered, False failed (retried later), None nothing due."""
-        item = self.store.next_outbox()
-        if item is None:
+    @property
+    def transactions(self) -> bool:
+        """Whether the payer's CapabilityStatement offers ``transaction`` (read once; no: one by one)."""
+        if self._transactions is None:
+            try:
+                rests = self.payer.capabilities().get("rest", [])
+            except AdapterError:
+                return False  # asked again next time
+            self._transactions = any(i.get("code") == "transaction" for r in rests for i in r.get("interaction", []))
+        return self._transactions
+
+    def deliver_next(self) -> int | None:
+        """Deliver from the head of the outbox: how many were delivered (0: the head failed and waits), or
+        None when nothing is due."""
+        items = self.store.next_outbox_batch(self.batch if self.batch > 1 and self.transactions else 1)
+        if not items:
             return None
+        run = list(takewhile(lambda i: _version(i.payload) <= 1, items)) or items[:1]
+        self.store.release(*[i.seq for i in items[len(run) :]])
         try:
-            self.send(item.claim_response_id, item.payload)
+            if len(run) > 1:
+                self.send_many(run)
+            else:
+                self.send(run[0].claim_response_id, run[0].payload)
         except AdapterError as exc:
-            delay = min(self.max_delay, 0.5 * 2**item.attempts)
-            self.store.delivery_failed(item.seq, f"{exc.code}: {exc.message}", delay)
-            log.warning("outbox %s: delivery failed (%s); next try in %.1f s", item.seq, exc.code, delay)
-            return False
-        self.store.delivered(item.seq)
-        return True
+            head = run[0]
+            delay = min(self.max_delay, 0.5 * 2**head.attempts)
+            self.store.release(*[i.seq for i in run[1:]])
+            self.store.delivery_failed(head.seq, f"{exc.code}: {exc.message}", delay)
+            log.warning("outbox %s: delivery failed (%s); next try in %.1f s", head.seq, exc.code, delay)
+            return 0
+        self.store.delivered(*[i.seq for i in run])
+        return len(run)
+
+    def send_many(self, items: list[OutboxItem]) -> None:
+        """First versions in one transaction of conditional creates (a retry creates nothing twice)."""
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": item.payload, "request": {
+                "method": "POST", "url": "ClaimResponse",
+                "ifNoneExist": f"identifier={DETERMINATION_SYSTEM}|{item.claim_response_id}"}}
+            for item in items
+        ]}  # fmt: skip
+        results = self.payer.transaction(bundle)
+        failed = [r.status for r in results if not 200 <= r.status < 300]
+        if len(results) != len(items) or failed:
+            raise MalformedResponseError(
+                f"the payer's transaction answered {len(results)} entries, {failed[:3]} failed"
+            )
 
     def send(self, claim_response_id: str, payload: JSON) -> None:
         """One version of a ClaimResponse to the payer, whatever was delivered before (a retry is a no-op)."""
@@ -61,11 +101,11 @@ class Forwarder:
     def drain(self, *, max_items: int = 10_000) -> int:
         """Deliver everything that is due now; the number delivered."""
         delivered = 0
-        for _ in range(max_items):
-            result = self.deliver_one()
+        while delivered < max_items:
+            result = self.deliver_next()
             if not result:
                 break
-            delivered += 1
+            delivered += result
         return delivered
 
     def _run(self) -> None:
@@ -73,7 +113,7 @@ class Forwarder:
         failures = 0
         while not self._stop.is_set():
             try:
-                result = self.deliver_one()
+                result = self.deliver_next()
                 failures = 0
             except StateError as exc:
                 failures += 1

@@ -357,23 +357,38 @@ class Store:
             ))  # fmt: skip
         return task, response
 
-    def next_outbox(self, lease: float = 60.0) -> OutboxItem | None:
-        """The oldest undelivered item when it is due, leased to the caller for ``lease`` seconds so that no
-        other forwarder (thread, process or replica) sends it at the same time. Delivery is in order: a
-        failing head waits."""
+    def next_outbox_batch(self, limit: int, lease: float = 60.0) -> list[OutboxItem]:
+        """Up to ``limit`` undelivered items from the head, in order, stopping before the first that is not
+        due or is leased; all leased to the caller for ``lease`` seconds, so that no other forwarder (thread,
+        process or replica) sends them at the same time. Delivery is in order: a failing head waits."""
         with self.transaction() as db:
-            row = db.execute(
-                select(outbox).where(outbox.c.delivered_at.is_(None)).order_by(outbox.c.seq).limit(1).with_for_update()
-            ).first()
+            rows = db.execute(
+                select(outbox)
+                .where(outbox.c.delivered_at.is_(None))
+                .order_by(outbox.c.seq)
+                .limit(limit)
+                .with_for_update()
+            ).all()
             moment = time.time()
-            if row is None or row.next_attempt > moment or row.lease_until > moment:
-                return None
-            db.execute(update(outbox).where(outbox.c.seq == row.seq).values(lease_until=moment + lease))
-        return OutboxItem(int(row.seq), row.claim_response_id, orjson.loads(row.payload), int(row.attempts))
+            due = []
+            for row in rows:
+                if row.next_attempt > moment or row.lease_until > moment:
+                    break
+                due.append(row)
+            if due:
+                seqs = [row.seq for row in due]
+                db.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(lease_until=moment + lease))
+        return [OutboxItem(int(r.seq), r.claim_response_id, orjson.loads(r.payload), int(r.attempts)) for r in due]
 
-    def delivered(self, seq: int) -> None:
+    def release(self, *seqs: int) -> None:
+        """Give up the lease of items not sent after all (the next caller takes them at once)."""
+        if seqs:
+            with self.transaction() as db:
+                db.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(lease_until=0))
+
+    def delivered(self, *seqs: int) -> None:
         with self.transaction() as db:
-            db.execute(update(outbox).where(outbox.c.seq == seq).values(delivered_at=now(), last_error=None))
+            db.execute(update(outbox).where(outbox.c.seq.in_(seqs)).values(delivered_at=now(), last_error=None))
 
     def delivery_failed(self, seq: int, error: str, delay: float) -> None:
         with self.transaction() as db:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from adapter.determination import AdversePolicy
-from adapter.errors import AdapterError, FHIRServerError, MappingError, RetryableError, TransportError
+from adapter.errors import AdapterError, MappingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
+from adapter.service.context import Capabilities, ContextReader, context_bundle, patient_reference
 from adapter.service.forwarder import Forwarder
-from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, record
+from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, warm_up
 from adapter.service.state import Store
 from adapter.tables import load_tables
 
@@ -72,6 +75,24 @@ def _latest_note(response: JSON) -> str:
     return str(notes.get(numbers[-1], "pended")) if numbers else "pended"
 
 
+def _determine(bundle: JSON, adverse: AdversePolicy) -> Decided | AdapterError:
+    """One determination, its error returned rather than raised (it may run in another process)."""
+    try:
+        return decide(bundle, adverse=adverse)
+    except AdapterError as exc:
+        return exc
+
+
+def _pool(processes: int) -> Executor:
+    """Processes for determinations. Forked where the platform allows (they start with the tables and the NLP
+    pipeline this process has loaded), each warmed up otherwise."""
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods:
+        warm_up()
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(processes, initializer=warm_up)
+
+
 def cursor_name(rtype: str) -> str:
     """Where the worker keeps how far it has read the EHR's requests of one type."""
     return f"ehr:{rtype}"
@@ -88,6 +109,7 @@ class SyncWorker:
         page_size: int = 50,
         tasks: bool = False,
         adverse: AdversePolicy = "pend",
+        processes: int = 1,
     ) -> None:
         self.store = store
         self.ehr = ehr
@@ -96,16 +118,14 @@ class SyncWorker:
         self.page_size = page_size
         self.tasks = tasks
         self.adverse = adverse
-        self._searchable: dict[str, set[str]] | None = None
+        #: Determinations run on this many processes (1: in this one).
+        self.processes = processes
+        self._reader: ContextReader | None = None
+        self._pool: Executor | None = None
 
     def searchable(self, rtype: str) -> set[str]:
-        """The search parameters the EHR declares for a resource type (its CapabilityStatement, read once)."""
-        if self._searchable is None:
-            self._searchable = {
-                name: {str(p.get("name")) for p in declared.get("searchParam", [])}
-                for name, declared in self.ehr.declared().items()
-            }
-        return self._searchable.get(rtype, set())
+        """The search parameters the EHR declares for a resource type."""
+        return self.reader.capabilities.search_params.get(rtype, set())
 
     def post_task(self, task: JSON) -> None:
         """Write a Task to the EHR by conditional update on its identifier: created the first time, brought up
@@ -119,29 +139,22 @@ class SyncWorker:
         except AdapterError as exc:
             self.store.dead_letter("ehr-task", key, f"[{exc.code}] {exc.message}", {"task": task})
 
+    @property
+    def reader(self) -> ContextReader:
+        """How context is read from this EHR (its CapabilityStatement, read once)."""
+        if self._reader is None:
+            self._reader = ContextReader(self.ehr, Capabilities.of(self.ehr))
+        return self._reader
+
     def context(self, request: JSON) -> JSON:
         """A collection Bundle: the request (ServiceRequest, MedicationRequest or DeviceRequest) first, then what
         the EHR knows about its patient."""
-        entries = [{"fullUrl": f"{request['resourceType']}/{request['id']}", "resource": request}]
-        subject = (request.get("subject") or {}).get("reference")
-        if subject and subject.startswith("Patient/"):
-            try:
-                entries.append({"fullUrl": subject, "resource": self.ehr.read("Patient", subject.split("/", 1)[1])})
-            except FHIRServerError:
-                pass
-            for rtype, params in (
-                ("Condition", {}),
-                ("Procedure", {}),
-                ("MedicationRequest", {}),
-                ("ServiceRequest", {"status": "completed"}),
-                ("DocumentReference", {}),
-            ):
-                for resource in self.ehr.search(rtype, {"subject": subject, **params, "_count": 100}):
-                    if (rtype, resource.get("id")) != (request["resourceType"], request["id"]):
-                        entries.append({"fullUrl": f"{rtype}/{resource['id']}", "resource": resource})
-        return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+        patients = self.reader.read([request])
+        return context_bundle(request, next(iter(patients.values()), []))
 
-    def process(self, request: JSON, report: PassReport) -> None:
+    def admit(self, request: JSON, report: PassReport) -> str | None:
+        """The idempotency key of a request version still to decide; None (counted) when it is invalid (a
+        dead letter) or already decided."""
         try:
             check_resource(request)
             if not request.get("id"):
@@ -150,51 +163,112 @@ class SyncWorker:
             digest = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
             self.store.dead_letter("ehr", f"ehr:invalid/{digest}", f"[{exc.code}] {exc.message}", processed=True)
             report.dead += 1
-            return
+            return None
         version = request.get("meta", {}).get("versionId", "1")
-        ref = f"{request['resourceType']}/{request['id']}"
-        key = f"ehr:{ref}/_history/{version}"
+        key = f"ehr:{request['resourceType']}/{request['id']}/_history/{version}"
         if self.store.processed(key) is not None:
             report.skipped += 1
-            return
+            return None
+        return key
+
+    def bundles(self, requests: list[JSON], included: list[JSON]) -> list[JSON | AdapterError]:
+        """Each request's context Bundle, the page's context read at once; when that read fails for a reason
+        other than an unreachable or overloaded EHR, each request's on its own (so one bad request cannot
+        hold up the page, and its error is its own)."""
         try:
-            decided = decide(self.context(request), adverse=self.adverse)
+            patients = self.reader.read(requests, included)
+            return [context_bundle(r, patients.get(patient_reference(r.get("subject")), [])) for r in requests]
         except (TransportError, RetryableError):
             raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
-        except AdapterError as exc:
-            self.store.dead_letter("ehr", key, f"[{exc.code}] {exc.message}", {"reference": ref}, processed=True)
-            self.store.audit("worker", "determine", ref, f"dead-letter {exc.code}")
+        except AdapterError:
+            log.warning("the page's context could not be read at once; reading it request by request")
+        out: list[JSON | AdapterError] = []
+        for request in requests:
+            try:
+                out.append(self.context(request))
+            except (TransportError, RetryableError):
+                raise
+            except AdapterError as exc:
+                out.append(exc)
+        return out
+
+    def determine(self, bundles: list[JSON | AdapterError]) -> list[Decided | AdapterError]:
+        """Determine every context Bundle, on the pool's processes when there is one (in order)."""
+        work = [b for b in bundles if not isinstance(b, AdapterError)]
+        if self.processes > 1 and len(work) > 1:
+            if self._pool is None:
+                self._pool = _pool(self.processes)
+            chunk = max(1, len(work) // (self.processes * 4))
+            done = iter(self._pool.map(_determine, work, [self.adverse] * len(work), chunksize=chunk))
+        else:
+            done = iter(_determine(b, self.adverse) for b in work)
+        return [b if isinstance(b, AdapterError) else next(done) for b in bundles]
+
+    def finish(self, request: JSON, key: str, outcome: Decided | AdapterError, report: PassReport) -> None:
+        """Record a request's answer (or its dead letter), audit it and tell the EHR."""
+        ref = f"{request['resourceType']}/{request['id']}"
+        if isinstance(outcome, AdapterError):
+            self.store.dead_letter(
+                "ehr", key, f"[{outcome.code}] {outcome.message}", {"reference": ref}, processed=True
+            )
+            self.store.audit("worker", "determine", ref, f"dead-letter {outcome.code}")
             report.dead += 1
             return
-        record(self.store, decided, forward=self.forward, key=key)
-        self.store.audit("worker", "determine", ref, decided.response["outcome"])
+        record(self.store, outcome, forward=self.forward, key=key)
+        self.store.audit("worker", "determine", ref, outcome.response["outcome"])
         report.decided += 1
         if self.tasks:
-            self.write_task(ehr_task(request, decided.response), key)
+            self.write_task(ehr_task(request, outcome.response), key)
+
+    def process_page(self, requests: list[JSON], included: list[JSON], report: PassReport) -> None:
+        """Decide a page of requests: context read per page, determinations in parallel, recorded in order."""
+        todo = [(request, key) for request in requests if (key := self.admit(request, report)) is not None]
+        if not todo:
+            return
+        bundles = self.bundles([r for r, _ in todo], included)
+        for (request, key), outcome in zip(todo, self.determine(bundles), strict=True):
+            self.finish(request, key, outcome, report)
 
     def run_once(self) -> PassReport:
-        """One pass over what changed since the cursor, then deliver what is queued."""
+        """One pass over what changed since the cursor, a page at a time, then deliver what is queued."""
         report = PassReport()
         for rtype in REQUEST_RESOURCES:  # each request type with its own cursor
             name = cursor_name(rtype)
             cursor = self.store.cursor(name) or EPOCH
             params = {"_lastUpdated": f"ge{cursor}", "_sort": "_lastUpdated", "_count": self.page_size}
             params.update({p: v for p, v in (("status", "active"), ("intent", "order")) if p in self.searchable(rtype)})
-            newest = cursor
-            for request in self.ehr.search(rtype, params):
-                if (request.get("status"), request.get("intent")) != ("active", "order"):
-                    continue  # a server that cannot filter on them: filtered here
-                report.seen += 1
-                self.process(request, report)
-                updated = request.get("meta", {}).get("lastUpdated")
-                if updated and updated > newest:
-                    newest = updated
-                    self.store.set_cursor(name, newest)  # only past work that is recorded
+            if rtype in self.reader.capabilities.include_subject:
+                params["_include"] = f"{rtype}:subject"
+            for page in self.ehr.search_pages(rtype, params):
+                entries = [e for e in page.get("entry", []) if isinstance(e.get("resource"), dict)]
+                matches = [e["resource"] for e in entries if e.get("search", {}).get("mode", "match") == "match"
+                           and e["resource"].get("resourceType") == rtype]  # fmt: skip
+                included = [e["resource"] for e in entries if e.get("search", {}).get("mode") == "include"]
+                # a server that cannot filter on status and intent: filtered here
+                requests = [r for r in matches if (r.get("status"), r.get("intent")) == ("active", "order")]
+                report.seen += len(requests)
+                self.process_page(requests, included, report)
+                updated = [u for r in matches if (u := r.get("meta", {}).get("lastUpdated"))]
+                if updated and max(updated) > cursor:
+                    cursor = max(updated)
+                    self.store.set_cursor(name, cursor)  # only past work that is recorded
         if self.tasks:
             self.report_reviews()
         if self.forwarder is not None:
             report.delivered = self.forwarder.drain()
         return report
+
+    def close(self) -> None:
+        """Stop the determination processes (if any were started)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> SyncWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def report_reviews(self) -> int:
         """Bring the EHR Task of each request a physician has decided since the last pass up to date with

@@ -1,0 +1,129 @@
+"""The sync worker at EHR scale: requests per second, round trips per request on each server, peak memory.
+
+    python bench/worker.py [--base 100] [--sizes 1,10]
+
+For each size, on fresh sandbox servers: load the EHR with size x --base synthetic cases (each a patient
+with conditions, prior treatment, a clinical note and one to four requests, the bundled letters' request
+side under new identifiers) by transaction, timing the server's own write rate; then run one worker pass
+(`sync --once`: read, determine, record, deliver every answer to the payer) and print requests per second,
+round trips per request on the EHR and on the payer, and the peak memory of the process and its workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from adapter import sandbox
+from adapter.config import SANDBOX, load_settings
+from adapter.exchange import FHIRClient
+from adapter.fhir.build import request_bundle
+from adapter.letters import parse_letter, summary_text
+from adapter.service import wire
+
+ROOT = Path(__file__).resolve().parent.parent
+TRIPS: Counter[str] = Counter()
+
+
+def _counting(send: Any) -> Any:
+    def counted(self: FHIRClient, request: httpx.Request) -> httpx.Response:
+        TRIPS[f"{request.url.scheme}://{request.url.netloc.decode()}"] += 1
+        return send(self, request)
+
+    return counted
+
+
+FHIRClient.send = _counting(FHIRClient.send)  # type: ignore[method-assign]
+
+
+def load(ehr: FHIRClient, cases: int) -> tuple[int, int, float]:
+    """(requests, resources written, seconds) for ``cases`` cases written to the EHR by transaction."""
+    letters = [parse_letter(p.read_bytes()) for p in sorted((ROOT / "fixtures" / "letters").glob("*.txt"))]
+    requests = resources = 0
+    started = time.perf_counter()
+    for n in range(cases):
+        case = letters[n % len(letters)].model_copy(deep=True)
+        case.case_number = f"CM93-{uuid.uuid4().int % 10**7:07d}"
+        assert case.source is not None
+        bundle = request_bundle(case, summary_text(case.source.text, case.layout))
+        ehr.transaction(bundle)
+        kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+        requests += sum(k in ("ServiceRequest", "MedicationRequest", "DeviceRequest") for k in kinds)
+        resources += len(kinds)
+    return requests, resources, time.perf_counter() - started
+
+
+def peak_mb() -> tuple[float, float]:
+    """(this process, its finished children) peak resident memory in MB."""
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    )
+
+
+def run(size: int, base: int) -> dict[str, float]:
+    settings = load_settings()
+    sandbox.up(settings.sandbox)  # fresh servers: each size on an EHR of its own size
+    with FHIRClient(settings.ehr) as ehr:
+        requests, written, seconds = load(ehr, size * base)
+    state = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    service = settings.service.model_copy(update={"state_url": state})
+    wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
+    TRIPS.clear()
+    started = time.perf_counter()
+    with wiring.worker() as worker:  # `sync --once`: its processes start and stop inside the time measured
+        report = worker.run_once()
+        while wiring.store.outbox_pending():
+            assert wiring.forwarder is not None
+            wiring.forwarder.drain()
+    elapsed = time.perf_counter() - started
+    ehr_trips, payer_trips = TRIPS[settings.ehr.rsplit("/fhir", 1)[0]], TRIPS[settings.payer.rsplit("/fhir", 1)[0]]
+    own, children = peak_mb()
+    return {
+        "size": size,
+        "requests": report.decided,
+        "loaded": requests,
+        "write_rate": written / seconds,
+        "rate": report.decided / elapsed,
+        "ehr_trips": ehr_trips / max(1, report.decided),
+        "payer_trips": payer_trips / max(1, report.decided),
+        "peak": own,
+        "children": children,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--base", type=int, default=100, help="cases (letters' request sides) at size 1")
+    parser.add_argument("--sizes", default="1,10", help="multiples of --base, comma-separated")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; sandbox servers (sekmet-fhir)")
+    print(f"{'size':>5} {'requests':>9} {'req/s':>8} {'EHR trips/req':>14} {'payer trips/req':>16} "
+          f"{'peak MB':>8} {'workers MB':>10} {'EHR writes/s':>13}")  # fmt: skip
+    results = []
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            r = run(size, args.base)
+            results.append(r)
+            print(f"{r['size']:>4}x {r['requests']:>9.0f} {r['rate']:>8.1f} {r['ehr_trips']:>14.2f} "
+                  f"{r['payer_trips']:>16.2f} {r['peak']:>8.0f} {r['children']:>10.0f} {r['write_rate']:>13.0f}",
+                  flush=True)  # fmt: skip
+    finally:
+        sandbox.down(load_settings().sandbox, postgres=False)
+    if len(results) > 1:
+        print(f"largest / smallest EHR: {results[-1]['rate'] / results[0]['rate']:.2f}x the rate")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
