@@ -526,12 +526,31 @@ def cmd_sync(args: argparse.Namespace) -> int:
         where = f"Subscription/{subscription}" if subscription else "none: the EHR server has no Subscriptions; polling"
         _stdout.print(f"sync: listening for EHR notifications on {listener.url} ({where})")
     try:
+        if args.backfill:
+            _backfill(args, worker)
         return _sync_loop(args, wiring, worker, listener)
     finally:
         worker.close()
         if listener is not None:
             unsubscribe(worker.ehr, subscription)
             listener.stop()
+
+
+def _backfill(args: argparse.Namespace, worker: Any) -> None:
+    """Everything the EHR holds, from a Bulk Data export, with a progress bar; then polling takes over."""
+    from adapter.service.backfill import backfill
+
+    bar = Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=_stderr, disable=not _stderr.is_terminal, transient=True)  # fmt: skip
+    with bar:
+        task = bar.add_task("backfill", total=None)
+        report = backfill(worker, since=args.since, group=args.group, patients=args.patients,
+                          progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+    _stdout.print(
+        f"backfill: {report.exported} resources exported; {report.seen} requests, {report.decided} decided, "
+        f"{report.skipped} already done, {report.dead} to dead letters, {report.delivered} delivered to the payer; "
+        f"polling continues from {report.transaction_time}"
+    )
 
 
 def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: HookListener | None) -> int:
@@ -684,6 +703,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", metavar="[HOST:]PORT", help="take rest-hook notifications here (a Subscription on the EHR)"
     )
     sync.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    sync.add_argument("--backfill", action="store_true",
+                      help="first determine everything the EHR holds, from a Bulk Data $export; then poll")  # fmt: skip
+    sync.add_argument("--since", metavar="INSTANT", help="backfill: only what changed since (the export's _since)")
+    sync.add_argument("--group", metavar="ID", help="backfill: export one Group's patients (Group/ID/$export)")
+    sync.add_argument("--patients", action="store_true", help="backfill: a Patient-level export (Patient/$export)")
     sync.set_defaults(run=cmd_sync)
 
     replay = commands.add_parser("replay", help="determine the dead letters again")

@@ -128,6 +128,9 @@ class ServiceSettings(BaseModel):
     outbox_max_delay: float = Field(default=30.0, gt=0)
     #: The most answers the forwarder sends the payer in one transaction Bundle (1: one request each).
     outbox_batch: int = Field(default=50, ge=1, le=500)
+    #: Seconds a forwarder holds the answers it is sending; a forwarder that dies holding them (kill -9)
+    #: leaves them to the next one after that long.
+    outbox_lease: float = Field(default=60.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
 
 

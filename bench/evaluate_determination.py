@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.determination import Determination, determine, facts_from_letter, load_rules
+from adapter.determination.evidence import forget_texts
 from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
 
@@ -81,6 +82,7 @@ def main() -> int:
         assert case.case_number is not None
         summary = letter_summary(case)
         for item, truth in zip(case.items, truths[case.case_number]["items"], strict=True):
+            forget_texts()  # each item timed cold, its letter's text analysed anew
             started = time.perf_counter()
             answer = determine(facts_from_letter(case, item, summary), rules)
             items.append(Item(case.case_number, _half(case.case_number), item.request, truth["decision"], answer,

@@ -1,19 +1,24 @@
 """The sync worker at EHR scale: requests per second, round trips per request on each server, peak memory.
 
-    python bench/worker.py [--base 100] [--sizes 1,10]
+    python bench/worker.py [--base 100] [--sizes 1,10] [--backfill 1000,10000]
 
 For each size, on fresh sandbox servers: load the EHR with size x --base synthetic cases (each a patient
 with conditions, prior treatment, a clinical note and one to four requests, the bundled letters' request
 side under new identifiers) by transaction, timing the server's own write rate; then run one worker pass
 (`sync --once`: read, determine, record, deliver every answer to the payer) and print requests per second,
 round trips per request on the EHR and on the payer, and the peak memory of the process and its workers.
+With --backfill, the same for `sync --backfill` (a Bulk Data export streamed through a workspace on disk)
+on EHRs holding about that many requests. Each measurement runs in a process of its own, so each peak is
+its own. The one-time start (imports, tables, the NLP pipeline: about 2 s) is inside the time measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,8 +35,11 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import request_bundle
 from adapter.letters import parse_letter, summary_text
 from adapter.service import wire
+from adapter.service.backfill import backfill
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The bundled letters hold 13 requests in 6 cases.
+REQUESTS_PER_CASE = 13 / 6
 TRIPS: Counter[str] = Counter()
 
 
@@ -71,18 +79,19 @@ def peak_mb() -> tuple[float, float]:
     )
 
 
-def run(size: int, base: int) -> dict[str, float]:
+def run(kind: str, cases: int) -> dict[str, float]:
+    """One measurement (in this process): ``kind`` is "poll" (`sync --once`) or "backfill"."""
     settings = load_settings()
     sandbox.up(settings.sandbox)  # fresh servers: each size on an EHR of its own size
     with FHIRClient(settings.ehr) as ehr:
-        requests, written, seconds = load(ehr, size * base)
+        requests, written, seconds = load(ehr, cases)
     state = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     service = settings.service.model_copy(update={"state_url": state})
     wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
     TRIPS.clear()
     started = time.perf_counter()
-    with wiring.worker() as worker:  # `sync --once`: its processes start and stop inside the time measured
-        report = worker.run_once()
+    with wiring.worker() as worker:  # its processes start and stop inside the time measured
+        report = backfill(worker) if kind == "backfill" else worker.run_once()
         while wiring.store.outbox_pending():
             assert wiring.forwarder is not None
             wiring.forwarder.drain()
@@ -90,7 +99,7 @@ def run(size: int, base: int) -> dict[str, float]:
     ehr_trips, payer_trips = TRIPS[settings.ehr.rsplit("/fhir", 1)[0]], TRIPS[settings.payer.rsplit("/fhir", 1)[0]]
     own, children = peak_mb()
     return {
-        "size": size,
+        "cases": cases,
         "requests": report.decided,
         "loaded": requests,
         "write_rate": written / seconds,
@@ -102,26 +111,42 @@ def run(size: int, base: int) -> dict[str, float]:
     }
 
 
+def measure(kind: str, cases: int) -> dict[str, float]:
+    """One measurement in a fresh process (its own peak memory)."""
+    done = subprocess.run([sys.executable, __file__, "--measure", kind, str(cases)], check=True,
+                          capture_output=True, text=True)  # fmt: skip
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def _row(label: str, r: dict[str, float]) -> str:
+    return (f"{label:>14} {r['requests']:>9.0f} {r['rate']:>8.1f} {r['ehr_trips']:>14.3f} {r['payer_trips']:>16.3f} "
+            f"{r['peak']:>8.0f} {r['children']:>10.0f} {r['write_rate']:>13.0f}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--base", type=int, default=100, help="cases (letters' request sides) at size 1")
     parser.add_argument("--sizes", default="1,10", help="multiples of --base, comma-separated")
+    parser.add_argument("--backfill", default="", help="backfills of about this many requests, comma-separated")
+    parser.add_argument("--measure", nargs=2, metavar=("KIND", "CASES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        print(json.dumps(run(args.measure[0], int(args.measure[1]))))
+        return 0
     print(f"machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; sandbox servers (sekmet-fhir)")
-    print(f"{'size':>5} {'requests':>9} {'req/s':>8} {'EHR trips/req':>14} {'payer trips/req':>16} "
+    print(f"{'':>14} {'requests':>9} {'req/s':>8} {'EHR trips/req':>14} {'payer trips/req':>16} "
           f"{'peak MB':>8} {'workers MB':>10} {'EHR writes/s':>13}")  # fmt: skip
-    results = []
+    polls = []
     try:
-        for size in (int(s) for s in args.sizes.split(",")):
-            r = run(size, args.base)
-            results.append(r)
-            print(f"{r['size']:>4}x {r['requests']:>9.0f} {r['rate']:>8.1f} {r['ehr_trips']:>14.2f} "
-                  f"{r['payer_trips']:>16.2f} {r['peak']:>8.0f} {r['children']:>10.0f} {r['write_rate']:>13.0f}",
-                  flush=True)  # fmt: skip
+        for size in (int(s) for s in args.sizes.split(",") if s):
+            polls.append(measure("poll", size * args.base))
+            print(_row(f"sync --once {size}x", polls[-1]), flush=True)
+        for wanted in (int(s) for s in args.backfill.split(",") if s):
+            print(_row("backfill", measure("backfill", round(wanted / REQUESTS_PER_CASE))), flush=True)
     finally:
         sandbox.down(load_settings().sandbox, postgres=False)
-    if len(results) > 1:
-        print(f"largest / smallest EHR: {results[-1]['rate'] / results[0]['rate']:.2f}x the rate")
+    if len(polls) > 1:
+        print(f"largest / smallest EHR: {polls[-1]['rate'] / polls[0]['rate']:.2f}x the rate")
     return 0
 
 

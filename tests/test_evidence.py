@@ -80,3 +80,18 @@ def test_every_lexicon_finding_is_a_request_fact() -> None:
     from adapter.determination.facts import STATUS_FACTS
 
     assert set(load_lexicon().findings) <= STATUS_FACTS
+
+
+def test_a_text_is_analysed_once_and_the_memory_of_texts_is_bounded() -> None:
+    from adapter.determination import evidence
+
+    note = Text("DocumentReference/1", "No numbness or tingling. Straight leg raise is positive on the left.")
+    evidence.forget_texts()
+    first = evidence.mentions([note])
+    assert evidence.mentions([note]) == first and len(evidence._memo) == 1
+    other_place = evidence.mentions([Text("DocumentReference/2", note.text)])
+    assert {m.source for m in other_place} == {"DocumentReference/2"}  # the quote keeps its own place
+    for n in range(evidence._MEMO_SIZE + 20):
+        evidence.mentions([Text(f"Observation/{n}", f"Pain {n % 10}/10.")])
+    assert len(evidence._memo) == evidence._MEMO_SIZE
+    evidence.forget_texts()

@@ -146,7 +146,7 @@ def test_several_processes_answer_as_one_does(tmp_path: Path) -> None:
     one = _worker(tmp_path, FakeEHR(), processes=1)
     many = _worker(tmp_path / "m", FakeEHR(), processes=2)
     try:
-        serial, parallel = one.determine(bundles), many.determine(bundles)
+        serial, parallel = list(one.determine(bundles)), list(many.determine(bundles))
     finally:
         many.close()
     assert many._pool is None and len(serial) == len(parallel) == len(bundles)
@@ -211,3 +211,72 @@ def test_a_payer_without_transactions_gets_one_request_each(httpx_mock: HTTPXMoc
     forwarder = Forwarder(store, FHIRClient(PAYER, retry=RetrySettings(attempts=1)), batch=batch)
     assert forwarder.drain() == 2
     assert len(httpx_mock.get_requests(method="POST")) == 2
+
+
+# --- Bulk Data backfill ---------------------------------------------------------------------------------
+
+
+def _export(httpx_mock: HTTPXMock, files: dict[str, bytes], *, where: str = EHR) -> None:
+    httpx_mock.add_response(method="GET", url=httpx.URL(f"{EHR}/$export", params={"_type": ANY_TYPES}),
+                            status_code=202, headers={"Content-Location": f"{EHR}/bulk-status/1"})  # fmt: skip
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", status_code=202, headers={"Retry-After": "0"})
+    manifest = {"transactionTime": "2026-11-27T12:00:00.000Z", "output": [
+        {"type": rtype, "url": f"{where}/files/{rtype}.ndjson"} for rtype in files]}  # fmt: skip
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", json=manifest)
+    for rtype, content in files.items():
+        httpx_mock.add_response(url=f"{where}/files/{rtype}.ndjson", content=content, is_optional=True)
+
+
+def _ndjson(*resources: dict[str, Any]) -> bytes:
+    return b"\n".join(json.dumps(r).encode() for r in resources) + b"\n"
+
+
+ANY_TYPES = "ServiceRequest,MedicationRequest,DeviceRequest,Patient,Condition,Procedure,DocumentReference"
+
+
+def test_backfill_decides_an_export_and_hands_over_to_polling(httpx_mock: HTTPXMock, tmp_path: Path) -> None:
+    from adapter.service.backfill import backfill
+    from adapter.service.worker import cursor_name
+
+    ehr = FakeEHR()
+    files = {
+        "ServiceRequest": _ndjson(*ehr.requests, {**_request("sr4", "b"), "status": "completed"}),
+        "Patient": _ndjson(*ehr.patients.values()),
+        "Condition": _ndjson(*ehr.conditions) + b"{not json\n",
+    }
+    _export(httpx_mock, files)
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    worker = SyncWorker(store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False, page_size=2)
+    seen: list[tuple[int, int]] = []
+    report = backfill(worker, progress=lambda done, total: seen.append((done, total)), workspace=tmp_path)
+    assert (report.exported, report.seen, report.decided, report.dead) == (11, 3, 3, 1)
+    assert seen == [(2, 4), (4, 4)]  # pages in patient order, the completed request read but not decided
+    (letter,) = store.dead_letters()
+    assert letter.reason.startswith("an export line is not JSON") and letter.payload == {
+        "url": f"{EHR}/files/Condition.ndjson", "line": 6}  # fmt: skip
+    assert {cursor_name(t): store.cursor(cursor_name(t)) for t in ("ServiceRequest", "DeviceRequest")} == {
+        "ehr:ServiceRequest": "2026-11-27T12:00:00.000Z", "ehr:DeviceRequest": "2026-11-27T12:00:00.000Z"}  # fmt: skip
+    assert list(tmp_path.glob("imr-backfill-*")) == []  # the workspace is gone
+
+
+def test_backfill_context_is_what_polling_reads(httpx_mock: HTTPXMock, tmp_path: Path) -> None:
+    from adapter.service.backfill import Workspace
+
+    ehr = FakeEHR()
+    client = FHIRClient(EHR, transport=httpx.MockTransport(ehr))
+    polled = ContextReader(client, Capabilities.of(client)).read(ehr.requests)
+    space = Workspace(tmp_path)
+    for resource in [*ehr.requests, *ehr.patients.values(), *ehr.conditions]:
+        space.add(resource)
+    assert space.context(sorted(polled)) == polled
+
+
+def test_export_files_elsewhere_are_refused(httpx_mock: HTTPXMock, tmp_path: Path) -> None:
+    from adapter.errors import PagingError
+    from adapter.service.backfill import backfill
+
+    _export(httpx_mock, {"ServiceRequest": b""}, where="http://elsewhere.test/fhir")
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False)
+    with pytest.raises(PagingError, match="leaves the server"):
+        backfill(worker, workspace=tmp_path)
+    assert worker.store.cursor("ehr:ServiceRequest") is None  # nothing done: polling has not moved

@@ -12,8 +12,11 @@ injury counts for none of this one's facts. The pipeline is built once per proce
 
 from __future__ import annotations
 
+import hashlib
 import re
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
@@ -156,52 +159,82 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     )
 
 
+#: Texts whose mentions are kept (by source and digest): a patient's notes are analysed once, however many
+#: of the patient's requests read them. Bounded, and holding digests rather than texts.
+_MEMO_SIZE = 512
+_memo: OrderedDict[tuple[int, str, bytes], list[Mention]] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
 def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Mention]:
     """Every lexicon phrase in the texts, with its ConText modifiers and sentence."""
     lexicon = lexicon or load_lexicon()
-    pipeline = _pipeline(lexicon)
-    nlp = pipeline.nlp
-    sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
     found: list[Mention] = []
     for source, text in texts:
         if not text.strip():
             continue
-        doc = sentencizer(nlp.make_doc(text))
-        spans, labels = [], []
-        for target in pipeline.targets:
-            for match in target.pattern.finditer(text):
-                span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
-                if span is not None:
-                    spans.append(span)
-                    labels.append((target, match))
-        doc.spans[_GROUP] = spans
-        doc = context(doc)
-        for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
-            name = target.name
-            if target.kind == "drug":
-                name = lexicon.drug_by_name[match.group(0).lower()].ingredient
-            # a cue inside the phrase itself ("return" in "return to work") modifies nothing
-            modifiers = {m.category for m in span._.modifiers
-                         if m.modifier_span[1] <= span.start or m.modifier_span[0] >= span.end}  # fmt: skip
-            sentence = span.sent.text.strip()
-            if pipeline.other_injury.search(sentence):
-                modifiers.add(OTHER_INJURY)
-            if pipeline.someone_else.match(sentence):
-                modifiers.add(FAMILY)
-            found.append(
-                Mention(
-                    kind=target.kind,
-                    name=name,
-                    polarity=target.polarity,
-                    modifiers=frozenset(modifiers),
-                    sentence=sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…",
-                    regions=frozenset(lexicon.regions_in(sentence)),
-                    source=source,
-                    start=match.start(),
-                    end=match.end(),
-                )
+        key = (id(lexicon), source, hashlib.blake2b(text.encode(), digest_size=16).digest())
+        with _memo_lock:
+            known = _memo.get(key)
+            if known is not None:
+                _memo.move_to_end(key)
+        if known is None:
+            known = _text_mentions(source, text, lexicon)
+            with _memo_lock:
+                _memo[key] = known
+                while len(_memo) > _MEMO_SIZE:
+                    _memo.popitem(last=False)
+        found += known
+    return found
+
+
+def forget_texts() -> None:
+    """Drop the mentions kept per text (a measurement of the cold path starts from here)."""
+    with _memo_lock:
+        _memo.clear()
+
+
+def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
+    pipeline = _pipeline(lexicon)
+    nlp = pipeline.nlp
+    sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
+    found: list[Mention] = []
+    doc = sentencizer(nlp.make_doc(text))
+    spans, labels = [], []
+    for target in pipeline.targets:
+        for match in target.pattern.finditer(text):
+            span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
+                labels.append((target, match))
+    doc.spans[_GROUP] = spans
+    doc = context(doc)
+    for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
+        name = target.name
+        if target.kind == "drug":
+            name = lexicon.drug_by_name[match.group(0).lower()].ingredient
+        # a cue inside the phrase itself ("return" in "return to work") modifies nothing
+        modifiers = {m.category for m in span._.modifiers
+                     if m.modifier_span[1] <= span.start or m.modifier_span[0] >= span.end}  # fmt: skip
+        sentence = span.sent.text.strip()
+        if pipeline.other_injury.search(sentence):
+            modifiers.add(OTHER_INJURY)
+        if pipeline.someone_else.match(sentence):
+            modifiers.add(FAMILY)
+        found.append(
+            Mention(
+                kind=target.kind,
+                name=name,
+                polarity=target.polarity,
+                modifiers=frozenset(modifiers),
+                sentence=sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…",
+                regions=frozenset(lexicon.regions_in(sentence)),
+                source=source,
+                start=match.start(),
+                end=match.end(),
             )
-        found += _pain_changes(source, text, lexicon)
+        )
+    found += _pain_changes(source, text, lexicon)
     return found
 
 

@@ -78,6 +78,13 @@ class FHIRClient(RequestsMixin):
             response.close()
             time.sleep(delay)
 
+    def send_streaming(self, request: httpx.Request) -> httpx.Response:
+        """Send once and return the response unread (the caller streams the body and closes it)."""
+        try:
+            return self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise translate_transport(exc, request) from exc
+
     def capabilities(self) -> Any:
         request = self.req_capabilities()
         return self.resource_answer(self.parse(self.send(request)), request)

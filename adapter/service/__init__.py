@@ -52,5 +52,6 @@ def wire(settings: Settings) -> Wiring:
     if settings.forwarding:
         client = payer_client(settings.payer, settings.auth("payer"), settings.timeout)
         service = settings.service
-        forwarder = Forwarder(store, client, max_delay=service.outbox_max_delay, batch=service.outbox_batch)
+        forwarder = Forwarder(store, client, max_delay=service.outbox_max_delay, batch=service.outbox_batch,
+                              lease=service.outbox_lease)  # fmt: skip
     return Wiring(settings, store, forwarder)

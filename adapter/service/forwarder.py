@@ -25,15 +25,20 @@ log = logging.getLogger("adapter.service.forwarder")
 class Forwarder:
     """Drains the outbox to the payer; ``start()`` runs it in a background thread."""
 
-    def __init__(self, store: Store, payer: FHIRClient, *, max_delay: float = 30.0, batch: int = 50) -> None:
+    def __init__(
+        self, store: Store, payer: FHIRClient, *, max_delay: float = 30.0, batch: int = 50, lease: float = 60.0
+    ) -> None:
         self.store = store
         self.payer = payer
         self.max_delay = max_delay
+        self.lease = lease
         #: The most answers sent in one transaction (1: one request each).
         self.batch = batch
         self._transactions: bool | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Answers delivered since this forwarder was made (by ``drain`` or its thread).
+        self.delivered = 0
 
     @property
     def transactions(self) -> bool:
@@ -49,7 +54,7 @@ class Forwarder:
     def deliver_next(self) -> int | None:
         """Deliver from the head of the outbox: how many were delivered (0: the head failed and waits), or
         None when nothing is due."""
-        items = self.store.next_outbox_batch(self.batch if self.batch > 1 and self.transactions else 1)
+        items = self.store.next_outbox_batch(self.batch if self.batch > 1 and self.transactions else 1, self.lease)
         if not items:
             return None
         run = list(takewhile(lambda i: _version(i.payload) <= 1, items)) or items[:1]
@@ -67,6 +72,7 @@ class Forwarder:
             log.warning("outbox %s: delivery failed (%s); next try in %.1f s", head.seq, exc.code, delay)
             return 0
         self.store.delivered(*[i.seq for i in run])
+        self.delivered += len(run)
         return len(run)
 
     def send_many(self, items: list[OutboxItem]) -> None:
@@ -124,7 +130,12 @@ class Forwarder:
             if not result:
                 self._stop.wait(0.2)
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="outbox-forwarder", daemon=True)
         self._thread.start()
 
@@ -132,6 +143,7 @@ class Forwarder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            self._thread = None
 
 
 def _version(resource: JSON) -> int:

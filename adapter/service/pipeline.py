@@ -14,7 +14,7 @@ from adapter.errors import StateError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.response import Parties, claim_response, detached
 from adapter.review import ReviewTask, review_tasks
-from adapter.service.state import RequestConflictError, Store
+from adapter.service.state import Recording, RequestConflictError, Store
 from adapter.tables import Tables
 
 JSON = dict[str, Any]
@@ -86,18 +86,29 @@ def for_payer(response: JSON) -> JSON:
     return copy
 
 
-def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:
-    """Keep the ClaimResponse and (atomically) queue its payer copy and claim the idempotency key; the id of
-    the ClaimResponse that answers ``key`` (another one when a racing twin was recorded first)."""
+def recording(
+    decided: Decided,
+    *,
+    forward: bool,
+    key: str | None = None,
+    also: Sequence[str] = (),
+    audited: tuple[str, str, str] | None = None,
+) -> Recording:
+    """What the store keeps of a decision: the ClaimResponse, its payer copy (when ``forward``), its review
+    Tasks, the idempotency ``key`` and business keys ``also``, and the audit row (who, action, target)."""
     response = decided.response
     patient = (response.get("patient") or {}).get("reference")
     request = (response.get("request") or {}).get("reference") or (
         decided.requested[0].reference if decided.requested else None
     )
     payer_copy = for_payer(response) if forward else None
-    return store.record(
-        response, patient=patient, request=request, forward=payer_copy, key=key, also=also, reviews=decided.reviews
-    )
+    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited)
+
+
+def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:
+    """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys); the id of the ClaimResponse
+    that answers ``key`` (another one when a racing twin was recorded first)."""
+    return store.record_all([recording(decided, forward=forward, key=key, also=also)])[0]
 
 
 def answer(

@@ -72,6 +72,20 @@ class OutboxItem:
 
 
 @dataclass
+class Recording:
+    """One answer to keep (see ``Store.record``)."""
+
+    response: JSON
+    patient: str | None
+    request: str | None
+    forward: JSON | None
+    key: str | None = None
+    also: Sequence[str] = ()
+    reviews: Sequence[ReviewTask] = ()
+    audited: tuple[str, str, str] | None = None
+
+
+@dataclass
 class DeadLetter:
     id: int
     source: str
@@ -176,41 +190,51 @@ class Store:
         key: str | None = None,
         also: Sequence[str] = (),
         reviews: Sequence[ReviewTask] = (),
+        audited: tuple[str, str, str] | None = None,
     ) -> str:
         """Store a ClaimResponse with its review Tasks, queue it for the payer and claim the idempotency
-        ``key`` (and the business keys in ``also``), atomically. Returns the id of the ClaimResponse that
-        answers ``key``: this one, or the one stored first when another request (or replica) claimed the key
-        before; a business key already claimed by other content raises ``RequestConflictError`` and stores
-        nothing."""
+        ``key`` (and the business keys in ``also``), atomically, with an audit row (who, action, target) when
+        ``audited`` is given. Returns the id of the ClaimResponse that answers ``key``: this one, or the one
+        stored first when another request (or replica) claimed the key before; a business key already claimed
+        by other content raises ``RequestConflictError`` and stores nothing."""
+        recording = Recording(response, patient, request, forward, key, also, reviews, audited)
+        return self.record_all([recording])[0]
+
+    def record_all(self, recordings: Sequence[Recording]) -> list[str]:
+        """``record`` for each, all in one transaction (one commit for a page of answers)."""
         with self.transaction() as db:
-            if key is not None and not self._claim(db, key, response["id"]):
-                existing = db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key))
-                return str(existing.scalar_one())
-            for business_key in also:
-                if not self._claim(db, business_key, response["id"]):
-                    raise RequestConflictError()
-            updated = response["meta"]["lastUpdated"]
-            db.execute(
-                insert(claim_responses).values(
-                    id=response["id"],
-                    patient=patient,
-                    request=request,
-                    outcome=response.get("outcome"),
-                    last_updated=updated,
-                    updated_us=micros(updated),
-                    resource=orjson.dumps(response).decode(),
-                )
+            return [self._record(db, r) for r in recordings]
+
+    def _record(self, db: Connection, r: Recording) -> str:
+        response = r.response
+        if r.key is not None and not self._claim(db, r.key, response["id"]):
+            existing = db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == r.key))
+            return str(existing.scalar_one())
+        for business_key in r.also:
+            if not self._claim(db, business_key, response["id"]):
+                raise RequestConflictError()
+        updated = response["meta"]["lastUpdated"]
+        db.execute(
+            insert(claim_responses).values(
+                id=response["id"],
+                patient=r.patient,
+                request=r.request,
+                outcome=response.get("outcome"),
+                last_updated=updated,
+                updated_us=micros(updated),
+                resource=orjson.dumps(response).decode(),
             )
-            for review in reviews:
-                db.execute(
-                    insert(tasks).values(
-                        **_task_row(review.resource), documents=orjson.dumps(review.documents).decode()
-                    )
-                )
-            if forward is not None:
-                db.execute(
-                    insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(forward).decode())
-                )
+        )
+        for review in r.reviews:
+            db.execute(
+                insert(tasks).values(**_task_row(review.resource), documents=orjson.dumps(review.documents).decode())
+            )
+        if r.forward is not None:
+            db.execute(
+                insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(r.forward).decode())
+            )
+        if r.audited is not None:
+            db.execute(insert(audit).values(**_audit_row(*r.audited, str(response.get("outcome")))))
         return str(response["id"])
 
     def _claim(self, db: Connection, key: str, claim_response_id: str | None) -> bool:
@@ -349,12 +373,8 @@ class Store:
                 db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))
             action = next((o["valueCodeableConcept"]["coding"][0]["code"] for o in task.get("output", [])
                            if o["type"]["text"] == "decision"), "?")  # fmt: skip
-            db.execute(insert(audit).values(
-                at=now(), who=_fit(audit.c.who, who), action=_fit(audit.c.action, f"review decision {action}"),
-                target=_fit(audit.c.target, f"Task/{task_id} ClaimResponse/{response_id}/_history/"
-                                            f"{response['meta']['versionId']}"),
-                outcome="completed",
-            ))  # fmt: skip
+            target = f"Task/{task_id} ClaimResponse/{response_id}/_history/{response['meta']['versionId']}"
+            db.execute(insert(audit).values(**_audit_row(who, f"review decision {action}", target, "completed")))
         return task, response
 
     def next_outbox_batch(self, limit: int, lease: float = 60.0) -> list[OutboxItem]:
@@ -472,15 +492,7 @@ class Store:
     def audit(self, who: str, action: str, target: str | None, outcome: str) -> None:
         """One audit row; every field is cut to its column, so a client cannot make rows large."""
         with self.transaction() as db:
-            db.execute(
-                insert(audit).values(
-                    at=now(),
-                    who=_fit(audit.c.who, who),
-                    action=_fit(audit.c.action, action),
-                    target=_fit(audit.c.target, target) if target else None,
-                    outcome=_fit(audit.c.outcome, outcome),
-                )
-            )
+            db.execute(insert(audit).values(**_audit_row(who, action, target, outcome)))
 
     def audit_log(self, limit: int = 100) -> list[tuple[str, str, str, str | None, str]]:
         with self.transaction() as db:
@@ -512,6 +524,17 @@ def _task_row(task: JSON) -> dict[str, Any]:
         "last_updated": updated,
         "updated_us": micros(updated),
         "resource": orjson.dumps(task).decode(),
+    }
+
+
+def _audit_row(who: str, action: str, target: str | None, outcome: str) -> dict[str, Any]:
+    """An audit row, every field cut to its column (a client cannot make rows large)."""
+    return {
+        "at": now(),
+        "who": _fit(audit.c.who, who),
+        "action": _fit(audit.c.action, action),
+        "target": _fit(audit.c.target, target) if target else None,
+        "outcome": _fit(audit.c.outcome, outcome),
     }
 
 

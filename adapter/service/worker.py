@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -26,8 +28,8 @@ from adapter.fhir.inbound import check_resource
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
 from adapter.service.context import Capabilities, ContextReader, context_bundle, patient_reference
 from adapter.service.forwarder import Forwarder
-from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, warm_up
-from adapter.service.state import Store
+from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
+from adapter.service.state import Store, micros
 from adapter.tables import load_tables
 
 log = logging.getLogger("adapter.service.worker")
@@ -73,6 +75,22 @@ def _latest_note(response: JSON) -> str:
     notes = {n.get("number"): n.get("text", "") for n in response.get("processNote", [])}
     numbers = (response.get("item") or [{}])[0].get("noteNumber") or []
     return str(notes.get(numbers[-1], "pended")) if numbers else "pended"
+
+
+@dataclass
+class Page:
+    """Requests to decide together: how to read their context Bundles, and what to do once recorded."""
+
+    requests: list[JSON]
+    contexts: Callable[[list[JSON]], list[JSON | AdapterError]]
+    done: Callable[[], None] = lambda: None
+
+
+@dataclass
+class Started:
+    page: Page
+    todo: list[tuple[JSON, str]]
+    outcomes: Iterator[Decided | AdapterError]
 
 
 def _determine(bundle: JSON, adverse: AdversePolicy) -> Decided | AdapterError:
@@ -171,7 +189,7 @@ class SyncWorker:
             return None
         return key
 
-    def bundles(self, requests: list[JSON], included: list[JSON]) -> list[JSON | AdapterError]:
+    def bundles(self, requests: list[JSON], *, included: list[JSON]) -> list[JSON | AdapterError]:
         """Each request's context Bundle, the page's context read at once; when that read fails for a reason
         other than an unreachable or overloaded EHR, each request's on its own (so one bad request cannot
         hold up the page, and its error is its own)."""
@@ -192,46 +210,66 @@ class SyncWorker:
                 out.append(exc)
         return out
 
-    def determine(self, bundles: list[JSON | AdapterError]) -> list[Decided | AdapterError]:
-        """Determine every context Bundle, on the pool's processes when there is one (in order)."""
+    def determine(self, bundles: list[JSON | AdapterError]) -> Iterator[Decided | AdapterError]:
+        """Determine every context Bundle, in order: on the pool's processes when there is one (all started
+        at once, collected as the iterator is read), else as it is read."""
         work = [b for b in bundles if not isinstance(b, AdapterError)]
+        done: Iterator[Decided | AdapterError]
         if self.processes > 1 and len(work) > 1:
             if self._pool is None:
                 self._pool = _pool(self.processes)
             chunk = max(1, len(work) // (self.processes * 4))
             done = iter(self._pool.map(_determine, work, [self.adverse] * len(work), chunksize=chunk))
         else:
-            done = iter(_determine(b, self.adverse) for b in work)
-        return [b if isinstance(b, AdapterError) else next(done) for b in bundles]
+            done = (_determine(b, self.adverse) for b in work)
+        return (b if isinstance(b, AdapterError) else next(done) for b in bundles)
 
-    def finish(self, request: JSON, key: str, outcome: Decided | AdapterError, report: PassReport) -> None:
-        """Record a request's answer (or its dead letter), audit it and tell the EHR."""
+    def dead(self, request: JSON, key: str, error: AdapterError, report: PassReport) -> None:
+        """A request that cannot be determined: a dead letter with the reason (and its key marked done)."""
         ref = f"{request['resourceType']}/{request['id']}"
-        if isinstance(outcome, AdapterError):
-            self.store.dead_letter(
-                "ehr", key, f"[{outcome.code}] {outcome.message}", {"reference": ref}, processed=True
-            )
-            self.store.audit("worker", "determine", ref, f"dead-letter {outcome.code}")
-            report.dead += 1
-            return
-        record(self.store, outcome, forward=self.forward, key=key)
-        self.store.audit("worker", "determine", ref, outcome.response["outcome"])
-        report.decided += 1
+        self.store.dead_letter("ehr", key, f"[{error.code}] {error.message}", {"reference": ref}, processed=True)
+        self.store.audit("worker", "determine", ref, f"dead-letter {error.code}")
+        report.dead += 1
+
+    def start_page(self, page: Page, report: PassReport) -> Started:
+        """Admit a page's requests, read their context and start their determinations."""
+        todo = [(request, key) for request in page.requests if (key := self.admit(request, report)) is not None]
+        outcomes = self.determine(page.contexts([r for r, _ in todo])) if todo else iter(())
+        return Started(page, todo, outcomes)
+
+    def finish_page(self, started: Started, report: PassReport) -> None:
+        """Record a page's answers in order, in one transaction, then say it is done (the cursor moves past
+        it) and tell the EHR."""
+        kept: list[tuple[JSON, str, Decided]] = []
+        for (request, key), outcome in zip(started.todo, started.outcomes, strict=True):
+            if isinstance(outcome, AdapterError):
+                self.dead(request, key, outcome, report)
+            else:
+                kept.append((request, key, outcome))
+        self.store.record_all([
+            recording(decided, forward=self.forward, key=key,
+                      audited=("worker", "determine", f"{request['resourceType']}/{request['id']}"))
+            for request, key, decided in kept
+        ])  # fmt: skip
+        report.decided += len(kept)
+        started.page.done()
         if self.tasks:
-            self.write_task(ehr_task(request, outcome.response), key)
+            for request, key, decided in kept:
+                self.write_task(ehr_task(request, decided.response), key)
 
-    def process_page(self, requests: list[JSON], included: list[JSON], report: PassReport) -> None:
-        """Decide a page of requests: context read per page, determinations in parallel, recorded in order."""
-        todo = [(request, key) for request in requests if (key := self.admit(request, report)) is not None]
-        if not todo:
-            return
-        bundles = self.bundles([r for r, _ in todo], included)
-        for (request, key), outcome in zip(todo, self.determine(bundles), strict=True):
-            self.finish(request, key, outcome, report)
+    def process_pages(self, pages: Iterable[Page], report: PassReport) -> None:
+        """Pages in order, each page's determinations running while the one before it is recorded."""
+        previous: Started | None = None
+        for page in pages:
+            current = self.start_page(page, report)
+            if previous is not None:
+                self.finish_page(previous, report)
+            previous = current
+        if previous is not None:
+            self.finish_page(previous, report)
 
-    def run_once(self) -> PassReport:
-        """One pass over what changed since the cursor, a page at a time, then deliver what is queued."""
-        report = PassReport()
+    def polled_pages(self, report: PassReport) -> Iterator[Page]:
+        """The pages of requests changed since each type's cursor; a page done moves its type's cursor."""
         for rtype in REQUEST_RESOURCES:  # each request type with its own cursor
             name = cursor_name(rtype)
             cursor = self.store.cursor(name) or EPOCH
@@ -239,23 +277,43 @@ class SyncWorker:
             params.update({p: v for p, v in (("status", "active"), ("intent", "order")) if p in self.searchable(rtype)})
             if rtype in self.reader.capabilities.include_subject:
                 params["_include"] = f"{rtype}:subject"
-            for page in self.ehr.search_pages(rtype, params):
-                entries = [e for e in page.get("entry", []) if isinstance(e.get("resource"), dict)]
+            for found in self.ehr.search_pages(rtype, params):
+                entries = [e for e in found.get("entry", []) if isinstance(e.get("resource"), dict)]
                 matches = [e["resource"] for e in entries if e.get("search", {}).get("mode", "match") == "match"
                            and e["resource"].get("resourceType") == rtype]  # fmt: skip
                 included = [e["resource"] for e in entries if e.get("search", {}).get("mode") == "include"]
                 # a server that cannot filter on status and intent: filtered here
                 requests = [r for r in matches if (r.get("status"), r.get("intent")) == ("active", "order")]
                 report.seen += len(requests)
-                self.process_page(requests, included, report)
                 updated = [u for r in matches if (u := r.get("meta", {}).get("lastUpdated"))]
-                if updated and max(updated) > cursor:
-                    cursor = max(updated)
-                    self.store.set_cursor(name, cursor)  # only past work that is recorded
-        if self.tasks:
-            self.report_reviews()
-        if self.forwarder is not None:
-            report.delivered = self.forwarder.drain()
+                newest = max(updated, default=None)
+                yield Page(requests, partial(self.bundles, included=included),
+                           partial(self._moved, name, newest))  # fmt: skip
+
+    def _moved(self, name: str, newest: str | None) -> None:
+        """Move a cursor forward to ``newest`` (only past work that is recorded; never back)."""
+        current = self.store.cursor(name)
+        if newest and (current is None or micros(newest) > micros(current)):
+            self.store.set_cursor(name, newest)
+
+    def run_once(self) -> PassReport:
+        """One pass over what changed since the cursors, a page at a time, delivering to the payer meanwhile."""
+        report = PassReport()
+        forwarder = self.forwarder
+        started = forwarder is not None and not forwarder.running
+        before = forwarder.delivered if forwarder is not None else 0
+        if forwarder is not None and started:
+            forwarder.start()  # answers go out while the next pages are decided
+        try:
+            self.process_pages(self.polled_pages(report), report)
+            if self.tasks:
+                self.report_reviews()
+        finally:
+            if forwarder is not None and started:
+                forwarder.stop()
+        if forwarder is not None:
+            forwarder.drain()
+            report.delivered = forwarder.delivered - before
         return report
 
     def close(self) -> None:

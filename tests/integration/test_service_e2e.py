@@ -39,6 +39,8 @@ FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKE
 
 READER = "e2e-reader"
 REVIEWER = "e2e-reviewer"
+#: Seconds a forwarder holds what it sends (short here: the kill tests wait for a dead worker's lease).
+LEASE = 3
 
 
 def _env(state: str) -> dict[str, str]:
@@ -53,6 +55,7 @@ def _env(state: str) -> dict[str, str]:
         ),  # fmt: skip
         "IMR_SERVICE__STATE_URL": state,
         "IMR_SERVICE__OUTBOX_MAX_DELAY": "2",
+        "IMR_SERVICE__OUTBOX_LEASE": str(LEASE),
         "IMR_PAYER_URL": os.environ.get("IMR_PAYER_URL") or SANDBOX,  # forward to the payer under test
     }
 
@@ -258,8 +261,54 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
     assert total == len(active)  # every request decided once
     requested = sorted(r["item"][0]["extension"][0]["valueReference"]["reference"] for r in responses)
     assert requested == sorted(active)
-    assert store.outbox_pending() == 0
+    # what the killed worker was sending stays leased to it for service.outbox_lease, then goes out
+    forwarder = Forwarder(store, payer_client(payer.base_url, load_settings().auth("payer"), 30), lease=LEASE)
+    _wait(lambda: forwarder.drain() >= 0 and store.outbox_pending() == 0, seconds=30)
     assert all(_on_payer(payer, r["id"]) == 1 for r in responses)  # on the payer exactly once each
+
+
+def test_backfill_killed_midway_loses_nothing_and_does_nothing_twice(
+    tmp_path: Path, ehr_url: str, payer: FHIRClient
+) -> None:
+    """`sync --backfill` from the EHR's Bulk Data export, killed with SIGKILL in the middle and started again:
+    every exported request decided once, on the payer once, and polling handed over at the export's time."""
+    from adapter.service.worker import cursor_name
+
+    with FHIRClient(ehr_url) as ehr:
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        time.sleep(1.1)
+        for path in sorted(LETTERS.glob("*.txt")) * 10:  # new cases each time: new resources, not matches
+            case = parse_letter(path.read_bytes())
+            case.case_number = f"CM94-{uuid.uuid4().int % 10**7:07d}"
+            assert case.source is not None
+            ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
+        active = {
+            f"{rtype}/{r['id']}"
+            for rtype in REQUEST_RESOURCES
+            for r in ehr.search(rtype, {"_lastUpdated": f"ge{since}", "_count": 500})
+            if (r.get("status"), r.get("intent")) == ("active", "order")
+        }
+    state = f"sqlite:///{tmp_path}/backfill.db"
+    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10"}  # small pages: the kill lands between them
+    command = [sys.executable, "-m", "adapter.cli", "sync", "--backfill", "--once", "--since", since]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = Store(state)
+    _wait(lambda: store.search(count=1)[0] >= 12, seconds=120)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    done_before = store.search(count=1)[0]
+    assert 0 < done_before < len(active)
+    finished = subprocess.run(command, env=env, check=True, capture_output=True, text=True, timeout=300)
+    assert f"{done_before} already done" in finished.stdout
+    total, responses = store.search(count=1000)
+    assert total == len(active)  # every exported request decided once
+    requested = {e["valueReference"]["reference"] for r in responses for i in r["item"][:1] for e in i["extension"][:1]}
+    assert requested == active
+    forwarder = Forwarder(store, payer_client(payer.base_url, load_settings().auth("payer"), 30), lease=LEASE)
+    _wait(lambda: forwarder.drain() >= 0 and store.outbox_pending() == 0, seconds=30)
+    assert all(_on_payer(payer, r["id"]) == 1 for r in responses)
+    cursor = store.cursor(cursor_name("ServiceRequest"))
+    assert cursor is not None and cursor > since  # polling takes over from the export's transactionTime
 
 
 def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) -> None:
