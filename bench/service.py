@@ -155,12 +155,12 @@ def worker_throughput(settings: Any) -> tuple[int, float]:
             ehr.transaction(request_bundle(case, summary_text(case.source.text, case.layout)))
     service = settings.service.model_copy(update={"state_url": state})
     wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
-    worker = wiring.worker()
     started = time.perf_counter()
-    report = worker.run_once()
-    while wiring.store.outbox_pending():
-        assert wiring.forwarder is not None
-        wiring.forwarder.drain()
+    with wiring.worker() as worker:
+        report = worker.run_once()
+        while wiring.store.outbox_pending():
+            assert wiring.forwarder is not None
+            wiring.forwarder.drain()
     return report.decided, report.decided / (time.perf_counter() - started)
 
 

@@ -13,6 +13,7 @@ injury counts for none of this one's facts. The pipeline is built once per proce
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import threading
 import warnings
@@ -164,6 +165,15 @@ def _build(lexicon: Lexicon) -> _Pipeline:
 _MEMO_SIZE = 512
 _memo: OrderedDict[tuple[int, str, bytes], list[Mention]] = OrderedDict()
 _memo_lock = threading.Lock()
+
+
+def _after_fork() -> None:
+    """A forked worker process starts with its own free lock (another thread may have held it at the fork)."""
+    global _memo_lock
+    _memo_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Mention]:

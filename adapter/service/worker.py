@@ -302,6 +302,8 @@ class SyncWorker:
         forwarder = self.forwarder
         started = forwarder is not None and not forwarder.running
         before = forwarder.delivered if forwarder is not None else 0
+        if self.processes > 1 and self._pool is None:
+            self._pool = _pool(self.processes)  # forked before the forwarder's thread starts: no lock is copied held
         if forwarder is not None and started:
             forwarder.start()  # answers go out while the next pages are decided
         try:
