@@ -29,6 +29,8 @@ __all__ = [
     "load_tables",
 ]
 
+#: libyaml's safe loader where PyYAML was built with it (several times faster at start-up), else Python's.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The tables shipped with the adapter.
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
@@ -242,8 +244,7 @@ def load_table(path: Path, model: type[BaseModel]) -> Any:
     except OSError as exc:
         raise MappingTableError(f"cannot read the table: {exc.strerror or exc}", location=str(path)) from exc
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -253,7 +254,7 @@ def load_table(path: Path, model: type[BaseModel]) -> Any:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
-        line = _line_of(node, tuple(first["loc"]))
+        line = _line_of(yaml.compose(text, Loader=SAFE_LOADER), tuple(first["loc"]))  # the nodes know their lines
         dotted = ".".join(str(p) for p in first["loc"]) or "(top)"
         where = f"{path}:{line}" if line else str(path)
         raise MappingTableError(f"{dotted}: {first['msg']}", location=where) from exc

@@ -37,7 +37,7 @@ from adapter.errors import MappingTableError
 from adapter.letters import _text
 from adapter.lexicon import Lexicon, load_lexicon
 from adapter.model import DisputedItem, IMRCase
-from adapter.tables import DEFAULT_MAPPINGS, label_window
+from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER, label_window
 
 
 class RequestFacts(BaseModel):
@@ -149,7 +149,7 @@ def categories(folder: Path = DEFAULT_MAPPINGS) -> tuple[str, list[tuple[str, re
     path = folder / "categories.yaml"
     lexicon = load_lexicon(folder)
     try:
-        table = _Categories.model_validate(yaml.safe_load(path.read_text()))
+        table = _Categories.model_validate(yaml.load(path.read_text(), Loader=SAFE_LOADER))
         compiled = [(e.id, *_category_pattern(e, lexicon)) for e in table.entries]
         known = {e.id for e in table.entries} | {table.default}
         missing = {t.category for t in lexicon.therapies} - known

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.errors import MappingTableError
 from adapter.fhir.pas import ReviewAction
-from adapter.tables import DEFAULT_MAPPINGS
+from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER
 
 Action = Literal["A1", "A2", "A3", "A4", "A6"]
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
@@ -221,7 +221,7 @@ def load_rules(folder: Path = DEFAULT_MAPPINGS) -> RuleSet:
     """The rules in ``folder/rules.yaml``, validated; ``MappingTableError`` with file and rule when broken."""
     path = folder / "rules.yaml"
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)
         ruleset = RuleSet.model_validate(data)
     except OSError as exc:
         raise MappingTableError(f"cannot read the rules: {exc.strerror or exc}", location=str(path)) from exc
