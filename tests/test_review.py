@@ -134,7 +134,10 @@ def test_a_pended_item_becomes_a_requested_task() -> None:
     task, response = _decided()
     assert (task["status"], task["intent"]) == ("requested", "order")
     assert task["focus"] == {"reference": f"ClaimResponse/{response['id']}"}
-    assert task["for"] == {"reference": "Patient/example-worker"}
+    assert task["for"] == {
+        "reference": "Patient/example-worker",  # and whom it is about, for the reviewer
+        "identifier": {"system": "urn:example:payer:member", "value": "WC-0000-1234"},
+    }
     inputs = {i["type"]["text"]: i for i in task["input"]}
     assert inputs["recommendation"]["valueCodeableConcept"]["coding"][0]["code"] == "A3"
     assert inputs["rule"]["valueString"] == "spine-imaging-without-nerve-compromise"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.errors import ReviewClosedError, ReviewDecisionError
-from adapter.fhir.navigate import concept_text
+from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action, review_action_code
 from adapter.review.deadlines import Clock, clock_of, due
 from adapter.tables import load_tables
@@ -81,6 +81,7 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
     items = {i.get("sequence"): i for i in claim.get("item", [])}
     by_sequence = {(r.sequence or n): r for n, r in enumerate(requested, start=1)}
     notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
+    patient = _patient(response.get("patient"), data)
     tasks = []
     for item in response.get("item", []):
         if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
@@ -121,7 +122,7 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             "code": TASK_CODE,
             "description": f"Review: {inputs[1]['valueString']}"[:500],
             "focus": {"reference": f"ClaimResponse/{response['id']}"},
-            "for": response.get("patient"),
+            "for": patient,
             "authoredOn": moment,
             "lastModified": moment,
             "restriction": {"period": {"start": moment, "end": due(received, clock).isoformat(timespec="seconds")}},
@@ -130,6 +131,18 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
         documents = [(t.source, t.text) for t in wanted.texts] if wanted else []
         tasks.append(ReviewTask(task, documents))
     return tasks
+
+
+def _patient(reference: JSON | None, data: JSON) -> JSON | None:
+    """The Task's ``for``: the ClaimResponse's patient, with the patient's first identifier (a member id)
+    beside the reference when the request holds the Patient, so that a reviewer knows whom it is about."""
+    if not reference or data.get("resourceType") != "Bundle":
+        return reference
+    found = Index.of_bundle(data).find(reference) or {}
+    identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    if found.get("resourceType") != "Patient" or not identifiers:
+        return reference
+    return {**reference, "identifier": {k: v for k, v in identifiers[0].items() if k in ("system", "value")}}
 
 
 # --- the physician's decision ---------------------------------------------------------------------------

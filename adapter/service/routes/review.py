@@ -128,6 +128,14 @@ def _input(task: JSON, code: str) -> list[Any]:
     return values
 
 
+def _who(patient: JSON) -> str:
+    """A patient as a reviewer reads it: the member id when known, else the reference or display."""
+    identifier = patient.get("identifier") or {}
+    if identifier.get("value"):
+        return f"member {identifier['value']}"
+    return str(patient.get("reference") or patient.get("display") or "unknown")
+
+
 def _summary(task: JSON, now: datetime) -> JSON:
     due = datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
     left, overdue = _left(due, now)
@@ -136,7 +144,7 @@ def _summary(task: JSON, now: datetime) -> JSON:
     return {
         "id": task["id"],
         "service": next(iter(_input(task, "requested-service")), "requested service"),
-        "patient": (task.get("for") or {}).get("reference") or (task.get("for") or {}).get("display", "unknown"),
+        "patient": _who(task.get("for") or {}),
         "due": due.strftime("%a %d %b %Y, %H:%M %Z"),
         "left": left,
         "overdue": overdue,
