@@ -224,11 +224,14 @@ class Lexicon(_Entry):
         return {region for region, pattern in self.region_patterns.items() if pattern.search(text)}
 
     def doses_per_day(self, sig: str) -> float | None:
-        """Doses a day a sig states ("1 tab twice daily" -> 2)."""
+        """Doses a day a sig states ("1 tab twice daily" -> 2): the frequency written first, the longest
+        reading of it ("twice daily", not the "daily" inside it)."""
+        found = []
         for entry in self.dose_frequencies:
-            if re.search(rf"\b(?:{entry.pattern})(?!\w)", sig, re.IGNORECASE):
-                return entry.per_day
-        return None
+            match = re.search(rf"\b(?:{entry.pattern})(?!\w)", sig, re.IGNORECASE)
+            if match:
+                found.append((match.start(), -len(match[0]), entry.per_day))
+        return min(found)[2] if found else None
 
     def topical_form(self, text: str) -> str | None:
         found = re.search("|".join(rf"\b{re.escape(f)}\b" for f in self.topical_forms), text, re.IGNORECASE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,16 @@ import pytest
 
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
-from adapter.determination import Finding, RequestFacts, determine, facts_from_letter, load_rules
+from adapter.determination import (
+    Context,
+    Finding,
+    RequestFacts,
+    Text,
+    build_facts,
+    determine,
+    facts_from_letter,
+    load_rules,
+)
 from adapter.determination.facts import STATUS_FACTS, letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import fires
@@ -268,6 +278,12 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
     "functional-capacity-evaluation-routine": (
         facts("functional-capacity-evaluation", return_to_work_attempts=A),
         facts("functional-capacity-evaluation", return_to_work_attempts=U),
+    ),
+    "opioid-dose-above-wean-threshold": (
+        facts("opioid", mme_per_day=120.0, units_at_mme_threshold=120, same_drug_class_in_use=P,
+              weeks_since_injury=40.0),
+        facts("opioid", mme_per_day=60.0, units_at_mme_threshold=120, same_drug_class_in_use=P,
+              weeks_since_injury=40.0),
     ),
     "routine-examination-components": (facts("testing", request="Jamar grip test"), facts("testing", request="CBC")),
     "urine-drug-test-without-opioids": (
@@ -561,3 +577,46 @@ def test_cli_determine_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (first["recommendation"], first["action"], first["rules"]) == ("A3", "A4", ["passive-modalities"])
     assert main(["determine", str(LETTERS / "maximus-notice.txt")]) == 0
     assert "Determinations" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("request_text", "ingredient", "expected"),
+    [
+        ("Norco 10/325mg 1 tab every 6 hours #120", "hydrocodone", 40.0),
+        ("Oxycodone 30mg #180 for 30 days", "oxycodone", 270.0),
+        ("OxyContin 40 mg every 12 hours #60", "oxycodone", 120.0),
+        ("Duragesic 50 mcg/hr patch, change every 72 hours #10", "fentanyl", 120.0),
+        ("Tylenol #3 twice daily #60", "codeine", 9.0),
+        ("Methadone 10mg three times daily #90", "methadone", 240.0),  # 30 mg a day: the 21-40 band, x8
+        ("Methadone 5mg twice daily #60", "methadone", 40.0),  # 10 mg a day: x4
+        ("Nucynta 100mg every 6 hours #120", "tapentadol", 160.0),
+        ("Tramadol 50mg #60", "tramadol", None),  # no frequency and no supply: unknown, never over a limit
+        ("Butrans 10 mcg/hr patch #4", "buprenorphine", None),  # no factor in the table
+    ],
+)
+def test_opioid_doses_in_morphine_equivalents(request_text: str, ingredient: str, expected: float | None) -> None:
+    from adapter.determination.mme import mme_per_day
+    from adapter.lexicon import load_lexicon
+
+    quantity = int(request_text.rsplit("#", 1)[1].split()[0])
+    per_day = load_lexicon().doses_per_day(request_text.lower())
+    days = 30.0 if "30 days" in request_text else None
+    assert mme_per_day(request_text, ingredient, doses_per_day=per_day, quantity=quantity, supply_days=days) == expected
+
+
+def test_a_high_opioid_dose_in_long_term_use_is_tapered_by_a_physician() -> None:
+    context = Context(texts=[Text("note", "She has taken OxyContin since 2024 for chronic low back pain.")],
+                      medication_list=["oxycodone"], injury=date(2024, 3, 1), as_of=date(2026, 11, 20))  # fmt: skip
+    found = build_facts("OxyContin 40 mg every 12 hours #60", context, quantity=60)
+    assert (found.mme_per_day, found.units_at_mme_threshold) == (120.0, 40)
+    answer = determine(found, RULES)
+    assert (answer.recommendation, answer.certified_quantity, answer.action) == ("A6", 40.0, "A4")
+    assert "comes to 120 morphine milligram equivalents a day" in answer.rationale
+
+
+def test_the_opioid_table_names_only_opioids(mappings_copy: Path) -> None:
+    from adapter.determination.mme import load_opioids
+
+    replace_once(mappings_copy / "opioids.yaml", "  tramadol: 0.1", "  tramadol: 0.1\n  naproxen: 1")
+    with pytest.raises(MappingTableError, match="naproxen"):
+        load_opioids(mappings_copy)

@@ -33,6 +33,7 @@ from adapter.determination.evidence import (
     therapy_finding,
 )
 from adapter.determination.evidence import mentions as find_mentions
+from adapter.determination.mme import load_opioids, mme_per_day
 from adapter.errors import MappingTableError
 from adapter.letters import _text
 from adapter.lexicon import Lexicon, load_lexicon
@@ -93,6 +94,10 @@ class RequestFacts(BaseModel):
     same_drug_class_in_use: Status = "unknown"
     doses_per_day: float | None = None
     supply_days: float | None = None
+    #: An opioid request's daily dose in morphine milligram equivalents (None: strength or frequency unknown).
+    mme_per_day: float | None = None
+    #: The units of the request that keep the daily dose at the MTUS weaning threshold (80 MME).
+    units_at_mme_threshold: int | None = None
     topical_form: str | None = None
     topical_ingredients: list[str] = Field(default_factory=list)
     compound_has_not_recommended: bool | None = None
@@ -224,6 +229,13 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:
         facts["supply_days"] = quantity / per_day
+    if cls == "opioid" and found:
+        supply = facts.get("supply_days")
+        mme = mme_per_day(request, found[0].ingredient, doses_per_day=per_day, quantity=quantity,
+                          supply_days=supply if isinstance(supply, float) else None)  # fmt: skip
+        facts["mme_per_day"] = mme
+        if mme and quantity:
+            facts["units_at_mme_threshold"] = int(quantity * min(1.0, load_opioids().wean_above / mme))
     if category in ("topical", "topical-compound"):
         form = lexicon.topical_form(lowered)
         facts["topical_form"] = form
