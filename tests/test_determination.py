@@ -255,17 +255,21 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("physical-therapy", weeks_since_injury=26.0, functional_improvement=P, prior_same_therapy=P,
               requested_count=6, prior_sessions=6),
     ),
-    "postsurgical-shoulder-initial-course": (
+    "postsurgical-initial-course": (
         facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
+              surgery_name="arthroscopic shoulder surgery", postsurgical_course=24, postsurgical_initial_course=12,
               requested_count=12),
-        facts("physical-therapy", surgery_related=True, surgery_documented=U, body_region="shoulder",
-              requested_count=12),
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
+              surgery_name="arthroscopic shoulder surgery", postsurgical_course=24, postsurgical_initial_course=12,
+              requested_count=18),
     ),
-    "postsurgical-shoulder-beyond-initial-course": (
-        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
-              requested_count=12, prior_sessions=16),
-        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="shoulder",
-              requested_count=12, prior_sessions=24),
+    "postsurgical-beyond-initial-course": (
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="hand",
+              surgery_name="metacarpal fracture", postsurgical_course=16, postsurgical_initial_course=8,
+              requested_count=12, prior_sessions=10),
+        facts("physical-therapy", surgery_related=True, surgery_documented=P, body_region="hand",
+              surgery_name="metacarpal fracture", postsurgical_course=16, postsurgical_initial_course=8,
+              requested_count=6, prior_sessions=10),
     ),
     "physical-medicine-frequency": (
         facts("physical-therapy", frequency_per_week=5, duration_weeks=2, requested_count=10),
@@ -620,3 +624,28 @@ def test_the_opioid_table_names_only_opioids(mappings_copy: Path) -> None:
     replace_once(mappings_copy / "opioids.yaml", "  tramadol: 0.1", "  tramadol: 0.1\n  naproxen: 1")
     with pytest.raises(MappingTableError, match="naproxen"):
         load_opioids(mappings_copy)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "note", "expected"),
+    [
+        ("Post-operative physical therapy 2 times a week for 4 weeks for the right shoulder",
+         "She is status post arthroscopic subacromial decompression and rotator cuff repair of the right shoulder.",
+         ("arthroscopic shoulder surgery (impingement, rotator cuff)", 24, 12, "A1")),
+        ("Post-operative physical therapy for the left hand, 12 visits",
+         "He underwent ORIF of a left fifth metacarpal fracture and has had 10 sessions of physical therapy.",
+         ("metacarpal fracture", 16, 8, "A6")),
+        ("Post-operative physical therapy for the right knee, 12 visits",  # a course not verified: no table row
+         "Status post right knee arthroscopy with partial meniscectomy.", (None, None, None, "A4")),
+        ("Post-operative physical therapy for the right knee, 12 visits",  # the shoulder's course, not the knee's
+         "Status post rotator cuff repair of the left shoulder last year.", (None, None, None, "A4")),
+    ],
+)  # fmt: skip
+def test_postsurgical_courses_by_surgery(request_text: str, note: str, expected: tuple[Any, ...]) -> None:
+    context = Context(texts=[Text("note", note)], injury=date(2026, 5, 1), as_of=date(2026, 11, 20))
+    found = build_facts(request_text, context)
+    answer = determine(found, RULES)
+    got = (found.surgery_name, found.postsurgical_course, found.postsurgical_initial_course, answer.recommendation)
+    assert got == expected
+    if answer.recommendation == "A6":
+        assert answer.certified_quantity == 6.0  # 16 in the course, 10 given

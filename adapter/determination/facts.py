@@ -34,6 +34,7 @@ from adapter.determination.evidence import (
 )
 from adapter.determination.evidence import mentions as find_mentions
 from adapter.determination.mme import load_opioids, mme_per_day
+from adapter.determination.postsurgical import course_for, load_postsurgical
 from adapter.errors import MappingTableError
 from adapter.letters import _text
 from adapter.lexicon import Lexicon, load_lexicon
@@ -68,6 +69,11 @@ class RequestFacts(BaseModel):
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
     gi_risk: Status = "unknown"
     surgery_related: bool | None = None
+    #: For physical medicine after a surgery the records name (mappings/postsurgical.yaml): the surgery, its
+    #: general course of visits and the initial course (one half).
+    surgery_name: str | None = None
+    postsurgical_course: int | None = None
+    postsurgical_initial_course: int | None = None
     functional_improvement: Status = "unknown"
     red_flags: Status = "unknown"
     neurologic_deficit: Status = "unknown"
@@ -309,6 +315,7 @@ def build_facts(
         return lexicon.diagnosis(group, diagnosis_text) if has_diagnoses else None
 
     as_of, injury = context.as_of, context.injury
+    surgery = course_for(region, [text, *(t.text for t in context.texts)]) if therapy is not None else None
     return RequestFacts(
         request=text,
         category=category,
@@ -330,6 +337,9 @@ def build_facts(
         crps_diagnosis=diagnosed("crps"),
         neuropathy_diagnosis=diagnosed("neuropathy"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
+        postsurgical_course=surgery.visits if surgery else None,
+        postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
+        surgery_name=surgery.name if surgery else None,
         medications=in_use,
         opioid_in_use=opioid_in_use,
         opioid_planned=opioid_planned,

@@ -26,6 +26,7 @@ Action = Literal["A1", "A2", "A3", "A4", "A6"]
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
 
 _OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
+_NUMERIC = {"gt", "gte", "lt", "lte"}
 
 
 class Guideline(BaseModel):
@@ -49,7 +50,8 @@ class Guideline(BaseModel):
 def _condition_facts(condition: Any) -> set[str]:
     if isinstance(condition, dict):
         if "fact" in condition:
-            return {condition["fact"]}
+            compared = [v for k, v in condition.items() if k in _NUMERIC and isinstance(v, dict)]
+            return {condition["fact"], *(f for v in compared for f in _facts_in_expression(v))}
         return set().union(
             *(_condition_facts(c) for v in condition.values() for c in (v if isinstance(v, list) else [v]))
         )
@@ -65,6 +67,10 @@ def _check_condition(condition: Any, where: str) -> None:
             raise ValueError(f"{where}: unknown fact {condition['fact']!r}")
         if len(ops) != 1 or not ops <= _OPS:
             raise ValueError(f"{where}: needs exactly one of {sorted(_OPS)}")
+        for op in ops & _NUMERIC:
+            unknown = _facts_in_expression(condition[op]) - _FACTS
+            if unknown:
+                raise ValueError(f"{where}: unknown facts {sorted(unknown)} in the compared expression")
         if "matches" in ops:
             try:
                 re.compile(condition["matches"])
@@ -152,7 +158,7 @@ class RuleSet(BaseModel):
         return self
 
 
-def _compare(value: Any, op: str, expected: Any) -> bool:
+def _compare(value: Any, op: str, expected: Any, facts: RequestFacts) -> bool:
     if op == "is":
         return value is expected
     if op == "eq":
@@ -167,6 +173,8 @@ def _compare(value: Any, op: str, expected: Any) -> bool:
         return expected not in value
     if op == "matches":
         return re.search(expected, value, re.IGNORECASE) is not None
+    if isinstance(expected, dict):  # compared with an expression of other facts ({fact: ...}, {sub: [...]})
+        expected = evaluate(expected, facts)
     return bool(
         {"gt": value > expected, "gte": value >= expected, "lt": value < expected, "lte": value <= expected}[op]
     )
@@ -176,7 +184,7 @@ def holds(condition: dict[str, Any], facts: RequestFacts) -> bool:
     """Whether a (validated) condition holds for the facts; facts it names are present."""
     if "fact" in condition:
         op = next(k for k in condition if k != "fact")
-        return _compare(getattr(facts, condition["fact"]), op, condition[op])
+        return _compare(getattr(facts, condition["fact"]), op, condition[op], facts)
     if "all" in condition:
         return all(holds(c, facts) for c in condition["all"])
     if "any" in condition:
