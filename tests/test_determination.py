@@ -289,6 +289,10 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("opioid", mme_per_day=60.0, units_at_mme_threshold=120, same_drug_class_in_use=P,
               weeks_since_injury=40.0),
     ),
+    "massage-beyond-six-visits": (
+        facts("physical-therapy", request="Massage therapy 2 times a week for 6 weeks", requested_count=12),
+        facts("physical-therapy", request="Massage therapy 2 times a week for 3 weeks", requested_count=6),
+    ),
     "routine-examination-components": (facts("testing", request="Jamar grip test"), facts("testing", request="CBC")),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
