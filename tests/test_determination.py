@@ -293,6 +293,14 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("physical-therapy", request="Massage therapy 2 times a week for 6 weeks", requested_count=12),
         facts("physical-therapy", request="Massage therapy 2 times a week for 3 weeks", requested_count=6),
     ),
+    "physical-therapy-for-crps": (
+        facts("physical-therapy", crps_diagnosis=True, prior_same_therapy=A, requested_count=12),
+        facts("physical-therapy", crps_diagnosis=True, prior_same_therapy=U, requested_count=12),
+    ),
+    "physical-therapy-for-crps-beyond-course": (
+        facts("physical-therapy", crps_diagnosis=True, prior_same_therapy=A, requested_count=36),
+        facts("physical-therapy", crps_diagnosis=False, prior_same_therapy=A, requested_count=36),
+    ),
     "routine-examination-components": (facts("testing", request="Jamar grip test"), facts("testing", request="CBC")),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
