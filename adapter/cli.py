@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import BrokenExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, determine, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
-from adapter.errors import AdapterError, InputError
+from adapter.errors import AdapterError, InputError, RetryableError, StateError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.check import ConformanceCheck
 from adapter.exchange.pull import pull_cases
@@ -553,9 +554,28 @@ def _backfill(args: argparse.Namespace, worker: Any) -> None:
     )
 
 
+#: The longest wait between two passes while the EHR or the state database keeps failing.
+MAX_SYNC_BACKOFF = 300.0
+
+
 def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: HookListener | None) -> int:
+    failures = 0
     while True:
-        report = worker.run_once()
+        try:
+            report = worker.run_once()
+        except (TransportError, RetryableError, StateError, BrokenExecutor) as exc:
+            if args.once:
+                raise
+            # the pass stopped with its cursor where it was: nothing is lost, the next pass takes it up
+            failures += 1
+            wait = min(MAX_SYNC_BACKOFF, wiring.settings.service.poll_seconds * 2 ** min(failures, 8))
+            reason = str(exc) if isinstance(exc, AdapterError) else f"the determination processes stopped ({exc})"
+            _stderr.print(f"sync: {reason}; next pass in {wait:.0f} s", markup=False)
+            if isinstance(exc, BrokenExecutor):
+                worker.close()  # new processes at the next pass
+            time.sleep(wait)
+            continue
+        failures = 0
         _stdout.print(
             f"sync: {report.seen} seen, {report.decided} decided, {report.skipped} already done, "
             f"{report.dead} to dead letters, {report.delivered} delivered to the payer; "

@@ -280,3 +280,35 @@ def test_export_files_elsewhere_are_refused(httpx_mock: HTTPXMock, tmp_path: Pat
     with pytest.raises(PagingError, match="leaves the server"):
         backfill(worker, workspace=tmp_path)
     assert worker.store.cursor("ehr:ServiceRequest") is None  # nothing done: polling has not moved
+
+
+def test_a_running_sync_outlives_an_unreachable_ehr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`imr-adapter sync` waits (with backoff) and tries again when the EHR or the state fails; `--once` fails."""
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    from adapter import cli
+    from adapter.config import load_settings
+    from adapter.errors import TransportError
+
+    passes: list[int] = []
+
+    class Worker:
+        def run_once(self) -> None:
+            passes.append(1)
+            if len(passes) < 3:
+                raise TransportError("could not connect")
+            raise KeyboardInterrupt  # ends the test's loop
+
+        def close(self) -> None:
+            pass
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(cli.time, "sleep", sleeps.append)
+    wiring = SimpleNamespace(settings=load_settings(service={"poll_seconds": 5}))
+    with pytest.raises(KeyboardInterrupt):
+        cli._sync_loop(Namespace(once=False), wiring, Worker(), None)  # type: ignore[arg-type]
+    assert (len(passes), sleeps) == (3, [10.0, 20.0])
+    passes.clear()
+    with pytest.raises(TransportError):
+        cli._sync_loop(Namespace(once=True), wiring, Worker(), None)  # type: ignore[arg-type]
