@@ -33,6 +33,9 @@ from adapter.service.http import ACCEPTED_TYPES, ServiceError
 _V1 = {"read": "rs", "write": "cud", "*": "cruds"}
 _V2_ORDER = "cruds"
 _CONTEXTS = ("system", "user")
+#: A search's parameters (name -> values), and the SMART contexts a check accepts.
+Params = dict[str, list[str]] | None
+Contexts = tuple[str, ...]
 #: Review Tasks are a person's work: only ``user/`` scopes reach them (an EHR's or payer's ``system/*`` not).
 USER_CONTEXT = ("user",)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="imr-adapter"'}
@@ -68,13 +71,7 @@ class Scope:
             return None
         return cls(context, resource, letters, restriction)
 
-    def grants(
-        self,
-        resource: str,
-        letter: str,
-        params: dict[str, list[str]] | None = None,
-        contexts: tuple[str, ...] = _CONTEXTS,
-    ) -> bool:
+    def grants(self, resource: str, letter: str, params: Params = None, contexts: Contexts = _CONTEXTS) -> bool:
         if self.context not in contexts or self.resource not in ("*", resource) or letter not in self.permissions:
             return False
         if not self.query:
@@ -105,13 +102,7 @@ class Principal:
     def with_scopes(cls, name: str, text: str) -> Principal:
         return cls(name, [s for s in (Scope.parse(t) for t in text.split()) if s is not None])
 
-    def allows(
-        self,
-        resource: str,
-        letter: str,
-        params: dict[str, list[str]] | None = None,
-        contexts: tuple[str, ...] = _CONTEXTS,
-    ) -> bool:
+    def allows(self, resource: str, letter: str, params: Params = None, contexts: Contexts = _CONTEXTS) -> bool:
         return any(scope.grants(resource, letter, params, contexts) for scope in self.scopes)
 
 
@@ -227,8 +218,8 @@ class Admission:
         principal: Principal,
         resource: str,
         letter: str,
-        params: dict[str, list[str]] | None,
-        contexts: tuple[str, ...] = _CONTEXTS,
+        params: Params,
+        contexts: Contexts = _CONTEXTS,
     ) -> None:
         if not principal.allows(resource, letter, params, contexts):
             verb = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}[letter]
@@ -248,7 +239,7 @@ class Admission:
         request: Request,
         resource: str,
         letter: str,
-        contexts: tuple[str, ...] = _CONTEXTS,
+        contexts: Contexts = _CONTEXTS,
         token: str | None = None,
     ) -> Principal:
         """Authenticate, remember who for the audit, check the scopes (of the given contexts) and the rate."""
