@@ -333,6 +333,39 @@ def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) ->
     assert [_on_payer(payer, rid) for rid in ids] == [1] * 12  # each delivered once, by one replica or the other
 
 
+def test_two_reviewers_racing_on_one_task_on_postgres() -> None:
+    """Two replicas complete the same review Task at once on PostgreSQL: the row lock lets one decision in;
+    the other is refused as already completed, and the ClaimResponse has one new version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from adapter.errors import ReviewClosedError
+    from adapter.review import apply_decision, read_decision
+
+    url = load_settings().sandbox.postgres_url
+    first, second = Store(url), Store(url)
+    decided = decide(_pas_letter("2014-variant.txt", f"CM95-{uuid.uuid4().int % 10**7:07d}"))
+    record(first, decided, forward=False)
+    task = decided.reviews[0].resource
+    owner = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}}
+
+    def complete(store: Store, code: str) -> str:
+        sent = {**task, "status": "completed", "owner": owner, "output": [
+            {"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": code}]}},
+            {"type": {"text": "rationale"}, "valueString": "Reviewed."}]}  # fmt: skip
+        try:
+            store.complete_review(task["id"], lambda t, r: apply_decision(t, r, read_decision(sent, t)),
+                                  forward=None, who=f"reviewer-{code}")  # fmt: skip
+        except ReviewClosedError:
+            return "refused"
+        return code
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(complete, (first, second), ("A1", "A3")))
+    assert outcomes in (["A1", "refused"], ["A3", "refused"])
+    final = first.claim_response(decided.response["id"])
+    assert final is not None and final["meta"]["versionId"] == "2"
+
+
 def test_replicas_racing_on_identical_requests_store_one_answer_each(tmp_path: Path) -> None:
     """1,000 requests, each of 50 distinct ones sent 20 times at once, spread over two service processes on
     one PostgreSQL: no errors, and every copy of a request gets the same ClaimResponse."""
