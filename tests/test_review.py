@@ -476,3 +476,17 @@ def test_a_decision_form_needs_its_csrf_token_and_origin(service: tuple[TestClie
     assert done.status_code == 303
     assert _tasks(client)["total"] == 1
     assert "Decided" in client.get(done.headers["location"]).text
+
+
+def test_the_queue_pages_soonest_due_first(service: tuple[TestClient, Store], monkeypatch: pytest.MonkeyPatch) -> None:
+    from adapter.service.routes import review
+
+    client, _ = service
+    _submit(client)
+    client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=_auth(EHR))
+    monkeypatch.setattr(review, "QUEUE_PAGE", 2)
+    bearer = {"Authorization": f"Bearer {REVIEWER}"}
+    first, last = client.get("/review", headers=bearer).text, client.get("/review?page=2", headers=bearer).text
+    assert "Page 1 of 2" in first and 'href="/review?page=2"' in first
+    assert first.count('href="/review/tasks/') == 2 and last.count('href="/review/tasks/') == 1
+    assert client.get("/review?page=0", headers=bearer).status_code == 400

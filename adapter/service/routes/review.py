@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import jwt
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -42,6 +42,8 @@ LOGIN_COOKIE = "imr_login"
 _ALGORITHM = "HS256"
 _PROCESS_SECRET = secrets.token_bytes(32)
 LICENCE_SYSTEM = "urn:imr-adapter:reviewer-licence"
+#: Open reviews a page of the queue shows.
+QUEUE_PAGE = 50
 
 
 # --- who is looking -------------------------------------------------------------------------------------
@@ -245,19 +247,20 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Resp
 
 
 @router.get("")
-def queue(request: Request, decided: str | None = None) -> Response:
+def queue(request: Request, decided: str | None = None, page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> Response:
     reviewer = _reviewer(request, "s")
     if reviewer is None:
         return _to_login()
     ctx = context(request)
-    total, open_tasks = ctx.store.search_tasks(status=["requested"], count=100)
+    total, open_tasks = ctx.store.search_tasks(status=["requested"], count=QUEUE_PAGE, offset=(page - 1) * QUEUE_PAGE)
+    pages = max(1, -(-total // QUEUE_PAGE))
     now = datetime.now(UTC)
     done = None
     if decided:
         found = ctx.store.task(decided) if len(decided) <= 64 else None
         done = _summary(found[0], now) | {"decision": _decision_of(found[0])} if found else None
     return _page(request, "queue.html", reviewer, tasks=[_summary(t, now) for t in open_tasks], total=total,
-                 done=done)  # fmt: skip
+                 done=done, page=page, pages=pages)  # fmt: skip
 
 
 def _decision_of(task: JSON) -> ReviewAction | None:
