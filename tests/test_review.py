@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -236,8 +237,11 @@ def _auth(token: str) -> dict[str, str]:
 
 
 def _submit(client: TestClient) -> tuple[dict[str, Any], dict[str, Any]]:
-    """$submit of a PAS request with an adverse recommendation: (request Bundle, ClaimResponse)."""
-    request = pas_bundle(parse_letter((LETTERS / "2014-variant.txt").read_bytes()))
+    """$submit of a new PAS request (a Claim of its own) with an adverse recommendation: (request Bundle,
+    ClaimResponse)."""
+    case = parse_letter((LETTERS / "2014-variant.txt").read_bytes())
+    case.case_number = f"CM92-{uuid.uuid4().int % 10**7:07d}"
+    request = pas_bundle(case)
     answer = client.post("/fhir/Claim/$submit", content=orjson.dumps(request), headers=_auth(EHR))
     assert answer.status_code == 200
     return request, answer.json()["entry"][0]["resource"]
