@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
 from adapter.letters import parse_letter, summary_text
-from adapter.review import load_deadlines
+from adapter.review.tasks import decision_of, due_of, first_input, recommendation_of
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.tables import load_tables
@@ -85,34 +84,26 @@ def run_demo(letters: Path, out: Path, *, log: Any = print) -> Demo:
         sandbox.down(settings.sandbox, postgres=False)  # only what the demo started
 
 
-def _inputs(task: dict[str, Any], code: str) -> Any:
-    return next((v for i in task["input"] if i["type"]["text"] == code for k, v in i.items() if k.startswith("value")),
-                None)  # fmt: skip
-
-
 def _pended(tasks: list[dict[str, Any]]) -> list[Pended]:
-    rows = []
-    for task in tasks:
-        recommended = (_inputs(task, "recommendation") or {}).get("coding", [{}])[0].get("code", "A4")
-        due = datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
-        rows.append(Pended(_inputs(task, "requested-service"), recommended, _inputs(task, "clock"),
-                           due.strftime("%a %d %b %Y %H:%M %Z")))  # fmt: skip
-    return rows
+    return [
+        Pended(first_input(t, "requested-service"), recommendation_of(t), first_input(t, "clock"),
+               due_of(t).strftime("%a %d %b %Y %H:%M %Z"))
+        for t in tasks
+    ]  # fmt: skip
 
 
 def _review_one(client: httpx.Client, tasks: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Complete one review Task through the API, as a physician would: the first adverse recommendation,
     decided as recommended, with a rationale."""
-    adverse = [t for t in tasks if ReviewAction((_inputs(t, "recommendation") or {}).get("coding", [{}])[0]
-                                                .get("code", "A4")).adverse]  # fmt: skip
+    adverse = [t for t in tasks if recommendation_of(t).adverse]
     if not adverse:
         return None
     task = adverse[0]
-    action = _inputs(task, "recommendation")["coding"][0]["code"]
+    action = recommendation_of(task)
     outputs = [
         {"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": action}]}},
         {"type": {"text": "rationale"}, "valueString": "On review of the records the guideline criteria are not "
-         "met: " + (_inputs(task, "rationale") or "").split("so it is pended for one. ")[-1]},
+         "met: " + (first_input(task, "rationale") or "").split("so it is pended for one. ")[-1]},
     ]  # fmt: skip
     if action == ReviewAction.MODIFIED:
         outputs.append({"type": {"text": "authorized-quantity"}, "valueInteger": 1})
@@ -168,9 +159,8 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
             completed = _review_one(reviewer, tasks)
         reviewed = None
         if completed is not None:
-            action = completed["output"][0]["valueCodeableConcept"]["coding"][0]["code"]
-            reviewed = (_inputs(completed, "requested-service"), action)
-            log(f"a physician reviewer decided one through the API (PUT /fhir/Task): {action} for {reviewed[0]}")
+            reviewed = (first_input(completed, "requested-service"), str(decision_of(completed)))
+            log(f"a physician reviewer decided one through the API (PUT /fhir/Task): {reviewed[1]} for {reviewed[0]}")
         deadline = time.monotonic() + 30
         while wiring.store.outbox_pending() and time.monotonic() < deadline:
             time.sleep(0.2)

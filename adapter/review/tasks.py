@@ -15,7 +15,7 @@ Pure functions: the store (``adapter.service.state``) keeps what they return in 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -25,7 +25,7 @@ import orjson
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action, review_action_code
-from adapter.review.deadlines import Clock, clock_of, due
+from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables
 
 if TYPE_CHECKING:
@@ -52,13 +52,46 @@ class ReviewTask:
     resource: JSON
     documents: list[tuple[str, str]]
 
-    @property
-    def due(self) -> str:
-        return str(self.resource["restriction"]["period"]["end"])
-
 
 def _typed(code: str, value_key: str, value: Any) -> JSON:
     return {"type": {"coding": [{"system": REVIEW_SYSTEM, "code": code}], "text": code}, value_key: value}
+
+
+def _typed_entries(entries: list[JSON] | None, code: str) -> Iterator[JSON]:
+    """The Task inputs or outputs typed ``code`` (by the type's text or one of its codes)."""
+    for entry in entries or []:
+        concept = entry.get("type") or {}
+        codes = {c.get("code") for c in concept.get("coding", []) if isinstance(c, dict)}
+        if concept.get("text") == code or code in codes:
+            yield entry
+
+
+def inputs(task: JSON, code: str) -> list[Any]:
+    """The values of a Task's inputs typed ``code``."""
+    return [
+        next((v for k, v in e.items() if k.startswith("value")), None) for e in _typed_entries(task.get("input"), code)
+    ]
+
+
+def first_input(task: JSON, code: str) -> Any:
+    return next(iter(inputs(task, code)), None)
+
+
+def recommendation_of(task: JSON) -> ReviewAction:
+    """The engine's recommendation a review Task carries (A4 when it names none)."""
+    concept = first_input(task, "recommendation") or {}
+    return ReviewAction((concept.get("coding") or [{}])[0].get("code") or ReviewAction.PENDED)
+
+
+def decision_of(task: JSON) -> ReviewAction | None:
+    """The physician's decision on a completed review Task."""
+    output = next(_typed_entries(task.get("output"), "decision"), None)
+    return ReviewAction(output["valueCodeableConcept"]["coding"][0]["code"]) if output else None
+
+
+def due_of(task: JSON) -> datetime:
+    """When a review Task is due, in California time."""
+    return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
 
 
 def _citation(extension: JSON) -> str:
@@ -157,12 +190,7 @@ class Decision:
 
 
 def _output(task: JSON, code: str) -> JSON | None:
-    for output in task.get("output") or []:
-        concept = output.get("type") or {}
-        codes = {c.get("code") for c in concept.get("coding", []) if isinstance(c, dict)}
-        if concept.get("text") == code or code in codes:
-            return dict(output)
-    return None
+    return next(_typed_entries(task.get("output"), code), None)
 
 
 def _bad(message: str, where: str) -> ReviewDecisionError:
@@ -215,10 +243,7 @@ def _next_version(resource: JSON, moment: str) -> None:
 
 
 def sequence_of(task: JSON) -> int:
-    value = next(
-        (i.get("valuePositiveInt") for i in task.get("input", []) if i["type"]["text"] == "item-sequence"), None
-    )
-    return int(value or 1)
+    return int(first_input(task, "item-sequence") or 1)
 
 
 def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datetime | None = None) -> tuple[JSON, JSON]:
@@ -255,7 +280,7 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
     if decision.quantity is not None:
         response.setdefault("addItem", []).append({
             "itemSequence": [sequence],
-            "productOrService": {"text": _input_text(task, "requested-service") or "service"},
+            "productOrService": {"text": first_input(task, "requested-service") or "service"},
             "quantity": {"value": decision.quantity},
             "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
         })  # fmt: skip
@@ -277,10 +302,6 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
     response["disposition"] = ", ".join(actions)
     _next_version(response, stamp)
     return task, response
-
-
-def _input_text(task: JSON, code: str) -> str | None:
-    return next((i.get("valueString") for i in task.get("input", []) if i["type"]["text"] == code), None)
 
 
 def _identifier_text(identifier: JSON) -> str:

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError, StateError
-from adapter.review.tasks import ReviewTask
+from adapter.review.tasks import ReviewTask, decision_of
 from adapter.service.schema import audit, claim_responses, cursors, dead_letters, outbox, processed, tasks
 
 JSON = dict[str, Any]
@@ -371,8 +371,7 @@ class Store:
             if forward is not None:
                 payload = orjson.dumps(forward(response)).decode()
                 db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))
-            action = next((o["valueCodeableConcept"]["coding"][0]["code"] for o in task.get("output", [])
-                           if o["type"]["text"] == "decision"), "?")  # fmt: skip
+            action = decision_of(task) or "?"
             target = f"Task/{task_id} ClaimResponse/{response_id}/_history/{response['meta']['versionId']}"
             db.execute(insert(audit).values(**_audit_row(who, f"review decision {action}", target, "completed")))
         return task, response

@@ -25,9 +25,17 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from adapter.errors import AdapterError
-from adapter.fhir.pas import ReviewAction
-from adapter.review.deadlines import load_deadlines
-from adapter.review.tasks import DECISIONS, NPI_SYSTEM, REVIEW_SYSTEM
+from adapter.review.tasks import (
+    DECISIONS,
+    NPI_SYSTEM,
+    REVIEW_SYSTEM,
+    decision_of,
+    due_of,
+    first_input,
+    inputs,
+    recommendation_of,
+    sequence_of,
+)
 from adapter.service.admission import USER_CONTEXT, Principal
 from adapter.service.http import ServiceError
 from adapter.service.routes import ServiceContext, context
@@ -122,14 +130,6 @@ def _left(due: datetime, now: datetime) -> tuple[str, bool]:
     return (f"overdue by {span}", True) if seconds < 0 else (f"{span} left", False)
 
 
-def _input(task: JSON, code: str) -> list[Any]:
-    values = []
-    for entry in task.get("input", []):
-        if entry["type"].get("text") == code:
-            values += [v for k, v in entry.items() if k.startswith("value")]
-    return values
-
-
 def _who(patient: JSON) -> str:
     """A patient as a reviewer reads it: the member id when known, else the reference or display."""
     identifier = patient.get("identifier") or {}
@@ -139,19 +139,17 @@ def _who(patient: JSON) -> str:
 
 
 def _summary(task: JSON, now: datetime) -> JSON:
-    due = datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
+    due = due_of(task)
     left, overdue = _left(due, now)
-    concept: JSON = next(iter(_input(task, "recommendation")), {})
-    recommended = (concept.get("coding") or [{}])[0].get("code", "A4")
     return {
         "id": task["id"],
-        "service": next(iter(_input(task, "requested-service")), "requested service"),
+        "service": first_input(task, "requested-service") or "requested service",
         "patient": _who(task.get("for") or {}),
         "due": due.strftime("%a %d %b %Y, %H:%M %Z"),
         "left": left,
         "overdue": overdue,
-        "clock": next(iter(_input(task, "clock")), "standard"),
-        "recommendation": ReviewAction(recommended),
+        "clock": first_input(task, "clock") or "standard",
+        "recommendation": recommendation_of(task),
         "status": task["status"],
     }
 
@@ -258,16 +256,9 @@ def queue(request: Request, decided: str | None = None, page: Annotated[int, Que
     done = None
     if decided:
         found = ctx.store.task(decided) if len(decided) <= 64 else None
-        done = _summary(found[0], now) | {"decision": _decision_of(found[0])} if found else None
+        done = _summary(found[0], now) | {"decision": decision_of(found[0])} if found else None
     return _page(request, "queue.html", reviewer, tasks=[_summary(t, now) for t in open_tasks], total=total,
                  done=done, page=page, pages=pages)  # fmt: skip
-
-
-def _decision_of(task: JSON) -> ReviewAction | None:
-    for output in task.get("output", []):
-        if output["type"].get("text") == "decision":
-            return ReviewAction(output["valueCodeableConcept"]["coding"][0]["code"])
-    return None
 
 
 @router.get("/tasks/{task_id}")
@@ -279,16 +270,16 @@ def task_page(request: Request, task_id: str, error: str | None = None) -> Respo
     task, documents = stored_task(ctx, task_id)
     response_id = task["focus"]["reference"].removeprefix("ClaimResponse/")
     claim_response = ctx.store.claim_response(response_id) or {}
-    sequence = next(iter(_input(task, "item-sequence")), 1)
+    sequence = sequence_of(task)
     evidence = _evidence(claim_response, sequence)
     return _page(
         request,
         "task.html",
         reviewer,
-        task=_summary(task, datetime.now(UTC)) | {"decision": _decision_of(task)},
-        rules=_input(task, "rule"),
-        citations=_input(task, "citation"),
-        rationale=_input(task, "rationale"),
+        task=_summary(task, datetime.now(UTC)) | {"decision": decision_of(task)},
+        rules=inputs(task, "rule"),
+        citations=inputs(task, "citation"),
+        rationale=inputs(task, "rationale"),
         evidence=evidence,
         documents=_highlighted(documents, evidence),
         claim_response={
