@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.determination import Determination
-from adapter.fhir.pas import ReviewAction, collection, load_pas, review_action
+from adapter.fhir.pas import ReviewAction, collection, load_pas, review_action, review_action_code
 from adapter.tables import Tables, load_tables
 
 if TYPE_CHECKING:
@@ -85,10 +85,7 @@ def claim_response(
     parties = parties or Parties()
     response_id = str(uuid.uuid4())
     created = created or datetime.now(UTC)
-    period = {
-        "start": created.date().isoformat(),
-        "end": (created + timedelta(days=pas.authorization_days)).date().isoformat(),
-    }
+    period = authorization_period(created)
     items, added, notes = [], [], []
     for n, (requested, answer) in enumerate(answers, start=1):
         sequence = requested.sequence or n
@@ -115,22 +112,13 @@ def claim_response(
             if found.source:
                 parts.append({"url": "source", "valueString": found.source})
             extensions.append({"url": ext.evidence, "extension": parts})
-        number = f"{response_id}-{sequence}" if action.certifies else None
-        if number is not None:
-            extensions.append({"url": pas.extensions.item_preauth_period, "valuePeriod": period})
         notes.append({"number": n, "type": "display", "text": answer.rationale})
-        items.append({
-            "extension": extensions, "itemSequence": sequence, "noteNumber": [n],
-            "adjudication": [review_action(action, number=number)],
-        })  # fmt: skip
+        item: JSON = {"extension": extensions, "itemSequence": sequence, "noteNumber": [n]}
+        number = adjudicate(item, action, response_id, period)
+        items.append(item)
         if action is ReviewAction.MODIFIED and answer.certified_quantity is not None:
             code = requested.resource.get("code") or requested.resource.get("codeCodeableConcept") or {}
-            added.append({
-                "itemSequence": [sequence],
-                "productOrService": code.get("concept", code) or {"text": "service"},
-                "quantity": {"value": answer.certified_quantity},
-                "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
-            })  # fmt: skip
+            added.append(modified_item(sequence, code.get("concept", code), answer.certified_quantity, number))
     actions = [ReviewAction(a.action) for _, a in answers]
     response: JSON = {
         "resourceType": "ClaimResponse",
@@ -141,11 +129,10 @@ def claim_response(
         "patient": parties.patient or UNKNOWN_PATIENT,
         "created": created.isoformat(timespec="seconds"),
         "insurer": parties.insurer or {"display": "IMR adapter utilization review"},
-        "outcome": "complete" if ReviewAction.PENDED not in actions else "partial",
-        "disposition": ", ".join(actions),
         "item": items,
         "processNote": notes,
     }
+    settle(response)
     if parties.requestor:
         response["requestor"] = parties.requestor
     if parties.claim:
@@ -156,6 +143,42 @@ def claim_response(
     if added:
         response["addItem"] = added
     return response
+
+
+def authorization_period(start: datetime) -> JSON:
+    """How long certified care is authorized from ``start`` (``mappings/pas.yaml``)."""
+    end = start + timedelta(days=load_pas().authorization_days)
+    return {"start": start.date().isoformat(), "end": end.date().isoformat()}
+
+
+def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON) -> str | None:
+    """Put an item's review action on it; certified care also gets its authorization number (returned) and
+    period (``itemPreAuthPeriod``, in place of any before)."""
+    pas = load_pas()
+    number = f"{response_id}-{item['itemSequence']}" if action.certifies else None
+    item["adjudication"] = [review_action(action, number=number)]
+    if number is not None:
+        url = pas.extensions.item_preauth_period
+        item["extension"] = [e for e in item.get("extension", []) if e.get("url") != url]
+        item["extension"].append({"url": url, "valuePeriod": period})
+    return number
+
+
+def modified_item(sequence: int, product: JSON | None, quantity: float, number: str | None) -> JSON:
+    """The ``addItem`` that says what of a modified (A6) item is certified."""
+    return {
+        "itemSequence": [sequence],
+        "productOrService": product or {"text": "service"},
+        "quantity": {"value": quantity},
+        "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
+    }
+
+
+def settle(response: JSON) -> None:
+    """``outcome`` and ``disposition`` from the items' review actions: complete when none is pended."""
+    actions = [ReviewAction(review_action_code(i.get("adjudication", [])) or "A4") for i in response["item"]]
+    response["outcome"] = "partial" if ReviewAction.PENDED in actions else "complete"
+    response["disposition"] = ", ".join(actions)
 
 
 def response_bundle(response: JSON, full_url: str, request: JSON | None = None, *, timestamp: str) -> JSON:

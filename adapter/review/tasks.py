@@ -17,14 +17,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.navigate import Index, concept_text
-from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action, review_action_code
+from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action_code
+from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
 from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables
 
@@ -267,23 +268,13 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
                 executionPeriod={"start": task.get("authoredOn", stamp), "end": stamp})  # fmt: skip
     _next_version(task, stamp)
 
-    period = response.get("preAuthPeriod") or {
-        "start": moment.date().isoformat(),
-        "end": (moment + timedelta(days=pas.authorization_days)).date().isoformat(),
-    }
-    number = f"{response['id']}-{sequence}" if action.certifies else None
-    item["adjudication"] = [review_action(action, number=number)]
+    period = response.get("preAuthPeriod") or authorization_period(moment)
+    number = adjudicate(item, action, response["id"], period)
     if number is not None:
-        item["extension"] = [e for e in item.get("extension", []) if e.get("url") != pas.extensions.item_preauth_period]
-        item["extension"].append({"url": pas.extensions.item_preauth_period, "valuePeriod": period})
         response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
     if decision.quantity is not None:
-        response.setdefault("addItem", []).append({
-            "itemSequence": [sequence],
-            "productOrService": {"text": first_input(task, "requested-service") or "service"},
-            "quantity": {"value": decision.quantity},
-            "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
-        })  # fmt: skip
+        product = {"text": first_input(task, "requested-service") or "service"}
+        response.setdefault("addItem", []).append(modified_item(sequence, product, decision.quantity, number))
     notes = response.setdefault("processNote", [])
     number_of_note = max((n.get("number", 0) for n in notes), default=0) + 1
     reviewer = decision.reviewer.get("display") or _identifier_text(decision.reviewer["identifier"])
@@ -297,9 +288,7 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
         {"url": "wasHumanReviewedFlag", "valueBoolean": True},
         {"url": "reviewerNPI", "valueIdentifier": decision.reviewer["identifier"]},
     ]})  # fmt: skip
-    actions = [ReviewAction(review_action_code(i.get("adjudication", [])) or "A4") for i in response["item"]]
-    response["outcome"] = "partial" if ReviewAction.PENDED in actions else "complete"
-    response["disposition"] = ", ".join(actions)
+    settle(response)
     _next_version(response, stamp)
     return task, response
 
