@@ -284,16 +284,12 @@ def test_audit_holds_no_clinical_text(service: tuple[TestClient, Any]) -> None:
 
 def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
     from adapter.service.schema import outbox
-    from adapter.service.state import Store
+    from adapter.service.state import Recording, Store
 
     store = Store(f"sqlite:///{tmp_path}/s.db")
     for n in (1, 2):
-        store.record(
-            {"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": f"2026-01-0{n}"}},
-            patient=None,
-            request=None,
-            forward={"n": n},
-        )
+        response = {"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": f"2026-01-0{n}"}}
+        store.record_all([Recording(response, patient=None, request=None, forward={"n": n})])
     (head,) = store.next_outbox_batch(1)
     assert head.claim_response_id == "r1"
     assert store.next_outbox_batch(5) == []  # leased: no second sender, and the next item waits its turn

@@ -22,7 +22,7 @@ from adapter.config import load_settings
 from adapter.errors import StateError
 from adapter.fhir.build import pas_bundle
 from adapter.service import Forwarder, wire
-from adapter.service.state import Store, micros
+from adapter.service.state import Recording, Store, micros
 from tests.conftest import LETTERS
 
 TOKEN = "edge-token"
@@ -247,8 +247,8 @@ def test_a_failing_state_database_answers_503_and_recovers(service: tuple[TestCl
 
 def test_the_forwarder_outlives_a_failing_state_database(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path}/s.db")
-    store.record({"id": "r1", "outcome": "complete", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"}},
-                 patient=None, request=None, forward={"resourceType": "ClaimResponse"})  # fmt: skip
+    response = {"id": "r1", "outcome": "complete", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"}}
+    store.record_all([Recording(response, patient=None, request=None, forward={"resourceType": "ClaimResponse"})])
     sent: list[dict[str, Any]] = []
 
     class Payer:

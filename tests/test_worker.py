@@ -22,7 +22,7 @@ from adapter.letters import summary_text
 from adapter.service.context import Capabilities, ContextReader
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import VERSION_TAG_SYSTEM
-from adapter.service.state import Store
+from adapter.service.state import Recording, Store
 from adapter.service.worker import SyncWorker
 from tests.conftest import LETTERS
 
@@ -168,8 +168,8 @@ def _store(tmp_path: Path, versions: list[int]) -> Store:
     for n, version in enumerate(versions):
         payload = {"resourceType": "ClaimResponse", "meta": {"tag": [{"system": VERSION_TAG_SYSTEM,
                                                                       "code": str(version)}]}}  # fmt: skip
-        store.record({"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"}},
-                     patient=None, request=None, forward=payload)  # fmt: skip
+        response = {"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"}}
+        store.record_all([Recording(response, patient=None, request=None, forward=payload)])
     return store
 
 

@@ -73,7 +73,8 @@ class OutboxItem:
 
 @dataclass
 class Recording:
-    """One answer to keep (see ``Store.record``)."""
+    """One answer to keep (``Store.record_all``): the ClaimResponse, what it answers, its payer copy, its keys,
+    its review Tasks and its audit row (who, action, target)."""
 
     response: JSON
     patient: str | None
@@ -180,28 +181,12 @@ class Store:
 
     # --- claim responses and the outbox (one transaction: nothing made is left undelivered) -------
 
-    def record(
-        self,
-        response: JSON,
-        *,
-        patient: str | None,
-        request: str | None,
-        forward: JSON | None,
-        key: str | None = None,
-        also: Sequence[str] = (),
-        reviews: Sequence[ReviewTask] = (),
-        audited: tuple[str, str, str] | None = None,
-    ) -> str:
-        """Store a ClaimResponse with its review Tasks, queue it for the payer and claim the idempotency
-        ``key`` (and the business keys in ``also``), atomically, with an audit row (who, action, target) when
-        ``audited`` is given. Returns the id of the ClaimResponse that answers ``key``: this one, or the one
-        stored first when another request (or replica) claimed the key before; a business key already claimed
-        by other content raises ``RequestConflictError`` and stores nothing."""
-        recording = Recording(response, patient, request, forward, key, also, reviews, audited)
-        return self.record_all([recording])[0]
-
     def record_all(self, recordings: Sequence[Recording]) -> list[str]:
-        """``record`` for each, all in one transaction (one commit for a page of answers)."""
+        """Store each ClaimResponse with its review Tasks, queue it for the payer and claim its idempotency key
+        (and business keys), with its audit row, all in one transaction (one commit for a page of answers).
+        Returns, for each, the id of the ClaimResponse that answers its key: this one, or the one stored first
+        when another request (or replica) claimed the key before; a business key already claimed by other
+        content raises ``RequestConflictError`` and stores nothing."""
         with self.transaction() as db:
             return [self._record(db, r) for r in recordings]
 
