@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -32,6 +33,15 @@ class ServiceError(AdapterError):
         self.code = code  # type: ignore[misc]
         self.issue_type = issue_type  # type: ignore[misc]
         self.headers = headers or {}
+
+
+#: A FHIR resource id (R4 "id" datatype): the only ids the service looks up.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def etag(resource: dict[str, Any]) -> dict[str, str]:
+    """The weak ETag header of a resource's version."""
+    return {"ETag": f'W/"{resource["meta"]["versionId"]}"'}
 
 
 def fhir_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> Response:

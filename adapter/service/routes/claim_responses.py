@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal
-from adapter.service.http import ServiceError, fhir_response
+from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.routes import context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 
 router = APIRouter(prefix="/fhir")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _PARAMS = {"patient", "request", "outcome", "_lastUpdated"}
 
 
@@ -23,10 +21,10 @@ def read_claim_response(
 ) -> Response:
     ctx = context(request)
     request.state.target = f"ClaimResponse/{rid}"
-    found = ctx.store.claim_response(rid) if _ID.fullmatch(rid) else None
+    found = ctx.store.claim_response(rid) if FHIR_ID.fullmatch(rid) else None
     if found is None:
         raise ServiceError(404, "no such ClaimResponse", code="not-found", issue_type="not-found")
-    return fhir_response(found, 200, {"ETag": f'W/"{found["meta"]["versionId"]}"'})
+    return fhir_response(found, 200, etag(found))
 
 
 @router.get("/ClaimResponse")

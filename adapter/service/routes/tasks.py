@@ -4,21 +4,19 @@ reviewer is a person, and an EHR's or payer's ``system/`` token gets 403."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.review import apply_decision, read_decision
 from adapter.service.admission import USER_CONTEXT, Principal
-from adapter.service.http import ServiceError, fhir_response
+from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.pipeline import for_payer
 from adapter.service.routes import ServiceContext, body, context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 
 JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
-_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 _PARAMS = {"status", "owner", "owner:identifier", "focus", "patient", "_lastUpdated"}
 _STATUSES = {"requested", "completed"}
 
@@ -27,13 +25,9 @@ def _not_found() -> ServiceError:
     return ServiceError(404, "no such Task", code="not-found", issue_type="not-found")
 
 
-def _etag(resource: JSON) -> dict[str, str]:
-    return {"ETag": f'W/"{resource["meta"]["versionId"]}"'}
-
-
 def stored_task(ctx: ServiceContext, task_id: str) -> tuple[JSON, list[tuple[str, str]]]:
     """A review Task and its documents, or 404."""
-    found = ctx.store.task(task_id) if _ID.fullmatch(task_id) else None
+    found = ctx.store.task(task_id) if FHIR_ID.fullmatch(task_id) else None
     if found is None:
         raise _not_found()
     return found
@@ -44,14 +38,13 @@ def decide_task(ctx: ServiceContext, task_id: str, sent: JSON, who: str, *, if_m
     ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing."""
 
     def decide(task: JSON, response: JSON) -> tuple[JSON, JSON]:
-        if if_match is not None and if_match.strip() not in (f'W/"{task["meta"]["versionId"]}"',
-                                                              f'"{task["meta"]["versionId"]}"'):  # fmt: skip
+        if if_match is not None and if_match.strip() not in (etag(task)["ETag"], f'"{task["meta"]["versionId"]}"'):
             raise ServiceError(412, "the Task changed since it was read (If-Match)", code="precondition",
                                issue_type="conflict")  # fmt: skip
         return apply_decision(task, response, read_decision(sent, task))
 
     forward = for_payer if ctx.settings.forwarding else None
-    done = ctx.store.complete_review(task_id, decide, forward=forward, who=who) if _ID.fullmatch(task_id) else None
+    done = ctx.store.complete_review(task_id, decide, forward=forward, who=who) if FHIR_ID.fullmatch(task_id) else None
     if done is None:
         raise _not_found()
     return done[0]
@@ -63,7 +56,7 @@ def read_task(
 ) -> Response:
     request.state.target = f"Task/{task_id}"
     task, _documents = stored_task(context(request), task_id)
-    return fhir_response(task, 200, _etag(task))
+    return fhir_response(task, 200, etag(task))
 
 
 @router.get("/Task")
@@ -103,4 +96,4 @@ def update_task(
     request.state.target = f"Task/{task_id}"
     sent = ctx.inbound(raw)
     task = decide_task(ctx, task_id, sent, principal.name, if_match=request.headers.get("if-match"))
-    return fhir_response(task, 200, _etag(task))
+    return fhir_response(task, 200, etag(task))
