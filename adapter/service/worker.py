@@ -215,11 +215,10 @@ class SyncWorker:
         at once, collected as the iterator is read), else as it is read."""
         work = [b for b in bundles if not isinstance(b, AdapterError)]
         done: Iterator[Decided | AdapterError]
-        if self.processes > 1 and len(work) > 1:
-            if self._pool is None:
-                self._pool = _pool(self.processes)
+        pool = self.pool()
+        if pool is not None and len(work) > 1:
             chunk = max(1, len(work) // (self.processes * 4))
-            done = iter(self._pool.map(_determine, work, [self.adverse] * len(work), chunksize=chunk))
+            done = iter(pool.map(_determine, work, [self.adverse] * len(work), chunksize=chunk))
         else:
             done = (_determine(b, self.adverse) for b in work)
         return (b if isinstance(b, AdapterError) else next(done) for b in bundles)
@@ -302,8 +301,7 @@ class SyncWorker:
         forwarder = self.forwarder
         started = forwarder is not None and not forwarder.running
         before = forwarder.delivered if forwarder is not None else 0
-        if self.processes > 1 and self._pool is None:
-            self._pool = _pool(self.processes)  # forked before the forwarder's thread starts: no lock is copied held
+        self.pool()  # forked before the forwarder's thread starts: no lock is copied held
         if forwarder is not None and started:
             forwarder.start()  # answers go out while the next pages are decided
         try:
@@ -317,6 +315,12 @@ class SyncWorker:
             forwarder.drain()
             report.delivered = forwarder.delivered - before
         return report
+
+    def pool(self) -> Executor | None:
+        """The determination processes, started at the first call (None: determinations run here)."""
+        if self.processes > 1 and self._pool is None:
+            self._pool = _pool(self.processes)
+        return self._pool
 
     def close(self) -> None:
         """Stop the determination processes (if any were started)."""
