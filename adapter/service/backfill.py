@@ -24,7 +24,7 @@ import orjson
 from adapter.errors import AdapterError
 from adapter.exchange.bulk import BulkExport
 from adapter.fhir.pas import REQUEST_RESOURCES
-from adapter.service.context import CONTEXT_SEARCHES, context_bundle, patient_reference
+from adapter.service.context import CONTEXT_SEARCHES, by_patient, context_bundle, patient_reference
 from adapter.service.state import micros
 from adapter.service.worker import Page, PassReport, SyncWorker, cursor_name
 
@@ -91,7 +91,7 @@ class Workspace:
                 people[ref] = resource
             elif rtype in wanted and all(resource.get(k) == v for k, v in wanted[rtype].items()):
                 found[patient_reference(resource.get("subject"))].append({"fullUrl": ref, "resource": resource})
-        return {p: ([{"fullUrl": p, "resource": people[p]}] if p in people else []) + found[p] for p in patients}
+        return by_patient(patients, people, found)
 
     def close(self) -> None:
         self.db.close()

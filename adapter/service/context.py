@@ -124,10 +124,13 @@ class ContextReader:
                     found[patient_reference(resource.get("subject"))].append(
                         {"fullUrl": f"{rtype}/{rid}", "resource": resource}
                     )
-        return {
-            ref: ([{"fullUrl": ref, "resource": people[ref]}] if ref in people else []) + found.get(ref, [])
-            for ref in patients
-        }
+        return by_patient(patients, people, found)
+
+
+def by_patient(patients: Sequence[str], people: dict[str, JSON], found: dict[str, list[JSON]]) -> dict[str, list[JSON]]:
+    """Patient reference -> its Bundle entries: the Patient first (when at hand), then what was found for it."""
+    return {ref: ([{"fullUrl": ref, "resource": people[ref]}] if ref in people else []) + found.get(ref, [])
+            for ref in patients}  # fmt: skip
 
 
 def context_bundle(request: JSON, patient: list[JSON]) -> JSON:
