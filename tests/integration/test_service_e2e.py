@@ -249,14 +249,16 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
         ]
     state = f"sqlite:///{tmp_path}/worker.db"
     command = [sys.executable, "-m", "adapter.cli", "sync", "--once"]
-    first = subprocess.Popen(command, env=_env(state), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a page is recorded in one transaction: small pages, so that the kill lands between two of them
+    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10"}
+    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(state)
     _wait(lambda: len(store.search(count=1000)[1]) >= 5, seconds=60)
     first.send_signal(signal.SIGKILL)  # mid-batch, with no chance to tidy up
     first.wait()
     done_before = store.search(count=1000)[0]
     assert 0 < done_before < len(active)
-    subprocess.run(command, env=_env(state), check=True, stdout=subprocess.DEVNULL, timeout=300)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=300)
     total, responses = store.search(count=1000)
     assert total == len(active)  # every request decided once
     requested = sorted(r["item"][0]["extension"][0]["valueReference"]["reference"] for r in responses)
