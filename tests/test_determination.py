@@ -93,6 +93,24 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("other-drug", drug_class="proton-pump-inhibitor", gi_risk=P, nsaid_in_use=P),
         facts("other-drug", drug_class="proton-pump-inhibitor", gi_risk=U, nsaid_in_use=P),
     ),
+    "proton-pump-inhibitor-over-65": (
+        facts("other-drug", drug_class="proton-pump-inhibitor", nsaid_in_use=P, age=70),
+        facts("other-drug", drug_class="proton-pump-inhibitor", nsaid_in_use=P, age=50),
+    ),
+    "proton-pump-inhibitor-without-an-nsaid": (
+        facts("other-drug", drug_class="proton-pump-inhibitor", nsaid_in_use=A),
+        facts("other-drug", drug_class="proton-pump-inhibitor", nsaid_in_use=A, nsaid_planned=P),
+    ),
+    "sleep-aid-long-term": (
+        facts("other-drug", drug_class="sleep-aid", same_drug_class_in_use=P),
+        facts("other-drug", drug_class="sleep-aid", same_drug_class_in_use=A),
+    ),
+    "lidocaine-patch-after-first-line-therapy": (
+        facts("topical", topical_ingredients=["lidocaine"], topical_form="patch", first_line_neuropathic_in_use=P,
+              radicular_diagnosis=True, neuropathy_diagnosis=False),
+        facts("topical", topical_ingredients=["lidocaine"], topical_form="patch", first_line_neuropathic_in_use=A,
+              radicular_diagnosis=True, neuropathy_diagnosis=False),
+    ),
     "anticonvulsant-for-neuropathic-pain": (
         facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False),
         facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=False, neuropathy_diagnosis=False),
@@ -114,8 +132,12 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("nsaid", same_drug_class_in_use=P, functional_improvement=U, weeks_since_injury=20.0),
     ),
     "spine-imaging-without-nerve-compromise": (
-        facts("mri-spine", red_flags=A, neurologic_deficit=A),
-        facts("mri-spine", red_flags=A, neurologic_deficit=U),
+        facts("mri-spine", red_flags=U, neurologic_deficit=A),
+        facts("mri-spine", red_flags=P, neurologic_deficit=A),
+    ),
+    "joint-imaging-in-the-first-month": (
+        facts("mri-joint", weeks_since_injury=2.0),
+        facts("mri-joint", weeks_since_injury=2.0, acute_trauma=P),
     ),
     "spine-mri-with-nerve-compromise": (
         facts("mri-spine", neurologic_deficit=P, prior_imaging=A, weeks_since_injury=10.0),
@@ -139,13 +161,13 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("imaging-other", red_flags=U, neurologic_deficit=A),
     ),
     "spine-imaging-in-the-first-month": (
-        facts("mri-spine", weeks_since_injury=2.0, red_flags=A),
         facts("mri-spine", weeks_since_injury=2.0, red_flags=U),
+        facts("mri-spine", weeks_since_injury=2.0, red_flags=P),
     ),
-    "lower-extremity-nerve-conduction-for-radiculopathy": (
-        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=True,
+    "lower-extremity-nerve-conduction-without-neuropathy": (
+        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=False,
               neuropathy_diagnosis=False),
-        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=True,
+        facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=False,
               neuropathy_diagnosis=True),
     ),
     "electrodiagnostics-without-neurologic-findings": (
@@ -228,22 +250,22 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("chiropractic", prior_same_therapy=U, requested_count=8),
     ),
     "manual-therapy-trial-within-limits": (
+        facts("chiropractic", prior_same_therapy=A, requested_count=6, body_region="lumbar"),
         facts("chiropractic", prior_same_therapy=U, requested_count=6, body_region="lumbar"),
-        facts("chiropractic", prior_same_therapy=P, requested_count=6, body_region="lumbar"),
     ),
     "acupuncture-trial": (
         facts("acupuncture", prior_same_therapy=A, requested_count=12),
         facts("acupuncture", prior_same_therapy=U, requested_count=12),
     ),
     "acupuncture-trial-within-limits": (
+        facts("acupuncture", prior_same_therapy=A, requested_count=6),
         facts("acupuncture", prior_same_therapy=U, requested_count=6),
-        facts("acupuncture", prior_same_therapy=P, requested_count=6),
     ),
     "physical-therapy-beyond-chronic-course": (
         facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False,
               surgery_documented=U),
         facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False,
-              surgery_documented=P),
+              prior_same_therapy=P),
     ),
     "first-physical-therapy-course": (
         facts("physical-therapy", prior_same_therapy=A, requested_count=8),
@@ -302,6 +324,28 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("physical-therapy", crps_diagnosis=False, prior_same_therapy=A, requested_count=36),
     ),
     "routine-examination-components": (facts("testing", request="Jamar grip test"), facts("testing", request="CBC")),
+    "home-health-after-surgery-or-hospitalization": (
+        facts("home-health", request="Home health RN visits for wound care", surgery_documented=P, duration_weeks=2),
+        facts("home-health", request="Home health RN visits for wound care", surgery_documented=P, duration_weeks=12),
+    ),
+    "surgical-consultation-with-nerve-compromise": (
+        facts("consultation", request="Spine surgery consultation", neurologic_deficit=P, prior_imaging=P,
+              weeks_since_injury=10.0),
+        facts("consultation", request="Spine surgery consultation", neurologic_deficit=U, prior_imaging=P,
+              weeks_since_injury=10.0),
+    ),
+    "follow-up-visit-for-opioid-monitoring": (
+        facts("consultation", request="Follow-up visit with pain management", opioid_in_use=P),
+        facts("consultation", request="Follow-up visit with pain management", opioid_in_use=A),
+    ),
+    "physical-therapy-chronic-course-given": (
+        facts("physical-therapy", prior_sessions=12, weeks_since_injury=30.0, crps_diagnosis=False),
+        facts("physical-therapy", prior_sessions=12, weeks_since_injury=30.0, crps_diagnosis=False, acute_flare=P),
+    ),
+    "manipulation-beyond-eighteen-visits": (
+        facts("chiropractic", prior_sessions=20),
+        facts("chiropractic", prior_sessions=12),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),
@@ -374,7 +418,9 @@ class TestEngine:
         capped = facts("physical-therapy", prior_sessions=30, requested_count=12, weeks_since_injury=40.0,
                        crps_diagnosis=False)  # fmt: skip
         answer = determine(capped, RULES)
-        assert answer.recommendation == "A3" and answer.rules == ["visit-cap-24"]
+        assert fires(BY_ID["physical-therapy-beyond-chronic-course"], capped)  # an A6 of 10 visits
+        assert answer.recommendation == "A3" and answer.certified_quantity is None
+        assert answer.rules == ["visit-cap-24", "physical-therapy-chronic-course-given"]
 
     def test_a_certification_goes_out_at_once(self) -> None:
         answer = determine(facts("physical-therapy", prior_same_therapy=A, requested_count=8), RULES)

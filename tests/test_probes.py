@@ -22,6 +22,8 @@ def _recommend(probe: dict[str, Any]) -> Any:
         diagnoses=probe["diagnoses"],
         injury=AS_OF - timedelta(weeks=probe["weeks"]),
         as_of=AS_OF,
+        age=probe.get("age"),
+        alongside=probe.get("alongside", []),
     )
     return determine(build_facts(probe["request"], context), load_rules())
 

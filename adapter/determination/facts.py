@@ -95,6 +95,10 @@ class RequestFacts(BaseModel):
     opioid_in_use: Status = "unknown"
     opioid_planned: Status = "unknown"
     nsaid_in_use: Status = "unknown"
+    #: An NSAID planned in the notes or requested beside this request.
+    nsaid_planned: Status = "unknown"
+    #: A first-line drug for neuropathic pain (an antiepilepsy drug or an antidepressant) taken now.
+    first_line_neuropathic_in_use: Status = "unknown"
     drug_class: str | None = None
     #: A drug of the requested class already taken: in use, not among the documented drugs, or unknown.
     same_drug_class_in_use: Status = "unknown"
@@ -197,6 +201,8 @@ class Context:
     injury: date | None = None
     as_of: date | None = None
     age: int | None = None
+    #: The other services requested with this one (the letter's other items, the Claim's other requests).
+    alongside: list[str] = field(default_factory=list)
 
 
 _DRUGS = ("opioid", "muscle-relaxant", "nsaid", "other-drug", "topical", "topical-compound")
@@ -304,9 +310,13 @@ def build_facts(
     documented = bool(in_use) or context.medication_list is not None
     classes_in_use = _classes(in_use, lexicon)
     opioid_in_use: Status = "present" if "opioid" in classes_in_use else ("absent" if documented else "unknown")
-    planned = _classes([m.name for m in drugs_planned(found)], lexicon)
+    alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
+    planned = _classes([*(m.name for m in drugs_planned(found)), *alongside], lexicon)
     opioid_planned: Status = "present" if "opioid" in planned else "unknown"
     nsaid_in_use: Status = "present" if "nsaid" in classes_in_use else ("absent" if documented else "unknown")
+    first_line: Status = (
+        "present" if classes_in_use & {"anticonvulsant", "antidepressant"} else ("absent" if documented else "unknown")
+    )
 
     diagnosis_text = " ".join(context.diagnoses) + " " + " ".join(t.text for t in context.texts)
     has_diagnoses = bool(diagnosis_text.strip())
@@ -344,6 +354,8 @@ def build_facts(
         opioid_in_use=opioid_in_use,
         opioid_planned=opioid_planned,
         nsaid_in_use=nsaid_in_use,
+        nsaid_planned="present" if "nsaid" in planned else "unknown",
+        first_line_neuropathic_in_use=first_line,
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
@@ -380,5 +392,6 @@ def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = N
         injury=case.dates.injury,
         as_of=case.dates.ur_denial or case.dates.application_received or case.dates.assigned,
         age=case.patient.age,
+        alongside=[other.requested for other in case.items if other is not item],
     )
     return build_facts(item.requested, context)

@@ -246,6 +246,7 @@ def requested_services(
 
     out = []
     site_url = load_tables().fhir.extensions.body_site
+    labels = {ref: concept_text(ordered(request)) for ref, request in requests}
     for ref, request in requests:
         label = concept_text(ordered(request))
         if not label:
@@ -267,6 +268,7 @@ def requested_services(
             injury=injury,
             as_of=as_of,
             age=_age(patients[0] if patients else None, as_of),
+            alongside=[other for key, other in labels.items() if key != ref and other],
         )
         facts = build_facts(
             label,

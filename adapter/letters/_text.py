@@ -347,6 +347,8 @@ _FREQ_DURATION = re.compile(
 )
 _TIMES_GRID = re.compile(r"\b(?P<f>\d{1,2})\s*(?:x|times|\*)\s*(?P<w>\d{1,2})\b(?!\s*(?:mg|%|ml|day|month))",
                          re.IGNORECASE)  # fmt: skip
+#: A duration alone ("daily RN for 4 weeks", "for two weeks").
+_DURATION = re.compile(rf"\bfor\s+(?:a\s+)?(?P<w>{NUMBER})\s*(?:weeks?|wks?)\b", re.IGNORECASE)
 _COUNT = re.compile(
     rf"\b(?P<n>{NUMBER})\s+(?:[a-z/-]+\s+){{0,3}}?(?:sessions?|visits?|treatments?)\b"
     rf"|\b(?:times|x)\s*(?P<t>\d{{1,3}})\b(?!\s*(?:weeks?|wks?|mg|%))"
@@ -374,6 +376,8 @@ def quantities(request: str) -> tuple[int | None, int | None, int | None, str | 
         rest = flat[: grid.start()] + " " + flat[grid.end() :]
     else:
         rest = flat
+        duration = _DURATION.search(flat)
+        weeks = to_int(duration["w"]) if duration else None
     count = _COUNT.search(rest)
     if count:
         quantity = to_int(count["n"] or count["t"] or count["h"])
