@@ -346,6 +346,44 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("chiropractic", prior_sessions=20),
         facts("chiropractic", prior_sessions=12),
     ),
+    "antidepressant-for-neuropathic-pain": (
+        facts("other-drug", drug_class="antidepressant", radicular_diagnosis=False, neuropathy_diagnosis=True),
+        facts("other-drug", drug_class="antidepressant", radicular_diagnosis=False, neuropathy_diagnosis=False),
+    ),
+    "barbiturate-containing-analgesic": (
+        facts("other-drug", drug_class="barbiturate-analgesic"),
+        facts("other-drug", drug_class="nsaid"),
+    ),
+    "ondansetron-for-opioid-nausea": (
+        facts("other-drug", drug_class="antiemetic", opioid_in_use=P),
+        facts("other-drug", drug_class="antiemetic", opioid_in_use=P, surgery_documented=P),
+    ),
+    "medical-food": (
+        facts("other-drug", request="Theramine #120"),
+        facts("other-drug", request="Tramadol 50 mg #60"),
+    ),
+    "glucosamine-for-osteoarthritis": (
+        facts("other-drug", request="Glucosamine sulfate 500 mg #90", osteoarthritis_diagnosis=True),
+        facts("other-drug", request="Glucosamine sulfate 500 mg #90", osteoarthritis_diagnosis=False),
+    ),
+    "ketorolac-for-chronic-pain": (
+        facts("nsaid", request="Toradol 60 mg IM injection", weeks_since_injury=40.0),
+        facts("nsaid", request="Toradol 60 mg IM injection", weeks_since_injury=40.0, acute_flare=P),
+    ),
+    "lumbar-support-beyond-the-acute-phase": (
+        facts("durable-medical-equipment", request="LSO back brace", weeks_since_injury=30.0,
+              spinal_instability_diagnosis=False),
+        facts("durable-medical-equipment", request="LSO back brace", weeks_since_injury=30.0,
+              spinal_instability_diagnosis=True),
+    ),
+    "psychological-evaluation-for-chronic-pain": (
+        facts("consultation", request="Psychological evaluation", weeks_since_injury=20.0),
+        facts("consultation", request="Psychological evaluation", weeks_since_injury=6.0),
+    ),
+    "psychotherapy-initial-trial": (
+        facts("psychological", prior_same_therapy=A, requested_count=4, weeks_since_injury=20.0),
+        facts("psychological", prior_same_therapy=A, requested_count=12, weeks_since_injury=20.0),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),

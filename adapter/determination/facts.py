@@ -66,6 +66,8 @@ class RequestFacts(BaseModel):
     tendinitis_diagnosis: bool | None = None
     crps_diagnosis: bool | None = None
     neuropathy_diagnosis: bool | None = None
+    #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
+    spinal_instability_diagnosis: bool | None = None
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
     gi_risk: Status = "unknown"
     surgery_related: bool | None = None
@@ -346,6 +348,7 @@ def build_facts(
         tendinitis_diagnosis=diagnosed("tendinitis"),
         crps_diagnosis=diagnosed("crps"),
         neuropathy_diagnosis=diagnosed("neuropathy"),
+        spinal_instability_diagnosis=diagnosed("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,
         postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
