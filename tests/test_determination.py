@@ -384,6 +384,50 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("psychological", prior_same_therapy=A, requested_count=4, weeks_since_injury=20.0),
         facts("psychological", prior_same_therapy=A, requested_count=12, weeks_since_injury=20.0),
     ),
+    "lumbar-xray-without-red-flags": (
+        facts("xray-spine", body_region="lumbar", red_flags=A),
+        facts("xray-spine", body_region="lumbar", red_flags=U),
+    ),
+    "electrodiagnostics-in-the-first-month": (
+        facts("electrodiagnostic", weeks_since_injury=2.0),
+        facts("electrodiagnostic", weeks_since_injury=6.0),
+    ),
+    "trigger-point-injection-with-radiculopathy": (
+        facts("trigger-point-injection", neurologic_deficit=U, radicular_diagnosis=True),
+        facts("trigger-point-injection", neurologic_deficit=U, radicular_diagnosis=False),
+    ),
+    "trigger-point-injection-before-three-months": (
+        facts("trigger-point-injection", weeks_since_injury=6.0),
+        facts("trigger-point-injection", weeks_since_injury=20.0),
+    ),
+    "subacromial-injection-for-impingement": (
+        facts("injection-other", request="Right shoulder subacromial cortisone injection", body_region="shoulder",
+              shoulder_impingement_diagnosis=True, tendinitis_diagnosis=False),
+        facts("injection-other", request="Right shoulder subacromial cortisone injection", body_region="shoulder",
+              shoulder_impingement_diagnosis=False, tendinitis_diagnosis=False),
+    ),
+    "h-wave-trial-after-tens": (
+        facts("h-wave", request="H-wave unit 30-day home trial", tens_trial_documented=P, weeks_since_injury=30.0),
+        facts("h-wave", request="H-wave unit 30-day home trial", tens_trial_documented=U, weeks_since_injury=30.0),
+    ),
+    "h-wave-without-tens": (
+        facts("h-wave", tens_trial_documented=A),
+        facts("h-wave", tens_trial_documented=U),
+    ),
+    "manipulation-continued-with-functional-improvement": (
+        facts("chiropractic", prior_same_therapy=P, prior_sessions=6, functional_improvement=P, requested_count=6,
+              body_region="lumbar"),
+        facts("chiropractic", prior_same_therapy=P, prior_sessions=16, functional_improvement=P, requested_count=6,
+              body_region="lumbar"),
+    ),
+    "acupuncture-extended-with-functional-improvement": (
+        facts("acupuncture", prior_same_therapy=P, functional_improvement=P, requested_count=6),
+        facts("acupuncture", prior_same_therapy=P, functional_improvement=U, requested_count=6),
+    ),
+    "work-hardening-beyond-two-years": (
+        facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=150.0),
+        facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=60.0),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),

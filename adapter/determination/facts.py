@@ -66,6 +66,7 @@ class RequestFacts(BaseModel):
     tendinitis_diagnosis: bool | None = None
     crps_diagnosis: bool | None = None
     neuropathy_diagnosis: bool | None = None
+    shoulder_impingement_diagnosis: bool | None = None
     #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
     spinal_instability_diagnosis: bool | None = None
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
@@ -348,6 +349,7 @@ def build_facts(
         tendinitis_diagnosis=diagnosed("tendinitis"),
         crps_diagnosis=diagnosed("crps"),
         neuropathy_diagnosis=diagnosed("neuropathy"),
+        shoulder_impingement_diagnosis=diagnosed("shoulder_impingement"),
         spinal_instability_diagnosis=diagnosed("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,
