@@ -113,7 +113,12 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
     ),
     "anticonvulsant-for-neuropathic-pain": (
         facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False),
-        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=False, neuropathy_diagnosis=False),
+        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False,
+              same_drug_class_in_use=P),
+    ),
+    "nsaid-for-osteoarthritis": (
+        facts("nsaid", osteoarthritis_diagnosis=True),
+        facts("nsaid", osteoarthritis_diagnosis=True, gi_risk=P),
     ),
     "opioid-chronic-without-functional-improvement": (
         facts("opioid", same_drug_class_in_use=P, functional_improvement=A, weeks_since_injury=30.0),
@@ -347,7 +352,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("chiropractic", prior_sessions=12),
     ),
     "antidepressant-for-neuropathic-pain": (
-        facts("other-drug", drug_class="antidepressant", radicular_diagnosis=False, neuropathy_diagnosis=True),
+        facts("other-drug", drug_class="antidepressant", radicular_diagnosis=False, neuropathy_diagnosis=True,
+              same_drug_class_in_use=P, pain_relief=P),
         facts("other-drug", drug_class="antidepressant", radicular_diagnosis=False, neuropathy_diagnosis=False),
     ),
     "barbiturate-containing-analgesic": (
