@@ -795,3 +795,20 @@ def test_postsurgical_courses_by_surgery(request_text: str, note: str, expected:
     assert got == expected
     if answer.recommendation == "A6":
         assert answer.certified_quantity == 6.0  # 16 in the course, 10 given
+
+
+def test_time_is_counted_to_the_request_for_authorization() -> None:
+    """A letter's time since injury runs to the RFA the summary names (not to the later UR decision), and a
+    date outside the injury..decision span is not taken for it."""
+    text = (LETTERS / "case-number-multi.txt").read_text()
+    case = parse_letter(text)
+    decided = facts_from_letter(case, case.items[0]).weeks_since_injury
+    assert decided is not None
+    anchor = "The current diagnoses"
+
+    def weeks(sentence: str) -> float | None:
+        letter = parse_letter(text.replace(anchor, f"{sentence} {anchor}", 1))
+        return facts_from_letter(letter, letter.items[0]).weeks_since_injury
+
+    assert weeks("A Request for Authorization dated 08-28-2016 was received.") == 2.0
+    assert weeks("A Request for Authorization dated 08-28-2013 was received.") == decided

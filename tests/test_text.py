@@ -77,3 +77,17 @@ def test_citations_with_titles_holding_commas() -> None:
 def test_basis_outside_mtus_without_a_parsable_citation() -> None:
     line = "The Expert Reviewer based their decision on recommendation(s) outside of the MTUS Guidelines."
     assert _text.guideline_basis(line, _text.citations(line)) is GuidelineBasis.NON_MTUS
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("The Request for Authorization dated 11-16-2016 was for an MRI.", date(2016, 11, 16)),
+        ("A Request for Authorization was signed on 10/28/2016.", date(2016, 10, 28)),
+        ("An October 31, 2016 date of service was referenced in the determination.", date(2016, 10, 31)),
+        ("The RFA form was received on 12/01/2016 for the requested services.", date(2016, 12, 1)),
+        ("A Request for Authorization was not provided.", None),
+    ],
+)
+def test_request_date(summary: str, expected: date | None) -> None:
+    assert _text.request_date(summary) == expected

@@ -436,6 +436,20 @@ _UR_DATE = re.compile(
 )
 
 
+_REQUEST_DATE = re.compile(
+    rf"(?:request\s+for\s+authori[sz]ation|\bRFA\b)(?:\s+form)?[^.]{{0,40}}?"
+    rf"(?:dated|signed(?:\s+on)?|received(?:\s+on)?|is|was|of|on)\s*:?\s*({DATE})"
+    rf"|({DATE})\s+date\s+of\s+service|date\s+of\s+service\s+(?:of\s+|dated\s+|on\s+)?({DATE})",
+    re.IGNORECASE,
+)
+
+
+def request_date(summary: str) -> date | None:
+    """The date of the request for authorization (or of the visit at issue) a case summary names, if any."""
+    found = _REQUEST_DATE.search(collapse(summary))
+    return parse_date(next(g for g in found.groups() if g)) if found else None
+
+
 def summary_dates(summary: str) -> tuple[date | None, date | None]:
     """(date of injury, UR denial date) as the prose of a case summary states them."""
     flat = collapse(summary)
