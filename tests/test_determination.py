@@ -434,6 +434,18 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=150.0),
         facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=60.0),
     ),
+    "tens-before-three-months": (
+        facts("tens", weeks_since_injury=6.0),
+        facts("tens", weeks_since_injury=6.0, surgery_documented=P),
+    ),
+    "manipulation-for-the-extremities": (
+        facts("chiropractic", request="Chiropractic manipulation of the right wrist", body_region="wrist"),
+        facts("chiropractic", request="Chiropractic manipulation of the low back", body_region="lumbar"),
+    ),
+    "anticonvulsant-continued-without-relief": (
+        facts("other-drug", drug_class="anticonvulsant", same_drug_class_in_use=P, pain_relief=A),
+        facts("other-drug", drug_class="anticonvulsant", same_drug_class_in_use=P, pain_relief=U),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),
