@@ -27,7 +27,7 @@ from rich.table import Table
 from adapter import sandbox
 from adapter.config import AuthSettings, Settings, load_settings
 from adapter.demo import run_demo
-from adapter.determination import AdversePolicy, determine, facts_from_letter, load_rules
+from adapter.determination import AdversePolicy, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError, InputError, RetryableError, StateError, TransportError
@@ -388,15 +388,14 @@ def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, An
             raise InputError("not a FHIR resource", location=str(path))
         found = requested_services(resource)
         case_number = None
-        pairs = [(r.facts.request, determine(r.facts, rules, adverse=adverse)) for r in found]
+        answers = determine_all([r.facts for r in found], rules, adverse=adverse)
+        pairs = [(r.facts.request, a) for r, a in zip(found, answers, strict=True)]
     else:
         case = parse_letter(data)
         summary = letter_summary(case)
         case_number = case.case_number
-        pairs = [
-            (item.request, determine(facts_from_letter(case, item, summary), rules, adverse=adverse))
-            for item in case.items
-        ]
+        answers = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules, adverse=adverse)
+        pairs = [(item.request, a) for item, a in zip(case.items, answers, strict=True)]
     return {
         "input": str(path),
         "case_number": case_number,

@@ -21,6 +21,7 @@ from adapter.determination import (
     Text,
     build_facts,
     determine,
+    determine_all,
     facts_from_letter,
     load_rules,
 )
@@ -45,7 +46,25 @@ def facts(category: str, request: str = "a request", **values: Any) -> RequestFa
 
 #: rule id -> (facts it fires on, facts it must not fire on)
 CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
-    "surgery-needs-review": (facts("surgery"), facts("consultation")),
+    "inpatient-rehabilitation-needs-review": (facts("inpatient-rehabilitation"), facts("consultation")),
+    "carpal-tunnel-release-without-electrodiagnostic-confirmation": (
+        facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=A),
+        facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=U),
+    ),
+    "carpal-tunnel-release-with-confirmed-diagnosis": (
+        facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=P, neurologic_deficit=P),
+        facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=P, neurologic_deficit=U),
+    ),
+    "shoulder-decompression-before-three-months": (
+        facts("surgery", request="Left shoulder arthroscopic subacromial decompression", weeks_since_injury=8.0,
+              rotator_cuff_tear_diagnosis=False),
+        facts("surgery", request="Left shoulder arthroscopic subacromial decompression and rotator cuff repair",
+              weeks_since_injury=8.0, rotator_cuff_tear_diagnosis=False),
+    ),
+    "lumbar-fusion-without-instability": (
+        facts("surgery", request="L4-5 posterior lumbar fusion", spinal_instability_diagnosis=False),
+        facts("surgery", request="L4-5 posterior lumbar fusion", spinal_instability_diagnosis=True),
+    ),
     "associated-with-surgery": (facts("surgery-associated"), facts("physical-therapy")),
     "topical-compound-not-recommended": (
         facts("topical-compound", compound_has_not_recommended=True, topical_ingredients=["gabapentin"]),
@@ -545,6 +564,25 @@ class TestEngine:
             reading = [r for r in answer.rules if set(BY_ID[r].needs) & STATUS_FACTS]
             assert not (answer.recommendation in ("A3", "A6") and reading), (category, answer.rules)
         assert status in (U, P)
+
+    def test_associated_services_follow_their_surgery(self) -> None:
+        denied = facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=A)
+        certified = facts("surgery", request="Right carpal tunnel release", entrapment_confirmed=P,
+                          neurologic_deficit=P)  # fmt: skip
+        assistant = facts("surgery-associated", request="Associated surgical service: assistant surgeon")
+        therapy = facts("physical-therapy", prior_same_therapy=A, requested_count=8)
+
+        surgery, follows, own = determine_all([denied, assistant, therapy], RULES)
+        assert follows.recommendation == "A3" and follows.action == "A4"  # adverse: to a physician
+        assert follows.rules[0] == "associated-with-surgery" and follows.rules[1:] == surgery.rules
+        assert "Right carpal tunnel release" in follows.rationale
+        assert own == determine(therapy, RULES)
+
+        assert determine_all([certified, assistant], RULES)[1].action == "A1"
+        assert determine_all([assistant], RULES)[0].recommendation == "A4"  # no surgery in the request
+        undecided = facts("surgery", request="Right knee arthroscopy")
+        assert determine_all([undecided, assistant], RULES)[1].recommendation == "A4"
+        assert determine_all([denied, certified, assistant], RULES)[2].recommendation == "A4"  # which one?
 
     def test_deterministic(self) -> None:
         f = facts("mri-spine", red_flags=A, neurologic_deficit=A)

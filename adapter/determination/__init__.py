@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from adapter.determination.engine import AdversePolicy, Citation, Determination, apply_policy, determine, recommend
+from adapter.determination.engine import (
+    AdversePolicy,
+    Citation,
+    Determination,
+    apply_policy,
+    determine,
+    determine_all,
+    recommend,
+)
 from adapter.determination.evidence import Finding, Status, Text
 from adapter.determination.facts import Context, RequestFacts, build_facts, facts_from_letter
 from adapter.determination.rules import Rule, RuleSet, load_rules
@@ -21,6 +29,7 @@ __all__ = [
     "apply_policy",
     "build_facts",
     "determine",
+    "determine_all",
     "facts_from_letter",
     "load_rules",
     "recommend",

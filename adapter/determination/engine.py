@@ -10,6 +10,7 @@ they are, where that is lawful (a reviewer's own tool, another jurisdiction).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -119,3 +120,33 @@ def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") 
 def determine(facts: RequestFacts, rules: RuleSet, *, adverse: AdversePolicy = "pend") -> Determination:
     """The recommendation for one request and the action sent under the adverse-decision policy."""
     return apply_policy(recommend(facts, rules), adverse)
+
+
+#: The rule that pends a service associated with a surgery until the surgery is decided.
+FOLLOWS_SURGERY = "associated-with-surgery"
+
+
+def determine_all(
+    items: Sequence[RequestFacts], rules: RuleSet, *, adverse: AdversePolicy = "pend"
+) -> list[Determination]:
+    """The services of one request (a letter's items, a Claim's items) together: each on its own, then the
+    services associated with a surgery (assistant, pre-operative clearance, post-operative care) follow
+    the surgery they belong to when the request holds one surgery with a certify or non-certify answer."""
+    answers = [recommend(facts, rules) for facts in items]
+    surgeries = [a for f, a in zip(items, answers, strict=True) if f.category == "surgery"]
+    if len(surgeries) == 1 and surgeries[0].recommendation in ("A1", "A3"):
+        (surgery,) = surgeries
+        (index,) = [n for n, f in enumerate(items) if f.category == "surgery"]
+        follow = next(r for r in rules.rules if r.id == FOLLOWS_SURGERY)
+        cite = Citation(rule=follow.id, guideline=follow.guideline.title, section=follow.guideline.section,
+                        pages=follow.guideline.pages, status=follow.guideline.status)  # fmt: skip
+        answers = [
+            a.model_copy(update={
+                "recommendation": surgery.recommendation, "action": surgery.recommendation,
+                "rules": [FOLLOWS_SURGERY, *surgery.rules], "citations": [cite, *surgery.citations],
+                "evidence": surgery.evidence,
+                "rationale": f"{follow.rationale} The surgery ({items[index].request}): {surgery.rationale}",
+            }) if a.rules == [FOLLOWS_SURGERY] else a
+            for a in answers
+        ]  # fmt: skip
+    return [apply_policy(a, adverse) for a in answers]

@@ -67,6 +67,7 @@ class RequestFacts(BaseModel):
     crps_diagnosis: bool | None = None
     neuropathy_diagnosis: bool | None = None
     shoulder_impingement_diagnosis: bool | None = None
+    rotator_cuff_tear_diagnosis: bool | None = None
     #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
     spinal_instability_diagnosis: bool | None = None
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
@@ -92,6 +93,8 @@ class RequestFacts(BaseModel):
     pain_relief: Status = "unknown"
     prior_imaging: Status = "unknown"
     prior_electrodiagnostics: Status = "unknown"
+    #: Electrodiagnostic studies that confirm a nerve entrapment (carpal or cubital tunnel), or were normal.
+    entrapment_confirmed: Status = "unknown"
     #: Confined to bed or room (DME for the bathroom serves a medical purpose then).
     confined: Status = "unknown"
     medications: list[str] = Field(default_factory=list)
@@ -350,6 +353,7 @@ def build_facts(
         crps_diagnosis=diagnosed("crps"),
         neuropathy_diagnosis=diagnosed("neuropathy"),
         shoulder_impingement_diagnosis=diagnosed("shoulder_impingement"),
+        rotator_cuff_tear_diagnosis=diagnosed("rotator_cuff_tear"),
         spinal_instability_diagnosis=diagnosed("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.determination import AdversePolicy, RuleSet, determine, load_rules
+from adapter.determination import AdversePolicy, RuleSet, determine_all, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
@@ -47,7 +47,7 @@ def decide(
     ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
     requested = requested_services(data, checked=checked, limits=limits)
-    answers = [(r, determine(r.facts, rules, adverse=adverse)) for r in requested]
+    answers = list(zip(requested, determine_all([r.facts for r in requested], rules, adverse=adverse), strict=True))
     first = requested[0].resource
     parties = Parties(patient=first.get("subject"), requestor=first.get("requester"))
     if data.get("resourceType") == "Bundle" and data.get("entry"):
