@@ -465,6 +465,10 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("other-drug", drug_class="anticonvulsant", same_drug_class_in_use=P, pain_relief=A),
         facts("other-drug", drug_class="anticonvulsant", same_drug_class_in_use=P, pain_relief=U),
     ),
+    "epidural-repeat-without-relief": (
+        facts("epidural-injection", prior_same_therapy=P, pain_relief=A),
+        facts("epidural-injection", prior_same_therapy=P, pain_relief=U),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),
