@@ -44,6 +44,6 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "loaded the requests of 5 letters into the EHR server" in done.stderr
     assert "every ClaimResponse is on the payer server (0 still queued)" in done.stderr
     report = (out / "imr-demo-report.html").read_text()
-    assert report.count("<tr><td>") == 13 + 12 and "not certified" in report and "MTUS" in report
+    assert report.count("<tr><td>") == 13 + 10 and "not certified" in report and "MTUS" in report
     assert "Waiting for a physician: 10 review Tasks" in report and "Physician reviewer Demo Reviewer, MD" in report
     assert not list(box.glob("*/server.pid"))  # the demo stopped its servers
