@@ -469,6 +469,14 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("epidural-injection", prior_same_therapy=P, pain_relief=A),
         facts("epidural-injection", prior_same_therapy=P, pain_relief=U),
     ),
+    "nsaid-added-to-another-nsaid": (
+        facts("nsaid", same_drug_class_in_use=P, same_drug_in_use=A, medications=["meloxicam"]),
+        facts("nsaid", same_drug_class_in_use=P, same_drug_in_use=P, medications=["naproxen"]),
+    ),
+    "somatosensory-evoked-potentials": (
+        facts("electrodiagnostic", request="SSEP of the lower extremities"),
+        facts("electrodiagnostic", request="Intraoperative SSEP monitoring"),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),

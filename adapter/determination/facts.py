@@ -108,6 +108,8 @@ class RequestFacts(BaseModel):
     drug_class: str | None = None
     #: A drug of the requested class already taken: in use, not among the documented drugs, or unknown.
     same_drug_class_in_use: Status = "unknown"
+    #: The requested drug itself already taken (a refill), as opposed to another of its class.
+    same_drug_in_use: Status = "unknown"
     doses_per_day: float | None = None
     supply_days: float | None = None
     #: An opioid request's daily dose in morphine milligram equivalents (None: strength or frequency unknown).
@@ -243,6 +245,8 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
     if cls is not None:
         same = cls in _classes(in_use, lexicon)
         facts["same_drug_class_in_use"] = "present" if same else ("absent" if documented else "unknown")
+        refill = found[0].ingredient in in_use
+        facts["same_drug_in_use"] = "present" if refill else ("absent" if documented else "unknown")
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:
