@@ -477,6 +477,18 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("electrodiagnostic", request="SSEP of the lower extremities"),
         facts("electrodiagnostic", request="Intraoperative SSEP monitoring"),
     ),
+    "wrist-splint-for-carpal-tunnel": (
+        facts("durable-medical-equipment", request="Right wrist splint", carpal_tunnel_diagnosis=True),
+        facts("durable-medical-equipment", request="Right wrist splint", carpal_tunnel_diagnosis=False),
+    ),
+    "foot-orthotics-for-plantar-fasciitis": (
+        facts("durable-medical-equipment", request="Custom foot orthotics", plantar_fasciitis_diagnosis=True),
+        facts("durable-medical-equipment", request="Custom foot orthotics", plantar_fasciitis_diagnosis=False),
+    ),
+    "gym-membership": (
+        facts("other", request="Gym membership for 6 months"),
+        facts("other", request="Gym membership for 6 months", home_exercise_failed=P),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),

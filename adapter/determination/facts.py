@@ -68,6 +68,8 @@ class RequestFacts(BaseModel):
     neuropathy_diagnosis: bool | None = None
     shoulder_impingement_diagnosis: bool | None = None
     rotator_cuff_tear_diagnosis: bool | None = None
+    carpal_tunnel_diagnosis: bool | None = None
+    plantar_fasciitis_diagnosis: bool | None = None
     #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
     spinal_instability_diagnosis: bool | None = None
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
@@ -93,6 +95,8 @@ class RequestFacts(BaseModel):
     pain_relief: Status = "unknown"
     prior_imaging: Status = "unknown"
     prior_electrodiagnostics: Status = "unknown"
+    #: A home exercise program documented as not effective, or a stated need for equipment.
+    home_exercise_failed: Status = "unknown"
     #: Electrodiagnostic studies that confirm a nerve entrapment (carpal or cubital tunnel), or were normal.
     entrapment_confirmed: Status = "unknown"
     #: Confined to bed or room (DME for the bathroom serves a medical purpose then).
@@ -358,6 +362,8 @@ def build_facts(
         neuropathy_diagnosis=diagnosed("neuropathy"),
         shoulder_impingement_diagnosis=diagnosed("shoulder_impingement"),
         rotator_cuff_tear_diagnosis=diagnosed("rotator_cuff_tear"),
+        carpal_tunnel_diagnosis=diagnosed("carpal_tunnel"),
+        plantar_fasciitis_diagnosis=diagnosed("plantar_fasciitis"),
         spinal_instability_diagnosis=diagnosed("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,
