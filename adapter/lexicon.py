@@ -78,6 +78,8 @@ class Finding(_Entry):
 
 class Measures(_Entry):
     pain_change: str
+    #: Pain scores on and off medication ("8/10 without medications and 4/10 with"): groups ``on``, ``off``.
+    pain_on_off: list[str] = Field(default_factory=list)
 
     @field_validator("pain_change")
     @classmethod
@@ -86,6 +88,14 @@ class Measures(_Entry):
         if {"before", "after"} - set(compiled.groupindex):
             raise ValueError("pain_change needs the named groups before and after")
         return pattern
+
+    @field_validator("pain_on_off")
+    @classmethod
+    def _on_off(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if {"on", "off"} - set(re.compile(pattern).groupindex):
+                raise ValueError("each pain_on_off pattern needs the named groups on and off")
+        return patterns
 
 
 class DoseFrequency(_Entry):

@@ -249,19 +249,29 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
 
 
 def _pain_changes(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
-    """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement."""
+    """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement. Scores on
+    and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief."""
     out = []
+
+    def mention(match: re.Match[str], fact: str, polarity: Literal["present", "absent"]) -> Mention:
+        start = text.rfind(".", 0, match.start()) + 1
+        stop = text.find(".", match.end())
+        sentence = text[start : stop + 1 if stop >= 0 else len(text)].strip()[:_QUOTE_MAX]
+        return Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
+                       match.end())  # fmt: skip
+
     for match in re.finditer(lexicon.measures.pain_change, text, re.IGNORECASE):
         before, after = int(match["before"]), int(match["after"])
         if before > 10 or after > 10:
             continue
         polarity: Literal["present", "absent"] = "present" if after < before else "absent"
-        start = text.rfind(".", 0, match.start()) + 1
-        stop = text.find(".", match.end())
-        sentence = text[start : stop + 1 if stop >= 0 else len(text)].strip()[:_QUOTE_MAX]
         for fact in ("pain_relief", "functional_improvement") if polarity == "present" else ("pain_relief",):
-            out.append(Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
-                               match.end()))  # fmt: skip
+            out.append(mention(match, fact, polarity))
+    for pattern in lexicon.measures.pain_on_off:
+        for match in re.finditer(pattern, text, re.IGNORECASE):
+            on, off = int(match["on"]), int(match["off"])
+            if on <= 10 and off <= 10:
+                out.append(mention(match, "pain_relief", "present" if on < off else "absent"))
     return out
 
 
