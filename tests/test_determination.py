@@ -131,9 +131,14 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
               radicular_diagnosis=True, neuropathy_diagnosis=False),
     ),
     "anticonvulsant-for-neuropathic-pain": (
-        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False),
-        facts("other-drug", drug_class="anticonvulsant", radicular_diagnosis=True, neuropathy_diagnosis=False,
-              same_drug_class_in_use=P),
+        facts("other-drug", request="Gabapentin 300 mg #90", drug_class="anticonvulsant", radicular_diagnosis=True,
+              neuropathy_diagnosis=False),
+        facts("other-drug", request="Gabapentin 300 mg #90", drug_class="anticonvulsant", radicular_diagnosis=True,
+              neuropathy_diagnosis=False, same_drug_class_in_use=P),
+    ),
+    "cox-2-inhibitor-for-gi-risk": (
+        facts("nsaid", request="Celebrex 200 mg #30", gi_risk=P),
+        facts("nsaid", request="Celebrex 200 mg #30", gi_risk=U),
     ),
     "nsaid-for-osteoarthritis": (
         facts("nsaid", osteoarthritis_diagnosis=True),
