@@ -494,6 +494,22 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("other", request="Gym membership for 6 months"),
         facts("other", request="Gym membership for 6 months", home_exercise_failed=P),
     ),
+    "home-health-homemaker-services": (
+        facts("home-health", request="Home health aide for housekeeping and shopping 4 hours a week"),
+        facts("home-health", request="Home health RN visits for wound care and housekeeping"),
+    ),
+    "maintenance-manipulation": (
+        facts("chiropractic", request="Chiropractic maintenance care once a month"),
+        facts("chiropractic", request="Chiropractic care 6 visits"),
+    ),
+    "shockwave-for-the-spine": (
+        facts("shockwave", body_region="lumbar"),
+        facts("shockwave", body_region="foot"),
+    ),
+    "shockwave-for-calcific-shoulder-tendinitis": (
+        facts("shockwave", body_region="shoulder", calcific_tendinitis_diagnosis=True),
+        facts("shockwave", body_region="shoulder", calcific_tendinitis_diagnosis=False),
+    ),
     "urine-drug-test-without-opioids": (
         facts("testing", request="Urine drug screen", opioid_in_use=A),
         facts("testing", request="Urine drug screen", opioid_in_use=A, opioid_planned=P),

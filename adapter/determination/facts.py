@@ -69,6 +69,7 @@ class RequestFacts(BaseModel):
     shoulder_impingement_diagnosis: bool | None = None
     rotator_cuff_tear_diagnosis: bool | None = None
     carpal_tunnel_diagnosis: bool | None = None
+    calcific_tendinitis_diagnosis: bool | None = None
     plantar_fasciitis_diagnosis: bool | None = None
     #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
     spinal_instability_diagnosis: bool | None = None
@@ -363,6 +364,7 @@ def build_facts(
         shoulder_impingement_diagnosis=diagnosed("shoulder_impingement"),
         rotator_cuff_tear_diagnosis=diagnosed("rotator_cuff_tear"),
         carpal_tunnel_diagnosis=diagnosed("carpal_tunnel"),
+        calcific_tendinitis_diagnosis=diagnosed("calcific_tendinitis"),
         plantar_fasciitis_diagnosis=diagnosed("plantar_fasciitis"),
         spinal_instability_diagnosis=diagnosed("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
