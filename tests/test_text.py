@@ -91,3 +91,10 @@ def test_basis_outside_mtus_without_a_parsable_citation() -> None:
 )
 def test_request_date(summary: str, expected: date | None) -> None:
     assert _text.request_date(summary) == expected
+
+
+def test_treatment_history_counts_what_was_had_of_what_was_authorized() -> None:
+    (fact,) = _text.treatment_history("He has completed 8 of 12 authorized physical therapy sessions.")
+    assert (fact.therapy, fact.count) == ("physical therapy", 8)
+    (fact,) = _text.treatment_history("She has had 12 sessions of physical therapy.")
+    assert fact.count == 12

@@ -181,6 +181,9 @@ def _history_pattern() -> re.Pattern[str]:
     )
 
 
+_PART_OF = re.compile(rf"\b({NUMBER})\s+of\s+(?:the\s+)?$", re.IGNORECASE)
+
+
 def treatment_history(summary: str) -> list[TreatmentFact]:
     """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
     facts: list[TreatmentFact] = []
@@ -194,6 +197,9 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
                 continue
             seen.add(found.start())
             count = to_int(found["n1"] or found["n2"])
+            part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
+            if part:  # "8 of 12 authorized sessions": 8 were had
+                count = to_int(part[1])
             therapy = found["t1"] or found["t2"]
             if count:
                 name = load_lexicon().therapy_name(therapy) or therapy.lower()
