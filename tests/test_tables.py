@@ -9,7 +9,7 @@ import yaml
 
 from adapter import MappingTableError
 from adapter.tables import load_tables
-from tests.conftest import ROOT
+from tests.conftest import ROOT, replace_once
 
 
 @pytest.fixture
@@ -73,3 +73,17 @@ def test_every_request_category_says_how_pas_carries_it() -> None:
     categories = yaml.safe_load((ROOT / "mappings" / "categories.yaml").read_text())
     pas = yaml.safe_load((ROOT / "mappings" / "pas.yaml").read_text())
     assert {entry["id"] for entry in categories["entries"]} <= set(pas["categories"])
+
+
+def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
+    """A finding the fact builder has no field for would be read and dropped: the tables refuse to load."""
+    from adapter.determination.facts import categories
+
+    replace_once(
+        mappings_copy / "lexicon.yaml",
+        "  gi_risk:",
+        "  gut_feeling:\n    conflict: present\n    history: false\n    present: ['gut feeling']\n  gi_risk:",
+    )
+    with pytest.raises(MappingTableError) as raised:
+        categories(mappings_copy)
+    assert "lexicon findings that are no request fact: ['gut_feeling']" in raised.value.message

@@ -133,19 +133,15 @@ def determine_all(
     services associated with a surgery (assistant, pre-operative clearance, post-operative care) follow
     the surgery they belong to when the request holds one surgery with a certify or non-certify answer."""
     answers = [recommend(facts, rules) for facts in items]
-    surgeries = [a for f, a in zip(items, answers, strict=True) if f.category == "surgery"]
-    if len(surgeries) == 1 and surgeries[0].recommendation in ("A1", "A3"):
-        (surgery,) = surgeries
-        (index,) = [n for n, f in enumerate(items) if f.category == "surgery"]
-        follow = next(r for r in rules.rules if r.id == FOLLOWS_SURGERY)
-        cite = Citation(rule=follow.id, guideline=follow.guideline.title, section=follow.guideline.section,
-                        pages=follow.guideline.pages, status=follow.guideline.status)  # fmt: skip
+    surgeries = [(f, a) for f, a in zip(items, answers, strict=True) if f.category == "surgery"]
+    if len(surgeries) == 1 and surgeries[0][1].recommendation in ("A1", "A3"):
+        ((surgery_facts, surgery),) = surgeries
         answers = [
             a.model_copy(update={
                 "recommendation": surgery.recommendation, "action": surgery.recommendation,
-                "rules": [FOLLOWS_SURGERY, *surgery.rules], "citations": [cite, *surgery.citations],
+                "rules": [*a.rules, *surgery.rules], "citations": [*a.citations, *surgery.citations],
                 "evidence": surgery.evidence,
-                "rationale": f"{follow.rationale} The surgery ({items[index].request}): {surgery.rationale}",
+                "rationale": f"{a.rationale} The surgery ({surgery_facts.request}): {surgery.rationale}",
             }) if a.rules == [FOLLOWS_SURGERY] else a
             for a in answers
         ]  # fmt: skip

@@ -183,6 +183,9 @@ def categories(folder: Path = DEFAULT_MAPPINGS) -> tuple[str, list[tuple[str, re
         missing = {t.category for t in lexicon.therapies} - known
         if missing:
             raise ValueError(f"lexicon therapies name unknown categories {sorted(missing)}")
+        unread = set(lexicon.findings) - STATUS_FACTS
+        if unread:
+            raise ValueError(f"lexicon findings that are no request fact: {sorted(unread)}")
     except (OSError, yaml.YAMLError, ValueError, re.error) as exc:
         raise MappingTableError(f"the category table does not load: {exc}", location=str(path)) from exc
     return table.default, compiled
@@ -228,6 +231,11 @@ def _classes(ingredients: list[str], lexicon: Lexicon) -> set[str]:
     return {d.drug_class for d in lexicon.drug_names if d.ingredient in ingredients}
 
 
+def _listed(taken: bool, documented: bool) -> Status:
+    """A drug's status against the drugs documented: taken, not among them, or unknown (none documented)."""
+    return "present" if taken else ("absent" if documented else "unknown")
+
+
 def _drug_facts(request: str, category: str, in_use: list[str], documented: bool, quantity: int | None,
                 lexicon: Lexicon) -> dict[str, object]:  # fmt: skip
     """Drug facts of a request; ``in_use`` are the ingredients the context shows taken, ``documented`` says
@@ -249,9 +257,8 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
     facts["drug_class"] = cls
     if cls is not None:
         same = cls in _classes(in_use, lexicon)
-        facts["same_drug_class_in_use"] = "present" if same else ("absent" if documented else "unknown")
-        refill = found[0].ingredient in in_use
-        facts["same_drug_in_use"] = "present" if refill else ("absent" if documented else "unknown")
+        facts["same_drug_class_in_use"] = _listed(same, documented)
+        facts["same_drug_in_use"] = _listed(found[0].ingredient in in_use, documented)
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:
@@ -298,11 +305,6 @@ def build_facts(
     region = lexicon.region(site) or lexicon.region(label_window(text))
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
-    unknown = set(lexicon.findings) - STATUS_FACTS
-    if unknown:
-        raise MappingTableError(
-            f"lexicon findings that are no request fact: {sorted(unknown)}", location="lexicon.yaml"
-        )
     evidence = {fact: finding(fact, found, lexicon, region=region) for fact in lexicon.findings}
 
     prior_count = None
@@ -324,14 +326,9 @@ def build_facts(
     in_use = list(dict.fromkeys([*(m.name for m in taken), *(context.medication_list or [])]))
     documented = bool(in_use) or context.medication_list is not None
     classes_in_use = _classes(in_use, lexicon)
-    opioid_in_use: Status = "present" if "opioid" in classes_in_use else ("absent" if documented else "unknown")
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
     planned = _classes([*(m.name for m in drugs_planned(found)), *alongside], lexicon)
     opioid_planned: Status = "present" if "opioid" in planned else "unknown"
-    nsaid_in_use: Status = "present" if "nsaid" in classes_in_use else ("absent" if documented else "unknown")
-    first_line: Status = (
-        "present" if classes_in_use & {"anticonvulsant", "antidepressant"} else ("absent" if documented else "unknown")
-    )
 
     diagnosis_text = " ".join(context.diagnoses) + " " + " ".join(t.text for t in context.texts)
     has_diagnoses = bool(diagnosis_text.strip())
@@ -372,11 +369,11 @@ def build_facts(
         postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
         surgery_name=surgery.name if surgery else None,
         medications=in_use,
-        opioid_in_use=opioid_in_use,
+        opioid_in_use=_listed("opioid" in classes_in_use, documented),
         opioid_planned=opioid_planned,
-        nsaid_in_use=nsaid_in_use,
+        nsaid_in_use=_listed("nsaid" in classes_in_use, documented),
         nsaid_planned="present" if "nsaid" in planned else "unknown",
-        first_line_neuropathic_in_use=first_line,
+        first_line_neuropathic_in_use=_listed(bool(classes_in_use & {"anticonvulsant", "antidepressant"}), documented),
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))

@@ -248,7 +248,7 @@ def requested_services(
     site_url = load_tables().fhir.extensions.body_site
     labels = {ref: concept_text(ordered(request)) for ref, request in requests}
     for ref, request in requests:
-        label = concept_text(ordered(request))
+        label = labels[ref]
         if not label:
             raise MappingError(f"the {request.get('resourceType')} has no code text or display", location=f"{ref}.code")
         item = items.get(id(request))
