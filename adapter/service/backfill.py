@@ -24,7 +24,7 @@ import orjson
 from adapter.errors import AdapterError
 from adapter.exchange.bulk import BulkExport
 from adapter.fhir.pas import REQUEST_RESOURCES
-from adapter.service.context import CONTEXT_SEARCHES, by_patient, context_bundle, patient_reference
+from adapter.service.context import CONTEXT_SEARCHES, by_patient, context_bundles, patient_reference, patients_of
 from adapter.service.state import micros
 from adapter.service.worker import Page, PassReport, SyncWorker, cursor_name
 
@@ -150,5 +150,4 @@ def _pages(space: Workspace, size: int, report: BackfillReport,
 
 
 def _bundles(space: Workspace, requests: list[JSON]) -> list[JSON | AdapterError]:
-    contexts = space.context(sorted({patient_reference(r.get("subject")) for r in requests} - {""}))
-    return [context_bundle(r, contexts.get(patient_reference(r.get("subject")), [])) for r in requests]
+    return [*context_bundles(requests, space.context(patients_of(requests)))]

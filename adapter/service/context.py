@@ -63,6 +63,11 @@ def patient_reference(reference: JSON | None) -> str:
     return f"Patient/{parts[-1]}" if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] else ""
 
 
+def patients_of(requests: Iterable[JSON]) -> list[str]:
+    """The patients (``Patient/{id}``) the requests are for, sorted, once each."""
+    return sorted({ref for r in requests if (ref := patient_reference(r.get("subject")))})
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -109,7 +114,7 @@ class ContextReader:
     def read(self, requests: Sequence[JSON], included: Iterable[JSON] = ()) -> dict[str, list[JSON]]:
         """Patient reference -> the Bundle entries of what the EHR knows about that patient (the Patient
         first when the EHR has it); ``included`` are Patients that came with the page."""
-        patients = sorted({ref for r in requests if (ref := patient_reference(r.get("subject")))})
+        patients = patients_of(requests)
         found: dict[str, list[JSON]] = defaultdict(list)
         people = {f"Patient/{p['id']}": p for p in included if p.get("resourceType") == "Patient" and p.get("id")}
         for page in self.pages(self.searches(patients, set(people))):
@@ -131,6 +136,11 @@ def by_patient(patients: Sequence[str], people: dict[str, JSON], found: dict[str
     """Patient reference -> its Bundle entries: the Patient first (when at hand), then what was found for it."""
     return {ref: ([{"fullUrl": ref, "resource": people[ref]}] if ref in people else []) + found.get(ref, [])
             for ref in patients}  # fmt: skip
+
+
+def context_bundles(requests: Sequence[JSON], contexts: dict[str, list[JSON]]) -> list[JSON]:
+    """Each request's context Bundle from its patient's entries (``contexts`` by patient reference)."""
+    return [context_bundle(r, contexts.get(patient_reference(r.get("subject")), [])) for r in requests]
 
 
 def context_bundle(request: JSON, patient: list[JSON]) -> JSON:

@@ -26,7 +26,7 @@ from adapter.errors import AdapterError, MappingError, RetryableError, Transport
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
-from adapter.service.context import Capabilities, ContextReader, context_bundle, patient_reference
+from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
 from adapter.service.state import Store, micros
@@ -195,7 +195,7 @@ class SyncWorker:
         hold up the page, and its error is its own)."""
         try:
             patients = self.reader.read(requests, included)
-            return [context_bundle(r, patients.get(patient_reference(r.get("subject")), [])) for r in requests]
+            return [*context_bundles(requests, patients)]
         except (TransportError, RetryableError):
             raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
         except AdapterError:

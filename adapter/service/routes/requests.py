@@ -68,8 +68,13 @@ def post_service_request(
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
 
+def _identifiers(resource: JSON) -> list[str]:
+    """A resource's identifiers as ``system|value`` (those with a value)."""
+    return [f"{i.get('system')}|{i['value']}" for i in resource.get("identifier", []) if i.get("value")]
+
+
 def _claim_keys(claim: JSON) -> list[str]:
-    return [f"claim:{i.get('system')}|{i['value']}" for i in claim.get("identifier", []) if i.get("value")]
+    return [f"claim:{i}" for i in _identifiers(claim)]
 
 
 def _members(bundle: JSON, claim: JSON) -> list[str]:
@@ -77,7 +82,7 @@ def _members(bundle: JSON, claim: JSON) -> list[str]:
     patient = Index.of_bundle(bundle).find(claim.get("patient")) or {}
     if patient.get("resourceType") != "Patient":
         return []
-    return [f"{i.get('system')}|{i['value']}" for i in patient.get("identifier", []) if i.get("value")]
+    return _identifiers(patient)
 
 
 @router.post("/Claim/$submit")
