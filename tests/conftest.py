@@ -18,6 +18,13 @@ FIXTURES = ROOT / "fixtures"
 LETTERS = FIXTURES / "letters"
 CORPUS = ROOT.parent / "shared" / "corpus"
 SEED_LETTER = ROOT.parent / "shared" / "letters" / "seed-letter-000.txt"
+#: The content type of a FHIR JSON body.
+FHIR = {"Content-Type": "application/fhir+json"}
+
+
+def auth(token: str) -> dict[str, str]:
+    """Headers for a FHIR JSON request with a bearer token."""
+    return {**FHIR, "Authorization": f"Bearer {token}"}
 
 
 def _escape(line: str) -> str:

@@ -30,11 +30,10 @@ from adapter.service import wire
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
-from tests.conftest import FIXTURES, LETTERS, replace_once
+from tests.conftest import FIXTURES, LETTERS, auth, replace_once
 from tests.test_service import _inquiry
 
 EHR, PAYER, REVIEWER = "ehr-token", "payer-token", "reviewer-token"
-FHIR = {"Content-Type": "application/fhir+json"}
 NPI = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}
 PACIFIC = "-08:00"
 
@@ -232,23 +231,19 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
         yield client, wiring.store
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {**FHIR, "Authorization": f"Bearer {token}"}
-
-
 def _submit(client: TestClient) -> tuple[dict[str, Any], dict[str, Any]]:
     """$submit of a new PAS request (a Claim of its own) with an adverse recommendation: (request Bundle,
     ClaimResponse)."""
     case = parse_letter((LETTERS / "2014-variant.txt").read_bytes())
     case.case_number = f"CM92-{uuid.uuid4().int % 10**7:07d}"
     request = pas_bundle(case)
-    answer = client.post("/fhir/Claim/$submit", content=orjson.dumps(request), headers=_auth(EHR))
+    answer = client.post("/fhir/Claim/$submit", content=orjson.dumps(request), headers=auth(EHR))
     assert answer.status_code == 200
     return request, answer.json()["entry"][0]["resource"]
 
 
 def _tasks(client: TestClient, query: str = "status=requested") -> dict[str, Any]:
-    found = client.get(f"/fhir/Task?{query}", headers=_auth(REVIEWER))
+    found = client.get(f"/fhir/Task?{query}", headers=auth(REVIEWER))
     assert found.status_code == 200, found.text
     return dict(found.json())
 
@@ -263,14 +258,14 @@ def test_submit_pends_and_the_reviewer_finds_the_tasks(service: tuple[TestClient
     assert {t["for"]["reference"] for t in tasks} == {response["patient"]["reference"]}
     recommended = [next(i for i in t["input"] if i["type"]["text"] == "recommendation") for t in tasks]
     assert sorted(r["valueCodeableConcept"]["coding"][0]["code"] for r in recommended) == ["A3", "A4"]
-    read = client.get(f"/fhir/Task/{tasks[0]['id']}", headers=_auth(REVIEWER))
+    read = client.get(f"/fhir/Task/{tasks[0]['id']}", headers=auth(REVIEWER))
     assert read.status_code == 200 and read.headers["etag"] == 'W/"1"'
     assert _tasks(client, f"patient={response['patient']['reference']}&status=requested")["total"] == 2
     assert _tasks(client, "status=completed")["total"] == 0
     assert _tasks(client, "_lastUpdated=gt2026-01-01&_lastUpdated=lt2100-01-01")["total"] == 2
     assert _tasks(client, "_lastUpdated=lt2026-01-01")["total"] == 0
-    assert client.get("/fhir/Task?status=cancelled", headers=_auth(REVIEWER)).status_code == 400
-    assert client.get("/fhir/Task?owner=Practitioner/1", headers=_auth(REVIEWER)).status_code == 400
+    assert client.get("/fhir/Task?status=cancelled", headers=auth(REVIEWER)).status_code == 400
+    assert client.get("/fhir/Task?owner=Practitioner/1", headers=auth(REVIEWER)).status_code == 400
     metrics = client.get("/metrics").text
     assert "imr_reviews_open 2.0" in metrics and "imr_reviews_overdue 0.0" in metrics
 
@@ -279,13 +274,13 @@ def test_open_tasks_come_soonest_due_first_and_page(service: tuple[TestClient, S
     client, _ = service
     for _ in range(2):
         _submit(client)
-        client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=_auth(EHR))
+        client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=auth(EHR))
     first = _tasks(client, "status=requested&_count=2")
     assert first["total"] >= 3 and len(first["entry"]) == 2
     ends = [e["resource"]["restriction"]["period"]["end"] for e in first["entry"]]
     assert ends == sorted(ends, key=_at)
     following = next(link["url"] for link in first["link"] if link["relation"] == "next")
-    second = client.get(following.split("/fhir", 1)[1].join(["/fhir", ""]), headers=_auth(REVIEWER)).json()
+    second = client.get(following.split("/fhir", 1)[1].join(["/fhir", ""]), headers=auth(REVIEWER)).json()
     assert {e["resource"]["id"] for e in second["entry"]}.isdisjoint(e["resource"]["id"] for e in first["entry"])
 
 
@@ -294,9 +289,9 @@ def test_ehr_and_payer_tokens_cannot_touch_tasks(service: tuple[TestClient, Stor
     client, _ = service
     _submit(client)
     task = _tasks(client)["entry"][0]["resource"]
-    assert client.get("/fhir/Task", headers=_auth(token)).status_code == 403
-    assert client.get(f"/fhir/Task/{task['id']}", headers=_auth(token)).status_code == 403
-    put = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A1")), headers=_auth(token))
+    assert client.get("/fhir/Task", headers=auth(token)).status_code == 403
+    assert client.get(f"/fhir/Task/{task['id']}", headers=auth(token)).status_code == 403
+    put = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A1")), headers=auth(token))
     assert put.status_code == 403
     assert _tasks(client)["total"] == 2  # nothing changed
 
@@ -306,17 +301,17 @@ def test_the_reviewer_decides_and_the_answer_is_final(service: tuple[TestClient,
     request, response = _submit(client)
     task = next(t["resource"] for t in _tasks(client)["entry"]
                 if "A3" in json.dumps(t["resource"]["input"]))  # fmt: skip
-    put = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A3")), headers=_auth(REVIEWER))
+    put = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A3")), headers=auth(REVIEWER))
     assert put.status_code == 200, put.text
     assert (put.json()["status"], put.headers["etag"]) == ("completed", 'W/"2"')
 
-    final = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=_auth(REVIEWER)).json()
+    final = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(REVIEWER)).json()
     assert final["meta"]["versionId"] == "2"
     sequence = next(i["valuePositiveInt"] for i in task["input"] if i["type"]["text"] == "item-sequence")
     item = next(i for i in final["item"] if i["itemSequence"] == sequence)
     assert review_action_code(item["adjudication"]) == "A3"
     assert final["outcome"] == "partial"  # the other item still waits for its reviewer
-    inquired = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=_auth(EHR))
+    inquired = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=auth(EHR))
     assert inquired.json()["entry"][0]["resource"]["meta"]["versionId"] == "2"
     assert _tasks(client)["total"] == 1
     assert _tasks(client, f"owner:identifier={NPI['system']}|{NPI['value']}")["total"] == 1
@@ -324,9 +319,9 @@ def test_the_reviewer_decides_and_the_answer_is_final(service: tuple[TestClient,
     assert (action, target) == ("review decision A3", f"Task/{task['id']} ClaimResponse/{response['id']}/_history/2")
     assert who.startswith("token:")
 
-    again = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A1")), headers=_auth(REVIEWER))
+    again = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A1")), headers=auth(REVIEWER))
     assert again.status_code == 409
-    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=_auth(REVIEWER)).json() == final
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(REVIEWER)).json() == final
 
 
 @pytest.mark.parametrize(
@@ -345,19 +340,19 @@ def test_refused_decisions_change_nothing(
     _, response = _submit(client)
     task = _tasks(client)["entry"][0]["resource"]
     answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(body(task)),
-                        headers={**_auth(REVIEWER), **headers})  # fmt: skip
+                        headers={**auth(REVIEWER), **headers})  # fmt: skip
     assert answer.status_code == status
     assert answer.json()["resourceType"] == "OperationOutcome"
-    assert client.get(f"/fhir/Task/{task['id']}", headers=_auth(REVIEWER)).json() == task
-    stored = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=_auth(REVIEWER)).json()
+    assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
+    stored = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(REVIEWER)).json()
     assert stored["meta"]["versionId"] == "1"
 
 
 def test_an_unknown_task_is_404(service: tuple[TestClient, Store]) -> None:
     client, _ = service
-    assert client.get("/fhir/Task/nope", headers=_auth(REVIEWER)).status_code == 404
+    assert client.get("/fhir/Task/nope", headers=auth(REVIEWER)).status_code == 404
     missing = {"resourceType": "Task", "id": "nope", "status": "completed", "intent": "order"}
-    assert client.put("/fhir/Task/nope", content=json.dumps(missing), headers=_auth(REVIEWER)).status_code == 404
+    assert client.put("/fhir/Task/nope", content=json.dumps(missing), headers=auth(REVIEWER)).status_code == 404
 
 
 def test_the_final_version_is_queued_for_the_payer(tmp_path: Path) -> None:
@@ -487,7 +482,7 @@ def test_the_queue_pages_soonest_due_first(service: tuple[TestClient, Store], mo
 
     client, _ = service
     _submit(client)
-    client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=_auth(EHR))
+    client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=auth(EHR))
     monkeypatch.setattr(review, "QUEUE_PAGE", 2)
     bearer = {"Authorization": f"Bearer {REVIEWER}"}
     first, last = client.get("/review", headers=bearer).text, client.get("/review?page=2", headers=bearer).text

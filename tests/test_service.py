@@ -20,11 +20,10 @@ from adapter.fhir import case_to_bundle
 from adapter.fhir.build import pas_bundle, request_side
 from adapter.fhir.pas import response_faults
 from adapter.service import wire
-from tests.conftest import LETTERS
+from tests.conftest import FHIR, LETTERS, auth
 
 WRITER, READER = "writer-token", "reader-token"
 ISSUER = "https://auth.adapter.test"
-FHIR = {"Content-Type": "application/fhir+json"}
 
 
 def _bundle(name: str = "case-number-multi.txt") -> dict[str, Any]:
@@ -58,10 +57,6 @@ def service(tmp_path: Path, key: tuple[rsa.RSAPrivateKey, Path]) -> Iterator[tup
         yield client, wiring.store
 
 
-def _auth(token: str) -> dict[str, str]:
-    return {**FHIR, "Authorization": f"Bearer {token}"}
-
-
 def _issue(response: Any) -> dict[str, Any]:
     assert response.headers["content-type"].startswith("application/fhir+json")
     body = response.json()
@@ -81,15 +76,15 @@ def test_metadata_is_honest(service: tuple[TestClient, Any]) -> None:
 
 def test_service_request_decided_recorded_and_retried_safely(service: tuple[TestClient, Any]) -> None:
     client, store = service
-    first = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
+    first = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(WRITER))
     assert first.status_code == 201 and first.headers["location"].endswith(f"/fhir/ClaimResponse/{first.json()['id']}")
     response = first.json()
     # the context's MedicationRequest is a drug taken, not a request: three ServiceRequests are answered
     assert response["use"] == "preauthorization" and len(response["item"]) == 3
-    again = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
+    again = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(WRITER))
     assert again.status_code == 200 and again.json()["id"] == response["id"]
     assert store.search()[0] == 1
-    read = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=_auth(READER))
+    read = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(READER))
     assert read.status_code == 200 and read.json() == response and read.headers["etag"] == 'W/"1"'
 
 
@@ -99,7 +94,7 @@ def test_pas_submit(service: tuple[TestClient, Any]) -> None:
     claim = request["entry"][0]["resource"]
     for n, item in enumerate(claim["item"], start=1):
         item["sequence"] = 10 * n  # a Claim numbers its items as it likes; the answer echoes them
-    answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER))
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER))
     assert answer.status_code == 200
     bundle = answer.json()
     assert [str(f) for f in response_faults(bundle, claim)] == []
@@ -116,7 +111,7 @@ def test_submit_refuses_what_is_not_a_pas_request_naming_the_rule(service: tuple
     request = _pas()
     del request["identifier"]
     request["entry"][1]["request"] = {"method": "POST", "url": "Patient"}
-    refused = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER))
+    refused = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER))
     assert refused.status_code == 400
     issues = refused.json()["issue"]
     assert [i["expression"][0] for i in issues] == ["Bundle.identifier", "Bundle.entry[1].request"]
@@ -151,9 +146,9 @@ def _inquiry(submitted: dict[str, Any], member: str | None = None) -> dict[str, 
 def test_inquire_returns_the_current_answer_to_a_submitted_claim(service: tuple[TestClient, Any]) -> None:
     client, _ = service
     request = _pas("case-number-multi.txt")
-    submitted = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=_auth(WRITER)).json()
+    submitted = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER)).json()
     response = submitted["entry"][0]["resource"]
-    found = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=_auth(READER))
+    found = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=auth(READER))
     assert found.status_code == 200, found.text
     bundle = found.json()
     answer = bundle["entry"][0]["resource"]
@@ -167,11 +162,11 @@ def test_inquire_returns_the_current_answer_to_a_submitted_claim(service: tuple[
     assert {answer["patient"]["reference"], answer["insurer"]["reference"], answer["requestor"]["reference"]} <= held
     # PAS: the patient must match too
     other = client.post(
-        "/fhir/Claim/$inquire", content=json.dumps(_inquiry(request, "someone-else")), headers=_auth(READER)
+        "/fhir/Claim/$inquire", content=json.dumps(_inquiry(request, "someone-else")), headers=auth(READER)
     )
     assert other.status_code == 404 and _issue(other)["code"] == "not-found"
     not_a_bundle = client.post("/fhir/Claim/$inquire", content=json.dumps(request["entry"][0]["resource"]),
-                               headers=_auth(READER))  # fmt: skip
+                               headers=auth(READER))  # fmt: skip
     assert not_a_bundle.status_code == 400
 
 
@@ -179,23 +174,21 @@ def test_search_and_paging(service: tuple[TestClient, Any]) -> None:
     client, _ = service
     for name in ("case-number-multi.txt", "case-number-crlf.txt", "maximus-notice.txt"):
         assert (
-            client.post("/fhir/ServiceRequest", content=json.dumps(_bundle(name)), headers=_auth(WRITER)).status_code
+            client.post("/fhir/ServiceRequest", content=json.dumps(_bundle(name)), headers=auth(WRITER)).status_code
             == 201
         )
-    page = client.get("/fhir/ClaimResponse", params={"_count": 2}, headers=_auth(READER)).json()
+    page = client.get("/fhir/ClaimResponse", params={"_count": 2}, headers=auth(READER)).json()
     assert page["total"] == 3 and len(page["entry"]) == 2
     following = next(link["url"] for link in page["link"] if link["relation"] == "next")
-    rest = client.get(following, headers=_auth(READER)).json()
+    rest = client.get(following, headers=auth(READER)).json()
     assert len(rest["entry"]) == 1 and not [link for link in rest["link"] if link["relation"] == "next"]
     patient = page["entry"][0]["resource"]["patient"]["reference"]
-    assert client.get("/fhir/ClaimResponse", params={"patient": patient}, headers=_auth(READER)).json()["total"] == 1
+    assert client.get("/fhir/ClaimResponse", params={"patient": patient}, headers=auth(READER)).json()["total"] == 1
     assert (
-        client.get("/fhir/ClaimResponse", params={"_lastUpdated": "ge2999-01-01"}, headers=_auth(READER)).json()[
-            "total"
-        ]
+        client.get("/fhir/ClaimResponse", params={"_lastUpdated": "ge2999-01-01"}, headers=auth(READER)).json()["total"]
         == 0
     )
-    assert client.get("/fhir/ClaimResponse", params={"outcome": "partial"}, headers=_auth(READER)).json()["total"] >= 1
+    assert client.get("/fhir/ClaimResponse", params={"outcome": "partial"}, headers=auth(READER)).json()["total"] >= 1
 
 
 def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPrivateKey, Path]) -> None:
@@ -210,31 +203,31 @@ def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPr
         "scope": "system/ServiceRequest.write",
     }
     token = jwt.encode(claims, key[0], algorithm="RS384", headers={"kid": "k1"})
-    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(token)).status_code == 201
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(token)).status_code == 201
     expired = jwt.encode({**claims, "exp": int(time.time()) - 120}, key[0], algorithm="RS384", headers={"kid": "k1"})
-    refused = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(expired))
+    refused = client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(expired))
     assert refused.status_code == 401 and _issue(refused)["code"] == "login"
     other = rsa.generate_private_key(65537, 2048)
     forged = jwt.encode(claims, other, algorithm="RS384", headers={"kid": "k1"})
-    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(forged)).status_code == 401
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(forged)).status_code == 401
     reader = jwt.encode(
         {**claims, "scope": "system/ClaimResponse.read"}, key[0], algorithm="RS384", headers={"kid": "k1"}
     )
-    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(reader)).status_code == 403
+    assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(reader)).status_code == 403
 
 
 @pytest.mark.parametrize(
     ("headers", "content", "status", "code"),
     [
         ({**FHIR}, "{}", 401, "auth-required"),
-        (_auth("wrong"), "{}", 401, "auth-invalid"),
-        (_auth(READER), "{}", 403, "auth-scope"),
-        ({**_auth(WRITER), "Content-Type": "text/plain"}, "{}", 415, "unsupported-media-type"),
-        (_auth(WRITER), "x" * 300_000, 413, "too-large"),
-        (_auth(WRITER), "{not json", 400, "malformed-json"),
-        (_auth(WRITER), '{"resourceType": "Patient"}', 400, "wrong-type"),
-        (_auth(WRITER), '{"resourceType": "ServiceRequest", "status": "active"}', 422, "mapping"),
-        ({**_auth(WRITER), "If-Match": 'W/"1"'}, "{}", 412, "precondition"),
+        (auth("wrong"), "{}", 401, "auth-invalid"),
+        (auth(READER), "{}", 403, "auth-scope"),
+        ({**auth(WRITER), "Content-Type": "text/plain"}, "{}", 415, "unsupported-media-type"),
+        (auth(WRITER), "x" * 300_000, 413, "too-large"),
+        (auth(WRITER), "{not json", 400, "malformed-json"),
+        (auth(WRITER), '{"resourceType": "Patient"}', 400, "wrong-type"),
+        (auth(WRITER), '{"resourceType": "ServiceRequest", "status": "active"}', 422, "mapping"),
+        ({**auth(WRITER), "If-Match": 'W/"1"'}, "{}", 412, "precondition"),
     ],
 )
 def test_bad_requests_are_operation_outcomes_and_store_nothing(
@@ -249,8 +242,8 @@ def test_bad_requests_are_operation_outcomes_and_store_nothing(
 
 def test_unknown_claim_response_and_search_parameter(service: tuple[TestClient, Any]) -> None:
     client, _ = service
-    assert client.get("/fhir/ClaimResponse/none", headers=_auth(READER)).status_code == 404
-    assert client.get("/fhir/ClaimResponse", params={"status": "x"}, headers=_auth(READER)).status_code == 400
+    assert client.get("/fhir/ClaimResponse/none", headers=auth(READER)).status_code == 404
+    assert client.get("/fhir/ClaimResponse", params={"status": "x"}, headers=auth(READER)).status_code == 400
 
 
 def test_rate_limit(tmp_path: Path) -> None:
@@ -263,16 +256,16 @@ def test_rate_limit(tmp_path: Path) -> None:
         }
     )
     with TestClient(wire(settings).app()) as client:
-        statuses = [client.get("/fhir/ClaimResponse", headers=_auth(READER)).status_code for _ in range(4)]
-        limited = client.get("/fhir/ClaimResponse", headers=_auth(READER))
+        statuses = [client.get("/fhir/ClaimResponse", headers=auth(READER)).status_code for _ in range(4)]
+        limited = client.get("/fhir/ClaimResponse", headers=auth(READER))
     assert 429 in statuses + [limited.status_code]
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
 
 
 def test_audit_holds_no_clinical_text(service: tuple[TestClient, Any]) -> None:
     client, store = service
-    client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=_auth(WRITER))
-    client.get("/fhir/ClaimResponse", headers=_auth("nope"))
+    client.post("/fhir/ServiceRequest", content=json.dumps(_bundle()), headers=auth(WRITER))
+    client.get("/fhir/ClaimResponse", headers=auth("nope"))
     rows = store.audit_log()
     assert [(r[2], r[4]) for r in rows[:2]] == [
         ("GET /fhir/ClaimResponse", "401"),
@@ -311,12 +304,12 @@ def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
 def test_resubmitted_claim_with_other_content_is_a_conflict(service: tuple[TestClient, Any]) -> None:
     client, store = service
     first = _pas()
-    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=_auth(WRITER)).status_code == 200
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=auth(WRITER)).status_code == 200
     changed = json.loads(json.dumps(first))
     changed["entry"][0]["resource"]["created"] = "2030-01-01"
-    conflict = client.post("/fhir/Claim/$submit", content=json.dumps(changed), headers=_auth(WRITER))
+    conflict = client.post("/fhir/Claim/$submit", content=json.dumps(changed), headers=auth(WRITER))
     assert conflict.status_code == 409 and _issue(conflict)["code"] == "conflict"
-    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=_auth(WRITER)).status_code == 200
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(first), headers=auth(WRITER)).status_code == 200
     assert store.search()[0] == 1
 
 
