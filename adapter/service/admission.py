@@ -76,8 +76,14 @@ class Scope:
             return False
         if not self.query:
             return True
-        # A restricted scope allows only a search that carries each of its parameters with its value.
-        return letter == "s" and params is not None and all(value in params.get(name, []) for name, value in self.query)
+        # A restricted scope allows only a search that carries each of its parameters, every value sent for
+        # it one the scope allows: ``?patient=X&patient=Y`` under ``?patient=X`` is not X's search alone.
+        if letter != "s" or params is None:
+            return False
+        allowed: dict[str, set[str]] = {}
+        for name, value in self.query:
+            allowed.setdefault(name, set()).add(value)
+        return all(params.get(name) and set(params[name]) <= values for name, values in allowed.items())
 
 
 def _in_order(letters: str) -> bool:

@@ -19,6 +19,8 @@ from adapter.service.search import MAX_COUNT, MAX_OFFSET, number
 from adapter.service.state import Store
 
 JSON = dict[str, Any]
+#: Search parameters whose every value is read (``_lastUpdated`` bounds all hold, ``status`` values are a list).
+_REPEATABLE = frozenset({"_lastUpdated", "status"})
 
 
 @dataclass
@@ -90,6 +92,14 @@ def search_params(request: Request, allowed: set[str]) -> tuple[int, int]:
         raise ServiceError(
             400, f"unsupported search parameters: {names}", code="bad-search", issue_type="not-supported"
         )
+    # A search reads one value of each of these; a second would be ignored, and a scope binding the first
+    # would not bind the search (``?patient=X&patient=Y``): refused rather than half read.
+    repeated = sorted({name[:40] for name in params if name not in _REPEATABLE and len(params.getlist(name)) > 1})
+    if repeated:
+        raise ServiceError(
+            400, f"a search parameter given more than once: {', '.join(repeated[:5])}", code="bad-search",
+            issue_type="value",
+        )  # fmt: skip
     count = number(params.get("_count"), "_count", default=20, low=1, high=MAX_COUNT, clamp=True)
     offset = number(params.get("_offset"), "_offset", default=0, low=0, high=MAX_OFFSET)
     return offset, count
