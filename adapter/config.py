@@ -8,13 +8,17 @@ The config file is TOML (``imr-adapter.toml`` in the working folder, or the file
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from adapter.errors import ConfigError
 from adapter.fhir.inbound import DEFAULT_LIMITS
 
 __all__ = [
@@ -26,7 +30,9 @@ __all__ = [
     "SandboxSettings",
     "ServiceSettings",
     "Settings",
+    "config_file",
     "load_settings",
+    "read_config_file",
 ]
 
 #: The sandbox FHIR server, pinned: its own virtualenv, never the project's.
@@ -40,6 +46,8 @@ SANDBOX = "sandbox"
 
 class AuthSettings(BaseModel):
     """How to authenticate to one FHIR server. Secrets are ``SecretStr``: never printed or logged."""
+
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["none", "bearer", "basic", "smart"] = "none"
     token: SecretStr | None = None
@@ -59,6 +67,8 @@ class RetrySettings(BaseModel):
     """Retries of idempotent requests on 429, 5xx and connection errors: exponential backoff with full
     jitter, ``Retry-After`` honoured, capped in attempts and in total time."""
 
+    model_config = ConfigDict(extra="forbid")
+
     attempts: int = Field(default=5, ge=1)
     backoff: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=20.0, ge=0)
@@ -67,6 +77,8 @@ class RetrySettings(BaseModel):
 
 class ServiceSettings(BaseModel):
     """The adapter's HTTP service and sync worker."""
+
+    model_config = ConfigDict(extra="forbid")
 
     #: Static bearer tokens and the scopes each grants ("system/*.read system/ServiceRequest.write").
     tokens: dict[str, str] = Field(default_factory=dict)
@@ -137,6 +149,8 @@ class ServiceSettings(BaseModel):
 class DeterminationSettings(BaseModel):
     """How recommendations become actions on the wire."""
 
+    model_config = ConfigDict(extra="forbid")
+
     #: "pend": an adverse recommendation (A3 not certified, A6 modified) goes out as A4 pended for a physician
     #: reviewer, as California Labor Code 4610 requires (only a licensed physician may deny or modify a request
     #: for medical necessity); "decide": adverse recommendations go out as they are, where that is lawful.
@@ -145,6 +159,8 @@ class DeterminationSettings(BaseModel):
 
 class SandboxSettings(BaseModel):
     """The two local sandbox FHIR servers (sekmet-fhir) that ``imr-adapter sandbox`` runs."""
+
+    model_config = ConfigDict(extra="forbid")
 
     dir: Path = DEFAULT_SANDBOX_DIR
     host: str = "127.0.0.1"
@@ -224,10 +240,117 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("IMR_CONFIG", DEFAULT_CONFIG_FILE))
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file)
+        return init_settings, env_settings, InitSettingsSource(settings_cls, read_config_file(*config_file()))
+
+
+def config_file() -> tuple[Path, bool]:
+    """The config file to read, and whether it must exist: the one ``IMR_CONFIG`` names (it must), else
+    ``imr-adapter.toml`` in the working folder (when there is one)."""
+    named = os.environ.get("IMR_CONFIG")
+    return (Path(named), True) if named else (Path(DEFAULT_CONFIG_FILE), False)
+
+
+def read_config_file(path: Path, required: bool = False) -> dict[str, Any]:
+    """The TOML config file as a dict; ``ConfigError`` naming the file (and the line) when it cannot be read."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError as exc:
+        if not required:
+            return {}
+        raise ConfigError(f"{path}: no such file (named by IMR_CONFIG; unset it or name an existing file)") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (a TOML config file is expected)") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+#: What a setting should be, for the type errors where pydantic's own words would not help.
+_EXPECTED = {
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "string_type": "expected a string (in quotes)",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "list_type": "expected a list",
+    "path_type": "expected a file path (a string)",
+}
+#: Settings whose shape is worth spelling out whenever their value is wrong.
+_SHAPES = {
+    "service.tokens": 'expected a table of token = "scopes"',
+    "service.issuer": 'expected an issuer URL or a list of them ("https://..." or ["https://...", ...])',
+}
+_BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+
+
+def _setting(loc: tuple[int | str, ...]) -> tuple[str, type[BaseModel] | None, bool]:
+    """The dotted name of the setting an error is about, stopping at the first value that is not a section (so
+    union tags and token values are never named); the last section reached; whether the setting is a secret."""
+    model: type[BaseModel] | None = Settings
+    names: list[str] = []
+    secret = False
+    for part in loc:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            break
+        names.append(part)
+        annotation = model.model_fields[part].annotation
+        secret = "SecretStr" in str(annotation)
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return ".".join(names), model, secret
+
+
+def _what_is_wrong(error: ErrorDetails, name: str, section: type[BaseModel] | None, secret: bool) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    got = "" if secret or isinstance(error["input"], dict | list) else f" (got {error['input']!r})"
+    if kind == "extra_forbidden":
+        keys = sorted(section.model_fields) if section is not None else []
+        close = difflib.get_close_matches(str(error["loc"][-1]), keys, n=1)
+        prefix = f"{name}." if name else ""
+        hint = f"did you mean {prefix}{close[0]}?" if close else "the keys here are " + ", ".join(keys)
+        return f"unknown setting; {hint}"
+    if name in _SHAPES:
+        return _SHAPES[name] + got
+    if kind == "literal_error":
+        return f"expected one of {ctx.get('expected')}{got}"
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()), "")
+        return f"expected a number {_BOUNDS[kind]} {bound}{got}"
+    return _EXPECTED.get(kind, error["msg"][:1].lower() + error["msg"][1:]) + got
+
+
+def _config_error(exc: ValidationError, overrides: dict[str, object]) -> ConfigError:
+    """One line for the first wrong setting: where it was set (the file, the variable or the flag), which
+    setting, and what it should be."""
+    error = exc.errors()[0]
+    name, section, secret = _setting(error["loc"])
+    path, required = config_file()
+    variable = "IMR_" + name.replace(".", "__").upper()
+    wrong = _what_is_wrong(error, name, section, secret)
+    if error["type"] == "extra_forbidden":
+        source, name = str(path), ".".join(str(p) for p in error["loc"])
+    elif name.split(".")[0] in overrides:  # a command-line flag: its name says which setting
+        return ConfigError(f"--{name.split('.')[0].replace('_', '-')}: {wrong}")
+    elif variable in {k.upper() for k in os.environ}:
+        source = variable  # the environment is read over the file
+    else:
+        source = str(path)
+    return ConfigError(f"{source}: {name or 'settings'}: {wrong}")
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the config file and environment, with explicit overrides (command-line flags) on top."""
-    return Settings.model_validate({k: v for k, v in overrides.items() if v is not None})
+    """Settings from the config file and environment, with explicit overrides (command-line flags) on top;
+    ``ConfigError`` naming the file (or variable or flag), the setting and what it should be."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings.model_validate(given)
+    except ValidationError as exc:
+        raise _config_error(exc, given) from None
