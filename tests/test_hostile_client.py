@@ -3,6 +3,7 @@ kept as a test that it is refused or handled, and that nothing is stored from a 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,71 @@ def test_a_search_refuses_a_parameter_it_reads_once_given_twice(service: tuple[T
     client, _ = service
     answer = client.get(f"/fhir/ClaimResponse?{query}", headers=auth(WRITER))
     assert answer.status_code == 400 and "more than once" in _text(answer)
+
+
+# --- 3. one patient however it is named -------------------------------------------------------------------
+
+MRI = "MRI of the lumbar spine"
+PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Doe", "given": ["Jane"]}]}
+
+
+def _flag(subject: Any, **more: Any) -> dict[str, Any]:
+    """Another patient's red flag, named as ``subject``."""
+    return {"resourceType": "Condition", "code": {"text": "Cauda equina syndrome with saddle anesthesia"},
+            "subject": subject, **more}  # fmt: skip
+
+
+def _context(*resources: dict[str, Any]) -> dict[str, Any]:
+    entries = [{"fullUrl": "Patient/p1", "resource": PATIENT}, {"resource": _request("p1", MRI)}]
+    return {"resourceType": "Bundle", "type": "collection", "entry": [*entries, *({"resource": r} for r in resources)]}
+
+
+FOOT_DROP = base64.b64encode(b"Progressive foot drop.").decode()
+NOTE = {"resourceType": "DocumentReference", "status": "current",
+        "content": [{"attachment": {"contentType": "text/plain", "data": FOOT_DROP}}]}  # fmt: skip
+SPELLINGS: list[tuple[str, dict[str, Any]]] = [
+    ("lower case", _flag({"reference": "patient/p2"})),
+    ("upper case", _flag({"reference": "PATIENT/p2"})),
+    ("identifier only", _flag({"identifier": {"system": "urn:mrn", "value": "MRN-2"}})),
+    ("conditional", _flag({"reference": "Patient?identifier=urn:mrn|MRN-2"})),
+    ("display only", _flag({"display": "John Roe"})),
+    ("a Group", _flag({"reference": "Group/g1"})),
+    ("a Group entry", {"resourceType": "Group", "type": "person", "actual": True,
+                       "member": [{"entity": {"reference": "Patient/p2"}}]}),
+    ("a contained Patient", _flag({"reference": "#other"}, contained=[{"resourceType": "Patient", "id": "other"}])),
+    ("another Patient's Condition in a contained resource",
+     {**NOTE, "subject": {"reference": "Patient/p1"}, "contained": [_flag({"reference": "Patient/p2"}, id="c")]}),
+    ("an absolute URL of another", _flag({"reference": "https://ehr.example/fhir/Patient/p2/_history/3"})),
+    ("a note about no patient", NOTE),
+    ("an Observation about no patient", {"resourceType": "Observation", "status": "final",
+                                         "code": {"text": "note"}, "valueString": "Progressive foot drop."}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("extra", [s[1] for s in SPELLINGS], ids=[s[0] for s in SPELLINGS])
+def test_another_patients_facts_are_refused_however_the_patient_is_named(
+    service: tuple[TestClient, Store], extra: dict[str, Any]
+) -> None:
+    client, store = service
+    answer = _post(client, _context(extra))
+    assert answer.status_code == 422, answer.text[:300]
+    assert store.search()[0] == 0 and store.outbox_pending() == 0
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [{"reference": "Patient/p1"}, {"reference": "https://ehr.example/fhir/Patient/p1"},
+     {"reference": "Patient/p1", "display": "Jane Doe", "identifier": {"value": "MRN-1"}}],
+)  # fmt: skip
+def test_the_requests_own_patient_may_be_named_by_reference(
+    service: tuple[TestClient, Store], subject: dict[str, Any]
+) -> None:
+    client, _ = service
+    assert _post(client, _context(_flag(subject), {**NOTE, "subject": subject})).status_code == 201
+
+
+def test_a_single_request_names_its_patient_by_reference(service: tuple[TestClient, Store]) -> None:
+    client, store = service
+    conditional = {**_request("p1"), "subject": {"reference": "Patient?identifier=urn:mrn|MRN-2"}}
+    assert _post(client, conditional).status_code == 422
+    assert store.search()[0] == 0

@@ -9,14 +9,18 @@ here first, so that past this point the shapes are the ones FHIR R4 promises:
   tab, CR and LF only);
 - **well-typed**: every resource validates against its fhir.resources model (R4B for R4 4.0.1 content, the
   root package for R5), so ``code.text`` is a string, ``meta`` an object, ``extension`` a list;
-- **one patient**: every ``subject``, ``patient``, ``for`` and ``beneficiary`` in a Bundle names the same
-  Patient, and the Bundle holds at most that one Patient. A decision must never mix two patients' facts.
+- **one patient**: every ``subject``, ``patient``, ``for`` and ``beneficiary`` in a Bundle (contained
+  resources included) names the same Patient by a literal reference, the Bundle holds at most that one
+  Patient (no Group, no contained Patient), and every clinical note names its patient. A patient named
+  another way (identifier or display only, conditionally, ``patient/x``) cannot be checked and is refused.
+  A decision must never mix two patients' facts.
 
 Problems raise ``MappingError`` (location = the path, e.g. ``entry[2].resource.code.text``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -119,25 +123,59 @@ def entries(bundle: JSON, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, JS
     return found
 
 
-def _normal(ref: str) -> str:
-    """``https://host/fhir/Patient/1/_history/2`` and ``Patient/1`` name the same Patient."""
-    if "Patient/" in ref and not ref.startswith("urn:"):
-        return "Patient/" + ref.rsplit("Patient/", 1)[1].split("/")[0]
-    return ref
+#: A literal reference to a Patient: ``Patient/1``, ``Patient/1/_history/2`` or an absolute URL ending so.
+_PATIENT_REF = re.compile(r"(?:[a-z][a-z0-9+.-]*://[^?#\s]*/)?Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/?#]+)?")
+#: Resources whose text a determination reads as clinical notes: about no patient, they would count for any.
+_CLINICAL = frozenset({"DocumentReference", "Observation", "DiagnosticReport", "Composition"})
 
 
-def _patient_ref(resource: JSON) -> str | None:
+def _patient_ref(resource: JSON, where: str) -> str | None:
+    """The Patient a resource is about (``Patient/id`` or the ``urn:`` of a Bundle entry), None when it names
+    none; a patient named any other way (by identifier or display only, conditionally, as a contained
+    resource, a Group or a reference of another type or case) cannot be checked and is refused."""
     for name in _PATIENT_FIELDS:
-        value = resource.get(name)
-        if isinstance(value, dict) and isinstance(value.get("reference"), str):
-            ref = value["reference"]
-            if "Patient/" in ref or ref.startswith("urn:"):
-                return _normal(ref)
+        if name not in resource:
+            continue
+        value = resource[name]
+        ref = value.get("reference") if isinstance(value, dict) else None
+        location = f"{where}.{name}".lstrip(".")
+        if not isinstance(ref, str):
+            raise MappingError(
+                f"{name} names its patient without a reference (by identifier or display only); refer to the "
+                "request's Patient",
+                location=location,
+            )
+        if ref.startswith(("urn:uuid:", "urn:oid:")):
+            return ref
+        found = _PATIENT_REF.fullmatch(ref)
+        if found is None:
+            raise MappingError(
+                f"{name} must refer to the request's Patient as Patient/id or its fullUrl, not {ref[:60]!r} "
+                "(no conditional, contained, Group or other references)",
+                location=location,
+            )
+        return f"Patient/{found.group(1)}"
+    if resource.get("resourceType") in _CLINICAL or resource.get("note"):
+        raise MappingError(
+            f"a {resource.get('resourceType')} with clinical text must name its patient (subject)",
+            location=where or None,
+        )
     return None
 
 
+def _resources_of(bundle: JSON) -> list[tuple[str, JSON]]:
+    """(path, resource) of every entry and every resource contained in one."""
+    found = []
+    for n, entry in enumerate(bundle.get("entry", [])):
+        resource = entry.get("resource") or {}
+        found.append((f"entry[{n}].resource", resource))
+        found += [(f"entry[{n}].resource.contained[{m}]", r) for m, r in enumerate(resource.get("contained", []))]
+    return found
+
+
 def check_one_patient(bundle: JSON) -> None:
-    """Every patient reference in the Bundle names one Patient, and the Bundle holds no other."""
+    """Every patient reference in the Bundle names one Patient, the Bundle holds no other (and no Group),
+    and every clinical note names its patient."""
     aliases: dict[str, str] = {}
     patients = []
     for n, entry in enumerate(bundle.get("entry", [])):
@@ -147,12 +185,21 @@ def check_one_patient(bundle: JSON) -> None:
             canonical = f"Patient/{resource.get('id', n)}"
             aliases[canonical] = canonical
             if isinstance(entry.get("fullUrl"), str):
-                aliases[_normal(entry["fullUrl"])] = canonical
+                full_url = entry["fullUrl"]
+                found = _PATIENT_REF.fullmatch(full_url)
+                aliases[f"Patient/{found.group(1)}" if found else full_url] = canonical
     if len(patients) > 1:
         raise MappingError("the request holds more than one Patient", location=f"entry[{patients[1]}].resource")
     seen: str | None = next(iter(aliases.values()), None)
-    for n, entry in enumerate(bundle.get("entry", [])):
-        ref = _patient_ref(entry.get("resource") or {})
+    for where, resource in _resources_of(bundle):
+        rtype, contained = resource.get("resourceType"), ".contained[" in where
+        if rtype == "Group" or (rtype == "Patient" and contained):
+            raise MappingError(
+                f"a {'contained ' if contained else ''}{rtype} names another patient or several; send the "
+                "request's one Patient as an entry",
+                location=where,
+            )
+        ref = _patient_ref(resource, where)
         if ref is None:
             continue
         ref = aliases.get(ref, ref)
@@ -161,7 +208,7 @@ def check_one_patient(bundle: JSON) -> None:
         elif ref != seen:
             raise MappingError(
                 f"the request mixes patients ({seen} and {ref}); send one patient's request at a time",
-                location=f"entry[{n}].resource",
+                location=where,
             )
 
 
@@ -172,6 +219,7 @@ def check_inbound(data: Any, *, version: Literal["R4", "R5"] = "R4", limits: Lim
     check_tree(data, limits)
     if data.get("resourceType") != "Bundle":
         check_resource(data, version=version)
+        check_one_patient({"entry": [{"resource": data}]})
         return data
     found = entries(data, limits)
     shell = {**data, "entry": [{k: v for k, v in e.items() if k != "resource"} for e in data.get("entry", [])]}
