@@ -36,12 +36,24 @@ class Cue(_Entry):
 
 
 class Assertion(_Entry):
+    """ConText cues by what they say of the phrases in their scope (``mappings/lexicon.yaml`` explains each)."""
+
     negated: list[Cue]
+    possible: list[Cue] = Field(default_factory=list)
     historical: list[Cue]
+    #: Plans, requests, referrals and recommendations: care not yet given (a finding beside one still stands).
     hypothetical: list[Cue]
+    #: Conditions, goals and the future: nothing in their scope is stated to hold now.
+    conditional: list[Cue] = Field(default_factory=list)
+    #: What the record says or lacks, and utilization review quoted: silence, never a clinical absence.
+    record: list[Cue] = Field(default_factory=list)
+    #: A drug or treatment stopped: no longer in use.
+    discontinued: list[Cue] = Field(default_factory=list)
     other_experiencer: list[Cue]
     other_injury: list[Cue]
     terminate: list[str]
+    #: Phrases that hold a cue word but are no cue ("not only", "no change in"): they mask the cue inside.
+    pseudo: list[str] = Field(default_factory=list)
     #: medspacy default cues left out (their literal), with the reason beside each in the lexicon.
     drop_default: list[str] = Field(default_factory=list)
 
@@ -122,12 +134,14 @@ class Lexicon(_Entry):
     drugs: dict[str, dict[str, Ingredient]]
     findings: dict[str, Finding]
     diagnoses: dict[str, list[str]]
+    #: Generic words that credit improvement to a kind of treatment ("with medications", "the injections").
+    attribution: dict[str, list[str]] = Field(default_factory=dict)
     measures: Measures
     dose_frequencies: list[DoseFrequency]
     topical_not_recommended: list[str]
     topical_forms: list[str]
 
-    @field_validator("regions", "diagnoses")
+    @field_validator("regions", "diagnoses", "attribution")
     @classmethod
     def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
         for patterns in table.values():
@@ -247,8 +261,13 @@ class Lexicon(_Entry):
         found = re.search("|".join(rf"\b{re.escape(f)}\b" for f in self.topical_forms), text, re.IGNORECASE)
         return found[0].lower().removesuffix(" base") if found else None
 
-    def diagnosis(self, group: str, text: str) -> bool:
-        return self.diagnosis_patterns[group].search(text) is not None
+    @cached_property
+    def attribution_patterns(self) -> dict[str, re.Pattern[str]]:
+        """Treatments a sentence may credit improvement to: each therapy, each drug class, generic words."""
+        out = {t.name: _alternatives(t.words) for t in self.therapies}
+        out |= {f"drug:{cls}": self.names_pattern(cls) for cls in self.drugs}
+        out |= {key: _alternatives(words) for key, words in self.attribution.items()}
+        return out
 
 
 @lru_cache(maxsize=4)

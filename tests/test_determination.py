@@ -195,9 +195,9 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
     ),
     "lower-extremity-nerve-conduction-without-neuropathy": (
         facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=False,
-              neuropathy_diagnosis=False),
+              neuropathy_suspected=False),
         facts("electrodiagnostic", lower_extremity_nerve_study=True, radicular_diagnosis=False,
-              neuropathy_diagnosis=True),
+              neuropathy_suspected=True),
     ),
     "electrodiagnostics-without-neurologic-findings": (
         facts("electrodiagnostic", lower_extremity_nerve_study=False, neurologic_deficit=A),

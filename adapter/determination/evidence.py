@@ -5,13 +5,20 @@ A fact is ``present`` (stated: "positive straight leg raise on the left"), ``abs
 plan, a condition, about someone else or about another injury). Silence is never absence.
 
 One NLP pass per text: spaCy's rule-based sentencizer, the lexicon's phrases (``mappings/lexicon.yaml``) as
-targets, and medspacy's ConText with its default modifiers plus the lexicon's (negation, history, plans and
-requests, other experiencers, and clause boundaries that end a modifier's scope); a sentence about another
-injury counts for none of this one's facts. The pipeline is built once per process.
+targets, and medspacy's ConText with its default modifiers plus the lexicon's: negation, suspicion, history,
+plans and requests, conditions and goals, the record's silence and utilization review quoted (unknown, never
+absent), drugs stopped, other experiencers, pseudo-cues that mask a cue word ("not only"), and clause
+boundaries that end a modifier's scope. A sentence about another injury counts for none of this one's facts.
+
+ConText runs on each sentence that holds a lexicon phrase, never on the whole text at once, so the pass is
+linear in the text's length (a template of a hundred "No fever." lines costs a hundred small sentences). Each
+mention also carries the treatments its clause, sentence or paragraph names, so improvement and relief are
+credited to the treatment they follow. The pipeline is built once per process.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import re
@@ -31,6 +38,13 @@ Status = Literal["present", "absent", "unknown"]
 NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
     "NEGATED_EXISTENCE", "HISTORICAL", "HYPOTHETICAL", "FAMILY", "POSSIBLE_EXISTENCE", "OTHER_INJURY"
 )  # fmt: skip
+#: The lexicon's own categories: conditions and goals, the record's silence, drugs stopped; and a plan cue
+#: after its phrase ("an MRI was requested"), which makes care planned but leaves a finding stated.
+CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
+#: Mentions under these are not statements about this patient now (for any kind of phrase).
+_NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
+#: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
+_WINDOW = 600
 _GROUP = "imr_targets"
 # medspacy's matcher warns on every document that its (unused) token-pattern matcher is empty
 warnings.filterwarnings("ignore", message=r"\[W036\]", category=UserWarning)
@@ -72,11 +86,15 @@ class Mention:
     source: str
     start: int
     end: int
+    #: The treatments the phrase's clause names, else its sentence's, else the paragraph's (attribution keys
+    #: of the lexicon: a therapy's name, "drug:<class>", or a generic word's group).
+    treatments: frozenset[str] = frozenset()
 
     @property
     def counts(self) -> bool:
-        """Not a plan, a condition, someone else's or another injury's."""
-        return not self.modifiers & {HYPOTHETICAL, FAMILY, OTHER_INJURY}
+        """Said of this patient now: not a condition, a goal, someone else's, another injury's or the record's
+        silence."""
+        return not self.modifiers & _NOT_STATED
 
     def finding(self, fact: str, status: Status) -> Finding:
         return Finding(fact=fact, status=status, quote=self.sentence, source=self.source, start=self.start,
@@ -85,7 +103,7 @@ class Mention:
 
 @dataclass(frozen=True)
 class _Target:
-    kind: str
+    kind: str  # finding, therapy, drug or diagnosis
     name: str
     polarity: Literal["present", "absent"]
     pattern: re.Pattern[str]
@@ -99,6 +117,8 @@ class _Pipeline:
     other_injury: re.Pattern[str]
     #: A sentence whose subject is someone else ("Her sister has ...") is about someone else throughout.
     someone_else: re.Pattern[str]
+    #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
+    record: re.Pattern[str]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -124,7 +144,22 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         words = "|".join(therapy.words)
         out.append(_Target("therapy", therapy.name, "present", re.compile(rf"\b(?:{words})\b", re.I)))
     out.append(_Target("drug", "", "present", lexicon.drug_pattern))
+    for group, compiled in lexicon.diagnosis_patterns.items():
+        out.append(_Target("diagnosis", group, "present", compiled))
     return out
+
+
+#: A pseudo-cue also covers the auxiliary before it, so that it outlasts medspacy's "is not" / "was not".
+_AUXILIARIES = ["is", "was", "are", "were", "has", "have", "had", "does", "did", "do", "be", "been"]
+
+
+def _pseudo(rule: Any, phrase: str) -> Any:
+    """A pseudo-cue: a phrase holding a cue word that is no cue, with an optional auxiliary before it."""
+    words = phrase.lower().split()
+    if any(not w.isalpha() for w in words):
+        return rule(phrase, "PSEUDO", direction="PSEUDO")
+    pattern = [{"LOWER": {"IN": _AUXILIARIES}, "OP": "?"}, *({"LOWER": w} for w in words)]
+    return rule(phrase, "PSEUDO", direction="PSEUDO", pattern=pattern)
 
 
 def _build(lexicon: Lexicon) -> _Pipeline:
@@ -143,20 +178,22 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     )
     cues = lexicon.assertion
     dropped = {phrase.lower() for phrase in cues.drop_default}
+    groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
+              (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
+              (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer))  # fmt: skip
     context.add(
         [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
-        + [ConTextRule(c.phrase, category, direction=c.direction.upper())
-         for category, group in ((NEGATED, cues.negated), (HISTORICAL, cues.historical),
-                                 (HYPOTHETICAL, cues.hypothetical), (FAMILY, cues.other_experiencer))
-         for c in group]
+        + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
-    )  # fmt: skip
+        + [_pseudo(ConTextRule, phrase) for phrase in cues.pseudo]
+    )
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     return _Pipeline(
         nlp,
         _targets(lexicon),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
         re.compile(rf"^(?:(?:his|her|their|the patient's|patient's)\s+)?(?:{relatives})\b", re.I),
+        re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
     )
 
 
@@ -204,51 +241,141 @@ def forget_texts() -> None:
         _memo.clear()
 
 
+_INNER_NEGATION = re.compile(r"\b(?:no|not|without|negative for|never)\b(?! longer| only)", re.I)
+#: Words that credit what follows them: "improved after the injections", "better with medications".
+_CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|thanks to|due to|in response to|because of|"
+                          r"through|on|using|by)\b", re.I)  # fmt: skip
+_CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
+
+
+def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A sentence as spans of at most ``_WINDOW`` characters, cut after a clause mark where one is near."""
+    out = []
+    while end - start > _WINDOW:
+        cut = max(text.rfind(mark, start, start + _WINDOW) for mark in (";", ",", "\n", " "))
+        cut = cut + 1 if cut > start else start + _WINDOW
+        out.append((start, cut))
+        start = cut
+    out.append((start, end))
+    return out
+
+
+class _Treatments:
+    """The treatments named in a text's clauses, sentences and paragraph, for crediting improvement."""
+
+    def __init__(self, text: str, sentences: list[tuple[int, int]], lexicon: Lexicon):
+        self.text, self.sentences = text, sentences
+        self.starts = [first for first, _ in sentences]
+        self.patterns, self.generic = lexicon.attribution_patterns, frozenset(lexicon.attribution)
+        self._named: dict[tuple[int, ...], frozenset[str]] = {}
+
+    def named(self, start: int, end: int, skip: tuple[int, int] = (0, 0)) -> frozenset[str]:
+        """The treatments a stretch names, the phrase at ``skip`` left out: the specific ones, else the generic
+        words ("the medications")."""
+        key = (start, end, *skip)
+        if key not in self._named:
+            piece = self.text[start : max(start, skip[0])] + " " + self.text[max(start, skip[1]) : end]
+            keys = {k for k, p in self.patterns.items() if p.search(piece)}
+            specific = keys - self.generic
+            self._named[key] = frozenset(specific or keys)
+        return self._named[key]
+
+    def of(self, start: int, end: int) -> frozenset[str]:
+        """The treatments named around the phrase at ``start:end``: its clause's, else its sentence's, else the
+        nearest of the two sentences before."""
+        index = bisect.bisect_right(self.starts, start) - 1
+        if index < 0:
+            return frozenset()
+        first, last = self.sentences[index]
+        cuts = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
+        at = max(bisect.bisect_right(cuts, start) - 1, 0)
+        clause_start, clause_end = cuts[at], cuts[min(at + 1, len(cuts) - 1)]
+        for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
+            if not start <= credited.start() < end:  # "after the therapy course" credits the therapy
+                named = self.named(credited.end(), min(clause_end, credited.end() + 60))
+                if named:
+                    return named
+        clause = self.named(clause_start, clause_end, (start, end))
+        if clause:
+            return clause
+        sentence = self.named(first, last, (start, end))
+        if sentence:
+            return sentence
+        for before in range(index - 1, max(index - 3, -1), -1):
+            earlier = self.named(*self.sentences[before])
+            if earlier:
+                return earlier
+        return frozenset()
+
+
 def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     pipeline = _pipeline(lexicon)
     nlp = pipeline.nlp
     sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
-    found: list[Mention] = []
-    doc = sentencizer(nlp.make_doc(text))
-    spans, labels = [], []
+    sentences = [(s.start_char, s.end_char) for s in sentencizer(nlp.make_doc(text)).sents]
+    windows = [w for start, end in sentences for w in _windows(text, start, end)]
+    starts = [start for start, _ in windows]
+    by_window: dict[int, list[tuple[_Target, re.Match[str]]]] = {}
     for target in pipeline.targets:
         for match in target.pattern.finditer(text):
-            span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
+            index = bisect.bisect_right(starts, match.start()) - 1
+            if index >= 0 and match.end() <= windows[index][1]:
+                by_window.setdefault(index, []).append((target, match))
+    treatments = _Treatments(text, sentences, lexicon)
+    found: list[Mention] = []
+    for index, matches in sorted(by_window.items()):
+        offset, stop = windows[index]
+        doc = sentencizer(nlp.make_doc(text[offset:stop]))
+        spans, labels = [], []
+        for target, match in matches:
+            span = doc.char_span(match.start() - offset, match.end() - offset, alignment_mode="expand")
             if span is not None:
                 spans.append(span)
                 labels.append((target, match))
-    doc.spans[_GROUP] = spans
-    doc = context(doc)
-    for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
-        name = target.name
-        if target.kind == "drug":
-            name = lexicon.drug_by_name[match.group(0).lower()].ingredient
-        # a cue inside the phrase itself ("return" in "return to work") modifies nothing
-        modifiers = {m.category for m in span._.modifiers
-                     if m.modifier_span[1] <= span.start or m.modifier_span[0] >= span.end}  # fmt: skip
-        sentence = span.sent.text.strip()
+        doc.spans[_GROUP] = spans
+        doc = context(doc)
+        sentence = doc.text.strip()
+        quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
+        regions = frozenset(lexicon.regions_in(sentence))
+        whole = set()
         if pipeline.other_injury.search(sentence):
-            modifiers.add(OTHER_INJURY)
+            whole.add(OTHER_INJURY)
         if pipeline.someone_else.match(sentence):
-            modifiers.add(FAMILY)
-        found.append(
-            Mention(
-                kind=target.kind,
-                name=name,
-                polarity=target.polarity,
-                modifiers=frozenset(modifiers),
-                sentence=sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…",
-                regions=frozenset(lexicon.regions_in(sentence)),
-                source=source,
-                start=match.start(),
-                end=match.end(),
+            whole.add(FAMILY)
+        for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
+            name = target.name
+            if target.kind == "drug":
+                name = lexicon.drug_by_name[match.group(0).lower()].ingredient
+            modifiers = set(whole)
+            for m in span._.modifiers:
+                # a cue inside the phrase itself ("return" in "return to work") modifies nothing
+                if m.modifier_span[1] > span.start and m.modifier_span[0] < span.end:
+                    continue
+                backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
+                modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
+            if pipeline.record.search(match.group(0)):
+                modifiers.add(RECORD)
+            if target.polarity == "present" and _INNER_NEGATION.search(match.group(0)):
+                modifiers.add(NEGATED)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            found.append(
+                Mention(
+                    kind=target.kind,
+                    name=name,
+                    polarity=target.polarity,
+                    modifiers=frozenset(modifiers),
+                    sentence=quote,
+                    regions=regions,
+                    source=source,
+                    start=match.start(),
+                    end=match.end(),
+                    treatments=treatments.of(match.start(), match.end()),
+                )
             )
-        )
-    found += _pain_changes(source, text, lexicon)
+    found += _pain_changes(source, text, lexicon, treatments)
     return found
 
 
-def _pain_changes(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
+def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
     """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement. Scores on
     and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief."""
     out = []
@@ -258,7 +385,7 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         stop = text.find(".", match.end())
         sentence = text[start : stop + 1 if stop >= 0 else len(text)].strip()[:_QUOTE_MAX]
         return Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
-                       match.end())  # fmt: skip
+                       match.end(), treatments.of(match.start(), match.end()))  # fmt: skip
 
     for match in re.finditer(lexicon.measures.pain_change, text, re.IGNORECASE):
         before, after = int(match["before"]), int(match["after"])
@@ -276,23 +403,33 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
 
 
 def finding(
-    fact: str, found: Sequence[Mention], lexicon: Lexicon | None = None, *, region: str | None = None
+    fact: str,
+    found: Sequence[Mention],
+    lexicon: Lexicon | None = None,
+    *,
+    region: str | None = None,
+    credit: frozenset[str] | None = None,
 ) -> Finding:
     """A fact's status from the mentions: stated present, stated absent, or unknown (with the lexicon's rule
-    for both at once). For a request about ``region``, the finding's region rule says which mentions count."""
+    for both at once). For a request about ``region``, the finding's region rule says which mentions count;
+    with ``credit`` (the request's treatment keys), a mention counts only when it names no treatment or one
+    of them (improvement after acupuncture says nothing of physical therapy)."""
     lexicon = lexicon or load_lexicon()
     rule = lexicon.findings[fact]
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
-        if m.kind != "finding" or m.name != fact or not m.counts:
+        if m.kind != "finding" or m.name != fact or not m.counts or HYPOTHETICAL in m.modifiers:
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
         if region and not lexicon.bears_on(region, m.regions, rule.region):
             continue
+        if credit is not None and m.treatments and not m.treatments & credit:
+            continue
         if m.polarity == "absent":
-            absent.append(m)  # an absence phrase carries its own negation
+            if NEGATED not in m.modifiers:  # an absence phrase carries its own negation; denied twice, it holds
+                absent.append(m)
         elif NEGATED in m.modifiers:
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers:
@@ -326,17 +463,31 @@ def therapy_finding(
             continue
         if region and not lexicon.bears_on(region, m.regions, "same"):
             continue
-        if POSSIBLE in m.modifiers:
+        if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue
         (absent if NEGATED in m.modifiers else present).append(m)
     return _settled(fact, present, absent)
 
 
+def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) -> bool:
+    """Whether a diagnosis group is stated as the patient's: not negated, ruled out, planned to be looked for,
+    someone else's or the record's silence, and not only suspected unless ``suspected`` (a history of it still
+    counts: it is a diagnosis)."""
+    excluded = {NEGATED, HYPOTHETICAL} if suspected else {NEGATED, POSSIBLE, HYPOTHETICAL}
+    return any(m.kind == "diagnosis" and m.name == group and m.counts and not m.modifiers & excluded for m in found)
+
+
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
-    """Drug mentions that say the drug is taken: not negated, planned, stopped in the past or someone else's."""
-    return [m for m in found if m.kind == "drug" and m.counts and not m.modifiers & {NEGATED, HISTORICAL}]
+    """Drug mentions that say the drug is taken now: not negated, planned, requested, stopped, tried in the
+    past or someone else's."""
+    stopped = {NEGATED, HISTORICAL, DISCONTINUED, HYPOTHETICAL, REQUESTED, POSSIBLE}
+    return [m for m in found if m.kind == "drug" and m.counts and not m.modifiers & stopped]
 
 
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:
     """Drug mentions in a plan or request ("will start tramadol", "a trial of Norco is requested")."""
-    return [m for m in found if m.kind == "drug" and HYPOTHETICAL in m.modifiers and NEGATED not in m.modifiers]
+    plans = {HYPOTHETICAL, REQUESTED, CONDITIONAL}
+    return [
+        m for m in found
+        if m.kind == "drug" and m.modifiers & plans and not m.modifiers & {NEGATED, FAMILY, OTHER_INJURY, RECORD}
+    ]  # fmt: skip

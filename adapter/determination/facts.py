@@ -27,6 +27,7 @@ from adapter.determination.evidence import (
     Mention,
     Status,
     Text,
+    diagnosed,
     drugs_in_use,
     drugs_planned,
     finding,
@@ -66,6 +67,8 @@ class RequestFacts(BaseModel):
     tendinitis_diagnosis: bool | None = None
     crps_diagnosis: bool | None = None
     neuropathy_diagnosis: bool | None = None
+    #: A peripheral neuropathy or nerve entrapment named or suspected ("rule out peripheral neuropathy").
+    neuropathy_suspected: bool | None = None
     shoulder_impingement_diagnosis: bool | None = None
     rotator_cuff_tear_diagnosis: bool | None = None
     carpal_tunnel_diagnosis: bool | None = None
@@ -285,6 +288,21 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
     return facts
 
 
+#: Facts credited to a treatment: improvement and relief count for the treatment they follow.
+_CREDITED = frozenset({"functional_improvement", "pain_relief"})
+
+
+def _credit(category: str, request: str, lexicon: Lexicon) -> frozenset[str] | None:
+    """The attribution keys of the requested treatment (None: the request is no treatment, nothing to credit)."""
+    therapy = lexicon.therapy_for(category)
+    if therapy is not None:
+        return frozenset({therapy.name, "injection" if "injection" in category else "therapy"})
+    drugs = lexicon.drugs_in(request)
+    if category in _DRUGS and drugs:
+        return frozenset({*(f"drug:{d.drug_class}" for d in drugs), "medication"})
+    return None
+
+
 def build_facts(
     request: str,
     context: Context,
@@ -305,7 +323,11 @@ def build_facts(
     region = lexicon.region(site) or lexicon.region(label_window(text))
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
-    evidence = {fact: finding(fact, found, lexicon, region=region) for fact in lexicon.findings}
+    credit = _credit(category, text, lexicon)
+    evidence = {
+        fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None)
+        for fact in lexicon.findings
+    }
 
     prior_count = None
     therapy = lexicon.therapy_for(category)
@@ -330,11 +352,10 @@ def build_facts(
     planned = _classes([*(m.name for m in drugs_planned(found)), *alongside], lexicon)
     opioid_planned: Status = "present" if "opioid" in planned else "unknown"
 
-    diagnosis_text = " ".join(context.diagnoses) + " " + " ".join(t.text for t in context.texts)
-    has_diagnoses = bool(diagnosis_text.strip())
+    has_diagnoses = bool(context.diagnoses) or any(t.text.strip() for t in context.texts)
 
-    def diagnosed(group: str) -> bool | None:
-        return lexicon.diagnosis(group, diagnosis_text) if has_diagnoses else None
+    def diagnosis(group: str) -> bool | None:
+        return diagnosed(group, found) if has_diagnoses else None
 
     as_of, injury = context.as_of, context.injury
     surgery = course_for(region, [text, *(t.text for t in context.texts)]) if therapy is not None else None
@@ -353,17 +374,18 @@ def build_facts(
         weeks_since_injury=round((as_of - injury).days / 7, 1) if injury and as_of and as_of >= injury else None,
         age=context.age,
         diagnoses=list(context.diagnoses),
-        radicular_diagnosis=diagnosed("radicular"),
-        osteoarthritis_diagnosis=diagnosed("osteoarthritis"),
-        tendinitis_diagnosis=diagnosed("tendinitis"),
-        crps_diagnosis=diagnosed("crps"),
-        neuropathy_diagnosis=diagnosed("neuropathy"),
-        shoulder_impingement_diagnosis=diagnosed("shoulder_impingement"),
-        rotator_cuff_tear_diagnosis=diagnosed("rotator_cuff_tear"),
-        carpal_tunnel_diagnosis=diagnosed("carpal_tunnel"),
-        calcific_tendinitis_diagnosis=diagnosed("calcific_tendinitis"),
-        plantar_fasciitis_diagnosis=diagnosed("plantar_fasciitis"),
-        spinal_instability_diagnosis=diagnosed("spinal_instability"),
+        radicular_diagnosis=diagnosis("radicular"),
+        osteoarthritis_diagnosis=diagnosis("osteoarthritis"),
+        tendinitis_diagnosis=diagnosis("tendinitis"),
+        crps_diagnosis=diagnosis("crps"),
+        neuropathy_diagnosis=diagnosis("neuropathy"),
+        neuropathy_suspected=diagnosed("neuropathy", found, suspected=True) if has_diagnoses else None,
+        shoulder_impingement_diagnosis=diagnosis("shoulder_impingement"),
+        rotator_cuff_tear_diagnosis=diagnosis("rotator_cuff_tear"),
+        carpal_tunnel_diagnosis=diagnosis("carpal_tunnel"),
+        calcific_tendinitis_diagnosis=diagnosis("calcific_tendinitis"),
+        plantar_fasciitis_diagnosis=diagnosis("plantar_fasciitis"),
+        spinal_instability_diagnosis=diagnosis("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,
         postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
