@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapter.config import load_settings
+from adapter.review.tasks import first_input
 from adapter.service import wire
 from adapter.service.state import Store
 from tests.conftest import auth
+from tests.test_review import EHR, REVIEWER, _completed, _csrf, _sign_in, _submit, _tasks
 
 WRITER, SCOPED, OUTCOMES = "writer-token", "scoped-token", "outcome-token"
 
@@ -158,3 +161,60 @@ def test_a_single_request_names_its_patient_by_reference(service: tuple[TestClie
     conditional = {**_request("p1"), "subject": {"reference": "Patient?identifier=urn:mrn|MRN-2"}}
     assert _post(client, conditional).status_code == 422
     assert store.search()[0] == 0
+
+
+# --- the reviewer's side: quantities, forms, sessions -----------------------------------------------------
+
+
+@pytest.fixture
+def review(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
+    settings = load_settings(
+        service={
+            "tokens": {EHR: "system/*.*", REVIEWER: "user/Task.read user/Task.write user/ClaimResponse.read"},
+            "state_url": f"sqlite:///{tmp_path}/state.db",
+            "forward": False,
+            "rate_limit": 1000,
+        }
+    )
+    wiring = wire(settings)
+    with TestClient(wiring.app()) as client:
+        yield client, wiring.store
+
+
+def _open_task(client: TestClient) -> dict[str, Any]:
+    """A pended review Task whose request states a quantity."""
+    _submit(client)
+    return next(t["resource"] for t in _tasks(client)["entry"] if first_input(t["resource"], "requested-quantity"))
+
+
+@pytest.mark.parametrize("quantity", [1e300, -3, 0, 10_000])
+def test_an_a6_quantity_beyond_the_request_is_refused(review: tuple[TestClient, Store], quantity: float) -> None:
+    client, _ = review
+    task = _open_task(client)
+    answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A6", quantity=quantity)),
+                        headers=auth(REVIEWER))  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
+
+
+@pytest.mark.parametrize("quantity", ["inf", "nan", "-inf", "1e300", "0"])
+def test_an_a6_quantity_on_the_form_is_a_finite_number_within_the_request(
+    review: tuple[TestClient, Store], quantity: str
+) -> None:
+    client, _ = review
+    task = _open_task(client)
+    _sign_in(client)
+    form = {"decision": "A6", "npi": "1234567893", "rationale": "Fewer visits.", "quantity": quantity,
+            "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}  # fmt: skip
+    answer = client.post(f"/review/tasks/{task['id']}", data=form, follow_redirects=False)
+    assert answer.status_code == 200 and re.search(r'class="error"[^>]*>[^<]*quantity', answer.text)
+    assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
+
+
+def test_an_a6_within_the_request_is_applied(review: tuple[TestClient, Store]) -> None:
+    client, _ = review
+    task = _open_task(client)
+    most = first_input(task, "requested-quantity")
+    answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A6", quantity=most)),
+                        headers=auth(REVIEWER))  # fmt: skip
+    assert answer.status_code == 200, answer.text

@@ -2,7 +2,7 @@
 applied to the Task and to the ClaimResponse it focuses.
 
 A review Task (``intent = order``) focuses the ClaimResponse, is ``for`` the patient, and carries as
-``input`` the item's sequence, the requested service, the engine's recommendation (X12 306), its rules,
+``input`` the item's sequence, the requested service (and quantity), the engine's recommendation (X12 306), its rules,
 citations and evidence quotes, and the clock it runs on; ``restriction.period.end`` is when the decision is
 due (``adapter.review.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
 (valueCodeableConcept A1, A3 or A6), ``rationale`` (valueString) and, for A6, ``authorized-quantity``;
@@ -14,6 +14,7 @@ Pure functions: the store (``adapter.service.state``) keeps what they return in 
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ TASK_CODE = {
     "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve"}],
     "text": "Physician review of a pended prior-authorization item",
 }
+#: The most an A6 may authorize when the request states no quantity (a modification is less than asked).
+MAX_AUTHORIZED = 10_000
 #: Reviewer identifier systems shown by name.
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 
@@ -129,6 +132,8 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             _typed("requested-service", "valueString", concept_text(ordered(request)) or "requested service"),
             _typed("clock", "valueCode", clock.value),
         ]
+        if wanted and wanted.facts.requested_count:  # what a modification may authorize at most
+            inputs.append(_typed("requested-quantity", "valueDecimal", wanted.facts.requested_count))
         for extension in item.get("extension", []):
             url = extension.get("url")
             if url == ext.recommendation:
@@ -229,8 +234,13 @@ def read_decision(body: JSON, stored: JSON) -> Decision:
         given = _output(body, "authorized-quantity") or {}
         value = given.get("valueQuantity", {}).get("value") if "valueQuantity" in given else (
             given.get("valueInteger", given.get("valueDecimal")))  # fmt: skip
-        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-            raise _bad("A6 needs the authorized quantity (an 'authorized-quantity' output above zero)", "Task.output")
+        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+            raise _bad("A6 needs the authorized quantity (an 'authorized-quantity' output, a number above zero)",
+                       "Task.output")  # fmt: skip
+        requested = first_input(stored, "requested-quantity")
+        most = requested if isinstance(requested, int | float) and requested > 0 else MAX_AUTHORIZED
+        if value > most:
+            raise _bad(f"A6 authorizes at most the quantity requested ({most:g}), not {value:g}", "Task.output")
         quantity = float(value)
     reviewer = {k: v for k, v in owner.items() if k in ("identifier", "display")}
     text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
