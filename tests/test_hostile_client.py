@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from adapter import parse_letter
 from adapter.config import load_settings
+from adapter.fhir.build import pas_bundle
 from adapter.review.tasks import first_input
 from adapter.service import wire
 from adapter.service.state import Store
-from tests.conftest import auth
+from tests.conftest import LETTERS, auth
 from tests.test_review import EHR, REVIEWER, _completed, _csrf, _sign_in, _submit, _tasks
 
 WRITER, SCOPED, OUTCOMES = "writer-token", "scoped-token", "outcome-token"
@@ -218,3 +220,19 @@ def test_an_a6_within_the_request_is_applied(review: tuple[TestClient, Store]) -
     answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A6", quantity=most)),
                         headers=auth(REVIEWER))  # fmt: skip
     assert answer.status_code == 200, answer.text
+
+
+# --- 9. duplicate item sequences ----------------------------------------------------------------------------
+
+
+def test_a_claim_with_an_item_sequence_twice_is_refused_naming_the_rule(review: tuple[TestClient, Store]) -> None:
+    client, store = review
+    request = pas_bundle(parse_letter((LETTERS / "case-number-multi.txt").read_bytes()))
+    claim = request["entry"][0]["resource"]
+    assert len(claim["item"]) > 1
+    claim["item"][1]["sequence"] = claim["item"][0]["sequence"]
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(EHR))
+    assert answer.status_code == 400
+    issue = answer.json()["issue"][0]
+    assert issue["expression"] == ["Claim.item[1].sequence"] and "Claim.item.sequence" in issue["diagnostics"]
+    assert store.search()[0] == 0 and _tasks(client)["total"] == 0

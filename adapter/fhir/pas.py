@@ -503,8 +503,16 @@ class _Checker:
         if not items:
             self.fault(f"{where}.item", "PASClaim item 1..* (Claim.fsh:187)", "the Claim has no item")
         ext, systems = self.pas.extensions, self.pas.code_systems
+        sequences: set[Any] = set()
         for n, item in enumerate(items):
             at = f"{where}.item[{n}]"
+            if item.get("sequence") in sequences:  # answers, review Tasks and decisions find an item by it
+                self.fault(
+                    f"{at}.sequence",
+                    "Claim.item.sequence uniquely identifies an item (claim-definitions.html#Claim.item.sequence)",
+                    f"item sequence {item.get('sequence')} is used twice",
+                )
+            sequences.add(item.get("sequence"))
             for url, name, line in (
                 (ext.request_type, "requestType", 194),
                 (ext.certification_type, "certificationType", 195),
