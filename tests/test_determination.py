@@ -149,8 +149,10 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("opioid", same_drug_class_in_use=P, functional_improvement=U, weeks_since_injury=30.0),
     ),
     "opioid-continued-with-documented-benefit": (
-        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, drug_monitoring=P),
-        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, drug_monitoring=U),
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, side_effects_assessed=P,
+              drug_monitoring=P),
+        facts("opioid", same_drug_class_in_use=P, functional_improvement=P, pain_relief=P, side_effects_assessed=U,
+              drug_monitoring=P),
     ),
     "nsaid-in-the-acute-phase": (
         facts("nsaid", weeks_since_injury=3.0, gi_risk=U),
@@ -182,8 +184,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("mri-joint", objective_joint_findings=P, prior_imaging=P, weeks_since_injury=8.0),
     ),
     "xray-after-acute-trauma": (
-        facts("xray-other", acute_trauma=P, weeks_since_injury=1.0),
-        facts("xray-other", acute_trauma=P, weeks_since_injury=30.0),
+        facts("xray-other", acute_trauma=P, fracture_signs=P, weeks_since_injury=1.0),
+        facts("xray-other", acute_trauma=P, fracture_signs=U, weeks_since_injury=1.0),
     ),
     "other-imaging-without-red-flags": (
         facts("imaging-other", red_flags=A, neurologic_deficit=A),
@@ -226,8 +228,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("epidural-injection", neurologic_deficit=U),
     ),
     "epidural-with-corroborated-radiculopathy": (
-        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=P),
-        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=U),
+        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=P, conservative_care_failed=P),
+        facts("epidural-injection", neurologic_deficit=P, imaging_corroboration=P, conservative_care_failed=U),
     ),
     "passive-modalities": (facts("passive-modality"), facts("physical-therapy")),
     "positional-mri": (
@@ -287,8 +289,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("acupuncture", prior_same_therapy=U, requested_count=12),
     ),
     "acupuncture-trial-within-limits": (
-        facts("acupuncture", prior_same_therapy=A, requested_count=6),
-        facts("acupuncture", prior_same_therapy=U, requested_count=6),
+        facts("acupuncture", prior_same_therapy=A, requested_count=6, acupuncture_indication=P),
+        facts("acupuncture", prior_same_therapy=A, requested_count=6, acupuncture_indication=U),
     ),
     "physical-therapy-beyond-chronic-course": (
         facts("physical-therapy", requested_count=12, weeks_since_injury=20.0, crps_diagnosis=False,

@@ -241,7 +241,8 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-_INNER_NEGATION = re.compile(r"\b(?:no|not|without|negative for|never)\b(?! longer| only)", re.I)
+_INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
+                             r"|\bnegative for\b|\bruled out\b", re.I)  # fmt: skip
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|thanks to|due to|in response to|because of|"
                           r"through|on|using|by)\b", re.I)  # fmt: skip

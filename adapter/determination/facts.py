@@ -105,6 +105,18 @@ class RequestFacts(BaseModel):
     entrapment_confirmed: Status = "unknown"
     #: Confined to bed or room (DME for the bathroom serves a medical purpose then).
     confined: Status = "unknown"
+    #: Conservative care (therapy, medications, exercise) tried and failed: the criterion for injections.
+    conservative_care_failed: Status = "unknown"
+    #: Signs of a fracture after trauma (bony point tenderness, inability to bear weight, deformity; the
+    #: Ottawa or Canadian rules): what indicates plain films.
+    fracture_signs: Status = "unknown"
+    #: Adverse effects of the drugs asked about (one of the four A's of opioid monitoring).
+    side_effects_assessed: Status = "unknown"
+    #: An indication of 8 CCR 9792.24.1(a) for acupuncture: medication reduced or not tolerated, or an
+    #: adjunct to physical rehabilitation.
+    acupuncture_indication: Status = "unknown"
+    #: The same service certified earlier, or a duplicate request.
+    earlier_approval: Status = "unknown"
     medications: list[str] = Field(default_factory=list)
     opioid_in_use: Status = "unknown"
     opioid_planned: Status = "unknown"

@@ -38,21 +38,35 @@ def heading_pattern(heading: str) -> re.Pattern[str]:
 
 # --- numbers -------------------------------------------------------------------------------------------
 
+_UNITS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_TEENS = ["ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
+          "nineteen"]  # fmt: skip
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _NUMBER_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
-    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-four": 24, "thirty": 30,
-    "once": 1, "twice": 2, "single": 1,
+    **{w: n for n, w in enumerate(_UNITS, 1)},
+    **{w: n for n, w in enumerate(_TEENS, 10)},
+    **{w: n for w, n in zip(_TENS, range(20, 100, 10), strict=True)},
+    "once": 1, "twice": 2, "single": 1, "a dozen": 12, "one dozen": 12, "half a dozen": 6, "two dozen": 24,
+    "three dozen": 36,
 }  # fmt: skip
-NUMBER = r"(?:\d{1,3}|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")"
+#: A count in digits or words, to ninety-nine ("twenty-six", "twenty six", "a dozen").
+NUMBER = (
+    rf"(?:\d{{1,3}}|(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS)}))?"
+    rf"|{'|'.join(sorted((w for w in _NUMBER_WORDS if w.split()[0] not in _TENS), key=len, reverse=True))})"
+)
 
 
 def to_int(token: str) -> int | None:
-    """A count written as digits or as an English word; None when it is neither."""
-    token = token.lower()
+    """A count written as digits or as English words (to ninety-nine, dozens); None when it is neither."""
+    token = re.sub(r"[\s-]+", " ", token.lower().strip())
     if token.isdigit():
         return int(token)
-    return _NUMBER_WORDS.get(token)
+    if token in _NUMBER_WORDS:
+        return _NUMBER_WORDS[token]
+    tens, _, unit = token.partition(" ")
+    if tens in _TENS and unit in _UNITS:
+        return _NUMBER_WORDS[tens] + _NUMBER_WORDS[unit]
+    return None
 
 
 # --- dates ---------------------------------------------------------------------------------------------
@@ -181,6 +195,9 @@ def _history_pattern() -> re.Pattern[str]:
     )
 
 
+_GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
+_GRANTED_AFTER = re.compile(r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
+                            r"requested|recommended|pending)\b", re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+of\s+(?:the\s+)?$", re.IGNORECASE)
 
 
@@ -200,6 +217,8 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
+            elif _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end()):
+                continue  # "12 sessions were authorized": granted, not had
             therapy = found["t1"] or found["t2"]
             if count:
                 name = load_lexicon().therapy_name(therapy) or therapy.lower()
