@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapter import sandbox
+from adapter import __version__, sandbox
 from adapter.config import AuthSettings, Settings, load_settings
 from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, determine_all, facts_from_letter, load_rules
@@ -39,7 +39,7 @@ from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bund
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.ndjson import import_resources
 from adapter.fhir.pas import ReviewAction, check_request
-from adapter.inputs import letter_paths, read_letter
+from adapter.inputs import LETTER_SUFFIXES, letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
 from adapter.service import Wiring, wire
@@ -51,7 +51,7 @@ DEFAULT_LETTERS = Path(__file__).resolve().parent.parent / "fixtures" / "letters
 
 _stdout = Console(highlight=False)
 if not _stdout.is_terminal:
-    _stdout.width = 150
+    _stdout.width = 100  # tables written to a file or a pipe fit 100 columns
 _stderr = Console(stderr=True, highlight=False)
 
 T = TypeVar("T")
@@ -100,10 +100,10 @@ def _report_errors(outcomes: list[Outcome]) -> int:
     return 1 if failed else 0
 
 
-def _letters(inputs: Sequence[str | Path]) -> list[Path]:
-    paths = list(letter_paths(inputs))
+def _letters(inputs: Sequence[str | Path], suffixes: frozenset[str] = LETTER_SUFFIXES) -> list[Path]:
+    paths = list(letter_paths(inputs, suffixes))
     if not paths:
-        raise InputError("no .txt or .pdf letters found in the given inputs")
+        raise InputError(f"no {' or '.join(sorted(suffixes, reverse=True))} files found in the given inputs")
     return paths
 
 
@@ -121,11 +121,9 @@ def _case_json(path: Path | None, case: IMRCase) -> bytes:
 
 
 def _summary_table(outcomes: list[Outcome]) -> Table:
-    table = Table(title="IMR determination letters", show_lines=True)
-    table.add_column("letter", overflow="fold", max_width=30)
-    for column in ("layout", "decided", "patient"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("disputed item", ratio=1)
+    table = Table(title="IMR determination letters", show_lines=True, expand=True)
+    table.add_column("letter", ratio=1, min_width=22, overflow="fold")
+    table.add_column("disputed item", ratio=2)
     table.add_column("decision", no_wrap=True)
     table.add_column("basis", no_wrap=True)
     for outcome in outcomes:
@@ -133,18 +131,13 @@ def _summary_table(outcomes: list[Outcome]) -> Table:
         if case is None:
             continue
         patient = " ".join(str(v) for v in (case.patient.age, case.patient.gender) if v is not None) or "-"
+        letter = (
+            f"[bold]{escape(case.case_number or outcome.path.name)}[/]\n"
+            f"[dim]{case.layout.value}[/]\ndecided {case.dates.decision or '-'}\npatient {patient}"
+        )
         for n, item in enumerate(case.items):
             decision = "[red]upheld[/]" if item.decision is Decision.UPHELD else "[green]overturned[/]"
-            first = n == 0
-            table.add_row(
-                escape(case.case_number or outcome.path.name) if first else "",
-                case.layout.value if first else "",
-                str(case.dates.decision or "-") if first else "",
-                patient if first else "",
-                escape(item.request if len(item.request) <= 100 else item.request[:97] + "..."),
-                decision,
-                item.guideline_basis.value,
-            )
+            table.add_row(letter if n == 0 else "", escape(item.requested), decision, item.guideline_basis.value)
     return table
 
 
@@ -395,7 +388,7 @@ def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, An
         summary = letter_summary(case)
         case_number = case.case_number
         answers = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules, adverse=adverse)
-        pairs = [(item.request, a) for item, a in zip(case.items, answers, strict=True)]
+        pairs = [(item.requested, a) for item, a in zip(case.items, answers, strict=True)]
     return {
         "input": str(path),
         "case_number": case_number,
@@ -405,8 +398,12 @@ def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, An
     }
 
 
+#: What ``determine`` reads in a folder: letters, and FHIR requests or Bundles as JSON.
+DETERMINE_SUFFIXES = LETTER_SUFFIXES | {".json"}
+
+
 def cmd_determine(args: argparse.Namespace) -> int:
-    paths = [Path(p) for p in args.inputs]
+    paths = _letters(args.inputs, DETERMINE_SUFFIXES)
     adverse: AdversePolicy = args.adverse or load_settings().determination.adverse
     outcomes = list(_each(paths, lambda p: _determine_path(p, adverse), label="determining", progress=_progress(args)))
     if args.json:
@@ -415,12 +412,17 @@ def cmd_determine(args: argparse.Namespace) -> int:
                 sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
         sys.stdout.flush()
         return _report_errors(outcomes)
-    table = Table(title="Determinations", show_lines=True)
-    table.add_column("input", overflow="fold", max_width=24)
-    table.add_column("request", ratio=2)
+    _stdout.print(_determination_table(outcomes))
+    return _report_errors(outcomes)
+
+
+def _determination_table(outcomes: list[Outcome]) -> Table:
+    """One row per requested service: the request (under its case or file), the answer, and why: the rationale
+    with its guideline citation, the rules and the evidence, all wrapped, nothing cut."""
+    table = Table(title="Determinations", show_lines=True, expand=True)
+    table.add_column("request", ratio=2, overflow="fold")
     table.add_column("answer", no_wrap=True)
-    table.add_column("rationale and rules", ratio=3)
-    table.add_column("evidence (status: quote)", ratio=3)
+    table.add_column("why (rationale, rules, evidence)", ratio=5, overflow="fold")
     for outcome in outcomes:
         if outcome.value is None:
             continue
@@ -428,19 +430,18 @@ def cmd_determine(args: argparse.Namespace) -> int:
             action = item["action"] + (f" ({item['certified_quantity']:g})" if "certified_quantity" in item else "")
             if item["recommendation"] != item["action"]:
                 action += f"\nrecommended {item['recommendation']}"
-            quotes = "\n".join(
-                f"{e['fact']}: {e['status']}" + (f' - "{e["quote"][:160]}"' if e.get("quote") else "")
+            request = escape(item["request"])
+            if n == 0:
+                request = f"[bold]{escape(outcome.value['case_number'] or outcome.path.name)}[/]\n{request}"
+            why = [escape(item["rationale"])]
+            if item["rules"]:
+                why.append(f"[dim]rules: {escape(', '.join(item['rules']))}[/]")
+            why += [
+                escape(f"{e['fact']}: {e['status']}" + (f' "{e["quote"]}"' if e.get("quote") else ""))
                 for e in item.get("evidence", [])
-            )
-            table.add_row(
-                escape(outcome.value["case_number"] or outcome.path.name) if n == 0 else "",
-                escape(item["request"][:120]),
-                f"[{ReviewAction(item['action']).colour}]{escape(action)}[/]",
-                escape(item["rationale"][:400] + (f" [{', '.join(item['rules'])}]" if item["rules"] else "")),
-                escape(quotes),
-            )
-    _stdout.print(table)
-    return _report_errors(outcomes)
+            ]
+            table.add_row(request, f"[{ReviewAction(item['action']).colour}]{escape(action)}[/]", "\n".join(why))
+    return table
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -622,13 +623,18 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return 0 if all(s.answering for s in servers) else 1
 
 
-def _server_flags(parser: argparse.ArgumentParser, default: str) -> None:
+def _server_flags(parser: argparse.ArgumentParser, role: str) -> None:
+    """The flags naming a FHIR server and its auth; ``role`` ("ehr" or "payer") is the server by default, whose
+    settings and ``IMR_<ROLE>_*`` variables the flags override."""
     group = parser.add_argument_group("server (flags override imr-adapter.toml and IMR_* variables)")
-    group.add_argument("--server", metavar="URL", help=f"FHIR base URL (default: {default}, the sandbox's)")
+    prefix = f"IMR_{role.upper()}"
+    group.add_argument(
+        "--server", metavar="URL", help=f"FHIR base URL (default: {role}_url from the settings, else the sandbox's)"
+    )
     group.add_argument("--auth", choices=("none", "bearer", "basic", "smart"), help="how to authenticate")
-    group.add_argument("--token", help="bearer token (prefer IMR_EHR_AUTH__TOKEN: flags show in ps)")
+    group.add_argument("--token", help=f"bearer token (prefer {prefix}_AUTH__TOKEN: flags show in ps)")
     group.add_argument("--username", help="basic auth user")
-    group.add_argument("--password", help="basic auth password (prefer the environment)")
+    group.add_argument("--password", help=f"basic auth password (prefer {prefix}_AUTH__PASSWORD)")
     group.add_argument("--client-id", help="SMART Backend Services client id")
     group.add_argument("--private-key", metavar="PEM", help="SMART client private key (PEM file)")
     group.add_argument("--alg", choices=("RS384", "ES384"), help="SMART assertion signing algorithm")
@@ -637,23 +643,43 @@ def _server_flags(parser: argparse.ArgumentParser, default: str) -> None:
     group.add_argument("--timeout", type=float, help="seconds per request (default 30)")
 
 
+_STATE_HELP = (
+    "state database, sqlite:///PATH or postgresql://... (default: service.state_url, else "
+    "sqlite:///.state/imr-adapter.db)"
+)
+_EHR_HELP = "the EHR FHIR server (default: ehr_url from the settings, else the sandbox's)"
 _PAYER_HELP = (
     "the payer FHIR server to forward answers to, or 'sandbox' "
     "(default: payer_url from the settings; none: answers are kept, not forwarded)"
 )
 
 
+def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` starts with the summary the command list shows."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=summary, description=summary[:1].upper() + summary[1:] + "."
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="imr-adapter", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="imr-adapter",
+        description="Read California IMR letters, map them to FHIR, determine requests and serve the answers.",
+        epilog="Settings: imr-adapter.toml in this folder (or the file IMR_CONFIG names), then IMR_* variables, "
+        "then flags. Exit codes: 0 done, 1 some inputs or the command failed (one line each on stderr), 2 usage. "
+        "'imr-adapter COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"imr-adapter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    parse = commands.add_parser("parse", help="parse IMR letters (text or PDF) into cases")
+    parse = _command(commands, "parse", "parse IMR letters (text or PDF) into cases")
     parse.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
     parse.add_argument("--json", action="store_true", help="one JSON object per letter per line")
     parse.add_argument("--no-progress", action="store_true", help="no progress bar")
     parse.set_defaults(run=cmd_parse)
 
-    convert = commands.add_parser("convert", help="convert letters to FHIR transaction Bundles or NDJSON")
+    convert = _command(commands, "convert", "convert letters to FHIR transaction Bundles or NDJSON")
     convert.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
     convert.add_argument("--out", default="out", metavar="DIR", help="output folder (default: out)")
     convert.add_argument("--ndjson", action="store_true", help="NDJSON per resource type, for Bulk Data $import")
@@ -663,32 +689,34 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--no-progress", action="store_true", help="no progress bar")
     convert.set_defaults(run=cmd_convert)
 
-    to_case = commands.add_parser("to-case", help="read a FHIR Bundle (R4 or R5) back as a case (JSON)")
+    to_case = _command(commands, "to-case", "read a FHIR Bundle (R4 or R5) back as a case (JSON)")
     to_case.add_argument("bundle", metavar="BUNDLE", help="a Bundle JSON file")
     to_case.set_defaults(run=cmd_to_case)
 
-    box = commands.add_parser("sandbox", help="the local sandbox FHIR servers (EHR and payer)")
+    box = _command(commands, "sandbox", "the local sandbox FHIR servers (EHR and payer)")
     box.add_argument("action", choices=("up", "down", "status"))
     box.add_argument("--keep-data", action="store_true", help="up: keep the servers' data from the last run")
     box.add_argument("--postgres", action="store_true", help="up: also start a PostgreSQL (for the service state)")
     box.set_defaults(run=cmd_sandbox)
 
-    push = commands.add_parser("push", help="convert letters and post their transaction Bundles to a FHIR server")
+    push = _command(commands, "push", "convert letters and post their transaction Bundles to a FHIR server")
     push.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
     push.add_argument("--concurrency", type=int, help="transactions in flight at once (default 8)")
     push.add_argument("--failed-list", metavar="FILE", help="write the paths of failed letters here")
     push.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _server_flags(push, "the EHR server")
+    _server_flags(push, "ehr")
     push.set_defaults(run=cmd_push)
 
-    pull = commands.add_parser("pull", help="fetch the adapter's ClaimResponses back from a server as cases")
+    pull = _command(commands, "pull", "fetch the adapter's ClaimResponses back from a server as cases")
     pull.add_argument("--since", metavar="DATE", help="only those changed since (ISO date or date-time)")
     pull.add_argument("--json", action="store_true", help="one case JSON per line")
-    _server_flags(pull, "the payer server")
+    _server_flags(pull, "payer")
     pull.set_defaults(run=cmd_pull)
 
-    judge = commands.add_parser("determine", help="guideline determinations for letters, ServiceRequests or Bundles")
-    judge.add_argument("inputs", nargs="+", metavar="FILE", help="letters (text/PDF) or FHIR JSON files")
+    judge = _command(commands, "determine", "guideline determinations for letters, ServiceRequests or Bundles")
+    judge.add_argument(
+        "inputs", nargs="+", metavar="FILE", help="letters (.txt, .pdf), FHIR JSON files (.json) or folders of them"
+    )
     judge.add_argument("--json", action="store_true", help="one JSON object per input per line")
     judge.add_argument("--no-progress", action="store_true", help="no progress bar")
     judge.add_argument(
@@ -698,30 +726,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     judge.set_defaults(run=cmd_determine)
 
-    check = commands.add_parser("check", help="a conformance smoke test of a FHIR server")
-    _server_flags(check, "the EHR server")
+    check = _command(commands, "check", "a conformance smoke test of a FHIR server")
+    _server_flags(check, "ehr")
     check.set_defaults(run=cmd_check)
 
-    serve = commands.add_parser("serve", help="run the adapter's HTTP service (EHR push, payer pull)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    serve = _command(commands, "serve", "run the adapter's HTTP service (EHR push, payer pull)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0: all)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--state", metavar="URL", help=_STATE_HELP)
     serve.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     serve.set_defaults(run=cmd_serve)
 
-    db = commands.add_parser("db", help="the service's state database: bring it to the newest schema, or show it")
+    db = _command(commands, "db", "the service's state database: bring it to the newest schema, or show it")
     db.add_argument("action", choices=["upgrade", "current"])
-    db.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    db.add_argument("--state", metavar="URL", help=_STATE_HELP)
     db.set_defaults(run=cmd_db)
 
-    sync = commands.add_parser("sync", help="keep the EHR and payer servers in step")
-    sync.add_argument("--ehr", metavar="URL", help="the EHR FHIR server (default: the sandbox's)")
+    sync = _command(commands, "sync", "keep the EHR and payer servers in step")
+    sync.add_argument("--ehr", metavar="URL", help=_EHR_HELP)
     sync.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     sync.add_argument("--once", action="store_true", help="one pass, then exit")
     sync.add_argument(
         "--listen", metavar="[HOST:]PORT", help="take rest-hook notifications here (a Subscription on the EHR)"
     )
-    sync.add_argument("--state", metavar="URL", help="state database (sqlite:///path or postgresql://...)")
+    sync.add_argument("--state", metavar="URL", help=_STATE_HELP)
     sync.add_argument("--backfill", action="store_true",
                       help="first determine everything the EHR holds, from a Bulk Data $export; then poll")  # fmt: skip
     sync.add_argument("--since", metavar="INSTANT", help="backfill: only what changed since (the export's _since)")
@@ -729,13 +757,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--patients", action="store_true", help="backfill: a Patient-level export (Patient/$export)")
     sync.set_defaults(run=cmd_sync)
 
-    replay = commands.add_parser("replay", help="determine the dead letters again")
-    replay.add_argument("--ehr", metavar="URL")
-    replay.add_argument("--payer", metavar="URL")
-    replay.add_argument("--state", metavar="URL")
+    replay = _command(commands, "replay", "determine the dead letters again")
+    replay.add_argument("--ehr", metavar="URL", help=_EHR_HELP)
+    replay.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
+    replay.add_argument("--state", metavar="URL", help=_STATE_HELP)
     replay.set_defaults(run=cmd_replay)
 
-    demo = commands.add_parser("demo", help="the main job: sandbox servers, service, worker, report")
+    demo = _command(commands, "demo", "the main job: sandbox servers, service, worker, report")
     demo.add_argument("--out", default="out", help="where the HTML report goes (default: out)")
     demo.set_defaults(run=cmd_demo)
     return parser

@@ -11,8 +11,9 @@ from adapter.errors import InputError
 LETTER_SUFFIXES = frozenset({".txt", ".pdf"})
 
 
-def letter_paths(inputs: Iterable[str | Path]) -> Iterator[Path]:
-    """Every letter named: a file as given, a folder walked (sorted, recursively) for .txt and .pdf files.
+def letter_paths(inputs: Iterable[str | Path], suffixes: frozenset[str] = LETTER_SUFFIXES) -> Iterator[Path]:
+    """Every letter named: a file as given, a folder walked (sorted, recursively) for files with one of the
+    ``suffixes`` (.txt and .pdf letters by default).
 
     A path that does not exist is yielded as is, so that reading it reports the error in its place in
     the batch rather than stopping the batch.
@@ -23,7 +24,7 @@ def letter_paths(inputs: Iterable[str | Path]) -> Iterator[Path]:
             for root, dirs, files in os.walk(path):
                 dirs.sort()
                 for name in sorted(files):
-                    if Path(name).suffix.lower() in LETTER_SUFFIXES:
+                    if Path(name).suffix.lower() in suffixes:
                         yield Path(root) / name
         else:
             yield path

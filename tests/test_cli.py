@@ -58,7 +58,7 @@ def test_parse_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_no_letters_found(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", str(tmp_path)]) == 1
-    assert "no .txt or .pdf letters" in capsys.readouterr().err
+    assert "no .txt or .pdf files found" in capsys.readouterr().err
 
 
 def test_convert_bundles_and_back(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,3 +109,66 @@ def test_to_case_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     (tmp_path / "patient.json").write_text('{"resourceType": "Patient"}')
     assert main(["to-case", str(tmp_path / "patient.json")]) == 1
     assert "[mapping]" in capsys.readouterr().err
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_version_and_help_texts(capsys: pytest.CaptureFixture[str]) -> None:
+    from adapter import __version__
+
+    assert _help(["--version"], capsys) == f"imr-adapter {__version__}\n"
+    top = _help(["--help"], capsys)
+    assert "``" not in top and "imr-adapter.toml" in top
+    serve = _help(["serve", "--help"], capsys)
+    assert "(default: 127.0.0.1" in serve and "(default: 8080)" in serve
+    pull = " ".join(_help(["pull", "--help"], capsys).split())
+    assert "IMR_PAYER_AUTH__TOKEN" in pull and "IMR_EHR" not in pull
+    assert "IMR_EHR_AUTH__TOKEN" in " ".join(_help(["push", "--help"], capsys).split())
+
+
+def _column(table: str, n: int) -> str:
+    """The text of a table's n-th column, its wrapped lines joined again."""
+    cells = [line.split("│")[n].strip() for line in table.splitlines() if line.count("│") >= 4]
+    return " ".join(cell for cell in cells if cell)
+
+
+def test_determine_takes_folders_and_its_table_fits_100_columns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(LETTERS / "case-number-modified.txt", tmp_path / "letter.txt")
+    (tmp_path / "requests").mkdir()
+    shutil.copy(FIXTURES / "requests" / "lumbar-mri.json", tmp_path / "requests" / "mri.json")
+    assert main(["determine", "--json", str(tmp_path)]) == 0
+    answers = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [Path(a["input"]).name for a in answers] == ["letter.txt", "mri.json"]
+    # the disputed part of a modified request, without the letter's framing words
+    requests = [item["request"] for item in answers[0]["items"]]
+    assert requests == ["Chiropractic manipulation for the cervical spine 6 sessions", "hot/cold therapy unit purchase"]
+    assert main(["determine", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert max(len(line) for line in table.splitlines()) <= 100
+    why = _column(table, 3)
+    for answer in answers:
+        for item in answer["items"]:  # every rationale whole, its guideline citation included
+            assert " ".join(item["rationale"].split()) in why
+    assert "was the original request" not in table
+
+
+def test_determine_reports_what_it_cannot_read_in_one_line_each(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copy(FIXTURES / "invalid" / "not-a-letter.txt", tmp_path / "a.txt")
+    (tmp_path / "b.json").write_text("[1, 2]")
+    assert main(["determine", str(tmp_path), str(tmp_path / "missing.pdf")]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert errors == [
+        f"error: {tmp_path / 'a.txt'}: [letter-layout] not an IMR determination letter in any known layout (at line 1)",
+        f"error: {tmp_path / 'b.json'}: [input] not a FHIR resource",
+        f"error: {tmp_path / 'missing.pdf'}: [input] no such file",
+    ]
+    assert main(["determine", str(tmp_path / "requests")]) == 1
