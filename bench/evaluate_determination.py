@@ -1,6 +1,7 @@
-"""The determination against the published IMR decisions in the corpus, on two halves.
+"""The determination against the published IMR decisions in the corpus, on two halves; the evidence reader
+against clinical sentences with the statuses they state.
 
-    python bench/evaluate_determination.py [CORPUS_DIR] [--show even]
+    python bench/evaluate_determination.py [CORPUS_DIR] [--show even] [--sentences FILE ...]
 
 Each item is determined from the request side of its letter only (header, patient, case summary, the
 item text). The corpus is split by case number: the even half is the one rules may be written against,
@@ -8,8 +9,13 @@ the odd half is held out, so a rule that only fits the corpus's wording shows th
 and in all: coverage (share of items with a recommendation other than A4), agreement on recommended items
 (A3 = upheld; A1/A2/A6 = overturned), A3 recommended for items the IMR overturned, A1 or A6 recommended for
 them, the "deny everything" baseline, the actions sent under the default policy (no A3 leaves the adapter),
-per-rule figures, and latency per request with the NLP (p50, p99) on one core. ``--show even`` lists the
-even half's items with their recommendation, rules and evidence (never the held-out half).
+per-rule figures, A1 precision (certifications the IMR also certified: A1 goes out unreviewed), and latency
+per request with the NLP (p50, p99) on one core. ``--show even`` lists the even half's items with their
+recommendation, rules and evidence (never the held-out half).
+
+Sentences (``fixtures/determination/sentences.yaml`` unless ``--sentences`` names other files of the same
+form, each entry optionally tagged with a ``phenomenon``): the share of expected statuses read right, by
+phenomenon and by fact, and the count of ``absent`` read where the text does not state absence.
 """
 
 from __future__ import annotations
@@ -24,10 +30,20 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
-from adapter.determination import Determination, determine, determine_all, facts_from_letter, load_rules
+from adapter.determination import (
+    Context,
+    Determination,
+    Text,
+    build_facts,
+    determine,
+    determine_all,
+    facts_from_letter,
+    load_rules,
+)
 from adapter.determination.evidence import forget_texts
 from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
@@ -56,6 +72,8 @@ def summary_row(items: list[Item]) -> list[str]:
     overturned = [i for i in items if i.truth == "overturned"]
     a3 = sum(i.answer.recommendation == "A3" for i in overturned)
     certify = sum(i.answer.recommendation in OVERTURNING for i in overturned)
+    a1 = [i for i in items if i.answer.recommendation == "A1"]
+    a1_right = sum(i.truth == "overturned" for i in a1)
     sent_a3 = sum(i.answer.action == "A3" for i in items)
     deny_all = sum(i.truth == "upheld" for i in items) / len(items) if items else 0.0
     return [
@@ -64,15 +82,52 @@ def summary_row(items: list[Item]) -> list[str]:
         f"{agree / len(recommended):.1%}" if recommended else "-",
         f"{a3 / len(overturned):.1%} ({a3}/{len(overturned)})" if overturned else "-",
         f"{certify / len(overturned):.1%} ({certify})" if overturned else "-",
+        f"{a1_right / len(a1):.0%} ({a1_right}/{len(a1)})" if a1 else "-",
         str(sent_a3),
         f"{deny_all:.1%}",
     ]
+
+
+def evaluate_sentences(paths: list[Path], console: Console) -> None:
+    """Expected statuses read right, by phenomenon and by fact; absences read where none is stated."""
+    by_phenomenon: dict[str, Counter[str]] = defaultdict(Counter)
+    by_fact: dict[str, Counter[str]] = defaultdict(Counter)
+    false_absent: list[str] = []
+    for path in paths:
+        for case in yaml.safe_load(path.read_text()):
+            request = case.get("request", "Physical therapy 2 times a week for 4 weeks for the low back")
+            facts = build_facts(request, Context(texts=[Text("note", case["text"])]))
+            phenomenon = case.get("phenomenon", "(untagged)")
+            for fact, expected in case["expect"].items():
+                got = getattr(facts, fact)
+                outcome = "right" if got == expected else "wrong"
+                by_phenomenon[phenomenon][outcome] += 1
+                by_fact[fact][outcome] += 1
+                if got == "absent" and expected != "absent":
+                    false_absent.append(f"{fact}: {case['text'][:90]}")
+    for title, table_of in (("phenomenon", by_phenomenon), ("fact", by_fact)):
+        table = Table(title=f"Sentences: statuses read right, by {title}")
+        for column in (title, "right", "of", "share"):
+            table.add_column(column, justify="left" if column == title else "right")
+        for key, c in sorted(table_of.items(), key=lambda kv: kv[1]["right"] / sum(kv[1].values())):
+            total = c["right"] + c["wrong"]
+            table.add_row(key, str(c["right"]), str(total), f"{c['right'] / total:.1%}")
+        right = sum(c["right"] for c in table_of.values())
+        total = sum(sum(c.values()) for c in table_of.values())
+        table.add_row("all", str(right), str(total), f"{right / total:.1%}" if total else "-", style="bold")
+        console.print(table)
+    console.print(f"absent read where absence is not stated: {len(false_absent)}")
+    for line in false_absent:
+        console.print(f"  {line}", markup=False)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", type=Path, default=ROOT.parent / "shared" / "corpus")
     parser.add_argument("--show", choices=["even"], help="list the even half's items (never the held-out half)")
+    parser.add_argument("--sentences", nargs="+", type=Path, metavar="FILE",
+                        default=[ROOT / "fixtures" / "determination" / "sentences.yaml"],
+                        help="clinical sentences with expected statuses (default: the project's)")  # fmt: skip
     args = parser.parse_args()
     truths = {t["case_number"]: t for t in map(json.loads, (args.corpus / "truth.jsonl").read_text().splitlines())}
     rules = load_rules()
@@ -96,7 +151,7 @@ def main() -> int:
     console = Console(highlight=False, width=160)
     table = Table(title=f"Recommendations vs published IMR decisions ({len(items)} items)")
     for column in ("half", "items", "coverage", "agreement", "A3 on overturned", "A1/A6 on overturned",
-                   "A3 sent", "deny-all agreement"):  # fmt: skip
+                   "A1 precision", "A3 sent", "deny-all agreement"):  # fmt: skip
         table.add_column(column, justify="right" if column != "half" else "left")
     for name, group in (("even (written against)", [i for i in items if i.half == "even"]),
                         ("odd (held out)", [i for i in items if i.half == "odd"]), ("all", items)):  # fmt: skip
@@ -145,6 +200,7 @@ def main() -> int:
     p99 = latencies[int(len(latencies) * 0.99)] * 1000
     console.print(f"facts (with the NLP) + determine, per request: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
                   f"(1 process; machine has {os.cpu_count()} cores)")  # fmt: skip
+    evaluate_sentences(args.sentences, console)
     return 0
 
 

@@ -422,6 +422,10 @@ def finding(
     for m in found:
         if m.kind != "finding" or m.name != fact or not m.counts or HYPOTHETICAL in m.modifiers:
             continue
+        if rule.study and m.polarity == "present":
+            if REQUESTED not in m.modifiers and (not region or lexicon.bears_on(region, m.regions, rule.region)):
+                present.append(m)
+            continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
         if region and not lexicon.bears_on(region, m.regions, rule.region):
