@@ -30,7 +30,7 @@ from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
-from adapter.errors import AdapterError, InputError, RetryableError, StateError, TransportError
+from adapter.errors import AdapterError, FHIRServerError, InputError, StateError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.check import ConformanceCheck
 from adapter.exchange.pull import pull_cases
@@ -563,10 +563,11 @@ def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: 
     while True:
         try:
             report = worker.run_once()
-        except (TransportError, RetryableError, StateError, BrokenExecutor) as exc:
+        except (TransportError, FHIRServerError, StateError, BrokenExecutor) as exc:
             if args.once:
                 raise
-            # the pass stopped with its cursor where it was: nothing is lost, the next pass takes it up
+            # the pass stopped with its cursor where it was (the EHR unreachable or refusing us, a next link off
+            # its base, the state down): nothing is lost, the next pass takes it up
             failures += 1
             wait = min(MAX_SYNC_BACKOFF, wiring.settings.service.poll_seconds * 2 ** min(failures, 8))
             reason = str(exc) if isinstance(exc, AdapterError) else f"the determination processes stopped ({exc})"

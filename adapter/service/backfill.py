@@ -21,12 +21,13 @@ from typing import Any
 
 import orjson
 
-from adapter.errors import AdapterError
+from adapter.errors import AdapterError, MappingError
 from adapter.exchange.bulk import BulkExport
+from adapter.fhir.inbound import check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.service.context import CONTEXT_SEARCHES, by_patient, context_bundles, patient_reference, patients_of
 from adapter.service.state import micros
-from adapter.service.worker import Page, PassReport, SyncWorker, cursor_name
+from adapter.service.worker import Page, PassReport, SyncWorker, cursor_name, version_key
 
 JSON = dict[str, Any]
 EXPORT_TYPES = tuple(dict.fromkeys([*REQUEST_RESOURCES, "Patient", *(t for t, _ in CONTEXT_SEARCHES)]))
@@ -118,10 +119,12 @@ def backfill(
                 if rtype not in EXPORT_TYPES:
                     continue
                 for n, resource in enumerate(export.lines(url), start=1):
-                    if isinstance(resource, AdapterError) or resource.get("resourceType") != rtype:
-                        reason = resource.message if isinstance(resource, AdapterError) else "another type in the file"
-                        worker.store.dead_letter("export", f"export:{rtype}:{n}", reason, {"url": url, "line": n})
-                        report.dead += 1
+                    if isinstance(resource, AdapterError):
+                        _dead(worker, report, f"export:{rtype}:{n}", resource.message, {"url": url, "line": n})
+                        continue
+                    problem = _problem(resource, rtype)
+                    if problem is not None:
+                        _dead(worker, report, version_key(resource), problem, {"url": url, "line": n})
                         continue
                     space.add(resource)
                     report.exported += 1
@@ -135,6 +138,25 @@ def backfill(
     if worker.forwarder is not None:
         report.delivered = worker.forwarder.drain()
     return report
+
+
+def _dead(worker: SyncWorker, report: BackfillReport, key: str, reason: str, where: JSON) -> None:
+    """An export line to the dead letters, once however often the backfill is restarted."""
+    if not worker.store.claimed(key):
+        worker.store.dead_letter("export", key, reason, where, processed=True)
+        report.dead += 1
+
+
+def _problem(resource: JSON, rtype: str) -> str | None:
+    """Why an exported resource cannot go into the workspace (None: it can): another type, or nested beyond
+    the inbound limits (checked without recursion, before anything serialises it again)."""
+    if resource.get("resourceType") != rtype:
+        return "another type in the file"
+    try:
+        check_tree(resource)
+    except MappingError as exc:
+        return f"[{exc.code}] {exc.message}"
+    return None
 
 
 def _pages(space: Workspace, size: int, report: BackfillReport,

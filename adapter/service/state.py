@@ -233,8 +233,14 @@ class Store:
         return db.execute(statement).first() is not None
 
     def processed(self, key: str) -> str | None:
+        """The ClaimResponse recorded under an idempotency key (None: none, or the key is not claimed)."""
         with self.transaction() as db:
             return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
+
+    def claimed(self, key: str) -> bool:
+        """Whether an idempotency key is done: recorded with its answer, or marked with a dead letter."""
+        with self.transaction() as db:
+            return db.execute(select(processed.c.item_key).where(processed.c.item_key == key)).first() is not None
 
     def claim_response(self, rid: str) -> JSON | None:
         with self.transaction() as db:

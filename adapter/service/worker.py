@@ -10,7 +10,6 @@ the reason instead of blocking the rest. ``replay`` tries the dead letters again
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
@@ -19,15 +18,14 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import orjson
-
 from adapter.determination import AdversePolicy
-from adapter.errors import AdapterError, MappingError, RetryableError, TransportError
+from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
-from adapter.fhir.inbound import check_resource
+from adapter.fhir.inbound import check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles
 from adapter.service.forwarder import Forwarder
+from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
 from adapter.service.state import Store, micros
 from adapter.tables import load_tables
@@ -47,6 +45,9 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
 
 
+#: Failures of the EHR itself (unreachable, overloaded, refusing our token, paging off its base): they stop a
+#: pass with its cursor where it was, never a request's dead letter.
+EHR_FAILURES = (TransportError, RetryableError, AuthError, PagingError)
 TASK_SYSTEM = "urn:imr-adapter:id:task"
 #: How far the worker has reported completed physician reviews back to the EHR (microseconds).
 REVIEWS_CURSOR = "ehr:reviews"
@@ -111,6 +112,18 @@ def _pool(processes: int) -> Executor:
     return ProcessPoolExecutor(processes, initializer=warm_up)
 
 
+def version_key(resource: JSON) -> str:
+    """The idempotency key of one version of an EHR resource (``ehr:Type/id/_history/version``), read without
+    trusting its shape: an id or version that is not a short string counts as none."""
+
+    def part(value: Any, default: str) -> str:
+        return value if isinstance(value, str) and FHIR_ID.fullmatch(value) else default
+
+    meta = resource.get("meta")
+    version = meta.get("versionId") if isinstance(meta, dict) else None
+    return f"ehr:{resource['resourceType']}/{part(resource.get('id'), 'no-id')}/_history/{part(version, '1')}"
+
+
 def cursor_name(rtype: str) -> str:
     """Where the worker keeps how far it has read the EHR's requests of one type."""
     return f"ehr:{rtype}"
@@ -171,21 +184,21 @@ class SyncWorker:
         return context_bundle(request, next(iter(patients.values()), []))
 
     def admit(self, request: JSON, report: PassReport) -> str | None:
-        """The idempotency key of a request version still to decide; None (counted) when it is invalid (a
-        dead letter) or already decided."""
+        """The idempotency key of a request version still to decide; None (counted) when it is already done
+        or invalid (a dead letter, once per request version: the key is marked done with it)."""
+        key = version_key(request)
+        if self.store.claimed(key):
+            report.skipped += 1
+            return None
         try:
+            check_tree(request)  # depth first, without recursion: nothing below may recurse into it unbounded
             check_resource(request)
             if not request.get("id"):
                 raise MappingError(f"a {request.get('resourceType')} without an id", location="id")
         except MappingError as exc:  # a server's answer is checked like any other input
-            digest = hashlib.sha256(orjson.dumps(request, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-            self.store.dead_letter("ehr", f"ehr:invalid/{digest}", f"[{exc.code}] {exc.message}", processed=True)
+            ref = key.removeprefix("ehr:").rsplit("/_history/", 1)[0]
+            self.store.dead_letter("ehr", key, f"[{exc.code}] {exc.message}", {"reference": ref}, processed=True)
             report.dead += 1
-            return None
-        version = request.get("meta", {}).get("versionId", "1")
-        key = f"ehr:{request['resourceType']}/{request['id']}/_history/{version}"
-        if self.store.processed(key) is not None:
-            report.skipped += 1
             return None
         return key
 
@@ -196,15 +209,15 @@ class SyncWorker:
         try:
             patients = self.reader.read(requests, included)
             return [*context_bundles(requests, patients)]
-        except (TransportError, RetryableError):
-            raise  # the EHR is unreachable or overloaded: stop the pass, the cursor stays, the next pass retries
+        except EHR_FAILURES:
+            raise  # the EHR fails, not the request: stop the pass, the cursor stays, the next pass retries
         except AdapterError:
             log.warning("the page's context could not be read at once; reading it request by request")
         out: list[JSON | AdapterError] = []
         for request in requests:
             try:
                 out.append(self.context(request))
-            except (TransportError, RetryableError):
+            except EHR_FAILURES:
                 raise
             except AdapterError as exc:
                 out.append(exc)

@@ -1,0 +1,127 @@
+"""A hostile EHR against the sync worker and the backfill: resources nested past any parser's patience,
+invalid requests sent again every pass, a 401, a next link off its host, a server that trickles its answer.
+One bad resource never stops the worker: it goes to the dead letters once, and the rest is decided."""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from pytest_httpx import HTTPXMock
+
+from adapter import cli
+from adapter.config import RetrySettings, load_settings
+from adapter.errors import AuthError, PagingError
+from adapter.exchange import FHIRClient
+from adapter.service.state import Store
+from adapter.service.worker import SyncWorker
+from tests.test_worker import EHR, FakeEHR, _export, _ndjson, _request
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    """An extension holding an extension ... ``levels`` deep: valid FHIR shape, hostile depth."""
+    extension: dict[str, Any] = {"url": "http://ehr.test/x", "valueString": "deep"}
+    for _ in range(levels):
+        extension = {"url": "http://ehr.test/x", "extension": [extension]}
+    return extension
+
+
+class HostileEHR(FakeEHR):
+    """The fake EHR with what an attacker adds: extra requests, and an answer status for every call."""
+
+    def __init__(self, *extra: dict[str, Any], status: int = 200, next_url: str | None = None) -> None:
+        super().__init__()
+        self.requests = [*self.requests, *extra]
+        self.status, self.next_url = status, next_url
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if self.status != 200 and not request.url.path.endswith("metadata"):
+            return httpx.Response(self.status, json={"resourceType": "OperationOutcome", "issue": []})
+        answer = super().__call__(request)
+        if self.next_url and request.url.path.endswith("/ServiceRequest"):
+            page = json.loads(answer.content)
+            page["link"] = [{"relation": "next", "url": self.next_url}]
+            return httpx.Response(200, json=page)
+        return answer
+
+
+def _worker(tmp_path: Path, ehr: FakeEHR) -> SyncWorker:
+    client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
+    return SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+
+
+DEEP = {**_request("sr4", "b"), "extension": [_nested(300)]}
+INVALID = {**_request("sr5", "a"), "code": "MRI"}  # code a string: not FHIR
+
+
+@pytest.mark.parametrize("bad", [DEEP, INVALID], ids=["nested 300 deep", "invalid"])
+def test_a_bad_request_goes_to_the_dead_letters_once_and_the_rest_is_decided(tmp_path: Path, bad: Any) -> None:
+    worker = _worker(tmp_path, HostileEHR(bad))
+    first = worker.run_once()
+    assert (first.seen, first.decided, first.dead) == (4, 3, 1)
+    second = worker.run_once()  # the EHR sends the same versions again (the cursor is inclusive)
+    assert (second.decided, second.dead) == (0, 0)
+    (letter,) = worker.store.dead_letters()
+    assert letter.item_key == f"ehr:ServiceRequest/{bad['id']}/_history/1"
+    assert letter.payload == {"reference": f"ServiceRequest/{bad['id']}"}
+
+
+def test_a_deep_context_resource_stops_only_its_patients_requests(tmp_path: Path) -> None:
+    ehr = HostileEHR()
+    ehr.conditions.append({**ehr.conditions[0], "id": "deep", "extension": [_nested(300)]})  # patient a's
+    report = _worker(tmp_path, ehr).run_once()
+    assert (report.decided, report.dead) == (1, 2)
+
+
+def test_a_deep_export_line_is_a_dead_letter_once_however_often_the_backfill_restarts(
+    httpx_mock: HTTPXMock, tmp_path: Path
+) -> None:
+    from adapter.service.backfill import backfill
+
+    ehr = FakeEHR()
+    levels = 450  # an object and a list each: 900 levels, parsed by orjson (up to 1024), written as text
+    extension = '{"url": "x", "extension": [' * levels + '{"url": "x", "valueString": "deep"}' + "]}" * levels
+    deep = json.dumps(_request("sr9", "b"))[:-1] + f', "extension": [{extension}]}}\n'
+    files = {"ServiceRequest": _ndjson(*ehr.requests) + deep.encode(), "Patient": _ndjson(*ehr.patients.values())}
+    store = Store(f"sqlite:///{tmp_path}/w.db")
+    worker = SyncWorker(store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False)
+    for decided in (3, 0):  # killed and started again: the export is read again
+        _export(httpx_mock, files)
+        report = backfill(worker, workspace=tmp_path)
+        assert report.decided == decided
+    (letter,) = store.dead_letters()
+    assert letter.item_key == "ehr:ServiceRequest/sr9/_history/1" and "deeper" in letter.reason
+
+
+@pytest.mark.parametrize(
+    ("ehr", "error"),
+    [
+        (HostileEHR(status=401), AuthError),
+        (HostileEHR(next_url="http://elsewhere.test/fhir/ServiceRequest?page=2"), PagingError),
+    ],
+    ids=["401", "next link off the host"],
+)
+def test_a_running_sync_backs_off_on_every_ehr_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ehr: HostileEHR, error: type[Exception]
+) -> None:
+    worker = _worker(tmp_path, ehr)
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:
+            raise KeyboardInterrupt  # ends the test's loop
+
+    monkeypatch.setattr(cli.time, "sleep", sleep)
+    wiring = SimpleNamespace(settings=load_settings(service={"poll_seconds": 5}), store=worker.store)
+    with pytest.raises(KeyboardInterrupt):
+        cli._sync_loop(Namespace(once=False), wiring, worker, None)  # type: ignore[arg-type]
+    assert sleeps == [10.0, 20.0]  # backing off, not exiting
+    with pytest.raises(error):
+        cli._sync_loop(Namespace(once=True), wiring, worker, None)  # type: ignore[arg-type]
+    assert worker.store.dead_letters() == []  # the EHR failed, not the requests
