@@ -474,9 +474,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from adapter.service import logs
+    from adapter.service import logs, server
+    from adapter.service.pipeline import warm_up
 
     settings = _settings(args)
     if "base_url" not in settings.service.model_fields_set:
@@ -484,11 +483,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         service = settings.service.model_copy(update={"base_url": f"http://{host}:{args.port}/fhir"})
         settings = settings.model_copy(update={"service": service})
     logs.configure(settings.service.log_format)
-    wiring = wire(settings)
+    sock = server.listen(args.host, args.port)  # a port in use stops here, before any state is opened
+    try:
+        app = wire(settings).app()  # the tokens and the JWKS are read here
+        warm_up()  # the tables and rules: a broken one is one line here, not a traceback from the app's start
+    except BaseException:
+        sock.close()
+        raise
     where = settings.payer if settings.forwarding else "nowhere (no payer named: --payer URL or --payer sandbox)"
-    logging.getLogger("adapter.service").info(f"serving {settings.service.base_url}; answers forwarded to {where}")
-    uvicorn.run(wiring.app(), host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=30)
-    return 0
+    line = f"serving {settings.service.base_url} (API page: /docs); answers forwarded to {where}"
+    started = server.run(app, sock, ready=lambda: logging.getLogger("adapter.service").info(line))
+    return 0 if started else 1
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,68 @@ def test_determine_reports_what_it_cannot_read_in_one_line_each(
         f"error: {tmp_path / 'missing.pdf'}: [input] no such file",
     ]
     assert main(["determine", str(tmp_path / "requests")]) == 1
+
+
+def test_serve_on_a_port_in_use_is_one_line_and_starts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: [config] cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another process is listening there: stop it, or choose another --port)\n"
+    )
+    assert not (tmp_path / ".state").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "No such file or directory (name the clients' JWKS file)"),
+        ("{not json", "not JSON"),
+        ('{"keys": []}', 'no keys; expected a JWKS, {"keys": [{"kty": ..., "kid": ...}, ...]}'),
+        ('{"keys": [{"kty": "RSA", "n": "x"}]}', "a key that cannot be used"),
+    ],
+)
+def test_serve_with_a_broken_jwks_is_one_line_and_never_says_serving(
+    content: str | None,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / "jwks.json").write_text(content)
+    (tmp_path / "imr-adapter.toml").write_text(
+        '[service]\njwks = "jwks.json"\naudience = "http://127.0.0.1:8080/fhir"\nissuer = "https://ehr.example"\n'
+    )
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    assert main(["serve", "--port", str(port)]) == 1
+    out, err = capfd.readouterr()
+    assert err.startswith("error: [auth-config] service.jwks: jwks.json: ") and message in err
+    assert err.count("\n") == 1 and "serving" not in out + err
+
+
+def test_facts_prints_every_fact_with_its_status_quote_and_source(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not only the facts a rule used: the normal neurologic exam and the absent red flags of the MRI request
+    are there with the sentence each rests on and where it came from."""
+    assert main(["facts", "--json", str(FIXTURES / "requests" / "lumbar-mri.json")]) == 0
+    [answer] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [item] = answer["items"]
+    assert item["facts"]["category"] == "mri-spine" and item["facts"]["body_region"] == "lumbar"
+    neuro, flags = item["evidence"]["neurologic_deficit"], item["evidence"]["red_flags"]
+    assert neuro["status"] == "absent" and "strength 5/5" in neuro["quote"]
+    assert neuro["source"].startswith("ServiceRequest/lumbar-mri")
+    assert flags["status"] == "absent" and "no fever" in flags["quote"]
+    assert set(item["evidence"]) >= {"functional_improvement", "pain_relief", "conservative_care_failed"}
+    assert main(["facts", str(FIXTURES / "requests" / "lumbar-mri.json")]) == 0
+    table = capsys.readouterr().out
+    assert "neurologic_deficit" in table and "absent" in table and "spinal_instability_diagnosis" in table

@@ -151,11 +151,20 @@ def _jwks(settings: ServiceSettings) -> dict[str, jwt.PyJWK]:
         return {}
     if not settings.audience or not settings.issuer:
         raise AuthConfigError("service.jwks needs service.audience and service.issuer: tokens are checked against both")
+    where = f"service.jwks: {settings.jwks}"
     try:
         document = orjson.loads(settings.jwks.read_bytes())
-        return {jwk.get("kid", str(n)): jwt.PyJWK(jwk) for n, jwk in enumerate(document.get("keys", []))}
-    except (OSError, orjson.JSONDecodeError, jwt.PyJWTError, AttributeError) as exc:
-        raise AuthConfigError(f"service.jwks {settings.jwks} cannot be read: {type(exc).__name__}") from exc
+    except OSError as exc:
+        raise AuthConfigError(f"{where}: {exc.strerror or exc} (name the clients' JWKS file)") from exc
+    except orjson.JSONDecodeError as exc:
+        raise AuthConfigError(f'{where}: not JSON ({exc}); expected a JWKS, {{"keys": [...]}}') from exc
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise AuthConfigError(f'{where}: no keys; expected a JWKS, {{"keys": [{{"kty": ..., "kid": ...}}, ...]}}')
+    try:
+        return {jwk.get("kid", str(n)): jwt.PyJWK(jwk) for n, jwk in enumerate(keys)}
+    except (jwt.PyJWTError, AttributeError) as exc:
+        raise AuthConfigError(f"{where}: a key that cannot be used ({exc}); expected RSA or EC public keys") from exc
 
 
 class Admission:

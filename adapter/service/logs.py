@@ -13,6 +13,13 @@ import orjson
 FIELDS = ("method", "route", "status", "ms", "who", "target", "code")
 
 
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = {name: getattr(record, name) for name in FIELDS if hasattr(record, name)}
+    if record.exc_info and record.exc_info[0] is not None:
+        fields["error"] = record.exc_info[0].__name__  # the class only: a message may quote content
+    return fields
+
+
 class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -21,16 +28,28 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        line.update({name: getattr(record, name) for name in FIELDS if hasattr(record, name)})
-        if record.exc_info and record.exc_info[0] is not None:
-            line["error"] = record.exc_info[0].__name__  # the class only: a message may quote content
+        line.update(_fields(record))
         return orjson.dumps(line).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Plain lines: time, level, logger, then a request's ``METHOD route status ms`` (or the message) and the
+    other fields as ``name=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        at = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        fields = _fields(record)
+        if {"method", "route", "status", "ms"} <= fields.keys():
+            what = f"{fields.pop('method')} {fields.pop('route')} {fields.pop('status')} {fields.pop('ms')} ms"
+        else:
+            what = record.getMessage()
+        return " ".join([at, record.levelname, record.name, what, *(f"{k}={v}" for k, v in fields.items())])
 
 
 def configure(fmt: str = "json", level: int = logging.INFO) -> None:
     """The adapter's log lines on stderr, as JSON objects or plain text."""
     handler = logging.StreamHandler()
-    handler.setFormatter(JSONFormatter() if fmt == "json" else logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger("adapter")
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -1,0 +1,59 @@
+"""Running the service: its port bound before anything else starts, uvicorn on that socket, and one line once
+the service answers (never before: a port in use or a broken JWKS is one error line, and no "serving")."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Callable
+
+from fastapi import FastAPI
+
+from adapter.errors import ConfigError
+
+__all__ = ["listen", "run"]
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` (not yet listening); ``ConfigError`` naming the address and the fix."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except OSError as exc:  # socket.gaierror: a host name that does not resolve
+        raise ConfigError(f"--host {host}: {exc.strerror or exc} (give an address such as 127.0.0.1)") from exc
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fix = "another process is listening there: stop it, or choose another --port"
+        elif exc.errno == errno.EACCES:
+            fix = "ports below 1024 need privileges: choose --port 1024 or above"
+        else:
+            fix = "choose another --host or --port"
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} ({fix})") from exc
+    return sock
+
+
+def run(app: FastAPI, sock: socket.socket, *, ready: Callable[[], None]) -> bool:
+    """Serve ``app`` on ``sock`` until SIGINT or SIGTERM (requests in flight get up to 30 s); ``ready`` is
+    called once the app has started and the socket accepts connections. False when the app did not start."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                ready()
+
+    server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30))
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's way to say the app's start-up failed (it has logged why)
+        return False
+    finally:
+        sock.close()
+    return server.started
