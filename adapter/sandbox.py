@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,33 +78,43 @@ def _server_bin(settings: SandboxSettings) -> Path:
     return _venv(settings) / "bin" / "sekmet"
 
 
+#: Seconds between two lines saying an install is still going.
+PROGRESS_EVERY = 10.0
+
+
+def _run_saying(command: list[str], say: Callable[[str], None], *, location: Path) -> None:
+    """Run an install command with its output in a temporary file, saying every ``PROGRESS_EVERY`` seconds how
+    long it has run and how many packages pip has collected; ``SandboxError`` with its last line if it fails."""
+    started = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                process.wait(timeout=PROGRESS_EVERY)
+                break
+            except subprocess.TimeoutExpired:
+                out.seek(0)
+                collected = out.read().count(b"Collecting ")
+                say(f"    ... {time.monotonic() - started:.0f} s, {collected} packages collected so far")
+        if process.returncode:
+            out.seek(0)
+            last = out.read().decode(errors="replace").strip().splitlines()[-1:] or [f"exit {process.returncode}"]
+            raise SandboxError(f"could not install sekmet-fhir: {last[0]}", location=str(location))
+
+
 def install(settings: SandboxSettings, *, log: bool = True) -> Path:
     """Install sekmet-fhir (pinned) into the sandbox's own virtualenv unless it is there already."""
     venv, marker = _venv(settings), _venv(settings) / f".sekmet-{SEKMET_VERSION}"
     if marker.exists() and _server_bin(settings).exists():
         return _server_bin(settings)
     settings.dir.mkdir(parents=True, exist_ok=True)
-    if log:
-        print(f"installing sekmet-fhir=={SEKMET_VERSION} into {venv} ...", file=sys.stderr)
-    try:
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                f"sekmet-fhir=={SEKMET_VERSION}",
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    except subprocess.CalledProcessError as exc:
-        detail = (exc.stderr or "").strip().splitlines()[-1:] or [str(exc)]
-        raise SandboxError(f"could not install sekmet-fhir: {detail[0]}", location=str(venv)) from exc
+    say = (lambda line: print(line, file=sys.stderr)) if log else (lambda line: None)
+    say(f"installing the sandbox FHIR server, sekmet-fhir=={SEKMET_VERSION}, into {venv} (first run only) ...")
+    started = time.monotonic()
+    _run_saying([sys.executable, "-m", "venv", str(venv)], say, location=venv)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+    _run_saying([*pip, f"sekmet-fhir=={SEKMET_VERSION}"], say, location=venv)
+    say(f"installed sekmet-fhir in {time.monotonic() - started:.0f} s")
     marker.touch()
     return _server_bin(settings)
 
