@@ -108,7 +108,11 @@ def install(settings: SandboxSettings, *, log: bool = True) -> Path:
     if marker.exists() and _server_bin(settings).exists():
         return _server_bin(settings)
     settings.dir.mkdir(parents=True, exist_ok=True)
-    say = (lambda line: print(line, file=sys.stderr)) if log else (lambda line: None)
+
+    def say(line: str) -> None:
+        if log:
+            print(line, file=sys.stderr)
+
     say(f"installing the sandbox FHIR server, sekmet-fhir=={SEKMET_VERSION}, into {venv} (first run only) ...")
     started = time.monotonic()
     _run_saying([sys.executable, "-m", "venv", str(venv)], say, location=venv)
