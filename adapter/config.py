@@ -72,7 +72,11 @@ class RetrySettings(BaseModel):
     attempts: int = Field(default=5, ge=1)
     backoff: float = Field(default=0.5, ge=0)
     backoff_max: float = Field(default=20.0, ge=0)
+    #: Seconds one request may take in all: every attempt, wait and byte of the answer (a server trickling
+    #: its answer times out); an export file gets this and a second more per 16 KB it brings.
     total: float = Field(default=90.0, gt=0)
+    #: The longest ``Retry-After`` waited on between two polls of an export's status (a longer one is cut).
+    after_max: float = Field(default=30.0, gt=0)
 
 
 class ServiceSettings(BaseModel):

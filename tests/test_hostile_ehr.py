@@ -1,10 +1,13 @@
 """A hostile EHR against the sync worker and the backfill: resources nested past any parser's patience,
-invalid requests sent again every pass, a 401, a next link off its host, a server that trickles its answer.
+invalid requests sent again every pass, a 401, a next link off its host, a server that trickles its answer,
+an export status that asks to be polled in an hour.
 One bad resource never stops the worker: it goes to the dead letters once, and the rest is decided."""
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from argparse import Namespace
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,8 +19,9 @@ from pytest_httpx import HTTPXMock
 
 from adapter import cli
 from adapter.config import RetrySettings, load_settings
-from adapter.errors import AuthError, PagingError
+from adapter.errors import AuthError, PagingError, TransportError
 from adapter.exchange import FHIRClient
+from adapter.exchange.bulk import BulkExport
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker
 from tests.test_worker import EHR, FakeEHR, _export, _ndjson, _request
@@ -125,3 +129,79 @@ def test_a_running_sync_backs_off_on_every_ehr_failure(
     with pytest.raises(error):
         cli._sync_loop(Namespace(once=True), wiring, worker, None)  # type: ignore[arg-type]
     assert worker.store.dead_letters() == []  # the EHR failed, not the requests
+
+
+# --- 5. a slow EHR ------------------------------------------------------------------------------------------
+
+
+class Trickle:
+    """A loopback HTTP server that answers every request a byte at a time, ``every`` seconds apart (a whole
+    answer of ``len(ANSWER)`` bytes takes about 20 s): the status line and headers too when ``headers``."""
+
+    BODY = b'{"resourceType": "Patient", "id": "a"}'
+
+    def __init__(self, *, headers: bool, every: float = 0.5) -> None:
+        self.headers, self.every = headers, every
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}/fhir"
+        self.done = threading.Event()
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n" % len(self.BODY)
+        while not self.done.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                slow = head + self.BODY if self.headers else self.BODY
+                if not self.headers:
+                    connection.sendall(head)
+                for n in range(len(slow)):
+                    if self.done.wait(self.every):
+                        return
+                    try:
+                        connection.sendall(slow[n : n + 1])
+                    except OSError:
+                        break
+
+    def close(self) -> None:
+        self.done.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "status line and headers"])
+def test_a_server_trickling_its_answer_times_out(headers: bool) -> None:
+    server = Trickle(headers=headers)
+    try:
+        with FHIRClient(server.url, timeout=5, retry=RetrySettings(attempts=1, total=1.5)) as client:
+            with pytest.raises(TransportError, match="timed out"):
+                client.read("Patient", "a")
+    finally:
+        server.close()
+
+
+def test_an_export_file_trickling_times_out(tmp_path: Path) -> None:
+    server = Trickle(headers=False)
+    try:
+        with FHIRClient(server.url, timeout=5, retry=RetrySettings(attempts=1, total=1.5)) as client:
+            with pytest.raises(TransportError, match="timed out"):
+                list(BulkExport(client).lines(f"{server.url}/files/ServiceRequest.ndjson"))
+    finally:
+        server.close()
+
+
+def test_an_export_status_asking_for_an_hour_is_polled_sooner(
+    httpx_mock: HTTPXMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.exchange import bulk
+
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", status_code=202, headers={"Retry-After": "3600"})
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", json={"transactionTime": "2026-11-27T12:00:00Z", "output": []})
+    sleeps: list[float] = []
+    monkeypatch.setattr(bulk.time, "sleep", sleeps.append)
+    client = FHIRClient(EHR, retry=RetrySettings(attempts=1, after_max=20))
+    BulkExport(client).wait(f"{EHR}/bulk-status/1")
+    assert sleeps == [20]

@@ -17,10 +17,15 @@ from typing import Any
 import orjson
 
 from adapter.errors import FHIRServerError, MalformedResponseError, PagingError
+from adapter.exchange._base import retry_after
 from adapter.exchange.client import FHIRClient
+from adapter.exchange.deadline import Deadline, chunks
 
 #: The longest NDJSON line read (one resource); longer is refused rather than held in memory.
 MAX_LINE = 10_000_000
+#: Bytes a second an export file must bring on average (beyond ``retry.total``) not to time out: a slow link
+#: finishes a large file, a server trickling a byte every few seconds does not hold the worker.
+FILE_RATE = 16_384
 NDJSON = "application/fhir+ndjson"
 
 
@@ -66,8 +71,8 @@ class BulkExport:
                     progress(response.headers["x-progress"][:100])
                 if time.monotonic() > deadline:
                     raise FHIRServerError(f"the export did not finish in {self.timeout:g} s", url=status)
-                after = response.headers.get("retry-after", "")
-                time.sleep(min(60.0, float(after)) if after.isdigit() else self.poll)
+                after = retry_after(response)
+                time.sleep(min(self.client.retry.after_max, after) if after is not None else self.poll)
                 continue
             body = self.client.parse(response) or {}
             outputs = [(str(o.get("type")), self.client.check_next(str(o.get("url")))) for o in body.get("output", [])]
@@ -79,14 +84,17 @@ class BulkExport:
         """The resources of one NDJSON output file, streamed (memory: one line at a time); a line that is not
         a JSON object comes as an error, in its place, and the file goes on."""
         request = self.client.build("GET", url=self.client.check_next(url), headers={"Accept": NDJSON})
-        response = self.client.send_streaming(request)
+        # the file within retry.total seconds, and a second more for every FILE_RATE bytes it brings
+        limit = Deadline.after(self.client.retry.total, per_byte=1 / FILE_RATE)
+        response = self.client.send_streaming(request, limit)
         try:
             if response.status_code != 200:
-                response.read()
+                for _ in chunks(response, limit):
+                    pass
                 self.client.parse(response)
                 raise MalformedResponseError(f"an export file answered {response.status_code}", url=url)
             buffer = b""
-            for chunk in response.iter_bytes():
+            for chunk in chunks(response, limit):
                 buffer += chunk
                 if len(buffer) > MAX_LINE and b"\n" not in buffer:
                     raise PagingError(f"an export line longer than {MAX_LINE} bytes; refused", url=url)

@@ -15,6 +15,7 @@ import httpx
 
 from adapter.config import AuthSettings, RetrySettings
 from adapter.errors import AdapterError
+from adapter.exchange import deadline
 from adapter.exchange._base import JSON, RequestsMixin, RetryState, WriteResult, translate_transport
 from adapter.exchange.auth import auth_from_settings
 
@@ -25,9 +26,13 @@ def _http_options(base_url: str, auth: httpx.Auth | AuthSettings | None, timeout
     return {
         "auth": auth_from_settings(auth, base_url) if isinstance(auth, AuthSettings) else auth,
         "timeout": httpx.Timeout(timeout),
-        "limits": httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        "limits": _limits(concurrency),
         "follow_redirects": False,
     }
+
+
+def _limits(concurrency: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
 
 class FHIRClient(RequestsMixin):
@@ -47,6 +52,7 @@ class FHIRClient(RequestsMixin):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, retry=retry, as_models=as_models)
+        transport = transport or deadline.transport(_limits(concurrency))
         self._http = httpx.Client(transport=transport, **_http_options(base_url, auth, timeout, concurrency))
 
     def close(self) -> None:
@@ -59,12 +65,15 @@ class FHIRClient(RequestsMixin):
         self.close()
 
     def send(self, request: httpx.Request) -> httpx.Response:
-        """Send with retries; the final response (any status) or a ``TransportError``."""
+        """Send with retries; the final response (any status) or a ``TransportError``. Every attempt, wait and
+        byte of the answer falls within ``retry.total`` seconds."""
         state = RetryState(self.retry)
+        limit = deadline.current() or deadline.Deadline.after(self.retry.total)
         while True:
             started = time.monotonic()
             try:
-                response = self._http.send(request)
+                with deadline.within(limit):
+                    response = self._http.send(request)
             except httpx.HTTPError as exc:
                 delay = state.delay(request, exc)
                 if delay is None:
@@ -78,10 +87,12 @@ class FHIRClient(RequestsMixin):
             response.close()
             time.sleep(delay)
 
-    def send_streaming(self, request: httpx.Request) -> httpx.Response:
-        """Send once and return the response unread (the caller streams the body and closes it)."""
+    def send_streaming(self, request: httpx.Request, limit: deadline.Deadline) -> httpx.Response:
+        """Send once and return the response unread, its headers within ``limit`` (the caller streams the body
+        with ``deadline.chunks`` and closes it)."""
         try:
-            return self._http.send(request, stream=True)
+            with deadline.within(limit):
+                return self._http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise translate_transport(exc, request) from exc
 
@@ -187,7 +198,11 @@ class AsyncFHIRClient(RequestsMixin):
         while True:
             started = time.monotonic()
             try:
-                response = await self._http.send(request)
+                # every attempt, wait and byte of the answer within retry.total seconds (a trickle included)
+                left = max(0.0, state.started + self.retry.total - started)
+                response = await asyncio.wait_for(self._http.send(request), left)
+            except TimeoutError as exc:
+                raise translate_transport(httpx.ReadTimeout("total timeout", request=request), request) from exc
             except httpx.HTTPError as exc:
                 delay = state.delay(request, exc)
                 if delay is None:
