@@ -110,6 +110,8 @@ class ServiceSettings(BaseModel):
     rate_limit: float = Field(default=200.0, gt=0)
     #: Failed authentications per second per client address before 429 (and no more audit rows).
     auth_failure_rate: float = Field(default=5.0, gt=0)
+    #: Addresses of reverse proxies whose ``X-Forwarded-For`` names the client (none: the header is ignored).
+    trusted_proxies: list[str] = Field(default_factory=list)
     #: Threads for blocking work (determination, state); each request holds one while it is decided. The
     #: work is mostly CPU under one interpreter lock: more threads than about twice the cores only queue
     #: (measured: p99 45 ms with 4, 100 ms with 16, at 51 requests/s on 2 cores).

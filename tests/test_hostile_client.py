@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +236,31 @@ def test_a_claim_with_an_item_sequence_twice_is_refused_naming_the_rule(review: 
     issue = answer.json()["issue"][0]
     assert issue["expression"] == ["Claim.item[1].sequence"] and "Claim.item.sequence" in issue["diagnostics"]
     assert store.search()[0] == 0 and _tasks(client)["total"] == 0
+
+
+# --- 10. smaller: the failed-login limiter, forms, sessions -----------------------------------------------------
+
+
+def _guesses(client: TestClient, forwarded: Callable[[int], str]) -> list[int]:
+    """60 guessed tokens, each claiming its own address in X-Forwarded-For."""
+    return [client.get("/fhir/ClaimResponse", headers={"Authorization": f"Bearer guess-{n}",
+                                                       "X-Forwarded-For": forwarded(n)}).status_code
+            for n in range(60)]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("proxies", "forwarded", "throttled"),
+    [
+        ([], lambda n: f"10.0.0.{n}", True),  # anyone's header is ignored
+        (["testclient"], lambda n: f"10.0.0.{n}", False),  # behind our proxy: each client its own limit
+        (["testclient"], lambda n: f"10.0.0.{n}, 192.0.2.7", True),  # what the client wrote before our proxy
+    ],
+)
+def test_x_forwarded_for_counts_only_from_a_configured_proxy(
+    tmp_path: Path, proxies: list[str], forwarded: Callable[[int], str], throttled: bool
+) -> None:
+    settings = load_settings(service={"state_url": f"sqlite:///{tmp_path}/s.db", "forward": False,
+                                      "auth_failure_rate": 2, "trusted_proxies": proxies})  # fmt: skip
+    with TestClient(wire(settings).app()) as client:
+        statuses = _guesses(client, forwarded)
+    assert (429 in statuses) is throttled

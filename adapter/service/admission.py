@@ -179,6 +179,7 @@ class Admission:
         self.issuers = [settings.issuer] if isinstance(settings.issuer, str) else list(settings.issuer or [])
         self.buckets = Buckets(settings.rate_limit)
         self.failures = Buckets(settings.auth_failure_rate)
+        self.proxies = frozenset(settings.trusted_proxies)
 
     def authenticate(self, request: Request, token: str | None = None) -> Principal:
         """The client behind the request's bearer token (or ``token``, given by a sign-in form); 401 (or 429
@@ -220,9 +221,18 @@ class Admission:
         client = str(claims.get("client_id") or claims.get("sub") or "unknown")[:40]
         return Principal.with_scopes(f"smart:{client}", str(claims.get("scope", "")))
 
+    def address(self, request: Request) -> str:
+        """The client's address: the peer's, or behind a configured proxy (``service.trusted_proxies``) the
+        nearest address in ``X-Forwarded-For`` that is not one of those proxies. Anyone else's header is
+        ignored: a client must not choose the address it is throttled by."""
+        peer = request.client.host if request.client else "unknown"
+        if peer not in self.proxies:
+            return peer
+        hops = [hop.strip() for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
+        return next((hop for hop in reversed(hops) if hop and hop not in self.proxies), peer)[:64]
+
     def _refuse(self, request: Request, message: str, code: str) -> ServiceError:
-        address = request.client.host if request.client else "unknown"
-        wait = self.failures.take(address)
+        wait = self.failures.take(self.address(request))
         if wait:
             request.state.quiet = True  # a client that keeps failing: answered, not audited
             return too_many(wait)

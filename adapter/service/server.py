@@ -49,7 +49,8 @@ def run(app: FastAPI, sock: socket.socket, *, ready: Callable[[], None]) -> bool
             if self.started:
                 ready()
 
-    server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30))
+    # the client's address is the peer's; the app reads X-Forwarded-For from service.trusted_proxies only
+    server = Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=30, proxy_headers=False))
     try:
         server.run(sockets=[sock])
     except SystemExit:  # uvicorn's way to say the app's start-up failed (it has logged why)
