@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -470,7 +471,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
                       f"{demo.reviewed[1]} {ReviewAction(demo.reviewed[1]).label} (final on the payer)")  # fmt: skip
     _stdout.print(f"{len(demo.rows)} determinations, {len(demo.pended)} waiting for review; "
                   f"report: {out / 'imr-demo-report.html'}")  # fmt: skip
+    _stdout.print("\nNext, try:", markup=False)
+    for command, what in next_steps():
+        _stdout.print(f"  {command}\n      {what}", markup=False, soft_wrap=True)
     return 0 if demo.rows else 1
+
+
+def next_steps() -> list[tuple[str, str]]:
+    """The three commands a user types after the demo (paths as seen from the working folder), and why."""
+    root = DEFAULT_LETTERS.parent.parent
+
+    def here(path: str) -> str:
+        return os.path.relpath(root / path)
+
+    cli = here(".venv/bin/imr-adapter") if (root / ".venv" / "bin" / "imr-adapter").exists() else "imr-adapter"
+    config, request = here("fixtures/http/imr-adapter.toml"), here("fixtures/requests/lumbar-mri.json")
+    return [
+        (
+            f"{cli} determine {here('fixtures/letters')}",
+            "the determinations with their rules and evidence (your letters too)",
+        ),
+        (f"IMR_CONFIG={config} {cli} serve", "the service with your own settings (README: Run it yourself)"),
+        (
+            "curl -X POST http://127.0.0.1:8080/fhir/ServiceRequest -H 'Authorization: Bearer example-ehr-token' "
+            f"-H 'Content-Type: application/fhir+json' --data-binary @{request}",
+            "ask it, as an EHR, about a lumbar MRI (more calls: fixtures/http/*.http)",
+        ),
+    ]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -238,3 +238,20 @@ def test_facts_prints_every_fact_with_its_status_quote_and_source(capsys: pytest
     assert main(["facts", str(FIXTURES / "requests" / "lumbar-mri.json")]) == 0
     table = capsys.readouterr().out
     assert "neurologic_deficit" in table and "absent" in table and "spinal_instability_diagnosis" in table
+
+
+def test_the_demo_ends_with_three_commands_that_work_from_where_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapter.cli import next_steps
+    from adapter.config import load_settings
+
+    monkeypatch.chdir(tmp_path)
+    (determine, _), (serve, _), (curl, _) = next_steps()
+    assert determine.split()[1] == "determine" and Path(determine.split()[2]).is_dir()
+    variable, command = serve.split()[0], serve.split()[1:]
+    assert command[1:] == ["serve"] and variable.startswith("IMR_CONFIG=")
+    monkeypatch.setenv("IMR_CONFIG", variable.removeprefix("IMR_CONFIG="))
+    assert "example-ehr-token" in load_settings().service.tokens  # the config the curl's token comes from
+    assert curl.startswith("curl -X POST http://127.0.0.1:8080/fhir/ServiceRequest ")
+    assert Path(curl.rsplit("@", 1)[1]).is_file()

@@ -35,7 +35,7 @@ from adapter import __version__
 from adapter.config import Settings
 from adapter.errors import AdapterError, ConformanceError, InputLimitError, ReviewClosedError, StateError
 from adapter.fhir.inbound import Limits
-from adapter.service import tracing
+from adapter.service import openapi, tracing
 from adapter.service.admission import Admission
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
@@ -47,7 +47,7 @@ from adapter.service.state import RequestConflictError, Store
 log = logging.getLogger("adapter.service")
 #: Seconds a client is asked to wait when the state database is failing.
 STATE_RETRY_AFTER = "5"
-_UNAUDITED = ("/fhir/metadata", "/metrics")
+_UNAUDITED = ("/fhir/metadata", "/metrics", "/docs", "/openapi.json")
 
 
 def error_response(exc: Exception) -> Response:
@@ -99,7 +99,8 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         if forwarder is not None:
             await anyio.to_thread.run_sync(forwarder.stop)
 
-    app = FastAPI(title="IMR adapter", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="IMR adapter", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app.openapi = lambda: openapi.document(app)  # type: ignore[method-assign]
     app.state.ctx = ctx
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
