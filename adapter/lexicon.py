@@ -137,6 +137,8 @@ class Lexicon(_Entry):
     drugs: dict[str, dict[str, Ingredient]]
     findings: dict[str, Finding]
     diagnoses: dict[str, list[str]]
+    #: Words for a drug class as a whole ("NSAIDs", "narcotics"), "*" for drugs at all ("medications").
+    class_words: dict[str, list[str]] = Field(default_factory=dict)
     #: Generic words that credit improvement to a kind of treatment ("with medications", "the injections").
     attribution: dict[str, list[str]] = Field(default_factory=dict)
     measures: Measures
@@ -144,7 +146,7 @@ class Lexicon(_Entry):
     topical_not_recommended: list[str]
     topical_forms: list[str]
 
-    @field_validator("regions", "diagnoses", "attribution")
+    @field_validator("regions", "diagnoses", "attribution", "class_words")
     @classmethod
     def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
         for patterns in table.values():
@@ -168,6 +170,13 @@ class Lexicon(_Entry):
             return True
         near = {region, *self.related_regions.get(region, [])} if scope == "related" else {region}
         return bool(others & near)
+
+    @model_validator(mode="after")
+    def _class_words_are_classes(self) -> Lexicon:
+        unknown = set(self.class_words) - set(self.drugs) - {"*"}
+        if unknown:
+            raise ValueError(f"class_words names drug classes not in drugs: {sorted(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _names_once(self) -> Lexicon:

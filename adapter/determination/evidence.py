@@ -31,6 +31,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from adapter.letters._text import to_int
 from adapter.lexicon import Lexicon, load_lexicon
 
 Status = Literal["present", "absent", "unknown"]
@@ -41,6 +42,19 @@ NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
 #: The lexicon's own categories: conditions and goals, the record's silence, drugs stopped; and a plan cue
 #: after its phrase ("an MRI was requested"), which makes care planned but leaves a finding stated.
 CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
+#: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
+#: study it names was still done.
+DENIED_INSIDE = "DENIED_INSIDE"
+#: A negation just before a phrase ("no prior MRI", "has not failed to help"): a study so denied was not
+#: done; an absence so denied states presence.
+DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
+_DENIED_BEFORE = re.compile(
+    r"\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
+    r"previous|recent|further)\s+){0,3}$",
+    re.I,
+)
+#: An absence phrase that holds its own denial ("was not unremarkable"): presence.
+_DOUBLE_INSIDE = re.compile(r"\bnot (?:un|in|non-?)[a-z]{4,}", re.I)
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
 #: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
@@ -146,6 +160,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     out.append(_Target("drug", "", "present", lexicon.drug_pattern))
     for group, compiled in lexicon.diagnosis_patterns.items():
         out.append(_Target("diagnosis", group, "present", compiled))
+    for drug_class, words in lexicon.class_words.items():
+        out.append(_Target("drugclass", drug_class, "present", re.compile(rf"\b(?:{'|'.join(words)})\b", re.I)))
     return out
 
 
@@ -265,10 +281,12 @@ class _Treatments:
     """The treatments named in a text's clauses, sentences and paragraph, for crediting improvement."""
 
     def __init__(self, text: str, sentences: list[tuple[int, int]], lexicon: Lexicon):
+        """``sentences``: the text's sentences as the bounded windows ConText reads."""
         self.text, self.sentences = text, sentences
         self.starts = [first for first, _ in sentences]
         self.patterns, self.generic = lexicon.attribution_patterns, frozenset(lexicon.attribution)
         self._named: dict[tuple[int, ...], frozenset[str]] = {}
+        self._cuts: dict[int, list[int]] = {}
 
     def named(self, start: int, end: int, skip: tuple[int, int] = (0, 0)) -> frozenset[str]:
         """The treatments a stretch names, the phrase at ``skip`` left out: the specific ones, else the generic
@@ -288,7 +306,9 @@ class _Treatments:
         if index < 0:
             return frozenset()
         first, last = self.sentences[index]
-        cuts = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
+        if index not in self._cuts:
+            self._cuts[index] = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
+        cuts = self._cuts[index]
         at = max(bisect.bisect_right(cuts, start) - 1, 0)
         clause_start, clause_end = cuts[at], cuts[min(at + 1, len(cuts) - 1)]
         for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
@@ -322,7 +342,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
-    treatments = _Treatments(text, sentences, lexicon)
+    treatments = _Treatments(text, windows, lexicon)
     found: list[Mention] = []
     for index, matches in sorted(by_window.items()):
         offset, stop = windows[index]
@@ -337,27 +357,36 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         doc = context(doc)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
-        regions = frozenset(lexicon.regions_in(sentence))
+        clauses = [offset, *(m.end() for m in _CLAUSE.finditer(text, offset, stop)), stop]
         whole = set()
         if pipeline.other_injury.search(sentence):
             whole.add(OTHER_INJURY)
-        if pipeline.someone_else.match(sentence):
-            whole.add(FAMILY)
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
             name = target.name
             if target.kind == "drug":
                 name = lexicon.drug_by_name[match.group(0).lower()].ingredient
             modifiers = set(whole)
+            at = max(bisect.bisect_right(clauses, match.start()) - 1, 0)
+            clause = text[clauses[at] : clauses[min(at + 1, len(clauses) - 1)]]
+            if pipeline.someone_else.match(clause.strip()):  # "Her son takes gabapentin; she takes ibuprofen"
+                modifiers.add(FAMILY)
             for m in span._.modifiers:
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing
                 if m.modifier_span[1] > span.start and m.modifier_span[0] < span.end:
                     continue
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
+            if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
+                target.polarity == "absent" and _DOUBLE_INSIDE.search(match.group(0))
+            ):
+                modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
+            # the regions of the phrase's own clause, else of its sentence ("24 PT visits for the shoulder;
+            # none for the low back")
+            regions = frozenset(lexicon.regions_in(clause) or lexicon.regions_in(sentence))
             if pipeline.record.search(match.group(0)):
                 modifiers.add(RECORD)
             if target.polarity == "present" and _INNER_NEGATION.search(match.group(0)):
-                modifiers.add(NEGATED)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+                modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
             found.append(
                 Mention(
                     kind=target.kind,
@@ -382,23 +411,23 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatme
     out = []
 
     def mention(match: re.Match[str], fact: str, polarity: Literal["present", "absent"]) -> Mention:
-        start = text.rfind(".", 0, match.start()) + 1
-        stop = text.find(".", match.end())
-        sentence = text[start : stop + 1 if stop >= 0 else len(text)].strip()[:_QUOTE_MAX]
+        start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1 or match.start()
+        stop = text.find(".", match.end(), match.end() + _WINDOW)
+        sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
         return Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
                        match.end(), treatments.of(match.start(), match.end()))  # fmt: skip
 
     for match in re.finditer(lexicon.measures.pain_change, text, re.IGNORECASE):
-        before, after = int(match["before"]), int(match["after"])
-        if before > 10 or after > 10:
+        before, after = to_int(match["before"]), to_int(match["after"])
+        if before is None or after is None or before > 10 or after > 10:
             continue
         polarity: Literal["present", "absent"] = "present" if after < before else "absent"
         for fact in ("pain_relief", "functional_improvement") if polarity == "present" else ("pain_relief",):
             out.append(mention(match, fact, polarity))
     for pattern in lexicon.measures.pain_on_off:
         for match in re.finditer(pattern, text, re.IGNORECASE):
-            on, off = int(match["on"]), int(match["off"])
-            if on <= 10 and off <= 10:
+            on, off = to_int(match["on"]), to_int(match["off"])
+            if on is not None and off is not None and on <= 10 and off <= 10:
                 out.append(mention(match, "pain_relief", "present" if on < off else "absent"))
     return out
 
@@ -422,20 +451,24 @@ def finding(
     for m in found:
         if m.kind != "finding" or m.name != fact or not m.counts or HYPOTHETICAL in m.modifiers:
             continue
-        if rule.study and m.polarity == "present":
-            if REQUESTED not in m.modifiers and (not region or lexicon.bears_on(region, m.regions, rule.region)):
+        if region and not lexicon.bears_on(region, m.regions, rule.region):
+            continue
+        if rule.study and m.polarity == "present":  # done whatever it found; "no prior MRI" says it was not
+            if DENIED_JUST_BEFORE in m.modifiers:
+                absent.append(m)
+            elif REQUESTED not in m.modifiers:
                 present.append(m)
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
-        if region and not lexicon.bears_on(region, m.regions, rule.region):
-            continue
         if credit is not None and m.treatments and not m.treatments & credit:
             continue
         if m.polarity == "absent":
-            if NEGATED not in m.modifiers:  # an absence phrase carries its own negation; denied twice, it holds
+            if NEGATED not in m.modifiers:  # an absence phrase carries its own negation
                 absent.append(m)
-        elif NEGATED in m.modifiers:
+            elif DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
+                present.append(m)
+        elif m.modifiers & {NEGATED, DENIED_INSIDE}:
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers:
             present.append(m)
@@ -478,15 +511,24 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     """Whether a diagnosis group is stated as the patient's: not negated, ruled out, planned to be looked for,
     someone else's or the record's silence, and not only suspected unless ``suspected`` (a history of it still
     counts: it is a diagnosis)."""
-    excluded = {NEGATED, HYPOTHETICAL} if suspected else {NEGATED, POSSIBLE, HYPOTHETICAL}
+    excluded = {NEGATED, DENIED_INSIDE, HYPOTHETICAL} | (set() if suspected else {POSSIBLE})
     return any(m.kind == "diagnosis" and m.name == group and m.counts and not m.modifiers & excluded for m in found)
 
 
+#: A sentence about a refill or continuing a drug says it is taken, whatever plan words it holds.
+_CONTINUED = re.compile(r"\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
+
+
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
-    """Drug mentions that say the drug is taken now: not negated, planned, requested, stopped, tried in the
-    past or someone else's."""
-    stopped = {NEGATED, HISTORICAL, DISCONTINUED, HYPOTHETICAL, REQUESTED, POSSIBLE}
-    return [m for m in found if m.kind == "drug" and m.counts and not m.modifiers & stopped]
+    """Drug and drug-class mentions that say the drug is taken now: not negated, planned, requested, stopped,
+    tried in the past or someone else's (a refill or a drug continued is taken)."""
+    stopped = {NEGATED, HISTORICAL, DISCONTINUED, POSSIBLE}
+    planned = {HYPOTHETICAL, REQUESTED}
+    return [
+        m for m in found
+        if m.kind in ("drug", "drugclass") and m.counts and not m.modifiers & stopped
+        and (not m.modifiers & planned or _CONTINUED.search(m.sentence))
+    ]  # fmt: skip
 
 
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:

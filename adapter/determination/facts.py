@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.determination.evidence import (
+    NEGATED,
     Finding,
     Mention,
     Status,
@@ -246,15 +247,40 @@ def _classes(ingredients: list[str], lexicon: Lexicon) -> set[str]:
     return {d.drug_class for d in lexicon.drug_names if d.ingredient in ingredients}
 
 
-def _listed(taken: bool, documented: bool) -> Status:
-    """A drug's status against the drugs documented: taken, not among them, or unknown (none documented)."""
-    return "present" if taken else ("absent" if documented else "unknown")
+@dataclass(frozen=True)
+class _Medications:
+    """What the context says is taken: ingredients, classes ("she takes NSAIDs"), classes stated as not taken
+    ("not taking opioids"), and whether the drugs taken are documented at all (a list, a drug named as taken,
+    "takes no medications")."""
+
+    ingredients: list[str]
+    classes: set[str]
+    denied: set[str]
+    documented: bool
+
+    def status(self, classes: set[str]) -> Status:
+        """Whether a drug of these classes is taken: taken, not among the documented drugs, or unknown."""
+        if self.classes & classes:
+            return "present"
+        return "absent" if self.documented or classes <= self.denied else "unknown"
+
+    def taking(self, ingredient: str) -> Status:
+        return "present" if ingredient in self.ingredients else ("absent" if self.documented else "unknown")
 
 
-def _drug_facts(request: str, category: str, in_use: list[str], documented: bool, quantity: int | None,
+def _medications(found: list[Mention], medication_list: list[str] | None, lexicon: Lexicon) -> _Medications:
+    taken = drugs_in_use(found)
+    ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
+    named = [m for m in found if m.kind == "drugclass" and m.counts]
+    denied = {m.name for m in named if NEGATED in m.modifiers}
+    classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
+    documented = bool(ingredients) or medication_list is not None or "*" in denied
+    return _Medications(ingredients, classes, denied - {"*"}, documented)
+
+
+def _drug_facts(request: str, category: str, taken: _Medications, quantity: int | None,
                 lexicon: Lexicon) -> dict[str, object]:  # fmt: skip
-    """Drug facts of a request; ``in_use`` are the ingredients the context shows taken, ``documented`` says
-    whether the context documents medications at all."""
+    """Drug facts of a request against what the context shows taken."""
     lowered = request.lower()
     facts: dict[str, object] = {}
     found = lexicon.drugs_in(request)
@@ -271,9 +297,8 @@ def _drug_facts(request: str, category: str, in_use: list[str], documented: bool
         return facts
     facts["drug_class"] = cls
     if cls is not None:
-        same = cls in _classes(in_use, lexicon)
-        facts["same_drug_class_in_use"] = _listed(same, documented)
-        facts["same_drug_in_use"] = _listed(found[0].ingredient in in_use, documented)
+        facts["same_drug_class_in_use"] = taken.status({cls})
+        facts["same_drug_in_use"] = taken.taking(found[0].ingredient)
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:
@@ -356,12 +381,9 @@ def build_facts(
             prior_count = max(stated) if stated else None
         evidence["prior_same_therapy"] = prior
 
-    taken = drugs_in_use(found)
-    in_use = list(dict.fromkeys([*(m.name for m in taken), *(context.medication_list or [])]))
-    documented = bool(in_use) or context.medication_list is not None
-    classes_in_use = _classes(in_use, lexicon)
+    taken = _medications(found, context.medication_list, lexicon)
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
-    planned = _classes([*(m.name for m in drugs_planned(found)), *alongside], lexicon)
+    planned = _classes([*(m.name for m in drugs_planned(found) if m.kind == "drug"), *alongside], lexicon)
     opioid_planned: Status = "present" if "opioid" in planned else "unknown"
 
     has_diagnoses = bool(context.diagnoses) or any(t.text.strip() for t in context.texts)
@@ -402,12 +424,12 @@ def build_facts(
         postsurgical_course=surgery.visits if surgery else None,
         postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
         surgery_name=surgery.name if surgery else None,
-        medications=in_use,
-        opioid_in_use=_listed("opioid" in classes_in_use, documented),
+        medications=taken.ingredients,
+        opioid_in_use=taken.status({"opioid"}),
         opioid_planned=opioid_planned,
-        nsaid_in_use=_listed("nsaid" in classes_in_use, documented),
+        nsaid_in_use=taken.status({"nsaid"}),
         nsaid_planned="present" if "nsaid" in planned else "unknown",
-        first_line_neuropathic_in_use=_listed(bool(classes_in_use & {"anticonvulsant", "antidepressant"}), documented),
+        first_line_neuropathic_in_use=taken.status({"anticonvulsant", "antidepressant"}),
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
@@ -417,7 +439,7 @@ def build_facts(
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
         evidence=evidence,
         **{fact: evidence[fact].status for fact in lexicon.findings},
-        **_drug_facts(text, category, in_use, documented, quantity, lexicon),
+        **_drug_facts(text, category, taken, quantity, lexicon),
     )
 
 
