@@ -160,8 +160,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     out.append(_Target("drug", "", "present", lexicon.drug_pattern))
     for group, compiled in lexicon.diagnosis_patterns.items():
         out.append(_Target("diagnosis", group, "present", compiled))
-    for drug_class, words in lexicon.class_words.items():
-        out.append(_Target("drugclass", drug_class, "present", re.compile(rf"\b(?:{'|'.join(words)})\b", re.I)))
+    for drug_class, names in lexicon.class_words.items():
+        out.append(_Target("drugclass", drug_class, "present", re.compile(rf"\b(?:{'|'.join(names)})\b", re.I)))
     return out
 
 
