@@ -28,7 +28,7 @@ from rich.table import Table
 from adapter import __version__, sandbox
 from adapter.config import AuthSettings, Settings, load_settings
 from adapter.demo import run_demo
-from adapter.determination import AdversePolicy, determine_all, facts_from_letter, load_rules
+from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError, FHIRServerError, InputError, StateError, TransportError
@@ -369,9 +369,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if passed == len(results) else 1
 
 
-def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, Any]:
-    """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
-    rules = load_rules()
+def _request_facts(path: Path) -> tuple[str | None, list[tuple[str, RequestFacts]]]:
+    """One input (a letter, a ServiceRequest or a Bundle) -> its case number and each requested service with
+    the facts the engine reads for it."""
     data = read_letter(path)
     if path.suffix.lower() == ".json" or data.lstrip()[:1] == b"{":
         try:
@@ -380,23 +380,66 @@ def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, An
             raise InputError(f"not JSON: {exc}", location=str(path)) from exc
         if not isinstance(resource, dict):
             raise InputError("not a FHIR resource", location=str(path))
-        found = requested_services(resource)
-        case_number = None
-        answers = determine_all([r.facts for r in found], rules, adverse=adverse)
-        pairs = [(r.facts.request, a) for r, a in zip(found, answers, strict=True)]
-    else:
-        case = parse_letter(data)
-        summary = letter_summary(case)
-        case_number = case.case_number
-        answers = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules, adverse=adverse)
-        pairs = [(item.requested, a) for item, a in zip(case.items, answers, strict=True)]
+        return None, [(r.facts.request, r.facts) for r in requested_services(resource)]
+    case = parse_letter(data)
+    summary = letter_summary(case)
+    return case.case_number, [(i.requested, facts_from_letter(case, i, summary)) for i in case.items]
+
+
+def _determine_path(path: Path, adverse: AdversePolicy = "pend") -> dict[str, Any]:
+    """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
+    case_number, found = _request_facts(path)
+    answers = determine_all([facts for _, facts in found], load_rules(), adverse=adverse)
     return {
         "input": str(path),
         "case_number": case_number,
         "items": [
-            {"request": request, **answer.model_dump(mode="json", exclude_none=True)} for request, answer in pairs
+            {"request": request, **answer.model_dump(mode="json", exclude_none=True)}
+            for (request, _), answer in zip(found, answers, strict=True)
         ],
     }
+
+
+def _facts_path(path: Path) -> dict[str, Any]:
+    """One input -> every fact the engine reads for each requested service: the request's own facts, and each
+    documentation fact with its status, quote and source (not only those a rule used)."""
+    case_number, found = _request_facts(path)
+    items = []
+    for request, facts in found:
+        values = facts.model_dump(mode="json", exclude={"evidence"})
+        evidence = {fact: f.model_dump(mode="json", exclude_none=True) for fact, f in facts.evidence.items()}
+        items.append({"request": request, "facts": values, "evidence": evidence})
+    return {"input": str(path), "case_number": case_number, "items": items}
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    paths = _letters(args.inputs, DETERMINE_SUFFIXES)
+    outcomes = list(_each(paths, _facts_path, label="reading", progress=_progress(args)))
+    if args.json:
+        for outcome in outcomes:
+            if outcome.value is not None:
+                sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
+        sys.stdout.flush()
+        return _report_errors(outcomes)
+    for outcome in outcomes:
+        if outcome.value is None:
+            continue
+        for item in outcome.value["items"]:
+            name = outcome.value["case_number"] or outcome.path.name
+            table = Table(title=f"{escape(name)}: {escape(item['request'])}", show_lines=False, expand=True)
+            table.add_column("fact", no_wrap=True)
+            table.add_column("status", no_wrap=True)
+            table.add_column("quote (source)", ratio=1, overflow="fold")
+            for fact, value in item["facts"].items():
+                if fact in item["evidence"]:
+                    found = item["evidence"][fact]
+                    colour = {"present": "green", "absent": "red"}.get(found["status"], "dim")
+                    quote = f'"{found["quote"]}" ({found.get("source", "")})' if found.get("quote") else ""
+                    table.add_row(fact, f"[{colour}]{found['status']}[/]", escape(quote))
+                elif value not in (None, [], ""):
+                    table.add_row(fact, "", escape(", ".join(value) if isinstance(value, list) else str(value)))
+            _stdout.print(table)
+    return _report_errors(outcomes)
 
 
 #: What ``determine`` reads in a folder: letters, and FHIR requests or Bundles as JSON.
@@ -739,6 +782,14 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--no-progress", action="store_true", help="no progress bar")
     _server_flags(push, "ehr")
     push.set_defaults(run=cmd_push)
+
+    facts = _command(commands, "facts", "print every fact the determination reads, with its status, quote and source")
+    facts.add_argument(
+        "inputs", nargs="+", metavar="FILE", help="letters, FHIR requests or Bundles, or folders of them"
+    )
+    facts.add_argument("--json", action="store_true", help="one JSON object per input per line")
+    facts.add_argument("--no-progress", action="store_true", help="no progress bar")
+    facts.set_defaults(run=cmd_facts)
 
     pull = _command(commands, "pull", "fetch the adapter's ClaimResponses back from a server as cases")
     pull.add_argument("--since", metavar="DATE", help="only those changed since (ISO date or date-time)")
