@@ -6,8 +6,13 @@ One bad resource never stops the worker: it goes to the dead letters once, and t
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from argparse import Namespace
 from pathlib import Path
 from types import SimpleNamespace
@@ -205,3 +210,39 @@ def test_an_export_status_asking_for_an_hour_is_polled_sooner(
     client = FHIRClient(EHR, retry=RetrySettings(attempts=1, after_max=20))
     BulkExport(client).wait(f"{EHR}/bulk-status/1")
     assert sleeps == [20]
+
+
+# --- a worker killed with SIGKILL ---------------------------------------------------------------------------
+
+_POOL = """
+import multiprocessing, sys, time
+from adapter.service.worker import _pool
+pool = _pool(2)
+list(pool.map(abs, [1, 2, 3, 4]))
+print(*[p.pid for p in multiprocessing.active_children()], flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_killed_workers_determination_processes_end_with_it() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", _POOL], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    children = [int(pid) for pid in parent.stdout.readline().split()]
+    assert children and all(_alive(pid) for pid in children)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30  # a backstop: they notice within a second or two
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [pid for pid in children if _alive(pid)]
+    for pid in left:  # never leave them behind, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert left == []

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -102,14 +105,33 @@ def _determine(bundle: JSON, adverse: AdversePolicy) -> Decided | AdapterError:
         return exc
 
 
+def _outlive_no_parent(parent: int) -> None:
+    """In a determination process: end it when the worker that started it is gone (killed with SIGKILL, it
+    cannot stop its pool, and the pool's processes would wait on their queue for ever)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _started(parent: int) -> None:
+    """A spawned determination process: warmed up, and watching its parent."""
+    _outlive_no_parent(parent)
+    warm_up()
+
+
 def _pool(processes: int) -> Executor:
-    """Processes for determinations. Forked where the platform allows (they start with the tables and the NLP
-    pipeline this process has loaded), each warmed up otherwise."""
+    """Processes for determinations, each ending when the worker does. Forked where the platform allows (they
+    start with the tables and the NLP pipeline this process has loaded), each warmed up otherwise."""
     methods = multiprocessing.get_all_start_methods()
     if "fork" in methods:
         warm_up()
-        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
-    return ProcessPoolExecutor(processes, initializer=warm_up)
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_outlive_no_parent, initargs=(os.getpid(),))  # fmt: skip
+    return ProcessPoolExecutor(processes, initializer=_started, initargs=(os.getpid(),))
 
 
 def version_key(resource: JSON) -> str:
