@@ -6,10 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,6 +20,7 @@ from adapter.config import load_settings
 from adapter.fhir.build import pas_bundle
 from adapter.review.tasks import first_input
 from adapter.service import wire
+from adapter.service.hooks import MAX_CONNECTIONS, HookListener
 from adapter.service.state import Store
 from tests.conftest import LETTERS, auth
 from tests.test_review import EHR, REVIEWER, _completed, _csrf, _sign_in, _submit, _tasks
@@ -264,3 +267,41 @@ def test_x_forwarded_for_counts_only_from_a_configured_proxy(
     with TestClient(wire(settings).app()) as client:
         statuses = _guesses(client, forwarded)
     assert (429 in statuses) is throttled
+
+
+@pytest.fixture
+def hook() -> Iterator[HookListener]:
+    listener = HookListener("127.0.0.1", 0)
+    listener.start()
+    yield listener
+    listener.stop()
+
+
+def _port(listener: HookListener) -> int:
+    return int(listener.url.rsplit(":", 1)[1].split("/")[0])
+
+
+def test_the_hook_listener_refuses_before_reading_a_body(hook: HookListener) -> None:
+    with socket.create_connection(("127.0.0.1", _port(hook)), timeout=10) as connection:
+        # 10 MB announced, none sent: the answer must not wait for it
+        connection.sendall(b"POST /hook HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer guess\r\n"
+                           b"Content-Length: 10000000\r\n\r\n")  # fmt: skip
+        assert connection.recv(100).startswith(b"HTTP/1.0 401")
+    assert not hook.notified.is_set()
+
+
+def test_the_hook_listener_serves_a_bounded_number_of_connections(hook: HookListener) -> None:
+    idle = [socket.create_connection(("127.0.0.1", _port(hook)), timeout=10) for _ in range(MAX_CONNECTIONS + 4)]
+    try:
+        closed = 0
+        for connection in idle[MAX_CONNECTIONS:]:
+            try:
+                closed += connection.recv(1) == b""  # closed by the listener at once
+            except TimeoutError:
+                pass
+        assert closed == 4
+    finally:
+        for connection in idle:
+            connection.close()
+    answer = httpx.post(hook.url, headers={"Authorization": f"Bearer {hook.token}"}, content=b"{}")
+    assert answer.status_code == 200 and hook.notified.is_set()

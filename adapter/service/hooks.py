@@ -18,6 +18,41 @@ log = logging.getLogger("adapter.service.hooks")
 CRITERIA = "ServiceRequest?status=active"
 
 
+#: Connections the listener serves at once (a thread each); more are closed at once. A notification only
+#: starts a pass sooner, so one refused costs nothing that polling does not make up.
+MAX_CONNECTIONS = 16
+#: Seconds a connection may sit idle between reads.
+IDLE_SECONDS = 10
+#: The most of a notification's body read (it is not used: the pass reads the EHR itself).
+MAX_NOTIFICATION = 65_536
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``MAX_CONNECTIONS`` of them."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 class HookListener:
     """Listens on host:port; any POST or PUT under /hook with the right token sets ``notified``."""
 
@@ -28,14 +63,17 @@ class HookListener:
         listener = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = IDLE_SECONDS
+
             def _handle(self) -> None:
+                self.close_connection = True  # one notification a connection: no body left unread for the next
                 supplied = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-                length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(min(length, 10_000_000))
                 if not self.path.startswith("/hook") or not hmac.compare_digest(supplied, listener.token):
-                    self.send_response(401 if self.path.startswith("/hook") else 404)
+                    self.send_response(401 if self.path.startswith("/hook") else 404)  # before reading the body
                     self.end_headers()
                     return
+                length = self.headers.get("Content-Length", "0")
+                self.rfile.read(min(int(length) if length.isdigit() else 0, MAX_NOTIFICATION))
                 listener.received += 1
                 listener.notified.set()
                 self.send_response(200)
@@ -46,7 +84,7 @@ class HookListener:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
                 log.debug("hook: " + format, *args)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _BoundedServer((host, port), Handler)
         self.url = f"http://{host}:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, name="hook-listener", daemon=True)
 
