@@ -337,9 +337,9 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("functional-capacity-evaluation", return_to_work_attempts=U),
     ),
     "opioid-dose-above-wean-threshold": (
-        facts("opioid", mme_per_day=120.0, units_at_mme_threshold=120, same_drug_class_in_use=P,
+        facts("opioid", mme_per_day=120.0, units_after_taper_step=108, same_drug_class_in_use=P,
               weeks_since_injury=40.0),
-        facts("opioid", mme_per_day=60.0, units_at_mme_threshold=120, same_drug_class_in_use=P,
+        facts("opioid", mme_per_day=60.0, units_after_taper_step=108, same_drug_class_in_use=P,
               weeks_since_injury=40.0),
     ),
     "massage-beyond-six-visits": (
@@ -855,10 +855,26 @@ def test_a_high_opioid_dose_in_long_term_use_is_tapered_by_a_physician() -> None
     context = Context(texts=[Text("note", "She has taken OxyContin since 2024 for chronic low back pain.")],
                       medication_list=["oxycodone"], injury=date(2024, 3, 1), as_of=date(2026, 11, 20))  # fmt: skip
     found = build_facts("OxyContin 40 mg every 12 hours #60", context, quantity=60)
-    assert (found.mme_per_day, found.units_at_mme_threshold) == (120.0, 40)
+    assert (found.mme_per_day, found.units_at_mme_threshold, found.units_after_taper_step) == (120.0, 40, 54)
     answer = determine(found, RULES)
-    assert (answer.recommendation, answer.certified_quantity, answer.action) == ("A6", 40.0, "A4")
+    # one step of about 10% (60 -> 54 tablets), not one cut to the threshold (40)
+    assert (answer.recommendation, answer.certified_quantity, answer.action) == ("A6", 54.0, "A4")
     assert "comes to 120 morphine milligram equivalents a day" in answer.rationale
+
+
+def test_a_taper_prevails_over_an_abrupt_stop() -> None:
+    """An opioid continued without documented benefit (A3) at a dose to taper (A6): MTUS Opioids 2016 and the
+    CDC want a taper, so the taper step is recommended and the stopping rule is named as giving way."""
+    text = ("She has taken OxyContin since 2024 for chronic low back pain. There has been no functional "
+            "improvement with it; pain is unchanged.")  # fmt: skip
+    context = Context(texts=[Text("note", text)], medication_list=["oxycodone"], injury=date(2024, 3, 1),
+                      as_of=date(2026, 11, 20))  # fmt: skip
+    found = build_facts("OxyContin 40 mg every 12 hours #60", context, quantity=60)
+    fired = [r.id for r in RULES.rules if fires(r, found)]
+    assert "opioid-dose-above-wean-threshold" in fired and any(BY_ID[r].action == "A3" for r in fired)
+    answer = determine(found, RULES)
+    assert (answer.recommendation, answer.certified_quantity) == ("A6", 54.0)
+    assert answer.rules == ["opioid-dose-above-wean-threshold"] and "give way to the taper" in answer.rationale
 
 
 def test_the_opioid_table_names_only_opioids(mappings_copy: Path) -> None:

@@ -71,8 +71,13 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     if not fired:  # what the records do state, for the human who decides
         stated = [f for f in facts.evidence.values() if f.status != "unknown"]
         return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE, evidence=stated)
-    if {r.action for r in fired} == {"A3", "A6"}:  # one rule supports nothing more: another's partial answer is moot
-        fired = [r for r in fired if r.action == "A3"]
+    stopped: list[Rule] = []
+    if {r.action for r in fired} == {"A3", "A6"}:
+        if any(r.taper for r in fired):  # a drug to taper is tapered, not stopped at once
+            stopped = [r for r in fired if r.action == "A3"]
+            fired = [r for r in fired if r.action == "A6"]
+        else:  # one rule supports nothing more: another's partial answer is moot
+            fired = [r for r in fired if r.action == "A3"]
     citations = [
         Citation(rule=r.id, guideline=r.guideline.title, section=r.guideline.section, pages=r.guideline.pages,
                  status=r.guideline.status)
@@ -103,6 +108,8 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
             action = "A1"  # what is supported covers the whole request
             certified = None
     rationale = " ".join(f"{render(r, facts, certified)} ({r.guideline.cite()})" for r in fired)
+    if stopped:
+        rationale += f" Rules that would stop it at once ({', '.join(r.id for r in stopped)}) give way to the taper."
     return Determination(
         recommendation=action, action=action, certified_quantity=certified, rules=ids, rationale=rationale,
         citations=citations, evidence=evidence,

@@ -129,6 +129,8 @@ class RequestFacts(BaseModel):
     drug_class: str | None = None
     #: A drug of the requested class already taken: in use, not among the documented drugs, or unknown.
     same_drug_class_in_use: Status = "unknown"
+    #: The drugs in use of the requested drug's class (a rationale names these, not every drug in use).
+    same_class_medications: list[str] = Field(default_factory=list)
     #: The requested drug itself already taken (a refill), as opposed to another of its class.
     same_drug_in_use: Status = "unknown"
     doses_per_day: float | None = None
@@ -137,6 +139,8 @@ class RequestFacts(BaseModel):
     mme_per_day: float | None = None
     #: The units of the request that keep the daily dose at the MTUS weaning threshold (80 MME).
     units_at_mme_threshold: int | None = None
+    #: The units of one taper step (the daily dose about 10% lower, not below the threshold).
+    units_after_taper_step: int | None = None
     topical_form: str | None = None
     topical_ingredients: list[str] = Field(default_factory=list)
     compound_has_not_recommended: bool | None = None
@@ -298,6 +302,8 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
     facts["drug_class"] = cls
     if cls is not None:
         facts["same_drug_class_in_use"] = taken.status({cls})
+        same = [i for i in taken.ingredients if lexicon.drug_class(i) == cls]
+        facts["same_class_medications"] = same or ([f"{cls} (named as a class)"] if cls in taken.classes else [])
         facts["same_drug_in_use"] = taken.taking(found[0].ingredient)
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
@@ -309,7 +315,10 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
                           supply_days=supply if isinstance(supply, float) else None)  # fmt: skip
         facts["mme_per_day"] = mme
         if mme and quantity:
-            facts["units_at_mme_threshold"] = int(quantity * min(1.0, load_opioids().wean_above / mme))
+            opioids = load_opioids()
+            at_threshold = int(quantity * min(1.0, opioids.wean_above / mme))
+            facts["units_at_mme_threshold"] = at_threshold
+            facts["units_after_taper_step"] = max(at_threshold, int(quantity * (1 - opioids.taper_step)))
     if category in ("topical", "topical-compound"):
         form = lexicon.topical_form(lowered)
         facts["topical_form"] = form

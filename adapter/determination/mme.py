@@ -43,6 +43,8 @@ class OpioidTable(_Table):
     transdermal: dict[str, float]
     methadone: list[Band] = Field(min_length=1)
     wean_above: float = Field(gt=0)
+    #: The share of the daily dose one taper step takes off.
+    taper_step: float = Field(gt=0, lt=1)
     long_term_weeks: float = Field(gt=0)
     named_strengths: dict[str, float]
 

@@ -116,6 +116,8 @@ class Rule(BaseModel):
     action: Action
     #: For A6: how many units are certified (a number, {fact: name}, {min: [...]}, {sub: [a, b]}, {mul: [a, b]}).
     certify: Any = None
+    #: A stepwise taper (A6): an abrupt stop (an A3 firing beside it) gives way to it (MTUS Opioids 2016, CDC).
+    taper: bool = False
     rationale: str
     note: str | None = None
 
