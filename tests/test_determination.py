@@ -25,7 +25,7 @@ from adapter.determination import (
     facts_from_letter,
     load_rules,
 )
-from adapter.determination.facts import STATUS_FACTS, letter_summary
+from adapter.determination.facts import STATUS_FACTS, categorise, letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import fires
 from adapter.fhir import case_to_bundle, validate_bundle
@@ -925,3 +925,23 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
 
     assert weeks("A Request for Authorization dated 08-28-2016 was received.") == 2.0
     assert weeks("A Request for Authorization dated 08-28-2013 was received.") == decided
+
+
+@pytest.mark.parametrize(
+    ("request_text", "category"),
+    [
+        ("Acupuncture 2 times a week for 3 weeks #6", "acupuncture"),
+        ("TENS unit rental #30 days", "tens"),
+        ("Chiropractic treatment #8 for the low back", "chiropractic"),
+        ("Physical therapy #12 visits for the right knee", "physical-therapy"),
+        ("Myofascial release 6 sessions for the neck", "chiropractic"),
+        ("LSO back support", "durable-medical-equipment"),
+        ("Diagnostic ultrasound of the right shoulder", "imaging-other"),
+        ("Ultrasound therapy 6 sessions", "passive-modality"),
+        ("Carpal tunnel release, right", "surgery"),
+        ("Acme compound 10 mg #30", "other-drug"),
+    ],
+)
+def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, category: str) -> None:
+    """A count ("#6") or a dose belongs to drugs only when no therapy, device or study names the request."""
+    assert categorise(request_text) == category
