@@ -939,7 +939,7 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
         ("Diagnostic ultrasound of the right shoulder", "imaging-other"),
         ("Ultrasound therapy 6 sessions", "passive-modality"),
         ("Carpal tunnel release, right", "surgery"),
-        ("Acme compound 10 mg #30", "other-drug"),
+        ("Acmeprofen 10 mg tablets #30", "other-drug"),
     ],
 )
 def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, category: str) -> None:
