@@ -305,3 +305,17 @@ def test_the_hook_listener_serves_a_bounded_number_of_connections(hook: HookList
             connection.close()
     answer = httpx.post(hook.url, headers={"Authorization": f"Bearer {hook.token}"}, content=b"{}")
     assert answer.status_code == 200 and hook.notified.is_set()
+
+
+def test_a_review_form_from_an_opaque_origin_is_refused(review: tuple[TestClient, Store]) -> None:
+    client, _ = review
+    task = _open_task(client)
+    form = client.get("/review/login")
+    login = client.post("/review/login", data={"token": REVIEWER, "csrf": _csrf(form)}, headers={"Origin": "null"},
+                        follow_redirects=False)  # fmt: skip
+    assert login.status_code == 403
+    _sign_in(client)
+    decision = {"decision": "A1", "npi": "1234567893", "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}
+    answer = client.post(f"/review/tasks/{task['id']}", data=decision, headers={"Origin": "null"})
+    assert answer.status_code == 403
+    assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task

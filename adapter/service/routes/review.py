@@ -99,8 +99,10 @@ def _reviewer(request: Request, letter: str) -> Reviewer | None:
 
 
 def _same_origin(request: Request) -> None:
+    """A form posted from another site is refused; so is one from an opaque origin (``Origin: null``: a
+    sandboxed frame, a ``data:`` page, a cross-site redirect), which no page of ours sends."""
     origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+    if origin and (origin == "null" or urlsplit(origin).netloc != request.headers.get("host")):
         raise ServiceError(403, "a form from another site", code="csrf", issue_type="forbidden")
 
 
