@@ -945,3 +945,18 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
 def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, category: str) -> None:
     """A count ("#6") or a dose belongs to drugs only when no therapy, device or study names the request."""
     assert categorise(request_text) == category
+
+
+def test_a_request_with_no_clinical_record_is_decided_only_by_its_own_counts_doses_and_limits() -> None:
+    """Nothing to read, nothing to certify or deny on documentation: an NSAID with no record of the drugs in use
+    or an EMG with no examination pends; a compound the guideline never recommends is still not certified."""
+    rules = load_rules()
+    for request in ("Naproxen 550 mg #60", "EMG/NCV of the bilateral upper extremities", "Acupuncture 6 sessions"):
+        facts = build_facts(request, Context())
+        assert not facts.documented
+        assert determine(facts, rules).recommendation == "A4", request
+    compound = build_facts("Topical compound flurbiprofen 20%, cyclobenzaprine 10% cream", Context())
+    answer = determine(compound, rules)
+    assert answer.recommendation == "A3" and answer.rules == ["topical-compound-not-recommended"]
+    noted = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
+    assert noted.documented and determine(noted, rules).rules == ["nsaid-added-to-another-nsaid"]

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.determination.evidence import Finding
-from adapter.determination.facts import RequestFacts
+from adapter.determination.facts import REQUEST_FACTS, RequestFacts
 from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
 from adapter.fhir.pas import ReviewAction
 
@@ -68,6 +68,8 @@ def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
 def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review."""
     fired = [rule for rule in rules.rules if fires(rule, facts)]
+    if not facts.documented:  # no clinical record: only the request's own counts, doses and limits decide
+        fired = [rule for rule in fired if set(rule.needs) <= REQUEST_FACTS]
     if not fired:  # what the records do state, for the human who decides
         stated = [f for f in facts.evidence.values() if f.status != "unknown"]
         return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE, evidence=stated)

@@ -146,6 +146,9 @@ class RequestFacts(BaseModel):
     compound_has_not_recommended: bool | None = None
     lower_extremity_nerve_study: bool | None = None
     retrospective: bool | None = None
+    #: Whether the request comes with any clinical record (notes, diagnoses, medications, treatment history):
+    #: without one, only the request's own counts, doses and limits may decide it.
+    documented: bool = True
     #: The words each documentation fact rests on, by fact.
     evidence: dict[str, Finding] = Field(default_factory=dict)
 
@@ -153,6 +156,14 @@ class RequestFacts(BaseModel):
 #: Facts about the documentation: present, absent (stated as absent) or unknown (not stated). Each finding of
 #: mappings/lexicon.yaml is one of them.
 STATUS_FACTS = frozenset(name for name, f in RequestFacts.model_fields.items() if "present" in str(f.annotation))
+#: Facts a request states itself (what, how much, how often, for which region, when): the only ones a rule may
+#: read to decide a request that comes with no clinical record.
+REQUEST_FACTS = frozenset({
+    "request", "category", "codes", "body_region", "requested_count", "frequency_per_week", "duration_weeks",
+    "weeks_since_injury", "age", "drug_class", "doses_per_day", "supply_days", "topical_form",
+    "topical_ingredients", "compound_has_not_recommended", "lower_extremity_nerve_study", "retrospective",
+    "surgery_related",
+})  # fmt: skip
 
 
 # --- categories (mappings/categories.yaml, with drug and therapy words from the lexicon) ---------------
@@ -446,6 +457,10 @@ def build_facts(
         if category == "electrodiagnostic"
         else None,
         retrospective=bool(re.search(r"\bretro(?:spective)?\b|\bDOS\b", text, re.IGNORECASE)),
+        documented=any(t.text.strip() for t in context.texts)
+        or bool(context.diagnoses)
+        or context.medication_list is not None
+        or context.prior is not None,
         evidence=evidence,
         **{fact: evidence[fact].status for fact in lexicon.findings},
         **_drug_facts(text, category, taken, quantity, lexicon),
