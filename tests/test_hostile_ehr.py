@@ -246,3 +246,43 @@ def test_a_killed_workers_determination_processes_end_with_it() -> None:
     for pid in left:  # never leave them behind, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+# --- 10. export and next links that climb out of the base ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"{EHR}/../admin/secrets",
+        f"{EHR}/files/../../admin",
+        f"{EHR}/%2e%2e/admin",
+        f"{EHR}/..%2fadmin",
+        f"{EHR}\\..\\admin",
+        "http://ehr.test/fhirish/x",
+        "http://ehr.test:8080/fhir/x",
+        "https://ehr.test/fhir/x",
+        "http://ehr.test@evil.test/fhir/x",
+    ],
+)
+def test_a_link_off_the_ehrs_base_is_refused_before_the_token_goes_with_it(link: str) -> None:
+    with pytest.raises(PagingError):
+        FHIRClient(EHR).check_next(link)
+
+
+def test_a_link_on_the_base_is_sent_as_httpx_normalises_it() -> None:
+    client = FHIRClient(EHR)
+    assert client.check_next("HTTP://EHR.test:80/fhir/files/a.ndjson") == "http://ehr.test:80/fhir/files/a.ndjson"
+    assert client.check_next(f"{EHR}/files/./b/../c.ndjson") == f"{EHR}/files/c.ndjson"
+
+
+def test_an_export_manifest_file_climbing_out_is_refused(httpx_mock: HTTPXMock, tmp_path: Path) -> None:
+    from adapter.service.backfill import backfill
+
+    _export(httpx_mock, {"ServiceRequest": b""}, where=f"{EHR}/files/..")  # files at {EHR}/files/../files/...
+    httpx_mock.add_response(url=f"{EHR}/files/ServiceRequest.ndjson", content=b"", is_optional=True)
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False)
+    backfill(worker, workspace=tmp_path)  # inside the base after normalising: fetched where httpx sends it
+    _export(httpx_mock, {"ServiceRequest": b""}, where=f"{EHR}/..")
+    with pytest.raises(PagingError):
+        backfill(worker, workspace=tmp_path)

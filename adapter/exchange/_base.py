@@ -126,6 +126,11 @@ def retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _port(url: httpx.URL) -> int | None:
+    """The URL's port, its scheme's default when none is written."""
+    return url.port or {"http": 80, "https": 443}.get(url.scheme)
+
+
 def transaction_is_idempotent(bundle: Mapping[str, Any]) -> bool:
     """A transaction or batch is safe to repeat when every entry is: conditional creates, PUT, GET, DELETE."""
     for entry in bundle.get("entry", []):
@@ -168,7 +173,6 @@ class BaseFHIRClient:
         self.retry = retry or RetrySettings()
         self.as_models = as_models
         parts = urlsplit(self.base_url)
-        self._origin = (parts.scheme, parts.netloc)
         self._base_path = parts.path.rstrip("/")
 
     # --- building --------------------------------------------------------------------------------
@@ -202,14 +206,24 @@ class BaseFHIRClient:
         return request
 
     def check_next(self, link: str) -> str:
-        """A next link, refused unless it stays on this server's base URL (no SSRF, no token leaks)."""
-        parts = urlsplit(link)
-        on_base = (parts.scheme, parts.netloc) == self._origin and (
-            parts.path == self._base_path or parts.path.startswith(self._base_path + "/")
+        """A next link (or an export's status or file URL) as it will be sent, refused unless it stays on
+        this server's base URL (no SSRF, no token leaks). It is read as httpx sends it (``..`` segments
+        resolved, default ports dropped), and dot segments or backslashes that a server could still decode
+        (``%2e%2e``, ``..%2f``) are refused outright."""
+        try:
+            url, base = httpx.URL(link), httpx.URL(self.base_url)
+        except (httpx.InvalidURL, TypeError) as exc:
+            raise PagingError("next link is not a URL; refused", url=link[:200]) from exc
+        path = url.path  # decoded, after httpx removed dot segments
+        climbs = "\\" in path or any(part in (".", "..") for part in path.split("/"))
+        on_base = (
+            (url.scheme, url.host, _port(url)) == (base.scheme, base.host, _port(base))
+            and not climbs
+            and (path == self._base_path or path.startswith(self._base_path + "/"))
         )
         if not on_base:
-            raise PagingError("next link leaves the server's base URL; refused", url=link)
-        return link
+            raise PagingError("next link leaves the server's base URL; refused", url=link[:200])
+        return str(url)
 
     @staticmethod
     def next_link(bundle: JSON) -> str | None:
