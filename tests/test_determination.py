@@ -960,3 +960,21 @@ def test_a_request_with_no_clinical_record_is_decided_only_by_its_own_counts_dos
     assert answer.recommendation == "A3" and answer.rules == ["topical-compound-not-recommended"]
     noted = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
     assert noted.documented and determine(noted, rules).rules == ["nsaid-added-to-another-nsaid"]
+
+
+def test_a_modified_request_is_held_to_the_limit_as_a_whole() -> None:
+    """12 massage visits asked, 4 authorized, 8 disputed: the guideline's 6 apply to the whole request, so 2 more
+    are supported, not 6; and a letter's modified request carries the original count and the authorized part."""
+    answer = determine(
+        facts("physical-therapy", request="Massage therapy 2 times a week for 6 weeks", requested_count=12,
+              authorized_count=4),
+        RULES,
+    )  # fmt: skip
+    assert (answer.recommendation, answer.certified_quantity) == ("A6", 2.0)
+    case = parse_letter((LETTERS / "case-number-modified.txt").read_text())
+    found = facts_from_letter(case, case.items[0])
+    assert (found.request, found.requested_count, found.authorized_count) == (
+        "Chiropractic manipulation for the cervical spine 6 sessions",
+        12,
+        6,
+    )

@@ -103,10 +103,11 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
                 rationale=f"Rules would modify the request to different amounts {sorted(amounts)}; pended.",
             )  # fmt: skip
         (certified,) = amounts
+        certified -= facts.authorized_count or 0  # of a modified request, what is left after the authorized part
         if certified <= 0:
             action = "A3"
             certified = None
-        elif facts.requested_count is not None and certified >= facts.requested_count:
+        elif facts.requested_count is not None and certified >= facts.requested_count - (facts.authorized_count or 0):
             action = "A1"  # what is supported covers the whole request
             certified = None
     rationale = " ".join(f"{render(r, facts, certified)} ({r.guideline.cite()})" for r in fired)

@@ -54,6 +54,10 @@ class RequestFacts(BaseModel):
     codes: list[str] = Field(default_factory=list)
     body_region: str | None = None
     requested_count: int | None = None
+    #: For a modified request: the units of the original request the claims administrator already authorized.
+    #: ``requested_count`` is then the original request's (a limit applies to all of it), and an answer covers
+    #: the rest.
+    authorized_count: int | None = None
     frequency_per_week: int | None = None
     duration_weeks: int | None = None
     #: Prior sessions of the same kind of therapy, when a count is stated (text or structured history).
@@ -498,4 +502,9 @@ def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = N
         age=case.patient.age,
         alongside=[other.requested for other in case.items if other is not item],
     )
+    original = _text.quantities(item.original_request)[0] if item.original_request else None
+    authorized = _text.quantities(item.authorized)[0] if item.authorized else None
+    if original and authorized and original > authorized:  # 12 asked, 6 authorized: the limit reads all 12
+        facts = build_facts(item.original_request or item.requested, context)
+        return facts.model_copy(update={"request": _text.collapse(item.requested), "authorized_count": authorized})
     return build_facts(item.requested, context)
