@@ -38,8 +38,9 @@ from adapter.exchange.pull import pull_cases
 from adapter.exchange.push import push_letters
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
 from adapter.fhir.build import pas_bundle
+from adapter.fhir.conformance import check_request
 from adapter.fhir.ndjson import import_resources
-from adapter.fhir.pas import ReviewAction, check_request
+from adapter.fhir.pas import ReviewAction
 from adapter.inputs import LETTER_SUFFIXES, letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase

@@ -144,6 +144,7 @@ class CodeSystems(_Table):
     data_operation: str
     provenance_agent_type: str
     condition_clinical: str
+    condition_category: str
     data_absent_reason: str
     claim_decision_r5: str
     note_type: str

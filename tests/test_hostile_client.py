@@ -237,7 +237,8 @@ def test_a_claim_with_an_item_sequence_twice_is_refused_naming_the_rule(review: 
     answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(EHR))
     assert answer.status_code == 400
     issue = answer.json()["issue"][0]
-    assert issue["expression"] == ["Claim.item[1].sequence"] and "Claim.item.sequence" in issue["diagnostics"]
+    assert issue["expression"] == ["Bundle.entry[0].resource.item[1].sequence"]
+    assert "Claim.item.sequence" in issue["diagnostics"]
     assert store.search()[0] == 0 and _tasks(client)["total"] == 0
 
 

@@ -31,7 +31,7 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
 from tests.conftest import FIXTURES, LETTERS, auth, replace_once
-from tests.test_service import _inquiry
+from tests.test_service import _inquiry, _returned, with_npi
 
 EHR, PAYER, REVIEWER = "ehr-token", "payer-token", "reviewer-token"
 NPI = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}
@@ -236,7 +236,7 @@ def _submit(client: TestClient) -> tuple[dict[str, Any], dict[str, Any]]:
     ClaimResponse)."""
     case = parse_letter((LETTERS / "2014-variant.txt").read_bytes())
     case.case_number = f"CM92-{uuid.uuid4().int % 10**7:07d}"
-    request = pas_bundle(case)
+    request = with_npi(pas_bundle(case))
     answer = client.post("/fhir/Claim/$submit", content=orjson.dumps(request), headers=auth(EHR))
     assert answer.status_code == 200
     return request, answer.json()["entry"][0]["resource"]
@@ -312,7 +312,7 @@ def test_the_reviewer_decides_and_the_answer_is_final(service: tuple[TestClient,
     assert review_action_code(item["adjudication"]) == "A3"
     assert final["outcome"] == "partial"  # the other item still waits for its reviewer
     inquired = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=auth(EHR))
-    assert inquired.json()["entry"][0]["resource"]["meta"]["versionId"] == "2"
+    assert _returned(inquired)[0]["entry"][0]["resource"]["meta"]["versionId"] == "2"
     assert _tasks(client)["total"] == 1
     assert _tasks(client, f"owner:identifier={NPI['system']}|{NPI['value']}")["total"] == 1
     who, action, target = next((w, a, t) for _, w, a, t, _ in store.audit_log() if a.startswith("review decision"))

@@ -18,7 +18,7 @@ from adapter import parse_letter
 from adapter.config import load_settings
 from adapter.fhir import case_to_bundle
 from adapter.fhir.build import pas_bundle, request_side
-from adapter.fhir.pas import response_faults
+from adapter.fhir.conformance import response_faults
 from adapter.service import wire
 from tests.conftest import FHIR, LETTERS, auth
 
@@ -115,56 +115,113 @@ def test_submit_refuses_what_is_not_a_pas_request_naming_the_rule(service: tuple
     assert refused.status_code == 400
     issues = refused.json()["issue"]
     assert [i["expression"][0] for i in issues] == ["Bundle.identifier", "Bundle.entry[1].request"]
-    assert "Bundle.fsh:7" in issues[0]["diagnostics"] and "bdl-3" in issues[1]["diagnostics"]
+    assert "Bundle.fsh:7" in issues[0]["diagnostics"] and "Bundle.fsh:15" in issues[1]["diagnostics"]
     assert store.search()[0] == 0
 
 
-def _inquiry(submitted: dict[str, Any], member: str | None = None) -> dict[str, Any]:
-    """A PAS inquiry: the submitted Claim's identifier, with the patient, insurer and requestor."""
+#: The requesting provider's NPI: the letters redact the provider, so tests give the requestor one, as an EHR does.
+PROVIDER_NPI = "1234567893"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+
+
+def _by_url(bundle: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = next(e["resource"] for e in bundle["entry"] if e["fullUrl"] == reference["reference"])
+    return found
+
+
+def _member_id(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The member identifier (type MB) of a PAS request's Coverage."""
+    coverage = _by_url(bundle, bundle["entry"][0]["resource"]["insurance"][0]["coverage"])
+    found: dict[str, Any] = next(i for i in coverage["identifier"] if "MB" in json.dumps(i.get("type")))
+    return found
+
+
+def with_npi(bundle: dict[str, Any], npi: str = PROVIDER_NPI) -> dict[str, Any]:
+    """A PAS request whose requesting provider carries an NPI (what a PAS inquiry matches on, spec-53)."""
+    requestor = _by_url(bundle, bundle["entry"][0]["resource"]["provider"])
+    requestor["identifier"] = [*requestor.get("identifier", []), {"system": NPI, "value": npi}]
+    return bundle
+
+
+def _inquiry(submitted: dict[str, Any], *, npi: str = PROVIDER_NPI, member: str | None = None) -> dict[str, Any]:
+    """A PAS inquiry about a submission: its own identifier and timestamp (not the submitted Claim's), the
+    Patient with the member id (type MB) its Coverage gave (``member`` in its place when given), the insurer,
+    the Coverage, and the requestor with an NPI."""
     claim = submitted["entry"][0]["resource"]
-    by_url = {e["fullUrl"]: e["resource"] for e in submitted["entry"]}
-    patient = json.loads(json.dumps(by_url[claim["patient"]["reference"]]))
+    patient = json.loads(json.dumps(_by_url(submitted, claim["patient"])))
+    coverage = json.loads(json.dumps(_by_url(submitted, claim["insurance"][0]["coverage"])))
+    members = [i for i in coverage["identifier"] if "MB" in json.dumps(i.get("type"))]
     if member is not None:
-        patient["identifier"] = [{"system": "urn:other-payer:member", "value": member}]
+        members = [{**members[0], "value": member}]
+        coverage["identifier"] = members
+    patient["identifier"] = patient.get("identifier", []) + members
+    requestor = json.loads(json.dumps(_by_url(submitted, claim["provider"])))
+    requestor["identifier"] = [i for i in requestor.get("identifier", []) if i.get("system") != NPI]
+    requestor["identifier"].append({"system": NPI, "value": npi})
     inquiry = {
-        "resourceType": "Claim", "status": "active", "use": "preauthorization", "identifier": claim["identifier"],
-        "type": claim["type"], "patient": claim["patient"], "created": claim["created"], "insurer": claim["insurer"],
-        "provider": claim["provider"], "priority": claim["priority"], "insurance": claim["insurance"],
+        "resourceType": "Claim", "status": "active", "use": "preauthorization", "type": claim["type"],
+        "identifier": [{"system": "urn:trnorg:inquirer", "value": "inquiry-1"}], "patient": claim["patient"],
+        "created": "2026-11-27", "insurer": claim["insurer"], "provider": claim["provider"],
+        "priority": claim["priority"], "insurance": claim["insurance"],
     }  # fmt: skip
-    refs = [claim["patient"]["reference"], claim["insurer"]["reference"], claim["provider"]["reference"],
-            claim["insurance"][0]["coverage"]["reference"]]  # fmt: skip
     return {
-        "resourceType": "Bundle", "type": "collection", "identifier": {"system": "urn:test", "value": "inq-1"},
-        "timestamp": "2026-11-27T10:00:00Z",
-        "entry": [{"fullUrl": "urn:uuid:6a4c8f1e-0000-4000-8000-000000000001", "resource": inquiry}] + [
-            {"fullUrl": ref, "resource": patient if ref == claim["patient"]["reference"] else by_url[ref]}
-            for ref in refs
+        "resourceType": "Bundle", "type": "collection", "timestamp": "2026-11-27T10:00:00Z",
+        "identifier": {"system": "urn:trnorg:inquirer", "value": "inquiry-bundle-1"},
+        "entry": [
+            {"fullUrl": "urn:uuid:6a4c8f1e-0000-4000-8000-000000000001", "resource": inquiry},
+            {"fullUrl": claim["patient"]["reference"], "resource": patient},
+            {"fullUrl": claim["insurer"]["reference"], "resource": _by_url(submitted, claim["insurer"])},
+            {"fullUrl": claim["provider"]["reference"], "resource": requestor},
+            {"fullUrl": claim["insurance"][0]["coverage"]["reference"], "resource": coverage},
         ],
     }  # fmt: skip
 
 
-def test_inquire_returns_the_current_answer_to_a_submitted_claim(service: tuple[TestClient, Any]) -> None:
+def _returned(answer: Any) -> list[dict[str, Any]]:
+    """The inquiry response Bundles of a $inquire answer (a Parameters, one ``return`` each)."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["resourceType"] == "Parameters"
+    return [p["resource"] for p in body.get("parameter", []) if p["name"] == "return"]
+
+
+def test_inquire_finds_submitted_claims_by_member_id_and_npi(service: tuple[TestClient, Any]) -> None:
     client, _ = service
-    request = _pas("case-number-multi.txt")
+    request = with_npi(_pas("case-number-multi.txt"))
     submitted = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER)).json()
     response = submitted["entry"][0]["resource"]
-    found = client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=auth(READER))
-    assert found.status_code == 200, found.text
-    bundle = found.json()
+    (bundle,) = _returned(client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)),
+                                      headers=auth(READER)))  # fmt: skip
+    assert response_faults(bundle, inquiry=True) == []
     answer = bundle["entry"][0]["resource"]
-    assert answer["id"] == response["id"] and answer["item"] == [
-        {**i, "extension": [e if "valueReference" not in e else {
-            "url": e["url"], "valueReference": {"identifier": {"system": "urn:imr-adapter:ehr-reference",
-                                                               "value": e["valueReference"]["reference"]}}}
-            for e in i["extension"]]} for i in response["item"]
-    ]  # fmt: skip
+    assert (answer["id"], answer["meta"]["versionId"]) == (response["id"], response["meta"]["versionId"])
+    assert [i["adjudication"] for i in answer["item"]] == [i["adjudication"] for i in response["item"]]
     held = {e["fullUrl"] for e in bundle["entry"]}
     assert {answer["patient"]["reference"], answer["insurer"]["reference"], answer["requestor"]["reference"]} <= held
-    # PAS: the patient must match too
-    other = client.post(
-        "/fhir/Claim/$inquire", content=json.dumps(_inquiry(request, "someone-else")), headers=auth(READER)
-    )
-    assert other.status_code == 404 and _issue(other)["code"] == "not-found"
+    # a second Claim for the same patient and provider is found too; another provider's is not
+    second = with_npi(_pas("case-number-modified.txt"))
+    _member_id(second)["value"] = _member_id(request)["value"]
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(second), headers=auth(WRITER)).status_code == 200
+    other = with_npi(_pas("maximus-notice.txt"), "1245319599")
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(other), headers=auth(WRITER)).status_code == 200
+    found = _returned(client.post("/fhir/Claim/$inquire", content=json.dumps(_inquiry(request)),
+                                  headers=auth(READER)))  # fmt: skip
+    assert len(found) == 2 and response["id"] in {b["entry"][0]["resource"]["id"] for b in found}
+
+
+def test_inquire_needs_the_member_id_and_the_npi_and_finds_nothing_without_an_error(
+    service: tuple[TestClient, Any],
+) -> None:
+    client, _ = service
+    request = with_npi(_pas("case-number-multi.txt"))
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER)).status_code == 200
+    for inquiry in (_inquiry(request, member="someone-else"), _inquiry(request, npi="1245319599")):
+        answer = client.post("/fhir/Claim/$inquire", content=json.dumps(inquiry), headers=auth(READER))
+        assert _returned(answer) == [] and answer.json() == {"resourceType": "Parameters"}
+    # the submitted Claim's own identifier finds nothing either: an inquiry's identifier names the inquiry
+    named = _inquiry(request, member="someone-else")
+    named["entry"][0]["resource"]["identifier"] = request["entry"][0]["resource"]["identifier"][:1]
+    assert _returned(client.post("/fhir/Claim/$inquire", content=json.dumps(named), headers=auth(READER))) == []
     not_a_bundle = client.post("/fhir/Claim/$inquire", content=json.dumps(request["entry"][0]["resource"]),
                                headers=auth(READER))  # fmt: skip
     assert not_a_bundle.status_code == 400

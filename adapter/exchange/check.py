@@ -15,7 +15,7 @@ from typing import Any
 from adapter.errors import AdapterError, ConflictError, FHIRServerError, NotFoundError
 from adapter.exchange.client import FHIRClient
 from adapter.fhir.build import pas_bundle
-from adapter.fhir.pas import response_faults
+from adapter.fhir.conformance import response_faults
 from adapter.model import Decision, DisputedItem, GuidelineBasis, IMRCase, Layout
 
 TAG_SYSTEM = "urn:imr-adapter:conformance-check"

@@ -167,6 +167,7 @@ class _Builder:
             bundle.add(self.condition(text, patient), "condition", f"{self.key}/{n}")
             for n, text in enumerate(case.diagnoses, start=1)
         ]
+        history = []
         for n, fact in enumerate(case.treatment_history, start=1):
             procedure: JSON = {
                 "resourceType": "Procedure",
@@ -174,11 +175,13 @@ class _Builder:
                 "status": "completed",
                 "code": {"text": fact.therapy},
                 "subject": self.ref(patient),
+                # US Core us-core-7: a completed Procedure says when; the letters do not
+                "_performedDateTime": {"extension": [{"url": self.ext.data_absent_reason, "valueCode": "unknown"}]},
                 "note": [{"text": fact.text}],
             }
-            bundle.add(procedure, "procedure", f"{self.key}/{n}")
+            history.append(bundle.add(procedure, "procedure", f"{self.key}/{n}"))
         requests = [self.request(item, n, patient, requestor, conditions) for n, item in enumerate(case.items, start=1)]
-        claim = bundle.add(self.claim(patient, coverage, claims_admin, requestor, requests), "claim", self.key)
+        claim = bundle.add(self.claim(patient, coverage, claims_admin, requestor, requests, history), "claim", self.key)
         response = bundle.add(self.claim_response(patient, imr_org, claim, role), "claim-response", self.key)
         if case.source is not None:
             bundle.add(self.document_reference(patient, response), "document-reference", self.key)
@@ -261,6 +264,7 @@ class _Builder:
         condition: JSON = {
             "resourceType": "Condition",
             "clinicalStatus": {"coding": [{"system": self.systems["condition_clinical"], "code": "active"}]},
+            "category": [{"coding": [{"system": self.systems["condition_category"], "code": "problem-list-item"}]}],
             "code": _concept(self.tables.diagnosis_code(text), text),
             "subject": self.ref(patient),
         }
@@ -340,9 +344,11 @@ class _Builder:
     def _created(self, *order: date | None) -> str:
         return next((d.isoformat() for d in order if d is not None), self.generated_at.date().isoformat())
 
-    def claim(self, patient: str, coverage: str, insurer: str, requestor: str, requests: list[str]) -> JSON:
+    def claim(
+        self, patient: str, coverage: str, insurer: str, requestor: str, requests: list[str], history: list[str]
+    ) -> JSON:
         """The PAS Claim: coded diagnoses, one item per request with the PAS item extensions, its X12
-        service type, place of service and code."""
+        service type, place of service and code; the prior treatment as supporting information."""
         dates = self.case.dates
         claim: JSON = {
             "resourceType": "Claim",
@@ -364,6 +370,18 @@ class _Builder:
         if dates.injury is not None:
             claim["accident"] = {"date": dates.injury.isoformat()}
         pas, items = self.pas, []
+        if history:
+            report = pas.coding("report_type", pas.supporting_report_type)
+            information = {"url": "reportTypeCode", "valueCodeableConcept": {"coding": [report]}}
+            claim["supportingInfo"] = [
+                {
+                    "extension": [{"url": pas.extensions.document_information, "extension": [information]}],
+                    "sequence": n,
+                    "category": {"coding": [{"system": pas.code_systems.temp_codes, "code": "additionalInformation"}]},
+                    "valueReference": self.ref(procedure),
+                }
+                for n, procedure in enumerate(history, start=1)
+            ]  # fmt: skip
         for n, (item, request, carrier) in enumerate(zip(self.case.items, requests, self.carriers, strict=True), 1):
             line: JSON = {
                 "extension": [

@@ -1,27 +1,18 @@
-"""Da Vinci PAS 2.2.1 in one place: the review actions (X12 306), the profiles, extensions and X12 code
-lists (``mappings/pas.yaml``), and a conformance check of request and response Bundles against the rules
-of the IG's FSH sources (HL7/davinci-pas at tag 2.2.1, ``input/fsh``) and the US Core profiles they build
-on. Each fault names the rule it breaks and the FSH line it comes from.
-
-The check covers what PAS constrains beyond the base R4 resources (which ``adapter.fhir.inbound`` and the
-fhir.resources models check): cardinalities, fixed values, the X12 and ICD-10-CM bindings by code system,
-and that every reference inside a Bundle resolves inside it.
+"""Da Vinci PAS 2.2.1's vocabulary in one place: the review actions (X12 306), the profiles, extensions and
+X12 code lists (``mappings/pas.yaml``), the code systems of the value sets PAS binds, and the shapes the
+adapter writes (a PAS Bundle, a reviewAction). The conformance check is ``adapter.fhir.conformance``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache, wraps
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from adapter.errors import ConformanceError
-from adapter.fhir.navigate import Index, closure, concept_text, references
-from adapter.fhir.navigate import extensions as _ext
+from adapter.fhir.navigate import closure, concept_text
 
 JSON = dict[str, Any]
 
@@ -125,6 +116,7 @@ class Extensions(_Table):
     request_type: str
     certification_type: str
     item_preauth_period: str
+    document_information: str
 
 
 class CodeSystems(_Table):
@@ -138,6 +130,8 @@ class CodeSystems(_Table):
     identifier_type: str
     subscriber_relationship: str
     adjudication: str
+    report_type: str
+    temp_codes: str
 
 
 RequestResource = Literal["ServiceRequest", "MedicationRequest", "DeviceRequest"]
@@ -161,6 +155,7 @@ class PASTable(_Table):
     insurer_type: Code
     requestor_type: Code
     relationship: Code
+    supporting_report_type: Code
     authorization_days: int
     default: Carrier
     categories: dict[str, Carrier]
@@ -233,9 +228,10 @@ def review_action(code: str, *, number: str | None = None) -> JSON:
     }
 
 
-# --- conformance ------------------------------------------------------------------------------------------
+# --- value sets ---------------------------------------------------------------------------------------
+# The code systems of the value sets PAS binds as required (Terminology.fsh), checked by adapter.fhir.conformance.
 
-#: Code systems of the X12 278 requested-service value set (Terminology.fsh, X12278RequestedServiceType).
+#: X12278RequestedServiceType: its code systems (it also holds data-absent-reason#not-applicable).
 SERVICE_SYSTEMS = frozenset(
     {
         "https://codesystem.x12.org/005010/1365",
@@ -246,8 +242,21 @@ SERVICE_SYSTEMS = frozenset(
         "http://hl7.org/fhir/sid/ndc",
     }
 )
-#: X12278DiagnosisCodes (ICD-10-CM and ICD-9-CM; DRG systems left out: no IMR item is a DRG).
-DIAGNOSIS_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://terminology.hl7.org/CodeSystem/icd9cm"})
+NOT_APPLICABLE = ("http://terminology.hl7.org/CodeSystem/data-absent-reason", "not-applicable")
+#: X12278RequestedServiceModifierType.
+MODIFIER_SYSTEMS = frozenset(
+    {"http://www.ama-assn.org/go/cpt", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"}
+)
+#: X12278DiagnosisCodes (ICD-10-CM, ICD-9-CM and the DRG systems).
+DIAGNOSIS_SYSTEMS = frozenset(
+    {
+        "http://hl7.org/fhir/sid/icd-10-cm",
+        "http://terminology.hl7.org/CodeSystem/icd9cm",
+        "https://www.cms.gov/Medicare/Medicare-Fee-for-Service-Payment/AcuteInpatientPPS/MS-DRG-Classifications-and-Software",
+        "http://uri.hddaccess.com/cs/apdrg",
+        "http://uri.hddaccess.com/cs/aprdrg",
+    }
+)
 #: X12278LocationType.
 LOCATION_SYSTEMS = frozenset(
     {
@@ -255,395 +264,11 @@ LOCATION_SYSTEMS = frozenset(
         "https://www.nubc.org/CodeSystem/TypeOfBill",
     }
 )
+#: X12278DiagnosisType (PASTempCodes).
+DIAGNOSIS_TYPES = frozenset({"admitting", "principal", "patientreasonforvisit"})
+#: ClaimTypes: (system, codes).
+CLAIM_TYPES = ("http://terminology.hl7.org/CodeSystem/claim-type", frozenset({"institutional", "professional"}))
+#: ClaimResponseOutcome.
+OUTCOMES = frozenset({"complete", "error", "partial"})
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
-
-
-@dataclass(frozen=True)
-class Fault:
-    """One broken rule: where (a FHIRPath-like location), which rule (profile, element, FSH line), and why."""
-
-    location: str
-    rule: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message} [{self.rule}]"
-
-
-def _systems(concept: JSON | None) -> set[str]:
-    return {str(c.get("system")) for c in (concept or {}).get("coding", []) if c.get("code")}
-
-
-@dataclass(frozen=True)
-class _BundleProfile:
-    """A PAS Bundle profile: its name, the resource that comes first, and the Bundle.fsh line of each rule."""
-
-    name: str
-    first: str
-    first_rule: str
-    lines: dict[str, int]
-
-
-_REQUEST_BUNDLE = _BundleProfile(
-    "PASRequestBundle", "Claim", "PASRequestBundle obeys ClaimFirst (Bundle.fsh:6,94)",
-    {"identifier": 7, "type": 9, "timestamp": 10, "fullUrl": 12, "resource": 13, "search": 14, "request": 15,
-     "response": 16},
-)  # fmt: skip
-_RESPONSE_BUNDLE = _BundleProfile(
-    "PASResponseBundle", "ClaimResponse", "PASResponseBundle obeys ClaimResponseFirst (Bundle.fsh:49,99)",
-    {"identifier": 54, "type": 56, "timestamp": 57, "fullUrl": 59, "resource": 60, "search": 61, "request": 62,
-     "response": 63},
-)  # fmt: skip
-#: Organization.fsh lines of the two Organization profiles: (profile, type binding, active = true).
-_ORGANIZATIONS = {"PASInsurer": (1, 7, 10), "PASRequestor": (12, 18, 21)}
-
-
-class _Checker:
-    def __init__(self, bundle: JSON) -> None:
-        self.bundle = bundle
-        self.index = Index.of_bundle(bundle)
-        self.entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
-        self.faults: list[Fault] = []
-        self.pas = load_pas()
-
-    def fault(self, location: str, rule: str, message: str) -> None:
-        self.faults.append(Fault(location, rule, message))
-
-    def bundle_rules(self, profile: _BundleProfile) -> JSON | None:
-        """The Bundle-level rules; the first resource when it is the one the profile puts first."""
-        bundle, name, lines = self.bundle, profile.name, profile.lines
-        if bundle.get("resourceType") != "Bundle" or bundle.get("type") != "collection":
-            self.fault(
-                "Bundle.type",
-                f"{name} type = #collection (Bundle.fsh:{lines['type']})",
-                f"a {name} is a collection Bundle, not {bundle.get('type')!r}",
-            )
-        if not (bundle.get("identifier") or {}).get("value"):
-            self.fault(
-                "Bundle.identifier",
-                f"{name} identifier 1..1 (Bundle.fsh:{lines['identifier']})",
-                "the Bundle has no identifier",
-            )
-        if not bundle.get("timestamp"):
-            self.fault(
-                "Bundle.timestamp",
-                f"{name} timestamp 1..1 (Bundle.fsh:{lines['timestamp']})",
-                "the Bundle has no timestamp",
-            )
-        first = (self.entries[0].get("resource") or {}) if self.entries else {}
-        if first.get("resourceType") != profile.first:
-            self.fault("Bundle.entry[0]", profile.first_rule, f"the first entry must be the {profile.first}")
-        for n, entry in enumerate(self.entries):
-            where = f"Bundle.entry[{n}]"
-            if not entry.get("fullUrl"):
-                self.fault(
-                    f"{where}.fullUrl",
-                    f"{name} entry.fullUrl 1..1 (Bundle.fsh:{lines['fullUrl']})",
-                    "every entry needs a fullUrl",
-                )
-            for element in ("request", "response", "search"):
-                if element in entry:
-                    self.fault(
-                        f"{where}.{element}",
-                        f"{name} entry.{element} 0..0 (Bundle.fsh:{lines[element]}; R4 bdl-3)",
-                        f"a collection Bundle's entries carry no {element}",
-                    )
-            resource = entry.get("resource")
-            if not isinstance(resource, dict):
-                self.fault(
-                    f"{where}.resource",
-                    f"{name} entry.resource 1..1 (Bundle.fsh:{lines['resource']})",
-                    "every entry needs a resource",
-                )
-                continue
-            for location, ref in references(resource, f"{where}.resource"):
-                if self.index.find({"reference": ref}) is None:
-                    self.fault(
-                        location,
-                        "R4 Bundle: references resolve inside the Bundle (bundle.html#references)",
-                        f"{ref} is not in the Bundle",
-                    )
-        return first if first.get("resourceType") == profile.first else None
-
-    def preauthorization(self, resource: JSON, where: str, rule: str) -> None:
-        if resource.get("use") != "preauthorization" or resource.get("status") != "active":
-            self.fault(where, rule, f"a PAS {resource.get('resourceType')} is an active preauthorization")
-
-    def patient(self, reference: JSON | None, where: str) -> None:
-        patient = self.index.find(reference)
-        if patient is None or patient.get("resourceType") != "Patient":
-            self.fault(where, "PASBeneficiary (Patient.fsh:1)", "the patient must be a Patient in the Bundle")
-            return
-        names = patient.get("name") or []
-        named = any(n.get("family") or n.get("given") or _ext(n, DATA_ABSENT_REASON) for n in names)
-        if not named:
-            self.fault(
-                f"{where}.name",
-                "US Core Patient name 1..* and us-core-6 (PASBeneficiary, Patient.fsh:2)",
-                "the Patient needs a name, or a data-absent-reason (masked) in its place",
-            )
-        if not patient.get("identifier"):
-            self.fault(
-                f"{where}.identifier",
-                "US Core Patient identifier 1..* (PASBeneficiary, Patient.fsh:2)",
-                "the Patient needs an identifier",
-            )
-        if not patient.get("gender"):
-            self.fault(
-                f"{where}.gender",
-                "US Core Patient gender 1..1 (PASBeneficiary, Patient.fsh:2)",
-                "the Patient needs a gender ('unknown' when the source does not say)",
-            )
-
-    def organization(self, reference: JSON | None, where: str, profile: str) -> None:
-        line, type_line, active_line = _ORGANIZATIONS[profile]
-        org = self.index.find(reference)
-        if org is None or org.get("resourceType") != "Organization":
-            self.fault(where, f"{profile} (Organization.fsh:{line})", "must be an Organization in the Bundle")
-            return
-        if org.get("active") is not True:
-            self.fault(
-                f"{where}.active",
-                f"{profile} active = true (Organization.fsh:{active_line})",
-                "the Organization must be active",
-            )
-        if self.pas.code_systems.entity_type not in set().union(*(_systems(t) for t in org.get("type", [{}]))):
-            self.fault(
-                f"{where}.type",
-                f"{profile} type from X12 98 (Organization.fsh:{type_line})",
-                "the Organization needs an X12 entity type (98)",
-            )
-
-    def coverage(self, reference: JSON | None, where: str) -> None:
-        coverage = self.index.find(reference)
-        if coverage is None or coverage.get("resourceType") != "Coverage":
-            self.fault(
-                where,
-                "PASClaim insurance.coverage only PASCoverage (Claim.fsh:82)",
-                "the insurance must reference a Coverage in the Bundle",
-            )
-            return
-        member = [
-            i
-            for i in coverage.get("identifier", [])
-            if "MB" in {c.get("code") for c in (i.get("type") or {}).get("coding", [])}
-        ]
-        if len(member) != 1 or not member[0].get("value"):
-            self.fault(
-                f"{where}.identifier",
-                "PASCoverage identifier[memberid] 1..1 (Coverage.fsh:9)",
-                "the Coverage needs one member identifier (type MB)",
-            )
-        if not (coverage.get("relationship") or {}).get("coding"):
-            self.fault(
-                f"{where}.relationship",
-                "US Core Coverage relationship 1..1 (PASCoverage, Coverage.fsh:17)",
-                "the Coverage needs the beneficiary's relationship to the subscriber",
-            )
-        for n, payor in enumerate(coverage.get("payor", [])):
-            self.organization(payor, f"{where}.payor[{n}]", "PASInsurer")
-
-    def requested(self, reference: JSON | None, where: str) -> None:
-        request = self.index.find(reference)
-        rtype = (request or {}).get("resourceType")
-        if request is None or rtype not in REQUEST_RESOURCES:
-            self.fault(
-                where,
-                "RequestedService value only Reference(PASServiceRequest | PASMedicationRequest | "
-                "PASDeviceRequest) (Claim-update.fsh:198)",
-                "the requested service must be in the Bundle",
-            )
-            return
-        line = {"ServiceRequest": 26, "MedicationRequest": 9, "DeviceRequest": 61}[str(rtype)]
-        if request.get("intent") != "order":
-            self.fault(f"{where}.intent", f"PAS{rtype} intent = #order (Request.fsh:{line})", "intent must be order")
-        if rtype == "MedicationRequest":
-            if request.get("status") != "active":
-                self.fault(
-                    f"{where}.status", "PASMedicationRequest status = #active (Request.fsh:11)", "status must be active"
-                )
-            if not request.get("requester"):
-                self.fault(
-                    f"{where}.requester",
-                    "US Core MedicationRequest requester 1..1 (Request.fsh:2)",
-                    "a MedicationRequest needs its requester",
-                )
-            return
-        concept = request.get("code") if rtype == "ServiceRequest" else request.get("codeCodeableConcept")
-        if not _systems(concept) & SERVICE_SYSTEMS:
-            line = 28 if rtype == "ServiceRequest" else 64
-            self.fault(
-                f"{where}.code",
-                f"PAS{rtype} code from X12278RequestedServiceType (Request.fsh:{line})",
-                "the code needs a coding from X12 1365, CPT, HCPCS, ICD or NDC",
-            )
-
-    def claim(self, claim: JSON) -> None:
-        where = "Claim"
-        self.preauthorization(claim, where, "PASClaimBase use = #preauthorization, status = #active (Claim.fsh:22,27)")
-        if not 1 <= len(claim.get("identifier", [])) <= 2:
-            self.fault(
-                f"{where}.identifier", "PASClaim identifier 1..2 (Claim.fsh:183)", "the Claim needs an identifier"
-            )
-        self.patient(claim.get("patient"), f"{where}.patient")
-        self.organization(claim.get("insurer"), f"{where}.insurer", "PASInsurer")
-        if claim.get("provider"):
-            self.organization(claim.get("provider"), f"{where}.provider", "PASRequestor")
-        for n, diagnosis in enumerate(claim.get("diagnosis", [])):
-            concept = diagnosis.get("diagnosisCodeableConcept")
-            if concept is None or not _systems(concept) & DIAGNOSIS_SYSTEMS:
-                self.fault(
-                    f"{where}.diagnosis[{n}]",
-                    "PASClaimBase diagnosis[x] only CodeableConcept from X12278DiagnosisCodes (Claim.fsh:74-75)",
-                    "a diagnosis is an ICD-10-CM CodeableConcept, not a reference or text",
-                )
-        for n, insurance in enumerate(claim.get("insurance", [])):
-            self.coverage(insurance.get("coverage"), f"{where}.insurance[{n}].coverage")
-        items = claim.get("item", [])
-        if not items:
-            self.fault(f"{where}.item", "PASClaim item 1..* (Claim.fsh:187)", "the Claim has no item")
-        ext, systems = self.pas.extensions, self.pas.code_systems
-        sequences: set[Any] = set()
-        for n, item in enumerate(items):
-            at = f"{where}.item[{n}]"
-            if item.get("sequence") in sequences:  # answers, review Tasks and decisions find an item by it
-                self.fault(
-                    f"{at}.sequence",
-                    "Claim.item.sequence uniquely identifies an item (claim-definitions.html#Claim.item.sequence)",
-                    f"item sequence {item.get('sequence')} is used twice",
-                )
-            sequences.add(item.get("sequence"))
-            for url, name, line in (
-                (ext.request_type, "requestType", 194),
-                (ext.certification_type, "certificationType", 195),
-            ):
-                if len(_ext(item, url)) != 1:
-                    self.fault(
-                        f"{at}.extension",
-                        f"PASClaim item.extension[{name}] 1..1 (Claim.fsh:{line})",
-                        f"each item carries one {name} extension",
-                    )
-            if systems.service_type not in _systems(item.get("category")):
-                self.fault(
-                    f"{at}.category",
-                    "PASClaim item.category 1..1 from X12 1365 (Claim.fsh:205)",
-                    "each item needs an X12 service type category",
-                )
-            if not _systems(item.get("productOrService")) & SERVICE_SYSTEMS:
-                self.fault(
-                    f"{at}.productOrService",
-                    "PASClaimBase item.productOrService from X12278RequestedServiceType (Claim.fsh:115)",
-                    "productOrService needs a coding from X12 1365, CPT, HCPCS, ICD or NDC, not text only",
-                )
-            if not _systems(item.get("locationCodeableConcept")) & LOCATION_SYSTEMS:
-                self.fault(
-                    f"{at}.location",
-                    "PASClaim item.location[x] 1..1 CodeableConcept (Claim.fsh:125,208)",
-                    "each item needs a place of service",
-                )
-            for request in _ext(item, ext.requested_service):
-                self.requested(request.get("valueReference"), f"{at}.extension(requestedService)")
-
-    def claim_response(self, response: JSON, claim: JSON | None) -> None:
-        where = "ClaimResponse"
-        self.preauthorization(
-            response, where, "PASClaimResponseBase status = #active, use = #preauthorization (ClaimResponse.fsh:13-14)"
-        )
-        if not response.get("request"):
-            self.fault(
-                f"{where}.request",
-                "PASClaimResponseBase request 1..1 (ClaimResponse.fsh:22)",
-                "the ClaimResponse must point at the Claim it answers",
-            )
-        self.patient(response.get("patient"), f"{where}.patient")
-        self.organization(response.get("insurer"), f"{where}.insurer", "PASInsurer")
-        if not response.get("requestor"):
-            self.fault(
-                f"{where}.requestor",
-                "PASClaimResponseBase requestor MS (ClaimResponse.fsh:20)",
-                "the ClaimResponse names the requestor it answers",
-            )
-        sequences = {item.get("sequence") for item in (claim or {}).get("item", [])}
-        certified = False
-        for n, item in enumerate(response.get("item", [])):
-            at = f"{where}.item[{n}]"
-            if claim is not None and item.get("itemSequence") not in sequences:
-                self.fault(
-                    f"{at}.itemSequence",
-                    "PASClaimResponseBase item.itemSequence echoes Claim.item.sequence (ClaimResponse.fsh:50-52)",
-                    f"item sequence {item.get('itemSequence')} is not on the Claim",
-                )
-            code = review_action_code(item.get("adjudication", []))
-            if code not in set(ReviewAction):
-                self.fault(
-                    f"{at}.adjudication",
-                    "PASClaimResponseBase item.adjudication.extension[reviewAction] (ClaimResponse.fsh:54-56)",
-                    "each item carries a reviewAction code from X12 306",
-                )
-                continue
-            if ReviewAction(code).certifies:
-                certified = True
-                numbered = [
-                    s
-                    for a in item.get("adjudication", [])
-                    for e in _ext(a, self.pas.extensions.review_action)
-                    for s in _ext(e, "number")
-                    if s.get("valueString")
-                ]
-                if not numbered:
-                    self.fault(
-                        f"{at}.adjudication",
-                        "ReviewAction extension[number] (ClaimResponse.fsh:132-135)",
-                        "certified care carries its item review number",
-                    )
-        if certified and not (response.get("preAuthRef") and response.get("preAuthPeriod")):
-            self.fault(
-                f"{where}.preAuthRef",
-                "PASClaimResponseBase preAuthRef, preAuthPeriod MS (ClaimResponse.fsh:27-28)",
-                "a response that certifies care carries the authorization number and period",
-            )
-
-
-def _shaped(check: Callable[..., list[Fault]]) -> Callable[..., list[Fault]]:
-    """The checks read FHIR JSON as the R4 models shape it; anything else is one fault, never a crash."""
-
-    @wraps(check)
-    def guarded(*args: Any, **kwargs: Any) -> list[Fault]:
-        try:
-            return check(*args, **kwargs)
-        except (AttributeError, TypeError, KeyError, IndexError) as exc:
-            return [Fault("Bundle", "FHIR R4 JSON (json.html)", f"not shaped as FHIR R4 JSON ({type(exc).__name__})")]
-
-    return guarded
-
-
-@_shaped
-def request_faults(bundle: JSON) -> list[Fault]:
-    """What keeps ``bundle`` from being a PAS 2.2.1 request Bundle (empty: none found)."""
-    checker = _Checker(bundle)
-    claim = checker.bundle_rules(_REQUEST_BUNDLE)
-    if claim is not None:
-        checker.claim(claim)
-    return checker.faults
-
-
-def check_request(bundle: JSON) -> None:
-    """Refuse (``ConformanceError``, every fault listed) a Bundle that is not a PAS request Bundle."""
-    faults = request_faults(bundle)
-    if faults:
-        raise ConformanceError(
-            f"not a Da Vinci PAS 2.2.1 request Bundle: {faults[0].message} [{faults[0].rule}]"
-            + (f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""),
-            faults=[(f.location, f.rule, f.message) for f in faults],
-        )
-
-
-@_shaped
-def response_faults(bundle: JSON, claim: JSON | None = None) -> list[Fault]:
-    """What keeps ``bundle`` from being a PAS 2.2.1 response Bundle; with the ``claim`` it answers, also
-    whether every item echoes that Claim's item sequence."""
-    checker = _Checker(bundle)
-    response = checker.bundle_rules(_RESPONSE_BUNDLE)
-    if response is not None:
-        checker.claim_response(response, claim)
-    return checker.faults

@@ -3,9 +3,9 @@
 The adapter builds R4 (4.0.1) and, on request, rewrites the few elements R5 renamed or retyped: the
 ClaimResponse gains ``decision`` and per-item ``reviewOutcome``; ServiceRequest.code becomes a
 CodeableReference and reasonReference becomes ``reason``; Coverage.payor becomes ``insurer`` with the
-new required ``kind``; DocumentReference points at the Claim through ``basedOn``; processNote.type
-becomes a CodeableConcept; Attachment.size becomes an integer64 (a JSON string). The way back undoes
-exactly that, so the reader only ever reads R4.
+new required ``kind``; Procedure.performed[x] becomes ``occurrence[x]``; DocumentReference points at the
+Claim through ``basedOn``; processNote.type becomes a CodeableConcept; Attachment.size becomes an
+integer64 (a JSON string). The way back undoes exactly that, so the reader only ever reads R4.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def r4_to_r5(bundle: JSON) -> JSON:
             resource[_ORDERED[rtype][1]] = {"concept": resource.pop(_ORDERED[rtype][0])}
             if "reasonReference" in resource:
                 resource["reason"] = [{"reference": r} for r in resource.pop("reasonReference")]
+        elif rtype == "Procedure" and "_performedDateTime" in resource:
+            resource["_occurrenceDateTime"] = resource.pop("_performedDateTime")  # R5 renamed performed[x]
         elif rtype == "Coverage":
             resource["kind"] = "insurance"
             resource["insurer"] = resource.pop("payor")[0]
@@ -106,6 +108,8 @@ def r5_to_r4(bundle: JSON) -> JSON:
                 resource[r4_name] = resource.pop(r5_name)["concept"]
             if "reason" in resource:
                 resource["reasonReference"] = [r["reference"] for r in resource.pop("reason") if "reference" in r]
+        elif rtype == "Procedure" and "_occurrenceDateTime" in resource:
+            resource["_performedDateTime"] = resource.pop("_occurrenceDateTime")
         elif rtype == "Coverage":
             resource.pop("kind", None)
             if "insurer" in resource:

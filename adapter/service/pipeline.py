@@ -13,8 +13,8 @@ from typing import Any
 from adapter.determination import AdversePolicy, RuleSet, determine_all, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
+from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
-from adapter.fhir.pas import check_request
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
 from adapter.service.state import Recording, RequestConflictError, Store
@@ -115,6 +115,7 @@ def recording(
     key: str | None = None,
     also: Sequence[str] = (),
     audited: tuple[str, str, str] | None = None,
+    inquiry: Sequence[tuple[str, str]] = (),
 ) -> Recording:
     """What the store keeps of a decision: the ClaimResponse, its payer copy (when ``forward``), its review
     Tasks, the idempotency ``key`` and business keys ``also``, and the audit row (who, action, target)."""
@@ -124,13 +125,21 @@ def recording(
         decided.requested[0].reference if decided.requested else None
     )
     payer_copy = for_payer(response) if forward else None
-    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited)
+    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry)
 
 
-def record(store: Store, decided: Decided, *, forward: bool, key: str | None = None, also: Sequence[str] = ()) -> str:
-    """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys); the id of the ClaimResponse
-    that answers ``key`` (another one when a racing twin was recorded first)."""
-    return store.record_all([recording(decided, forward=forward, key=key, also=also)])[0]
+def record(
+    store: Store,
+    decided: Decided,
+    *,
+    forward: bool,
+    key: str | None = None,
+    also: Sequence[str] = (),
+    inquiry: Sequence[tuple[str, str]] = (),
+) -> str:
+    """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys, the inquiry keys); the id of
+    the ClaimResponse that answers ``key`` (another one when a racing twin was recorded first)."""
+    return store.record_all([recording(decided, forward=forward, key=key, also=also, inquiry=inquiry)])[0]
 
 
 def answer(
@@ -142,10 +151,12 @@ def answer(
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
     adverse: AdversePolicy = "pend",
+    inquiry: Sequence[tuple[str, str]] = (),
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
-    identifiers) that other content must not reuse (``RequestConflictError``)."""
+    identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
+    pairs a PAS inquiry finds the answer by."""
     existing = store.processed(key)
     found = store.claim_response(existing) if existing is not None else None
     if found is not None:
@@ -153,7 +164,7 @@ def answer(
     if any(store.processed(k) is not None for k in also):
         raise RequestConflictError()
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
-    stored = record(store, decided, forward=forward, key=key, also=also)
+    stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry)
     if stored == decided.response["id"]:
         return decided.response, True
     first = store.claim_response(stored)

@@ -97,3 +97,13 @@ tasks = Table(
     Index("tasks_status_due", "status", "due_us", "id"),
     Index("tasks_focus", "focus"),
 )
+
+inquiry_keys = Table(
+    "inquiry_keys",
+    metadata,
+    #: The patient's member id as ``system|value`` (identifier type MB), as the submission gave it.
+    Column("member", Text, primary_key=True),
+    #: An NPI of a provider the submission named (the requestor, care team, ordering or rendering provider).
+    Column("provider", Text, primary_key=True),
+    Column("claim_response_id", Text, primary_key=True),
+)

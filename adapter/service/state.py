@@ -32,7 +32,16 @@ from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError, StateError
 from adapter.review.tasks import ReviewTask, decision_of
-from adapter.service.schema import audit, claim_responses, cursors, dead_letters, outbox, processed, tasks
+from adapter.service.schema import (
+    audit,
+    claim_responses,
+    cursors,
+    dead_letters,
+    inquiry_keys,
+    outbox,
+    processed,
+    tasks,
+)
 
 JSON = dict[str, Any]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -84,6 +93,8 @@ class Recording:
     also: Sequence[str] = ()
     reviews: Sequence[ReviewTask] = ()
     audited: tuple[str, str, str] | None = None
+    #: (member id, provider NPI) pairs a PAS inquiry finds this answer by.
+    inquiry: Sequence[tuple[str, str]] = ()
 
 
 @dataclass
@@ -218,6 +229,9 @@ class Store:
             db.execute(
                 insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(r.forward).decode())
             )
+        if r.inquiry:
+            rows = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
+            db.execute(insert(inquiry_keys), rows)
         if r.audited is not None:
             db.execute(insert(audit).values(**_audit_row(*r.audited, str(response.get("outcome")))))
         return str(response["id"])
@@ -246,6 +260,22 @@ class Store:
         with self.transaction() as db:
             row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()
         return orjson.loads(row) if row else None
+
+    def inquired(self, members: Sequence[str], providers: Sequence[str]) -> list[str]:
+        """The ClaimResponses a PAS inquiry finds: submitted for one of these member ids with one of these
+        provider NPIs (in a stable order)."""
+        if not members or not providers:
+            return []
+        table = inquiry_keys
+        with self.transaction() as db:
+            rows = db.execute(
+                select(table.c.claim_response_id)
+                .distinct()
+                .join(claim_responses, claim_responses.c.id == table.c.claim_response_id)
+                .where(table.c.member.in_(list(members)), table.c.provider.in_(list(providers)))
+                .order_by(table.c.claim_response_id)
+            ).scalars()
+            return [str(r) for r in rows]
 
     def search(
         self,

@@ -23,7 +23,8 @@ from adapter import parse_letter, sandbox
 from adapter.config import SANDBOX, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
-from adapter.fhir.pas import REQUEST_RESOURCES, response_faults
+from adapter.fhir.conformance import response_faults
+from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.letters import summary_text
 from adapter.review import apply_decision, read_decision
 from adapter.sandbox import free_port
@@ -31,7 +32,7 @@ from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
 from tests.conftest import CORPUS, LETTERS
-from tests.test_service import _inquiry
+from tests.test_service import _inquiry, with_npi
 
 TOKEN = "e2e-writer"
 FHIR = {"Content-Type": "application/fhir+json", "Authorization": f"Bearer {TOKEN}"}
@@ -73,7 +74,7 @@ def service(tmp_path: Path, ehr_url: str, payer_url: str) -> Iterator[tuple[str,
 def _pas(case_number: str) -> dict[str, Any]:
     case = parse_letter((LETTERS / "case-number-multi.txt").read_bytes())
     case.case_number = case_number
-    return pas_bundle(case)
+    return with_npi(pas_bundle(case))
 
 
 def _on_payer(payer: FHIRClient, claim_response_id: str) -> int:
@@ -123,7 +124,7 @@ def test_pas_submit_then_inquire_over_http(service: tuple[str, str], payer: FHIR
     response = submitted.json()["entry"][0]["resource"]
     inquired = httpx.post(f"{base}/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=FHIR, timeout=30)
     assert inquired.status_code == 200
-    answer = inquired.json()["entry"][0]["resource"]
+    answer = inquired.json()["parameter"][0]["resource"]["entry"][0]["resource"]
     assert (answer["id"], answer["meta"]["versionId"]) == (response["id"], response["meta"]["versionId"])
     assert [i["adjudication"] for i in answer["item"]] == [i["adjudication"] for i in response["item"]]
     _wait(lambda: _on_payer(payer, response["id"]) == 1)
@@ -132,7 +133,7 @@ def test_pas_submit_then_inquire_over_http(service: tuple[str, str], payer: FHIR
 def _pas_letter(name: str, case_number: str) -> dict[str, Any]:
     case = parse_letter((LETTERS / name).read_bytes())
     case.case_number = case_number
-    return pas_bundle(case)
+    return with_npi(pas_bundle(case))
 
 
 def test_physician_review_end_to_end(service: tuple[str, str], payer: FHIRClient) -> None:
@@ -164,7 +165,7 @@ def test_physician_review_end_to_end(service: tuple[str, str], payer: FHIRClient
         assert done.status_code == 200, done.text
 
     inquired = httpx.post(f"{base}/Claim/$inquire", content=json.dumps(_inquiry(request)), headers=FHIR, timeout=30)
-    final = inquired.json()["entry"][0]["resource"]
+    final = inquired.json()["parameter"][0]["resource"]["entry"][0]["resource"]
     assert (final["meta"]["versionId"], final["outcome"]) == ("3", "complete")
     assert sorted(final["disposition"].split(", ")) == ["A1", "A3"]
 

@@ -11,9 +11,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
-from adapter.errors import ConformanceError
-from adapter.fhir.navigate import Index
-from adapter.fhir.pas import check_request, review_action_code
+from adapter.fhir.conformance import check_inquiry, check_request, claim_npis, member_ids
+from adapter.fhir.pas import review_action_code
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
@@ -33,7 +32,14 @@ def _refuse(message: str, code: str) -> ServiceError:
     return ServiceError(400, message, code=code, issue_type="structure")
 
 
-def _answer(ctx: ServiceContext, request: Request, data: JSON, key: str, also: list[str]) -> tuple[JSON, bool]:
+def _answer(
+    ctx: ServiceContext,
+    request: Request,
+    data: JSON,
+    key: str,
+    also: list[str],
+    inquiry: list[tuple[str, str]] | None = None,
+) -> tuple[JSON, bool]:
     with tracer.start_as_current_span("determine"):
         response, created = answer(
             ctx.store,
@@ -43,6 +49,7 @@ def _answer(ctx: ServiceContext, request: Request, data: JSON, key: str, also: l
             also=also,
             limits=ctx.limits,
             adverse=ctx.settings.determination.adverse,
+            inquiry=inquiry or (),
         )
     request.state.target = f"ClaimResponse/{response['id']}"
     if created:
@@ -68,21 +75,13 @@ def post_service_request(
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
 
-def _identifiers(resource: JSON) -> list[str]:
-    """A resource's identifiers as ``system|value`` (those with a value)."""
-    return [f"{i.get('system')}|{i['value']}" for i in resource.get("identifier", []) if i.get("value")]
-
-
 def _claim_keys(claim: JSON) -> list[str]:
-    return [f"claim:{i}" for i in _identifiers(claim)]
+    """A Claim's business keys: ``claim:system|value`` of each identifier."""
+    return [f"claim:{i.get('system')}|{i['value']}" for i in claim.get("identifier", []) if i.get("value")]
 
 
-def _members(bundle: JSON, claim: JSON) -> list[str]:
-    """The patient's identifiers (system|value) as the Claim's Bundle gives them: what an inquiry must match."""
-    patient = Index.of_bundle(bundle).find(claim.get("patient")) or {}
-    if patient.get("resourceType") != "Patient":
-        return []
-    return _identifiers(patient)
+#: At most this many (member id, NPI) pairs are kept per submission (a Claim names a few of each).
+_MAX_INQUIRY_KEYS = 64
 
 
 @router.post("/Claim/$submit")
@@ -92,14 +91,15 @@ def submit(
     raw: Annotated[bytes, Depends(body())],
 ) -> Response:
     """Da Vinci PAS ``Claim/$submit``: a PAS request Bundle in (refused with every broken rule listed when it
-    is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to."""
+    is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to. The answer is
+    kept under the patient's member ids and the providers' NPIs, which a PAS inquiry matches on."""
     ctx = context(request)
     data = ctx.inbound(raw)
     check_request(data)
     claim = data["entry"][0]["resource"]
-    claims = _claim_keys(claim)
-    members = [f"member:{c}#{m}" for c in claims for m in _members(data, claim)]
-    response, _created = _answer(ctx, request, data, _key("submit", data), [*claims, *members])
+    members, providers = sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim))
+    pairs = [(m, p) for m in members for p in providers][:_MAX_INQUIRY_KEYS]
+    response, _created = _answer(ctx, request, data, _key("submit", data), _claim_keys(claim), pairs)
     answer_bundle = response_bundle(
         response, f"{ctx.base}/ClaimResponse/{response['id']}", data, timestamp=response["meta"]["lastUpdated"]
     )
@@ -112,36 +112,26 @@ def inquire(
     _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))],
     raw: Annotated[bytes, Depends(body())],
 ) -> Response:
-    """Da Vinci PAS ``Claim/$inquire``: the current answer to a Claim submitted before, found by the Claim's
-    identifier and the patient's (both must match, as PAS requires), in a PAS inquiry response Bundle with the
-    inquiry's Patient, insurer and requestor. An inquiry by Claim identifier matches at most one Claim, so
-    the Bundle is returned as the operation's single ``return`` (R4 operations); none matching is a 404."""
+    """Da Vinci PAS ``Claim/$inquire``: a PAS inquiry Bundle in (refused, 400 naming each broken rule, when it
+    is not one), a ``Parameters`` out with one ``return`` inquiry response Bundle per submitted Claim whose
+    patient has one of the inquiry's member ids and which named one of the inquiry provider's NPIs (PAS
+    spec-53); none matching is an empty ``Parameters``, not an error. The inquiry's own Claim identifier
+    names the inquiry, not what it looks for. Each answer is the ClaimResponse's current version: the
+    current result of every item."""
     ctx = context(request)
     data = ctx.inbound(raw)
-    entries = data.get("entry") or []
-    claim = (entries[0].get("resource") or {}) if entries else {}
-    if data.get("resourceType") != "Bundle" or data.get("type") != "collection" or claim.get("resourceType") != "Claim":
-        raise ConformanceError(
-            "$inquire takes a PAS inquiry Bundle: a collection whose first entry is the Claim",
-            faults=[("Bundle.entry[0]", "PASInquiryRequestBundle obeys ClaimFirst (Bundle.fsh:29,94)",
-                     "the first entry must be the Claim inquiry")],
-        )  # fmt: skip
-    members = _members(data, claim)
-    if not members:
-        raise ConformanceError(
-            "an inquiry identifies the patient by identifier (the member id)",
-            faults=[("Claim.patient", "PAS inquiry: the patient is identified by member id (specification.html)",
-                     "the inquiry's Patient carries no identifier")],
-        )  # fmt: skip
-    found = None
-    for key in _claim_keys(claim):
-        if any(ctx.store.processed(f"member:{key}#{m}") for m in members):
-            rid = ctx.store.processed(key)
-            found = ctx.store.claim_response(rid) if rid else None
-            break
-    if found is None:
-        raise ServiceError(404, "no submitted Claim matches this identifier and patient", code="not-found",
-                           issue_type="not-found")  # fmt: skip
-    request.state.target = f"ClaimResponse/{found['id']}"
+    check_inquiry(data)
+    claim = data["entry"][0]["resource"]
+    found = [
+        r
+        for rid in ctx.store.inquired(sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim)))
+        if (r := ctx.store.claim_response(rid)) is not None
+    ]
+    request.state.target = ",".join(f"ClaimResponse/{r['id']}" for r in found)[:160] or None
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return fhir_response(inquiry_bundle(found, data, f"{ctx.base}/ClaimResponse/{found['id']}", timestamp=now))
+    results = [
+        {"name": "return", "resource": inquiry_bundle(r, data, f"{ctx.base}/ClaimResponse/{r['id']}", timestamp=now)}
+        for r in found
+    ]
+    return fhir_response({"resourceType": "Parameters", "parameter": results} if results else
+                         {"resourceType": "Parameters"})  # fmt: skip
