@@ -256,6 +256,11 @@ class Store:
         with self.transaction() as db:
             return db.execute(select(processed.c.item_key).where(processed.c.item_key == key)).first() is not None
 
+    def mark(self, key: str) -> None:
+        """Mark a key done with no answer (a review session signed out: ``claimed`` on every replica)."""
+        with self.transaction() as db:
+            self._claim(db, key, None)
+
     def claim_response(self, rid: str) -> JSON | None:
         with self.transaction() as db:
             row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()

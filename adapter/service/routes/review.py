@@ -4,7 +4,8 @@ same code as ``PUT /fhir/Task/{id}``.
 
 Who: the reviewer's bearer token in the ``Authorization`` header, or a session cookie set by the login
 form (the token checked once, then a signed, short-lived session: HttpOnly, SameSite=Strict, Secure
-behind https). Forms carry a CSRF token bound to the session (the login form one bound to a nonce
+behind https; never longer than the token that made it, ended at sign-out on every replica, and ended when
+its static token is removed). Forms carry a CSRF token bound to the session (the login form one bound to a nonce
 cookie), and a POST whose ``Origin`` is another site is refused.
 """
 
@@ -62,6 +63,8 @@ class Reviewer:
     principal: Principal
     #: The CSRF token of the session (None for a bearer-header client, which needs none).
     csrf: str | None
+    #: The session's id, ended at sign-out (None for a bearer-header client).
+    session: str | None = None
 
 
 def _secret(ctx: ServiceContext) -> bytes:
@@ -69,13 +72,22 @@ def _secret(ctx: ServiceContext) -> bytes:
     return configured.get_secret_value().encode() if configured else _PROCESS_SECRET
 
 
-def _session(ctx: ServiceContext, principal: Principal) -> tuple[str, str]:
-    """(cookie value, its CSRF token) for a signed-in reviewer."""
-    csrf = secrets.token_urlsafe(24)
+def _session(ctx: ServiceContext, principal: Principal) -> tuple[str, int]:
+    """(cookie value, its lifetime in seconds) for a signed-in reviewer: never longer than the token that made
+    it, nor than ``service.session_minutes``."""
+    moment = int(time.time())
+    ends = moment + 60 * ctx.settings.service.session_minutes
+    if principal.expires is not None:
+        ends = min(ends, int(principal.expires))
     scopes = " ".join(f"{s.context}/{s.resource}.{s.permissions}" for s in principal.scopes if not s.query)
-    claims = {"sub": principal.name, "scope": scopes, "csrf": csrf, "iat": int(time.time()),
-              "exp": int(time.time()) + 60 * ctx.settings.service.session_minutes}  # fmt: skip
-    return jwt.encode(claims, _secret(ctx), algorithm=_ALGORITHM), csrf
+    claims = {"sub": principal.name, "scope": scopes, "csrf": secrets.token_urlsafe(24),
+              "jti": secrets.token_urlsafe(16), "iat": moment, "exp": ends}  # fmt: skip
+    return jwt.encode(claims, _secret(ctx), algorithm=_ALGORITHM), max(0, ends - moment)
+
+
+def _ended(session: str) -> str:
+    """The state key that says a session was signed out."""
+    return f"review-session-ended:{session}"
 
 
 def _reviewer(request: Request, letter: str) -> Reviewer | None:
@@ -89,13 +101,17 @@ def _reviewer(request: Request, letter: str) -> Reviewer | None:
     if not cookie:
         return None
     try:
-        claims = jwt.decode(cookie, _secret(ctx), algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(cookie, _secret(ctx), algorithms=[_ALGORITHM],
+                            options={"require": ["exp", "sub", "jti"]})  # fmt: skip
     except jwt.PyJWTError:
         return None
-    principal = Principal.with_scopes(str(claims["sub"]), str(claims.get("scope", "")))
+    name, session = str(claims["sub"]), str(claims["jti"])
+    if (name.startswith("token:") and not ctx.admission.configured(name)) or ctx.store.claimed(_ended(session)):
+        return None  # signed out, or its token was removed: sign in again
+    principal = Principal.with_scopes(name, str(claims.get("scope", "")))
     request.state.principal = principal.name
     ctx.admission.authorise(principal, "Task", letter, None, USER_CONTEXT)
-    return Reviewer(principal, str(claims.get("csrf", "")))
+    return Reviewer(principal, str(claims.get("csrf", "")), session)
 
 
 def _same_origin(request: Request) -> None:
@@ -228,10 +244,10 @@ def login(request: Request, token: Annotated[str, Form(max_length=4096)],
         if exc.status == 429:
             raise
         return login_form(request, error="That token is not a reviewer's (it needs user/Task scopes).")
-    cookie, _ = _session(ctx, principal)
+    cookie, lifetime = _session(ctx, principal)
     response = RedirectResponse("/review", status_code=303)
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=60 * ctx.settings.service.session_minutes, httponly=True,
-                        samesite="strict", path="/", secure=_secure(ctx))  # fmt: skip
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=lifetime, httponly=True, samesite="strict", path="/",
+                        secure=_secure(ctx))  # fmt: skip
     response.delete_cookie(LOGIN_COOKIE, path="/review")
     return response
 
@@ -241,6 +257,8 @@ def logout(request: Request, csrf: Annotated[str, Form(max_length=100)]) -> Resp
     reviewer = _reviewer(request, "r")
     if reviewer is not None:
         _check_csrf(request, reviewer, csrf)
+        if reviewer.session is not None:  # the cookie, replayed, no longer signs anyone in
+            context(request).store.mark(_ended(reviewer.session))
     response = _to_login()
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
