@@ -26,12 +26,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapter import __version__, sandbox
-from adapter.config import AuthSettings, Settings, load_settings
+from adapter.config import AuthSettings, Settings, load_settings, state_url_problem
 from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
 from adapter.determination.fhir_facts import requested_services
-from adapter.errors import AdapterError, FHIRServerError, InputError, StateError, TransportError
+from adapter.errors import AdapterError, ConfigError, FHIRServerError, InputError, StateError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.check import ConformanceCheck
 from adapter.exchange.pull import pull_cases
@@ -51,7 +51,7 @@ from adapter.tables import load_tables
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
 DEFAULT_LETTERS = Path(__file__).resolve().parent.parent / "fixtures" / "letters"
 
-_stdout = Console(highlight=False)
+_stdout = Console(highlight=False, soft_wrap=True)  # a line of text is never broken; tables fit the width
 if not _stdout.is_terminal:
     _stdout.width = 100  # tables written to a file or a pipe fit 100 columns
 _stderr = Console(stderr=True, highlight=False)
@@ -571,6 +571,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     """--ehr, --payer and --state over the settings."""
     settings = load_settings(ehr_url=getattr(args, "ehr", None), payer_url=getattr(args, "payer", None))
     if args.state:
+        if problem := state_url_problem(args.state):
+            raise ConfigError(f"--state: {problem}")
         settings = settings.model_copy(
             update={"service": settings.service.model_copy(update={"state_url": args.state})}
         )
@@ -596,8 +598,8 @@ def cmd_sync(args: argparse.Namespace) -> int:
     worker = wiring.worker()
     listener, subscription = None, None
     if args.listen and not args.once:
-        host, _, port = args.listen.rpartition(":")
-        listener = HookListener(host or "127.0.0.1", int(port))
+        host, port = args.listen
+        listener = HookListener(host, port)
         listener.start()
         subscription = subscribe(worker.ehr, listener)
         where = f"Subscription/{subscription}" if subscription else "none: the EHR server has no Subscriptions; polling"
@@ -731,6 +733,20 @@ _PAYER_HELP = (
 )
 
 
+def _port(text: str) -> int:
+    """A TCP port on the command line: 1 to 65535, else a usage error naming it."""
+    port = int(text) if text.isdigit() else 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (a number from 1 to 65535)")
+    return port
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``[HOST:]PORT`` on the command line, as (host, port); the host is 127.0.0.1 when not given."""
+    host, _, port = text.rpartition(":")
+    return host or "127.0.0.1", _port(port)
+
+
 def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
     """A subcommand whose ``--help`` starts with the summary the command list shows."""
     parser: argparse.ArgumentParser = commands.add_parser(
@@ -817,7 +833,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = _command(commands, "serve", "run the adapter's HTTP service (EHR push, payer pull)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1; 0.0.0.0: all)")
-    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
     serve.add_argument("--state", metavar="URL", help=_STATE_HELP)
     serve.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     serve.set_defaults(run=cmd_serve)
@@ -832,7 +848,10 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
     sync.add_argument("--once", action="store_true", help="one pass, then exit")
     sync.add_argument(
-        "--listen", metavar="[HOST:]PORT", help="take rest-hook notifications here (a Subscription on the EHR)"
+        "--listen",
+        metavar="[HOST:]PORT",
+        type=_address,
+        help="take rest-hook notifications here (a Subscription on the EHR; host default: 127.0.0.1)",
     )
     sync.add_argument("--state", metavar="URL", help=_STATE_HELP)
     sync.add_argument("--backfill", action="store_true",

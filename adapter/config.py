@@ -14,7 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -33,6 +33,7 @@ __all__ = [
     "config_file",
     "load_settings",
     "read_config_file",
+    "state_url_problem",
 ]
 
 #: The sandbox FHIR server, pinned: its own virtualenv, never the project's.
@@ -150,6 +151,25 @@ class ServiceSettings(BaseModel):
     #: leaves them to the next one after that long.
     outbox_lease: float = Field(default=60.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
+
+    @field_validator("state_url")
+    @classmethod
+    def _known_database(cls, url: str) -> str:
+        problem = state_url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return url
+
+
+#: The database URLs the state store opens (anything else with a scheme is a mistake, not a file name).
+_STATE_SCHEMES = ("sqlite://", "postgresql://", "postgres://")
+
+
+def state_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the service's state database, or None."""
+    if "://" in url and not url.startswith(_STATE_SCHEMES):
+        return f"expected sqlite:///PATH or postgresql://user:password@host/db (got {url.split('://')[0]}://...)"
+    return None
 
 
 class DeterminationSettings(BaseModel):
@@ -330,7 +350,8 @@ def _what_is_wrong(error: ErrorDetails, name: str, section: type[BaseModel] | No
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()), "")
         return f"expected a number {_BOUNDS[kind]} {bound}{got}"
-    return _EXPECTED.get(kind, error["msg"][:1].lower() + error["msg"][1:]) + got
+    message = error["msg"].removeprefix("Value error, ")
+    return _EXPECTED.get(kind, message[:1].lower() + message[1:]) + ("" if kind == "value_error" else got)
 
 
 def _config_error(exc: ValidationError, overrides: dict[str, object]) -> ConfigError:

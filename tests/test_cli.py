@@ -255,3 +255,17 @@ def test_the_demo_ends_with_three_commands_that_work_from_where_it_ran(
     assert "example-ehr-token" in load_settings().service.tokens  # the config the curl's token comes from
     assert curl.startswith("curl -X POST http://127.0.0.1:8080/fhir/ServiceRequest ")
     assert Path(curl.rsplit("@", 1)[1]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--port", "99999"], "argument --port: '99999' is not a port (a number from 1 to 65535)"),
+        (["serve", "--port", "http"], "argument --port: 'http' is not a port"),
+        (["sync", "--listen", "abc"], "argument --listen: 'abc' is not a port"),
+    ],
+)
+def test_a_wrong_port_is_a_usage_error(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2 and message in capsys.readouterr().err

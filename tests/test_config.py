@@ -41,6 +41,10 @@ def _error(toml: str) -> str:
         ("[payer_auth]\ntpye = 'smart'\n", "payer_auth.tpye: unknown setting; did you mean payer_auth.type?"),
         ("ehr = 'http://ehr/fhir'\n", "ehr: unknown setting; did you mean ehr_url?"),
         ("x = \n", "imr-adapter.toml: not valid TOML: Invalid value (at line 1, column 5)"),
+        (
+            '[service]\nstate_url = "mysql://u:secret@db/imr"\n',
+            "service.state_url: expected sqlite:///PATH or postgresql://user:password@host/db (got mysql://...)",
+        ),
     ],
 )
 def test_a_wrong_setting_names_the_file_the_key_and_what_it_should_be(toml: str, message: str) -> None:
@@ -91,3 +95,11 @@ def test_the_cli_prints_one_line_and_exits_1(command: list[str], capsys: pytest.
     out, err = capsys.readouterr()
     assert err == 'error: [config] imr-adapter.toml: service.tokens: expected a table of token = "scopes"\n'
     assert not Path(".state").exists()  # nothing was started or created
+
+
+def test_a_state_url_flag_of_an_unknown_kind_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "current", "--state", "foo://x"]) == 1
+    assert capsys.readouterr().err == (
+        "error: [config] --state: expected sqlite:///PATH or postgresql://user:password@host/db (got foo://...)\n"
+    )
+    assert not Path("foo:").exists()  # not taken for a file name
