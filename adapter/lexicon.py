@@ -141,12 +141,14 @@ class Lexicon(_Entry):
     class_words: dict[str, list[str]] = Field(default_factory=dict)
     #: Generic words that credit improvement to a kind of treatment ("with medications", "the injections").
     attribution: dict[str, list[str]] = Field(default_factory=dict)
+    #: Treatments no request category reads as prior care but that improvement may be credited to.
+    other_treatments: dict[str, list[str]] = Field(default_factory=dict)
     measures: Measures
     dose_frequencies: list[DoseFrequency]
     topical_not_recommended: list[str]
     topical_forms: list[str]
 
-    @field_validator("regions", "diagnoses", "attribution", "class_words")
+    @field_validator("regions", "diagnoses", "attribution", "other_treatments", "class_words")
     @classmethod
     def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
         for patterns in table.values():
@@ -278,7 +280,7 @@ class Lexicon(_Entry):
         """Treatments a sentence may credit improvement to: each therapy, each drug class, generic words."""
         out = {t.name: _alternatives(t.words) for t in self.therapies}
         out |= {f"drug:{cls}": self.names_pattern(cls) for cls in self.drugs}
-        out |= {key: _alternatives(words) for key, words in self.attribution.items()}
+        out |= {key: _alternatives(words) for key, words in (self.attribution | self.other_treatments).items()}
         return out
 
 

@@ -260,8 +260,10 @@ def forget_texts() -> None:
 _INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
                              r"|\bnegative for\b|\bruled out\b", re.I)  # fmt: skip
 #: Words that credit what follows them: "improved after the injections", "better with medications".
-_CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|thanks to|due to|in response to|because of|"
-                          r"through|on|using|by)\b", re.I)  # fmt: skip
+_CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
+                          r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
+#: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
+_CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
 
 
@@ -313,7 +315,9 @@ class _Treatments:
         clause_start, clause_end = cuts[at], cuts[min(at + 1, len(cuts) - 1)]
         for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
             if not start <= credited.start() < end:  # "after the therapy course" credits the therapy
-                named = self.named(credited.end(), min(clause_end, credited.end() + 60))
+                reach = min(clause_end, credited.end() + 60)
+                contrast = _CONTRAST.search(self.text, credited.end(), reach)
+                named = self.named(credited.end(), contrast.start() if contrast else reach)
                 if named:
                     return named
         clause = self.named(clause_start, clause_end, (start, end))
@@ -464,10 +468,10 @@ def finding(
         if credit is not None and m.treatments and not m.treatments & credit:
             continue
         if m.polarity == "absent":
-            if NEGATED not in m.modifiers:  # an absence phrase carries its own negation
-                absent.append(m)
-            elif DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
+            if DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
                 present.append(m)
+            elif NEGATED not in m.modifiers:  # an absence phrase carries its own negation
+                absent.append(m)
         elif m.modifiers & {NEGATED, DENIED_INSIDE}:
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers:

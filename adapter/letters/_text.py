@@ -180,25 +180,39 @@ def diagnoses(summary: str) -> list[str]:
 
 
 _UNIT = r"(?:sessions?|visits?|treatments?)"
-_UNIT_WORD = re.compile(_UNIT, re.IGNORECASE)
+#: Where a count of care may stand: a unit word, "x6", or an injection (its own unit).
+_TRIGGER = re.compile(rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=1)
 def _history_pattern() -> re.Pattern[str]:
-    """ "12 sessions of physical therapy", "6 prior chiropractic visits": therapy names from the lexicon."""
-    therapy = "|".join(f"(?:{w})" for t in load_lexicon().therapies for w in t.words)
+    """ "12 sessions of physical therapy", "6 prior chiropractic visits", "chiro x6", "acupuncture for 8
+    sessions", "three prior ESIs": therapy names from the lexicon."""
+    lexicon = load_lexicon()
+    therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
+    injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
     return re.compile(
         rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
         rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
-        rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b",
+        rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b"
+        rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
+        rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER})\s+{_UNIT}\b"
+        rf"|\b(?P<n5>{NUMBER})\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
+        rf"steroid)\s+){{0,3}}(?P<t5>{injection})",
         re.IGNORECASE,
     )
 
 
+#: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven".
+_BARE_COUNT = re.compile(
+    rf"\b(?:after|following|completed|attended|finished|had)\s+(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
+    rf"(?:\s+{_UNIT}|(?=\s*[.;,]|$))",
+    re.IGNORECASE,
+)
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
 _GRANTED_AFTER = re.compile(r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
                             r"requested|recommended|pending)\b", re.IGNORECASE)  # fmt: skip
-_PART_OF = re.compile(rf"\b({NUMBER})\s+of\s+(?:the\s+)?$", re.IGNORECASE)
+_PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 
 
 def treatment_history(summary: str) -> list[TreatmentFact]:
@@ -206,23 +220,35 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
     facts: list[TreatmentFact] = []
     flat = collapse(summary)
     seen: set[int] = set()
-    # The full pattern is slow to try at every position: try it only around the unit words.
-    for unit in _UNIT_WORD.finditer(flat):
-        window_start = max(0, unit.start() - 80)
-        for found in _history_pattern().finditer(flat, window_start, unit.end() + 60):
+    lexicon = load_lexicon()
+    # The full pattern is slow to try at every position: try it only around the words a count stands by.
+    for trigger in _TRIGGER.finditer(flat):
+        window_start = max(0, trigger.start() - 80)
+        for found in _history_pattern().finditer(flat, window_start, trigger.end() + 60):
             if found.start() in seen:
                 continue
             seen.add(found.start())
-            count = to_int(found["n1"] or found["n2"])
+            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5") if found[g]))
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
             elif _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end()):
                 continue  # "12 sessions were authorized": granted, not had
-            therapy = found["t1"] or found["t2"]
+            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5") if found[g])
             if count:
-                name = load_lexicon().therapy_name(therapy) or therapy.lower()
+                name = lexicon.therapy_name(therapy) or therapy.lower()
                 facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
+    for bare in _BARE_COUNT.finditer(flat):
+        if any(f.text in flat[max(0, bare.start() - 60) : bare.end() + 60] for f in facts):
+            continue  # counted above with its therapy
+        start = flat.rfind(".", 0, bare.start()) + 1
+        stop = flat.find(".", bare.end())
+        sentence = flat[start : stop if stop >= 0 else len(flat)]
+        named = {n for t in lexicon.therapies if re.search(rf"\b(?:{'|'.join(t.words)})\b", sentence, re.I)
+                 for n in [t.name]}  # fmt: skip
+        count = to_int(bare["n"])
+        if count and len(named) == 1:
+            facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
 
 
