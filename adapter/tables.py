@@ -176,6 +176,7 @@ class FHIRTable(_Table):
     review_actions: ReviewActions
     priorities: Priorities
     imr_organization: Organization
+    coverage_type: list[Coding] = Field(min_length=1)
     claims_administrator_name: str
     requesting_provider_display: str
     document_type_text: str

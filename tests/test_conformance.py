@@ -27,8 +27,13 @@ from adapter.fhir.conformance import (
     rules_cited,
 )
 from adapter.fhir.pas import review_action
+from adapter.fhir.response import response_bundle
+from adapter.review import apply_decision, read_decision
+from adapter.review.tasks import first_input
 from adapter.service import wire
+from adapter.service.pipeline import decide
 from tests.conftest import FIXTURES, LETTERS, auth
+from tests.test_review import _completed
 from tests.test_service import _inquiry
 
 JSON = dict[str, Any]
@@ -243,6 +248,8 @@ BREAKS: list[tuple[str, JSON, Change, str, frozenset[str]]] = [
         occurrenceTiming={"repeat": {"boundsPeriod": {"start": "2017-01-01"}}}), "timing.bounds"),
     ("drug plan", MULTI, lambda b: _first(b, "MedicationRequest").update(intent="plan"), "mr.intent"),
     ("drug draft", MULTI, lambda b: _first(b, "MedicationRequest").update(status="draft"), "mr.status"),
+    ("drug as text, its item coded", MULTI, lambda b: _first(b, "MedicationRequest").update(
+        medicationCodeableConcept={"text": "Cyclobenzaprine 7.5mg #90"}), "mr.medication"),
     ("drug without requester", MULTI, lambda b: _first(b, "MedicationRequest").pop("requester"), "mr.requester"),
     ("service proposal", MULTI, lambda b: _first(b, "ServiceRequest").update(intent="proposal"), "sr.intent"),
     ("service text only", MULTI, lambda b: _first(b, "ServiceRequest").update(code={"text": "MRI"}), "sr.code"),
@@ -494,3 +501,19 @@ def test_every_rule_has_a_test_that_breaks_it() -> None:
     keys = {k for k in RULES} | {f"B:{k}" for k in REQUEST_BUNDLE}
     assert keys - tested == set()
     assert {f"B:{k}" for k in RESPONSE_BUNDLE} - tested == set()
+
+
+def test_a_physicians_a6_adds_what_the_claim_item_names_coded() -> None:
+    """The addItem of a physician's modification carries its Claim item's PAS-coded service (ClaimResponse.fsh
+    :81), so the new version conforms like the first."""
+    request = copy.deepcopy(MULTI)
+    decided = decide(request)
+    task = decided.reviews[0].resource
+    sequence = first_input(task, "item-sequence")
+    _, final = apply_decision(task, decided.response, read_decision(_completed(task, "A6", quantity=1), task))
+    (added,) = final["addItem"]
+    claim_item = next(i for i in _claim(request)["item"] if i["sequence"] == sequence)
+    assert added["productOrService"] == claim_item["productOrService"]
+    bundle = response_bundle(final, "urn:uuid:00000000-0000-4000-8000-000000000010", request,
+                             timestamp=final["meta"]["lastUpdated"])  # fmt: skip
+    assert response_faults(bundle, _claim(request)) == []

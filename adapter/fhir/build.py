@@ -227,7 +227,7 @@ class _Builder:
             "identifier": identifiers,
             "status": "active",
             "type": {
-                "coding": [{"system": self.systems["act_code"], "code": "WCBPOL"}],
+                "coding": [c.as_fhir() for c in self.t.coverage_type],
                 "text": "workers' compensation",
             },
             "subscriber": self.ref(patient),
@@ -328,10 +328,14 @@ class _Builder:
         return self.bundle.add(request, _KINDS[carrier.resource], f"{self.key}/{n}")
 
     def _medication(self, item: DisputedItem) -> JSON:
-        """The drug as text, with its RxNorm ingredient when the request names exactly one known drug."""
+        """The drug as text, coded as its Claim item is (the services table's RxNorm code), else with its
+        RxNorm ingredient when the request names exactly one known drug."""
         drugs = {d.ingredient: d for d in load_lexicon().drugs_in(item.requested)}
         medication: JSON = {"text": item.requested}
-        if len(drugs) == 1 and (drug := next(iter(drugs.values()))).rxnorm:
+        coding = self.tables.service_code(item.requested)
+        if coding is not None and coding.system == self.systems["rxnorm"]:
+            medication["coding"] = [coding.as_fhir()]
+        elif len(drugs) == 1 and (drug := next(iter(drugs.values()))).rxnorm:
             medication["coding"] = [{"system": self.systems["rxnorm"], "code": drug.rxnorm, "display": drug.ingredient}]
         return medication
 

@@ -206,6 +206,9 @@ RULES: dict[str, Rule] = {
                         "* subject only Reference(PASBeneficiary)"),
     "mr.requester": Rule("US Core MedicationRequest", "requester 1..1 (the parent of PASMedicationRequest)",
                           "Request.fsh:2", _MEDREQ_PARENT),
+    "mr.medication": Rule("US Core MedicationRequest", "medication[x] from Medication Clinical Drug (RxNorm, "
+                          "extensible): coded when its Claim item is (the parent of PASMedicationRequest)",
+                          "Request.fsh:2", _MEDREQ_PARENT),
     "sr.intent": Rule("PASServiceRequest", "intent = #order", "Request.fsh:26", "* intent = #order (exactly)"),
     "sr.code": Rule("PASServiceRequest", "code from X12278RequestedServiceType (required)", "Request.fsh:28",
                      "* code from X12278RequestedServiceType (required)"),
@@ -317,6 +320,7 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 _NOT_CODED = "productOrService needs a coding from X12 1365, CPT, HCPCS, ICD or NDC, not text only"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _X12_673 = "https://codesystem.x12.org/005010/673"
 _ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 _RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
@@ -766,6 +770,7 @@ class _Checker:
                 self.fault(f"{at}.location", "item.location", "each item needs a place of service")
             for request in _ext(item, ext.requested_service):
                 self.requested(request.get("valueReference"), f"{at}.extension(requestedService)")
+                self.drug_coded(item, request.get("valueReference"))
 
     def supporting(self, claim: JSON, where: str) -> None:
         """Claim.supportingInfo: unique sequences (spec-22); the AdditionalInformation slice's rules."""
@@ -799,6 +804,18 @@ class _Checker:
             performed = any(k.startswith(("performed", "_performed")) for k in resource)
             if rtype == "Procedure" and resource.get("status") in ("completed", "in-progress") and not performed:
                 self.fault(f"{at}.performed", "procedure.performed", "a completed Procedure says when (or why not)")
+
+    def drug_coded(self, item: JSON, reference: Any) -> None:
+        """A drug whose Claim item has its RxNorm code is ordered with an RxNorm code too (extensible binding:
+        a code that applies is sent)."""
+        request = self.index.find(reference) if isinstance(reference, dict) else None
+        if not request or request.get("resourceType") != "MedicationRequest":
+            return
+        if RXNORM in _systems(item.get("productOrService")) and RXNORM not in _systems(
+            request.get("medicationCodeableConcept")
+        ):
+            where = f"{self.at(request)}.medicationCodeableConcept"
+            self.fault(where, "mr.medication", "the Claim item has the drug's RxNorm code; the order has text only")
 
     def update(self, claim: JSON, where: str) -> None:
         related = claim.get("related", [])

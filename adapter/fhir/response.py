@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -76,10 +76,13 @@ def claim_response(
     parties: Parties | None = None,
     created: datetime | None = None,
     tables: Tables | None = None,
+    products: Mapping[int, JSON] | None = None,
 ) -> JSON:
     """A ClaimResponse for (requested service, Determination) pairs, in order. Each item echoes its Claim
     item's sequence (its position when the request came without a Claim); certified care carries an
-    authorization number (``preAuthRef``, and per item the reviewAction ``number``) and period."""
+    authorization number (``preAuthRef``, and per item the reviewAction ``number``) and period; a modified
+    item's ``addItem`` names what its Claim item does (``products`` by sequence: its productOrService, the
+    PAS-coded service), else the request's own code."""
     tables, pas = tables or load_tables(), load_pas()
     ext, systems = tables.fhir.extensions, tables.system_uris
     parties = parties or Parties()
@@ -118,7 +121,8 @@ def claim_response(
         items.append(item)
         if action is ReviewAction.MODIFIED and answer.certified_quantity is not None:
             code = requested.resource.get("code") or requested.resource.get("codeCodeableConcept") or {}
-            added.append(modified_item(sequence, code.get("concept", code), answer.certified_quantity, number))
+            product = (products or {}).get(sequence) or code.get("concept", code)
+            added.append(modified_item(sequence, product, answer.certified_quantity, number))
     actions = [ReviewAction(a.action) for _, a in answers]
     response: JSON = {
         "resourceType": "ClaimResponse",

@@ -132,6 +132,9 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             _typed("requested-service", "valueString", concept_text(ordered(request)) or "requested service"),
             _typed("clock", "valueCode", clock.value),
         ]
+        product = (items.get(sequence) or {}).get("productOrService")
+        if product and product.get("coding"):  # what an A6's addItem names: the Claim item's PAS code
+            inputs.append(_typed("requested-code", "valueCodeableConcept", product))
         if wanted and wanted.facts.requested_count:  # what a modification may authorize at most
             inputs.append(_typed("requested-quantity", "valueDecimal", wanted.facts.requested_count))
         for extension in item.get("extension", []):
@@ -283,7 +286,7 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
     if number is not None:
         response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
     if decision.quantity is not None:
-        product = {"text": first_input(task, "requested-service") or "service"}
+        product = first_input(task, "requested-code") or {"text": first_input(task, "requested-service") or "service"}
         response.setdefault("addItem", []).append(modified_item(sequence, product, decision.quantity, number))
     notes = response.setdefault("processNote", [])
     number_of_note = max((n.get("number", 0) for n in notes), default=0) + 1

@@ -50,6 +50,7 @@ def decide(
     answers = list(zip(requested, determine_all([r.facts for r in requested], rules, adverse=adverse), strict=True))
     first = requested[0].resource
     parties = Parties(patient=first.get("subject"), requestor=first.get("requester"))
+    products: dict[int, JSON] = {}
     if data.get("resourceType") == "Bundle" and data.get("entry"):
         entry = data["entry"][0]
         claim = entry.get("resource", {})
@@ -60,8 +61,10 @@ def decide(
                 insurer=claim.get("insurer"),
                 requestor=claim.get("provider") or parties.requestor,
             )
+            products = {i["sequence"]: i["productOrService"] for i in claim.get("item", [])
+                        if isinstance(i.get("sequence"), int) and i.get("productOrService")}  # fmt: skip
     received = datetime.now(UTC)
-    response = claim_response(answers, parties=parties, tables=tables, created=received)
+    response = claim_response(answers, parties=parties, tables=tables, created=received, products=products)
     response["meta"] = {"versionId": "1", "lastUpdated": received.isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
     return Decided(response, requested, review_tasks(response, requested, data, received))
