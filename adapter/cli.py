@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapter import __version__, sandbox
-from adapter.config import AuthSettings, Settings, load_settings, state_url_problem
+from adapter.config import AuthSettings, Settings, load_settings, state_url_problem, url_problem
 from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
@@ -272,6 +272,8 @@ def cmd_to_case(args: argparse.Namespace) -> int:
 def _server(args: argparse.Namespace, role: str) -> tuple[Settings, str, AuthSettings]:
     """The server URL and auth: flags over the config file and environment, those over the sandbox."""
     settings = load_settings(timeout=args.timeout, concurrency=getattr(args, "concurrency", None))
+    if args.server and (problem := url_problem(args.server)):
+        raise ConfigError(f"--server: {problem}")
     url = args.server or (settings.ehr if role == "ehr" else settings.payer)
     if args.auth is not None:
         fields = ("token", "username", "password", "client_id", "private_key", "alg", "scope", "token_url")

@@ -13,6 +13,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -34,6 +35,7 @@ __all__ = [
     "load_settings",
     "read_config_file",
     "state_url_problem",
+    "url_problem",
 ]
 
 #: The sandbox FHIR server, pinned: its own virtualenv, never the project's.
@@ -172,6 +174,15 @@ def state_url_problem(url: str) -> str | None:
     return None
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a FHIR server's base URL, or None (the URL is not repeated when it holds a
+    password)."""
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return None
+    return "expected a FHIR base URL such as https://ehr.example/fhir" + ("" if "@" in url else f" (got {url!r})")
+
+
 class DeterminationSettings(BaseModel):
     """How recommendations become actions on the wire."""
 
@@ -233,6 +244,14 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     determination: DeterminationSettings = Field(default_factory=DeterminationSettings)
+
+    @field_validator("ehr_url", "payer_url")
+    @classmethod
+    def _server_url(cls, url: str | None) -> str | None:
+        problem = None if url in (None, SANDBOX) else url_problem(url)
+        if problem:
+            raise ValueError(f'{problem}, or "sandbox"')
+        return url
 
     @property
     def ehr(self) -> str:
@@ -315,6 +334,8 @@ _SHAPES = {
     "service.tokens": 'expected a table of token = "scopes"',
     "service.issuer": 'expected an issuer URL or a list of them ("https://..." or ["https://...", ...])',
 }
+#: The command-line flags that set a top-level setting under another name.
+_FLAGS = {"ehr_url": "--ehr", "payer_url": "--payer"}
 _BOUNDS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
 
@@ -365,7 +386,8 @@ def _config_error(exc: ValidationError, overrides: dict[str, object]) -> ConfigE
     if error["type"] == "extra_forbidden":
         source, name = str(path), ".".join(str(p) for p in error["loc"])
     elif name.split(".")[0] in overrides:  # a command-line flag: its name says which setting
-        return ConfigError(f"--{name.split('.')[0].replace('_', '-')}: {wrong}")
+        top = name.split(".")[0]
+        return ConfigError(f"{_FLAGS.get(top, '--' + top.replace('_', '-'))}: {wrong}")
     elif variable in {k.upper() for k in os.environ}:
         source = variable  # the environment is read over the file
     else:

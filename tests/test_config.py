@@ -41,6 +41,11 @@ def _error(toml: str) -> str:
         ("[payer_auth]\ntpye = 'smart'\n", "payer_auth.tpye: unknown setting; did you mean payer_auth.type?"),
         ("ehr = 'http://ehr/fhir'\n", "ehr: unknown setting; did you mean ehr_url?"),
         ("x = \n", "imr-adapter.toml: not valid TOML: Invalid value (at line 1, column 5)"),
+        ('ehr_url = "ehr.example/fhir"\n', "ehr_url: expected a FHIR base URL such as https://ehr.example/fhir (got"),
+        (
+            'payer_url = "ftp://u:secret@payer"\n',
+            "payer_url: expected a FHIR base URL such as https://ehr.example/fhir, or",
+        ),
         (
             '[service]\nstate_url = "mysql://u:secret@db/imr"\n',
             "service.state_url: expected sqlite:///PATH or postgresql://user:password@host/db (got mysql://...)",
@@ -103,3 +108,10 @@ def test_a_state_url_flag_of_an_unknown_kind_is_refused(capsys: pytest.CaptureFi
         "error: [config] --state: expected sqlite:///PATH or postgresql://user:password@host/db (got foo://...)\n"
     )
     assert not Path("foo:").exists()  # not taken for a file name
+
+
+def test_server_urls_given_as_flags_are_checked_before_anything_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--payer", "payer.example", "--port", "1"]) == 1
+    assert capsys.readouterr().err.startswith("error: [config] --payer: expected a FHIR base URL")
+    assert main(["check", "--server", "localhost:8181/fhir"]) == 1
+    assert capsys.readouterr().err.startswith("error: [config] --server: expected a FHIR base URL")
