@@ -269,9 +269,13 @@ def up(settings: SandboxSettings, *, keep_data: bool = False, names: tuple[str, 
             )
         _pid_file(settings, name).write_text(str(process.pid))
         started.append((name, url, process))
-    deadline = time.monotonic() + settings.start_timeout
+    began = time.monotonic()
+    deadline, said = began + settings.start_timeout, began
     for name, url, process in started:
         while not _answering(url):
+            if time.monotonic() - said >= PROGRESS_EVERY:  # a first start can take a while: say so
+                said = time.monotonic()
+                print(f"    ... waiting for the {name} server to answer ({said - began:.0f} s)", file=sys.stderr)
             if process.poll() is not None:
                 raise SandboxError(
                     f"the {name} server exited with code {process.returncode}; see its log",

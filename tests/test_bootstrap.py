@@ -79,3 +79,37 @@ def test_the_sandbox_install_says_how_long_pip_has_run(monkeypatch: pytest.Monke
     assert len(said) >= 2 and said[-1].startswith("    ... ") and said[-1].endswith("packages collected so far")
     with pytest.raises(SandboxError, match="could not install sekmet-fhir: no such version"):
         sandbox._run_saying([sys.executable, "-c", "print('no such version'); exit(1)"], said.append, location=tmp_path)
+
+
+#: A stand-in for the sekmet server: ``serve -c CONFIG --host H --port P`` answers every GET with 200 after a
+#: slow start.
+FAKE_SERVER = f"""#!{sys.executable}
+import http.server, sys, time
+time.sleep(2)
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer((sys.argv[5], int(sys.argv[7])), Answer).serve_forever()
+"""
+
+
+def test_a_slow_sandbox_start_says_it_is_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapter.config import SandboxSettings
+
+    server = tmp_path / "sekmet"
+    server.write_text(FAKE_SERVER)
+    server.chmod(0o755)
+    monkeypatch.setattr(sandbox, "install", lambda settings: server)
+    monkeypatch.setattr(sandbox, "PROGRESS_EVERY", 0.5)
+    settings = SandboxSettings(dir=tmp_path / "sandbox", ehr_port=sandbox.free_port(), payer_port=sandbox.free_port())
+    try:
+        assert all(s.answering for s in sandbox.up(settings))
+    finally:
+        assert sandbox.down(settings, postgres=False) == ["ehr", "payer"]
+    waiting = capsys.readouterr().err.splitlines()
+    assert waiting and waiting[0].startswith("    ... waiting for the ehr server to answer (")

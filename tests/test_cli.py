@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapter.cli import main
+from adapter.sandbox import free_port
 from tests.conftest import FIXTURES, LETTERS, make_pdf
 
 REQUIRED_KEYS = {"case_number", "layout", "dates", "priority", "patient", "reviewer", "items"}
@@ -214,10 +215,7 @@ def test_serve_with_a_broken_jwks_is_one_line_and_never_says_serving(
     (tmp_path / "imr-adapter.toml").write_text(
         '[service]\njwks = "jwks.json"\naudience = "http://127.0.0.1:8080/fhir"\nissuer = "https://ehr.example"\n'
     )
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
-    assert main(["serve", "--port", str(port)]) == 1
+    assert main(["serve", "--port", str(free_port())]) == 1
     out, err = capfd.readouterr()
     assert err.startswith("error: [auth-config] service.jwks: jwks.json: ") and message in err
     assert err.count("\n") == 1 and "serving" not in out + err

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,17 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
+from adapter.sandbox import free_port
 from tests.conftest import ROOT
 
 #: Bounds the wait for the service's start (tables and NLP load first); not a measure of anything.
 START_WITHIN = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
