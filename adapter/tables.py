@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -151,6 +151,28 @@ class CodeSystems(_Table):
     ucum: str
 
 
+class ExtensionPart(_Table):
+    """A (sub-)extension's content: the FHIR type of its value, or its own parts; ``max`` "*" when it repeats."""
+
+    value: str | None = None
+    parts: dict[str, ExtensionPart] = Field(default_factory=dict)
+    max: Literal["1", "*"] = "1"
+
+    @model_validator(mode="after")
+    def _value_or_parts(self) -> ExtensionPart:
+        if (self.value is None) == (not self.parts):
+            raise ValueError("an extension has a value type or parts, not both and not neither")
+        return self
+
+
+class ExtensionDefinition(ExtensionPart):
+    """One of the adapter's own extensions, as its StructureDefinition describes it."""
+
+    title: str
+    description: str
+    context: list[str] = Field(min_length=1)
+
+
 class ReviewActions(_Table):
     upheld: ReviewAction
     overturned: ReviewAction
@@ -172,7 +194,9 @@ class FHIRTable(_Table):
     case_number_system: str
     provenance_tag_system: str
     code_systems: CodeSystems
+    canonical_base: str
     extensions: Extensions
+    extension_definitions: dict[str, ExtensionDefinition]
     review_actions: ReviewActions
     priorities: Priorities
     imr_organization: Organization
@@ -180,6 +204,27 @@ class FHIRTable(_Table):
     claims_administrator_name: str
     requesting_provider_display: str
     document_type_text: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _canonical(cls, data: Any) -> Any:
+        """The adapter's own extensions are named by id: their URL is ``{canonical_base}/StructureDefinition/{id}``."""
+        if isinstance(data, dict) and isinstance(data.get("extensions"), dict) and data.get("canonical_base"):
+            base = str(data["canonical_base"]).rstrip("/")
+            named = {k: v if not isinstance(v, str) or "://" in v else f"{base}/StructureDefinition/{v}"
+                     for k, v in data["extensions"].items()}  # fmt: skip
+            data = {**data, "extensions": named}
+        return data
+
+    @model_validator(mode="after")
+    def _defined(self) -> FHIRTable:
+        """Every extension of the adapter's own has its definition, and every definition is used."""
+        prefix = f"{self.canonical_base.rstrip('/')}/StructureDefinition/"
+        ids = {url.removeprefix(prefix) for url in self.extensions.model_dump().values() if url.startswith(prefix)}
+        defined = set(self.extension_definitions)
+        if ids != defined:
+            raise ValueError(f"extension_definitions: missing {sorted(ids - defined)}, unused {sorted(defined - ids)}")
+        return self
 
     @field_validator("identifier_system")
     @classmethod

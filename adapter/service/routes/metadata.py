@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
 from adapter import __version__
+from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
 from adapter.service.routes import context
@@ -90,6 +92,12 @@ def capability_statement(base: str) -> dict[str, Any]:
                             )
                         ],
                     },
+                    {
+                        "type": "StructureDefinition",
+                        "documentation": "The adapter's own extensions (no token needed, like this statement).",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [{"name": "url", "type": "uri"}],
+                    },
                 ],
             }
         ],
@@ -99,6 +107,34 @@ def capability_statement(base: str) -> dict[str, Any]:
 @router.get("/fhir/metadata")
 async def metadata(request: Request) -> Response:
     return fhir_response(capability_statement(context(request).base))
+
+
+@router.get("/fhir/StructureDefinition/{sid}")
+def read_structure_definition(sid: str) -> Response:
+    """The StructureDefinition of one of the adapter's own extensions (public: it holds no data)."""
+    found = structure_definition(sid)
+    if found is None:
+        raise ServiceError(404, "no such StructureDefinition", code="not-found", issue_type="not-found")
+    return fhir_response(found)
+
+
+@router.get("/fhir/StructureDefinition")
+def search_structure_definitions(request: Request) -> Response:
+    """The adapter's extension definitions, all or the one whose canonical ``url`` is given."""
+    ctx = context(request)
+    unknown = set(request.query_params) - {"url"}
+    if unknown:
+        names = ", ".join(sorted(n[:40] for n in unknown)[:5])
+        raise ServiceError(400, f"unsupported search parameters: {names}", code="bad-search",
+                           issue_type="not-supported")  # fmt: skip
+    wanted = request.query_params.getlist("url")
+    found = [d for d in structure_definitions() if not wanted or d["url"] in wanted]
+    base = f"{ctx.base}/StructureDefinition"
+    return fhir_response({
+        "resourceType": "Bundle", "type": "searchset", "total": len(found),
+        "link": [{"relation": "self", "url": f"{base}?{urlencode(request.query_params.multi_items())}"}],
+        "entry": [{"fullUrl": f"{base}/{d['id']}", "resource": d, "search": {"mode": "match"}} for d in found],
+    })  # fmt: skip
 
 
 @router.get("/metrics")
