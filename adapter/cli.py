@@ -46,6 +46,7 @@ from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
 from adapter.service import Wiring, wire
 from adapter.service.hooks import HookListener, subscribe, unsubscribe
+from adapter.service.server import cannot_listen
 from adapter.tables import load_tables
 
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
@@ -601,7 +602,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     listener, subscription = None, None
     if args.listen and not args.once:
         host, port = args.listen
-        listener = HookListener(host, port)
+        try:
+            listener = HookListener(host, port)
+        except OSError as exc:
+            worker.close()
+            raise cannot_listen(host, port, exc, flag="--listen port") from exc
         listener.start()
         subscription = subscribe(worker.ehr, listener)
         where = f"Subscription/{subscription}" if subscription else "none: the EHR server has no Subscriptions; polling"

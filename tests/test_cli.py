@@ -267,3 +267,18 @@ def test_a_wrong_port_is_a_usage_error(argv: list[str], message: str, capsys: py
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_sync_listening_on_a_port_in_use_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["sync", "--listen", f"127.0.0.1:{port}"]) == 1
+    assert capsys.readouterr().err == (
+        f"error: [config] cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another process is listening there: stop it, or choose another --listen port)\n"
+    )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from adapter.errors import ConfigError
 
-__all__ = ["listen", "run"]
+__all__ = ["cannot_listen", "listen", "run"]
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -28,14 +28,19 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            fix = "another process is listening there: stop it, or choose another --port"
-        elif exc.errno == errno.EACCES:
-            fix = "ports below 1024 need privileges: choose --port 1024 or above"
-        else:
-            fix = "choose another --host or --port"
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} ({fix})") from exc
+        raise cannot_listen(host, port, exc) from exc
     return sock
+
+
+def cannot_listen(host: str, port: int, exc: OSError, *, flag: str = "--port") -> ConfigError:
+    """The one line for an address that cannot be bound, with the fix (``flag`` names the option to change)."""
+    if exc.errno == errno.EADDRINUSE:
+        fix = f"another process is listening there: stop it, or choose another {flag}"
+    elif exc.errno == errno.EACCES:
+        fix = f"ports below 1024 need privileges: choose a {flag} of 1024 or above"
+    else:
+        fix = f"choose another {flag}"
+    return ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc} ({fix})")
 
 
 def run(app: FastAPI, sock: socket.socket, *, ready: Callable[[], None]) -> bool:
