@@ -248,6 +248,38 @@ def test_search_and_paging(service: tuple[TestClient, Any]) -> None:
     assert client.get("/fhir/ClaimResponse", params={"outcome": "partial"}, headers=auth(READER)).json()["total"] >= 1
 
 
+def test_search_result_parameters_and_unknown_ones(service: tuple[TestClient, Any]) -> None:
+    """_summary=count and _count=0 give the total alone; _total=none drops it; _elements keeps the named
+    elements (tagged SUBSETTED); an unknown parameter is refused, or ignored and named under handling=lenient."""
+    client, _ = service
+    for name in ("case-number-multi.txt", "maximus-notice.txt"):
+        assert client.post("/fhir/ServiceRequest", content=json.dumps(_bundle(name)), headers=auth(WRITER)).is_success
+
+    def search(params: dict[str, Any], prefer: str | None = None) -> Any:
+        headers = {**auth(READER), **({"Prefer": prefer} if prefer else {})}
+        return client.get("/fhir/ClaimResponse", params=params, headers=headers)
+
+    for counting in ({"_summary": "count"}, {"_count": 0}):
+        counted = search(counting).json()
+        assert (counted["total"], counted["entry"]) == (2, []) and all(k["relation"] == "self" for k in counted["link"])
+    assert "total" not in search({"_total": "none"}).json()
+    subset = search({"_elements": "outcome,patient"}).json()["entry"][0]["resource"]
+    assert set(subset) == {"resourceType", "id", "meta", "outcome", "patient"}
+    assert {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"} in subset[
+        "meta"]["tag"]  # fmt: skip
+    for strict in (None, "handling=strict"):
+        refused = search({"colour": "blue"}, strict)
+        assert refused.status_code == 400 and "colour" in _issue(refused)["details"]["text"]
+    lenient = search({"colour": "blue", "outcome": "partial"}, "return=representation; handling=lenient").json()
+    matches = [e for e in lenient["entry"] if e["search"]["mode"] == "match"]
+    (outcome,) = [e["resource"] for e in lenient["entry"] if e["search"]["mode"] == "outcome"]
+    assert lenient["total"] == len(matches) >= 1 and "colour" in outcome["issue"][0]["diagnostics"]
+    for bad in ({"_summary": "true"}, {"_total": "exact"}, {"_format": "xml"}, {"_elements": "a.b"}):
+        assert search(bad).status_code == 400, bad
+    statement = client.get("/fhir/metadata").json()
+    assert "handling=lenient" in statement["rest"][0]["documentation"]
+
+
 def test_smart_backend_jwt(service: tuple[TestClient, Any], key: tuple[rsa.RSAPrivateKey, Path]) -> None:
     client, _ = service
     claims = {

@@ -3,6 +3,7 @@ body as dependencies) is here."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,35 @@ from adapter.service.state import Store
 JSON = dict[str, Any]
 #: Search parameters whose every value is read (``_lastUpdated`` bounds all hold, ``status`` values are a list).
 _REPEATABLE = frozenset({"_lastUpdated", "status"})
+#: The result parameters every search takes (FHIR search.html#return).
+_RESULT = frozenset({"_count", "_offset", "_summary", "_total", "_elements", "_format"})
+_SUMMARY = frozenset({"count", "false"})
+_TOTAL = frozenset({"none", "estimate", "accurate"})
+_FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
+_ELEMENT = re.compile(r"[A-Za-z][A-Za-z0-9]{0,63}")
+#: Said in the CapabilityStatement: what a search does with a parameter it does not know.
+UNKNOWN_PARAMETERS = (
+    "A search parameter the service does not know is refused (400) unless the request says Prefer: "
+    "handling=lenient, which ignores it and names it in an OperationOutcome in the Bundle (handling=strict: "
+    "refused, the default)."
+)
+SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search's paging and result parameters, read once."""
+
+    offset: int
+    count: int
+    #: ``_summary=count``: the total only.
+    summary: bool = False
+    #: ``_total=none``: no total.
+    total: bool = True
+    #: ``_elements``: the top-level elements each match keeps.
+    elements: tuple[str, ...] = ()
+    #: Unknown parameters ignored under ``Prefer: handling=lenient``.
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass
@@ -70,28 +100,64 @@ def body(*, update: bool = False) -> Callable[[Request], Awaitable[bytes]]:
     return raw
 
 
-def searchset(ctx: ServiceContext, request: Request, rtype: str, page: tuple[int, list[JSON]], offset: int,
-              count: int) -> JSON:  # fmt: skip
-    """A searchset Bundle of one page, with ``self`` and ``next`` links on the configured base URL."""
+def _subset(resource: JSON, elements: tuple[str, ...]) -> JSON:
+    """``_elements``: the resource with only the named top-level elements (and its id and meta), tagged
+    SUBSETTED."""
+    kept = {k: v for k, v in resource.items() if k in elements or k in ("resourceType", "id")}
+    meta = dict(resource.get("meta") or {})
+    meta["tag"] = [*meta.get("tag", []), SUBSETTED]
+    return {**kept, "meta": meta}
+
+
+def searchset(ctx: ServiceContext, request: Request, rtype: str, page: tuple[int, list[JSON]], search: Search) -> JSON:
+    """A searchset Bundle of one page, with ``self`` and ``next`` links on the configured base URL; what the
+    result parameters ask (``_summary=count``, ``_total=none``, ``_elements``), and an OperationOutcome entry
+    naming the parameters a lenient search ignored."""
     total, found = page
+    offset, count = search.offset, search.count
     kept = [(k, v) for k, v in request.query_params.multi_items() if k != "_offset"]
     base = f"{ctx.base}/{rtype}"
     links = [{"relation": "self", "url": f"{base}?{urlencode([*kept, ('_offset', offset)])}"}]
-    if offset + count < total:
+    if count and offset + count < total:
         links.append({"relation": "next", "url": f"{base}?{urlencode([*kept, ('_offset', offset + count)])}"})
-    entries = [{"fullUrl": f"{base}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in found]
-    return {"resourceType": "Bundle", "type": "searchset", "total": total, "link": links, "entry": entries}
+    resources = [_subset(r, search.elements) for r in found] if search.elements else found
+    entries = [{"fullUrl": f"{base}/{r['id']}", "resource": r, "search": {"mode": "match"}} for r in resources]
+    if search.ignored:
+        outcome = {"resourceType": "OperationOutcome", "issue": [{
+            "severity": "warning", "code": "not-supported",
+            "diagnostics": f"unknown search parameters ignored (Prefer: handling=lenient): {', '.join(search.ignored)}",
+        }]}  # fmt: skip
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle: JSON = {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
+    if search.total:
+        bundle["total"] = total
+    return bundle
 
 
-def search_params(request: Request, allowed: set[str]) -> tuple[int, int]:
-    """(offset, count) of a search whose parameters are all in ``allowed`` (400 naming the others)."""
+def _lenient(request: Request) -> bool:
+    """``Prefer: handling=lenient`` (any other handling, or none, is strict)."""
+    prefer = ",".join(request.headers.getlist("prefer")).replace(";", ",")
+    return "handling=lenient" in {p.strip().lower() for p in prefer.split(",")}
+
+
+def _one_of(params: Any, name: str, allowed: frozenset[str]) -> str | None:
+    value = params.get(name)
+    if value is not None and value not in allowed:
+        raise ServiceError(400, f"{name} is one of {', '.join(sorted(allowed))}", code="bad-search",
+                           issue_type="value")  # fmt: skip
+    return str(value) if value is not None else None
+
+
+def search_params(request: Request, allowed: set[str]) -> Search:
+    """The paging and result parameters of a search whose parameters are all in ``allowed``: the others are
+    refused (400 naming them), or ignored and named under ``Prefer: handling=lenient``."""
     params = request.query_params
-    unknown = set(params) - allowed - {"_count", "_offset"}
-    if unknown:
-        names = ", ".join(sorted(n[:40] for n in unknown)[:5])
+    unknown = sorted(n[:40] for n in set(params) - allowed - _RESULT)
+    if unknown and not _lenient(request):
         raise ServiceError(
-            400, f"unsupported search parameters: {names}", code="bad-search", issue_type="not-supported"
-        )
+            400, f"unsupported search parameters: {', '.join(unknown[:5])} (Prefer: handling=lenient ignores them)",
+            code="bad-search", issue_type="not-supported",
+        )  # fmt: skip
     # A search reads one value of each of these; a second would be ignored, and a scope binding the first
     # would not bind the search (``?patient=X&patient=Y``): refused rather than half read.
     repeated = sorted({name[:40] for name in params if name not in _REPEATABLE and len(params.getlist(name)) > 1})
@@ -100,6 +166,13 @@ def search_params(request: Request, allowed: set[str]) -> tuple[int, int]:
             400, f"a search parameter given more than once: {', '.join(repeated[:5])}", code="bad-search",
             issue_type="value",
         )  # fmt: skip
-    count = number(params.get("_count"), "_count", default=20, low=1, high=MAX_COUNT, clamp=True)
+    summary = _one_of(params, "_summary", _SUMMARY) == "count"
+    total = _one_of(params, "_total", _TOTAL) != "none"
+    _one_of(params, "_format", _FORMATS)
+    elements = tuple(e.strip() for value in params.getlist("_elements") for e in value.split(",") if e.strip())
+    if any(not _ELEMENT.fullmatch(e) for e in elements):
+        raise ServiceError(400, "_elements names top-level elements (a comma-separated list)", code="bad-search",
+                           issue_type="value")  # fmt: skip
+    count = number(params.get("_count"), "_count", default=20, low=0, high=MAX_COUNT, clamp=True)
     offset = number(params.get("_offset"), "_offset", default=0, low=0, high=MAX_OFFSET)
-    return offset, count
+    return Search(offset, 0 if summary else count, summary, total, elements, tuple(unknown[:20]))

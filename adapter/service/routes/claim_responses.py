@@ -33,13 +33,13 @@ def search_claim_responses(
 ) -> Response:
     ctx = context(request)
     params = request.query_params
-    offset, count = search_params(request, _PARAMS)
+    search = search_params(request, _PARAMS)
     page = ctx.store.search(
         patient=params.get("patient"),
         request=params.get("request"),
         outcome=params.get("outcome"),
         updated=last_updated_bounds(params.getlist("_lastUpdated")),
-        offset=offset,
-        count=count,
+        offset=search.offset,
+        count=search.count,
     )
-    return fhir_response(searchset(ctx, request, "ClaimResponse", page, offset, count))
+    return fhir_response(searchset(ctx, request, "ClaimResponse", page, search))

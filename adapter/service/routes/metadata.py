@@ -12,7 +12,7 @@ from adapter import __version__
 from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
-from adapter.service.routes import context
+from adapter.service.routes import UNKNOWN_PARAMETERS, context
 
 router = APIRouter()
 
@@ -31,6 +31,8 @@ def capability_statement(base: str) -> dict[str, Any]:
         "rest": [
             {
                 "mode": "server",
+                "documentation": f"Searches take _count (0: the total only), _offset, _summary=count, _total, "
+                f"_elements and _format=json. {UNKNOWN_PARAMETERS}",
                 "security": {
                     "service": [
                         {

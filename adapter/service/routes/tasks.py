@@ -63,7 +63,7 @@ def read_task(
 def search_tasks(request: Request, _: Annotated[Principal, Depends(requires("Task", "s", USER_CONTEXT))]) -> Response:
     ctx = context(request)
     params = request.query_params
-    offset, count = search_params(request, _PARAMS)
+    search = search_params(request, _PARAMS)
     statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
     if set(statuses) - _STATUSES:
         raise ServiceError(400, f"status is one of {', '.join(sorted(_STATUSES))}", code="bad-search",
@@ -78,10 +78,10 @@ def search_tasks(request: Request, _: Annotated[Principal, Depends(requires("Tas
         focus=params.get("focus"),
         patient=params.get("patient"),
         updated=last_updated_bounds(params.getlist("_lastUpdated")),
-        offset=offset,
-        count=count,
+        offset=search.offset,
+        count=search.count,
     )
-    return fhir_response(searchset(ctx, request, "Task", page, offset, count))
+    return fhir_response(searchset(ctx, request, "Task", page, search))
 
 
 @router.put("/Task/{task_id}")
