@@ -39,3 +39,19 @@ def test_supported_care_is_not_denied(probe: dict[str, Any]) -> None:
 
 def test_there_are_at_least_16_probes() -> None:
     assert len(PROBES) >= 16
+
+
+WRITTEN_APART: list[dict[str, Any]] = yaml.safe_load(
+    (FIXTURES / "determination" / "probes-evaluation.yaml").read_text()
+)
+
+
+@pytest.mark.parametrize("probe", WRITTEN_APART, ids=[f"{p['kind']}-{p['request'][:40]}" for p in WRITTEN_APART])
+def test_probes_written_apart_from_the_rules(probe: dict[str, Any]) -> None:
+    """Care the records show the MTUS supports is never recommended for denial; care whose records state an
+    unmet criterion is never certified (A1 goes out unreviewed)."""
+    answer = _recommend(probe)
+    if probe["kind"] == "supported":
+        assert answer.recommendation != "A3", (probe["why"], answer.rules)
+    else:
+        assert answer.recommendation != "A1", (probe["why"], answer.rules)

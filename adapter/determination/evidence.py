@@ -520,7 +520,7 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
 
 
 #: A sentence about a refill or continuing a drug says it is taken, whatever plan words it holds.
-_CONTINUED = re.compile(r"\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
+_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 
 
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
