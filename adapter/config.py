@@ -152,6 +152,9 @@ class ServiceSettings(BaseModel):
     #: Seconds a forwarder holds the answers it is sending; a forwarder that dies holding them (kill -9)
     #: leaves them to the next one after that long.
     outbox_lease: float = Field(default=60.0, gt=0)
+    #: Seconds a sync worker holds a request type's cursor (renewed every page): several workers on one state
+    #: take the types in turn, and one killed leaves its type to the others after that long.
+    worker_lease: float = Field(default=120.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
 
     @field_validator("state_url")

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -286,3 +287,54 @@ def test_an_export_manifest_file_climbing_out_is_refused(httpx_mock: HTTPXMock, 
     _export(httpx_mock, {"ServiceRequest": b""}, where=f"{EHR}/..")
     with pytest.raises(PagingError):
         backfill(worker, workspace=tmp_path)
+
+
+# --- 8. several workers on one state ------------------------------------------------------------------------
+
+
+class GatedEHR(FakeEHR):
+    """The fake EHR where the workers that poll ServiceRequests together are let through together (or, alone,
+    after a short wait): without leases every worker would read and decide the same page."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__()
+        self.gate = threading.Barrier(workers)
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/ServiceRequest"):
+            try:
+                self.gate.wait(timeout=2)
+            except threading.BrokenBarrierError:
+                pass
+        if request.method == "PUT":
+            with self.lock:
+                self.asked.append(f"PUT {request.url.path.removeprefix('/fhir/')}")
+            return httpx.Response(201, json={"resourceType": "Task", "id": str(len(self.asked))})
+        with self.lock:
+            return super().__call__(request)
+
+
+def _workers(tmp_path: Path, ehr: FakeEHR, count: int, lease: float = 120.0) -> list[SyncWorker]:
+    client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
+    return [SyncWorker(Store(f"sqlite:///{tmp_path}/shared.db"), client, None, forward=False, tasks=True, lease=lease)
+            for _ in range(count)]  # fmt: skip
+
+
+def test_three_workers_on_one_state_decide_each_request_once_and_write_each_ehr_task_once(tmp_path: Path) -> None:
+    ehr = GatedEHR(3)
+    workers = _workers(tmp_path, ehr, 3)
+    with ThreadPoolExecutor(3) as pool:
+        reports = list(pool.map(SyncWorker.run_once, workers))
+    assert sum(r.decided for r in reports) == 3
+    assert workers[0].store.search()[0] == 3
+    assert sorted(a for a in ehr.asked if a.startswith("PUT")) == ["PUT Task"] * 3
+
+
+def test_a_dead_workers_lease_runs_out_and_another_takes_over(tmp_path: Path) -> None:
+    dead, alive = _workers(tmp_path, FakeEHR(), 2, lease=0.5)
+    assert dead.take("ehr:ServiceRequest")  # and is killed holding it
+    assert alive.run_once().decided == 0  # the type is another's
+    time.sleep(0.6)  # the lease runs out
+    assert alive.run_once().decided == 3
+    assert alive.store.search()[0] == 3

@@ -40,6 +40,7 @@ class Wiring:
             adverse=self.settings.determination.adverse,
             processes=service.worker_processes or os.cpu_count() or 1,
             page_size=service.worker_page_size,
+            lease=service.worker_lease,
         )
 
 

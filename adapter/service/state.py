@@ -479,6 +479,35 @@ class Store:
                 .on_conflict_do_update(index_elements=["name"], set_={"value": value})
             )
 
+    def lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` for ``seconds``: True when it is now held by ``holder``,
+        False while another holds it unexpired. One compare-and-set on the lease row (kept beside the cursors),
+        so of several workers racing for it exactly one wins, on SQLite and PostgreSQL alike."""
+        moment = time.time()
+        value = f"{moment + seconds:.3f} {holder}"
+        with self.transaction() as db:
+            taken = db.execute(
+                self._insert(cursors).values(name=name, value=value)
+                .on_conflict_do_nothing(index_elements=["name"]).returning(cursors.c.name)
+            ).first()  # fmt: skip
+            if taken is not None:
+                return True
+            current = str(db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar_one())
+            until, _, owner = current.partition(" ")
+            if owner != holder and float(until or 0) > moment:
+                return False
+            done = db.execute(update(cursors).where(cursors.c.name == name, cursors.c.value == current)
+                              .values(value=value))  # fmt: skip
+            return bool(done.rowcount == 1)
+
+    def end_lease(self, name: str, holder: str) -> None:
+        """Give the lease ``name`` up, if ``holder`` holds it (another may take it at once)."""
+        with self.transaction() as db:
+            current = db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+            if current is not None and str(current).partition(" ")[2] == holder:
+                db.execute(update(cursors).where(cursors.c.name == name, cursors.c.value == current)
+                           .values(value=f"0 {holder}"))  # fmt: skip
+
     def dead_letter(
         self, source: str, key: str, reason: str, payload: JSON | None = None, *, processed: bool = False
     ) -> None:

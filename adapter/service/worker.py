@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -163,6 +165,7 @@ class SyncWorker:
         tasks: bool = False,
         adverse: AdversePolicy = "pend",
         processes: int = 1,
+        lease: float = 120.0,
     ) -> None:
         self.store = store
         self.ehr = ehr
@@ -175,6 +178,12 @@ class SyncWorker:
         self.processes = processes
         self._reader: ContextReader | None = None
         self._pool: Executor | None = None
+        #: Several workers on one state share the work by leases, one per request type's cursor (and one on
+        #: reporting reviews): each held by one worker at a time, renewed every page, free again after
+        #: ``lease`` seconds when its holder dies.
+        self.lease = lease
+        self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.held: set[str] = set()
 
     def searchable(self, rtype: str) -> set[str]:
         """The search parameters the EHR declares for a resource type."""
@@ -280,16 +289,17 @@ class SyncWorker:
                 self.dead(request, key, outcome, report)
             else:
                 kept.append((request, key, outcome))
-        self.store.record_all([
+        answered = self.store.record_all([
             recording(decided, forward=self.forward, key=key,
                       audited=("worker", "determine", f"{request['resourceType']}/{request['id']}"))
             for request, key, decided in kept
         ])  # fmt: skip
         report.decided += len(kept)
         started.page.done()
-        if self.tasks:
-            for request, key, decided in kept:
-                self.write_task(ehr_task(request, decided.response), key)
+        if self.tasks:  # only for the answers this worker stored: another that got there first writes its own
+            for (request, key, decided), stored in zip(kept, answered, strict=True):
+                if stored == decided.response["id"]:
+                    self.write_task(ehr_task(request, decided.response), key)
 
     def process_pages(self, pages: Iterable[Page], report: PassReport) -> None:
         """Pages in order, each page's determinations running while the one before it is recorded."""
@@ -306,12 +316,16 @@ class SyncWorker:
         """The pages of requests changed since each type's cursor; a page done moves its type's cursor."""
         for rtype in REQUEST_RESOURCES:  # each request type with its own cursor
             name = cursor_name(rtype)
+            if not self.take(name):
+                continue  # another worker is reading this type's changes
             cursor = self.store.cursor(name) or EPOCH
             params = {"_lastUpdated": f"ge{cursor}", "_sort": "_lastUpdated", "_count": self.page_size}
             params.update({p: v for p, v in (("status", "active"), ("intent", "order")) if p in self.searchable(rtype)})
             if rtype in self.reader.capabilities.include_subject:
                 params["_include"] = f"{rtype}:subject"
             for found in self.ehr.search_pages(rtype, params):
+                if not self.take(name):
+                    break  # the lease ran out and another worker took over from the cursor
                 entries = [e for e in found.get("entry", []) if isinstance(e.get("resource"), dict)]
                 matches = [e["resource"] for e in entries if e.get("search", {}).get("mode", "match") == "match"
                            and e["resource"].get("resourceType") == rtype]  # fmt: skip
@@ -323,6 +337,20 @@ class SyncWorker:
                 newest = max(updated, default=None)
                 yield Page(requests, partial(self.bundles, included=included),
                            partial(self._moved, name, newest))  # fmt: skip
+
+    def take(self, name: str) -> bool:
+        """Take or renew this worker's lease on ``name`` (a cursor); False while another worker holds it."""
+        if self.store.lease(f"lease:{name}", self.holder, self.lease):
+            self.held.add(name)
+            return True
+        self.held.discard(name)
+        return False
+
+    def release(self) -> None:
+        """Give up every lease this worker holds (another worker may take them at once)."""
+        for name in sorted(self.held):
+            self.store.end_lease(f"lease:{name}", self.holder)
+        self.held.clear()
 
     def _moved(self, name: str, newest: str | None) -> None:
         """Move a cursor forward to ``newest`` (only past work that is recorded; never back)."""
@@ -341,9 +369,10 @@ class SyncWorker:
             forwarder.start()  # answers go out while the next pages are decided
         try:
             self.process_pages(self.polled_pages(report), report)
-            if self.tasks:
+            if self.tasks and self.take(REVIEWS_CURSOR):
                 self.report_reviews()
         finally:
+            self.release()
             if forwarder is not None and started:
                 forwarder.stop()
         if forwarder is not None:

@@ -250,8 +250,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
         ]
     state = f"sqlite:///{tmp_path}/worker.db"
     command = [sys.executable, "-m", "adapter.cli", "sync", "--once"]
-    # a page is recorded in one transaction: small pages, so that the kill lands between two of them
-    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10"}
+    # a page is recorded in one transaction: small pages, so that the kill lands between two of them; the
+    # killed worker's lease on its request type runs out after WORKER_LEASE seconds, then the next takes over
+    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10", "IMR_SERVICE__WORKER_LEASE": "3"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(state)
     _wait(lambda: len(store.search(count=1000)[1]) >= 5, seconds=60)
@@ -259,6 +260,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
     first.wait()
     done_before = store.search(count=1000)[0]
     assert 0 < done_before < len(active)
+    time.sleep(3.5)
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=300)
     total, responses = store.search(count=1000)
     assert total == len(active)  # every request decided once
