@@ -489,3 +489,22 @@ def test_the_queue_pages_soonest_due_first(service: tuple[TestClient, Store], mo
     assert "Page 1 of 2" in first and 'href="/review?page=2"' in first
     assert first.count('href="/review/tasks/') == 2 and last.count('href="/review/tasks/') == 1
     assert client.get("/review?page=0", headers=bearer).status_code == 400
+
+
+def test_every_version_of_the_answer_is_kept_and_served(service: tuple[TestClient, Store]) -> None:
+    """_history lists the versions newest first (the first created, a physician's decision an update); each
+    version reads back as it was; the Task is for a Patient the service serves."""
+    client, _ = service
+    _, response = _submit(client)
+    task = next(t["resource"] for t in _tasks(client)["entry"] if "A3" in json.dumps(t["resource"]["input"]))
+    put = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A3")), headers=auth(REVIEWER))
+    assert put.status_code == 200, put.text
+    history = client.get(f"/fhir/ClaimResponse/{response['id']}/_history", headers=auth(EHR)).json()
+    assert history["type"] == "history" and [e["resource"]["meta"]["versionId"] for e in history["entry"]] == ["2", "1"]
+    assert [e["request"]["method"] for e in history["entry"]] == ["PUT", "POST"]
+    first = client.get(f"/fhir/ClaimResponse/{response['id']}/_history/1", headers=auth(EHR))
+    assert first.status_code == 200 and first.json() == response and first.headers["etag"] == 'W/"1"'
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}/_history/3", headers=auth(EHR)).status_code == 404
+    assert client.get("/fhir/ClaimResponse/nothing/_history", headers=auth(EHR)).status_code == 404
+    patient = client.get(f"/fhir/{task['for']['reference']}", headers=auth(EHR))
+    assert patient.status_code == 200 and patient.json()["resourceType"] == "Patient"

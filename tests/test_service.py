@@ -100,10 +100,24 @@ def test_pas_submit(service: tuple[TestClient, Any]) -> None:
     assert [str(f) for f in response_faults(bundle, claim)] == []
     response = bundle["entry"][0]["resource"]
     assert [i["itemSequence"] for i in response["item"]] == [10, 20, 30, 40]
-    assert response["request"]["reference"] == request["entry"][0]["fullUrl"]
-    assert response["requestor"] == claim["provider"] and response["insurer"] == claim["insurer"]
-    held = {e["fullUrl"] for e in bundle["entry"]}
-    assert {response["patient"]["reference"], response["insurer"]["reference"]} <= held
+    # what the answer names is in the Bundle and served: the stored Claim, its patient, insurer and requestor
+    base = bundle["entry"][0]["fullUrl"].rsplit("/ClaimResponse/", 1)[0]
+    by_url = {e["fullUrl"]: e["resource"] for e in request["entry"]}
+    for party, submitted in (("request", claim), ("patient", by_url[claim["patient"]["reference"]]),
+                             ("insurer", by_url[claim["insurer"]["reference"]]),
+                             ("requestor", by_url[claim["provider"]["reference"]])):  # fmt: skip
+        reference = response[party]["reference"]
+        assert f"{base}/{reference}" in {e["fullUrl"] for e in bundle["entry"]}
+        served = client.get(f"/fhir/{reference}", headers=auth(READER))
+        assert served.status_code == 200, reference
+        kept = ("resourceType", "identifier", "name", "gender")
+        assert {k: v for k, v in served.json().items() if k in kept} == {
+            k: v for k, v in submitted.items() if k in kept
+        }
+    assert client.get("/fhir/Patient/no-such-patient", headers=auth(READER)).status_code == 404
+    # the same request again: the same answer, naming the same stored resources
+    again = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(WRITER))
+    assert again.status_code == 200 and again.json() == bundle
 
 
 def test_submit_refuses_what_is_not_a_pas_request_naming_the_rule(service: tuple[TestClient, Any]) -> None:

@@ -41,7 +41,7 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
 from adapter.service.metrics import Metrics
 from adapter.service.pipeline import warm_up
-from adapter.service.routes import ServiceContext, claim_responses, metadata, requests, review, tasks
+from adapter.service.routes import ServiceContext, claim_responses, metadata, requests, resources, review, tasks
 from adapter.service.state import RequestConflictError, Store
 
 log = logging.getLogger("adapter.service")
@@ -104,7 +104,8 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     app.state.ctx = ctx
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
-    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router):
+    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router,
+                   resources.router):  # fmt: skip
         app.include_router(router)
 
     @app.middleware("http")

@@ -57,7 +57,8 @@ def decide(
         if claim.get("resourceType") == "Claim":
             parties = Parties(
                 patient=claim.get("patient") or parties.patient,
-                claim=entry.get("fullUrl") or f"Claim/{claim.get('id')}",
+                # a stored Claim (adapter.fhir.local) by the id the service serves it under
+                claim=f"Claim/{claim['id']}" if claim.get("id") else entry.get("fullUrl"),
                 insurer=claim.get("insurer"),
                 requestor=claim.get("provider") or parties.requestor,
             )
@@ -119,6 +120,7 @@ def recording(
     also: Sequence[str] = (),
     audited: tuple[str, str, str] | None = None,
     inquiry: Sequence[tuple[str, str]] = (),
+    resources: Sequence[JSON] = (),
 ) -> Recording:
     """What the store keeps of a decision: the ClaimResponse, its payer copy (when ``forward``), its review
     Tasks, the idempotency ``key`` and business keys ``also``, and the audit row (who, action, target)."""
@@ -128,7 +130,7 @@ def recording(
         decided.requested[0].reference if decided.requested else None
     )
     payer_copy = for_payer(response) if forward else None
-    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry)
+    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry, resources)
 
 
 def record(
@@ -139,10 +141,13 @@ def record(
     key: str | None = None,
     also: Sequence[str] = (),
     inquiry: Sequence[tuple[str, str]] = (),
+    resources: Sequence[JSON] = (),
 ) -> str:
-    """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys, the inquiry keys); the id of
-    the ClaimResponse that answers ``key`` (another one when a racing twin was recorded first)."""
-    return store.record_all([recording(decided, forward=forward, key=key, also=also, inquiry=inquiry)])[0]
+    """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys, the inquiry keys, the request's
+    resources); the id of the ClaimResponse that answers ``key`` (another one when a racing twin was recorded
+    first)."""
+    chosen = recording(decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources)
+    return store.record_all([chosen])[0]
 
 
 def answer(
@@ -155,11 +160,12 @@ def answer(
     limits: Limits = DEFAULT_LIMITS,
     adverse: AdversePolicy = "pend",
     inquiry: Sequence[tuple[str, str]] = (),
+    resources: Sequence[JSON] = (),
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
     identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
-    pairs a PAS inquiry finds the answer by."""
+    pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves."""
     existing = store.processed(key)
     found = store.claim_response(existing) if existing is not None else None
     if found is not None:
@@ -167,7 +173,7 @@ def answer(
     if any(store.processed(k) is not None for k in also):
         raise RequestConflictError()
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
-    stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry)
+    stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources)
     if stored == decided.response["id"]:
         return decided.response, True
     first = store.claim_response(stored)

@@ -107,3 +107,21 @@ inquiry_keys = Table(
     Column("provider", Text, primary_key=True),
     Column("claim_response_id", Text, primary_key=True),
 )
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("type", Text, primary_key=True),
+    Column("id", Text, primary_key=True),
+    #: The answer to the request that held it.
+    Column("claim_response_id", Text, nullable=False),
+    Column("resource", Text, nullable=False),
+)
+
+claim_response_versions = Table(
+    "claim_response_versions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("resource", Text, nullable=False),
+)

@@ -34,12 +34,14 @@ from adapter.errors import AdapterError, StateError
 from adapter.review.tasks import ReviewTask, decision_of
 from adapter.service.schema import (
     audit,
+    claim_response_versions,
     claim_responses,
     cursors,
     dead_letters,
     inquiry_keys,
     outbox,
     processed,
+    resources,
     tasks,
 )
 
@@ -95,6 +97,8 @@ class Recording:
     audited: tuple[str, str, str] | None = None
     #: (member id, provider NPI) pairs a PAS inquiry finds this answer by.
     inquiry: Sequence[tuple[str, str]] = ()
+    #: The request's resources (each with its id) the service serves at /fhir/{type}/{id}.
+    resources: Sequence[JSON] = ()
 
 
 @dataclass
@@ -232,6 +236,11 @@ class Store:
         if r.inquiry:
             rows = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
             db.execute(insert(inquiry_keys), rows)
+        self._version(db, response)
+        if r.resources:
+            held = [{"type": x["resourceType"], "id": x["id"], "claim_response_id": response["id"],
+                     "resource": orjson.dumps(x).decode()} for x in r.resources]  # fmt: skip
+            db.execute(insert(resources), held)
         if r.audited is not None:
             db.execute(insert(audit).values(**_audit_row(*r.audited, str(response.get("outcome")))))
         return str(response["id"])
@@ -264,6 +273,28 @@ class Store:
     def claim_response(self, rid: str) -> JSON | None:
         with self.transaction() as db:
             row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()
+        return orjson.loads(row) if row else None
+
+    @staticmethod
+    def _version(db: Connection, response: JSON) -> None:
+        """Keep this version of a ClaimResponse for _history."""
+        version = int(response.get("meta", {}).get("versionId", 1))
+        db.execute(insert(claim_response_versions).values(id=response["id"], version=version,
+                                                           resource=orjson.dumps(response).decode()))  # fmt: skip
+
+    def claim_response_versions(self, rid: str) -> list[JSON]:
+        """Every version of a ClaimResponse, newest first (none: no such ClaimResponse)."""
+        table = claim_response_versions
+        with self.transaction() as db:
+            rows = db.execute(select(table.c.resource).where(table.c.id == rid).order_by(table.c.version.desc()))
+            return [orjson.loads(r) for r in rows.scalars()]
+
+    def resource(self, rtype: str, rid: str) -> JSON | None:
+        """A resource a PAS request held, as stored with its answer."""
+        with self.transaction() as db:
+            row = db.execute(
+                select(resources.c.resource).where(resources.c.type == rtype, resources.c.id == rid)
+            ).scalar()
         return orjson.loads(row) if row else None
 
     def inquired(self, members: Sequence[str], providers: Sequence[str]) -> list[str]:
@@ -394,6 +425,7 @@ class Store:
                 .values(outcome=response.get("outcome"), last_updated=updated, updated_us=micros(updated),
                         resource=orjson.dumps(response).decode())
             )  # fmt: skip
+            self._version(db, response)
             if forward is not None:
                 payload = orjson.dumps(forward(response)).decode()
                 db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -11,6 +11,7 @@ from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.routes import context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 
+JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
 _PARAMS = {"patient", "request", "outcome", "_lastUpdated"}
 
@@ -24,6 +25,50 @@ def read_claim_response(
     found = ctx.store.claim_response(rid) if FHIR_ID.fullmatch(rid) else None
     if found is None:
         raise ServiceError(404, "no such ClaimResponse", code="not-found", issue_type="not-found")
+    return fhir_response(found, 200, etag(found))
+
+
+def _history_entry(base: str, rid: str, version: JSON) -> JSON:
+    """A history entry: version 1 was created, every later one an update (a physician's decision)."""
+    created = version["meta"]["versionId"] == "1"
+    return {
+        "fullUrl": base,
+        "resource": version,
+        "request": {"method": "POST", "url": "ClaimResponse"} if created else {"method": "PUT",
+                                                                              "url": f"ClaimResponse/{rid}"},
+        "response": {"status": "201" if created else "200", "etag": etag(version)["ETag"],
+                     "lastModified": version["meta"]["lastUpdated"]},
+    }  # fmt: skip
+
+
+@router.get("/ClaimResponse/{rid}/_history")
+def claim_response_history(
+    rid: str, request: Request, _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))]
+) -> Response:
+    """Every version of a ClaimResponse, newest first: a ``history`` Bundle (the first made by a create, the
+    later by a physician's decision)."""
+    ctx = context(request)
+    request.state.target = f"ClaimResponse/{rid}/_history"
+    versions = ctx.store.claim_response_versions(rid) if FHIR_ID.fullmatch(rid) else []
+    if not versions:
+        raise ServiceError(404, "no such ClaimResponse", code="not-found", issue_type="not-found")
+    base = f"{ctx.base}/ClaimResponse/{rid}"
+    entries = [_history_entry(base, rid, v) for v in versions]
+    return fhir_response({"resourceType": "Bundle", "type": "history", "total": len(entries),
+                          "link": [{"relation": "self", "url": f"{base}/_history"}], "entry": entries})  # fmt: skip
+
+
+@router.get("/ClaimResponse/{rid}/_history/{vid}")
+def read_claim_response_version(
+    rid: str, vid: str, request: Request, _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))]
+) -> Response:
+    """One version of a ClaimResponse (vread)."""
+    ctx = context(request)
+    request.state.target = f"ClaimResponse/{rid}/_history/{vid}"[:160]
+    versions = ctx.store.claim_response_versions(rid) if FHIR_ID.fullmatch(rid) else []
+    found = next((v for v in versions if v["meta"]["versionId"] == vid), None)
+    if found is None:
+        raise ServiceError(404, "no such ClaimResponse version", code="not-found", issue_type="not-found")
     return fhir_response(found, 200, etag(found))
 
 

@@ -12,6 +12,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.fhir.conformance import check_inquiry, check_request, claim_npis, member_ids
+from adapter.fhir.local import localized
 from adapter.fhir.pas import review_action_code
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
@@ -39,6 +40,7 @@ def _answer(
     key: str,
     also: list[str],
     inquiry: list[tuple[str, str]] | None = None,
+    resources: list[JSON] | None = None,
 ) -> tuple[JSON, bool]:
     with tracer.start_as_current_span("determine"):
         response, created = answer(
@@ -50,6 +52,7 @@ def _answer(
             limits=ctx.limits,
             adverse=ctx.settings.determination.adverse,
             inquiry=inquiry or (),
+            resources=resources or (),
         )
     request.state.target = f"ClaimResponse/{response['id']}"
     if created:
@@ -91,17 +94,22 @@ def submit(
     raw: Annotated[bytes, Depends(body())],
 ) -> Response:
     """Da Vinci PAS ``Claim/$submit``: a PAS request Bundle in (refused with every broken rule listed when it
-    is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to. The answer is
-    kept under the patient's member ids and the providers' NPIs, which a PAS inquiry matches on."""
+    is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to. The request's
+    resources are kept under ids of the service's own (``adapter.fhir.local``) and served, so what the answer
+    names resolves; the answer is kept under the patient's member ids and the providers' NPIs, which a PAS
+    inquiry matches on."""
     ctx = context(request)
     data = ctx.inbound(raw)
     check_request(data)
     claim = data["entry"][0]["resource"]
     members, providers = sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim))
     pairs = [(m, p) for m in members for p in providers][:_MAX_INQUIRY_KEYS]
-    response, _created = _answer(ctx, request, data, _key("submit", data), _claim_keys(claim), pairs)
+    key = _key("submit", data)
+    local = localized(data, key, ctx.base)
+    held = [e["resource"] for e in local["entry"] if isinstance(e.get("resource"), dict)]
+    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, held)
     answer_bundle = response_bundle(
-        response, f"{ctx.base}/ClaimResponse/{response['id']}", data, timestamp=response["meta"]["lastUpdated"]
+        response, f"{ctx.base}/ClaimResponse/{response['id']}", local, timestamp=response["meta"]["lastUpdated"]
     )
     return fhir_response(answer_bundle)
 

@@ -1,0 +1,55 @@
+"""A request Bundle as the service keeps it: each resource under an id of the service's own, at a fullUrl on
+the service's base, and every reference inside rewritten to that ``Type/id``, so that what the answer names
+(the Claim, the Patient, the insurer, the requests) resolves on the service as well as inside the Bundle."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from adapter.fhir.navigate import Index
+
+JSON = dict[str, Any]
+#: Ids of stored request resources are UUID v5 in this namespace of the request's key and the entry's fullUrl.
+_NAMESPACE = uuid.UUID("6f1d7c52-3b9e-4c1a-9d0e-2a7b5c8e4f10")
+
+
+def _rewrite(value: Any, local: Callable[[str], str | None]) -> None:
+    """Every literal reference in ``value`` replaced by its local ``Type/id`` (where it has one), in place."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "reference" and isinstance(item, str) and not item.startswith("#"):
+                value[key] = local(item) or item
+            else:
+                _rewrite(item, local)
+    elif isinstance(value, list):
+        for item in value:
+            _rewrite(item, local)
+
+
+def localized(bundle: JSON, seed: str, base: str) -> JSON:
+    """A copy of ``bundle`` whose resources have the ids the service stores them under (the same request,
+    by ``seed``, always gets the same ids), fullUrls ``{base}/{Type}/{id}``, and every reference inside the
+    Bundle rewritten to ``Type/id``."""
+    bundle = copy.deepcopy(bundle)
+    entries = [e for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+    index = Index.of_bundle(bundle)
+    local: dict[int, tuple[str, str]] = {}
+    for n, entry in enumerate(entries):
+        resource = entry["resource"]
+        name = uuid.uuid5(_NAMESPACE, f"{seed}|{entry.get('fullUrl', n)}")
+        local[id(resource)] = (resource["resourceType"], str(name))
+
+    def target(reference: str) -> str | None:
+        found = index.find({"reference": reference})
+        return "/".join(local[id(found)]) if found is not None and id(found) in local else None
+
+    for entry in entries:
+        _rewrite(entry["resource"], target)
+    for entry in entries:
+        rtype, rid = local[id(entry["resource"])]
+        entry["resource"]["id"] = rid
+        entry["fullUrl"] = f"{base.rstrip('/')}/{rtype}/{rid}"
+    return bundle
