@@ -5,6 +5,7 @@ One bad resource never stops the worker: it goes to the dead letters once, and t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from pytest_httpx import HTTPXMock
 from adapter import cli
 from adapter.config import RetrySettings, load_settings
 from adapter.errors import AuthError, PagingError, TransportError
-from adapter.exchange import FHIRClient
+from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.bulk import BulkExport
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker
@@ -84,8 +85,10 @@ def test_a_bad_request_goes_to_the_dead_letters_once_and_the_rest_is_decided(tmp
 def test_a_deep_context_resource_stops_only_its_patients_requests(tmp_path: Path) -> None:
     ehr = HostileEHR()
     ehr.conditions.append({**ehr.conditions[0], "id": "deep", "extension": [_nested(300)]})  # patient a's
-    report = _worker(tmp_path, ehr).run_once()
+    worker = _worker(tmp_path, ehr)
+    report = worker.run_once()
     assert (report.decided, report.dead) == (1, 2)
+    assert worker.run_once().dead == 0 and len(worker.store.dead_letters()) == 2  # once, not every pass
 
 
 def test_a_deep_export_line_is_a_dead_letter_once_however_often_the_backfill_restarts(
@@ -185,6 +188,20 @@ def test_a_server_trickling_its_answer_times_out(headers: bool) -> None:
         with FHIRClient(server.url, timeout=5, retry=RetrySettings(attempts=1, total=1.5)) as client:
             with pytest.raises(TransportError, match="timed out"):
                 client.read("Patient", "a")
+    finally:
+        server.close()
+
+
+def test_a_server_trickling_its_answer_to_the_async_client_times_out() -> None:
+    server = Trickle(headers=False)
+
+    async def read() -> None:
+        async with AsyncFHIRClient(server.url, timeout=5, retry=RetrySettings(attempts=1, total=1.5)) as client:
+            await client.read("Patient", "a")
+
+    try:
+        with pytest.raises(TransportError, match="timed out"):
+            asyncio.run(read())
     finally:
         server.close()
 
