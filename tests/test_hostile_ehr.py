@@ -192,6 +192,19 @@ def test_a_server_trickling_its_answer_times_out(headers: bool) -> None:
         server.close()
 
 
+def test_a_proxy_from_the_environment_is_used_and_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    server = Trickle(headers=False)  # the proxy trickles its answer
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", server.url.removesuffix("/fhir"))
+    try:
+        with FHIRClient("http://ehr.invalid/fhir", timeout=5, retry=RetrySettings(attempts=1, total=1.5)) as client:
+            with pytest.raises(TransportError, match="timed out"):  # not "could not connect": the proxy was used
+                client.read("Patient", "a")
+    finally:
+        server.close()
+
+
 def test_a_server_trickling_its_answer_to_the_async_client_times_out() -> None:
     server = Trickle(headers=False)
 

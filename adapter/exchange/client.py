@@ -26,13 +26,9 @@ def _http_options(base_url: str, auth: httpx.Auth | AuthSettings | None, timeout
     return {
         "auth": auth_from_settings(auth, base_url) if isinstance(auth, AuthSettings) else auth,
         "timeout": httpx.Timeout(timeout),
-        "limits": _limits(concurrency),
+        "limits": httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
         "follow_redirects": False,
     }
-
-
-def _limits(concurrency: int) -> httpx.Limits:
-    return httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
 
 class FHIRClient(RequestsMixin):
@@ -52,8 +48,9 @@ class FHIRClient(RequestsMixin):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         super().__init__(base_url, retry=retry, as_models=as_models)
-        transport = transport or deadline.transport(_limits(concurrency))
         self._http = httpx.Client(transport=transport, **_http_options(base_url, auth, timeout, concurrency))
+        if transport is None:
+            deadline.bound(self._http)
 
     def close(self) -> None:
         self._http.close()

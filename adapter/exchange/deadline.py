@@ -120,11 +120,14 @@ class _Backend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
-def transport(limits: httpx.Limits) -> httpx.HTTPTransport:
-    """httpx's own transport, its sockets under the current ``Deadline``. httpx has no parameter for the
-    network backend, so its pool's is wrapped (httpcore 1.x keeps it as ``_network_backend``; the
-    slow-server tests fail if that changes)."""
-    made = httpx.HTTPTransport(limits=limits)
-    pool: Any = made._pool
-    pool._network_backend = _Backend(pool._network_backend)
-    return made
+def bound(client: httpx.Client) -> httpx.Client:
+    """The client with the sockets of its own transports (the default one, and those it made for the
+    environment's proxies) under the current ``Deadline``. httpx has no parameter for the network backend,
+    so each pool's is wrapped (httpcore 1.x keeps it as ``_network_backend``; the slow-server tests fail if
+    that changes). A transport the caller gave is left as it is."""
+    transports: list[Any] = [client._transport, *client._mounts.values()]
+    for made in transports:
+        pool = getattr(made, "_pool", None) if isinstance(made, httpx.HTTPTransport) else None
+        if pool is not None and not isinstance(pool._network_backend, _Backend):
+            pool._network_backend = _Backend(pool._network_backend)
+    return client
