@@ -457,8 +457,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("acupuncture", prior_same_therapy=P, functional_improvement=U, requested_count=6),
     ),
     "work-hardening-beyond-two-years": (
-        facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=150.0),
-        facts("physical-therapy", request="Work hardening program 10 sessions", weeks_since_injury=60.0),
+        facts("work-hardening", request="Work hardening program 10 sessions", weeks_since_injury=150.0),
+        facts("work-hardening", request="Work hardening program 10 sessions", weeks_since_injury=60.0),
     ),
     "tens-before-three-months": (
         facts("tens", weeks_since_injury=6.0),
@@ -978,3 +978,26 @@ def test_a_modified_request_is_held_to_the_limit_as_a_whole() -> None:
         12,
         6,
     )
+
+
+@pytest.mark.parametrize("letter", sorted(p.name for p in LETTERS.glob("*.txt")))
+def test_a_pas_request_carries_the_clinical_text_and_is_decided_as_the_letter_is(letter: str) -> None:
+    """convert --pas sends the case summary as a clinical note (a DocumentReference with the text inline,
+    referenced from Claim.supportingInfo), so $submit reads what the letter path reads: the same evidence and
+    the same recommendation for every item."""
+    case = parse_letter((LETTERS / letter).read_bytes())
+    bundle = pas_bundle(case)
+    claim = bundle["entry"][0]["resource"]
+    notes = {
+        e["fullUrl"]: e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "DocumentReference"
+    }
+    if letter_summary(case):
+        assert any(i["valueReference"]["reference"] in notes for i in claim["supportingInfo"])
+    rules = load_rules()
+    summary = letter_summary(case)
+    by_letter = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules)
+    by_pas = determine_all([r.facts for r in requested_services(bundle)], rules)
+    assert [d.recommendation for d in by_pas] == [d.recommendation for d in by_letter]
+    assert [{(e.fact, e.status) for e in d.evidence} for d in by_pas] == [
+        {(e.fact, e.status) for e in d.evidence} for d in by_letter
+    ]

@@ -487,18 +487,14 @@ def letter_summary(case: IMRCase) -> str | None:
 
 def facts_from_letter(case: IMRCase, item: DisputedItem, summary: str | None = None) -> RequestFacts:
     """Facts for one disputed item of a letter: header, patient, summary and the item's own text only."""
+    from adapter.letters import requested_on
+
     summary = summary if summary is not None else letter_summary(case)
-    decided = case.dates.ur_denial or case.dates.application_received or case.dates.assigned
-    requested = _text.request_date(summary) if summary else None
-    injury = case.dates.injury
     context = Context(
         texts=[Text(LETTER_SOURCE, _text.collapse(summary))] if summary else [],
         diagnoses=list(case.diagnoses),
-        injury=injury,
-        # time is counted to the request (its RFA or the visit at issue), else to the UR decision
-        as_of=requested
-        if requested and (not injury or requested >= injury) and (not decided or requested <= decided)
-        else decided,
+        injury=case.dates.injury,
+        as_of=requested_on(case, summary or ""),
         age=case.patient.age,
         alongside=[other.requested for other in case.items if other is not item],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -83,8 +84,17 @@ def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, 
     return quantity, repeat, sites
 
 
+#: A line break inside a sentence (a PDF's or a form's wrap): the next line goes on in lower case.
+_WRAP = re.compile(r"(?<![.:;!?])[ \t]*\n[ \t]*(?=[a-z0-9(])")
+
+
+def _text(source: str, text: str) -> Text:
+    """A clinical text, its wrapped lines mended (paragraphs and line-per-item lists kept)."""
+    return Text(source, _WRAP.sub(" ", text))
+
+
 def _notes(ref: str, resource: JSON) -> list[Text]:
-    return [Text(f"{ref}.note[{n}]", str(note["text"])) for n, note in enumerate(resource.get("note", []))
+    return [_text(f"{ref}.note[{n}]", str(note["text"])) for n, note in enumerate(resource.get("note", []))
             if note.get("text")]  # fmt: skip
 
 
@@ -99,10 +109,10 @@ def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Tex
         if rtype == "Claim":
             infos = enumerate(resource.get("supportingInfo", []))
             texts += [
-                Text(f"{ref}.supportingInfo[{n}]", str(i["valueString"])) for n, i in infos if i.get("valueString")
+                _text(f"{ref}.supportingInfo[{n}]", str(i["valueString"])) for n, i in infos if i.get("valueString")
             ]
         elif rtype == "Observation" and resource.get("valueString"):
-            texts.append(Text(ref, str(resource["valueString"])))
+            texts.append(_text(ref, str(resource["valueString"])))
         elif (
             rtype == "DocumentReference" and concept_text(resource.get("type")) != load_tables().fhir.document_type_text
         ):
@@ -111,7 +121,7 @@ def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Tex
                 attachment = content.get("attachment", {})
                 if str(attachment.get("contentType", "")).startswith("text/plain") and attachment.get("data"):
                     try:
-                        texts.append(Text(ref, base64.b64decode(attachment["data"]).decode("utf-8", errors="replace")))
+                        texts.append(_text(ref, base64.b64decode(attachment["data"]).decode("utf-8", errors="replace")))
                     except (binascii.Error, ValueError):
                         continue
     return texts

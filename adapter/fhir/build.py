@@ -31,6 +31,7 @@ from adapter.fhir.pas import (
     review_action,
 )
 from adapter.fhir.pas import Code as PASCode
+from adapter.letters import requested_on, summary_text
 from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables
@@ -360,7 +361,7 @@ class _Builder:
             "type": {"coding": [{"system": self.systems["claim_type"], "code": "professional"}]},
             "use": "preauthorization",
             "patient": self.ref(patient),
-            "created": self._created(dates.application_received, dates.ur_denial, dates.assigned, dates.decision),
+            "created": self._created(requested_on(self.case), dates.decision),
             "insurer": self.ref(insurer),
             "provider": self.ref(requestor),
             "priority": self._priority(),
@@ -565,29 +566,30 @@ def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None 
     guideline line and no rationale."""
     tables = tables or load_tables()
     entries = request_side(case_to_bundle(case, tables=tables))
-    patient = next(e["fullUrl"] for e in entries if e["resource"]["resourceType"] == "Patient")
-    bundle = _Bundle(tables)
-    bundle.entries = entries
     if summary and summary.strip():
-        data = summary.strip().encode("utf-8")
-        note = {
-            "resourceType": "DocumentReference",
-            "status": "current",
-            "type": {"text": "Clinical note (case summary)"},
-            "subject": {"reference": patient},
-            "content": [
-                {
-                    "attachment": {
-                        "contentType": "text/plain",
-                        "data": base64.b64encode(data).decode("ascii"),
-                        "size": len(data),
-                        "title": "Case summary",
-                    }
-                }
-            ],
-        }
-        bundle.add(note, "clinical-note", case_key(case))
-    return {"resourceType": "Bundle", "type": "transaction", "entry": bundle.entries}
+        entries.append(_clinical_note(case, summary, entries, tables))
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def _clinical_note(case: IMRCase, summary: str, entries: list[JSON], tables: Tables) -> JSON:
+    """The clinical summary as the EHR's text note about the patient: a DocumentReference with the text inline
+    (a progress note, US Core's clinical-note category), as a Bundle entry."""
+    patient = next(e["fullUrl"] for e in entries if e["resource"]["resourceType"] == "Patient")
+    data = summary.strip().encode("utf-8")
+    note = {
+        "resourceType": "DocumentReference",
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}],
+                 "text": "Clinical note (case summary)"},
+        "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
+                                  "code": "clinical-note", "display": "Clinical Note"}]}],
+        "subject": {"reference": patient},
+        "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(data).decode("ascii"),
+                                    "size": len(data), "title": "Case summary"}}],
+    }  # fmt: skip
+    bundle = _Bundle(tables)
+    bundle.add(note, "clinical-note", case_key(case))
+    return bundle.entries[0]
 
 
 def request_side(bundle: JSON) -> list[JSON]:
@@ -605,10 +607,26 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
     generated_at = generated_at or datetime.now(UTC)
     full = case_to_bundle(case, tables=tables, generated_at=generated_at)
     claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
+    side = request_side(full)
+    summary = summary_text(case.source.text, case.layout) if case.source is not None else None
+    if summary and summary.strip():  # the clinical text travels with the request: $submit is not decided blind
+        note = _clinical_note(case, summary, side, tables)
+        side.append(note)
+        full = {**full, "entry": [*full["entry"], note]}
+        info = claim["resource"].setdefault("supportingInfo", [])
+        pas = load_pas()
+        report = pas.coding("report_type", pas.supporting_report_type)
+        info.append({
+            "extension": [{"url": pas.extensions.document_information, "extension": [
+                {"url": "reportTypeCode", "valueCodeableConcept": {"coding": [report]}}]}],
+            "sequence": len(info) + 1,
+            "category": {"coding": [{"system": pas.code_systems.temp_codes, "code": "additionalInformation"}]},
+            "valueReference": {"reference": note["fullUrl"]},
+        })  # fmt: skip
     return collection(
         load_pas().profiles.request_bundle,
         {"system": tables.identifier_system("pas-request"), "value": case_key(case)},
         generated_at.isoformat(timespec="seconds"),
-        [claim, *request_side(full)],
+        [claim, *side],
         full["entry"],
     )

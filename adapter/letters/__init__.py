@@ -7,13 +7,14 @@ layout's module; each module reads structure (headings, labels, sentence shapes)
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 
 from adapter.errors import EmptyLetterError, UnknownLayoutError
 from adapter.letters import _text, case_number, notice, professional
 from adapter.letters.pdf import is_pdf, pdf_text
 from adapter.model import IMRCase, Layout, LetterSource
 
-__all__ = ["detect_layout", "parse_letter", "summary_text"]
+__all__ = ["detect_layout", "parse_letter", "requested_on", "summary_text"]
 
 _LAYOUTS: dict[Layout, tuple[Callable[[str], bool], Callable[[str], IMRCase]]] = {
     Layout.CASE_NUMBER: (case_number.detect, case_number.parse),
@@ -65,3 +66,17 @@ _SUMMARIES: dict[Layout, Callable[[str], str]] = {
 def summary_text(raw: str, layout: Layout) -> str:
     """The clinical case summary of a letter's text: the request side, without decisions or rationales."""
     return _SUMMARIES[layout](_text.normalise(raw).lstrip())
+
+
+def requested_on(case: IMRCase, summary: str | None = None) -> date | None:
+    """When the request was made: the request for authorization (or the visit at issue) the summary names,
+    when it falls between the injury and the UR decision; else the UR decision, the application or the
+    assignment. Time since injury runs to it, for the letter and for the Claim built from it."""
+    if summary is None and case.source is not None:
+        summary = summary_text(case.source.text, case.layout)
+    dates = case.dates
+    decided = dates.ur_denial or dates.application_received or dates.assigned
+    requested = _text.request_date(summary) if summary else None
+    if requested and (not dates.injury or requested >= dates.injury) and (not decided or requested <= decided):
+        return requested
+    return decided
