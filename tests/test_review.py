@@ -26,6 +26,7 @@ from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
 from adapter.review import Clock, apply_decision, clock_of, due, load_deadlines, read_decision
 from adapter.review.deadlines import is_business_day
+from adapter.review.tasks import response_of
 from adapter.service import wire
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
@@ -133,7 +134,13 @@ def _completed(task: dict[str, Any], code: str, rationale: str | None = "Not sup
 def test_a_pended_item_becomes_a_requested_task() -> None:
     task, response = _decided()
     assert (task["status"], task["intent"]) == ("requested", "order")
-    assert task["focus"] == {"reference": f"ClaimResponse/{response['id']}"}
+    # FHIR Workflow: it fulfils the request it focuses, its output is the answer, its business status the action
+    assert task["code"]["coding"][0]["code"] == "fulfill" and task["focus"] == {
+        "reference": "ServiceRequest/lumbar-mri"
+    }
+    (output,) = task["output"]
+    assert output["valueReference"] == {"reference": f"ClaimResponse/{response['id']}"}
+    assert task["businessStatus"]["coding"][0]["code"] == "A4"
     assert task["for"] == {
         "reference": "Patient/example-worker",  # and whom it is about, for the reviewer
         "identifier": {"system": "urn:example:payer:member", "value": "WC-0000-1234"},
@@ -160,6 +167,7 @@ def test_the_physician_modifies() -> None:
     task, response = _decided()
     done, final = apply_decision(task, response, read_decision(_completed(task, "A6", quantity=1), task))
     assert (done["status"], done["meta"]["versionId"], done["owner"]["identifier"]) == ("completed", "2", NPI)
+    assert done["businessStatus"]["coding"][0]["code"] == "A6" and response_of(done) == response["id"]
     assert (final["meta"]["versionId"], final["outcome"], final["disposition"]) == ("2", "complete", "A6")
     assert review_action_code(final["item"][0]["adjudication"]) == "A6"
     assert final["addItem"][0]["quantity"] == {"value": 1.0}
@@ -193,7 +201,7 @@ def test_the_physician_certifies_without_a_rationale() -> None:
         (lambda t: _completed(t, "A1", owner={"display": "someone"}), "owner"),
         (lambda t: {**_completed(t, "A1"), "status": "in-progress"}, "completed"),
         (lambda t: {**_completed(t, "A1"), "id": "another"}, "id"),
-        (lambda t: {**_completed(t, "A1"), "focus": {"reference": "ClaimResponse/other"}}, "another ClaimResponse"),
+        (lambda t: {**_completed(t, "A1"), "focus": {"reference": "ServiceRequest/other"}}, "another request"),
     ],
 )
 def test_decisions_that_cannot_be_applied(change: Any, message: str) -> None:
@@ -252,9 +260,11 @@ def test_submit_pends_and_the_reviewer_finds_the_tasks(service: tuple[TestClient
     client, _ = service
     _, response = _submit(client)
     assert response["disposition"] == "A4, A4"
-    bundle = _tasks(client, f"focus=ClaimResponse/{response['id']}")
+    bundle = _tasks(client, f"focus={response['request']['reference']}")  # the Claim they fulfil
     assert bundle["total"] == 2
     tasks = [e["resource"] for e in bundle["entry"]]
+    assert {t["requester"]["reference"] for t in tasks} == {response["requestor"]["reference"]}
+    assert client.get(f"/fhir/{response['request']['reference']}", headers=auth(EHR)).status_code == 200
     assert {t["for"]["reference"] for t in tasks} == {response["patient"]["reference"]}
     recommended = [next(i for i in t["input"] if i["type"]["text"] == "recommendation") for t in tasks]
     assert sorted(r["valueCodeableConcept"]["coding"][0]["code"] for r in recommended) == ["A3", "A4"]

@@ -53,8 +53,10 @@ class ReviewAction(StrEnum):
 
     @property
     def task_status(self) -> str:
-        """The status of the EHR Task that reports it: completed, rejected (not certified), on-hold (pended)."""
-        return {"A3": "rejected", "A4": "on-hold"}.get(self.value, "completed")
+        """The status of the EHR Task that reports it: on-hold while pended, else completed (a non-certification
+        too: the review was done, its answer is the businessStatus; ``rejected`` would say the performer
+        refused the task)."""
+        return "on-hold" if self is ReviewAction.PENDED else "completed"
 
     @property
     def colour(self) -> str:

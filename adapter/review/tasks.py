@@ -1,7 +1,10 @@
 """Physician review as FHIR Tasks: one ``requested`` Task per pended item, and the physician's decision
 applied to the Task and to the ClaimResponse it focuses.
 
-A review Task (``intent = order``) focuses the ClaimResponse, is ``for`` the patient, and carries as
+A review Task follows FHIR Workflow: ``code`` fulfill, ``intent`` order, ``focus`` the request it fulfils (the
+Claim; a ServiceRequest when no Claim came), ``output`` the ClaimResponse (``claim-response``), ``requester``
+the requesting provider, ``businessStatus`` the review action (A4 while pended, then the physician's), ``for``
+the patient. It carries as
 ``input`` the item's sequence, the requested service (and quantity), the engine's recommendation (X12 306), its rules,
 citations and evidence quotes, and the clock it runs on; ``restriction.period.end`` is when the decision is
 due (``adapter.review.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
@@ -40,7 +43,7 @@ REVIEW_SYSTEM = "urn:imr-adapter:review"
 #: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
 DECISIONS = (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
 TASK_CODE = {
-    "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "approve"}],
+    "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}],
     "text": "Physician review of a pended prior-authorization item",
 }
 #: The most an A6 may authorize when the request states no quantity (a modification is less than asked).
@@ -59,6 +62,24 @@ class ReviewTask:
 
 def _typed(code: str, value_key: str, value: Any) -> JSON:
     return {"type": {"coding": [{"system": REVIEW_SYSTEM, "code": code}], "text": code}, value_key: value}
+
+
+def response_of(task: JSON) -> str:
+    """The id of the ClaimResponse a review Task decides: its ``claim-response`` output (a Task made before
+    Tasks followed FHIR Workflow focuses the ClaimResponse itself)."""
+    answer = next(_typed_entries(task.get("output"), "claim-response"), None)
+    reference = (answer or {}).get("valueReference") or task.get("focus") or {}
+    return str(reference.get("reference", "")).removeprefix("ClaimResponse/")
+
+
+def _answer(response_id: str) -> JSON:
+    return _typed("claim-response", "valueReference", {"reference": f"ClaimResponse/{response_id}"})
+
+
+def _status(action: ReviewAction) -> JSON:
+    """``businessStatus``: where the review stands, as its X12 306 review action."""
+    coding = {"system": load_pas().code_systems.review_action, "code": action.value, "display": action.display}
+    return {"coding": [coding], "text": action.label}
 
 
 def _typed_entries(entries: list[JSON] | None, code: str) -> Iterator[JSON]:
@@ -162,14 +183,21 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             "intent": "order",
             "priority": "urgent" if clock is Clock.EXPEDITED else "routine",
             "code": TASK_CODE,
+            "businessStatus": _status(ReviewAction.PENDED),
             "description": f"Review: {inputs[1]['valueString']}"[:500],
-            "focus": {"reference": f"ClaimResponse/{response['id']}"},
+            # FHIR Workflow: the Task fulfils the request (the Claim, else the service request) ...
+            "focus": response.get("request") or ({"reference": wanted.reference} if wanted else None),
             "for": patient,
             "authoredOn": moment,
             "lastModified": moment,
             "restriction": {"period": {"start": moment, "end": due(received, clock).isoformat(timespec="seconds")}},
             "input": inputs,
+            # ... and its output is the answer the decision makes final
+            "output": [_answer(response["id"])],
         }
+        if response.get("requestor"):
+            task["requester"] = response["requestor"]
+        task = {k: v for k, v in task.items() if v is not None}
         documents = [(t.source, t.text) for t in wanted.texts] if wanted else []
         tasks.append(ReviewTask(task, documents))
     return tasks
@@ -218,7 +246,7 @@ def read_decision(body: JSON, stored: JSON) -> Decision:
     if body.get("status") != "completed":
         raise _bad("a review Task is updated to complete it: status must be 'completed'", "Task.status")
     if body.get("focus") not in (None, stored.get("focus")):
-        raise _bad("a review decision cannot move the Task to another ClaimResponse", "Task.focus")
+        raise _bad("a review decision cannot move the Task to another request", "Task.focus")
     owner = body.get("owner") or {}
     identifier = owner.get("identifier") if isinstance(owner, dict) else None
     if not isinstance(identifier, dict) or not identifier.get("value") or not identifier.get("system"):
@@ -277,7 +305,9 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
         outputs.append(_typed("rationale", "valueString", decision.rationale))
     if decision.quantity is not None:
         outputs.append(_typed("authorized-quantity", "valueQuantity", {"value": decision.quantity}))
+    outputs.append(_answer(response["id"]))
     task.update(status="completed", owner=decision.reviewer, output=outputs, lastModified=stamp,
+                businessStatus=_status(action),
                 executionPeriod={"start": task.get("authoredOn", stamp), "end": stamp})  # fmt: skip
     _next_version(task, stamp)
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError, StateError
-from adapter.review.tasks import ReviewTask, decision_of
+from adapter.review.tasks import ReviewTask, decision_of, response_of
 from adapter.service.schema import (
     audit,
     claim_response_versions,
@@ -410,7 +410,7 @@ class Store:
             if row is None:
                 return None
             task = orjson.loads(row.resource)
-            response_id = str(task["focus"]["reference"]).removeprefix("ClaimResponse/")
+            response_id = response_of(task)
             stored = db.execute(
                 select(claim_responses.c.resource).where(claim_responses.c.id == response_id).with_for_update()
             ).scalar()
@@ -604,7 +604,7 @@ def _task_row(task: JSON) -> dict[str, Any]:
         "id": task["id"],
         "status": task["status"],
         "owner": f"{identifier.get('system')}|{identifier.get('value')}" if identifier else None,
-        "focus": task["focus"]["reference"],
+        "focus": (task.get("focus") or {}).get("reference") or "",
         "patient": (task.get("for") or {}).get("reference"),
         "due_us": micros(task["restriction"]["period"]["end"]),
         "last_updated": updated,

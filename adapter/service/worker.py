@@ -28,6 +28,7 @@ from adapter.errors import AdapterError, AuthError, MappingError, PagingError, R
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
+from adapter.review.tasks import response_of
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
@@ -68,6 +69,7 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
         "identifier": [{"system": TASK_SYSTEM, "value": response["id"]}],
         "status": action.task_status,
         "intent": "order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
         "businessStatus": {"coding": [{"system": load_pas().code_systems.review_action, "code": action}]},
         "focus": {"reference": f"{request['resourceType']}/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),
@@ -407,7 +409,7 @@ class SyncWorker:
         service_request = load_tables().fhir.extensions.service_request
         while batch := self.store.completed_reviews(cursor):
             for updated, task in batch:
-                response = self.store.claim_response(task["focus"]["reference"].removeprefix("ClaimResponse/"))
+                response = self.store.claim_response(response_of(task))
                 refs = [e["valueReference"].get("reference", "") for i in (response or {}).get("item", [])
                         for e in i.get("extension", []) if e.get("url") == service_request]  # fmt: skip
                 rtype, _, rid = (refs[0] if refs else "").partition("/")

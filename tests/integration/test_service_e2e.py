@@ -146,7 +146,7 @@ def test_physician_review_end_to_end(service: tuple[str, str], payer: FHIRClient
     submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=30)
     response = submitted.json()["entry"][0]["resource"]
     assert response["disposition"] == "A4, A4"
-    found = httpx.get(f"{base}/Task", params={"focus": f"ClaimResponse/{response['id']}", "status": "requested"},
+    found = httpx.get(f"{base}/Task", params={"focus": response["request"]["reference"], "status": "requested"},
                       headers=reviewer).json()  # fmt: skip
     tasks = [e["resource"] for e in found["entry"]]
     denial = next(t for t in tasks if '"code": "A3"' in json.dumps(t["input"]))
@@ -523,7 +523,7 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
                                      forward=for_payer, who="test")  # fmt: skip
         assert worker.report_reviews() == 1 and worker.report_reviews() == 0
         (final,) = ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"})
-        assert (final["status"], final["businessStatus"]["coding"][0]["code"]) == ("rejected", "A3")
+        assert (final["status"], final["businessStatus"]["coding"][0]["code"]) == ("completed", "A3")
         assert "Passive heat alone is not supported." in final["description"]
         fixed = ehr.read("ServiceRequest", bad.id or "")
         fixed["code"]["text"] = "Ultrasound to the low back"

@@ -35,6 +35,7 @@ from adapter.review.tasks import (
     first_input,
     inputs,
     recommendation_of,
+    response_of,
     sequence_of,
 )
 from adapter.service.admission import USER_CONTEXT, Principal
@@ -288,7 +289,7 @@ def task_page(request: Request, task_id: str, error: str | None = None) -> Respo
         return _to_login()
     ctx = context(request)
     task, documents = stored_task(ctx, task_id)
-    response_id = task["focus"]["reference"].removeprefix("ClaimResponse/")
+    response_id = response_of(task)
     claim_response = ctx.store.claim_response(response_id) or {}
     sequence = sequence_of(task)
     evidence = _evidence(claim_response, sequence)
