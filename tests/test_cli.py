@@ -282,3 +282,15 @@ def test_sync_listening_on_a_port_in_use_is_one_line(
         f"error: [config] cannot listen on 127.0.0.1:{port}: Address already in use "
         "(another process is listening there: stop it, or choose another --listen port)\n"
     )
+
+
+@pytest.mark.parametrize("scopes", ["garbage scope", "system/ClaimResponse.reed", ""])
+def test_serve_with_a_token_whose_scope_grants_nothing_is_one_line(
+    scopes: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imr-adapter.toml").write_text(f'[service.tokens]\nsecret-token = "{scopes}"\n')
+    assert main(["serve", "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: [auth-config] service.tokens: ") and "is not a SMART scope" in err
+    assert err.count("\n") == 1 and "secret-token" not in err

@@ -174,6 +174,13 @@ class Admission:
 
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        for scopes in settings.tokens.values():  # a scope that grants nothing is a typo: say so at start
+            wrong = [f'"{s}"' for s in scopes.split() if Scope.parse(s) is None] or ([] if scopes.split() else ['""'])
+            if wrong:
+                raise AuthConfigError(
+                    f"service.tokens: {wrong[0]} is not a SMART scope; expected space-separated scopes such as "
+                    '"system/ClaimResponse.read user/Task.rs" (context/Resource.permissions)'
+                )
         self.tokens = {
             token: Principal.with_scopes(_token_name(token), scopes) for token, scopes in settings.tokens.items()
         }

