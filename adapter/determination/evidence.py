@@ -202,13 +202,22 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
         + [_pseudo(ConTextRule, phrase) for phrase in cues.pseudo]
+        # "a fall in 2019": a year marks the past (medspacy's token patterns; no phrase list can name years)
+        + [
+            ConTextRule(
+                "in <year>",
+                HISTORICAL,
+                direction="BIDIRECTIONAL",
+                pattern=[{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}],
+            )
+        ]
     )
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     return _Pipeline(
         nlp,
         _targets(lexicon),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
-        re.compile(rf"^(?:(?:his|her|their|the patient's|patient's)\s+)?(?:{relatives})\b", re.I),
+        re.compile(rf"^(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
     )
 
@@ -384,9 +393,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 target.polarity == "absent" and _DOUBLE_INSIDE.search(match.group(0))
             ):
                 modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
-            # the regions of the phrase's own clause, else of its sentence ("24 PT visits for the shoulder;
-            # none for the low back")
-            regions = frozenset(lexicon.regions_in(clause) or lexicon.regions_in(sentence))
+            # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
+            regions = frozenset(lexicon.regions_in(clause))
             if pipeline.record.search(match.group(0)):
                 modifiers.add(RECORD)
             if target.polarity == "present" and _INNER_NEGATION.search(match.group(0)):
@@ -515,12 +523,17 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     """Whether a diagnosis group is stated as the patient's: not negated, ruled out, planned to be looked for,
     someone else's or the record's silence, and not only suspected unless ``suspected`` (a history of it still
     counts: it is a diagnosis)."""
-    excluded = {NEGATED, DENIED_INSIDE, HYPOTHETICAL} | (set() if suspected else {POSSIBLE})
-    return any(m.kind == "diagnosis" and m.name == group and m.counts and not m.modifiers & excluded for m in found)
+    # a diagnosis from another injury is still the patient's ("diabetic neuropathy, non-industrial")
+    excluded = {NEGATED, DENIED_INSIDE, HYPOTHETICAL, CONDITIONAL, FAMILY, RECORD} | (
+        set() if suspected else {POSSIBLE}
+    )
+    return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
 
 
 #: A sentence about a refill or continuing a drug says it is taken, whatever plan words it holds.
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
+#: A drug stopped and taken again: in use.
+_RESUMED = re.compile(r"\b(?:resumed|restarted|back on)\b", re.I)
 
 
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
@@ -530,7 +543,8 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     planned = {HYPOTHETICAL, REQUESTED}
     return [
         m for m in found
-        if m.kind in ("drug", "drugclass") and m.counts and not m.modifiers & stopped
+        if m.kind in ("drug", "drugclass") and m.counts
+        and (not m.modifiers & stopped or (m.modifiers & stopped <= {DISCONTINUED} and _RESUMED.search(m.sentence)))
         and (not m.modifiers & planned or _CONTINUED.search(m.sentence))
     ]  # fmt: skip
 
