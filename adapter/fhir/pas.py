@@ -119,6 +119,8 @@ class Extensions(_Table):
     certification_type: str
     item_preauth_period: str
     document_information: str
+    info_changed: str
+    info_cancelled: str
 
 
 class CodeSystems(_Table):

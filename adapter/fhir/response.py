@@ -157,10 +157,14 @@ def authorization_period(start: datetime) -> JSON:
 
 def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON) -> str | None:
     """Put an item's review action on it; certified care also gets its authorization number (returned) and
-    period (``itemPreAuthPeriod``, in place of any before)."""
+    period (``itemPreAuthPeriod``, in place of any before). A pended item carries the same number as its pend
+    reference number, which an update or a later decision keeps (it is the item's, under the ClaimResponse)."""
     pas = load_pas()
-    number = f"{response_id}-{item['itemSequence']}" if action.certifies else None
+    numbered = action.certifies or action is ReviewAction.PENDED
+    number = f"{response_id}-{item['itemSequence']}" if numbered else None
     item["adjudication"] = [review_action(action, number=number)]
+    if not action.certifies:
+        number = None
     if number is not None:
         url = pas.extensions.item_preauth_period
         item["extension"] = [e for e in item.get("extension", []) if e.get("url") != url]

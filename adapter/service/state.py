@@ -31,7 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from adapter.errors import AdapterError, StateError
-from adapter.review.tasks import ReviewTask, decision_of, response_of
+from adapter.review.tasks import ReviewTask, decision_of, response_of, sequence_of
 from adapter.service.schema import (
     audit,
     claim_response_versions,
@@ -41,9 +41,9 @@ from adapter.service.schema import (
     inquiry_keys,
     outbox,
     processed,
-    resources,
     tasks,
 )
+from adapter.service.schema import resources as stored_resources
 
 JSON = dict[str, Any]
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -240,7 +240,7 @@ class Store:
         if r.resources:
             held = [{"type": x["resourceType"], "id": x["id"], "claim_response_id": response["id"],
                      "resource": orjson.dumps(x).decode()} for x in r.resources]  # fmt: skip
-            db.execute(insert(resources), held)
+            db.execute(insert(stored_resources), held)
         if r.audited is not None:
             db.execute(insert(audit).values(**_audit_row(*r.audited, str(response.get("outcome")))))
         return str(response["id"])
@@ -293,7 +293,21 @@ class Store:
         """A resource a PAS request held, as stored with its answer."""
         with self.transaction() as db:
             row = db.execute(
-                select(resources.c.resource).where(resources.c.type == rtype, resources.c.id == rid)
+    def _replace(self, db: Connection, response: JSON) -> str:
+        """Store the next version of a ClaimResponse (and keep it for _history); its lastUpdated."""
+        updated = str(response["meta"]["lastUpdated"])
+        db.execute(
+            update(claim_responses)
+            .where(claim_responses.c.id == response["id"])
+            .values(outcome=response.get("outcome"), last_updated=updated, updated_us=micros(updated),
+                    resource=orjson.dumps(response).decode())
+        )  # fmt: skip
+        self._version(db, response)
+        return updated
+
+                select(stored_resources.c.resource).where(
+                    stored_resources.c.type == rtype, stored_resources.c.id == rid
+                )
             ).scalar()
         return orjson.loads(row) if row else None
 
@@ -308,6 +322,13 @@ class Store:
                 select(table.c.claim_response_id)
                 .distinct()
                 .join(claim_responses, claim_responses.c.id == table.c.claim_response_id)
+    def resources_of(self, rid: str) -> list[JSON]:
+        """The resources stored with a ClaimResponse's requests (the first and its updates)."""
+        table = stored_resources
+        with self.transaction() as db:
+            rows = db.execute(select(table.c.resource).where(table.c.claim_response_id == rid)).scalars()
+            return [orjson.loads(r) for r in rows]
+
                 .where(table.c.member.in_(list(members)), table.c.provider.in_(list(providers)))
                 .order_by(table.c.claim_response_id)
             ).scalars()
@@ -418,14 +439,7 @@ class Store:
                 raise StateError(f"the review Task {task_id} focuses a ClaimResponse that is not stored")
             task, response = decide(task, orjson.loads(stored))
             db.execute(update(tasks).where(tasks.c.id == task_id).values(**_task_row(task)))
-            updated = response["meta"]["lastUpdated"]
-            db.execute(
-                update(claim_responses)
-                .where(claim_responses.c.id == response_id)
-                .values(outcome=response.get("outcome"), last_updated=updated, updated_us=micros(updated),
-                        resource=orjson.dumps(response).decode())
-            )  # fmt: skip
-            self._version(db, response)
+            self._replace(db, response)
             if forward is not None:
                 payload = orjson.dumps(forward(response)).decode()
                 db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))
@@ -445,6 +459,62 @@ class Store:
                 .order_by(outbox.c.seq)
                 .limit(limit)
                 .with_for_update()
+    def update_answer(
+        self,
+        response: JSON,
+        *,
+        cancel: set[int],
+        reviews: Sequence[ReviewTask],
+        forward: JSON | None,
+        key: str,
+        also: Sequence[str],
+        inquiry: Sequence[tuple[str, str]],
+        resources: Sequence[JSON],
+        who: str,
+    ) -> JSON:
+        """Keep the next version of a ClaimResponse that a Claim update made, in one transaction: the version,
+        the open review Tasks of ``cancel`` (item sequences) cancelled, the new ``reviews``, the payer copy,
+        the update's keys (naming this ClaimResponse), its inquiry keys and resources, the audit row. Another
+        version made meanwhile (a physician's decision) refuses it (``RequestConflictError``: send it again)."""
+        rid = response["id"]
+        with self.transaction() as db:
+            stored = db.execute(
+                select(claim_responses.c.resource).where(claim_responses.c.id == rid).with_for_update()
+            ).scalar()
+            version = int(response["meta"]["versionId"])
+            if stored is None or int(orjson.loads(stored)["meta"]["versionId"]) + 1 != version:
+                raise RequestConflictError("the answer changed while the update was decided; send the update again")
+            for business_key in (key, *also):
+                if not self._claim(db, business_key, rid):
+                    raise RequestConflictError()
+            updated = self._replace(db, response)
+            focus = [f"ClaimResponse/{rid}", (response.get("request") or {}).get("reference") or ""]
+            waiting = select(tasks.c.resource).where(tasks.c.focus.in_(focus), tasks.c.status == "requested")
+            open_tasks = db.execute(waiting).scalars()
+            for task in (orjson.loads(t) for t in open_tasks):
+                if response_of(task) == rid and sequence_of(task) in cancel:
+                    next_version = str(int(task["meta"]["versionId"]) + 1)
+                    task.update(status="cancelled", lastModified=updated,
+                                meta={**task["meta"], "versionId": next_version, "lastUpdated": updated})  # fmt: skip
+                    db.execute(update(tasks).where(tasks.c.id == task["id"]).values(**_task_row(task)))
+            for review in reviews:
+                db.execute(insert(tasks).values(**_task_row(review.resource),
+                                                documents=orjson.dumps(review.documents).decode()))  # fmt: skip
+            if forward is not None:
+                db.execute(insert(outbox).values(claim_response_id=rid, payload=orjson.dumps(forward).decode()))
+            rows = [{"member": m, "provider": p, "claim_response_id": rid} for m, p in set(inquiry)]
+            for row in rows:  # an update names the same member and provider as before: only new pairs are kept
+                exists = select(inquiry_keys.c.member).where(*(inquiry_keys.c[k] == v for k, v in row.items()))
+                if db.execute(exists).first() is None:
+                    db.execute(insert(inquiry_keys).values(**row))
+            if resources:
+                held = [{"type": x["resourceType"], "id": x["id"], "claim_response_id": rid,
+                         "resource": orjson.dumps(x).decode()} for x in resources]  # fmt: skip
+                db.execute(insert(stored_resources), held)
+            target = f"ClaimResponse/{rid}/_history/{response['meta']['versionId']}"
+            db.execute(insert(audit).values(**_audit_row(who, "claim update", target, str(response.get("outcome")))))
+        return response
+
             ).all()
             moment = time.time()
             due = []

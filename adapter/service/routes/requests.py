@@ -20,6 +20,7 @@ from adapter.service.http import ServiceError, fhir_response
 from adapter.service.pipeline import answer
 from adapter.service.routes import ServiceContext, body, context, requires
 from adapter.service.tracing import tracer
+from adapter.service.updates import UnknownClaimError, answer_update, earlier_claim, is_update
 
 JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
@@ -107,11 +108,37 @@ def submit(
     key = _key("submit", data)
     local = localized(data, key, ctx.base)
     held = [e["resource"] for e in local["entry"] if isinstance(e.get("resource"), dict)]
+    if is_update(claim):
+        return _update(ctx, request, local, key, pairs, held)
     response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, held)
     answer_bundle = response_bundle(
         response, f"{ctx.base}/ClaimResponse/{response['id']}", local, timestamp=response["meta"]["lastUpdated"]
     )
     return fhir_response(answer_bundle)
+
+
+def _update(ctx: ServiceContext, request: Request, local: JSON, key: str, pairs: list[tuple[str, str]],
+            held: list[JSON]) -> Response:  # fmt: skip
+    """A PASClaimUpdate: the next version of the ClaimResponse that answered the Claim it updates (found by
+    that Claim's identifiers), in a PAS response Bundle with what it refers to, from this request or earlier."""
+    claim = local["entry"][0]["resource"]
+    earlier = earlier_claim(local, claim)
+    rid = next((found for k in _claim_keys(earlier) if (found := ctx.store.processed(k))), None)
+    answered = ctx.store.claim_response(rid) if rid else None
+    if rid is None or answered is None:
+        raise UnknownClaimError("the Claim this update relates to was not submitted here", location="Claim.related")
+    also = [k for k in _claim_keys(claim) if ctx.store.processed(k) != rid]
+    with tracer.start_as_current_span("determine"):
+        response, _changed = answer_update(
+            ctx.store, local, key, answered, forward=ctx.settings.forwarding, also=also, limits=ctx.limits,
+            adverse=ctx.settings.determination.adverse, inquiry=pairs, resources=held,
+            who=getattr(request.state, "principal", "service"),
+        )  # fmt: skip
+    request.state.target = f"ClaimResponse/{rid}/_history/{response['meta']['versionId']}"
+    pool = {"entry": [{"fullUrl": f"{ctx.base}/{r['resourceType']}/{r['id']}", "resource": r}
+                      for r in ctx.store.resources_of(rid)]}  # fmt: skip
+    url = f"{ctx.base}/ClaimResponse/{rid}"
+    return fhir_response(response_bundle(response, url, pool, timestamp=response["meta"]["lastUpdated"]))
 
 
 @router.post("/Claim/$inquire")

@@ -1,0 +1,173 @@
+"""A PAS Claim update (PASClaimUpdate: ``related.claim`` the earlier Claim, included in the Bundle; spec-63..72)
+answered as the next version of the same ClaimResponse: items the update flags as changed or added
+(``infoChanged``) are determined again, cancelled ones (``infoCancelled``) leave the answer with a note, the
+rest keep their result, their review number (a pended item its pend reference number) and their review Task;
+the Tasks of changed and cancelled items are cancelled, and a changed item that pends gets a new one."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from adapter.determination import AdversePolicy
+from adapter.errors import MappingError
+from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
+from adapter.fhir.navigate import Index
+from adapter.fhir.navigate import extensions as _ext
+from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.fhir.response import adjudicate, authorization_period, settle
+from adapter.review import ReviewTask, review_tasks
+from adapter.review.tasks import sequence_of
+from adapter.service.pipeline import decide, for_payer
+from adapter.service.state import RequestConflictError, Store
+
+JSON = dict[str, Any]
+
+
+class UnknownClaimError(MappingError):
+    """A Claim update whose earlier Claim was not answered here (or is not in the Bundle, spec-65)."""
+
+    code = "claim-update-unknown"
+    issue_type = "not-found"
+
+
+def is_update(claim: JSON) -> bool:
+    """A PASClaimUpdate: it declares the profile, or relates to an earlier Claim."""
+    profiles = (claim.get("meta") or {}).get("profile", [])
+    return "related" in claim or any(str(p).split("|")[0].endswith("profile-claim-update") for p in profiles)
+
+
+def earlier_claim(bundle: JSON, claim: JSON) -> JSON:
+    """The Claim an update's ``related.claim`` names, in the Bundle (spec-65), or ``UnknownClaimError``."""
+    related = (claim.get("related") or [{}])[0].get("claim")
+    found = Index.of_bundle(bundle).find(related)
+    if found is None or found.get("resourceType") != "Claim" or found is claim:
+        raise UnknownClaimError(
+            "a Claim update names the Claim it updates in related.claim and includes it in the Bundle (spec-65)",
+            location="Claim.related.claim",
+        )
+    return found
+
+
+@dataclass
+class Changes:
+    """What an update does to each item sequence."""
+
+    changed: set[int]
+    cancelled: set[int]
+
+
+def changes(claim: JSON, answered: JSON) -> Changes:
+    """From the update's flags (spec-69, spec-71) and the items answered before: which sequences to determine
+    again (flagged infoChanged, or new) and which are cancelled (infoCancelled true)."""
+    ext = load_pas().extensions
+    before = {i.get("itemSequence") for i in answered.get("item", [])}
+    changed, cancelled = set(), set()
+    for item in claim.get("item", []):
+        sequence = item.get("sequence")
+        if any(e.get("valueBoolean") is True for e in _ext({"extension": item.get("modifierExtension", [])},
+                                                           ext.info_cancelled)):  # fmt: skip
+            cancelled.add(sequence)
+        elif _ext(item, ext.info_changed) or sequence not in before:
+            changed.add(sequence)
+    return Changes(changed, cancelled)
+
+
+def _only(bundle: JSON, sequences: set[int]) -> JSON:
+    """A copy of an update Bundle whose Claim holds only these items (what is determined again)."""
+    copied = copy.deepcopy(bundle)
+    claim = copied["entry"][0]["resource"]
+    claim["item"] = [i for i in claim.get("item", []) if i.get("sequence") in sequences]
+    return copied
+
+
+def merged(answered: JSON, fresh: JSON | None, change: Changes, moment: datetime) -> JSON:
+    """The next version of ``answered``: changed items as ``fresh`` answers them (under the earlier answer's id,
+    so an item's review number stays its own), cancelled items out with a note, the others as they were."""
+    response = copy.deepcopy(answered)
+    fresh_items = {i["itemSequence"]: i for i in (fresh or {}).get("item", [])}
+    fresh_notes = {n["number"]: n for n in (fresh or {}).get("processNote", [])}
+    notes = response.setdefault("processNote", [])
+    period = response.get("preAuthPeriod") or authorization_period(moment)
+    items = []
+    for item in response.get("item", []):
+        sequence = item["itemSequence"]
+        if sequence in change.cancelled:
+            notes.append({"number": max((n["number"] for n in notes), default=0) + 1, "type": "display",
+                          "text": f"Item {sequence} cancelled by the requester's update."})  # fmt: skip
+            continue
+        items.append(fresh_items.pop(sequence, item) if sequence in change.changed else item)
+    items += [fresh_items.pop(s) for s in sorted(fresh_items) if s in change.changed]
+    for item in items:
+        if item["itemSequence"] not in change.changed:
+            continue
+        renumbered = []
+        for number in item.get("noteNumber", []):
+            if number in fresh_notes:
+                notes.append({**fresh_notes[number], "number": max((n["number"] for n in notes), default=0) + 1})
+                renumbered.append(notes[-1]["number"])
+        item["noteNumber"] = renumbered
+        action = ReviewAction(review_action_code(item.get("adjudication", [])) or ReviewAction.PENDED)
+        if adjudicate(item, action, response["id"], period) is not None:
+            response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
+    response["item"] = items
+    response["addItem"] = [a for a in response.get("addItem", []) if not set(a.get("itemSequence", [])) & (
+        change.changed | change.cancelled)] + [a for a in (fresh or {}).get("addItem", [])]  # fmt: skip
+    if not response["addItem"]:
+        del response["addItem"]
+    settle(response)
+    meta = response.setdefault("meta", {})
+    meta["versionId"] = str(int(meta.get("versionId", "1")) + 1)
+    meta["lastUpdated"] = moment.isoformat(timespec="milliseconds")
+    return response
+
+
+def answer_update(
+    store: Store,
+    data: JSON,
+    key: str,
+    answered: JSON,
+    *,
+    forward: bool,
+    also: Sequence[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
+    adverse: AdversePolicy = "pend",
+    inquiry: Sequence[tuple[str, str]] = (),
+    resources: Sequence[JSON] = (),
+    who: str = "service",
+) -> tuple[JSON, bool]:
+    """(ClaimResponse, changed?) for a checked Claim update whose earlier Claim ``answered`` answers: the same
+    update sent again gets the version it made."""
+    existing = store.processed(key)
+    if existing is not None and (current := store.claim_response(existing)) is not None:
+        return current, False
+    if any(store.processed(k) is not None for k in also):
+        raise RequestConflictError()
+    claim = data["entry"][0]["resource"]
+    change = changes(claim, answered)
+    moment = datetime.now(UTC)
+    fresh = None
+    if change.changed:
+        fresh = decide(_only(data, change.changed), checked=True, limits=limits, adverse=adverse)
+    response = merged(answered, fresh.response if fresh else None, change, moment)
+    reviews: list[ReviewTask] = []
+    if fresh is not None:
+        reviews = [r for r in review_tasks(response, fresh.requested, data, moment)
+                   if sequence_of(r.resource) in change.changed]  # fmt: skip
+    stored = store.update_answer(
+        response,
+        cancel=change.changed | change.cancelled,
+        reviews=reviews,
+        forward=for_payer(response) if forward else None,
+        key=key,
+        also=also,
+        inquiry=inquiry,
+        resources=resources,
+        who=who,
+    )
+    return stored, True
+
+
