@@ -282,17 +282,6 @@ class Store:
         db.execute(insert(claim_response_versions).values(id=response["id"], version=version,
                                                            resource=orjson.dumps(response).decode()))  # fmt: skip
 
-    def claim_response_versions(self, rid: str) -> list[JSON]:
-        """Every version of a ClaimResponse, newest first (none: no such ClaimResponse)."""
-        table = claim_response_versions
-        with self.transaction() as db:
-            rows = db.execute(select(table.c.resource).where(table.c.id == rid).order_by(table.c.version.desc()))
-            return [orjson.loads(r) for r in rows.scalars()]
-
-    def resource(self, rtype: str, rid: str) -> JSON | None:
-        """A resource a PAS request held, as stored with its answer."""
-        with self.transaction() as db:
-            row = db.execute(
     def _replace(self, db: Connection, response: JSON) -> str:
         """Store the next version of a ClaimResponse (and keep it for _history); its lastUpdated."""
         updated = str(response["meta"]["lastUpdated"])
@@ -305,11 +294,29 @@ class Store:
         self._version(db, response)
         return updated
 
+    def claim_response_versions(self, rid: str) -> list[JSON]:
+        """Every version of a ClaimResponse, newest first (none: no such ClaimResponse)."""
+        table = claim_response_versions
+        with self.transaction() as db:
+            rows = db.execute(select(table.c.resource).where(table.c.id == rid).order_by(table.c.version.desc()))
+            return [orjson.loads(r) for r in rows.scalars()]
+
+    def resource(self, rtype: str, rid: str) -> JSON | None:
+        """A resource a PAS request held, as stored with its answer."""
+        with self.transaction() as db:
+            row = db.execute(
                 select(stored_resources.c.resource).where(
                     stored_resources.c.type == rtype, stored_resources.c.id == rid
                 )
             ).scalar()
         return orjson.loads(row) if row else None
+
+    def resources_of(self, rid: str) -> list[JSON]:
+        """The resources stored with a ClaimResponse's requests (the first and its updates)."""
+        table = stored_resources
+        with self.transaction() as db:
+            rows = db.execute(select(table.c.resource).where(table.c.claim_response_id == rid)).scalars()
+            return [orjson.loads(r) for r in rows]
 
     def inquired(self, members: Sequence[str], providers: Sequence[str]) -> list[str]:
         """The ClaimResponses a PAS inquiry finds: submitted for one of these member ids with one of these
@@ -322,13 +329,6 @@ class Store:
                 select(table.c.claim_response_id)
                 .distinct()
                 .join(claim_responses, claim_responses.c.id == table.c.claim_response_id)
-    def resources_of(self, rid: str) -> list[JSON]:
-        """The resources stored with a ClaimResponse's requests (the first and its updates)."""
-        table = stored_resources
-        with self.transaction() as db:
-            rows = db.execute(select(table.c.resource).where(table.c.claim_response_id == rid)).scalars()
-            return [orjson.loads(r) for r in rows]
-
                 .where(table.c.member.in_(list(members)), table.c.provider.in_(list(providers)))
                 .order_by(table.c.claim_response_id)
             ).scalars()
@@ -448,17 +448,6 @@ class Store:
             db.execute(insert(audit).values(**_audit_row(who, f"review decision {action}", target, "completed")))
         return task, response
 
-    def next_outbox_batch(self, limit: int, lease: float = 60.0) -> list[OutboxItem]:
-        """Up to ``limit`` undelivered items from the head, in order, stopping before the first that is not
-        due or is leased; all leased to the caller for ``lease`` seconds, so that no other forwarder (thread,
-        process or replica) sends them at the same time. Delivery is in order: a failing head waits."""
-        with self.transaction() as db:
-            rows = db.execute(
-                select(outbox)
-                .where(outbox.c.delivered_at.is_(None))
-                .order_by(outbox.c.seq)
-                .limit(limit)
-                .with_for_update()
     def update_answer(
         self,
         response: JSON,
@@ -515,6 +504,17 @@ class Store:
             db.execute(insert(audit).values(**_audit_row(who, "claim update", target, str(response.get("outcome")))))
         return response
 
+    def next_outbox_batch(self, limit: int, lease: float = 60.0) -> list[OutboxItem]:
+        """Up to ``limit`` undelivered items from the head, in order, stopping before the first that is not
+        due or is leased; all leased to the caller for ``lease`` seconds, so that no other forwarder (thread,
+        process or replica) sends them at the same time. Delivery is in order: a failing head waits."""
+        with self.transaction() as db:
+            rows = db.execute(
+                select(outbox)
+                .where(outbox.c.delivered_at.is_(None))
+                .order_by(outbox.c.seq)
+                .limit(limit)
+                .with_for_update()
             ).all()
             moment = time.time()
             due = []
