@@ -55,7 +55,7 @@ DEFAULT_LETTERS = Path(__file__).resolve().parent.parent / "fixtures" / "letters
 _stdout = Console(highlight=False, soft_wrap=True)  # a line of text is never broken; tables fit the width
 if not _stdout.is_terminal:
     _stdout.width = 100  # tables written to a file or a pipe fit 100 columns
-_stderr = Console(stderr=True, highlight=False)
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, however long
 
 T = TypeVar("T")
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,12 @@ def test_serve_with_a_token_whose_scope_grants_nothing_is_one_line(
     err = capsys.readouterr().err
     assert err.startswith("error: [auth-config] service.tokens: ") and "is not a SMART scope" in err
     assert err.count("\n") == 1 and "secret-token" not in err
+
+
+def test_an_error_is_one_line_however_long(httpx_mock: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    response = {"resourceType": "ClaimResponse", "id": "x" * 60, "status": "active", "use": "preauthorization"}
+    searchset = {"resourceType": "Bundle", "type": "searchset", "entry": [{"resource": response}]}
+    httpx_mock.add_response(json=searchset, is_reusable=True, is_optional=True)
+    assert main(["pull", "--server", "http://payer.test/fhir", "--auth", "none"]) == 1
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == 1 and len(errors[0]) > 80 and errors[0].startswith("error: [")

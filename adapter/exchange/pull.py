@@ -50,7 +50,9 @@ def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:
         resource = client.read(rtype, rid)
         found[key] = resource
         queue += list(_references(resource))
-    patient = response["patient"]["reference"]
+    patient = (response.get("patient") or {}).get("reference")
+    if not isinstance(patient, str):
+        raise MappingError("a ClaimResponse without its patient reference", location=f"ClaimResponse/{response['id']}")
     for rtype in ("Procedure", "DocumentReference"):
         for resource in client.search(rtype, {"subject": _local(patient, client.base_url) or patient}):
             found.setdefault(f"{rtype}/{resource['id']}", resource)
