@@ -23,8 +23,9 @@ from adapter.service.state import Store
 JSON = dict[str, Any]
 #: Search parameters whose every value is read (``_lastUpdated`` bounds all hold, ``status`` values are a list).
 _REPEATABLE = frozenset({"_lastUpdated", "status"})
-#: The result parameters every search takes (FHIR search.html#return).
-_RESULT = frozenset({"_count", "_offset", "_summary", "_total", "_elements", "_format"})
+#: The result parameters every search takes (FHIR search.html#return; ``_totalMethod`` is what fhirpy's
+#: ``.count()`` sends beside ``_count=0``: a total is always given, however asked for).
+_RESULT = frozenset({"_count", "_offset", "_summary", "_total", "_totalMethod", "_elements", "_format"})
 _SUMMARY = frozenset({"count", "false"})
 _TOTAL = frozenset({"none", "estimate", "accurate"})
 _FORMATS = frozenset({"json", "application/json", "application/fhir+json"})
