@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -157,6 +157,14 @@ class ServiceSettings(BaseModel):
     worker_lease: float = Field(default=120.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
 
+    @field_validator("base_url", "audience", "otlp_endpoint")
+    @classmethod
+    def _http_url(cls, url: str | None, info: ValidationInfo) -> str | None:
+        what = _URLS.get(info.field_name or "", _URLS["base_url"])
+        if url is not None and (problem := url_problem(url, what)):
+            raise ValueError(problem)
+        return url
+
     @field_validator("state_url")
     @classmethod
     def _known_database(cls, url: str) -> str:
@@ -177,13 +185,21 @@ def state_url_problem(url: str) -> str | None:
     return None
 
 
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a FHIR server's base URL, or None (the URL is not repeated when it holds a
+#: What an http(s) URL setting of the service should look like.
+_URLS = {
+    "base_url": "this service's FHIR base URL such as https://adapter.example/fhir",
+    "audience": "this service's FHIR base URL such as https://adapter.example/fhir",
+    "otlp_endpoint": "an OTLP/HTTP endpoint such as http://collector:4318/v1/traces",
+}
+
+
+def url_problem(url: str, what: str = "a FHIR base URL such as https://ehr.example/fhir") -> str | None:
+    """Why ``url`` cannot be an http(s) URL of ``what``, or None (the URL is not repeated when it holds a
     password)."""
     parts = urlsplit(url)
     if parts.scheme in ("http", "https") and parts.hostname:
         return None
-    return "expected a FHIR base URL such as https://ehr.example/fhir" + ("" if "@" in url else f" (got {url!r})")
+    return f"expected {what}" + ("" if "@" in url else f" (got {url!r})")
 
 
 class DeterminationSettings(BaseModel):

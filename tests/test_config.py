@@ -41,6 +41,8 @@ def _error(toml: str) -> str:
         ("[payer_auth]\ntpye = 'smart'\n", "payer_auth.tpye: unknown setting; did you mean payer_auth.type?"),
         ("ehr = 'http://ehr/fhir'\n", "ehr: unknown setting; did you mean ehr_url?"),
         ("x = \n", "imr-adapter.toml: not valid TOML: Invalid value (at line 1, column 5)"),
+        ('[service]\notlp_endpoint = "collector:4318"\n', "service.otlp_endpoint: expected an OTLP/HTTP endpoint"),
+        ('[service]\nbase_url = "adapter.example/fhir"\n', "service.base_url: expected this service's FHIR base URL"),
         ('ehr_url = "ehr.example/fhir"\n', "ehr_url: expected a FHIR base URL such as https://ehr.example/fhir (got"),
         (
             'payer_url = "ftp://u:secret@payer"\n',
