@@ -368,3 +368,23 @@ def test_a_dead_workers_lease_runs_out_and_another_takes_over(tmp_path: Path) ->
     time.sleep(0.6)  # the lease runs out
     assert alive.run_once().decided == 3
     assert alive.store.search()[0] == 3
+
+
+def test_the_ehr_tasks_of_a_worker_killed_after_recording_are_written_by_the_next_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ehr = GatedEHR(1)
+    first, second = _workers(tmp_path, ehr, 2, lease=0.5)
+
+    def killed(self: SyncWorker, task: dict[str, Any], key: str) -> bool:
+        raise KeyboardInterrupt  # the page is recorded; the worker dies before writing its first Task
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SyncWorker, "pay", killed)
+        with pytest.raises(KeyboardInterrupt):
+            first.run_once()
+    assert first.store.search()[0] == 3 and not [a for a in ehr.asked if a.startswith("PUT")]
+    time.sleep(0.6)  # its leases run out
+    assert second.run_once().decided == 0  # nothing decided twice
+    assert sorted(a for a in ehr.asked if a.startswith("PUT")) == ["PUT Task"] * 3  # and no Task lost
+    assert not [d for d in second.store.dead_letters() if d.source == "ehr-task"]  # all settled

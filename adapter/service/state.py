@@ -46,6 +46,9 @@ from adapter.service.schema import (
 from adapter.service.schema import resources as stored_resources
 
 JSON = dict[str, Any]
+#: The dead letters of EHR Tasks: owed (written with their answer, not yet sent) or failed.
+EHR_TASK = "ehr-task"
+OWED = "[owed] not yet written to the EHR"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: A PostgreSQL advisory lock id: one replica migrates at a time.
 _MIGRATION_LOCK = 0x1D_F41_2
@@ -99,6 +102,10 @@ class Recording:
     inquiry: Sequence[tuple[str, str]] = ()
     #: The request's resources (each with its id) the service serves at /fhir/{type}/{id}.
     resources: Sequence[JSON] = ()
+    #: A Task owed to the EHR about this answer (the worker's ``service.ehr_task``): kept as an ``ehr-task``
+    #: dead letter in the same transaction, settled once written, so a worker killed before writing it
+    #: leaves it to the next pass instead of losing it.
+    ehr_task: JSON | None = None
 
 
 @dataclass
@@ -233,6 +240,10 @@ class Store:
             db.execute(
                 insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(r.forward).decode())
             )
+        if r.ehr_task is not None:
+            owed = {"task": r.ehr_task}
+            db.execute(insert(dead_letters).values(source=EHR_TASK, item_key=r.key or response["id"], reason=OWED,
+                                                   payload=orjson.dumps(owed).decode(), created=now()))  # fmt: skip
         if r.inquiry:
             rows = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
             db.execute(insert(inquiry_keys), rows)
@@ -638,6 +649,13 @@ class Store:
         with self.transaction() as db:
             query = select(func.count()).select_from(dead_letters).where(dead_letters.c.replayed_at.is_(None))
             return int(db.execute(query).scalar_one())
+
+    def settle(self, source: str, key: str) -> None:
+        """Mark the open dead letters of ``source`` under ``key`` done (an owed EHR Task, once written)."""
+        with self.transaction() as db:
+            letters = dead_letters.c
+            open_ones = (letters.source == source, letters.item_key == key, letters.replayed_at.is_(None))
+            db.execute(update(dead_letters).where(*open_ones).values(replayed_at=now()))
 
     def replayed(self, dead_letter_id: int) -> None:
         with self.transaction() as db:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,7 @@ from adapter.service.context import Capabilities, ContextReader, context_bundle,
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
-from adapter.service.state import Store, micros
+from adapter.service.state import EHR_TASK, OWED, Store, micros
 from adapter.tables import load_tables
 
 log = logging.getLogger("adapter.service.worker")
@@ -196,6 +196,21 @@ class SyncWorker:
         to date after (a physician's final answer), never duplicated by a retry."""
         self.ehr.conditional_update(task, {"identifier": f"{TASK_SYSTEM}|{task['identifier'][0]['value']}"})
 
+    def pay(self, task: JSON, key: str) -> bool:
+        """Write an owed Task to the EHR and settle it; a failure leaves it owed, for the next pass."""
+        try:
+            self.post_task(task)
+        except AdapterError as exc:
+            log.warning("a Task could not be written to the EHR (%s); the next pass tries again", exc.code)
+            return False
+        self.store.settle(EHR_TASK, key)
+        return True
+
+    def pay_owed(self) -> int:
+        """Write the Tasks still owed to the EHR (their worker stopped, or the EHR failed); the number written."""
+        owed = [d for d in self.store.dead_letters() if d.source == EHR_TASK and d.reason == OWED and d.payload]
+        return sum(self.pay(letter.payload["task"], letter.item_key) for letter in owed if letter.payload)
+
     def write_task(self, task: JSON, key: str) -> None:
         """The Task back to the EHR; a failure goes to the dead letters (the decision itself is kept)."""
         try:
@@ -291,17 +306,20 @@ class SyncWorker:
                 self.dead(request, key, outcome, report)
             else:
                 kept.append((request, key, outcome))
+        owed = [ehr_task(request, decided.response) if self.tasks else None for request, _, decided in kept]
         answered = self.store.record_all([
-            recording(decided, forward=self.forward, key=key,
-                      audited=("worker", "determine", f"{request['resourceType']}/{request['id']}"))
-            for request, key, decided in kept
+            replace(recording(decided, forward=self.forward, key=key,
+                              audited=("worker", "determine", f"{request['resourceType']}/{request['id']}")),
+                    ehr_task=task)
+            for (request, key, decided), task in zip(kept, owed, strict=True)
         ])  # fmt: skip
         report.decided += len(kept)
         started.page.done()
-        if self.tasks:  # only for the answers this worker stored: another that got there first writes its own
-            for (request, key, decided), stored in zip(kept, answered, strict=True):
-                if stored == decided.response["id"]:
-                    self.write_task(ehr_task(request, decided.response), key)
+        # each Task owed was kept with its answer: written now, or by a later pass if this one stops first; only
+        # for the answers this worker stored (another that got there first owes its own)
+        for (_, key, decided), task, stored in zip(kept, owed, answered, strict=True):
+            if task is not None and stored == decided.response["id"]:
+                self.pay(task, key)
 
     def process_pages(self, pages: Iterable[Page], report: PassReport) -> None:
         """Pages in order, each page's determinations running while the one before it is recorded."""
@@ -372,6 +390,7 @@ class SyncWorker:
         try:
             self.process_pages(self.polled_pages(report), report)
             if self.tasks and self.take(REVIEWS_CURSOR):
+                self.pay_owed()
                 self.report_reviews()
         finally:
             self.release()
