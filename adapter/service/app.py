@@ -117,7 +117,8 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
                 response = await call_next(request)
             except Exception as exc:  # noqa: BLE001 - rendered as an OperationOutcome, never a stack trace
                 response = error_response(exc)
-        route = getattr(request.scope.get("route"), "path", None) or "unknown"
+        known = request.url.path if request.url.path in _UNAUDITED else "unknown"  # /docs: no route in scope
+        route = getattr(request.scope.get("route"), "path", None) or known
         who = getattr(request.state, "principal", "anonymous")
         if request.url.path not in _UNAUDITED and not getattr(request.state, "quiet", False):
             action = f"{request.method} {route}"
