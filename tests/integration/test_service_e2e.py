@@ -27,6 +27,7 @@ from adapter.fhir.conformance import response_faults
 from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.letters import summary_text
 from adapter.review import apply_decision, read_decision
+from adapter.review.tasks import response_of
 from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, for_payer, record
@@ -514,7 +515,7 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
             and tasks[0]["focus"]["reference"].endswith(good.id or "")
         )
         # a physician decides the pended request: the next pass brings the EHR Task up to date, once
-        (review,) = wiring.store.search_tasks(focus=f"ClaimResponse/{response['id']}")[1]
+        (review,) = [t for t in wiring.store.search_tasks(count=100)[1] if response_of(t) == response["id"]]
         outputs = [{"type": {"text": "decision"}, "valueCodeableConcept": {"coding": [{"code": "A3"}]}},
                    {"type": {"text": "rationale"}, "valueString": "Passive heat alone is not supported."}]  # fmt: skip
         decision = {**review, "status": "completed", "owner": {"identifier": {"system": "urn:lic", "value": "A1"}},
