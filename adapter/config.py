@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -398,6 +399,13 @@ def _config_error(exc: ValidationError, overrides: dict[str, object]) -> ConfigE
     """One line for the first wrong setting: where it was set (the file, the variable or the flag), which
     setting, and what it should be."""
     error = exc.errors()[0]
+    if env_field := re.search(r'field "(\w+)" from source "EnvSettingsSource"', error["msg"]):
+        prefix = f"IMR_{env_field[1].upper()}"
+        named = sorted(k for k in os.environ if k.upper() == prefix or k.upper().startswith(prefix + "__"))
+        return ConfigError(
+            f"{named[0] if named else prefix}: not valid JSON; a table or a list in an IMR_ variable is written as "
+            """JSON, e.g. IMR_SERVICE__TOKENS='{"token": "system/*.read"}'"""
+        )
     name, section, secret = _setting(error["loc"])
     path, required = config_file()
     variable = "IMR_" + name.replace(".", "__").upper()

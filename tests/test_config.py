@@ -117,3 +117,11 @@ def test_server_urls_given_as_flags_are_checked_before_anything_starts(capsys: p
     assert capsys.readouterr().err.startswith("error: [config] --payer: expected a FHIR base URL")
     assert main(["check", "--server", "localhost:8181/fhir"]) == 1
     assert capsys.readouterr().err.startswith("error: [config] --server: expected a FHIR base URL")
+
+
+def test_a_table_in_an_environment_variable_must_be_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMR_SERVICE__TOKENS", "abc=system/*.read")
+    with pytest.raises(ConfigError, match=r"^\[config\] IMR_SERVICE__TOKENS: not valid JSON; a table or a list"):
+        load_settings()
+    monkeypatch.setenv("IMR_SERVICE__TOKENS", '{"abc": "system/*.read"}')
+    assert load_settings().service.tokens == {"abc": "system/*.read"}
