@@ -165,6 +165,22 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     return out
 
 
+#: Cues no phrase list can name, as medspacy token patterns (ConTextRule arguments): a year marks the past ("a
+#: fall in 2019"); a negation of a negative word is none ("not unremarkable", "not ineffective"); "no change
+#: in", "no progression of" say that what follows persists.
+_NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
+_CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "improvement", "reduction"]
+_PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
+    ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
+    ("not <negative word>", "PSEUDO", "PSEUDO",
+     [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}, "OP": "?"},
+      {"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
+    ("no change in", "PSEUDO", "PSEUDO",
+     [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
+      {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to"]}}]),
+]  # fmt: skip
+
+
 #: A pseudo-cue also covers the auxiliary before it, so that it outlasts medspacy's "is not" / "was not".
 _AUXILIARIES = ["is", "was", "are", "were", "has", "have", "had", "does", "did", "do", "be", "been"]
 
@@ -202,16 +218,9 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
         + [_pseudo(ConTextRule, phrase) for phrase in cues.pseudo]
-        # "a fall in 2019": a year marks the past (medspacy's token patterns; no phrase list can name years)
-        + [
-            ConTextRule(
-                "in <year>",
-                HISTORICAL,
-                direction="BIDIRECTIONAL",
-                pattern=[{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}],
-            )
-        ]
-    )
+        + [ConTextRule(literal, category, direction=direction, pattern=pattern)
+           for literal, category, direction, pattern in _PATTERN_CUE_ARGS]
+    )  # fmt: skip
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     return _Pipeline(
         nlp,
