@@ -86,6 +86,10 @@ def test_service_request_decided_recorded_and_retried_safely(service: tuple[Test
     assert store.search()[0] == 1
     read = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(READER))
     assert read.status_code == 200 and read.json() == response and read.headers["etag"] == 'W/"1"'
+    # the Bundle's resources are kept: the patient and the requests the answer names resolve on the service
+    named = [response["patient"]["reference"]] + [e["valueReference"]["reference"].split("/fhir/", 1)[-1]
+             for i in response["item"] for e in i["extension"] if "valueReference" in e]  # fmt: skip
+    assert all(client.get(f"/fhir/{ref}", headers=auth(READER)).status_code == 200 for ref in named), named
 
 
 def test_pas_submit(service: tuple[TestClient, Any]) -> None:

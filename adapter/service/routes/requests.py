@@ -74,7 +74,13 @@ def post_service_request(
         raise _refuse("post a ServiceRequest, or a Bundle with one and its context", "wrong-type")
     if data["resourceType"] == "Bundle" and data.get("type") != "collection":
         raise _refuse(f"a request Bundle is a collection, not {data.get('type')!r}", "bundle-type")
-    response, created = _answer(ctx, request, data, _key("service-request", data), [])
+    key = _key("service-request", data)
+    if data["resourceType"] == "Bundle":  # its resources kept and served, so what the answer names resolves
+        data = localized(data, key, ctx.base)
+        held = [e["resource"] for e in data.get("entry", []) if isinstance(e.get("resource"), dict)]
+        response, created = _answer(ctx, request, data, key, [], resources=held)
+    else:
+        response, created = _answer(ctx, request, data, key, [])
     location = f"{ctx.base}/ClaimResponse/{response['id']}"
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
