@@ -191,13 +191,14 @@ def _history_pattern() -> re.Pattern[str]:
     lexicon = load_lexicon()
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
     injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
+    said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
     return re.compile(
-        rf"\b(?P<n1>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+        rf"\b(?P<n1>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
         rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
-        rf"|\b(?P<n2>{NUMBER})\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b"
+        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b"
         rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
-        rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER})\s+{_UNIT}\b"
-        rf"|\b(?P<n5>{NUMBER})\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
+        rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
+        rf"|\b(?P<n5>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
         rf"steroid)\s+){{0,3}}(?P<t5>{injection})",
         re.IGNORECASE,
     )
