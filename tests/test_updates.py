@@ -131,3 +131,23 @@ def test_a_changed_item_is_determined_again_and_its_task_replaced(client: TestCl
 def test_an_update_of_a_claim_not_submitted_here_is_refused(client: TestClient) -> None:
     refused = client.post("/fhir/Claim/$submit", content=json.dumps(_update(_request())), headers=auth(EHR))
     assert refused.status_code == 422 and "not submitted here" in refused.text
+
+
+def test_cancelling_the_whole_request_cancels_every_item_and_task(client: TestClient) -> None:
+    """certificationType 3 (Cancel) on the Claim update itself: every item leaves the answer, every open Task
+    is cancelled (specification.md, Updating Authorization Requests)."""
+    request = _request()
+    response = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(EHR)).json()[
+        "entry"][0]["resource"]  # fmt: skip
+    update = _update(request)
+    pas = load_pas()
+    cancel = {"system": pas.code_systems.certification_type, "code": "3", "display": "Cancel"}
+    update["entry"][0]["resource"]["extension"] = [
+        {"url": pas.extensions.certification_type, "valueCodeableConcept": {"coding": [cancel]}}
+    ]
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(update), headers=auth(EHR))
+    assert answer.status_code == 200, answer.text
+    final = answer.json()["entry"][0]["resource"]
+    assert (final["id"], final["meta"]["versionId"], final["outcome"]) == (response["id"], "2", "complete")
+    assert "item" not in final and final["disposition"] == "Cancelled by the requester"
+    assert {t["status"] for t in _tasks(client, response)} == {"cancelled"}

@@ -62,9 +62,15 @@ class Changes:
 
 def changes(claim: JSON, answered: JSON) -> Changes:
     """From the update's flags (spec-69, spec-71) and the items answered before: which sequences to determine
-    again (flagged infoChanged, or new) and which are cancelled (infoCancelled true)."""
-    ext = load_pas().extensions
+    again (flagged infoChanged, or new) and which are cancelled (infoCancelled true; every one when the Claim
+    itself carries certificationType 3, Cancel)."""
+    pas = load_pas()
+    ext = pas.extensions
     before = {i.get("itemSequence") for i in answered.get("item", [])}
+    kinds = [e.get("valueCodeableConcept", {}) for e in _ext(claim, ext.certification_type)]
+    if any(c.get("system") == pas.code_systems.certification_type and c.get("code") == "3"
+           for kind in kinds for c in kind.get("coding", [])):  # fmt: skip
+        return Changes(set(), {s for s in before if isinstance(s, int)})  # the whole request cancelled
     changed, cancelled = set(), set()
     for item in claim.get("item", []):
         sequence = item.get("sequence")
@@ -119,6 +125,9 @@ def merged(answered: JSON, fresh: JSON | None, change: Changes, moment: datetime
     if not response["addItem"]:
         del response["addItem"]
     settle(response)
+    if not items:  # the whole request cancelled (FHIR arrays and strings are never empty)
+        del response["item"]
+        response["disposition"] = "Cancelled by the requester"
     meta = response.setdefault("meta", {})
     meta["versionId"] = str(int(meta.get("versionId", "1")) + 1)
     meta["lastUpdated"] = moment.isoformat(timespec="milliseconds")
@@ -169,5 +178,3 @@ def answer_update(
         who=who,
     )
     return stored, True
-
-
