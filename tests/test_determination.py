@@ -132,9 +132,9 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
     ),
     "anticonvulsant-for-neuropathic-pain": (
         facts("other-drug", request="Gabapentin 300 mg #90", drug_class="anticonvulsant", radicular_diagnosis=True,
-              neuropathy_diagnosis=False),
+              neuropathy_diagnosis=False, same_drug_class_in_use=A),
         facts("other-drug", request="Gabapentin 300 mg #90", drug_class="anticonvulsant", radicular_diagnosis=True,
-              neuropathy_diagnosis=False, same_drug_class_in_use=P),
+              neuropathy_diagnosis=False, same_drug_class_in_use=U),
     ),
     "cox-2-inhibitor-for-gi-risk": (
         facts("nsaid", request="Celebrex 200 mg #30", gi_risk=P),
@@ -171,8 +171,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("mri-joint", weeks_since_injury=2.0, acute_trauma=P),
     ),
     "spine-mri-with-nerve-compromise": (
-        facts("mri-spine", neurologic_deficit=P, prior_imaging=A, weeks_since_injury=10.0),
-        facts("mri-spine", neurologic_deficit=P, prior_imaging=U, weeks_since_injury=10.0),
+        facts("mri-spine", neurologic_deficit=P, prior_imaging=A, conservative_care_failed=P, weeks_since_injury=10.0),
+        facts("mri-spine", neurologic_deficit=P, prior_imaging=A, conservative_care_failed=U, weeks_since_injury=10.0),
     ),
     "imaging-for-red-flags": (facts("mri-spine", red_flags=P), facts("mri-spine", red_flags=U)),
     "joint-imaging-without-findings": (
@@ -261,8 +261,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("cold-therapy", surgery_documented=U),
     ),
     "tens-one-month-trial": (
-        facts("tens", request="TENS unit 30-day trial rental", weeks_since_injury=30.0),
-        facts("tens", request="TENS unit purchase", weeks_since_injury=30.0),
+        facts("tens", request="TENS unit 30-day trial rental", weeks_since_injury=30.0, conservative_care_failed=P),
+        facts("tens", request="TENS unit 30-day trial rental", weeks_since_injury=30.0, conservative_care_failed=U),
     ),
     "tens-purchase-without-trial": (
         facts("tens", request="TENS unit purchase", tens_trial_documented=A),
