@@ -636,10 +636,16 @@ class Store:
             if processed:
                 self._claim(db, key, None)
 
-    def dead_letters(self, *, include_replayed: bool = False) -> list[DeadLetter]:
+    def dead_letters(self, *, include_replayed: bool = False, owed_before: float | None = None) -> list[DeadLetter]:
+        """The dead letters (open ones unless ``include_replayed``); with ``owed_before`` (epoch seconds), only
+        the EHR Tasks still owed that were kept before then (their worker had time to write them and did not)."""
         query = select(dead_letters).order_by(dead_letters.c.id)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))
+        if owed_before is not None:
+            kept_before = datetime.fromtimestamp(owed_before, UTC).isoformat(timespec="milliseconds")
+            letters = dead_letters.c
+            query = query.where(letters.source == EHR_TASK, letters.reason == OWED, letters.created < kept_before)
         with self.transaction() as db:
             rows = db.execute(query).all()
         return [DeadLetter(int(r.id), r.source, r.item_key, r.reason, orjson.loads(r.payload) if r.payload else None)

@@ -33,7 +33,7 @@ from adapter.service.context import Capabilities, ContextReader, context_bundle,
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
-from adapter.service.state import EHR_TASK, OWED, Store, micros
+from adapter.service.state import EHR_TASK, Store, micros
 from adapter.tables import load_tables
 
 log = logging.getLogger("adapter.service.worker")
@@ -207,8 +207,10 @@ class SyncWorker:
         return True
 
     def pay_owed(self) -> int:
-        """Write the Tasks still owed to the EHR (their worker stopped, or the EHR failed); the number written."""
-        owed = [d for d in self.store.dead_letters() if d.source == EHR_TASK and d.reason == OWED and d.payload]
+        """Write the Tasks still owed to the EHR a lease after they were kept (their worker stopped, or the EHR
+        failed; never one its worker is writing now: two writes at once could make two Tasks); the number
+        written."""
+        owed = self.store.dead_letters(owed_before=time.time() - self.lease)
         return sum(self.pay(letter.payload["task"], letter.item_key) for letter in owed if letter.payload)
 
     def write_task(self, task: JSON, key: str) -> None:
