@@ -141,6 +141,11 @@ class ServiceSettings(BaseModel):
     log_format: Literal["json", "text"] = "json"
     #: The worker also writes a Task back to the EHR server for each request it decides (status and answer).
     ehr_task: bool = False
+    #: The URL prefixes a PAS Subscription's rest-hook endpoint may start with; empty: any https URL (list a
+    #: loopback http prefix to allow one).
+    subscription_endpoints: list[str] = Field(default_factory=list)
+    #: Deliver PAS subscription notifications from this process (a thread beside the service).
+    notify: bool = True
     #: Processes the sync worker determines on (the evidence NLP is the costly part): 0 = one per core,
     #: 1 = in the worker's own process.
     worker_processes: int = Field(default=0, ge=0, le=64)

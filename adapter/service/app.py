@@ -41,8 +41,18 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
 from adapter.service.metrics import Metrics
 from adapter.service.pipeline import warm_up
-from adapter.service.routes import ServiceContext, claim_responses, metadata, requests, resources, review, tasks
+from adapter.service.routes import (
+    ServiceContext,
+    claim_responses,
+    metadata,
+    requests,
+    resources,
+    review,
+    subscriptions,
+    tasks,
+)
 from adapter.service.state import RequestConflictError, Store
+from adapter.service.subscriptions import Notifier
 
 log = logging.getLogger("adapter.service")
 #: Seconds a client is asked to wait when the state database is failing.
@@ -95,7 +105,12 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         await anyio.to_thread.run_sync(warm_up)
         if forwarder is not None:
             forwarder.start()
+        notifier = Notifier(store, ctx.base) if service.notify else None
+        if notifier is not None:
+            notifier.start()
         yield
+        if notifier is not None:
+            await anyio.to_thread.run_sync(notifier.stop)
         if forwarder is not None:
             await anyio.to_thread.run_sync(forwarder.stop)
 
@@ -105,7 +120,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
     for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router,
-                   resources.router):  # fmt: skip
+                   subscriptions.router, resources.router):  # fmt: skip
         app.include_router(router)
 
     @app.middleware("http")

@@ -121,6 +121,7 @@ def recording(
     audited: tuple[str, str, str] | None = None,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
+    senders: Sequence[tuple[str, str]] = (),
 ) -> Recording:
     """What the store keeps of a decision: the ClaimResponse, its payer copy (when ``forward``), its review
     Tasks, the idempotency ``key`` and business keys ``also``, and the audit row (who, action, target)."""
@@ -130,7 +131,8 @@ def recording(
         decided.requested[0].reference if decided.requested else None
     )
     payer_copy = for_payer(response) if forward else None
-    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry, resources)
+    return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry, resources,
+                     senders)  # fmt: skip
 
 
 def record(
@@ -142,11 +144,13 @@ def record(
     also: Sequence[str] = (),
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
+    senders: Sequence[tuple[str, str]] = (),
 ) -> str:
     """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys, the inquiry keys, the request's
     resources); the id of the ClaimResponse that answers ``key`` (another one when a racing twin was recorded
     first)."""
-    chosen = recording(decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources)
+    chosen = recording(decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources,
+                       senders=senders)  # fmt: skip
     return store.record_all([chosen])[0]
 
 
@@ -161,11 +165,13 @@ def answer(
     adverse: AdversePolicy = "pend",
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
+    senders: Sequence[tuple[str, str]] = (),
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
     identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
-    pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves."""
+    pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves; ``senders``
+    (sending system, client) pairs (whose subscriptions hear of it)."""
     existing = store.processed(key)
     found = store.claim_response(existing) if existing is not None else None
     if found is not None:
@@ -173,7 +179,8 @@ def answer(
     if any(store.processed(k) is not None for k in also):
         raise RequestConflictError()
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
-    stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources)
+    stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources,
+                    senders=senders)  # fmt: skip
     if stored == decided.response["id"]:
         return decided.response, True
     first = store.claim_response(stored)

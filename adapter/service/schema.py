@@ -125,3 +125,54 @@ claim_response_versions = Table(
     Column("version", Integer, primary_key=True),
     Column("resource", Text, nullable=False),
 )
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    #: The client that made it (only it may read, change or delete it).
+    Column("owner", Text, nullable=False),
+    #: The sending system it is for (its orgIdentifier filter).
+    Column("org", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    #: Events since the subscription started (the last event number given).
+    Column("events", Integer, nullable=False, server_default="0"),
+    Column("resource", Text, nullable=False),
+    Index("subscriptions_org", "org", "status"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("seq", _SERIAL, primary_key=True, autoincrement=True),
+    Column("subscription_id", Text, nullable=False),
+    #: 0 for a handshake; events count from 1.
+    Column("event_number", Integer, nullable=False),
+    #: handshake | event-notification
+    Column("kind", Text, nullable=False),
+    Column("claim_response_id", Text),
+    Column("version", Integer),
+    Column("created", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt", Float, nullable=False, server_default="0"),
+    Column("lease_until", Float, nullable=False, server_default="0"),
+    Column("delivered_at", Text),
+    Column("last_error", Text),
+    Index("notifications_subscription", "subscription_id", "seq"),
+)
+
+response_orgs = Table(
+    "response_orgs",
+    metadata,
+    Column("claim_response_id", Text, primary_key=True),
+    #: A sending system (TransmissionIdentifiers applicationSenderCode) whose request this answer is.
+    Column("org", Text, primary_key=True),
+)
+
+senders = Table(
+    "senders",
+    metadata,
+    Column("org", Text, primary_key=True),
+    #: A client that submitted a request for that sending system (so it may subscribe for it).
+    Column("client", Text, primary_key=True),
+)

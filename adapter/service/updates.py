@@ -147,6 +147,7 @@ def answer_update(
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     who: str = "service",
+    senders: Sequence[tuple[str, str]] = (),
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, changed?) for a checked Claim update whose earlier Claim ``answered`` answers: the same
     update sent again gets the version it made."""
@@ -176,5 +177,6 @@ def answer_update(
         inquiry=inquiry,
         resources=resources,
         who=who,
+        senders=senders,
     )
     return stored, True

@@ -13,6 +13,7 @@ from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
 from adapter.service.routes import UNKNOWN_PARAMETERS, context
+from adapter.service.subscriptions import TOPIC
 
 router = APIRouter()
 
@@ -94,6 +95,31 @@ def capability_statement(base: str) -> dict[str, Any]:
                             )
                         ],
                     },
+                    {
+                        "extension": [
+                            {
+                                "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+                                "capabilitystatement-subscriptiontopic-canonical",
+                                "valueCanonical": TOPIC,
+                            }
+                        ],
+                        "type": "Subscription",
+                        "documentation": "PAS subscriptions (R4 backport): rest-hook, full-resource, one "
+                        "orgIdentifier filter (the sending system of one's own requests); $status and $events.",
+                        "interaction": [{"code": c} for c in ("create", "read", "update", "delete")],
+                        "operation": [
+                            {
+                                "name": "status",
+                                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/"
+                                "OperationDefinition/backport-subscription-status",
+                            },
+                            {
+                                "name": "events",
+                                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/"
+                                "OperationDefinition/backport-subscription-events",
+                            },
+                        ],
+                    },  # fmt: skip
                     {
                         "type": "StructureDefinition",
                         "documentation": "The adapter's own extensions (no token needed, like this statement).",

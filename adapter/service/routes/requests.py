@@ -19,6 +19,7 @@ from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
 from adapter.service.pipeline import answer
 from adapter.service.routes import ServiceContext, body, context, requires
+from adapter.service.subscriptions import senders
 from adapter.service.tracing import tracer
 from adapter.service.updates import UnknownClaimError, answer_update, earlier_claim, is_update
 
@@ -42,6 +43,7 @@ def _answer(
     also: list[str],
     inquiry: list[tuple[str, str]] | None = None,
     resources: list[JSON] | None = None,
+    senders: list[tuple[str, str]] | None = None,
 ) -> tuple[JSON, bool]:
     with tracer.start_as_current_span("determine"):
         response, created = answer(
@@ -54,6 +56,7 @@ def _answer(
             adverse=ctx.settings.determination.adverse,
             inquiry=inquiry or (),
             resources=resources or (),
+            senders=senders or (),
         )
     request.state.target = f"ClaimResponse/{response['id']}"
     if created:
@@ -97,26 +100,28 @@ _MAX_INQUIRY_KEYS = 64
 @router.post("/Claim/$submit")
 def submit(
     request: Request,
-    _: Annotated[Principal, Depends(requires("Claim", "c"))],
+    principal: Annotated[Principal, Depends(requires("Claim", "c"))],
     raw: Annotated[bytes, Depends(body())],
 ) -> Response:
     """Da Vinci PAS ``Claim/$submit``: a PAS request Bundle in (refused with every broken rule listed when it
     is not one), a PAS response Bundle out: the ClaimResponse first, then what it refers to. The request's
     resources are kept under ids of the service's own (``adapter.fhir.local``) and served, so what the answer
     names resolves; the answer is kept under the patient's member ids and the providers' NPIs, which a PAS
-    inquiry matches on."""
+    inquiry matches on, and under its sending system (TransmissionIdentifiers), whose subscriptions hear of
+    every version."""
     ctx = context(request)
     data = ctx.inbound(raw)
     check_request(data)
     claim = data["entry"][0]["resource"]
+    sent = [(org, principal.name) for org in senders(claim)]
     members, providers = sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim))
     pairs = [(m, p) for m in members for p in providers][:_MAX_INQUIRY_KEYS]
     key = _key("submit", data)
     local = localized(data, key, ctx.base)
     held = [e["resource"] for e in local["entry"] if isinstance(e.get("resource"), dict)]
     if is_update(claim):
-        return _update(ctx, request, local, key, pairs, held)
-    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, held)
+        return _update(ctx, request, local, key, pairs, held, sent)
+    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, held, sent)
     answer_bundle = response_bundle(
         response, f"{ctx.base}/ClaimResponse/{response['id']}", local, timestamp=response["meta"]["lastUpdated"]
     )
@@ -124,7 +129,7 @@ def submit(
 
 
 def _update(ctx: ServiceContext, request: Request, local: JSON, key: str, pairs: list[tuple[str, str]],
-            held: list[JSON]) -> Response:  # fmt: skip
+            held: list[JSON], sent: list[tuple[str, str]]) -> Response:  # fmt: skip
     """A PASClaimUpdate: the next version of the ClaimResponse that answered the Claim it updates (found by
     that Claim's identifiers), in a PAS response Bundle with what it refers to, from this request or earlier."""
     claim = local["entry"][0]["resource"]
@@ -138,7 +143,7 @@ def _update(ctx: ServiceContext, request: Request, local: JSON, key: str, pairs:
         response, _changed = answer_update(
             ctx.store, local, key, answered, forward=ctx.settings.forwarding, also=also, limits=ctx.limits,
             adverse=ctx.settings.determination.adverse, inquiry=pairs, resources=held,
-            who=getattr(request.state, "principal", "service"),
+            who=getattr(request.state, "principal", "service"), senders=sent,
         )  # fmt: skip
     request.state.target = f"ClaimResponse/{rid}/_history/{response['meta']['versionId']}"
     pool = {"entry": [{"fullUrl": f"{ctx.base}/{r['resourceType']}/{r['id']}", "resource": r}

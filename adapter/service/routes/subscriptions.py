@@ -1,0 +1,118 @@
+"""PAS subscriptions under ``/fhir/Subscription``: create, read, update and delete one's own (a client may
+subscribe for the sending systems it submitted requests for), ``$status`` and ``$events`` (the notifications
+since an event number, for one that missed some). Delivery is the notifier's (``adapter.service.subscriptions``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from adapter.service.admission import Principal
+from adapter.service.http import FHIR_ID, ServiceError, fhir_response
+from adapter.service.routes import ServiceContext, body, context, requires
+from adapter.service.search import number
+from adapter.service.subscriptions import notification, read_subscription, status
+
+JSON = dict[str, Any]
+router = APIRouter(prefix="/fhir")
+
+
+def _own(ctx: ServiceContext, sid: str, principal: Principal) -> tuple[JSON, int]:
+    """The caller's own Subscription and its event count (404 for another's: no one learns it exists)."""
+    found = ctx.store.subscription(sid) if FHIR_ID.fullmatch(sid) else None
+    if found is None or found[1] != principal.name:
+        raise ServiceError(404, "no such Subscription", code="not-found", issue_type="not-found")
+    return found[0], found[2]
+
+
+def _admitted(ctx: ServiceContext, org: str, principal: Principal) -> None:
+    if not ctx.store.may_subscribe(org, principal.name):
+        raise ServiceError(403, "a client subscribes for the sending systems it submitted requests for",
+                           code="forbidden", issue_type="forbidden")  # fmt: skip
+
+
+def _stamped(resource: JSON, version: int) -> JSON:
+    moment = datetime.now(UTC).isoformat(timespec="milliseconds")
+    return {**resource, "meta": {**resource.get("meta", {}), "versionId": str(version), "lastUpdated": moment}}
+
+
+@router.post("/Subscription")
+def create_subscription(
+    request: Request,
+    principal: Annotated[Principal, Depends(requires("Subscription", "c"))],
+    raw: Annotated[bytes, Depends(body())],
+) -> Response:
+    """A PASSubscription: kept as ``requested``, active once its handshake reached the endpoint."""
+    ctx = context(request)
+    subscription, org = read_subscription(ctx.inbound(raw), ctx.settings.service.subscription_endpoints)
+    _admitted(ctx, org, principal)
+    subscription = _stamped({**subscription, "id": str(uuid.uuid4())}, 1)
+    ctx.store.add_subscription(subscription, principal.name, org)
+    request.state.target = f"Subscription/{subscription['id']}"
+    return fhir_response(subscription, 201, {"Location": f"{ctx.base}/Subscription/{subscription['id']}"})
+
+
+@router.get("/Subscription/{sid}")
+def read_subscription_route(
+    sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "r"))]
+) -> Response:
+    request.state.target = f"Subscription/{sid}"
+    return fhir_response(_own(context(request), sid, principal)[0])
+
+
+@router.put("/Subscription/{sid}")
+def update_subscription(
+    sid: str,
+    request: Request,
+    principal: Annotated[Principal, Depends(requires("Subscription", "u"))],
+    raw: Annotated[bytes, Depends(body(update=True))],
+) -> Response:
+    ctx = context(request)
+    request.state.target = f"Subscription/{sid}"
+    current, _events = _own(ctx, sid, principal)
+    subscription, org = read_subscription(ctx.inbound(raw), ctx.settings.service.subscription_endpoints)
+    _admitted(ctx, org, principal)
+    subscription = _stamped({**subscription, "id": sid, "status": current["status"]},
+                            int(current["meta"]["versionId"]) + 1)  # fmt: skip
+    ctx.store.replace_subscription(subscription, org)
+    return fhir_response(subscription)
+
+
+@router.delete("/Subscription/{sid}")
+def delete_subscription(
+    sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "d"))]
+) -> Response:
+    ctx = context(request)
+    request.state.target = f"Subscription/{sid}"
+    _own(ctx, sid, principal)
+    ctx.store.delete_subscription(sid)
+    return Response(status_code=204)
+
+
+@router.get("/Subscription/{sid}/$status")
+def subscription_status(
+    sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "r"))]
+) -> Response:
+    """The SubscriptionStatus (type query-status) in a searchset Bundle."""
+    subscription, events = _own(context(request), sid, principal)
+    found = status(subscription, events, "query-status", [])
+    return fhir_response({"resourceType": "Bundle", "type": "searchset", "total": 1,
+                          "entry": [{"resource": found, "search": {"mode": "match"}}]})  # fmt: skip
+
+
+@router.get("/Subscription/{sid}/$events")
+def subscription_events(
+    sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "r"))]
+) -> Response:
+    """The events from ``eventsSinceNumber`` to ``eventsUntilNumber`` (query-event): what a subscriber that
+    missed notifications fetches again, each with its full PAS response Bundle."""
+    ctx = context(request)
+    subscription, events = _own(ctx, sid, principal)
+    params = request.query_params
+    since = number(params.get("eventsSinceNumber"), "eventsSinceNumber", default=1, low=1, high=10**9)
+    until = number(params.get("eventsUntilNumber"), "eventsUntilNumber", default=events, low=0, high=10**9)
+    found = ctx.store.subscription_events(sid, since, min(until, since + 99))
+    return fhir_response(notification(ctx.store, ctx.base, subscription, events, "query-event", found))

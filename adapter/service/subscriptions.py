@@ -1,0 +1,184 @@
+"""PAS subscriptions (R4 Subscriptions backport, PASSubscription on the PASSubscriptionTopic): what a client
+may subscribe with, the notification Bundles, and the notifier that delivers them through the outbox.
+
+A Subscription names the topic (``criteria``), one ``orgIdentifier`` filter (the sending system: the
+``applicationSenderCode`` of the Claims' TransmissionIdentifiers), a ``rest-hook`` endpoint and
+``full-resource`` content (spec-62). Every new version of a ClaimResponse of that sending system is an event,
+numbered in the subscription's own order and written with the version (``Store._notify``); the notifier sends
+each subscription's notifications in order, one at a time, retrying with backoff, so none is lost when the
+service is killed and none is sent twice once delivered. Each notification is a ``history`` Bundle: the
+SubscriptionStatus (Parameters) first, then the full PAS response Bundle of that version (spec-61).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import orjson
+
+from adapter.errors import MappingError
+from adapter.fhir.navigate import extensions as _ext
+from adapter.fhir.response import response_bundle
+from adapter.service.state import Store
+
+JSON = dict[str, Any]
+log = logging.getLogger("adapter.service")
+TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
+FILTER = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria"
+CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
+STATUS_PROFILE = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
+TRANSMISSION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
+_LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
+
+
+class SubscriptionError(MappingError):
+    """A Subscription the service cannot take (not a PAS subscription, an endpoint it may not call)."""
+
+    code = "subscription"
+    issue_type = "invalid"
+
+
+def senders(claim: JSON) -> list[str]:
+    """The sending systems a Claim names (its TransmissionIdentifiers applicationSenderCode)."""
+    return [str(s["valueString"]) for t in _ext(claim, TRANSMISSION) for s in _ext(t, "applicationSenderCode")
+            if s.get("valueString")]  # fmt: skip
+
+
+def read_subscription(sent: JSON, endpoints: list[str]) -> tuple[JSON, str]:
+    """A PASSubscription as kept (status ``requested`` until its handshake is delivered) and its orgIdentifier;
+    ``SubscriptionError`` naming what is wrong. ``endpoints``: the URL prefixes an endpoint may start with
+    (empty: any https URL)."""
+
+    def bad(message: str, where: str) -> SubscriptionError:
+        return SubscriptionError(message, location=f"Subscription.{where}")
+
+    if sent.get("resourceType") != "Subscription":
+        raise bad("send a Subscription", "resourceType")
+    criteria = sent.get("criteria")
+    if criteria != TOPIC:
+        raise bad(f"criteria is the PAS topic, {TOPIC}", "criteria")
+    channel = sent.get("channel") or {}
+    if channel.get("type") != "rest-hook":
+        raise bad("the channel is rest-hook (PASSubscription)", "channel.type")
+    endpoint = channel.get("endpoint")
+    allowed = any(str(endpoint).startswith(p) for p in endpoints) if endpoints else str(endpoint).startswith("https://")
+    if not isinstance(endpoint, str) or not allowed:
+        what = ", ".join(endpoints) if endpoints else "https://"
+        raise bad(f"the endpoint must start with {what}", "channel.endpoint")
+    payload = channel.get("payload")
+    contents = [e.get("valueCode") for e in _ext(channel.get("_payload") or {}, CONTENT)]
+    if payload != "application/fhir+json" or contents != ["full-resource"]:
+        raise bad("the payload is application/fhir+json with content full-resource (spec-62)", "channel.payload")
+    filters = [str(e.get("valueString", "")) for e in _ext(sent.get("_criteria") or {}, FILTER)]
+    orgs = [f.split("=", 1)[1] for f in filters if f.startswith("orgIdentifier=") and f.split("=", 1)[1]]
+    if len(orgs) != 1 or len(filters) != 1:
+        raise bad("one filter, orgIdentifier=<the sending system>", "criteria")
+    kept = {k: v for k, v in sent.items() if k not in ("meta", "text")}
+    kept.update(status="requested", meta={"profile": [PROFILE]})
+    return kept, orgs[0]
+
+
+def status(subscription: JSON, events: int, kind: str, numbers: list[tuple[int, str, str]]) -> JSON:
+    """The SubscriptionStatus (a Parameters): ``numbers`` (event number, when, the ClaimResponse)."""
+    parameters: list[JSON] = [
+        {"name": "subscription", "valueReference": {"reference": f"Subscription/{subscription['id']}"}},
+        {"name": "topic", "valueCanonical": TOPIC},
+        {"name": "status", "valueCode": subscription["status"]},
+        {"name": "type", "valueCode": kind},
+        {"name": "events-since-subscription-start", "valueString": str(events)},
+    ]
+    parameters += [{"name": "notification-event", "part": [
+        {"name": "event-number", "valueString": str(n)}, {"name": "timestamp", "valueInstant": at},
+        {"name": "focus", "valueReference": {"reference": focus}}]} for n, at, focus in numbers]  # fmt: skip
+    return {"resourceType": "Parameters", "id": str(uuid.uuid4()), "meta": {"profile": [STATUS_PROFILE]},
+            "parameter": parameters}  # fmt: skip
+
+
+def notification(store: Store, base: str, subscription: JSON, events: int, kind: str,
+                 found: list[tuple[int, str, int, str]]) -> JSON:  # fmt: skip
+    """A notification Bundle (``history``): the SubscriptionStatus first, then for each event the full PAS
+    response Bundle of that ClaimResponse version (what the event is about)."""
+    entries, numbers = [], []
+    for number, rid, version, at in found:
+        versions = [v for v in store.claim_response_versions(rid) if v["meta"]["versionId"] == str(version)]
+        if not versions:
+            continue
+        pool = {"entry": [{"fullUrl": f"{base}/{r['resourceType']}/{r['id']}", "resource": r}
+                          for r in store.resources_of(rid)]}  # fmt: skip
+        answer = response_bundle(versions[0], f"{base}/ClaimResponse/{rid}", pool,
+                                 timestamp=versions[0]["meta"]["lastUpdated"])  # fmt: skip
+        numbers.append((number, at, f"ClaimResponse/{rid}/_history/{version}"))
+        entries.append({"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": answer})
+    head = status(subscription, events, kind, numbers)
+    bundle: JSON = {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "history",
+                    "entry": [{"fullUrl": f"urn:uuid:{head['id']}", "resource": head}, *entries]}  # fmt: skip
+    if numbers:
+        bundle["timestamp"] = numbers[-1][1]
+    return bundle
+
+
+class Notifier:
+    """Delivers the notifications owed to subscriptions: a thread, each subscription in order, with backoff."""
+
+    def __init__(self, store: Store, base: str, *, client: httpx.Client | None = None, interval: float = 1.0,
+                 backoff: float = 2.0, backoff_max: float = 300.0) -> None:  # fmt: skip
+        self.store, self.base = store, base.rstrip("/")
+        self.client = client or httpx.Client(timeout=10.0, follow_redirects=False)
+        self.interval, self.backoff, self.backoff_max = interval, backoff, backoff_max
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def send_due(self) -> int:
+        """Send what is due now; the number delivered."""
+        sent = 0
+        for row in self.store.due_notifications():
+            found = self.store.subscription(row["subscription_id"])
+            if found is None:
+                continue
+            subscription, _owner, events = found
+            kind = str(row["kind"])
+            events_of = ([] if kind == "handshake" else
+                         [(int(row["event_number"]), str(row["claim_response_id"]), int(row["version"]),
+                           str(row["created"]))])  # fmt: skip
+            bundle = notification(self.store, self.base, subscription, events if kind == "handshake" else
+                                  int(row["event_number"]), kind, events_of)  # fmt: skip
+            try:
+                answer = self.client.post(subscription["channel"]["endpoint"], content=orjson.dumps(bundle),
+                                          headers={"Content-Type": "application/fhir+json"})  # fmt: skip
+                ok = 200 <= answer.status_code < 300
+                error = "" if ok else f"HTTP {answer.status_code}"
+            except httpx.HTTPError as exc:
+                ok, error = False, type(exc).__name__
+            if ok:
+                self.store.notification_sent(int(row["seq"]))
+                sent += 1
+                if kind == "handshake":
+                    self.store.set_subscription_status(subscription["id"], "active")
+            else:
+                delay = min(self.backoff_max, self.backoff * 2 ** int(row["attempts"]))
+                self.store.notification_failed(int(row["seq"]), error, delay)
+                log.warning("notification not delivered", extra={"subscription": subscription["id"], "error": error})
+        return sent
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    self.send_due()
+                except Exception:  # noqa: BLE001 - the state or an endpoint failing must not end the thread
+                    log.exception("notifier pass failed")
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=run, name="notifier", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
