@@ -373,3 +373,13 @@ def test_a_session_never_outlives_the_token_that_made_it(tmp_path: Path, key: tu
         assert session["exp"] <= claims["exp"]
         max_age = re.search(r"imr_review=[^;]*;.*?Max-Age=(\d+)", signed.headers["set-cookie"])
         assert max_age is not None and int(max_age.group(1)) <= 20
+
+
+def test_a_task_search_names_its_owner_once(tmp_path: Path) -> None:
+    mine = "user/Task.rs?owner:identifier=http://hl7.org/fhir/sid/us-npi|1234567893"
+    settings = _settings(tmp_path, {"own-tasks": mine})
+    with TestClient(wire(settings).app()) as client:
+        other = "owner=http://hl7.org/fhir/sid/us-npi|1111111112"
+        answer = client.get(f"/fhir/Task?owner:identifier=http://hl7.org/fhir/sid/us-npi|1234567893&{other}",
+                            headers=auth("own-tasks"))  # fmt: skip
+        assert answer.status_code == 400

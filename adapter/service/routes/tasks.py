@@ -68,6 +68,9 @@ def search_tasks(request: Request, _: Annotated[Principal, Depends(requires("Tas
     if set(statuses) - _STATUSES:
         raise ServiceError(400, f"status is one of {', '.join(sorted(_STATUSES))}", code="bad-search",
                            issue_type="value")  # fmt: skip
+    if "owner" in params and "owner:identifier" in params:  # one owner, or a scope binding one would not bind
+        raise ServiceError(400, "owner is searched once (owner or owner:identifier)", code="bad-search",
+                           issue_type="value")  # fmt: skip
     owner = params.get("owner:identifier") or params.get("owner")  # reviewers are owners by identifier only
     if owner is not None and "|" not in owner:
         raise ServiceError(400, "owner is searched by identifier: owner:identifier=system|value (NPI or licence)",
