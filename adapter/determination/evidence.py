@@ -280,6 +280,9 @@ _INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
                           r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
+#: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
+_A_CHANGE = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|"
+                       r"gain)s?\s+(?:in|of)\b", re.I)  # fmt: skip
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
@@ -332,12 +335,13 @@ class _Treatments:
         at = max(bisect.bisect_right(cuts, start) - 1, 0)
         clause_start, clause_end = cuts[at], cuts[min(at + 1, len(cuts) - 1)]
         for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
-            if not start <= credited.start() < end:  # "after the therapy course" credits the therapy
-                reach = min(clause_end, credited.end() + 60)
-                contrast = _CONTRAST.search(self.text, credited.end(), reach)
-                named = self.named(credited.end(), contrast.start() if contrast else reach)
-                if named:
-                    return named
+            if start <= credited.start() < end or _A_CHANGE.match(self.text, credited.end()):
+                continue  # "with a documented decrease in medication use" credits nothing
+            reach = min(clause_end, credited.end() + 60)  # "after the therapy course" credits the therapy
+            contrast = _CONTRAST.search(self.text, credited.end(), reach)
+            named = self.named(credited.end(), contrast.start() if contrast else reach)
+            if named:
+                return named
         clause = self.named(clause_start, clause_end, (start, end))
         if clause:
             return clause
