@@ -281,8 +281,10 @@ _INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
                           r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
 #: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
-_A_CHANGE = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|"
-                       r"gain)s?\s+(?:in|of)\b", re.I)  # fmt: skip
+_A_CHANGE = re.compile(
+    r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b",
+    re.I,
+)
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
