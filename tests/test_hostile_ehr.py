@@ -388,3 +388,14 @@ def test_the_ehr_tasks_of_a_worker_killed_after_recording_are_written_by_the_nex
     assert second.run_once().decided == 0  # nothing decided twice
     assert sorted(a for a in ehr.asked if a.startswith("PUT")) == ["PUT Task"] * 3  # and no Task lost
     assert not [d for d in second.store.dead_letters() if d.source == "ehr-task"]  # all settled
+
+
+@pytest.mark.parametrize(
+    ("meta", "decided"),
+    [([1], 3), ({"lastUpdated": "yesterday"}, 3), ("x", 3), ({"lastUpdated": 5}, 4)],  # 5: epoch seconds to R4B
+)
+def test_a_request_with_a_hostile_meta_never_stops_the_pass(tmp_path: Path, meta: Any, decided: int) -> None:
+    worker = _worker(tmp_path, HostileEHR({**_request("sr7", "a"), "meta": meta}))
+    report = worker.run_once()
+    assert (report.decided, report.dead) == (decided, 4 - decided)
+    assert worker.store.cursor("ehr:ServiceRequest") == "2026-11-03T10:00:00Z"  # moved by the valid ones

@@ -150,6 +150,19 @@ def version_key(resource: JSON) -> str:
     return f"ehr:{resource['resourceType']}/{part(resource.get('id'), 'no-id')}/_history/{part(version, '1')}"
 
 
+def _last_updated(resource: JSON) -> str | None:
+    """A resource's ``meta.lastUpdated`` when it is an instant (a hostile EHR's ``meta`` may be anything)."""
+    meta = resource.get("meta")
+    value = meta.get("lastUpdated") if isinstance(meta, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        micros(value)
+    except (ValueError, OverflowError):
+        return None
+    return value
+
+
 def cursor_name(rtype: str) -> str:
     """Where the worker keeps how far it has read the EHR's requests of one type."""
     return f"ehr:{rtype}"
@@ -355,8 +368,7 @@ class SyncWorker:
                 # a server that cannot filter on status and intent: filtered here
                 requests = [r for r in matches if (r.get("status"), r.get("intent")) == ("active", "order")]
                 report.seen += len(requests)
-                updated = [u for r in matches if (u := r.get("meta", {}).get("lastUpdated"))]
-                newest = max(updated, default=None)
+                newest = max((u for r in matches if (u := _last_updated(r))), key=micros, default=None)
                 yield Page(requests, partial(self.bundles, included=included),
                            partial(self._moved, name, newest))  # fmt: skip
 
