@@ -4,6 +4,7 @@ answer with the full PAS response Bundle, in order, kept while the receiver is d
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from adapter.fhir.conformance import response_faults
 from adapter.review.tasks import sequence_of
 from adapter.service import wire
 from adapter.service.state import Store
-from adapter.service.subscriptions import CONTENT, FILTER, TOPIC, TRANSMISSION, Notifier
+from adapter.service.subscriptions import CONTENT, FILTER, HEARTBEAT, TOPIC, TRANSMISSION, Notifier
 from tests.conftest import auth
 from tests.test_review import _completed
 from tests.test_updates import _request
@@ -152,3 +153,20 @@ def test_another_sending_systems_answers_are_not_sent(service: tuple[TestClient,
         pass
     answered = {b["entry"][1]["resource"]["entry"][0]["resource"]["id"] for b in receiver.got[1:]}
     assert len(answered) == 1 and len(receiver.got) == 3  # the handshake and SENDER-2's two versions
+
+
+def test_a_quiet_subscription_gets_heartbeats_at_its_period(service: tuple[TestClient, Store]) -> None:
+    client, store = service
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(_sent_by("SENDER-1")), headers=auth(EHR)).is_success
+    channel = {**_subscription()["channel"], "extension": [{"url": HEARTBEAT, "valueUnsignedInt": 60}]}
+    made = client.post("/fhir/Subscription", content=json.dumps(_subscription(channel=channel)), headers=auth(EHR))
+    assert made.status_code == 201
+    receiver = Receiver()
+    notifier = Notifier(store, BASE, client=httpx.Client(transport=httpx.MockTransport(receiver)), backoff=0)
+    notifier.send_due()  # the handshake makes it active
+    now = time.time()
+    assert notifier.heartbeats(now + 30) == 0  # quiet for less than its period
+    assert notifier.heartbeats(now + 61) == 1
+    beat = receiver.got[-1]["entry"][0]["resource"]["parameter"]
+    assert {"name": "type", "valueCode": "heartbeat"} in beat
+    assert notifier.heartbeats(now + 90) == 0  # the next one a period later

@@ -356,6 +356,13 @@ class Store:
             db.execute(notifications.delete().where(notifications.c.subscription_id == sid,
                                                     notifications.c.delivered_at.is_(None)))  # fmt: skip
 
+    def active_subscriptions(self) -> list[tuple[JSON, int]]:
+        """Every active Subscription, with its event count."""
+        with self.transaction() as db:
+            rows = db.execute(select(subscriptions.c.resource, subscriptions.c.events)
+                              .where(subscriptions.c.status == "active")).all()  # fmt: skip
+        return [(orjson.loads(r.resource), int(r.events)) for r in rows]
+
     def subscription_events(self, sid: str, since: int, until: int) -> list[tuple[int, str, int, str]]:
         """(event number, ClaimResponse id, version, when) of a subscription's events in [since, until]."""
         table = notifications

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -34,6 +35,7 @@ FILTER = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/back
 CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
 STATUS_PROFILE = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
 TRANSMISSION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
+HEARTBEAT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
 _LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
 
 
@@ -133,6 +135,40 @@ class Notifier:
         self.interval, self.backoff, self.backoff_max = interval, backoff, backoff_max
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: When each subscription was last sent something (heartbeats keep a quiet channel alive).
+        self._last: dict[str, float] = {}
+
+    def _post(self, endpoint: str, bundle: JSON) -> str:
+        """POST a notification; '' when delivered, else why not."""
+        try:
+            answer = self.client.post(endpoint, content=orjson.dumps(bundle),
+                                      headers={"Content-Type": "application/fhir+json"})  # fmt: skip
+        except httpx.HTTPError as exc:
+            return type(exc).__name__
+        return "" if 200 <= answer.status_code < 300 else f"HTTP {answer.status_code}"
+
+    def heartbeats(self, now: float | None = None) -> int:
+        """A heartbeat to each active subscription with a heartbeatPeriod that has been sent nothing for that
+        long (not numbered, not kept: a missed heartbeat is not owed)."""
+        moment, sent = time.time() if now is None else now, 0
+        for subscription, events in self.store.active_subscriptions():
+            periods = [e.get("valueUnsignedInt") for e in _ext(subscription.get("channel") or {}, HEARTBEAT)]
+            period = periods[0] if periods and isinstance(periods[0], int) and periods[0] > 0 else None
+            last = self._last.setdefault(subscription["id"], moment)
+            if period is None or moment - last < period:
+                continue
+            beat = {
+                "resourceType": "Bundle",
+                "id": str(uuid.uuid4()),
+                "type": "history",
+                "entry": [
+                    {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": status(subscription, events, "heartbeat", [])}
+                ],
+            }
+            if not self._post(subscription["channel"]["endpoint"], beat):
+                sent += 1
+            self._last[subscription["id"]] = moment
+        return sent
 
     def send_due(self) -> int:
         """Send what is due now; the number delivered."""
@@ -148,15 +184,10 @@ class Notifier:
                            str(row["created"]))])  # fmt: skip
             bundle = notification(self.store, self.base, subscription, events if kind == "handshake" else
                                   int(row["event_number"]), kind, events_of)  # fmt: skip
-            try:
-                answer = self.client.post(subscription["channel"]["endpoint"], content=orjson.dumps(bundle),
-                                          headers={"Content-Type": "application/fhir+json"})  # fmt: skip
-                ok = 200 <= answer.status_code < 300
-                error = "" if ok else f"HTTP {answer.status_code}"
-            except httpx.HTTPError as exc:
-                ok, error = False, type(exc).__name__
-            if ok:
+            error = self._post(subscription["channel"]["endpoint"], bundle)
+            if not error:
                 self.store.notification_sent(int(row["seq"]))
+                self._last[subscription["id"]] = time.time()
                 sent += 1
                 if kind == "handshake":
                     self.store.set_subscription_status(subscription["id"], "active")
@@ -171,6 +202,7 @@ class Notifier:
             while not self._stop.is_set():
                 try:
                     self.send_due()
+                    self.heartbeats()
                 except Exception:  # noqa: BLE001 - the state or an endpoint failing must not end the thread
                     log.exception("notifier pass failed")
                 self._stop.wait(self.interval)
