@@ -399,3 +399,33 @@ def test_a_request_with_a_hostile_meta_never_stops_the_pass(tmp_path: Path, meta
     report = worker.run_once()
     assert (report.decided, report.dead) == (decided, 4 - decided)
     assert worker.store.cursor("ehr:ServiceRequest") == "2026-11-03T10:00:00Z"  # moved by the valid ones
+
+
+class JunkEHR(FakeEHR):
+    """The fake EHR with junk among the entries of every search page it answers."""
+
+    JUNK = ["x", 5, {"resource": "x"}, {"resource": {"id": "typeless"}}, {"search": [1], "resource": {
+        "resourceType": "Condition", "id": "odd", "subject": ["Patient/a"], "code": {"text": "odd"}}}]  # fmt: skip
+
+    def search(self, rtype: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        page = super().search(rtype, params)
+        return {**page, "entry": [*page["entry"], *self.JUNK]}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        answer = super().__call__(request)
+        if request.url.path.endswith("/ServiceRequest"):
+            page = json.loads(answer.content)
+            return httpx.Response(200, json={**page, "entry": [*page["entry"], *self.JUNK]})
+        return answer
+
+
+def test_junk_among_a_pages_entries_never_stops_the_pass(tmp_path: Path) -> None:
+    report = _worker(tmp_path, JunkEHR()).run_once()
+    assert (report.seen, report.decided) == (3, 3)
+
+
+def test_a_page_whose_entries_are_not_a_list_is_an_empty_page(tmp_path: Path) -> None:
+    ehr = HostileEHR()
+    ehr.search = lambda rtype, params: {"resourceType": "Bundle", "type": "searchset", "entry": {"x": 1}}  # type: ignore[method-assign]
+    report = _worker(tmp_path, ehr).run_once()
+    assert (report.seen, report.decided) == (3, 3)

@@ -57,9 +57,24 @@ class Capabilities:
         )
 
 
+def search_entries(page: JSON) -> list[tuple[JSON, str]]:
+    """(resource, search mode) of every entry of a search page that holds a resource with a type, whatever
+    else the EHR put there (an entry list that is not a list, entries or ``search`` that are not objects):
+    its answers are read like any other input, never trusted to be shaped."""
+    entries = page.get("entry")
+    found = []
+    for entry in entries if isinstance(entries, list) else []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            search = entry.get("search")
+            mode = search.get("mode") if isinstance(search, dict) else None
+            found.append((resource, mode if isinstance(mode, str) else "match"))
+    return found
+
+
 def patient_reference(reference: JSON | None) -> str:
     """``Patient/{id}`` from a reference to a patient (relative or absolute), else ""."""
-    parts = str((reference or {}).get("reference", "")).split("/")
+    parts = str(reference.get("reference", "") if isinstance(reference, dict) else "").split("/")
     return f"Patient/{parts[-1]}" if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] else ""
 
 
@@ -116,12 +131,12 @@ class ContextReader:
         first when the EHR has it); ``included`` are Patients that came with the page."""
         patients = patients_of(requests)
         found: dict[str, list[JSON]] = defaultdict(list)
-        people = {f"Patient/{p['id']}": p for p in included if p.get("resourceType") == "Patient" and p.get("id")}
+        people = {f"Patient/{p['id']}": p for p in included
+                  if p.get("resourceType") == "Patient" and isinstance(p.get("id"), str)}  # fmt: skip
         for page in self.pages(self.searches(patients, set(people))):
-            for entry in page.get("entry", []):
-                resource = entry.get("resource") or {}
-                rtype, rid = resource.get("resourceType"), resource.get("id")
-                if not rtype or not rid or entry.get("search", {}).get("mode", "match") != "match":
+            for resource, mode in search_entries(page):
+                rtype, rid = resource["resourceType"], resource.get("id")
+                if not isinstance(rid, str) or not rid or mode != "match":
                     continue
                 if rtype == "Patient":
                     people[f"Patient/{rid}"] = resource

@@ -29,7 +29,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
 from adapter.review.tasks import response_of
-from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles
+from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
@@ -361,10 +361,9 @@ class SyncWorker:
             for found in self.ehr.search_pages(rtype, params):
                 if not self.take(name):
                     break  # the lease ran out and another worker took over from the cursor
-                entries = [e for e in found.get("entry", []) if isinstance(e.get("resource"), dict)]
-                matches = [e["resource"] for e in entries if e.get("search", {}).get("mode", "match") == "match"
-                           and e["resource"].get("resourceType") == rtype]  # fmt: skip
-                included = [e["resource"] for e in entries if e.get("search", {}).get("mode") == "include"]
+                entries = search_entries(found)
+                matches = [r for r, mode in entries if mode == "match" and r["resourceType"] == rtype]
+                included = [r for r, mode in entries if mode == "include"]
                 # a server that cannot filter on status and intent: filtered here
                 requests = [r for r in matches if (r.get("status"), r.get("intent")) == ("active", "order")]
                 report.seen += len(requests)
