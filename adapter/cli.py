@@ -488,6 +488,11 @@ def _determination_table(outcomes: list[Outcome]) -> Table:
                 escape(f"{e['fact']}: {e['status']}" + (f' "{e["quote"]}"' if e.get("quote") else ""))
                 for e in item.get("evidence", [])
             ]
+            why += [
+                f"[yellow]missing ({escape(n['criterion'])}, LOINC {escape(', '.join(n['loinc']))}):[/] "
+                + escape(n["question"])
+                for n in item.get("documentation", [])
+            ]
             table.add_row(request, f"[{ReviewAction(item['action']).colour}]{escape(action)}[/]", "\n".join(why))
     return table
 

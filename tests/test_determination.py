@@ -1001,3 +1001,29 @@ def test_a_pas_request_carries_the_clinical_text_and_is_decided_as_the_letter_is
     assert [{(e.fact, e.status) for e in d.evidence} for d in by_pas] == [
         {(e.fact, e.status) for e in d.evidence} for d in by_letter
     ]
+
+
+def test_a_pended_item_names_what_its_records_lack() -> None:
+    """Physical therapy after earlier visits with nothing on function: pended, asking first for the functional
+    improvement (LOINC 47420-5) a rule needs; a request with no quantity asks for it; decided items ask
+    nothing; what the records already state is not asked for again."""
+    visits = build_facts("Physical therapy 2 times a week for 6 weeks for the low back",
+                         Context(texts=[Text("note", "She has had 12 sessions of physical therapy.")]))  # fmt: skip
+    answer = determine(visits, RULES)
+    assert answer.recommendation == "A4"
+    first = answer.documentation[0]
+    assert first.criterion == "functional-improvement" and "47420-5" in first.loinc and first.question
+    assert len(answer.documentation) <= 3
+    mri = build_facts("MRI of the lumbar spine", Context(texts=[Text("note", "No fever, no bowel or bladder change.")]))
+    asked = [n.criterion for n in determine(mri, RULES).documentation]
+    assert "neurologic-deficit" in asked and "red-flags" not in asked  # red flags are stated absent
+    decided = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
+    assert determine(decided, RULES).documentation == []
+
+
+def test_the_documentation_table_is_checked_at_load(mappings_copy: Path) -> None:
+    from adapter.determination.documentation import load_documentation
+
+    replace_once(mappings_copy / "documentation.yaml", 'loinc: ["47420-5", "11506-3"]', 'loinc: ["47420-6"]')
+    with pytest.raises(MappingTableError, match="LOINC"):
+        load_documentation(mappings_copy)

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.determination.documentation import Need, missing
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import REQUEST_FACTS, RequestFacts
 from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
@@ -51,6 +52,8 @@ class Determination(BaseModel):
     citations: list[Citation] = Field(default_factory=list)
     #: The documentation the fired rules read: each fact's status and the words it rests on.
     evidence: list[Finding] = Field(default_factory=list)
+    #: For a pended item: what the records lack, most decisive first (empty when the item is decided).
+    documentation: list[Need] = Field(default_factory=list)
 
 
 PENDED_NO_RULE = "No guideline rule decides this request on the facts available; it is pended for a human reviewer."
@@ -66,7 +69,15 @@ def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
 
 
 def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
-    """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review."""
+    """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review, with
+    the documentation criteria the records lack."""
+    answer = _recommend(facts, rules)
+    if answer.recommendation == "A4" and answer.rules != [FOLLOWS_SURGERY]:
+        answer.documentation = missing(facts, rules)
+    return answer
+
+
+def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     fired = [rule for rule in rules.rules if fires(rule, facts)]
     if not facts.documented:  # no clinical record: only the request's own counts, doses and limits decide
         fired = [rule for rule in fired if set(rule.needs) <= REQUEST_FACTS]

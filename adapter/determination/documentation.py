@@ -1,0 +1,121 @@
+"""What a pended request lacks: the documentation criteria (``mappings/documentation.yaml``) whose facts the
+records leave unknown, ranked, at most three.
+
+First the decisive ones: a criterion whose fact, stated present or absent, would let a guideline rule that
+applies to the request decide it (the more rules it would let decide, the earlier). Then the criteria the
+guideline names for that kind of service, where their facts are still unknown. Each comes with the LOINC
+attachment codes to ask for it with, a plain question for the provider and the guideline it rests on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from adapter.determination.facts import STATUS_FACTS, RequestFacts
+from adapter.determination.rules import RuleSet, fires
+from adapter.tables import DEFAULT_MAPPINGS, load_table
+
+#: The most criteria one item names.
+MOST = 3
+
+
+class Criterion(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    facts: list[str]
+    loinc: list[str] = Field(min_length=1)
+    question: str = Field(min_length=1)
+    guideline: str = Field(min_length=1)
+
+
+class DocumentationTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    criteria: dict[str, Criterion]
+    services: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DocumentationTable:
+        unknown = {f for c in self.criteria.values() for f in c.facts} - set(RequestFacts.model_fields)
+        if unknown:
+            raise ValueError(f"criteria name facts that are no request fact: {sorted(unknown)}")
+        named = {c for cs in self.services.values() for c in cs} - set(self.criteria)
+        if named:
+            raise ValueError(f"services name unknown criteria: {sorted(named)}")
+        bad = [code for c in self.criteria.values() for code in c.loinc if not _loinc(code)]
+        if bad:
+            raise ValueError(f"not LOINC codes (digits, a dash and the check digit): {bad}")
+        return self
+
+
+def _loinc(code: str) -> bool:
+    """A LOINC code with its mod-10 check digit right."""
+    number, _, check = code.partition("-")
+    if not (number.isdigit() and check.isdigit() and len(check) == 1):
+        return False
+    digits = [int(d) for d in number][::-1]
+    total = sum(sum(divmod(d * 2, 10)) if i % 2 == 0 else d for i, d in enumerate(digits))
+    return (10 - total % 10) % 10 == int(check)
+
+
+class Need(BaseModel):
+    """One documentation criterion a pended item lacks, as asked of the provider."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    criterion: str
+    facts: list[str]
+    loinc: list[str]
+    question: str
+    citation: str
+
+
+@lru_cache(maxsize=4)
+def load_documentation(folder: Path = DEFAULT_MAPPINGS) -> DocumentationTable:
+    """The documentation criteria, validated (``MappingTableError`` with ``file:line`` when broken)."""
+    table: DocumentationTable = load_table(folder / "documentation.yaml", DocumentationTable)
+    return table
+
+
+def _unknown(facts: RequestFacts, name: str) -> bool:
+    value = getattr(facts, name)
+    return value is None or (name in STATUS_FACTS and value == "unknown")
+
+
+def _settings(name: str) -> list[Any]:
+    """The values a missing fact could take once documented."""
+    return ["present", "absent"] if name in STATUS_FACTS else [True, False] if name.endswith("_diagnosis") else []
+
+
+def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | None = None) -> list[Need]:
+    """The documentation criteria a pended item lacks, most decisive first, at most ``MOST``."""
+    table = table or load_documentation()
+    by_fact = {f: name for name, c in table.criteria.items() for f in c.facts}
+    decides: Counter[str] = Counter()
+    for rule in rules.rules:
+        if rule.applies_to and facts.category not in rule.applies_to:
+            continue
+        for name in rule.needs:
+            criterion = by_fact.get(name)
+            if criterion is None or not _unknown(facts, name):
+                continue
+            if name == "requested_count" or any(
+                fires(rule, facts.model_copy(update={name: value})) for value in _settings(name)
+            ):
+                decides[criterion] += 1
+    ranked = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
+    for criterion in table.services.get(facts.category, []):
+        wanted = table.criteria[criterion].facts
+        if not wanted or _unknown(facts, wanted[0]):  # its first fact is the one it stands for
+            ranked.append(criterion)
+    chosen = list(dict.fromkeys(ranked))[:MOST]
+    return [
+        Need(criterion=c, facts=table.criteria[c].facts, loinc=table.criteria[c].loinc,
+             question=table.criteria[c].question, citation=table.criteria[c].guideline)
+        for c in chosen
+    ]  # fmt: skip
