@@ -429,3 +429,27 @@ def test_a_page_whose_entries_are_not_a_list_is_an_empty_page(tmp_path: Path) ->
     ehr.search = lambda rtype, params: {"resourceType": "Bundle", "type": "searchset", "entry": {"x": 1}}  # type: ignore[method-assign]
     report = _worker(tmp_path, ehr).run_once()
     assert (report.seen, report.decided) == (3, 3)
+
+
+@pytest.mark.parametrize(
+    "rest",
+    [
+        "x",
+        ["x", 5],
+        [{"resource": "x", "interaction": {"code": "batch"}}],
+        [{"resource": [5, {"type": "ServiceRequest", "searchParam": "status", "searchInclude": "ServiceRequest"}]}],
+    ],
+)
+def test_a_hostile_capability_statement_is_read_as_offering_nothing(tmp_path: Path, rest: Any) -> None:
+    ehr = FakeEHR()
+    plain = ehr.__call__
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/metadata"):
+            return httpx.Response(200, json={"resourceType": "CapabilityStatement", "rest": rest})
+        return plain(request)
+
+    client = FHIRClient(EHR, transport=httpx.MockTransport(answer), retry=RetrySettings(attempts=1))
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+    assert worker.run_once().decided == 3  # no batch, no _include, filtering locally: still every request
+    assert "Subscription" not in client.declared()

@@ -100,11 +100,13 @@ class FHIRClient(RequestsMixin):
     def declared(self) -> dict[str, JSON]:
         """The resource types the server's CapabilityStatement declares, each with its declaration
         (interactions, ``searchParam``, ``operation``)."""
-        statement = self.capabilities()
-        return {
+        rests = self.capabilities().get("rest")
+        return {  # a server's statement may be shaped any way at all: only objects in lists are read
             str(resource.get("type")): resource
-            for rest in statement.get("rest", [])
-            for resource in rest.get("resource", [])
+            for rest in (rests if isinstance(rests, list) else [])
+            if isinstance(rest, dict) and isinstance(rest.get("resource"), list)
+            for resource in rest["resource"]
+            if isinstance(resource, dict)
         }
 
     def read(self, rtype: str, rid: str) -> Any:

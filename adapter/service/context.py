@@ -48,13 +48,20 @@ class Capabilities:
     @classmethod
     def of(cls, ehr: FHIRClient) -> Capabilities:
         """From the EHR's CapabilityStatement (one read)."""
-        rests = ehr.capabilities().get("rest", [])
-        declared = {str(r.get("type")): r for rest in rests for r in rest.get("resource", [])}
+        rests = _objects(ehr.capabilities().get("rest"))  # read like any other input: any shape at all
+        declared = {str(r.get("type")): r for rest in rests for r in _objects(rest.get("resource"))}
+        includes = {t: r.get("searchInclude") for t, r in declared.items()}
+        params = {t: _objects(r.get("searchParam")) for t, r in declared.items()}
         return cls(
-            batch=any(i.get("code") == "batch" for rest in rests for i in rest.get("interaction", [])),
-            include_subject={t for t, r in declared.items() if f"{t}:subject" in r.get("searchInclude", [])},
-            search_params={t: {str(p.get("name")) for p in r.get("searchParam", [])} for t, r in declared.items()},
+            batch=any(i.get("code") == "batch" for rest in rests for i in _objects(rest.get("interaction"))),
+            include_subject={t for t, i in includes.items() if isinstance(i, list) and f"{t}:subject" in i},
+            search_params={t: {str(p.get("name")) for p in found} for t, found in params.items()},
         )
+
+
+def _objects(value: Any) -> list[JSON]:
+    """The JSON objects of a list (nothing when it is not one)."""
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def search_entries(page: JSON) -> list[tuple[JSON, str]]:
