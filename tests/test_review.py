@@ -518,3 +518,16 @@ def test_every_version_of_the_answer_is_kept_and_served(service: tuple[TestClien
     assert client.get("/fhir/ClaimResponse/nothing/_history", headers=auth(EHR)).status_code == 404
     patient = client.get(f"/fhir/{task['for']['reference']}", headers=auth(EHR))
     assert patient.status_code == 200 and patient.json()["resourceType"] == "Patient"
+
+
+def test_an_undecided_item_s_task_names_what_the_records_lack() -> None:
+    """No rule decides a lumbar MRI whose note says only that the back hurts: its Task asks for what would
+    decide it (a neurologic examination first), with the LOINC codes to ask with; a Task whose item a rule
+    decided (the A3 above) asks for nothing."""
+    request = _lumbar()
+    request["entry"][0]["resource"]["note"] = [{"text": "Low back pain for eight weeks, worse with bending."}]
+    (review,) = decide(request).reviews
+    missing = [i["valueString"] for i in review.resource["input"] if i["type"]["text"] == "documentation-missing"]
+    assert missing and missing[0].startswith("neurologic-deficit: ") and "LOINC 11506-3" in missing[0]
+    task, _ = _decided()
+    assert not [i for i in task["input"] if i["type"]["text"] == "documentation-missing"]

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from adapter.determination.documentation import missing
+from adapter.determination.rules import load_rules
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action_code
@@ -167,6 +169,15 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             elif url == ext.guideline:
                 inputs.append(_typed("citation", "valueString", _citation(extension)))
         inputs += [_typed("rationale", "valueString", notes[n]) for n in item.get("noteNumber", []) if n in notes]
+        undecided = not any(
+            i.get("type", {}).get("text") == "recommendation"
+            and i["valueCodeableConcept"].get("coding", [{}])[0].get("code") != "A4"
+            for i in inputs
+        )
+        for need in missing(wanted.facts, load_rules()) if wanted and undecided else []:  # what would decide it
+            codes = ", ".join(need.loinc)
+            inputs.append(_typed("documentation-missing", "valueString",
+                                 f"{need.criterion}: {need.question} (LOINC {codes}; {need.citation})"))  # fmt: skip
         for finding in wanted.facts.evidence.values() if wanted else []:
             if finding.status != "unknown" and finding.quote:
                 where = f" ({finding.source})" if finding.source else ""

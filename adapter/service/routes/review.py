@@ -301,6 +301,7 @@ def task_page(request: Request, task_id: str, error: str | None = None) -> Respo
         rules=inputs(task, "rule"),
         citations=inputs(task, "citation"),
         rationale=inputs(task, "rationale"),
+        missing=inputs(task, "documentation-missing"),
         evidence=evidence,
         documents=_highlighted(documents, evidence),
         claim_response={
