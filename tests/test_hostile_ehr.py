@@ -26,7 +26,7 @@ from pytest_httpx import HTTPXMock
 
 from adapter import cli
 from adapter.config import RetrySettings, load_settings
-from adapter.errors import AuthError, PagingError, TransportError
+from adapter.errors import AuthError, MalformedResponseError, PagingError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.bulk import BulkExport
 from adapter.service.state import Store
@@ -453,3 +453,20 @@ def test_a_hostile_capability_statement_is_read_as_offering_nothing(tmp_path: Pa
     worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
     assert worker.run_once().decided == 3  # no batch, no _include, filtering locally: still every request
     assert "Subscription" not in client.declared()
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [{"output": {"a": 1}, "transactionTime": "2026-11-27T12:00:00Z"}, {"output": [], "transactionTime": 5}],
+)
+def test_a_hostile_export_manifest_is_refused(httpx_mock: HTTPXMock, manifest: dict[str, Any]) -> None:
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", json=manifest)
+    with pytest.raises(MalformedResponseError):
+        BulkExport(FHIRClient(EHR, retry=RetrySettings(attempts=1))).wait(f"{EHR}/bulk-status/1")
+
+
+def test_an_export_manifest_is_read_for_the_files_it_names(httpx_mock: HTTPXMock) -> None:
+    manifest = {"output": [1, "x", {"type": "Patient", "url": f"{EHR}/files/p.ndjson"}], "transactionTime": "2026"}
+    httpx_mock.add_response(url=f"{EHR}/bulk-status/1", json=manifest)
+    done = BulkExport(FHIRClient(EHR, retry=RetrySettings(attempts=1))).wait(f"{EHR}/bulk-status/1")
+    assert done.outputs == [("Patient", f"{EHR}/files/p.ndjson")]

@@ -75,10 +75,12 @@ class BulkExport:
                 time.sleep(min(self.client.retry.after_max, after) if after is not None else self.poll)
                 continue
             body = self.client.parse(response) or {}
-            outputs = [(str(o.get("type")), self.client.check_next(str(o.get("url")))) for o in body.get("output", [])]
-            if "transactionTime" not in body:
-                raise MalformedResponseError("the export manifest has no transactionTime", url=status)
-            return Manifest(str(body["transactionTime"]), outputs)
+            files = body.get("output")
+            if not isinstance(body.get("transactionTime"), str) or not isinstance(files, list | None):
+                raise MalformedResponseError("the export manifest has no transactionTime or output list", url=status)
+            outputs = [(str(o.get("type")), self.client.check_next(str(o.get("url")))) for o in files or []
+                       if isinstance(o, dict)]  # fmt: skip
+            return Manifest(body["transactionTime"], outputs)
 
     def lines(self, url: str) -> Iterator[dict[str, Any] | MalformedResponseError]:
         """The resources of one NDJSON output file, streamed (memory: one line at a time); a line that is not
