@@ -147,13 +147,14 @@ def _pipeline(lexicon: Lexicon) -> _Pipeline:
 
 
 def _targets(lexicon: Lexicon) -> list[_Target]:
-    """Every lexicon phrase as a compiled pattern (findings, therapies, drug names)."""
+    """The lexicon's phrases as compiled patterns, one per fact and polarity, therapy, diagnosis group and drug
+    class, and one for every drug name."""
     out: list[_Target] = []
-    for fact, rule in lexicon.findings.items():
-        for pattern in rule.present:
-            out.append(_Target("finding", fact, "present", re.compile(rf"\b(?:{pattern})", re.I)))
-        for pattern in rule.absent:
-            out.append(_Target("finding", fact, "absent", re.compile(rf"\b(?:{pattern})", re.I)))
+    for fact, rule in lexicon.findings.items():  # one pass per fact and polarity: all its phrases at once
+        for polarity, patterns in (("present", rule.present), ("absent", rule.absent)):
+            if patterns:
+                joined = "|".join(rf"(?:{p})" for p in patterns)
+                out.append(_Target("finding", fact, polarity, re.compile(rf"\b(?:{joined})", re.I)))
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
         out.append(_Target("therapy", therapy.name, "present", re.compile(rf"\b(?:{words})\b", re.I)))
