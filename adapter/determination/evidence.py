@@ -151,7 +151,10 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     class, and one for every drug name."""
     out: list[_Target] = []
     for fact, rule in lexicon.findings.items():  # one pass per fact and polarity: all its phrases at once
-        for polarity, patterns in (("present", rule.present), ("absent", rule.absent)):
+        polarities: tuple[tuple[Literal["present", "absent"], list[str]], ...] = (
+            ("present", rule.present), ("absent", rule.absent)
+        )  # fmt: skip
+        for polarity, patterns in polarities:
             if patterns:
                 joined = "|".join(rf"(?:{p})" for p in patterns)
                 out.append(_Target("finding", fact, polarity, re.compile(rf"\b(?:{joined})", re.I)))
