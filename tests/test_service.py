@@ -216,6 +216,11 @@ def test_inquire_finds_submitted_claims_by_member_id_and_npi(service: tuple[Test
     assert [i["adjudication"] for i in answer["item"]] == [i["adjudication"] for i in response["item"]]
     held = {e["fullUrl"] for e in bundle["entry"]}
     assert {answer["patient"]["reference"], answer["insurer"]["reference"], answer["requestor"]["reference"]} <= held
+    # the Claim it answers resolves on the service (spec-44), as the requests do
+    named = [answer["request"]["reference"]] + [e["valueReference"]["reference"] for i in answer["item"]
+                                                for e in i["extension"] if "valueReference" in e]  # fmt: skip
+    base = bundle["entry"][0]["fullUrl"].rsplit("/fhir/", 1)[0]
+    assert all(client.get(ref.removeprefix(base), headers=auth(READER)).status_code == 200 for ref in named), named
     # a second Claim for the same patient and provider is found too; another provider's is not
     second = with_npi(_pas("case-number-modified.txt"))
     _member_id(second)["value"] = _member_id(request)["value"]

@@ -31,24 +31,31 @@ UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}
 FOREIGN_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"
 
 
-def logical(reference: JSON | None) -> JSON | None:
-    """A reference to another server (or another Bundle) as a logical one, which nobody needs to resolve."""
+def logical(reference: JSON | None, base: str | None = None) -> JSON | None:
+    """A reference to another server (or another Bundle) as a logical one, which nobody needs to resolve; with
+    ``base``, a relative ``Type/id`` (a resource the service keeps and serves) becomes an absolute URL on it."""
     if not reference or "reference" not in reference:
         return reference
-    return {"identifier": {"system": FOREIGN_REFERENCE_SYSTEM, "value": reference["reference"]}}
+    ref = str(reference["reference"])
+    if base and ref.startswith(f"{base.rstrip('/')}/"):
+        return reference
+    if base and "/" in ref and ":" not in ref:
+        return {**reference, "reference": f"{base.rstrip('/')}/{ref}"}
+    return {"identifier": {"system": FOREIGN_REFERENCE_SYSTEM, "value": ref}}
 
 
-def detached(response: JSON) -> JSON:
-    """A copy of a ClaimResponse whose references are all logical (for the payer, or for another Bundle)."""
+def detached(response: JSON, base: str | None = None) -> JSON:
+    """A copy of a ClaimResponse whose references are all logical (for the payer, or for another Bundle);
+    with ``base``, those to resources the service serves are absolute URLs on it instead."""
     copy: JSON = orjson.loads(orjson.dumps(response))
-    copy["patient"] = logical(copy.get("patient")) or UNKNOWN_PATIENT
+    copy["patient"] = logical(copy.get("patient"), base) or UNKNOWN_PATIENT
     for party in ("request", "insurer", "requestor"):
         if party in copy:
-            copy[party] = logical(copy[party])
+            copy[party] = logical(copy[party], base)
     for item in copy.get("item", []):
         for extension in item.get("extension", []):
             if "valueReference" in extension:
-                extension["valueReference"] = logical(extension["valueReference"])
+                extension["valueReference"] = logical(extension["valueReference"], base)
     return copy
 
 
@@ -204,9 +211,10 @@ def response_bundle(response: JSON, full_url: str, request: JSON | None = None, 
 
 def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: str) -> JSON:
     """The PAS inquiry response Bundle: the current ClaimResponse, naming the inquiry's own Patient, insurer and
-    requestor (its references into the original submission made logical), then those resources."""
+    requestor, and the Claim and requests it answers at the service's URLs (resources it keeps and serves;
+    references into an older submission made logical), then those resources."""
     claim = inquiry["entry"][0]["resource"]
-    answer = detached(response)
+    answer = detached(response, full_url.rsplit("/ClaimResponse/", 1)[0])  # the stored Claim resolves (spec-44)
     answer["patient"] = claim.get("patient") or answer["patient"]
     for party, element in (("insurer", "insurer"), ("requestor", "provider")):
         if claim.get(element):
