@@ -13,7 +13,8 @@ import secrets
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ import uvicorn
 
 from adapter import sandbox
 from adapter.config import SANDBOX, Settings, load_settings
+from adapter.determination.facts import categorise
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
 from adapter.letters import parse_letter, summary_text
-from adapter.review.tasks import decision_of, due_of, first_input, recommendation_of
+from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.tables import load_tables
@@ -64,6 +66,14 @@ class Row:
     rationale: str
     #: What the rules recommend (an adverse one goes out pended, A4, for a physician).
     recommendation: str
+    #: The patient's age and sex as the records give them ("54 F"), the ClaimResponse's id on the payer, the
+    #: item's authorization (certified) or pend reference number.
+    who: str = ""
+    claim_response: str = ""
+    number: str = ""
+    #: The evidence the answer rests on ("neurologic deficit absent: quote") and what the records lack.
+    evidence: list[str] = field(default_factory=list)
+    asked: list[str] = field(default_factory=list)
 
     @property
     def decision(self) -> str:
@@ -173,8 +183,14 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     for rtype in REQUEST_RESOURCES:
         for resource in ehr.search(rtype, {"_count": 200}):
             texts[f"{rtype}/{resource['id']}"] = ordered_text(resource)
+    people = [e["resource"] for e in pas["entry"] if e["resource"]["resourceType"] == "Patient"]
+    people += list(ehr.search("Patient", {"_count": 200}))
+    who = {i.get("value"): _age_sex(p) for p in people for i in p.get("identifier", [])}
+    who |= {f"Patient/{p['id']}": _age_sex(p) for p in people if p.get("id")}
+    asked = {(_answer_id(t), first_input(t, "item-sequence")): inputs(t, "documentation-missing") for t in tasks}
     rows = []
-    recommendation = load_tables().fhir.extensions.recommendation
+    extensions = load_tables().fhir.extensions
+    recommendation = extensions.recommendation
     for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):
         notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
         patient = (response.get("patient", {}).get("identifier") or {}).get("value", "-")
@@ -197,6 +213,8 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
                 ),
                 action,
             )
+            adapter_id = next((i["value"] for i in response.get("identifier", [])
+                               if i.get("system") == DETERMINATION_SYSTEM), "")  # fmt: skip
             rows.append(
                 Row(
                     patient,
@@ -204,6 +222,11 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
                     action,
                     notes.get(item.get("noteNumber", [0])[-1], ""),  # a physician's note comes last
                     recommended,
+                    who=who.get(patient, ""),
+                    claim_response=f"ClaimResponse/{response['id']}",
+                    number=_number(item),
+                    evidence=[_evidence(e) for e in item.get("extension", []) if e.get("url") == extensions.evidence],
+                    asked=asked.get((adapter_id, item["itemSequence"]), []),
                 )
             )
     rows.sort(key=lambda r: (r.patient, r.request))
@@ -214,25 +237,101 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     return demo
 
 
+def _age_sex(patient: dict[str, Any]) -> str:
+    """ "54 F" from a Patient's birth date and gender (what the records give)."""
+    born = patient.get("birthDate")
+    age = ""
+    if isinstance(born, str) and len(born) >= 4 and born[:4].isdigit():
+        today = date.today()
+        year = int(born[:4])
+        age = str(today.year - year - ((today.month, today.day) < (int(born[5:7] or 1), int(born[8:10] or 1)))
+                  if len(born) >= 10 else today.year - year)  # fmt: skip
+    sex = {"female": "F", "male": "M"}.get(str(patient.get("gender")), "")
+    return " ".join(part for part in (age, sex) if part)
+
+
+def _answer_id(task: dict[str, Any]) -> str:
+    """The id of the ClaimResponse a review Task's decision makes final."""
+    reference = next((o.get("valueReference", {}).get("reference", "") for o in task.get("output", [])), "")
+    return str(reference).rsplit("/", 1)[-1]
+
+
+def _number(item: dict[str, Any]) -> str:
+    """The item's authorization number (certified) or pend reference number (pended)."""
+    for adjudication in item.get("adjudication", []):
+        for extension in adjudication.get("extension", []):
+            for part in extension.get("extension", []):
+                if part.get("url") == "number":
+                    return str(part.get("valueString", ""))
+    return ""
+
+
+def _evidence(extension: dict[str, Any]) -> str:
+    parts = {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in extension.get("extension", [])}
+    quote = f": \u201c{parts['quote']}\u201d" if parts.get("quote") else ""
+    return f"{str(parts.get('fact', '')).replace('_', ' ')} {parts.get('status', '')}{quote}"
+
+
+def _chart(rows: list[Row]) -> str:
+    """Answers by kind of service, as horizontal stacked bars (inline SVG)."""
+    by_kind: dict[str, dict[str, int]] = {}
+    for r in rows:
+        kind = categorise(r.request).replace("-", " ")
+        by_kind.setdefault(kind, {})
+        by_kind[kind][r.action] = by_kind[kind].get(r.action, 0) + 1
+    unit, left, height = 28, 190, 22
+    bars = []
+    for n, (kind, counts) in enumerate(sorted(by_kind.items())):
+        y, x = n * (height + 6), left
+        bars.append(f"<text x='{left - 8}' y='{y + 15}' text-anchor='end'>{html.escape(kind)}</text>")
+        for code in ReviewAction:
+            if counts.get(code):
+                width = counts[code] * unit
+                bars.append(f"<rect x='{x}' y='{y}' width='{width}' height='{height}' fill='{code.colour}'>"
+                            f"<title>{counts[code]} {code.label}</title></rect>"
+                            f"<text x='{x + width / 2}' y='{y + 15}' text-anchor='middle' fill='#fff'>"
+                            f"{counts[code]}</text>")  # fmt: skip
+                x += width
+    legend = " ".join(f"<span style='color:{c.colour}'>&#9632;</span> {c} {c.label}" for c in ReviewAction
+                      if any(r.action == c for r in rows))  # fmt: skip
+    total = len(by_kind) * (height + 6)
+    return (f"<h2>Answers by kind of service</h2><svg width='640' height='{total}' role='img' "
+            f"aria-label='answers by kind of service' style='font-size:12px'>{''.join(bars)}</svg>"
+            f"<p class='muted'>{legend}</p>")  # fmt: skip
+
+
+def _cell(lines: list[str]) -> str:
+    return "".join(f"<div>{html.escape(line)}</div>" for line in lines)
+
+
 def render_html(demo: Demo, settings: Settings) -> str:
     rows = demo.rows
     counts = {code: sum(1 for r in rows if r.action == code) for code in ReviewAction}
     body = "".join(
-        f"<tr><td>{html.escape(r.request)}</td><td style='color:{ReviewAction(r.action).colour};font-weight:600'>"
-        f"{html.escape(r.decision)}</td><td>{html.escape(r.rationale)}</td></tr>"
+        f"<tr><td><b>{html.escape(r.patient)}</b><div class='muted'>{html.escape(r.who)}</div></td>"
+        f"<td>{html.escape(r.request)}</td>"
+        f"<td style='color:{ReviewAction(r.action).colour};font-weight:600'>{html.escape(r.decision)}"
+        f"<div class='muted'>{html.escape(r.number)}</div><div class='muted'>{html.escape(r.claim_response)}</div></td>"
+        f"<td>{html.escape(r.rationale)}"
+        + (f"<p class='muted'>Evidence</p>{_cell(r.evidence)}" if r.evidence else "")
+        + (f"<p class='muted'>Asked of the provider</p>{_cell(r.asked)}" if r.asked else "")
+        + "</td></tr>"
         for r in rows
     )
     summary = ", ".join(f"{n} {c.label}" for c, n in counts.items() if n)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>IMR adapter run</title><style>
 body{{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}} table{{border-collapse:collapse;width:100%}}
 td,th{{border-bottom:1px solid #ddd;padding:.5em;vertical-align:top;text-align:left}} th{{background:#f4f4f4}}
-td:first-child{{width:28%}} td:nth-child(2){{white-space:nowrap}}</style></head><body>
+td:first-child{{white-space:nowrap}} td:nth-child(2){{width:22%}} td:nth-child(3){{width:16%}}
+.muted{{color:#666;font-size:12px;font-weight:400;margin:.4em 0 .1em}}</style></head><body>
 <h1>IMR adapter: determinations written to the payer server</h1>
 <p>{len(rows)} requested services: {summary}. EHR {html.escape(settings.ehr)} &rarr; adapter &rarr; payer
 {html.escape(settings.payer)}.</p>
 <p>Adverse recommendations go out pended (A4) for a physician reviewer: in California only a physician may
 deny or modify a request (Labor Code 4610).</p>
-<table><tr><th>request</th><th>decision</th><th>rationale (with its guideline)</th></tr>{body}</table>
+{_chart(rows)}
+<table><tr><th>patient</th><th>request</th><th>answer</th><th>why: rationale with its guideline, the
+evidence, what was asked for</th></tr>{body}</table>
 {_pended_html(demo)}
 </body></html>"""
 

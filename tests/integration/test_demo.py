@@ -45,5 +45,8 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     assert "every ClaimResponse is on the payer server (0 still queued)" in done.stderr
     report = (out / "imr-demo-report.html").read_text()
     assert report.count("<tr><td>") == 13 + 10 and "not certified" in report and "MTUS" in report
+    # who, the answer's number and ClaimResponse, the evidence quoted, what the provider was asked, a chart
+    assert "Asked of the provider" in report and "LOINC 47420-5" in report and "Evidence</p>" in report
+    assert report.count("ClaimResponse/") >= 13 and "<svg" in report and "answers by kind of service" in report
     assert "Waiting for a physician: 10 review Tasks" in report and "Physician reviewer Demo Reviewer, MD" in report
     assert not list(box.glob("*/server.pid"))  # the demo stopped its servers
