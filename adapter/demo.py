@@ -180,6 +180,9 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
         thread.join(timeout=10)
 
     texts = {entry["fullUrl"]: ordered_text(entry["resource"]) for entry in pas["entry"]}
+    # the service keeps a PAS request's resources under the ids of their urn:uuid full URLs
+    texts |= {f"{e['resource']['resourceType']}/{e['fullUrl'].removeprefix('urn:uuid:')}": ordered_text(e["resource"])
+              for e in pas["entry"]}  # fmt: skip
     for rtype in REQUEST_RESOURCES:
         for resource in ehr.search(rtype, {"_count": 200}):
             texts[f"{rtype}/{resource['id']}"] = ordered_text(resource)

@@ -5,9 +5,13 @@ Set ``IMR_SKIP_INTEGRATION=1`` to skip them when no server can be had."""
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Page, sync_playwright
 
 from adapter.config import load_settings
 
@@ -32,3 +36,21 @@ def ehr_url() -> str:
 @pytest.fixture(scope="session")
 def payer_url() -> str:
     return _require(load_settings().payer)
+
+
+CHROMIUM = os.environ.get("IMR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+#: Chromium as root in a closed network: no sandbox, no background connections, no GPU.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A page in Debian's chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: scripts/test installs Debian's chromium (or set IMR_CHROMIUM)")
+    with sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        yield context.new_page()
+        browser.close()

@@ -8,12 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from adapter.config import load_settings
 from adapter.sandbox import free_port
 
+#: Where the report's picture goes when IMR_REPORT_SCREENSHOT names a file (the README's comes from here).
+REPORT_SCREENSHOT = os.environ.get("IMR_REPORT_SCREENSHOT")
 
-def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
+
+def test_demo_runs_the_whole_flow(tmp_path: Path, page: Page) -> None:
     shared = load_settings().sandbox.dir / "venv"
     if not shared.exists():
         pytest.skip("the sandbox server is not installed (scripts/test installs it)")
@@ -48,5 +52,10 @@ def test_demo_runs_the_whole_flow(tmp_path: Path) -> None:
     # who, the answer's number and ClaimResponse, the evidence quoted, what the provider was asked, a chart
     assert "Asked of the provider" in report and "LOINC 47420-5" in report and "Evidence</p>" in report
     assert report.count("ClaimResponse/") >= 13 and "<svg" in report and "answers by kind of service" in report
+    page.goto((out / "imr-demo-report.html").as_uri())  # as a person reads it, in a browser
+    expect(page.get_by_role("img", name="answers by kind of service")).to_be_visible()
+    expect(page.get_by_role("row")).to_have_count(1 + 13 + 1 + 10)
+    if REPORT_SCREENSHOT:
+        page.screenshot(path=REPORT_SCREENSHOT)  # the top: the chart and the first answers
     assert "Waiting for a physician: 10 review Tasks" in report and "Physician reviewer Demo Reviewer, MD" in report
     assert not list(box.glob("*/server.pid"))  # the demo stopped its servers

@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from adapter import sandbox
 from adapter.sandbox import free_port
 from tests.conftest import FIXTURES
 
 EHR, REVIEWER = "browser-ehr", "browser-reviewer"
-CHROMIUM = os.environ.get("IMR_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-#: Chromium as root in a closed network: no sandbox, no background connections, no GPU.
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]  # fmt: skip
 #: Where the page's picture goes when IMR_SCREENSHOT names a file (the README's comes from here).
 SCREENSHOT = os.environ.get("IMR_SCREENSHOT")
 
@@ -44,17 +39,6 @@ def service(tmp_path: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     process.send_signal(signal.SIGINT)
     process.wait(timeout=15)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM}: scripts/test installs Debian's chromium (or set IMR_CHROMIUM)")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1366, "height": 900})
-        yield context.new_page()
-        browser.close()
 
 
 def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
