@@ -416,15 +416,20 @@ def _facts_path(path: Path) -> dict[str, Any]:
     return {"input": str(path), "case_number": case_number, "items": items}
 
 
+def _print_json(outcomes: list[Outcome]) -> int:
+    """One JSON object per input read, one line each; the errors one line each on stderr."""
+    for outcome in outcomes:
+        if outcome.value is not None:
+            sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
+    sys.stdout.flush()
+    return _report_errors(outcomes)
+
+
 def cmd_facts(args: argparse.Namespace) -> int:
     paths = _letters(args.inputs, DETERMINE_SUFFIXES)
     outcomes = list(_each(paths, _facts_path, label="reading", progress=_progress(args)))
     if args.json:
-        for outcome in outcomes:
-            if outcome.value is not None:
-                sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
-        sys.stdout.flush()
-        return _report_errors(outcomes)
+        return _print_json(outcomes)
     for outcome in outcomes:
         if outcome.value is None:
             continue
@@ -455,11 +460,7 @@ def cmd_determine(args: argparse.Namespace) -> int:
     adverse: AdversePolicy = args.adverse or load_settings().determination.adverse
     outcomes = list(_each(paths, lambda p: _determine_path(p, adverse), label="determining", progress=_progress(args)))
     if args.json:
-        for outcome in outcomes:
-            if outcome.value is not None:
-                sys.stdout.buffer.write(orjson.dumps(outcome.value) + b"\n")
-        sys.stdout.flush()
-        return _report_errors(outcomes)
+        return _print_json(outcomes)
     _stdout.print(_determination_table(outcomes))
     return _report_errors(outcomes)
 
