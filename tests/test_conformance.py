@@ -451,7 +451,26 @@ RESPONSE_BREAKS: list[tuple[str, Change, str]] = [
         {"url": "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-claimResponseReviewer",
          "extension": [{"url": "reviewerSpecialty", "valueCodeableConcept": {"text": "Orthopedics"}}]}),
      "reviewer.flag"),
+    ("ask not named", lambda b: _response(b)["communicationRequest"][0].update(reference="#nowhere"),
+     "response.communicationRequest"),
+    ("ask completed", lambda b: _asked(b).update(status="completed"), "cr.status"),
+    ("ask without identifier", lambda b: _asked(b).pop("identifier"), "cr.identifier"),
+    ("ask category not X12", lambda b: _asked(b)["category"][0]["coding"][0].update(system="urn:x"), "cr.category"),
+    ("ask by two media", lambda b: _asked(b)["medium"].append({"text": "fax"}), "cr.medium"),
+    ("ask payload not a string", lambda b: _asked(b).update(payload=[{"contentReference": {"reference": "#x"}}]),
+     "cr.payload"),
+    ("ask payload not LOINC", lambda b: _asked(b)["payload"][0].update(contentString="progress note"), "cr.loinc"),
+    ("ask of the patient", lambda b: _asked(b).update(requester=_response(b)["patient"]), "cr.requester"),
+    ("ask sent to the patient", lambda b: _asked(b).update(recipient=[_response(b)["patient"]]), "cr.recipient"),
+    ("ask answered by the insurer", lambda b: _asked(b).update(sender=_response(b)["patient"]), "cr.sender"),
+    ("ask for a line not on the Claim", lambda b: _asked(b)["extension"][0].update(valuePositiveInt=99), "cr.line"),
 ]  # fmt: skip
+
+
+def _asked(b: JSON) -> JSON:
+    """The answer's first documentation request (a contained PASCommunicationRequest)."""
+    asked: JSON = _response(b)["contained"][0]
+    return asked
 
 
 def test_the_submit_answer_breaks_no_rule(answered: tuple[JSON, JSON], certified: tuple[JSON, JSON]) -> None:

@@ -12,6 +12,7 @@ every resource of a request is reached from its Claim. The PAS vocabulary itself
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import wraps
@@ -312,6 +313,32 @@ RULES: dict[str, Rule] = {
                                "* valueCodeableConcept from https://valueset.x12.org/x217/005010/response/2000F/HCR/1/01/00/306"),
     "reviewer.flag": Rule("ClaimResponseReviewer", "extension[wasHumanReviewedFlag] 1..1", "ClaimResponse.fsh:310",
                            "* extension contains wasHumanReviewedFlag 1..1"),
+    "response.communicationRequest": Rule("PASClaimResponse", "communicationRequest only "
+                                          "Reference(PASCommunicationRequest)", "ClaimResponse.fsh:126",
+                                          "* communicationRequest only Reference(PASCommunicationRequest)"),
+    # PASCommunicationRequest (a documentation request; CommunicationRequest.fsh)
+    "cr.identifier": Rule("PASCommunicationRequest", "obeys IdentifierUnlessVO (an identifier unless medium is VO)",
+                          "CommunicationRequest.fsh:7", "* obeys IdentifierUnlessVO"),
+    "cr.status": Rule("PASCommunicationRequest", "status = #active", "CommunicationRequest.fsh:11",
+                      "* status = #active (exactly)"),
+    "cr.category": Rule("PASCommunicationRequest", "category 0..1 from X12 755 (required)",
+                        "CommunicationRequest.fsh:13",
+                        "* category from https://valueset.x12.org/x217/005010/response/2000D/PWK/1/01/00/755"),
+    "cr.medium": Rule("PASCommunicationRequest", "medium 0..1", "CommunicationRequest.fsh:15", "* medium 0..1 MS"),
+    "cr.payload": Rule("PASCommunicationRequest", "payload 0..1, content[x] only string",
+                       "CommunicationRequest.fsh:20", "* payload.content[x] only string"),
+    "cr.loinc": Rule("PASCommunicationRequest", "payload.contentString from the LOINC attachment codes (required)",
+                     "CommunicationRequest.fsh:21",
+                     "* payload.contentString from http://loinc.org/vs/valid-hl7-attachment-requests (required)"),
+    "cr.requester": Rule("PASCommunicationRequest", "requester only Reference(PASInsurer)",
+                         "CommunicationRequest.fsh:23", "* requester only Reference(PASInsurer)"),
+    "cr.recipient": Rule("PASCommunicationRequest", "recipient only Reference(PASPractitioner or PASOrganization)",
+                         "CommunicationRequest.fsh:25",
+                         "* recipient only Reference(PASPractitioner or PASOrganization)"),
+    "cr.sender": Rule("PASCommunicationRequest", "sender only Reference(PASRequestor)", "CommunicationRequest.fsh:27",
+                      "* sender only Reference(PASRequestor)"),
+    "cr.line": Rule("ServiceLineNumber", "value[x] only positiveInt (an item of the Claim)",
+                    "CommunicationRequest.fsh:57", "* value[x] only positiveInt"),
     # the inquiry (specification.md, Prior Authorization Inquiries)
     "inquiry.member": Rule("PAS inquiry", "the patient is identified by a member identifier (type MB)",
                             "specification.md#FHIR-49019", "The patient will be identified by their member identifier"),
@@ -324,6 +351,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _X12_673 = "https://codesystem.x12.org/005010/673"
 _ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 _RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+_SERVICE_LINE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-serviceLineNumber"
+_LOINC = re.compile(r"\d{1,7}-\d")
 
 
 @dataclass(frozen=True)
@@ -894,9 +923,50 @@ class _Checker:
         for reviewer in _ext(response, self.pas.extensions.claim_response_reviewer):
             if len(_ext(reviewer, "wasHumanReviewedFlag")) != 1:
                 self.fault(f"{where}.extension", "reviewer.flag", "the reviewer extension says whether a human did")
+        contained = {c.get("id"): c for c in response.get("contained", []) if isinstance(c, dict)}
+        for n, asked in enumerate(response.get("communicationRequest", [])):
+            ref = str(asked.get("reference", "")) if isinstance(asked, dict) else ""
+            found = contained.get(ref[1:]) if ref.startswith("#") else self.index.find(asked)
+            if not isinstance(found, dict) or found.get("resourceType") != "CommunicationRequest":
+                self.fault(f"{where}.communicationRequest[{n}]", "response.communicationRequest",
+                           "communicationRequest names a CommunicationRequest, contained or in the Bundle")  # fmt: skip
+                continue
+            self.communication_request(found, f"{where}.communicationRequest[{n}]", sequences if claim else None)
         if certified and not (response.get("preAuthRef") and response.get("preAuthPeriod")):
             self.fault(f"{where}.preAuthRef", "response.preAuth", "certified care carries the authorization number "
                        "and period")  # fmt: skip
+
+    def communication_request(self, request: JSON, where: str, sequences: set[Any] | None) -> None:
+        """A PASCommunicationRequest: what the payer asks the provider to send."""
+        if request.get("status") != "active":
+            self.fault(f"{where}.status", "cr.status", "a PAS CommunicationRequest is active")
+        vo = any(c.get("code") == "VO" for m in request.get("medium", []) for c in _codings(m))
+        if not vo and not request.get("identifier"):
+            self.fault(f"{where}.identifier", "cr.identifier", "a CommunicationRequest not by voice has an identifier")
+        self.identifiers(request, where, "PASCommunicationRequest")
+        for element, rule in (("category", "cr.category"), ("medium", "cr.medium"), ("payload", "cr.payload")):
+            if len(request.get(element, [])) > 1:
+                self.fault(f"{where}.{element}", rule, f"a PAS CommunicationRequest has at most one {element}")
+        for n, category in enumerate(request.get("category", [])):
+            if self.pas.code_systems.report_type not in _systems(category):
+                self.fault(f"{where}.category[{n}]", "cr.category", "the category is an X12 755 report type")
+        for n, payload in enumerate(request.get("payload", [])):
+            content = payload.get("contentString") if isinstance(payload, dict) else None
+            if not isinstance(content, str):
+                self.fault(f"{where}.payload[{n}]", "cr.payload", "the payload is a string (a LOINC code)")
+            elif not _LOINC.fullmatch(content):
+                self.fault(f"{where}.payload[{n}]", "cr.loinc", "the payload is a LOINC attachment code")
+        for n, line in enumerate(_ext(request, _SERVICE_LINE)):
+            value = line.get("valuePositiveInt")
+            if not isinstance(value, int) or value < 1 or (sequences is not None and value not in sequences):
+                self.fault(f"{where}.extension[{n}]", "cr.line", "the service line number is an item of the Claim")
+        if "requester" in request:
+            self.organization(request["requester"], f"{where}.requester", "PASInsurer", "cr.requester")
+        for n, recipient in enumerate(request.get("recipient", [])):
+            self.target(recipient, f"{where}.recipient[{n}]", ("Practitioner", "Organization"), "cr.recipient",
+                        "the recipient")  # fmt: skip
+        if "sender" in request:
+            self.organization(request["sender"], f"{where}.sender", "PASRequestor", "cr.sender")
 
     def adjudications(self, adjudications: list[JSON], where: str, rule: str) -> None:
         for n, adjudication in enumerate(adjudications):

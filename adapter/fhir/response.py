@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.determination import Determination
+from adapter.fhir.attachments import readdress_asks
 from adapter.fhir.pas import ReviewAction, collection, load_pas, review_action, review_action_code
 from adapter.tables import Tables, load_tables
 
@@ -219,6 +220,7 @@ def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: s
     for party, element in (("insurer", "insurer"), ("requestor", "provider")):
         if claim.get(element):
             answer[party] = claim[element]
+    readdress_asks(answer)  # what is asked, asked by and of the inquiry's parties
     return collection(
         load_pas().profiles.inquiry_response_bundle,
         {"system": load_tables().identifier_system("pas-inquiry-response"), "value": response["id"]},

@@ -43,6 +43,7 @@ from adapter.service.metrics import Metrics
 from adapter.service.pipeline import warm_up
 from adapter.service.routes import (
     ServiceContext,
+    attachments,
     claim_responses,
     metadata,
     requests,
@@ -120,7 +121,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
     for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router,
-                   subscriptions.router, resources.router):  # fmt: skip
+                   subscriptions.router, resources.router, attachments.router):  # fmt: skip
         app.include_router(router)
 
     @app.middleware("http")

@@ -6,13 +6,14 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.determination import AdversePolicy, RuleSet, determine_all, load_rules
+from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
+from adapter.fhir.attachments import ask, readdress_asks
 from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
@@ -32,6 +33,8 @@ class Decided:
     requested: list[Requested]
     #: A physician review Task per pended item.
     reviews: list[ReviewTask]
+    #: What the rules answered, item by item (what a pended item lacks: ``documentation``).
+    determinations: list[Determination] = field(default_factory=list)
 
 
 def decide(
@@ -68,7 +71,10 @@ def decide(
     response = claim_response(answers, parties=parties, tables=tables, created=received, products=products)
     response["meta"] = {"versionId": "1", "lastUpdated": received.isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
-    return Decided(response, requested, review_tasks(response, requested, data, received))
+    if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
+        ask(response, {r.sequence or n: a.documentation for n, (r, a) in enumerate(answers, start=1)},
+            received=received)  # fmt: skip
+    return Decided(response, requested, review_tasks(response, requested, data, received), [a for _, a in answers])
 
 
 #: The resource types a request or its answer may hold: their models are loaded at start.
@@ -107,6 +113,7 @@ def for_payer(response: JSON) -> JSON:
     """The copy of a ClaimResponse written to the payer server: no server id, references made logical, and
     the adapter's version as a tag (a later version replaces an earlier one there, never the reverse)."""
     copy = detached({k: v for k, v in response.items() if k not in ("id", "meta")})
+    readdress_asks(copy)
     version = str(response.get("meta", {}).get("versionId", "1"))
     copy["meta"] = {"tag": [{"system": VERSION_TAG_SYSTEM, "code": version}]}
     return copy

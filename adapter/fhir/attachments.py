@@ -1,0 +1,296 @@
+"""Documentation requests on the wire (Da Vinci PAS and CDex).
+
+Asking: a pended item that lacks documentation (``Determination.documentation``) carries its pend reference
+number in ``item.extension[administrationReferenceNumber]`` and the ClaimResponse one PASCommunicationRequest
+per LOINC code asked (PAS 2.2.1 ``CommunicationRequest.fsh``), contained in it and named from
+``ClaimResponse.communicationRequest``: ``status`` active, ``medium`` PASTempCodes ``CDEX`` (answer with
+``$submit-attachment``), ``payload.contentString`` the LOINC code, ``extension-serviceLineNumber`` the item,
+the pend reference number as its identifier (the attachment control number a CDex ``TrackingId`` echoes),
+``occurrencePeriod.end`` the information deadline, requester the insurer, recipient and sender the requestor,
+the questions for the provider in ``note``. Contained, each version of the answer carries the asks still open.
+
+Answering: ``submission(parameters)`` reads a CDex ``$submit-attachment`` Parameters (``TrackingId``,
+``AttachTo``, ``MemberId``, ``ProviderId`` / ``OrganizationId``, ``Attachment`` with ``LineItem``, ``Code``,
+``Content``); ``content_text`` the text of a DocumentReference (inline text/plain) or a QuestionnaireResponse.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from adapter.determination.documentation import Need
+from adapter.errors import MappingError
+from adapter.fhir.navigate import extensions as _ext
+from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+
+JSON = dict[str, Any]
+
+PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
+#: PAS ``ServiceLineNumber`` (CommunicationRequest.fsh:55): the Claim item the content is asked for.
+SERVICE_LINE_NUMBER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-serviceLineNumber"
+#: PAS ``AdministrationReferenceNumber`` (Claim-update.fsh:89): the UMO's number of a pended item.
+ADMINISTRATION_REFERENCE = (
+    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-administrationReferenceNumber"
+)
+LOINC = "http://loinc.org"
+#: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
+TRACKING_SYSTEM = "urn:imr-adapter:id:attachment-request"
+#: 8 CCR 9792.9.1: when the reviewer asks for reasonably necessary information, the decision is due at most 14
+#: days from the request for authorization: what is asked must come by then.
+INFORMATION_DAYS = 14
+#: ``AttachTo`` (CDex cdex-claim-use): the adapter answers prior authorizations.
+PREAUTHORIZATION = "preauthorization"
+
+
+class AttachmentError(MappingError):
+    """A ``$submit-attachment`` that cannot be read (a parameter missing or of the wrong kind, no text)."""
+
+    code = "attachment-invalid"
+    issue_type = "invalid"
+
+
+def information_due(received: datetime) -> datetime:
+    """When the information asked for must have come: the end of the 14th day after the day of receipt
+    (California's days, as the review clocks count them)."""
+    from adapter.review.deadlines import load_deadlines  # adapter.review builds on adapter.fhir.response
+
+    zone = load_deadlines().zone
+    local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
+    return datetime.combine(local.date() + timedelta(days=INFORMATION_DAYS), time(23, 59, 59), tzinfo=zone)
+
+
+def pend_number(item: JSON) -> str | None:
+    """A pended item's pend reference number (its reviewAction number)."""
+    pas = load_pas()
+    for adjudication in item.get("adjudication", []):
+        for action in _ext(adjudication, pas.extensions.review_action):
+            for number in _ext(action, "number"):
+                if number.get("valueString"):
+                    return str(number["valueString"])
+    return None
+
+
+def _line(request: JSON) -> int | None:
+    values = [e.get("valuePositiveInt") for e in _ext(request, SERVICE_LINE_NUMBER)]
+    return values[0] if values and isinstance(values[0], int) else None
+
+
+def asked_lines(response: JSON) -> dict[int, list[str]]:
+    """The LOINC codes the answer asks for, by item sequence."""
+    out: dict[int, list[str]] = {}
+    for contained in response.get("contained", []):
+        line = _line(contained)
+        if contained.get("resourceType") == "CommunicationRequest" and line is not None:
+            out.setdefault(line, []).extend(str(p.get("contentString")) for p in contained.get("payload", []))
+    return out
+
+
+def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: datetime,
+        lines: set[int] | None = None) -> None:  # fmt: skip
+    """Put on a PAS ClaimResponse what its pended items lack (``needs`` by item sequence): the pend reference
+    number on each pended item, and one contained PASCommunicationRequest per LOINC code asked (each criterion's
+    first code, most decisive first), named from ``communicationRequest``. ``lines``: only these items are
+    asked anew; the asks of the others are kept as they are."""
+    pas = load_pas()
+    kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
+            or (lines is not None and _line(c) not in lines)]  # fmt: skip
+    claim = (response.get("request") or {}).get("reference")
+    due = information_due(received).isoformat()
+    report = pas.supporting_report_type  # what is asked is support data for the request (X12 755)
+    category = {"system": pas.code_systems.report_type, "code": report.code, "display": report.display}
+    medium = {"system": pas.code_systems.temp_codes, "code": "CDEX", "display": "CDex Submit-Attachment"}
+    for item in response.get("item", []):
+        sequence = item.get("itemSequence")
+        if lines is not None and sequence not in lines:
+            continue
+        item["extension"] = [e for e in item.get("extension", []) if e.get("url") != ADMINISTRATION_REFERENCE]
+        if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
+            continue
+        number = pend_number(item)
+        if number:
+            item["extension"].append({"url": ADMINISTRATION_REFERENCE, "valueString": number})
+        codes: dict[str, list[Need]] = {}
+        for need in needs.get(sequence, []) if isinstance(sequence, int) else []:
+            codes.setdefault(need.loinc[0], []).append(need)
+        for n, (code, asked) in enumerate(codes.items(), start=1):
+            request: JSON = {
+                "resourceType": "CommunicationRequest",
+                "id": f"ask-{sequence}-{n}",
+                "meta": {"profile": [PROFILE]},
+                "extension": [{"url": SERVICE_LINE_NUMBER, "valuePositiveInt": sequence}],
+                "identifier": [{"system": TRACKING_SYSTEM, "value": number or f"{response['id']}-{sequence}"}],
+                "status": "active",
+                "category": [{"coding": [category]}],
+                "medium": [{"coding": [medium]}],
+                "payload": [{"contentString": code}],
+                "occurrencePeriod": {"start": received.isoformat(timespec="seconds"), "end": due},
+                "authoredOn": received.isoformat(timespec="seconds"),
+                "reasonCode": [{"text": need.criterion} for need in asked],
+                "note": [{"text": f"{need.question} ({need.citation})"} for need in asked],
+            }
+            if response.get("patient", {}).get("reference"):
+                request["subject"] = response["patient"]
+            if claim:
+                request["about"] = [{"reference": claim}]
+            if response.get("insurer", {}).get("reference"):
+                request["requester"] = response["insurer"]
+            if response.get("requestor", {}).get("reference"):
+                request["recipient"] = [response["requestor"]]
+                request["sender"] = response["requestor"]
+            kept.append(request)
+    asks = sorted((c for c in kept if c.get("resourceType") == "CommunicationRequest"),
+                  key=lambda c: (_line(c) or 0, c["id"]))  # fmt: skip
+    others = [c for c in kept if c.get("resourceType") != "CommunicationRequest"]
+    response.pop("contained", None)
+    response.pop("communicationRequest", None)
+    if others or asks:
+        response["contained"] = others + asks
+    if asks:
+        response["communicationRequest"] = [{"reference": f"#{c['id']}"} for c in asks]
+
+
+# --- $submit-attachment ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Attachment:
+    """One ``Attachment`` parameter: the line items it is for (none: the whole request), its code, content."""
+
+    lines: list[int]
+    code: JSON | None
+    content: JSON
+
+
+@dataclass
+class Submission:
+    """A CDex ``$submit-attachment`` as read."""
+
+    tracking: JSON
+    member: JSON
+    providers: list[JSON]
+    attachments: list[Attachment] = field(default_factory=list)
+    final: bool = True
+
+
+def _parameters(parts: Any, where: str) -> list[JSON]:
+    if not isinstance(parts, list):
+        raise AttachmentError("a $submit-attachment body is a Parameters with parameters", location=where)
+    return [p for p in parts if isinstance(p, dict)]
+
+
+def _one(parameters: list[JSON], name: str, value: str, *, required: bool = True, where: str = "Parameters") -> Any:
+    found = [p for p in parameters if p.get("name") == name]
+    if len(found) > 1:
+        raise AttachmentError(f"{name} is given more than once", location=f"{where}.parameter")
+    if not found or found[0].get(value) in (None, "", {}):
+        if required:
+            raise AttachmentError(f"{name} ({value}) is required", location=f"{where}.parameter")
+        return None
+    return found[0][value]
+
+
+def _identifier(value: Any, name: str) -> JSON:
+    if not isinstance(value, dict) or not isinstance(value.get("value"), str) or not value["value"]:
+        raise AttachmentError(f"{name} is an Identifier with a value", location="Parameters.parameter")
+    return value
+
+
+def submission(parameters: JSON) -> Submission:
+    """Read a CDex ``$submit-attachment`` Parameters (``AttachmentError`` naming what is wrong)."""
+    if parameters.get("resourceType") != "Parameters":
+        raise AttachmentError("post a Parameters resource (CDex $submit-attachment)", location="resourceType")
+    top = _parameters(parameters.get("parameter", []), "Parameters.parameter")
+    tracking = _identifier(_one(top, "TrackingId", "valueIdentifier"), "TrackingId")
+    attach_to = _one(top, "AttachTo", "valueCode")
+    if attach_to != PREAUTHORIZATION:
+        raise AttachmentError(f"AttachTo is {PREAUTHORIZATION!r} here (prior authorization), not {attach_to!r}",
+                              location="Parameters.parameter")  # fmt: skip
+    member = _identifier(_one(top, "MemberId", "valueIdentifier"), "MemberId")
+    providers = [_identifier(v, name) for name in ("ProviderId", "OrganizationId")
+                 if (v := _one(top, name, "valueIdentifier", required=False)) is not None]  # fmt: skip
+    if not providers:
+        raise AttachmentError("a ProviderId or an OrganizationId (or both) is required",
+                              location="Parameters.parameter")  # fmt: skip
+    final = _one(top, "Final", "valueBoolean", required=False)
+    attachments = []
+    for n, parameter in enumerate(p for p in top if p.get("name") == "Attachment"):
+        where = f"Parameters.parameter[Attachment][{n}]"
+        parts = _parameters(parameter.get("part", []), where)
+        lines = []
+        for part in (p for p in parts if p.get("name") == "LineItem"):
+            value = str(part.get("valueString", ""))
+            if not value.isdigit() or int(value) < 1:
+                raise AttachmentError("LineItem is the Claim item's sequence number", location=f"{where}.part")
+            lines.append(int(value))
+        content = _one(parts, "Content", "resource", where=where)
+        if not isinstance(content, dict):
+            raise AttachmentError("Content is a resource", location=f"{where}.part")
+        code = _one(parts, "Code", "valueCodeableConcept", required=False, where=where)
+        attachments.append(Attachment(sorted(set(lines)), code, content))
+    if not attachments:
+        raise AttachmentError("at least one Attachment is required", location="Parameters.parameter")
+    return Submission(tracking, member, providers, attachments, final is not False)
+
+
+def _answers(items: Any, out: list[str]) -> None:
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        values = []
+        for answer in item.get("answer", []) if isinstance(item.get("answer"), list) else []:
+            for key, value in answer.items() if isinstance(answer, dict) else []:
+                if key.startswith("value"):
+                    shown = value.get("display") or value.get("code") if isinstance(value, dict) else value
+                    values.append("yes" if shown is True else "no" if shown is False else str(shown))
+            _answers(answer.get("item") if isinstance(answer, dict) else None, out)
+        if values:
+            out.append(f"{item.get('text') or item.get('linkId')}: {', '.join(values)}.")
+        _answers(item.get("item"), out)
+
+
+def content_text(content: JSON) -> str:
+    """The text an attachment brings: a DocumentReference's inline text/plain attachments, or a
+    QuestionnaireResponse's questions and answers as sentences (``AttachmentError`` when it has none)."""
+    rtype = content.get("resourceType")
+    if rtype == "DocumentReference":
+        texts = []
+        for entry in content.get("content", []):
+            attachment = entry.get("attachment", {}) if isinstance(entry, dict) else {}
+            if str(attachment.get("contentType", "")).startswith("text/plain") and attachment.get("data"):
+                try:
+                    texts.append(base64.b64decode(attachment["data"], validate=True).decode("utf-8"))
+                except (binascii.Error, ValueError) as exc:
+                    raise AttachmentError("the attachment's data is not base64 UTF-8 text",
+                                          location="DocumentReference.content.attachment.data") from exc  # fmt: skip
+        if not any(t.strip() for t in texts):
+            raise AttachmentError("the DocumentReference holds no inline text/plain attachment (data) to read",
+                                  location="DocumentReference.content")  # fmt: skip
+        return "\n\n".join(texts)
+    if rtype == "QuestionnaireResponse":
+        sentences: list[str] = []
+        _answers(content.get("item"), sentences)
+        if not sentences:
+            raise AttachmentError("the QuestionnaireResponse answers nothing", location="QuestionnaireResponse.item")
+        return "\n".join(sentences)
+    raise AttachmentError(f"Content is a DocumentReference or a QuestionnaireResponse, not {rtype!r}",
+                          location="Parameters.parameter[Attachment].part[Content]")  # fmt: skip
+
+
+def readdress_asks(response: JSON) -> None:
+    """Name in a ClaimResponse's contained asks the parties the ClaimResponse itself names (the patient, the
+    Claim, the insurer, the requestor), as another copy of it does (the payer's, an inquiry's answer)."""
+    for contained in response.get("contained", []):
+        if contained.get("resourceType") != "CommunicationRequest":
+            continue
+        for element, party in (("subject", "patient"), ("requester", "insurer"), ("sender", "requestor")):
+            if element in contained and response.get(party):
+                contained[element] = response[party]
+        if "about" in contained and response.get("request"):
+            contained["about"] = [response["request"]]
+        if "recipient" in contained and response.get("requestor"):
+            contained["recipient"] = [response["requestor"]]

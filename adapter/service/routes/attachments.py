@@ -1,0 +1,52 @@
+"""Where providers answer documentation requests: ``POST /fhir/$submit-attachment`` (Da Vinci CDex), a ``def``
+route (reading the text and determining again run in the thread pool)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from adapter.fhir.attachments import submission
+from adapter.service.admission import Principal
+from adapter.service.attachments import UnknownTrackingError, answer_attachment
+from adapter.service.http import ServiceError, fhir_response
+from adapter.service.routes import body, context, requires
+from adapter.service.tracing import tracer
+
+router = APIRouter(prefix="/fhir")
+
+
+@router.post("/$submit-attachment")
+def submit_attachment(
+    request: Request,
+    principal: Annotated[Principal, Depends(requires("Claim", "u"))],
+    raw: Annotated[bytes, Depends(body())],
+) -> Response:
+    """CDex ``$submit-attachment`` for a prior authorization pended here: the attachment is matched to the open
+    request by its tracking id (an item's pend reference number, or the Claim's identifier), its member and
+    provider checked (422, nothing kept, when they are not the request's; 404 for a tracking id not known
+    here), and the items it answers are determined again: 200 with an OperationOutcome naming the new version
+    of the ClaimResponse (``Content-Location``); the same submission again, the same version."""
+    ctx = context(request)
+    data = ctx.inbound(raw)
+    submitted = submission(data)
+    key = f"attachment:{hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()}"
+    try:
+        with tracer.start_as_current_span("determine"):
+            response, _created = answer_attachment(
+                ctx.store, submitted, key, forward=ctx.settings.forwarding, limits=ctx.limits,
+                adverse=ctx.settings.determination.adverse, who=getattr(request.state, "principal", principal.name),
+            )  # fmt: skip
+    except UnknownTrackingError as exc:
+        raise ServiceError(404, exc.message, code=exc.code, issue_type=exc.issue_type) from exc
+    version = f"ClaimResponse/{response['id']}/_history/{response['meta']['versionId']}"
+    request.state.target = version
+    said = f"attachment accepted; the answer is now {version} ({response['disposition']})"
+    outcome = {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": "information", "code": "informational", "details": {"text": said}}],
+    }
+    return fhir_response(outcome, 200, {"Content-Location": f"{ctx.base}/{version}"})

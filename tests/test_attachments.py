@@ -1,0 +1,238 @@
+"""Documentation requests (issue 23): a pended item asks for what it lacks in the PAS answer
+(PASCommunicationRequest), and a CDex ``$submit-attachment`` answering it is matched, checked and decided again
+as the next version of the ClaimResponse."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter import parse_letter
+from adapter.config import load_settings
+from adapter.fhir.attachments import ADMINISTRATION_REFERENCE, SERVICE_LINE_NUMBER, asked_lines, information_due
+from adapter.fhir.build import pas_bundle
+from adapter.fhir.conformance import response_faults
+from adapter.fhir.pas import review_action_code
+from adapter.review.tasks import sequence_of
+from adapter.service import wire
+from tests.conftest import auth
+from tests.test_service import with_npi
+
+JSON = dict[str, Any]
+EHR, REVIEWER = "attachment-ehr", "attachment-reviewer"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+PROVIDER_NPI = "1234567893"
+
+LETTER = """Case Number: {case}
+Date Assigned: 05/01/2017 Date of Injury:  03-01-17
+Decision Date: 05/26/2017 UR Denial Date:  04/18/2017
+Priority:  Standard Application
+Received:
+04/25/2017
+
+HOW THE IMR FINAL DETERMINATION WAS MADE
+MAXIMUS Federal Services sent the complete case file to an expert reviewer.
+
+The Expert Reviewer has the following credentials:
+State(s) of Licensure: California
+Certification(s)/Specialty: Physical Medicine & Rehabilitation
+
+CLINICAL CASE SUMMARY
+The injured worker is a 41 year old female, who sustained an industrial injury on 03-01-17. She is
+being treated for low back pain. She has had six sessions of physical therapy.
+
+IMR ISSUES, DECISIONS AND RATIONALES
+The Final Determination was based on decisions for the disputed items/services set forth below:
+
+Physical therapy for the lumbar spine, 6 visits:   Upheld
+
+Claims Administrator guideline: The Claims Administrator did not cite any medical evidence
+for its decision.
+
+MAXIMUS guideline: The Expert Reviewer did not cite any medical evidence for its decision.
+
+Decision rationale: Not medically necessary.
+
+MRI of the lumbar spine without contrast:   Upheld
+
+Claims Administrator guideline: The Claims Administrator did not cite any medical evidence
+for its decision.
+
+MAXIMUS guideline: The Expert Reviewer did not cite any medical evidence for its decision.
+
+Decision rationale: Not medically necessary.
+"""
+IMPROVED = ("Physical therapy progress note. After six sessions of physical therapy she reports improved "
+            "function: walking and sitting tolerance increased and she returned to modified work.")  # fmt: skip
+NOT_IMPROVED = "Physical therapy progress note. There has been no functional improvement with physical therapy."
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(service={
+        "tokens": {EHR: "system/*.*", REVIEWER: "user/Task.read user/Task.write user/ClaimResponse.read"},
+        "state_url": f"sqlite:///{tmp_path}/state.db", "forward": False, "rate_limit": 10_000,
+    })  # fmt: skip
+    with TestClient(wire(settings).app()) as test_client:
+        yield test_client
+
+
+def _request() -> JSON:
+    """Physical therapy with six visits had and nothing on function (line 1), and a lumbar MRI (line 2)."""
+    case = parse_letter(LETTER.format(case=f"CM26-{uuid.uuid4().int % 10**7:07d}"))
+    return with_npi(pas_bundle(case), PROVIDER_NPI)
+
+
+def _submit(client: TestClient, request: JSON) -> JSON:
+    answer = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(EHR))
+    assert answer.status_code == 200, answer.text
+    bundle: JSON = answer.json()
+    assert response_faults(bundle, request["entry"][0]["resource"]) == []
+    return bundle
+
+
+def _items(response: JSON) -> dict[int, JSON]:
+    return {i["itemSequence"]: i for i in response["item"]}
+
+
+def _member(request: JSON) -> JSON:
+    coverage = next(e["resource"] for e in request["entry"] if e["resource"]["resourceType"] == "Coverage")
+    member: JSON = next(i for i in coverage["identifier"] if "MB" in json.dumps(i.get("type")))
+    return {"system": member["system"], "value": member["value"]}
+
+
+def _attachment(tracking: str, member: JSON, text: str, *, line: int | None = 1,
+                code: str = "47420-5") -> JSON:  # fmt: skip
+    parts: list[JSON] = [] if line is None else [{"name": "LineItem", "valueString": str(line)}]
+    parts += [
+        {"name": "Code", "valueCodeableConcept": {"coding": [{"system": "http://loinc.org", "code": code}]}},
+        {"name": "Content", "resource": {
+            "resourceType": "DocumentReference", "status": "current",
+            "type": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "content": [{"attachment": {"contentType": "text/plain",
+                                        "data": base64.b64encode(text.encode()).decode()}}]}},
+    ]  # fmt: skip
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "TrackingId", "valueIdentifier": {"system": "urn:imr-adapter:id:attachment-request",
+                                                       "value": tracking}},
+            {"name": "AttachTo", "valueCode": "preauthorization"},
+            {"name": "MemberId", "valueIdentifier": member},
+            {"name": "ProviderId", "valueIdentifier": {"system": NPI, "value": PROVIDER_NPI}},
+            {"name": "Attachment", "part": parts},
+        ],
+    }  # fmt: skip
+
+
+def _asks(response: JSON) -> list[JSON]:
+    named = {r["reference"][1:] for r in response.get("communicationRequest", [])}
+    return [c for c in response.get("contained", []) if c["id"] in named]
+
+
+def _tasks(client: TestClient, response: JSON) -> list[JSON]:
+    found = client.get("/fhir/Task", params={"focus": response["request"]["reference"], "_count": 100},
+                       headers=auth(REVIEWER)).json()  # fmt: skip
+    return [e["resource"] for e in found.get("entry", [])]
+
+
+def test_a_pended_item_asks_for_what_it_lacks(client: TestClient) -> None:
+    bundle = _submit(client, _request())
+    response = bundle["entry"][0]["resource"]
+    pt = _items(response)[1]
+    assert review_action_code(pt["adjudication"]) == "A4"
+    number = next(e["valueString"] for e in pt["extension"] if e["url"] == ADMINISTRATION_REFERENCE)
+    asks = [a for a in _asks(response) if a["extension"][0]["valuePositiveInt"] == 1]
+    first = asks[0]
+    assert first["payload"] == [{"contentString": "47420-5"}]  # functional status assessment note, first
+    assert first["extension"] == [{"url": SERVICE_LINE_NUMBER, "valuePositiveInt": 1}]
+    assert (first["status"], first["medium"][0]["coding"][0]["code"]) == ("active", "CDEX")
+    assert first["identifier"][0]["value"] == number
+    assert first["requester"] == response["insurer"]
+    assert first["recipient"] == [response["requestor"]] and first["sender"] == response["requestor"]
+    due = information_due(datetime.fromisoformat(response["created"])).isoformat()
+    assert first["occurrencePeriod"]["end"] == due  # 14 days from the request (8 CCR 9792.9.1)
+    assert "functional improvement" in first["note"][0]["text"]
+    assert set(asked_lines(response)) == {1, 2}  # the MRI asks too (neurologic findings, red flags, ...)
+
+
+def test_an_attachment_stating_improvement_certifies_that_line_only(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    number = f"{response['id']}-1"
+    before = _items(response)
+    sent = client.post("/fhir/$submit-attachment", content=json.dumps(_attachment(number, _member(request), IMPROVED)),
+                       headers=auth(EHR))  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    assert sent.headers["content-location"].endswith(f"ClaimResponse/{response['id']}/_history/2")
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2"
+    items = _items(after)
+    assert review_action_code(items[1]["adjudication"]) == "A1"
+    assert not any(e["url"] == ADMINISTRATION_REFERENCE for e in items[1]["extension"])
+    assert items[2] == before[2]  # the MRI: unchanged, still asking
+    assert set(asked_lines(after)) == {2}
+    assert after["preAuthRef"] == response["id"]
+    # the first line's review Task is cancelled; the MRI's stays open
+    statuses = {sequence_of(t): t["status"] for t in _tasks(client, response)}
+    assert statuses == {1: "cancelled", 2: "requested"}
+    # the same submission again: the same version
+    again = client.post("/fhir/$submit-attachment", content=json.dumps(_attachment(number, _member(request), IMPROVED)),
+                        headers=auth(EHR))  # fmt: skip
+    assert again.status_code == 200 and again.headers["content-location"].endswith("/_history/2")
+
+
+def test_an_attachment_stating_no_improvement_still_pends_with_the_quote(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    claim_id = request["entry"][0]["resource"]["identifier"][0]
+    body = _attachment(claim_id["value"], _member(request), NOT_IMPROVED)
+    body["parameter"][0]["valueIdentifier"] = claim_id  # the Claim's identifier tracks it too
+    sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
+    assert sent.status_code == 200, sent.text
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    items = _items(after)
+    assert review_action_code(items[1]["adjudication"]) == "A4"
+    recommended = next(e for e in items[1]["extension"] if "valueCodeableConcept" in e)
+    assert recommended["valueCodeableConcept"]["coding"][0]["code"] == "A3"
+    assert items[2] == _items(response)[2]
+    open_tasks = [t for t in _tasks(client, response) if t["status"] == "requested" and sequence_of(t) == 1]
+    assert len(open_tasks) == 1
+    quotes = [i["valueString"] for i in open_tasks[0]["input"] if i["type"].get("text") == "evidence"]
+    assert any("no functional improvement" in q for q in quotes), quotes
+    due = information_due(datetime.fromisoformat(response["created"])).isoformat(timespec="seconds")
+    assert open_tasks[0]["restriction"]["period"]["end"] == due  # the decision follows the request for information
+
+
+def test_a_wrong_member_id_is_refused_and_nothing_changes(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    wrong = {**_member(request), "value": "somebody-else"}
+    sent = client.post(
+        "/fhir/$submit-attachment",
+        content=json.dumps(_attachment(f"{response['id']}-1", wrong, IMPROVED)),
+        headers=auth(EHR),
+    )
+    assert sent.status_code == 422, sent.text
+    assert sent.json()["issue"][0]["details"]["coding"][0]["code"] == "attachment-mismatch"
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after == response
+    # another provider, an unknown tracking id, a decided line: refused too
+    other = copy.deepcopy(_attachment(f"{response['id']}-1", _member(request), IMPROVED))
+    other["parameter"][3]["valueIdentifier"]["value"] = "1999999992"
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(other), headers=auth(EHR)).status_code == 422
+    unknown = _attachment(f"{uuid.uuid4()}-1", _member(request), IMPROVED)
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(unknown), headers=auth(EHR)).status_code == 404
+    no_text = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
+    no_text["parameter"][4]["part"][2]["resource"]["content"][0]["attachment"]["contentType"] = "application/pdf"
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(no_text), headers=auth(EHR)).status_code == 422
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
