@@ -236,3 +236,8 @@ def test_a_wrong_member_id_is_refused_and_nothing_changes(client: TestClient) ->
     no_text["parameter"][4]["part"][2]["resource"]["content"][0]["attachment"]["contentType"] = "application/pdf"
     assert client.post("/fhir/$submit-attachment", content=json.dumps(no_text), headers=auth(EHR)).status_code == 422
     assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
+
+
+def test_the_capability_statement_offers_submit_attachment(client: TestClient) -> None:
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    assert {"submit-attachment"} <= {o["name"] for o in rest.get("operation", [])}

@@ -127,6 +127,15 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "searchParam": [{"name": "url", "type": "uri"}],
                     },
                 ],
+                "operation": [
+                    {
+                        "name": "submit-attachment",
+                        "definition": "http://hl7.org/fhir/us/davinci-cdex/OperationDefinition/submit-attachment",
+                        "documentation": "CDex attachments answering a pended prior authorization's documentation "
+                        "requests (AttachTo preauthorization; Content a DocumentReference with inline text/plain "
+                        "data, or a QuestionnaireResponse): the items it answers are determined again.",
+                    }
+                ],
             }
         ],
     }
