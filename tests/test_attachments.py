@@ -25,7 +25,9 @@ from adapter.fhir.pas import review_action_code
 from adapter.review.tasks import sequence_of
 from adapter.service import wire
 from tests.conftest import auth
+from tests.test_review import _completed
 from tests.test_service import with_npi
+from tests.test_updates import _update
 
 JSON = dict[str, Any]
 EHR, REVIEWER = "attachment-ehr", "attachment-reviewer"
@@ -241,3 +243,31 @@ def test_a_wrong_member_id_is_refused_and_nothing_changes(client: TestClient) ->
 def test_the_capability_statement_offers_submit_attachment(client: TestClient) -> None:
     rest = client.get("/fhir/metadata").json()["rest"][0]
     assert {"submit-attachment"} <= {o["name"] for o in rest.get("operation", [])}
+
+
+def test_a_physicians_decision_withdraws_that_items_asks(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    task = next(t for t in _tasks(client, response) if sequence_of(t) == 1)
+    decided = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(_completed(task, "A1")), headers=auth(REVIEWER))
+    assert decided.status_code == 200, decided.text
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert set(asked_lines(after)) == {2}
+    assert not any(e["url"] == ADMINISTRATION_REFERENCE for e in _items(after)[1]["extension"])
+    assert _items(after)[2] == _items(response)[2]
+
+
+def test_a_claim_update_asks_again_for_changed_items_and_withdraws_cancelled_ones(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    changed = client.post("/fhir/Claim/$submit", content=json.dumps(_update(request, changed={1: {}})),
+                          headers=auth(EHR))  # fmt: skip
+    assert changed.status_code == 200, changed.text
+    assert response_faults(changed.json(), request["entry"][0]["resource"]) == []
+    again = changed.json()["entry"][0]["resource"]
+    assert asked_lines(again) == asked_lines(response)
+    ask = next(a for a in _asks(again) if a["extension"][0]["valuePositiveInt"] == 1)
+    assert ask["identifier"][0]["value"] == f"{response['id']}-1"  # the item's own pend number, kept
+    cancelled = client.post("/fhir/Claim/$submit", content=json.dumps(_update(request, cancelled=(1,))),
+                            headers=auth(EHR)).json()["entry"][0]["resource"]  # fmt: skip
+    assert set(asked_lines(cancelled)) == {2}

@@ -294,3 +294,21 @@ def readdress_asks(response: JSON) -> None:
             contained["about"] = [response["request"]]
         if "recipient" in contained and response.get("requestor"):
             contained["recipient"] = [response["requestor"]]
+
+
+def withdraw(response: JSON, lines: set[int]) -> None:
+    """The asks of these items withdrawn (decided by a physician, cancelled): their contained
+    PASCommunicationRequests out, a decided item's pend reference number off it."""
+    for item in response.get("item", []):
+        if item.get("itemSequence") in lines and review_action_code(item.get("adjudication", [])) != "A4":
+            item["extension"] = [e for e in item.get("extension", []) if e.get("url") != ADMINISTRATION_REFERENCE]
+    kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
+            or _line(c) not in lines]  # fmt: skip
+    response.pop("contained", None)
+    if kept:
+        response["contained"] = kept
+    named = {c["id"] for c in kept}
+    asks = [r for r in response.get("communicationRequest", []) if str(r.get("reference", ""))[1:] in named]
+    response.pop("communicationRequest", None)
+    if asks:
+        response["communicationRequest"] = asks

@@ -29,6 +29,7 @@ import orjson
 from adapter.determination.documentation import missing
 from adapter.determination.rules import load_rules
 from adapter.errors import ReviewClosedError, ReviewDecisionError
+from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
@@ -343,6 +344,7 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
         {"url": "reviewerNPI", "valueIdentifier": decision.reviewer["identifier"]},
     ]})  # fmt: skip
     settle(response)
+    withdraw(response, {sequence})  # decided: nothing more is asked for it
     _next_version(response, stamp)
     return task, response
 

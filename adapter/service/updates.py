@@ -14,6 +14,7 @@ from typing import Any
 
 from adapter.determination import AdversePolicy
 from adapter.errors import MappingError
+from adapter.fhir.attachments import ask, withdraw
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
@@ -163,6 +164,13 @@ def answer_update(
     if change.changed:
         fresh = decide(_only(data, change.changed), checked=True, limits=limits, adverse=adverse)
     response = merged(answered, fresh.response if fresh else None, change, moment)
+    withdraw(response, change.changed | change.cancelled)
+    if fresh is not None:  # a changed item that pends asks again for what it lacks
+        needs = {
+            (r.sequence or n): d.documentation
+            for n, (r, d) in enumerate(zip(fresh.requested, fresh.determinations, strict=True), start=1)
+        }
+        ask(response, needs, received=datetime.fromisoformat(str(answered["created"])), lines=change.changed)
     reviews: list[ReviewTask] = []
     if fresh is not None:
         reviews = [r for r in review_tasks(response, fresh.requested, data, moment)
