@@ -24,7 +24,7 @@ from adapter.fhir.conformance import response_faults
 from adapter.fhir.pas import review_action_code
 from adapter.review.tasks import sequence_of
 from adapter.service import wire
-from tests.conftest import auth
+from tests.conftest import auth, make_pdf
 from tests.test_review import _completed
 from tests.test_service import with_npi
 from tests.test_updates import _update
@@ -271,3 +271,63 @@ def test_a_claim_update_asks_again_for_changed_items_and_withdraws_cancelled_one
     cancelled = client.post("/fhir/Claim/$submit", content=json.dumps(_update(request, cancelled=(1,))),
                             headers=auth(EHR)).json()["entry"][0]["resource"]  # fmt: skip
     assert set(asked_lines(cancelled)) == {2}
+
+
+def test_a_pdf_note_counts_too(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
+    attachment = body["parameter"][4]["part"][2]["resource"]["content"][0]["attachment"]
+    attachment.update(contentType="application/pdf", data=base64.b64encode(make_pdf(IMPROVED)).decode())
+    sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
+    assert sent.status_code == 200, sent.text
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+
+
+def _hostile(body: JSON) -> list[JSON]:
+    """The same submission broken in one place each."""
+    out = []
+    for change in (
+        lambda b: b["parameter"].pop(0),  # no TrackingId
+        lambda b: b["parameter"][1].update(valueCode="claim"),
+        lambda b: b["parameter"].pop(3),  # no ProviderId nor OrganizationId
+        lambda b: b["parameter"].pop(4),  # no Attachment
+        lambda b: b["parameter"][4]["part"][0].update(valueString="first"),
+        lambda b: b["parameter"][4]["part"][0].update(valueString="7"),  # not on the request
+        lambda b: b["parameter"][4]["part"].pop(2),  # no Content
+        lambda b: b["parameter"][4]["part"][2].update(resource={"resourceType": "Patient"}),
+        lambda b: b["parameter"][4]["part"][2].update(resource={"resourceType": "QuestionnaireResponse",
+                                                                "status": "completed"}),
+        lambda b: b["parameter"].append(b["parameter"][0]),  # TrackingId twice
+        lambda b: b.update(resourceType="Bundle", type="collection"),
+    ):  # fmt: skip
+        broken = copy.deepcopy(body)
+        change(broken)
+        out.append(broken)
+    return out
+
+
+def test_a_broken_submission_is_refused_and_nothing_changes(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    for broken in _hostile(_attachment(f"{response['id']}-1", _member(request), IMPROVED)):
+        sent = client.post("/fhir/$submit-attachment", content=json.dumps(broken), headers=auth(EHR))
+        assert 400 <= sent.status_code < 500, (broken, sent.text)
+        assert sent.json()["resourceType"] == "OperationOutcome"
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
+
+
+def test_a_questionnaire_response_is_read_as_its_answers(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
+    body["parameter"][4]["part"][2]["resource"] = {
+        "resourceType": "QuestionnaireResponse", "status": "completed",
+        "item": [{"linkId": "1", "text": "Progress note after six sessions of physical therapy",
+                  "answer": [{"valueString": IMPROVED}]}],
+    }  # fmt: skip
+    sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
+    assert sent.status_code == 200, sent.text
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"

@@ -11,7 +11,7 @@ the questions for the provider in ``note``. Contained, each version of the answe
 
 Answering: ``submission(parameters)`` reads a CDex ``$submit-attachment`` Parameters (``TrackingId``,
 ``AttachTo``, ``MemberId``, ``ProviderId`` / ``OrganizationId``, ``Attachment`` with ``LineItem``, ``Code``,
-``Content``); ``content_text`` the text of a DocumentReference (inline text/plain) or a QuestionnaireResponse.
+``Content``); ``content_text`` the text of a DocumentReference (inline text/plain or PDF) or a QuestionnaireResponse.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from adapter.determination.documentation import Need
-from adapter.errors import MappingError
+from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.letters.pdf import pdf_text
 
 JSON = dict[str, Any]
 
@@ -254,22 +255,28 @@ def _answers(items: Any, out: list[str]) -> None:
 
 
 def content_text(content: JSON) -> str:
-    """The text an attachment brings: a DocumentReference's inline text/plain attachments, or a
+    """The text an attachment brings: a DocumentReference's inline text/plain and PDF attachments, or a
     QuestionnaireResponse's questions and answers as sentences (``AttachmentError`` when it has none)."""
     rtype = content.get("resourceType")
     if rtype == "DocumentReference":
         texts = []
         for entry in content.get("content", []):
             attachment = entry.get("attachment", {}) if isinstance(entry, dict) else {}
-            if str(attachment.get("contentType", "")).startswith("text/plain") and attachment.get("data"):
-                try:
-                    texts.append(base64.b64decode(attachment["data"], validate=True).decode("utf-8"))
-                except (binascii.Error, ValueError) as exc:
-                    raise AttachmentError("the attachment's data is not base64 UTF-8 text",
-                                          location="DocumentReference.content.attachment.data") from exc  # fmt: skip
+            kind = str(attachment.get("contentType", ""))
+            if not (kind.startswith(("text/plain", "application/pdf")) and attachment.get("data")):
+                continue
+            try:
+                data = base64.b64decode(attachment["data"], validate=True)
+                texts.append(pdf_text(data) if kind.startswith("application/pdf") else data.decode("utf-8"))
+            except (binascii.Error, ValueError) as exc:
+                raise AttachmentError("the attachment's data is not base64 UTF-8 text",
+                                      location="DocumentReference.content.attachment.data") from exc  # fmt: skip
+            except PDFReadError as exc:
+                raise AttachmentError(f"the attachment's PDF cannot be read ({exc.message})",
+                                      location="DocumentReference.content.attachment.data") from exc  # fmt: skip
         if not any(t.strip() for t in texts):
-            raise AttachmentError("the DocumentReference holds no inline text/plain attachment (data) to read",
-                                  location="DocumentReference.content")  # fmt: skip
+            raise AttachmentError("the DocumentReference holds no inline text/plain or PDF attachment (data) with "
+                                  "text to read", location="DocumentReference.content")  # fmt: skip
         return "\n\n".join(texts)
     if rtype == "QuestionnaireResponse":
         sentences: list[str] = []
