@@ -103,9 +103,9 @@ EVALUATION: list[dict[str, Any]] = yaml.safe_load(
 
 
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it() -> None:
-    """460 sentences written by a hand that had not read the reader (a third held out while it changed): the
-    share of statuses read right, and the absences read where none is stated, may not fall below what the
-    reader reaches now (90% on the dev set, 60% held out, 14 false absences; see the README's figures)."""
+    """660 sentences written by hands that had not read the reader (160 held out while it changed): the share of
+    statuses read right, and the absences read where none is stated, may not fall below what the reader
+    reaches now (90% and 78% on the two dev sets, 65% held out; 14 false absences; see the README)."""
     right = total = false_absent = 0
     for case in EVALUATION:
         facts = build_facts(case["request"], Context(texts=[Text("note", case["text"])]))
@@ -114,8 +114,8 @@ def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it() -> None
             right += got == expected
             total += 1
             false_absent += got == "absent" and expected != "absent"
-    assert total >= 700
-    assert right / total >= 0.79, f"{right}/{total}"
+    assert total >= 1000
+    assert right / total >= 0.80, f"{right}/{total}"
     assert false_absent <= 14
 
 

@@ -173,7 +173,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 #: fall in 2019"); a negation of a negative word is none ("not unremarkable", "not ineffective"); "no change
 #: in", "no progression of" say that what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
-_CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "improvement", "reduction"]
+_CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
     ("not <negative word>", "PSEUDO", "PSEUDO",
@@ -181,7 +181,7 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
       {"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
-      {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to"]}}]),
+      {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
 ]  # fmt: skip
 
 

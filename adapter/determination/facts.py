@@ -355,7 +355,7 @@ _CREDITED = frozenset({"functional_improvement", "pain_relief"})
 
 def _credit(category: str, request: str, lexicon: Lexicon) -> frozenset[str] | None:
     """The attribution keys of the requested treatment (None: the request is no treatment, nothing to credit)."""
-    therapy = lexicon.therapy_for(category)
+    therapy = lexicon.therapy_requested(request, category)
     if therapy is not None:
         return frozenset({therapy.name, "injection" if "injection" in category else "therapy"})
     drugs = lexicon.drugs_in(request)
@@ -391,7 +391,7 @@ def build_facts(
     }
 
     prior_count = None
-    therapy = lexicon.therapy_for(category)
+    therapy = lexicon.therapy_requested(text, category)
     if therapy is not None:
         prior = therapy_finding(therapy.name, found, region=region, fact="prior_same_therapy", lexicon=lexicon)
         if context.prior and therapy.name in context.prior:  # structured history (completed Procedures)
