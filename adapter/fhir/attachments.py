@@ -319,3 +319,16 @@ def withdraw(response: JSON, lines: set[int]) -> None:
     response.pop("communicationRequest", None)
     if asks:
         response["communicationRequest"] = asks
+
+
+def extend_reviews(tasks: Sequence[JSON], response: JSON, received: datetime) -> None:
+    """A review Task on the standard clock whose item asks for information is due by the information deadline
+    (8 CCR 9792.9.1: at most 14 days from the request once reasonably necessary information is asked for);
+    expedited and retrospective clocks keep their own."""
+    asked = asked_lines(response)
+    due = information_due(received).isoformat(timespec="seconds")
+    for task in tasks:
+        values = {i.get("type", {}).get("text"): next((v for k, v in i.items() if k.startswith("value")), None)
+                  for i in task.get("input", [])}  # fmt: skip
+        if values.get("item-sequence") in asked and values.get("clock") == "standard":
+            task["restriction"]["period"]["end"] = due

@@ -26,7 +26,7 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
 from adapter.review import review_tasks
-from adapter.review.tasks import sequence_of
+from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
 from adapter.service.state import Store
 from adapter.service.updates import Changes, merged
@@ -216,9 +216,11 @@ def answer_attachment(
     ask(response, needs, received=received, lines=set(opened.lines))
     reviews = [r for r in review_tasks(response, fresh.requested, decided, moment) if sequence_of(r.resource) in
                opened.lines]  # fmt: skip
-    due = information_due(received).isoformat(timespec="seconds")
-    for review in reviews:  # the decision is due by the information deadline (8 CCR 9792.9.1)
-        review.resource["restriction"]["period"]["end"] = due
+    deadline = information_due(received)
+    for review in reviews:  # information received: 5 business days from it, at most 14 from the request
+        period = review.resource["restriction"]["period"]
+        if first_input(review.resource, "clock") == "standard" and datetime.fromisoformat(period["end"]) > deadline:
+            period["end"] = deadline.isoformat(timespec="seconds")
     stored = store.update_answer(
         response,
         cancel=set(opened.lines),

@@ -13,7 +13,7 @@ from typing import Any
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
-from adapter.fhir.attachments import ask, readdress_asks
+from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
 from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
@@ -74,7 +74,9 @@ def decide(
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
         ask(response, {r.sequence or n: a.documentation for n, (r, a) in enumerate(answers, start=1)},
             received=received)  # fmt: skip
-    return Decided(response, requested, review_tasks(response, requested, data, received), [a for _, a in answers])
+    reviews = review_tasks(response, requested, data, received)
+    extend_reviews([r.resource for r in reviews], response, received)
+    return Decided(response, requested, reviews, [a for _, a in answers])
 
 
 #: The resource types a request or its answer may hold: their models are loaded at start.
