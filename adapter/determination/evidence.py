@@ -177,8 +177,10 @@ _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsen
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
     ("not <negative word>", "PSEUDO", "PSEUDO",
-     [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}, "OP": "?"},
-      {"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
+     [{"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
+    ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
+     [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
+      {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -189,13 +191,13 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
 _AUXILIARIES = ["is", "was", "are", "were", "has", "have", "had", "does", "did", "do", "be", "been"]
 
 
-def _pseudo(rule: Any, phrase: str) -> Any:
-    """A pseudo-cue: a phrase holding a cue word that is no cue, with an optional auxiliary before it."""
-    words = phrase.lower().split()
-    if any(not w.isalpha() for w in words):
-        return rule(phrase, "PSEUDO", direction="PSEUDO")
-    pattern = [{"LOWER": {"IN": _AUXILIARIES}, "OP": "?"}, *({"LOWER": w} for w in words)]
-    return rule(phrase, "PSEUDO", direction="PSEUDO", pattern=pattern)
+def _pseudo(rule: Any, phrase: str) -> list[Any]:
+    """A pseudo-cue: a phrase holding a cue word that is no cue; one that starts with a negation also with each
+    auxiliary before it (literal phrases: medspacy's phrase matcher is cheap where token patterns are not)."""
+    forms = [phrase]
+    if phrase.split()[0].lower() in ("not", "no", "never"):
+        forms += [f"{aux} {phrase}" for aux in _AUXILIARIES]
+    return [rule(form, "PSEUDO", direction="PSEUDO") for form in forms]
 
 
 def _build(lexicon: Lexicon) -> _Pipeline:
@@ -221,7 +223,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
         + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
-        + [_pseudo(ConTextRule, phrase) for phrase in cues.pseudo]
+        + [r for phrase in cues.pseudo for r in _pseudo(ConTextRule, phrase)]
         + [ConTextRule(literal, category, direction=direction, pattern=pattern)
            for literal, category, direction, pattern in _PATTERN_CUE_ARGS]
     )  # fmt: skip
