@@ -196,6 +196,8 @@ def test_an_attachment_stating_improvement_certifies_that_line_only(client: Test
     again = client.post("/fhir/$submit-attachment", content=json.dumps(_attachment(number, _member(request), IMPROVED)),
                         headers=auth(EHR))  # fmt: skip
     assert again.status_code == 200 and again.headers["content-location"].endswith("/_history/2")
+    audited = [row for row in client.app.state.ctx.store.audit_log() if row[2] == "attachment"]  # type: ignore[attr-defined]
+    assert [row[3] for row in audited] == [f"ClaimResponse/{response['id']}/_history/2"]
 
 
 def test_an_attachment_stating_no_improvement_still_pends_with_the_quote(client: TestClient) -> None:

@@ -194,12 +194,12 @@ def answer_attachment(
     limits: Limits = DEFAULT_LIMITS,
     adverse: AdversePolicy = "pend",
     who: str = "service",
-) -> tuple[JSON, bool]:
-    """(ClaimResponse, new version?) for a checked submission: the items it answers determined again, as the
-    next version; the same submission sent again gets the version it made."""
+) -> tuple[JSON, set[int]]:
+    """(ClaimResponse, the item sequences determined again) for a checked submission: the items it answers
+    determined again, as the next version; the same submission sent again gets the version it made (none)."""
     existing = store.processed(key)
     if existing is not None and (current := store.claim_response(existing)) is not None:
-        return current, False
+        return current, set()
     opened = find_open(store, submitted)
     moment = datetime.now(UTC)
     for attachment in submitted.attachments:
@@ -231,5 +231,6 @@ def answer_attachment(
         inquiry=(),
         resources=attachments,
         who=who,
+        action="attachment",
     )
-    return stored, True
+    return stored, set(opened.lines)

@@ -598,8 +598,10 @@ class Store:
         resources: Sequence[JSON],
         who: str,
         senders: Sequence[tuple[str, str]] = (),
+        action: str = "claim update",
     ) -> JSON:
-        """Keep the next version of a ClaimResponse that a Claim update made, in one transaction: the version,
+        """Keep the next version of a ClaimResponse that a Claim update (or an attachment: ``action``) made, in one
+        transaction: the version,
         the open review Tasks of ``cancel`` (item sequences) cancelled, the new ``reviews``, the payer copy,
         the update's keys (naming this ClaimResponse), its inquiry keys and resources, the audit row. Another
         version made meanwhile (a physician's decision) refuses it (``RequestConflictError``: send it again)."""
@@ -641,7 +643,7 @@ class Store:
                          "resource": orjson.dumps(x).decode()} for x in resources]  # fmt: skip
                 db.execute(insert(stored_resources), held)
             target = f"ClaimResponse/{rid}/_history/{response['meta']['versionId']}"
-            db.execute(insert(audit).values(**_audit_row(who, "claim update", target, str(response.get("outcome")))))
+            db.execute(insert(audit).values(**_audit_row(who, action, target, str(response.get("outcome")))))
         return response
 
     def next_outbox_batch(self, limit: int, lease: float = 60.0) -> list[OutboxItem]:

@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.fhir.attachments import submission
+from adapter.fhir.pas import review_action_code
 from adapter.service.admission import Principal
 from adapter.service.attachments import UnknownTrackingError, answer_attachment
 from adapter.service.http import ServiceError, fhir_response
@@ -36,12 +37,15 @@ def submit_attachment(
     key = f"attachment:{hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()}"
     try:
         with tracer.start_as_current_span("determine"):
-            response, _created = answer_attachment(
+            response, lines = answer_attachment(
                 ctx.store, submitted, key, forward=ctx.settings.forwarding, limits=ctx.limits,
                 adverse=ctx.settings.determination.adverse, who=getattr(request.state, "principal", principal.name),
             )  # fmt: skip
     except UnknownTrackingError as exc:
         raise ServiceError(404, exc.message, code=exc.code, issue_type=exc.issue_type) from exc
+    for item in response.get("item", []):
+        if item.get("itemSequence") in lines:  # determined again
+            ctx.metrics.determinations.labels(review_action_code(item.get("adjudication", [])) or "none").inc()
     version = f"ClaimResponse/{response['id']}/_history/{response['meta']['versionId']}"
     request.state.target = version
     said = f"attachment accepted; the answer is now {version} ({response['disposition']})"
