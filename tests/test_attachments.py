@@ -339,3 +339,29 @@ def test_a_questionnaire_response_is_read_as_its_answers(client: TestClient) -> 
     assert sent.status_code == 200, sent.text
     after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+
+
+def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attachment, the new version, its Tasks and its key are one transaction: the state failing before it
+    commits (as a killed process) leaves the answer as it was, and the same submission sent again is decided."""
+    from sqlalchemy.exc import OperationalError
+
+    from adapter.service.state import Store
+
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = json.dumps(_attachment(f"{response['id']}-1", _member(request), IMPROVED))
+
+    def killed(*_: Any) -> None:
+        raise OperationalError("INSERT", None, Exception("the connection was lost"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Store, "_notify", staticmethod(killed))
+        failed = client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR))
+    assert failed.status_code == 503, failed.text
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
+    assert {sequence_of(t): t["status"] for t in _tasks(client, response)} == {1: "requested", 2: "requested"}
+    sent = client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR))
+    assert sent.status_code == 200 and sent.headers["content-location"].endswith("/_history/2")
