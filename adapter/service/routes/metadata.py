@@ -133,7 +133,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "definition": "http://hl7.org/fhir/us/davinci-cdex/OperationDefinition/submit-attachment",
                         "documentation": "CDex attachments answering a pended prior authorization's documentation "
                         "requests (AttachTo preauthorization; Content a DocumentReference with inline text/plain "
-                        "data, or a QuestionnaireResponse): the items it answers are determined again.",
+                        "or PDF data, or a QuestionnaireResponse): the items it answers are determined again.",
                     }
                 ],
             }
