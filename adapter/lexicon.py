@@ -235,12 +235,9 @@ class Lexicon(_Entry):
                 return therapy.name
         return None
 
-    def therapy_requested(self, request: str, category: str) -> Therapy | None:
-        """The therapy a request names ("aquatic therapy"), else the one its category counts as prior care."""
-        for therapy in self.therapies:
-            if therapy.category == category and any(re.search(rf"\b(?:{w})\b", request, re.I) for w in therapy.words):
-                return therapy
-        return self.therapy_for(category)
+    def therapies_of(self, category: str) -> list[Therapy]:
+        """The therapies a request category counts as care of its kind (physical therapy, aquatic, massage)."""
+        return [t for t in self.therapies if t.category == category]
 
     def therapy_for(self, category: str) -> Therapy | None:
         """The therapy counted as prior care for a request category (the first one listed)."""

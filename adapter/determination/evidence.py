@@ -25,7 +25,7 @@ import re
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -521,7 +521,12 @@ def _settled(fact: str, present: list[Mention], absent: list[Mention]) -> Findin
 
 
 def therapy_finding(
-    therapy: str, found: Sequence[Mention], *, region: str | None, fact: str, lexicon: Lexicon | None = None
+    therapies: Collection[str],
+    found: Sequence[Mention],
+    *,
+    region: str | None,
+    fact: str,
+    lexicon: Lexicon | None = None,
 ) -> Finding:
     """Whether earlier care of a kind is documented for this injury and region: a course given (present),
     stated as never given (absent: "has not had physical therapy"), or unknown. Plans, requests,
@@ -530,7 +535,7 @@ def therapy_finding(
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
-        if m.kind != "therapy" or m.name != therapy or not m.counts:
+        if m.kind != "therapy" or m.name not in therapies or not m.counts:
             continue
         if region and not lexicon.bears_on(region, m.regions, "same"):
             continue

@@ -355,9 +355,9 @@ _CREDITED = frozenset({"functional_improvement", "pain_relief"})
 
 def _credit(category: str, request: str, lexicon: Lexicon) -> frozenset[str] | None:
     """The attribution keys of the requested treatment (None: the request is no treatment, nothing to credit)."""
-    therapy = lexicon.therapy_requested(request, category)
-    if therapy is not None:
-        return frozenset({therapy.name, "injection" if "injection" in category else "therapy"})
+    kinds = lexicon.therapies_of(category)
+    if kinds:
+        return frozenset({*(t.name for t in kinds), "injection" if "injection" in category else "therapy"})
     drugs = lexicon.drugs_in(request)
     if category in _DRUGS and drugs:
         return frozenset({*(f"drug:{d.drug_class}" for d in drugs), "medication"})
@@ -391,17 +391,19 @@ def build_facts(
     }
 
     prior_count = None
-    therapy = lexicon.therapy_requested(text, category)
-    if therapy is not None:
-        prior = therapy_finding(therapy.name, found, region=region, fact="prior_same_therapy", lexicon=lexicon)
-        if context.prior and therapy.name in context.prior:  # structured history (completed Procedures)
-            prior_count = context.prior[therapy.name]
+    # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
+    kinds = {t.name for t in lexicon.therapies_of(category)}
+    if kinds:
+        prior = therapy_finding(kinds, found, region=region, fact="prior_same_therapy", lexicon=lexicon)
+        structured = [n for name, n in (context.prior or {}).items() if name in kinds]
+        if structured:  # structured history (completed Procedures)
+            prior_count = max(structured)
             if prior.status != "present":
                 quote = f"{prior_count} completed sessions"
                 prior = Finding(fact="prior_same_therapy", status="present", quote=quote, source="treatment history")
         elif prior.status == "present":  # counts the text states of care given ("has had 6 sessions of ...")
             history = [f for t in context.texts for f in _text.treatment_history(t.text)]
-            stated = [f.count for f in history if f.therapy == therapy.name]
+            stated = [f.count for f in history if f.therapy in kinds]
             prior_count = max(stated) if stated else None
         evidence["prior_same_therapy"] = prior
 
@@ -416,7 +418,7 @@ def build_facts(
         return diagnosed(group, found) if has_diagnoses else None
 
     as_of, injury = context.as_of, context.injury
-    surgery = course_for(region, [text, *(t.text for t in context.texts)]) if therapy is not None else None
+    surgery = course_for(region, [text, *(t.text for t in context.texts)]) if kinds else None
     return RequestFacts(
         request=text,
         category=category,
