@@ -330,6 +330,15 @@ class _Treatments:
             self._named[key] = frozenset(specific or keys)
         return self._named[key]
 
+    def clause(self, index: int, position: int) -> tuple[int, int]:
+        """The clause of sentence ``index`` that holds ``position`` (cut after ";", ":", "but", "however", ...)."""
+        if index not in self._cuts:
+            first, last = self.sentences[index]
+            self._cuts[index] = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
+        cuts = self._cuts[index]
+        at = max(bisect.bisect_right(cuts, position) - 1, 0)
+        return cuts[at], cuts[min(at + 1, len(cuts) - 1)]
+
     def of(self, start: int, end: int) -> frozenset[str]:
         """The treatments named around the phrase at ``start:end``: its clause's, else its sentence's, else the
         nearest of the two sentences before."""
@@ -337,11 +346,7 @@ class _Treatments:
         if index < 0:
             return frozenset()
         first, last = self.sentences[index]
-        if index not in self._cuts:
-            self._cuts[index] = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
-        cuts = self._cuts[index]
-        at = max(bisect.bisect_right(cuts, start) - 1, 0)
-        clause_start, clause_end = cuts[at], cuts[min(at + 1, len(cuts) - 1)]
+        clause_start, clause_end = self.clause(index, start)
         for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
             if start <= credited.start() < end or _A_CHANGE.match(self.text, credited.end()):
                 continue  # "with a documented decrease in medication use" credits nothing
@@ -391,7 +396,6 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         doc = context(doc)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
-        clauses = [offset, *(m.end() for m in _CLAUSE.finditer(text, offset, stop)), stop]
         whole = set()
         if pipeline.other_injury.search(sentence):
             whole.add(OTHER_INJURY)
@@ -400,8 +404,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if target.kind == "drug":
                 name = lexicon.drug_by_name[match.group(0).lower()].ingredient
             modifiers = set(whole)
-            at = max(bisect.bisect_right(clauses, match.start()) - 1, 0)
-            clause = text[clauses[at] : clauses[min(at + 1, len(clauses) - 1)]]
+            clause_start, clause_end = treatments.clause(index, match.start())
+            clause = text[clause_start:clause_end]
             if pipeline.someone_else.match(clause.strip()):  # "Her son takes gabapentin; she takes ibuprofen"
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
