@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from adapter.determination.documentation import missing
-from adapter.determination.rules import load_rules
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import Index, concept_text
@@ -37,6 +35,7 @@ from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables
 
 if TYPE_CHECKING:
+    from adapter.determination.documentation import Need
     from adapter.determination.fhir_facts import Requested
 
 JSON = dict[str, Any]
@@ -132,8 +131,15 @@ def _citation(extension: JSON) -> str:
     return ", ".join(words)
 
 
-def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, received: datetime) -> list[ReviewTask]:
-    """A ``requested`` Task for every pended (A4) item of a new ClaimResponse."""
+def review_tasks(
+    response: JSON,
+    requested: Sequence[Requested],
+    data: JSON,
+    received: datetime,
+    needs: Mapping[int, Sequence[Need]] | None = None,
+) -> list[ReviewTask]:
+    """A ``requested`` Task for every pended (A4) item of a new ClaimResponse; ``needs``, by item sequence, what
+    the determination found each item's records lack (``Determination.documentation``)."""
     ext = load_tables().fhir.extensions
     claim: JSON = {}
     if data.get("resourceType") == "Bundle" and data.get("entry"):
@@ -170,12 +176,7 @@ def review_tasks(response: JSON, requested: Sequence[Requested], data: JSON, rec
             elif url == ext.guideline:
                 inputs.append(_typed("citation", "valueString", _citation(extension)))
         inputs += [_typed("rationale", "valueString", notes[n]) for n in item.get("noteNumber", []) if n in notes]
-        undecided = not any(
-            i.get("type", {}).get("text") == "recommendation"
-            and i["valueCodeableConcept"].get("coding", [{}])[0].get("code") != "A4"
-            for i in inputs
-        )
-        for need in missing(wanted.facts, load_rules()) if wanted and undecided else []:  # what would decide it
+        for need in (needs or {}).get(sequence, []):  # what would let it be decided
             codes = ", ".join(need.loinc)
             inputs.append(_typed("documentation-missing", "valueString",
                                  f"{need.criterion}: {need.question} (LOINC {codes}; {need.citation})"))  # fmt: skip

@@ -211,11 +211,9 @@ def answer_attachment(
     fresh = decide(decided, checked=True, limits=limits, adverse=adverse)
     response = merged(opened.response, fresh.response, Changes(changed=set(opened.lines), cancelled=set()), moment)
     received = datetime.fromisoformat(str(opened.response["created"]))
-    needs = {(r.sequence or n): d.documentation
-             for n, (r, d) in enumerate(zip(fresh.requested, fresh.determinations, strict=True), start=1)}  # fmt: skip
-    ask(response, needs, received=received, lines=set(opened.lines))
-    reviews = [r for r in review_tasks(response, fresh.requested, decided, moment) if sequence_of(r.resource) in
-               opened.lines]  # fmt: skip
+    ask(response, fresh.needs, received=received, lines=set(opened.lines))
+    reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs)
+               if sequence_of(r.resource) in opened.lines]  # fmt: skip
     deadline = information_due(received)
     for review in reviews:  # information received: 5 business days from it, at most 14 from the request
         period = review.resource["restriction"]["period"]

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
+from adapter.determination.documentation import Need
 from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
@@ -35,6 +36,16 @@ class Decided:
     reviews: list[ReviewTask]
     #: What the rules answered, item by item (what a pended item lacks: ``documentation``).
     determinations: list[Determination] = field(default_factory=list)
+
+    @property
+    def needs(self) -> dict[int, list[Need]]:
+        """What each item's records lack, by item sequence (for asking, and for the review Tasks)."""
+        return needs_of(self.requested, self.determinations)
+
+
+def needs_of(requested: Sequence[Requested], answers: Sequence[Determination]) -> dict[int, list[Need]]:
+    """What each item's records lack, by item sequence."""
+    return {(r.sequence or n): a.documentation for n, (r, a) in enumerate(zip(requested, answers, strict=True), 1)}
 
 
 def decide(
@@ -71,12 +82,13 @@ def decide(
     response = claim_response(answers, parties=parties, tables=tables, created=received, products=products)
     response["meta"] = {"versionId": "1", "lastUpdated": received.isoformat(timespec="milliseconds")}
     response["identifier"] = [{"system": DETERMINATION_SYSTEM, "value": response["id"]}]
+    determinations = [a for _, a in answers]
+    needs = needs_of(requested, determinations)
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
-        ask(response, {r.sequence or n: a.documentation for n, (r, a) in enumerate(answers, start=1)},
-            received=received)  # fmt: skip
-    reviews = review_tasks(response, requested, data, received)
+        ask(response, needs, received=received)
+    reviews = review_tasks(response, requested, data, received, needs)
     extend_reviews([r.resource for r in reviews], response, received)
-    return Decided(response, requested, reviews, [a for _, a in answers])
+    return Decided(response, requested, reviews, determinations)
 
 
 #: The resource types a request or its answer may hold: their models are loaded at start.

@@ -166,14 +166,10 @@ def answer_update(
     response = merged(answered, fresh.response if fresh else None, change, moment)
     withdraw(response, change.changed | change.cancelled)
     if fresh is not None:  # a changed item that pends asks again for what it lacks
-        needs = {
-            (r.sequence or n): d.documentation
-            for n, (r, d) in enumerate(zip(fresh.requested, fresh.determinations, strict=True), start=1)
-        }
-        ask(response, needs, received=datetime.fromisoformat(str(answered["created"])), lines=change.changed)
+        ask(response, fresh.needs, received=datetime.fromisoformat(str(answered["created"])), lines=change.changed)
     reviews: list[ReviewTask] = []
     if fresh is not None:
-        reviews = [r for r in review_tasks(response, fresh.requested, data, moment)
+        reviews = [r for r in review_tasks(response, fresh.requested, data, moment, fresh.needs)
                    if sequence_of(r.resource) in change.changed]  # fmt: skip
     stored = store.update_answer(
         response,
