@@ -175,6 +175,16 @@ def record(
     return store.record_all([chosen])[0]
 
 
+def answered_before(store: Store, key: str, also: Sequence[str]) -> JSON | None:
+    """The answer already recorded for ``key`` (the same content sent again), else None; other content reusing
+    one of the business keys ``also`` is a ``RequestConflictError``."""
+    existing = store.processed(key)
+    found = store.claim_response(existing) if existing is not None else None
+    if found is None and any(store.processed(k) is not None for k in also):
+        raise RequestConflictError()
+    return found
+
+
 def answer(
     store: Store,
     data: JSON,
@@ -193,12 +203,9 @@ def answer(
     identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
     pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves; ``senders``
     (sending system, client) pairs (whose subscriptions hear of it)."""
-    existing = store.processed(key)
-    found = store.claim_response(existing) if existing is not None else None
+    found = answered_before(store, key, also)
     if found is not None:
         return found, False
-    if any(store.processed(k) is not None for k in also):
-        raise RequestConflictError()
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
     stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources,
                     senders=senders)  # fmt: skip

@@ -22,8 +22,8 @@ from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, settle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.tasks import sequence_of
-from adapter.service.pipeline import decide, for_payer
-from adapter.service.state import RequestConflictError, Store
+from adapter.service.pipeline import answered_before, decide, for_payer
+from adapter.service.state import Store
 
 JSON = dict[str, Any]
 
@@ -152,11 +152,9 @@ def answer_update(
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, changed?) for a checked Claim update whose earlier Claim ``answered`` answers: the same
     update sent again gets the version it made."""
-    existing = store.processed(key)
-    if existing is not None and (current := store.claim_response(existing)) is not None:
+    current = answered_before(store, key, also)
+    if current is not None:
         return current, False
-    if any(store.processed(k) is not None for k in also):
-        raise RequestConflictError()
     claim = data["entry"][0]["resource"]
     change = changes(claim, answered)
     moment = datetime.now(UTC)
