@@ -25,6 +25,7 @@ import uvicorn
 from adapter import sandbox
 from adapter.config import SANDBOX, Settings, load_settings
 from adapter.determination.facts import categorise
+from adapter.determination.fhir_facts import patient_age
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
@@ -241,16 +242,10 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
 
 
 def _age_sex(patient: dict[str, Any]) -> str:
-    """ "54 F" from a Patient's birth date and gender (what the records give)."""
-    born = patient.get("birthDate")
-    age = ""
-    if isinstance(born, str) and len(born) >= 4 and born[:4].isdigit():
-        today = date.today()
-        year = int(born[:4])
-        age = str(today.year - year - ((today.month, today.day) < (int(born[5:7] or 1), int(born[8:10] or 1)))
-                  if len(born) >= 10 else today.year - year)  # fmt: skip
+    """ "54 F" from a Patient's age and gender (what the records give)."""
+    age = patient_age(patient, date.today())
     sex = {"female": "F", "male": "M"}.get(str(patient.get("gender")), "")
-    return " ".join(part for part in (age, sex) if part)
+    return " ".join(part for part in (str(age) if age is not None else "", sex) if part)
 
 
 def _answer_id(task: dict[str, Any]) -> str:

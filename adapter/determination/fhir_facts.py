@@ -176,7 +176,9 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
     return counts
 
 
-def _age(patient: JSON | None, as_of: date | None) -> int | None:
+def patient_age(patient: JSON | None, as_of: date | None) -> int | None:
+    """A Patient's age on ``as_of``: the age the letter gave (the adapter's age extension), else from a full
+    birth date; None when neither says."""
     if not patient:
         return None
     for extension in patient.get("extension", []):
@@ -277,7 +279,7 @@ def requested_services(
             medication_list=medications,
             injury=injury,
             as_of=as_of,
-            age=_age(patients[0] if patients else None, as_of),
+            age=patient_age(patients[0] if patients else None, as_of),
             alongside=[other for key, other in labels.items() if key != ref and other],
         )
         facts = build_facts(
