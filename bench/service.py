@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ def _bodies(count: int) -> tuple[list[bytes], list[bytes]]:
     return submits, requests
 
 
-class _Connections:
+class Connections:
     """A small keep-alive HTTP/1.1 client on raw sockets: its own overhead is a fraction of a millisecond,
     so the latencies measured are the service's, not the load generator's."""
 
@@ -89,40 +93,51 @@ class _Connections:
         return int(status_line.split()[1])
 
 
-async def _load(base: str, rate: float, seconds: float, bodies: dict[str, list[bytes]]) -> dict[str, list[float]]:
-    """Open loop: every 1/rate s a request to each endpoint, whatever the answers before it."""
+@dataclass(frozen=True)
+class Stream:
+    """One endpoint of an open-loop run: ``bodies[n]`` is the n-th request's body (None: no body)."""
+
+    name: str
+    method: str
+    path: str
+    bodies: list[bytes] | None = None
+
+
+async def open_loop(
+    base: str, rate: float, seconds: float, streams: list[Stream], *, progress: bool = False
+) -> dict[str, list[float]]:
+    """Open loop: every 1/rate s a request to each stream's endpoint, whatever the answers before it; the
+    latencies (seconds, in the order sent) by stream name, and under "errors" the status of each answer >= 400.
+    ``progress``: a line a second (requests sent, answered, still in flight)."""
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/fhir+json"}
-    latencies: dict[str, list[float]] = {
-        "POST /fhir/Claim/$submit": [],
-        "POST /fhir/ServiceRequest": [],
-        "GET /fhir/metadata": [],
-    }
+    total = int(rate * seconds)
+    latencies: dict[str, list[float]] = {s.name: [0.0] * total for s in streams}
     errors: list[int] = []
     url = httpx.URL(base)
-    client = _Connections(url.host, url.port or 80)
+    client = Connections(url.host, url.port or 80)
     prefix = url.path.rstrip("/")
 
-    async def one(name: str, method: str, path: str, body: bytes | None) -> None:
+    async def one(n: int, stream: Stream) -> None:
         started = time.perf_counter()
-        status = await client.request(method, f"{prefix}{path}", body, headers)
-        latencies[name].append(time.perf_counter() - started)
+        body = stream.bodies[n] if stream.bodies else None
+        status = await client.request(stream.method, f"{prefix}{stream.path}", body, headers)
+        latencies[stream.name][n] = time.perf_counter() - started
         if status >= 400:
             errors.append(status)
 
     tasks = []
     start = time.perf_counter()
-    total = int(rate * seconds)
+    said = 0
     for n in range(total):
         delay = start + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(
-            asyncio.create_task(one("POST /fhir/Claim/$submit", "POST", "/Claim/$submit", bodies["submit"][n]))
-        )
-        tasks.append(
-            asyncio.create_task(one("POST /fhir/ServiceRequest", "POST", "/ServiceRequest", bodies["request"][n]))
-        )
-        tasks.append(asyncio.create_task(one("GET /fhir/metadata", "GET", "/metadata", None)))
+        tasks += [asyncio.create_task(one(n, s)) for s in streams]
+        if progress and (elapsed := int(time.perf_counter() - start)) > said:
+            said = elapsed
+            answered = sum(t.done() for t in tasks)
+            print(f"  {elapsed:3d} s: {len(tasks)} sent, {answered} answered, {len(tasks) - answered} in flight"
+                  f"{f', {len(errors)} errors' if errors else ''}", flush=True)  # fmt: skip
     await asyncio.gather(*tasks)
     if errors:
         latencies["errors"] = [float(e) for e in errors]
@@ -131,12 +146,44 @@ async def _load(base: str, rate: float, seconds: float, bodies: dict[str, list[b
 
 def _load_process(base: str, rate: float, seconds: float, queue: Any) -> None:
     submits, requests = _bodies(int(rate * seconds))
-    queue.put(asyncio.run(_load(base, rate, seconds, {"submit": submits, "request": requests})))
+    streams = [
+        Stream("POST /fhir/Claim/$submit", "POST", "/Claim/$submit", submits),
+        Stream("POST /fhir/ServiceRequest", "POST", "/ServiceRequest", requests),
+        Stream("GET /fhir/metadata", "GET", "/metadata"),
+    ]
+    queue.put(asyncio.run(open_loop(base, rate, seconds, streams)))
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
+
+@contextlib.contextmanager
+def serving(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``imr-adapter serve`` in a process of its own on a free port, with a fresh SQLite state, the bench's
+    token and no rate limit (``env``: more IMR_ settings); its FHIR base URL and process. Stopped on leaving,
+    also on failure."""
+    port, state = sandbox.free_port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
+    server = sandbox.start_service(
+        {
+            **os.environ,
+            "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
+            "IMR_SERVICE__STATE_URL": state,
+            "IMR_SERVICE__RATE_LIMIT": "100000",
+            **env,
+        },
+        port,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/fhir", server
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def worker_throughput(settings: Any) -> tuple[int, float]:
@@ -171,17 +218,8 @@ def main() -> int:
     args = parser.parse_args()
     settings = load_settings()
     sandbox.up(settings.sandbox, keep_data=True)
-    port, state = sandbox.free_port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
-    env = {
-        **os.environ,
-        "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}),
-        "IMR_SERVICE__STATE_URL": state,
-        "IMR_SERVICE__RATE_LIMIT": "100000",
-        "IMR_PAYER_URL": settings.payer_url or SANDBOX,  # answers forwarded, as in production
-    }
-    server = sandbox.start_service(env, port)
-    base = f"http://127.0.0.1:{port}/fhir"
-    try:
+    # answers forwarded, as in production
+    with serving(IMR_PAYER_URL=settings.payer_url or SANDBOX) as (base, server):
         queue: Any = multiprocessing.Queue()
         load = multiprocessing.Process(target=_load_process, args=(base, args.rate, args.seconds, queue))
         load.start()
@@ -195,9 +233,6 @@ def main() -> int:
             ),
             "?",
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     total = args.rate * 3
     print(
         f"machine: {os.cpu_count()} cores; {args.rate:g} requests/s to each endpoint ({total:g}/s in all) "
@@ -207,7 +242,7 @@ def main() -> int:
         if name == "errors":
             print(f"  errors: {len(values)} ({sorted(set(int(v) for v in values))})")
             continue
-        p50, p99 = _percentile(values, 0.5), _percentile(values, 0.99)
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
         mean = statistics.mean(values) * 1000
         print(f"  {name:<28} n={len(values):4d}  p50 {p50:6.1f} ms  p99 {p99:6.1f} ms  mean {mean:6.1f} ms")
     print(f"  service peak memory (VmHWM): {int(peak) / 1024:.0f} MB" if peak != "?" else "  peak memory: unknown")

@@ -1,0 +1,126 @@
+"""PAS `$submit` under a steady load beside bare `GET /metadata`: is a prior authorization as quick to answer as
+the service is to answer at all?
+
+    python bench/submit_load.py [--rate 50] [--seconds 20] [--corpus /work/shared/corpus/text]
+
+Makes PAS request Bundles from the corpus letters with `imr-adapter convert --pas` (into a temporary folder,
+read at run time, removed after), starts `imr-adapter serve` in a process of its own (fresh SQLite state,
+answers kept for the payer to read, not forwarded: the shared payer server is left alone), and from another
+process sends, open loop (a fixed arrival rate, whatever the answers before), --rate `POST /fhir/Claim/$submit`
+a second beside --rate `GET /fhir/metadata` a second. Each Bundle goes out under a Claim identifier of its
+own, so none is a retry; the letters repeat after the corpus's 64, so later requests carry texts read before.
+
+Prints progress each second, then p50/p95/p99 of each endpoint and the ratio of the p99s, the same for the
+first reading of each letter (texts never read before), and the CPU the service process spends per `$submit`:
+its CPU time over the run (/proc) less what the same number of GETs cost it in a GET-only run just before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+from service import Stream, open_loop, percentile, serving
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "text"
+SUBMIT, METADATA = "POST /fhir/Claim/$submit", "GET /fhir/metadata"
+
+
+def pas_bundles(corpus: Path) -> list[tuple[str, Any]]:
+    """(case number, PAS request Bundle) of every letter in ``corpus``, as ``convert --pas`` makes them."""
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "adapter.cli", "convert", "--pas", "--no-progress", "--out", out, str(corpus)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return [(p.name.removesuffix(".pas.json"), orjson.loads(p.read_bytes()))
+                for p in sorted(Path(out).glob("*.pas.json"))]  # fmt: skip
+
+
+def submissions(bundles: list[tuple[str, Any]], count: int, run: str) -> list[bytes]:
+    """``count`` request bodies, the letters in turn, each Bundle and Claim under identifiers of its own."""
+    bodies = []
+    for n in range(count):
+        case, bundle = bundles[n % len(bundles)]
+        claim = bundle["entry"][0]["resource"]
+        value = f"{case}-{run}-{n}"
+        bundle["identifier"] = {**bundle["identifier"], "value": value}
+        claim["identifier"] = [{**claim["identifier"][0], "value": value}]
+        bodies.append(orjson.dumps(bundle))
+    return bodies
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _run(base: str, rate: float, seconds: float, streams: list[Stream], queue: Any) -> None:
+    queue.put(asyncio.run(open_loop(base, rate, seconds, streams, progress=True)))
+
+
+def _load(base: str, rate: float, seconds: float, streams: list[Stream]) -> dict[str, list[float]]:
+    """An open-loop run from a process of its own (the service's latencies, not the load generator's)."""
+    queue: Any = multiprocessing.Queue()
+    load = multiprocessing.Process(target=_run, args=(base, rate, seconds, streams, queue))
+    load.start()
+    try:
+        results: dict[str, list[float]] = queue.get()
+    finally:
+        load.join()
+    return results
+
+
+def _line(name: str, values: list[float]) -> str:
+    p50, p95, p99 = (percentile(values, q) for q in (0.5, 0.95, 0.99))
+    return f"  {name:<26} n={len(values):5d}  p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  p99 {p99:6.1f} ms"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=50.0, help="requests per second to each endpoint")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--calibrate", type=float, default=5.0, help="seconds of GET alone before, for its CPU")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="letters to make the PAS Bundles of")
+    args = parser.parse_args()
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    bundles = pas_bundles(args.corpus)
+    count = int(args.rate * args.seconds)
+    bodies = submissions(bundles, count, f"{time.time_ns():x}")
+    print(f"{len(bundles)} PAS Bundles from {args.corpus}; {count} submissions at {args.rate:g}/s beside "
+          f"{count} GET /metadata at {args.rate:g}/s for {args.seconds:g} s")  # fmt: skip
+    with serving() as (base, server):
+        print(f"GET /metadata alone for {args.calibrate:g} s (its CPU):")
+        before = _cpu_seconds(server.pid)
+        alone = _load(base, args.rate, args.calibrate, [Stream(METADATA, "GET", "/metadata")])
+        per_get = (_cpu_seconds(server.pid) - before) / max(1, len(alone[METADATA]))
+        print("$submit beside GET /metadata:")
+        before = _cpu_seconds(server.pid)
+        results = _load(base, args.rate, args.seconds, [Stream(SUBMIT, "POST", "/Claim/$submit", bodies),
+                                                        Stream(METADATA, "GET", "/metadata")])  # fmt: skip
+        spent = _cpu_seconds(server.pid) - before
+    print("machine: {} cores, load average after: {:.2f} {:.2f} {:.2f}".format(os.cpu_count(), *os.getloadavg()))
+    for name in (SUBMIT, METADATA):
+        print(_line(name, results[name]))
+    first = results[SUBMIT][: len(bundles)]  # in the order sent: the first reading of each letter
+    print(_line("$submit, first readings", first) + "  (each letter's text never read before)")
+    ratio = percentile(results[SUBMIT], 0.99) / percentile(results[METADATA], 0.99)
+    print(f"  $submit p99 / GET p99: {ratio:.1f}x")
+    if "errors" in results:
+        print(f"  errors: {len(results['errors'])} ({sorted({int(v) for v in results['errors']})})")
+    submits = len(results[SUBMIT])
+    cpu = (spent - per_get * len(results[METADATA])) / submits * 1000
+    print(f"  service CPU: {cpu:.1f} ms per $submit ({per_get * 1000:.2f} ms per GET /metadata)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
