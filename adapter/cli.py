@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapter import __version__, sandbox
+from adapter.actions import ReviewAction
 from adapter.config import AuthSettings, Settings, load_settings, state_url_problem, url_problem
 from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
@@ -40,7 +41,6 @@ from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bund
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import check_request
 from adapter.fhir.ndjson import import_resources
-from adapter.fhir.pas import ReviewAction
 from adapter.inputs import LETTER_SUFFIXES, letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase

@@ -23,12 +23,13 @@ import orjson
 import uvicorn
 
 from adapter import sandbox
+from adapter.actions import ReviewAction
 from adapter.config import SANDBOX, Settings, load_settings
 from adapter.determination.facts import categorise
 from adapter.determination.fhir_facts import patient_age
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
-from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, ordered_text, review_action_code
+from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
 from adapter.letters import parse_letter, summary_text
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of
 from adapter.service import wire
@@ -207,7 +208,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
                 ),
                 None,
             )
-            action = review_action_code(item.get("adjudication", [])) or "A4"
+            action = review_action_code(item.get("adjudication", [])) or ReviewAction.PENDED
             recommended = next(
                 (
                     coding["code"]

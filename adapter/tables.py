@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+from adapter.actions import ReviewAction
 from adapter.errors import MappingTableError
-from adapter.fhir.pas import ReviewAction
 
 __all__ = [
     "DEFAULT_MAPPINGS",

@@ -15,11 +15,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.actions import ReviewAction
 from adapter.determination.documentation import Need, missing
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import REQUEST_FACTS, RequestFacts
-from adapter.determination.rules import Action, Rule, RuleSet, evaluate, fires, render
-from adapter.fhir.pas import ReviewAction
+from adapter.determination.rules import Rule, RuleSet, evaluate, fires, render
 
 AdversePolicy = Literal["pend", "decide"]
 
@@ -42,9 +42,9 @@ class Determination(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: What the guideline rules recommend.
-    recommendation: Action
+    recommendation: ReviewAction
     #: What is sent: the recommendation, or A4 (pended for a physician) for an adverse one under "pend".
-    action: Action
+    action: ReviewAction
     #: For A6: the units certified (sessions, tablets, ...).
     certified_quantity: float | None = None
     rules: list[str] = Field(default_factory=list)
@@ -72,7 +72,7 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review, with
     the documentation criteria the records lack."""
     answer = _recommend(facts, rules)
-    if answer.recommendation == "A4" and answer.rules != [FOLLOWS_SURGERY]:
+    if answer.recommendation is ReviewAction.PENDED and answer.rules != [FOLLOWS_SURGERY]:
         answer.documentation = missing(facts, rules)
     return answer
 
@@ -83,14 +83,16 @@ def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
         fired = [rule for rule in fired if set(rule.needs) <= REQUEST_FACTS]
     if not fired:  # what the records do state, for the human who decides
         stated = [f for f in facts.evidence.values() if f.status != "unknown"]
-        return Determination(recommendation="A4", action="A4", rationale=PENDED_NO_RULE, evidence=stated)
+        return Determination(
+            recommendation=ReviewAction.PENDED, action=ReviewAction.PENDED, rationale=PENDED_NO_RULE, evidence=stated
+        )
     stopped: list[Rule] = []
-    if {r.action for r in fired} == {"A3", "A6"}:
+    if {r.action for r in fired} == {ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED}:
         if any(r.taper for r in fired):  # a drug to taper is tapered, not stopped at once
-            stopped = [r for r in fired if r.action == "A3"]
-            fired = [r for r in fired if r.action == "A6"]
+            stopped = [r for r in fired if r.action == ReviewAction.NOT_CERTIFIED]
+            fired = [r for r in fired if r.action == ReviewAction.MODIFIED]
         else:  # one rule supports nothing more: another's partial answer is moot
-            fired = [r for r in fired if r.action == "A3"]
+            fired = [r for r in fired if r.action == ReviewAction.NOT_CERTIFIED]
     citations = [
         Citation(rule=r.id, guideline=r.guideline.title, section=r.guideline.section, pages=r.guideline.pages,
                  status=r.guideline.status)
@@ -101,25 +103,27 @@ def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     if len(actions) > 1:
         listing = "; ".join(f"{r.id} ({r.action})" for r in fired)
         return Determination(
-            recommendation="A4", action="A4", rules=ids, citations=citations, evidence=evidence,
+            recommendation=ReviewAction.PENDED, action=ReviewAction.PENDED, rules=ids, citations=citations,
+            evidence=evidence,
             rationale=f"Guideline rules disagree ({listing}); the request is pended for a human reviewer.",
         )  # fmt: skip
     (action,) = actions
     certified = None
-    if action == "A6":
+    if action == ReviewAction.MODIFIED:
         amounts = {evaluate(r.certify, facts) for r in fired}
         if len(amounts) > 1:
             return Determination(
-                recommendation="A4", action="A4", rules=ids, citations=citations, evidence=evidence,
+                recommendation=ReviewAction.PENDED, action=ReviewAction.PENDED, rules=ids, citations=citations,
+                evidence=evidence,
                 rationale=f"Rules would modify the request to different amounts {sorted(amounts)}; pended.",
             )  # fmt: skip
         (certified,) = amounts
         certified -= facts.authorized_count or 0  # of a modified request, what is left after the authorized part
         if certified <= 0:
-            action = "A3"
+            action = ReviewAction.NOT_CERTIFIED
             certified = None
         elif facts.requested_count is not None and certified >= facts.requested_count - (facts.authorized_count or 0):
-            action = "A1"  # what is supported covers the whole request
+            action = ReviewAction.CERTIFIED  # what is supported covers the whole request
             certified = None
     rationale = " ".join(f"{render(r, facts, certified)} ({r.guideline.cite()})" for r in fired)
     if stopped:
@@ -132,10 +136,12 @@ def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
 
 def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") -> Determination:
     """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4."""
-    if adverse == "decide" or not ReviewAction(determination.recommendation).adverse:
+    if adverse == "decide" or not determination.recommendation.adverse:
         return determination
-    note = PENDED_FOR_PHYSICIAN.format(label=ReviewAction(determination.recommendation).label)
-    return determination.model_copy(update={"action": "A4", "rationale": f"{note} {determination.rationale}"})
+    note = PENDED_FOR_PHYSICIAN.format(label=determination.recommendation.label)
+    return determination.model_copy(
+        update={"action": ReviewAction.PENDED, "rationale": f"{note} {determination.rationale}"}
+    )
 
 
 def determine(facts: RequestFacts, rules: RuleSet, *, adverse: AdversePolicy = "pend") -> Determination:
@@ -155,7 +161,7 @@ def determine_all(
     the surgery they belong to when the request holds one surgery with a certify or non-certify answer."""
     answers = [recommend(facts, rules) for facts in items]
     surgeries = [(f, a) for f, a in zip(items, answers, strict=True) if f.category == "surgery"]
-    if len(surgeries) == 1 and surgeries[0][1].recommendation in ("A1", "A3"):
+    if len(surgeries) == 1 and surgeries[0][1].recommendation in (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED):
         ((surgery_facts, surgery),) = surgeries
         answers = [
             a.model_copy(update={

@@ -17,12 +17,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from adapter.actions import ReviewAction
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.errors import MappingTableError
-from adapter.fhir.pas import ReviewAction
 from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER
 
-Action = Literal["A1", "A2", "A3", "A4", "A6"]
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
 
 _OPS = {"is", "eq", "ne", "gt", "gte", "lt", "lte", "in", "contains", "not_contains", "matches"}
@@ -113,7 +112,7 @@ class Rule(BaseModel):
     applies_to: list[str] = Field(default_factory=list)
     needs: list[str]
     when: dict[str, Any] = Field(default_factory=lambda: {"all": []})
-    action: Action
+    action: ReviewAction
     #: For A6: how many units are certified (a number, {fact: name}, {min: [...]}, {sub: [a, b]}, {mul: [a, b]}).
     certify: Any = None
     #: A stepwise taper (A6): an abrupt stop (an A3 firing beside it) gives way to it (MTUS Opioids 2016, CDC).
@@ -135,9 +134,9 @@ class Rule(BaseModel):
         missing = _condition_facts(self.when) - set(self.needs)
         if missing:
             raise ValueError(f"the condition uses facts not listed in needs: {sorted(missing)}")
-        if ReviewAction(self.action).adverse:
+        if self.action.adverse:
             _adverse_safe(self.when, "when")
-        if (self.action == "A6") != (self.certify is not None):
+        if (self.action is ReviewAction.MODIFIED) != (self.certify is not None):
             raise ValueError("certify goes with action A6, and A6 needs certify")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.rationale) if f}
         if fields - _FACTS - {"guideline", "certified"}:

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from adapter.actions import ReviewAction
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.fhir.pas import load_pas, review_action_code
 from adapter.letters.pdf import pdf_text
 
 JSON = dict[str, Any]
@@ -307,7 +308,8 @@ def withdraw(response: JSON, lines: set[int]) -> None:
     """The asks of these items withdrawn (decided by a physician, cancelled): their contained
     PASCommunicationRequests out, a decided item's pend reference number off it."""
     for item in response.get("item", []):
-        if item.get("itemSequence") in lines and review_action_code(item.get("adjudication", [])) != "A4":
+        decided = review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED
+        if item.get("itemSequence") in lines and decided:
             item["extension"] = [e for e in item.get("extension", []) if e.get("url") != ADMINISTRATION_REFERENCE]
     kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
             or _line(c) not in lines]  # fmt: skip

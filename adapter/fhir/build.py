@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from adapter import __version__
+from adapter.actions import ReviewAction
 from adapter.determination.facts import categorise
 from adapter.errors import MappingError
 from adapter.fhir.navigate import closure
@@ -25,7 +26,6 @@ from adapter.fhir.pas import (
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
     Carrier,
-    ReviewAction,
     collection,
     load_pas,
     review_action,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
+from adapter.actions import ReviewAction
 from adapter.errors import ConformanceError
 from adapter.fhir.navigate import Index, references
 from adapter.fhir.navigate import extensions as _ext
@@ -33,7 +34,6 @@ from adapter.fhir.pas import (
     OUTCOMES,
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
-    ReviewAction,
     load_pas,
     review_action_code,
 )

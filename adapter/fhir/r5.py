@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from adapter.fhir.pas import ReviewAction, review_action_code
+from adapter.actions import ReviewAction
+from adapter.fhir.pas import review_action_code
 from adapter.tables import load_tables
 
 JSON = dict[str, Any]
@@ -79,7 +80,7 @@ def r4_to_r5(bundle: JSON) -> JSON:
                 content["attachment"]["size"] = str(content["attachment"]["size"])
         elif rtype == "ClaimResponse":
             codes = [review_action_code(item.get("adjudication", [])) for item in resource.get("item", [])]
-            overall = codes[0] if codes and len(set(codes)) == 1 else "A2"
+            overall = codes[0] if codes and len(set(codes)) == 1 else ReviewAction.PARTIAL
             resource["decision"] = _outcome(overall)
             for item, code in zip(resource.get("item", []), codes, strict=True):
                 item["reviewOutcome"] = {"decision": _outcome(code)}

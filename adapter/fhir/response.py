@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from adapter.actions import ReviewAction
 from adapter.determination import Determination
 from adapter.fhir.attachments import readdress_asks
-from adapter.fhir.pas import ReviewAction, collection, load_pas, review_action, review_action_code
+from adapter.fhir.pas import collection, load_pas, review_action, review_action_code
 from adapter.tables import Tables, load_tables
 
 if TYPE_CHECKING:
@@ -192,7 +193,8 @@ def modified_item(sequence: int, product: JSON | None, quantity: float, number: 
 
 def settle(response: JSON) -> None:
     """``outcome`` and ``disposition`` from the items' review actions: complete when none is pended."""
-    actions = [ReviewAction(review_action_code(i.get("adjudication", [])) or "A4") for i in response["item"]]
+    actions = [ReviewAction(review_action_code(i.get("adjudication", [])) or ReviewAction.PENDED)
+               for i in response["item"]]  # fmt: skip
     response["outcome"] = "partial" if ReviewAction.PENDED in actions else "complete"
     response["disposition"] = ", ".join(actions)
 

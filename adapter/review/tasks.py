@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from adapter.actions import ReviewAction
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import Index, concept_text
-from adapter.fhir.pas import ReviewAction, load_pas, ordered, review_action_code
+from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
 from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, MappingError
 from adapter.fhir.attachments import Submission, ask, content_text, information_due, pend_number
 from adapter.fhir.conformance import claim_npis, member_ids
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
-from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.fhir.pas import load_pas, review_action_code
 from adapter.review import review_tasks
 from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer

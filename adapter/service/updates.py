@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import MappingError
 from adapter.fhir.attachments import ask, withdraw
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import ReviewAction, load_pas, review_action_code
+from adapter.fhir.pas import load_pas, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, settle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.tasks import sequence_of

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import check_resource, check_tree
-from adapter.fhir.pas import REQUEST_RESOURCES, ReviewAction, load_pas, review_action_code
+from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
 from adapter.review.tasks import response_of
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
