@@ -16,7 +16,8 @@ from datetime import date
 from typing import Any
 
 from adapter.determination.evidence import Text
-from adapter.determination.facts import Context, RequestFacts, build_facts, categorise
+from adapter.determination.facts import Context, RequestFacts, categorise
+from adapter.determination.recall import FACTS
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
 from adapter.fhir.navigate import Index, concept_text
@@ -282,7 +283,7 @@ def requested_services(
             age=patient_age(patients[0] if patients else None, as_of),
             alongside=[other for key, other in labels.items() if key != ref and other],
         )
-        facts = build_facts(
+        facts = FACTS.facts(
             label,
             context,
             codes=_codes(ordered(request)),

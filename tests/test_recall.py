@@ -1,0 +1,75 @@
+"""The facts of a request read before are recalled, under the new request's sources, and the memory is bounded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapter.determination import recall
+from adapter.determination.evidence import Text
+from adapter.determination.facts import Context
+from adapter.determination.fhir_facts import requested_services
+from adapter.fhir.local import localized
+
+SUBMIT = Path(__file__).parent.parent / "fixtures" / "http" / "claim-submit.json"
+NOTE = "Low back pain radiating to the left leg. Straight leg raise is positive on the left. Failed 6 weeks of PT."
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The requests the evidence pass really reads (not recalled), in order."""
+    read: list[str] = []
+    build = recall.build_facts
+
+    def counted(request: str, context: Context, **kwargs: Any) -> Any:
+        read.append(request)
+        return build(request, context, **kwargs)
+
+    monkeypatch.setattr(recall, "build_facts", counted)
+    monkeypatch.setattr(recall, "FACTS", recall.FactsMemo())
+    monkeypatch.setattr("adapter.determination.fhir_facts.FACTS", recall.FACTS)
+    return read
+
+
+def _by_place(requested: list[Any]) -> list[Any]:
+    """Each request's facts, every finding's source told by its text's place among the request's texts."""
+    out = []
+    for r in requested:
+        place = {t.source: n for n, t in enumerate(r.texts)}
+        evidence = {k: (f.status, f.quote, f.start, f.end, place.get(f.source, f.source))
+                    for k, f in r.facts.evidence.items()}  # fmt: skip
+        out.append((r.facts.model_dump(exclude={"evidence"}), evidence))
+    return out
+
+
+def test_a_request_sent_again_under_other_ids_is_recalled_with_its_own_sources(reads: list[str]) -> None:
+    bundle = json.loads(SUBMIT.read_text())
+    first = requested_services(localized(bundle, "first", "http://service/fhir"))
+    read_first = len(reads)
+    again = requested_services(localized(bundle, "again", "http://service/fhir"))
+    assert read_first == len(first) and len(reads) == read_first  # nothing read twice
+    assert _by_place(again) == _by_place(first)
+    sources = {f.source for r in again for f in r.facts.evidence.values() if f.source and "/" in f.source}
+    own = {t.source for r in again for t in r.texts}
+    assert sources and sources <= own  # quotes point into this request's resources, not the first one's
+
+
+def test_other_text_is_read_anew(reads: list[str]) -> None:
+    context = Context(texts=[Text("DocumentReference/1", NOTE)])
+    memo = recall.FactsMemo()
+    memo.facts("Lumbar MRI", context)
+    memo.facts("Lumbar MRI", Context(texts=[Text("DocumentReference/1", NOTE + " No numbness.")]))
+    memo.facts("Lumbar MRI", context)
+    assert reads == ["Lumbar MRI", "Lumbar MRI"]
+
+
+def test_the_memory_is_bounded(reads: list[str]) -> None:
+    memo = recall.FactsMemo(size=3)
+    for n in range(5):
+        memo.facts("Lumbar MRI", Context(texts=[Text("DocumentReference/1", f"Pain {n}/10.")]))
+    assert len(memo._read) == 3
+    memo.facts("Lumbar MRI", Context(texts=[Text("DocumentReference/1", "Pain 0/10.")]))
+    assert len(reads) == 6  # the oldest was let go
