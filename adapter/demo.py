@@ -24,8 +24,8 @@ import uvicorn
 
 from adapter import sandbox
 from adapter.actions import ReviewAction
+from adapter.categories import categorise
 from adapter.config import SANDBOX, Settings, load_settings
-from adapter.determination.facts import categorise
 from adapter.determination.fhir_facts import patient_age
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle

@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from adapter import MappingTableError, parse_letter
+from adapter.categories import categorise
 from adapter.cli import main
 from adapter.determination import (
     Context,
@@ -25,7 +26,7 @@ from adapter.determination import (
     facts_from_letter,
     load_rules,
 )
-from adapter.determination.facts import STATUS_FACTS, categorise, letter_summary
+from adapter.determination.facts import STATUS_FACTS, letter_summary
 from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import fires
 from adapter.fhir import case_to_bundle, validate_bundle

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from adapter.categories import categorise
 from adapter.determination import Context, Text, build_facts
 from adapter.determination.evidence import mentions
-from adapter.determination.facts import categorise
 from adapter.errors import MappingTableError
 from adapter.letters._text import treatment_history
 from adapter.lexicon import load_lexicon
@@ -65,6 +65,7 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ),
         ("  lumbar: [hip, knee,", "  lumbar: [hips, knee,", "related_regions"),
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
+        ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),
     ],
 )
 def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: str, new: str, message: str) -> None:

@@ -76,8 +76,8 @@ def test_every_request_category_says_how_pas_carries_it() -> None:
 
 
 def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
-    """A finding the fact builder has no field for would be read and dropped: the tables refuse to load."""
-    from adapter.determination.facts import categories
+    """A finding the fact builder has no field for would be read and dropped: the rules refuse to load."""
+    from adapter.determination.rules import load_rules
 
     replace_once(
         mappings_copy / "lexicon.yaml",
@@ -85,5 +85,5 @@ def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
         "  gut_feeling:\n    conflict: present\n    history: false\n    present: ['gut feeling']\n  gi_risk:",
     )
     with pytest.raises(MappingTableError) as raised:
-        categories(mappings_copy)
+        load_rules(mappings_copy)
     assert "lexicon findings that are no request fact: ['gut_feeling']" in raised.value.message

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from adapter.actions import ReviewAction
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.errors import MappingTableError
+from adapter.lexicon import load_lexicon
 from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER
 
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
@@ -227,8 +228,14 @@ def fires(rule: Rule, facts: RequestFacts) -> bool:
 
 @lru_cache(maxsize=4)
 def load_rules(folder: Path = DEFAULT_MAPPINGS) -> RuleSet:
-    """The rules in ``folder/rules.yaml``, validated; ``MappingTableError`` with file and rule when broken."""
+    """The rules in ``folder/rules.yaml``, validated; ``MappingTableError`` with file and rule when broken, or
+    when the lexicon names a finding no request fact holds (it would be read and dropped)."""
     path = folder / "rules.yaml"
+    unread = set(load_lexicon(folder).findings) - STATUS_FACTS
+    if unread:
+        raise MappingTableError(
+            f"lexicon findings that are no request fact: {sorted(unread)}", location=str(folder / "lexicon.yaml")
+        )
     try:
         data = yaml.load(path.read_text(), Loader=SAFE_LOADER)
         ruleset = RuleSet.model_validate(data)

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from adapter import __version__
 from adapter.actions import ReviewAction
-from adapter.determination.facts import categorise
+from adapter.categories import categorise
 from adapter.errors import MappingError
 from adapter.fhir.navigate import closure
 from adapter.fhir.pas import (
