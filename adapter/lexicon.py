@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from adapter.scan import PatternSet
 from adapter.tables import DEFAULT_MAPPINGS, compiles, load_table
 
 __all__ = ["Drug", "Lexicon", "load_lexicon"]
@@ -189,6 +190,13 @@ class Lexicon(_Entry):
                 raise ValueError(f"the drug name {drug.name!r} stands for both {other} and {drug.ingredient}")
         return self
 
+    @model_validator(mode="after")
+    def _names_are_whole_words(self) -> Lexicon:
+        ragged = [d.name for d in self.drug_names if not (d.name[:1].isalnum() and d.name[-1:].isalnum())]
+        if ragged:  # names_pattern bounds each name with \b, which needs a letter or digit at both ends
+            raise ValueError(f"drug names must begin and end with a letter or digit: {ragged}")
+        return self
+
     # --- derived vocabularies -------------------------------------------------------------------------
 
     @cached_property
@@ -207,9 +215,10 @@ class Lexicon(_Entry):
         return {d.name: d for d in self.drug_names}
 
     def names_pattern(self, drug_class: str = "*") -> re.Pattern[str]:
-        """The names of one drug class (or every drug, "*") as one pattern of whole names."""
+        """The names of one drug class (or every drug, "*") as one pattern of whole names (each begins and ends
+        with a letter or digit, checked at load)."""
         names = "|".join(re.escape(d.name) for d in self.drug_names if drug_class in ("*", d.drug_class))
-        return re.compile(rf"(?<![\w#])(?:{names})(?!\w)", re.IGNORECASE)
+        return re.compile(rf"\b(?:{names})\b", re.IGNORECASE)
 
     @cached_property
     def drug_pattern(self) -> re.Pattern[str]:
@@ -262,8 +271,13 @@ class Lexicon(_Entry):
                 best = (found.start(), region)
         return best[1] if best else None
 
-    def regions_in(self, text: str) -> set[str]:
-        return {region for region, pattern in self.region_patterns.items() if pattern.search(text)}
+    @cached_property
+    def region_set(self) -> PatternSet:
+        return PatternSet(self.region_patterns)
+
+    def regions_in(self, text: str, plain: bool | None = None) -> set[str]:
+        """The body regions a text names (``plain``: ``scan.is_plain(text)`` if known)."""
+        return self.region_set.names_in(text, plain)
 
     def doses_per_day(self, sig: str) -> float | None:
         """Doses a day a sig states ("1 tab twice daily" -> 2): the frequency written first, the longest
@@ -286,6 +300,10 @@ class Lexicon(_Entry):
         out |= {f"drug:{cls}": self.names_pattern(cls) for cls in self.drugs}
         out |= {key: _alternatives(words) for key, words in (self.attribution | self.other_treatments).items()}
         return out
+
+    @cached_property
+    def attribution_set(self) -> PatternSet:
+        return PatternSet(self.attribution_patterns)
 
 
 @lru_cache(maxsize=4)

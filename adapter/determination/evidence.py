@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adapter.letters._text import to_int
 from adapter.lexicon import Lexicon, load_lexicon
+from adapter.scan import Match, Scanner, is_plain
 
 Status = Literal["present", "absent", "unknown"]
 #: ConText categories the adapter reads (medspacy's defaults use the first four names too).
@@ -120,7 +121,7 @@ class _Target:
     kind: str  # finding, therapy, drug or diagnosis
     name: str
     polarity: Literal["present", "absent"]
-    pattern: re.Pattern[str]
+    pattern: Scanner
 
 
 @dataclass(frozen=True)
@@ -157,15 +158,16 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         for polarity, patterns in polarities:
             if patterns:
                 joined = "|".join(rf"(?:{p})" for p in patterns)
-                out.append(_Target("finding", fact, polarity, re.compile(rf"\b(?:{joined})", re.I)))
+                out.append(_Target("finding", fact, polarity, Scanner(re.compile(rf"\b(?:{joined})", re.I))))
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
-        out.append(_Target("therapy", therapy.name, "present", re.compile(rf"\b(?:{words})\b", re.I)))
-    out.append(_Target("drug", "", "present", lexicon.drug_pattern))
+        out.append(_Target("therapy", therapy.name, "present", Scanner(re.compile(rf"\b(?:{words})\b", re.I))))
+    out.append(_Target("drug", "", "present", Scanner(lexicon.drug_pattern)))
     for group, compiled in lexicon.diagnosis_patterns.items():
-        out.append(_Target("diagnosis", group, "present", compiled))
+        out.append(_Target("diagnosis", group, "present", Scanner(compiled)))
     for drug_class, names in lexicon.class_words.items():
-        out.append(_Target("drugclass", drug_class, "present", re.compile(rf"\b(?:{'|'.join(names)})\b", re.I)))
+        pattern = re.compile(rf"\b(?:{'|'.join(names)})\b", re.I)
+        out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
     return out
 
 
@@ -311,11 +313,12 @@ def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
 class _Treatments:
     """The treatments named in a text's clauses, sentences and paragraph, for crediting improvement."""
 
-    def __init__(self, text: str, sentences: list[tuple[int, int]], lexicon: Lexicon):
-        """``sentences``: the text's sentences as the bounded windows ConText reads."""
-        self.text, self.sentences = text, sentences
+    def __init__(self, text: str, sentences: list[tuple[int, int]], lexicon: Lexicon, plain: bool):
+        """``sentences``: the text's sentences as the bounded windows ConText reads; ``plain``:
+        ``scan.is_plain(text)``."""
+        self.text, self.sentences, self.plain = text, sentences, plain
         self.starts = [first for first, _ in sentences]
-        self.patterns, self.generic = lexicon.attribution_patterns, frozenset(lexicon.attribution)
+        self.patterns, self.generic = lexicon.attribution_set, frozenset(lexicon.attribution)
         self._named: dict[tuple[int, ...], frozenset[str]] = {}
         self._cuts: dict[int, list[int]] = {}
 
@@ -325,7 +328,7 @@ class _Treatments:
         key = (start, end, *skip)
         if key not in self._named:
             piece = self.text[start : max(start, skip[0])] + " " + self.text[max(start, skip[1]) : end]
-            keys = {k for k, p in self.patterns.items() if p.search(piece)}
+            keys = self.patterns.names_in(piece, self.plain)
             specific = keys - self.generic
             self._named[key] = frozenset(specific or keys)
         return self._named[key]
@@ -375,13 +378,14 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     sentences = [(s.start_char, s.end_char) for s in sentencizer(nlp.make_doc(text)).sents]
     windows = [w for start, end in sentences for w in _windows(text, start, end)]
     starts = [start for start, _ in windows]
-    by_window: dict[int, list[tuple[_Target, re.Match[str]]]] = {}
+    by_window: dict[int, list[tuple[_Target, Match]]] = {}
+    plain = is_plain(text)
     for target in pipeline.targets:
-        for match in target.pattern.finditer(text):
+        for match in target.pattern.finditer(text, plain):
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
-    treatments = _Treatments(text, windows, lexicon)
+    treatments = _Treatments(text, windows, lexicon, plain)
     found: list[Mention] = []
     for index, matches in sorted(by_window.items()):
         offset, stop = windows[index]
@@ -419,7 +423,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             ):
                 modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
-            regions = frozenset(lexicon.regions_in(clause))
+            regions = frozenset(lexicon.regions_in(clause, plain))
             if pipeline.record.search(match.group(0)):
                 modifiers.add(RECORD)
             if target.polarity == "present" and _INNER_NEGATION.search(match.group(0)):
