@@ -31,7 +31,6 @@ from adapter.config import AuthSettings, Settings, load_settings, state_url_prob
 from adapter.demo import run_demo
 from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
 from adapter.determination.facts import letter_summary
-from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError, ConfigError, FHIRServerError, InputError, StateError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.check import ConformanceCheck
@@ -41,6 +40,7 @@ from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bund
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import check_request
 from adapter.fhir.ndjson import import_resources
+from adapter.fhir.request_facts import requested_services
 from adapter.inputs import LETTER_SUFFIXES, letter_paths, read_letter
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase

@@ -26,10 +26,10 @@ from adapter import sandbox
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
 from adapter.config import SANDBOX, Settings, load_settings
-from adapter.determination.fhir_facts import patient_age
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
+from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of
 from adapter.service import wire

@@ -105,8 +105,8 @@ def bases() -> dict[str, list[JSON]]:
 
 
 def _reader(name: str) -> Callable[[Any], Any]:
-    from adapter.determination.fhir_facts import requested_services
     from adapter.fhir import bundle_to_case
+    from adapter.fhir.request_facts import requested_services
 
     return {"requested_services": requested_services, "bundle_to_case": bundle_to_case}[name]
 

@@ -27,11 +27,11 @@ from adapter.determination import (
     load_rules,
 )
 from adapter.determination.facts import STATUS_FACTS, letter_summary
-from adapter.determination.fhir_facts import requested_services
 from adapter.determination.rules import fires
 from adapter.fhir import case_to_bundle, validate_bundle
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
+from adapter.fhir.request_facts import requested_services
 from adapter.fhir.response import Parties, claim_response
 from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus, replace_once
 

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapter.config import load_settings
-from adapter.determination.fhir_facts import requested_services
 from adapter.errors import AdapterError
 from adapter.fhir import bundle_to_case
+from adapter.fhir.request_facts import requested_services
 from adapter.service import wire
 from bench.fuzz import bases, mutate
 

@@ -12,10 +12,10 @@ import jsonschema
 import pytest
 
 from adapter import parse_letter
-from adapter.determination.fhir_facts import requested_services
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, r5_to_r4, validate_bundle
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import request_faults
+from adapter.fhir.request_facts import requested_services
 from tests.conftest import CORPUS, LETTERS, ROOT
 
 JSON = dict[str, Any]

@@ -11,8 +11,8 @@ import pytest
 from adapter.determination import recall
 from adapter.determination.evidence import Text
 from adapter.determination.facts import Context
-from adapter.determination.fhir_facts import requested_services
 from adapter.fhir.local import localized
+from adapter.fhir.request_facts import requested_services
 
 SUBMIT = Path(__file__).parent.parent / "fixtures" / "http" / "claim-submit.json"
 NOTE = "Low back pain radiating to the left leg. Straight leg raise is positive on the left. Failed 6 weeks of PT."
@@ -30,7 +30,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(recall, "build_facts", counted)
     monkeypatch.setattr(recall, "FACTS", recall.FactsMemo())
-    monkeypatch.setattr("adapter.determination.fhir_facts.FACTS", recall.FACTS)
+    monkeypatch.setattr("adapter.fhir.request_facts.FACTS", recall.FACTS)
     return read
 
 

@@ -483,7 +483,7 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
         "ServiceRequest",
     ]
     assert bundle["entry"][1]["resource"]["resourceType"] == "Patient"
-    from adapter.determination.fhir_facts import requested_services
+    from adapter.fhir.request_facts import requested_services
 
     (found,) = requested_services(bundle)
     assert found.facts.functional_improvement == "present" and found.facts.prior_same_therapy == "present"

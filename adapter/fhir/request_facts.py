@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from adapter.categories import categorise
 from adapter.determination.evidence import Text
-from adapter.determination.facts import Context, RequestFacts, categorise
+from adapter.determination.facts import Context, RequestFacts
 from adapter.determination.recall import FACTS
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound

@@ -25,7 +25,7 @@ from adapter.fhir.pas import collection, load_pas, review_action, review_action_
 from adapter.tables import Tables, load_tables
 
 if TYPE_CHECKING:
-    from adapter.determination.fhir_facts import Requested
+    from adapter.fhir.request_facts import Requested
 
 JSON = dict[str, Any]
 UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}

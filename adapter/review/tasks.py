@@ -37,7 +37,7 @@ from adapter.tables import load_tables
 
 if TYPE_CHECKING:
     from adapter.determination.documentation import Need
-    from adapter.determination.fhir_facts import Requested
+    from adapter.fhir.request_facts import Requested
 
 JSON = dict[str, Any]
 TASK_SYSTEM = "urn:imr-adapter:id:review-task"

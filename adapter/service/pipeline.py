@@ -12,11 +12,11 @@ from typing import Any
 
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.documentation import Need
-from adapter.determination.fhir_facts import Requested, requested_services
 from adapter.errors import AdapterError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
 from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
+from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
 from adapter.service.state import Recording, RequestConflictError, Store
