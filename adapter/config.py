@@ -21,9 +21,11 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from adapter.errors import ConfigError
-from adapter.fhir.inbound import DEFAULT_LIMITS
 
 __all__ = [
+    "DEFAULT_MAX_CLINICAL_TEXT",
+    "DEFAULT_MAX_ENTRIES",
+    "DEFAULT_MAX_TEXT",
     "DEFAULT_SANDBOX_DIR",
     "SEKMET_VERSION",
     "AuthSettings",
@@ -46,6 +48,11 @@ DEFAULT_CONFIG_FILE = "imr-adapter.toml"
 SANDBOX_CLIENT_ID = "imr-adapter"
 #: A server URL setting that names the local sandbox explicitly.
 SANDBOX = "sandbox"
+#: Bounds on one inbound request, the edge check's defaults too (``adapter.fhir.inbound.Limits``): Bundle
+#: entries, the length of any one string, and all the clinical text one determination reads, in characters.
+DEFAULT_MAX_ENTRIES = 1_000
+DEFAULT_MAX_TEXT = 100_000
+DEFAULT_MAX_CLINICAL_TEXT = 150_000
 
 
 class AuthSettings(BaseModel):
@@ -105,11 +112,11 @@ class ServiceSettings(BaseModel):
     base_url: str = "http://127.0.0.1:8080/fhir"
     max_body: int = Field(default=5_000_000, ge=1024)
     #: Bounds on one request's content: Bundle entries, and the length of any one string.
-    max_entries: int = Field(default=DEFAULT_LIMITS.max_entries, ge=1)
-    max_text: int = Field(default=DEFAULT_LIMITS.max_text, ge=1_000)
+    max_entries: int = Field(default=DEFAULT_MAX_ENTRIES, ge=1)
+    max_text: int = Field(default=DEFAULT_MAX_TEXT, ge=1_000)
     #: All the clinical text one determination may read (the work grows with it), in characters: 150,000
     #: (about 40 pages) keeps one determination, NLP included, under about 2 seconds on one core.
-    max_clinical_text: int = Field(default=DEFAULT_LIMITS.max_clinical_text, ge=10_000)
+    max_clinical_text: int = Field(default=DEFAULT_MAX_CLINICAL_TEXT, ge=10_000)
     #: Requests per second per client before 429 (a token bucket of twice that size).
     rate_limit: float = Field(default=200.0, gt=0)
     #: Failed authentications per second per client address before 429 (and no more audit rows).

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from adapter.config import DEFAULT_MAX_CLINICAL_TEXT, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TEXT
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.validate import invalid
 
@@ -41,10 +42,10 @@ class Limits:
 
     max_depth: int = 40
     max_nodes: int = 200_000
-    max_entries: int = 1_000
-    max_text: int = 100_000
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    max_text: int = DEFAULT_MAX_TEXT
     #: All clinical text one determination reads (notes, documents, supporting info), in characters.
-    max_clinical_text: int = 150_000
+    max_clinical_text: int = DEFAULT_MAX_CLINICAL_TEXT
 
 
 DEFAULT_LIMITS = Limits()
