@@ -28,10 +28,10 @@ from adapter.errors import (
     RetryableError,
     TransportError,
 )
+from adapter.types import JSON
 
 log = logging.getLogger("adapter.exchange")
 
-JSON = dict[str, Any]
 FHIR_JSON = "application/fhir+json"
 #: Request extension marking a request as safe to repeat (conditional creates, conditional transactions).
 IDEMPOTENT = "imr_idempotent"

@@ -16,8 +16,9 @@ import httpx
 from adapter.config import AuthSettings, RetrySettings
 from adapter.errors import AdapterError
 from adapter.exchange import deadline
-from adapter.exchange._base import JSON, RequestsMixin, RetryState, WriteResult, translate_transport
+from adapter.exchange._base import RequestsMixin, RetryState, WriteResult, translate_transport
 from adapter.exchange.auth import auth_from_settings
+from adapter.types import JSON
 
 Params = Mapping[str, Any] | list[tuple[str, Any]] | None
 

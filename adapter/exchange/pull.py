@@ -12,8 +12,7 @@ from adapter.exchange.client import FHIRClient
 from adapter.fhir import bundle_to_case
 from adapter.model import IMRCase
 from adapter.tables import Tables, load_tables
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 
 def _references(value: Any) -> Iterator[str]:

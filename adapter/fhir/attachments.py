@@ -29,8 +29,7 @@ from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import load_pas, review_action_code
 from adapter.letters.pdf import pdf_text
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
 #: PAS ``ServiceLineNumber`` (CommunicationRequest.fsh:55): the Claim item the content is asked for.

@@ -14,7 +14,6 @@ import base64
 import hashlib
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
 from urllib.parse import quote
 
 from adapter import __version__
@@ -35,8 +34,7 @@ from adapter.letters import requested_on, summary_text
 from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 #: Sub-extension names of the case-dates extension, per CaseDates field.
 DATE_URLS: dict[str, str] = {

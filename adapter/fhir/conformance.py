@@ -37,8 +37,7 @@ from adapter.fhir.pas import (
     load_pas,
     review_action_code,
 )
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,10 @@ extension URL the adapter writes resolves to its definition (R4 Extension.url; P
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from adapter.tables import ExtensionDefinition, ExtensionPart, Tables, load_tables
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 _EXTENSION = "http://hl7.org/fhir/StructureDefinition/Extension"
 
 

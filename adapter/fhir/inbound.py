@@ -30,8 +30,8 @@ from pydantic import ValidationError
 from adapter.config import DEFAULT_MAX_CLINICAL_TEXT, DEFAULT_MAX_ENTRIES, DEFAULT_MAX_TEXT
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.validate import invalid
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 _PATIENT_FIELDS = ("subject", "patient", "for", "beneficiary")
 _ALLOWED_CONTROLS = frozenset("\t\r\n")
 

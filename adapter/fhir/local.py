@@ -10,8 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from adapter.fhir.navigate import Index
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: Ids of stored request resources are UUID v5 in this namespace of the request's key and the entry's fullUrl.
 _NAMESPACE = uuid.UUID("6f1d7c52-3b9e-4c1a-9d0e-2a7b5c8e4f10")
 

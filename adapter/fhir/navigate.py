@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 
 def extensions(element: JSON, url: str) -> list[JSON]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 
 def _rewrite(value: Any, targets: dict[str, str]) -> Any:

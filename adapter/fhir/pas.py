@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from adapter.actions import ReviewAction
 from adapter.fhir.navigate import closure, concept_text
 from adapter.tables import DEFAULT_MAPPINGS, load_table
-
-JSON = dict[str, Any]
-
+from adapter.types import JSON
 
 # --- the table -------------------------------------------------------------------------------------------
 

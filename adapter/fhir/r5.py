@@ -11,13 +11,11 @@ integer64 (a JSON string). The way back undoes exactly that, so the reader only 
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 from adapter.actions import ReviewAction
 from adapter.fhir.pas import review_action_code
 from adapter.tables import load_tables
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 _MARK = "urn:imr-adapter:fhir-version"
 #: What a request orders: (R4 element, R5 CodeableReference element) per resource type.

@@ -32,8 +32,8 @@ from adapter.model import (
     TreatmentFact,
 )
 from adapter.tables import Tables, load_tables
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 _DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
 
 

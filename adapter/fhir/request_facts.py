@@ -26,8 +26,8 @@ from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.r5 import is_r5
 from adapter.lexicon import load_lexicon
 from adapter.tables import load_tables
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 AGE_EXTENSION_SUFFIX = "age-at-decision"
 SESSION_COUNT_SUFFIX = "session-count"
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -23,11 +23,11 @@ from adapter.determination import Determination
 from adapter.fhir.attachments import readdress_asks
 from adapter.fhir.pas import collection, load_pas, review_action, review_action_code
 from adapter.tables import Tables, load_tables
+from adapter.types import JSON
 
 if TYPE_CHECKING:
     from adapter.fhir.request_facts import Requested
 
-JSON = dict[str, Any]
 UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}
 #: The system of logical references to resources on another server (``Type/id`` or ``urn:uuid`` as value).
 FOREIGN_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"

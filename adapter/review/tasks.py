@@ -34,12 +34,12 @@ from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
 from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables
+from adapter.types import JSON
 
 if TYPE_CHECKING:
     from adapter.determination.documentation import Need
     from adapter.fhir.request_facts import Requested
 
-JSON = dict[str, Any]
 TASK_SYSTEM = "urn:imr-adapter:id:review-task"
 #: The codes of review Task inputs and outputs (``Task.input.type``, ``Task.output.type``).
 REVIEW_SYSTEM = "urn:imr-adapter:review"

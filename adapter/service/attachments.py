@@ -16,7 +16,6 @@ import copy
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
@@ -31,8 +30,8 @@ from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
 from adapter.service.state import Store
 from adapter.service.updates import Changes, merged
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: The tag of a stored attachment: the line items (Claim item sequences) its text counts for.
 ATTACHMENT_TAG = "urn:imr-adapter:attachment-line"
 

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -28,8 +27,8 @@ from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.service.context import CONTEXT_SEARCHES, by_patient, context_bundles, patient_reference, patients_of
 from adapter.service.state import micros
 from adapter.service.worker import Page, PassReport, SyncWorker, cursor_name, version_key
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 EXPORT_TYPES = tuple(dict.fromkeys([*REQUEST_RESOURCES, "Patient", *(t for t, _ in CONTEXT_SEARCHES)]))
 _INSERTS_PER_COMMIT = 2000
 

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.exchange import FHIRClient
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: What the EHR knows about a patient that a determination reads, by resource type (and its filter).
 CONTEXT_SEARCHES: tuple[tuple[str, dict[str, str]], ...] = (
     ("Condition", {}),

@@ -10,15 +10,14 @@ import logging
 import threading
 import uuid
 from itertools import takewhile
-from typing import Any
 
 from adapter.config import RetrySettings
 from adapter.errors import AdapterError, MalformedResponseError, StateError
 from adapter.exchange import FHIRClient
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM
 from adapter.service.state import OutboxItem, Store
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 log = logging.getLogger("adapter.service.forwarder")
 
 

@@ -8,7 +8,6 @@ import gc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.documentation import Need
@@ -21,8 +20,8 @@ from adapter.fhir.response import Parties, claim_response, detached, response_bu
 from adapter.review import ReviewTask, review_tasks
 from adapter.service.state import Recording, RequestConflictError, Store
 from adapter.tables import Tables
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
 #: The tag on the payer's copy that says which version of the adapter's ClaimResponse it is.
 VERSION_TAG_SYSTEM = "urn:imr-adapter:determination-version"

@@ -48,8 +48,8 @@ from adapter.service.schema import (
     tasks,
 )
 from adapter.service.schema import resources as stored_resources
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: The dead letters of EHR Tasks: owed (written with their answer, not yet sent) or failed.
 EHR_TASK = "ehr-task"
 OWED = "[owed] not yet written to the EHR"

@@ -17,7 +17,6 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
 
 import httpx
 import orjson
@@ -26,8 +25,8 @@ from adapter.errors import MappingError
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.response import response_bundle
 from adapter.service.state import Store
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 log = logging.getLogger("adapter.service")
 TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
 PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"

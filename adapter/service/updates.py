@@ -10,7 +10,6 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
@@ -25,8 +24,7 @@ from adapter.review import ReviewTask, review_tasks
 from adapter.review.tasks import sequence_of
 from adapter.service.pipeline import answered_before, decide, for_payer
 from adapter.service.state import Store
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 
 class UnknownClaimError(MappingError):

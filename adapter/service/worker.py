@@ -36,9 +36,9 @@ from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
 from adapter.service.state import EHR_TASK, Store, micros
 from adapter.tables import load_tables
+from adapter.types import JSON
 
 log = logging.getLogger("adapter.service.worker")
-JSON = dict[str, Any]
 EPOCH = "1970-01-01T00:00:00Z"
 
 

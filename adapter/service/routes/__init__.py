@@ -19,8 +19,8 @@ from adapter.service.http import ServiceError
 from adapter.service.metrics import Metrics
 from adapter.service.search import MAX_COUNT, MAX_OFFSET, number
 from adapter.service.state import Store
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: Search parameters whose every value is read (``_lastUpdated`` bounds all hold, ``status`` values are a list).
 _REPEATABLE = frozenset({"_lastUpdated", "status"})
 #: The result parameters every search takes (FHIR search.html#return; ``_totalMethod`` is what fhirpy's

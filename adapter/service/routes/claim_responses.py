@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -10,8 +10,8 @@ from adapter.service.admission import Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.routes import context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
 _PARAMS = {"patient", "request", "outcome", "_lastUpdated"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -22,8 +22,8 @@ from adapter.service.routes import ServiceContext, body, context, requires
 from adapter.service.subscriptions import senders
 from adapter.service.tracing import tracer
 from adapter.service.updates import UnknownClaimError, answer_update, earlier_claim, is_update
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
 
 

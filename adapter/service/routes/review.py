@@ -43,8 +43,8 @@ from adapter.service.http import ServiceError
 from adapter.service.routes import ServiceContext, context
 from adapter.service.routes.tasks import decide_task, stored_task
 from adapter.tables import load_tables
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 router = APIRouter(prefix="/review", include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 SESSION_COOKIE = "imr_review"

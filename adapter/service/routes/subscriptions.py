@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -15,8 +15,8 @@ from adapter.service.http import FHIR_ID, ServiceError, fhir_response
 from adapter.service.routes import ServiceContext, body, context, requires
 from adapter.service.search import number
 from adapter.service.subscriptions import notification, read_subscription, status
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
 
 

@@ -4,7 +4,7 @@ reviewer is a person, and an EHR's or payer's ``system/`` token gets 403."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -14,8 +14,8 @@ from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.pipeline import for_payer
 from adapter.service.routes import ServiceContext, body, context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 router = APIRouter(prefix="/fhir")
 _PARAMS = {"status", "owner", "owner:identifier", "focus", "patient", "_lastUpdated"}
 _STATUSES = {"requested", "completed"}
