@@ -57,7 +57,7 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def _resources(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
+def input_entries(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
     """(fullUrl or Type/id, resource) for every resource; and the input's shape."""
     if data.get("resourceType") == "Bundle":
         entries = [(e.get("fullUrl") or f"{e['resource']['resourceType']}/{e['resource'].get('id', n)}", e["resource"])
@@ -193,6 +193,13 @@ def patient_age(patient: JSON | None, as_of: date | None) -> int | None:
     return None
 
 
+def injury_date(resources: list[JSON]) -> date | None:
+    """The date of injury: the earliest onset of a Condition or accident date of a Claim."""
+    dates = [_date(r.get("onsetDateTime")) for r in resources if r.get("resourceType") == "Condition"]
+    dates += [_date((r.get("accident") or {}).get("date")) for r in resources if r.get("resourceType") == "Claim"]
+    return min((d for d in dates if d), default=None)
+
+
 def requested_services(
     data: JSON, *, today: date | None = None, checked: bool = False, limits: Limits = DEFAULT_LIMITS
 ) -> list[Requested]:
@@ -200,7 +207,7 @@ def requested_services(
     The input is checked at the edge first (``adapter.fhir.inbound``) unless the caller did (``checked``)."""
     if not checked:
         check_inbound(data, version="R5" if is_r5(data) else "R4", limits=limits)
-    entries, shape = _resources(data)
+    entries, shape = input_entries(data)
     resources = [r for _, r in entries]
     index = Index(entries)
     items: dict[int, JSON] = {}
@@ -241,11 +248,7 @@ def requested_services(
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     conditions = [r for r in resources if r.get("resourceType") == "Condition"]
     claims = [r for r in resources if r.get("resourceType") == "Claim"]
-    injury = min(
-        (d for d in [*(_date(c.get("onsetDateTime")) for c in conditions),
-                     *(_date(c.get("accident", {}).get("date")) for c in claims)] if d),
-        default=None,
-    )  # fmt: skip
+    injury = injury_date(resources)
     exclude = {id(r) for _, r in requests}
     shared = _clinical_texts(entries, exclude)
     own = {ref: _notes(ref, r) for ref, r in requests}

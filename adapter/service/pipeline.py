@@ -18,6 +18,7 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
 from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
+from adapter.review.cases import CaseContext, case_context
 from adapter.service.state import Recording, RequestConflictError, Store
 from adapter.tables import Tables
 from adapter.types import JSON
@@ -35,6 +36,8 @@ class Decided:
     reviews: list[ReviewTask]
     #: What the rules answered, item by item (what a pended item lacks: ``documentation``).
     determinations: list[Determination] = field(default_factory=list)
+    #: The case as a reviewer reads it (patient, history, items), kept with the answer.
+    case: CaseContext | None = None
 
     @property
     def needs(self) -> dict[int, list[Need]]:
@@ -87,7 +90,9 @@ def decide(
         ask(response, needs, received=received)
     reviews = review_tasks(response, requested, data, received, needs)
     extend_reviews([r.resource for r in reviews], response, received)
-    return Decided(response, requested, reviews, determinations)
+    return Decided(
+        response, requested, reviews, determinations, case_context(response, requested, data, received, needs)
+    )
 
 
 #: The resource types a request or its answer may hold: their models are loaded at start.
