@@ -20,12 +20,12 @@ from pytest_httpx import HTTPXMock
 
 from adapter import parse_letter
 from adapter.config import RetrySettings, load_settings
+from adapter.deadlines import Clock, clock_of, due, is_business_day, load_deadlines
 from adapter.errors import MappingTableError, ReviewClosedError, ReviewDecisionError
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
-from adapter.review import Clock, apply_decision, clock_of, due, load_deadlines, read_decision
-from adapter.review.deadlines import is_business_day
+from adapter.review import apply_decision, read_decision
 from adapter.review.tasks import response_of
 from adapter.service import wire
 from adapter.service.forwarder import Forwarder

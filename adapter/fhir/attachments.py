@@ -24,6 +24,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from adapter.actions import ReviewAction
+from adapter.deadlines import load_deadlines
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import extensions as _ext
@@ -58,8 +59,6 @@ class AttachmentError(MappingError):
 def information_due(received: datetime) -> datetime:
     """When the information asked for must have come: the end of the 14th day after the day of receipt
     (California's days, as the review clocks count them)."""
-    from adapter.review.deadlines import load_deadlines  # adapter.review builds on adapter.fhir.response
-
     zone = load_deadlines().zone
     local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
     return datetime.combine(local.date() + timedelta(days=INFORMATION_DAYS), time(23, 59, 59), tzinfo=zone)

@@ -7,7 +7,7 @@ the requesting provider, ``businessStatus`` the review action (A4 while pended, 
 the patient. It carries as
 ``input`` the item's sequence, the requested service (and quantity), the engine's recommendation (X12 306), its rules,
 citations and evidence quotes, and the clock it runs on; ``restriction.period.end`` is when the decision is
-due (``adapter.review.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
+due (``adapter.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
 (valueCodeableConcept A1, A3 or A6), ``rationale`` (valueString) and, for A6, ``authorized-quantity``;
 the ClaimResponse then becomes a new version with the physician's reviewAction, the rationale in
 ``processNote`` and the reviewer in the PAS ``claimResponseReviewer`` extension.
@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.actions import ReviewAction
+from adapter.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
-from adapter.review.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.tables import load_tables
 from adapter.types import JSON
 

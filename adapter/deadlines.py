@@ -1,5 +1,6 @@
 """When a pended request must be decided: California's utilization-review clocks, counted in business days
-that skip weekends and the state holidays of ``mappings/deadlines.yaml``.
+that skip weekends and the state holidays of ``mappings/deadlines.yaml``. On the ground floor because the
+review Tasks, the documentation requests (``adapter.fhir.attachments``) and the review page all count them.
 
     standard       end of the 5th business day after the day of receipt
     expedited      72 hours after receipt
