@@ -23,11 +23,11 @@ from adapter.determination.evidence import Finding
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.request_facts import SESSION_COUNT_SUFFIX, injury_date, input_entries
+from adapter.types import JSON
 
 if TYPE_CHECKING:
     from adapter.fhir.request_facts import Requested
 
-JSON = dict[str, Any]
 #: Requests of the same patient for the same service within this many days are flagged as duplicates.
 DUPLICATE_DAYS = 60
 _SPACES = re.compile(r"\s+")

@@ -25,8 +25,8 @@ from adapter.determination.documentation import Need
 from adapter.errors import ReviewDecisionError
 from adapter.fhir.attachments import ask, extend_reviews
 from adapter.review.tasks import DECISIONS, REVIEW_SYSTEM, _next_version, sequence_of
+from adapter.types import JSON
 
-JSON = dict[str, Any]
 #: The LOINC code a physician's own question is asked under when the item lacks nothing the rules name:
 #: a progress note (11506-3), the record a physician asks a treating physician for.
 QUESTION_CODE = "11506-3"
