@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from adapter.errors import (
     AdapterError,
     EmptyLetterError,
@@ -34,6 +32,7 @@ from adapter.model import (
     Reviewer,
     TreatmentFact,
 )
+from adapter.version import __version__
 
 __all__ = [
     "AdapterError",

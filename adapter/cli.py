@@ -25,7 +25,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from adapter import __version__, sandbox
+from adapter import sandbox
 from adapter.actions import ReviewAction
 from adapter.config import AuthSettings, Settings, load_settings, state_url_problem, url_problem
 from adapter.demo import run_demo
@@ -48,6 +48,7 @@ from adapter.service import Wiring, wire
 from adapter.service.hooks import HookListener, subscribe, unsubscribe
 from adapter.service.server import cannot_listen
 from adapter.tables import load_tables
+from adapter.version import __version__
 
 #: The letters the main job runs on when it is given none: the synthetic fixtures shipped with the project.
 DEFAULT_LETTERS = Path(__file__).resolve().parent.parent / "fixtures" / "letters"

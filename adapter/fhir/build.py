@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, date, datetime
 from urllib.parse import quote
 
-from adapter import __version__
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
 from adapter.errors import MappingError
@@ -35,6 +34,7 @@ from adapter.lexicon import load_lexicon
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
 from adapter.tables import Coding, Tables, load_tables
 from adapter.types import JSON
+from adapter.version import __version__
 
 #: Sub-extension names of the case-dates extension, per CaseDates field.
 DATE_URLS: dict[str, str] = {

@@ -31,7 +31,6 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from adapter import __version__
 from adapter.config import Settings
 from adapter.errors import AdapterError, ConformanceError, InputLimitError, ReviewClosedError, StateError
 from adapter.fhir.inbound import Limits
@@ -54,6 +53,7 @@ from adapter.service.routes import (
 )
 from adapter.service.state import RequestConflictError, Store
 from adapter.service.subscriptions import Notifier
+from adapter.version import __version__
 
 log = logging.getLogger("adapter.service")
 #: Seconds a client is asked to wait when the state database is failing.

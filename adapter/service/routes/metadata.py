@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
-from adapter import __version__
 from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
 from adapter.service.routes import UNKNOWN_PARAMETERS, context
 from adapter.service.subscriptions import TOPIC
+from adapter.version import __version__
 
 router = APIRouter()
 
