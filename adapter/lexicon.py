@@ -51,6 +51,8 @@ class Assertion(_Entry):
     #: A drug or treatment stopped: no longer in use.
     discontinued: list[Cue] = Field(default_factory=list)
     other_experiencer: list[Cue]
+    #: Verbs that make another person the informant ("her husband reports that she ..."), not the experiencer.
+    informing: list[str] = Field(default_factory=list)
     other_injury: list[Cue]
     terminate: list[str]
     #: Phrases that hold a cue word but are no cue ("not only", "no change in"): they mask the cue inside.

@@ -132,6 +132,8 @@ class _Pipeline:
     other_injury: re.Pattern[str]
     #: A sentence whose subject is someone else ("Her sister has ...") is about someone else throughout.
     someone_else: re.Pattern[str]
+    #: ... unless that someone only tells of the patient ("Her husband reports that she ...").
+    informant: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
 
@@ -230,11 +232,14 @@ def _build(lexicon: Lexicon) -> _Pipeline:
            for literal, category, direction, pattern in _PATTERN_CUE_ARGS]
     )  # fmt: skip
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
+    someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
+    informing = "|".join(map(re.escape, cues.informing))
     return _Pipeline(
         nlp,
         _targets(lexicon),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
-        re.compile(rf"^(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b", re.I),
+        re.compile(rf"^{someone}", re.I),
+        re.compile(rf"^{someone}(?:,[^,]{{1,40}},)?\s+(?:{informing})\b", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
     )
 
@@ -410,9 +415,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             modifiers = set(whole)
             clause_start, clause_end = treatments.clause(index, match.start())
             clause = text[clause_start:clause_end]
-            if pipeline.someone_else.match(clause.strip()):  # "Her son takes gabapentin; she takes ibuprofen"
+            told = pipeline.informant.match(clause.strip())
+            if pipeline.someone_else.match(clause.strip()) and not told:  # "Her son takes gabapentin; ..."
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
+                if told and m.category == FAMILY:
+                    continue  # "her husband reports that she ...": he tells, she has it
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing
                 if m.modifier_span[1] > span.start and m.modifier_span[0] < span.end:
                     continue
@@ -567,7 +575,7 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
 #: A sentence about a refill or continuing a drug says it is taken, whatever plan words it holds.
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 #: A drug stopped and taken again: in use.
-_RESUMED = re.compile(r"\b(?:resumed|restarted|back on)\b", re.I)
+_RESUMED = re.compile(r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )\b(?:resumed|restarted|back on)\b", re.I)
 
 
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
@@ -581,6 +589,12 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
         and (not m.modifiers & stopped or (m.modifiers & stopped <= {DISCONTINUED} and _RESUMED.search(m.sentence)))
         and (not m.modifiers & planned or _CONTINUED.search(m.sentence))
     ]  # fmt: skip
+
+
+def stopped_drugs(found: Sequence[Mention]) -> list[Mention]:
+    """Drug mentions that say the patient has stopped taking the drug (and not taken it again)."""
+    taken = drugs_in_use(found)
+    return [m for m in found if m.kind == "drug" and m.counts and DISCONTINUED in m.modifiers and m not in taken]
 
 
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:

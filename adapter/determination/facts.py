@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.categories import categorise
 from adapter.determination.evidence import (
+    DISCONTINUED,
     NEGATED,
     Finding,
     Mention,
@@ -30,6 +31,7 @@ from adapter.determination.evidence import (
     drugs_in_use,
     drugs_planned,
     finding,
+    stopped_drugs,
     therapy_finding,
 )
 from adapter.determination.evidence import mentions as find_mentions
@@ -222,8 +224,11 @@ def _medications(found: list[Mention], medication_list: list[str] | None, lexico
     taken = drugs_in_use(found)
     ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     named = [m for m in found if m.kind == "drugclass" and m.counts]
-    denied = {m.name for m in named if NEGATED in m.modifiers}
     classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
+    # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped
+    # ("stopped the Norco") with none of it taken
+    denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
+    denied |= _classes([m.name for m in stopped_drugs(found)], lexicon) - classes
     documented = bool(ingredients) or medication_list is not None or "*" in denied
     return _Medications(ingredients, classes, denied - {"*"}, documented)
 
