@@ -34,6 +34,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from adapter.actions import ReviewAction
 from adapter.determination import (
     Context,
     Determination,
@@ -182,8 +183,8 @@ def main() -> int:
     for column in ("recommendation", "upheld", "overturned"):
         confusion.add_column(column, justify="right")
     counts = Counter((i.answer.recommendation, i.truth) for i in items)
-    for action in ("A1", "A2", "A3", "A4", "A6"):
-        confusion.add_row(action, str(counts[(action, "upheld")]), str(counts[(action, "overturned")]))
+    for action in sorted(ReviewAction):
+        confusion.add_row(action.value, str(counts[(action, "upheld")]), str(counts[(action, "overturned")]))
     console.print(confusion)
 
     per_rule: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
