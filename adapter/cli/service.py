@@ -1,0 +1,143 @@
+"""The commands of the service: serve, db, sync and replay."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from concurrent.futures import BrokenExecutor
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from adapter.cli.console import (
+    stderr,
+    stdout,
+)
+from adapter.cli.settings import resolve
+from adapter.errors import AdapterError, FHIRServerError, StateError, TransportError
+from adapter.service import Wiring, wire
+from adapter.service.hooks import HookListener, subscribe, unsubscribe
+from adapter.service.server import cannot_listen
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from adapter.service import logs, server
+    from adapter.service.pipeline import warm_up
+
+    settings = resolve(args)
+    if "base_url" not in settings.service.model_fields_set:
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        service = settings.service.model_copy(update={"base_url": f"http://{host}:{args.port}/fhir"})
+        settings = settings.model_copy(update={"service": service})
+    logs.configure(settings.service.log_format)
+    sock = server.listen(args.host, args.port)  # a port in use stops here, before any state is opened
+    try:
+        app = wire(settings).app()  # the tokens and the JWKS are read here
+        warm_up()  # the tables and rules: a broken one is one line here, not a traceback from the app's start
+    except BaseException:
+        sock.close()
+        raise
+    where = settings.payer if settings.forwarding else "nowhere (no payer named: --payer URL or --payer sandbox)"
+    line = f"serving {settings.service.base_url} (API page: /docs); answers forwarded to {where}"
+    started = server.run(app, sock, ready=lambda: logging.getLogger("adapter.service").info(line))
+    return 0 if started else 1
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from adapter.service.state import Store
+
+    store = Store(resolve(args).service.state_url, migrate=args.action == "upgrade")
+    revision, head = store.revision(), store.head()
+    stdout.print(f"state schema: {revision or 'empty'} (newest: {head})")
+    return 0 if revision == head else 1
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    wiring = wire(resolve(args))
+    worker = wiring.worker()
+    listener, subscription = None, None
+    if args.listen and not args.once:
+        host, port = args.listen
+        try:
+            listener = HookListener(host, port)
+        except OSError as exc:
+            worker.close()
+            raise cannot_listen(host, port, exc, flag="--listen port") from exc
+        listener.start()
+        subscription = subscribe(worker.ehr, listener)
+        where = f"Subscription/{subscription}" if subscription else "none: the EHR server has no Subscriptions; polling"
+        stdout.print(f"sync: listening for EHR notifications on {listener.url} ({where})")
+    try:
+        if args.backfill:
+            _backfill(args, worker)
+        return _sync_loop(args, wiring, worker, listener)
+    finally:
+        worker.close()
+        if listener is not None:
+            unsubscribe(worker.ehr, subscription)
+            listener.stop()
+
+
+def _backfill(args: argparse.Namespace, worker: Any) -> None:
+    """Everything the EHR holds, from a Bulk Data export, with a progress bar; then polling takes over."""
+    from adapter.service.backfill import backfill
+
+    bar = Progress(TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=stderr, disable=not stderr.is_terminal, transient=True)  # fmt: skip
+    with bar:
+        task = bar.add_task("backfill", total=None)
+        report = backfill(worker, since=args.since, group=args.group, patients=args.patients,
+                          progress=lambda done, total: bar.update(task, completed=done, total=total))  # fmt: skip
+    stdout.print(
+        f"backfill: {report.exported} resources exported; {report.seen} requests, {report.decided} decided, "
+        f"{report.skipped} already done, {report.dead} to dead letters, {report.delivered} delivered to the payer; "
+        f"polling continues from {report.transaction_time}"
+    )
+
+
+#: The longest wait between two passes while the EHR or the state database keeps failing.
+MAX_SYNC_BACKOFF = 300.0
+
+
+def _sync_loop(args: argparse.Namespace, wiring: Wiring, worker: Any, listener: HookListener | None) -> int:
+    failures = 0
+    while True:
+        try:
+            report = worker.run_once()
+        except (TransportError, FHIRServerError, StateError, BrokenExecutor) as exc:
+            if args.once:
+                raise
+            # the pass stopped with its cursor where it was (the EHR unreachable or refusing us, a next link off
+            # its base, the state down): nothing is lost, the next pass takes it up
+            failures += 1
+            wait = min(MAX_SYNC_BACKOFF, wiring.settings.service.poll_seconds * 2 ** min(failures, 8))
+            reason = str(exc) if isinstance(exc, AdapterError) else f"the determination processes stopped ({exc})"
+            stderr.print(f"sync: {reason}; next pass in {wait:.0f} s", markup=False)
+            if isinstance(exc, BrokenExecutor):
+                worker.close()  # new processes at the next pass
+            time.sleep(wait)
+            continue
+        failures = 0
+        stdout.print(
+            f"sync: {report.seen} seen, {report.decided} decided, {report.skipped} already done, "
+            f"{report.dead} to dead letters, {report.delivered} delivered to the payer; "
+            f"{wiring.store.outbox_pending()} waiting for the payer"
+        )
+        if args.once:
+            return 0
+        if listener is not None:  # a notification starts the next pass at once; polling goes on beside it
+            listener.notified.wait(wiring.settings.service.poll_seconds)
+            listener.notified.clear()
+        else:
+            time.sleep(wiring.settings.service.poll_seconds)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    wiring = wire(resolve(args))
+    with wiring.worker() as worker:
+        report = worker.replay()
+    for error in report.errors:
+        stderr.print(f"error: {error}", markup=False)
+    stdout.print(f"replay: {report.decided} dead letters determined again, {report.delivered} delivered")
+    return 1 if report.errors else 0
