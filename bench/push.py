@@ -24,8 +24,8 @@ import orjson
 from adapter import sandbox
 from adapter.config import load_settings
 from adapter.exchange import AsyncFHIRClient
-from adapter.exchange.push import post_bundles
 from adapter.fhir import case_to_bundle
+from adapter.jobs.push import post_bundles
 from adapter.letters import parse_letter
 
 ROOT = Path(__file__).resolve().parent.parent

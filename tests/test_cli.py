@@ -242,7 +242,7 @@ def test_facts_prints_every_fact_with_its_status_quote_and_source(capsys: pytest
 def test_the_demo_ends_with_three_commands_that_work_from_where_it_ran(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from adapter.cli import next_steps
+    from adapter.cli.demo import next_steps
     from adapter.config import load_settings
 
     monkeypatch.chdir(tmp_path)

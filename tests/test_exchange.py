@@ -373,8 +373,8 @@ def test_bounded_concurrency() -> None:
 
 def test_concurrent_push_creates_a_shared_resource_once() -> None:
     """A server whose conditional create is not atomic (check, then write) gets one IMR organisation."""
-    from adapter.exchange.push import post_bundles
     from adapter.fhir import case_to_bundle
+    from adapter.jobs.push import post_bundles
     from adapter.letters import parse_letter
     from tests.conftest import LETTERS
 

@@ -13,10 +13,10 @@ import pytest
 from adapter.config import AuthSettings, load_settings
 from adapter.errors import AuthError, ConflictError, InvalidRequestError, NotFoundError
 from adapter.exchange import AsyncFHIRClient, FHIRClient, SMARTBackendAuth
-from adapter.exchange.check import ConformanceCheck
-from adapter.exchange.pull import pull_cases
-from adapter.exchange.push import push
 from adapter.fhir import case_to_bundle
+from adapter.jobs.check import ConformanceCheck
+from adapter.jobs.pull import pull_cases
+from adapter.jobs.push import push
 from adapter.letters import parse_letter
 from adapter.sandbox import SANDBOX_BASIC_USER
 from tests.conftest import LETTERS
