@@ -10,8 +10,19 @@ service and the CLI can show any of them the same way::
     │   ├── PDFReadError               code="letter-pdf"
     │   └── MissingSectionError        code="letter-section"
     ├── MappingError                   code="mapping"           (FHIR that cannot be read as an IMR case)
-    │   └── InputLimitError            code="input-limit"       (input over a size, depth or count limit)
+    │   ├── ConformanceError           code="pas-conformance"   (a PAS Bundle breaking a PAS rule)
+    │   ├── InputLimitError            code="input-limit"       (input over a size, depth or count limit)
+    │   ├── AttachmentError            code="attachment-invalid" (adapter.fhir.attachments)
+    │   ├── AttachmentMismatchError    code="attachment-mismatch" (adapter.service.attachments)
+    │   ├── NotPendedError             code="attachment-not-pended" (adapter.service.attachments)
+    │   ├── UnknownClaimError          code="claim-update-unknown" (adapter.service.updates)
+    │   └── SubscriptionError          code="subscription"      (adapter.service.subscriptions)
     ├── MappingTableError              code="mapping-table"     (a broken table under mappings/: file:line)
+    ├── RequestConflictError           code="claim-conflict"    (a Claim identifier reused for other content)
+    ├── ReviewDecisionError            code="review-decision"   (a reviewer's decision that cannot be applied)
+    ├── ReviewClosedError              code="review-closed"     (a decision on a review already closed)
+    ├── UnknownTrackingError           code="attachment-unknown" (adapter.service.attachments)
+    ├── ServiceError                   code="service"           (adapter.service.http)
     ├── InputError                     code="input"             (a file that cannot be read at all)
     ├── SandboxError                   code="sandbox"           (the local sandbox servers would not start)
     ├── StateError                     code="state-unavailable" (the service's state database failed)
@@ -54,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "PDFReadError",
     "PagingError",
+    "RequestConflictError",
     "RetryableError",
     "SandboxError",
     "StateError",
@@ -178,6 +190,17 @@ class MappingTableError(AdapterError):
 
     code = "mapping-table"
     issue_type = "exception"
+
+
+class RequestConflictError(AdapterError):
+    """A business identifier (a Claim's) that was already used for a request with other content."""
+
+    code = "claim-conflict"
+    issue_type = "conflict"
+
+    def __init__(self, message: str = "this Claim identifier was already submitted with other content; "
+                 "submit a new Claim", *, location: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, location=location)
 
 
 class ReviewDecisionError(AdapterError):

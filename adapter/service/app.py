@@ -32,7 +32,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from adapter.config import Settings
-from adapter.errors import AdapterError, ConformanceError, InputLimitError, ReviewClosedError, StateError
+from adapter.errors import (
+    AdapterError,
+    ConformanceError,
+    InputLimitError,
+    RequestConflictError,
+    ReviewClosedError,
+    StateError,
+)
 from adapter.fhir.inbound import Limits
 from adapter.service import openapi, tracing
 from adapter.service.admission import Admission
@@ -51,7 +58,7 @@ from adapter.service.routes import (
     subscriptions,
     tasks,
 )
-from adapter.service.state import RequestConflictError, Store
+from adapter.service.state import Store
 from adapter.service.subscriptions import Notifier
 from adapter.version import __version__
 

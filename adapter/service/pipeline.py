@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.documentation import Need
-from adapter.errors import AdapterError, StateError
+from adapter.errors import AdapterError, RequestConflictError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
 from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
@@ -19,7 +19,7 @@ from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.cases import CaseContext, case_context
-from adapter.service.state import Recording, RequestConflictError, Store
+from adapter.service.state import Recording, Store
 from adapter.tables import Tables
 from adapter.types import JSON
 

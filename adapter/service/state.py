@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from adapter.errors import AdapterError, StateError
+from adapter.errors import RequestConflictError, StateError
 from adapter.review.tasks import ReviewTask, decision_of, response_of, sequence_of
 from adapter.service.schema import (
     audit,
@@ -56,17 +56,6 @@ OWED = "[owed] not yet written to the EHR"
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: A PostgreSQL advisory lock id: one replica migrates at a time.
 _MIGRATION_LOCK = 0x1D_F41_2
-
-
-class RequestConflictError(AdapterError):
-    """A business identifier (a Claim's) that was already used for a request with other content."""
-
-    code = "claim-conflict"
-    issue_type = "conflict"
-
-    def __init__(self, message: str = "this Claim identifier was already submitted with other content; "
-                 "submit a new Claim", *, location: str | None = None) -> None:  # fmt: skip
-        super().__init__(message, location=location)
 
 
 def now() -> str:
