@@ -236,12 +236,12 @@ def test_a_wrong_member_id_is_refused_and_nothing_changes(client: TestClient) ->
     assert sent.json()["issue"][0]["details"]["coding"][0]["code"] == "attachment-mismatch"
     after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
     assert after == response
-    # another provider, an unknown tracking id, a decided line: refused too
+    # another provider, a decided line: refused too
     other = copy.deepcopy(_attachment(f"{response['id']}-1", _member(request), IMPROVED))
     other["parameter"][3]["valueIdentifier"]["value"] = "1999999992"
     assert client.post("/fhir/$submit-attachment", content=json.dumps(other), headers=auth(EHR)).status_code == 422
-    unknown = _attachment(f"{uuid.uuid4()}-1", _member(request), IMPROVED)
-    assert client.post("/fhir/$submit-attachment", content=json.dumps(unknown), headers=auth(EHR)).status_code == 404
+    unknown = _attachment(f"{uuid.uuid4()}-1", _member(request), IMPROVED)  # held for a request to come (202)
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(unknown), headers=auth(EHR)).status_code == 202
     no_text = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
     no_text["parameter"][4]["part"][2]["resource"]["content"][0]["attachment"]["contentType"] = "application/pdf"
     assert client.post("/fhir/$submit-attachment", content=json.dumps(no_text), headers=auth(EHR)).status_code == 422
@@ -365,3 +365,93 @@ def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
     assert {sequence_of(t): t["status"] for t in _tasks(client, response)} == {1: "requested", 2: "requested"}
     sent = client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR))
     assert sent.status_code == 200 and sent.headers["content-location"].endswith("/_history/2")
+
+
+def _claim_tracking(request: JSON, member: JSON, text: str) -> JSON:
+    """A submission for the whole request, tracked by the Claim's identifier (no line named)."""
+    submitted = _attachment("-", member, text, line=None)
+    submitted["parameter"][0]["valueIdentifier"] = request["entry"][0]["resource"]["identifier"][0]
+    return submitted
+
+
+def _store(client: TestClient) -> Any:
+    return client.app.state.ctx.store  # type: ignore[attr-defined]
+
+
+def test_an_attachment_before_its_request_is_held_then_answered(client: TestClient) -> None:
+    """CDex scenario 1b: attachments whose tracking id names no request yet are accepted and held (202, an
+    informational OperationOutcome), and decide the request once it comes; one whose member turns out not to be
+    the request's is refused then, and changes nothing."""
+    from adapter.service.attachments import answer_held
+
+    request = _request()
+    held = client.post("/fhir/$submit-attachment", content=json.dumps(_claim_tracking(request, _member(request),
+                       IMPROVED)), headers=auth(EHR))  # fmt: skip
+    assert held.status_code == 202, held.text
+    assert held.json()["issue"][0]["severity"] == "information"
+    response = _submit(client, request)["entry"][0]["resource"]
+    assert review_action_code(_items(response)[1]["adjudication"]) == "A4"
+    answer_held(_store(client), forward=False)
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2"
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+    assert _store(client).held_attachments() == []
+
+    other = _request()
+    wrong = {**_member(other), "value": "somebody-else"}
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(_claim_tracking(other, wrong, IMPROVED)),
+                       headers=auth(EHR)).status_code == 202  # fmt: skip
+    second = _submit(client, other)["entry"][0]["resource"]
+    answer_held(_store(client), forward=False)
+    assert client.get(f"/fhir/ClaimResponse/{second['id']}", headers=auth(EHR)).json() == second
+    assert _store(client).held_attachments() == []  # refused, not held for ever
+
+
+def test_an_attachment_kept_before_a_crash_is_answered_at_the_next_pass(client: TestClient) -> None:
+    """A submission is kept before it is decided: one whose process stopped before the new version (kept, its key
+    not recorded) is decided by the next pass, once."""
+    from adapter.fhir.attachments import submission
+    from adapter.service.attachments import answer_held, tracking_key
+
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
+    _store(client).hold_attachment("attachment:crashed", tracking_key(submission(body)), body)
+    assert answer_held(_store(client), forward=False) == 1
+    assert answer_held(_store(client), forward=False) == 0
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2"
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+
+
+def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,)) -> JSON:
+    """A Claim update that changes no item but carries a progress note (supportingInfo additionalInformation,
+    a DocumentReference in the Bundle) for ``lines``."""
+    update = _update(request)
+    claim = update["entry"][0]["resource"]
+    note = {"resourceType": "DocumentReference", "id": f"note-{uuid.uuid4().hex[:8]}", "status": "current",
+            "subject": claim["patient"], "content": [{"attachment": {
+                "contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}]}  # fmt: skip
+    url = f"urn:uuid:{uuid.uuid4()}"
+    update["entry"].append({"fullUrl": url, "resource": note})
+    info = copy.deepcopy(claim["supportingInfo"][0])  # what the request sent, its report type
+    info["sequence"] = max(i["sequence"] for i in claim["supportingInfo"]) + 1
+    info["valueReference"] = {"reference": url}
+    claim["supportingInfo"].append(info)
+    for item in claim["item"]:
+        if item["sequence"] in lines:
+            item.setdefault("informationSequence", []).append(info["sequence"])
+    return update
+
+
+def test_a_claim_update_carrying_an_attachment_decides_its_line_again(client: TestClient) -> None:
+    """Attachments in a Claim update (supportingInfo) answer the asks too: the line they name is determined
+    again with them (A1 on improvement), the other line as it was."""
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    sent = client.post("/fhir/Claim/$submit", content=json.dumps(_carrying(request, IMPROVED)), headers=auth(EHR))
+    assert sent.status_code == 200, sent.text
+    after = sent.json()["entry"][0]["resource"]
+    assert after["meta"]["versionId"] == "2"
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+    assert _items(after)[2] == _items(response)[2]

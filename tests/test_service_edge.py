@@ -365,7 +365,7 @@ def test_db_upgrade_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["db", "upgrade", "--state", state]) == 0
     assert (
         main(["db", "current", "--state", state]) == 0
-        and "state schema: 0006 (newest: 0006)" in capsys.readouterr().out
+        and f"state schema: {Store.head()} (newest: {Store.head()})" in capsys.readouterr().out
     )
 
 

@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 
+import orjson
+
 from adapter.actions import ReviewAction
 from adapter.deadlines import load_deadlines
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
+from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import load_pas, review_action_code
 from adapter.letters.pdf import pdf_text
@@ -45,6 +49,8 @@ TRACKING_SYSTEM = "urn:imr-adapter:id:attachment-request"
 #: 8 CCR 9792.9.1: when the reviewer asks for reasonably necessary information, the decision is due at most 14
 #: days from the request for authorization: what is asked must come by then.
 INFORMATION_DAYS = 14
+#: The tag of a kept attachment: the line items (Claim item sequences) its text counts for.
+ATTACHMENT_TAG = "urn:imr-adapter:attachment-line"
 #: ``AttachTo`` (CDex cdex-claim-use): the adapter answers prior authorizations.
 PREAUTHORIZATION = "preauthorization"
 
@@ -235,6 +241,97 @@ def submission(parameters: JSON) -> Submission:
     if not attachments:
         raise AttachmentError("at least one Attachment is required", location="Parameters.parameter")
     return Submission(tracking, member, providers, attachments, final is not False)
+
+
+def line_tags(lines: Sequence[int]) -> list[JSON]:
+    """The tags that say which line items a kept attachment's text counts for."""
+    return [{"system": ATTACHMENT_TAG, "code": str(line)} for line in lines]
+
+
+def attachment_lines(resource: JSON) -> set[int]:
+    """The lines a kept attachment counts for (none: not an attachment)."""
+    tags = (resource.get("meta") or {}).get("tag", [])
+    return {int(t["code"]) for t in tags if t.get("system") == ATTACHMENT_TAG and str(t.get("code", "")).isdigit()}
+
+
+def as_notes(bundle: JSON, lines: set[int]) -> JSON:
+    """A copy of a request Bundle (a PAS Bundle as kept, or an EHR request's context) in which every tagged
+    attachment's text is a note of the requests of its lines (the attachments themselves out of the shared
+    context: an attachment counts for its lines only)."""
+    copied = copy.deepcopy(bundle)
+    attachments = [e["resource"] for e in copied["entry"] if attachment_lines(e["resource"])]
+    copied["entry"] = [e for e in copied["entry"] if not attachment_lines(e["resource"])]
+    first = copied["entry"][0]["resource"]
+    index = Index.of_bundle(copied)
+    requested_url = load_pas().extensions.requested_service
+    # a PAS Claim names each line's request; an EHR request's context Bundle is that one request
+    items: list[JSON] = (
+        first.get("item", []) if first.get("resourceType") == "Claim" else [{"sequence": s} for s in lines]
+    )
+    for item in items:
+        sequence = item.get("sequence")
+        if sequence not in lines:
+            continue
+        refs = [e.get("valueReference") for e in item.get("extension", []) if e.get("url") == requested_url]
+        request = index.find(refs[0]) if refs else None if first.get("resourceType") == "Claim" else first
+        if request is None:
+            raise AttachmentError(f"line item {sequence} names no requested service to read the attachment for",
+                                  location="Claim.item")  # fmt: skip
+        for attachment in attachments:
+            if sequence in attachment_lines(attachment):
+                request.setdefault("note", []).append({"text": content_text(attachment)})
+    return copied
+
+
+def pended_lines(response: JSON) -> set[int]:
+    """The item sequences of an answer that are pended (waiting for information or a physician)."""
+    return {i["itemSequence"] for i in response.get("item", [])
+            if review_action_code(i.get("adjudication", [])) == ReviewAction.PENDED}  # fmt: skip
+
+
+def with_carried(bundle: JSON, brought: Sequence[Attachment], waiting: set[int]) -> JSON:
+    """A copy of a PAS Claim update Bundle in which the attachments it carries (``carried_attachments``) are notes
+    of the requests of their lines (none named: every line ``waiting``), out of the shared context."""
+    contents = {id(a.content) for a in brought}
+    entries = [e for e in bundle.get("entry", []) if id(e.get("resource")) not in contents]
+    tagged = [{"fullUrl": f"urn:imr-adapter:carried:{n}",
+               "resource": {**a.content, "meta": {"tag": line_tags(a.lines or sorted(waiting))}}}
+              for n, a in enumerate(brought)]  # fmt: skip
+    return as_notes({**bundle, "entry": entries + tagged}, waiting)
+
+
+def carried_attachments(bundle: JSON, claim: JSON, earlier: JSON) -> list[Attachment]:
+    """The attachments a PAS Claim update carries: its ``additionalInformation`` supportingInfo that the earlier
+    Claim did not have, whose value is a DocumentReference or QuestionnaireResponse in the Bundle or an inline
+    Attachment; each for the items that name its sequence (``informationSequence``), or none named (every
+    pended item) when no item does. The contents are the Bundle's own resources (not copies)."""
+    temp = load_pas().code_systems.temp_codes
+    before = [orjson.dumps(_value(i)) for i in earlier.get("supportingInfo", []) if isinstance(i, dict)]
+    index = Index.of_bundle(bundle)
+    found = []
+    for info in claim.get("supportingInfo", []):
+        category = (info.get("category") or {}).get("coding", []) if isinstance(info, dict) else []
+        if not any(c.get("system") == temp and c.get("code") == "additionalInformation" for c in category):
+            continue
+        value = _value(info)
+        if value is None or orjson.dumps(value) in before:
+            continue
+        if "contentType" in value:  # valueAttachment
+            content: JSON | None = {"resourceType": "DocumentReference", "status": "current",
+                                    "content": [{"attachment": value}]}  # fmt: skip
+        else:
+            content = index.find(value)
+        if content is None or content.get("resourceType") not in ("DocumentReference", "QuestionnaireResponse"):
+            continue
+        lines = sorted(i["sequence"] for i in claim.get("item", []) if isinstance(i.get("sequence"), int)
+                       and info.get("sequence") in (i.get("informationSequence") or []))  # fmt: skip
+        found.append(Attachment(lines, None, content))
+    return found
+
+
+def _value(info: JSON) -> JSON | None:
+    value = info.get("valueReference") or info.get("valueAttachment")
+    return value if isinstance(value, dict) else None
 
 
 def _answers(items: Any, out: list[str]) -> None:

@@ -43,6 +43,7 @@ from adapter.errors import (
 from adapter.fhir.inbound import Limits
 from adapter.service import openapi, tracing
 from adapter.service.admission import Admission
+from adapter.service.attachments import HeldAnswerer
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
 from adapter.service.metrics import Metrics
@@ -116,7 +117,11 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         notifier = Notifier(store, ctx.base) if service.notify else None
         if notifier is not None:
             notifier.start()
+        held = HeldAnswerer(store, forward=settings.forwarding, adverse=settings.determination.adverse,
+                            interval=service.poll_seconds)  # fmt: skip
+        held.start()
         yield
+        await anyio.to_thread.run_sync(held.stop)
         if notifier is not None:
             await anyio.to_thread.run_sync(notifier.stop)
         if forwarder is not None:

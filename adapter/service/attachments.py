@@ -8,32 +8,49 @@ item), and the result is the next version of the ClaimResponse, kept in one tran
 (stored with the answer, tagged with its lines, and read again for those lines at every later decision): an
 item the text now lets the rules certify goes out A1, one still pended asks again for what it lacks, an
 adverse recommendation goes to the physician with the new quotes (a new review Task, the old one cancelled).
+
+Every attachment is kept as received before anything is decided from it (``Store.hold_attachment``): one whose
+tracking id names no request known here is held, as CDex says (``Received.held``), and answered once its
+request is known; one whose process was killed before the new version is answered at the next pass
+(``answer_held``). A tracking id the worker asked the EHR with (a CDex Task, ``adapter.fhir.cdex``) is the
+worker's to answer: it reads the request's context from the EHR again (``answer_asked``).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
-from adapter.errors import AdapterError, MappingError
-from adapter.fhir.attachments import Submission, ask, content_text, information_due, pend_number
+from adapter.errors import AdapterError, MappingError, RequestConflictError
+from adapter.fhir.attachments import (
+    Submission,
+    as_notes,
+    ask,
+    attachment_lines,
+    content_text,
+    information_due,
+    line_tags,
+    pend_number,
+    pended_lines,
+    submission,
+)
 from adapter.fhir.conformance import claim_npis, member_ids
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
-from adapter.fhir.pas import load_pas, review_action_code
 from adapter.review import review_tasks
 from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
-from adapter.service.state import Store
+from adapter.service.state import AttachmentRequest, HeldAttachment, Store
 from adapter.service.updates import Changes, merged
 from adapter.types import JSON
 
-#: The tag of a stored attachment: the line items (Claim item sequences) its text counts for.
-ATTACHMENT_TAG = "urn:imr-adapter:attachment-line"
+log = logging.getLogger("adapter.service.attachments")
 
 
 class UnknownTrackingError(AdapterError):
@@ -70,11 +87,6 @@ def _identifier_key(identifier: JSON) -> str:
     return f"{identifier.get('system')}|{identifier['value']}"
 
 
-def _pended(response: JSON) -> set[int]:
-    return {i["itemSequence"] for i in response.get("item", [])
-            if review_action_code(i.get("adjudication", [])) == ReviewAction.PENDED}  # fmt: skip
-
-
 def kept_request(store: Store, response: JSON) -> JSON:
     """The request Bundle a ClaimResponse answers, as the service keeps it: the Claim first, then the
     resources stored with it (other Claims, a later update's, aside)."""
@@ -91,6 +103,42 @@ def kept_request(store: Store, response: JSON) -> JSON:
             seen.add(key)
             entries.append({"fullUrl": f"{key[0]}/{key[1]}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def check_parties(submitted: Submission, members: set[str], known: set[tuple[Any, str]], npis: set[str]) -> None:
+    """The submission's member is one of ``members`` (``system|value``) and one of its providers one of ``known``
+    (system, value) or ``npis`` (``AttachmentMismatchError`` otherwise)."""
+    member = submitted.member
+    if not any(m.rsplit("|", 1)[1] == member["value"] and (not member.get("system") or
+               m.startswith(f"{member['system']}|")) for m in members):  # fmt: skip
+        raise AttachmentMismatchError("MemberId is not the member of the request this tracking id names",
+                                      location="Parameters.parameter[MemberId]")  # fmt: skip
+    if not any(p["value"] in npis or (p.get("system"), p["value"]) in known or (not p.get("system") and any(
+            v == p["value"] for _, v in known)) for p in submitted.providers):  # fmt: skip
+        raise AttachmentMismatchError("ProviderId / OrganizationId is not a provider of the request this tracking "
+                                      "id names", location="Parameters.parameter[ProviderId]")  # fmt: skip
+
+
+def find_asked(store: Store, submitted: Submission) -> AttachmentRequest | None:
+    """The open CDex request asked of the EHR that a submission answers (None: its tracking id is no such
+    request), its member and provider checked against the Task's contained Patient and PractitionerRole and its
+    lines against the line asked (``AttachmentMismatchError``, ``NotPendedError``)."""
+    found = store.attachment_requests(tracking=str(submitted.tracking["value"]))
+    if not found:
+        return None
+    asked = found[0]
+    contained = {c.get("resourceType"): c for c in asked.task.get("contained", [])}
+    patient, role = contained.get("Patient", {}), contained.get("PractitionerRole", {})
+    members = {f"{i.get('system')}|{i['value']}" for i in patient.get("identifier", []) if i.get("value")}
+    known = {(i.get("system"), str(i.get("value"))) for k in ("practitioner", "organization")
+             if (i := (role.get(k) or {}).get("identifier"))}  # fmt: skip
+    check_parties(submitted, members, known, set())
+    if asked.status in ("answered", "cancelled"):
+        raise NotPendedError("this documentation request is closed (answered, or the item decided)")
+    for line in sorted({n for a in submitted.attachments for n in a.lines} - {asked.line}):
+        raise NotPendedError(f"line item {line} is not the line this request asks for",
+                             location="Parameters.parameter[Attachment].part[LineItem]")  # fmt: skip
+    return asked
 
 
 def find_open(store: Store, submitted: Submission) -> Open:
@@ -113,20 +161,10 @@ def find_open(store: Store, submitted: Submission) -> Open:
                                    location="Parameters.parameter[TrackingId]")  # fmt: skip
     bundle = kept_request(store, response)
     claim = bundle["entry"][0]["resource"]
-    members = member_ids(bundle, claim.get("patient"))
-    member = submitted.member
-    if not any(m.rsplit("|", 1)[1] == member["value"] and (not member.get("system") or
-               m.startswith(f"{member['system']}|")) for m in members):  # fmt: skip
-        raise AttachmentMismatchError("MemberId is not the member of the request this tracking id names",
-                                      location="Parameters.parameter[MemberId]")  # fmt: skip
-    npis = claim_npis(bundle, claim)
     provider = Index.of_bundle(bundle).find(claim.get("provider")) or {}
     known = {(i.get("system"), str(i["value"])) for i in provider.get("identifier", []) if i.get("value")}
-    if not any(p["value"] in npis or (p.get("system"), p["value"]) in known or (not p.get("system") and any(
-            v == p["value"] for _, v in known)) for p in submitted.providers):  # fmt: skip
-        raise AttachmentMismatchError("ProviderId / OrganizationId is not a provider of the request this tracking "
-                                      "id names", location="Parameters.parameter[ProviderId]")  # fmt: skip
-    pended = _pended(response)
+    check_parties(submitted, member_ids(bundle, claim.get("patient")), known, claim_npis(bundle, claim))
+    pended = pended_lines(response)
     named = {n for a in submitted.attachments for n in a.lines}
     if any(not a.lines for a in submitted.attachments):
         named |= {line} if line is not None else pended
@@ -147,8 +185,10 @@ def stored_attachments(submitted: Submission, opened: Open, key: str, received: 
     for n, attachment in enumerate(submitted.attachments):
         content = copy.deepcopy(attachment.content)
         content["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{key}#{n}"))
-        tags = [{"system": ATTACHMENT_TAG, "code": str(line)} for line in attachment.lines or default]
-        content["meta"] = {"tag": tags, "lastUpdated": received.isoformat(timespec="milliseconds")}
+        content["meta"] = {
+            "tag": line_tags(attachment.lines or default),
+            "lastUpdated": received.isoformat(timespec="milliseconds"),
+        }
         for party in ("subject", "patient"):
             if party in content and claim.get("patient"):
                 content[party] = claim["patient"]
@@ -156,62 +196,68 @@ def stored_attachments(submitted: Submission, opened: Open, key: str, received: 
     return kept
 
 
-def attachment_lines(resource: JSON) -> set[int]:
-    """The lines a kept attachment counts for (none: not an attachment)."""
-    tags = (resource.get("meta") or {}).get("tag", [])
-    return {int(t["code"]) for t in tags if t.get("system") == ATTACHMENT_TAG and str(t.get("code", "")).isdigit()}
-
-
-def _with_notes(bundle: JSON, lines: set[int]) -> JSON:
-    """A copy of the kept request in which every attachment's text is a note of the requests of its lines
-    (the attachments themselves out of the shared context)."""
-    copied = copy.deepcopy(bundle)
-    attachments = [e["resource"] for e in copied["entry"] if attachment_lines(e["resource"])]
-    copied["entry"] = [e for e in copied["entry"] if not attachment_lines(e["resource"])]
-    claim = copied["entry"][0]["resource"]
-    index = Index.of_bundle(copied)
-    requested_url = load_pas().extensions.requested_service
-    for item in claim.get("item", []):
-        sequence = item.get("sequence")
-        if sequence not in lines:
-            continue
-        refs = [e.get("valueReference") for e in item.get("extension", []) if e.get("url") == requested_url]
-        request = index.find(refs[0]) if refs else None
-        if request is None:
-            raise NotPendedError(f"line item {sequence} names no requested service to read the attachment for")
-        for attachment in attachments:
-            if sequence in attachment_lines(attachment):
-                request.setdefault("note", []).append({"text": content_text(attachment)})
-    return copied
-
-
-def answer_attachment(
+def answer_asked(
     store: Store,
     submitted: Submission,
     key: str,
+    asked: AttachmentRequest,
+    context: JSON,
     *,
     forward: bool,
-    limits: Limits = DEFAULT_LIMITS,
     adverse: AdversePolicy = "pend",
-    who: str = "service",
-) -> tuple[JSON, set[int]]:
-    """(ClaimResponse, the item sequences determined again) for a checked submission: the items it answers
-    determined again, as the next version; the same submission sent again gets the version it made (none)."""
+    who: str = "worker",
+) -> JSON:
+    """The next version of the answer to an EHR request that a CDex request asked documentation for, its line
+    determined again from ``context`` (the request's context Bundle, read from the EHR again) with the
+    attachments this answer already holds and the new ones; the request marked answered (the same ``key`` again:
+    the version it made)."""
     existing = store.processed(key)
     if existing is not None and (current := store.claim_response(existing)) is not None:
-        return current, set()
-    opened = find_open(store, submitted)
+        store.set_attachment_request(asked.tracking, "answered")
+        return current
+    response = store.claim_response(asked.claim_response_id)
+    if response is None:
+        raise UnknownTrackingError("the answer this documentation request is for is not kept here")
+    if asked.line not in pended_lines(response):
+        raise NotPendedError(f"line item {asked.line} is not waiting for information any more")
+    bundle = copy.deepcopy(context)
+    bundle["entry"] += [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r}
+                        for r in store.resources_of(response["id"]) if attachment_lines(r)]  # fmt: skip
+    stored = _again(store, submitted, Open(response, bundle, {asked.line}), key, forward=forward,
+                    limits=DEFAULT_LIMITS, adverse=adverse, who=who, pas=False)  # fmt: skip
+    store.set_attachment_request(asked.tracking, "answered")
+    return stored
+
+
+def _again(
+    store: Store,
+    submitted: Submission,
+    opened: Open,
+    key: str,
+    *,
+    forward: bool,
+    limits: Limits,
+    adverse: AdversePolicy,
+    who: str,
+    pas: bool = True,
+) -> JSON:
+    """Determine the lines ``opened`` names again with the submission's attachments as their notes, and keep the
+    next version with the attachments in one transaction (``pas``: a line that still pends asks again)."""
     moment = datetime.now(UTC)
     for attachment in submitted.attachments:
         content_text(attachment.content)  # refused before anything is determined or kept
     attachments = stored_attachments(submitted, opened, key, moment)
     context = copy.deepcopy(opened.bundle)
     context["entry"] += [{"fullUrl": f"{a['resourceType']}/{a['id']}", "resource": a} for a in attachments]
-    decided = _with_notes(context, opened.lines)
+    decided = as_notes(context, opened.lines)
     fresh = decide(decided, checked=True, limits=limits, adverse=adverse)
+    if not pas:  # an EHR request's answer has one item, its sequence the line asked
+        for item in fresh.response.get("item", []):
+            item["itemSequence"] = min(opened.lines)
     response = merged(opened.response, fresh.response, Changes(changed=set(opened.lines), cancelled=set()), moment)
     received = datetime.fromisoformat(str(opened.response["created"]))
-    ask(response, fresh.needs, received=received, lines=set(opened.lines))
+    if pas:
+        ask(response, fresh.needs, received=received, lines=set(opened.lines))
     reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs)
                if sequence_of(r.resource) in opened.lines]  # fmt: skip
     deadline = information_due(received)
@@ -219,7 +265,7 @@ def answer_attachment(
         period = review.resource["restriction"]["period"]
         if first_input(review.resource, "clock") == "standard" and datetime.fromisoformat(period["end"]) > deadline:
             period["end"] = deadline.isoformat(timespec="seconds")
-    stored = store.update_answer(
+    return store.update_answer(
         response,
         cancel=set(opened.lines),
         reviews=reviews,
@@ -231,4 +277,117 @@ def answer_attachment(
         who=who,
         action="attachment",
     )
-    return stored, set(opened.lines)
+
+
+def tracking_key(submitted: Submission) -> str:
+    """A submission's tracking id as kept (``system|value``)."""
+    return _identifier_key(submitted.tracking)
+
+
+@dataclass
+class Received:
+    """What became of a submission: the version it made (and the lines determined again), or held (why)."""
+
+    response: JSON | None
+    lines: set[int]
+    held: str = ""
+
+
+def receive(
+    store: Store,
+    submitted: Submission,
+    data: JSON,
+    key: str,
+    *,
+    forward: bool,
+    limits: Limits = DEFAULT_LIMITS,
+    adverse: AdversePolicy = "pend",
+    who: str = "service",
+) -> Received:
+    """A ``$submit-attachment`` as the service answers it: checked against its request (4xx, nothing kept, when
+    its member, provider or lines are not the request's), kept, then decided; held when its tracking id names
+    no request known here yet, or names one the worker asked the EHR for (the worker decides it)."""
+    existing = store.processed(key)
+    if existing is not None and (current := store.claim_response(existing)) is not None:
+        return Received(current, set())
+    try:
+        opened = find_open(store, submitted)
+    except UnknownTrackingError:
+        asked = find_asked(store, submitted)
+        store.hold_attachment(key, tracking_key(submitted), data)
+        if asked is not None:
+            return Received(None, set(), "accepted; the request it answers is decided again from the EHR's records")
+        return Received(None, set(), "the attachments can not be associated with a current prior authorization and "
+                                     "are being held for association with a future one")  # fmt: skip
+    store.hold_attachment(key, tracking_key(submitted), data)  # kept first: a process killed next loses nothing
+    try:
+        response = _again(store, submitted, opened, key, forward=forward, limits=limits, adverse=adverse, who=who)
+    except RequestConflictError:  # the held answerer decided it meanwhile: its version is this answer
+        made = store.processed(key)
+        current = store.claim_response(made) if made is not None else None
+        if current is None:
+            raise
+        return Received(current, opened.lines)
+    store.attachment_outcome(key, "answered", response=response["id"])
+    return Received(response, opened.lines)
+
+
+def answer_held(store: Store, *, forward: bool, adverse: AdversePolicy = "pend", limits: Limits = DEFAULT_LIMITS,
+                who: str = "service") -> int:  # fmt: skip
+    """Answer the held attachments whose PAS request is now known (or whose process stopped before it answered);
+    refuse, with the reason, those whose member or provider turn out not to be the request's. Those the worker
+    asked the EHR for are left to it. The number answered."""
+    done = 0
+    for held in store.held_attachments():
+        try:
+            submitted = submission(held.payload)
+            opened = find_open(store, submitted)
+            response = _again(store, submitted, opened, held.key, forward=forward, limits=limits, adverse=adverse,
+                              who=who)  # fmt: skip
+        except UnknownTrackingError:
+            continue  # no request known yet (or the worker's): held
+        except RequestConflictError:
+            continue  # another process answered it or the answer changed meanwhile: the next pass sees which
+        except MappingError as exc:
+            refuse(store, held, exc, who)
+            continue
+        store.attachment_outcome(held.key, "answered", response=response["id"])
+        done += 1
+    return done
+
+
+def refuse(store: Store, held: HeldAttachment, error: AdapterError, who: str) -> None:
+    """A held attachment that cannot answer its request (its member or provider not the request's, its line not
+    pended, its content unreadable): refused with the reason, and audited."""
+    store.attachment_outcome(held.key, "refused", reason=f"[{error.code}] {error.message}")
+    store.audit(who, "attachment refused", f"tracking {held.tracking}"[:160], error.code)
+
+
+class HeldAnswerer:
+    """A thread beside the service that answers held attachments (``answer_held``): at start (what a killed
+    process left), then every ``interval`` seconds (those whose request has come since)."""
+
+    def __init__(self, store: Store, *, forward: bool, adverse: AdversePolicy, interval: float) -> None:
+        self.store = store
+        self.forward = forward
+        self.adverse = adverse
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    answer_held(self.store, forward=self.forward, adverse=self.adverse)
+                except Exception:  # noqa: BLE001 - the state failing must not end the thread; the next pass retries
+                    log.exception("answering held attachments failed")
+                self._stop.wait(self.interval)
+
+        self._thread = threading.Thread(target=run, name="held-attachments", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

@@ -176,3 +176,44 @@ senders = Table(
     #: A client that submitted a request for that sending system (so it may subscribe for it).
     Column("client", Text, primary_key=True),
 )
+
+
+attachment_requests = Table(
+    "attachment_requests",
+    metadata,
+    #: The CDex tracking id the Task carries and a ``$submit-attachment`` echoes: an item's pend reference number.
+    Column("tracking", Text, primary_key=True),
+    Column("claim_response_id", Text, nullable=False),
+    #: The item sequence asked for.
+    Column("line", Integer, nullable=False),
+    #: The EHR's request (``ServiceRequest/{id}``) whose context is read again with the attachments.
+    Column("request", Text, nullable=False),
+    #: owed (kept, not yet on the EHR) | requested | in-progress | answered | failed | rejected | cancelled
+    Column("status", Text, nullable=False),
+    #: The Task's id on the EHR, once written.
+    Column("ehr_id", Text),
+    Column("due", Text, nullable=False),
+    Column("updated", Text, nullable=False),
+    #: The CDex Task as built (what is written to the EHR; its contained Patient and PractitionerRole are what
+    #: a submission's member and provider are checked against).
+    Column("task", Text, nullable=False),
+    Index("attachment_requests_status", "status"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    #: The submission's idempotency key (the same content, the same key).
+    Column("key", Text, primary_key=True),
+    #: The tracking id as ``system|value``.
+    Column("tracking", Text, nullable=False),
+    Column("received", Text, nullable=False),
+    #: held (kept until its request is known and answered) | answered | refused
+    Column("status", Text, nullable=False),
+    Column("claim_response_id", Text),
+    #: Why a held attachment was refused once its request was known (its member or provider differ).
+    Column("reason", Text),
+    #: The CDex ``$submit-attachment`` Parameters as received.
+    Column("payload", Text, nullable=False),
+    Index("attachments_status", "status", "received"),
+)

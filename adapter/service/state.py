@@ -33,6 +33,8 @@ from sqlalchemy.pool import StaticPool
 from adapter.errors import RequestConflictError, StateError
 from adapter.review.tasks import ReviewTask, decision_of, response_of, sequence_of
 from adapter.service.schema import (
+    attachment_requests,
+    attachments,
     audit,
     claim_response_versions,
     claim_responses,
@@ -98,6 +100,10 @@ class Recording:
     #: (sending system, client) pairs: whose request this answer is (subscriptions for that sending system
     #: are notified of each version) and which client sent it (so it may subscribe).
     senders: Sequence[tuple[str, str]] = ()
+    #: CDex attachment-request Tasks owed to the EHR for this answer's pended items (the worker's
+    #: ``AttachmentRequest``): kept ``owed`` in the same transaction, so a worker killed before writing them
+    #: leaves them to the next pass.
+    asks: Sequence[AttachmentRequest] = ()
     #: A Task owed to the EHR about this answer (the worker's ``service.ehr_task``): kept as an ``ehr-task``
     #: dead letter in the same transaction, settled once written, so a worker killed before writing it
     #: leaves it to the next pass instead of losing it.
@@ -111,6 +117,32 @@ class DeadLetter:
     item_key: str
     reason: str
     payload: JSON | None
+
+
+@dataclass
+class AttachmentRequest:
+    """A documentation request asked of the EHR as a CDex Task: its tracking id, the answer and line it is for,
+    the EHR request whose context is read again, its status and the Task."""
+
+    tracking: str
+    claim_response_id: str
+    line: int
+    request: str
+    due: str
+    task: JSON
+    status: str = "owed"
+    ehr_id: str | None = None
+    #: When it was kept or last changed.
+    updated: str = ""
+
+
+@dataclass
+class HeldAttachment:
+    """An attachment received and not yet answered (its request not known yet, or its process killed first)."""
+
+    key: str
+    tracking: str
+    payload: JSON
 
 
 def _engine(url: str) -> Engine:
@@ -240,6 +272,8 @@ class Store:
             owed = {"task": r.ehr_task}
             db.execute(insert(dead_letters).values(source=EHR_TASK, item_key=r.key or response["id"], reason=OWED,
                                                    payload=orjson.dumps(owed).decode(), created=now()))  # fmt: skip
+        for ask in r.asks:
+            db.execute(insert(attachment_requests).values(**_ask_row(ask)))
         if r.inquiry:
             rows = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
             db.execute(insert(inquiry_keys), rows)
@@ -787,6 +821,61 @@ class Store:
         with self.transaction() as db:
             db.execute(update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(replayed_at=now()))
 
+    # --- documentation requests and attachments (issue 23) ------------------------------------------------
+
+    def attachment_requests(self, *statuses: str, tracking: str | None = None) -> list[AttachmentRequest]:
+        """The CDex requests asked of the EHR in these statuses (any, when none is named), oldest first; or the
+        one with this tracking id."""
+        table = attachment_requests
+        query = select(table).order_by(table.c.updated, table.c.tracking)
+        if statuses:
+            query = query.where(table.c.status.in_(statuses))
+        if tracking is not None:
+            query = query.where(table.c.tracking == tracking)
+        with self.transaction() as db:
+            rows = db.execute(query).all()
+        return [AttachmentRequest(r.tracking, r.claim_response_id, r.line, r.request, r.due, orjson.loads(r.task),
+                                  r.status, r.ehr_id, r.updated) for r in rows]  # fmt: skip
+
+    def set_attachment_request(
+        self, tracking: str, status: str, ehr_id: str | None = None, *, task: JSON | None = None
+    ) -> None:
+        """A CDex request's new status (and, once written, the Task's id on the EHR and the Task as written)."""
+        values: dict[str, Any] = {"status": status, "updated": now()}
+        if ehr_id is not None:
+            values["ehr_id"] = ehr_id
+        if task is not None:
+            values["task"] = orjson.dumps(task).decode()
+        with self.transaction() as db:
+            db.execute(update(attachment_requests).where(attachment_requests.c.tracking == tracking).values(**values))
+
+    def hold_attachment(self, key: str, tracking: str, payload: JSON) -> None:
+        """Keep an attachment as received, before anything is decided from it (the same key: kept once)."""
+        statement = (
+            self._insert(attachments)
+            .values(key=key, tracking=tracking, received=now(), status="held", payload=orjson.dumps(payload).decode())
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        with self.transaction() as db:
+            db.execute(statement)
+
+    def held_attachments(self, limit: int = 50) -> list[HeldAttachment]:
+        """Attachments kept and not yet answered or refused, oldest first."""
+        table = attachments
+        answered = select(processed.c.item_key)
+        query = (select(table.c.key, table.c.tracking, table.c.payload)
+                 .where(table.c.status == "held", table.c.key.not_in(answered))
+                 .order_by(table.c.received, table.c.key).limit(limit))  # fmt: skip
+        with self.transaction() as db:
+            rows = db.execute(query).all()
+        return [HeldAttachment(r.key, r.tracking, orjson.loads(r.payload)) for r in rows]
+
+    def attachment_outcome(self, key: str, status: str, *, response: str | None = None, reason: str = "") -> None:
+        """A held attachment answered (the ClaimResponse it made a version of) or refused (why)."""
+        values = {"status": status, "claim_response_id": response, "reason": reason[:1000] or None}
+        with self.transaction() as db:
+            db.execute(update(attachments).where(attachments.c.key == key).values(**values))
+
     # --- audit --------------------------------------------------------------------------------------
 
     def audit(self, who: str, action: str, target: str | None, outcome: str) -> None:
@@ -825,6 +914,13 @@ def _task_row(task: JSON) -> dict[str, Any]:
         "updated_us": micros(updated),
         "resource": orjson.dumps(task).decode(),
     }
+
+
+def _ask_row(ask: AttachmentRequest) -> dict[str, Any]:
+    """A CDex request as kept."""
+    return {"tracking": ask.tracking, "claim_response_id": ask.claim_response_id, "line": ask.line,
+            "request": ask.request, "status": ask.status, "ehr_id": ask.ehr_id, "due": ask.due, "updated": now(),
+            "task": orjson.dumps(ask.task).decode()}  # fmt: skip
 
 
 def _audit_row(who: str, action: str, target: str | None, outcome: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import MappingError
-from adapter.fhir.attachments import ask, withdraw
+from adapter.fhir.attachments import ask, carried_attachments, pended_lines, with_carried, withdraw
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
@@ -156,6 +156,12 @@ def answer_update(
         return current, False
     claim = data["entry"][0]["resource"]
     change = changes(claim, answered)
+    brought = carried_attachments(data, claim, earlier_claim(data, claim))
+    if brought:  # attachments answering the asks: the pended items they are for are determined again with them
+        waiting = pended_lines(answered) - change.cancelled
+        attached = {line for a in brought for line in (a.lines or waiting)} & waiting
+        change = Changes(change.changed | attached, change.cancelled)
+        data = with_carried(data, brought, attached)
     moment = datetime.now(UTC)
     fresh = None
     if change.changed:

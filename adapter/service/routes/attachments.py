@@ -4,7 +4,7 @@ route (reading the text and determining again run in the thread pool)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from adapter.fhir.attachments import submission
 from adapter.fhir.pas import review_action_code
 from adapter.service.admission import Principal
-from adapter.service.attachments import UnknownTrackingError, answer_attachment
-from adapter.service.http import ServiceError, fhir_response
+from adapter.service.attachments import receive, tracking_key
+from adapter.service.http import fhir_response
 from adapter.service.routes import body, context, requires
 from adapter.service.tracing import tracer
 
@@ -28,29 +28,32 @@ def submit_attachment(
 ) -> Response:
     """CDex ``$submit-attachment`` for a prior authorization pended here: the attachment is matched to the open
     request by its tracking id (an item's pend reference number, or the Claim's identifier), its member and
-    provider checked (422, nothing kept, when they are not the request's; 404 for a tracking id not known
-    here), and the items it answers are determined again: 200 with an OperationOutcome naming the new version
-    of the ClaimResponse (``Content-Location``); the same submission again, the same version."""
+    provider checked (422, nothing kept, when they are not the request's), kept, and the items it answers are
+    determined again: 200 with an OperationOutcome naming the new version of the ClaimResponse
+    (``Content-Location``); the same submission again, the same version. A tracking id not known here (yet), or
+    one the worker asked the EHR with, is held: 202 with an informational OperationOutcome (CDex CONF-021)."""
     ctx = context(request)
     data = ctx.inbound(raw)
     submitted = submission(data)
     key = f"attachment:{hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()}"
-    try:
-        with tracer.start_as_current_span("determine"):
-            response, lines = answer_attachment(
-                ctx.store, submitted, key, forward=ctx.settings.forwarding, limits=ctx.limits,
-                adverse=ctx.settings.determination.adverse, who=getattr(request.state, "principal", principal.name),
-            )  # fmt: skip
-    except UnknownTrackingError as exc:
-        raise ServiceError(404, exc.message, code=exc.code, issue_type=exc.issue_type) from exc
+    with tracer.start_as_current_span("determine"):
+        received = receive(
+            ctx.store, submitted, data, key, forward=ctx.settings.forwarding, limits=ctx.limits,
+            adverse=ctx.settings.determination.adverse, who=getattr(request.state, "principal", principal.name),
+        )  # fmt: skip
+    response = received.response
+    if response is None:
+        request.state.target = f"tracking {tracking_key(submitted)}"[:160]
+        return fhir_response(_informational(received.held), 202)
     for item in response.get("item", []):
-        if item.get("itemSequence") in lines:  # determined again
+        if item.get("itemSequence") in received.lines:  # determined again
             ctx.metrics.determinations.labels(review_action_code(item.get("adjudication", [])) or "none").inc()
     version = f"ClaimResponse/{response['id']}/_history/{response['meta']['versionId']}"
     request.state.target = version
     said = f"attachment accepted; the answer is now {version} ({response['disposition']})"
-    outcome = {
-        "resourceType": "OperationOutcome",
-        "issue": [{"severity": "information", "code": "informational", "details": {"text": said}}],
-    }
-    return fhir_response(outcome, 200, {"Content-Location": f"{ctx.base}/{version}"})
+    return fhir_response(_informational(said), 200, {"Content-Location": f"{ctx.base}/{version}"})
+
+
+def _informational(text: str) -> dict[str, Any]:
+    return {"resourceType": "OperationOutcome",
+            "issue": [{"severity": "information", "code": "informational", "details": {"text": text}}]}  # fmt: skip
