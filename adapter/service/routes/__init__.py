@@ -80,6 +80,13 @@ def context(request: Request) -> ServiceContext:
     return ctx
 
 
+def audited(request: Request, target: str) -> ServiceContext:
+    """The service's context for a request about one resource, whose audit row names it as ``target`` (as long
+    as the audit log keeps, 160 characters)."""
+    request.state.target = target[:160]
+    return context(request)
+
+
 #: Only names the bearer token in the OpenAPI document (so FastAPI marks exactly the routes that need one);
 #: admission reads and checks the header itself.
 _BEARER = HTTPBearer(auto_error=False, description="a static token from service.tokens or a SMART access token")

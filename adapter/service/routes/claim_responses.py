@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
-from adapter.service.routes import context, requires, search_params, searchset
+from adapter.service.routes import audited, context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 from adapter.types import JSON
 
@@ -20,8 +20,7 @@ _PARAMS = {"patient", "request", "outcome", "_lastUpdated"}
 def read_claim_response(
     rid: str, request: Request, _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))]
 ) -> Response:
-    ctx = context(request)
-    request.state.target = f"ClaimResponse/{rid}"
+    ctx = audited(request, f"ClaimResponse/{rid}")
     found = ctx.store.claim_response(rid) if FHIR_ID.fullmatch(rid) else None
     if found is None:
         raise ServiceError(404, "no such ClaimResponse", code="not-found", issue_type="not-found")
@@ -47,8 +46,7 @@ def claim_response_history(
 ) -> Response:
     """Every version of a ClaimResponse, newest first: a ``history`` Bundle (the first made by a create, the
     later by a physician's decision)."""
-    ctx = context(request)
-    request.state.target = f"ClaimResponse/{rid}/_history"
+    ctx = audited(request, f"ClaimResponse/{rid}/_history")
     versions = ctx.store.claim_response_versions(rid) if FHIR_ID.fullmatch(rid) else []
     if not versions:
         raise ServiceError(404, "no such ClaimResponse", code="not-found", issue_type="not-found")
@@ -63,8 +61,7 @@ def read_claim_response_version(
     rid: str, vid: str, request: Request, _: Annotated[Principal, Depends(requires("ClaimResponse", "r"))]
 ) -> Response:
     """One version of a ClaimResponse (vread)."""
-    ctx = context(request)
-    request.state.target = f"ClaimResponse/{rid}/_history/{vid}"[:160]
+    ctx = audited(request, f"ClaimResponse/{rid}/_history/{vid}")
     versions = ctx.store.claim_response_versions(rid) if FHIR_ID.fullmatch(rid) else []
     found = next((v for v in versions if v["meta"]["versionId"] == vid), None)
     if found is None:

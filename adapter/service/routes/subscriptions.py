@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal
 from adapter.service.http import FHIR_ID, ServiceError, fhir_response
-from adapter.service.routes import ServiceContext, body, context, requires
+from adapter.service.routes import ServiceContext, audited, body, context, requires
 from adapter.service.search import number
 from adapter.service.subscriptions import notification, read_subscription, status
 from adapter.types import JSON
@@ -59,8 +59,7 @@ def create_subscription(
 def read_subscription_route(
     sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "r"))]
 ) -> Response:
-    request.state.target = f"Subscription/{sid}"
-    return fhir_response(_own(context(request), sid, principal)[0])
+    return fhir_response(_own(audited(request, f"Subscription/{sid}"), sid, principal)[0])
 
 
 @router.put("/Subscription/{sid}")
@@ -70,8 +69,7 @@ def update_subscription(
     principal: Annotated[Principal, Depends(requires("Subscription", "u"))],
     raw: Annotated[bytes, Depends(body(update=True))],
 ) -> Response:
-    ctx = context(request)
-    request.state.target = f"Subscription/{sid}"
+    ctx = audited(request, f"Subscription/{sid}")
     current, _events = _own(ctx, sid, principal)
     subscription, org = read_subscription(ctx.inbound(raw), ctx.settings.service.subscription_endpoints)
     _admitted(ctx, org, principal)
@@ -85,8 +83,7 @@ def update_subscription(
 def delete_subscription(
     sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "d"))]
 ) -> Response:
-    ctx = context(request)
-    request.state.target = f"Subscription/{sid}"
+    ctx = audited(request, f"Subscription/{sid}")
     _own(ctx, sid, principal)
     ctx.store.delete_subscription(sid)
     return Response(status_code=204)
