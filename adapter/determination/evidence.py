@@ -301,6 +301,10 @@ _A_CHANGE = re.compile(
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
+#: A sentence opened by a concession, up to the comma that ends it ("Although she denies weakness, the EHL is
+#: 4/5"): no cue reaches across that comma.
+_CONCESSION = re.compile(r"\s*(?:although|though|even though|while|whereas|except for|apart from|aside from|other than|"
+                         r"despite|in spite of)\b[^,;:.]{1,120},", re.I)  # fmt: skip
 
 
 def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -403,6 +407,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 labels.append((target, match))
         doc.spans[_GROUP] = spans
         doc = context(doc)
+        concession = _CONCESSION.match(text, offset, stop)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
         whole = set()
@@ -421,6 +426,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             for m in span._.modifiers:
                 if told and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it
+                if concession and (doc[m.modifier_span[0]].idx + offset < concession.end()) != (
+                    match.start() < concession.end()
+                ):
+                    continue
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing
                 if m.modifier_span[1] > span.start and m.modifier_span[0] < span.end:
                     continue
