@@ -67,6 +67,14 @@ def _command(commands: Any, name: str, summary: str) -> argparse.ArgumentParser:
     return parser
 
 
+def _batch(parser: argparse.ArgumentParser, files_help: str, json_help: str) -> None:
+    """The flags of a command that reads a batch of files and writes a line of JSON for each: the files, --json
+    and --no-progress."""
+    parser.add_argument("inputs", nargs="+", metavar="FILE", help=files_help)
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imr-adapter",
@@ -79,9 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     parse = _command(commands, "parse", "parse IMR letters (text or PDF) into cases")
-    parse.add_argument("inputs", nargs="+", metavar="FILE", help="letter files or folders of letters")
-    parse.add_argument("--json", action="store_true", help="one JSON object per letter per line")
-    parse.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _batch(parse, "letter files or folders of letters", "one JSON object per letter per line")
     parse.set_defaults(run=cmd_parse)
 
     convert = _command(commands, "convert", "convert letters to FHIR transaction Bundles or NDJSON")
@@ -113,11 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.set_defaults(run=cmd_push)
 
     facts = _command(commands, "facts", "print every fact the determination reads, with its status, quote and source")
-    facts.add_argument(
-        "inputs", nargs="+", metavar="FILE", help="letters, FHIR requests or Bundles, or folders of them"
-    )
-    facts.add_argument("--json", action="store_true", help="one JSON object per input per line")
-    facts.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _batch(facts, "letters, FHIR requests or Bundles, or folders of them", "one JSON object per input per line")
     facts.set_defaults(run=cmd_facts)
 
     pull = _command(commands, "pull", "fetch the adapter's ClaimResponses back from a server as cases")
@@ -127,11 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(run=cmd_pull)
 
     judge = _command(commands, "determine", "guideline determinations for letters, ServiceRequests or Bundles")
-    judge.add_argument(
-        "inputs", nargs="+", metavar="FILE", help="letters (.txt, .pdf), FHIR JSON files (.json) or folders of them"
+    _batch(
+        judge, "letters (.txt, .pdf), FHIR JSON files (.json) or folders of them", "one JSON object per input per line"
     )
-    judge.add_argument("--json", action="store_true", help="one JSON object per input per line")
-    judge.add_argument("--no-progress", action="store_true", help="no progress bar")
     judge.add_argument(
         "--adverse",
         choices=["pend", "decide"],
