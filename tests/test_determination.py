@@ -13,7 +13,6 @@ import jsonschema
 import pytest
 
 from adapter import MappingTableError, parse_letter
-from adapter.categories import categorise
 from adapter.cli import main
 from adapter.determination import (
     Context,
@@ -926,26 +925,6 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
 
     assert weeks("A Request for Authorization dated 08-28-2016 was received.") == 2.0
     assert weeks("A Request for Authorization dated 08-28-2013 was received.") == decided
-
-
-@pytest.mark.parametrize(
-    ("request_text", "category"),
-    [
-        ("Acupuncture 2 times a week for 3 weeks #6", "acupuncture"),
-        ("TENS unit rental #30 days", "tens"),
-        ("Chiropractic treatment #8 for the low back", "chiropractic"),
-        ("Physical therapy #12 visits for the right knee", "physical-therapy"),
-        ("Myofascial release 6 sessions for the neck", "chiropractic"),
-        ("LSO back support", "durable-medical-equipment"),
-        ("Diagnostic ultrasound of the right shoulder", "imaging-other"),
-        ("Ultrasound therapy 6 sessions", "passive-modality"),
-        ("Carpal tunnel release, right", "surgery"),
-        ("Acmeprofen 10 mg tablets #30", "other-drug"),
-    ],
-)
-def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, category: str) -> None:
-    """A count ("#6") or a dose belongs to drugs only when no therapy, device or study names the request."""
-    assert categorise(request_text) == category
 
 
 def test_a_request_with_no_clinical_record_is_decided_only_by_its_own_counts_doses_and_limits() -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
 from adapter import MappingTableError
 from adapter.tables import load_tables
-from tests.conftest import ROOT, replace_once
+from tests.conftest import replace_once
 
 
 @pytest.fixture
@@ -65,14 +64,6 @@ def test_bad_yaml(tables_copy: Path) -> None:
         load_tables(tables_copy)
     assert "not valid YAML" in raised.value.message
     assert (raised.value.location or "").startswith(str(tables_copy / "body_sites.yaml"))
-
-
-def test_every_request_category_says_how_pas_carries_it() -> None:
-    """A category the determination knows gets its own PAS resource, service type and place (the default is
-    for text no category matches)."""
-    categories = yaml.safe_load((ROOT / "mappings" / "categories.yaml").read_text())
-    pas = yaml.safe_load((ROOT / "mappings" / "pas.yaml").read_text())
-    assert {entry["id"] for entry in categories["entries"]} <= set(pas["categories"])
 
 
 def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:

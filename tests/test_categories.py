@@ -1,0 +1,50 @@
+"""The category of a requested service (adapter.categories): what the words or codes of a request name, and a
+category table that is broken fails at load naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapter import MappingTableError
+from adapter.categories import categories, categorise
+from tests.conftest import ROOT, replace_once
+
+
+@pytest.mark.parametrize(
+    ("request_text", "category"),
+    [
+        ("Acupuncture 2 times a week for 3 weeks #6", "acupuncture"),
+        ("TENS unit rental #30 days", "tens"),
+        ("Chiropractic treatment #8 for the low back", "chiropractic"),
+        ("Physical therapy #12 visits for the right knee", "physical-therapy"),
+        ("Myofascial release 6 sessions for the neck", "chiropractic"),
+        ("LSO back support", "durable-medical-equipment"),
+        ("Diagnostic ultrasound of the right shoulder", "imaging-other"),
+        ("Ultrasound therapy 6 sessions", "passive-modality"),
+        ("Carpal tunnel release, right", "surgery"),
+        ("Acmeprofen 10 mg tablets #30", "other-drug"),
+    ],
+)
+def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, category: str) -> None:
+    """A count ("#6") or a dose belongs to drugs only when no therapy, device or study names the request."""
+    assert categorise(request_text) == category
+
+
+def test_every_request_category_says_how_pas_carries_it() -> None:
+    """A category the determination knows gets its own PAS resource, service type and place (the default is
+    for text no category matches)."""
+    categories = yaml.safe_load((ROOT / "mappings" / "categories.yaml").read_text())
+    pas = yaml.safe_load((ROOT / "mappings" / "pas.yaml").read_text())
+    assert {entry["id"] for entry in categories["entries"]} <= set(pas["categories"])
+
+
+def test_a_category_naming_no_drug_class_of_the_lexicon_fails_at_load(mappings_copy: Path) -> None:
+    """A category drawing its words from a drug class the lexicon lacks would match nothing: the table refuses."""
+    replace_once(mappings_copy / "categories.yaml", "{id: nsaid, drugs: nsaid}", "{id: nsaid, drugs: nsaids}")
+    with pytest.raises(MappingTableError) as raised:
+        categories(mappings_copy)
+    assert "no drug class 'nsaids' in the lexicon" in raised.value.message
+    assert raised.value.location == str(mappings_copy / "categories.yaml")
