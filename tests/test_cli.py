@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from adapter.cli import main
+from adapter.cli.parser import build_parser
+from adapter.cli.settings import resolve
 from adapter.sandbox import free_port
 from tests.conftest import FIXTURES, LETTERS, make_pdf
 
@@ -304,3 +306,19 @@ def test_an_error_is_one_line_however_long(httpx_mock: Any, capsys: pytest.Captu
     assert main(["pull", "--server", "http://payer.test/fhir", "--auth", "none"]) == 1
     errors = capsys.readouterr().err.splitlines()
     assert len(errors) == 1 and len(errors[0]) > 80 and errors[0].startswith("error: [")
+
+
+def test_a_commands_flags_win_over_the_environment_and_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command resolves its settings in one place: imr-adapter.toml, then IMR_* variables, then its flags."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "imr-adapter.toml").write_text('[service]\nstate_url = "sqlite:///from-the-file.db"\n')
+    monkeypatch.setenv("IMR_DETERMINATION__ADVERSE", "decide")
+    parse = build_parser().parse_args
+    assert resolve(parse(["determine", "x.txt"])).determination.adverse == "decide"
+    assert resolve(parse(["determine", "--adverse", "pend", "x.txt"])).determination.adverse == "pend"
+    assert resolve(parse(["db", "current"])).service.state_url == "sqlite:///from-the-file.db"
+    flags = ["sync", "--state", "sqlite:///from-a-flag.db", "--payer", "http://127.0.0.1:9/fhir"]
+    settings = resolve(parse(flags))
+    assert (settings.service.state_url, settings.payer) == ("sqlite:///from-a-flag.db", "http://127.0.0.1:9/fhir")
