@@ -16,7 +16,9 @@ from pytest_httpx import HTTPXMock
 from adapter import parse_letter
 from adapter.config import RetrySettings
 from adapter.exchange import FHIRClient
+from adapter.fhir import inbound
 from adapter.fhir.build import request_bundle
+from adapter.fhir.inbound import Limits
 from adapter.fhir.pas import review_action_code
 from adapter.letters import summary_text
 from adapter.service.context import Capabilities, ContextReader
@@ -103,6 +105,37 @@ def test_a_page_is_read_in_two_round_trips_and_each_patient_once(tmp_path: Path)
     assert (report.seen, report.decided) == (3, 3)
     # the page (Patients included), then the context of the whole page in one batch; the other request types
     assert ehr.asked == ["GET metadata", "GET ServiceRequest", "POST ", "GET MedicationRequest", "GET DeviceRequest"]
+
+
+def test_a_page_validates_each_resource_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patient a's two requests share its Patient and Conditions: each is validated once in the page, and each
+    request once, on admission."""
+    validated: list[str] = []
+    check = inbound.check_resource
+
+    def counted(resource: Any, *args: Any, **kwargs: Any) -> None:
+        if resource.get("id"):  # a Bundle's shell has none
+            validated.append(f"{resource['resourceType']}/{resource['id']}")
+        check(resource, *args, **kwargs)
+
+    monkeypatch.setattr(inbound, "check_resource", counted)
+    monkeypatch.setattr("adapter.service.worker.check_resource", counted)
+    ehr = FakeEHR()
+    assert _worker(tmp_path, ehr).run_once().decided == 3
+    held = [f"ServiceRequest/{r['id']}" for r in ehr.requests] + [f"Patient/{p}" for p in ehr.patients]
+    held += [f"Condition/{c['id']}" for c in ehr.conditions]
+    assert sorted(validated) == sorted(held)
+
+
+def test_the_worker_applies_the_configured_limits(tmp_path: Path) -> None:
+    ehr = FakeEHR()
+    ehr.conditions[0]["note"] = [{"text": "Low back pain radiating to the left leg. " * 10}]  # patient a's
+    client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False,
+                        limits=Limits(max_clinical_text=200))  # fmt: skip
+    report = worker.run_once()
+    assert (report.decided, report.dead) == (1, 2)  # patient b's request; patient a's two exceed the limit
+    assert {d.reason.split("]")[0] for d in worker.store.dead_letters()} == {"[input-limit"}
 
 
 def test_context_is_grouped_by_patient_and_next_links_are_followed(tmp_path: Path) -> None:

@@ -218,8 +218,12 @@ def check_one_patient(bundle: JSON) -> None:
             )
 
 
-def check_inbound(data: Any, *, version: Literal["R4", "R5"] = "R4", limits: Limits = DEFAULT_LIMITS) -> JSON:
-    """The whole edge check of one inbound resource or Bundle; returns it when it passes."""
+def check_inbound(
+    data: Any, *, version: Literal["R4", "R5"] = "R4", limits: Limits = DEFAULT_LIMITS, valid: set[int] | None = None
+) -> JSON:
+    """The whole edge check of one inbound resource or Bundle; returns it when it passes. ``valid``: the ids
+    of resources validated already, whichever Bundle held them (a page of requests shares each patient's
+    context): those are not validated again, and those validated here join them."""
     if not isinstance(data, dict):
         raise MappingError("expected a FHIR resource (a JSON object)")
     check_tree(data, limits)
@@ -233,6 +237,9 @@ def check_inbound(data: Any, *, version: Literal["R4", "R5"] = "R4", limits: Lim
         del shell["entry"]
     check_resource(shell, version=version)
     for where, resource in found:
-        check_resource(resource, where, version)
+        if valid is None or id(resource) not in valid:
+            check_resource(resource, where, version)
+            if valid is not None:
+                valid.add(id(resource))
     check_one_patient(data)
     return data

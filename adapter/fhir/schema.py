@@ -105,7 +105,7 @@ def _schema() -> JSON:
     """The R4 schema, each definition with what its model checks beyond it, and a resource checked against the
     definition its ``resourceType`` names (not against every resource type in turn, as its ``oneOf`` would)."""
     definitions = _hl7()["definitions"]
-    for name, definition in definitions.items():
+    for definition in definitions.values():
         if "properties" in definition:  # HL7's complex types leave it out: a number would pass for an Identifier
             definition["type"] = "object"
     # Stricter than HL7's where the models are (never looser: what the schema refuses, the models decide):

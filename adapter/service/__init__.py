@@ -11,6 +11,7 @@ from adapter.config import Settings
 from adapter.exchange import FHIRClient
 from adapter.service.app import create_app
 from adapter.service.forwarder import Forwarder, payer_client
+from adapter.service.pipeline import service_limits
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker
 
@@ -41,6 +42,7 @@ class Wiring:
             processes=service.worker_processes or os.cpu_count() or 1,
             page_size=service.worker_page_size,
             lease=service.worker_lease,
+            limits=service_limits(service),
         )
 
 

@@ -40,14 +40,13 @@ from adapter.errors import (
     ReviewClosedError,
     StateError,
 )
-from adapter.fhir.inbound import Limits
 from adapter.service import openapi, tracing
 from adapter.service.admission import Admission
 from adapter.service.attachments import HeldAnswerer
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import ServiceError, outcome_response
 from adapter.service.metrics import Metrics
-from adapter.service.pipeline import warm_up
+from adapter.service.pipeline import service_limits, warm_up
 from adapter.service.routes import (
     ServiceContext,
     attachments,
@@ -103,9 +102,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         store=store,
         admission=Admission(service),
         metrics=Metrics(store),
-        limits=Limits(
-            max_entries=service.max_entries, max_text=service.max_text, max_clinical_text=service.max_clinical_text
-        ),
+        limits=service_limits(service),
     )
 
     @asynccontextmanager

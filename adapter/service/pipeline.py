@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from adapter.config import ServiceSettings
 from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
 from adapter.determination.documentation import Need
 from adapter.errors import AdapterError, RequestConflictError, StateError
@@ -26,6 +27,13 @@ from adapter.types import JSON
 DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
 #: The tag on the payer's copy that says which version of the adapter's ClaimResponse it is.
 VERSION_TAG_SYSTEM = "urn:imr-adapter:determination-version"
+
+
+def service_limits(service: ServiceSettings) -> Limits:
+    """How much one request may hold, as configured: the same for a request pushed and one the worker reads."""
+    return Limits(
+        max_entries=service.max_entries, max_text=service.max_text, max_clinical_text=service.max_clinical_text
+    )
 
 
 @dataclass

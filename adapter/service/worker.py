@@ -27,8 +27,9 @@ from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
-from adapter.fhir.inbound import check_resource, check_tree
+from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
+from adapter.fhir.r5 import is_r5
 from adapter.review.tasks import response_of
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
@@ -102,10 +103,11 @@ class Started:
     outcomes: Iterator[Decided | AdapterError]
 
 
-def _determine(bundle: JSON, adverse: AdversePolicy) -> Decided | AdapterError:
-    """One determination, its error returned rather than raised (it may run in another process)."""
+def _determine(bundle: JSON, adverse: AdversePolicy, limits: Limits) -> Decided | AdapterError:
+    """One determination of a checked Bundle, its error returned rather than raised (it may run in another
+    process)."""
     try:
-        return decide(bundle, adverse=adverse)
+        return decide(bundle, checked=True, adverse=adverse, limits=limits)
     except AdapterError as exc:
         return exc
 
@@ -182,6 +184,7 @@ class SyncWorker:
         adverse: AdversePolicy = "pend",
         processes: int = 1,
         lease: float = 120.0,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.store = store
         self.ehr = ehr
@@ -198,6 +201,8 @@ class SyncWorker:
         #: reporting reviews): each held by one worker at a time, renewed every page, free again after
         #: ``lease`` seconds when its holder dies.
         self.lease = lease
+        #: How much one request's context may hold (the service's configured limits).
+        self.limits = limits
         self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held: set[str] = set()
 
@@ -287,17 +292,31 @@ class SyncWorker:
                 out.append(exc)
         return out
 
+    def checked(self, bundles: list[JSON | AdapterError], valid: set[int]) -> list[JSON | AdapterError]:
+        """Each context Bundle checked at the edge (its error in its place), here rather than where it is
+        determined, so that a resource several of the page's Bundles hold (the patient's context, shared by the
+        patient's requests) is validated once: ``valid`` holds the ids of those validated already."""
+        out: list[JSON | AdapterError] = []
+        for bundle in bundles:
+            try:
+                out.append(bundle if isinstance(bundle, AdapterError) else check_inbound(
+                    bundle, version="R5" if is_r5(bundle) else "R4", limits=self.limits, valid=valid))  # fmt: skip
+            except AdapterError as exc:
+                out.append(exc)
+        return out
+
     def determine(self, bundles: list[JSON | AdapterError]) -> Iterator[Decided | AdapterError]:
-        """Determine every context Bundle, in order: on the pool's processes when there is one (all started
-        at once, collected as the iterator is read), else as it is read."""
+        """Determine every checked context Bundle, in order: on the pool's processes when there is one (all
+        started at once, collected as the iterator is read), else as it is read."""
         work = [b for b in bundles if not isinstance(b, AdapterError)]
         done: Iterator[Decided | AdapterError]
         pool = self.pool()
         if pool is not None and len(work) > 1:
             chunk = max(1, len(work) // (self.processes * 4))
-            done = iter(pool.map(_determine, work, [self.adverse] * len(work), chunksize=chunk))
+            done = iter(pool.map(_determine, work, [self.adverse] * len(work), [self.limits] * len(work),
+                                 chunksize=chunk))  # fmt: skip
         else:
-            done = (_determine(b, self.adverse) for b in work)
+            done = (_determine(b, self.adverse, self.limits) for b in work)
         return (b if isinstance(b, AdapterError) else next(done) for b in bundles)
 
     def dead(self, request: JSON, key: str, error: AdapterError, report: PassReport) -> None:
@@ -310,7 +329,8 @@ class SyncWorker:
     def start_page(self, page: Page, report: PassReport) -> Started:
         """Admit a page's requests, read their context and start their determinations."""
         todo = [(request, key) for request in page.requests if (key := self.admit(request, report)) is not None]
-        outcomes = self.determine(page.contexts([r for r, _ in todo])) if todo else iter(())
+        valid = {id(request) for request, _ in todo}  # validated on admission
+        outcomes = self.determine(self.checked(page.contexts([r for r, _ in todo]), valid)) if todo else iter(())
         return Started(page, todo, outcomes)
 
     def finish_page(self, started: Started, report: PassReport) -> None:
@@ -475,7 +495,7 @@ class SyncWorker:
             rtype, _, rid = reference.partition("/")
             try:
                 request = self.ehr.read(rtype, rid)
-                decided = decide(self.context(request), adverse=self.adverse)
+                decided = decide(self.context(request), adverse=self.adverse, limits=self.limits)
             except AdapterError as exc:
                 report.errors.append(f"{reference}: [{exc.code}] {exc.message}")
                 continue
