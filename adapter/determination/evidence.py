@@ -430,8 +430,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     match.start() < concession.end()
                 ):
                     continue
-                # a cue inside the phrase itself ("return" in "return to work") modifies nothing
-                if m.modifier_span[1] > span.start and m.modifier_span[0] < span.end:
+                # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
+                # begins in it ("is requested" after "MRI of the spine is") does
+                if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:
                     continue
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
