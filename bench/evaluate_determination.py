@@ -107,8 +107,9 @@ def evaluate_sentences(paths: list[Path], console: Console, sets: set[str] | Non
                 outcome = "right" if got == expected else "wrong"
                 by_phenomenon[phenomenon][outcome] += 1
                 by_fact[fact][outcome] += 1
-                if got == "absent" and expected != "absent" and not str(case.get("set")).startswith("heldout"):
-                    false_absent.append(f"{fact}: {case['text'][:90]}")
+                if got == "absent" and expected != "absent":
+                    shown = not str(case.get("set")).startswith("heldout")  # held-out text is never shown
+                    false_absent.append(f"{fact}: {case['text'][:90] if shown else '(held out)'}")
     for title, table_of in (("phenomenon", by_phenomenon), ("fact", by_fact)):
         table = Table(title=f"Sentences: statuses read right, by {title}")
         for column in (title, "right", "of", "share"):

@@ -98,26 +98,36 @@ def test_a_text_is_analysed_once_and_the_memory_of_texts_is_bounded() -> None:
     evidence.forget_texts()
 
 
-EVALUATION: list[dict[str, Any]] = yaml.safe_load(
-    (FIXTURES / "determination" / "sentences-evaluation.yaml").read_text()
+def _evaluation(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / name).read_text())
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "least_right", "most_false_absent"),
+    [
+        # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 87% and 67% held out now
+        ("sentences-evaluation.yaml", 0.80, 14),
+        # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 66% now (64% held out)
+        ("sentences-evaluation-3.yaml", 0.64, 20),
+    ],
 )
-
-
-def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it() -> None:
-    """660 sentences written by hands that had not read the reader (160 held out while it changed): the share of
-    statuses read right, and the absences read where none is stated, may not fall below what the reader
-    reaches now (90% and 78% on the two dev sets, 65% held out; 14 false absences; see the README)."""
+def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
+    name: str, least_right: float, most_false_absent: int
+) -> None:
+    """Sentences written by hands that had not read the reader: the share of statuses read right, and the
+    absences read where none is stated, may not fall below what the reader reaches now (see the README)."""
     right = total = false_absent = 0
-    for case in EVALUATION:
+    for case in _evaluation(name):
         facts = build_facts(case["request"], Context(texts=[Text("note", case["text"])]))
         for fact, expected in case["expect"].items():
             got = getattr(facts, fact)
             right += got == expected
             total += 1
             false_absent += got == "absent" and expected != "absent"
-    assert total >= 1000
-    assert right / total >= 0.80, f"{right}/{total}"
-    assert false_absent <= 14
+    assert total >= 500
+    assert right / total >= least_right, f"{right}/{total}"
+    assert false_absent <= most_false_absent
 
 
 def test_context_reads_sentences_in_bounded_windows() -> None:
