@@ -320,7 +320,7 @@ def test_a_running_sync_outlives_an_unreachable_ehr(monkeypatch: pytest.MonkeyPa
     from argparse import Namespace
     from types import SimpleNamespace
 
-    from adapter import cli
+    from adapter.cli import service as cli
     from adapter.config import load_settings
     from adapter.errors import TransportError
 
