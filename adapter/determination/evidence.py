@@ -8,7 +8,8 @@ One NLP pass per text: spaCy's rule-based sentencizer, the lexicon's phrases (``
 targets, and medspacy's ConText with its default modifiers plus the lexicon's: negation, suspicion, history,
 plans and requests, conditions and goals, the record's silence and utilization review quoted (unknown, never
 absent), drugs stopped, other experiencers, pseudo-cues that mask a cue word ("not only"), and clause
-boundaries that end a modifier's scope. A sentence about another injury counts for none of this one's facts.
+boundaries that end a modifier's scope. What a sentence says of another injury, up to a ";" or a "but", counts
+for none of this one's facts.
 
 ConText runs on each sentence that holds a lexicon phrase, never on the whole text at once, so the pass is
 linear in the text's length (a template of a hundred "No fever." lines costs a hundred small sentences). Each
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import os
 import re
 import threading
@@ -128,7 +130,7 @@ class _Target:
 class _Pipeline:
     nlp: Any
     targets: list[_Target]
-    #: A sentence about another injury counts for none of this one's facts.
+    #: What a sentence says of another injury (up to a ";" or a "but") counts for none of this one's facts.
     other_injury: re.Pattern[str]
     #: A sentence whose subject is someone else ("Her sister has ...") is about someone else throughout.
     someone_else: re.Pattern[str]
@@ -301,6 +303,15 @@ _A_CHANGE = re.compile(
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
+#: Where a statement about another injury ends: "Was on tramadol for a non-industrial fracture; now takes Norco".
+_STRETCH = re.compile(r";|\b(?:but|however|although|though|whereas|while)\b", re.I)
+
+
+def _stretches(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    cuts = [start, *(m.start() for m in _STRETCH.finditer(text, start, end)), end]
+    return list(itertools.pairwise(cuts))
+
+
 #: A sentence opened by a concession, up to the comma that ends it ("Although she denies weakness, the EHL is
 #: 4/5"): no cue reaches across that comma.
 _CONCESSION = re.compile(r"\s*(?:although|though|even though|while|whereas|except for|apart from|aside from|other than|"
@@ -410,14 +421,16 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         concession = _CONCESSION.match(text, offset, stop)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
-        whole = set()
-        if pipeline.other_injury.search(sentence):
-            whole.add(OTHER_INJURY)
+        # the stretches of the sentence (cut at ";" and "but", "however", ...) that speak of another injury
+        elsewhere = [
+            (first, last) for first, last in _stretches(text, offset, stop)
+            if pipeline.other_injury.search(text, first, last)
+        ]  # fmt: skip
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
             name = target.name
             if target.kind == "drug":
                 name = lexicon.drug_by_name[match.group(0).lower()].ingredient
-            modifiers = set(whole)
+            modifiers = {OTHER_INJURY} if any(a <= match.start() < b for a, b in elsewhere) else set()
             clause_start, clause_end = treatments.clause(index, match.start())
             clause = text[clause_start:clause_end]
             told = pipeline.informant.match(clause.strip())
