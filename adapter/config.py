@@ -148,6 +148,9 @@ class ServiceSettings(BaseModel):
     log_format: Literal["json", "text"] = "json"
     #: The worker also writes a Task back to the EHR server for each request it decides (status and answer).
     ehr_task: bool = False
+    #: The worker asks the EHR for the documentation a pended request lacks with Da Vinci CDex attachment-request
+    #: Tasks (answered at ``{base_url}/$submit-attachment`` or by completing the Task), and decides again.
+    ehr_attachment_requests: bool = False
     #: The URL prefixes a PAS Subscription's rest-hook endpoint may start with; empty: any https URL (list a
     #: loopback http prefix to allow one).
     subscription_endpoints: list[str] = Field(default_factory=list)

@@ -43,6 +43,7 @@ class Wiring:
             page_size=service.worker_page_size,
             lease=service.worker_lease,
             limits=service_limits(service),
+            attachment_url=f"{service.base_url}/$submit-attachment" if service.ehr_attachment_requests else None,
         )
 
 

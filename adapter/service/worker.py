@@ -31,6 +31,7 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_re
 from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
 from adapter.fhir.r5 import is_r5
 from adapter.review.tasks import response_of
+from adapter.service.cdex import DocumentationRequests, owed_asks
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
@@ -59,6 +60,8 @@ EHR_FAILURES = (TransportError, RetryableError, AuthError, PagingError)
 TASK_SYSTEM = "urn:imr-adapter:id:task"
 #: How far the worker has reported completed physician reviews back to the EHR (microseconds).
 REVIEWS_CURSOR = "ehr:reviews"
+#: The lease of the worker that follows the documentation requests asked of the EHR.
+DOCUMENTATION_LEASE = "ehr:documentation"
 
 
 def ehr_task(request: JSON, response: JSON) -> JSON:
@@ -185,6 +188,7 @@ class SyncWorker:
         processes: int = 1,
         lease: float = 120.0,
         limits: Limits = DEFAULT_LIMITS,
+        attachment_url: str | None = None,
     ) -> None:
         self.store = store
         self.ehr = ehr
@@ -205,6 +209,17 @@ class SyncWorker:
         self.limits = limits
         self.holder = f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
         self.held: set[str] = set()
+        #: The adapter's ``$submit-attachment``: with it, documentation is asked of the EHR with CDex Tasks.
+        self.attachment_url = attachment_url
+        self._documentation: DocumentationRequests | None = None
+
+    @property
+    def documentation(self) -> DocumentationRequests | None:
+        """The CDex documentation requests to the EHR (None: not asked)."""
+        if self.attachment_url is not None and self._documentation is None:
+            self._documentation = DocumentationRequests(self.store, self.ehr, self.context, forward=self.forward,
+                                                        adverse=self.adverse, lease=self.lease)  # fmt: skip
+        return self._documentation
 
     def searchable(self, rtype: str) -> set[str]:
         """The search parameters the EHR declares for a resource type."""
@@ -343,11 +358,13 @@ class SyncWorker:
             else:
                 kept.append((request, key, outcome))
         owed = [ehr_task(request, decided.response) if self.tasks else None for request, _, decided in kept]
+        url = self.attachment_url
+        asks = [owed_asks(request, decided, url) if url else [] for request, _, decided in kept]
         answered = self.store.record_all([
             replace(recording(decided, forward=self.forward, key=key,
                               audited=("worker", "determine", f"{request['resourceType']}/{request['id']}")),
-                    ehr_task=task)
-            for (request, key, decided), task in zip(kept, owed, strict=True)
+                    ehr_task=task, asks=ask)
+            for (request, key, decided), task, ask in zip(kept, owed, asks, strict=True)
         ])  # fmt: skip
         report.decided += len(kept)
         started.page.done()
@@ -356,6 +373,9 @@ class SyncWorker:
         for (_, key, decided), task, stored in zip(kept, owed, answered, strict=True):
             if task is not None and stored == decided.response["id"]:
                 self.pay(task, key)
+        if self.documentation is not None:  # likewise the documentation requests kept with them
+            self.documentation.write_owed([a for ask, stored in zip(asks, answered, strict=True) for a in ask
+                                           if a.claim_response_id == stored])  # fmt: skip
 
     def process_pages(self, pages: Iterable[Page], report: PassReport) -> None:
         """Pages in order, each page's determinations running while the one before it is recorded."""
@@ -426,6 +446,9 @@ class SyncWorker:
             if self.tasks and self.take(REVIEWS_CURSOR):
                 self.pay_owed()
                 self.report_reviews()
+            if self.documentation is not None and self.take(DOCUMENTATION_LEASE):
+                self.documentation.write_owed()
+                self.documentation.follow()
         finally:
             self.release()
             if forwarder is not None and started:

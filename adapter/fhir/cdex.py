@@ -1,0 +1,167 @@
+"""Asking the EHR for documentation the Da Vinci CDex way, and reading its answer.
+
+``attachment_request`` builds a CDex Task Attachment Request (``cdex-task-attachment-request``, CDex 2.1
+``structuredefinition-cdex-task-attachment-request.yml``): ``code`` PASTempCodes ``attachment-request-code``,
+the tracking id (an item's pend reference number) as ``identifier:TrackingId``, the member in a contained
+Patient (``for`` ``#patient``), the requesting provider in a contained PractitionerRole (``owner``
+``#practitionerrole``), ``reasonCode`` preauthorization and ``reasonReference`` the answer's identifier, one
+``AttachmentsNeeded`` input per LOINC code with the line number (``extension-paLineNumber``), ``PayerUrl`` the
+adapter's ``$submit-attachment``, ``POU`` COVAUTH, ``restriction.period.end`` the information deadline, and the
+questions for the provider in ``note``.
+
+``task_submission`` reads a completed Task back as the ``$submit-attachment`` it stands for: its outputs
+(DocumentReference, Binary or QuestionnaireResponse, contained or on the EHR) become the attachments for its
+lines, its contained Patient and PractitionerRole the member and provider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from adapter.determination.documentation import Need
+from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
+
+JSON = dict[str, Any]
+
+PROFILE = "http://hl7.org/fhir/us/davinci-cdex/StructureDefinition/cdex-task-attachment-request"
+PAS_TEMP = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
+CDEX_TEMP = "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp"
+PA_LINE_NUMBER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-paLineNumber"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+#: The adapter as the payer that asks (``Task.requester.identifier``).
+PAYER_ID = {"system": "urn:imr-adapter:id:payer", "value": "imr-adapter"}
+#: Task statuses after which nothing more comes (HRex task status): the request is closed.
+CLOSED = ("completed", "failed", "rejected", "cancelled", "entered-in-error")
+#: The resource types a completed Task's output may name as an attachment.
+CONTENT_TYPES = ("DocumentReference", "Binary", "QuestionnaireResponse")
+
+
+def _coding(system: str, code: str, display: str | None = None) -> JSON:
+    coding = {"system": system, "code": code}
+    return {"coding": [{**coding, "display": display} if display else coding]}
+
+
+def _input(code: str, system: str = PAS_TEMP, **value: Any) -> JSON:
+    return {"type": _coding(system, code), **value}
+
+
+def contained_patient(patient: JSON | None, reference: JSON | None) -> JSON:
+    """The CDex Patient Demographics the Task names: the EHR Patient's identifiers, name and birth date (its
+    reference as the identifier when it has none, so the member is always named)."""
+    found = patient or {}
+    identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    if not identifiers:
+        ref = str((reference or {}).get("reference", "unknown"))
+        identifiers = [{"system": "urn:imr-adapter:id:ehr-patient", "value": ref}]
+    contained: JSON = {"resourceType": "Patient", "id": "patient", "identifier": identifiers}
+    contained |= {k: found[k] for k in ("name", "birthDate", "gender") if found.get(k)}
+    return contained
+
+
+def contained_provider(provider: JSON | None, reference: JSON | None) -> JSON:
+    """The CDex PractitionerRole the Task is owned by: the requester's identifiers (an NPI when it has one) as
+    the practitioner's, or the organization's when the requester is an Organization."""
+    found = provider or {}
+    identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    npi = next((i for i in identifiers if i.get("system") == NPI), None)
+    identifier = npi or (identifiers[0] if identifiers else
+                         {"system": "urn:imr-adapter:id:ehr-provider",
+                          "value": str((reference or {}).get("reference", "unknown"))})  # fmt: skip
+    role = "organization" if found.get("resourceType") == "Organization" else "practitioner"
+    return {"resourceType": "PractitionerRole", "id": "practitionerrole",
+            role: {"identifier": {k: identifier[k] for k in ("system", "value") if k in identifier}}}  # fmt: skip
+
+
+def attachment_request(
+    *,
+    tracking: str,
+    response: JSON,
+    line: int,
+    needs: Sequence[Need],
+    payer_url: str,
+    due: datetime,
+    authored: datetime,
+    patient: JSON,
+    provider: JSON,
+) -> JSON:
+    """The CDex Task asking the EHR for what one pended line lacks (``patient`` and ``provider`` the contained
+    Patient and PractitionerRole)."""
+    codes = list(dict.fromkeys(need.loinc[0] for need in needs))
+    inputs = [
+        {"extension": [{"url": PA_LINE_NUMBER, "valueInteger": line}], **_input("attachments-needed"),
+         "valueCodeableConcept": _coding(LOINC, code)}
+        for code in codes
+    ]  # fmt: skip
+    inputs += [
+        _input("payer-url", valueUrl=payer_url),
+        _input("purpose-of-use", CDEX_TEMP,
+               valueCodeableConcept=_coding("http://terminology.hl7.org/CodeSystem/v3-ActReason", "COVAUTH",
+                                            "coverage authorization")),
+    ]  # fmt: skip
+    stamp = authored.isoformat(timespec="seconds")
+    return {
+        "resourceType": "Task",
+        "meta": {"profile": [PROFILE]},
+        "contained": [patient, provider],
+        "identifier": [
+            {"type": _coding(CDEX_TEMP, "tracking-id", "Tracking Id"), "system": TRACKING_SYSTEM, "value": tracking}
+        ],  # fmt: skip
+        "status": "requested",
+        "intent": "order",
+        "code": _coding(PAS_TEMP, "attachment-request-code"),
+        "for": {"reference": "#patient"},
+        "authoredOn": stamp,
+        "lastModified": stamp,
+        "requester": {"identifier": PAYER_ID},
+        "owner": {"reference": "#practitionerrole"},
+        "reasonCode": {**_coding("http://hl7.org/fhir/claim-use", PREAUTHORIZATION), "text": PREAUTHORIZATION},
+        "reasonReference": {"identifier": response["identifier"][0]},
+        "restriction": {"period": {"end": due.isoformat(timespec="seconds")}},
+        "input": inputs,
+        "note": [{"text": f"{need.question} ({need.citation})"} for need in needs],
+    }
+
+
+def _contained(task: JSON, rtype: str, rid: str) -> JSON:
+    found = next((c for c in task.get("contained", []) if isinstance(c, dict) and c.get("resourceType") == rtype
+                  and c.get("id") == rid), None)  # fmt: skip
+    if found is None:
+        raise AttachmentError(f"the attachment request names no contained {rtype} #{rid}", location="Task.contained")
+    return found
+
+
+def _as_document(resource: JSON) -> JSON:
+    """A Binary as the DocumentReference that carries its content inline (what ``content_text`` reads)."""
+    if resource.get("resourceType") != "Binary":
+        return resource
+    attachment = {"contentType": resource.get("contentType", ""), "data": resource.get("data", "")}
+    return {"resourceType": "DocumentReference", "status": "current", "content": [{"attachment": attachment}]}
+
+
+def task_submission(asked: JSON, done: JSON, fetch: Callable[[str], JSON]) -> Submission:
+    """A completed CDex Task read as the ``$submit-attachment`` it stands for: the tracking id, member and
+    provider of the Task as asked (``asked``: the EHR may not change who it was for), and one attachment per
+    output of ``done`` (contained, or read with ``fetch`` from a ``Type/id`` reference) for the lines asked."""
+    lines = sorted({e.get("valueInteger") for i in asked.get("input", []) for e in i.get("extension", [])
+                    if e.get("url") == PA_LINE_NUMBER and isinstance(e.get("valueInteger"), int)})  # fmt: skip
+    patient = _contained(asked, "Patient", "patient")
+    role = _contained(asked, "PractitionerRole", "practitionerrole")
+    providers = [role[k]["identifier"] for k in ("practitioner", "organization") if k in role]
+    attachments = []
+    for n, output in enumerate(done.get("output", []) if isinstance(done.get("output"), list) else []):
+        reference = str((output.get("valueReference") or {}).get("reference", "")) if isinstance(output, dict) else ""
+        where = f"Task.output[{n}].valueReference"
+        if reference.startswith("#"):
+            resource = _contained(done, next((str(c.get("resourceType")) for c in done.get("contained", [])
+                                              if c.get("id") == reference[1:]), ""), reference[1:])  # fmt: skip
+        elif reference.partition("/")[0] in CONTENT_TYPES and reference.count("/") == 1:
+            resource = fetch(reference)
+        else:
+            raise AttachmentError("an output names a DocumentReference, Binary or QuestionnaireResponse",
+                                  location=where)  # fmt: skip
+        attachments.append(Attachment(lines, None, _as_document(resource)))
+    if not attachments:
+        raise AttachmentError("the completed attachment request has no output", location="Task.output")
+    return Submission(asked["identifier"][0], patient["identifier"][0], providers, attachments)
