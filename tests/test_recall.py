@@ -11,7 +11,7 @@ import pytest
 from adapter.determination import recall
 from adapter.determination.evidence import Text
 from adapter.determination.facts import Context
-from adapter.fhir.local import localized
+from adapter.fhir.request import RequestBundle
 from adapter.fhir.request_facts import requested_services
 
 SUBMIT = Path(__file__).parent.parent / "fixtures" / "http" / "claim-submit.json"
@@ -47,9 +47,9 @@ def _by_place(requested: list[Any]) -> list[Any]:
 
 def test_a_request_sent_again_under_other_ids_is_recalled_with_its_own_sources(reads: list[str]) -> None:
     bundle = json.loads(SUBMIT.read_text())
-    first = requested_services(localized(bundle, "first", "http://service/fhir"))
+    first = requested_services(RequestBundle.of(bundle).localized("first", "http://service/fhir"))
     read_first = len(reads)
-    again = requested_services(localized(bundle, "again", "http://service/fhir"))
+    again = requested_services(RequestBundle.of(bundle).localized("again", "http://service/fhir"))
     assert read_first == len(first) and len(reads) == read_first  # nothing read twice
     assert _by_place(again) == _by_place(first)
     sources = {f.source for r in again for f in r.facts.evidence.values() if f.source and "/" in f.source}

@@ -400,10 +400,9 @@ def _member(identifier: Any) -> bool:
     )
 
 
-def member_ids(bundle: JSON, patient_ref: JSON | None) -> set[str]:
-    """The member identifiers (``system|value``, type MB) of a Bundle's patient: on the Patient (the slice
-    PAS's inquiry reads) and on Coverages whose beneficiary the Patient is."""
-    index = Index.of_bundle(bundle)
+def member_ids(index: Index, patient_ref: JSON | None) -> set[str]:
+    """The member identifiers (``system|value``, type MB) of a Bundle's patient (``index``: the Bundle's): on
+    the Patient (the slice PAS's inquiry reads) and on Coverages whose beneficiary the Patient is."""
     patient = index.find(patient_ref)
     if patient is None or patient.get("resourceType") != "Patient":
         return set()
@@ -411,10 +410,9 @@ def member_ids(bundle: JSON, patient_ref: JSON | None) -> set[str]:
     return {f"{i.get('system')}|{i['value']}" for holder in holders for i in holder.get("identifier", []) if _member(i)}
 
 
-def npis(bundle: JSON, reference: JSON | None) -> set[str]:
-    """The NPIs of the provider a reference names: an Organization's or Practitioner's own, or for a
-    PractitionerRole its practitioner's and organization's."""
-    index = Index.of_bundle(bundle)
+def npis(index: Index, reference: JSON | None) -> set[str]:
+    """The NPIs of the provider a reference names (``index``: the Bundle's): an Organization's or
+    Practitioner's own, or for a PractitionerRole its practitioner's and organization's."""
     provider = index.find(reference)
     if provider is None:
         return set()
@@ -429,23 +427,22 @@ def npis(bundle: JSON, reference: JSON | None) -> set[str]:
     }
 
 
-def claim_npis(bundle: JSON, claim: JSON) -> set[str]:
-    """The NPIs of the providers a Claim names: its provider, its care team, and the ordering (requester) and
-    rendering (performer) providers of the services it requests."""
-    index = Index.of_bundle(bundle)
+def claim_npis(index: Index, claim: JSON) -> set[str]:
+    """The NPIs of the providers a Claim names (``index``: its Bundle's): its provider, its care team, and the
+    ordering (requester) and rendering (performer) providers of the services it requests."""
     refs: list[Any] = [claim.get("provider")] + [t.get("provider") for t in claim.get("careTeam", [])]
     for item in claim.get("item", []):
         for requested in _ext(item, load_pas().extensions.requested_service):
             request = index.find(requested.get("valueReference")) or {}
             performers = request.get("performer", [])
             refs += [request.get("requester"), *(performers if isinstance(performers, list) else [performers])]
-    return {npi for ref in refs if isinstance(ref, dict) for npi in npis(bundle, ref)}
+    return {npi for ref in refs if isinstance(ref, dict) for npi in npis(index, ref)}
 
 
 class _Checker:
-    def __init__(self, bundle: JSON) -> None:
+    def __init__(self, bundle: JSON, index: Index | None = None) -> None:
         self.bundle = bundle
-        self.index = Index.of_bundle(bundle)
+        self.index = index or Index.of_bundle(bundle)
         self.entries = [e for e in bundle.get("entry", []) if isinstance(e, dict)]
         self.paths = {
             id(e["resource"]): f"Bundle.entry[{n}].resource"
@@ -865,10 +862,10 @@ class _Checker:
         self.claim_base(claim, where)
         if len(claim.get("identifier", [])) != 1:
             self.fault(f"{where}.identifier", "inquiry.identifier", "an inquiry carries its own one identifier")
-        if not member_ids(self.bundle, claim.get("patient")):
+        if not member_ids(self.index, claim.get("patient")):
             self.fault(f"{where}.patient", "inquiry.member", "the inquiry's Patient carries no member identifier "
                        "(identifier.type MB)")  # fmt: skip
-        if not npis(self.bundle, claim.get("provider")):
+        if not npis(self.index, claim.get("provider")):
             self.fault(f"{where}.provider", "inquiry.provider", "the inquiry's provider carries no NPI "
                        f"({NPI_SYSTEM})")  # fmt: skip
 
@@ -1001,9 +998,10 @@ def _shaped(check: Callable[..., list[Fault]]) -> Callable[..., list[Fault]]:
 
 
 @_shaped
-def request_faults(bundle: JSON) -> list[Fault]:
-    """What keeps ``bundle`` from being a PAS 2.2.1 request Bundle (empty: none found)."""
-    checker = _Checker(bundle)
+def request_faults(bundle: JSON, index: Index | None = None) -> list[Fault]:
+    """What keeps ``bundle`` from being a PAS 2.2.1 request Bundle (empty: none found; ``index``: the Bundle's,
+    when made already)."""
+    checker = _Checker(bundle, index)
     for claim in checker.bundle_rules(REQUEST_BUNDLE, "Claim", request=True):
         checker.claim(claim)
     checker.us_core()
@@ -1011,9 +1009,9 @@ def request_faults(bundle: JSON) -> list[Fault]:
 
 
 @_shaped
-def inquiry_faults(bundle: JSON) -> list[Fault]:
+def inquiry_faults(bundle: JSON, index: Index | None = None) -> list[Fault]:
     """What keeps ``bundle`` from being a PAS 2.2.1 inquiry request Bundle a payer can answer."""
-    checker = _Checker(bundle)
+    checker = _Checker(bundle, index)
     claims = checker.bundle_rules(INQUIRY_BUNDLE, "Claim", request=True)
     if claims:
         checker.inquiry(claims[0])
@@ -1040,14 +1038,14 @@ def _refuse(kind: str, faults: list[Fault]) -> None:
         )
 
 
-def check_request(bundle: JSON) -> None:
+def check_request(bundle: JSON, index: Index | None = None) -> None:
     """Refuse (``ConformanceError``, every fault listed) a Bundle that is not a PAS request Bundle."""
-    _refuse("request Bundle", request_faults(bundle))
+    _refuse("request Bundle", request_faults(bundle, index))
 
 
-def check_inquiry(bundle: JSON) -> None:
+def check_inquiry(bundle: JSON, index: Index | None = None) -> None:
     """Refuse (``ConformanceError``, every fault listed) a Bundle that is not a PAS inquiry Bundle."""
-    _refuse("inquiry Bundle", inquiry_faults(bundle))
+    _refuse("inquiry Bundle", inquiry_faults(bundle, index))
 
 
 def rules_cited() -> Iterator[Rule]:

@@ -29,15 +29,18 @@ def _rewrite(value: Any, local: Callable[[str], str | None]) -> None:
             _rewrite(item, local)
 
 
-def localized(bundle: JSON, seed: str, base: str) -> JSON:
+def _held(bundle: JSON) -> list[JSON]:
+    return [e for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def localized(bundle: JSON, seed: str, base: str, index: Index | None = None) -> tuple[JSON, Index]:
     """A copy of ``bundle`` whose resources have the ids the service stores them under (the same request,
     by ``seed``, always gets the same ids), fullUrls ``{base}/{Type}/{id}``, and every reference inside the
-    Bundle rewritten to ``Type/id``."""
-    bundle = copy.deepcopy(bundle)
-    entries = [e for e in bundle.get("entry", []) if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
-    index = Index.of_bundle(bundle)
+    Bundle rewritten to ``Type/id``; and the copy's index, made with it. References are resolved with the
+    Bundle's own ``index`` (made here when not given)."""
+    index = index or Index.of_bundle(bundle)
     local: dict[int, tuple[str, str]] = {}
-    for n, entry in enumerate(entries):
+    for n, entry in enumerate(_held(bundle)):
         resource = entry["resource"]
         name = uuid.uuid5(_NAMESPACE, f"{seed}|{entry.get('fullUrl', n)}")
         local[id(resource)] = (resource["resourceType"], str(name))
@@ -46,10 +49,10 @@ def localized(bundle: JSON, seed: str, base: str) -> JSON:
         found = index.find({"reference": reference})
         return "/".join(local[id(found)]) if found is not None and id(found) in local else None
 
-    for entry in entries:
+    names = [local[id(e["resource"])] for e in _held(bundle)]
+    bundle = copy.deepcopy(bundle)
+    for entry, (rtype, rid) in zip(_held(bundle), names, strict=True):
         _rewrite(entry["resource"], target)
-    for entry in entries:
-        rtype, rid = local[id(entry["resource"])]
         entry["resource"]["id"] = rid
         entry["fullUrl"] = f"{base.rstrip('/')}/{rtype}/{rid}"
-    return bundle
+    return bundle, Index((e["fullUrl"], e["resource"]) for e in _held(bundle))

@@ -20,10 +20,10 @@ from adapter.determination.evidence import Text
 from adapter.determination.facts import Context, RequestFacts
 from adapter.determination.recall import FACTS
 from adapter.errors import InputLimitError, MappingError
-from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound
-from adapter.fhir.navigate import Index, concept_text
+from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
+from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
-from adapter.fhir.r5 import is_r5
+from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.lexicon import load_lexicon
 from adapter.tables import load_tables
 from adapter.types import JSON
@@ -59,17 +59,8 @@ def _date(value: Any) -> date | None:
 
 def input_entries(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
     """(fullUrl or Type/id, resource) for every resource; and the input's shape."""
-    if data.get("resourceType") == "Bundle":
-        entries = [(e.get("fullUrl") or f"{e['resource']['resourceType']}/{e['resource'].get('id', n)}", e["resource"])
-                   for n, e in enumerate(data.get("entry", [])) if isinstance(e.get("resource"), dict)]  # fmt: skip
-        first = entries[0][1].get("resourceType") if entries else None
-        return entries, "pas" if first == "Claim" else "bundle"
-    if data.get("resourceType") in REQUEST_RESOURCES:
-        return [(f"{data['resourceType']}/{data.get('id', 'request')}", data)], "service-request"
-    raise MappingError(
-        f"expected a ServiceRequest, MedicationRequest, DeviceRequest or a Bundle, not {data.get('resourceType')!r}",
-        location="resourceType",
-    )
+    bundle = RequestBundle.of(data)
+    return bundle.entries, bundle.shape
 
 
 def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, list[JSON]]:
@@ -201,15 +192,13 @@ def injury_date(resources: list[JSON]) -> date | None:
 
 
 def requested_services(
-    data: JSON, *, today: date | None = None, checked: bool = False, limits: Limits = DEFAULT_LIMITS
+    data: JSON | RequestBundle, *, today: date | None = None, checked: bool = False, limits: Limits = DEFAULT_LIMITS
 ) -> list[Requested]:
-    """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at).
-    The input is checked at the edge first (``adapter.fhir.inbound``) unless the caller did (``checked``)."""
-    if not checked:
-        check_inbound(data, version="R5" if is_r5(data) else "R4", limits=limits)
-    entries, shape = input_entries(data)
-    resources = [r for _, r in entries]
-    index = Index(entries)
+    """Every ServiceRequest the input asks about (for a PAS Bundle: those the Claim's items point at). The
+    input is the RequestBundle the edge made, or JSON checked at the edge here (``adapter.fhir.inbound``)
+    unless the caller did (``checked``)."""
+    bundle = request_bundle(data, checked=checked, limits=limits)
+    entries, shape, resources, index = bundle.entries, bundle.shape, bundle.resources, bundle.index
     items: dict[int, JSON] = {}
     if shape == "pas":
         claim = resources[0]

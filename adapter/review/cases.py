@@ -20,9 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.determination.documentation import Need
 from adapter.determination.evidence import Finding
-from adapter.fhir.navigate import Index, concept_text
+from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
-from adapter.fhir.request_facts import SESSION_COUNT_SUFFIX, injury_date, input_entries
+from adapter.fhir.request import RequestBundle, request_bundle
+from adapter.fhir.request_facts import SESSION_COUNT_SUFFIX, injury_date
 from adapter.types import JSON
 
 if TYPE_CHECKING:
@@ -123,9 +124,9 @@ def _date_of(*values: Any) -> str | None:
     return None
 
 
-def _patient(entries: list[tuple[str, JSON]], reference: JSON | None) -> tuple[str | None, str, JSON | None]:
+def _patient(request: RequestBundle, reference: JSON | None) -> tuple[str | None, str, JSON | None]:
     """(key, label, Patient) of the patient the request is about."""
-    found = Index(entries).find(reference) if reference else None
+    found = request.index.find(reference) if reference else None
     patient = found if found and found.get("resourceType") == "Patient" else None
     identifiers = [i for i in (patient or {}).get("identifier", []) if isinstance(i, dict) and i.get("value")]
     if identifiers:
@@ -209,15 +210,15 @@ def _sex(patient: JSON | None) -> str | None:
 def case_context(
     response: JSON,
     requested: Sequence[Requested],
-    data: JSON,
+    data: JSON | RequestBundle,
     received: datetime,
     needs: Mapping[int, Sequence[Need]] | None = None,
 ) -> CaseContext:
-    """The case a ClaimResponse answers, read from the input its determination read; ``needs``, by item
-    sequence, what each item's records lack."""
-    entries = input_entries(data)[0]
-    resources = [r for _, r in entries]
-    key, label, patient = _patient(entries, response.get("patient"))
+    """The case a ClaimResponse answers, read from the input its determination read (as the edge read it, or
+    its checked JSON); ``needs``, by item sequence, what each item's records lack."""
+    request = request_bundle(data, checked=True)
+    resources = request.resources
+    key, label, patient = _patient(request, response.get("patient"))
     items = [
         CaseItem(
             sequence=r.sequence or n,
@@ -238,6 +239,6 @@ def case_context(
         injury=injury_date(resources),
         diagnoses=list(_diagnoses(resources)),
         history=list(_history(resources, {id(r.resource) for r in requested})),
-        notes=list(_titles(entries)),
+        notes=list(_titles(request.entries)),
         items=items,
     )

@@ -30,8 +30,9 @@ from adapter.actions import ReviewAction
 from adapter.deadlines import Clock, clock_of, due, load_deadlines
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.attachments import withdraw
-from adapter.fhir.navigate import Index, concept_text
+from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import load_pas, ordered, review_action_code
+from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
 from adapter.tables import load_tables
 from adapter.types import JSON
@@ -135,21 +136,20 @@ def _citation(extension: JSON) -> str:
 def review_tasks(
     response: JSON,
     requested: Sequence[Requested],
-    data: JSON,
+    data: JSON | RequestBundle,
     received: datetime,
     needs: Mapping[int, Sequence[Need]] | None = None,
 ) -> list[ReviewTask]:
-    """A ``requested`` Task for every pended (A4) item of a new ClaimResponse; ``needs``, by item sequence, what
-    the determination found each item's records lack (``Determination.documentation``)."""
+    """A ``requested`` Task for every pended (A4) item of a new ClaimResponse (``data``: the request it answers,
+    as the edge read it, or its checked JSON); ``needs``, by item sequence, what the determination found each
+    item's records lack (``Determination.documentation``)."""
     ext = load_tables().fhir.extensions
-    claim: JSON = {}
-    if data.get("resourceType") == "Bundle" and data.get("entry"):
-        first = data["entry"][0].get("resource", {})
-        claim = first if first.get("resourceType") == "Claim" else {}
+    request_read = request_bundle(data, checked=True)
+    claim: JSON = request_read.claim or {}
     items = {i.get("sequence"): i for i in claim.get("item", [])}
     by_sequence = {(r.sequence or n): r for n, r in enumerate(requested, start=1)}
     notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
-    patient = _patient(response.get("patient"), data)
+    patient = _patient(response.get("patient"), request_read)
     tasks = []
     for item in response.get("item", []):
         if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
@@ -217,12 +217,12 @@ def review_tasks(
     return tasks
 
 
-def _patient(reference: JSON | None, data: JSON) -> JSON | None:
+def _patient(reference: JSON | None, request: RequestBundle) -> JSON | None:
     """The Task's ``for``: the ClaimResponse's patient, with the patient's first identifier (a member id)
     beside the reference when the request holds the Patient, so that a reviewer knows whom it is about."""
-    if not reference or data.get("resourceType") != "Bundle":
+    if not reference or request.shape == "service-request":
         return reference
-    found = Index.of_bundle(data).find(reference) or {}
+    found = request.index.find(reference) or {}
     identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
     if found.get("resourceType") != "Patient" or not identifiers:
         return reference

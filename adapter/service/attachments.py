@@ -161,9 +161,10 @@ def find_open(store: Store, submitted: Submission) -> Open:
                                    location="Parameters.parameter[TrackingId]")  # fmt: skip
     bundle = kept_request(store, response)
     claim = bundle["entry"][0]["resource"]
-    provider = Index.of_bundle(bundle).find(claim.get("provider")) or {}
+    index = Index.of_bundle(bundle)
+    provider = index.find(claim.get("provider")) or {}
     known = {(i.get("system"), str(i["value"])) for i in provider.get("identifier", []) if i.get("value")}
-    check_parties(submitted, member_ids(bundle, claim.get("patient")), known, claim_npis(bundle, claim))
+    check_parties(submitted, member_ids(index, claim.get("patient")), known, claim_npis(index, claim))
     pended = pended_lines(response)
     named = {n for a in submitted.attachments for n in a.lines}
     if any(not a.lines for a in submitted.attachments):

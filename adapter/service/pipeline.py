@@ -16,6 +16,7 @@ from adapter.errors import AdapterError, RequestConflictError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
 from adapter.fhir.conformance import check_request
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_resource
+from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
@@ -59,7 +60,7 @@ def needs_of(requested: Sequence[Requested], answers: Sequence[Determination]) -
 
 
 def decide(
-    data: JSON,
+    data: JSON | RequestBundle,
     *,
     rules: RuleSet | None = None,
     tables: Tables | None = None,
@@ -67,27 +68,25 @@ def decide(
     limits: Limits = DEFAULT_LIMITS,
     adverse: AdversePolicy = "pend",
 ) -> Decided:
-    """A ServiceRequest, context Bundle or PAS Bundle -> its ClaimResponse (``MappingError`` when unreadable;
-    ``checked``: the caller already ran the edge check on ``data``)."""
+    """A ServiceRequest, context Bundle or PAS Bundle (as the edge read it, or JSON) -> its ClaimResponse
+    (``MappingError`` when unreadable; ``checked``: the caller already ran the edge check on ``data``)."""
     rules = rules or load_rules()
-    requested = requested_services(data, checked=checked, limits=limits)
+    bundle = request_bundle(data, checked=checked, limits=limits)
+    requested = requested_services(bundle, limits=limits)
     answers = list(zip(requested, determine_all([r.facts for r in requested], rules, adverse=adverse), strict=True))
     first = requested[0].resource
     parties = Parties(patient=first.get("subject"), requestor=first.get("requester"))
     products: dict[int, JSON] = {}
-    if data.get("resourceType") == "Bundle" and data.get("entry"):
-        entry = data["entry"][0]
-        claim = entry.get("resource", {})
-        if claim.get("resourceType") == "Claim":
-            parties = Parties(
-                patient=claim.get("patient") or parties.patient,
-                # a stored Claim (adapter.fhir.local) by the id the service serves it under
-                claim=f"Claim/{claim['id']}" if claim.get("id") else entry.get("fullUrl"),
-                insurer=claim.get("insurer"),
-                requestor=claim.get("provider") or parties.requestor,
-            )
-            products = {i["sequence"]: i["productOrService"] for i in claim.get("item", [])
-                        if isinstance(i.get("sequence"), int) and i.get("productOrService")}  # fmt: skip
+    if (claim := bundle.claim) is not None:
+        parties = Parties(
+            patient=claim.get("patient") or parties.patient,
+            # a stored Claim (adapter.fhir.local) by the id the service serves it under
+            claim=f"Claim/{claim['id']}" if claim.get("id") else bundle.entries[0][0],
+            insurer=claim.get("insurer"),
+            requestor=claim.get("provider") or parties.requestor,
+        )
+        products = {i["sequence"]: i["productOrService"] for i in claim.get("item", [])
+                    if isinstance(i.get("sequence"), int) and i.get("productOrService")}  # fmt: skip
     received = datetime.now(UTC)
     response = claim_response(answers, parties=parties, tables=tables, created=received, products=products)
     response["meta"] = {"versionId": "1", "lastUpdated": received.isoformat(timespec="milliseconds")}
@@ -96,10 +95,10 @@ def decide(
     needs = needs_of(requested, determinations)
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
         ask(response, needs, received=received)
-    reviews = review_tasks(response, requested, data, received, needs)
+    reviews = review_tasks(response, requested, bundle, received, needs)
     extend_reviews([r.resource for r in reviews], response, received)
     return Decided(
-        response, requested, reviews, determinations, case_context(response, requested, data, received, needs)
+        response, requested, reviews, determinations, case_context(response, requested, bundle, received, needs)
     )
 
 
@@ -199,7 +198,7 @@ def answered_before(store: Store, key: str, also: Sequence[str]) -> JSON | None:
 
 def answer(
     store: Store,
-    data: JSON,
+    data: JSON | RequestBundle,
     key: str,
     *,
     forward: bool,

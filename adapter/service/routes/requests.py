@@ -12,8 +12,9 @@ import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.fhir.conformance import check_inquiry, check_request, claim_npis, member_ids
-from adapter.fhir.local import localized
+from adapter.fhir.navigate import Index
 from adapter.fhir.pas import review_action_code
+from adapter.fhir.request import RequestBundle
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
@@ -38,7 +39,7 @@ def _refuse(message: str, code: str) -> ServiceError:
 def _answer(
     ctx: ServiceContext,
     request: Request,
-    data: JSON,
+    data: RequestBundle,
     key: str,
     also: list[str],
     inquiry: list[tuple[str, str]] | None = None,
@@ -79,11 +80,10 @@ def post_service_request(
         raise _refuse(f"a request Bundle is a collection, not {data.get('type')!r}", "bundle-type")
     key = _key("service-request", data)
     if data["resourceType"] == "Bundle":  # its resources kept and served, so what the answer names resolves
-        data = localized(data, key, ctx.base)
-        held = [e["resource"] for e in data.get("entry", []) if isinstance(e.get("resource"), dict)]
-        response, created = _answer(ctx, request, data, key, [], resources=held)
+        local = RequestBundle.of(data).localized(key, ctx.base)
+        response, created = _answer(ctx, request, local, key, [], resources=local.resources)
     else:
-        response, created = _answer(ctx, request, data, key, [])
+        response, created = _answer(ctx, request, RequestBundle.of(data), key, [])
     location = f"{ctx.base}/ClaimResponse/{response['id']}"
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
@@ -111,19 +111,19 @@ def submit(
     every version."""
     ctx = context(request)
     data = ctx.inbound(raw)
-    check_request(data)
+    bundle = RequestBundle.of(data)  # the one index of the request: the checker, the parties, the stored copy
+    check_request(data, bundle.index)
     claim = data["entry"][0]["resource"]
     sent = [(org, principal.name) for org in senders(claim)]
-    members, providers = sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim))
+    members, providers = sorted(member_ids(bundle.index, claim.get("patient"))), sorted(claim_npis(bundle.index, claim))
     pairs = [(m, p) for m in members for p in providers][:_MAX_INQUIRY_KEYS]
     key = _key("submit", data)
-    local = localized(data, key, ctx.base)
-    held = [e["resource"] for e in local["entry"] if isinstance(e.get("resource"), dict)]
+    local = bundle.localized(key, ctx.base)
     if is_update(claim):
-        return _update(ctx, request, local, key, pairs, held, sent)
-    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, held, sent)
+        return _update(ctx, request, local.data, key, pairs, local.resources, sent)
+    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, local.resources, sent)
     answer_bundle = response_bundle(
-        response, f"{ctx.base}/ClaimResponse/{response['id']}", local, timestamp=response["meta"]["lastUpdated"]
+        response, f"{ctx.base}/ClaimResponse/{response['id']}", local.data, timestamp=response["meta"]["lastUpdated"]
     )
     return fhir_response(answer_bundle)
 
@@ -166,11 +166,12 @@ def inquire(
     current result of every item."""
     ctx = context(request)
     data = ctx.inbound(raw)
-    check_inquiry(data)
+    index = Index.of_bundle(data)
+    check_inquiry(data, index)
     claim = data["entry"][0]["resource"]
     found = [
         r
-        for rid in ctx.store.inquired(sorted(member_ids(data, claim.get("patient"))), sorted(claim_npis(data, claim)))
+        for rid in ctx.store.inquired(sorted(member_ids(index, claim.get("patient"))), sorted(claim_npis(index, claim)))
         if (r := ctx.store.claim_response(rid)) is not None
     ]
     request.state.target = ",".join(f"ClaimResponse/{r['id']}" for r in found)[:160] or None
