@@ -57,12 +57,6 @@ def _date(value: Any) -> date | None:
         return None
 
 
-def input_entries(data: JSON) -> tuple[list[tuple[str, JSON]], str]:
-    """(fullUrl or Type/id, resource) for every resource; and the input's shape."""
-    bundle = RequestBundle.of(data)
-    return bundle.entries, bundle.shape
-
-
 def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, list[JSON]]:
     """(quantity, timing repeat, body sites) of a request, wherever its resource type keeps them."""
     dosage = (request.get("dosageInstruction") or [{}])[0]
