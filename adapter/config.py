@@ -30,6 +30,7 @@ __all__ = [
     "SEKMET_VERSION",
     "AuthSettings",
     "DeterminationSettings",
+    "OIDCSettings",
     "RetrySettings",
     "SandboxSettings",
     "ServiceSettings",
@@ -90,6 +91,40 @@ class RetrySettings(BaseModel):
     after_max: float = Field(default=30.0, gt=0)
 
 
+class OIDCSettings(BaseModel):
+    """Reviewers sign in to the review page through an OpenID Connect provider (authorization code with PKCE);
+    each signs in as a reviewer of the reviewer table, found by the subject (``sub``) recorded for them or,
+    with ``npi_claim``, by the NPI the provider asserts (recorded on first sign-in)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: The provider's issuer; its discovery document is ``{issuer}/.well-known/openid-configuration``.
+    issuer: str
+    #: The client registered with the provider; its redirect URI is ``{service origin}/review/login/oidc/callback``.
+    client_id: str
+    #: The client's secret (none: a public client, PKCE alone).
+    client_secret: SecretStr | None = None
+    scope: str = "openid profile email"
+    #: The ID token claim holding the reviewer's NPI (none: a reviewer is found by subject only, recorded with
+    #: ``imr-adapter reviewer add --subject``).
+    npi_claim: str | None = None
+    #: The ID token claim holding the reviewer's name (for a reviewer first recorded at sign-in).
+    name_claim: str = "name"
+    #: The words of the sign-in button.
+    label: str = "Sign in with your organisation"
+    #: Seconds for each call to the provider (discovery, keys, the code exchange).
+    timeout: float = Field(default=10.0, gt=0)
+
+    @field_validator("issuer")
+    @classmethod
+    def _secure(cls, issuer: str) -> str:
+        parts = urlsplit(issuer)
+        loopback = parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+        if not parts.hostname or not (parts.scheme == "https" or loopback):
+            raise ValueError("an https URL such as https://login.example.org/realms/imr (http only on loopback)")
+        return issuer.rstrip("/")
+
+
 class ServiceSettings(BaseModel):
     """The adapter's HTTP service and sync worker."""
 
@@ -142,6 +177,8 @@ class ServiceSettings(BaseModel):
     session_secret: SecretStr | None = None
     #: How long a reviewer stays signed in to the review page.
     session_minutes: int = Field(default=480, ge=1, le=24 * 60)
+    #: Reviewers sign in through this OpenID Connect provider (besides the reviewer table's passwords).
+    oidc: OIDCSettings | None = None
     #: An OTLP/HTTP endpoint for OpenTelemetry traces (needs the ``otel`` extra); none: no tracing.
     otlp_endpoint: str | None = None
     #: Log lines as JSON objects (one per line) or plain text.

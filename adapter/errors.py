@@ -28,6 +28,7 @@ service and the CLI can show any of them the same way::
     ├── StateError                     code="state-unavailable" (the service's state database failed)
     ├── ConfigError                    code="config"            (settings that cannot work together)
     ├── AuthConfigError                code="auth-config"       (auth settings that cannot work: no key, ...)
+    ├── ReviewerError                  code="reviewer"          (a reviewer record or sign-in that cannot be)
     ├── TransportError                 code="transport"         (no HTTP answer: connect, timeout, dropped)
     └── FHIRServerError                code="server"            (an HTTP answer that is an error)
         ├── InvalidRequestError        code="server-invalid"    400, 422 (the server's OperationOutcome kept)
@@ -67,6 +68,7 @@ __all__ = [
     "PagingError",
     "RequestConflictError",
     "RetryableError",
+    "ReviewerError",
     "SandboxError",
     "StateError",
     "TransportError",
@@ -215,6 +217,14 @@ class ReviewClosedError(AdapterError):
 
     code = "review-closed"
     issue_type = "conflict"
+
+
+class ReviewerError(AdapterError):
+    """A physician reviewer who cannot be recorded or signed in: an NPI failing its check digit, an NPI or
+    sign-in subject already recorded, no such reviewer, or an OpenID Connect sign-in the service refuses."""
+
+    code = "reviewer"
+    issue_type = "invalid"
 
 
 class SandboxError(AdapterError):

@@ -5,14 +5,12 @@ payer's queue."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -32,6 +30,7 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
 from tests.conftest import FIXTURES, LETTERS, auth, replace_once
+from tests.test_reviewers import ADA, add_reviewer, csrf_of, sign_in
 from tests.test_service import _inquiry, _returned, with_npi
 
 EHR, PAYER, REVIEWER = "ehr-token", "payer-token", "reviewer-token"
@@ -235,6 +234,7 @@ def service(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
         }
     )
     wiring = wire(settings)
+    add_reviewer(wiring.store)
     with TestClient(wiring.app()) as client:
         yield client, wiring.store
 
@@ -422,15 +422,7 @@ def test_a_first_version_is_a_conditional_create(httpx_mock: HTTPXMock, tmp_path
 # --- the review page ------------------------------------------------------------------------------------
 
 
-def _csrf(page: httpx.Response | Any) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text[:500]
-    return found.group(1)
-
-
-def _sign_in(client: TestClient, token: str = REVIEWER) -> httpx.Response:
-    form = client.get("/review/login")
-    return client.post("/review/login", data={"token": token, "csrf": _csrf(form)}, follow_redirects=False)
+_csrf, _sign_in = csrf_of, sign_in
 
 
 def test_the_page_asks_for_a_sign_in(service: tuple[TestClient, Store]) -> None:
@@ -451,23 +443,19 @@ def test_sign_in_sets_a_strict_session_cookie(service: tuple[TestClient, Store])
     assert "default-src 'none'" in queue.headers["content-security-policy"]
 
 
-def test_a_token_without_reviewer_scopes_cannot_sign_in(service: tuple[TestClient, Store]) -> None:
+def test_a_bearer_token_reads_the_page_but_decides_as_nobody(service: tuple[TestClient, Store]) -> None:
+    """A reviewer's token may read the queue and a Task, an EHR's may not; neither decides on the page, where a
+    decision names the signed-in person."""
     client, _ = service
-    answer = _sign_in(client, EHR)
-    assert answer.status_code == 200 and "not a reviewer" in answer.text
-    assert "imr_review" not in answer.headers.get("set-cookie", "")
-
-
-def test_sign_in_without_its_form_nonce_is_refused(service: tuple[TestClient, Store]) -> None:
-    client, _ = service
-    answer = client.post("/review/login", data={"token": REVIEWER, "csrf": "guessed"})
-    assert answer.status_code == 403
-
-
-def test_the_page_takes_a_bearer_token_and_refuses_others(service: tuple[TestClient, Store]) -> None:
-    client, _ = service
-    assert client.get("/review", headers={"Authorization": f"Bearer {REVIEWER}"}).status_code == 200
+    bearer = {"Authorization": f"Bearer {REVIEWER}"}
+    assert client.get("/review", headers=bearer).status_code == 200
     assert client.get("/review", headers={"Authorization": f"Bearer {EHR}"}).status_code == 403
+    _submit(client)
+    task = _tasks(client)["entry"][0]["resource"]
+    page = client.get(f"/review/tasks/{task['id']}", headers=bearer)
+    assert page.status_code == 200 and "Sign in as a reviewer" in page.text and "Record decision" not in page.text
+    refused = client.post(f"/review/tasks/{task['id']}", data={"decision": "A1", "csrf": "none"}, headers=bearer)
+    assert refused.status_code == 403 and _tasks(client)["total"] == 2
 
 
 def test_a_decision_form_needs_its_csrf_token_and_origin(service: tuple[TestClient, Store]) -> None:
@@ -476,7 +464,7 @@ def test_a_decision_form_needs_its_csrf_token_and_origin(service: tuple[TestClie
     _sign_in(client)
     task = _tasks(client)["entry"][0]["resource"]
     page = client.get(f"/review/tasks/{task['id']}")
-    form = {"decision": "A1", "npi": "1234567893", "csrf": _csrf(page)}
+    form = {"decision": "A1", "csrf": _csrf(page)}
     assert client.post(f"/review/tasks/{task['id']}", data={**form, "csrf": "forged"}).status_code == 403
     elsewhere = client.post(f"/review/tasks/{task['id']}", data=form, headers={"Origin": "https://evil.example"})
     assert elsewhere.status_code == 403
@@ -485,6 +473,43 @@ def test_a_decision_form_needs_its_csrf_token_and_origin(service: tuple[TestClie
     assert done.status_code == 303
     assert _tasks(client)["total"] == 1
     assert "Decided" in client.get(done.headers["location"]).text
+
+
+def test_a_decision_on_the_page_names_the_signed_in_reviewer(service: tuple[TestClient, Store]) -> None:
+    """No NPI is typed: the Task's owner, the ClaimResponse's reviewer and the audit row name the reviewer of
+    the session, a Practitioner with their name and NPI."""
+    client, store = service
+    _submit(client)
+    _sign_in(client)
+    task = next(t["resource"] for t in _tasks(client)["entry"] if "A3" in json.dumps(t["resource"]["input"]))
+    form = {"decision": "A3", "rationale": "No objective findings.", "npi": "1003000126",
+            "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}  # fmt: skip
+    assert client.post(f"/review/tasks/{task['id']}", data=form, follow_redirects=False).status_code == 303
+    done = client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json()
+    person = {"resourceType": "Practitioner", "id": "reviewer", "identifier": [{**NPI, "value": ADA}],
+              "name": [{"text": "Dr. Ada Reyes"}]}  # fmt: skip
+    assert done["contained"] == [person]
+    assert done["owner"] == {"reference": "#reviewer", "type": "Practitioner", "identifier": {**NPI, "value": ADA},
+                             "display": "Dr. Ada Reyes"}  # fmt: skip
+    final = client.get(f"/fhir/ClaimResponse/{response_of(task)}", headers=auth(REVIEWER)).json()
+    assert person in final["contained"]
+    named = [e["valueReference"] for e in final["extension"] if e["url"].endswith("/StructureDefinition/reviewer")]
+    assert named == [done["owner"]]
+    flagged = next(e for e in final["extension"] if e["url"].endswith("extension-claimResponseReviewer"))
+    assert {"url": "reviewerNPI", "valueIdentifier": {**NPI, "value": ADA}} in flagged["extension"]
+    assert any("Dr. Ada Reyes" in n["text"] for n in final["processNote"])
+    who = next(w for _, w, a, _, _ in store.audit_log() if a == "review decision A3")
+    assert who == f"NPI {ADA} Dr. Ada Reyes"
+
+
+def test_a_task_sent_as_fhir_names_an_npi_whose_check_digit_is_right(service: tuple[TestClient, Store]) -> None:
+    client, _ = service
+    _submit(client)
+    task = _tasks(client)["entry"][0]["resource"]
+    wrong = _completed(task, "A1", owner={"identifier": {**NPI, "value": "1234567890"}})
+    answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(wrong), headers=auth(REVIEWER))
+    assert answer.status_code == 422 and "check digit" in answer.text
+    assert _tasks(client)["total"] == 2
 
 
 def test_the_queue_pages_soonest_due_first(service: tuple[TestClient, Store], monkeypatch: pytest.MonkeyPatch) -> None:

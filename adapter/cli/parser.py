@@ -8,7 +8,7 @@ from typing import Any
 from adapter.cli.demo import cmd_demo
 from adapter.cli.letters import cmd_convert, cmd_determine, cmd_facts, cmd_parse, cmd_to_case
 from adapter.cli.servers import cmd_check, cmd_pull, cmd_push, cmd_sandbox
-from adapter.cli.service import cmd_db, cmd_replay, cmd_serve, cmd_sync
+from adapter.cli.service import cmd_db, cmd_replay, cmd_reviewer, cmd_serve, cmd_sync
 from adapter.version import __version__
 
 
@@ -154,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--state", metavar="URL", help=_STATE_HELP)
     db.set_defaults(run=cmd_db)
+
+    reviewer = _command(commands, "reviewer", "the physician reviewers who sign in to the review page and decide")
+    actions = reviewer.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="record a reviewer (the password is asked for, or read from a file or stdin)")
+    add.add_argument("--npi", required=True, help="the reviewer's NPI (10 digits, its check digit right)")
+    add.add_argument("--name", required=True, help="the name their decisions carry")
+    add.add_argument("--email", help="an email they may sign in with instead of the NPI")
+    add.add_argument("--password-file", metavar="FILE", help="the password is this file's first line ('-': stdin)")
+    add.add_argument("--subject", help="the OpenID Connect subject (sub) they sign in as")
+    add.add_argument("--no-password", action="store_true", help="no password: signs in through OpenID Connect only")
+    disable = actions.add_parser("disable", help="a reviewer may no longer sign in; their sessions end")
+    disable.add_argument("--npi", required=True, help="the reviewer's NPI")
+    listing = actions.add_parser("list", help="every reviewer, with how they sign in and whether they are active")
+    for action in (add, disable, listing):
+        action.add_argument("--state", metavar="URL", help=_STATE_HELP)
+    reviewer.set_defaults(run=cmd_reviewer)
 
     sync = _command(commands, "sync", "keep the EHR and payer servers in step")
     sync.add_argument("--ehr", metavar="URL", help=_EHR_HELP)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import sys
 import time
 from concurrent.futures import BrokenExecutor
+from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
 from adapter.cli.console import (
     stderr,
     stdout,
 )
 from adapter.cli.settings import resolve
-from adapter.errors import AdapterError, FHIRServerError, StateError, TransportError
+from adapter.errors import AdapterError, ConfigError, FHIRServerError, InputError, StateError, TransportError
 from adapter.service import Wiring, wire
 from adapter.service.hooks import HookListener, subscribe, unsubscribe
 from adapter.service.server import cannot_listen
@@ -51,6 +56,53 @@ def cmd_db(args: argparse.Namespace) -> int:
     revision, head = store.revision(), store.head()
     stdout.print(f"state schema: {revision or 'empty'} (newest: {head})")
     return 0 if revision == head else 1
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    """The new reviewer's password: from --password-file ('-': stdin's first line), asked twice at a terminal,
+    else stdin's first line; none with --no-password (OpenID Connect only)."""
+    if args.no_password:
+        return None
+    source = args.password_file
+    if source is None and sys.stdin.isatty():
+        first, again = getpass.getpass("password: "), getpass.getpass("again: ")
+        if first != again:
+            raise InputError("the two passwords differ")
+        return first
+    try:
+        text = sys.stdin.readline() if source in (None, "-") else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--password-file {source}: cannot be read ({exc})") from exc
+    return text.splitlines()[0] if text.strip() else ""
+
+
+def cmd_reviewer(args: argparse.Namespace) -> int:
+    from adapter.service.reviewers import Reviewers
+    from adapter.service.state import Store
+
+    service = resolve(args).service
+    store = Store(service.state_url, migrate=service.auto_migrate)
+    if not service.auto_migrate:
+        store.require_current()
+    table = Reviewers(store)
+    if args.action == "add":
+        if args.no_password and not args.subject:
+            raise ConfigError("--no-password needs --subject: the reviewer signs in only through OpenID Connect")
+        added = table.add(
+            npi=args.npi, name=args.name, email=args.email, subject=args.subject, password=_password(args)
+        )
+        stdout.print(f"reviewer added: {added.name}, NPI {added.npi}", markup=False)
+    elif args.action == "disable":
+        disabled = table.disable(args.npi)
+        stdout.print(f"reviewer disabled: {disabled.name}, NPI {disabled.npi} (their sessions end)", markup=False)
+    else:
+        rows = Table("NPI", "name", "email", "signs in with", "status")
+        for r in table.all():
+            ways = ", ".join(w for w, on in (("password", r.has_password), (f"OIDC {r.subject}", r.subject)) if on)
+            status = f"disabled {r.disabled[:10]}" if r.disabled else "active"
+            rows.add_row(r.npi, escape(r.name), escape(r.email or ""), escape(ways or "nothing"), status)
+        stdout.print(rows)
+    return 0
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

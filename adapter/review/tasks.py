@@ -10,7 +10,9 @@ citations and evidence quotes, and the clock it runs on; ``restriction.period.en
 due (``adapter.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
 (valueCodeableConcept A1, A3 or A6), ``rationale`` (valueString) and, for A6, ``authorized-quantity``;
 the ClaimResponse then becomes a new version with the physician's reviewAction, the rationale in
-``processNote`` and the reviewer in the PAS ``claimResponseReviewer`` extension.
+``processNote`` and the reviewer in the PAS ``claimResponseReviewer`` extension. A decision made by a
+signed-in reviewer (a ``Person``) names them as a Practitioner (name and NPI) contained in both the Task (its
+``owner``) and the ClaimResponse (the adapter's ``reviewer`` extension).
 
 Pure functions: the store (``adapter.service.state``) keeps what they return in one transaction.
 """
@@ -34,6 +36,8 @@ from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
+from adapter.npi import NPI_SYSTEM, npi_problem
+from adapter.review.person import Person, contain
 from adapter.tables import load_tables
 from adapter.types import JSON
 
@@ -52,8 +56,6 @@ TASK_CODE = {
 }
 #: The most an A6 may authorize when the request states no quantity (a modification is less than asked).
 MAX_AUTHORIZED = 10_000
-#: Reviewer identifier systems shown by name.
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 
 
 @dataclass(frozen=True)
@@ -237,7 +239,10 @@ class Decision:
     action: ReviewAction
     rationale: str | None
     quantity: float | None
+    #: The Task's owner: a reference naming the reviewer by identifier (and display).
     reviewer: JSON
+    #: The signed-in reviewer the decision names (None: a decision sent as a FHIR Task names its owner).
+    person: Person | None = None
 
 
 def _output(task: JSON, code: str) -> JSON | None:
@@ -248,9 +253,10 @@ def _bad(message: str, where: str) -> ReviewDecisionError:
     return ReviewDecisionError(message, location=where)
 
 
-def read_decision(body: JSON, stored: JSON) -> Decision:
-    """The physician's decision in a Task sent to complete ``stored``; ``ReviewDecisionError`` (and
-    ``ReviewClosedError`` for a Task already decided) when it cannot be applied."""
+def read_decision(body: JSON, stored: JSON, person: Person | None = None) -> Decision:
+    """The physician's decision in a Task sent to complete ``stored``, made by ``person`` (a signed-in
+    reviewer) or else by the Task's owner as sent (an NPI there must pass its check digit);
+    ``ReviewDecisionError`` (and ``ReviewClosedError`` for a Task already decided) when it cannot be applied."""
     if stored.get("status") == "completed":
         raise ReviewClosedError(
             "this review Task is already completed; the first decision stands", location="Task.status"
@@ -261,10 +267,7 @@ def read_decision(body: JSON, stored: JSON) -> Decision:
         raise _bad("a review Task is updated to complete it: status must be 'completed'", "Task.status")
     if body.get("focus") not in (None, stored.get("focus")):
         raise _bad("a review decision cannot move the Task to another request", "Task.focus")
-    owner = body.get("owner") or {}
-    identifier = owner.get("identifier") if isinstance(owner, dict) else None
-    if not isinstance(identifier, dict) or not identifier.get("value") or not identifier.get("system"):
-        raise _bad("the Task's owner is the reviewer, identified by NPI or licence (system and value)", "Task.owner")
+    owner = person.reference() if person is not None else _owner(body)
     decision = _output(body, "decision")
     codings = ((decision or {}).get("valueCodeableConcept") or {}).get("coding") or []
     codes = [c.get("code") for c in codings if isinstance(c, dict)]
@@ -287,9 +290,20 @@ def read_decision(body: JSON, stored: JSON) -> Decision:
         if value > most:
             raise _bad(f"A6 authorizes at most the quantity requested ({most:g}), not {value:g}", "Task.output")
         quantity = float(value)
-    reviewer = {k: v for k, v in owner.items() if k in ("identifier", "display")}
     text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
-    return Decision(action, text, quantity, reviewer)
+    return Decision(action, text, quantity, owner, person)
+
+
+def _owner(body: JSON) -> JSON:
+    """The reviewer a Task sent as FHIR names as its owner: an identifier (an NPI whose check digit is right,
+    or a licence) and the display."""
+    owner = body.get("owner") or {}
+    identifier = owner.get("identifier") if isinstance(owner, dict) else None
+    if not isinstance(identifier, dict) or not identifier.get("value") or not identifier.get("system"):
+        raise _bad("the Task's owner is the reviewer, identified by NPI or licence (system and value)", "Task.owner")
+    if identifier["system"] == NPI_SYSTEM and (problem := npi_problem(str(identifier["value"]))):
+        raise _bad(f"the Task's owner: {problem}", "Task.owner.identifier.value")
+    return {k: v for k, v in owner.items() if k in ("identifier", "display")}
 
 
 def _next_version(resource: JSON, moment: str) -> None:
@@ -323,6 +337,8 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
     task.update(status="completed", owner=decision.reviewer, output=outputs, lastModified=stamp,
                 businessStatus=_status(action),
                 executionPeriod={"start": task.get("authoredOn", stamp), "end": stamp})  # fmt: skip
+    if decision.person is not None:
+        contain(task, decision.person)
     _next_version(task, stamp)
 
     period = response.get("preAuthPeriod") or authorization_period(moment)
@@ -345,10 +361,21 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
         {"url": "wasHumanReviewedFlag", "valueBoolean": True},
         {"url": "reviewerNPI", "valueIdentifier": decision.reviewer["identifier"]},
     ]})  # fmt: skip
+    if decision.person is not None:
+        _name_reviewer(response, decision.person)
     settle(response)
     withdraw(response, {sequence})  # decided: nothing more is asked for it
     _next_version(response, stamp)
     return task, response
+
+
+def _name_reviewer(response: JSON, person: Person) -> None:
+    """The ClaimResponse names the reviewer who decided: their Practitioner contained, referred to by the
+    adapter's ``reviewer`` extension."""
+    contain(response, person)
+    url = load_tables().fhir.extensions.reviewer
+    response["extension"] = [e for e in response["extension"] if e.get("url") != url]
+    response["extension"].append({"url": url, "valueReference": person.reference()})
 
 
 def _identifier_text(identifier: JSON) -> str:

@@ -55,6 +55,7 @@ from adapter.service.routes import (
     requests,
     resources,
     review,
+    signin,
     subscriptions,
     tasks,
 )
@@ -130,7 +131,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
     for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router,
-                   subscriptions.router, resources.router, attachments.router):  # fmt: skip
+                   signin.router, subscriptions.router, resources.router, attachments.router):  # fmt: skip
         app.include_router(router)
 
     @app.middleware("http")

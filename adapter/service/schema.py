@@ -161,6 +161,23 @@ notifications = Table(
     Index("notifications_subscription", "subscription_id", "seq"),
 )
 
+reviewers = Table(
+    "reviewers",
+    metadata,
+    Column("id", Text, primary_key=True),
+    #: The reviewer's NPI (check digit right): what every decision they make names.
+    Column("npi", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("email", Text, unique=True),
+    #: The argon2 hash of the reviewer-table password (none: signs in only through OpenID Connect).
+    Column("password", Text),
+    #: The OpenID Connect subject (``sub``) this reviewer signs in as.
+    Column("subject", Text, unique=True),
+    Column("created", Text, nullable=False),
+    #: When the reviewer was disabled (none: active): a disabled reviewer cannot sign in, their sessions end.
+    Column("disabled", Text),
+)
+
 response_orgs = Table(
     "response_orgs",
     metadata,

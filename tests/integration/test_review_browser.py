@@ -1,7 +1,8 @@
 """The review page in a real browser: Playwright driving Debian's chromium (``scripts/test`` installs it;
-no browser download) against the service in its own process. A reviewer signs in, opens the Task, sees
-the evidence quotes highlighted in the clinical note, decides, sees the Task leave the list and the
-ClaimResponse become final."""
+no browser download) against the service in its own process. A reviewer of the reviewer table signs in with
+their password, opens the Task, sees the evidence quotes highlighted in the clinical note, decides (no NPI
+typed: the decision names them), sees the Task leave the list and the ClaimResponse become final, naming
+them; signed out, the page asks for a sign-in again."""
 
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ from playwright.sync_api import Page, expect
 
 from adapter import sandbox
 from adapter.sandbox import free_port
+from adapter.service.reviewers import Reviewers
+from adapter.service.state import Store
 from tests.conftest import FIXTURES
+from tests.test_reviewers import ADA, PASSWORD
 
 EHR, REVIEWER = "browser-ehr", "browser-reviewer"
 #: Where the page's picture goes when IMR_SCREENSHOT names a file (the README's comes from here).
@@ -27,6 +31,9 @@ SCREENSHOT = os.environ.get("IMR_SCREENSHOT")
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[str]:
     port = free_port()
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    Reviewers(store).add(npi=ADA, name="Dr. Ada Reyes", password=PASSWORD)
+    store.close()
     env = {
         **os.environ,
         "IMR_SERVICE__TOKENS": json.dumps(
@@ -51,11 +58,14 @@ def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
 
     p.goto(f"{service}/review")
     expect(p.get_by_role("heading", name="Sign in to review")).to_be_visible()
-    p.get_by_label("Access token").fill("not-a-token")
+    p.get_by_label("NPI or email").fill(ADA)
+    p.get_by_label("Password").fill("not the password")
     p.get_by_role("button", name="Sign in").click()
-    expect(p.get_by_text("not a reviewer")).to_be_visible()
-    p.get_by_label("Access token").fill(REVIEWER)
+    expect(p.get_by_role("alert")).to_contain_text("do not match an active reviewer")
+    expect(p.get_by_label("NPI or email")).to_have_value(ADA)
+    p.get_by_label("Password").fill(PASSWORD)
     p.get_by_role("button", name="Sign in").click()
+    expect(p.get_by_text("Signed in as Dr. Ada Reyes")).to_be_visible()
 
     row = p.get_by_role("row").filter(has_text="MRI lumbar spine")
     expect(row).to_have_count(1)
@@ -70,13 +80,13 @@ def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
     if SCREENSHOT:
         p.screenshot(path=SCREENSHOT, full_page=True)
 
+    expect(p.get_by_text(f"Recorded as Dr. Ada Reyes, NPI {ADA}")).to_be_visible()
+    expect(p.get_by_label("NPI", exact=False)).to_have_count(0)  # nobody types an NPI to decide
     p.get_by_role("radio", name="A3 not certified").check()
-    p.get_by_label("Your NPI or licence number").fill("1234567893")
     p.get_by_role("button", name="Record decision").click()
     expect(p.get_by_role("alert")).to_contain_text("rationale")  # A3 needs one
     p.get_by_role("radio", name="A3 not certified").check()
     p.get_by_label("Rationale").fill("No nerve compromise or red flags documented; imaging not indicated now.")
-    p.get_by_label("Your NPI or licence number").fill("1234567893")
     p.get_by_role("button", name="Record decision").click()
 
     expect(p.get_by_role("status")).to_contain_text("A3 not certified")
@@ -84,3 +94,10 @@ def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
     final = httpx.get(f"{service}/fhir/ClaimResponse/{response_id}", headers={"Authorization": f"Bearer {REVIEWER}"})
     body = final.json()
     assert (body["meta"]["versionId"], body["outcome"], body["disposition"]) == ("2", "complete", "A3")
+    (person,) = [c for c in body["contained"] if c["resourceType"] == "Practitioner"]
+    assert person["name"] == [{"text": "Dr. Ada Reyes"}] and person["identifier"][0]["value"] == ADA
+
+    p.get_by_role("button", name="Sign out").click()
+    expect(p.get_by_role("heading", name="Sign in to review")).to_be_visible()
+    p.goto(f"{service}/review")
+    expect(p.get_by_role("heading", name="Sign in to review")).to_be_visible()

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.review import apply_decision, read_decision
+from adapter.review.person import Person
 from adapter.service.admission import USER_CONTEXT, Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.pipeline import for_payer
@@ -33,15 +34,24 @@ def stored_task(ctx: ServiceContext, task_id: str) -> tuple[JSON, list[tuple[str
     return found
 
 
-def decide_task(ctx: ServiceContext, task_id: str, sent: JSON, who: str, *, if_match: str | None = None) -> JSON:
+def decide_task(
+    ctx: ServiceContext,
+    task_id: str,
+    sent: JSON,
+    who: str,
+    *,
+    if_match: str | None = None,
+    person: Person | None = None,
+) -> JSON:
     """Apply a reviewer's completed Task: the Task and the ClaimResponse's next version are stored, and the
-    ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing."""
+    ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing. ``person``: the signed-in
+    reviewer the decision names (else the Task's owner as sent names the reviewer)."""
 
     def decide(task: JSON, response: JSON) -> tuple[JSON, JSON]:
         if if_match is not None and if_match.strip() not in (etag(task)["ETag"], f'"{task["meta"]["versionId"]}"'):
             raise ServiceError(412, "the Task changed since it was read (If-Match)", code="precondition",
                                issue_type="conflict")  # fmt: skip
-        return apply_decision(task, response, read_decision(sent, task))
+        return apply_decision(task, response, read_decision(sent, task, person))
 
     forward = for_payer if ctx.settings.forwarding else None
     done = ctx.store.complete_review(task_id, decide, forward=forward, who=who) if FHIR_ID.fullmatch(task_id) else None
