@@ -348,7 +348,6 @@ def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
     commits (as a killed process) leaves the answer as it was, and the same submission sent again is decided."""
     from sqlalchemy.exc import OperationalError
 
-    from adapter.service.state import Store
 
     request = _request()
     response = _submit(client, request)["entry"][0]["resource"]
@@ -358,7 +357,7 @@ def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
         raise OperationalError("INSERT", None, Exception("the connection was lost"))
 
     with monkeypatch.context() as patched:
-        patched.setattr(Store, "_notify", staticmethod(killed))
+        patched.setattr("adapter.service.state.answers.notify", killed)
         failed = client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR))
     assert failed.status_code == 503, failed.text
     assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response

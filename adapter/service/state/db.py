@@ -1,0 +1,141 @@
+"""The state database: the engine over SQLite or PostgreSQL, the Alembic migrations, one transaction per
+call (driver errors become ``StateError``), and the helpers every part shares.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Connection, Engine, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from adapter.errors import StateError
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+#: A PostgreSQL advisory lock id: one replica migrates at a time.
+_MIGRATION_LOCK = 0x1D_F41_2
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def micros(instant: str) -> int:
+    """An ISO instant (any zone, ``Z`` included; UTC when none) as microseconds since the epoch."""
+    moment = datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith(("postgresql://", "postgres://")):
+        return create_engine("postgresql+psycopg://" + url.split("://", 1)[1], pool_pre_ping=True)
+    if url in ("sqlite://", "sqlite:///:memory:", ":memory:"):
+        engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 10})
+
+    @event.listens_for(engine, "connect")
+    def _connect(connection: Any, _: Any) -> None:
+        connection.isolation_level = None  # the driver's own transaction handling off: BEGIN below decides
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            connection.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now, not at the first write
+
+    return engine
+
+
+def _alembic(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def instants(column: Column[Any], bounds: Sequence[tuple[str, int]]) -> list[Any]:
+    """Conditions on a microseconds column from (operator, microseconds) bounds, operator one of ge gt le lt."""
+    operators = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__, "lt": column.__lt__}
+    return [operators[op](bound) for op, bound in bounds]
+
+
+def fit(column: Column[Any], value: str) -> str:
+    """``value`` cut to the column's length (a String column's)."""
+    length: int | None = getattr(column.type, "length", None)
+    return value[:length]
+
+
+def reason(exc: SQLAlchemyError) -> str:
+    """The driver's one-line reason, without the statement or its parameters (which may hold content)."""
+    original = getattr(exc, "orig", None)
+    return (str(original) if original is not None else type(exc).__name__).splitlines()[0][:200]
+
+
+class Database:
+    """Thread-safe access to the state database (a pool of connections; one transaction per call)."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        try:
+            self.engine = _engine(url)
+            self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+            if migrate:
+                self.upgrade()
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database cannot be opened: {reason(exc)}") from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @staticmethod
+    def head() -> str:
+        return str(ScriptDirectory(str(MIGRATIONS)).get_current_head())
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (None: no migration has run on it)."""
+        try:
+            with self.engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database cannot be opened: {reason(exc)}") from exc
+
+    def require_current(self) -> None:
+        """Refuse to work on a state database whose schema is not the newest."""
+        revision = self.revision()
+        if revision != self.head():
+            raise StateError(
+                f"the state database is at schema {revision or 'none'}, not {self.head()}: run `imr-adapter db upgrade`"
+            )
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Run the migrations up to ``revision`` (one replica at a time on PostgreSQL)."""
+        with self.engine.begin() as connection:
+            if self.engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+            command.upgrade(_alembic(connection), revision)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One atomic unit of work (committed on success, rolled back on error); driver errors -> StateError."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database failed: {reason(exc)}") from exc

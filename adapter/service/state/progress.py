@@ -1,0 +1,85 @@
+"""The worker's progress: idempotency keys claimed once (one atomic ``INSERT ... ON CONFLICT DO NOTHING``),
+the cursors it polls from, and the leases that let one replica run a job at a time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Connection, select, update
+
+from adapter.service.schema import (
+    cursors,
+    processed,
+)
+from adapter.service.state.db import Database, now
+
+
+class Progress(Database):
+    """The progress of the state store (one part of ``Store``)."""
+
+    def _claim(self, db: Connection, key: str, claim_response_id: str | None) -> bool:
+        """Claim an idempotency key in one atomic statement: False when it was already claimed."""
+        statement = (
+            self._insert(processed)
+            .values(item_key=key, claim_response_id=claim_response_id, created=now())
+            .on_conflict_do_nothing(index_elements=["item_key"])
+            .returning(processed.c.item_key)
+        )
+        return db.execute(statement).first() is not None
+
+    def processed(self, key: str) -> str | None:
+        """The ClaimResponse recorded under an idempotency key (None: none, or the key is not claimed)."""
+        with self.transaction() as db:
+            return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
+
+    def claimed(self, key: str) -> bool:
+        """Whether an idempotency key is done: recorded with its answer, or marked with a dead letter."""
+        with self.transaction() as db:
+            return db.execute(select(processed.c.item_key).where(processed.c.item_key == key)).first() is not None
+
+    def mark(self, key: str) -> None:
+        """Mark a key done with no answer (a review session signed out: ``claimed`` on every replica)."""
+        with self.transaction() as db:
+            self._claim(db, key, None)
+
+    def cursor(self, name: str) -> str | None:
+        with self.transaction() as db:
+            return db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+
+    def set_cursor(self, name: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                self._insert(cursors)
+                .values(name=name, value=value)
+                .on_conflict_do_update(index_elements=["name"], set_={"value": value})
+            )
+
+    def lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` for ``seconds``: True when it is now held by ``holder``,
+        False while another holds it unexpired. One compare-and-set on the lease row (kept beside the cursors),
+        so of several workers racing for it exactly one wins, on SQLite and PostgreSQL alike."""
+        moment = time.time()
+        value = f"{moment + seconds:.3f} {holder}"
+        with self.transaction() as db:
+            taken = db.execute(
+                self._insert(cursors).values(name=name, value=value)
+                .on_conflict_do_nothing(index_elements=["name"]).returning(cursors.c.name)
+            ).first()  # fmt: skip
+            if taken is not None:
+                return True
+            current = str(db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar_one())
+            until, _, owner = current.partition(" ")
+            if owner != holder and float(until or 0) > moment:
+                return False
+            done = db.execute(update(cursors).where(cursors.c.name == name, cursors.c.value == current)
+                              .values(value=value))  # fmt: skip
+            return bool(done.rowcount == 1)
+
+    def end_lease(self, name: str, holder: str) -> None:
+        """Give the lease ``name`` up, if ``holder`` holds it (another may take it at once)."""
+        with self.transaction() as db:
+            current = db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+            if current is not None and str(current).partition(" ")[2] == holder:
+                db.execute(update(cursors).where(cursors.c.name == name, cursors.c.value == current)
+                           .values(value=f"0 {holder}"))  # fmt: skip

@@ -1,0 +1,138 @@
+"""PAS subscriptions: who may subscribe, the subscriptions, and the event of each answer version for every
+active subscription of its sending systems (written with the version, so none is lost or made twice).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import orjson
+from sqlalchemy import Connection, func, insert, select, update
+
+from adapter.service.schema import (
+    notifications,
+    response_orgs,
+    senders,
+    subscriptions,
+)
+from adapter.service.state.db import Database, now
+from adapter.types import JSON
+
+
+def add_senders(db: Connection, rid: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Which sending systems an answer belongs to, and which clients sent for them (new pairs only)."""
+    for org in sorted({org for org, _ in pairs}):
+        known = (response_orgs.c.claim_response_id == rid, response_orgs.c.org == org)
+        if db.execute(select(response_orgs.c.org).where(*known)).first() is None:
+            db.execute(insert(response_orgs).values(claim_response_id=rid, org=org))
+    for org, client in sorted(set(pairs)):
+        sent = select(senders.c.org).where(senders.c.org == org, senders.c.client == client)
+        if db.execute(sent).first() is None:
+            db.execute(insert(senders).values(org=org, client=client))
+
+
+def notify(db: Connection, response: JSON) -> None:
+    """An event for every active subscription of the answer's sending systems: this version, numbered in
+    each subscription's own order (written with the version, so none is lost or made twice)."""
+    orgs = select(response_orgs.c.org).where(response_orgs.c.claim_response_id == response["id"])
+    wanted = select(subscriptions.c.id, subscriptions.c.events).where(
+        subscriptions.c.org.in_(orgs), subscriptions.c.status == "active"
+    )
+    for sid, events in db.execute(wanted.with_for_update()).all():
+        db.execute(update(subscriptions).where(subscriptions.c.id == sid).values(events=events + 1))
+        version = int(response["meta"]["versionId"])
+        db.execute(insert(notifications).values(
+            subscription_id=sid, event_number=events + 1, kind="event-notification",
+            claim_response_id=response["id"], version=version, created=now()))  # fmt: skip
+
+
+class Subscriptions(Database):
+    """The subscriptions of the state store (one part of ``Store``)."""
+
+    def may_subscribe(self, org: str, client: str) -> bool:
+        """Whether ``client`` sent a request for the sending system ``org``."""
+        with self.transaction() as db:
+            found = db.execute(select(senders.c.org).where(senders.c.org == org, senders.c.client == client))
+            return found.first() is not None
+
+    def add_subscription(self, resource: JSON, owner: str, org: str) -> None:
+        """Keep a new Subscription and owe it its handshake (event 0)."""
+        with self.transaction() as db:
+            db.execute(insert(subscriptions).values(id=resource["id"], owner=owner, org=org, status=resource["status"],
+                                                    resource=orjson.dumps(resource).decode()))  # fmt: skip
+            db.execute(insert(notifications).values(subscription_id=resource["id"], event_number=0, kind="handshake",
+                                                    created=now()))  # fmt: skip
+
+    def subscription(self, sid: str) -> tuple[JSON, str, int] | None:
+        """(Subscription, owner, events since it started)."""
+        with self.transaction() as db:
+            row = db.execute(select(subscriptions).where(subscriptions.c.id == sid)).first()
+        return (orjson.loads(row.resource), str(row.owner), int(row.events)) if row else None
+
+    def replace_subscription(self, resource: JSON, org: str) -> None:
+        with self.transaction() as db:
+            db.execute(update(subscriptions).where(subscriptions.c.id == resource["id"]).values(
+                org=org, status=resource["status"], resource=orjson.dumps(resource).decode()))  # fmt: skip
+
+    def delete_subscription(self, sid: str) -> None:
+        """Remove a Subscription and what is still owed to it."""
+        with self.transaction() as db:
+            db.execute(subscriptions.delete().where(subscriptions.c.id == sid))
+            db.execute(notifications.delete().where(notifications.c.subscription_id == sid,
+                                                    notifications.c.delivered_at.is_(None)))  # fmt: skip
+
+    def active_subscriptions(self) -> list[tuple[JSON, int]]:
+        """Every active Subscription, with its event count."""
+        with self.transaction() as db:
+            rows = db.execute(select(subscriptions.c.resource, subscriptions.c.events)
+                              .where(subscriptions.c.status == "active")).all()  # fmt: skip
+        return [(orjson.loads(r.resource), int(r.events)) for r in rows]
+
+    def subscription_events(self, sid: str, since: int, until: int) -> list[tuple[int, str, int, str]]:
+        """(event number, ClaimResponse id, version, when) of a subscription's events in [since, until]."""
+        table = notifications
+        with self.transaction() as db:
+            rows = db.execute(
+                select(table.c.event_number, table.c.claim_response_id, table.c.version, table.c.created)
+                .where(table.c.subscription_id == sid, table.c.kind == "event-notification",
+                       table.c.event_number >= since, table.c.event_number <= until)
+                .order_by(table.c.event_number)
+            ).all()  # fmt: skip
+        return [(int(r.event_number), str(r.claim_response_id), int(r.version), str(r.created)) for r in rows]
+
+    def due_notifications(self, limit: int = 20, lease: float = 60.0) -> list[JSON]:
+        """The first undelivered notification of each subscription, when due and not leased (a later one waits
+        for it: each subscription in order), leased to the caller."""
+        table = notifications
+        with self.transaction() as db:
+            waiting = table.c.delivered_at.is_(None)
+            heads = select(func.min(table.c.seq)).where(waiting).group_by(table.c.subscription_id)
+            rows = db.execute(select(table).where(table.c.seq.in_(heads)).order_by(table.c.seq).limit(limit)
+                              .with_for_update()).all()  # fmt: skip
+            moment = time.time()
+            due = [r for r in rows if r.next_attempt <= moment and r.lease_until <= moment]
+            if due:
+                leased = table.c.seq.in_([r.seq for r in due])
+                db.execute(update(table).where(leased).values(lease_until=moment + lease))
+        return [dict(r._mapping) for r in due]
+
+    def notification_sent(self, seq: int) -> None:
+        with self.transaction() as db:
+            done = update(notifications).where(notifications.c.seq == seq)
+            db.execute(done.values(delivered_at=now(), last_error=None))
+
+    def notification_failed(self, seq: int, error: str, delay: float) -> None:
+        with self.transaction() as db:
+            db.execute(update(notifications).where(notifications.c.seq == seq).values(
+                attempts=notifications.c.attempts + 1, next_attempt=time.time() + delay, last_error=error[:500],
+                lease_until=0))  # fmt: skip
+
+    def set_subscription_status(self, sid: str, status: str) -> None:
+        """Move a Subscription to ``status`` (active after its handshake, error when its endpoint fails)."""
+        with self.transaction() as db:
+            row = db.execute(select(subscriptions.c.resource).where(subscriptions.c.id == sid)).scalar()
+            if row is not None:
+                resource = {**orjson.loads(row), "status": status}
+                db.execute(update(subscriptions).where(subscriptions.c.id == sid).values(
+                    status=status, resource=orjson.dumps(resource).decode()))  # fmt: skip
