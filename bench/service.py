@@ -174,6 +174,7 @@ def serving(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             **env,
         },
         port,
+        timeout=120,  # a machine busy with other work starts it slowly
     )
     try:
         yield f"http://127.0.0.1:{port}/fhir", server
