@@ -1,10 +1,15 @@
 """What a pended request lacks: the documentation criteria (``mappings/documentation.yaml``) whose facts the
 records leave unknown, ranked, at most three.
 
-First the decisive ones: a criterion whose fact, stated present or absent, would let a guideline rule that
-applies to the request decide it (the more rules it would let decide, the earlier). Then the criteria the
-guideline names for that kind of service, where their facts are still unknown. Each comes with the LOINC
-attachment codes to ask for it with, a plain question for the provider and the guideline it rests on.
+Two sources name a criterion. The rules: a criterion whose fact, stated present or absent, would let a
+guideline rule that applies to the request decide it (decisive; the more rules it would let decide, the more
+decisive). The guideline: the criteria it names for that kind of service (``services``), in its order. The
+ranking puts first the decisive criteria the guideline names for the service, in the guideline's order (what
+would decide it and is what the guideline asks of it), then the other criteria it names, then the decisive ones
+it does not name, most decisive first. A
+criterion stands for its first fact, except a criterion of diagnoses, which is lacking when no diagnosis it
+names is documented. Each comes with the LOINC attachment codes to ask for it with, a plain question for the
+provider and the guideline it rests on.
 """
 
 from __future__ import annotations
@@ -92,8 +97,24 @@ def _settings(name: str) -> list[Any]:
     return ["present", "absent"] if name in STATUS_FACTS else [True, False] if name.endswith("_diagnosis") else []
 
 
+def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
+    """Whether the records lack what a criterion stands for: its first fact unknown; for a criterion of
+    diagnoses (an indication), none of its diagnoses documented."""
+    if not criterion.facts:
+        return True
+    if all(name.endswith("_diagnosis") for name in criterion.facts):
+        return not any(getattr(facts, name) is True for name in criterion.facts)
+    return _unknown(facts, criterion.facts[0])
+
+
+def _need(table: DocumentationTable, name: str) -> Need:
+    criterion = table.criteria[name]
+    return Need(criterion=name, facts=criterion.facts, loinc=criterion.loinc, question=criterion.question,
+                citation=criterion.guideline)  # fmt: skip
+
+
 def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | None = None) -> list[Need]:
-    """The documentation criteria a pended item lacks, most decisive first, at most ``MOST``."""
+    """The documentation criteria a pended item lacks, ranked (see the module), at most ``MOST``."""
     table = table or load_documentation()
     by_fact = {f: name for name, c in table.criteria.items() for f in c.facts}
     decides: Counter[str] = Counter()
@@ -108,14 +129,7 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
                 fires(rule, facts.model_copy(update={name: value})) for value in _settings(name)
             ):
                 decides[criterion] += 1
-    ranked = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
-    for criterion in table.services.get(facts.category, []):
-        wanted = table.criteria[criterion].facts
-        if not wanted or _unknown(facts, wanted[0]):  # its first fact is the one it stands for
-            ranked.append(criterion)
-    chosen = list(dict.fromkeys(ranked))[:MOST]
-    return [
-        Need(criterion=c, facts=table.criteria[c].facts, loinc=table.criteria[c].loinc,
-             question=table.criteria[c].question, citation=table.criteria[c].guideline)
-        for c in chosen
-    ]  # fmt: skip
+    decisive = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
+    named = [c for c in table.services.get(facts.category, []) if lacking(facts, table.criteria[c])]
+    ranked = named + decisive
+    return [_need(table, c) for c in list(dict.fromkeys(ranked))[:MOST]]
