@@ -30,13 +30,13 @@ from adapter.fhir.pas import (
     LOCATION_SYSTEMS,
     MODIFIER_SYSTEMS,
     NOT_APPLICABLE,
-    NPI_SYSTEM,
     OUTCOMES,
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
     load_pas,
     review_action_code,
 )
+from adapter.npi import NPI_SYSTEM
 from adapter.types import JSON
 
 

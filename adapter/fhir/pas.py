@@ -207,5 +207,4 @@ DIAGNOSIS_TYPES = frozenset({"admitting", "principal", "patientreasonforvisit"})
 CLAIM_TYPES = ("http://terminology.hl7.org/CodeSystem/claim-type", frozenset({"institutional", "professional"}))
 #: ClaimResponseOutcome.
 OUTCOMES = frozenset({"complete", "error", "partial"})
-NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
