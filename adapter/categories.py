@@ -11,12 +11,11 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from adapter.errors import MappingTableError
 from adapter.lexicon import Lexicon, load_lexicon
-from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER, label_window
+from adapter.tables import DEFAULT_MAPPINGS, compiles, label_window, load_table
 
 
 class _Category(BaseModel):
@@ -26,6 +25,11 @@ class _Category(BaseModel):
     codes: list[str] = Field(default_factory=list)
     drugs: str | None = None
     therapies: bool = False
+
+    @field_validator("match")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        return compiles(patterns)
 
 
 class _Categories(BaseModel):
@@ -54,17 +58,18 @@ def _category_pattern(entry: _Category, lexicon: Lexicon) -> tuple[re.Pattern[st
 
 @lru_cache(maxsize=4)
 def categories(folder: Path = DEFAULT_MAPPINGS) -> tuple[str, list[tuple[str, re.Pattern[str], frozenset[str]]]]:
-    """The category table, compiled; ``MappingTableError`` (file and entry) when it is broken."""
+    """The category table, compiled; ``MappingTableError`` naming ``file:line`` when it is broken (through the
+    tables' own loader), or the file and the entry when it disagrees with the lexicon."""
     path = folder / "categories.yaml"
     lexicon = load_lexicon(folder)
+    table: _Categories = load_table(path, _Categories)
     try:
-        table = _Categories.model_validate(yaml.load(path.read_text(), Loader=SAFE_LOADER))
         compiled = [(e.id, *_category_pattern(e, lexicon)) for e in table.entries]
         known = {e.id for e in table.entries} | {table.default}
         missing = {t.category for t in lexicon.therapies} - known
         if missing:
             raise ValueError(f"lexicon therapies name unknown categories {sorted(missing)}")
-    except (OSError, yaml.YAMLError, ValueError, re.error) as exc:
+    except ValueError as exc:
         raise MappingTableError(f"the category table does not load: {exc}", location=str(path)) from exc
     return table.default, compiled
 

@@ -1,8 +1,12 @@
-"""Everything under ``mappings/``, loaded and validated once.
+"""The one loader of the tables under ``mappings/`` (``load_table``), and the FHIR and code tables themselves.
 
-A table that does not load (bad YAML, an unknown key, a regular expression that does not compile, a
-code that is not of its system's form) raises ``MappingTableError`` naming the file and the line, at
-start-up rather than at the first request.
+Every table is read through ``load_table`` and validated by its model once (cached): this module's own
+(``fhir.yaml`` and the code maps, as ``load_tables``), and each other table by the module that owns its
+vocabulary (``lexicon.yaml`` by ``adapter.lexicon``, ``categories.yaml`` by ``adapter.categories``,
+``deadlines.yaml`` by ``adapter.deadlines``, ``pas.yaml`` by ``adapter.fhir.pas``, the determination's tables
+by ``adapter.determination``; ``rules.yaml`` adds the rule's id to its errors). A table that does not load (bad
+YAML, an unknown key, a regular expression that does not compile, a code that is not of its system's form)
+raises ``MappingTableError`` naming the file and the line, at start-up rather than at the first request.
 """
 
 from __future__ import annotations
