@@ -20,6 +20,7 @@ import jwt
 from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from adapter.config import OIDCSettings
 from adapter.errors import ReviewerError
 from adapter.npi import npi_problem
 from adapter.service.admission import too_many
@@ -49,12 +50,13 @@ CALLBACK = "/review/login/oidc/callback"
 _OIDC_MINUTES = 10
 
 
-def _provider(ctx: ServiceContext) -> OIDCProvider | None:
+def _provider(ctx: ServiceContext) -> tuple[OIDCProvider, OIDCSettings]:
+    """The configured provider (its redirect URI on this service's public origin), or 404 when none is."""
     settings = ctx.settings.service.oidc
     if settings is None:
-        return None
+        raise ServiceError(404, "no OpenID Connect provider is configured", code="not-found", issue_type="not-found")
     parts = urlsplit(ctx.base)
-    return provider(settings, f"{parts.scheme}://{parts.netloc}{CALLBACK}")
+    return provider(settings, f"{parts.scheme}://{parts.netloc}{CALLBACK}"), settings
 
 
 def _signed_in(ctx: ServiceContext, request: Request, reviewer: Reviewer, method: str, to: Response) -> Response:
@@ -125,9 +127,7 @@ def oidc_start(request: Request) -> Response:
     """Off to the provider: its authorization URL, with the state, nonce and PKCE verifier kept in a signed
     cookie for the return."""
     ctx = context(request)
-    found = _provider(ctx)
-    if found is None:
-        raise ServiceError(404, "no OpenID Connect provider is configured", code="not-found", issue_type="not-found")
+    found, _ = _provider(ctx)
     try:
         url, pending = found.start()
     except ReviewerError as exc:
@@ -151,9 +151,7 @@ def oidc_callback(
     The session cookie is SameSite=Strict, which a browser does not send on a redirect chain that began at
     the provider: the answer is a page that moves on to the queue itself."""
     ctx = context(request)
-    found = _provider(ctx)
-    if found is None:
-        raise ServiceError(404, "no OpenID Connect provider is configured", code="not-found", issue_type="not-found")
+    found, settings = _provider(ctx)
     try:
         carried = jwt.decode(request.cookies.get(OIDC_COOKIE, ""), secret(ctx), algorithms=["HS256"],
                              options={"require": ["exp", "state", "nonce", "verifier"]})  # fmt: skip
@@ -163,20 +161,17 @@ def oidc_callback(
         return login_form(request, error=f"The sign-in provider did not sign you in ({error or 'no code'}).")
     try:
         identity = found.finish(code, state, Pending(carried["state"], carried["nonce"], carried["verifier"]))
-        reviewer = _reviewer_of(ctx, identity)
+        reviewer = _reviewer_of(Reviewers(ctx.store), settings, identity)
     except ReviewerError as exc:
         return login_form(request, error=f"Signing in through the provider failed: {exc.message}.")
     onward = render(request, "continue.html", None)
     return _signed_in(ctx, request, reviewer, "oidc", onward)
 
 
-def _reviewer_of(ctx: ServiceContext, identity: Identity) -> Reviewer:
+def _reviewer_of(table: Reviewers, settings: OIDCSettings, identity: Identity) -> Reviewer:
     """The active reviewer an OpenID Connect identity is: the one recorded with its subject; else, when the
     provider asserts an NPI (``npi_claim``), the reviewer with that NPI (the subject then recorded for them),
     or a new one with that NPI and the name claim. ``ReviewerError`` for anyone else."""
-    settings = ctx.settings.service.oidc
-    assert settings is not None  # only called when the provider is configured
-    table = Reviewers(ctx.store)
     asserted = str(identity.claims.get(settings.npi_claim) or "").strip() if settings.npi_claim else ""
     reviewer = table.by_subject(identity.subject)
     if reviewer is None and asserted:
