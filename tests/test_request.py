@@ -4,6 +4,7 @@ made; a $submit validates each resource once and indexes the request once."""
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -87,3 +88,12 @@ def test_a_submit_validates_each_resource_once_and_indexes_the_request_once(
     # refers to) is a third
     held = len(SUBMIT["entry"])
     assert indexed[:2] == [held, held] and len(indexed) == 3
+
+
+def test_requests_are_determined_off_the_event_loop() -> None:
+    """The routes that determine (the evidence pass: tens of milliseconds of CPU for a text never read) are
+    ``def`` routes, run in the bounded thread pool, never ``async`` on the event loop."""
+    from adapter.service.routes import attachments, requests
+
+    determining = [requests.submit, requests.post_service_request, attachments.submit_attachment]
+    assert not any(inspect.iscoroutinefunction(route) for route in determining)
