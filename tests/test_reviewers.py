@@ -211,12 +211,18 @@ def test_a_wrong_sign_in_keeps_the_login_and_says_so(page: tuple[TestClient, Sto
         assert "check digit" in answer.text
 
 
-def test_failed_sign_ins_are_throttled(tmp_path: Path) -> None:
+def test_sign_ins_are_throttled_before_a_password_is_verified(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every password sign-in counts against the address's rate (an argon2 verification is costly on purpose):
+    past it, even the right password is answered 429 without being checked (the clock held still)."""
+    monkeypatch.setattr("adapter.service.admission.time.monotonic", lambda: 1000.0)
     settings = load_settings(service={"state_url": f"sqlite:///{tmp_path}/state.db", "forward": False,
                                       "auth_failure_rate": 1})  # fmt: skip
-    with TestClient(wire(settings).app()) as client:
-        answers = [sign_in(client, ADA, "not the password").status_code for _ in range(4)]
-    assert answers[0] == 200 and 429 in answers
+    wiring = wire(settings)
+    add_reviewer(wiring.store)
+    with TestClient(wiring.app()) as client:
+        wrong = [sign_in(client, ADA, "not the password").status_code for _ in range(2)]
+        throttled = sign_in(client)
+    assert wrong == [200, 200] and throttled.status_code == 429 and throttled.headers["retry-after"]
 
 
 def test_a_sign_in_without_its_form_nonce_or_from_elsewhere_is_refused(page: tuple[TestClient, Store]) -> None:

@@ -2,9 +2,9 @@
 embedded default), or through the OpenID Connect provider of ``service.oidc`` (authorization code with PKCE),
 and sign-out. Each way ends in the same session (``pages.start_session``), naming the reviewer's record.
 
-The password form carries a nonce bound to a cookie (no sign-in from another site's form), failed sign-ins
-are throttled per client address like failed tokens, and an unknown login costs the same time as a wrong
-password. The provider's answer must come back to the browser that asked (state and PKCE verifier in a
+The password form carries a nonce bound to a cookie (no sign-in from another site's form), every password
+sign-in counts against the client address's failed-authentication rate before its password is verified (an
+argon2 verification is made costly on purpose), and an unknown login costs the same time as a wrong password. The provider's answer must come back to the browser that asked (state and PKCE verifier in a
 signed, ten-minute, SameSite=Lax cookie: Lax, as the provider's redirect back is a cross-site navigation).
 """
 
@@ -95,11 +95,11 @@ def login(
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not hmac.compare_digest(nonce.encode(), csrf.encode()):
         raise ServiceError(403, "the sign-in form expired: reload it", code="csrf", issue_type="forbidden")
+    wait = ctx.admission.failures.take(ctx.admission.address(request))
+    if wait:
+        raise too_many(wait)
     reviewer = Reviewers(ctx.store).sign_in(login, password)
     if reviewer is None:
-        wait = ctx.admission.failures.take(ctx.admission.address(request))
-        if wait:
-            raise too_many(wait)
         login = login.strip()
         hint = f" ({npi_problem(login)})" if login.isdigit() and npi_problem(login) else ""
         return login_form(request, error=f"That NPI or email and password do not match an active reviewer{hint}.",
