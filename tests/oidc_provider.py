@@ -58,6 +58,8 @@ class Provider:
     #: What the token endpoint saw: (grant_type, whether the PKCE verifier matched its challenge).
     exchanges: list[tuple[str, bool]] = field(default_factory=list)
     authorizations: list[dict[str, str]] = field(default_factory=list)
+    #: The host its issuer names ("localhost": another site than a service on 127.0.0.1, as a real provider is).
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -67,7 +69,7 @@ class Provider:
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://{self.host}:{self.server.server_address[1]}"
 
     def start(self) -> Provider:
         self.thread.start()
