@@ -439,12 +439,12 @@ def test_sign_in_sets_a_strict_session_cookie(service: tuple[TestClient, Store])
     assert "imr_review=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
     _submit(client)
     queue = client.get("/review")
-    assert queue.status_code == 200 and queue.text.count('href="/review/tasks/') == 2
+    assert queue.status_code == 200 and queue.text.count('href="/review/cases/') == 1  # one case, two items
     assert "default-src 'none'" in queue.headers["content-security-policy"]
 
 
 def test_a_bearer_token_reads_the_page_but_decides_as_nobody(service: tuple[TestClient, Store]) -> None:
-    """A reviewer's token may read the queue and a Task, an EHR's may not; neither decides on the page, where a
+    """A reviewer's token may read the queue and a case, an EHR's may not; neither decides on the page, where a
     decision names the signed-in person."""
     client, _ = service
     bearer = {"Authorization": f"Bearer {REVIEWER}"}
@@ -452,9 +452,10 @@ def test_a_bearer_token_reads_the_page_but_decides_as_nobody(service: tuple[Test
     assert client.get("/review", headers={"Authorization": f"Bearer {EHR}"}).status_code == 403
     _submit(client)
     task = _tasks(client)["entry"][0]["resource"]
-    page = client.get(f"/review/tasks/{task['id']}", headers=bearer)
-    assert page.status_code == 200 and "Sign in as a reviewer" in page.text and "Record decision" not in page.text
-    refused = client.post(f"/review/tasks/{task['id']}", data={"decision": "A1", "csrf": "none"}, headers=bearer)
+    page = client.get(f"/review/cases/{response_of(task)}", headers=bearer)
+    assert page.status_code == 200 and "Sign in as a reviewer" in page.text and "Record decisions" not in page.text
+    form = {f"decision-{task['id']}": "A1", "action": "decide", "csrf": "none"}
+    refused = client.post(f"/review/cases/{response_of(task)}", data=form, headers=bearer)
     assert refused.status_code == 403 and _tasks(client)["total"] == 2
 
 
@@ -463,16 +464,16 @@ def test_a_decision_form_needs_its_csrf_token_and_origin(service: tuple[TestClie
     _submit(client)
     _sign_in(client)
     task = _tasks(client)["entry"][0]["resource"]
-    page = client.get(f"/review/tasks/{task['id']}")
-    form = {"decision": "A1", "csrf": _csrf(page)}
-    assert client.post(f"/review/tasks/{task['id']}", data={**form, "csrf": "forged"}).status_code == 403
-    elsewhere = client.post(f"/review/tasks/{task['id']}", data=form, headers={"Origin": "https://evil.example"})
+    case = f"/review/cases/{response_of(task)}"
+    form = {f"decision-{task['id']}": "A1", "action": "decide", "csrf": _csrf(client.get(case))}
+    assert client.post(case, data={**form, "csrf": "forged"}).status_code == 403
+    elsewhere = client.post(case, data=form, headers={"Origin": "https://evil.example"})
     assert elsewhere.status_code == 403
     assert _tasks(client)["total"] == 2
-    done = client.post(f"/review/tasks/{task['id']}", data=form, follow_redirects=False)
+    done = client.post(case, data=form, follow_redirects=False)
     assert done.status_code == 303
     assert _tasks(client)["total"] == 1
-    assert "Decided" in client.get(done.headers["location"]).text
+    assert "Decided: A1" in client.get(done.headers["location"]).text
 
 
 def test_a_decision_on_the_page_names_the_signed_in_reviewer(service: tuple[TestClient, Store]) -> None:
@@ -482,9 +483,10 @@ def test_a_decision_on_the_page_names_the_signed_in_reviewer(service: tuple[Test
     _submit(client)
     _sign_in(client)
     task = next(t["resource"] for t in _tasks(client)["entry"] if "A3" in json.dumps(t["resource"]["input"]))
-    form = {"decision": "A3", "rationale": "No objective findings.", "npi": "1003000126",
-            "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}  # fmt: skip
-    assert client.post(f"/review/tasks/{task['id']}", data=form, follow_redirects=False).status_code == 303
+    case = f"/review/cases/{response_of(task)}"
+    form = {f"decision-{task['id']}": "A3", f"rationale-{task['id']}": "No objective findings.", "npi": "1003000126",
+            "action": "decide", "csrf": _csrf(client.get(case))}  # fmt: skip
+    assert client.post(case, data=form, follow_redirects=False).status_code == 303
     done = client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json()
     person = {"resourceType": "Practitioner", "id": "reviewer", "identifier": [{**NPI, "value": ADA}],
               "name": [{"text": "Dr. Ada Reyes"}]}  # fmt: skip
@@ -510,20 +512,6 @@ def test_a_task_sent_as_fhir_names_an_npi_whose_check_digit_is_right(service: tu
     answer = client.put(f"/fhir/Task/{task['id']}", content=json.dumps(wrong), headers=auth(REVIEWER))
     assert answer.status_code == 422 and "check digit" in answer.text
     assert _tasks(client)["total"] == 2
-
-
-def test_the_queue_pages_soonest_due_first(service: tuple[TestClient, Store], monkeypatch: pytest.MonkeyPatch) -> None:
-    from adapter.service.routes import review
-
-    client, _ = service
-    _submit(client)
-    client.post("/fhir/ServiceRequest", content=json.dumps(_lumbar()), headers=auth(EHR))
-    monkeypatch.setattr(review, "QUEUE_PAGE", 2)
-    bearer = {"Authorization": f"Bearer {REVIEWER}"}
-    first, last = client.get("/review", headers=bearer).text, client.get("/review?page=2", headers=bearer).text
-    assert "Page 1 of 2" in first and 'href="/review?page=2"' in first
-    assert first.count('href="/review/tasks/') == 2 and last.count('href="/review/tasks/') == 1
-    assert client.get("/review?page=0", headers=bearer).status_code == 400
 
 
 def test_every_version_of_the_answer_is_kept_and_served(service: tuple[TestClient, Store]) -> None:

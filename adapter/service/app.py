@@ -50,11 +50,11 @@ from adapter.service.pipeline import service_limits, warm_up
 from adapter.service.routes import (
     ServiceContext,
     attachments,
+    cases,
     claim_responses,
     metadata,
     requests,
     resources,
-    review,
     signin,
     subscriptions,
     tasks,
@@ -130,7 +130,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     app.state.ctx = ctx
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
-    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, review.router,
+    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, cases.router,
                    signin.router, subscriptions.router, resources.router, attachments.router):  # fmt: skip
         app.include_router(router)
 

@@ -164,7 +164,7 @@ def recording(
     )
     payer_copy = for_payer(response) if forward else None
     return Recording(response, patient, request, payer_copy, key, also, decided.reviews, audited, inquiry, resources,
-                     senders)  # fmt: skip
+                     senders, case=decided.case)  # fmt: skip
 
 
 def record(

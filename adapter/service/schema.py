@@ -94,8 +94,11 @@ tasks = Table(
     Column("resource", Text, nullable=False),
     #: The clinical texts ([source, text] pairs) the Task's evidence offsets point into; not part of the Task.
     Column("documents", Text, nullable=False),
+    #: The ClaimResponse the Task decides (its ``claim-response`` output): a case's items are its Tasks.
+    Column("claim_response", Text),
     Index("tasks_status_due", "status", "due_us", "id"),
     Index("tasks_focus", "focus"),
+    Index("tasks_claim_response", "claim_response"),
 )
 
 inquiry_keys = Table(
@@ -194,7 +197,6 @@ senders = Table(
     Column("client", Text, primary_key=True),
 )
 
-
 attachment_requests = Table(
     "attachment_requests",
     metadata,
@@ -233,4 +235,18 @@ attachments = Table(
     #: The CDex ``$submit-attachment`` Parameters as received.
     Column("payload", Text, nullable=False),
     Index("attachments_status", "status", "received"),
+)
+
+review_cases = Table(
+    "review_cases",
+    metadata,
+    #: The ClaimResponse that answers the request.
+    Column("id", Text, primary_key=True),
+    #: The patient as requests are matched across channels (``adapter.review.cases.CaseContext.patient_key``).
+    Column("patient", Text),
+    #: When the request was received, as microseconds since the epoch (UTC): earlier requests, duplicates.
+    Column("received_us", BigInteger, nullable=False),
+    #: The case as read when it was decided (``CaseContext`` JSON): the patient, the history, the items.
+    Column("context", Text, nullable=False),
+    Index("review_cases_patient", "patient", "received_us"),
 )

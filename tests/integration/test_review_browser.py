@@ -1,8 +1,9 @@
 """The review page in a real browser: Playwright driving Debian's chromium (``scripts/test`` installs it;
 no browser download) against the service in its own process. A reviewer of the reviewer table signs in with
-their password, opens the Task, sees the evidence quotes highlighted in the clinical note, decides (no NPI
-typed: the decision names them), sees the Task leave the list and the ClaimResponse become final, naming
-them; signed out, the page asks for a sign-in again."""
+their password, opens the case, sees the evidence quotes highlighted in the clinical note, decides (no NPI
+typed: the decision names them; a non-certification without a rationale refused), sees the case leave the
+list and the ClaimResponse become final, naming them; signed out, the page asks for a sign-in again. The
+workstation's own path (several items, documentation asked) is test_workstation_browser.py."""
 
 from __future__ import annotations
 
@@ -24,8 +25,6 @@ from tests.conftest import FIXTURES
 from tests.test_reviewers import ADA, PASSWORD
 
 EHR, REVIEWER = "browser-ehr", "browser-reviewer"
-#: Where the page's picture goes when IMR_SCREENSHOT names a file (the README's comes from here).
-SCREENSHOT = os.environ.get("IMR_SCREENSHOT")
 
 
 @pytest.fixture
@@ -76,18 +75,18 @@ def test_a_reviewer_decides_in_the_browser(service: str, page: Page) -> None:
     marks = p.locator("mark")
     expect(marks.filter(has_text="Neurologic examination is normal")).to_have_count(1)
     expect(marks.filter(has_text="No bowel or bladder symptoms")).to_have_count(1)
-    expect(p.get_by_role("listitem").filter(has_text="MTUS ACOEM Low Back")).to_be_visible()
-    if SCREENSHOT:
-        p.screenshot(path=SCREENSHOT, full_page=True)
+    expect(p.get_by_text("Guideline: MTUS ACOEM Low Back")).to_be_visible()
 
     expect(p.get_by_text(f"Recorded as Dr. Ada Reyes, NPI {ADA}")).to_be_visible()
     expect(p.get_by_label("NPI", exact=False)).to_have_count(0)  # nobody types an NPI to decide
     p.get_by_role("radio", name="A3 not certified").check()
-    p.get_by_role("button", name="Record decision").click()
-    expect(p.get_by_role("alert")).to_contain_text("rationale")  # A3 needs one
+    p.get_by_label("Rationale").fill("")  # offered from the recommendation; taken away, A3 has none
+    p.get_by_role("button", name="Record decisions").click()
+    expect(p.get_by_role("alert")).to_contain_text("A rationale is required to not certify")
+    expect(p.get_by_role("radio", name="A3 not certified")).to_be_checked()  # the choice is kept
     p.get_by_role("radio", name="A3 not certified").check()
     p.get_by_label("Rationale").fill("No nerve compromise or red flags documented; imaging not indicated now.")
-    p.get_by_role("button", name="Record decision").click()
+    p.get_by_role("button", name="Record decisions").click()
 
     expect(p.get_by_role("status")).to_contain_text("A3 not certified")
     expect(p.get_by_role("row").filter(has_text="MRI lumbar spine")).to_have_count(0)

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy import Connection, func, insert, select, update
 
-from adapter.errors import RequestConflictError, StateError
+from adapter.errors import RequestConflictError, ReviewClosedError, StateError
+from adapter.review.cases import CaseContext
 from adapter.review.tasks import ReviewTask, decision_of, response_of, sequence_of
 from adapter.service.schema import (
     attachment_requests,
@@ -21,6 +22,7 @@ from adapter.service.schema import (
     inquiry_keys,
     outbox,
     processed,
+    review_cases,
     tasks,
 )
 from adapter.service.schema import resources as stored_resources
@@ -62,6 +64,8 @@ class Recording:
     #: dead letter in the same transaction, settled once written, so a worker killed before writing it
     #: leaves it to the next pass instead of losing it.
     ehr_task: JSON | None = None
+    #: The case this answer is, as a reviewer reads it (its patient, history and items).
+    case: CaseContext | None = None
 
 
 def keep_version(db: Connection, response: JSON) -> None:
@@ -107,6 +111,10 @@ class Answers(Progress):
             db.execute(
                 insert(tasks).values(**task_row(review.resource), documents=orjson.dumps(review.documents).decode())
             )
+        if r.case is not None:
+            db.execute(insert(review_cases).values(id=response["id"], patient=r.case.patient_key,
+                                                   received_us=micros(r.case.received.isoformat()),
+                                                   context=r.case.model_dump_json()))  # fmt: skip
         if r.forward is not None:
             db.execute(
                 insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(r.forward).decode())
@@ -310,3 +318,48 @@ class Answers(Progress):
             target = f"Task/{task_id} ClaimResponse/{response_id}/_history/{response['meta']['versionId']}"
             write_audit(db, who, f"review decision {action}", target, "completed")
         return task, response
+
+    def revise_case(
+        self,
+        rid: str,
+        task_ids: Sequence[str],
+        revise: Callable[[list[JSON], JSON], tuple[list[JSON], JSON | None]],
+        *,
+        forward: Callable[[JSON], JSON] | None,
+        who: str,
+        action: str,
+    ) -> list[JSON]:
+        """Change open review Tasks of one case short of deciding them (a draft, a call note, a hand-off, a request
+        for documentation) in one transaction: ``revise(tasks, claim_response)`` gives the Tasks' next versions
+        and, when the answer changes too, the ClaimResponse's next version (stored, notified and queued for the
+        payer); or raises, changing nothing. The Tasks are locked as ``complete_review`` locks one, so a decision
+        racing it waits; a Task decided meanwhile is ``ReviewClosedError``."""
+        with self.transaction() as db:
+            rows = db.execute(
+                select(tasks.c.resource).where(tasks.c.id.in_(list(task_ids)), tasks.c.claim_response == rid)
+                .order_by(tasks.c.id).with_for_update()
+            ).scalars()  # fmt: skip
+            found = [orjson.loads(r) for r in rows]
+            if len(found) != len(set(task_ids)):
+                raise ReviewClosedError("a review Task of this case is not here", location="Task.id")
+            if any(t["status"] != "requested" for t in found):
+                raise ReviewClosedError("this review Task is already completed; the first decision stands",
+                                        location="Task.status")  # fmt: skip
+            stored = db.execute(
+                select(claim_responses.c.resource).where(claim_responses.c.id == rid).with_for_update()
+            ).scalar()
+            if stored is None:
+                raise StateError(f"the review Tasks of case {rid} focus a ClaimResponse that is not stored")
+            changed, response = revise(found, orjson.loads(stored))
+            for task in changed:
+                db.execute(update(tasks).where(tasks.c.id == task["id"]).values(**task_row(task)))
+            target = f"ClaimResponse/{rid}"
+            if response is not None:
+                self._replace(db, response)
+                notify(db, response)
+                if forward is not None:
+                    payload = orjson.dumps(forward(response)).decode()
+                    db.execute(insert(outbox).values(claim_response_id=rid, payload=payload))
+                target += f"/_history/{response['meta']['versionId']}"
+            write_audit(db, who, action, target, f"{len(changed)} Tasks")
+        return changed

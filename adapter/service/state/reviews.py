@@ -10,7 +10,10 @@ from typing import Any
 import orjson
 from sqlalchemy import func, select
 
+from adapter.review.cases import CaseContext
+from adapter.review.tasks import response_of, sequence_of
 from adapter.service.schema import (
+    review_cases,
     tasks,
 )
 from adapter.service.state.db import Database, instants, micros
@@ -28,6 +31,7 @@ def task_row(task: JSON) -> dict[str, Any]:
         "focus": (task.get("focus") or {}).get("reference") or "",
         "patient": (task.get("for") or {}).get("reference"),
         "due_us": micros(task["restriction"]["period"]["end"]),
+        "claim_response": response_of(task),
         "last_updated": updated,
         "updated_us": micros(updated),
         "resource": orjson.dumps(task).decode(),
@@ -68,6 +72,32 @@ class Reviews(Database):
                 select(tasks.c.resource).where(*where).order_by(tasks.c.due_us, tasks.c.id).limit(count).offset(offset)
             ).scalars()
             return int(total), [orjson.loads(r) for r in rows]
+
+    def cases(self, rids: Sequence[str]) -> dict[str, CaseContext]:
+        """The cases these ClaimResponses answer, as read when they were decided (those kept), by id."""
+        with self.transaction() as db:
+            rows = db.execute(select(review_cases.c.context).where(review_cases.c.id.in_(list(rids)))).scalars()
+            found = [CaseContext.model_validate_json(r) for r in rows]
+        return {c.id: c for c in found}
+
+    def cases_of(self, patients: Sequence[str], since_us: int = 0, limit: int = 200) -> list[CaseContext]:
+        """The cases of these patients received since ``since_us``, newest first."""
+        table = review_cases
+        with self.transaction() as db:
+            rows = db.execute(
+                select(table.c.context)
+                .where(table.c.patient.in_(list(patients)), table.c.received_us >= since_us)
+                .order_by(table.c.received_us.desc(), table.c.id)
+                .limit(limit)
+            ).scalars()
+            return [CaseContext.model_validate_json(r) for r in rows]
+
+    def case_tasks(self, rid: str) -> list[tuple[JSON, list[tuple[str, str]]]]:
+        """The review Tasks of a case (the items of one ClaimResponse) with their texts, by item sequence."""
+        with self.transaction() as db:
+            rows = db.execute(select(tasks.c.resource, tasks.c.documents).where(tasks.c.claim_response == rid)).all()
+        found = [(orjson.loads(r.resource), [(s, t) for s, t in orjson.loads(r.documents)]) for r in rows]
+        return sorted(found, key=lambda pair: (sequence_of(pair[0]), pair[0]["meta"]["lastUpdated"]))
 
     def open_reviews(self, now_us: int) -> tuple[int, int]:
         """(open review Tasks, of which overdue at ``now_us``)."""
