@@ -302,18 +302,10 @@ class Answers(Progress):
                 return None
             task = orjson.loads(row.resource)
             response_id = response_of(task)
-            stored = db.execute(
-                select(claim_responses.c.resource).where(claim_responses.c.id == response_id).with_for_update()
-            ).scalar()
-            if stored is None:
-                raise StateError(f"the review Task {task_id} focuses a ClaimResponse that is not stored")
-            task, response = decide(task, orjson.loads(stored))
+            stored = self._locked_answer(db, response_id, f"the review Task {task_id}")
+            task, response = decide(task, stored)
             db.execute(update(tasks).where(tasks.c.id == task_id).values(**task_row(task)))
-            self._replace(db, response)
-            notify(db, response)
-            if forward is not None:
-                payload = orjson.dumps(forward(response)).decode()
-                db.execute(insert(outbox).values(claim_response_id=response_id, payload=payload))
+            self._publish(db, response, forward)
             action = decision_of(task) or "?"
             target = f"Task/{task_id} ClaimResponse/{response_id}/_history/{response['meta']['versionId']}"
             write_audit(db, who, f"review decision {action}", target, "completed")
@@ -345,21 +337,35 @@ class Answers(Progress):
             if any(t["status"] != "requested" for t in found):
                 raise ReviewClosedError("this review Task is already completed; the first decision stands",
                                         location="Task.status")  # fmt: skip
-            stored = db.execute(
-                select(claim_responses.c.resource).where(claim_responses.c.id == rid).with_for_update()
-            ).scalar()
-            if stored is None:
-                raise StateError(f"the review Tasks of case {rid} focus a ClaimResponse that is not stored")
-            changed, response = revise(found, orjson.loads(stored))
+            changed, response = revise(found, self._locked_answer(db, rid, f"the review Tasks of case {rid}"))
             for task in changed:
                 db.execute(update(tasks).where(tasks.c.id == task["id"]).values(**task_row(task)))
             target = f"ClaimResponse/{rid}"
             if response is not None:
-                self._replace(db, response)
-                notify(db, response)
-                if forward is not None:
-                    payload = orjson.dumps(forward(response)).decode()
-                    db.execute(insert(outbox).values(claim_response_id=rid, payload=payload))
+                self._publish(db, response, forward)
                 target += f"/_history/{response['meta']['versionId']}"
             write_audit(db, who, action, target, f"{len(changed)} Tasks")
         return changed
+
+    @staticmethod
+    def _locked_answer(db: Connection, rid: str, holder: str) -> JSON:
+        """A ClaimResponse read for its next version, its row locked until the transaction ends."""
+        stored = db.execute(
+            select(claim_responses.c.resource).where(claim_responses.c.id == rid).with_for_update()
+        ).scalar()
+        if stored is None:
+            raise StateError(f"{holder} focuses a ClaimResponse that is not stored")
+        found: JSON = orjson.loads(stored)
+        return found
+
+    def _publish(self, db: Connection, response: JSON, forward: Callable[[JSON], JSON] | None) -> None:
+        """A ClaimResponse's next version stored, its subscribers notified and, with ``forward``, queued for the
+        payer."""
+        self._replace(db, response)
+        notify(db, response)
+        if forward is not None:
+            db.execute(
+                insert(outbox).values(
+                    claim_response_id=response["id"], payload=orjson.dumps(forward(response)).decode()
+                )
+            )
