@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from adapter.determination.documentation import Need
     from adapter.fhir.request_facts import Requested
 
-TASK_SYSTEM = "urn:imr-adapter:id:review-task"
 #: The codes of review Task inputs and outputs (``Task.input.type``, ``Task.output.type``).
 REVIEW_SYSTEM = "urn:imr-adapter:review"
 #: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
@@ -64,6 +63,12 @@ class ReviewTask:
 
     resource: JSON
     documents: list[tuple[str, str]]
+
+
+def task_identifier(value: str) -> JSON:
+    """The business identifier of a Task the adapter makes, a review Task or the EHR Task that reports an
+    answer: one system for both, the identifier system of kind "task" in ``mappings/fhir.yaml``."""
+    return {"system": load_tables().identifier_system("task"), "value": value}
 
 
 def _typed(code: str, value_key: str, value: Any) -> JSON:
@@ -194,7 +199,7 @@ def review_tasks(
             "resourceType": "Task",
             "id": task_id,
             "meta": {"versionId": "1", "lastUpdated": moment},
-            "identifier": [{"system": TASK_SYSTEM, "value": task_id}],
+            "identifier": [task_identifier(task_id)],
             "status": "requested",
             "intent": "order",
             "priority": "urgent" if clock is Clock.EXPEDITED else "routine",
@@ -249,6 +254,12 @@ def _output(task: JSON, code: str) -> JSON | None:
     return next(_typed_entries(task.get("output"), code), None)
 
 
+#: The words of the review for what a physician does (the messages a reviewer reads are in them).
+_VERBS = {ReviewAction.NOT_CERTIFIED: "not certify", ReviewAction.MODIFIED: "modify"}
+#: Where in a sent Task an output of this type goes (FHIRPath), for the OperationOutcome's expression.
+_OUTPUT = "Task.output.where(type.text = '{}')"
+
+
 def _bad(message: str, where: str) -> ReviewDecisionError:
     return ReviewDecisionError(message, location=where)
 
@@ -276,19 +287,20 @@ def read_decision(body: JSON, stored: JSON, person: Person | None = None) -> Dec
         raise _bad("a decision output must carry A1 (certify), A3 (not certify) or A6 (modify)", "Task.output")
     rationale = (_output(body, "rationale") or {}).get("valueString")
     if action.adverse and not (isinstance(rationale, str) and rationale.strip()):
-        raise _bad(f"{action} needs the physician's rationale (a 'rationale' output, valueString)", "Task.output")
+        raise _bad(f"A rationale is required to {_VERBS[action]}.", _OUTPUT.format("rationale"))
     quantity = None
     if action is ReviewAction.MODIFIED:
         given = _output(body, "authorized-quantity") or {}
         value = given.get("valueQuantity", {}).get("value") if "valueQuantity" in given else (
             given.get("valueInteger", given.get("valueDecimal")))  # fmt: skip
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-            raise _bad("A6 needs the authorized quantity (an 'authorized-quantity' output, a number above zero)",
-                       "Task.output")  # fmt: skip
+            raise _bad("The authorized quantity is required to modify: a number above zero.",
+                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
         requested = first_input(stored, "requested-quantity")
         most = requested if isinstance(requested, int | float) and requested > 0 else MAX_AUTHORIZED
         if value > most:
-            raise _bad(f"A6 authorizes at most the quantity requested ({most:g}), not {value:g}", "Task.output")
+            raise _bad(f"A modification authorizes at most the quantity requested ({most:g}), not {value:g}.",
+                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
         quantity = float(value)
     text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
     return Decision(action, text, quantity, owner, person)

@@ -30,7 +30,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
 from adapter.fhir.r5 import is_r5
-from adapter.review.tasks import response_of
+from adapter.review.tasks import response_of, task_identifier
 from adapter.service.cdex import DocumentationRequests, owed_asks
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
@@ -57,7 +57,6 @@ class PassReport:
 #: Failures of the EHR itself (unreachable, overloaded, refusing our token, paging off its base): they stop a
 #: pass with its cursor where it was, never a request's dead letter.
 EHR_FAILURES = (TransportError, RetryableError, AuthError, PagingError)
-TASK_SYSTEM = "urn:imr-adapter:id:task"
 #: How far the worker has reported completed physician reviews back to the EHR (microseconds).
 REVIEWS_CURSOR = "ehr:reviews"
 #: The lease of the worker that follows the documentation requests asked of the EHR.
@@ -71,7 +70,7 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
     output = {"identifier": {"system": DETERMINATION_SYSTEM, "value": response["id"]}}
     return {
         "resourceType": "Task",
-        "identifier": [{"system": TASK_SYSTEM, "value": response["id"]}],
+        "identifier": [task_identifier(response["id"])],
         "status": action.task_status,
         "intent": "order",
         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
@@ -228,7 +227,8 @@ class SyncWorker:
     def post_task(self, task: JSON) -> None:
         """Write a Task to the EHR by conditional update on its identifier: created the first time, brought up
         to date after (a physician's final answer), never duplicated by a retry."""
-        self.ehr.conditional_update(task, {"identifier": f"{TASK_SYSTEM}|{task['identifier'][0]['value']}"})
+        identifier = task["identifier"][0]
+        self.ehr.conditional_update(task, {"identifier": f"{identifier['system']}|{identifier['value']}"})
 
     def pay(self, task: JSON, key: str) -> bool:
         """Write an owed Task to the EHR and settle it; a failure leaves it owed, for the next pass."""

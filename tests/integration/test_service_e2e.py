@@ -474,7 +474,10 @@ def test_sigterm_finishes_the_request_in_flight_and_stops(tmp_path: Path) -> Non
 
 def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
     from adapter.service import wire
-    from adapter.service.worker import TASK_SYSTEM, cursor_name
+    from adapter.service.worker import cursor_name
+    from adapter.tables import load_tables
+
+    task_system = load_tables().identifier_system("task")
 
     settings = load_settings()
     service = settings.service.model_copy(update={"state_url": f"sqlite:///{tmp_path}/w.db", "ehr_task": True})
@@ -508,7 +511,7 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
         (letter,) = wiring.store.dead_letters()
         assert letter.payload == {"reference": f"ServiceRequest/{bad.id}"} and "no code text" in letter.reason
         (response,) = wiring.store.search()[1]
-        tasks = list(ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"}))
+        tasks = list(ehr.search("Task", {"identifier": f"{task_system}|{response['id']}"}))
         assert (
             len(tasks) == 1
             and tasks[0]["status"] == "on-hold"  # an adverse recommendation waits for a physician
@@ -523,7 +526,7 @@ def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: 
         wiring.store.complete_review(review["id"], lambda t, r: apply_decision(t, r, read_decision(decision, t)),
                                      forward=for_payer, who="test")  # fmt: skip
         assert worker.report_reviews() == 1 and worker.report_reviews() == 0
-        (final,) = ehr.search("Task", {"identifier": f"{TASK_SYSTEM}|{response['id']}"})
+        (final,) = ehr.search("Task", {"identifier": f"{task_system}|{response['id']}"})
         assert (final["status"], final["businessStatus"]["coding"][0]["code"]) == ("completed", "A3")
         assert "Passive heat alone is not supported." in final["description"]
         fixed = ehr.read("ServiceRequest", bad.id or "")
