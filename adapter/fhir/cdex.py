@@ -22,8 +22,7 @@ from typing import Any
 
 from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
-
-JSON = dict[str, Any]
+from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-cdex/StructureDefinition/cdex-task-attachment-request"
 PAS_TEMP = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"

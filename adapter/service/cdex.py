@@ -21,7 +21,6 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, MappingError, NotFoundError
@@ -31,9 +30,9 @@ from adapter.fhir.cdex import CLOSED, attachment_request, contained_patient, con
 from adapter.service.attachments import answer_asked, find_asked, refuse
 from adapter.service.pipeline import Decided
 from adapter.service.state import AttachmentRequest, Store, micros
+from adapter.types import JSON
 
 log = logging.getLogger("adapter.service.cdex")
-JSON = dict[str, Any]
 #: Statuses of a request still waiting on the EHR.
 WAITING = ("requested", "received", "accepted", "ready", "in-progress", "on-hold")
 

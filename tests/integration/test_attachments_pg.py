@@ -30,6 +30,8 @@ from tests.integration.test_subscriptions_e2e import _wait
 from tests.test_attachments import EHR, IMPROVED, REVIEWER, _attachment, _items, _member, _request, _submit
 
 JSON = dict[str, Any]
+#: The longest a start or a decision may take on a busy machine (a bound, not an expectation).
+STARTUP = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_a_service_killed_between_the_attachment_and_its_new_version_loses_nothi
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     store = Store(url)
-    first = sandbox.start_service(env, port)
+    first = sandbox.start_service(env, port, timeout=STARTUP)
     try:
         request = _request()
         submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=60)
@@ -95,7 +97,10 @@ def test_a_service_killed_between_the_attachment_and_its_new_version_loses_nothi
             locked.execute(select(claim_responses.c.id).where(claim_responses.c.id == response["id"]).with_for_update())
             sender = threading.Thread(target=_post_quietly, args=(f"{base}/$submit-attachment", body), daemon=True)
             sender.start()
-            _wait(lambda: any(held.tracking.endswith(f"|{response['id']}-1") for held in store.held_attachments()))
+            _wait(
+                lambda: any(held.tracking.endswith(f"|{response['id']}-1") for held in store.held_attachments()),
+                timeout=STARTUP,
+            )
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=15)
             locked.rollback()
@@ -103,9 +108,9 @@ def test_a_service_killed_between_the_attachment_and_its_new_version_loses_nothi
     finally:
         first.kill()
         first.wait(timeout=15)
-    second = sandbox.start_service(env, port)
+    second = sandbox.start_service(env, port, timeout=STARTUP)
     try:
-        _wait(lambda: (store.claim_response(response["id"]) or {})["meta"]["versionId"] == "2")
+        _wait(lambda: (store.claim_response(response["id"]) or {})["meta"]["versionId"] == "2", timeout=STARTUP)
         after = httpx.get(f"{base}/ClaimResponse/{response['id']}", headers=FHIR, timeout=30).json()
         assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
         assert _items(after)[2] == _items(response)[2]
