@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from adapter.cli import main
 from adapter.config import load_settings
-from adapter.errors import ReviewerError
-from adapter.npi import npi_check_digit, npi_problem
+from adapter.errors import MappingError, ReviewerError
+from adapter.fhir.inbound import check_inbound
+from adapter.npi import NPI_SYSTEM, npi_check_digit, npi_problem
 from adapter.service import wire
 from adapter.service.reviewers import Reviewers
 from adapter.service.routes.pages import SESSION_COOKIE
@@ -78,6 +79,20 @@ def test_every_mistyped_last_digit_is_caught() -> None:
     first_nine = "123456789"
     right = npi_check_digit(first_nine)
     assert [npi_problem(f"{first_nine}{d}") is None for d in range(10)] == [d == right for d in range(10)]
+
+
+@pytest.mark.parametrize(("npi", "refused"), [(ADA, False), ("1234567890", True), ("12345", True)])
+def test_an_npi_entering_as_fhir_is_checked_at_the_edge(npi: str, refused: bool) -> None:
+    """Any Identifier of the NPI system, wherever it sits in what comes in (a requester, a Task's owner, a
+    PAS provider), carries an NPI; the refusal names its place."""
+    practitioner = {"resourceType": "Practitioner", "id": "p1", "identifier": [{"system": NPI_SYSTEM, "value": npi}]}
+    request = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": practitioner}]}
+    if refused:
+        with pytest.raises(MappingError, match="not an NPI") as caught:
+            check_inbound(request)
+        assert caught.value.location == "entry[0].resource.identifier[0].value"
+    else:
+        assert check_inbound(request) is request
 
 
 # --- the table --------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ here first, so that past this point the shapes are the ones FHIR R4 promises:
 - **bounded**: nesting depth, number of JSON nodes, Bundle entries and the length of any one string are
   capped (``InputLimitError``), so no input makes later work unbounded;
 - **clean**: no ``null`` values, no NUL or other control characters in strings (FHIR's ``string`` allows
-  tab, CR and LF only);
+  tab, CR and LF only), and every NPI (an Identifier of ``http://hl7.org/fhir/sid/us-npi``) ten digits with
+  its check digit right (``adapter.npi``);
 - **well-typed**: every resource validates against its fhir.resources model (R4B for R4 4.0.1 content, the
   root package for R5; R4 content passes the FHIR R4 JSON schema first, ``adapter.fhir.schema``), so
   ``code.text`` is a string, ``meta`` an object, ``extension`` a list;
@@ -32,6 +33,7 @@ from adapter.config import DEFAULT_MAX_CLINICAL_TEXT, DEFAULT_MAX_ENTRIES, DEFAU
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.schema import schema_valid
 from adapter.fhir.validate import invalid
+from adapter.npi import NPI_SYSTEM, npi_problem
 from adapter.types import JSON
 
 _PATIENT_FIELDS = ("subject", "patient", "for", "beneficiary")
@@ -53,6 +55,12 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
+def _not_an_npi(identifier: JSON) -> str | None:
+    """Why an Identifier of the NPI system holds no NPI (None: it holds one, or it is no NPI Identifier)."""
+    value = identifier.get("value")
+    return npi_problem(value) if identifier.get("system") == NPI_SYSTEM and isinstance(value, str) else None
+
+
 def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Depth, node count, string length and characters of a JSON tree, without recursion."""
     stack: list[tuple[Any, int, str]] = [(data, 1, "")]
@@ -65,6 +73,8 @@ def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
         if depth > limits.max_depth:
             raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=where or None)
         if isinstance(node, dict):
+            if problem := _not_an_npi(node):
+                raise MappingError(f"not an NPI: {problem}", location=f"{where}.value" if where else "value")
             stack.extend((value, depth + 1, f"{where}.{key}" if where else str(key)) for key, value in node.items())
         elif isinstance(node, list):
             stack.extend((value, depth + 1, f"{where}[{n}]") for n, value in enumerate(node))
