@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -89,6 +98,28 @@ class RetrySettings(BaseModel):
     total: float = Field(default=90.0, gt=0)
     #: The longest ``Retry-After`` waited on between two polls of an export's status (a longer one is cut).
     after_max: float = Field(default=30.0, gt=0)
+
+
+def endpoint_allowed(endpoint: object, prefixes: list[str]) -> bool:
+    """Whether a rest-hook endpoint may be called: it starts with one of ``prefixes`` (none: any https URL)."""
+    if not isinstance(endpoint, str):
+        return False
+    return any(endpoint.startswith(p) for p in prefixes) if prefixes else endpoint.startswith("https://")
+
+
+class SenderSettings(BaseModel):
+    """A PAS sending system (the ``applicationSenderCode`` its Claims carry in TransmissionIdentifiers) known
+    here in advance: the clients that speak for it, and where its notifications go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: The clients that may subscribe for it before (or without) submitting for it, and read its configured
+    #: Subscription: a static token of ``service.tokens``, or a SMART client as ``smart:<client_id>``.
+    clients: list[str] = Field(default_factory=list)
+    #: A rest-hook endpoint its notifications are pushed to without a Subscription of its own: the service
+    #: keeps one for it, made from this setting (its clients read it and its ``$status`` and ``$events``;
+    #: it changes only here).
+    endpoint: str | None = None
 
 
 class OIDCSettings(BaseModel):
@@ -191,8 +222,14 @@ class ServiceSettings(BaseModel):
     #: The URL prefixes a PAS Subscription's rest-hook endpoint may start with; empty: any https URL (list a
     #: loopback http prefix to allow one).
     subscription_endpoints: list[str] = Field(default_factory=list)
+    #: Sending systems configured here, by their identifier (see ``SenderSettings``).
+    senders: dict[str, SenderSettings] = Field(default_factory=dict)
     #: Deliver PAS subscription notifications from this process (a thread beside the service).
     notify: bool = True
+    #: Seconds before a notification its endpoint refused is sent again, doubling with each failure up to
+    #: ``notify_backoff_max``: a subscriber that is down gets what it missed, in order, once it is back.
+    notify_backoff: float = Field(default=2.0, gt=0)
+    notify_backoff_max: float = Field(default=300.0, gt=0)
     #: Processes the sync worker determines on (the evidence NLP is the costly part): 0 = one per core,
     #: 1 = in the worker's own process.
     worker_processes: int = Field(default=0, ge=0, le=64)
@@ -205,8 +242,9 @@ class ServiceSettings(BaseModel):
     #: Seconds a forwarder holds the answers it is sending; a forwarder that dies holding them (kill -9)
     #: leaves them to the next one after that long.
     outbox_lease: float = Field(default=60.0, gt=0)
-    #: Seconds a sync worker holds a request type's cursor (renewed every page): several workers on one state
-    #: take the types in turn, and one killed leaves its type to the others after that long.
+    #: Seconds a sync worker holds a request type's cursor (renewed every page read) or a page it took from the
+    #: state's queue: several workers on one state share the pages, and one killed leaves what it held to the
+    #: others after that long.
     worker_lease: float = Field(default=120.0, gt=0)
     poll_seconds: float = Field(default=5.0, gt=0)
 
@@ -217,6 +255,18 @@ class ServiceSettings(BaseModel):
         if url is not None and (problem := url_problem(url, what)):
             raise ValueError(problem)
         return url
+
+    @model_validator(mode="after")
+    def _senders_known(self) -> ServiceSettings:
+        for org, sender in self.senders.items():
+            unknown = [n for n, c in enumerate(sender.clients) if c not in self.tokens and not c.startswith("smart:")]
+            if unknown:  # the value is not repeated: it may be a token mistyped
+                raise ValueError(f"senders.{org}.clients[{unknown[0]}] is neither a token of service.tokens nor a "
+                                 "SMART client written smart:<client_id>")  # fmt: skip
+            if sender.endpoint is not None and not endpoint_allowed(sender.endpoint, self.subscription_endpoints):
+                allowed = ", ".join(self.subscription_endpoints) or "https://"
+                raise ValueError(f"senders.{org}.endpoint must start with {allowed} (service.subscription_endpoints)")
+        return self
 
     @field_validator("state_url")
     @classmethod

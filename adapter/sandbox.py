@@ -17,7 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -401,3 +402,21 @@ def postgres_down(settings: SandboxSettings) -> bool:
         return False
     subprocess.run(_as_postgres_user([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"]), capture_output=True)
     return True
+
+
+@contextmanager
+def scratch_database(settings: SandboxSettings) -> Iterator[str]:
+    """A database of its own on the sandbox PostgreSQL (for a test or a benchmark that must not share one),
+    dropped after, connections and all; its URL."""
+    from sqlalchemy import create_engine, text  # only here: the rest of the sandbox runs without it
+
+    admin = create_engine(settings.postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"imr_scratch_{os.urandom(4).hex()}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{settings.postgres_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

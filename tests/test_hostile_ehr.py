@@ -30,7 +30,7 @@ from adapter.errors import AuthError, MalformedResponseError, PagingError, Trans
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.bulk import BulkExport
 from adapter.service.state import Store
-from adapter.service.worker import SyncWorker
+from adapter.service.worker import PassReport, SyncWorker
 from tests.test_worker import EHR, FakeEHR, _export, _ndjson, _request
 
 
@@ -361,13 +361,23 @@ def test_three_workers_on_one_state_decide_each_request_once_and_write_each_ehr_
     assert sorted(a for a in ehr.asked if a.startswith("PUT")) == ["PUT Task"] * 3
 
 
-def test_a_dead_workers_lease_runs_out_and_another_takes_over(tmp_path: Path) -> None:
+def test_a_dead_readers_lease_runs_out_and_another_reads_on(tmp_path: Path) -> None:
     dead, alive = _workers(tmp_path, FakeEHR(), 2, lease=0.5)
-    assert dead.take("ehr:ServiceRequest")  # and is killed holding it
-    assert alive.run_once().decided == 0  # the type is another's
-    time.sleep(0.6)  # the lease runs out
-    assert alive.run_once().decided == 3
+    assert dead.take("ehr:ServiceRequest")  # and is killed holding it, before it queued a page
+    assert alive.run_once().decided == 3  # waits for the pages it would queue; once its lease runs out, reads them
     assert alive.store.search()[0] == 3
+
+
+def test_a_page_whose_worker_died_is_decided_by_another_once_its_lease_runs_out(tmp_path: Path) -> None:
+    ehr = FakeEHR()
+    dead, alive = _workers(tmp_path, ehr, 2, lease=0.5)
+    assert list(dead.read_pages(["ServiceRequest"], PassReport())) == [True]  # the page read and queued
+    assert dead.store.take_page(dead.holder, 0.5) is not None  # taken, and the worker is killed holding it
+    ehr.requests = []  # nothing changed on the EHR since
+    assert alive.run_once().decided == 0  # the page is another's while its lease runs
+    time.sleep(0.6)
+    assert alive.run_once().decided == 3
+    assert alive.run_once().decided == 0 and alive.store.search()[0] == 3  # and it leaves the queue
 
 
 def test_the_ehr_tasks_of_a_worker_killed_after_recording_are_written_by_the_next_pass(

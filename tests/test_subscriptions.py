@@ -26,20 +26,33 @@ from tests.test_updates import _request
 JSON = dict[str, Any]
 EHR, OTHER, REVIEWER = "sub-ehr", "sub-other", "sub-reviewer"
 ENDPOINT = "http://receiver.test/notify"
+PUSHED = "http://receiver.test/pushed"
 BASE = "http://adapter.test/fhir"
 
 
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
+def _service(tmp_path: Path, senders: JSON | None = None) -> Iterator[tuple[TestClient, Store]]:
     settings = load_settings(service={
         "tokens": {EHR: "system/*.*", OTHER: "system/*.*",
                    REVIEWER: "user/Task.read user/Task.write user/ClaimResponse.read"},
         "state_url": f"sqlite:///{tmp_path}/state.db", "forward": False, "rate_limit": 10_000,
         "subscription_endpoints": ["http://receiver.test/"], "notify": False, "base_url": BASE,
+        "senders": senders or {},
     })  # fmt: skip
     wiring = wire(settings)
     with TestClient(wiring.app()) as client:
         yield client, wiring.store
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
+    yield from _service(tmp_path)
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Iterator[tuple[TestClient, Store]]:
+    """OTHER speaks for SENDER-9 (no endpoint); SENDER-7's notifications are pushed to PUSHED, EHR its client."""
+    yield from _service(tmp_path, {"SENDER-9": {"clients": [OTHER]},
+                                   "SENDER-7": {"clients": [EHR], "endpoint": PUSHED}})  # fmt: skip
 
 
 class Receiver:
@@ -170,3 +183,46 @@ def test_a_quiet_subscription_gets_heartbeats_at_its_period(service: tuple[TestC
     beat = receiver.got[-1]["entry"][0]["resource"]["parameter"]
     assert {"name": "type", "valueCode": "heartbeat"} in beat
     assert notifier.heartbeats(now + 90) == 0  # the next one a period later
+
+
+def test_a_configured_client_subscribes_before_it_submits_and_searches_its_subscriptions(
+    configured: tuple[TestClient, Store],
+) -> None:
+    client, _ = configured
+    # EHR neither sent for SENDER-9 nor speaks for it; OTHER is configured for it and has sent nothing
+    assert client.post("/fhir/Subscription", content=json.dumps(_subscription("SENDER-9")),
+                       headers=auth(EHR)).status_code == 403  # fmt: skip
+    made = [client.post("/fhir/Subscription", content=json.dumps(_subscription("SENDER-9", reason=f"n{n}")),
+                        headers=auth(OTHER)) for n in range(3)]  # fmt: skip
+    assert [m.status_code for m in made] == [201] * 3
+    first = client.get("/fhir/Subscription", params={"status": "requested", "_count": 2}, headers=auth(OTHER)).json()
+    assert first["total"] == 3 and len(first["entry"]) == 2
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    rest = client.get(following.removeprefix(BASE.removesuffix("/fhir")), headers=auth(OTHER)).json()
+    seen = [e["resource"]["id"] for e in first["entry"] + rest["entry"]]
+    assert sorted(seen) == sorted(m.json()["id"] for m in made)  # every one once over the pages
+    assert client.get("/fhir/Subscription", params={"status": "active"}, headers=auth(OTHER)).json()["total"] == 0
+    assert client.get("/fhir/Subscription", params={"status": "on"}, headers=auth(OTHER)).status_code == 400
+    assert client.get("/fhir/Subscription", params={"_summary": "count"}, headers=auth(EHR)).json()["total"] == 1
+
+
+def test_a_configured_sending_system_is_pushed_its_answers_without_a_subscription_of_its_own(
+    configured: tuple[TestClient, Store],
+) -> None:
+    client, store = configured
+    kept = client.get("/fhir/Subscription", headers=auth(EHR)).json()  # the one the service keeps for SENDER-7
+    (subscription,) = [e["resource"] for e in kept["entry"]]
+    assert subscription["channel"]["endpoint"] == PUSHED and subscription["status"] == "requested"
+    assert client.get("/fhir/Subscription", headers=auth(OTHER)).json()["total"] == 0  # not OTHER's sending system
+    assert client.get(f"/fhir/Subscription/{subscription['id']}", headers=auth(OTHER)).status_code == 404
+    assert client.delete(f"/fhir/Subscription/{subscription['id']}", headers=auth(EHR)).status_code == 409
+    receiver = Receiver()
+    notifier = Notifier(store, BASE, client=httpx.Client(transport=httpx.MockTransport(receiver)), backoff=0)
+    assert notifier.send_due() == 1  # its handshake
+    request = _sent_by("SENDER-7")
+    assert client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(OTHER)).is_success
+    assert notifier.send_due() == 1
+    assert _event_numbers(receiver.got[1]) == ["1"]
+    assert response_faults(receiver.got[1]["entry"][1]["resource"], request["entry"][0]["resource"]) == []
+    status = client.get(f"/fhir/Subscription/{subscription['id']}/$status", headers=auth(EHR)).json()
+    assert {"name": "status", "valueCode": "active"} in status["entry"][0]["resource"]["parameter"]

@@ -103,8 +103,9 @@ def test_a_page_is_read_in_two_round_trips_and_each_patient_once(tmp_path: Path)
     worker = _worker(tmp_path, ehr)
     report = worker.run_once()
     assert (report.seen, report.decided) == (3, 3)
-    # the page (Patients included), then the context of the whole page in one batch; the other request types
-    assert ehr.asked == ["GET metadata", "GET ServiceRequest", "POST ", "GET MedicationRequest", "GET DeviceRequest"]
+    # the pages of each request type (Patients included) queued first, then the context of the whole page in one
+    # batch
+    assert ehr.asked == ["GET metadata", "GET ServiceRequest", "GET MedicationRequest", "GET DeviceRequest", "POST "]
 
 
 def test_a_page_validates_each_resource_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

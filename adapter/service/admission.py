@@ -292,6 +292,11 @@ def _token_name(token: str) -> str:
     return f"token:{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
+def client_name(client: str) -> str:
+    """The name a client configured by its static token or as ``smart:<client_id>`` authenticates under."""
+    return client if client.startswith("smart:") else _token_name(client)
+
+
 # --- bodies -----------------------------------------------------------------------------------------
 
 

@@ -60,7 +60,7 @@ from adapter.service.routes import (
     tasks,
 )
 from adapter.service.state import Store
-from adapter.service.subscriptions import Notifier
+from adapter.service.subscriptions import Notifier, keep_configured
 from adapter.version import __version__
 
 log = logging.getLogger("adapter.service")
@@ -112,7 +112,11 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         await anyio.to_thread.run_sync(warm_up)
         if forwarder is not None:
             forwarder.start()
-        notifier = Notifier(store, ctx.base) if service.notify else None
+        await anyio.to_thread.run_sync(keep_configured, store, service.senders)
+        notifier = None
+        if service.notify:  # looks for due notifications at least as often as the first retry is due
+            notifier = Notifier(store, ctx.base, interval=min(1.0, service.notify_backoff),
+                                backoff=service.notify_backoff, backoff_max=service.notify_backoff_max)  # fmt: skip
         if notifier is not None:
             notifier.start()
         held = HeldAnswerer(store, forward=settings.forwarding, adverse=settings.determination.adverse,

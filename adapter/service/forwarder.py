@@ -14,6 +14,7 @@ from itertools import takewhile
 from adapter.config import RetrySettings
 from adapter.errors import AdapterError, MalformedResponseError, StateError
 from adapter.exchange import FHIRClient
+from adapter.fhir.payer import answer_of, keep_references
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM
 from adapter.service.state import OutboxItem, Store
 from adapter.types import JSON
@@ -56,13 +57,13 @@ class Forwarder:
         items = self.store.next_outbox_batch(self.batch if self.batch > 1 and self.transactions else 1, self.lease)
         if not items:
             return None
-        run = list(takewhile(lambda i: _version(i.payload) <= 1, items)) or items[:1]
+        run = list(takewhile(lambda i: _version(answer_of(i.payload)) <= 1, items)) or items[:1]
         self.store.release(*[i.seq for i in items[len(run) :]])
         try:
-            if len(run) > 1:
+            if len(run) > 1 or (_written_with_copies(run[0].payload) and self.transactions):
                 self.send_many(run)
             else:
-                self.send(run[0].claim_response_id, run[0].payload)
+                self.send(run[0].claim_response_id, answer_of(run[0].payload))
         except AdapterError as exc:
             head = run[0]
             delay = min(self.max_delay, 0.5 * 2**head.attempts)
@@ -75,16 +76,21 @@ class Forwarder:
         return len(run)
 
     def send_many(self, items: list[OutboxItem]) -> None:
-        """First versions in one transaction of conditional creates (a retry creates nothing twice)."""
-        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
-            {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": item.payload, "request": {
-                "method": "POST", "url": "ClaimResponse",
-                "ifNoneExist": f"identifier={DETERMINATION_SYSTEM}|{item.claim_response_id}"}}
-            for item in items
-        ]}  # fmt: skip
+        """First versions in one transaction of conditional creates (a retry creates nothing twice), with the
+        copies of what they name that the worker's answers carry (each once, however many answers name it)."""
+        entries: dict[str, JSON] = {}
+        for item in items:
+            if _written_with_copies(item.payload):
+                entries.update((e["fullUrl"], e) for e in item.payload["entry"])
+                continue
+            wanted = f"identifier={DETERMINATION_SYSTEM}|{item.claim_response_id}"
+            entries[item.claim_response_id] = {"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": item.payload,
+                                               "request": {"method": "POST", "url": "ClaimResponse",
+                                                           "ifNoneExist": wanted}}  # fmt: skip
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [*entries.values()]}
         results = self.payer.transaction(bundle)
         failed = [r.status for r in results if not 200 <= r.status < 300]
-        if len(results) != len(items) or failed:
+        if len(results) != len(entries) or failed:
             raise MalformedResponseError(
                 f"the payer's transaction answered {len(results)} entries, {failed[:3]} failed"
             )
@@ -99,8 +105,9 @@ class Forwarder:
         found = next(iter(self.payer.search("ClaimResponse", {"identifier": identifier, "_count": 2})), None)
         if found is None:
             self.payer.create(payload, if_none_exist=f"identifier={identifier}")
-        elif _version(found) < version:
+        elif _version(found) < version:  # naming what the payer's copy names (the copies written with it)
             served = str((found.get("meta") or {}).get("versionId", ""))
+            payload = keep_references(payload, found)
             self.payer.update({**payload, "id": found["id"]}, if_match=f'W/"{served}"' if served else None)
 
     def drain(self, *, max_items: int = 10_000) -> int:
@@ -143,6 +150,11 @@ class Forwarder:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+
+def _written_with_copies(payload: JSON) -> bool:
+    """Whether an outbox payload is a worker's answer with the copies of what it names (a transaction)."""
+    return payload.get("resourceType") == "Bundle"
 
 
 def _version(resource: JSON) -> int:

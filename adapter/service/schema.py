@@ -58,6 +58,20 @@ cursors = Table(
     Column("value", Text, nullable=False),
 )
 
+worker_pages = Table(
+    "worker_pages",
+    metadata,
+    Column("id", _SERIAL, primary_key=True, autoincrement=True),
+    #: The cursor the page was read under (``ehr:ServiceRequest``, ...).
+    Column("source", Text, nullable=False),
+    #: The page as read: ``{"requests": [...], "included": [...]}`` (the search's matches and includes).
+    Column("page", Text, nullable=False),
+    #: Until when (epoch seconds) a worker holds the page; 0: free for any worker to take.
+    Column("lease_until", Float, nullable=False, server_default="0"),
+    Column("holder", Text),
+    Column("created", Text, nullable=False),
+)
+
 processed = Table(
     "processed",
     metadata,

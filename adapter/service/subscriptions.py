@@ -13,7 +13,6 @@ SubscriptionStatus (Parameters) first, then the full PAS response Bundle of that
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 import uuid
@@ -21,10 +20,11 @@ import uuid
 import httpx
 import orjson
 
+from adapter.config import SenderSettings, endpoint_allowed
 from adapter.errors import MappingError
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.response import response_bundle
-from adapter.service.state import Store
+from adapter.service.state import CONFIGURED, Store
 from adapter.types import JSON
 
 log = logging.getLogger("adapter.service")
@@ -35,7 +35,6 @@ CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/bac
 STATUS_PROFILE = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
 TRANSMISSION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
 HEARTBEAT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
-_LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
 
 
 class SubscriptionError(MappingError):
@@ -68,8 +67,7 @@ def read_subscription(sent: JSON, endpoints: list[str]) -> tuple[JSON, str]:
     if channel.get("type") != "rest-hook":
         raise bad("the channel is rest-hook (PASSubscription)", "channel.type")
     endpoint = channel.get("endpoint")
-    allowed = any(str(endpoint).startswith(p) for p in endpoints) if endpoints else str(endpoint).startswith("https://")
-    if not isinstance(endpoint, str) or not allowed:
+    if not endpoint_allowed(endpoint, endpoints):
         what = ", ".join(endpoints) if endpoints else "https://"
         raise bad(f"the endpoint must start with {what}", "channel.endpoint")
     payload = channel.get("payload")
@@ -83,6 +81,40 @@ def read_subscription(sent: JSON, endpoints: list[str]) -> tuple[JSON, str]:
     kept = {k: v for k, v in sent.items() if k not in ("meta", "text")}
     kept.update(status="requested", meta={"profile": [PROFILE]})
     return kept, orgs[0]
+
+
+def configured_subscription(org: str, endpoint: str) -> JSON:
+    """The PASSubscription the service keeps for a configured sending system: its id the same on every replica
+    and at every start (made from the sending system), ``requested`` until its handshake is delivered."""
+    return {
+        "resourceType": "Subscription",
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{TOPIC}?orgIdentifier={org}")),
+        "meta": {"profile": [PROFILE]},
+        "status": "requested",
+        "reason": f"configured for the sending system {org} (service.senders)",
+        "criteria": TOPIC,
+        "_criteria": {"extension": [{"url": FILTER, "valueString": f"orgIdentifier={org}"}]},
+        "channel": {"type": "rest-hook", "endpoint": endpoint, "payload": "application/fhir+json",
+                    "_payload": {"extension": [{"url": CONTENT, "valueCode": "full-resource"}]}},
+    }  # fmt: skip
+
+
+def keep_configured(store: Store, senders: dict[str, SenderSettings]) -> None:
+    """Make the state's configured Subscriptions what ``service.senders`` says: one for each sending system with
+    an endpoint (made with its handshake owed, or its endpoint changed), none for any other."""
+    wanted = {org: configured_subscription(org, s.endpoint) for org, s in senders.items() if s.endpoint is not None}
+    kept = {sid: subscription for subscription, sid in store.subscriptions_of(CONFIGURED)}
+    for org, subscription in wanted.items():
+        current = kept.pop(subscription["id"], None)
+        if current is None:
+            store.add_subscription({**subscription, "meta": {**subscription["meta"], "versionId": "1"}}, CONFIGURED,
+                                   org)  # fmt: skip
+        elif current["channel"]["endpoint"] != subscription["channel"]["endpoint"]:
+            version = str(int(current["meta"].get("versionId", "1")) + 1)
+            store.replace_subscription({**subscription, "status": current["status"],
+                                        "meta": {**subscription["meta"], "versionId": version}}, org)  # fmt: skip
+    for sid in kept:
+        store.delete_subscription(sid)
 
 
 def status(subscription: JSON, events: int, kind: str, numbers: list[tuple[int, str, str]]) -> JSON:

@@ -29,19 +29,24 @@ from adapter.errors import AdapterError, AuthError, MappingError, PagingError, R
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
+from adapter.fhir.payer import payer_transaction
 from adapter.fhir.r5 import is_r5
 from adapter.review.tasks import response_of, task_identifier
 from adapter.service.cdex import DocumentationRequests, owed_asks
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
-from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, record, recording, warm_up
-from adapter.service.state import EHR_TASK, Store, micros
+from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, recording, warm_up
+from adapter.service.state import EHR_TASK, Recording, Store, micros
 from adapter.tables import load_tables
 from adapter.types import JSON
 
 log = logging.getLogger("adapter.service.worker")
 EPOCH = "1970-01-01T00:00:00Z"
+#: Pages a reading worker keeps queued and free beyond the one it decides (for the other workers to take).
+READ_AHEAD = 8
+#: Seconds a worker with no free page waits before it looks again while another worker reads.
+PAGE_WAIT = 0.2
 
 
 @dataclass
@@ -103,6 +108,8 @@ class Started:
     page: Page
     todo: list[tuple[JSON, str]]
     outcomes: Iterator[Decided | AdapterError]
+    #: Each request's context Bundle (or why it could not be read): what the payer's copy of its answer names.
+    contexts: list[JSON | AdapterError] = field(default_factory=list)
 
 
 def _determine(bundle: JSON, adverse: AdversePolicy, limits: Limits) -> Decided | AdapterError:
@@ -166,6 +173,16 @@ def _last_updated(resource: JSON) -> str | None:
     except (ValueError, OverflowError):
         return None
     return value
+
+
+def _bounded(resource: JSON) -> bool:
+    """Whether a resource an EHR's search included is within the input limits (a hostile one is left out of the
+    page queued: its patient's context is then read on its own)."""
+    try:
+        check_tree(resource)
+    except MappingError:
+        return False
+    return True
 
 
 def cursor_name(rtype: str) -> str:
@@ -267,16 +284,18 @@ class SyncWorker:
         patients = self.reader.read([request])
         return context_bundle(request, next(iter(patients.values()), []))
 
-    def admit(self, request: JSON, report: PassReport) -> str | None:
+    def admit(self, request: JSON, report: PassReport, *, validate: bool = True) -> str | None:
         """The idempotency key of a request version still to decide; None (counted) when it is already done
-        or invalid (a dead letter, once per request version: the key is marked done with it)."""
+        or invalid (a dead letter, once per request version: the key is marked done with it). Without
+        ``validate`` only its bounds are checked (enough to queue it; it is validated when it is decided)."""
         key = version_key(request)
         if self.store.claimed(key):
             report.skipped += 1
             return None
         try:
             check_tree(request)  # depth first, without recursion: nothing below may recurse into it unbounded
-            check_resource(request)
+            if validate:
+                check_resource(request)
             if not request.get("id"):
                 raise MappingError(f"a {request.get('resourceType')} without an id", location="id")
         except MappingError as exc:  # a server's answer is checked like any other input
@@ -345,37 +364,51 @@ class SyncWorker:
         """Admit a page's requests, read their context and start their determinations."""
         todo = [(request, key) for request in page.requests if (key := self.admit(request, report)) is not None]
         valid = {id(request) for request, _ in todo}  # validated on admission
-        outcomes = self.determine(self.checked(page.contexts([r for r, _ in todo]), valid)) if todo else iter(())
-        return Started(page, todo, outcomes)
+        contexts = self.checked(page.contexts([r for r, _ in todo]), valid) if todo else []
+        outcomes = self.determine(contexts) if todo else iter(())
+        return Started(page, todo, outcomes, contexts)
 
     def finish_page(self, started: Started, report: PassReport) -> None:
         """Record a page's answers in order, in one transaction, then say it is done (the cursor moves past
         it) and tell the EHR."""
-        kept: list[tuple[JSON, str, Decided]] = []
-        for (request, key), outcome in zip(started.todo, started.outcomes, strict=True):
+        kept: list[tuple[JSON, str, Decided, JSON]] = []
+        for (request, key), outcome, context in zip(started.todo, started.outcomes, started.contexts, strict=True):
             if isinstance(outcome, AdapterError):
                 self.dead(request, key, outcome, report)
-            else:
-                kept.append((request, key, outcome))
-        owed = [ehr_task(request, decided.response) if self.tasks else None for request, _, decided in kept]
+            elif not isinstance(context, AdapterError):  # a context that could not be read is its outcome's error
+                kept.append((request, key, outcome, context))
+        owed = [ehr_task(request, decided.response) if self.tasks else None for request, _, decided, _ in kept]
         url = self.attachment_url
-        asks = [owed_asks(request, decided, url) if url else [] for request, _, decided in kept]
+        asks = [owed_asks(request, decided, url) if url else [] for request, _, decided, _ in kept]
         answered = self.store.record_all([
-            replace(recording(decided, forward=self.forward, key=key,
-                              audited=("worker", "determine", f"{request['resourceType']}/{request['id']}")),
+            replace(self.recording(decided, key, context,
+                                   audited=("worker", "determine", f"{request['resourceType']}/{request['id']}")),
                     ehr_task=task, asks=ask)
-            for (request, key, decided), task, ask in zip(kept, owed, asks, strict=True)
+            for (request, key, decided, context), task, ask in zip(kept, owed, asks, strict=True)
         ])  # fmt: skip
         report.decided += len(kept)
         started.page.done()
         # each Task owed was kept with its answer: written now, or by a later pass if this one stops first; only
         # for the answers this worker stored (another that got there first owes its own)
-        for (_, key, decided), task, stored in zip(kept, owed, answered, strict=True):
+        for (_, key, decided, _), task, stored in zip(kept, owed, answered, strict=True):
             if task is not None and stored == decided.response["id"]:
                 self.pay(task, key)
         if self.documentation is not None:  # likewise the documentation requests kept with them
             self.documentation.write_owed([a for ask, stored in zip(asks, answered, strict=True) for a in ask
                                            if a.claim_response_id == stored])  # fmt: skip
+
+    def recording(
+        self, decided: Decided, key: str, context: JSON, *, audited: tuple[str, str, str] | None = None
+    ) -> Recording:
+        """What the store keeps of a decision, its payer copy (when forwarding) a transaction that writes the
+        resources the answer names beside it, so that its references resolve on the payer."""
+        kept = recording(decided, forward=self.forward, key=key, audited=audited)
+        if kept.forward is None:
+            return kept
+        rid = decided.response["id"]
+        return replace(
+            kept, forward=payer_transaction(kept.forward, rid, context, identifier_system=DETERMINATION_SYSTEM)
+        )
 
     def process_pages(self, pages: Iterable[Page], report: PassReport) -> None:
         """Pages in order, each page's determinations running while the one before it is recorded."""
@@ -389,8 +422,34 @@ class SyncWorker:
             self.finish_page(previous, report)
 
     def polled_pages(self, report: PassReport) -> Iterator[Page]:
-        """The pages of requests changed since each type's cursor; a page done moves its type's cursor."""
-        for rtype in REQUEST_RESOURCES:  # each request type with its own cursor
+        """The pages of requests changed since the cursors, shared with every other worker on this state: what
+        this worker reads from the EHR (a request type whose cursor it holds) is queued in the state, a few pages
+        ahead, and each worker takes the next free page from the queue, so that several workers decide
+        different pages at once. A worker ends its pass when no page is free and nobody reads any more."""
+        reading = self.read_pages(REQUEST_RESOURCES, report)
+        more = True
+        while True:
+            while more and self.store.pages_free() < READ_AHEAD:
+                more = next(reading, False)
+            taken = self.store.take_page(self.holder, self.lease)
+            if taken is not None:
+                yield Page(taken.requests, partial(self.bundles, included=taken.included),
+                           partial(self.store.page_done, taken.id))  # fmt: skip
+                continue
+            if more:
+                continue  # another worker took the pages queued meanwhile: read on
+            died = [rtype for rtype in REQUEST_RESOURCES if self.stopped_reading(cursor_name(rtype))]
+            if died:  # a reader's lease ran out mid-read: what it left unread is read here
+                reading, more = self.read_pages(died, report), True
+                continue
+            if not self.readers():
+                return
+            time.sleep(PAGE_WAIT)  # pages are on their way from another worker's reading
+
+    def read_pages(self, rtypes: Iterable[str], report: PassReport) -> Iterator[bool]:
+        """Read the requests of each type whose cursor this worker can take, changed since that cursor, a page at
+        a time: each page queued for the workers with the cursor moved past it (yields True after each)."""
+        for rtype in rtypes:
             name = cursor_name(rtype)
             if not self.take(name):
                 continue  # another worker is reading this type's changes
@@ -409,8 +468,27 @@ class SyncWorker:
                 requests = [r for r in matches if (r.get("status"), r.get("intent")) == ("active", "order")]
                 report.seen += len(requests)
                 newest = max((u for r in matches if (u := _last_updated(r))), key=micros, default=None)
-                yield Page(requests, partial(self.bundles, included=included),
-                           partial(self._moved, name, newest))  # fmt: skip
+                # queued only what is still to decide and can be kept (a bad request is a dead letter here, once)
+                todo = [r for r in requests if self.admit(r, report, validate=False) is not None]
+                self.store.queue_page(name, todo, [r for r in included if _bounded(r)], newest)
+                yield True
+            self.store.end_lease(f"lease:{name}", self.holder)  # read to the end: another may read what comes next
+            self.held.discard(name)
+
+    def readers(self) -> set[str]:
+        """The request types' cursors another worker is reading now."""
+        moment, readers = time.time(), set()
+        for name in (cursor_name(rtype) for rtype in REQUEST_RESOURCES):
+            held = self.store.lease_of(f"lease:{name}")
+            if held is not None and held[0] > moment and held[1] != self.holder:
+                readers.add(name)
+        return readers
+
+    def stopped_reading(self, name: str) -> bool:
+        """Whether the worker that read the cursor ``name`` stopped without finishing (its lease ran out; a reader
+        that read to the end gives its lease up)."""
+        held = self.store.lease_of(f"lease:{name}")
+        return held is not None and 0 < held[0] <= time.time()
 
     def take(self, name: str) -> bool:
         """Take or renew this worker's lease on ``name`` (a cursor); False while another worker holds it."""
@@ -425,12 +503,6 @@ class SyncWorker:
         for name in sorted(self.held):
             self.store.end_lease(f"lease:{name}", self.holder)
         self.held.clear()
-
-    def _moved(self, name: str, newest: str | None) -> None:
-        """Move a cursor forward to ``newest`` (only past work that is recorded; never back)."""
-        current = self.store.cursor(name)
-        if newest and (current is None or micros(newest) > micros(current)):
-            self.store.set_cursor(name, newest)
 
     def run_once(self) -> PassReport:
         """One pass over what changed since the cursors, a page at a time, delivering to the payer meanwhile."""
@@ -518,11 +590,12 @@ class SyncWorker:
             rtype, _, rid = reference.partition("/")
             try:
                 request = self.ehr.read(rtype, rid)
-                decided = decide(self.context(request), adverse=self.adverse, limits=self.limits)
+                context = self.context(request)
+                decided = decide(context, adverse=self.adverse, limits=self.limits)
             except AdapterError as exc:
                 report.errors.append(f"{reference}: [{exc.code}] {exc.message}")
                 continue
-            record(self.store, decided, forward=self.forward, key=key)
+            self.store.record_all([self.recording(decided, key, context)])
             self.store.replayed(letter.id)
             report.decided += 1
         if self.forwarder is not None:

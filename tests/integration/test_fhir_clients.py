@@ -36,7 +36,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     env = {**os.environ, "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}), "IMR_SERVICE__STATE_URL": state,
            "IMR_SERVICE__FORWARD": "false", "IMR_SERVICE__NOTIFY": "false"}  # fmt: skip
     port = free_port()
-    process = sandbox.start_service(env, port)
+    process = sandbox.start_service(env, port, timeout=120)
     try:
         yield f"http://127.0.0.1:{port}/fhir", state
     finally:

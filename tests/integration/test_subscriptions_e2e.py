@@ -1,6 +1,7 @@
 """PAS subscriptions against the real service process: a rest-hook receiver on loopback gets the handshake,
-then one notification per new version, in order, none lost when the service is killed (SIGKILL) while the
-receiver is down and another process takes over the same state."""
+then one notification per new version, in order, each with the full PAS response Bundle, none lost when the
+service is killed (SIGKILL) while the receiver is down (for as many refused attempts as a minute down makes
+on the default retry schedule, the schedule shortened) and another process takes over the same state."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import httpx
 import pytest
 
 from adapter import sandbox
+from adapter.config import ServiceSettings
+from adapter.fhir.conformance import response_faults
 from adapter.review.tasks import sequence_of
 from adapter.sandbox import free_port
 from adapter.service.subscriptions import CONTENT, FILTER, TOPIC, TRANSMISSION
@@ -31,6 +34,7 @@ JSON = dict[str, Any]
 class _Receiver(ThreadingHTTPServer):
     got: list[JSON]
     down: bool
+    refused: int
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -39,6 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server name
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.server.down:
+            self.server.refused += 1
             self.send_response(503)
         else:
             self.server.got.append(json.loads(body))
@@ -52,7 +57,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def receiver() -> Iterator[_Receiver]:
     server = _Receiver(("127.0.0.1", free_port()), _Handler)
-    server.got, server.down = [], False
+    server.got, server.down, server.refused = [], False, 0
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
@@ -65,6 +70,27 @@ def _wait(condition: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.3)
 
 
+def _attempts_in_a_minute_down() -> int:
+    """How many times the default retry schedule sends a notification to an endpoint down for a minute."""
+    defaults = ServiceSettings()
+    at, attempts = 0.0, 0
+    while at < 60:
+        attempts += 1
+        at += min(defaults.notify_backoff_max, defaults.notify_backoff * 2 ** (attempts - 1))
+    return attempts
+
+
+def _submitted(base: str, sender: str) -> JSON:
+    """A PAS request of the sending system ``sender`` submitted: its ClaimResponse."""
+    request = _request()
+    request["entry"][0]["resource"]["extension"] = [{"url": TRANSMISSION, "extension": [
+        {"url": "applicationSenderCode", "valueString": sender},
+        {"url": "applicationReceiverCode", "valueString": "IMR-ADAPTER"}]}]  # fmt: skip
+    submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=60)
+    assert submitted.status_code == 200, submitted.text
+    return dict(submitted.json()["entry"][0]["resource"])
+
+
 def test_notifications_survive_a_killed_service_and_a_receiver_that_was_down(
     tmp_path: Path, receiver: _Receiver, ehr_url: str, payer_url: str
 ) -> None:
@@ -72,20 +98,17 @@ def test_notifications_survive_a_killed_service_and_a_receiver_that_was_down(
     env = {
         **_env(state),
         "IMR_SERVICE__SUBSCRIPTION_ENDPOINTS": json.dumps([f"http://127.0.0.1:{receiver.server_port}/"]),
+        # the retry schedule shortened: a minute's worth of refused attempts in well under a second each
+        "IMR_SERVICE__NOTIFY_BACKOFF": "0.02",
+        "IMR_SERVICE__NOTIFY_BACKOFF_MAX": "0.2",
     }
     reviewer = {"Authorization": f"Bearer {REVIEWER}", "Content-Type": "application/fhir+json"}
     port = free_port()
-    first = sandbox.start_service(env, port)
+    first = sandbox.start_service(env, port, timeout=120)
     base = f"http://127.0.0.1:{port}/fhir"
     sender = f"SENDER-{uuid.uuid4().hex[:8]}"
-    request = _request()
-    request["entry"][0]["resource"]["extension"] = [{"url": TRANSMISSION, "extension": [
-        {"url": "applicationSenderCode", "valueString": sender},
-        {"url": "applicationReceiverCode", "valueString": "IMR-ADAPTER"}]}]  # fmt: skip
     try:
-        submitted = httpx.post(f"{base}/Claim/$submit", content=json.dumps(request), headers=FHIR, timeout=60)
-        assert submitted.status_code == 200, submitted.text
-        response = submitted.json()["entry"][0]["resource"]
+        response = _submitted(base, sender)
         subscription = {
             "resourceType": "Subscription", "status": "requested", "reason": "e2e", "criteria": TOPIC,
             "_criteria": {"extension": [{"url": FILTER, "valueString": f"orgIdentifier={sender}"}]},
@@ -102,24 +125,33 @@ def test_notifications_survive_a_killed_service_and_a_receiver_that_was_down(
         decided = httpx.put(f"{base}/Task/{tasks[0]['id']}", content=json.dumps(_completed(tasks[0], "A3")),
                             headers=reviewer, timeout=30)  # fmt: skip
         assert decided.status_code == 200, decided.text
-        time.sleep(1.5)  # the notifier tries, the receiver refuses
+        _wait(lambda: receiver.refused >= _attempts_in_a_minute_down())  # the receiver is down "a minute"
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=15)
     receiver.down = False
-    second = sandbox.start_service(env, port)
+    second = sandbox.start_service(env, port, timeout=120)
     try:
         decided = httpx.put(f"{base}/Task/{tasks[1]['id']}", content=json.dumps(_completed(tasks[1], "A3")),
                             headers=reviewer, timeout=30)  # fmt: skip
         assert decided.status_code == 200, decided.text
-        _wait(lambda: len(receiver.got) >= 3)
-        time.sleep(2)  # nothing more comes
+        later = _submitted(base, sender)  # a third change: another request of the same sending system
+        _wait(lambda: any(_focus(b) == later["id"] for b in receiver.got))
     finally:
         second.send_signal(signal.SIGINT)
         second.wait(timeout=15)
-    events = receiver.got[1:]
+    events = receiver.got[1:]  # in order per subscription: a second copy of an event would come before the last
     numbers = [[p["valueString"] for e in b["entry"][0]["resource"]["parameter"] if e["name"] == "notification-event"
                 for p in e["part"] if p["name"] == "event-number"] for b in events]  # fmt: skip
-    assert numbers == [["1"], ["2"]]
-    versions = [b["entry"][1]["resource"]["entry"][0]["resource"]["meta"]["versionId"] for b in events]
-    assert versions == ["2", "3"]
+    assert numbers == [["1"], ["2"], ["3"]]
+    answers = [b["entry"][1]["resource"] for b in events]
+    assert [(a["entry"][0]["resource"]["id"], a["entry"][0]["resource"]["meta"]["versionId"]) for a in answers] == [
+        (response["id"], "2"), (response["id"], "3"), (later["id"], "1")]  # fmt: skip
+    for answer in answers:  # each the full PAS response Bundle: the ClaimResponse and all it refers to
+        assert response_faults(answer) == []
+
+
+def _focus(notification: JSON) -> str:
+    """The ClaimResponse a notification Bundle carries (none for a handshake)."""
+    entries = notification["entry"][1:]
+    return str(entries[0]["resource"]["entry"][0]["resource"]["id"]) if entries else ""

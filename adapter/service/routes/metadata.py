@@ -105,8 +105,11 @@ def capability_statement(base: str) -> dict[str, Any]:
                         ],
                         "type": "Subscription",
                         "documentation": "PAS subscriptions (R4 backport): rest-hook, full-resource, one "
-                        "orgIdentifier filter (the sending system of one's own requests); $status and $events.",
-                        "interaction": [{"code": c} for c in ("create", "read", "update", "delete")],
+                        "orgIdentifier filter (the sending system of one's own requests, or one configured for "
+                        "the client); $status and $events. A search finds one's own and the Subscriptions the "
+                        "service keeps for its configured sending systems (service.senders).",
+                        "interaction": [{"code": c} for c in ("create", "read", "update", "delete", "search-type")],
+                        "searchParam": [{"name": "status", "type": "token"}],
                         "operation": [
                             {
                                 "name": "status",

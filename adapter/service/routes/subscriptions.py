@@ -1,6 +1,8 @@
 """PAS subscriptions under ``/fhir/Subscription``: create, read, update and delete one's own (a client may
-subscribe for the sending systems it submitted requests for), ``$status`` and ``$events`` (the notifications
-since an event number, for one that missed some). Delivery is the notifier's (``adapter.service.subscriptions``)."""
+subscribe for the sending systems it submitted requests for, or those ``service.senders`` configures for it),
+search them (with the configured ones of its sending systems, which only the configuration changes),
+``$status`` and ``$events`` (the notifications since an event number, for one that missed some). Delivery is
+the notifier's (``adapter.service.subscriptions``)."""
 
 from __future__ import annotations
 
@@ -10,28 +12,46 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from adapter.service.admission import Principal
+from adapter.service.admission import Principal, client_name
 from adapter.service.http import FHIR_ID, ServiceError, fhir_response
-from adapter.service.routes import ServiceContext, audited, body, context, requires
+from adapter.service.routes import ServiceContext, audited, body, context, requires, search_params, searchset
 from adapter.service.search import number
-from adapter.service.subscriptions import notification, read_subscription, status
+from adapter.service.state import CONFIGURED
+from adapter.service.subscriptions import configured_subscription, notification, read_subscription, status
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+#: Subscription.status (R4).
+_STATUSES = frozenset({"requested", "active", "error", "off"})
 
 
-def _own(ctx: ServiceContext, sid: str, principal: Principal) -> tuple[JSON, int]:
-    """The caller's own Subscription and its event count (404 for another's: no one learns it exists)."""
+def _speaks_for(ctx: ServiceContext, principal: Principal) -> list[str]:
+    """The sending systems ``service.senders`` configures this client for."""
+    senders = ctx.settings.service.senders
+    return sorted(org for org, sender in senders.items() if principal.name in {client_name(c) for c in sender.clients})
+
+
+def _own(ctx: ServiceContext, sid: str, principal: Principal, *, change: bool = False) -> tuple[JSON, int]:
+    """The caller's own Subscription (or, to read, a configured one of its sending systems) and its event count;
+    404 for another's (no one learns it exists), 409 to change a configured one."""
     found = ctx.store.subscription(sid) if FHIR_ID.fullmatch(sid) else None
-    if found is None or found[1] != principal.name:
+    configured = (
+        found is not None
+        and found[1] == CONFIGURED
+        and any(configured_subscription(org, "")["id"] == sid for org in _speaks_for(ctx, principal))
+    )
+    if found is None or (found[1] != principal.name and not configured):
         raise ServiceError(404, "no such Subscription", code="not-found", issue_type="not-found")
+    if configured and change:
+        raise ServiceError(409, "this Subscription is made from service.senders: it changes there",
+                           code="configured", issue_type="business-rule")  # fmt: skip
     return found[0], found[2]
 
 
 def _admitted(ctx: ServiceContext, org: str, principal: Principal) -> None:
-    if not ctx.store.may_subscribe(org, principal.name):
-        raise ServiceError(403, "a client subscribes for the sending systems it submitted requests for",
-                           code="forbidden", issue_type="forbidden")  # fmt: skip
+    if not ctx.store.may_subscribe(org, principal.name) and org not in _speaks_for(ctx, principal):
+        raise ServiceError(403, "a client subscribes for the sending systems it submitted requests for or is "
+                           "configured for (service.senders)", code="forbidden", issue_type="forbidden")  # fmt: skip
 
 
 def _stamped(resource: JSON, version: int) -> JSON:
@@ -55,6 +75,23 @@ def create_subscription(
     return fhir_response(subscription, 201, {"Location": f"{ctx.base}/Subscription/{subscription['id']}"})
 
 
+@router.get("/Subscription")
+def search_subscriptions(
+    request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "s"))]
+) -> Response:
+    """The caller's Subscriptions and the configured ones of its sending systems (``status``: any of a
+    comma-separated list), paged."""
+    ctx = context(request)
+    search = search_params(request, {"status"})
+    status = [s for value in request.query_params.getlist("status") for s in value.split(",") if s]
+    if any(s not in _STATUSES for s in status):
+        raise ServiceError(400, f"status is one of {', '.join(sorted(_STATUSES))}", code="bad-search",
+                           issue_type="value")  # fmt: skip
+    page = ctx.store.search_subscriptions(owner=principal.name, configured=_speaks_for(ctx, principal),
+                                          status=status, offset=search.offset, count=search.count)  # fmt: skip
+    return fhir_response(searchset(ctx, request, "Subscription", page, search))
+
+
 @router.get("/Subscription/{sid}")
 def read_subscription_route(
     sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "r"))]
@@ -70,7 +107,7 @@ def update_subscription(
     raw: Annotated[bytes, Depends(body(update=True))],
 ) -> Response:
     ctx = audited(request, f"Subscription/{sid}")
-    current, _events = _own(ctx, sid, principal)
+    current, _events = _own(ctx, sid, principal, change=True)
     subscription, org = read_subscription(ctx.inbound(raw), ctx.settings.service.subscription_endpoints)
     _admitted(ctx, org, principal)
     subscription = _stamped({**subscription, "id": sid, "status": current["status"]},
@@ -84,7 +121,7 @@ def delete_subscription(
     sid: str, request: Request, principal: Annotated[Principal, Depends(requires("Subscription", "d"))]
 ) -> Response:
     ctx = audited(request, f"Subscription/{sid}")
-    _own(ctx, sid, principal)
+    _own(ctx, sid, principal, change=True)
     ctx.store.delete_subscription(sid)
     return Response(status_code=204)
 

@@ -23,10 +23,12 @@ from adapter.service.state.attachments import AttachmentRequest, Attachments, He
 from adapter.service.state.audit import Audit
 from adapter.service.state.db import MIGRATIONS, micros, now
 from adapter.service.state.outbox import EHR_TASK, OWED, DeadLetter, Outbox, OutboxItem
+from adapter.service.state.pages import Pages, QueuedPage
 from adapter.service.state.reviews import Reviews
-from adapter.service.state.subscriptions import Subscriptions
+from adapter.service.state.subscriptions import CONFIGURED, Subscriptions
 
 __all__ = [
+    "CONFIGURED",
     "EHR_TASK",
     "MIGRATIONS",
     "OWED",
@@ -34,6 +36,7 @@ __all__ = [
     "DeadLetter",
     "HeldAttachment",
     "OutboxItem",
+    "QueuedPage",
     "Recording",
     "Store",
     "micros",
@@ -41,6 +44,6 @@ __all__ = [
 ]
 
 
-class Store(Answers, Reviews, Outbox, Subscriptions, Attachments, Audit):
+class Store(Answers, Reviews, Outbox, Subscriptions, Attachments, Audit, Pages):
     """Thread-safe access to the state database (a pool of connections; one transaction per call), every
     aggregate's operations on one object."""

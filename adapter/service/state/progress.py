@@ -83,3 +83,13 @@ class Progress(Database):
             if current is not None and str(current).partition(" ")[2] == holder:
                 db.execute(update(cursors).where(cursors.c.name == name, cursors.c.value == current)
                            .values(value=f"0 {holder}"))  # fmt: skip
+
+    def lease_of(self, name: str) -> tuple[float, str] | None:
+        """(until when, by whom) the lease ``name`` was last taken: until 0 once given up, a time past when its
+        holder stopped renewing it (died); None when it was never taken."""
+        with self.transaction() as db:
+            current = db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
+        if current is None:
+            return None
+        until, _, owner = str(current).partition(" ")
+        return float(until or 0), owner

@@ -19,6 +19,9 @@ from adapter.service.schema import (
 from adapter.service.state.db import Database, now
 from adapter.types import JSON
 
+#: The owner of the Subscriptions the service keeps for configured sending systems (``service.senders``).
+CONFIGURED = "configured"
+
 
 def add_senders(db: Connection, rid: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Which sending systems an answer belongs to, and which clients sent for them (new pairs only)."""
@@ -57,12 +60,41 @@ class Subscriptions(Database):
             return found.first() is not None
 
     def add_subscription(self, resource: JSON, owner: str, org: str) -> None:
-        """Keep a new Subscription and owe it its handshake (event 0)."""
+        """Keep a new Subscription and owe it its handshake (event 0); one already kept under its id (a
+        configured one, made by two replicas starting at once) is left as it is."""
         with self.transaction() as db:
-            db.execute(insert(subscriptions).values(id=resource["id"], owner=owner, org=org, status=resource["status"],
-                                                    resource=orjson.dumps(resource).decode()))  # fmt: skip
-            db.execute(insert(notifications).values(subscription_id=resource["id"], event_number=0, kind="handshake",
-                                                    created=now()))  # fmt: skip
+            made = db.execute(
+                self._insert(subscriptions)
+                .values(id=resource["id"], owner=owner, org=org, status=resource["status"],
+                        resource=orjson.dumps(resource).decode())
+                .on_conflict_do_nothing(index_elements=["id"]).returning(subscriptions.c.id)
+            ).first()  # fmt: skip
+            if made is not None:
+                db.execute(insert(notifications).values(subscription_id=resource["id"], event_number=0,
+                                                        kind="handshake", created=now()))  # fmt: skip
+
+    def subscriptions_of(self, owner: str) -> list[tuple[JSON, str]]:
+        """Every Subscription ``owner`` made, with its id."""
+        with self.transaction() as db:
+            rows = db.execute(select(subscriptions.c.resource, subscriptions.c.id)
+                              .where(subscriptions.c.owner == owner).order_by(subscriptions.c.id)).all()  # fmt: skip
+        return [(orjson.loads(r.resource), str(r.id)) for r in rows]
+
+    def search_subscriptions(
+        self, *, owner: str, configured: Sequence[str], status: Sequence[str] = (), offset: int = 0, count: int = 20
+    ) -> tuple[int, list[JSON]]:
+        """(total, one page) of the Subscriptions a client may read: those it made, and the configured ones
+        (owner ``configured``) of the sending systems ``configured`` it speaks for; ``status`` any of these."""
+        table = subscriptions
+        mine = table.c.owner == owner
+        theirs = (table.c.owner == CONFIGURED) & table.c.org.in_(list(configured))
+        where = [mine | theirs if configured else mine]
+        if status:
+            where.append(table.c.status.in_(list(status)))
+        with self.transaction() as db:
+            total = db.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+            rows = db.execute(select(table.c.resource).where(*where).order_by(table.c.id).limit(count).offset(offset))
+            return int(total), [orjson.loads(r) for r in rows.scalars()]
 
     def subscription(self, sid: str) -> tuple[JSON, str, int] | None:
         """(Subscription, owner, events since it started)."""
