@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from adapter import parse_letter
 from adapter.config import load_settings
 from adapter.fhir.build import pas_bundle
-from adapter.review.tasks import first_input
+from adapter.review.tasks import first_input, response_of
 from adapter.service import wire
 from adapter.service.hooks import MAX_CONNECTIONS, HookListener
 from adapter.service.reviewers import Reviewers
@@ -214,10 +214,11 @@ def test_an_a6_quantity_on_the_form_is_a_finite_number_within_the_request(
     client, _ = review
     task = _open_task(client)
     _sign_in(client)
-    form = {"decision": "A6", "rationale": "Fewer visits.", "quantity": quantity,
-            "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}  # fmt: skip
-    answer = client.post(f"/review/tasks/{task['id']}", data=form, follow_redirects=False)
-    assert answer.status_code == 200 and re.search(r'class="error"[^>]*>[^<]*quantity', answer.text)
+    case = f"/review/cases/{response_of(task)}"
+    form = {f"decision-{task['id']}": "A6", f"rationale-{task['id']}": "Fewer visits.",
+            f"quantity-{task['id']}": quantity, "action": "decide", "csrf": _csrf(client.get(case))}  # fmt: skip
+    answer = client.post(case, data=form, follow_redirects=False)
+    assert answer.status_code == 422 and re.search(r'class="error"[^>]*>[^<]*quantity', answer.text)
     assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
 
 
@@ -321,8 +322,9 @@ def test_a_review_form_from_an_opaque_origin_is_refused(review: tuple[TestClient
                         headers={"Origin": "null"}, follow_redirects=False)  # fmt: skip
     assert login.status_code == 403
     _sign_in(client)
-    decision = {"decision": "A1", "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}
-    answer = client.post(f"/review/tasks/{task['id']}", data=decision, headers={"Origin": "null"})
+    case = f"/review/cases/{response_of(task)}"
+    decision = {f"decision-{task['id']}": "A1", "action": "decide", "csrf": _csrf(client.get(case))}
+    answer = client.post(case, data=decision, headers={"Origin": "null"})
     assert answer.status_code == 403
     assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
 
@@ -335,12 +337,12 @@ def test_a_session_cookie_replayed_after_sign_out_signs_nobody_in(review: tuple[
     task = _open_task(client)
     _sign_in(client)
     cookie = client.cookies[SESSION_COOKIE]
-    page = client.get(f"/review/tasks/{task['id']}")
-    decision = {"decision": "A1", "csrf": _csrf(page)}
+    case = f"/review/cases/{response_of(task)}"
+    decision = {f"decision-{task['id']}": "A1", "action": "decide", "csrf": _csrf(client.get(case))}
     assert client.post("/review/logout", data={"csrf": decision["csrf"]}, follow_redirects=False).status_code == 303
     client.cookies.set(SESSION_COOKIE, cookie)  # replayed
     assert client.get("/review", follow_redirects=False).headers["location"] == "/review/login"
-    answer = client.post(f"/review/tasks/{task['id']}", data=decision, follow_redirects=False)
+    answer = client.post(case, data=decision, follow_redirects=False)
     assert answer.headers["location"] == "/review/login"
     assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
 
@@ -354,9 +356,10 @@ def test_a_session_of_a_disabled_reviewer_decides_nothing(review: tuple[TestClie
     client, store = review
     task = _open_task(client)
     _sign_in(client)
-    decision = {"decision": "A1", "csrf": _csrf(client.get(f"/review/tasks/{task['id']}"))}
+    case = f"/review/cases/{response_of(task)}"
+    decision = {f"decision-{task['id']}": "A1", "action": "decide", "csrf": _csrf(client.get(case))}
     Reviewers(store).disable(ADA)
-    answer = client.post(f"/review/tasks/{task['id']}", data=decision, follow_redirects=False)
+    answer = client.post(case, data=decision, follow_redirects=False)
     assert answer.headers["location"] == "/review/login"
     assert client.get(f"/fhir/Task/{task['id']}", headers=auth(REVIEWER)).json() == task
 

@@ -44,6 +44,7 @@ from adapter.service.routes.tasks import decide_task, stored_task
 from adapter.service.workstation import (
     Fact,
     QueueCase,
+    documentation_asked,
     documents,
     due_today,
     duplicates,
@@ -172,6 +173,10 @@ def _case_page(request: Request, who: SignedIn, rid: str, entered: Entered | Non
     docs, anchors = documents(texts, all_facts, case)
     for view, (first, count) in zip(items, facts_of, strict=True):
         view["facts"] = [(all_facts[n][0], anchors.get(n)) for n in range(first, first + count)]
+    ehr_asks = [(a.line, str(a.task.get("authoredOn"))) for a in ctx.store.attachment_requests(answer=rid)]
+    asked = documentation_asked(response, ehr_asks, ctx.store.resources_of(rid))
+    for view in items:
+        view["asked"] = asked.get(view["sequence"]) if view["status"] == "requested" else None
     others = ctx.store.cases_of([case.patient_key], 0, EARLIER + 1) if case and case.patient_key else []
     history = earlier(case, [(o, ctx.store.claim_response(o.id)) for o in others]) if case else []
     reviewers = [
@@ -360,18 +365,11 @@ def _date(value: str) -> date:
         raise ReviewDecisionError("Give the date of the call (year-month-day).", location="Task.note") from exc
 
 
-#: What a physician is told when a decision cannot be recorded, in the words of the review (by action).
-_RATIONALE_NEEDED = {ReviewAction.NOT_CERTIFIED: "A rationale is required to not certify.",
-                     ReviewAction.MODIFIED: "A rationale is required to modify."}  # fmt: skip
-
-
 def _sent(task_id: str, code: str, rationale: str, quantity: str) -> tuple[JSON | None, str | None]:
     """The completed Task a chosen decision makes, or the reason it cannot be made (in the review's words)."""
     action = ReviewAction(code) if code in {a.value for a in DECISIONS} else None
     if action is None:
         return None, "Choose certify, modify or not certify."
-    if action in _RATIONALE_NEEDED and not rationale.strip():
-        return None, _RATIONALE_NEEDED[action]
     outputs: list[JSON] = [{"type": {"coding": [{"system": REVIEW_SYSTEM, "code": "decision"}], "text": "decision"},
                             "valueCodeableConcept": {"coding": [{"code": action.value}]}}]  # fmt: skip
     if rationale.strip():
