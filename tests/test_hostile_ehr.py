@@ -24,7 +24,7 @@ import httpx
 import pytest
 from pytest_httpx import HTTPXMock
 
-from adapter import cli
+from adapter.cli import service as cli
 from adapter.config import RetrySettings, load_settings
 from adapter.errors import AuthError, MalformedResponseError, PagingError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
