@@ -154,7 +154,7 @@ def test_physician_review_end_to_end(service: tuple[str, str], payer: FHIRClient
     assert denial["restriction"]["period"]["end"] > denial["authoredOn"]
     assert httpx.get(f"{base}/Task/{denial['id']}", headers=FHIR).status_code == 403
     page = httpx.get(f"{base.removesuffix('/fhir')}/review", headers={"Authorization": f"Bearer {REVIEWER}"})
-    assert page.status_code == 200 and f"/review/tasks/{denial['id']}" in page.text
+    assert page.status_code == 200 and f"/review/cases/{response['id']}" in page.text
     _wait(lambda: _on_payer(payer, response["id"]) == 1)
 
     owner = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}}
