@@ -153,6 +153,24 @@ def test_a_pended_item_becomes_a_requested_task() -> None:
     assert _at(task["restriction"]["period"]["end"]) == due(_at(task["authoredOn"]), Clock.STANDARD)
 
 
+def test_a_task_says_of_its_item_what_the_claim_response_says() -> None:
+    """The Task is built from the item's determination, not read back from the ClaimResponse: the same rules,
+    recommendation, rationale and evidence (the findings the rules read, with their quotes and sources)."""
+    task, response = _decided()
+    (item,) = response["item"]
+    said = {i["type"]["text"]: i for i in task["input"]}
+    by_url = {e["url"].rsplit("/", 1)[-1]: e for e in item["extension"]}
+    assert said["recommendation"]["valueCodeableConcept"] == by_url["recommendation"]["valueCodeableConcept"]
+    assert said["rule"]["valueString"] == by_url["determination-rule"]["valueString"]
+    (note,) = [n["text"] for n in response["processNote"] if n["number"] in item["noteNumber"]]
+    assert said["rationale"]["valueString"] == note
+    evidence = [{p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in e["extension"]}
+                for e in item["extension"] if e["url"].endswith("/evidence")]  # fmt: skip
+    quoted = [i["valueString"] for i in task["input"] if i["type"]["text"] == "evidence"]
+    assert evidence and quoted == [f"{e['fact']} {e['status']}: \u201c{e['quote']}\u201d ({e['source']})"
+                                   for e in evidence if e.get("quote")]  # fmt: skip
+
+
 def test_certified_items_make_no_task() -> None:
     request = _lumbar()
     request["entry"][0]["resource"]["note"] = [{"text": "Progressive foot drop with EHL weakness 3/5 and "

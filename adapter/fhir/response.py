@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.determination import Determination
+from adapter.determination import Citation, Determination
 from adapter.fhir.attachments import readdress_asks
 from adapter.fhir.pas import collection, load_pas, review_action, review_action_code
 from adapter.tables import Tables, load_tables
@@ -79,6 +79,18 @@ def _pages(pages: str | None) -> list[int]:
     return out
 
 
+def citation_text(citation: Citation) -> str:
+    """ "MTUS Chronic Pain Medical Treatment Guidelines, Opioids, p. 76, 77": the guideline extension's words."""
+    pages = _pages(citation.pages)
+    words = [citation.guideline, *([citation.section] if citation.section else [])]
+    return ", ".join([*words, *(["p. " + ", ".join(map(str, pages))] if pages else [])])
+
+
+def recommendation(answer: Determination) -> JSON:
+    """What the rules recommend, as the recommendation extension's CodeableConcept (PAS review action)."""
+    return {"coding": [{"system": load_pas().code_systems.review_action, "code": answer.recommendation}]}
+
+
 def claim_response(
     answers: Sequence[tuple[Requested, Determination]],
     *,
@@ -92,7 +104,7 @@ def claim_response(
     authorization number (``preAuthRef``, and per item the reviewAction ``number``) and period; a modified
     item's ``addItem`` names what its Claim item does (``products`` by sequence: its productOrService, the
     PAS-coded service), else the request's own code."""
-    tables, pas = tables or load_tables(), load_pas()
+    tables = tables or load_tables()
     ext, systems = tables.fhir.extensions, tables.system_uris
     parties = parties or Parties()
     response_id = str(uuid.uuid4())
@@ -115,8 +127,7 @@ def claim_response(
             extensions.append({"url": ext.guideline, "extension": [
                 {"url": "source", "valueCode": "rule"}, {"url": "text", "valueString": citation.rule},
                 {"url": "citation", "extension": parts}]})  # fmt: skip
-        recommended = {"system": pas.code_systems.review_action, "code": answer.recommendation}
-        extensions.append({"url": ext.recommendation, "valueCodeableConcept": {"coding": [recommended]}})
+        extensions.append({"url": ext.recommendation, "valueCodeableConcept": recommendation(answer)})
         for found in answer.evidence:
             parts = [{"url": "fact", "valueCode": found.fact}, {"url": "status", "valueCode": found.status}]
             if found.quote:

@@ -35,13 +35,21 @@ from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import load_pas, ordered, review_action_code
 from adapter.fhir.request import RequestBundle, request_bundle
-from adapter.fhir.response import adjudicate, authorization_period, modified_item, settle
+from adapter.fhir.response import (
+    adjudicate,
+    authorization_period,
+    citation_text,
+    modified_item,
+    recommendation,
+    settle,
+)
 from adapter.npi import NPI_SYSTEM, npi_problem
 from adapter.review.person import Person, contain
 from adapter.tables import load_tables
 from adapter.types import JSON
 
 if TYPE_CHECKING:
+    from adapter.determination import Determination
     from adapter.determination.documentation import Need
     from adapter.fhir.request_facts import Requested
 
@@ -130,39 +138,31 @@ def due_of(task: JSON) -> datetime:
     return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
 
 
-def _citation(extension: JSON) -> str:
-    """ "MTUS Chronic Pain Medical Treatment Guidelines, Opioids, p. 76, 77" from a guideline extension."""
-    cited: list[JSON] = next((e["extension"] for e in extension["extension"] if e["url"] == "citation"), [])
-    words = [str(e["valueString"]) for e in cited if e["url"] in ("title", "section")]
-    pages = [str(e["valueInteger"]) for e in cited if e["url"] == "page"]
-    if pages:
-        words.append("p. " + ", ".join(pages))
-    return ", ".join(words)
-
-
 def review_tasks(
     response: JSON,
     requested: Sequence[Requested],
     data: JSON | RequestBundle,
     received: datetime,
     needs: Mapping[int, Sequence[Need]] | None = None,
+    *,
+    answers: Sequence[Determination],
 ) -> list[ReviewTask]:
     """A ``requested`` Task for every pended (A4) item of a new ClaimResponse (``data``: the request it answers,
-    as the edge read it, or its checked JSON); ``needs``, by item sequence, what the determination found each
-    item's records lack (``Determination.documentation``)."""
-    ext = load_tables().fhir.extensions
+    as the edge read it, or its checked JSON), built from the item's ``Determination`` (``answers``, one per
+    ``requested``): its rules, citations, recommendation, rationale and evidence, the same the ClaimResponse
+    carries; ``needs``, by item sequence, what the determination found each item's records lack
+    (``Determination.documentation``)."""
     request_read = request_bundle(data, checked=True)
     claim: JSON = request_read.claim or {}
     items = {i.get("sequence"): i for i in claim.get("item", [])}
-    by_sequence = {(r.sequence or n): r for n, r in enumerate(requested, start=1)}
-    notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
+    by_sequence = {(r.sequence or n): (r, a) for n, (r, a) in enumerate(zip(requested, answers, strict=True), 1)}
     patient = _patient(response.get("patient"), request_read)
     tasks = []
     for item in response.get("item", []):
         if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
             continue
         sequence = item["itemSequence"]
-        wanted = by_sequence.get(sequence)
+        wanted, answer = by_sequence.get(sequence, (None, None))
         request = wanted.resource if wanted else {}
         clock = clock_of(request, received, claim=claim, item=items.get(sequence))
         inputs = [
@@ -175,20 +175,16 @@ def review_tasks(
             inputs.append(_typed("requested-code", "valueCodeableConcept", product))
         if wanted and wanted.facts.requested_count:  # what a modification may authorize at most
             inputs.append(_typed("requested-quantity", "valueDecimal", wanted.facts.requested_count))
-        for extension in item.get("extension", []):
-            url = extension.get("url")
-            if url == ext.recommendation:
-                inputs.append(_typed("recommendation", "valueCodeableConcept", extension["valueCodeableConcept"]))
-            elif url == ext.determination_rule:
-                inputs.append(_typed("rule", "valueString", extension["valueString"]))
-            elif url == ext.guideline:
-                inputs.append(_typed("citation", "valueString", _citation(extension)))
-        inputs += [_typed("rationale", "valueString", notes[n]) for n in item.get("noteNumber", []) if n in notes]
+        if answer is not None:
+            inputs += [_typed("rule", "valueString", rule) for rule in answer.rules]
+            inputs += [_typed("citation", "valueString", citation_text(c)) for c in answer.citations]
+            inputs.append(_typed("recommendation", "valueCodeableConcept", recommendation(answer)))
+            inputs.append(_typed("rationale", "valueString", answer.rationale))
         for need in (needs or {}).get(sequence, []):  # what would let it be decided
             codes = ", ".join(need.loinc)
             inputs.append(_typed("documentation-missing", "valueString",
                                  f"{need.criterion}: {need.question} (LOINC {codes}; {need.citation})"))  # fmt: skip
-        for finding in wanted.facts.evidence.values() if wanted else []:
+        for finding in answer.evidence if answer else []:
             if finding.status != "unknown" and finding.quote:
                 where = f" ({finding.source})" if finding.source else ""
                 inputs.append(_typed("evidence", "valueString", f"{finding.fact} {finding.status}: "

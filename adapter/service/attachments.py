@@ -259,7 +259,8 @@ def _again(
     received = datetime.fromisoformat(str(opened.response["created"]))
     if pas:
         ask(response, fresh.needs, received=received, lines=set(opened.lines))
-    reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs)
+    reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs,
+                                              answers=fresh.determinations)
                if sequence_of(r.resource) in opened.lines]  # fmt: skip
     deadline = information_due(received)
     for review in reviews:  # information received: 5 business days from it, at most 14 from the request

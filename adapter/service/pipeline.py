@@ -95,7 +95,7 @@ def decide(
     needs = needs_of(requested, determinations)
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
         ask(response, needs, received=received)
-    reviews = review_tasks(response, requested, bundle, received, needs)
+    reviews = review_tasks(response, requested, bundle, received, needs, answers=determinations)
     extend_reviews([r.resource for r in reviews], response, received)
     return Decided(
         response, requested, reviews, determinations, case_context(response, requested, bundle, received, needs)

@@ -172,7 +172,8 @@ def answer_update(
         ask(response, fresh.needs, received=datetime.fromisoformat(str(answered["created"])), lines=change.changed)
     reviews: list[ReviewTask] = []
     if fresh is not None:
-        reviews = [r for r in review_tasks(response, fresh.requested, data, moment, fresh.needs)
+        reviews = [r for r in review_tasks(response, fresh.requested, data, moment, fresh.needs,
+                                                 answers=fresh.determinations)
                    if sequence_of(r.resource) in change.changed]  # fmt: skip
     stored = store.update_answer(
         response,
