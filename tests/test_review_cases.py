@@ -144,3 +144,16 @@ def test_asking_for_documentation_puts_the_question_on_the_answer() -> None:
     assert changed["note"][-1]["text"] == "Documentation asked of the provider: Please send the EMG of 11/2026."
     with pytest.raises(ReviewDecisionError, match="question"):
         ask_documentation([task], response, {}, "  ", author="a", now=NOW)
+
+
+def test_what_the_rules_read_beyond_a_quote_is_kept_in_words() -> None:
+    """A second NSAID is recommended not certified on the drug already taken, which the record lists as a
+    medication rather than states in a sentence: the case names it among what the recommendation read."""
+    bundle = context_bundle()
+    bundle["entry"][0] = _entry({"resourceType": "MedicationRequest", "id": "nsaid", "status": "active",
+                                 "intent": "order", "subject": {"reference": "Patient/w1"}, "authoredOn": "2026-11-20",
+                                 "medicationCodeableConcept": {"text": "Ibuprofen 800 mg #90"}})  # fmt: skip
+    decided = decide(bundle)
+    assert decided.case is not None and decided.determinations[0].recommendation == ReviewAction.NOT_CERTIFIED
+    (item,) = decided.case.items
+    assert {(r.fact, r.value) for r in item.read} >= {("same_class_medications", "naproxen")}

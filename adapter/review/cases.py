@@ -12,14 +12,17 @@ Pure functions; the store keeps what they return.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adapter.determination import Determination, RuleSet, load_rules
 from adapter.determination.documentation import Need
 from adapter.determination.evidence import Finding
+from adapter.determination.facts import RequestFacts
 from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.request import RequestBundle, request_bundle
@@ -67,6 +70,13 @@ class NoteTitle(_Model):
     when: str | None = None
 
 
+class ReadFact(_Model):
+    """A fact a rule of the recommendation read, in words ("same class medications: naproxen")."""
+
+    fact: str
+    value: str
+
+
 class CaseItem(_Model):
     """One requested service of the case."""
 
@@ -78,6 +88,8 @@ class CaseItem(_Model):
     findings: list[Finding] = Field(default_factory=list)
     #: What the records lack for it to be decided (what asking for documentation asks for).
     needs: list[Need] = Field(default_factory=list)
+    #: What the recommendation's rules read that no sentence states (a drug list, a count, a dose).
+    read: list[ReadFact] = Field(default_factory=list)
 
 
 class CaseContext(_Model):
@@ -207,27 +219,47 @@ def _sex(patient: JSON | None) -> str | None:
     return str(gender) if gender in ("female", "male", "other") else None
 
 
+def _words(value: Any) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _read(facts: RequestFacts, answer: Determination, rules: RuleSet) -> list[ReadFact]:
+    """What the fired rules read beyond the findings with a quote (those are ``CaseItem.findings``)."""
+    needs = {r.id: r.needs for r in rules.rules}
+    names = dict.fromkeys(n for rule in answer.rules for n in needs.get(rule, []))
+    values = {n: getattr(facts, n, None) for n in names if n not in facts.evidence}
+    return [ReadFact(fact=n, value=_words(v)) for n, v in values.items() if v not in (None, [], "unknown")]
+
+
 def case_context(
     response: JSON,
     requested: Sequence[Requested],
     data: JSON | RequestBundle,
     received: datetime,
-    needs: Mapping[int, Sequence[Need]] | None = None,
+    answers: Sequence[Determination] = (),
+    rules: RuleSet | None = None,
 ) -> CaseContext:
     """The case a ClaimResponse answers, read from the input its determination read (as the edge read it, or
-    its checked JSON); ``needs``, by item sequence, what each item's records lack."""
+    its checked JSON); ``answers``, item by item, what the rules (``rules``) made of it: what each item lacks
+    and the facts its recommendation read."""
     request = request_bundle(data, checked=True)
     resources = request.resources
     key, label, patient = _patient(request, response.get("patient"))
+    rules = rules or load_rules()
     items = [
         CaseItem(
             sequence=r.sequence or n,
             service=concept_text(ordered(r.resource)) or "requested service",
             key=service_key(r.resource),
             findings=[f for f in r.facts.evidence.values() if f.status != "unknown"],
-            needs=list((needs or {}).get(r.sequence or n, [])),
+            needs=list(answer.documentation) if answer else [],
+            read=_read(r.facts, answer, rules) if answer else [],
         )
-        for n, r in enumerate(requested, start=1)
+        for n, (r, answer) in enumerate(zip_longest(requested, answers), start=1)
     ]
     return CaseContext(
         id=str(response["id"]),

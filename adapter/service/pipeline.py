@@ -98,7 +98,11 @@ def decide(
     reviews = review_tasks(response, requested, bundle, received, needs, answers=determinations)
     extend_reviews([r.resource for r in reviews], response, received)
     return Decided(
-        response, requested, reviews, determinations, case_context(response, requested, bundle, received, needs)
+        response,
+        requested,
+        reviews,
+        determinations,
+        case_context(response, requested, bundle, received, determinations, rules),
     )
 
 

@@ -152,12 +152,16 @@ def suggested_rationale(task: JSON) -> str:
 
 
 def item_facts(task: JSON, response: JSON, item: CaseItem | None) -> list[tuple[Fact, int | None]]:
-    """An item's facts, those the recommendation rests on first, each with the offset of its phrase."""
+    """An item's facts, those the recommendation rests on first (its evidence, then what its rules read that no
+    sentence states, such as the drugs of a class in use), each with the offset of its phrase."""
     decisive = _decisive(response, sequence_of(task))
     named = {e.get("fact") for e in decisive}
     found = {f.fact: f for f in (item.findings if item else [])}
     facts = [(Fact(str(e.get("fact")), str(e.get("status")), e.get("quote"), e.get("source"), True),
               found[e["fact"]].start if e.get("fact") in found else None) for e in decisive]  # fmt: skip
+    facts += [
+        (Fact(r.fact, r.value, None, None, True), None) for r in (item.read if item else []) if r.fact not in named
+    ]
     facts += [
         (Fact(f.fact, f.status, f.quote, f.source, False), f.start) for f in found.values() if f.fact not in named
     ]
