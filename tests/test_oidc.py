@@ -106,6 +106,7 @@ def test_the_code_challenge_is_the_verifier_s_s256(service: tuple[TestClient, St
         ({"tamper": {"exp": 1_000_000_000, "iat": 999_999_000}}, "does not hold"),
         ({"algorithm": "HS256"}, "does not hold"),
         ({"refuse": "access_denied"}, "did not sign you in (access_denied)"),
+        ({"refuse": "Your account is locked, call 555-0100"}, "did not sign you in (an error)"),
         ({"user": {"sub": "someone-else", "name": "Dr. Nobody"}}, "no reviewer is recorded"),
     ],
 )

@@ -240,6 +240,12 @@ def test_sign_ins_are_throttled_before_a_password_is_verified(tmp_path: Path, mo
     assert wrong == [200, 200] and throttled.status_code == 429 and throttled.headers["retry-after"]
 
 
+def test_the_sign_in_page_shows_no_words_a_link_brings(page: tuple[TestClient, Store]) -> None:
+    client, _ = page
+    answer = client.get("/review/login?error=Your+password+expired%2C+call+555-0100&login=someone")
+    assert answer.status_code == 200 and "555-0100" not in answer.text and "someone" not in answer.text
+
+
 def test_a_sign_in_without_its_form_nonce_or_from_elsewhere_is_refused(page: tuple[TestClient, Store]) -> None:
     client, _ = page
     forged = client.post("/review/login", data={"login": ADA, "password": PASSWORD, "csrf": "guessed"})

@@ -103,12 +103,10 @@ class Principal:
 
     name: str
     scopes: list[Scope] = field(default_factory=list)
-    #: When the credential ends (epoch seconds; a JWT's ``exp``), None for a configured static token.
-    expires: float | None = None
 
     @classmethod
-    def with_scopes(cls, name: str, text: str, expires: float | None = None) -> Principal:
-        return cls(name, [s for s in (Scope.parse(t) for t in text.split()) if s is not None], expires)
+    def with_scopes(cls, name: str, text: str) -> Principal:
+        return cls(name, [s for s in (Scope.parse(t) for t in text.split()) if s is not None])
 
     def allows(self, resource: str, letter: str, params: Params = None, contexts: Contexts = _CONTEXTS) -> bool:
         return any(scope.grants(resource, letter, params, contexts) for scope in self.scopes)
@@ -228,7 +226,7 @@ class Admission:
         if expires - issued > self.settings.max_token_lifetime:
             raise jwt.InvalidTokenError("lifetime longer than service.max_token_lifetime")
         client = str(claims.get("client_id") or claims.get("sub") or "unknown")[:40]
-        return Principal.with_scopes(f"smart:{client}", str(claims.get("scope", "")), float(expires))
+        return Principal.with_scopes(f"smart:{client}", str(claims.get("scope", "")))
 
     def address(self, request: Request) -> str:
         """The client's address: the peer's, or behind a configured proxy (``service.trusted_proxies``) the
@@ -239,10 +237,6 @@ class Admission:
             return peer
         hops = [hop.strip() for header in request.headers.getlist("x-forwarded-for") for hop in header.split(",")]
         return next((hop for hop in reversed(hops) if hop and hop not in self.proxies), peer)[:64]
-
-    def configured(self, name: str) -> bool:
-        """Whether a static token of this name is still configured (a session made from a removed one ends)."""
-        return any(principal.name == name for principal in self.tokens.values())
 
     def _refuse(self, request: Request, message: str, code: str) -> ServiceError:
         wait = self.failures.take(self.address(request))

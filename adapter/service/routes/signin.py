@@ -4,13 +4,16 @@ and sign-out. Each way ends in the same session (``pages.start_session``), namin
 
 The password form carries a nonce bound to a cookie (no sign-in from another site's form), every password
 sign-in counts against the client address's failed-authentication rate before its password is verified (an
-argon2 verification is made costly on purpose), and an unknown login costs the same time as a wrong password. The provider's answer must come back to the browser that asked (state and PKCE verifier in a
+argon2 verification is made costly on purpose), and an unknown login costs the same time as a wrong
+password. The provider's answer must come back to the browser that asked (state and PKCE verifier in a
 signed, ten-minute, SameSite=Lax cookie: Lax, as the provider's redirect back is a cross-site navigation).
+Nothing a link carries is shown on the sign-in page but an OAuth error code.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from typing import Annotated
@@ -46,6 +49,8 @@ router = APIRouter(prefix="/review", include_in_schema=False)
 LOGIN_COOKIE = "imr_login"
 OIDC_COOKIE = "imr_oidc"
 CALLBACK = "/review/login/oidc/callback"
+#: An OAuth 2.0 error code as providers send them (``access_denied``, ``login_required``).
+_ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 #: Seconds a sign-in through the provider may take, from the redirect to its return.
 _OIDC_MINUTES = 10
 
@@ -71,7 +76,13 @@ def _signed_in(ctx: ServiceContext, request: Request, reviewer: Reviewer, method
 
 
 @router.get("/login")
-def login_form(request: Request, error: str | None = None, login: str = "") -> HTMLResponse:
+def login_form(request: Request) -> HTMLResponse:
+    return _login_page(request)
+
+
+def _login_page(request: Request, error: str | None = None, login: str = "") -> HTMLResponse:
+    """The sign-in page, with a new form nonce; ``error`` and ``login`` are the service's own (never taken
+    from the URL, so that nobody can put words on it with a link)."""
     ctx = context(request)
     nonce = secrets.token_urlsafe(24)
     oidc = ctx.settings.service.oidc
@@ -102,7 +113,7 @@ def login(
     if reviewer is None:
         login = login.strip()
         hint = f" ({npi_problem(login)})" if login.isdigit() and npi_problem(login) else ""
-        return login_form(request, error=f"That NPI or email and password do not match an active reviewer{hint}.",
+        return _login_page(request, error=f"That NPI or email and password do not match an active reviewer{hint}.",
                           login=login)  # fmt: skip
     return _signed_in(ctx, request, reviewer, "pwd", RedirectResponse("/review", status_code=303))
 
@@ -131,7 +142,7 @@ def oidc_start(request: Request) -> Response:
     try:
         url, pending = found.start()
     except ReviewerError as exc:
-        return login_form(request, error=f"Signing in through the provider failed: {exc.message}.")
+        return _login_page(request, error=f"Signing in through the provider failed: {exc.message}.")
     claims = {"state": pending.state, "nonce": pending.nonce, "verifier": pending.verifier,
               "exp": int(time.time()) + 60 * _OIDC_MINUTES}  # fmt: skip
     response = RedirectResponse(url, status_code=303)
@@ -156,14 +167,15 @@ def oidc_callback(
         carried = jwt.decode(request.cookies.get(OIDC_COOKIE, ""), secret(ctx), algorithms=["HS256"],
                              options={"require": ["exp", "state", "nonce", "verifier"]})  # fmt: skip
     except jwt.PyJWTError:
-        return login_form(request, error="That sign-in expired or began elsewhere: sign in again.")
+        return _login_page(request, error="That sign-in expired or began elsewhere: sign in again.")
     if error or not code:
-        return login_form(request, error=f"The sign-in provider did not sign you in ({error or 'no code'}).")
+        said = error if _ERROR_CODE.fullmatch(error) else "no code" if not error else "an error"
+        return _login_page(request, error=f"The sign-in provider did not sign you in ({said}).")
     try:
         identity = found.finish(code, state, Pending(carried["state"], carried["nonce"], carried["verifier"]))
         reviewer = _reviewer_of(Reviewers(ctx.store), settings, identity)
     except ReviewerError as exc:
-        return login_form(request, error=f"Signing in through the provider failed: {exc.message}.")
+        return _login_page(request, error=f"Signing in through the provider failed: {exc.message}.")
     onward = render(request, "continue.html", None)
     return _signed_in(ctx, request, reviewer, "oidc", onward)
 
