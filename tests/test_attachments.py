@@ -8,7 +8,7 @@ import base64
 import copy
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -296,7 +296,7 @@ def test_a_pdf_note_counts_too(client: TestClient) -> None:
 def _hostile(body: JSON) -> list[JSON]:
     """The same submission broken in one place each."""
     out = []
-    for change in (
+    changes: tuple[Callable[[JSON], object], ...] = (
         lambda b: b["parameter"].pop(0),  # no TrackingId
         lambda b: b["parameter"][1].update(valueCode="claim"),
         lambda b: b["parameter"].pop(3),  # no ProviderId nor OrganizationId
@@ -309,7 +309,8 @@ def _hostile(body: JSON) -> list[JSON]:
                                                                 "status": "completed"}),
         lambda b: b["parameter"].append(b["parameter"][0]),  # TrackingId twice
         lambda b: b.update(resourceType="Bundle", type="collection"),
-    ):  # fmt: skip
+    )  # fmt: skip
+    for change in changes:
         broken = copy.deepcopy(body)
         change(broken)
         out.append(broken)
@@ -347,7 +348,6 @@ def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
     """The attachment, the new version, its Tasks and its key are one transaction: the state failing before it
     commits (as a killed process) leaves the answer as it was, and the same submission sent again is decided."""
     from sqlalchemy.exc import OperationalError
-
 
     request = _request()
     response = _submit(client, request)["entry"][0]["resource"]
@@ -454,3 +454,22 @@ def test_a_claim_update_carrying_an_attachment_decides_its_line_again(client: Te
     assert after["meta"]["versionId"] == "2"
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
     assert _items(after)[2] == _items(response)[2]
+
+
+def test_the_review_page_says_which_items_wait_for_documentation_asked_and_not_received(client: TestClient) -> None:
+    """An item waiting for documentation says on the review page when it was asked and that it has not come; once
+    an attachment has decided it again (here: no improvement, an adverse recommendation for the physician), it
+    waits no more."""
+    from tests.test_reviewers import ADA, add_reviewer, sign_in
+
+    add_reviewer(_store(client))
+    assert sign_in(client, ADA).status_code == 303
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    waiting = (
+        f"Documentation asked on {datetime.fromisoformat(response['created']).strftime('%d %b %Y')}, not received."
+    )
+    assert client.get(f"/review/cases/{response['id']}").text.count(waiting) == len(asked_lines(response)) == 2
+    body = json.dumps(_attachment(f"{response['id']}-1", _member(request), NOT_IMPROVED))
+    assert client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR)).status_code == 200
+    assert client.get(f"/review/cases/{response['id']}").text.count(waiting) == 1  # the MRI's line still waits

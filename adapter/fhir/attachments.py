@@ -96,6 +96,17 @@ def asked_lines(response: JSON) -> dict[int, list[str]]:
     return out
 
 
+def asked_on(response: JSON) -> dict[int, str]:
+    """When the answer asked for each item's documentation (its PASCommunicationRequests' ``authoredOn``), by
+    item sequence."""
+    out: dict[int, str] = {}
+    for contained in response.get("contained", []):
+        line = _line(contained)
+        if contained.get("resourceType") == "CommunicationRequest" and line is not None and contained.get("authoredOn"):
+            out.setdefault(line, str(contained["authoredOn"]))
+    return out
+
+
 def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: datetime,
         lines: set[int] | None = None) -> None:  # fmt: skip
     """Put on a PAS ClaimResponse what its pended items lack (``needs`` by item sequence): the pend reference

@@ -16,6 +16,7 @@ from adapter.actions import ReviewAction
 from adapter.categories import categorise
 from adapter.deadlines import load_deadlines
 from adapter.determination.engine import PENDED_FOR_PHYSICIAN, PENDED_NO_RULE
+from adapter.fhir.attachments import asked_on, attachment_lines, pended_lines
 from adapter.fhir.pas import review_action_code
 from adapter.review.cases import DUPLICATE_DAYS, CaseContext, CaseItem, NoteTitle
 from adapter.review.tasks import (
@@ -193,6 +194,28 @@ def item_view(task: JSON, response: JSON, now: datetime) -> JSON:
         "owner": (task.get("owner") or {}).get("display"),
         "notes": [n.get("text") for n in task.get("note", [])],
     }
+
+
+def documentation_asked(response: JSON, ehr_asks: Iterable[tuple[int, str]], kept: Iterable[JSON]) -> dict[int, str]:
+    """For each pended item asked for documentation, when it was asked and whether it came: "asked on 3 Dec 2026,
+    not received" or "..., received 5 Dec 2026". Asked in the PAS answer (its PASCommunicationRequests) or of
+    the EHR (``ehr_asks``: line and when, the worker's CDex Tasks); received as attachments kept with the answer
+    (``kept``, tagged with their lines)."""
+    pended = pended_lines(response)
+    asked = asked_on(response)
+    for line, when in ehr_asks:
+        asked.setdefault(line, when)
+    received: dict[int, str] = {}
+    for resource in kept:
+        for line in attachment_lines(resource):
+            received[line] = max(received.get(line, ""), str((resource.get("meta") or {}).get("lastUpdated", "")))
+    came = {line: f"received {_day(when)}" for line, when in received.items()}
+    return {line: f"asked on {_day(when)}, {came.get(line, 'not received')}" for line, when in asked.items()
+            if line in pended}  # fmt: skip
+
+
+def _day(instant: str) -> str:
+    return datetime.fromisoformat(instant).strftime("%d %b %Y")
 
 
 def answer_of(response: JSON, sequence: int) -> ReviewAction | None:

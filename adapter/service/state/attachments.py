@@ -55,15 +55,19 @@ def ask_row(ask: AttachmentRequest) -> dict[str, Any]:
 class Attachments(Database):
     """The attachments of the state store (one part of ``Store``)."""
 
-    def attachment_requests(self, *statuses: str, tracking: str | None = None) -> list[AttachmentRequest]:
+    def attachment_requests(
+        self, *statuses: str, tracking: str | None = None, answer: str | None = None
+    ) -> list[AttachmentRequest]:
         """The CDex requests asked of the EHR in these statuses (any, when none is named), oldest first; or the
-        one with this tracking id."""
+        one with this tracking id; or those of one answer (its ClaimResponse id)."""
         table = attachment_requests
         query = select(table).order_by(table.c.updated, table.c.tracking)
         if statuses:
             query = query.where(table.c.status.in_(statuses))
         if tracking is not None:
             query = query.where(table.c.tracking == tracking)
+        if answer is not None:
+            query = query.where(table.c.claim_response_id == answer)
         with self.transaction() as db:
             rows = db.execute(query).all()
         return [AttachmentRequest(r.tracking, r.claim_response_id, r.line, r.request, r.due, orjson.loads(r.task),
