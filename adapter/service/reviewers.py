@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from adapter.errors import ReviewerError
+from adapter.errors import ReviewerError, StateError
 from adapter.npi import npi_problem
 from adapter.review.person import Person
 from adapter.service.schema import reviewers
@@ -83,6 +83,10 @@ def _check_email(email: str | None) -> str | None:
     return email
 
 
+def _taken() -> ReviewerError:
+    return ReviewerError("a reviewer with that NPI, email or sign-in subject is already recorded")
+
+
 def _check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise ReviewerError(f"a password is {MIN_PASSWORD} to {MAX_PASSWORD} characters", location="password")
@@ -125,10 +129,12 @@ class Reviewers:
         try:
             with self.store.transaction() as db:
                 if db.execute(select(reviewers.c.id).where(taken)).first() is not None:
-                    raise ReviewerError("a reviewer with that NPI, email or sign-in subject is already recorded")
+                    raise _taken()
                 db.execute(insert(reviewers).values(**row))
-        except IntegrityError as exc:  # another process recorded the same one meanwhile
-            raise ReviewerError("a reviewer with that NPI, email or sign-in subject is already recorded") from exc
+        except StateError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # another process recorded the same one meanwhile
+                raise _taken() from exc
+            raise
         self.store.audit(who, "reviewer add", f"NPI {row['npi']}", "created")
         found = self.get(str(row["id"]))
         assert found is not None  # just recorded
