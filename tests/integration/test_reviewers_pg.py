@@ -4,13 +4,12 @@ disabled as on SQLite, and the same NPI recorded by several processes at once ke
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import create_engine, text
 
+from adapter import sandbox
 from adapter.config import load_settings
 from adapter.errors import ReviewerError
 from adapter.service.reviewers import Reviewers
@@ -21,19 +20,10 @@ from tests.test_reviewers import ADA, PASSWORD
 @pytest.fixture
 def store() -> Iterator[Store]:
     """A PostgreSQL database of this test's own on the sandbox server (dropped after), at the newest schema."""
-    server = load_settings().sandbox.postgres_url
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    database = f"imr_reviewers_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    opened = Store(f"{server.rsplit('/', 1)[0]}/{database}")
-    try:
+    with sandbox.scratch_database(load_settings().sandbox) as url:
+        opened = Store(url)
         yield opened
-    finally:
         opened.close()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def test_the_reviewer_table_on_postgres(store: Store) -> None:
