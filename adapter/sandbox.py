@@ -50,7 +50,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def start_service(env: dict[str, str], port: int, *, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+def start_service(env: dict[str, str], port: int, *, timeout: float = 120.0) -> subprocess.Popen[bytes]:
     """``imr-adapter serve`` in a process of its own on 127.0.0.1:``port``, once it answers /metadata; its
     log lines go to a file (a pipe nobody reads would fill and stall it)."""
     log = Path(tempfile.mkdtemp(prefix="imr-serve-")) / "serve.log"
