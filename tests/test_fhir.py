@@ -248,3 +248,14 @@ class TestReadingErrors:
         del resources(bundle, "ServiceRequest")[0]["code"]
         with pytest.raises(MappingError):
             bundle_to_case(bundle)
+
+
+def test_a_reference_is_read_one_way() -> None:
+    """Type and id of a literal reference, everywhere the adapter follows one; anything else is no target."""
+    from adapter.fhir.navigate import typed_id
+
+    assert typed_id("Patient/p-1") == ("Patient", "p-1")
+    assert typed_id("https://ehr.example/fhir/Patient/p-1") is None
+    assert typed_id("https://ehr.example/fhir/Patient/p-1", absolute=True) == ("Patient", "p-1")
+    for other in ("#contained", "Patient/", "patient/p-1", "Patient?identifier=x|1", "Patient/p-1/_history/2", ""):
+        assert typed_id(other, absolute=True) is None, other

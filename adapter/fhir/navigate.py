@@ -55,6 +55,16 @@ class Index:
         return self.by_ref.get(ref) or self.by_ref.get("/".join(str(ref).rsplit("/", 2)[-2:]))
 
 
+def typed_id(reference: str, *, absolute: bool = False) -> tuple[str, str] | None:
+    """(type, id) of a literal reference ``Type/id``, and with ``absolute`` of ``[base]/Type/id`` too; None for
+    anything else (a contained ``#id``, a version, a search, no id). The one reading of a reference's target."""
+    parts = reference.split("/")
+    if len(parts) < 2 or (len(parts) > 2 and not absolute) or "?" in reference:
+        return None
+    rtype, rid = parts[-2], parts[-1]
+    return (rtype, rid) if rtype[:1].isupper() and rid else None
+
+
 def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
     """(location, reference) for every literal reference in a resource (contained ones aside)."""
     if isinstance(value, dict):

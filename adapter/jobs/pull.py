@@ -10,6 +10,7 @@ from typing import Any
 from adapter.errors import AdapterError, MappingError
 from adapter.exchange.client import FHIRClient
 from adapter.fhir import bundle_to_case
+from adapter.fhir.navigate import typed_id
 from adapter.model import IMRCase
 from adapter.tables import Tables, load_tables
 from adapter.types import JSON
@@ -31,10 +32,8 @@ def _local(reference: str, base: str) -> str | None:
     """``Type/id`` for a reference to this server (relative, or absolute on its base)."""
     if reference.startswith(base + "/"):
         reference = reference[len(base) + 1 :]
-    parts = reference.split("/")
-    if len(parts) >= 2 and parts[-2][:1].isupper() and "://" not in reference and not reference.startswith("#"):
-        return f"{parts[-2]}/{parts[-1]}" if len(parts) == 2 else None
-    return None
+    found = typed_id(reference)
+    return f"{found[0]}/{found[1]}" if found else None
 
 
 def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:

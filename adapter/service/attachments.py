@@ -42,7 +42,7 @@ from adapter.fhir.attachments import (
 )
 from adapter.fhir.conformance import claim_npis, member_ids
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
-from adapter.fhir.navigate import Index
+from adapter.fhir.navigate import Index, typed_id
 from adapter.review import review_tasks
 from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
@@ -91,7 +91,7 @@ def kept_request(store: Store, response: JSON) -> JSON:
     """The request Bundle a ClaimResponse answers, as the service keeps it: the Claim first, then the
     resources stored with it (other Claims, a later update's, aside)."""
     claim_ref = str((response.get("request") or {}).get("reference", ""))
-    rtype, _, cid = claim_ref.partition("/")
+    rtype, cid = typed_id(claim_ref) or ("", "")
     claim = store.resource(rtype, cid) if rtype == "Claim" else None
     if claim is None:
         raise UnknownTrackingError("the Claim this answer is for is not kept here")

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from adapter.exchange import FHIRClient
+from adapter.fhir.navigate import typed_id
 from adapter.types import JSON
 
 #: What the EHR knows about a patient that a determination reads, by resource type (and its filter).
@@ -81,8 +82,8 @@ def search_entries(page: JSON) -> list[tuple[JSON, str]]:
 
 def patient_reference(reference: JSON | None) -> str:
     """``Patient/{id}`` from a reference to a patient (relative or absolute), else ""."""
-    parts = str(reference.get("reference", "") if isinstance(reference, dict) else "").split("/")
-    return f"Patient/{parts[-1]}" if len(parts) >= 2 and parts[-2] == "Patient" and parts[-1] else ""
+    found = typed_id(str(reference.get("reference", "") if isinstance(reference, dict) else ""), absolute=True)
+    return f"Patient/{found[1]}" if found and found[0] == "Patient" else ""
 
 
 def patients_of(requests: Iterable[JSON]) -> list[str]:

@@ -28,6 +28,7 @@ from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
+from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
 from adapter.fhir.payer import payer_transaction
 from adapter.fhir.r5 import is_r5
@@ -560,7 +561,7 @@ class SyncWorker:
                 response = self.store.claim_response(response_of(task))
                 refs = [e["valueReference"].get("reference", "") for i in (response or {}).get("item", [])
                         for e in i.get("extension", []) if e.get("url") == service_request]  # fmt: skip
-                rtype, _, rid = (refs[0] if refs else "").partition("/")
+                rtype, rid = typed_id(refs[0] if refs else "") or ("", "")
                 if response is not None and rtype in REQUEST_RESOURCES and rid:
                     request = {"resourceType": rtype, "id": rid, "subject": response.get("patient")}
                     self.write_task(ehr_task(request, response), f"review:{task['id']}")
