@@ -8,14 +8,13 @@ import contextlib
 import json
 import signal
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from adapter import sandbox
 from adapter.config import load_settings
@@ -37,17 +36,8 @@ STARTUP = 180.0
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A PostgreSQL database of this module's own on the sandbox server (dropped after), at the newest schema."""
-    server = load_settings().sandbox.postgres_url
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    database = f"imr_attachments_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    try:
-        yield f"{server.rsplit('/', 1)[0]}/{database}"
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
-        admin.dispose()
+    with sandbox.scratch_database(load_settings().sandbox) as url:
+        yield url
 
 
 @pytest.fixture
