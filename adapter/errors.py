@@ -75,6 +75,10 @@ __all__ = [
     "UnknownLayoutError",
 ]
 
+#: The code system of ``OperationOutcome.issue.details``: an error's stable ``code``. Written here rather than
+#: in mappings/fhir.yaml because an error must render when the tables themselves do not load.
+ERROR_SYSTEM = "urn:imr-adapter:error"
+
 
 class AdapterError(Exception):
     """Root of every error the adapter raises on purpose."""
@@ -98,7 +102,7 @@ class AdapterError(Exception):
             "severity": "error",
             "code": self.issue_type,
             "details": {
-                "coding": [{"system": "urn:imr-adapter:error", "code": self.code}],
+                "coding": [{"system": ERROR_SYSTEM, "code": self.code}],
                 "text": self.message,
             },
         }
@@ -171,7 +175,7 @@ class ConformanceError(MappingError):
             {
                 "severity": "error",
                 "code": self.issue_type,
-                "details": {"coding": [{"system": "urn:imr-adapter:error", "code": self.code}], "text": message},
+                "details": {"coding": [{"system": ERROR_SYSTEM, "code": self.code}], "text": message},
                 "diagnostics": rule,
                 "expression": [location],
             }
