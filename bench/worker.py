@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -144,6 +145,7 @@ def own_ehr() -> Iterator[str]:
         yield mine.url("ehr")
     finally:
         sandbox.down(mine, names=("ehr",), postgres=False)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sync_worker(ehr: str, state: str, page: int) -> None:
