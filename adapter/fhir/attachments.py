@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -429,11 +429,14 @@ def withdraw(response: JSON, lines: set[int]) -> None:
         response["communicationRequest"] = asks
 
 
-def extend_reviews(tasks: Sequence[JSON], response: JSON, received: datetime) -> None:
+def extend_reviews(
+    tasks: Sequence[JSON], response: JSON, received: datetime, *, lines: Iterable[int] | None = None
+) -> None:
     """A review Task on the standard clock whose item asks for information is due by the information deadline
     (8 CCR 9792.9.1: at most 14 days from the request once reasonably necessary information is asked for);
-    expedited and retrospective clocks keep their own."""
-    asked = asked_lines(response)
+    expedited and retrospective clocks keep their own. The items asked: those the answer asks for in PAS, or
+    ``lines`` (asked of the EHR)."""
+    asked = set(asked_lines(response)) if lines is None else set(lines)
     due = information_due(received).isoformat(timespec="seconds")
     for task in tasks:
         values = {i.get("type", {}).get("text"): next((v for k, v in i.items() if k.startswith("value")), None)

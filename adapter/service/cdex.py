@@ -25,7 +25,14 @@ from datetime import UTC, datetime
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, MappingError, NotFoundError
 from adapter.exchange import FHIRClient
-from adapter.fhir.attachments import TRACKING_SYSTEM, information_due, pend_number, pended_lines, submission
+from adapter.fhir.attachments import (
+    TRACKING_SYSTEM,
+    extend_reviews,
+    information_due,
+    pend_number,
+    pended_lines,
+    submission,
+)
 from adapter.fhir.cdex import CLOSED, attachment_request, contained_patient, contained_provider, task_submission
 from adapter.service.attachments import answer_asked, find_asked, refuse
 from adapter.service.pipeline import Decided
@@ -38,7 +45,8 @@ WAITING = ("requested", "received", "accepted", "ready", "in-progress", "on-hold
 
 
 def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[AttachmentRequest]:
-    """The CDex requests one decided EHR request owes: one per pended line that lacks documentation."""
+    """The CDex requests one decided EHR request owes: one per pended line that lacks documentation (whose review
+    Task is then due by the information deadline, as a PAS answer's asks make it)."""
     response = decided.response
     received = datetime.fromisoformat(str(response["created"]))
     due = information_due(received)
@@ -57,6 +65,7 @@ def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[Attachmen
             provider=contained_provider(None, response.get("requestor")),
         )  # fmt: skip
         asks.append(AttachmentRequest(tracking, response["id"], line, ref, due.isoformat(timespec="seconds"), task))
+    extend_reviews([review.resource for review in decided.reviews], response, received, lines=[a.line for a in asks])
     return asks
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.attachments import TRACKING_SYSTEM, submission
 from adapter.fhir.cdex import PA_LINE_NUMBER, PROFILE
 from adapter.fhir.pas import REQUEST_RESOURCES, review_action_code
+from adapter.review.tasks import due_of
 from adapter.service.attachments import AttachmentMismatchError, receive
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker, cursor_name
@@ -117,6 +118,8 @@ def test_the_worker_asks_the_ehr_and_decides_again_when_the_task_is_completed(
     assert contained["Patient"]["identifier"] == patient["identifier"]
     assert contained["PractitionerRole"]["practitioner"]["identifier"]["value"] == "1234567893"
     assert task["restriction"]["period"]["end"] > first["created"]
+    reviews = worker.store.search_tasks(focus=f"ServiceRequest/{request['id']}", status=["requested"])[1]
+    assert [due_of(r) for r in reviews] == [datetime.fromisoformat(task["restriction"]["period"]["end"])]
 
     worker.run_once()  # nothing answered yet: nothing changes, nothing asked twice
     assert _answer(worker.store, request) == first
