@@ -4,7 +4,7 @@ route (reading the text and determining again run in the thread pool)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,6 +16,7 @@ from adapter.service.attachments import receive, tracking_key
 from adapter.service.http import fhir_response
 from adapter.service.routes import body, context, requires
 from adapter.service.tracing import tracer
+from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
 
@@ -54,6 +55,6 @@ def submit_attachment(
     return fhir_response(_informational(said), 200, {"Content-Location": f"{ctx.base}/{version}"})
 
 
-def _informational(text: str) -> dict[str, Any]:
+def _informational(text: str) -> JSON:
     return {"resourceType": "OperationOutcome",
             "issue": [{"severity": "information", "code": "informational", "details": {"text": text}}]}  # fmt: skip
