@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from adapter.service.schema import cursors, worker_pages
 from adapter.service.state.db import Database, micros, now
@@ -46,12 +46,14 @@ class Pages(Database):
     def take_page(self, holder: str, seconds: float) -> QueuedPage | None:
         """The oldest queued page nobody holds, leased to ``holder`` for ``seconds`` (None: none free). On
         PostgreSQL ``FOR UPDATE SKIP LOCKED``: workers taking pages at once each get another, none waits on
-        another's row; a page whose holder died is free again when its lease runs out."""
+        another's row; a page whose holder died is free again when its lease runs out. A page ``holder`` took
+        itself is never handed back to it (its lease may run out while it still decides the page)."""
         moment = time.time()
         with self.transaction() as db:
             row = db.execute(
                 select(worker_pages.c.id, worker_pages.c.page)
                 .where(worker_pages.c.lease_until <= moment)
+                .where(or_(worker_pages.c.holder.is_(None), worker_pages.c.holder != holder))
                 .order_by(worker_pages.c.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
