@@ -162,9 +162,10 @@ def percentile(values: list[float], q: float) -> float:
 @contextlib.contextmanager
 def serving(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``imr-adapter serve`` in a process of its own on a free port, with a fresh SQLite state, the bench's
-    token and no rate limit (``env``: more IMR_ settings); its FHIR base URL and process. Stopped on leaving,
-    also on failure."""
-    port, state = sandbox.free_port(), f"sqlite:///{tempfile.mkdtemp()}/service.db"
+    token and no rate limit (``env``: more IMR_ settings); its FHIR base URL and process. Stopped, and its
+    state removed, on leaving, also on failure."""
+    folder = tempfile.TemporaryDirectory(prefix="imr-bench-state-")
+    port, state = sandbox.free_port(), f"sqlite:///{folder.name}/service.db"
     server = sandbox.start_service(
         {
             **os.environ,
@@ -185,6 +186,7 @@ def serving(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        folder.cleanup()
 
 
 def worker_throughput(settings: Any) -> tuple[int, float]:
