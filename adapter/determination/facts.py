@@ -209,12 +209,33 @@ class _Medications:
     classes: set[str]
     denied: set[str]
     documented: bool
+    #: The mentions behind it, for the quotes: drugs and classes taken, and those stated not taken (stopped,
+    #: a class denied, "no medications"), each with its class ("*" for drugs at all).
+    taken_by: list[tuple[str, Mention]] = field(default_factory=list)
+    denied_by: list[tuple[str, Mention]] = field(default_factory=list)
+    medication_list: list[str] | None = None
 
     def status(self, classes: set[str]) -> Status:
         """Whether a drug of these classes is taken: taken, not among the documented drugs, or unknown."""
         if self.classes & classes:
             return "present"
         return "absent" if self.documented or classes <= self.denied else "unknown"
+
+    def finding(self, fact: str, classes: set[str]) -> Finding:
+        """The status of ``fact`` (a drug of these classes taken) with the words it rests on: the first mention
+        of such a drug taken; else the statement that none is, else the drugs the notes or the medication list
+        say are taken (none of them of these classes)."""
+        status = self.status(classes)
+        if status == "unknown":
+            return Finding(fact=fact, status="unknown")
+        mentions = self.taken_by if status == "present" else self.denied_by
+        said = next((m for cls, m in mentions if cls in classes or (status == "absent" and cls == "*")), None)
+        if said is None and self.medication_list is None and self.taken_by:
+            said = self.taken_by[0][1]  # none of these among the drugs the notes say are taken
+        if said is not None:
+            return said.finding(fact, status)
+        listed = ", ".join(self.medication_list or []) or "none"
+        return Finding(fact=fact, status=status, quote=f"medication list: {listed}", source="medication list")
 
     def taking(self, ingredient: str) -> Status:
         return "present" if ingredient in self.ingredients else ("absent" if self.documented else "unknown")
@@ -230,12 +251,26 @@ def _medications(found: list[Mention], medication_list: list[str] | None, lexico
     denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
     denied |= _classes([m.name for m in stopped_drugs(found)], lexicon) - classes
     documented = bool(ingredients) or medication_list is not None or "*" in denied
-    return _Medications(ingredients, classes, denied - {"*"}, documented)
+    taken_by = [(_class_of(m, lexicon), m) for m in taken]
+    denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
+    denied_by += [(_class_of(m, lexicon), m) for m in stopped_drugs(found)]
+    return _Medications(ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list)
+
+
+def _class_of(mention: Mention, lexicon: Lexicon) -> str:
+    """The drug class a drug or drug-class mention names."""
+    return mention.name if mention.kind == "drugclass" else lexicon.drug_class(mention.name) or "*"
+
+
+#: Whether a drug of these classes is taken, as facts of every request.
+_DRUG_FACTS = {"opioid_in_use": {"opioid"}, "nsaid_in_use": {"nsaid"},
+               "first_line_neuropathic_in_use": {"anticonvulsant", "antidepressant"}}  # fmt: skip
 
 
 def _drug_facts(request: str, category: str, taken: _Medications, quantity: int | None,
-                lexicon: Lexicon) -> dict[str, object]:  # fmt: skip
-    """Drug facts of a request against what the context shows taken."""
+                lexicon: Lexicon, evidence: dict[str, Finding]) -> dict[str, object]:  # fmt: skip
+    """Drug facts of a request against what the context shows taken (``evidence`` gains the quote of the
+    request's own class)."""
     lowered = request.lower()
     facts: dict[str, object] = {}
     found = lexicon.drugs_in(request)
@@ -252,7 +287,8 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
         return facts
     facts["drug_class"] = cls
     if cls is not None:
-        facts["same_drug_class_in_use"] = taken.status({cls})
+        evidence["same_drug_class_in_use"] = taken.finding("same_drug_class_in_use", {cls})
+        facts["same_drug_class_in_use"] = evidence["same_drug_class_in_use"].status
         same = [i for i in taken.ingredients if lexicon.drug_class(i) == cls]
         facts["same_class_medications"] = same or ([f"{cls} (named as a class)"] if cls in taken.classes else [])
         facts["same_drug_in_use"] = taken.taking(found[0].ingredient)
@@ -344,6 +380,8 @@ def build_facts(
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon)
+    for fact, classes in _DRUG_FACTS.items():
+        evidence[fact] = taken.finding(fact, classes)
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
     planned = _classes([*(m.name for m in drugs_planned(found) if m.kind == "drug"), *alongside], lexicon)
     opioid_planned: Status = "present" if "opioid" in planned else "unknown"
@@ -387,11 +425,11 @@ def build_facts(
         postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
         surgery_name=surgery.name if surgery else None,
         medications=taken.ingredients,
-        opioid_in_use=taken.status({"opioid"}),
+        opioid_in_use=evidence["opioid_in_use"].status,
         opioid_planned=opioid_planned,
-        nsaid_in_use=taken.status({"nsaid"}),
+        nsaid_in_use=evidence["nsaid_in_use"].status,
         nsaid_planned="present" if "nsaid" in planned else "unknown",
-        first_line_neuropathic_in_use=taken.status({"anticonvulsant", "antidepressant"}),
+        first_line_neuropathic_in_use=evidence["first_line_neuropathic_in_use"].status,
         lower_extremity_nerve_study=(
             bool(re.search(r"\b(?:NCV|NCS|nerve conduction)\b", text, re.I))
             and bool(re.search(r"lower|leg|lumbar|hip", text, re.I))
@@ -405,7 +443,7 @@ def build_facts(
         or context.prior is not None,
         evidence=evidence,
         **{fact: evidence[fact].status for fact in lexicon.findings},
-        **_drug_facts(text, category, taken, quantity, lexicon),
+        **_drug_facts(text, category, taken, quantity, lexicon, evidence),
     )
 
 
