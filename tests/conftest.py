@@ -90,6 +90,9 @@ def corpus_truth() -> list[dict[str, Any]]:
 needs_corpus = pytest.mark.skipif(
     not (CORPUS / "truth.jsonl").exists(), reason="../shared/corpus is not beside the project"
 )
+needs_seed_letter = pytest.mark.skipif(
+    not SEED_LETTER.exists(), reason="../shared/letters/seed-letter-000.txt is not beside the project"
+)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from adapter import (
     UnknownLayoutError,
     parse_letter,
 )
-from tests.conftest import FIXTURES, LETTERS, SEED_LETTER, make_pdf
+from tests.conftest import FIXTURES, LETTERS, SEED_LETTER, make_pdf, needs_seed_letter
 
 
 def letter(name: str) -> str:
@@ -116,6 +116,7 @@ class TestCaseNumberLayout:
 
 
 class Test2014Variant:
+    @needs_seed_letter
     def test_seed_letter_parsed_fully(self) -> None:
         case = parse_letter(SEED_LETTER.read_text())
         assert case.layout is Layout.VARIANT_2014

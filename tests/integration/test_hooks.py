@@ -47,8 +47,13 @@ def test_notification_starts_a_pass_before_the_poll(tmp_path: Path, ehr_url: str
             assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
             time.sleep(0.2)
     finally:
-        worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=20)
+        worker.send_signal(signal.SIGINT)  # a pass under way is finished first (slow on a cold, busy machine)
+        try:
+            worker.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            worker.kill()  # never left running, and the test fails
+            worker.wait()
+            raise
     with FHIRClient(ehr_url) as ehr:
         assert not [
             s
