@@ -540,7 +540,7 @@ class SyncWorker:
     def close(self) -> None:
         """Stop the determination processes (if any were started)."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)  # queued determinations dropped: their page is read again
             self._pool = None
 
     def __enter__(self) -> SyncWorker:
