@@ -108,6 +108,7 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
 def cmd_sync(args: argparse.Namespace) -> int:
     wiring = wire(resolve(args))
     worker = wiring.worker()
+    worker.pool()  # the determination processes forked before the hook listener's thread exists
     listener, subscription = None, None
     if args.listen and not args.once:
         host, port = args.listen
