@@ -50,7 +50,6 @@ from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
 
 ROOT = Path(__file__).resolve().parent.parent
-OVERTURNING = {"A1", "A2", "A6"}
 
 
 @dataclass
@@ -72,7 +71,7 @@ def summary_row(items: list[Item]) -> list[str]:
     agree = sum((i.answer.recommendation == "A3") == (i.truth == "upheld") for i in recommended)
     overturned = [i for i in items if i.truth == "overturned"]
     a3 = sum(i.answer.recommendation == "A3" for i in overturned)
-    certify = sum(i.answer.recommendation in OVERTURNING for i in overturned)
+    certify = sum(i.answer.recommendation.certifies for i in overturned)
     a1 = [i for i in items if i.answer.recommendation == "A1"]
     a1_right = sum(i.truth == "overturned" for i in a1)
     sent_a3 = sum(i.answer.action == "A3" for i in items)

@@ -41,7 +41,6 @@ from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
 
 ROOT = Path(__file__).resolve().parent.parent
-OVERTURNING = {"A1", "A2", "A6"}
 
 
 @dataclass
@@ -75,8 +74,8 @@ def figures(items: list[Item]) -> dict[str, str]:
     asked = sum(bool(i.named) for i in overturned)
     covered = [i for i in items if i.answer.recommendation != "A4" or i.named]
     agree = sum(
-        (i.missing if i.answer.recommendation == "A4" else (i.answer.recommendation in OVERTURNING)
-         == (i.outcome == "overturned"))
+        (i.missing if i.answer.recommendation == "A4"
+         else i.answer.recommendation.certifies == (i.outcome == "overturned"))
         for i in covered
     )  # fmt: skip
     return {
