@@ -307,9 +307,9 @@ _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while
 _STRETCH = re.compile(r";|\b(?:but|however|although|though|whereas|while)\b", re.I)
 
 
-def _stretches(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    cuts = [start, *(m.start() for m in _STRETCH.finditer(text, start, end)), end]
-    return list(itertools.pairwise(cuts))
+def _cuts(marks: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
+    """Where ``text[start:end]`` is cut into pieces: its ends, and after each of the ``marks``."""
+    return [start, *(m.end() for m in marks.finditer(text, start, end)), end]
 
 
 #: A sentence opened by a concession, up to the comma that ends it ("Although she denies weakness, the EHL is
@@ -357,7 +357,7 @@ class _Treatments:
         """The clause of sentence ``index`` that holds ``position`` (cut after ";", ":", "but", "however", ...)."""
         if index not in self._cuts:
             first, last = self.sentences[index]
-            self._cuts[index] = [first, *(m.end() for m in _CLAUSE.finditer(self.text, first, last)), last]
+            self._cuts[index] = _cuts(_CLAUSE, self.text, first, last)
         cuts = self._cuts[index]
         at = max(bisect.bisect_right(cuts, position) - 1, 0)
         return cuts[at], cuts[min(at + 1, len(cuts) - 1)]
@@ -423,7 +423,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
         # the stretches of the sentence (cut at ";" and "but", "however", ...) that speak of another injury
         elsewhere = [
-            (first, last) for first, last in _stretches(text, offset, stop)
+            (first, last) for first, last in itertools.pairwise(_cuts(_STRETCH, text, offset, stop))
             if pipeline.other_injury.search(text, first, last)
         ]  # fmt: skip
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
@@ -614,10 +614,13 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     ]  # fmt: skip
 
 
-def stopped_drugs(found: Sequence[Mention]) -> list[Mention]:
-    """Drug mentions that say the patient has stopped taking the drug (and not taken it again)."""
-    taken = drugs_in_use(found)
-    return [m for m in found if m.kind == "drug" and m.counts and DISCONTINUED in m.modifiers and m not in taken]
+def stopped_drugs(found: Sequence[Mention], taken: Sequence[Mention]) -> list[Mention]:
+    """Drug mentions that say the patient has stopped taking the drug and are not among ``taken`` (the
+    ``drugs_in_use`` of the same mentions: a drug stopped and resumed is taken)."""
+    resumed = {id(m) for m in taken}
+    return [
+        m for m in found if m.kind == "drug" and m.counts and DISCONTINUED in m.modifiers and id(m) not in resumed
+    ]  # fmt: skip
 
 
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:

@@ -249,17 +249,21 @@ def _medications(found: list[Mention], medication_list: list[str] | None, lexico
     # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped
     # ("stopped the Norco") with none of it taken
     denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
-    denied |= _classes([m.name for m in stopped_drugs(found)], lexicon) - classes
+    stopped = stopped_drugs(found, taken)
+    denied |= _classes([m.name for m in stopped], lexicon) - classes
     documented = bool(ingredients) or medication_list is not None or "*" in denied
     taken_by = [(_class_of(m, lexicon), m) for m in taken]
     denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
-    denied_by += [(_class_of(m, lexicon), m) for m in stopped_drugs(found)]
+    denied_by += [(_class_of(m, lexicon), m) for m in stopped]
     return _Medications(ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list)
 
 
 def _class_of(mention: Mention, lexicon: Lexicon) -> str:
     """The drug class a drug or drug-class mention names."""
-    return mention.name if mention.kind == "drugclass" else lexicon.drug_class(mention.name) or "*"
+    if mention.kind == "drugclass":
+        return mention.name
+    drug = lexicon.drug_by_name.get(mention.name)  # a drug mention's name is its ingredient, itself a drug name
+    return drug.drug_class if drug else "*"
 
 
 #: Whether a drug of these classes is taken, as facts of every request.
