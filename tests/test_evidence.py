@@ -112,16 +112,18 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(
-    ("name", "least_right", "most_false_absent"),
+    ("name", "least_statuses", "least_right", "most_false_absent"),
     [
         # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 84% (67% held out)
-        ("sentences-evaluation.yaml", 0.83, 14),
+        ("sentences-evaluation.yaml", 1000, 0.83, 14),
         # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 70% now (65% held out)
-        ("sentences-evaluation-3.yaml", 0.69, 19),
+        ("sentences-evaluation-3.yaml", 500, 0.69, 19),
+        # 150 sentences written after the code, all held out: 63.1% by the reader before this round, 69.3% now
+        ("sentences-evaluation-4.yaml", 250, 0.69, 6),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
-    name: str, least_right: float, most_false_absent: int
+    name: str, least_statuses: int, least_right: float, most_false_absent: int
 ) -> None:
     """Sentences written by hands that had not read the reader: the share of statuses read right, and the
     absences read where none is stated, may not fall below what the reader reaches now (see the README)."""
@@ -133,7 +135,7 @@ def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
             right += got == expected
             total += 1
             false_absent += got == "absent" and expected != "absent"
-    assert total >= 500
+    assert total >= least_statuses
     assert right / total >= least_right, f"{right}/{total}"
     assert false_absent <= most_false_absent
 
