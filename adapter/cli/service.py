@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
+import signal
 import sys
 import time
 from concurrent.futures import BrokenExecutor
@@ -106,6 +107,9 @@ def cmd_reviewer(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    # Ctrl-C ends the loop in order (the EHR Subscription removed, the processes stopped) even when the command
+    # was started with SIGINT ignored, as a shell does for a background job
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     wiring = wire(resolve(args))
     worker = wiring.worker()
     worker.pool()  # the determination processes forked before the hook listener's thread exists

@@ -28,6 +28,8 @@ def test_notification_starts_a_pass_before_the_poll(tmp_path: Path, ehr_url: str
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # started with SIGINT ignored, as a shell starts a background job: Ctrl-C must still end it in order
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     try:
         assert worker.stdout is not None
@@ -50,9 +52,10 @@ def test_notification_starts_a_pass_before_the_poll(tmp_path: Path, ehr_url: str
         worker.send_signal(signal.SIGINT)  # a pass under way is finished first (slow on a cold, busy machine)
         try:
             worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # never left running (this test is about the notification, not the stop)
-            worker.kill()
+        except subprocess.TimeoutExpired:
+            worker.kill()  # never left running, and the test fails
             worker.wait()
+            raise
     with FHIRClient(ehr_url) as ehr:
         assert not [
             s
