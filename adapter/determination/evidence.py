@@ -433,8 +433,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             modifiers = {OTHER_INJURY} if any(a <= match.start() < b for a, b in elsewhere) else set()
             clause_start, clause_end = treatments.clause(index, match.start())
             clause = text[clause_start:clause_end]
-            told = pipeline.informant.match(clause.strip())
-            if pipeline.someone_else.match(clause.strip()) and not told:  # "Her son takes gabapentin; ..."
+            stated = clause.strip()
+            told = pipeline.informant.match(stated)
+            if pipeline.someone_else.match(stated) and not told:  # "Her son takes gabapentin; ..."
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
                 if told and m.category == FAMILY:
