@@ -155,6 +155,17 @@ class CodeSystems(_Table):
     ucum: str
 
 
+class Systems(_Table):
+    """The adapter's own code and tag systems."""
+
+    review: str
+    ehr_reference: str
+    determination_version: str
+    attachment_line: str
+    conformance_check: str
+    carried_attachment: str
+
+
 class ExtensionPart(_Table):
     """A (sub-)extension's content: the FHIR type of its value, or its own parts; ``max`` "*" when it repeats."""
 
@@ -197,6 +208,7 @@ class FHIRTable(_Table):
     identifier_system: str
     case_number_system: str
     provenance_tag_system: str
+    systems: Systems
     code_systems: CodeSystems
     canonical_base: str
     extensions: Extensions

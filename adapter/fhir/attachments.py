@@ -34,6 +34,7 @@ from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import load_pas, review_action_code
 from adapter.letters.pdf import pdf_text
+from adapter.tables import load_tables
 from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
@@ -45,12 +46,12 @@ ADMINISTRATION_REFERENCE = (
 )
 LOINC = "http://loinc.org"
 #: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
-TRACKING_SYSTEM = "urn:imr-adapter:id:attachment-request"
+TRACKING_SYSTEM = load_tables().identifier_system("attachment-request")
 #: 8 CCR 9792.9.1: when the reviewer asks for reasonably necessary information, the decision is due at most 14
 #: days from the request for authorization: what is asked must come by then.
 INFORMATION_DAYS = 14
 #: The tag of a kept attachment: the line items (Claim item sequences) its text counts for.
-ATTACHMENT_TAG = "urn:imr-adapter:attachment-line"
+ATTACHMENT_TAG = load_tables().fhir.systems.attachment_line
 #: ``AttachTo`` (CDex cdex-claim-use): the adapter answers prior authorizations.
 PREAUTHORIZATION = "preauthorization"
 
@@ -305,7 +306,7 @@ def with_carried(bundle: JSON, brought: Sequence[Attachment], waiting: set[int])
     of the requests of their lines (none named: every line ``waiting``), out of the shared context."""
     contents = {id(a.content) for a in brought}
     entries = [e for e in bundle.get("entry", []) if id(e.get("resource")) not in contents]
-    tagged = [{"fullUrl": f"urn:imr-adapter:carried:{n}",
+    tagged = [{"fullUrl": f"{load_tables().fhir.systems.carried_attachment}:{n}",
                "resource": {**a.content, "meta": {"tag": line_tags(a.lines or sorted(waiting))}}}
               for n, a in enumerate(brought)]  # fmt: skip
     return as_notes({**bundle, "entry": entries + tagged}, waiting)

@@ -17,7 +17,6 @@ from adapter.fhir.pas import review_action_code
 from adapter.tables import load_tables
 from adapter.types import JSON
 
-_MARK = "urn:imr-adapter:fhir-version"
 #: What a request orders: (R4 element, R5 CodeableReference element) per resource type.
 _ORDERED = {
     "ServiceRequest": ("code", "code"),

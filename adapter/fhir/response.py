@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}
 #: The system of logical references to resources on another server (``Type/id`` or ``urn:uuid`` as value).
-FOREIGN_REFERENCE_SYSTEM = "urn:imr-adapter:ehr-reference"
+FOREIGN_REFERENCE_SYSTEM = load_tables().fhir.systems.ehr_reference
 
 
 def logical(reference: JSON | None, base: str | None = None) -> JSON | None:

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from adapter.fhir.request_facts import Requested
 
 #: The codes of review Task inputs and outputs (``Task.input.type``, ``Task.output.type``).
-REVIEW_SYSTEM = "urn:imr-adapter:review"
+REVIEW_SYSTEM = load_tables().fhir.systems.review
 #: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
 DECISIONS = (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
 TASK_CODE = {

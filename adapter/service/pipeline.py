@@ -22,12 +22,12 @@ from adapter.fhir.response import Parties, claim_response, detached, response_bu
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.cases import CaseContext, case_context
 from adapter.service.state import Recording, Store
-from adapter.tables import Tables
+from adapter.tables import Tables, load_tables
 from adapter.types import JSON
 
-DETERMINATION_SYSTEM = "urn:imr-adapter:id:determination"
+DETERMINATION_SYSTEM = load_tables().identifier_system("determination")
 #: The tag on the payer's copy that says which version of the adapter's ClaimResponse it is.
-VERSION_TAG_SYSTEM = "urn:imr-adapter:determination-version"
+VERSION_TAG_SYSTEM = load_tables().fhir.systems.determination_version
 
 
 def service_limits(service: ServiceSettings) -> Limits:
