@@ -4,9 +4,10 @@ The lexicon's targets are large alternations (a fact's every phrase in one patte
 text; Python's backtracking ``re`` tries each alternative at each position, so this search is most of the
 evidence pass's cost. RE2 (Google's automaton engine) runs the same pattern in one pass. The two agree on
 leftmost-first matches of the same syntax, with two differences: RE2 has no lookaround (such a pattern stays
-with ``re``), and its classes are ASCII (``\\b``, ``\\w``, ``\\s`` and case folding) where ``re``'s are Unicode. A
-text that is ASCII without the control characters only ``re`` counts as space is therefore searched by RE2,
-any other text by ``re``: the matches are the same either way (``tests/test_evidence.py`` holds them equal).
+with ``re``), and its classes are ASCII (``\\b``, ``\\w``, ``\\s``, ``\\d`` and case folding) where ``re``'s are
+Unicode. The patterns are ASCII, so a character outside ASCII only matters by its class: RE2 searches a copy of
+the text (``searchable``) in which each such character is an ASCII one of the same class, at the same offset.
+The matches are the same either way (``tests/test_scan.py`` holds them equal).
 """
 
 from __future__ import annotations
@@ -30,23 +31,56 @@ class Match(Protocol):
 
 
 class Scanner:
-    """A compiled pattern searched with RE2 where that gives the same matches, else with ``re``."""
+    """A compiled ASCII pattern searched with RE2 where that gives the same matches, else with ``re``."""
 
     def __init__(self, pattern: re.Pattern[str]):
+        if not pattern.pattern.isascii():
+            raise ValueError(f"a lexicon pattern is ASCII: {pattern.pattern!r}")
         self.pattern = pattern
         self._automaton = _automaton(pattern)
 
     def finditer(self, text: str, plain: bool) -> Iterator[Match]:
-        """The matches in ``text``; ``plain``: ``is_plain(text)``, asked once for all of a text's searches."""
+        """The matches in ``text``: ``plain``, a copy made by ``searchable``, is searched by RE2 (or by ``re`` where
+        RE2 cannot read the pattern, alike on the copy); else the original by ``re``. Matches are read by their
+        offsets, which the copy keeps, not by their text."""
         if plain and self._automaton is not None:
             found: Iterator[Match] = self._automaton.finditer(text)
             return found
         return self.pattern.finditer(text)
 
 
-def is_plain(text: str) -> bool:
-    """Whether RE2 and ``re`` read ``text`` alike: ASCII, without the spaces only ``re`` knows."""
-    return text.isascii() and not _RE_ONLY_SPACE.search(text)
+#: The characters ``re`` folds to an ASCII letter when ignoring case (dotted and dotless i, long s, Kelvin sign).
+_FOLDS_TO_ASCII = frozenset("\u0130\u0131\u017f\u212a")
+
+
+class _SameClass(dict[int, str]):
+    """A translation table to a character of the same class for ``re``'s Unicode ``\\s``, ``\\w`` and neither
+    (tab, underscore and DEL: no lexicon phrase names them); a character that has none is left as it is."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        if _RE_ONLY_SPACE.match(char) or (not char.isascii() and char.isspace()):
+            out = "\t"
+        elif char.isascii() or char in _FOLDS_TO_ASCII or char.isdecimal():
+            out = char  # ASCII as it is; a letter matching an ASCII one, a digit matching \\d: none like them
+        elif char.isalnum():
+            out = "_"
+        else:
+            out = "\x7f"
+        self[code] = out
+        return out
+
+
+_SAME_CLASS = _SameClass()
+
+
+def searchable(text: str) -> str | None:
+    """``text`` as RE2 can search it for ASCII patterns, matching what ``re`` matches in the original at the same
+    offsets; None where no copy does (a non-ASCII digit, or a letter ``re`` folds to an ASCII one)."""
+    if text.isascii() and not _RE_ONLY_SPACE.search(text):  # as RE2 reads it already
+        return text
+    copy = text.translate(_SAME_CLASS)
+    return copy if copy.isascii() else None
 
 
 class PatternSet:
@@ -55,6 +89,8 @@ class PatternSet:
 
     def __init__(self, patterns: Mapping[str, re.Pattern[str]]):
         self.patterns = dict(patterns)
+        if not all(p.pattern.isascii() for p in self.patterns.values()):
+            raise ValueError("the lexicon's patterns are ASCII")
         self._names: list[str] = []
         self._rest: dict[str, re.Pattern[str]] = {}
         self._set: Any = None  # an RE2 set (the binding is untyped)
@@ -71,8 +107,12 @@ class PatternSet:
             self._set.Compile()
 
     def names_in(self, text: str, plain: bool | None = None) -> set[str]:
-        """The names of the patterns found in ``text`` (``plain``: ``is_plain(text)`` if known)."""
-        if self._set is None or not (is_plain(text) if plain is None else plain):
+        """The names of the patterns found in ``text``; ``plain``: whether ``text`` is a copy made by
+        ``searchable`` (None: make one here if it can be)."""
+        if plain is None:
+            copy = searchable(text)
+            text, plain = (text, False) if copy is None else (copy, True)
+        if self._set is None or not plain:
             return {name for name, pattern in self.patterns.items() if pattern.search(text)}
         found = {self._names[i] for i in self._set.Match(text) or ()}
         return found | {name for name, pattern in self._rest.items() if pattern.search(text)}

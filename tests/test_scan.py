@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.determination.evidence import _pipeline
 from adapter.lexicon import load_lexicon
-from adapter.scan import PatternSet, Scanner, is_plain
+from adapter.scan import PatternSet, Scanner, searchable
 
 _LEXICON = load_lexicon()
 _TARGETS = _pipeline(_LEXICON).targets
@@ -22,6 +23,31 @@ _WORDS = [
 ]  # fmt: skip
 _SEPARATORS = [" ", ", ", ". ", "; ", ": ", "\n", "-", "/", "(", ") "]
 texts = st.lists(st.sampled_from(_WORDS) | st.sampled_from(_SEPARATORS), max_size=60).map("".join)
+#: What notes pasted from a word processor or a PDF hold beside ASCII: degrees, curly quotes, dashes, no-break
+#: and thin spaces, accented names, superscripts, bullets, and the characters no ASCII one stands for.
+_UNICODE = [
+    "\u00b0",
+    "\u00d7",
+    "\u2019",
+    "\u201c",
+    "\u2013",
+    "\u2014",
+    "\u00a0",
+    "\u2009",
+    "\u00e9",
+    "Jos\u00e9",
+    "\u00b2",
+    "\u2022",
+    "\u2026",
+    "\x0b",
+    "\x1c",
+    "\u0663",
+    "\u212a",
+    "\u017f",
+    "\u00c9MG",
+]
+unicode_texts = st.lists(st.sampled_from(_WORDS) | st.sampled_from(_SEPARATORS) | st.sampled_from(_UNICODE),
+                         max_size=60).map("".join)  # fmt: skip
 
 
 def _spans(found: object) -> list[tuple[int, int, str]]:
@@ -29,29 +55,60 @@ def _spans(found: object) -> list[tuple[int, int, str]]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(texts)
+@given(unicode_texts)
 def test_every_target_finds_what_re_finds(text: str) -> None:
-    plain = is_plain(text)
+    copy = searchable(text)
     for target in _TARGETS:
-        assert _spans(target.pattern.finditer(text, plain)) == _spans(target.pattern.pattern.finditer(text))
+        expected = [(m.start(), m.end()) for m in target.pattern.pattern.finditer(text)]
+        found = target.pattern.finditer(text, False) if copy is None else target.pattern.finditer(copy, True)
+        assert [(m.start(), m.end()) for m in found] == expected
 
 
 @settings(max_examples=300, deadline=None)
-@given(texts)
+@given(unicode_texts)
 def test_a_pattern_set_names_what_re_finds(text: str) -> None:
     for patterns in (_LEXICON.attribution_patterns, _LEXICON.region_patterns):
         expected = {name for name, pattern in patterns.items() if pattern.search(text)}
         assert PatternSet(patterns).names_in(text) == expected
 
 
+def test_a_searchable_copy_keeps_every_character_class_re_reads() -> None:
+    """Every character of Unicode stands in the copy for one alike to ``re``: space, word character, digit, or
+    none of these; those that only ``re`` matches to an ASCII letter or digit keep the text with ``re``."""
+    every = "".join(map(chr, range(0x110000)))
+    alone = re.compile(r"(?-i:(?![\x00-\x7f]))(?:[a-z]|\d)", re.I)  # non-ASCII, yet a letter ignoring case, or a digit
+    assert all(searchable(char.group()) is None for char in alone.finditer(every))
+    rest = alone.sub("", every)
+    copy = searchable(rest)
+    assert copy is not None and copy.isascii() and len(copy) == len(rest)
+    for kind in (r"\s", r"\w", r"\d", "[a-z]"):
+        pattern = re.compile(kind, re.I)
+        assert [m.start() for m in pattern.finditer(copy)] == [m.start() for m in pattern.finditer(rest)], kind
+    letters = re.compile("[a-z]", re.I)
+    assert all(copy[m.start()] == rest[m.start()] for m in letters.finditer(copy))  # no new letters
+
+
 def test_text_re_reads_otherwise_is_searched_by_re() -> None:
-    """Unicode case folding ("K" is the Kelvin sign) and spaces only re counts as such."""
+    """Unicode case folding ("K" is the Kelvin sign) and digits no ASCII one stands for."""
     kelvin = Scanner(re.compile(r"\bknee\b", re.I))
-    assert not is_plain("\u212anee pain")
+    assert searchable("\u212anee pain") is None
     assert _spans(kelvin.finditer("\u212anee pain", False)) == [(0, 4, "\u212anee")]
-    spaced = Scanner(re.compile(r"left\sknee", re.I))
-    assert not is_plain("left\x0bknee")
-    assert _spans(spaced.finditer("left\x0bknee", False)) == [(0, 9, "left\x0bknee")]
+    assert searchable("L\u0665-S1") is None
+
+
+def test_a_searchable_copy_keeps_offsets_and_classes() -> None:
+    note = "Flexion 30\u00b0, EHL 4/5 \u2013 no\u00a0improvement; Jos\u00e9\u2019s MRI\x0bdone"
+    copy = searchable(note)
+    assert copy == "Flexion 30\x7f, EHL 4/5 \x7f no\timprovement; Jos_\x7fs MRI\tdone"
+    spaced = Scanner(re.compile(r"no\simprovement", re.I))
+    start = note.index("no\u00a0improvement")
+    assert [(m.start(), m.end()) for m in spaced.finditer(copy, True)] == [(start, start + 14)]
+    assert searchable("plain ASCII") == "plain ASCII"
+
+
+def test_a_lexicon_pattern_is_ascii() -> None:
+    with pytest.raises(ValueError, match="ASCII"):
+        Scanner(re.compile("30\u00b0", re.I))
 
 
 def test_patterns_re2_cannot_read_stay_with_re() -> None:

@@ -20,6 +20,7 @@ credited to the treatment they follow. The pipeline is built once per process.
 from __future__ import annotations
 
 import bisect
+import copy
 import hashlib
 import itertools
 import os
@@ -35,7 +36,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adapter.letters._text import to_int
 from adapter.lexicon import Lexicon, load_lexicon
-from adapter.scan import Match, Scanner, is_plain
+from adapter.scan import Match, PatternSet, Scanner, searchable
 
 Status = Literal["present", "absent", "unknown"]
 #: ConText categories the adapter reads (medspacy's defaults use the first four names too).
@@ -130,6 +131,8 @@ class _Target:
 class _Pipeline:
     nlp: Any
     targets: list[_Target]
+    #: Which targets occur in a text (by their index in ``targets``), all asked in one pass.
+    occurring: PatternSet
     #: What a sentence says of another injury (up to a ";" or a "but") counts for none of this one's facts.
     other_injury: re.Pattern[str]
     #: A sentence whose subject is someone else ("Her sister has ...") is about someone else throughout.
@@ -206,6 +209,40 @@ def _pseudo(rule: Any, phrase: str) -> list[Any]:
     return [rule(form, "PSEUDO", direction="PSEUDO") for form in forms]
 
 
+def _word_forms(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]] | None:
+    """A token pattern of words, word lists and optional words as the word sequences it matches (None where a
+    token asks for more than its lowercase form): spaCy's matcher checks a plain word in C, a list or an
+    optional token through Python, at every token of every sentence."""
+    forms: list[list[dict[str, Any]]] = [[]]
+    for token in pattern:
+        lower, optional = token.get("LOWER"), token.get("OP")
+        if set(token) - {"LOWER", "OP"} or optional not in (None, "?"):
+            return None
+        if isinstance(lower, dict) and set(lower) == {"IN"}:
+            words = lower["IN"]
+        elif isinstance(lower, str):
+            words = [lower]
+        else:
+            return None
+        grown = [[*form, {"LOWER": word}] for form in forms for word in words]
+        forms = grown + forms if optional else grown
+    return forms
+
+
+def _plain(rules: list[Any]) -> list[Any]:
+    """Cue rules with their token patterns as plain word sequences where they can be, each matching what its
+    rule matched. A rule keeps its place with its first sequence and the others come last: the matcher's order
+    of rules breaks ties between cues on the same words, and stays as it was."""
+    first: list[Any] = []
+    rest: list[Any] = []
+    for rule in rules:
+        forms = _word_forms(rule.pattern) if isinstance(rule.pattern, list) else None
+        for n, form in enumerate(forms or [rule.pattern]):
+            (rest if n else first).append(copy.copy(rule))
+            (rest if n else first)[-1].pattern = form
+    return first + rest
+
+
 def _build(lexicon: Lexicon) -> _Pipeline:
     """spaCy's sentencizer and medspacy's ConText with its default modifiers plus the lexicon's. Targets are
     found with the lexicon's own patterns (overlaps allowed: "foot drop" is a red flag and a neurologic
@@ -225,20 +262,22 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
               (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer))  # fmt: skip
-    context.add(
+    context.add(_plain(
         [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
         + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
         + [r for phrase in cues.pseudo for r in _pseudo(ConTextRule, phrase)]
         + [ConTextRule(literal, category, direction=direction, pattern=pattern)
            for literal, category, direction, pattern in _PATTERN_CUE_ARGS]
-    )  # fmt: skip
+    ))  # fmt: skip
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
     informing = "|".join(map(re.escape, cues.informing))
+    targets = _targets(lexicon)
     return _Pipeline(
         nlp,
-        _targets(lexicon),
+        targets,
+        PatternSet({str(n): target.pattern.pattern for n, target in enumerate(targets)}),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
         re.compile(rf"^{someone}", re.I),
         re.compile(rf"^{someone}(?:,[^,]{{1,40}},)?\s+(?:{informing})\b", re.I),
@@ -334,8 +373,8 @@ class _Treatments:
     """The treatments named in a text's clauses, sentences and paragraph, for crediting improvement."""
 
     def __init__(self, text: str, sentences: list[tuple[int, int]], lexicon: Lexicon, plain: bool):
-        """``sentences``: the text's sentences as the bounded windows ConText reads; ``plain``:
-        ``scan.is_plain(text)``."""
+        """``sentences``: the text's sentences as the bounded windows ConText reads; ``plain``: whether ``text``
+        is the copy ``scan.searchable`` made."""
         self.text, self.sentences, self.plain = text, sentences, plain
         self.starts = [first for first, _ in sentences]
         self.patterns, self.generic = lexicon.attribution_set, frozenset(lexicon.attribution)
@@ -399,13 +438,15 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     windows = [w for start, end in sentences for w in _windows(text, start, end)]
     starts = [start for start, _ in windows]
     by_window: dict[int, list[tuple[_Target, Match]]] = {}
-    plain = is_plain(text)
-    for target in pipeline.targets:
-        for match in target.pattern.finditer(text, plain):
+    copy = searchable(text)  # the text as RE2 reads it, at the same offsets
+    seen, plain = (text, False) if copy is None else (copy, True)
+    for n in sorted(map(int, pipeline.occurring.names_in(seen, plain))):
+        target = pipeline.targets[n]
+        for match in target.pattern.finditer(seen, plain):
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
-    treatments = _Treatments(text, windows, lexicon, plain)
+    treatments = _Treatments(seen, windows, lexicon, plain)
     found: list[Mention] = []
     for index, matches in sorted(by_window.items()):
         offset, stop = windows[index]
@@ -427,9 +468,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if pipeline.other_injury.search(text, first, last)
         ]  # fmt: skip
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
-            name = target.name
+            name, phrase = target.name, text[match.start() : match.end()]
             if target.kind == "drug":
-                name = lexicon.drug_by_name[match.group(0).lower()].ingredient
+                name = lexicon.drug_by_name[phrase.lower()].ingredient
             modifiers = {OTHER_INJURY} if any(a <= match.start() < b for a, b in elsewhere) else set()
             clause_start, clause_end = treatments.clause(index, match.start())
             clause = text[clause_start:clause_end]
@@ -451,14 +492,14 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
             if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
-                target.polarity == "absent" and _DOUBLE_INSIDE.search(match.group(0))
+                target.polarity == "absent" and _DOUBLE_INSIDE.search(phrase)
             ):
                 modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
-            regions = frozenset(lexicon.regions_in(clause, plain))
-            if pipeline.record.search(match.group(0)):
+            regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
+            if pipeline.record.search(phrase):
                 modifiers.add(RECORD)
-            if target.polarity == "present" and _INNER_NEGATION.search(match.group(0)):
+            if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
             found.append(
                 Mention(
