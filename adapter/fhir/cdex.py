@@ -22,6 +22,7 @@ from typing import Any
 
 from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
+from adapter.fhir.navigate import typed_id
 from adapter.tables import load_tables
 from adapter.types import JSON
 
@@ -140,10 +141,10 @@ def _as_document(resource: JSON) -> JSON:
     return {"resourceType": "DocumentReference", "status": "current", "content": [{"attachment": attachment}]}
 
 
-def task_submission(asked: JSON, done: JSON, fetch: Callable[[str], JSON]) -> Submission:
+def task_submission(asked: JSON, done: JSON, fetch: Callable[[str, str], JSON]) -> Submission:
     """A completed CDex Task read as the ``$submit-attachment`` it stands for: the tracking id, member and
     provider of the Task as asked (``asked``: the EHR may not change who it was for), and one attachment per
-    output of ``done`` (contained, or read with ``fetch`` from a ``Type/id`` reference) for the lines asked."""
+    output of ``done`` (contained, or read with ``fetch(type, id)`` for a ``Type/id`` reference) for the lines asked."""
     lines = sorted({e.get("valueInteger") for i in asked.get("input", []) for e in i.get("extension", [])
                     if e.get("url") == PA_LINE_NUMBER and isinstance(e.get("valueInteger"), int)})  # fmt: skip
     patient = _contained(asked, "Patient", "patient")
@@ -156,8 +157,8 @@ def task_submission(asked: JSON, done: JSON, fetch: Callable[[str], JSON]) -> Su
         if reference.startswith("#"):
             resource = _contained(done, next((str(c.get("resourceType")) for c in done.get("contained", [])
                                               if c.get("id") == reference[1:]), ""), reference[1:])  # fmt: skip
-        elif reference.partition("/")[0] in CONTENT_TYPES and reference.count("/") == 1:
-            resource = fetch(reference)
+        elif (target := typed_id(reference)) is not None and target[0] in CONTENT_TYPES:
+            resource = fetch(*target)
         else:
             raise AttachmentError("an output names a DocumentReference, Binary or QuestionnaireResponse",
                                   location=where)  # fmt: skip

@@ -31,7 +31,7 @@ from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
-from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of
+from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of, response_of
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.tables import load_tables
@@ -192,7 +192,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     people += list(ehr.search("Patient", {"_count": 200}))
     who = {i.get("value"): _age_sex(p) for p in people for i in p.get("identifier", [])}
     who |= {f"Patient/{p['id']}": _age_sex(p) for p in people if p.get("id")}
-    asked = {(_answer_id(t), first_input(t, "item-sequence")): inputs(t, "documentation-missing") for t in tasks}
+    asked = {(response_of(t), first_input(t, "item-sequence")): inputs(t, "documentation-missing") for t in tasks}
     rows = []
     extensions = load_tables().fhir.extensions
     recommendation = extensions.recommendation
@@ -247,12 +247,6 @@ def _age_sex(patient: dict[str, Any]) -> str:
     age = patient_age(patient, date.today())
     sex = {"female": "F", "male": "M"}.get(str(patient.get("gender")), "")
     return " ".join(part for part in (str(age) if age is not None else "", sex) if part)
-
-
-def _answer_id(task: dict[str, Any]) -> str:
-    """The id of the ClaimResponse a review Task's decision makes final."""
-    reference = next((o.get("valueReference", {}).get("reference", "") for o in task.get("output", [])), "")
-    return str(reference).rsplit("/", 1)[-1]
 
 
 def _number(item: dict[str, Any]) -> str:

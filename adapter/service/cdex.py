@@ -34,6 +34,7 @@ from adapter.fhir.attachments import (
     submission,
 )
 from adapter.fhir.cdex import CLOSED, attachment_request, contained_patient, contained_provider, task_submission
+from adapter.fhir.navigate import typed_id
 from adapter.service.attachments import answer_asked, find_asked, refuse
 from adapter.service.pipeline import Decided
 from adapter.service.state import AttachmentRequest, Store, micros
@@ -69,6 +70,11 @@ def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[Attachmen
     return asks
 
 
+def _requested(asked: AttachmentRequest) -> tuple[str, str]:
+    """(type, id) of the EHR request an ask is about."""
+    return typed_id(asked.request) or ("", "")
+
+
 class DocumentationRequests:
     """Asks the EHR for documentation with CDex Tasks, follows them, and decides again when they are answered."""
 
@@ -93,7 +99,7 @@ class DocumentationRequests:
 
     def _party(self, reference: JSON | None) -> JSON | None:
         """The EHR's Patient, Practitioner or Organization a reference names (None when it cannot be read)."""
-        rtype, _, rid = str((reference or {}).get("reference", "")).partition("/")
+        rtype, rid = typed_id(str((reference or {}).get("reference", ""))) or ("", "")
         if rtype not in ("Patient", "Practitioner", "PractitionerRole", "Organization") or not rid:
             return None
         try:
@@ -165,12 +171,11 @@ class DocumentationRequests:
         """A completed Task: its outputs decide the line again (a Task whose outputs cannot be read closes the
         request as failed, with the reason audited)."""
         try:
-            submitted = task_submission(asked.task, done, lambda ref: self.ehr.read(*ref.split("/", 1)))
+            submitted = task_submission(asked.task, done, self.ehr.read)
         except MappingError as exc:
             self.close(asked, "failed", reason=exc.code)
             return 0
-        rtype, _, rid = asked.request.partition("/")
-        context = self.context(self.ehr.read(rtype, rid))
+        context = self.context(self.ehr.read(*_requested(asked)))
         answer_asked(self.store, submitted, f"cdex:{asked.tracking}", asked, context, forward=self.forward,
                      adverse=self.adverse)  # fmt: skip
         return 1
@@ -204,8 +209,7 @@ class DocumentationRequests:
                 asked = find_asked(self.store, submitted)
                 if asked is None:
                     continue
-                rtype, _, rid = asked.request.partition("/")
-                context = self.context(self.ehr.read(rtype, rid))
+                context = self.context(self.ehr.read(*_requested(asked)))
                 response = answer_asked(self.store, submitted, held.key, asked, context, forward=self.forward,
                                         adverse=self.adverse)  # fmt: skip
             except MappingError as exc:

@@ -588,9 +588,8 @@ class SyncWorker:
             if self.store.processed(key) is not None:  # decided before a crash, not yet marked replayed
                 self.store.replayed(letter.id)
                 continue
-            rtype, _, rid = reference.partition("/")
             try:
-                request = self.ehr.read(rtype, rid)
+                request = self.ehr.read(*(typed_id(reference) or ("", "")))
                 context = self.context(request)
                 decided = decide(context, adverse=self.adverse, limits=self.limits)
             except AdapterError as exc:
