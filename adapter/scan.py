@@ -38,6 +38,14 @@ class Scanner:
             raise ValueError(f"a lexicon pattern is ASCII: {pattern.pattern!r}")
         self.pattern = pattern
         self._automaton = _automaton(pattern)
+        #: For a pattern only ``re`` reads (lookaround), RE2's reading of it without its lookaround: where that
+        #: finds nothing, neither does the pattern, and ``re`` need not look.
+        self._wider = None if self._automaton is not None else _automaton(pattern, _without_lookaround(pattern.pattern))
+
+    @property
+    def linear(self) -> bool:
+        """Whether RE2 searches this pattern (in time linear in the text)."""
+        return self._automaton is not None
 
     def finditer(self, text: str, plain: bool) -> Iterator[Match]:
         """The matches in ``text``: ``plain``, a copy made by ``searchable``, is searched by RE2 (or by ``re`` where
@@ -46,7 +54,50 @@ class Scanner:
         if plain and self._automaton is not None:
             found: Iterator[Match] = self._automaton.finditer(text)
             return found
+        if plain and self._wider is not None and self._wider.search(text) is None:
+            return iter(())
         return self.pattern.finditer(text)
+
+
+def _without_lookaround(pattern: str) -> str:
+    """``pattern`` with its lookahead and lookbehind assertions left out: it matches wherever ``pattern`` does."""
+    out, at = [], 0
+    while at < len(pattern):
+        if pattern.startswith(("(?=", "(?!", "(?<=", "(?<!"), at):
+            at = _group_end(pattern, at)
+            continue
+        step = _token_end(pattern, at)
+        out.append(pattern[at:step])
+        at = step
+    return "".join(out)
+
+
+def _token_end(pattern: str, at: int) -> int:
+    """Where the token of ``pattern`` starting at ``at`` ends: an escape, a character class or one character."""
+    if pattern[at] == "\\":
+        return at + 2
+    if pattern[at] == "[":
+        at += 1
+        if pattern.startswith("^", at):
+            at += 1
+        if pattern.startswith("]", at):  # a "]" first in a class is itself
+            at += 1
+        while pattern[at] != "]":
+            at += 2 if pattern[at] == "\\" else 1
+    return at + 1
+
+
+def _group_end(pattern: str, at: int) -> int:
+    """Where the group opened at ``at`` closes (just past its ")")."""
+    depth = 0
+    while True:
+        if pattern[at] == "(":
+            depth += 1
+        elif pattern[at] == ")":
+            depth -= 1
+            if depth == 0:
+                return at + 1
+        at = _token_end(pattern, at)
 
 
 #: The characters ``re`` folds to an ASCII letter when ignoring case (dotted and dotless i, long s, Kelvin sign).
@@ -126,11 +177,13 @@ def _options(ignoring_case: bool) -> Any:
     return options
 
 
-def _automaton(pattern: re.Pattern[str]) -> Any:
-    """The pattern compiled by RE2, or None where RE2 would not match as ``re`` does."""
-    if pattern.flags & ~_FLAGS or "$" in pattern.pattern:  # RE2's "$" is only the end, re's also before a "\n"
+def _automaton(pattern: re.Pattern[str], source: str | None = None) -> Any:
+    """The pattern (or ``source`` under its flags) compiled by RE2, or None where RE2 would not match as ``re``
+    does."""
+    source = pattern.pattern if source is None else source
+    if pattern.flags & ~_FLAGS or "$" in source:  # RE2's "$" is only the end, re's also before a "\n"
         return None
     try:
-        return re2.compile(pattern.pattern, _options(bool(pattern.flags & re.IGNORECASE)))
+        return re2.compile(source, _options(bool(pattern.flags & re.IGNORECASE)))
     except re2.error:  # lookaround or back-references: re only
         return None

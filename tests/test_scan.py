@@ -116,3 +116,12 @@ def test_patterns_re2_cannot_read_stay_with_re() -> None:
     assert _spans(lookahead.finditer("MRI was denied; MRI done", True)) == [(16, 19, "MRI")]
     names = PatternSet({"a": re.compile(r"(?<!#)\bnorco\b", re.I), "b": re.compile(r"\bPT\b", re.I)})
     assert names.names_in("#norco and pt") == {"b"}
+
+
+def test_a_pattern_re_reads_is_skipped_where_its_lookaround_free_form_finds_nothing() -> None:
+    """Brackets in a class or escaped do not end the assertion left out; the rest of the pattern still counts."""
+    tricky = Scanner(re.compile(r"\bMRI(?! \(was denied[)(]\))(?<![(]x) (?:done|dated)", re.I))
+    assert tricky.linear is False
+    assert _spans(tricky.finditer("MRI (was denied(); MRI done", True)) == [(19, 27, "MRI done")]
+    assert _spans(tricky.finditer("MRI requested", True)) == []
+    assert _spans(tricky.finditer("MRI requested", False)) == []

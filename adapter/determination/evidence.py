@@ -131,7 +131,8 @@ class _Target:
 class _Pipeline:
     nlp: Any
     targets: list[_Target]
-    #: Which targets occur in a text (by their index in ``targets``), all asked in one pass.
+    #: Which of the targets RE2 searches occur in a text (by their index in ``targets``), all asked in one pass;
+    #: the others are searched whole.
     occurring: PatternSet
     #: What a sentence says of another injury (up to a ";" or a "but") counts for none of this one's facts.
     other_injury: re.Pattern[str]
@@ -277,7 +278,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     return _Pipeline(
         nlp,
         targets,
-        PatternSet({str(n): target.pattern.pattern for n, target in enumerate(targets)}),
+        PatternSet({str(n): target.pattern.pattern for n, target in enumerate(targets) if target.pattern.linear}),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
         re.compile(rf"^{someone}", re.I),
         re.compile(rf"^{someone}(?:,[^,]{{1,40}},)?\s+(?:{informing})\b", re.I),
@@ -440,8 +441,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     by_window: dict[int, list[tuple[_Target, Match]]] = {}
     copy = searchable(text)  # the text as RE2 reads it, at the same offsets
     seen, plain = (text, False) if copy is None else (copy, True)
-    for n in sorted(map(int, pipeline.occurring.names_in(seen, plain))):
-        target = pipeline.targets[n]
+    occurring = pipeline.occurring.names_in(seen, plain)
+    for n, target in enumerate(pipeline.targets):
+        if target.pattern.linear and str(n) not in occurring:
+            continue
         for match in target.pattern.finditer(seen, plain):
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
