@@ -8,14 +8,13 @@ page), so the table lives here on the ground floor rather than inside the determ
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from adapter.errors import MappingTableError
-from adapter.lexicon import Lexicon, load_lexicon
-from adapter.tables import DEFAULT_MAPPINGS, compiles, label_window, load_table
+from adapter.lexicon import LEXICON, Lexicon
+from adapter.tables import TableFile, compiles, label_window, mappings
+
+__all__ = ["CATEGORIES", "CategoryTable", "categorise"]
 
 
 class _Category(BaseModel):
@@ -26,16 +25,41 @@ class _Category(BaseModel):
     drugs: str | None = None
     therapies: bool = False
 
+    _compiled: tuple[re.Pattern[str], frozenset[str]] = PrivateAttr()
+
     @field_validator("match")
     @classmethod
     def _compiles(cls, patterns: list[str]) -> list[str]:
         return compiles(patterns)
 
+    @model_validator(mode="after")
+    def _with_the_lexicon(self, info: ValidationInfo) -> _Category:
+        """Its words and codes, with the lexicon's for its drug class or therapies (compiled once, here)."""
+        self._compiled = _category_pattern(self, (info.context or {})["lexicon"])
+        return self
 
-class _Categories(BaseModel):
+
+class CategoryTable(BaseModel):
+    """The categories in order, each compiled with the lexicon's words for it (``compiled``), and the default."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     default: str
     entries: list[_Category]
+    _compiled: list[tuple[str, re.Pattern[str], frozenset[str]]] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _agrees_with_the_lexicon(self, info: ValidationInfo) -> CategoryTable:
+        lexicon: Lexicon = (info.context or {})["lexicon"]
+        self._compiled = [(e.id, *e._compiled) for e in self.entries]
+        missing = {t.category for t in lexicon.therapies} - {e.id for e in self.entries} - {self.default}
+        if missing:
+            raise ValueError(f"lexicon therapies name unknown categories {sorted(missing)}")
+        return self
+
+    @property
+    def compiled(self) -> list[tuple[str, re.Pattern[str], frozenset[str]]]:
+        """(category, pattern of its words, its codes) in the table's order."""
+        return self._compiled
 
 
 def _category_pattern(entry: _Category, lexicon: Lexicon) -> tuple[re.Pattern[str], frozenset[str]]:
@@ -56,31 +80,16 @@ def _category_pattern(entry: _Category, lexicon: Lexicon) -> tuple[re.Pattern[st
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE), frozenset(codes)
 
 
-@lru_cache(maxsize=4)
-def categories(folder: Path = DEFAULT_MAPPINGS) -> tuple[str, list[tuple[str, re.Pattern[str], frozenset[str]]]]:
-    """The category table, compiled; ``MappingTableError`` naming ``file:line`` when it is broken (through the
-    tables' own loader), or the file and the entry when it disagrees with the lexicon."""
-    path = folder / "categories.yaml"
-    lexicon = load_lexicon(folder)
-    table: _Categories = load_table(path, _Categories)
-    try:
-        compiled = [(e.id, *_category_pattern(e, lexicon)) for e in table.entries]
-        known = {e.id for e in table.entries} | {table.default}
-        missing = {t.category for t in lexicon.therapies} - known
-        if missing:
-            raise ValueError(f"lexicon therapies name unknown categories {sorted(missing)}")
-    except ValueError as exc:
-        raise MappingTableError(f"the category table does not load: {exc}", location=str(path)) from exc
-    return table.default, compiled
+CATEGORIES = TableFile("categories.yaml", CategoryTable, reads={"lexicon": LEXICON})
 
 
 def categorise(text: str, codes: list[str] | None = None) -> str:
     """The category of a requested service: the first entry whose codes or words match the head of its label,
     else the table's default."""
-    default, entries = categories()
+    table = mappings()[CATEGORIES]
     code_set = set(codes or [])
     window = label_window(text)
-    for category, pattern, known in entries:
+    for category, pattern, known in table.compiled:
         if code_set & known or pattern.search(window):
             return category
-    return default
+    return table.default

@@ -15,16 +15,14 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from adapter.tables import DEFAULT_MAPPINGS, load_table
+from adapter.tables import TableFile, mappings
 
-__all__ = ["Clock", "DeadlineTable", "clock_of", "due", "is_business_day", "load_deadlines"]
+__all__ = ["DEADLINES", "Clock", "DeadlineTable", "clock_of", "due", "is_business_day"]
 
 _WEEKDAYS = {name: n for n, name in enumerate(calendar.day_name)}
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -119,20 +117,16 @@ class DeadlineTable(_Table):
         return self._years[year]
 
 
-@lru_cache(maxsize=4)
-def load_deadlines(folder: Path = DEFAULT_MAPPINGS) -> DeadlineTable:
-    """``mappings/deadlines.yaml``, validated (``MappingTableError`` naming file:line when broken)."""
-    table: DeadlineTable = load_table(folder / "deadlines.yaml", DeadlineTable)
-    return table
+DEADLINES = TableFile("deadlines.yaml", DeadlineTable)
 
 
 def is_business_day(day: date, table: DeadlineTable | None = None) -> bool:
-    return day.weekday() < 5 and day not in (table or load_deadlines()).observed(day.year)
+    return day.weekday() < 5 and day not in (table or mappings()[DEADLINES]).observed(day.year)
 
 
 def due(received: datetime, clock: Clock, table: DeadlineTable | None = None) -> datetime:
     """The instant a decision is due (in California time) for a request received at ``received``."""
-    table = table or load_deadlines()
+    table = table or mappings()[DEADLINES]
     zone = table.zone
     local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
     rule = table.clocks[clock]
@@ -162,7 +156,7 @@ def clock_of(request: Mapping[str, Any], received: datetime, *, claim: Mapping[s
              item: Mapping[str, Any] | None = None, table: DeadlineTable | None = None) -> Clock:  # fmt: skip
     """The clock a requested service runs on: expedited for a stat or urgent Claim or request; retrospective
     when the service was given before the request was received; else standard."""
-    table = table or load_deadlines()
+    table = table or mappings()[DEADLINES]
     priorities = [str((claim or {}).get("priority", {}).get("coding", [{}])[0].get("code", "")),
                   str(request.get("priority", ""))]  # fmt: skip
     if any(p in table.expedited_priorities for p in priorities):

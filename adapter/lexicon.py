@@ -8,16 +8,15 @@ categories' drug and therapy entries and both fact readers come from here.
 from __future__ import annotations
 
 import re
-from functools import cached_property, lru_cache
-from pathlib import Path
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from adapter.scan import PatternSet
-from adapter.tables import DEFAULT_MAPPINGS, compiles, load_table
+from adapter.tables import TableFile, compiles
 
-__all__ = ["Drug", "Lexicon", "load_lexicon"]
+__all__ = ["LEXICON", "Drug", "Lexicon"]
 
 
 def _alternatives(patterns: list[str]) -> re.Pattern[str]:
@@ -278,7 +277,7 @@ class Lexicon(_Entry):
         return PatternSet(self.region_patterns)
 
     def regions_in(self, text: str, plain: bool | None = None) -> set[str]:
-        """The body regions a text names (``plain``: ``scan.is_plain(text)`` if known)."""
+        """The body regions a text names (``plain``: whether ``text`` is a copy ``scan.searchable`` made)."""
         return self.region_set.names_in(text, plain)
 
     def doses_per_day(self, sig: str) -> float | None:
@@ -308,8 +307,4 @@ class Lexicon(_Entry):
         return PatternSet(self.attribution_patterns)
 
 
-@lru_cache(maxsize=4)
-def load_lexicon(folder: Path = DEFAULT_MAPPINGS) -> Lexicon:
-    """The lexicon in ``folder``, validated (``MappingTableError`` with ``file:line`` when broken)."""
-    lexicon: Lexicon = load_table(folder / "lexicon.yaml", Lexicon)
-    return lexicon
+LEXICON = TableFile("lexicon.yaml", Lexicon)

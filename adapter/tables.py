@@ -1,20 +1,25 @@
-"""The one loader of the tables under ``mappings/`` (``load_table``), and the FHIR and code tables themselves.
+"""The one loader of the tables under ``mappings/`` (``load_table``), the ``Mappings`` of a folder, and the FHIR
+and code tables themselves.
 
-Every table is read through ``load_table`` and validated by its model once (cached): this module's own
-(``fhir.yaml`` and the code maps, as ``load_tables``), and each other table by the module that owns its
-vocabulary (``lexicon.yaml`` by ``adapter.lexicon``, ``categories.yaml`` by ``adapter.categories``,
-``deadlines.yaml`` by ``adapter.deadlines``, ``pas.yaml`` by ``adapter.fhir.pas``, the determination's tables
-by ``adapter.determination``; ``rules.yaml`` adds the rule's id to its errors). A table that does not load (bad
-YAML, an unknown key, a regular expression that does not compile, a code that is not of its system's form)
-raises ``MappingTableError`` naming the file and the line, at start-up rather than at the first request.
+Every table is a ``TableFile`` (its file and the model that validates it), declared beside its model by the module
+that owns its vocabulary (``LEXICON`` in ``adapter.lexicon``, ``CATEGORIES`` in ``adapter.categories``,
+``DEADLINES`` in ``adapter.deadlines``, ``PAS`` in ``adapter.fhir.pas``, the determination's tables in
+``adapter.determination``; this module's own are ``fhir.yaml`` and the code maps, as ``Mappings.tables``).
+``mappings(folder)[TABLE]`` reads it through ``load_table`` once per folder; a table checked against others
+(the rules and the categories against the lexicon) names them in ``reads`` and its validators find them in the
+validation context. A table that does not load (bad YAML, an unknown key, a regular expression that does not
+compile, a code that is not of its system's form, a name another table lacks) raises ``MappingTableError``
+naming the file and the line, at start-up rather than at the first request.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
@@ -26,17 +31,21 @@ __all__ = [
     "DEFAULT_MAPPINGS",
     "LABEL_WINDOW",
     "Coding",
+    "Mappings",
+    "TableFile",
     "Tables",
     "compiles",
     "label_window",
     "load_table",
-    "load_tables",
+    "mappings",
 ]
 
 #: libyaml's safe loader where PyYAML was built with it (several times faster at start-up), else Python's.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 #: The tables shipped with the adapter.
 DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+
+M = TypeVar("M", bound=BaseModel)
 
 _CODE_FORMS = {
     "icd10cm": re.compile(r"[A-TV-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"),
@@ -300,8 +309,9 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def load_table(path: Path, model: type[BaseModel]) -> Any:
-    """One YAML table validated by its model; ``MappingTableError`` naming ``file:line`` when it is broken."""
+def load_table(path: Path, model: type[M], *, context: Mapping[str, Any] | None = None) -> M:
+    """One YAML table validated by its model; ``MappingTableError`` naming ``file:line`` when it is broken.
+    ``context`` (the tables this one is checked against, by name) reaches the model's validators."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -312,9 +322,9 @@ def load_table(path: Path, model: type[BaseModel]) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         raise MappingTableError(f"not valid YAML: {getattr(exc, 'problem', exc)}", location=where) from exc
-    context = {"system": data.get("system")} if isinstance(data, dict) else {}
+    system = {"system": data.get("system")} if isinstance(data, dict) else {}
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(data, context={**(context or {}), **system})
     except ValidationError as exc:
         first = exc.errors()[0]
         line = _line_of(yaml.compose(text, Loader=SAFE_LOADER), tuple(first["loc"]))  # the nodes know their lines
@@ -323,12 +333,50 @@ def load_table(path: Path, model: type[BaseModel]) -> Any:
         raise MappingTableError(f"{dotted}: {first['msg']}", location=where) from exc
 
 
+@dataclass(frozen=True, eq=False)
+class TableFile(Generic[M]):
+    """A table under ``mappings/``: its file, the model that validates it, and the tables its validators check
+    it against (found in the validation context under these names)."""
+
+    file: str
+    model: type[M]
+    reads: Mapping[str, TableFile[Any]] = field(default_factory=dict)
+
+
+_FHIR = TableFile("fhir.yaml", FHIRTable)
+_DIAGNOSES = TableFile("diagnoses.yaml", CodeMap)
+_SERVICES = TableFile("services.yaml", CodeMap)
+_BODY_SITES = TableFile("body_sites.yaml", CodeMap)
+
+
+class Mappings:
+    """The tables of one mappings folder, each read through ``load_table`` once, when first asked for:
+    ``mappings[LEXICON]``, and the FHIR mapping's look-ups as ``tables``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._loaded: dict[TableFile[Any], Any] = {}
+
+    def __getitem__(self, table: TableFile[M]) -> M:
+        if table not in self._loaded:
+            context = {name: self[other] for name, other in table.reads.items()}
+            self._loaded[table] = load_table(self.folder / table.file, table.model, context=context)
+        loaded: M = self._loaded[table]
+        return loaded
+
+    @cached_property
+    def tables(self) -> Tables:
+        """``fhir.yaml`` and the code maps, with the look-ups the FHIR mapping needs."""
+        return Tables(
+            fhir=self[_FHIR], diagnoses=self[_DIAGNOSES], services=self[_SERVICES], body_sites=self[_BODY_SITES]
+        )
+
+
 @lru_cache(maxsize=8)
-def load_tables(folder: Path = DEFAULT_MAPPINGS) -> Tables:
-    """Load and validate every table in ``folder`` (cached: each folder is read once)."""
-    return Tables(
-        fhir=load_table(folder / "fhir.yaml", FHIRTable),
-        diagnoses=load_table(folder / "diagnoses.yaml", CodeMap),
-        services=load_table(folder / "services.yaml", CodeMap),
-        body_sites=load_table(folder / "body_sites.yaml", CodeMap),
-    )
+def _mappings(folder: Path) -> Mappings:
+    return Mappings(folder)
+
+
+def mappings(folder: Path = DEFAULT_MAPPINGS) -> Mappings:
+    """The one ``Mappings`` of ``folder`` (the shipped tables unless told otherwise)."""
+    return _mappings(folder)

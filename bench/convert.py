@@ -24,7 +24,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from adapter.fhir import case_to_bundle
 from adapter.letters import parse_letter
-from adapter.tables import load_tables
+from adapter.tables import mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--letters", type=int, default=10_000)
     args = parser.parse_args()
     texts = [p.read_text() for p in sorted((Path(args.corpus) / "text").glob("*.txt"))]
-    tables = load_tables()
+    tables = mappings().tables
     rounds = 5
 
     started = time.perf_counter()

@@ -36,6 +36,7 @@ from rich.table import Table
 
 from adapter.actions import ReviewAction
 from adapter.determination import (
+    RULES,
     Context,
     Determination,
     Text,
@@ -43,11 +44,11 @@ from adapter.determination import (
     determine,
     determine_all,
     facts_from_letter,
-    load_rules,
 )
 from adapter.determination.evidence import forget_texts
 from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
+from adapter.tables import mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,7 +152,7 @@ def main() -> int:
         evaluate_sentences(args.sentences, console, set(args.sets) if args.sets else None)
         return 0
     truths = {t["case_number"]: t for t in map(json.loads, (args.corpus / "truth.jsonl").read_text().splitlines())}
-    rules = load_rules()
+    rules = mappings()[RULES]
     build_facts("MRI of the lumbar spine", Context(texts=[Text("note", "warm-up")]))  # the NLP pipeline built
     items: list[Item] = []
     for path in sorted((args.corpus / "text").glob("*.txt")):

@@ -29,16 +29,17 @@ from rich.console import Console
 from rich.table import Table
 
 from adapter.determination import (
+    RULES,
     Context,
     Determination,
     Text,
     build_facts,
     determine_all,
     facts_from_letter,
-    load_rules,
 )
 from adapter.determination.facts import letter_summary
 from adapter.letters import parse_letter
+from adapter.tables import mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,7 +95,7 @@ def labelled_items(corpus: Path, labels: Path) -> list[Item]:
     """Every labelled item of the corpus, determined from its letter's request side."""
     table = yaml.safe_load(labels.read_text())["letters"]
     truths = {t["case_number"]: t for t in map(json.loads, (corpus / "truth.jsonl").read_text().splitlines())}
-    rules = load_rules()
+    rules = mappings()[RULES]
     build_facts("MRI of the lumbar spine", Context(texts=[Text("note", "warm-up")]))  # the NLP pipeline built
     items = []
     for n, path in enumerate(sorted((corpus / "text").glob("*.txt"))):

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from adapter import MappingTableError
-from adapter.categories import categories, categorise
+from adapter.categories import CATEGORIES, categorise
+from adapter.tables import mappings
 from tests.conftest import ROOT, replace_once
 
 
@@ -45,6 +46,8 @@ def test_a_category_naming_no_drug_class_of_the_lexicon_fails_at_load(mappings_c
     """A category drawing its words from a drug class the lexicon lacks would match nothing: the table refuses."""
     replace_once(mappings_copy / "categories.yaml", "{id: nsaid, drugs: nsaid}", "{id: nsaid, drugs: nsaids}")
     with pytest.raises(MappingTableError) as raised:
-        categories(mappings_copy)
+        mappings(mappings_copy)[CATEGORIES]
     assert "no drug class 'nsaids' in the lexicon" in raised.value.message
-    assert raised.value.location == str(mappings_copy / "categories.yaml")
+    path = mappings_copy / "categories.yaml"
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "drugs: nsaids" in text)
+    assert raised.value.location == f"{path}:{line}"

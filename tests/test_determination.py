@@ -15,6 +15,9 @@ import pytest
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
 from adapter.determination import (
+    RULES as RULE_TABLE,
+)
+from adapter.determination import (
     Context,
     Finding,
     RequestFacts,
@@ -23,7 +26,6 @@ from adapter.determination import (
     determine,
     determine_all,
     facts_from_letter,
-    load_rules,
 )
 from adapter.determination.facts import STATUS_FACTS, letter_summary
 from adapter.determination.rules import fires
@@ -32,9 +34,10 @@ from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
 from adapter.fhir.request_facts import requested_services
 from adapter.fhir.response import Parties, claim_response
+from adapter.tables import mappings
 from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, needs_corpus, replace_once
 
-RULES = load_rules()
+RULES = mappings()[RULE_TABLE]
 BY_ID = {r.id: r for r in RULES.rules}
 A, P, U = "absent", "present", "unknown"
 
@@ -672,9 +675,9 @@ class TestRuleTable:
     def test_broken_rules_fail_at_load(self, mappings_copy: Path, old: str, new: str, message: str) -> None:
         replace_once(mappings_copy / "rules.yaml", old, new)
         with pytest.raises(MappingTableError) as raised:
-            load_rules(mappings_copy)
+            mappings(mappings_copy)[RULE_TABLE]
         assert message in raised.value.message
-        assert raised.value.location == str(mappings_copy / "rules.yaml")
+        assert (raised.value.location or "").startswith(f"{mappings_copy / 'rules.yaml'}:")
 
 
 def _letter_answers(text: str) -> list[tuple[str, list[str], str]]:
@@ -843,10 +846,10 @@ def test_cli_determine_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 )
 def test_opioid_doses_in_morphine_equivalents(request_text: str, ingredient: str, expected: float | None) -> None:
     from adapter.determination.mme import mme_per_day
-    from adapter.lexicon import load_lexicon
+    from adapter.lexicon import LEXICON
 
     quantity = int(request_text.rsplit("#", 1)[1].split()[0])
-    per_day = load_lexicon().doses_per_day(request_text.lower())
+    per_day = mappings()[LEXICON].doses_per_day(request_text.lower())
     days = 30.0 if "30 days" in request_text else None
     assert mme_per_day(request_text, ingredient, doses_per_day=per_day, quantity=quantity, supply_days=days) == expected
 
@@ -878,11 +881,11 @@ def test_a_taper_prevails_over_an_abrupt_stop() -> None:
 
 
 def test_the_opioid_table_names_only_opioids(mappings_copy: Path) -> None:
-    from adapter.determination.mme import load_opioids
+    from adapter.determination.mme import OPIOIDS
 
     replace_once(mappings_copy / "opioids.yaml", "  tramadol: 0.1", "  tramadol: 0.1\n  naproxen: 1")
     with pytest.raises(MappingTableError, match="naproxen"):
-        load_opioids(mappings_copy)
+        mappings(mappings_copy)[OPIOIDS]
 
 
 @pytest.mark.parametrize(
@@ -930,7 +933,7 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
 def test_a_request_with_no_clinical_record_is_decided_only_by_its_own_counts_doses_and_limits() -> None:
     """Nothing to read, nothing to certify or deny on documentation: an NSAID with no record of the drugs in use
     or an EMG with no examination pends; a compound the guideline never recommends is still not certified."""
-    rules = load_rules()
+    rules = mappings()[RULE_TABLE]
     for request in ("Naproxen 550 mg #60", "EMG/NCV of the bilateral upper extremities", "Acupuncture 6 sessions"):
         facts = build_facts(request, Context())
         assert not facts.documented
@@ -973,7 +976,7 @@ def test_a_pas_request_carries_the_clinical_text_and_is_decided_as_the_letter_is
     }
     if letter_summary(case):
         assert any(i["valueReference"]["reference"] in notes for i in claim["supportingInfo"])
-    rules = load_rules()
+    rules = mappings()[RULE_TABLE]
     summary = letter_summary(case)
     by_letter = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules)
     by_pas = determine_all([r.facts for r in requested_services(bundle)], rules)
@@ -1002,8 +1005,8 @@ def test_a_pended_item_names_what_its_records_lack() -> None:
 
 
 def test_the_documentation_table_is_checked_at_load(mappings_copy: Path) -> None:
-    from adapter.determination.documentation import load_documentation
+    from adapter.determination.documentation import DOCUMENTATION
 
     replace_once(mappings_copy / "documentation.yaml", 'loinc: ["47420-5", "11506-3"]', 'loinc: ["47420-6"]')
     with pytest.raises(MappingTableError, match="LOINC"):
-        load_documentation(mappings_copy)
+        mappings(mappings_copy)[DOCUMENTATION]

@@ -4,10 +4,12 @@ names is documented; what the records state is not asked for again."""
 
 from __future__ import annotations
 
-from adapter.determination import Context, Text, build_facts, determine, load_rules
-from adapter.determination.documentation import MOST, lacking, load_documentation
+from adapter.determination import RULES as RULE_TABLE
+from adapter.determination import Context, Text, build_facts, determine
+from adapter.determination.documentation import DOCUMENTATION, MOST, lacking
+from adapter.tables import mappings
 
-RULES = load_rules()
+RULES = mappings()[RULE_TABLE]
 
 
 def _asked(request: str, note: str) -> list[str]:
@@ -26,7 +28,7 @@ def test_a_spine_mri_asks_first_for_the_neurologic_examination() -> None:
 def test_an_indication_is_asked_for_when_no_diagnosis_names_one() -> None:
     """A topical analgesic is for neuropathic pain: with no such diagnosis it is the first thing asked; with one
     documented, it is not asked again."""
-    table = load_documentation()
+    table = mappings()[DOCUMENTATION]
     bare = build_facts("Lidocaine 5% patch #30", Context(texts=[Text("note", "Low back pain.")]))
     assert lacking(bare, table.criteria["diagnosis-indication"])
     documented = build_facts("Lidocaine 5% patch #30",

@@ -16,7 +16,8 @@ from adapter.determination import Context, Text, build_facts
 from adapter.determination.evidence import mentions
 from adapter.errors import MappingTableError
 from adapter.letters._text import treatment_history
-from adapter.lexicon import load_lexicon
+from adapter.lexicon import LEXICON
+from adapter.tables import mappings
 from tests.conftest import FIXTURES, replace_once
 
 #: The sentences that must all read right: the project's own, and the evaluation writers' dev sentences marked
@@ -55,7 +56,7 @@ def test_offsets_point_at_the_phrase() -> None:
 
 def test_one_vocabulary_for_drug_classes() -> None:
     """Tylenol #3 is an opioid and ketoprofen an NSAID, for the categories and the readers alike."""
-    lexicon = load_lexicon()
+    lexicon = mappings()[LEXICON]
     assert categorise("Tylenol #3 one tablet twice daily #60") == "opioid" == lexicon.drug_class("Tylenol #3")
     assert categorise("Ketoprofen 75 mg #30") == "nsaid" == lexicon.drug_class("ketoprofen")
     assert categorise("Physiotherapy 6 visits") == "physical-therapy"
@@ -79,7 +80,7 @@ def test_one_vocabulary_for_drug_classes() -> None:
 def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: str, new: str, message: str) -> None:
     replace_once(mappings_copy / "lexicon.yaml", old, new)
     with pytest.raises(MappingTableError) as raised:
-        load_lexicon(mappings_copy)
+        mappings(mappings_copy)[LEXICON]
     assert message in raised.value.message
     assert str(mappings_copy / "lexicon.yaml") in (raised.value.location or "")
 
@@ -88,7 +89,7 @@ def test_every_lexicon_finding_is_a_request_fact() -> None:
     """The documentation facts are the lexicon's findings: adding one there needs a field to carry it."""
     from adapter.determination.facts import STATUS_FACTS
 
-    assert set(load_lexicon().findings) <= STATUS_FACTS
+    assert set(mappings()[LEXICON].findings) <= STATUS_FACTS
 
 
 def test_a_text_is_analysed_once_and_the_memory_of_texts_is_bounded() -> None:

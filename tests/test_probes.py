@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from adapter.determination import Context, Text, build_facts, determine, load_rules
+from adapter.determination import RULES, Context, Text, build_facts, determine
+from adapter.tables import mappings
 from tests.conftest import FIXTURES
 
 PROBES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "probes.yaml").read_text())
@@ -25,7 +26,7 @@ def _recommend(probe: dict[str, Any]) -> Any:
         age=probe.get("age"),
         alongside=probe.get("alongside", []),
     )
-    return determine(build_facts(probe["request"], context), load_rules())
+    return determine(build_facts(probe["request"], context), mappings()[RULES])
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=[p["request"][:40] for p in PROBES])

@@ -18,7 +18,7 @@ from pytest_httpx import HTTPXMock
 
 from adapter import parse_letter
 from adapter.config import RetrySettings, load_settings
-from adapter.deadlines import Clock, clock_of, due, is_business_day, load_deadlines
+from adapter.deadlines import DEADLINES, Clock, clock_of, due, is_business_day
 from adapter.errors import MappingTableError, ReviewClosedError, ReviewDecisionError
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle
@@ -29,6 +29,7 @@ from adapter.service import wire
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
+from adapter.tables import mappings
 from tests.conftest import FIXTURES, LETTERS, auth, replace_once
 from tests.test_reviewers import ADA, add_reviewer, csrf_of, sign_in
 from tests.test_service import _inquiry, _returned, with_npi
@@ -101,7 +102,7 @@ def test_the_clock_a_request_runs_on() -> None:
 def test_a_broken_holiday_table_fails_at_load(mappings_copy: Path) -> None:
     replace_once(mappings_copy / "deadlines.yaml", "month: 1, day: 1,", "month: 1, day: 1, weekday: monday,")
     with pytest.raises(MappingTableError, match=r"deadlines.yaml:\d+"):
-        load_deadlines(mappings_copy)
+        mappings(mappings_copy)[DEADLINES]
 
 
 # --- the decision, as data ------------------------------------------------------------------------------

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.determination.evidence import _pipeline
-from adapter.lexicon import load_lexicon
+from adapter.lexicon import LEXICON
 from adapter.scan import PatternSet, Scanner, searchable
+from adapter.tables import mappings
 
-_LEXICON = load_lexicon()
+_LEXICON = mappings()[LEXICON]
 _TARGETS = _pipeline(_LEXICON).targets
 _WORDS = [
     "no", "not", "without", "positive", "negative", "straight leg raise", "SLR", "4/5", "EHL", "L5",

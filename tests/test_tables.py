@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from adapter import MappingTableError
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from tests.conftest import replace_once
 
 
@@ -21,7 +21,7 @@ def _line_of(path: Path, needle: str) -> int:
 
 
 def test_shipped_tables_load_and_code() -> None:
-    tables = load_tables()
+    tables = mappings().tables
     assert tables.service_code("MRI of the cervical spine") is not None
     assert tables.diagnosis_code("cervicalgia") is not None
     assert tables.body_site_code("left shoulder") is not None
@@ -31,7 +31,7 @@ def test_shipped_tables_load_and_code() -> None:
 def test_a_changed_code_is_used(tables_copy: Path) -> None:
     services = tables_copy / "services.yaml"
     services.write_text(services.read_text().replace('code: "72148"', 'code: "72149"'))
-    coding = load_tables(tables_copy).service_code("MRI of the lumbar spine")
+    coding = mappings(tables_copy).tables.service_code("MRI of the lumbar spine")
     assert coding is not None and coding.code == "72149"
 
 
@@ -50,7 +50,7 @@ def test_broken_table_names_file_and_line(tables_copy: Path, file: str, old: str
     assert old in text
     path.write_text(text.replace(old, new))
     with pytest.raises(MappingTableError) as raised:
-        load_tables(tables_copy)
+        _ = mappings(tables_copy).tables
     assert message in raised.value.message
     where = raised.value.location or ""
     assert where.startswith(f"{path}:")
@@ -61,14 +61,14 @@ def test_broken_table_names_file_and_line(tables_copy: Path, file: str, old: str
 def test_bad_yaml(tables_copy: Path) -> None:
     (tables_copy / "body_sites.yaml").write_text("entries: [\n  {match: ['x'], code: \"1\"\n")
     with pytest.raises(MappingTableError) as raised:
-        load_tables(tables_copy)
+        _ = mappings(tables_copy).tables
     assert "not valid YAML" in raised.value.message
     assert (raised.value.location or "").startswith(str(tables_copy / "body_sites.yaml"))
 
 
 def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
     """A finding the fact builder has no field for would be read and dropped: the rules refuse to load."""
-    from adapter.determination.rules import load_rules
+    from adapter.determination.rules import RULES
 
     replace_once(
         mappings_copy / "lexicon.yaml",
@@ -76,5 +76,5 @@ def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
         "  gut_feeling:\n    conflict: present\n    history: false\n    present: ['gut feeling']\n  gi_risk:",
     )
     with pytest.raises(MappingTableError) as raised:
-        load_rules(mappings_copy)
+        mappings(mappings_copy)[RULES]
     assert "lexicon findings that are no request fact: ['gut_feeling']" in raised.value.message

@@ -17,9 +17,10 @@ from adapter import parse_letter
 from adapter.config import load_settings
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import response_faults
-from adapter.fhir.pas import load_pas, review_action_code
+from adapter.fhir.pas import PAS, review_action_code
 from adapter.review.tasks import response_of, sequence_of
 from adapter.service import wire
+from adapter.tables import mappings
 from tests.conftest import LETTERS, auth
 from tests.test_review import _completed
 
@@ -55,7 +56,7 @@ def _tasks(client: TestClient, response: JSON) -> list[JSON]:
 def _update(request: JSON, *, changed: dict[int, JSON] | None = None, cancelled: tuple[int, ...] = ()) -> JSON:
     """A Claim update of ``request``: all its items, ``changed`` ones (by sequence) with new details and the
     infoChanged flag, ``cancelled`` ones with infoCancelled; the earlier Claim included (spec-65)."""
-    ext = load_pas().extensions
+    ext = mappings()[PAS].extensions
     update = copy.deepcopy(request)
     earlier = copy.deepcopy(update["entry"][0])
     earlier["fullUrl"] = "urn:uuid:00000000-0000-4000-8000-0000000000e1"
@@ -140,7 +141,7 @@ def test_cancelling_the_whole_request_cancels_every_item_and_task(client: TestCl
     response = client.post("/fhir/Claim/$submit", content=json.dumps(request), headers=auth(EHR)).json()[
         "entry"][0]["resource"]  # fmt: skip
     update = _update(request)
-    pas = load_pas()
+    pas = mappings()[PAS]
     cancel = {"system": pas.code_systems.certification_type, "code": "3", "display": "Cancel"}
     update["entry"][0]["resource"]["extension"] = [
         {"url": pas.extensions.certification_type, "valueCodeableConcept": {"coding": [cancel]}}

@@ -35,7 +35,7 @@ from adapter.inputs import LETTER_SUFFIXES, read_letter
 from adapter.jobs.determine import determine_file, facts_file
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
-from adapter.tables import load_tables
+from adapter.tables import mappings
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
@@ -101,7 +101,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create the output folder: {exc.strerror or exc}", location=str(out)) from exc
-    tables = load_tables()
+    tables = mappings().tables
     generated_at = datetime.now(UTC)
     if args.pas and (args.ndjson or args.fhir_version != "R4"):
         raise InputError("--pas writes Da Vinci PAS request Bundles, which are FHIR R4 JSON (no --ndjson, no R5)")

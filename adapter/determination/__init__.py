@@ -13,7 +13,7 @@ from adapter.determination.engine import (
 )
 from adapter.determination.evidence import Finding, Status, Text
 from adapter.determination.facts import Context, RequestFacts, build_facts, facts_from_letter
-from adapter.determination.rules import Rule, RuleSet, load_rules
+from adapter.determination.rules import RULES, Rule, RuleSet
 
 __all__ = [
     "AdversePolicy",
@@ -31,6 +31,6 @@ __all__ = [
     "determine",
     "determine_all",
     "facts_from_letter",
-    "load_rules",
+    "RULES",
     "recommend",
 ]

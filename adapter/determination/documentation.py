@@ -15,15 +15,13 @@ provider and the guideline it rests on.
 from __future__ import annotations
 
 from collections import Counter
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.determination.rules import RuleSet, fires
-from adapter.tables import DEFAULT_MAPPINGS, load_table
+from adapter.tables import TableFile, mappings
 
 #: The most criteria one item names.
 MOST = 3
@@ -80,11 +78,7 @@ class Need(BaseModel):
     citation: str
 
 
-@lru_cache(maxsize=4)
-def load_documentation(folder: Path = DEFAULT_MAPPINGS) -> DocumentationTable:
-    """The documentation criteria, validated (``MappingTableError`` with ``file:line`` when broken)."""
-    table: DocumentationTable = load_table(folder / "documentation.yaml", DocumentationTable)
-    return table
+DOCUMENTATION = TableFile("documentation.yaml", DocumentationTable)
 
 
 def _unknown(facts: RequestFacts, name: str) -> bool:
@@ -115,7 +109,7 @@ def _need(table: DocumentationTable, name: str) -> Need:
 
 def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | None = None) -> list[Need]:
     """The documentation criteria a pended item lacks, ranked (see the module), at most ``MOST``."""
-    table = table or load_documentation()
+    table = table or mappings()[DOCUMENTATION]
     by_fact = {f: name for name, c in table.criteria.items() for f in c.facts}
     decides: Counter[str] = Counter()
     for rule in rules.rules:

@@ -35,8 +35,9 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict
 
 from adapter.letters._text import to_int
-from adapter.lexicon import Lexicon, load_lexicon
+from adapter.lexicon import LEXICON, Lexicon
 from adapter.scan import Match, PatternSet, Scanner, searchable
+from adapter.tables import mappings
 
 Status = Literal["present", "absent", "unknown"]
 #: ConText categories the adapter reads (medspacy's defaults use the first four names too).
@@ -304,7 +305,7 @@ os.register_at_fork(after_in_child=_after_fork)
 
 def mentions(texts: Sequence[Text], lexicon: Lexicon | None = None) -> list[Mention]:
     """Every lexicon phrase in the texts, with its ConText modifiers and sentence."""
-    lexicon = lexicon or load_lexicon()
+    lexicon = lexicon or mappings()[LEXICON]
     found: list[Mention] = []
     for source, text in texts:
         if not text.strip():
@@ -561,7 +562,7 @@ def finding(
     for both at once). For a request about ``region``, the finding's region rule says which mentions count;
     with ``credit`` (the request's treatment keys), a mention counts only when it names no treatment or one
     of them (improvement after acupuncture says nothing of physical therapy)."""
-    lexicon = lexicon or load_lexicon()
+    lexicon = lexicon or mappings()[LEXICON]
     rule = lexicon.findings[fact]
     present: list[Mention] = []
     absent: list[Mention] = []
@@ -615,7 +616,7 @@ def therapy_finding(
     """Whether earlier care of a kind is documented for this injury and region: a course given (present),
     stated as never given (absent: "has not had physical therapy"), or unknown. Plans, requests,
     recommendations, other people, other injuries and other body regions do not count."""
-    lexicon = lexicon or load_lexicon()
+    lexicon = lexicon or mappings()[LEXICON]
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:

@@ -35,12 +35,12 @@ from adapter.determination.evidence import (
     therapy_finding,
 )
 from adapter.determination.evidence import mentions as find_mentions
-from adapter.determination.mme import load_opioids, mme_per_day
-from adapter.determination.postsurgical import course_for, load_postsurgical
+from adapter.determination.mme import OPIOIDS, mme_per_day
+from adapter.determination.postsurgical import POSTSURGICAL, course_for
 from adapter.letters import _text
-from adapter.lexicon import Lexicon, load_lexicon
+from adapter.lexicon import LEXICON, Lexicon
 from adapter.model import DisputedItem, IMRCase
-from adapter.tables import label_window
+from adapter.tables import label_window, mappings
 
 
 class RequestFacts(BaseModel):
@@ -306,7 +306,7 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
                           supply_days=supply if isinstance(supply, float) else None)  # fmt: skip
         facts["mme_per_day"] = mme
         if mme and quantity:
-            opioids = load_opioids()
+            opioids = mappings()[OPIOIDS]
             at_threshold = int(quantity * min(1.0, opioids.wean_above / mme))
             facts["units_at_mme_threshold"] = at_threshold
             facts["units_after_taper_step"] = max(at_threshold, int(quantity * (1 - opioids.taper_step)))
@@ -351,7 +351,7 @@ def build_facts(
     lexicon: Lexicon | None = None,
 ) -> RequestFacts:
     """Facts from the pieces any input gives: the request, its numbers, and its context."""
-    lexicon = lexicon or load_lexicon()
+    lexicon = lexicon or mappings()[LEXICON]
     text = _text.collapse(request)
     category = categorise(text, codes)
     stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(label_window(text))
@@ -426,7 +426,7 @@ def build_facts(
         spinal_instability_diagnosis=diagnosis("spinal_instability"),
         surgery_related=bool(re.search(r"associated surgical|post-?op|pre-?op|surgical", text, re.IGNORECASE)),
         postsurgical_course=surgery.visits if surgery else None,
-        postsurgical_initial_course=load_postsurgical().initial_course(surgery) if surgery else None,
+        postsurgical_initial_course=mappings()[POSTSURGICAL].initial_course(surgery) if surgery else None,
         surgery_name=surgery.name if surgery else None,
         medications=taken.ingredients,
         opioid_in_use=evidence["opioid_in_use"].status,

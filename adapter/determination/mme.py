@@ -13,15 +13,13 @@ part is not stated: an unknown dose never counts as over a limit.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from adapter.lexicon import load_lexicon
-from adapter.tables import DEFAULT_MAPPINGS, load_table
+from adapter.lexicon import LEXICON, Lexicon
+from adapter.tables import TableFile, mappings
 
-__all__ = ["OpioidTable", "load_opioids", "mme_per_day"]
+__all__ = ["OPIOIDS", "OpioidTable", "mme_per_day"]
 
 _STRENGTH = re.compile(
     r"(?P<mg>\d+(?:\.\d+)?)\s*(?:/\s*\d+(?:\.\d+)?\s*)?(?P<unit>mg|mcg)\b|(?P<combo>\d+(?:\.\d+)?)\s*/\s*\d+(?:\.\d+)?",
@@ -49,8 +47,9 @@ class OpioidTable(_Table):
     named_strengths: dict[str, float]
 
     @model_validator(mode="after")
-    def _known_opioids(self) -> OpioidTable:
-        opioids = set(load_lexicon().drugs.get("opioid", {}))
+    def _known_opioids(self, info: ValidationInfo) -> OpioidTable:
+        lexicon: Lexicon = (info.context or {})["lexicon"]
+        opioids = set(lexicon.drugs.get("opioid", {}))
         unknown = (set(self.oral) | set(self.transdermal)) - opioids
         if unknown:
             raise ValueError(f"not opioids in the lexicon: {sorted(unknown)}")
@@ -59,10 +58,7 @@ class OpioidTable(_Table):
         return self
 
 
-@lru_cache(maxsize=4)
-def load_opioids(folder: Path = DEFAULT_MAPPINGS) -> OpioidTable:
-    table: OpioidTable = load_table(folder / "opioids.yaml", OpioidTable)
-    return table
+OPIOIDS = TableFile("opioids.yaml", OpioidTable, reads={"lexicon": LEXICON})
 
 
 def _strength(text: str, names: list[str], table: OpioidTable) -> tuple[float, str] | None:
@@ -83,8 +79,8 @@ def _strength(text: str, names: list[str], table: OpioidTable) -> tuple[float, s
 def mme_per_day(text: str, ingredient: str, *, doses_per_day: float | None, quantity: int | None,
                 supply_days: float | None, table: OpioidTable | None = None) -> float | None:  # fmt: skip
     """The daily dose in MME of an opioid request, or None when its strength or frequency is not stated."""
-    table = table or load_opioids()
-    names = [d.name for d in load_lexicon().drug_names if d.ingredient == ingredient]
+    table = table or mappings()[OPIOIDS]
+    names = [d.name for d in mappings()[LEXICON].drug_names if d.ingredient == ingredient]
     strength = _strength(text, names, table)
     if strength is None:
         return None

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from functools import cached_property, lru_cache
-from pathlib import Path
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from adapter.tables import DEFAULT_MAPPINGS, compiles, load_table
+from adapter.tables import TableFile, compiles, mappings
 
-__all__ = ["Surgery", "SurgeryTable", "course_for", "load_postsurgical"]
+__all__ = ["POSTSURGICAL", "Surgery", "SurgeryTable", "course_for"]
 
 
 class _Table(BaseModel):
@@ -44,16 +43,13 @@ class SurgeryTable(_Table):
         return int(surgery.visits * self.initial_course_fraction)
 
 
-@lru_cache(maxsize=4)
-def load_postsurgical(folder: Path = DEFAULT_MAPPINGS) -> SurgeryTable:
-    table: SurgeryTable = load_table(folder / "postsurgical.yaml", SurgeryTable)
-    return table
+POSTSURGICAL = TableFile("postsurgical.yaml", SurgeryTable)
 
 
 def course_for(region: str | None, texts: Sequence[str], table: SurgeryTable | None = None) -> Surgery | None:
     """The surgery whose course applies to a request for ``region``: the first in the table that the texts
     name and whose regions hold the request's."""
-    table = table or load_postsurgical()
+    table = table or mappings()[POSTSURGICAL]
     if region is None:
         return None
     for surgery in table.surgeries:

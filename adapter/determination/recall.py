@@ -22,7 +22,8 @@ from dataclasses import dataclass
 import orjson
 
 from adapter.determination.facts import Context, RequestFacts, build_facts
-from adapter.lexicon import Lexicon, load_lexicon
+from adapter.lexicon import LEXICON, Lexicon
+from adapter.tables import mappings
 
 #: How many requests' facts are kept (a few kilobytes each).
 MEMO_SIZE = 2048
@@ -73,7 +74,7 @@ class FactsMemo:
         lexicon: Lexicon | None = None,
     ) -> RequestFacts:
         """``build_facts(request, context, ...)``, recalled when the same was read with the same lexicon."""
-        lexicon = lexicon or load_lexicon()
+        lexicon = lexicon or mappings()[LEXICON]
         key = _digest(request, context, (quantity, frequency, weeks), codes)
         sources = tuple(source for source, _ in context.texts)
         with self._lock:

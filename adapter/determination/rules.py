@@ -10,18 +10,14 @@ from __future__ import annotations
 
 import re
 import string
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from adapter.actions import ReviewAction
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
-from adapter.errors import MappingTableError
-from adapter.lexicon import load_lexicon
-from adapter.tables import DEFAULT_MAPPINGS, SAFE_LOADER
+from adapter.lexicon import LEXICON, Lexicon
+from adapter.tables import TableFile
 
 _FACTS = set(RequestFacts.model_fields) - {"evidence"}
 
@@ -139,6 +135,9 @@ class Rule(BaseModel):
             _adverse_safe(self.when, "when")
         if (self.action is ReviewAction.MODIFIED) != (self.certify is not None):
             raise ValueError("certify goes with action A6, and A6 needs certify")
+        extra = _facts_in_expression(self.certify) - set(self.needs)
+        if extra:
+            raise ValueError(f"certify uses facts not in needs: {sorted(extra)}")
         fields = {f for _, f, _, _ in string.Formatter().parse(self.rationale) if f}
         if fields - _FACTS - {"guideline", "certified"}:
             raise ValueError(
@@ -153,10 +152,14 @@ class RuleSet(BaseModel):
     rules: list[Rule]
 
     @model_validator(mode="after")
-    def _unique(self) -> RuleSet:
+    def _unique(self, info: ValidationInfo) -> RuleSet:
         ids = [r.id for r in self.rules]
         if len(ids) != len(set(ids)):
             raise ValueError("rule ids must be unique")
+        lexicon: Lexicon = (info.context or {})["lexicon"]
+        unread = set(lexicon.findings) - STATUS_FACTS  # a finding no request fact holds is read and dropped
+        if unread:
+            raise ValueError(f"lexicon findings that are no request fact: {sorted(unread)}")
         return self
 
 
@@ -226,41 +229,7 @@ def fires(rule: Rule, facts: RequestFacts) -> bool:
     return holds(rule.when, facts)
 
 
-@lru_cache(maxsize=4)
-def load_rules(folder: Path = DEFAULT_MAPPINGS) -> RuleSet:
-    """The rules in ``folder/rules.yaml``, validated; ``MappingTableError`` with file and rule when broken, or
-    when the lexicon names a finding no request fact holds (it would be read and dropped)."""
-    path = folder / "rules.yaml"
-    unread = set(load_lexicon(folder).findings) - STATUS_FACTS
-    if unread:
-        raise MappingTableError(
-            f"lexicon findings that are no request fact: {sorted(unread)}", location=str(folder / "lexicon.yaml")
-        )
-    try:
-        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)
-        ruleset = RuleSet.model_validate(data)
-    except OSError as exc:
-        raise MappingTableError(f"cannot read the rules: {exc.strerror or exc}", location=str(path)) from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise MappingTableError(
-            "the rules are not valid YAML", location=f"{path}:{mark.line + 1}" if mark else str(path)
-        ) from exc
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = first["loc"]
-        rule_id = ""
-        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and isinstance(data, dict):
-            rule_id = f" (rule {data['rules'][loc[1]].get('id', loc[1])!r})"
-        where = ".".join(str(p) for p in loc)
-        raise MappingTableError(f"{where}{rule_id}: {first['msg']}", location=str(path)) from exc
-    for rule in ruleset.rules:
-        extra = _facts_in_expression(rule.certify) - set(rule.needs)
-        if extra:
-            raise MappingTableError(
-                f"rule {rule.id!r}: certify uses facts not in needs: {sorted(extra)}", location=str(path)
-            )
-    return ruleset
+RULES = TableFile("rules.yaml", RuleSet, reads={"lexicon": LEXICON})
 
 
 def render(rule: Rule, facts: RequestFacts, certified: float | None) -> str:

@@ -27,14 +27,14 @@ from typing import Any
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.deadlines import load_deadlines
+from adapter.deadlines import DEADLINES
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import load_pas, review_action_code
+from adapter.fhir.pas import PAS, review_action_code
 from adapter.letters.pdf import pdf_text
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
@@ -46,12 +46,12 @@ ADMINISTRATION_REFERENCE = (
 )
 LOINC = "http://loinc.org"
 #: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
-TRACKING_SYSTEM = load_tables().identifier_system("attachment-request")
+TRACKING_SYSTEM = mappings().tables.identifier_system("attachment-request")
 #: 8 CCR 9792.9.1: when the reviewer asks for reasonably necessary information, the decision is due at most 14
 #: days from the request for authorization: what is asked must come by then.
 INFORMATION_DAYS = 14
 #: The tag of a kept attachment: the line items (Claim item sequences) its text counts for.
-ATTACHMENT_TAG = load_tables().fhir.systems.attachment_line
+ATTACHMENT_TAG = mappings().tables.fhir.systems.attachment_line
 #: ``AttachTo`` (CDex cdex-claim-use): the adapter answers prior authorizations.
 PREAUTHORIZATION = "preauthorization"
 
@@ -66,14 +66,14 @@ class AttachmentError(MappingError):
 def information_due(received: datetime) -> datetime:
     """When the information asked for must have come: the end of the 14th day after the day of receipt
     (California's days, as the review clocks count them)."""
-    zone = load_deadlines().zone
+    zone = mappings()[DEADLINES].zone
     local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
     return datetime.combine(local.date() + timedelta(days=INFORMATION_DAYS), time(23, 59, 59), tzinfo=zone)
 
 
 def pend_number(item: JSON) -> str | None:
     """A pended item's pend reference number (its reviewAction number)."""
-    pas = load_pas()
+    pas = mappings()[PAS]
     for adjudication in item.get("adjudication", []):
         for action in _ext(adjudication, pas.extensions.review_action):
             for number in _ext(action, "number"):
@@ -114,7 +114,7 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
     number on each pended item, and one contained PASCommunicationRequest per LOINC code asked (each criterion's
     first code, most decisive first), named from ``communicationRequest``. ``lines``: only these items are
     asked anew; the asks of the others are kept as they are."""
-    pas = load_pas()
+    pas = mappings()[PAS]
     kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
             or (lines is not None and _line(c) not in lines)]  # fmt: skip
     claim = (response.get("request") or {}).get("reference")
@@ -275,7 +275,7 @@ def as_notes(bundle: JSON, lines: set[int]) -> JSON:
     copied["entry"] = [e for e in copied["entry"] if not attachment_lines(e["resource"])]
     first = copied["entry"][0]["resource"]
     index = Index.of_bundle(copied)
-    requested_url = load_pas().extensions.requested_service
+    requested_url = mappings()[PAS].extensions.requested_service
     # a PAS Claim names each line's request; an EHR request's context Bundle is that one request
     items: list[JSON] = (
         first.get("item", []) if first.get("resourceType") == "Claim" else [{"sequence": s} for s in lines]
@@ -306,7 +306,7 @@ def with_carried(bundle: JSON, brought: Sequence[Attachment], waiting: set[int])
     of the requests of their lines (none named: every line ``waiting``), out of the shared context."""
     contents = {id(a.content) for a in brought}
     entries = [e for e in bundle.get("entry", []) if id(e.get("resource")) not in contents]
-    tagged = [{"fullUrl": f"{load_tables().fhir.systems.carried_attachment}:{n}",
+    tagged = [{"fullUrl": f"{mappings().tables.fhir.systems.carried_attachment}:{n}",
                "resource": {**a.content, "meta": {"tag": line_tags(a.lines or sorted(waiting))}}}
               for n, a in enumerate(brought)]  # fmt: skip
     return as_notes({**bundle, "entry": entries + tagged}, waiting)
@@ -317,7 +317,7 @@ def carried_attachments(bundle: JSON, claim: JSON, earlier: JSON) -> list[Attach
     Claim did not have, whose value is a DocumentReference or QuestionnaireResponse in the Bundle or an inline
     Attachment; each for the items that name its sequence (``informationSequence``), or none named (every
     pended item) when no item does. The contents are the Bundle's own resources (not copies)."""
-    temp = load_pas().code_systems.temp_codes
+    temp = mappings()[PAS].code_systems.temp_codes
     before = [orjson.dumps(_value(i)) for i in earlier.get("supportingInfo", []) if isinstance(i, dict)]
     index = Index.of_bundle(bundle)
     found = []

@@ -21,18 +21,18 @@ from adapter.categories import categorise
 from adapter.errors import MappingError
 from adapter.fhir.navigate import closure
 from adapter.fhir.pas import (
+    PAS,
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
     Carrier,
     collection,
-    load_pas,
     review_action,
 )
 from adapter.fhir.pas import Code as PASCode
 from adapter.letters import requested_on, summary_text
-from adapter.lexicon import load_lexicon
+from adapter.lexicon import LEXICON
 from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
-from adapter.tables import Coding, Tables, load_tables
+from adapter.tables import Coding, Tables, mappings
 from adapter.types import JSON
 from adapter.version import __version__
 
@@ -123,7 +123,7 @@ class _Bundle:
 
 def case_to_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: datetime | None = None) -> JSON:
     """The case as a FHIR R4 transaction Bundle (a JSON-ready dict)."""
-    return _Builder(case, tables or load_tables(), generated_at or datetime.now(UTC)).build()
+    return _Builder(case, tables or mappings().tables, generated_at or datetime.now(UTC)).build()
 
 
 class _Builder:
@@ -136,7 +136,7 @@ class _Builder:
         self.key = case_key(case)
         self.generated_at = generated_at
         self.bundle = _Bundle(tables)
-        self.pas = load_pas()
+        self.pas = mappings()[PAS]
         self.carriers = [self.pas.carrier(categorise(item.requested)) for item in case.items]
 
     def ref(self, full_url: str) -> JSON:
@@ -329,7 +329,7 @@ class _Builder:
     def _medication(self, item: DisputedItem) -> JSON:
         """The drug as text, coded as its Claim item is (the services table's RxNorm code), else with its
         RxNorm ingredient when the request names exactly one known drug."""
-        drugs = {d.ingredient: d for d in load_lexicon().drugs_in(item.requested)}
+        drugs = {d.ingredient: d for d in mappings()[LEXICON].drugs_in(item.requested)}
         medication: JSON = {"text": item.requested}
         coding = self.tables.service_code(item.requested)
         if coding is not None and coding.system == self.systems["rxnorm"]:
@@ -562,7 +562,7 @@ def request_bundle(case: IMRCase, summary: str | None, *, tables: Tables | None 
     """The request side of a case as an EHR would hold it: Patient, Conditions, prior Procedures, the
     ServiceRequests, and the clinical summary as a text note (a DocumentReference). No decision, no
     guideline line and no rationale."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     entries = request_side(case_to_bundle(case, tables=tables))
     if summary and summary.strip():
         entries.append(_clinical_note(case, summary, entries, tables))
@@ -601,7 +601,7 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
     """A Da Vinci PAS 2.2.1 request Bundle for the case: a collection Bundle with its identifier and
     timestamp, the Claim first, then every resource the Claim refers to (directly or not) and the rest of
     the request side (prior treatment); no decision."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     generated_at = generated_at or datetime.now(UTC)
     full = case_to_bundle(case, tables=tables, generated_at=generated_at)
     claim = next(e for e in full["entry"] if e["resource"]["resourceType"] == "Claim")
@@ -612,7 +612,7 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
         side.append(note)
         full = {**full, "entry": [*full["entry"], note]}
         info = claim["resource"].setdefault("supportingInfo", [])
-        pas = load_pas()
+        pas = mappings()[PAS]
         report = pas.coding("report_type", pas.supporting_report_type)
         info.append({
             "extension": [{"url": pas.extensions.document_information, "extension": [
@@ -622,7 +622,7 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
             "valueReference": {"reference": note["fullUrl"]},
         })  # fmt: skip
     return collection(
-        load_pas().profiles.request_bundle,
+        mappings()[PAS].profiles.request_bundle,
         {"system": tables.identifier_system("pas-request"), "value": case_key(case)},
         generated_at.isoformat(timespec="seconds"),
         [claim, *side],

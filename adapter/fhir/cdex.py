@@ -23,7 +23,7 @@ from typing import Any
 from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
 from adapter.fhir.navigate import typed_id
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-cdex/StructureDefinition/cdex-task-attachment-request"
@@ -32,7 +32,7 @@ CDEX_TEMP = "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp"
 PA_LINE_NUMBER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-paLineNumber"
 NPI = "http://hl7.org/fhir/sid/us-npi"
 #: The adapter as the payer that asks (``Task.requester.identifier``).
-PAYER_ID = {"system": load_tables().identifier_system("payer"), "value": "imr-adapter"}
+PAYER_ID = {"system": mappings().tables.identifier_system("payer"), "value": "imr-adapter"}
 #: Task statuses after which nothing more comes (HRex task status): the request is closed.
 CLOSED = ("completed", "failed", "rejected", "cancelled", "entered-in-error")
 #: The resource types a completed Task's output may name as an attachment.
@@ -55,7 +55,7 @@ def contained_patient(patient: JSON | None, reference: JSON | None) -> JSON:
     identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
     if not identifiers:
         ref = str((reference or {}).get("reference", "unknown"))
-        identifiers = [{"system": load_tables().identifier_system("ehr-patient"), "value": ref}]
+        identifiers = [{"system": mappings().tables.identifier_system("ehr-patient"), "value": ref}]
     contained: JSON = {"resourceType": "Patient", "id": "patient", "identifier": identifiers}
     contained |= {k: found[k] for k in ("name", "birthDate", "gender") if found.get(k)}
     return contained
@@ -68,7 +68,7 @@ def contained_provider(provider: JSON | None, reference: JSON | None) -> JSON:
     identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
     npi = next((i for i in identifiers if i.get("system") == NPI), None)
     identifier = npi or (identifiers[0] if identifiers else
-                         {"system": load_tables().identifier_system("ehr-provider"),
+                         {"system": mappings().tables.identifier_system("ehr-provider"),
                           "value": str((reference or {}).get("reference", "unknown"))})  # fmt: skip
     role = "organization" if found.get("resourceType") == "Organization" else "practitioner"
     return {"resourceType": "PractitionerRole", "id": "practitionerrole",

@@ -31,12 +31,13 @@ from adapter.fhir.pas import (
     MODIFIER_SYSTEMS,
     NOT_APPLICABLE,
     OUTCOMES,
+    PAS,
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
-    load_pas,
     review_action_code,
 )
 from adapter.npi import NPI_SYSTEM
+from adapter.tables import mappings
 from adapter.types import JSON
 
 
@@ -432,7 +433,7 @@ def claim_npis(index: Index, claim: JSON) -> set[str]:
     ordering (requester) and rendering (performer) providers of the services it requests."""
     refs: list[Any] = [claim.get("provider")] + [t.get("provider") for t in claim.get("careTeam", [])]
     for item in claim.get("item", []):
-        for requested in _ext(item, load_pas().extensions.requested_service):
+        for requested in _ext(item, mappings()[PAS].extensions.requested_service):
             request = index.find(requested.get("valueReference")) or {}
             performers = request.get("performer", [])
             refs += [request.get("requester"), *(performers if isinstance(performers, list) else [performers])]
@@ -451,7 +452,7 @@ class _Checker:
         }
         self.faults: list[Fault] = []
         self.seen: set[tuple[int, str]] = set()
-        self.pas = load_pas()
+        self.pas = mappings()[PAS]
 
     def fault(self, location: str, rule: str, message: str) -> None:
         self.faults.append(Fault(location, str(RULES.get(rule, rule)), message))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from adapter.tables import ExtensionDefinition, ExtensionPart, Tables, load_tables
+from adapter.tables import ExtensionDefinition, ExtensionPart, Tables, mappings
 from adapter.types import JSON
 
 _EXTENSION = "http://hl7.org/fhir/StructureDefinition/Extension"
@@ -32,7 +32,7 @@ def _elements(part: ExtensionPart, path: str, at: str, url: str) -> list[JSON]:
 
 def structure_definition(definition_id: str, tables: Tables | None = None) -> JSON | None:
     """The StructureDefinition of one of the adapter's own extensions (None: no such extension)."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     definition: ExtensionDefinition | None = tables.fhir.extension_definitions.get(definition_id)
     if definition is None:
         return None
@@ -59,6 +59,6 @@ def structure_definition(definition_id: str, tables: Tables | None = None) -> JS
 
 def structure_definitions(tables: Tables | None = None) -> list[JSON]:
     """All of them, by id."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     found = [structure_definition(i, tables) for i in sorted(tables.fhir.extension_definitions)]
     return [d for d in found if d is not None]

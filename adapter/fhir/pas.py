@@ -6,15 +6,13 @@ Bundle, a reviewAction). The review actions themselves are ``adapter.actions``; 
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from adapter.actions import ReviewAction
 from adapter.fhir.navigate import closure, concept_text
-from adapter.tables import DEFAULT_MAPPINGS, load_table
+from adapter.tables import TableFile, mappings
 from adapter.types import JSON
 
 # --- the table -------------------------------------------------------------------------------------------
@@ -106,11 +104,7 @@ class PASTable(_Table):
         return {"system": getattr(self.code_systems, system), "code": code.code, "display": code.display}
 
 
-@lru_cache(maxsize=4)
-def load_pas(folder: Path | None = None) -> PASTable:
-    """``mappings/pas.yaml``, validated (``MappingTableError`` naming file:line when broken)."""
-    table: PASTable = load_table((folder or DEFAULT_MAPPINGS) / "pas.yaml", PASTable)
-    return table
+PAS = TableFile("pas.yaml", PASTable)
 
 
 def ordered(request: JSON) -> JSON | None:
@@ -140,7 +134,7 @@ def collection(profile: str, identifier: JSON, timestamp: str, start: list[JSON]
 
 def review_action_code(adjudications: list[JSON]) -> str | None:
     """The PAS review action code (A1, A3, ...) carried by an item's adjudications, if any."""
-    ext = load_pas().extensions
+    ext = mappings()[PAS].extensions
     for adjudication in adjudications:
         for action in adjudication.get("extension", []):
             if action.get("url") != ext.review_action:
@@ -154,7 +148,7 @@ def review_action_code(adjudications: list[JSON]) -> str | None:
 
 def review_action(code: str, *, number: str | None = None) -> JSON:
     """An adjudication carrying a PAS reviewAction: the X12 306 code and, for certified care, its number."""
-    pas = load_pas()
+    pas = mappings()[PAS]
     coding = {"system": pas.code_systems.review_action, "code": code, "display": ReviewAction(code).display}
     parts: list[JSON] = [{"url": pas.extensions.review_action_code, "valueCodeableConcept": {"coding": [coding]}}]
     if number is not None:

@@ -14,7 +14,7 @@ import copy
 
 from adapter.actions import ReviewAction
 from adapter.fhir.pas import review_action_code
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 #: What a request orders: (R4 element, R5 CodeableReference element) per resource type.
@@ -50,7 +50,7 @@ def is_r5(bundle: JSON) -> bool:
 def _outcome(code: str | None) -> JSON:
     """The R5 claim decision for an X12 review action (pending when there is none)."""
     action = ReviewAction(code) if code in set(ReviewAction) else ReviewAction.PENDED
-    return {"coding": [{"system": load_tables().system_uris["claim_decision_r5"], "code": action.decision_r5}]}
+    return {"coding": [{"system": mappings().tables.system_uris["claim_decision_r5"], "code": action.decision_r5}]}
 
 
 def r4_to_r5(bundle: JSON) -> JSON:
@@ -82,7 +82,8 @@ def r4_to_r5(bundle: JSON) -> JSON:
             for item, code in zip(resource.get("item", []), codes, strict=True):
                 item["reviewOutcome"] = {"decision": _outcome(code)}
             for note in resource.get("processNote", []):
-                note["type"] = {"coding": [{"system": load_tables().system_uris["note_type"], "code": note["type"]}]}
+                system = mappings().tables.system_uris["note_type"]
+                note["type"] = {"coding": [{"system": system, "code": note["type"]}]}
     return bundle
 
 

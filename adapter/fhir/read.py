@@ -14,7 +14,7 @@ from adapter.fhir.build import DATE_URLS
 from adapter.fhir.inbound import check_inbound, check_resource
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import load_pas, ordered, review_action_code
+from adapter.fhir.pas import PAS, ordered, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
     CaseDates,
@@ -31,7 +31,7 @@ from adapter.model import (
     Reviewer,
     TreatmentFact,
 )
-from adapter.tables import Tables, load_tables
+from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
 _DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
@@ -82,7 +82,7 @@ def bundle_to_case(data: JSON | list[JSON], *, tables: Tables | None = None) -> 
     if isinstance(data, dict) and is_r5(data):
         data = r5_to_r4(data)
     try:
-        return _Reader(_resources(data), tables or load_tables()).case()
+        return _Reader(_resources(data), tables or mappings().tables).case()
     except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
         if isinstance(exc, ValidationError):
             error = exc.errors()[0]
@@ -188,7 +188,7 @@ class _Reader:
         for line in sorted(claim.get("item", []), key=lambda i: i["sequence"]):
             n = line["sequence"]
             where = f"Claim.item[{n}]"
-            requested = _ext(line, load_pas().extensions.requested_service)
+            requested = _ext(line, mappings()[PAS].extensions.requested_service)
             request = self.r.resolve(requested[0]["valueReference"] if requested else None, where)
             decided = lines.get(n)
             if decided is None:

@@ -24,8 +24,8 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.request import RequestBundle, request_bundle
-from adapter.lexicon import load_lexicon
-from adapter.tables import load_tables
+from adapter.lexicon import LEXICON
+from adapter.tables import mappings
 from adapter.types import JSON
 
 AGE_EXTENSION_SUFFIX = "age-at-decision"
@@ -88,6 +88,7 @@ def _notes(ref: str, resource: JSON) -> list[Text]:
 def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Text]:
     """Every clinical text in the input, with where it came from (the requests' own notes aside)."""
     texts: list[Text] = []
+    letter_type = mappings().tables.fhir.document_type_text
     for ref, resource in entries:
         if id(resource) in skip:
             continue
@@ -100,9 +101,7 @@ def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Tex
             ]
         elif rtype == "Observation" and resource.get("valueString"):
             texts.append(_text(ref, str(resource["valueString"])))
-        elif (
-            rtype == "DocumentReference" and concept_text(resource.get("type")) != load_tables().fhir.document_type_text
-        ):
+        elif rtype == "DocumentReference" and concept_text(resource.get("type")) != letter_type:
             # clinical notes only: an IMR letter holds decisions, which a determination must never read
             for content in resource.get("content", []):
                 attachment = content.get("attachment", {})
@@ -117,7 +116,7 @@ def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Tex
 def _medication_list(resources: list[JSON]) -> list[str] | None:
     """The ingredients of the medications taken now (MedicationRequest and MedicationStatement, read as
     structured data); None when the input holds no medication resources."""
-    lexicon = load_lexicon()
+    lexicon = mappings()[LEXICON]
     listed = [r for r in resources if r.get("resourceType") in ("MedicationRequest", "MedicationStatement")]
     if not listed:
         return None
@@ -135,7 +134,7 @@ def _medication_list(resources: list[JSON]) -> list[str] | None:
 def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict[str, int]:
     """Prior sessions per therapy, counted from completed Procedures and ServiceRequests for the same body
     region (or none named)."""
-    lexicon = load_lexicon()
+    lexicon = mappings()[LEXICON]
     counts: dict[str, int] = {}
     for resource in resources:
         if id(resource) in exclude:
@@ -245,7 +244,7 @@ def requested_services(
     diagnoses = [t for t in (concept_text(c.get("code")) for c in conditions) if t]
 
     out = []
-    site_url = load_tables().fhir.extensions.body_site
+    site_url = mappings().tables.fhir.extensions.body_site
     labels = {ref: concept_text(ordered(request)) for ref, request in requests}
     for ref, request in requests:
         label = labels[ref]
@@ -261,7 +260,7 @@ def requested_services(
             texts=[*own[ref], *shared],
             diagnoses=diagnoses,
             # a ServiceRequest on its own says nothing about history: prior treatment stays unknown
-            prior=_prior(resources, exclude, load_lexicon().region(f"{label} {sites}"))
+            prior=_prior(resources, exclude, mappings()[LEXICON].region(f"{label} {sites}"))
             if shape != "service-request"
             else None,
             medication_list=medications,

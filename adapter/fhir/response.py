@@ -21,8 +21,8 @@ import orjson
 from adapter.actions import ReviewAction
 from adapter.determination import Citation, Determination
 from adapter.fhir.attachments import readdress_asks
-from adapter.fhir.pas import collection, load_pas, review_action, review_action_code
-from adapter.tables import Tables, load_tables
+from adapter.fhir.pas import PAS, collection, review_action, review_action_code
+from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 UNKNOWN_PATIENT: JSON = {"display": "unknown patient"}
 #: The system of logical references to resources on another server (``Type/id`` or ``urn:uuid`` as value).
-FOREIGN_REFERENCE_SYSTEM = load_tables().fhir.systems.ehr_reference
+FOREIGN_REFERENCE_SYSTEM = mappings().tables.fhir.systems.ehr_reference
 
 
 def logical(reference: JSON | None, base: str | None = None) -> JSON | None:
@@ -88,7 +88,7 @@ def citation_text(citation: Citation) -> str:
 
 def recommendation(answer: Determination) -> JSON:
     """What the rules recommend, as the recommendation extension's CodeableConcept (PAS review action)."""
-    return {"coding": [{"system": load_pas().code_systems.review_action, "code": answer.recommendation}]}
+    return {"coding": [{"system": mappings()[PAS].code_systems.review_action, "code": answer.recommendation}]}
 
 
 def claim_response(
@@ -104,7 +104,7 @@ def claim_response(
     authorization number (``preAuthRef``, and per item the reviewAction ``number``) and period; a modified
     item's ``addItem`` names what its Claim item does (``products`` by sequence: its productOrService, the
     PAS-coded service), else the request's own code."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     ext, systems = tables.fhir.extensions, tables.system_uris
     parties = parties or Parties()
     response_id = str(uuid.uuid4())
@@ -171,7 +171,7 @@ def claim_response(
 
 def authorization_period(start: datetime) -> JSON:
     """How long certified care is authorized from ``start`` (``mappings/pas.yaml``)."""
-    end = start + timedelta(days=load_pas().authorization_days)
+    end = start + timedelta(days=mappings()[PAS].authorization_days)
     return {"start": start.date().isoformat(), "end": end.date().isoformat()}
 
 
@@ -179,7 +179,7 @@ def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON)
     """Put an item's review action on it; certified care also gets its authorization number (returned) and
     period (``itemPreAuthPeriod``, in place of any before). A pended item carries the same number as its pend
     reference number, which an update or a later decision keeps (it is the item's, under the ClaimResponse)."""
-    pas = load_pas()
+    pas = mappings()[PAS]
     numbered = action.certifies or action is ReviewAction.PENDED
     number = f"{response_id}-{item['itemSequence']}" if numbered else None
     item["adjudication"] = [review_action(action, number=number)]
@@ -215,8 +215,8 @@ def response_bundle(response: JSON, full_url: str, request: JSON | None = None, 
     every resource of the ``request`` Bundle the ClaimResponse refers to, directly or not, so that each
     reference resolves inside it."""
     return collection(
-        load_pas().profiles.response_bundle,
-        {"system": load_tables().identifier_system("pas-response"), "value": response["id"]},
+        mappings()[PAS].profiles.response_bundle,
+        {"system": mappings().tables.identifier_system("pas-response"), "value": response["id"]},
         timestamp,
         [{"fullUrl": full_url, "resource": response}],
         (request or {}).get("entry", []),
@@ -235,8 +235,8 @@ def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: s
             answer[party] = claim[element]
     readdress_asks(answer)  # what is asked, asked by and of the inquiry's parties
     return collection(
-        load_pas().profiles.inquiry_response_bundle,
-        {"system": load_tables().identifier_system("pas-inquiry-response"), "value": response["id"]},
+        mappings()[PAS].profiles.inquiry_response_bundle,
+        {"system": mappings().tables.identifier_system("pas-inquiry-response"), "value": response["id"]},
         timestamp,
         [{"fullUrl": full_url, "resource": answer}],
         inquiry.get("entry", [])[1:],

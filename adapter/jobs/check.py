@@ -17,9 +17,9 @@ from adapter.exchange.client import FHIRClient
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import response_faults
 from adapter.model import Decision, DisputedItem, GuidelineBasis, IMRCase, Layout
-from adapter.tables import load_tables
+from adapter.tables import mappings
 
-TAG_SYSTEM = load_tables().fhir.systems.conformance_check
+TAG_SYSTEM = mappings().tables.fhir.systems.conformance_check
 PAS_SUBMIT = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
 
 

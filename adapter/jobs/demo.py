@@ -34,7 +34,7 @@ from adapter.letters import parse_letter, summary_text
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of, response_of
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
-from adapter.tables import load_tables
+from adapter.tables import mappings
 
 #: The reviewer the demo plays (an NPI of the documented example form, not a real physician's).
 DEMO_REVIEWER = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"},
@@ -194,7 +194,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     who |= {f"Patient/{p['id']}": _age_sex(p) for p in people if p.get("id")}
     asked = {(response_of(t), first_input(t, "item-sequence")): inputs(t, "documentation-missing") for t in tasks}
     rows = []
-    extensions = load_tables().fhir.extensions
+    extensions = mappings().tables.fhir.extensions
     recommendation = extensions.recommendation
     for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):
         notes = {n["number"]: n["text"] for n in response.get("processNote", [])}

@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 
-from adapter.determination import AdversePolicy, RequestFacts, determine_all, facts_from_letter, load_rules
+from adapter.determination import RULES, AdversePolicy, RequestFacts, determine_all, facts_from_letter
 from adapter.determination.facts import letter_summary
 from adapter.errors import InputError
 from adapter.fhir.request_facts import requested_services
 from adapter.inputs import read_letter
 from adapter.letters import parse_letter
+from adapter.tables import mappings
 
 
 def request_facts(path: Path) -> tuple[str | None, list[tuple[str, RequestFacts]]]:
@@ -38,7 +39,7 @@ def request_facts(path: Path) -> tuple[str | None, list[tuple[str, RequestFacts]
 def determine_file(path: Path, adverse: AdversePolicy = "pend") -> dict[str, Any]:
     """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
     case_number, found = request_facts(path)
-    answers = determine_all([facts for _, facts in found], load_rules(), adverse=adverse)
+    answers = determine_all([facts for _, facts in found], mappings()[RULES], adverse=adverse)
     return {
         "input": str(path),
         "case_number": case_number,

@@ -12,7 +12,7 @@ from adapter.exchange.client import FHIRClient
 from adapter.fhir import bundle_to_case
 from adapter.fhir.navigate import typed_id
 from adapter.model import IMRCase
-from adapter.tables import Tables, load_tables
+from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
 
@@ -61,7 +61,7 @@ def pull_cases(
     client: FHIRClient, *, since: date | datetime | None = None, tables: Tables | None = None
 ) -> Iterator[IMRCase | AdapterError]:
     """Each case the adapter wrote to the server (changed since ``since``), or the error reading it."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     params: dict[str, str] = {"identifier": f"{tables.identifier_system('claim-response')}|", "_count": "50"}
     if since is not None:
         params["_lastUpdated"] = f"ge{since.isoformat()}"

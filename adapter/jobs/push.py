@@ -15,7 +15,7 @@ from adapter.exchange.client import AsyncFHIRClient
 from adapter.fhir import case_to_bundle
 from adapter.inputs import read_letter
 from adapter.letters import parse_letter
-from adapter.tables import Tables, load_tables
+from adapter.tables import Tables, mappings
 
 Status = Literal["created", "already present", "failed"]
 
@@ -73,7 +73,7 @@ async def push_letters(
     advance: Callable[[int], None] | None = None,
 ) -> list[PushResult]:
     """Every letter's Bundle posted as one transaction; the failures (parse or server) are results too."""
-    tables = tables or load_tables()
+    tables = tables or mappings().tables
     results: list[PushResult] = []
     primed: set[str] = set()
     for start in range(0, len(paths), chunk):

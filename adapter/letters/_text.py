@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
-from adapter.lexicon import load_lexicon
+from adapter.lexicon import LEXICON
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
+from adapter.tables import mappings
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\u200b\ufeff]")
 _OTHER_SPACE = re.compile(r"[^\S\n ]")  # tabs, form feeds, no-break and other Unicode spaces
@@ -188,7 +189,7 @@ _TRIGGER = re.compile(rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\
 def _history_pattern() -> re.Pattern[str]:
     """ "12 sessions of physical therapy", "6 prior chiropractic visits", "chiro x6", "acupuncture for 8
     sessions", "three prior ESIs": therapy names from the lexicon."""
-    lexicon = load_lexicon()
+    lexicon = mappings()[LEXICON]
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
     injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
     said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
@@ -221,7 +222,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
     facts: list[TreatmentFact] = []
     flat = collapse(summary)
     seen: set[int] = set()
-    lexicon = load_lexicon()
+    lexicon = mappings()[LEXICON]
     # The full pattern is slow to try at every position: try it only around the words a count stands by.
     for trigger in _TRIGGER.finditer(flat):
         window_start = max(0, trigger.start() - 80)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapter.determination import Determination, RuleSet, load_rules
+from adapter.determination import RULES, Determination, RuleSet
 from adapter.determination.documentation import Need
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import RequestFacts
@@ -27,6 +27,7 @@ from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.request_facts import SESSION_COUNT_SUFFIX, injury_date
+from adapter.tables import mappings
 from adapter.types import JSON
 
 if TYPE_CHECKING:
@@ -249,7 +250,7 @@ def case_context(
     request = request_bundle(data, checked=True)
     resources = request.resources
     key, label, patient = _patient(request, response.get("patient"))
-    rules = rules or load_rules()
+    rules = rules or mappings()[RULES]
     items = [
         CaseItem(
             sequence=r.sequence or n,

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.deadlines import Clock, clock_of, due, load_deadlines
+from adapter.deadlines import DEADLINES, Clock, clock_of, due
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import concept_text
-from adapter.fhir.pas import load_pas, ordered, review_action_code
+from adapter.fhir.pas import PAS, ordered, review_action_code
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.response import (
     adjudicate,
@@ -45,7 +45,7 @@ from adapter.fhir.response import (
 )
 from adapter.npi import NPI_SYSTEM, npi_problem
 from adapter.review.person import Person, contain
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from adapter.fhir.request_facts import Requested
 
 #: The codes of review Task inputs and outputs (``Task.input.type``, ``Task.output.type``).
-REVIEW_SYSTEM = load_tables().fhir.systems.review
+REVIEW_SYSTEM = mappings().tables.fhir.systems.review
 #: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
 DECISIONS = (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
 TASK_CODE = {
@@ -76,7 +76,7 @@ class ReviewTask:
 def task_identifier(value: str) -> JSON:
     """The business identifier of a Task the adapter makes, a review Task or the EHR Task that reports an
     answer: one system for both, the identifier system of kind "task" in ``mappings/fhir.yaml``."""
-    return {"system": load_tables().identifier_system("task"), "value": value}
+    return {"system": mappings().tables.identifier_system("task"), "value": value}
 
 
 def _typed(code: str, value_key: str, value: Any) -> JSON:
@@ -97,7 +97,7 @@ def _answer(response_id: str) -> JSON:
 
 def _status(action: ReviewAction) -> JSON:
     """``businessStatus``: where the review stands, as its X12 306 review action."""
-    coding = {"system": load_pas().code_systems.review_action, "code": action.value, "display": action.display}
+    coding = {"system": mappings()[PAS].code_systems.review_action, "code": action.value, "display": action.display}
     return {"coding": [coding], "text": action.label}
 
 
@@ -135,7 +135,7 @@ def decision_of(task: JSON) -> ReviewAction | None:
 
 def due_of(task: JSON) -> datetime:
     """When a review Task is due, in California time."""
-    return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(load_deadlines().zone)
+    return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(mappings()[DEADLINES].zone)
 
 
 def review_tasks(
@@ -327,7 +327,7 @@ def sequence_of(task: JSON) -> int:
 def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datetime | None = None) -> tuple[JSON, JSON]:
     """The completed Task and the ClaimResponse's next version (copies; the inputs are left as they were)."""
     task, response = orjson.loads(orjson.dumps(task)), orjson.loads(orjson.dumps(response))
-    pas = load_pas()
+    pas = mappings()[PAS]
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     stamp = moment.isoformat(timespec="milliseconds")
     action, sequence = decision.action, sequence_of(task)
@@ -381,7 +381,7 @@ def _name_reviewer(response: JSON, person: Person) -> None:
     """The ClaimResponse names the reviewer who decided: their Practitioner contained, referred to by the
     adapter's ``reviewer`` extension."""
     contain(response, person)
-    url = load_tables().fhir.extensions.reviewer
+    url = mappings().tables.fhir.extensions.reviewer
     response["extension"] = [e for e in response["extension"] if e.get("url") != url]
     response["extension"].append({"url": url, "valueReference": person.reference()})
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from adapter.config import ServiceSettings
-from adapter.determination import AdversePolicy, Determination, RuleSet, determine_all, load_rules
+from adapter.determination import RULES, AdversePolicy, Determination, RuleSet, determine_all
 from adapter.determination.documentation import Need
 from adapter.errors import AdapterError, RequestConflictError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
@@ -22,12 +22,12 @@ from adapter.fhir.response import Parties, claim_response, detached, response_bu
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.cases import CaseContext, case_context
 from adapter.service.state import Recording, Store
-from adapter.tables import Tables, load_tables
+from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
-DETERMINATION_SYSTEM = load_tables().identifier_system("determination")
+DETERMINATION_SYSTEM = mappings().tables.identifier_system("determination")
 #: The tag on the payer's copy that says which version of the adapter's ClaimResponse it is.
-VERSION_TAG_SYSTEM = load_tables().fhir.systems.determination_version
+VERSION_TAG_SYSTEM = mappings().tables.fhir.systems.determination_version
 
 
 def service_limits(service: ServiceSettings) -> Limits:
@@ -70,7 +70,7 @@ def decide(
 ) -> Decided:
     """A ServiceRequest, context Bundle or PAS Bundle (as the edge read it, or JSON) -> its ClaimResponse
     (``MappingError`` when unreadable; ``checked``: the caller already ran the edge check on ``data``)."""
-    rules = rules or load_rules()
+    rules = rules or mappings()[RULES]
     bundle = request_bundle(data, checked=checked, limits=limits)
     requested = requested_services(bundle, limits=limits)
     answers = list(zip(requested, determine_all([r.facts for r in requested], rules, adverse=adverse), strict=True))

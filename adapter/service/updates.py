@@ -18,12 +18,13 @@ from adapter.fhir.attachments import ask, carried_attachments, pended_lines, wit
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import load_pas, review_action_code
+from adapter.fhir.pas import PAS, review_action_code
 from adapter.fhir.response import adjudicate, authorization_period, settle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.tasks import sequence_of
 from adapter.service.pipeline import answered_before, decide, for_payer
 from adapter.service.state import Store
+from adapter.tables import mappings
 from adapter.types import JSON
 
 
@@ -64,7 +65,7 @@ def changes(claim: JSON, answered: JSON) -> Changes:
     """From the update's flags (spec-69, spec-71) and the items answered before: which sequences to determine
     again (flagged infoChanged, or new) and which are cancelled (infoCancelled true; every one when the Claim
     itself carries certificationType 3, Cancel)."""
-    pas = load_pas()
+    pas = mappings()[PAS]
     ext = pas.extensions
     before = {i.get("itemSequence") for i in answered.get("item", [])}
     kinds = [e.get("valueCodeableConcept", {}) for e in _ext(claim, ext.certification_type)]

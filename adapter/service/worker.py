@@ -29,7 +29,7 @@ from adapter.errors import AdapterError, AuthError, MappingError, PagingError, R
 from adapter.exchange import FHIRClient
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.navigate import typed_id
-from adapter.fhir.pas import REQUEST_RESOURCES, load_pas, review_action_code
+from adapter.fhir.pas import PAS, REQUEST_RESOURCES, review_action_code
 from adapter.fhir.payer import payer_transaction
 from adapter.fhir.r5 import is_r5
 from adapter.review.tasks import response_of, task_identifier
@@ -39,7 +39,7 @@ from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, recording, warm_up
 from adapter.service.state import EHR_TASK, Recording, Store, micros
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 log = logging.getLogger("adapter.service.worker")
@@ -80,7 +80,7 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
         "status": action.task_status,
         "intent": "order",
         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-        "businessStatus": {"coding": [{"system": load_pas().code_systems.review_action, "code": action}]},
+        "businessStatus": {"coding": [{"system": mappings()[PAS].code_systems.review_action, "code": action}]},
         "focus": {"reference": f"{request['resourceType']}/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),
         "description": _latest_note(response)[:1000],
@@ -555,7 +555,7 @@ class SyncWorker:
         ``$submit``) have no EHR Task and are passed over; a failed write goes to the dead letters."""
         cursor = int(self.store.cursor(REVIEWS_CURSOR) or 0)
         written = 0
-        service_request = load_tables().fhir.extensions.service_request
+        service_request = mappings().tables.fhir.extensions.service_request
         while batch := self.store.completed_reviews(cursor):
             for updated, task in batch:
                 response = self.store.claim_response(response_of(task))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
-from adapter.deadlines import load_deadlines
+from adapter.deadlines import DEADLINES
 from adapter.determination.engine import PENDED_FOR_PHYSICIAN, PENDED_NO_RULE
 from adapter.fhir.attachments import asked_on, attachment_lines, pended_lines
 from adapter.fhir.pas import review_action_code
@@ -28,7 +28,7 @@ from adapter.review.tasks import (
     response_of,
     sequence_of,
 )
-from adapter.tables import load_tables
+from adapter.tables import mappings
 from adapter.types import JSON
 
 #: The part of a pended item's rationale that says why it is pended, not why it should be decided so.
@@ -135,7 +135,7 @@ def documents(texts: Iterable[tuple[str, str]], facts: Sequence[tuple[Fact, int 
 
 def _decisive(response: JSON, sequence: int) -> list[JSON]:
     """The evidence the recommendation's rules read for an item (the ClaimResponse's evidence extensions)."""
-    url = load_tables().fhir.extensions.evidence
+    url = mappings().tables.fhir.extensions.evidence
     item: JSON = next((i for i in response.get("item", []) if i.get("itemSequence") == sequence), {})
     return [{p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in e["extension"]}
             for e in item.get("extension", []) if e.get("url") == url]  # fmt: skip
@@ -304,7 +304,7 @@ def _patient_label(task: JSON) -> str:
 
 def due_today(case: QueueCase, now: datetime) -> bool:
     """Whether a case has an item due by the end of today (California's day) or overdue."""
-    zone = load_deadlines().zone
+    zone = mappings()[DEADLINES].zone
     end = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), datetime.min.time(), zone)
     return case.due < end
 

@@ -475,9 +475,9 @@ def test_sigterm_finishes_the_request_in_flight_and_stops(tmp_path: Path) -> Non
 def test_dead_letters_replay_and_tasks_back_to_the_ehr(tmp_path: Path, ehr_url: str, payer: FHIRClient) -> None:
     from adapter.service import wire
     from adapter.service.worker import cursor_name
-    from adapter.tables import load_tables
+    from adapter.tables import mappings
 
-    task_system = load_tables().identifier_system("task")
+    task_system = mappings().tables.identifier_system("task")
 
     settings = load_settings()
     service = settings.service.model_copy(update={"state_url": f"sqlite:///{tmp_path}/w.db", "ehr_task": True})
