@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from adapter import MappingTableError
-from adapter.tables import mappings
-from tests.conftest import replace_once
+from adapter.tables import TableFile, mappings
+from tests.conftest import ROOT, replace_once
 
 
 @pytest.fixture
@@ -78,3 +81,37 @@ def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
     with pytest.raises(MappingTableError) as raised:
         mappings(mappings_copy)[RULES]
     assert "lexicon findings that are no request fact: ['gut_feeling']" in raised.value.message
+
+
+def _declared() -> list[TableFile[Any]]:
+    """Every table the adapter declares: the ``TableFile`` of each module of the package."""
+    import adapter
+
+    names = [m.name for m in pkgutil.walk_packages(adapter.__path__, "adapter.")
+             if not m.name.endswith("__main__") and ".migrations" not in m.name]  # fmt: skip
+    modules = [importlib.import_module(name) for name in names]
+    found = {id(v): v for m in modules for v in vars(m).values() if isinstance(v, TableFile)}
+    return list(found.values())
+
+
+def test_every_table_is_declared_once_and_loads_once_per_folder() -> None:
+    """Each file under mappings/ is one TableFile, read through the one loader; a folder's tables load once."""
+    declared = _declared()
+    assert sorted(t.file for t in declared) == sorted(p.name for p in (ROOT / "mappings").glob("*.yaml"))
+    shipped = mappings()
+    assert mappings(ROOT / "mappings") is shipped
+    for table in declared:
+        assert shipped[table] is shipped[table]
+    assert shipped.tables is shipped.tables
+
+
+def test_a_table_is_checked_against_the_tables_of_its_own_folder(mappings_copy: Path) -> None:
+    """The opioid table is checked against the lexicon beside it (which here has one opioid more), not the
+    shipped one."""
+    from adapter.determination.mme import OPIOIDS
+
+    replace_once(mappings_copy / "opioids.yaml", "  tramadol: 0.1", "  tramadol: 0.1\n  levorphanol: 11")
+    replace_once(
+        mappings_copy / "lexicon.yaml", "    tramadol: {", '    levorphanol: {rxnorm: "6378"}\n    tramadol: {'
+    )
+    assert mappings(mappings_copy)[OPIOIDS].oral["levorphanol"] == 11
