@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_SANDBOX_DIR",
     "SEKMET_VERSION",
     "AuthSettings",
+    "AuthType",
     "DeterminationSettings",
     "OIDCSettings",
     "RetrySettings",
@@ -65,12 +66,16 @@ DEFAULT_MAX_TEXT = 100_000
 DEFAULT_MAX_CLINICAL_TEXT = 150_000
 
 
+#: The ways to authenticate to a FHIR server; each has its flow in ``adapter.exchange.auth.FLOWS``.
+AuthType = Literal["none", "bearer", "basic", "smart"]
+
+
 class AuthSettings(BaseModel):
     """How to authenticate to one FHIR server. Secrets are ``SecretStr``: never printed or logged."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["none", "bearer", "basic", "smart"] = "none"
+    type: AuthType = "none"
     token: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None

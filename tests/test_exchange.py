@@ -7,6 +7,7 @@ import inspect
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pytest_httpx import HTTPXMock
 
-from adapter.config import AuthSettings, RetrySettings
+from adapter.config import AuthSettings, AuthType, RetrySettings
 from adapter.errors import (
     AuthConfigError,
     AuthError,
@@ -28,6 +29,7 @@ from adapter.errors import (
 )
 from adapter.exchange import AsyncFHIRClient, BearerAuth, FHIRClient, SMARTBackendAuth, auth_from_settings
 from adapter.exchange._base import retry_after, translate_transport
+from adapter.exchange.auth import FLOWS
 
 BASE = "http://fhir.test/fhir"
 PATIENT = {"resourceType": "Patient", "id": "p1", "meta": {"versionId": "1"}}
@@ -342,6 +344,11 @@ class TestAuth:
         assert isinstance(auth_from_settings(settings, BASE), BearerAuth)
         with pytest.raises(AuthConfigError):
             auth_from_settings(AuthSettings(type="smart"), BASE)
+
+    def test_every_auth_type_has_its_flow(self) -> None:
+        """A new auth type is its name and settings in adapter.config and its flow in FLOWS (the CLI offers them)."""
+        assert list(FLOWS) == list(get_args(AuthType))
+        assert auth_from_settings(AuthSettings(), BASE) is None
 
 
 def test_models_on_request(httpx_mock: HTTPXMock) -> None:

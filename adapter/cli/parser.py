@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, get_args
 
 from adapter.cli.demo import cmd_demo
 from adapter.cli.letters import cmd_convert, cmd_determine, cmd_facts, cmd_parse, cmd_to_case
 from adapter.cli.servers import cmd_check, cmd_pull, cmd_push, cmd_sandbox
 from adapter.cli.service import cmd_db, cmd_replay, cmd_reviewer, cmd_serve, cmd_sync
+from adapter.config import AuthType
 from adapter.version import __version__
 
 
@@ -20,7 +21,7 @@ def _server_flags(parser: argparse.ArgumentParser, role: str) -> None:
     group.add_argument(
         "--server", metavar="URL", help=f"FHIR base URL (default: {role}_url from the settings, else the sandbox's)"
     )
-    group.add_argument("--auth", choices=("none", "bearer", "basic", "smart"), help="how to authenticate")
+    group.add_argument("--auth", choices=get_args(AuthType), help="how to authenticate")
     group.add_argument("--token", help=f"bearer token (prefer {prefix}_AUTH__TOKEN: flags show in ps)")
     group.add_argument("--username", help="basic auth user")
     group.add_argument("--password", help=f"basic auth password (prefer {prefix}_AUTH__PASSWORD)")
