@@ -3,12 +3,18 @@ replica runs it (the same statements run on PostgreSQL in tests/integration)."""
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import insert
 
+from adapter.errors import StateError
 from adapter.service.schema import audit
 from adapter.service.state import Store
+from adapter.service.state import db as state_db
 
 
 @pytest.fixture
@@ -56,3 +62,60 @@ def test_audit_rows_are_cut_to_their_columns_newest_first(store: Store) -> None:
     newest, oldest = store.audit_log()
     assert oldest[1:] == ("ehr-client", "create", "ServiceRequest/1", "201")
     assert len(newest[1]) == audit.c.who.type.length and len(newest[3]) == audit.c.target.type.length
+
+
+def test_db_a_read_does_not_wait_for_the_writer(store: Store) -> None:
+    """A read (``processed``, ``claim_response``, ``audit_log``...) reads the last commit beside a writer in the
+    middle of its transaction: it neither waits for it nor sees its uncommitted rows."""
+    store.mark("before")
+    writing, done = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with store.transaction() as db:
+            db.execute(insert(audit), {"at": "2026-12-03T12:00:00Z", "who": "w", "action": "a", "outcome": "o"})
+            writing.set()
+            done.wait(timeout=30)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert writing.wait(timeout=30)
+        started = time.monotonic()
+        assert store.claimed("before") and store.processed("before") is None
+        assert store.claim_response("none") is None and store.search() == (0, [])
+        assert time.monotonic() - started < 5  # the writer's lock is held till ``done``: 30 s
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert store.audit_log()[0][1] == "w"
+
+
+def test_db_writers_in_several_processes_each_take_their_turn(store: Store, tmp_path: Path) -> None:
+    """Writers in processes forked from one another (``serve --processes``) queue for the file's one writer:
+    every write lands."""
+    store.mark("parent")  # the parent has written (and holds its queue's lock file open) before it forks,
+    store.close()  # as ``serve`` does, with no connection open (none crosses a fork)
+    context = multiprocessing.get_context("fork")
+
+    def marks(n: int) -> None:
+        for i in range(40):
+            store.mark(f"{n}-{i}")
+
+    processes = [context.Process(target=marks, args=(n,)) for n in range(3)]
+    for process in processes:
+        process.start()
+    marks(3)
+    for process in processes:
+        process.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0, 0, 0]
+    assert all(store.claimed(f"{n}-{i}") for n in range(4) for i in range(40))
+
+
+def test_db_a_transaction_inside_another_of_the_same_thread_fails_as_busy(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction begun inside another on the same thread cannot have the writer's turn: after the busy wait
+    it is a ``StateError``, as SQLite's own busy wait ends, not a hang."""
+    monkeypatch.setattr(state_db, "BUSY_SECONDS", 0.2)
+    with pytest.raises(StateError), store.transaction():
+        store.mark("inner")

@@ -71,8 +71,8 @@ class Recording:
 def keep_version(db: Connection, response: JSON) -> None:
     """Keep this version of a ClaimResponse for _history."""
     version = int(response.get("meta", {}).get("versionId", 1))
-    db.execute(insert(claim_response_versions).values(id=response["id"], version=version,
-                                                       resource=orjson.dumps(response).decode()))  # fmt: skip
+    db.execute(insert(claim_response_versions), {"id": response["id"], "version": version,
+                                                  "resource": orjson.dumps(response).decode()})  # fmt: skip
 
 
 class Answers(Progress):
@@ -96,29 +96,30 @@ class Answers(Progress):
             if not self._claim(db, business_key, response["id"]):
                 raise RequestConflictError()
         updated = response["meta"]["lastUpdated"]
+        # each statement with its values apart (executemany for several rows): compiled once per process, not
+        # per row
         db.execute(
-            insert(claim_responses).values(
-                id=response["id"],
-                patient=r.patient,
-                request=r.request,
-                outcome=response.get("outcome"),
-                last_updated=updated,
-                updated_us=micros(updated),
-                resource=orjson.dumps(response).decode(),
-            )
+            insert(claim_responses),
+            {
+                "id": response["id"],
+                "patient": r.patient,
+                "request": r.request,
+                "outcome": response.get("outcome"),
+                "last_updated": updated,
+                "updated_us": micros(updated),
+                "resource": orjson.dumps(response).decode(),
+            },
         )
-        for review in r.reviews:
-            db.execute(
-                insert(tasks).values(**task_row(review.resource), documents=orjson.dumps(review.documents).decode())
-            )
+        if r.reviews:
+            db.execute(insert(tasks), [{**task_row(review.resource), "documents": orjson.dumps(review.documents)
+                                        .decode()} for review in r.reviews])  # fmt: skip
         if r.case is not None:
-            db.execute(insert(review_cases).values(id=response["id"], patient=r.case.patient_key,
-                                                   received_us=micros(r.case.received.isoformat()),
-                                                   context=r.case.model_dump_json()))  # fmt: skip
+            db.execute(insert(review_cases), {"id": response["id"], "patient": r.case.patient_key,
+                                              "received_us": micros(r.case.received.isoformat()),
+                                              "context": r.case.model_dump_json()})  # fmt: skip
         if r.forward is not None:
-            db.execute(
-                insert(outbox).values(claim_response_id=response["id"], payload=orjson.dumps(r.forward).decode())
-            )
+            db.execute(insert(outbox), {"claim_response_id": response["id"],
+                                        "payload": orjson.dumps(r.forward).decode()})  # fmt: skip
         if r.ehr_task is not None:
             owed = {"task": r.ehr_task}
             db.execute(insert(dead_letters).values(source=EHR_TASK, item_key=r.key or response["id"], reason=OWED,
@@ -140,7 +141,7 @@ class Answers(Progress):
         return str(response["id"])
 
     def claim_response(self, rid: str) -> JSON | None:
-        with self.transaction() as db:
+        with self.reading() as db:
             row = db.execute(select(claim_responses.c.resource).where(claim_responses.c.id == rid)).scalar()
         return orjson.loads(row) if row else None
 
@@ -159,13 +160,13 @@ class Answers(Progress):
     def claim_response_versions(self, rid: str) -> list[JSON]:
         """Every version of a ClaimResponse, newest first (none: no such ClaimResponse)."""
         table = claim_response_versions
-        with self.transaction() as db:
+        with self.reading() as db:
             rows = db.execute(select(table.c.resource).where(table.c.id == rid).order_by(table.c.version.desc()))
             return [orjson.loads(r) for r in rows.scalars()]
 
     def resource(self, rtype: str, rid: str) -> JSON | None:
         """A resource a PAS request held, as stored with its answer."""
-        with self.transaction() as db:
+        with self.reading() as db:
             row = db.execute(
                 select(stored_resources.c.resource).where(
                     stored_resources.c.type == rtype, stored_resources.c.id == rid
@@ -176,7 +177,7 @@ class Answers(Progress):
     def resources_of(self, rid: str) -> list[JSON]:
         """The resources stored with a ClaimResponse's requests (the first and its updates)."""
         table = stored_resources
-        with self.transaction() as db:
+        with self.reading() as db:
             rows = db.execute(select(table.c.resource).where(table.c.claim_response_id == rid)).scalars()
             return [orjson.loads(r) for r in rows]
 
@@ -186,7 +187,7 @@ class Answers(Progress):
         if not members or not providers:
             return []
         table = inquiry_keys
-        with self.transaction() as db:
+        with self.reading() as db:
             rows = db.execute(
                 select(table.c.claim_response_id)
                 .distinct()
@@ -212,7 +213,7 @@ class Answers(Progress):
         where = [column == value for column, value in ((table.c.patient, patient), (table.c.request, request),
                                                         (table.c.outcome, outcome)) if value is not None]  # fmt: skip
         where += instants(table.c.updated_us, updated)
-        with self.transaction() as db:
+        with self.reading() as db:
             total = db.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
             rows = db.execute(
                 select(table.c.resource)

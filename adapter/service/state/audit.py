@@ -27,7 +27,7 @@ def audit_row(who: str, action: str, target: str | None, outcome: str) -> dict[s
 
 def write_audit(db: Connection, who: str, action: str, target: str | None, outcome: str) -> None:
     """One audit row, in the caller's transaction (with the change it records)."""
-    db.execute(insert(audit).values(**audit_row(who, action, target, outcome)))
+    db.execute(insert(audit), audit_row(who, action, target, outcome))
 
 
 class Audit(Database):

@@ -4,6 +4,9 @@ call (driver errors become ``StateError``), and the helpers every part shares.
 
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -40,6 +43,10 @@ def micros(instant: str) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
+#: How long a writer waits for its turn before its transaction fails (SQLite's busy timeout too).
+BUSY_SECONDS = 10
+
+
 def _engine(url: str) -> Engine:
     if url.startswith(("postgresql://", "postgres://")):
         return create_engine("postgresql+psycopg://" + url.split("://", 1)[1], pool_pre_ping=True)
@@ -48,19 +55,56 @@ def _engine(url: str) -> Engine:
     else:
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 10})
+        engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _connect(connection: Any, _: Any) -> None:
         connection.isolation_level = None  # the driver's own transaction handling off: BEGIN below decides
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", f"busy_timeout={BUSY_SECONDS * 1000}"):
             connection.execute(f"PRAGMA {pragma}")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock now, not at the first write
+        # a write takes the write lock now, not at its first write; a read (``Database.reading``) takes none:
+        # in WAL mode it reads its snapshot beside the writer
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(_READING) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+class _Writers:
+    """The queue for a SQLite file's one writer: a thread lock in this process, and ``flock`` on a file beside the
+    database across processes (``serve --processes``). A writer waiting inside SQLite polls with sleeps of up to
+    100 ms (its busy handler), and keeps a request thread while it sleeps; one waiting here wakes when the
+    writer before it commits."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._pid = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The writer's turn; ``StateError`` after ``BUSY_SECONDS`` waiting in this process (as SQLite's busy
+        wait ends: a transaction begun inside another on one thread fails rather than hangs)."""
+        if not self._lock.acquire(timeout=BUSY_SECONDS):
+            raise StateError("the state database failed: database is locked")
+        try:
+            if self._pid != os.getpid():  # a forked process opens its own: a lock on the parent's is shared
+                self._fd, self._pid = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+            assert self._fd is not None
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+#: The execution option that marks a read-only transaction (``Database.reading``).
+_READING = "imr_reading"
 
 
 def _alembic(connection: Connection) -> Config:
@@ -93,6 +137,8 @@ class Database:
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
+        path = url.removeprefix("sqlite:///")
+        self._writers = _Writers(Path(path)) if url.startswith("sqlite:///") and path != ":memory:" else None
         try:
             self.engine = _engine(url)
             self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
@@ -135,7 +181,21 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """One atomic unit of work (committed on success, rolled back on error); driver errors -> StateError."""
         try:
-            with self.engine.begin() as connection:
+            if self._writers is None:
+                with self.engine.begin() as connection:
+                    yield connection
+            else:
+                with self._writers.turn(), self.engine.begin() as connection:
+                    yield connection
+        except SQLAlchemyError as exc:
+            raise StateError(f"the state database failed: {reason(exc)}") from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One consistent read that writes nothing: on SQLite it neither waits for the writer nor holds the
+        next one up (a snapshot of the last commit); driver errors -> StateError."""
+        try:
+            with self.engine.connect().execution_options(**{_READING: True}) as connection, connection.begin():
                 yield connection
         except SQLAlchemyError as exc:
             raise StateError(f"the state database failed: {reason(exc)}") from exc

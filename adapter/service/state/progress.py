@@ -21,21 +21,19 @@ class Progress(Database):
     def _claim(self, db: Connection, key: str, claim_response_id: str | None) -> bool:
         """Claim an idempotency key in one atomic statement: False when it was already claimed."""
         statement = (
-            self._insert(processed)
-            .values(item_key=key, claim_response_id=claim_response_id, created=now())
-            .on_conflict_do_nothing(index_elements=["item_key"])
-            .returning(processed.c.item_key)
+            self._insert(processed).on_conflict_do_nothing(index_elements=["item_key"]).returning(processed.c.item_key)
         )
-        return db.execute(statement).first() is not None
+        row = {"item_key": key, "claim_response_id": claim_response_id, "created": now()}
+        return db.execute(statement, row).first() is not None
 
     def processed(self, key: str) -> str | None:
         """The ClaimResponse recorded under an idempotency key (None: none, or the key is not claimed)."""
-        with self.transaction() as db:
+        with self.reading() as db:
             return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
 
     def claimed(self, key: str) -> bool:
         """Whether an idempotency key is done: recorded with its answer, or marked with a dead letter."""
-        with self.transaction() as db:
+        with self.reading() as db:
             return db.execute(select(processed.c.item_key).where(processed.c.item_key == key)).first() is not None
 
     def mark(self, key: str) -> None:
@@ -44,7 +42,7 @@ class Progress(Database):
             self._claim(db, key, None)
 
     def cursor(self, name: str) -> str | None:
-        with self.transaction() as db:
+        with self.reading() as db:
             return db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
 
     def set_cursor(self, name: str, value: str) -> None:
@@ -87,7 +85,7 @@ class Progress(Database):
     def lease_of(self, name: str) -> tuple[float, str] | None:
         """(until when, by whom) the lease ``name`` was last taken: until 0 once given up, a time past when its
         holder stopped renewing it (died); None when it was never taken."""
-        with self.transaction() as db:
+        with self.reading() as db:
             current = db.execute(select(cursors.c.value).where(cursors.c.name == name)).scalar()
         if current is None:
             return None
