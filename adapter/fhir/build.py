@@ -16,7 +16,6 @@ import uuid
 from datetime import UTC, date, datetime
 from urllib.parse import quote
 
-from adapter.actions import ReviewAction
 from adapter.categories import categorise
 from adapter.errors import MappingError
 from adapter.fhir.navigate import closure
@@ -26,24 +25,15 @@ from adapter.fhir.pas import (
     SERVICE_SYSTEMS,
     Carrier,
     collection,
-    review_action,
 )
 from adapter.fhir.pas import Code as PASCode
+from adapter.fhir.response import letter_response
 from adapter.letters import requested_on, summary_text
 from adapter.lexicon import LEXICON
-from adapter.model import Decision, DisputedItem, GuidelineCitation, IMRCase
+from adapter.model import DisputedItem, IMRCase
 from adapter.tables import Coding, Tables, mappings
 from adapter.types import JSON
 from adapter.version import __version__
-
-#: Sub-extension names of the case-dates extension, per CaseDates field.
-DATE_URLS: dict[str, str] = {
-    "assigned": "assigned",
-    "injury": "injury",
-    "decision": "decision",
-    "ur_denial": "urDenial",
-    "application_received": "applicationReceived",
-}
 
 #: Resource types whose ``identifier`` search some servers do not index (the sekmet sandbox has no search
 #: parameter but the common ones for DeviceRequest): their conditional create goes by a tag with the same key.
@@ -71,17 +61,6 @@ def _concept(coding: Coding | None, text: str) -> JSON:
     if coding is not None:
         concept["coding"] = [coding.as_fhir()]
     return concept
-
-
-def _citation(citation: GuidelineCitation) -> JSON:
-    parts: list[JSON] = [{"url": "mtus", "valueBoolean": citation.mtus}]
-    if citation.title is not None:
-        parts.append({"url": "title", "valueString": citation.title})
-    if citation.edition_year is not None:
-        parts.append({"url": "edition", "valueInteger": citation.edition_year})
-    parts += [{"url": "section", "valueString": s} for s in citation.sections]
-    parts += [{"url": "page", "valueInteger": p} for p in citation.pages]
-    return {"url": "citation", "extension": parts}
 
 
 class _Bundle:
@@ -181,7 +160,11 @@ class _Builder:
             history.append(bundle.add(procedure, "procedure", f"{self.key}/{n}"))
         requests = [self.request(item, n, patient, requestor, conditions) for n, item in enumerate(case.items, start=1)]
         claim = bundle.add(self.claim(patient, coverage, claims_admin, requestor, requests, history), "claim", self.key)
-        response = bundle.add(self.claim_response(patient, imr_org, claim, role), "claim-response", self.key)
+        dates = case.dates
+        created = self._created(dates.decision, dates.assigned, dates.application_received)
+        answer = letter_response(case, patient=self.ref(patient), insurer=self.ref(imr_org), claim=self.ref(claim),
+                                 reviewer=self.ref(role), created=created, tables=self.tables)  # fmt: skip
+        response = bundle.add(answer, "claim-response", self.key)
         if case.source is not None:
             bundle.add(self.document_reference(patient, response), "document-reference", self.key)
         targets = [self.ref(e["fullUrl"]) for e in bundle.entries]
@@ -406,105 +389,6 @@ class _Builder:
             items.append(line)
         claim["item"] = items
         return claim
-
-    def _guideline(self, source: str, text: str | None, cited: list[GuidelineCitation]) -> JSON | None:
-        if text is None and not cited:
-            return None
-        parts: list[JSON] = [{"url": "source", "valueCode": source}]
-        if text is not None:
-            parts.append({"url": "text", "valueString": text})
-        parts += [_citation(c) for c in cited]
-        return {"url": self.ext.guideline, "extension": parts}
-
-    def _action(self, item: DisputedItem) -> str:
-        if item.decision is Decision.OVERTURNED:
-            return self.t.review_actions.overturned
-        return self.t.review_actions.modified if item.original_request else self.t.review_actions.upheld
-
-    def claim_response(self, patient: str, imr_org: str, claim: str, role: str) -> JSON:
-        case, ext = self.case, self.ext
-        extensions: list[JSON] = [
-            {"url": ext.letter_layout, "valueCode": case.layout.value},
-            {"url": ext.reviewer, "valueReference": self.ref(role)},
-        ]
-        pas_reviewer: list[JSON] = [{"url": "wasHumanReviewedFlag", "valueBoolean": True}]
-        if case.reviewer.specialty:
-            pas_reviewer.append(
-                {"url": "reviewerSpecialty", "valueCodeableConcept": {"text": case.reviewer.specialty[0]}}
-            )
-        extensions.append({"url": self.pas.extensions.claim_response_reviewer, "extension": pas_reviewer})
-        dates = [{"url": DATE_URLS[k], "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
-        if dates:
-            extensions.append({"url": ext.case_dates, "extension": dates})
-        extensions += [
-            {
-                "url": ext.parse_warning,
-                "extension": [{"url": "field", "valueString": w.field}, {"url": "message", "valueString": w.message}],
-            }
-            for w in case.warnings
-        ]
-
-        items, added, notes = [], [], []
-        for n, item in enumerate(case.items, start=1):
-            line: JSON = {"itemSequence": n}
-            item_ext: list[JSON] = [{"url": ext.guideline_basis, "valueCode": item.guideline_basis.value}]
-            for source, text, cited in (
-                ("reviewer", item.maximus_guideline, item.citations),
-                ("claims-administrator", item.claims_administrator_guideline, item.claims_administrator_citations),
-            ):
-                guideline = self._guideline(source, text, cited)
-                if guideline is not None:
-                    item_ext.append(guideline)
-            modified = [
-                {"url": k, "valueString": v}
-                for k, v in (
-                    ("original", item.original_request),
-                    ("authorized", item.authorized),
-                    ("statement", item.request if item.disputed else None),
-                )
-                if v is not None
-            ]
-            if modified:
-                item_ext.append({"url": ext.modified_request, "extension": modified})
-            line["extension"] = item_ext
-            if item.rationale is not None:
-                notes.append({"number": n, "type": "display", "text": item.rationale})
-                line["noteNumber"] = [n]
-            action = self._action(item)
-            line["adjudication"] = [review_action(action)]
-            items.append(line)
-            if action == self.t.review_actions.modified and item.authorized is not None:
-                added.append(
-                    {
-                        "itemSequence": [n],
-                        "productOrService": {"text": item.authorized},
-                        "adjudication": [review_action(ReviewAction.CERTIFIED)],
-                    }
-                )
-
-        upheld = sum(1 for i in case.items if i.decision is Decision.UPHELD)
-        response: JSON = {
-            "resourceType": "ClaimResponse",
-            "extension": extensions,
-            "status": "active",
-            "type": {"coding": [{"system": self.systems["claim_type"], "code": "professional"}]},
-            "use": "preauthorization",
-            "patient": self.ref(patient),
-            "created": self._created(case.dates.decision, case.dates.assigned, case.dates.application_received),
-            "insurer": self.ref(imr_org),
-            "request": self.ref(claim),
-            "outcome": "complete",
-            "disposition": f"IMR Final Determination: {upheld} upheld, {len(case.items) - upheld} overturned",
-            "item": items,
-        }
-        if case.case_number:
-            response["identifier"] = [{"system": self.t.case_number_system, "value": case.case_number}]
-            response["preAuthRef"] = case.case_number
-        if added:
-            response["addItem"] = added
-        if notes:
-            response["processNote"] = notes
-        return response
 
     def document_reference(self, patient: str, response: str) -> JSON:
         source = self.case.source

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import base64
 from datetime import date
-from typing import Any
 
 from pydantic import ValidationError
 
 from adapter.errors import MappingError
-from adapter.fhir.build import DATE_URLS
+from adapter.fhir.extensions import DATE_URLS, citation_of, guidelines_of, part, reviewer_of
 from adapter.fhir.inbound import check_inbound, check_resource
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
@@ -21,7 +20,6 @@ from adapter.model import (
     Decision,
     DisputedItem,
     GuidelineBasis,
-    GuidelineCitation,
     IMRCase,
     Layout,
     LetterSource,
@@ -35,21 +33,6 @@ from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
 _DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
-
-
-def _one_value(extension: JSON, url: str, kind: str) -> Any:
-    found = _ext(extension, url)
-    return found[0].get(kind) if found else None
-
-
-def _citation(extension: JSON) -> GuidelineCitation:
-    return GuidelineCitation(
-        mtus=bool(_one_value(extension, "mtus", "valueBoolean")),
-        title=_one_value(extension, "title", "valueString"),
-        edition_year=_one_value(extension, "edition", "valueInteger"),
-        sections=[e["valueString"] for e in _ext(extension, "section")],
-        pages=[e["valueInteger"] for e in _ext(extension, "page")],
-    )
 
 
 class _Resources(Index):
@@ -122,9 +105,7 @@ class _Reader:
             treatment_history=self.treatment_history(claim),
             items=self.items(claim, response),
             warnings=[
-                ParseWarning(
-                    field=_one_value(w, "field", "valueString"), message=_one_value(w, "message", "valueString")
-                )
+                ParseWarning(field=part(w, "field", "valueString"), message=part(w, "message", "valueString"))
                 for w in _ext(response, self.ext.parse_warning)
             ],
             source=self.source(response),
@@ -161,10 +142,10 @@ class _Reader:
         return [str(c["code"]["text"]) for c in self._numbered("Condition", "condition", claim)]
 
     def reviewer(self, response: JSON) -> Reviewer:
-        pointer = _ext(response, self.ext.reviewer)
-        if not pointer:
+        pointer = reviewer_of(response, self.ext.reviewer)
+        if pointer is None:
             return Reviewer()
-        role = self.r.resolve(pointer[0].get("valueReference"), "ClaimResponse.extension(reviewer)")
+        role = self.r.resolve(pointer, "ClaimResponse.extension(reviewer)")
         practitioner = self.r.resolve(role.get("practitioner"), "PractitionerRole.practitioner")
         return Reviewer(
             licensure=[q["issuer"]["display"] for q in practitioner.get("qualification", [])],
@@ -208,10 +189,10 @@ class _Reader:
         raise MappingError(f"review action {value} is not an IMR decision", location=where)
 
     def item(self, request: JSON, claimed: JSON, line: JSON, notes: dict[int, str], where: str) -> DisputedItem:
-        guidelines = {_one_value(g, "source", "valueCode"): g for g in _ext(line, self.ext.guideline)}
+        guidelines = guidelines_of(line, self.ext.guideline)
         reviewer, claims = guidelines.get("reviewer", {}), guidelines.get("claims-administrator", {})
         modified = _ext(line, self.ext.modified_request)
-        statement = _one_value(modified[0], "statement", "valueString") if modified else None
+        statement = part(modified[0], "statement", "valueString") if modified else None
         what = ordered(request) or {}
         dosage = (request.get("dosageInstruction") or [{}])[0]
         timing = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
@@ -224,13 +205,13 @@ class _Reader:
             disputed=what["text"] if statement else None,
             decision=self.decision(line, where),
             guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
-            maximus_guideline=_one_value(reviewer, "text", "valueString"),
-            citations=[_citation(c) for c in _ext(reviewer, "citation")],
-            claims_administrator_guideline=_one_value(claims, "text", "valueString"),
-            claims_administrator_citations=[_citation(c) for c in _ext(claims, "citation")],
+            maximus_guideline=part(reviewer, "text", "valueString"),
+            citations=[citation_of(c) for c in _ext(reviewer, "citation")],
+            claims_administrator_guideline=part(claims, "text", "valueString"),
+            claims_administrator_citations=[citation_of(c) for c in _ext(claims, "citation")],
             rationale=note[0] if note else None,
-            original_request=_one_value(modified[0], "original", "valueString") if modified else None,
-            authorized=_one_value(modified[0], "authorized", "valueString") if modified else None,
+            original_request=part(modified[0], "original", "valueString") if modified else None,
+            authorized=part(modified[0], "authorized", "valueString") if modified else None,
             quantity=int(quantity) if quantity is not None else None,
             frequency_per_week=timing.get("frequency"),
             duration_weeks=int(weeks) if weeks is not None else None,

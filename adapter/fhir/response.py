@@ -1,4 +1,6 @@
-"""Determinations -> a FHIR R4 ClaimResponse shaped like Da Vinci PAS (and the PAS response Bundle).
+"""Every ClaimResponse the adapter writes: determinations -> a FHIR R4 ClaimResponse shaped like Da Vinci PAS
+(``claim_response``, and the PAS response Bundle); an IMR letter's decisions -> the ClaimResponse of its case
+Bundle (``letter_response``); and the edits a later decision or update makes to one (``adjudicate``, ``settle``).
 
 One item per requested service with the PAS reviewAction (A1/A3/A4/A6: the action sent); the engine's
 recommendation and the evidence it read (fact, status, quote, source) in the adapter's recommendation and
@@ -20,8 +22,10 @@ import orjson
 
 from adapter.actions import ReviewAction
 from adapter.determination import Citation, Determination
+from adapter.fhir import extensions as extension
 from adapter.fhir.attachments import readdress_asks
 from adapter.fhir.pas import PAS, collection, review_action, review_action_code
+from adapter.model import Decision, IMRCase
 from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
@@ -55,9 +59,9 @@ def detached(response: JSON, base: str | None = None) -> JSON:
         if party in copy:
             copy[party] = logical(copy[party], base)
     for item in copy.get("item", []):
-        for extension in item.get("extension", []):
-            if "valueReference" in extension:
-                extension["valueReference"] = logical(extension["valueReference"], base)
+        for found in item.get("extension", []):
+            if "valueReference" in found:
+                found["valueReference"] = logical(found["valueReference"], base)
     return copy
 
 
@@ -105,7 +109,7 @@ def claim_response(
     item's ``addItem`` names what its Claim item does (``products`` by sequence: its productOrService, the
     PAS-coded service), else the request's own code."""
     tables = tables or mappings().tables
-    ext, systems = tables.fhir.extensions, tables.system_uris
+    ext = tables.fhir.extensions
     parties = parties or Parties()
     response_id = str(uuid.uuid4())
     created = created or datetime.now(UTC)
@@ -117,24 +121,12 @@ def claim_response(
         extensions: list[JSON] = [{"url": ext.service_request, "valueReference": {"reference": requested.reference}}]
         extensions += [{"url": ext.determination_rule, "valueString": rule} for rule in answer.rules]
         for citation in answer.citations:
-            parts: list[JSON] = [
-                {"url": "mtus", "valueBoolean": citation.guideline.startswith("MTUS")},
-                {"url": "title", "valueString": citation.guideline},
-            ]
-            if citation.section:
-                parts.append({"url": "section", "valueString": citation.section})
-            parts += [{"url": "page", "valueInteger": p} for p in _pages(citation.pages)]
-            extensions.append({"url": ext.guideline, "extension": [
-                {"url": "source", "valueCode": "rule"}, {"url": "text", "valueString": citation.rule},
-                {"url": "citation", "extension": parts}]})  # fmt: skip
+            sections = [citation.section] if citation.section else []
+            cited = extension.citation(mtus=citation.guideline.startswith("MTUS"), title=citation.guideline,
+                                  sections=sections, pages=_pages(citation.pages))  # fmt: skip
+            extensions.append(extension.guideline(ext.guideline, "rule", citation.rule, [cited]))
         extensions.append({"url": ext.recommendation, "valueCodeableConcept": recommendation(answer)})
-        for found in answer.evidence:
-            parts = [{"url": "fact", "valueCode": found.fact}, {"url": "status", "valueCode": found.status}]
-            if found.quote:
-                parts.append({"url": "quote", "valueString": found.quote})
-            if found.source:
-                parts.append({"url": "source", "valueString": found.source})
-            extensions.append({"url": ext.evidence, "extension": parts})
+        extensions += [extension.evidence(ext.evidence, f.fact, f.status, f.quote, f.source) for f in answer.evidence]
         notes.append({"number": n, "type": "display", "text": answer.rationale})
         item: JSON = {"extension": extensions, "itemSequence": sequence, "noteNumber": [n]}
         number = adjudicate(item, action, response_id, period)
@@ -144,18 +136,14 @@ def claim_response(
             product = (products or {}).get(sequence) or code.get("concept", code)
             added.append(modified_item(sequence, product, answer.certified_quantity, number))
     actions = [ReviewAction(a.action) for _, a in answers]
-    response: JSON = {
-        "resourceType": "ClaimResponse",
-        "id": response_id,
-        "status": "active",
-        "type": {"coding": [{"system": systems["claim_type"], "code": "professional"}]},
-        "use": "preauthorization",
-        "patient": parties.patient or UNKNOWN_PATIENT,
-        "created": created.isoformat(timespec="seconds"),
-        "insurer": parties.insurer or {"display": "IMR adapter utilization review"},
-        "item": items,
-        "processNote": notes,
-    }
+    response = _opening(
+        {"id": response_id},
+        patient=parties.patient or UNKNOWN_PATIENT,
+        created=created.isoformat(timespec="seconds"),
+        insurer=parties.insurer or {"display": "IMR adapter utilization review"},
+        tables=tables,
+    )
+    response |= {"item": items, "processNote": notes}
     settle(response)
     if parties.requestor:
         response["requestor"] = parties.requestor
@@ -166,6 +154,101 @@ def claim_response(
         response["preAuthPeriod"] = period
     if added:
         response["addItem"] = added
+    return response
+
+
+def _opening(lead: JSON, *, patient: JSON, created: str, insurer: JSON, tables: Tables) -> JSON:
+    """How every ClaimResponse the adapter writes begins: ``lead`` (its id or its extensions), then an active
+    professional preauthorization answer to ``patient``, made ``created`` by ``insurer``."""
+    return {
+        "resourceType": "ClaimResponse",
+        **lead,
+        "status": "active",
+        "type": {"coding": [{"system": tables.system_uris["claim_type"], "code": "professional"}]},
+        "use": "preauthorization",
+        "patient": patient,
+        "created": created,
+        "insurer": insurer,
+    }
+
+
+def letter_response(
+    case: IMRCase, *, patient: JSON, insurer: JSON, claim: JSON, reviewer: JSON, created: str, tables: Tables
+) -> JSON:
+    """The ClaimResponse of an IMR letter: the IMR's decision on each item (upheld A3, overturned A1, modified A6
+    with what was authorized in an ``addItem``), the guidelines the reviewer and the claims administrator relied
+    on, the letter's dates, layout, reviewer and parse warnings; the rationale in ``processNote``."""
+    ext, actions = tables.fhir.extensions, tables.fhir.review_actions
+    extensions: list[JSON] = [
+        {"url": ext.letter_layout, "valueCode": case.layout.value},
+        extension.reviewer(ext.reviewer, reviewer),
+        extension.pas_reviewer(
+            mappings()[PAS].extensions.claim_response_reviewer,
+            specialty=case.reviewer.specialty[0] if case.reviewer.specialty else None,
+        ),
+    ]
+    dates = [{"url": extension.DATE_URLS[k], "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
+    if dates:
+        extensions.append({"url": ext.case_dates, "extension": dates})
+    extensions += [
+        {
+            "url": ext.parse_warning,
+            "extension": [{"url": "field", "valueString": w.field}, {"url": "message", "valueString": w.message}],
+        }
+        for w in case.warnings
+    ]
+
+    items, added, notes = [], [], []
+    for n, item in enumerate(case.items, start=1):
+        line: JSON = {"itemSequence": n}
+        item_ext: list[JSON] = [{"url": ext.guideline_basis, "valueCode": item.guideline_basis.value}]
+        for source, text, cited in (
+            ("reviewer", item.maximus_guideline, item.citations),
+            ("claims-administrator", item.claims_administrator_guideline, item.claims_administrator_citations),
+        ):
+            if text is not None or cited:
+                citations = [extension.citation(mtus=c.mtus, title=c.title, edition=c.edition_year,
+                                                sections=c.sections, pages=c.pages) for c in cited]  # fmt: skip
+                item_ext.append(extension.guideline(ext.guideline, source, text, citations))
+        modified = [
+            {"url": k, "valueString": v}
+            for k, v in (
+                ("original", item.original_request),
+                ("authorized", item.authorized),
+                ("statement", item.request if item.disputed else None),
+            )
+            if v is not None
+        ]
+        if modified:
+            item_ext.append({"url": ext.modified_request, "extension": modified})
+        line["extension"] = item_ext
+        if item.rationale is not None:
+            notes.append({"number": n, "type": "display", "text": item.rationale})
+            line["noteNumber"] = [n]
+        if item.decision is Decision.OVERTURNED:
+            action = actions.overturned
+        else:
+            action = actions.modified if item.original_request else actions.upheld
+        line["adjudication"] = [review_action(action)]
+        items.append(line)
+        if action == actions.modified and item.authorized is not None:
+            added.append(modified_item(n, {"text": item.authorized}, None, None))
+
+    upheld = sum(1 for i in case.items if i.decision is Decision.UPHELD)
+    response = _opening({"extension": extensions}, patient=patient, created=created, insurer=insurer, tables=tables)
+    response |= {
+        "request": claim,
+        "outcome": "complete",
+        "disposition": f"IMR Final Determination: {upheld} upheld, {len(case.items) - upheld} overturned",
+        "item": items,
+    }
+    if case.case_number:
+        response["identifier"] = [{"system": tables.fhir.case_number_system, "value": case.case_number}]
+        response["preAuthRef"] = case.case_number
+    if added:
+        response["addItem"] = added
+    if notes:
+        response["processNote"] = notes
     return response
 
 
@@ -186,20 +269,17 @@ def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON)
     if not action.certifies:
         number = None
     if number is not None:
-        url = pas.extensions.item_preauth_period
-        item["extension"] = [e for e in item.get("extension", []) if e.get("url") != url]
-        item["extension"].append({"url": url, "valuePeriod": period})
+        extension.put(item, {"url": pas.extensions.item_preauth_period, "valuePeriod": period})
     return number
 
 
-def modified_item(sequence: int, product: JSON | None, quantity: float, number: str | None) -> JSON:
-    """The ``addItem`` that says what of a modified (A6) item is certified."""
-    return {
-        "itemSequence": [sequence],
-        "productOrService": product or {"text": "service"},
-        "quantity": {"value": quantity},
-        "adjudication": [review_action(ReviewAction.CERTIFIED, number=number)],
-    }
+def modified_item(sequence: int, product: JSON | None, quantity: float | None, number: str | None) -> JSON:
+    """The ``addItem`` that says what of a modified (A6) item is certified (how much, when it is a quantity)."""
+    added: JSON = {"itemSequence": [sequence], "productOrService": product or {"text": "service"}}
+    if quantity is not None:
+        added["quantity"] = {"value": quantity}
+    added["adjudication"] = [review_action(ReviewAction.CERTIFIED, number=number)]
+    return added
 
 
 def settle(response: JSON) -> None:

@@ -28,6 +28,7 @@ from adapter.categories import categorise
 from adapter.config import SANDBOX, Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
+from adapter.fhir.extensions import answered, evidence_of, recommended
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
@@ -195,29 +196,12 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     asked = {(response_of(t), first_input(t, "item-sequence")): inputs(t, "documentation-missing") for t in tasks}
     rows = []
     extensions = mappings().tables.fhir.extensions
-    recommendation = extensions.recommendation
     for response in payer.search("ClaimResponse", {"identifier": f"{DETERMINATION_SYSTEM}|", "_count": 100}):
         notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
         patient = (response.get("patient", {}).get("identifier") or {}).get("value", "-")
         for item in response["item"]:
-            ref = next(
-                (
-                    e["valueReference"].get("identifier", {}).get("value")
-                    for e in item.get("extension", [])
-                    if "valueReference" in e
-                ),
-                None,
-            )
+            ref = next((r.get("identifier", {}).get("value") for r in answered(item, extensions.service_request)), None)
             action = review_action_code(item.get("adjudication", [])) or ReviewAction.PENDED
-            recommended = next(
-                (
-                    coding["code"]
-                    for e in item.get("extension", [])
-                    if e.get("url") == recommendation
-                    for coding in e["valueCodeableConcept"].get("coding", [])
-                ),
-                action,
-            )
             adapter_id = next((i["value"] for i in response.get("identifier", [])
                                if i.get("system") == DETERMINATION_SYSTEM), "")  # fmt: skip
             rows.append(
@@ -226,11 +210,11 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
                     texts.get(ref or "", ref or "-"),
                     action,
                     notes.get(item.get("noteNumber", [0])[-1], ""),  # a physician's note comes last
-                    recommended,
+                    recommended(item, extensions.recommendation) or action,
                     who=who.get(patient, ""),
                     claim_response=f"ClaimResponse/{response['id']}",
                     number=_number(item),
-                    evidence=[_evidence(e) for e in item.get("extension", []) if e.get("url") == extensions.evidence],
+                    evidence=[_evidence(e) for e in evidence_of(item, extensions.evidence)],
                     asked=asked.get((adapter_id, item["itemSequence"]), []),
                 )
             )
@@ -259,8 +243,7 @@ def _number(item: dict[str, Any]) -> str:
     return ""
 
 
-def _evidence(extension: dict[str, Any]) -> str:
-    parts = {p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in extension.get("extension", [])}
+def _evidence(parts: dict[str, Any]) -> str:
     quote = f": \u201c{parts['quote']}\u201d" if parts.get("quote") else ""
     return f"{str(parts.get('fact', '')).replace('_', ' ')} {parts.get('status', '')}{quote}"
 

@@ -31,6 +31,7 @@ import orjson
 from adapter.actions import ReviewAction
 from adapter.deadlines import DEADLINES, Clock, clock_of, due
 from adapter.errors import ReviewClosedError, ReviewDecisionError
+from adapter.fhir import extensions as extension
 from adapter.fhir.attachments import withdraw
 from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import PAS, ordered, review_action_code
@@ -363,12 +364,9 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
     notes.append({"number": number_of_note, "type": "display",
                   "text": f"Physician reviewer {reviewer}: {action.display}. {words}"})  # fmt: skip
     item["noteNumber"] = [*item.get("noteNumber", []), number_of_note]
-    reviewer_url = pas.extensions.claim_response_reviewer
-    response["extension"] = [e for e in response.get("extension", []) if e.get("url") != reviewer_url]
-    response["extension"].append({"url": reviewer_url, "extension": [
-        {"url": "wasHumanReviewedFlag", "valueBoolean": True},
-        {"url": "reviewerNPI", "valueIdentifier": decision.reviewer["identifier"]},
-    ]})  # fmt: skip
+    extension.put(
+        response, extension.pas_reviewer(pas.extensions.claim_response_reviewer, npi=decision.reviewer["identifier"])
+    )
     if decision.person is not None:
         _name_reviewer(response, decision.person)
     settle(response)
@@ -381,9 +379,7 @@ def _name_reviewer(response: JSON, person: Person) -> None:
     """The ClaimResponse names the reviewer who decided: their Practitioner contained, referred to by the
     adapter's ``reviewer`` extension."""
     contain(response, person)
-    url = mappings().tables.fhir.extensions.reviewer
-    response["extension"] = [e for e in response["extension"] if e.get("url") != url]
-    response["extension"].append({"url": url, "valueReference": person.reference()})
+    extension.put(response, extension.reviewer(mappings().tables.fhir.extensions.reviewer, person.reference()))
 
 
 def _identifier_text(identifier: JSON) -> str:

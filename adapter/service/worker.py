@@ -27,6 +27,7 @@ from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
+from adapter.fhir.extensions import answered
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, REQUEST_RESOURCES, review_action_code
@@ -559,8 +560,11 @@ class SyncWorker:
         while batch := self.store.completed_reviews(cursor):
             for updated, task in batch:
                 response = self.store.claim_response(response_of(task))
-                refs = [e["valueReference"].get("reference", "") for i in (response or {}).get("item", [])
-                        for e in i.get("extension", []) if e.get("url") == service_request]  # fmt: skip
+                refs = [
+                    r.get("reference", "")
+                    for i in (response or {}).get("item", [])
+                    for r in answered(i, service_request)
+                ]
                 rtype, rid = typed_id(refs[0] if refs else "") or ("", "")
                 if response is not None and rtype in REQUEST_RESOURCES and rid:
                     request = {"resourceType": rtype, "id": rid, "subject": response.get("patient")}

@@ -17,6 +17,7 @@ from adapter.categories import categorise
 from adapter.deadlines import DEADLINES
 from adapter.determination.engine import PENDED_FOR_PHYSICIAN, PENDED_NO_RULE
 from adapter.fhir.attachments import asked_on, attachment_lines, pended_lines
+from adapter.fhir.extensions import evidence_of
 from adapter.fhir.pas import review_action_code
 from adapter.review.cases import DUPLICATE_DAYS, CaseContext, CaseItem, NoteTitle
 from adapter.review.tasks import (
@@ -135,10 +136,8 @@ def documents(texts: Iterable[tuple[str, str]], facts: Sequence[tuple[Fact, int 
 
 def _decisive(response: JSON, sequence: int) -> list[JSON]:
     """The evidence the recommendation's rules read for an item (the ClaimResponse's evidence extensions)."""
-    url = mappings().tables.fhir.extensions.evidence
     item: JSON = next((i for i in response.get("item", []) if i.get("itemSequence") == sequence), {})
-    return [{p["url"]: next(v for k, v in p.items() if k.startswith("value")) for p in e["extension"]}
-            for e in item.get("extension", []) if e.get("url") == url]  # fmt: skip
+    return evidence_of(item, mappings().tables.fhir.extensions.evidence)
 
 
 def suggested_rationale(task: JSON) -> str:

@@ -1,0 +1,143 @@
+"""The extensions the adapter writes, each one's writer beside its reader.
+
+The URLs are the tables' (``mappings/fhir.yaml`` ``extensions`` for the adapter's own, ``mappings/pas.yaml`` for
+PAS's): a writer or reader takes the URL it writes or reads, as its caller has the tables at hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adapter.fhir.navigate import extensions
+from adapter.model import GuidelineCitation
+from adapter.types import JSON
+
+#: The parts of the case-dates extension, by ``CaseDates`` field.
+DATE_URLS: dict[str, str] = {
+    "assigned": "assigned",
+    "injury": "injury",
+    "decision": "decision",
+    "ur_denial": "urDenial",
+    "application_received": "applicationReceived",
+}
+
+
+def put(element: JSON, extension: JSON) -> None:
+    """``extension`` on ``element``, in place of any it had with the same url."""
+    element["extension"] = [e for e in element.get("extension", []) if e.get("url") != extension["url"]]
+    element["extension"].append(extension)
+
+
+def value(extension: JSON) -> Any:
+    """The value of a simple extension (whatever its ``value[x]`` type)."""
+    return next((v for k, v in extension.items() if k.startswith("value")), None)
+
+
+def parts(extension: JSON) -> dict[str, Any]:
+    """A complex extension's parts (sub-extensions), each url to its value."""
+    return {p["url"]: value(p) for p in extension.get("extension", [])}
+
+
+def part(extension: JSON, url: str, kind: str) -> Any:
+    """The ``kind`` value (``valueString``, ...) of a complex extension's first part with this url."""
+    found = extensions(extension, url)
+    return found[0].get(kind) if found else None
+
+
+# --- guideline: a guideline the decision relied on, with its citations --------------------------------------
+
+
+def citation(
+    *,
+    mtus: bool,
+    title: str | None,
+    edition: int | None = None,
+    sections: Sequence[str] = (),
+    pages: Sequence[int] = (),
+) -> JSON:
+    """The ``citation`` part of a guideline extension."""
+    found: list[JSON] = [{"url": "mtus", "valueBoolean": mtus}]
+    if title is not None:
+        found.append({"url": "title", "valueString": title})
+    if edition is not None:
+        found.append({"url": "edition", "valueInteger": edition})
+    found += [{"url": "section", "valueString": s} for s in sections]
+    found += [{"url": "page", "valueInteger": p} for p in pages]
+    return {"url": "citation", "extension": found}
+
+
+def citation_of(extension: JSON) -> GuidelineCitation:
+    """A ``citation`` part read back."""
+    return GuidelineCitation(
+        mtus=bool(part(extension, "mtus", "valueBoolean")),
+        title=part(extension, "title", "valueString"),
+        edition_year=part(extension, "edition", "valueInteger"),
+        sections=[e["valueString"] for e in extensions(extension, "section")],
+        pages=[e["valueInteger"] for e in extensions(extension, "page")],
+    )
+
+
+def guideline(url: str, source: str, text: str | None, citations: Sequence[JSON]) -> JSON:
+    """The guideline extension: who relied on it (``source``), its words and its ``citation`` parts."""
+    found: list[JSON] = [{"url": "source", "valueCode": source}]
+    if text is not None:
+        found.append({"url": "text", "valueString": text})
+    return {"url": url, "extension": [*found, *citations]}
+
+
+def guidelines_of(element: JSON, url: str) -> dict[str, JSON]:
+    """An element's guideline extensions by source."""
+    return {part(g, "source", "valueCode"): g for g in extensions(element, url)}
+
+
+# --- evidence: a documentation fact the engine read ----------------------------------------------------------
+
+
+def evidence(url: str, fact: str, status: str, quote: str | None, source: str | None) -> JSON:
+    """The evidence extension of a ClaimResponse item: fact, status and, when found, quote and source."""
+    found: list[JSON] = [{"url": "fact", "valueCode": fact}, {"url": "status", "valueCode": status}]
+    if quote:
+        found.append({"url": "quote", "valueString": quote})
+    if source:
+        found.append({"url": "source", "valueString": source})
+    return {"url": url, "extension": found}
+
+
+def evidence_of(item: JSON, url: str) -> list[dict[str, Any]]:
+    """An item's evidence extensions read back: fact, status, quote and source by name."""
+    return [parts(e) for e in extensions(item, url)]
+
+
+# --- recommendation, request answered, reviewer: simple extensions -------------------------------------------
+
+
+def recommended(item: JSON, url: str) -> str | None:
+    """The engine's recommendation (its X12 306 code) an item's recommendation extension carries."""
+    return next((c["code"] for e in extensions(item, url) for c in e["valueCodeableConcept"].get("coding", [])), None)
+
+
+def answered(item: JSON, url: str) -> list[JSON]:
+    """The references of an item's service-request extensions (the requests it answers)."""
+    return [e["valueReference"] for e in extensions(item, url)]
+
+
+def reviewer(url: str, reference: JSON) -> JSON:
+    """The adapter's reviewer extension: who decided."""
+    return {"url": url, "valueReference": reference}
+
+
+def reviewer_of(response: JSON, url: str) -> JSON | None:
+    """The reference of a ClaimResponse's reviewer extension, if it has one."""
+    found = extensions(response, url)
+    return found[0].get("valueReference") if found else None
+
+
+def pas_reviewer(url: str, *, specialty: str | None = None, npi: JSON | None = None) -> JSON:
+    """PAS ``claimResponseReviewer``: a human reviewed, with the reviewer's specialty or NPI when known."""
+    found: list[JSON] = [{"url": "wasHumanReviewedFlag", "valueBoolean": True}]
+    if specialty is not None:
+        found.append({"url": "reviewerSpecialty", "valueCodeableConcept": {"text": specialty}})
+    if npi is not None:
+        found.append({"url": "reviewerNPI", "valueIdentifier": npi})
+    return {"url": url, "extension": found}
