@@ -154,3 +154,16 @@ def test_context_reads_sentences_in_bounded_windows() -> None:
     assert all(text[end - 1] in ";, " for _, end in windows[:-1])
     found = mentions([Text("note", "no fever, no chills; " * 400 + "saddle anesthesia is reported.")])
     assert any(m.name == "red_flags" and not m.modifiers for m in found)
+
+
+def test_one_cue_for_the_same_words() -> None:
+    """No two ConText cues of different kinds match the same words: which one won would be the matcher's
+    arbitrary order (the lexicon's cue replaces medspacy's own on the same words)."""
+    from adapter.determination.evidence import _pipeline, _words
+
+    kinds: dict[str, set[tuple[str, str]]] = {}
+    for rule in _pipeline(mappings()[LEXICON]).nlp.get_pipe("medspacy_context").rules:
+        words = _words(rule)
+        if words is not None:
+            kinds.setdefault(words, set()).add((rule.category, rule.direction))
+    assert {words: found for words, found in kinds.items() if len(found) > 1} == {}

@@ -59,7 +59,7 @@ _DENIED_BEFORE = re.compile(
     re.I,
 )
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
-_DOUBLE_INSIDE = re.compile(r"\bnot (?:un|in|non-?)[a-z]{4,}", re.I)
+_DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
 #: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
@@ -181,8 +181,9 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 
 
 #: Cues no phrase list can name, as medspacy token patterns (ConTextRule arguments): a year marks the past ("a
-#: fall in 2019"); a negation of a negative word is none ("not unremarkable", "not ineffective"); "no change
-#: in", "no progression of" say that what follows persists.
+#: fall in 2019"); a negation of a negative word is none ("not unremarkable", "not ineffective"), nor one said
+#: to be untrue ("it is untrue that she is not taking opioids"); "no change in", "no progression of" say that
+#: what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
 _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
@@ -192,23 +193,27 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
+    ("untrue that ... not", "PSEUDO", "PSEUDO",
+     [{"LOWER": {"IN": ["untrue", "false", "incorrect", "wrong"]}}, {"LOWER": "that"},
+      {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "never", "no"]}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
 ]  # fmt: skip
 
 
-#: A pseudo-cue also covers the auxiliary before it, so that it outlasts medspacy's "is not" / "was not".
+#: A cue of several words opening with a negation also covers the auxiliary before it, so that it outlasts
+#: "is not" / "was not" ("a medication list was not provided" is the record's silence, not a denial).
 _AUXILIARIES = ["is", "was", "are", "were", "has", "have", "had", "does", "did", "do", "be", "been"]
 
 
-def _pseudo(rule: Any, phrase: str) -> list[Any]:
-    """A pseudo-cue: a phrase holding a cue word that is no cue; one that starts with a negation also with each
-    auxiliary before it (literal phrases: medspacy's phrase matcher is cheap where token patterns are not)."""
-    forms = [phrase]
-    if phrase.split()[0].lower() in ("not", "no", "never"):
-        forms += [f"{aux} {phrase}" for aux in _AUXILIARIES]
-    return [rule(form, "PSEUDO", direction="PSEUDO") for form in forms]
+def _with_auxiliaries(phrase: str, listed: Collection[str]) -> list[str]:
+    """``phrase`` and, for one of several words opening with a negation, each auxiliary before it (literal
+    phrases: medspacy's phrase matcher is cheap where token patterns are not) unless ``listed`` as a cue."""
+    words = phrase.lower().split()
+    if len(words) < 2 or words[0] not in ("not", "no", "never"):
+        return [phrase]
+    return [phrase, *(form for aux in _AUXILIARIES if (form := f"{aux} {phrase}").lower() not in listed)]
 
 
 def _word_forms(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]] | None:
@@ -233,16 +238,22 @@ def _word_forms(pattern: list[dict[str, Any]]) -> list[list[dict[str, Any]]] | N
 
 def _plain(rules: list[Any]) -> list[Any]:
     """Cue rules with their token patterns as plain word sequences where they can be, each matching what its
-    rule matched. A rule keeps its place with its first sequence and the others come last: the matcher's order
-    of rules breaks ties between cues on the same words, and stays as it was."""
-    first: list[Any] = []
-    rest: list[Any] = []
+    rule matched."""
+    out = []
     for rule in rules:
-        forms = _word_forms(rule.pattern) if isinstance(rule.pattern, list) else None
-        for n, form in enumerate(forms or [rule.pattern]):
-            (rest if n else first).append(copy.copy(rule))
-            (rest if n else first)[-1].pattern = form
-    return first + rest
+        for form in (_word_forms(rule.pattern) if isinstance(rule.pattern, list) else None) or [rule.pattern]:
+            out.append(copy.copy(rule))
+            out[-1].pattern = form
+    return out
+
+
+def _words(rule: Any) -> str | None:
+    """The words a phrase rule or a plain word sequence matches (None for a pattern of another kind)."""
+    if rule.pattern is None:
+        return str(rule.literal).lower()
+    if all(set(token) == {"LOWER"} and isinstance(token["LOWER"], str) for token in rule.pattern):
+        return " ".join(token["LOWER"] for token in rule.pattern)
+    return None
 
 
 def _build(lexicon: Lexicon) -> _Pipeline:
@@ -264,14 +275,23 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
               (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer))  # fmt: skip
-    context.add(_plain(
-        [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
-        + [ConTextRule(c.phrase, category, direction=c.direction.upper()) for category, group in groups for c in group]
+    listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
+    own = _plain(
+        [ConTextRule(form, category, direction=c.direction.upper())
+         for category, group in groups for c in group for form in _with_auxiliaries(c.phrase, listed)]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
-        + [r for phrase in cues.pseudo for r in _pseudo(ConTextRule, phrase)]
+        + [ConTextRule(form, "PSEUDO", direction="PSEUDO")
+           for phrase in cues.pseudo for form in _with_auxiliaries(phrase, listed)]
         + [ConTextRule(literal, category, direction=direction, pattern=pattern)
            for literal, category, direction, pattern in _PATTERN_CUE_ARGS]
-    ))  # fmt: skip
+    )  # fmt: skip
+    # medspacy's own cues, but where the lexicon names the same words: one cue for a phrase, never two of
+    # different kinds on the same words (which one won would be the matcher's arbitrary order)
+    named = {_words(r) for r in own} - {None}
+    defaults = _plain(
+        [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
+    )
+    context.add([r for r in defaults if _words(r) not in named] + own)
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
     informing = "|".join(map(re.escape, cues.informing))
@@ -651,11 +671,12 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     """Drug and drug-class mentions that say the drug is taken now: not negated, planned, requested, stopped,
     tried in the past or someone else's (a refill or a drug continued is taken)."""
     stopped = {NEGATED, HISTORICAL, DISCONTINUED, POSSIBLE}
+    resumable = {DISCONTINUED, HISTORICAL}  # "held before surgery and resumed", "was on it years ago, restarted"
     planned = {HYPOTHETICAL, REQUESTED}
     return [
         m for m in found
         if m.kind in ("drug", "drugclass") and m.counts
-        and (not m.modifiers & stopped or (m.modifiers & stopped <= {DISCONTINUED} and _RESUMED.search(m.sentence)))
+        and (not m.modifiers & stopped or (m.modifiers & stopped <= resumable and _RESUMED.search(m.sentence)))
         and (not m.modifiers & planned or _CONTINUED.search(m.sentence))
     ]  # fmt: skip
 
