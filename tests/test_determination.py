@@ -989,7 +989,8 @@ def test_a_pas_request_carries_the_clinical_text_and_is_decided_as_the_letter_is
 def test_a_pended_item_names_what_its_records_lack() -> None:
     """Physical therapy after earlier visits with nothing on function: pended, asking first for the functional
     improvement (LOINC 47420-5) a rule needs; a request with no quantity asks for it; decided items ask
-    nothing; what the records already state is not asked for again."""
+    nothing (an NSAID added to another, recommended not certified, is decided where adverse = "decide"); what the
+    records already state is not asked for again."""
     visits = build_facts("Physical therapy 2 times a week for 6 weeks for the low back",
                          Context(texts=[Text("note", "She has had 12 sessions of physical therapy.")]))  # fmt: skip
     answer = determine(visits, RULES)
@@ -1001,7 +1002,7 @@ def test_a_pended_item_names_what_its_records_lack() -> None:
     asked = [n.criterion for n in determine(mri, RULES).documentation]
     assert "neurologic-deficit" in asked and "red-flags" not in asked  # red flags are stated absent
     decided = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
-    assert determine(decided, RULES).documentation == []
+    assert determine(decided, RULES, adverse="decide").documentation == []
 
 
 def test_the_documentation_table_is_checked_at_load(mappings_copy: Path) -> None:

@@ -1,11 +1,13 @@
-"""What a pended request is asked for (adapter/determination/documentation.py): the criteria the guideline names
-for the kind of service come first, in its order; a criterion of diagnoses is asked for when no diagnosis it
-names is documented; what the records state is not asked for again."""
+"""What a request not yet decided is asked for (adapter/determination/documentation.py): for a pended item the
+criteria the guideline names for the kind of service come first, in its order; a criterion of diagnoses is asked
+for when no diagnosis it names is documented; what the records state is not asked for again. An adverse
+recommendation, pended for a physician, names the criteria its rules rest on, and nothing when no documentation
+could change it; a decided item names nothing."""
 
 from __future__ import annotations
 
 from adapter.determination import RULES as RULE_TABLE
-from adapter.determination import Context, Text, build_facts, determine
+from adapter.determination import AdversePolicy, Context, Determination, RequestFacts, Text, build_facts, determine
 from adapter.determination.documentation import DOCUMENTATION, MOST, lacking
 from adapter.tables import mappings
 
@@ -38,3 +40,102 @@ def test_an_indication_is_asked_for_when_no_diagnosis_names_one() -> None:
 
 def test_transportation_asks_whether_the_patient_can_travel() -> None:
     assert _asked("Transportation to and from all medical appointments", "Neck pain.") == ["homebound"]
+
+
+#: A note on therapy that has not helped.
+NO_BETTER = "Twelve sessions of physical therapy for the low back so far. Therapy has not helped; no improvement."
+
+
+def _answer(request: str, note: str, *, adverse: AdversePolicy = "pend") -> Determination:
+    return determine(build_facts(request, Context(texts=[Text("note", note)])), RULES, adverse=adverse)
+
+
+def test_more_therapy_that_has_not_helped_names_functional_improvement_for_the_physician() -> None:
+    """MTUS physical medicine and 8 CCR 9792.20(f): more of a therapy rests on functional improvement from the visits
+    had. Recommended not certified, it goes to a physician (Labor Code 4610), who may ask for it first (8 CCR
+    9792.9.1): the item names the criterion the unmet rule rests on."""
+    note = NO_BETTER
+    answer = _answer("Additional physical therapy 2 times a week for 4 weeks for the low back", note)
+    assert (answer.recommendation, answer.action) == ("A3", "A4")
+    assert [need.criterion for need in answer.documentation] == ["functional-improvement"]
+
+
+def test_an_adverse_recommendation_decided_where_lawful_asks_for_nothing() -> None:
+    """Under adverse = "decide" an A3 is final: a decided item names no criterion."""
+    note = NO_BETTER
+    answer = _answer("Additional physical therapy 2 times a week for 4 weeks for the low back", note, adverse="decide")
+    assert (answer.action, answer.documentation) == ("A3", [])
+
+
+def test_a_certified_item_names_nothing() -> None:
+    """Red flags (a progressive deficit, new incontinence) indicate spine imaging: A1 goes out, nothing asked."""
+    answer = _answer("MRI of the lumbar spine", "Progressive left foot drop and new urinary incontinence.")
+    assert (answer.action, answer.documentation) == ("A1", [])
+
+
+def test_a_spine_mri_with_a_normal_neurologic_exam_names_what_the_guideline_indicates_it_for() -> None:
+    """ACOEM Special Studies: objective findings of nerve compromise, or red flags; the exam stated normal and no red
+    flag documented, those are what the recommendation rests on, the examination first."""
+    note = "Low back pain for six months. Neurologic examination is normal: strength 5/5, sensation intact."
+    answer = _answer("MRI of the lumbar spine", note)
+    assert answer.recommendation == "A3"
+    assert [need.criterion for need in answer.documentation] == ["neurologic-deficit", "red-flags"]
+
+
+def test_lower_extremity_nerve_conduction_for_radicular_pain_names_the_indication() -> None:
+    """ODG: nerve conduction studies establish a peripheral neuropathy or an entrapment, not a radiculopathy; what
+    would support them is a neuropathy suspected."""
+    note = "Low back pain radiating to both legs for four months. Diagnosis: lumbar radiculopathy."
+    answer = _answer("NCV of the bilateral lower extremities", note)
+    assert answer.recommendation == "A3"
+    assert [need.criterion for need in answer.documentation] == ["diagnosis-indication"]
+
+
+def test_a_repeat_epidural_after_no_relief_names_the_response_to_the_first_not_a_drug_s_efficacy() -> None:
+    """MTUS Epidural steroid injections: a repeat block rests on the relief and function the first one brought; pain
+    relief after an injection is the response to a treatment given, not a medication's efficacy."""
+    note = ("Lumbar radiculopathy with decreased sensation in the L5 dermatome; MRI shows an L5-S1 disc protrusion. "
+            "Status post lumbar epidural steroid injection in March with no relief.")  # fmt: skip
+    answer = _answer("Repeat lumbar epidural steroid injection at L5-S1", note)
+    assert answer.recommendation == "A3"
+    assert [need.criterion for need in answer.documentation] == ["prior-treatment-response"]
+
+
+def test_a_rule_that_rests_on_no_documentation_names_nothing() -> None:
+    """Passive modalities (ACOEM Physical Methods) are not recommended whatever the records say: nothing the provider
+    could send would change it, so nothing is asked."""
+    answer = _answer("Infrared heat therapy to the low back 2 times a week for 6 weeks", "Chronic low back pain.")
+    assert (answer.recommendation, answer.documentation) == ("A3", [])
+
+
+def test_a_post_operative_exception_is_no_question_about_a_surgery_s_indication() -> None:
+    """TENS before three months of pain (MTUS TENS) stands aside after surgery; that is no criterion to ask for, and
+    never a question about what indicates a surgery."""
+    facts = RequestFacts(request="TENS unit", category="tens", weeks_since_injury=6.0, surgery_related=False)
+    answer = determine(facts, RULES)
+    assert answer.recommendation == "A3"
+    assert answer.documentation == []
+
+
+def test_what_would_only_trade_one_adverse_answer_for_another_is_not_named() -> None:
+    """A chronic course cut to 10 visits (MTUS physical medicine) stands aside when an earlier course is documented;
+    asked for, that earlier course is named, unless the records state the patient has not improved, where an
+    earlier course would deny the request altogether (no functional improvement): then it is not what to ask."""
+    course = {"request": "Physical therapy 12 visits", "category": "physical-therapy", "requested_count": 12,
+              "weeks_since_injury": 30.0, "surgery_related": False, "crps_diagnosis": False}  # fmt: skip
+    cut = determine(RequestFacts(**course), RULES)
+    assert cut.recommendation == "A6"
+    assert [need.criterion for need in cut.documentation] == ["prior-treatment-response"]
+    no_better = determine(RequestFacts(**course, functional_improvement="absent"), RULES)
+    assert no_better.recommendation == "A6"
+    assert "prior-treatment-response" not in [need.criterion for need in no_better.documentation]
+
+
+def test_a_chronic_course_already_given_names_a_flare() -> None:
+    """MTUS physical medicine: a chronic course already given is not repeated, except for a flare-up."""
+    facts = RequestFacts(request="Physical therapy 6 visits", category="physical-therapy", requested_count=6,
+                         prior_sessions=12, weeks_since_injury=30.0, surgery_related=False,
+                         crps_diagnosis=False)  # fmt: skip
+    answer = determine(facts, RULES)
+    assert answer.recommendation == "A3"
+    assert [need.criterion for need in answer.documentation] == ["acute-flare"]

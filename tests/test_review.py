@@ -555,11 +555,13 @@ def test_every_version_of_the_answer_is_kept_and_served(service: tuple[TestClien
 def test_an_undecided_item_s_task_names_what_the_records_lack() -> None:
     """No rule decides a lumbar MRI whose note says only that the back hurts: its Task asks for what would
     decide it (a neurologic examination first), with the LOINC codes to ask with; a Task whose item a rule
-    decided (the A3 above) asks for nothing."""
+    recommends not certifying (the A3 above, a normal neurologic exam and no red flag) names what that rests on,
+    for the physician who decides."""
     request = _lumbar()
     request["entry"][0]["resource"]["note"] = [{"text": "Low back pain for eight weeks, worse with bending."}]
     (review,) = decide(request).reviews
     missing = [i["valueString"] for i in review.resource["input"] if i["type"]["text"] == "documentation-missing"]
     assert missing and missing[0].startswith("neurologic-deficit: ") and "LOINC 11506-3" in missing[0]
     task, _ = _decided()
-    assert not [i for i in task["input"] if i["type"]["text"] == "documentation-missing"]
+    rests_on = [i["valueString"] for i in task["input"] if i["type"]["text"] == "documentation-missing"]
+    assert [line.split(":")[0] for line in rests_on] == ["neurologic-deficit", "red-flags"]

@@ -1,26 +1,35 @@
-"""What a pended request lacks: the documentation criteria (``mappings/documentation.yaml``) whose facts the
-records leave unknown, ranked, at most three.
+"""What a request not yet decided lacks: the documentation criteria (``mappings/documentation.yaml``) that would
+decide it, ranked, at most three.
 
-Two sources name a criterion. The rules: a criterion whose fact, stated present or absent, would let a
-guideline rule that applies to the request decide it (decisive; the more rules it would let decide, the more
-decisive). The guideline: the criteria it names for that kind of service (``services``), in its order. The
-ranking puts first the decisive criteria the guideline names for the service, in the guideline's order (what
-would decide it and is what the guideline asks of it), then the other criteria it names, then the decisive ones
-it does not name, most decisive first. A
-criterion stands for its first fact, except a criterion of diagnoses, which is lacking when no diagnosis it
-names is documented. Each comes with the LOINC attachment codes to ask for it with, a plain question for the
-provider and the guideline it rests on.
+A pended item (no rule decides, or rules disagree): two sources name a criterion. The rules: a criterion whose
+fact, stated present or absent, would let a guideline rule that applies to the request decide it (decisive; the
+more rules it would let decide, the more decisive). The guideline: the criteria it names for that kind of service
+(``services``), in its order. The ranking puts first the decisive criteria the guideline names for the service, in
+the guideline's order (what would decide it and is what the guideline asks of it), then the other criteria it
+names, then the decisive ones it does not name, most decisive first. A criterion stands for its first fact,
+except a criterion of diagnoses, which is lacking when no diagnosis it names is documented.
+
+An adverse recommendation (A3, A6) is not a decision: it goes to a physician (Labor Code 4610), and before a
+physician denies, the reviewer may ask for the information reasonably necessary to decide (8 CCR 9792.9.1).
+What it names (``unmet``) is what the adverse rules rest on: the criteria whose facts, documented as met (an
+exception the records are silent on stated, a criterion they state unmet shown met), would stop those rules.
+A rule that rests on no documentation (a service the guideline does not recommend, a count over its limit) names
+nothing: nothing the provider could send would change it.
+
+Each criterion comes with the LOINC attachment codes to ask for it with, a plain question for the provider and
+the guideline it rests on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
-from adapter.determination.rules import RuleSet, fires
+from adapter.determination.rules import Rule, RuleSet, fires
 from adapter.tables import TableFile, mappings
 
 #: The most criteria one item names.
@@ -86,9 +95,13 @@ def _unknown(facts: RequestFacts, name: str) -> bool:
     return value is None or (name in STATUS_FACTS and value == "unknown")
 
 
+#: Facts that are true, false or unknown (diagnoses named or not).
+_BOOLEAN_FACTS = frozenset(n for n, f in RequestFacts.model_fields.items() if f.annotation == bool | None)
+
+
 def _settings(name: str) -> list[Any]:
     """The values a missing fact could take once documented."""
-    return ["present", "absent"] if name in STATUS_FACTS else [True, False] if name.endswith("_diagnosis") else []
+    return ["present", "absent"] if name in STATUS_FACTS else [True, False] if name in _BOOLEAN_FACTS else []
 
 
 def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
@@ -96,7 +109,7 @@ def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
     diagnoses (an indication), none of its diagnoses documented."""
     if not criterion.facts:
         return True
-    if all(name.endswith("_diagnosis") for name in criterion.facts):
+    if not any(name in STATUS_FACTS for name in criterion.facts):
         return not any(getattr(facts, name) is True for name in criterion.facts)
     return _unknown(facts, criterion.facts[0])
 
@@ -107,10 +120,21 @@ def _need(table: DocumentationTable, name: str) -> Need:
                 citation=criterion.guideline)  # fmt: skip
 
 
+def _by_fact(table: DocumentationTable, facts: RequestFacts) -> dict[str, str]:
+    """The criterion each fact stands for in this request: of the criteria that name it, the first the guideline
+    names for the service, else the first in the table (pain relief is a drug's efficacy, and the response to an
+    injection already given)."""
+    by_fact: dict[str, str] = {}
+    for name in [*table.services.get(facts.category, []), *table.criteria]:
+        for fact in table.criteria[name].facts:
+            by_fact.setdefault(fact, name)
+    return by_fact
+
+
 def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | None = None) -> list[Need]:
     """The documentation criteria a pended item lacks, ranked (see the module), at most ``MOST``."""
     table = table or mappings()[DOCUMENTATION]
-    by_fact = {f: name for name, c in table.criteria.items() for f in c.facts}
+    by_fact = _by_fact(table, facts)
     decides: Counter[str] = Counter()
     for rule in rules.rules:
         if rule.applies_to and facts.category not in rule.applies_to:
@@ -127,3 +151,28 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
     named = [c for c in table.services.get(facts.category, []) if lacking(facts, table.criteria[c])]
     ranked = named + decisive
     return [_need(table, c) for c in list(dict.fromkeys(ranked))[:MOST]]
+
+
+def unmet(
+    facts: RequestFacts, rules: RuleSet, fired: Sequence[Rule], table: DocumentationTable | None = None
+) -> list[Need]:
+    """What an adverse recommendation rests on (see the module): the criteria whose fact, documented as met
+    (``present``, a diagnosis named), would stop an adverse rule that fired and start no other adverse rule (no
+    more of a course already given, say, when that would deny it all); those that would stop more of them first,
+    then in the guideline's order for the service; at most ``MOST``."""
+    table = table or mappings()[DOCUMENTATION]
+    by_fact = _by_fact(table, facts)
+    adverse = [r for r in fired if r.action.adverse]
+    others = [r for r in rules.rules if r.action.adverse and r.id not in {a.id for a in adverse}]
+    stops: Counter[str] = Counter()
+    for name, criterion in by_fact.items():
+        met = _settings(name)[:1]  # present, or a diagnosis named
+        if not met or getattr(facts, name) == met[0] or not any(name in r.needs for r in adverse):
+            continue
+        changed = facts.model_copy(update={name: met[0]})
+        stopped = sum(not fires(r, changed) for r in adverse)
+        if stopped and not any(fires(r, changed) for r in others):
+            stops[criterion] = max(stops[criterion], stopped)
+    order = table.services.get(facts.category, [])
+    ranked = sorted(stops, key=lambda c: (-stops[c], order.index(c) if c in order else len(order)))
+    return [_need(table, c) for c in ranked[:MOST]]

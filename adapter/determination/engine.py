@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.actions import ReviewAction
-from adapter.determination.documentation import Need, missing
+from adapter.determination.documentation import Need, missing, unmet
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import REQUEST_FACTS, RequestFacts
 from adapter.determination.rules import Rule, RuleSet, evaluate, fires, render
@@ -70,10 +70,13 @@ def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
 
 def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     """Apply every rule: one agreed recommendation wins, anything else is pended (A4) for human review, with
-    the documentation criteria the records lack."""
+    the documentation criteria the records lack; an adverse recommendation names the criteria it rests on (it
+    goes to a physician, who may ask for them before deciding)."""
     answer = _recommend(facts, rules)
     if answer.recommendation is ReviewAction.PENDED and answer.rules != [FOLLOWS_SURGERY]:
         answer.documentation = missing(facts, rules)
+    elif answer.recommendation.adverse:
+        answer.documentation = unmet(facts, rules, [r for r in rules.rules if r.id in answer.rules])
     return answer
 
 
@@ -135,9 +138,12 @@ def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
 
 
 def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") -> Determination:
-    """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4."""
-    if adverse == "decide" or not determination.recommendation.adverse:
+    """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4 with what it
+    rests on; under "decide" it is final and asks for nothing."""
+    if not determination.recommendation.adverse:
         return determination
+    if adverse == "decide":
+        return determination.model_copy(update={"documentation": []})
     note = PENDED_FOR_PHYSICIAN.format(label=determination.recommendation.label)
     return determination.model_copy(
         update={"action": ReviewAction.PENDED, "rationale": f"{note} {determination.rationale}"}
