@@ -1,6 +1,7 @@
 """Every ClaimResponse the adapter writes: determinations -> a FHIR R4 ClaimResponse shaped like Da Vinci PAS
 (``claim_response``, and the PAS response Bundle); an IMR letter's decisions -> the ClaimResponse of its case
-Bundle (``letter_response``); and the edits a later decision or update makes to one (``adjudicate``, ``settle``).
+Bundle (``letter_response``); and the edits a later decision or update makes to one (``decide_item``, ``note``,
+``settle``).
 
 One item per requested service with the PAS reviewAction (A1/A3/A4/A6: the action sent); the engine's
 recommendation and the evidence it read (fact, status, quote, source) in the adapter's recommendation and
@@ -270,6 +271,23 @@ def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON)
         number = None
     if number is not None:
         extension.put(item, {"url": pas.extensions.item_preauth_period, "valuePeriod": period})
+    return number
+
+
+def decide_item(response: JSON, item: JSON, action: ReviewAction, period: JSON) -> str | None:
+    """An item of ``response`` decided anew (``adjudicate``); certified care is authorized for ``period`` under
+    the response's id (``preAuthRef``). The item's authorization number when certified."""
+    number = adjudicate(item, action, response["id"], period)
+    if number is not None:
+        response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
+    return number
+
+
+def note(response: JSON, text: str) -> int:
+    """A ``processNote`` added to ``response``, numbered after the others; its number."""
+    notes = response.setdefault("processNote", [])
+    number = max((n.get("number", 0) for n in notes), default=0) + 1
+    notes.append({"number": number, "type": "display", "text": text})
     return number
 
 

@@ -24,7 +24,7 @@ from adapter.actions import ReviewAction
 from adapter.determination.documentation import Need
 from adapter.errors import ReviewDecisionError
 from adapter.fhir.attachments import ask, extend_reviews
-from adapter.review.tasks import DECISIONS, REVIEW_SYSTEM, _next_version, sequence_of
+from adapter.review.tasks import DECISIONS, REVIEW_SYSTEM, next_version, sequence_of
 from adapter.types import JSON
 
 #: The LOINC code a physician's own question is asked under when the item lacks nothing the rules name:
@@ -53,7 +53,7 @@ def _revised(task: JSON, now: datetime, *, author: str = "", note: str | None = 
     if note is not None:
         task.setdefault("note", []).append({"authorString": author[:200], "time": stamp, "text": note})
     task["lastModified"] = stamp
-    _next_version(task, stamp)
+    next_version(task, stamp)
     return task
 
 
@@ -131,7 +131,7 @@ def ask_documentation(
                citation="physician reviewer")  # fmt: skip
     received = datetime.fromisoformat(str(tasks[0]["authoredOn"]))
     ask(response, {line: [own, *needs.get(line, [])] for line in lines}, received=received, lines=lines)
-    _next_version(response, now.isoformat(timespec="milliseconds"))
+    next_version(response, now.isoformat(timespec="milliseconds"))
     asked = f"Documentation asked of the provider: {question[:2000]}"
     changed = [_revised(_copy(task), now, author=author, note=asked) for task in tasks]
     extend_reviews(changed, response, received)

@@ -37,10 +37,11 @@ from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import PAS, ordered, review_action_code
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.fhir.response import (
-    adjudicate,
     authorization_period,
     citation_text,
+    decide_item,
     modified_item,
+    note,
     recommendation,
     settle,
 )
@@ -315,7 +316,8 @@ def _owner(body: JSON) -> JSON:
     return {k: v for k, v in owner.items() if k in ("identifier", "display")}
 
 
-def _next_version(resource: JSON, moment: str) -> None:
+def next_version(resource: JSON, moment: str) -> None:
+    """A resource the adapter keeps made its next version (``meta.versionId`` one up), last updated ``moment``."""
     meta = resource.setdefault("meta", {})
     meta["versionId"] = str(int(meta.get("versionId", "1")) + 1)
     meta["lastUpdated"] = moment
@@ -348,22 +350,16 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
                 executionPeriod={"start": task.get("authoredOn", stamp), "end": stamp})  # fmt: skip
     if decision.person is not None:
         contain(task, decision.person)
-    _next_version(task, stamp)
+    next_version(task, stamp)
 
-    period = response.get("preAuthPeriod") or authorization_period(moment)
-    number = adjudicate(item, action, response["id"], period)
-    if number is not None:
-        response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
+    number = decide_item(response, item, action, response.get("preAuthPeriod") or authorization_period(moment))
     if decision.quantity is not None:
         product = first_input(task, "requested-code") or {"text": first_input(task, "requested-service") or "service"}
         response.setdefault("addItem", []).append(modified_item(sequence, product, decision.quantity, number))
-    notes = response.setdefault("processNote", [])
-    number_of_note = max((n.get("number", 0) for n in notes), default=0) + 1
     reviewer = decision.reviewer.get("display") or _identifier_text(decision.reviewer["identifier"])
     words = decision.rationale or "Certified on physician review."
-    notes.append({"number": number_of_note, "type": "display",
-                  "text": f"Physician reviewer {reviewer}: {action.display}. {words}"})  # fmt: skip
-    item["noteNumber"] = [*item.get("noteNumber", []), number_of_note]
+    noted = note(response, f"Physician reviewer {reviewer}: {action.display}. {words}")
+    item["noteNumber"] = [*item.get("noteNumber", []), noted]
     extension.put(
         response, extension.pas_reviewer(pas.extensions.claim_response_reviewer, npi=decision.reviewer["identifier"])
     )
@@ -371,7 +367,7 @@ def apply_decision(task: JSON, response: JSON, decision: Decision, *, now: datet
         _name_reviewer(response, decision.person)
     settle(response)
     withdraw(response, {sequence})  # decided: nothing more is asked for it
-    _next_version(response, stamp)
+    next_version(response, stamp)
     return task, response
 
 

@@ -19,9 +19,9 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, review_action_code
-from adapter.fhir.response import adjudicate, authorization_period, settle
+from adapter.fhir.response import authorization_period, decide_item, note, settle
 from adapter.review import ReviewTask, review_tasks
-from adapter.review.tasks import sequence_of
+from adapter.review.tasks import next_version, sequence_of
 from adapter.service.pipeline import answered_before, decide, for_payer
 from adapter.service.state import Store
 from adapter.tables import mappings
@@ -97,29 +97,23 @@ def merged(answered: JSON, fresh: JSON | None, change: Changes, moment: datetime
     response = copy.deepcopy(answered)
     fresh_items = {i["itemSequence"]: i for i in (fresh or {}).get("item", [])}
     fresh_notes = {n["number"]: n for n in (fresh or {}).get("processNote", [])}
-    notes = response.setdefault("processNote", [])
     period = response.get("preAuthPeriod") or authorization_period(moment)
     items = []
     for item in response.get("item", []):
         sequence = item["itemSequence"]
         if sequence in change.cancelled:
-            notes.append({"number": max((n["number"] for n in notes), default=0) + 1, "type": "display",
-                          "text": f"Item {sequence} cancelled by the requester's update."})  # fmt: skip
+            note(response, f"Item {sequence} cancelled by the requester's update.")
             continue
         items.append(fresh_items.pop(sequence, item) if sequence in change.changed else item)
     items += [fresh_items.pop(s) for s in sorted(fresh_items) if s in change.changed]
     for item in items:
         if item["itemSequence"] not in change.changed:
             continue
-        renumbered = []
-        for number in item.get("noteNumber", []):
-            if number in fresh_notes:
-                notes.append({**fresh_notes[number], "number": max((n["number"] for n in notes), default=0) + 1})
-                renumbered.append(notes[-1]["number"])
-        item["noteNumber"] = renumbered
+        item["noteNumber"] = [
+            note(response, fresh_notes[n]["text"]) for n in item.get("noteNumber", []) if n in fresh_notes
+        ]
         action = ReviewAction(review_action_code(item.get("adjudication", [])) or ReviewAction.PENDED)
-        if adjudicate(item, action, response["id"], period) is not None:
-            response["preAuthRef"], response["preAuthPeriod"] = response["id"], period
+        decide_item(response, item, action, period)
     response["item"] = items
     response["addItem"] = [a for a in response.get("addItem", []) if not set(a.get("itemSequence", [])) & (
         change.changed | change.cancelled)] + [a for a in (fresh or {}).get("addItem", [])]  # fmt: skip
@@ -129,9 +123,7 @@ def merged(answered: JSON, fresh: JSON | None, change: Changes, moment: datetime
     if not items:  # the whole request cancelled (FHIR arrays and strings are never empty)
         del response["item"]
         response["disposition"] = "Cancelled by the requester"
-    meta = response.setdefault("meta", {})
-    meta["versionId"] = str(int(meta.get("versionId", "1")) + 1)
-    meta["lastUpdated"] = moment.isoformat(timespec="milliseconds")
+    next_version(response, moment.isoformat(timespec="milliseconds"))
     return response
 
 
