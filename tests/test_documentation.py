@@ -6,10 +6,16 @@ could change it; a decided item names nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from adapter import MappingTableError
 from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import AdversePolicy, Context, Determination, RequestFacts, Text, build_facts, determine
 from adapter.determination.documentation import DOCUMENTATION, MOST, lacking
 from adapter.tables import mappings
+from tests.conftest import replace_once
 
 RULES = mappings()[RULE_TABLE]
 
@@ -117,6 +123,13 @@ def test_a_post_operative_exception_is_no_question_about_a_surgery_s_indication(
     assert answer.documentation == []
 
 
+def test_shockwave_asks_for_its_indication() -> None:
+    """ODG shock wave therapy: calcific tendinitis of the shoulder or plantar fasciitis, after conservative care."""
+    assert _asked(
+        "Extracorporeal shockwave therapy to the right shoulder, 3 sessions", "Right shoulder pain for a year."
+    ) == ["diagnosis-indication", "failed-conservative-care"]
+
+
 def test_what_would_only_trade_one_adverse_answer_for_another_is_not_named() -> None:
     """A chronic course cut to 10 visits (MTUS physical medicine) stands aside when an earlier course is documented;
     asked for, that earlier course is named, unless the records state the patient has not improved, where an
@@ -139,3 +152,21 @@ def test_a_chronic_course_already_given_names_a_flare() -> None:
     answer = determine(facts, RULES)
     assert answer.recommendation == "A3"
     assert [need.criterion for need in answer.documentation] == ["acute-flare"]
+
+
+def test_an_opioid_refill_asks_for_the_four_a_s_and_function_not_what_comes_before_starting() -> None:
+    """MTUS Opioids 2016: on-going management rests on the four A's and improved function; a trial of non-opioid
+    analgesics is what comes before starting one, so it is asked for a new opioid, not a refill."""
+    refill = _asked(
+        "Norco 10/325 mg #90", "Chronic low back pain since 2019. Medications: Norco 10/325 three times a day."
+    )
+    assert refill == ["medication-efficacy", "functional-improvement"]
+    new = _asked("Norco 10/325 mg #90", "Chronic low back pain since 2019. Medications: naproxen 500 mg twice a day.")
+    assert "failed-conservative-care" in new
+
+
+def test_what_continuation_rests_on_names_known_criteria(mappings_copy: Path) -> None:
+    replace_once(mappings_copy / "documentation.yaml", "  opioid: [medication-efficacy, functional-improvement]",
+                 "  opioid: [medication-efficacy, four-as]")  # fmt: skip
+    with pytest.raises(MappingTableError, match="unknown criteria"):
+        mappings(mappings_copy)[DOCUMENTATION]

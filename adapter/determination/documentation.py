@@ -4,7 +4,8 @@ decide it, ranked, at most three.
 A pended item (no rule decides, or rules disagree): two sources name a criterion. The rules: a criterion whose
 fact, stated present or absent, would let a guideline rule that applies to the request decide it (decisive; the
 more rules it would let decide, the more decisive). The guideline: the criteria it names for that kind of service
-(``services``), in its order. The ranking puts first the decisive criteria the guideline names for the service, in
+(``services``; for a drug already taken or a treatment already given, what its continuation rests on,
+``continued``), in its order. The ranking puts first the decisive criteria the guideline names for the service, in
 the guideline's order (what would decide it and is what the guideline asks of it), then the other criteria it
 names, then the decisive ones it does not name, most decisive first. A criterion stands for its first fact,
 except a criterion of diagnoses, which is lacking when no diagnosis it names is documented.
@@ -50,13 +51,15 @@ class DocumentationTable(BaseModel):
 
     criteria: dict[str, Criterion]
     services: dict[str, list[str]]
+    #: For a drug or treatment the patient already has (a refill, more of a course): what its continuation rests on.
+    continued: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> DocumentationTable:
         unknown = {f for c in self.criteria.values() for f in c.facts} - set(RequestFacts.model_fields)
         if unknown:
             raise ValueError(f"criteria name facts that are no request fact: {sorted(unknown)}")
-        named = {c for cs in self.services.values() for c in cs} - set(self.criteria)
+        named = {c for cs in [*self.services.values(), *self.continued.values()] for c in cs} - set(self.criteria)
         if named:
             raise ValueError(f"services name unknown criteria: {sorted(named)}")
         bad = [code for c in self.criteria.values() for code in c.loinc if not _loinc(code)]
@@ -120,12 +123,21 @@ def _need(table: DocumentationTable, name: str) -> Need:
                 citation=criterion.guideline)  # fmt: skip
 
 
+def guideline_criteria(facts: RequestFacts, table: DocumentationTable) -> list[str]:
+    """The criteria the guideline names for the service, in its order: for a drug the patient already takes or a
+    treatment already given, what its continuation rests on (``continued``), else what it asks before starting."""
+    given = facts.same_drug_in_use == "present" or facts.prior_same_therapy == "present"
+    if given and facts.category in table.continued:
+        return table.continued[facts.category]
+    return table.services.get(facts.category, [])
+
+
 def _by_fact(table: DocumentationTable, facts: RequestFacts) -> dict[str, str]:
     """The criterion each fact stands for in this request: of the criteria that name it, the first the guideline
     names for the service, else the first in the table (pain relief is a drug's efficacy, and the response to an
     injection already given)."""
     by_fact: dict[str, str] = {}
-    for name in [*table.services.get(facts.category, []), *table.criteria]:
+    for name in [*guideline_criteria(facts, table), *table.criteria]:
         for fact in table.criteria[name].facts:
             by_fact.setdefault(fact, name)
     return by_fact
@@ -148,7 +160,7 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
             ):
                 decides[criterion] += 1
     decisive = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
-    named = [c for c in table.services.get(facts.category, []) if lacking(facts, table.criteria[c])]
+    named = [c for c in guideline_criteria(facts, table) if lacking(facts, table.criteria[c])]
     ranked = named + decisive
     return [_need(table, c) for c in list(dict.fromkeys(ranked))[:MOST]]
 
@@ -173,6 +185,6 @@ def unmet(
         stopped = sum(not fires(r, changed) for r in adverse)
         if stopped and not any(fires(r, changed) for r in others):
             stops[criterion] = max(stops[criterion], stopped)
-    order = table.services.get(facts.category, [])
+    order = guideline_criteria(facts, table)
     ranked = sorted(stops, key=lambda c: (-stops[c], order.index(c) if c in order else len(order)))
     return [_need(table, c) for c in ranked[:MOST]]
