@@ -21,6 +21,12 @@ REVIEWER_FIELDS = ("reviewer.licensure", "reviewer.specialty")
 ITEM_FIELDS = ("request", "decision", "guideline_basis")
 
 
+def case_half(case_number: str) -> str:
+    """The corpus half a letter falls in by its case number: "even" (what rules may be written against) or "odd"
+    (held out)."""
+    return "even" if int(case_number.rsplit("-", 1)[-1]) % 2 == 0 else "odd"
+
+
 def _get(data: Mapping[str, Any], dotted: str) -> Any:
     value: Any = data
     for key in dotted.split("."):

@@ -47,6 +47,7 @@ from adapter.determination import (
 )
 from adapter.determination.evidence import forget_texts
 from adapter.determination.facts import letter_summary
+from adapter.evaluation import case_half
 from adapter.letters import parse_letter
 from adapter.tables import mappings
 
@@ -61,10 +62,6 @@ class Item:
     truth: str
     answer: Determination
     seconds: float
-
-
-def _half(case_number: str) -> str:
-    return "even" if int(case_number.rsplit("-", 1)[-1]) % 2 == 0 else "odd"
 
 
 def summary_row(items: list[Item]) -> list[str]:
@@ -169,7 +166,9 @@ def main() -> int:
         answers = determine_all(facts, rules)  # services associated with a surgery follow it
         for item, truth, answer, took in zip(case.items, truths[case.case_number]["items"], answers, seconds,
                                              strict=True):  # fmt: skip
-            items.append(Item(case.case_number, _half(case.case_number), item.request, truth["decision"], answer, took))
+            items.append(
+                Item(case.case_number, case_half(case.case_number), item.request, truth["decision"], answer, took)
+            )
 
     table = Table(title=f"Recommendations vs published IMR decisions ({len(items)} items)")
     for column in ("half", "items", "coverage", "agreement", "A3 on overturned", "A1/A6 on overturned",
