@@ -13,6 +13,8 @@ service and the CLI can show any of them the same way::
     │   ├── ConformanceError           code="pas-conformance"   (a PAS Bundle breaking a PAS rule)
     │   ├── InputLimitError            code="input-limit"       (input over a size, depth or count limit)
     │   ├── AttachmentError            code="attachment-invalid" (adapter.fhir.attachments)
+    │   ├── QuestionnaireUnknownError  code="questionnaire-unknown" (adapter.fhir.questionnaires)
+    │   ├── QuestionnaireAnswerError   code="questionnaire-answer-invalid" (adapter.fhir.questionnaires)
     │   ├── AttachmentMismatchError    code="attachment-mismatch" (adapter.service.attachments)
     │   ├── NotPendedError             code="attachment-not-pended" (adapter.service.attachments)
     │   ├── UnknownClaimError          code="claim-update-unknown" (adapter.service.updates)

@@ -68,7 +68,8 @@ def test_metadata_is_honest(service: tuple[TestClient, Any]) -> None:
     client, _ = service
     statement = client.get("/fhir/metadata").json()
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
-    assert set(resources) == {"ServiceRequest", "Claim", "ClaimResponse", "Task", "StructureDefinition", "Subscription"}
+    assert set(resources) == {"ServiceRequest", "Claim", "ClaimResponse", "Task", "StructureDefinition",
+                              "Subscription", "Questionnaire"}  # fmt: skip
     assert [i["code"] for i in resources["Task"]["interaction"]] == ["read", "update", "search-type"]
     assert [i["code"] for i in resources["ServiceRequest"]["interaction"]] == ["create"]
     assert resources["Claim"]["operation"][0]["name"] == "submit"

@@ -53,6 +53,7 @@ from adapter.service.routes import (
     cases,
     claim_responses,
     metadata,
+    questionnaires,
     requests,
     resources,
     signin,
@@ -135,7 +136,8 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
     for router in (metadata.router, requests.router, claim_responses.router, tasks.router, cases.router,
-                   signin.router, subscriptions.router, resources.router, attachments.router):  # fmt: skip
+                   signin.router, subscriptions.router, resources.router, attachments.router,
+                   questionnaires.router):  # fmt: skip
         app.include_router(router)
 
     @app.middleware("http")

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapter.config import Settings
 from adapter.fhir.inbound import Limits, check_inbound
 from adapter.service.admission import Admission, Principal, parse_json, read_body
-from adapter.service.http import ServiceError
+from adapter.service.http import ServiceError, fhir_response
 from adapter.service.metrics import Metrics
 from adapter.service.search import MAX_COUNT, MAX_OFFSET, number
 from adapter.service.state import Store
@@ -73,6 +73,13 @@ class ServiceContext:
     def inbound(self, raw: bytes) -> JSON:
         """Parse and check a request body once, at the edge (blocking work: call from a ``def`` route)."""
         return check_inbound(parse_json(raw), limits=self.limits)
+
+
+def served(resource: JSON | None, rtype: str) -> Response:
+    """A resource the service serves by id (its own conformance resources), or 404 naming its type."""
+    if resource is None:
+        raise ServiceError(404, f"no such {rtype}", code="not-found", issue_type="not-found")
+    return fhir_response(resource)
 
 
 def context(request: Request) -> ServiceContext:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
-from adapter.service.routes import UNKNOWN_PARAMETERS, context
+from adapter.service.routes import UNKNOWN_PARAMETERS, context, questionnaires, served
 from adapter.service.subscriptions import TOPIC
 from adapter.version import __version__
 
@@ -124,6 +124,15 @@ def capability_statement(base: str) -> dict[str, Any]:
                         ],
                     },  # fmt: skip
                     {
+                        "type": "Questionnaire",
+                        "profile": "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire",
+                        "documentation": "Da Vinci DTR questionnaires, one per documentation criterion a pended item "
+                        "may ask for (no token needed): answer one with a QuestionnaireResponse as $submit-attachment "
+                        "Content, whose answers state the criterion's facts for its line item.",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [{"name": n, "type": t} for n, t in questionnaires.PARAMETERS.items()],
+                    },
+                    {
                         "type": "StructureDefinition",
                         "documentation": "The adapter's own extensions (no token needed, like this statement).",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],
@@ -136,7 +145,8 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "definition": "http://hl7.org/fhir/us/davinci-cdex/OperationDefinition/submit-attachment",
                         "documentation": "CDex attachments answering a pended prior authorization's documentation "
                         "requests (AttachTo preauthorization; Content a DocumentReference with inline text/plain "
-                        "or PDF data, or a QuestionnaireResponse): the items it answers are determined again.",
+                        "or PDF data, or a QuestionnaireResponse to one of the Questionnaires served here): the "
+                        "items it answers are determined again.",
                     }
                 ],
             }
@@ -152,10 +162,7 @@ async def metadata(request: Request) -> Response:
 @router.get("/fhir/StructureDefinition/{sid}")
 def read_structure_definition(sid: str) -> Response:
     """The StructureDefinition of one of the adapter's own extensions (public: it holds no data)."""
-    found = structure_definition(sid)
-    if found is None:
-        raise ServiceError(404, "no such StructureDefinition", code="not-found", issue_type="not-found")
-    return fhir_response(found)
+    return served(structure_definition(sid), "StructureDefinition")
 
 
 @router.get("/fhir/StructureDefinition")

@@ -1,0 +1,60 @@
+"""``GET /fhir/Questionnaire``: the Da Vinci DTR questionnaires of the documentation criteria
+(``adapter.fhir.questionnaires``), public like the CapabilityStatement (they hold no data)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from adapter.fhir.questionnaires import questionnaire, questionnaires
+from adapter.service.http import fhir_response
+from adapter.service.routes import context, search_params, searchset, served
+from adapter.types import JSON
+
+router = APIRouter(prefix="/fhir")
+
+#: The search parameters (FHIR R4 Questionnaire): ``url`` and ``version`` exact (a ``url`` of ``url|version``
+#: too), ``name`` and ``title`` strings (case-insensitive, starting with), ``status`` and ``code`` tokens (the
+#: LOINC attachment codes a documentation request asks with), ``_id``.
+PARAMETERS = {"_id": "token", "url": "uri", "version": "token", "name": "string", "title": "string",
+              "status": "token", "code": "token"}  # fmt: skip
+
+
+def _token(value: str, codes: list[str], system: str = "") -> bool:
+    wanted_system, bar, code = value.rpartition("|")
+    return code in codes and (not bar or wanted_system in ("", system))
+
+
+def _matches(resource: JSON, name: str, value: str) -> bool:
+    """Whether a questionnaire matches one value of a search parameter (values joined by commas: any of them)."""
+    for one in value.split(","):
+        if name == "_id" and resource["id"] == one:
+            return True
+        url, _, version = one.partition("|")
+        if name == "url" and url == resource["url"] and version in ("", resource["version"]):
+            return True
+        if name == "version" and resource["version"] == one:
+            return True
+        if name in ("name", "title") and str(resource[name]).casefold().startswith(one.casefold()):
+            return True
+        if name == "status" and _token(one, [resource["status"]]):
+            return True
+        if name == "code" and any(_token(one, [c["code"]], c["system"]) for c in resource["code"]):
+            return True
+    return False
+
+
+@router.get("/Questionnaire/{qid}")
+def read_questionnaire(qid: str) -> Response:
+    """One documentation criterion's questionnaire, by id (the criterion's code)."""
+    return served(questionnaire(qid), "Questionnaire")
+
+
+@router.get("/Questionnaire")
+def search_questionnaires(request: Request) -> Response:
+    """The questionnaires, all or those the search parameters match (each parameter: all of them must)."""
+    ctx = context(request)
+    search = search_params(request, set(PARAMETERS))
+    wanted = [(n, v) for n, v in request.query_params.multi_items() if n in PARAMETERS]
+    found = [q for q in questionnaires() if all(_matches(q, n, v) for n, v in wanted)]
+    page = found[search.offset : search.offset + search.count]
+    return fhir_response(searchset(ctx, request, "Questionnaire", (len(found), page), search))
