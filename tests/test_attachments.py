@@ -22,9 +22,11 @@ from adapter.fhir.attachments import ADMINISTRATION_REFERENCE, SERVICE_LINE_NUMB
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import response_faults
 from adapter.fhir.pas import review_action_code
+from adapter.fhir.questionnaires import MAX_NOTE
 from adapter.review.tasks import sequence_of
 from adapter.service import wire
 from tests.conftest import auth, make_pdf
+from tests.test_questionnaires import answered
 from tests.test_review import _completed
 from tests.test_service import with_npi
 from tests.test_updates import _update
@@ -327,19 +329,76 @@ def test_a_broken_submission_is_refused_and_nothing_changes(client: TestClient) 
     assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
 
 
-def test_a_questionnaire_response_is_read_as_its_answers(client: TestClient) -> None:
+def _with_content(body: JSON, content: JSON) -> JSON:
+    body["parameter"][4]["part"][2]["resource"] = content
+    return body
+
+
+def test_a_questionnaire_response_stating_improvement_certifies_that_line_only(client: TestClient) -> None:
+    """The answers to a DTR questionnaire are facts for their line: functional improvement answered yes (with the
+    record's words) certifies the physical therapy; the MRI is as it was."""
     request = _request()
     response = _submit(client, request)["entry"][0]["resource"]
-    body = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
-    body["parameter"][4]["part"][2]["resource"] = {
-        "resourceType": "QuestionnaireResponse", "status": "completed",
-        "item": [{"linkId": "1", "text": "Progress note after six sessions of physical therapy",
-                  "answer": [{"valueString": IMPROVED}]}],
-    }  # fmt: skip
+    note = "Walking and sitting tolerance increased; she returned to modified work."
+    body = _with_content(_attachment(f"{response['id']}-1", _member(request), IMPROVED),
+                         answered("functional-improvement", {"functional_improvement": True}, note))  # fmt: skip
     sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
     assert sent.status_code == 200, sent.text
     after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2"
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+    assert _items(after)[2] == _items(response)[2]
+    assert set(asked_lines(after)) == {2}
+    evidence = json.dumps(_items(after)[1]["extension"])
+    assert note in evidence and "QuestionnaireResponse/" in evidence and "#functional_improvement" in evidence
+
+
+def test_a_questionnaire_response_stating_no_improvement_goes_to_the_physician_with_the_answer(
+    client: TestClient,
+) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _with_content(_attachment(f"{response['id']}-1", _member(request), IMPROVED),
+                         answered("functional-improvement", {"functional_improvement": False}))  # fmt: skip
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR)).status_code == 200
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    item = _items(after)[1]
+    assert review_action_code(item["adjudication"]) == "A4"
+    recommended = next(e for e in item["extension"] if "valueCodeableConcept" in e)
+    assert recommended["valueCodeableConcept"]["coding"][0]["code"] == "A3"
+    task = next(t for t in _tasks(client, response) if t["status"] == "requested" and sequence_of(t) == 1)
+    quotes = [i["valueString"] for i in task["input"] if i["type"].get("text") == "evidence"]
+    assert any("objective functional improvement" in q and "No." in q for q in quotes), quotes
+    assert _items(after)[2] == _items(response)[2]
+
+
+def test_a_bad_questionnaire_response_is_refused_and_nothing_is_kept(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    good = answered("functional-improvement", {"functional_improvement": True})
+    unknown = {**good, "questionnaire": "http://payer.example/Questionnaire/other"}
+    old_version = {**good, "questionnaire": f"{good['questionnaire'].partition('|')[0]}|0.0.1"}
+    nameless = {k: v for k, v in good.items() if k != "questionnaire"}
+    wrong_link = answered("functional-improvement", {"red_flags": True})
+    wrong_type = answered("functional-improvement", {"functional_improvement": "yes"})
+    twice = copy.deepcopy(good)
+    twice["item"][0]["item"] *= 2
+    nothing = answered("functional-improvement", {}, "a note alone states no fact")
+    in_progress = {**good, "status": "in-progress"}
+    too_long = answered("functional-improvement", {"functional_improvement": True}, "x" * (MAX_NOTE + 1))
+    cases = [(unknown, "questionnaire-unknown"), (old_version, "questionnaire-unknown"),
+             (nameless, "questionnaire-unknown"), (wrong_link, "questionnaire-answer-invalid"),
+             (wrong_type, "questionnaire-answer-invalid"), (twice, "questionnaire-answer-invalid"),
+             (nothing, "questionnaire-answer-invalid"), (in_progress, "questionnaire-answer-invalid"),
+             (too_long, "input-limit")]  # fmt: skip
+    for content, code in cases:
+        for tracking in (f"{response['id']}-1", f"{uuid.uuid4()}-1"):  # a request known here, or one to come
+            body = _with_content(_attachment(tracking, _member(request), IMPROVED), content)
+            sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
+            assert sent.status_code == (413 if code == "input-limit" else 422), (code, sent.text)
+            assert sent.json()["issue"][0]["details"]["coding"][0]["code"] == code
+    assert _store(client).held_attachments() == []
+    assert client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json() == response
 
 
 def test_a_failure_between_the_attachment_and_the_new_version_keeps_neither(
@@ -377,7 +436,7 @@ def _store(client: TestClient) -> Any:
     return client.app.state.ctx.store  # type: ignore[attr-defined]
 
 
-def test_an_attachment_before_its_request_is_held_then_answered(client: TestClient) -> None:
+def test_an_attachment_before_its_request_is_held_thenanswered(client: TestClient) -> None:
     """CDex scenario 1b: attachments whose tracking id names no request yet are accepted and held (202, an
     informational OperationOutcome), and decide the request once it comes; one whose member turns out not to be
     the request's is refused then, and changes nothing."""
@@ -423,14 +482,16 @@ def test_an_attachment_kept_before_a_crash_is_answered_at_the_next_pass(client: 
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
 
 
-def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,)) -> JSON:
+def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,), content: JSON | None = None) -> JSON:
     """A Claim update that changes no item but carries a progress note (supportingInfo additionalInformation,
-    a DocumentReference in the Bundle) for ``lines``."""
+    a DocumentReference in the Bundle; or ``content``) for ``lines``."""
     update = _update(request)
     claim = update["entry"][0]["resource"]
-    note = {"resourceType": "DocumentReference", "id": f"note-{uuid.uuid4().hex[:8]}", "status": "current",
-            "subject": claim["patient"], "content": [{"attachment": {
-                "contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}]}  # fmt: skip
+    note = content or {
+        "resourceType": "DocumentReference", "id": f"note-{uuid.uuid4().hex[:8]}", "status": "current",
+        "subject": claim["patient"], "content": [{"attachment": {
+            "contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}],
+    }  # fmt: skip
     url = f"urn:uuid:{uuid.uuid4()}"
     update["entry"].append({"fullUrl": url, "resource": note})
     info = copy.deepcopy(claim["supportingInfo"][0])  # what the request sent, its report type
@@ -454,6 +515,22 @@ def test_a_claim_update_carrying_an_attachment_decides_its_line_again(client: Te
     assert after["meta"]["versionId"] == "2"
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
     assert _items(after)[2] == _items(response)[2]
+
+
+def test_a_claim_update_carrying_a_questionnaire_response_decides_its_line_again(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    answers = answered("functional-improvement", {"functional_improvement": True})
+    sent = client.post("/fhir/Claim/$submit", content=json.dumps(_carrying(request, "", content=answers)),
+                       headers=auth(EHR))  # fmt: skip
+    assert sent.status_code == 200, sent.text
+    after = sent.json()["entry"][0]["resource"]
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+    assert _items(after)[2] == _items(response)[2]
+    broken = answered("functional-improvement", {"no_such_question": True})
+    refused = client.post("/fhir/Claim/$submit", content=json.dumps(_carrying(request, "", content=broken)),
+                          headers=auth(EHR))  # fmt: skip
+    assert refused.status_code == 422 and "questionnaire-answer-invalid" in refused.text
 
 
 def test_the_review_page_says_which_items_wait_for_documentation_asked_and_not_received(client: TestClient) -> None:

@@ -11,7 +11,8 @@ the questions for the provider in ``note``. Contained, each version of the answe
 
 Answering: ``submission(parameters)`` reads a CDex ``$submit-attachment`` Parameters (``TrackingId``,
 ``AttachTo``, ``MemberId``, ``ProviderId`` / ``OrganizationId``, ``Attachment`` with ``LineItem``, ``Code``,
-``Content``); ``content_text`` the text of a DocumentReference (inline text/plain or PDF) or a QuestionnaireResponse.
+``Content``); ``content_text`` the text of a DocumentReference (inline text/plain or PDF); a QuestionnaireResponse
+answers one of the adapter's questionnaires, and its answers state facts (``adapter.fhir.questionnaires``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, review_action_code
+from adapter.fhir.questionnaires import stated_facts
 from adapter.letters.pdf import pdf_text
 from adapter.tables import mappings
 from adapter.types import JSON
@@ -248,6 +250,8 @@ def submission(parameters: JSON) -> Submission:
         content = _one(parts, "Content", "resource", where=where)
         if not isinstance(content, dict):
             raise AttachmentError("Content is a resource", location=f"{where}.part")
+        if content.get("resourceType") == "QuestionnaireResponse":  # refused before it is held or kept
+            stated_facts(content, "QuestionnaireResponse")
         code = _one(parts, "Code", "valueCodeableConcept", required=False, where=where)
         attachments.append(Attachment(sorted(set(lines)), code, content))
     if not attachments:
@@ -268,11 +272,13 @@ def attachment_lines(resource: JSON) -> set[int]:
 
 def as_notes(bundle: JSON, lines: set[int]) -> JSON:
     """A copy of a request Bundle (a PAS Bundle as kept, or an EHR request's context) in which every tagged
-    attachment's text is a note of the requests of its lines (the attachments themselves out of the shared
-    context: an attachment counts for its lines only)."""
+    attachment counts for the requests of its lines only: a document's text as their note (the document out of
+    the shared context), a QuestionnaireResponse named as their support (``supportingInfo``), whose answers
+    state facts (``adapter.fhir.questionnaires``)."""
     copied = copy.deepcopy(bundle)
-    attachments = [e["resource"] for e in copied["entry"] if attachment_lines(e["resource"])]
-    copied["entry"] = [e for e in copied["entry"] if not attachment_lines(e["resource"])]
+    attachments = [e for e in copied["entry"] if attachment_lines(e["resource"])]
+    copied["entry"] = [e for e in copied["entry"] if not attachment_lines(e["resource"])
+                       or e["resource"].get("resourceType") == "QuestionnaireResponse"]  # fmt: skip
     first = copied["entry"][0]["resource"]
     index = Index.of_bundle(copied)
     requested_url = mappings()[PAS].extensions.requested_service
@@ -289,8 +295,14 @@ def as_notes(bundle: JSON, lines: set[int]) -> JSON:
         if request is None:
             raise AttachmentError(f"line item {sequence} names no requested service to read the attachment for",
                                   location="Claim.item")  # fmt: skip
-        for attachment in attachments:
-            if sequence in attachment_lines(attachment):
+        support = "supportingInformation" if request.get("resourceType") == "MedicationRequest" else "supportingInfo"
+        for entry in attachments:
+            attachment = entry["resource"]
+            if sequence not in attachment_lines(attachment):
+                continue
+            if attachment.get("resourceType") == "QuestionnaireResponse":
+                request.setdefault(support, []).append({"reference": entry["fullUrl"]})
+            else:
                 request.setdefault("note", []).append({"text": content_text(attachment)})
     return copied
 
@@ -335,6 +347,8 @@ def carried_attachments(bundle: JSON, claim: JSON, earlier: JSON) -> list[Attach
             content = index.find(value)
         if content is None or content.get("resourceType") not in ("DocumentReference", "QuestionnaireResponse"):
             continue
+        if content.get("resourceType") == "QuestionnaireResponse":  # refused before anything is decided
+            stated_facts(content, "QuestionnaireResponse")
         lines = sorted(i["sequence"] for i in claim.get("item", []) if isinstance(i.get("sequence"), int)
                        and info.get("sequence") in (i.get("informationSequence") or []))  # fmt: skip
         found.append(Attachment(lines, None, content))
@@ -346,25 +360,18 @@ def _value(info: JSON) -> JSON | None:
     return value if isinstance(value, dict) else None
 
 
-def _answers(items: Any, out: list[str]) -> None:
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict):
-            continue
-        values = []
-        for answer in item.get("answer", []) if isinstance(item.get("answer"), list) else []:
-            for key, value in answer.items() if isinstance(answer, dict) else []:
-                if key.startswith("value"):
-                    shown = value.get("display") or value.get("code") if isinstance(value, dict) else value
-                    values.append("yes" if shown is True else "no" if shown is False else str(shown))
-            _answers(answer.get("item") if isinstance(answer, dict) else None, out)
-        if values:
-            out.append(f"{item.get('text') or item.get('linkId')}: {', '.join(values)}.")
-        _answers(item.get("item"), out)
+def check_content(content: JSON) -> None:
+    """Refuse an attachment that brings nothing to read: a DocumentReference without text (``content_text``), a
+    QuestionnaireResponse that does not answer one of the adapter's questionnaires (``stated_facts``)."""
+    if content.get("resourceType") == "QuestionnaireResponse":
+        stated_facts(content, "QuestionnaireResponse")
+    else:
+        content_text(content)
 
 
 def content_text(content: JSON) -> str:
-    """The text an attachment brings: a DocumentReference's inline text/plain and PDF attachments, or a
-    QuestionnaireResponse's questions and answers as sentences (``AttachmentError`` when it has none)."""
+    """The text a DocumentReference brings: its inline text/plain and PDF attachments (``AttachmentError`` when
+    it has none, or the content is no DocumentReference)."""
     rtype = content.get("resourceType")
     if rtype == "DocumentReference":
         texts = []
@@ -386,12 +393,6 @@ def content_text(content: JSON) -> str:
             raise AttachmentError("the DocumentReference holds no inline text/plain or PDF attachment (data) with "
                                   "text to read", location="DocumentReference.content")  # fmt: skip
         return "\n\n".join(texts)
-    if rtype == "QuestionnaireResponse":
-        sentences: list[str] = []
-        _answers(content.get("item"), sentences)
-        if not sentences:
-            raise AttachmentError("the QuestionnaireResponse answers nothing", location="QuestionnaireResponse.item")
-        return "\n".join(sentences)
     raise AttachmentError(f"Content is a DocumentReference or a QuestionnaireResponse, not {rtype!r}",
                           location="Parameters.parameter[Attachment].part[Content]")  # fmt: skip
 

@@ -19,10 +19,12 @@ from adapter.categories import categorise
 from adapter.determination.evidence import Text
 from adapter.determination.facts import Context, RequestFacts
 from adapter.determination.recall import FACTS
+from adapter.determination.stated import Stated, with_stated
 from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
-from adapter.fhir.navigate import concept_text
+from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
+from adapter.fhir.questionnaires import QuestionnaireUnknownError, stated_facts
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.lexicon import LEXICON
 from adapter.tables import mappings
@@ -83,6 +85,26 @@ def _text(source: str, text: str) -> Text:
 def _notes(ref: str, resource: JSON) -> list[Text]:
     return [_text(f"{ref}.note[{n}]", str(note["text"])) for n, note in enumerate(resource.get("note", []))
             if note.get("text")]  # fmt: skip
+
+
+#: Where a request names what supports it (MedicationRequest spells it out).
+SUPPORT = ("supportingInfo", "supportingInformation")
+
+
+def _stated(request: JSON, index: Index) -> list[Stated]:
+    """What the answers to the adapter's questionnaires that a request names as its support state (an answer to
+    a questionnaire not served here is left unread)."""
+    stated: list[Stated] = []
+    for element in SUPPORT:
+        for reference in request.get(element, []) if isinstance(request.get(element), list) else []:
+            found = index.find(reference) if isinstance(reference, dict) else None
+            if found is None or found.get("resourceType") != "QuestionnaireResponse":
+                continue
+            try:
+                stated += stated_facts(found, str(reference["reference"]))
+            except QuestionnaireUnknownError:
+                continue
+    return stated
 
 
 def _clinical_texts(entries: list[tuple[str, JSON]], skip: set[int]) -> list[Text]:
@@ -269,7 +291,7 @@ def requested_services(
             age=patient_age(patients[0] if patients else None, as_of),
             alongside=[other for key, other in labels.items() if key != ref and other],
         )
-        facts = FACTS.facts(
+        read = FACTS.facts(
             label,
             context,
             codes=_codes(ordered(request)),
@@ -277,6 +299,7 @@ def requested_services(
             frequency=repeat.get("frequency") if weekly else None,
             weeks=int(weeks) if weeks is not None else None,
         )
+        facts = with_stated(read, _stated(request, index))
         sequence = item.get("sequence") if item else None
         out.append(Requested(ref, request, facts, sequence=sequence if isinstance(sequence, int) else None,
                              texts=context.texts))  # fmt: skip

@@ -33,7 +33,7 @@ from adapter.fhir.attachments import (
     as_notes,
     ask,
     attachment_lines,
-    content_text,
+    check_content,
     information_due,
     line_tags,
     pend_number,
@@ -246,7 +246,7 @@ def _again(
     next version with the attachments in one transaction (``pas``: a line that still pends asks again)."""
     moment = datetime.now(UTC)
     for attachment in submitted.attachments:
-        content_text(attachment.content)  # refused before anything is determined or kept
+        check_content(attachment.content)  # refused before anything is determined or kept
     attachments = stored_attachments(submitted, opened, key, moment)
     context = copy.deepcopy(opened.bundle)
     context["entry"] += [{"fullUrl": f"{a['resourceType']}/{a['id']}", "resource": a} for a in attachments]

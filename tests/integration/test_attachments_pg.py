@@ -1,6 +1,7 @@
 """The documentation round trip on PostgreSQL (the shared state of replicas): a PAS request pends and asks, a
-CDex attachment stating improvement makes the next version with that line certified, a wrong member id
-changes nothing; and the service killed between keeping an attachment and its new version loses nothing."""
+CDex attachment stating improvement (a note, or the answers to the adapter's DTR questionnaire) makes the next
+version with that line certified, a wrong member id changes nothing; and the service killed between keeping an
+attachment and its new version loses nothing."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tests.conftest import auth
 from tests.integration.test_service_e2e import FHIR, _env
 from tests.integration.test_subscriptions_e2e import _wait
 from tests.test_attachments import EHR, IMPROVED, REVIEWER, _attachment, _items, _member, _request, _submit
+from tests.test_questionnaires import answered
 
 JSON = dict[str, Any]
 #: The longest a start or a decision may take on a busy machine (a bound, not an expectation).
@@ -65,6 +67,18 @@ def test_the_attachment_round_trip_on_postgres(client: TestClient) -> None:
     assert _items(after)[2] == _items(response)[2]
     again = client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR))
     assert again.headers["content-location"].endswith("/_history/2")
+
+
+def test_a_questionnaire_response_round_trip_on_postgres(client: TestClient) -> None:
+    request = _request()
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _attachment(f"{response['id']}-1", _member(request), IMPROVED)
+    body["parameter"][4]["part"][2]["resource"] = answered("functional-improvement", {"functional_improvement": True})
+    sent = client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR))
+    assert sent.status_code == 200, sent.text
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
+    assert _items(after)[2] == _items(response)[2]
 
 
 def test_a_service_killed_between_the_attachment_and_its_new_version_loses_nothing(postgres: str) -> None:

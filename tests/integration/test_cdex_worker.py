@@ -1,8 +1,9 @@
 """Documentation asked of the EHR the Da Vinci CDex way, against the sandbox EHR: the worker pends a physical
 therapy request whose records say nothing on function, asks with a CDex attachment-request Task (the LOINC code
 for its line, the member, the provider, where to answer, by when), follows it, and decides the line again when
-the EHR completes the Task with a note (a DocumentReference or a Binary); a Task the EHR fails closes the request
-and changes nothing; a ``$submit-attachment`` for the Task's tracking id is held by the service and decided by
+the EHR completes the Task with a note (a DocumentReference or a Binary) or with the answers to the adapter's DTR
+questionnaire (a QuestionnaireResponse on the EHR, read as facts); a Task the EHR fails closes the request and
+changes nothing; a ``$submit-attachment`` for the Task's tracking id is held by the service and decided by
 the worker."""
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from adapter.service.attachments import AttachmentMismatchError, receive
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker, cursor_name
 from tests.test_attachments import IMPROVED, NOT_IMPROVED, _attachment
+from tests.test_questionnaires import answered
 
 JSON = dict[str, Any]
 NPI = "http://hl7.org/fhir/sid/us-npi"
@@ -152,6 +154,26 @@ def test_a_binary_output_is_read_and_a_failed_task_changes_nothing(worker: SyncW
     assert _answer(worker.store, failing) == second
     statuses = {a.claim_response_id: a.status for a in worker.store.attachment_requests()}
     assert statuses == {first["id"]: "answered", second["id"]: "failed"}
+
+
+def test_a_questionnaire_response_on_the_ehr_decides_the_line_again_from_its_answers(
+    worker: SyncWorker, ehr: FHIRClient
+) -> None:
+    """The EHR completes the Task with the answers to the functional-improvement questionnaire (DTR) it keeps:
+    the worker reads them from the EHR as facts, and the line is certified with the answer as its evidence."""
+    patient, request = _pt_request(ehr)
+    worker.run_once()
+    first = _answer(worker.store, request)
+    note = "Sitting tolerance rose from 20 to 60 minutes; she returned to modified duty."
+    response = answered("functional-improvement", {"functional_improvement": True}, note)
+    kept = ehr.create({**response, "subject": {"reference": f"Patient/{patient['id']}"}}).resource
+    _complete(ehr, _asked(ehr, f"{first['id']}-1"), f"QuestionnaireResponse/{kept['id']}")
+    worker.run_once()
+    after = _answer(worker.store, request)
+    assert after["meta"]["versionId"] == "2"
+    assert review_action_code(after["item"][0]["adjudication"]) == "A1"
+    assert note in str(after["item"][0]["extension"])
+    assert [a.status for a in worker.store.attachment_requests()] == ["answered"]
 
 
 def test_a_submission_for_the_tasks_tracking_id_is_held_and_decided_by_the_worker(
