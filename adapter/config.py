@@ -198,6 +198,9 @@ class ServiceSettings(BaseModel):
     #: work is mostly CPU under one interpreter lock: more threads than about twice the cores only queue
     #: (measured: p99 45 ms with 4, 100 ms with 16, at 51 requests/s on 2 cores).
     workers: int = Field(default=4, ge=1, le=256)
+    #: Processes serving the one port (``serve`` forks them once the tables and models are loaded); each uses
+    #: one core at most, so one per core. Each is a replica on the state (SQLite in WAL mode, or PostgreSQL).
+    processes: int = Field(default=1, ge=1, le=64)
     #: sqlite:///path (default) or postgresql://user:pass@host/db
     state_url: str = "sqlite:///.state/imr-adapter.db"
     #: Bring the state database to the newest schema at start (else refuse to start on an old one and

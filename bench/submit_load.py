@@ -1,7 +1,8 @@
 """PAS `$submit` under a steady load beside bare `GET /metadata`: is a prior authorization as quick to answer as
 the service is to answer at all?
 
-    python bench/submit_load.py [--rate 50] [--seconds 20] [--read-first 10] [--corpus /work/shared/corpus/text]
+    python bench/submit_load.py [--rate 50] [--seconds 20] [--read-first 10] [--processes 2]
+                                [--corpus /work/shared/corpus/text]
 
 Makes PAS request Bundles from the corpus letters with `imr-adapter convert --pas` (into a temporary folder,
 read at run time, removed after), starts `imr-adapter serve` in a process of its own (fresh SQLite state,
@@ -11,11 +12,12 @@ a second beside --rate `GET /fhir/metadata` a second. Each Bundle goes out under
 own, so none is a retry, but the letters repeat: the service reads a letter's text in full (the evidence pass)
 the first time only. Before the run, each letter is sent once at --read-first a second (a service that has
 read its patients' notes before, as a running one has); its latencies are printed apart. With --read-first 0
-the run itself starts with every letter's first reading.
+the run itself starts with every letter's first reading. --processes: how many processes serve (`serve
+--processes`), one per core by default.
 
 Prints progress each second, then p50/p95/p99 of each endpoint and the ratio of the p99s, and the CPU the
-service process spends per `$submit`: its CPU time over the run (/proc) less what the same number of GETs cost
-it in a GET-only run just before.
+service's processes spend per `$submit`: their CPU time over the run (/proc) less what the same number of GETs
+cost them in a GET-only run just before.
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def submissions(bundles: list[tuple[str, Any]], count: int, run: str) -> list[by
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time so far of a process and the processes it forked (/proc/<pid>/stat fields 14
+    and 15; the children from /proc/<pid>/task/*/children)."""
+    children = [int(c) for t in Path(f"/proc/{pid}/task").glob("*/children") for c in t.read_text().split()]
+    total = 0
+    for one in (pid, *children):
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _run(base: str, rate: float, seconds: float, streams: list[Stream], queue: Any) -> None:
@@ -95,6 +102,8 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="letters to make the PAS Bundles of")
     parser.add_argument("--read-first", type=float, default=10.0, metavar="RATE",
                         help="each letter sent once at this rate before the run (0: not)")  # fmt: skip
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1,
+                        help="processes serving (serve --processes; default: one per core)")  # fmt: skip
     args = parser.parse_args()
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     bundles = pas_bundles(args.corpus)
@@ -102,7 +111,8 @@ def main() -> int:
     bodies = submissions(bundles, count, f"{time.time_ns():x}")
     print(f"{len(bundles)} PAS Bundles from {args.corpus}; {count} submissions at {args.rate:g}/s beside "
           f"{count} GET /metadata at {args.rate:g}/s for {args.seconds:g} s")  # fmt: skip
-    with serving() as (base, server):
+    print(f"the service on {args.processes} process{'es' if args.processes > 1 else ''}")
+    with serving(IMR_SERVICE__PROCESSES=str(args.processes)) as (base, server):
         print(f"GET /metadata alone for {args.calibrate:g} s (its CPU):")
         before = _cpu_seconds(server.pid)
         alone = _load(base, args.rate, args.calibrate, [Stream(METADATA, "GET", "/metadata")])

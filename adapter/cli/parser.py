@@ -54,6 +54,14 @@ def _port(text: str) -> int:
     return port
 
 
+def _processes(text: str) -> int:
+    """How many processes serve: 1 to 64 (as ``service.processes``), else a usage error naming it."""
+    count = int(text) if text.isdigit() else 0
+    if not 0 < count <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (1 to 64)")
+    return count
+
+
 def _address(text: str) -> tuple[str, int]:
     """``[HOST:]PORT`` on the command line, as (host, port); the host is 127.0.0.1 when not given."""
     host, _, port = text.rpartition(":")
@@ -149,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=8080, help="port to listen on (default: 8080)")
     serve.add_argument("--state", metavar="URL", help=_STATE_HELP)
     serve.add_argument("--payer", metavar="URL", help=_PAYER_HELP)
+    serve.add_argument("--processes", type=_processes, metavar="N",
+                       help="processes serving the port, one per core (default: service.processes, 1)")  # fmt: skip
     serve.set_defaults(run=cmd_serve)
 
     db = _command(commands, "db", "the service's state database: bring it to the newest schema, or show it")

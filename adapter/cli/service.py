@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import logging
 import signal
 import sys
+import tempfile
 import time
 from concurrent.futures import BrokenExecutor
 from pathlib import Path
@@ -28,25 +30,32 @@ from adapter.service.server import cannot_listen
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from adapter.service import logs, server
+    from adapter.service import logs, metrics, server
     from adapter.service.pipeline import warm_up
 
     settings = resolve(args)
+    update = {"processes": args.processes} if args.processes is not None else {}
     if "base_url" not in settings.service.model_fields_set:
         host = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
-        service = settings.service.model_copy(update={"base_url": f"http://{host}:{args.port}/fhir"})
-        settings = settings.model_copy(update={"service": service})
+        update["base_url"] = f"http://{host}:{args.port}/fhir"
+    settings = settings.model_copy(update={"service": settings.service.model_copy(update=update)})
+    processes = settings.service.processes
     logs.configure(settings.service.log_format)
     sock = server.listen(args.host, args.port)  # a port in use stops here, before any state is opened
-    try:
-        app = wire(settings).app()  # the tokens and the JWKS are read here
+    with contextlib.ExitStack() as stack:
+        stack.callback(sock.close)
+        if processes > 1:  # counted together before the app's metrics are made (forked processes count apart)
+            metrics.count_across_processes(stack.enter_context(tempfile.TemporaryDirectory(prefix="imr-metrics-")))
+        wiring = wire(settings)
+        app = wiring.app()  # the tokens and the JWKS are read here
         warm_up()  # the tables and rules: a broken one is one line here, not a traceback from the app's start
-    except BaseException:
-        sock.close()
-        raise
-    where = settings.payer if settings.forwarding else "nowhere (no payer named: --payer URL or --payer sandbox)"
-    line = f"serving {settings.service.base_url} (API page: /docs); answers forwarded to {where}"
-    started = server.run(app, sock, ready=lambda: logging.getLogger("adapter.service").info(line))
+        wiring.store.close()  # no database connection crosses a fork (the app opens its own as it needs them)
+        where = settings.payer if settings.forwarding else "nowhere (no payer named: --payer URL or --payer sandbox)"
+        line = f"serving {settings.service.base_url} (API page: /docs); answers forwarded to {where}"
+        if processes > 1:
+            line += f", from {processes} processes"
+        started = server.run(app, sock, ready=lambda: logging.getLogger("adapter.service").info(line),
+                             processes=processes)  # fmt: skip
     return 0 if started else 1
 
 

@@ -4,11 +4,13 @@ physician reviews, and how far the worker's cursor trails. Counts and times only
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from adapter.errors import StateError
@@ -17,6 +19,16 @@ from adapter.service.state import Store, micros
 from adapter.service.worker import cursor_name
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: prometheus_client's multiprocess mode: the folder every process of one service counts into.
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def count_across_processes(folder: str) -> None:
+    """From here on, this process and those forked from it count into files under ``folder`` (prometheus_client's
+    multiprocess mode), and ``/metrics`` reads them all: a service served by several processes reports every
+    process's requests, whichever process answers the scrape. Before the app's ``Metrics`` is made."""
+    os.environ[MULTIPROCESS] = folder
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 class _StateCollector(Collector):
@@ -72,10 +84,16 @@ class Metrics:
             "imr_determinations", "Items determined, by the X12 306 action sent", ["action"], registry=self.registry
         )
         self.registry.register(_StateCollector(store))
+        #: What a scrape reads: this registry, or under multiprocess mode every process's counts and the state.
+        self.exposed = self.registry
+        if folder := os.environ.get(MULTIPROCESS):
+            self.exposed = CollectorRegistry()
+            MultiProcessCollector(self.exposed, path=folder)  # type: ignore[no-untyped-call]
+            self.exposed.register(_StateCollector(store))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()
         self.latency.labels(route).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return generate_latest(self.exposed)
