@@ -45,12 +45,13 @@ class _Model(BaseModel):
 
 
 class Layout(StrEnum):
-    """The published letter layouts (see DOMAIN.md)."""
+    """The published letter layouts (see DOMAIN.md), in the order a letter is tried against them; each is read by
+    the module of ``adapter.letters`` that declares it in its ``LAYOUTS``."""
 
     CASE_NUMBER = "case-number"
-    VARIANT_2014 = "2014-variant"
     MAXIMUS_NOTICE = "maximus-notice"
     PROFESSIONAL_REVIEW = "professional-review"
+    VARIANT_2014 = "2014-variant"
 
 
 class Decision(StrEnum):

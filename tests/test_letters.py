@@ -224,6 +224,23 @@ class TestPDF:
             parse_letter((FIXTURES / "invalid" / "truncated.pdf").read_bytes())
 
 
+def test_every_layout_is_read_by_one_module_in_the_order_of_layout() -> None:
+    """The registry: each module of adapter.letters declares the layouts it reads; a letter is tried against them in
+    Layout's order, and each layout's summary is the one its module cuts."""
+    import importlib
+    import pkgutil
+
+    import adapter.letters as letters
+
+    modules = [importlib.import_module(f"adapter.letters.{m.name}") for m in pkgutil.iter_modules(letters.__path__)]
+    declared = [entry.layout for module in modules for entry in getattr(module, "LAYOUTS", [])]
+    assert sorted(declared) == sorted(Layout)
+    assert list(letters._LAYOUTS) == list(Layout)
+    for name in ["case-number-multi.txt", "2014-variant.txt", "maximus-notice.txt", "professional-review.txt"]:
+        case = parse_letter(letter(name))
+        assert letters.summary_text(letter(name), case.layout)
+
+
 class TestErrors:
     @pytest.mark.parametrize("text", ["", "   \n\r\n  ", b"", b"\x00\x00"])
     def test_empty(self, text: str | bytes) -> None:

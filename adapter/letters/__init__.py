@@ -2,32 +2,42 @@
 
 ``parse_letter`` normalises the text, picks the layout by its opening structure and hands over to that
 layout's module; each module reads structure (headings, labels, sentence shapes), not particular wording.
+
+The layouts are a registry: each module of this package declares the layouts it reads in ``LAYOUTS``
+(``_common.LetterLayout``: detect, parse, summary), and a letter is tried against them in ``Layout``'s order.
+A new layout is its module here and its name in ``adapter.model.Layout``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+import pkgutil
 from datetime import date
 
 from adapter.errors import EmptyLetterError, UnknownLayoutError
-from adapter.letters import _text, case_number, notice, professional
+from adapter.letters import _text
+from adapter.letters._common import LetterLayout
 from adapter.letters.pdf import is_pdf, pdf_text
 from adapter.model import IMRCase, Layout, LetterSource
 
 __all__ = ["detect_layout", "parse_letter", "requested_on", "summary_text"]
 
-_LAYOUTS: dict[Layout, tuple[Callable[[str], bool], Callable[[str], IMRCase]]] = {
-    Layout.CASE_NUMBER: (case_number.detect, case_number.parse),
-    Layout.MAXIMUS_NOTICE: (notice.detect, notice.parse),
-    Layout.PROFESSIONAL_REVIEW: (professional.detect, professional.parse),
-    Layout.VARIANT_2014: (case_number.detect_2014, case_number.parse_2014),
-}
+
+def _declared() -> dict[Layout, LetterLayout]:
+    """The layouts the modules of this package declare, in ``Layout``'s order (a ``Layout`` no module reads
+    fails here, at import)."""
+    modules = [importlib.import_module(f"{__name__}.{m.name}") for m in pkgutil.iter_modules(__path__)]
+    declared = {entry.layout: entry for module in modules for entry in getattr(module, "LAYOUTS", [])}
+    return {layout: declared[layout] for layout in Layout}
+
+
+_LAYOUTS = _declared()
 
 
 def detect_layout(text: str) -> Layout:
     """The layout of a letter's (normalised) text; ``UnknownLayoutError`` when none fits."""
-    for layout, (detect, _) in _LAYOUTS.items():
-        if detect(text):
+    for layout, entry in _LAYOUTS.items():
+        if entry.detect(text):
             return layout
     raise UnknownLayoutError("not an IMR determination letter in any known layout", location="line 1")
 
@@ -49,23 +59,14 @@ def parse_letter(letter: str | bytes) -> IMRCase:
     text = _text.normalise(raw)
     if not text.strip():
         raise EmptyLetterError("the letter holds no text", location="line 1")
-    _, parse = _LAYOUTS[detect_layout(text.lstrip())]
-    case = parse(text.lstrip())
+    case = _LAYOUTS[detect_layout(text.lstrip())].parse(text.lstrip())
     case.source = LetterSource(media_type="application/pdf" if pdf else "text/plain", text=raw, pdf=pdf)
     return case
 
 
-_SUMMARIES: dict[Layout, Callable[[str], str]] = {
-    Layout.CASE_NUMBER: case_number.summary,
-    Layout.VARIANT_2014: case_number.summary,
-    Layout.MAXIMUS_NOTICE: notice.summary,
-    Layout.PROFESSIONAL_REVIEW: professional.summary,
-}
-
-
 def summary_text(raw: str, layout: Layout) -> str:
     """The clinical case summary of a letter's text: the request side, without decisions or rationales."""
-    return _SUMMARIES[layout](_text.normalise(raw).lstrip())
+    return _LAYOUTS[layout].summary(_text.normalise(raw).lstrip())
 
 
 def requested_on(case: IMRCase, summary: str | None = None) -> date | None:

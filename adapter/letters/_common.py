@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 from adapter.letters import _text
@@ -13,6 +14,8 @@ from adapter.model import (
     Decision,
     DisputedItem,
     GuidelineCitation,
+    IMRCase,
+    Layout,
     ParseWarning,
     Patient,
     Priority,
@@ -24,6 +27,17 @@ _ANY_CASE_NUMBER = re.compile(r"\b(CM\d{2}-\d{7})\b")
 _PRIORITY = re.compile(r"Priority\s*:\s*(standard|expedited|regular|urgent)", re.IGNORECASE)
 _PRIORITIES = {"standard": Priority.STANDARD, "regular": Priority.STANDARD, "expedited": Priority.EXPEDITED,
                "urgent": Priority.EXPEDITED}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LetterLayout:
+    """A published letter layout, as its module reads it: whether a (normalised) letter text is in it, the case
+    the text holds, and its clinical case summary (the request side, without decisions or rationales)."""
+
+    layout: Layout
+    detect: Callable[[str], bool]
+    parse: Callable[[str], IMRCase]
+    summary: Callable[[str], str]
 
 
 class Warnings(list[ParseWarning]):

@@ -77,3 +77,9 @@ def _parse(text: str, layout: Layout) -> IMRCase:
         items=decision_items(issues, location="IMR ISSUES"),
         warnings=warnings,
     )
+
+
+LAYOUTS = [
+    _common.LetterLayout(Layout.CASE_NUMBER, detect, parse, summary),
+    _common.LetterLayout(Layout.VARIANT_2014, detect_2014, parse_2014, summary),
+]

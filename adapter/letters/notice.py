@@ -112,3 +112,6 @@ def _disputed(item: _Item) -> DisputedItem:
         claims_guideline=fields.get("claims"),
         rationale=fields.get("rationale"),
     )
+
+
+LAYOUTS = [_common.LetterLayout(Layout.MAXIMUS_NOTICE, detect, parse, summary)]

@@ -99,3 +99,6 @@ def parse(text: str) -> IMRCase:
         items=items,
         warnings=warnings,
     )
+
+
+LAYOUTS = [_common.LetterLayout(Layout.PROFESSIONAL_REVIEW, detect, parse, summary)]
