@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from adapter.categories import categorise
 from adapter.errors import MappingError
+from adapter.fhir.extensions import simple
 from adapter.fhir.navigate import closure
 from adapter.fhir.pas import (
     PAS,
@@ -149,12 +150,12 @@ class _Builder:
         for n, fact in enumerate(case.treatment_history, start=1):
             procedure: JSON = {
                 "resourceType": "Procedure",
-                "extension": [{"url": self.ext.session_count, "valueInteger": fact.count}],
+                "extension": [simple(self.ext.session_count, "valueInteger", fact.count)],
                 "status": "completed",
                 "code": {"text": fact.therapy},
                 "subject": self.ref(patient),
                 # US Core us-core-7: a completed Procedure says when; the letters do not
-                "_performedDateTime": {"extension": [{"url": self.ext.data_absent_reason, "valueCode": "unknown"}]},
+                "_performedDateTime": {"extension": [simple(self.ext.data_absent_reason, "valueCode", "unknown")]},
                 "note": [{"text": fact.text}],
             }
             history.append(bundle.add(procedure, "procedure", f"{self.key}/{n}"))
@@ -187,11 +188,11 @@ class _Builder:
     def patient(self) -> JSON:
         """The injured worker. Published letters redact the name: US Core's data-absent-reason "masked"
         stands in its place, and gender "unknown" where the letter does not say."""
-        masked = {"url": self.ext.data_absent_reason, "valueCode": "masked"}
+        masked = simple(self.ext.data_absent_reason, "valueCode", "masked")
         patient: JSON = {"resourceType": "Patient", "name": [{"extension": [masked]}]}
         if self.case.patient.age is not None:
             age = {"value": self.case.patient.age, "unit": "a", "system": self.systems["ucum"], "code": "a"}
-            patient["extension"] = [{"url": self.ext.patient_age, "valueAge": age}]
+            patient["extension"] = [simple(self.ext.patient_age, "valueAge", age)]
         patient["gender"] = self.case.patient.gender.value if self.case.patient.gender is not None else "unknown"
         return patient
 
@@ -286,7 +287,7 @@ class _Builder:
         subject = self.ref(patient)
         ordered_by = {"requester": self.ref(requestor), "reasonReference": [self.ref(c) for c in conditions]}
         # no bodySite on a MedicationRequest or DeviceRequest in R4: the adapter's extension carries it
-        site_extension = [{"url": self.ext.body_site, "valueCodeableConcept": site}] if site else None
+        site_extension = [simple(self.ext.body_site, "valueCodeableConcept", site)] if site else None
         fields: JSON
         if carrier.resource == "MedicationRequest":
             fields = {
@@ -323,7 +324,7 @@ class _Builder:
 
     def _priority(self) -> JSON:
         if self.case.priority is None:
-            return {"extension": [{"url": self.ext.data_absent_reason, "valueCode": "unknown"}]}
+            return {"extension": [simple(self.ext.data_absent_reason, "valueCode", "unknown")]}
         code = getattr(self.t.priorities, self.case.priority.value)
         return {"coding": [{"system": self.systems["process_priority"], "code": code}]}
 

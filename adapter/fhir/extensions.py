@@ -7,20 +7,22 @@ PAS's): a writer or reader takes the URL it writes or reads, as its caller has t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from adapter.fhir.navigate import extensions
-from adapter.model import GuidelineCitation
+from adapter.model import CaseDates, GuidelineCitation, ParseWarning
 from adapter.types import JSON
 
 #: The parts of the case-dates extension, by ``CaseDates`` field.
-DATE_URLS: dict[str, str] = {
+_DATE_URLS: dict[str, str] = {
     "assigned": "assigned",
     "injury": "injury",
     "decision": "decision",
     "ur_denial": "urDenial",
     "application_received": "applicationReceived",
 }
+_DATE_FIELDS = {url: field for field, url in _DATE_URLS.items()}
 
 
 def put(element: JSON, extension: JSON) -> None:
@@ -37,6 +39,18 @@ def value(extension: JSON) -> Any:
 def parts(extension: JSON) -> dict[str, Any]:
     """A complex extension's parts (sub-extensions), each url to its value."""
     return {p["url"]: value(p) for p in extension.get("extension", [])}
+
+
+def simple(url: str, kind: str, content: Any) -> JSON:
+    """A simple extension: its url and one value, ``kind`` its ``value[x]`` (``valueCode``, ``valueReference``, ...).
+    The adapter's letter-layout, guideline-basis, age-at-decision, session-count, body-site, service-request,
+    determination-rule and reviewer extensions, and FHIR's data-absent-reason, are simple."""
+    return {"url": url, kind: content}
+
+
+def values(element: JSON, url: str) -> list[Any]:
+    """The values of an element's simple extensions with this url, in order."""
+    return [value(e) for e in extensions(element, url)]
 
 
 def part(extension: JSON, url: str, kind: str) -> Any:
@@ -109,7 +123,12 @@ def evidence_of(item: JSON, url: str) -> list[dict[str, Any]]:
     return [parts(e) for e in extensions(item, url)]
 
 
-# --- recommendation, request answered, reviewer: simple extensions -------------------------------------------
+# --- recommendation: the engine's, beside the action sent -----------------------------------------------------
+
+
+def recommendation(url: str, concept: JSON) -> JSON:
+    """The recommendation extension of a ClaimResponse item: the engine's X12 306 code as a CodeableConcept."""
+    return simple(url, "valueCodeableConcept", concept)
 
 
 def recommended(item: JSON, url: str) -> str | None:
@@ -117,20 +136,7 @@ def recommended(item: JSON, url: str) -> str | None:
     return next((c["code"] for e in extensions(item, url) for c in e["valueCodeableConcept"].get("coding", [])), None)
 
 
-def answered(item: JSON, url: str) -> list[JSON]:
-    """The references of an item's service-request extensions (the requests it answers)."""
-    return [e["valueReference"] for e in extensions(item, url)]
-
-
-def reviewer(url: str, reference: JSON) -> JSON:
-    """The adapter's reviewer extension: who decided."""
-    return {"url": url, "valueReference": reference}
-
-
-def reviewer_of(response: JSON, url: str) -> JSON | None:
-    """The reference of a ClaimResponse's reviewer extension, if it has one."""
-    found = extensions(response, url)
-    return found[0].get("valueReference") if found else None
+# --- the reviewer, PAS's --------------------------------------------------------------------------------------
 
 
 def pas_reviewer(url: str, *, specialty: str | None = None, npi: JSON | None = None) -> JSON:
@@ -141,3 +147,46 @@ def pas_reviewer(url: str, *, specialty: str | None = None, npi: JSON | None = N
     if npi is not None:
         found.append({"url": "reviewerNPI", "valueIdentifier": npi})
     return {"url": url, "extension": found}
+
+
+# --- the letter's: its dates, parse warnings and modified requests -------------------------------------------
+
+
+def case_dates(url: str, dates: CaseDates) -> JSON | None:
+    """The case-dates extension: the dates a letter states (None when it states none)."""
+    found = [{"url": _DATE_URLS[k], "valueDate": v.isoformat()} for k, v in dates if v is not None]
+    return {"url": url, "extension": found} if found else None
+
+
+def case_dates_of(response: JSON, url: str) -> CaseDates:
+    """The dates of a ClaimResponse's case-dates extension."""
+    found = [e for d in extensions(response, url) for e in d.get("extension", [])]
+    return CaseDates(**{_DATE_FIELDS[e["url"]]: date.fromisoformat(e["valueDate"]) for e in found})
+
+
+def parse_warning(url: str, warning: ParseWarning) -> JSON:
+    """A parse-warning extension: the field of the letter not read, and why."""
+    found = [{"url": "field", "valueString": warning.field}, {"url": "message", "valueString": warning.message}]
+    return {"url": url, "extension": found}
+
+
+def parse_warnings_of(response: JSON, url: str) -> list[ParseWarning]:
+    """A ClaimResponse's parse warnings."""
+    return [
+        ParseWarning(field=part(w, "field", "valueString"), message=part(w, "message", "valueString"))
+        for w in extensions(response, url)
+    ]
+
+
+def modified_request(url: str, *, original: str | None, authorized: str | None, statement: str | None) -> JSON | None:
+    """The modified-request extension of an item: the original request, what was authorized and the statement
+    (None when there is none of them)."""
+    named = (("original", original), ("authorized", authorized), ("statement", statement))
+    found = [{"url": k, "valueString": v} for k, v in named if v is not None]
+    return {"url": url, "extension": found} if found else None
+
+
+def modified_request_of(item: JSON, url: str) -> dict[str, Any]:
+    """An item's modified-request parts by name (empty when it has none)."""
+    found = extensions(item, url)
+    return {k: part(found[0], k, "valueString") for k in ("original", "authorized", "statement")} if found else {}

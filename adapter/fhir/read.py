@@ -4,26 +4,31 @@ server (references as ``urn:uuid:...`` or ``Type/id``, in any entry order; R4 or
 from __future__ import annotations
 
 import base64
-from datetime import date
 
 from pydantic import ValidationError
 
 from adapter.errors import MappingError
-from adapter.fhir.extensions import DATE_URLS, citation_of, guidelines_of, part, reviewer_of
+from adapter.fhir.extensions import (
+    case_dates_of,
+    citation_of,
+    guidelines_of,
+    modified_request_of,
+    parse_warnings_of,
+    part,
+    values,
+)
 from adapter.fhir.inbound import check_inbound, check_resource
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, ordered, review_action_code
 from adapter.fhir.r5 import is_r5, r5_to_r4
 from adapter.model import (
-    CaseDates,
     Decision,
     DisputedItem,
     GuidelineBasis,
     IMRCase,
     Layout,
     LetterSource,
-    ParseWarning,
     Patient,
     Priority,
     Reviewer,
@@ -31,8 +36,6 @@ from adapter.model import (
 )
 from adapter.tables import Tables, mappings
 from adapter.types import JSON
-
-_DATE_FIELDS = {url: field for field, url in DATE_URLS.items()}
 
 
 class _Resources(Index):
@@ -88,26 +91,22 @@ class _Reader:
         if len(responses) != 1:
             raise MappingError(f"expected one ClaimResponse, found {len(responses)}", location="ClaimResponse")
         response = responses[0]
-        layout = _ext(response, self.ext.letter_layout)
+        layout = values(response, self.ext.letter_layout)
         if not layout:
             raise MappingError("no letter layout: not an IMR case written by this adapter", location="ClaimResponse")
         claim = self.r.resolve(response.get("request"), "ClaimResponse.request")
         patient = self.r.resolve(response.get("patient"), "ClaimResponse.patient")
-        dates = [e for d in _ext(response, self.ext.case_dates) for e in d.get("extension", [])]
         return IMRCase(
             case_number=response.get("preAuthRef"),
-            layout=Layout(layout[0]["valueCode"]),
-            dates=CaseDates(**{_DATE_FIELDS[e["url"]]: date.fromisoformat(e["valueDate"]) for e in dates}),
+            layout=Layout(layout[0]),
+            dates=case_dates_of(response, self.ext.case_dates),
             priority=self.priority(claim),
             patient=self.patient(patient),
             reviewer=self.reviewer(response),
             diagnoses=self.diagnoses(claim),
             treatment_history=self.treatment_history(claim),
             items=self.items(claim, response),
-            warnings=[
-                ParseWarning(field=part(w, "field", "valueString"), message=part(w, "message", "valueString"))
-                for w in _ext(response, self.ext.parse_warning)
-            ],
+            warnings=parse_warnings_of(response, self.ext.parse_warning),
             source=self.source(response),
         )
 
@@ -119,11 +118,9 @@ class _Reader:
         return None
 
     def patient(self, patient: JSON) -> Patient:
-        age = _ext(patient, self.ext.patient_age)
+        age = values(patient, self.ext.patient_age)
         gender = patient.get("gender")
-        return Patient(
-            age=int(age[0]["valueAge"]["value"]) if age else None, gender=None if gender == "unknown" else gender
-        )
+        return Patient(age=int(age[0]["value"]) if age else None, gender=None if gender == "unknown" else gender)
 
     def _numbered(self, rtype: str, kind: str, claim: JSON) -> list[JSON]:
         """The adapter's resources of one kind about the Claim's patient, in the order of their identifiers."""
@@ -142,10 +139,10 @@ class _Reader:
         return [str(c["code"]["text"]) for c in self._numbered("Condition", "condition", claim)]
 
     def reviewer(self, response: JSON) -> Reviewer:
-        pointer = reviewer_of(response, self.ext.reviewer)
-        if pointer is None:
+        pointer = values(response, self.ext.reviewer)
+        if not pointer:
             return Reviewer()
-        role = self.r.resolve(pointer, "ClaimResponse.extension(reviewer)")
+        role = self.r.resolve(pointer[0], "ClaimResponse.extension(reviewer)")
         practitioner = self.r.resolve(role.get("practitioner"), "PractitionerRole.practitioner")
         return Reviewer(
             licensure=[q["issuer"]["display"] for q in practitioner.get("qualification", [])],
@@ -156,7 +153,7 @@ class _Reader:
         return [
             TreatmentFact(
                 therapy=procedure["code"]["text"],
-                count=_ext(procedure, self.ext.session_count)[0]["valueInteger"],
+                count=values(procedure, self.ext.session_count)[0],
                 text=procedure["note"][0]["text"],
             )
             for procedure in self._numbered("Procedure", "procedure", claim)
@@ -191,27 +188,27 @@ class _Reader:
     def item(self, request: JSON, claimed: JSON, line: JSON, notes: dict[int, str], where: str) -> DisputedItem:
         guidelines = guidelines_of(line, self.ext.guideline)
         reviewer, claims = guidelines.get("reviewer", {}), guidelines.get("claims-administrator", {})
-        modified = _ext(line, self.ext.modified_request)
-        statement = part(modified[0], "statement", "valueString") if modified else None
+        modified = modified_request_of(line, self.ext.modified_request)
+        statement = modified.get("statement")
         what = ordered(request) or {}
         dosage = (request.get("dosageInstruction") or [{}])[0]
         timing = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
         quantity = claimed.get("quantity", {}).get("value")
         weeks = timing.get("boundsDuration", {}).get("value")
-        sites = request.get("bodySite") or [e["valueCodeableConcept"] for e in _ext(request, self.ext.body_site)]
+        sites = request.get("bodySite") or values(request, self.ext.body_site)
         note = [notes[n] for n in line.get("noteNumber", []) if n in notes]
         return DisputedItem(
             request=statement or what["text"],
             disputed=what["text"] if statement else None,
             decision=self.decision(line, where),
-            guideline_basis=GuidelineBasis(_ext(line, self.ext.guideline_basis)[0]["valueCode"]),
+            guideline_basis=GuidelineBasis(values(line, self.ext.guideline_basis)[0]),
             maximus_guideline=part(reviewer, "text", "valueString"),
             citations=[citation_of(c) for c in _ext(reviewer, "citation")],
             claims_administrator_guideline=part(claims, "text", "valueString"),
             claims_administrator_citations=[citation_of(c) for c in _ext(claims, "citation")],
             rationale=note[0] if note else None,
-            original_request=part(modified[0], "original", "valueString") if modified else None,
-            authorized=part(modified[0], "authorized", "valueString") if modified else None,
+            original_request=modified.get("original"),
+            authorized=modified.get("authorized"),
             quantity=int(quantity) if quantity is not None else None,
             frequency_per_week=timing.get("frequency"),
             duration_weeks=int(weeks) if weeks is not None else None,

@@ -119,14 +119,14 @@ def claim_response(
     for n, (requested, answer) in enumerate(answers, start=1):
         sequence = requested.sequence or n
         action = ReviewAction(answer.action)
-        extensions: list[JSON] = [{"url": ext.service_request, "valueReference": {"reference": requested.reference}}]
-        extensions += [{"url": ext.determination_rule, "valueString": rule} for rule in answer.rules]
+        extensions = [extension.simple(ext.service_request, "valueReference", {"reference": requested.reference})]
+        extensions += [extension.simple(ext.determination_rule, "valueString", rule) for rule in answer.rules]
         for citation in answer.citations:
             sections = [citation.section] if citation.section else []
             cited = extension.citation(mtus=citation.guideline.startswith("MTUS"), title=citation.guideline,
                                   sections=sections, pages=_pages(citation.pages))  # fmt: skip
             extensions.append(extension.guideline(ext.guideline, "rule", citation.rule, [cited]))
-        extensions.append({"url": ext.recommendation, "valueCodeableConcept": recommendation(answer)})
+        extensions.append(extension.recommendation(ext.recommendation, recommendation(answer)))
         extensions += [extension.evidence(ext.evidence, f.fact, f.status, f.quote, f.source) for f in answer.evidence]
         notes.append({"number": n, "type": "display", "text": answer.rationale})
         item: JSON = {"extension": extensions, "itemSequence": sequence, "noteNumber": [n]}
@@ -181,28 +181,21 @@ def letter_response(
     on, the letter's dates, layout, reviewer and parse warnings; the rationale in ``processNote``."""
     ext, actions = tables.fhir.extensions, tables.fhir.review_actions
     extensions: list[JSON] = [
-        {"url": ext.letter_layout, "valueCode": case.layout.value},
-        extension.reviewer(ext.reviewer, reviewer),
+        extension.simple(ext.letter_layout, "valueCode", case.layout.value),
+        extension.simple(ext.reviewer, "valueReference", reviewer),
         extension.pas_reviewer(
             mappings()[PAS].extensions.claim_response_reviewer,
             specialty=case.reviewer.specialty[0] if case.reviewer.specialty else None,
         ),
     ]
-    dates = [{"url": extension.DATE_URLS[k], "valueDate": v.isoformat()} for k, v in case.dates if v is not None]
-    if dates:
-        extensions.append({"url": ext.case_dates, "extension": dates})
-    extensions += [
-        {
-            "url": ext.parse_warning,
-            "extension": [{"url": "field", "valueString": w.field}, {"url": "message", "valueString": w.message}],
-        }
-        for w in case.warnings
-    ]
+    if (dates := extension.case_dates(ext.case_dates, case.dates)) is not None:
+        extensions.append(dates)
+    extensions += [extension.parse_warning(ext.parse_warning, w) for w in case.warnings]
 
     items, added, notes = [], [], []
     for n, item in enumerate(case.items, start=1):
         line: JSON = {"itemSequence": n}
-        item_ext: list[JSON] = [{"url": ext.guideline_basis, "valueCode": item.guideline_basis.value}]
+        item_ext = [extension.simple(ext.guideline_basis, "valueCode", item.guideline_basis.value)]
         for source, text, cited in (
             ("reviewer", item.maximus_guideline, item.citations),
             ("claims-administrator", item.claims_administrator_guideline, item.claims_administrator_citations),
@@ -211,17 +204,11 @@ def letter_response(
                 citations = [extension.citation(mtus=c.mtus, title=c.title, edition=c.edition_year,
                                                 sections=c.sections, pages=c.pages) for c in cited]  # fmt: skip
                 item_ext.append(extension.guideline(ext.guideline, source, text, citations))
-        modified = [
-            {"url": k, "valueString": v}
-            for k, v in (
-                ("original", item.original_request),
-                ("authorized", item.authorized),
-                ("statement", item.request if item.disputed else None),
-            )
-            if v is not None
-        ]
-        if modified:
-            item_ext.append({"url": ext.modified_request, "extension": modified})
+        modified = extension.modified_request(ext.modified_request, original=item.original_request,
+                                              authorized=item.authorized,
+                                              statement=item.request if item.disputed else None)  # fmt: skip
+        if modified is not None:
+            item_ext.append(modified)
         line["extension"] = item_ext
         if item.rationale is not None:
             notes.append({"number": n, "type": "display", "text": item.rationale})

@@ -28,7 +28,7 @@ from adapter.categories import categorise
 from adapter.config import SANDBOX, Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
-from adapter.fhir.extensions import answered, evidence_of, recommended
+from adapter.fhir.extensions import evidence_of, recommended, values
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
@@ -200,7 +200,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
         notes = {n["number"]: n["text"] for n in response.get("processNote", [])}
         patient = (response.get("patient", {}).get("identifier") or {}).get("value", "-")
         for item in response["item"]:
-            ref = next((r.get("identifier", {}).get("value") for r in answered(item, extensions.service_request)), None)
+            ref = next((r.get("identifier", {}).get("value") for r in values(item, extensions.service_request)), None)
             action = review_action_code(item.get("adjudication", [])) or ReviewAction.PENDED
             adapter_id = next((i["value"] for i in response.get("identifier", [])
                                if i.get("system") == DETERMINATION_SYSTEM), "")  # fmt: skip

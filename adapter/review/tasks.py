@@ -375,7 +375,9 @@ def _name_reviewer(response: JSON, person: Person) -> None:
     """The ClaimResponse names the reviewer who decided: their Practitioner contained, referred to by the
     adapter's ``reviewer`` extension."""
     contain(response, person)
-    extension.put(response, extension.reviewer(mappings().tables.fhir.extensions.reviewer, person.reference()))
+    extension.put(
+        response, extension.simple(mappings().tables.fhir.extensions.reviewer, "valueReference", person.reference())
+    )
 
 
 def _identifier_text(identifier: JSON) -> str:

@@ -27,7 +27,7 @@ from adapter.actions import ReviewAction
 from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
-from adapter.fhir.extensions import answered
+from adapter.fhir.extensions import values
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits, check_inbound, check_resource, check_tree
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, REQUEST_RESOURCES, review_action_code
@@ -561,9 +561,7 @@ class SyncWorker:
             for updated, task in batch:
                 response = self.store.claim_response(response_of(task))
                 refs = [
-                    r.get("reference", "")
-                    for i in (response or {}).get("item", [])
-                    for r in answered(i, service_request)
+                    r.get("reference", "") for i in (response or {}).get("item", []) for r in values(i, service_request)
                 ]
                 rtype, rid = typed_id(refs[0] if refs else "") or ("", "")
                 if response is not None and rtype in REQUEST_RESOURCES and rid:
