@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from pytest_httpx import HTTPXMock
 
 from adapter import parse_letter
+from adapter.actions import ReviewAction
 from adapter.config import RetrySettings, load_settings
 from adapter.deadlines import DEADLINES, Clock, clock_of, due, is_business_day
 from adapter.errors import MappingTableError, ReviewClosedError, ReviewDecisionError
@@ -24,7 +25,7 @@ from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
 from adapter.review import apply_decision, read_decision
-from adapter.review.tasks import response_of
+from adapter.review.tasks import decision_for, response_of
 from adapter.service import wire
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
@@ -233,6 +234,18 @@ def test_a_completed_task_is_not_decided_again() -> None:
     done, _ = apply_decision(task, response, read_decision(_completed(task, "A1", rationale=None), task))
     with pytest.raises(ReviewClosedError):
         read_decision(_completed(done, "A3"), done)
+
+
+def test_the_form_s_decision_is_the_fhir_task_s() -> None:
+    """The review page makes its Decision directly; a Task sent as FHIR saying the same makes the same one, and
+    both are checked the same way."""
+    task, _ = _decided()
+    owner = {"identifier": NPI, "display": "Dr. Ada Reyes"}
+    for code, rationale, quantity in [("A1", None, None), ("A3", " Not supported. ", None), ("A6", "Fewer.", 1.0)]:
+        direct = decision_for(task, ReviewAction(code), rationale, quantity, reviewer=owner)
+        assert direct == read_decision(_completed(task, code, rationale, quantity), task)
+    with pytest.raises(ReviewDecisionError, match="authorized quantity"):
+        decision_for(task, ReviewAction.MODIFIED, "Fewer.", float("nan"), reviewer=owner)
 
 
 # --- the service ----------------------------------------------------------------------------------------

@@ -262,14 +262,52 @@ def _bad(message: str, where: str) -> ReviewDecisionError:
     return ReviewDecisionError(message, location=where)
 
 
-def read_decision(body: JSON, stored: JSON, person: Person | None = None) -> Decision:
-    """The physician's decision in a Task sent to complete ``stored``, made by ``person`` (a signed-in
-    reviewer) or else by the Task's owner as sent (an NPI there must pass its check digit);
-    ``ReviewDecisionError`` (and ``ReviewClosedError`` for a Task already decided) when it cannot be applied."""
+def _open(stored: JSON) -> None:
     if stored.get("status") == "completed":
         raise ReviewClosedError(
             "this review Task is already completed; the first decision stands", location="Task.status"
         )
+
+
+def decision_for(
+    stored: JSON,
+    action: ReviewAction | None,
+    rationale: str | None,
+    quantity: object,
+    *,
+    reviewer: JSON,
+    person: Person | None = None,
+) -> Decision:
+    """The physician's decision on ``stored``, checked against it as it stands: one of A1, A3 and A6, a rationale
+    to not certify or modify, to modify a quantity above zero and at most the one requested (``quantity`` is
+    read for A6 only); ``ReviewDecisionError`` naming the Task output at fault, ``ReviewClosedError`` for a Task
+    already decided. The review page makes it from its form, ``read_decision`` from a Task sent as FHIR."""
+    _open(stored)
+    if action not in DECISIONS:
+        raise _bad("a decision output must carry A1 (certify), A3 (not certify) or A6 (modify)", "Task.output")
+    if action.adverse and not (isinstance(rationale, str) and rationale.strip()):
+        raise _bad(f"A rationale is required to {_VERBS[action]}.", _OUTPUT.format("rationale"))
+    amount = None
+    if action is ReviewAction.MODIFIED:
+        value = quantity if isinstance(quantity, int | float) and not isinstance(quantity, bool) else math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise _bad("The authorized quantity is required to modify: a number above zero.",
+                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
+        requested = first_input(stored, "requested-quantity")
+        most = requested if isinstance(requested, int | float) and requested > 0 else MAX_AUTHORIZED
+        if value > most:
+            raise _bad(f"A modification authorizes at most the quantity requested ({most:g}), not {value:g}.",
+                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
+        amount = float(value)
+    text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
+    return Decision(action, text, amount, reviewer, person)
+
+
+def read_decision(body: JSON, stored: JSON, person: Person | None = None) -> Decision:
+    """The physician's decision in a Task sent to complete ``stored``, made by ``person`` (a signed-in
+    reviewer) or else by the Task's owner as sent (an NPI there must pass its check digit);
+    ``ReviewDecisionError`` (and ``ReviewClosedError`` for a Task already decided) when it cannot be applied."""
+    _open(stored)
     if body.get("resourceType") != "Task" or body.get("id") != stored["id"]:
         raise _bad("send the Task itself, with the id of the URL", "Task.id")
     if body.get("status") != "completed":
@@ -281,27 +319,13 @@ def read_decision(body: JSON, stored: JSON, person: Person | None = None) -> Dec
     codings = ((decision or {}).get("valueCodeableConcept") or {}).get("coding") or []
     codes = [c.get("code") for c in codings if isinstance(c, dict)]
     action = next((ReviewAction(c) for c in codes if c in {a.value for a in DECISIONS}), None)
-    if action is None:
-        raise _bad("a decision output must carry A1 (certify), A3 (not certify) or A6 (modify)", "Task.output")
     rationale = (_output(body, "rationale") or {}).get("valueString")
-    if action.adverse and not (isinstance(rationale, str) and rationale.strip()):
-        raise _bad(f"A rationale is required to {_VERBS[action]}.", _OUTPUT.format("rationale"))
-    quantity = None
-    if action is ReviewAction.MODIFIED:
+    value = None
+    if action is ReviewAction.MODIFIED:  # the quantity a modification authorizes
         given = _output(body, "authorized-quantity") or {}
         value = given.get("valueQuantity", {}).get("value") if "valueQuantity" in given else (
             given.get("valueInteger", given.get("valueDecimal")))  # fmt: skip
-        if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-            raise _bad("The authorized quantity is required to modify: a number above zero.",
-                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
-        requested = first_input(stored, "requested-quantity")
-        most = requested if isinstance(requested, int | float) and requested > 0 else MAX_AUTHORIZED
-        if value > most:
-            raise _bad(f"A modification authorizes at most the quantity requested ({most:g}), not {value:g}.",
-                       _OUTPUT.format("authorized-quantity"))  # fmt: skip
-        quantity = float(value)
-    text = rationale.strip()[:4000] if isinstance(rationale, str) and rationale.strip() else None
-    return Decision(action, text, quantity, owner, person)
+    return decision_for(stored, action, rationale, value, reviewer=owner, person=person)
 
 
 def _owner(body: JSON) -> JSON:

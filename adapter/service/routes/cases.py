@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -25,13 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from adapter.actions import ReviewAction
 from adapter.errors import AdapterError, ReviewDecisionError
 from adapter.review.cases import DUPLICATE_DAYS, CaseContext
+from adapter.review.person import Person
 from adapter.review.revisions import Draft, ask_documentation, draft_of, hand_off, note_call, save_draft
 from adapter.review.tasks import (
     DECISIONS,
-    REVIEW_SYSTEM,
+    Decision,
+    decision_for,
     decision_of,
     first_input,
-    read_decision,
     response_of,
     sequence_of,
 )
@@ -365,22 +367,20 @@ def _date(value: str) -> date:
         raise ReviewDecisionError("Give the date of the call (year-month-day).", location="Task.note") from exc
 
 
-def _sent(task_id: str, code: str, rationale: str, quantity: str) -> tuple[JSON | None, str | None]:
-    """The completed Task a chosen decision makes, or the reason it cannot be made (in the review's words)."""
+def _chosen(code: str, rationale: str, quantity: str, person: Person) -> tuple[Callable[[JSON], Decision] | None, str]:
+    """How a chosen decision decides its Task (checked against the Task as it stands), or the reason it cannot
+    (in the review's words)."""
     action = ReviewAction(code) if code in {a.value for a in DECISIONS} else None
     if action is None:
         return None, "Choose certify, modify or not certify."
-    outputs: list[JSON] = [{"type": {"coding": [{"system": REVIEW_SYSTEM, "code": "decision"}], "text": "decision"},
-                            "valueCodeableConcept": {"coding": [{"code": action.value}]}}]  # fmt: skip
-    if rationale.strip():
-        outputs.append({"type": {"text": "rationale"}, "valueString": rationale.strip()})
+    amount = None
     if action is ReviewAction.MODIFIED:
         try:
             amount = float(quantity)
         except ValueError:
             return None, "Give the quantity to authorize (a number) to modify."
-        outputs.append({"type": {"text": "authorized-quantity"}, "valueDecimal": amount})
-    return {"resourceType": "Task", "id": task_id, "status": "completed", "output": outputs}, None
+    return partial(decision_for, action=action, rationale=rationale, quantity=amount, reviewer=person.reference(),
+                   person=person), ""  # fmt: skip
 
 
 def _decide(post: _Post, open_tasks: Mapping[str, JSON]) -> bool:
@@ -392,23 +392,24 @@ def _decide(post: _Post, open_tasks: Mapping[str, JSON]) -> bool:
     if not chosen:
         entered.errors[""] = "Choose a decision for at least one item."
         return False
-    sent: dict[str, JSON] = {}
+    made: dict[str, Callable[[JSON], Decision]] = {}
     for task_id, code in chosen.items():
         if task_id not in open_tasks:
             entered.errors[task_id] = "This item is already decided; a decided item does not reopen."
             continue
-        task, problem = _sent(task_id, code, entered.rationales.get(task_id, ""), entered.quantities.get(task_id, ""))
-        if task is not None:
+        rationale, quantity = entered.rationales.get(task_id, ""), entered.quantities.get(task_id, "")
+        decision, problem = _chosen(code, rationale, quantity, who.reviewer.person)
+        if decision is not None:
             try:
-                read_decision(task, open_tasks[task_id], person=who.reviewer.person)
+                decision(open_tasks[task_id])
             except ReviewDecisionError as exc:
                 problem = exc.message
         if problem:
             entered.errors[task_id] = problem
-        elif task is not None:
-            sent[task_id] = task
+        elif decision is not None:
+            made[task_id] = decision
     if entered.errors:
         return False
-    for task_id, task in sent.items():
-        decide_task(post.ctx, task_id, task, who.principal.name, person=who.reviewer.person)
+    for task_id, decision in made.items():
+        decide_task(post.ctx, task_id, decision, who.principal.name)
     return True

@@ -4,12 +4,13 @@ reviewer is a person, and an EHR's or payer's ``system/`` token gets 403."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from adapter.review import apply_decision, read_decision
-from adapter.review.person import Person
+from adapter.review import Decision, apply_decision, read_decision
 from adapter.service.admission import USER_CONTEXT, Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.pipeline import for_payer
@@ -37,21 +38,20 @@ def stored_task(ctx: ServiceContext, task_id: str) -> tuple[JSON, list[tuple[str
 def decide_task(
     ctx: ServiceContext,
     task_id: str,
-    sent: JSON,
+    decision: Callable[[JSON], Decision],
     who: str,
     *,
     if_match: str | None = None,
-    person: Person | None = None,
 ) -> JSON:
-    """Apply a reviewer's completed Task: the Task and the ClaimResponse's next version are stored, and the
-    ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing. ``person``: the signed-in
-    reviewer the decision names (else the Task's owner as sent names the reviewer)."""
+    """Apply a reviewer's decision, made and checked against the stored Task as it stands when recorded (from a
+    Task sent as FHIR, or the review page's form): the Task and the ClaimResponse's next version are stored, and
+    the ClaimResponse queued for the payer, in one transaction; a 4xx changes nothing."""
 
     def decide(task: JSON, response: JSON) -> tuple[JSON, JSON]:
         if if_match is not None and if_match.strip() not in (etag(task)["ETag"], f'"{task["meta"]["versionId"]}"'):
             raise ServiceError(412, "the Task changed since it was read (If-Match)", code="precondition",
                                issue_type="conflict")  # fmt: skip
-        return apply_decision(task, response, read_decision(sent, task, person))
+        return apply_decision(task, response, decision(task))
 
     forward = for_payer if ctx.settings.forwarding else None
     done = ctx.store.complete_review(task_id, decide, forward=forward, who=who) if FHIR_ID.fullmatch(task_id) else None
@@ -108,5 +108,6 @@ def update_task(
     ctx = context(request)
     request.state.target = f"Task/{task_id}"
     sent = ctx.inbound(raw)
-    task = decide_task(ctx, task_id, sent, principal.name, if_match=request.headers.get("if-match"))
+    decision = partial(read_decision, sent)
+    task = decide_task(ctx, task_id, decision, principal.name, if_match=request.headers.get("if-match"))
     return fhir_response(task, 200, etag(task))
