@@ -388,6 +388,22 @@ def test_audit_holds_no_clinical_text(service: tuple[TestClient, Any]) -> None:
     assert "lumbar" not in text and "MRI" not in text and WRITER not in text
 
 
+def test_a_new_answer_is_audited_with_it_once(service: tuple[TestClient, Any]) -> None:
+    """A new answer's exchange is audited in the transaction that keeps the answer (who, the route, the
+    ClaimResponse, the status it is sent with), not again after it; the same request sent again is audited as
+    any exchange is; a PAS $submit, and a ServiceRequest."""
+    client, store = service
+    for path, body, status in (("/fhir/Claim/$submit", _pas(), "200"), ("/fhir/ServiceRequest", _bundle(), "201")):
+        first = client.post(path, content=json.dumps(body), headers=auth(WRITER))
+        again = client.post(path, content=json.dumps(body), headers=auth(WRITER))
+        answer = first.json()["entry"][0]["resource"] if path.endswith("$submit") else first.json()
+        rows = [
+            (who, target, outcome) for _, who, action, target, outcome in store.audit_log() if action == f"POST {path}"
+        ]
+        assert rows[1:] == [(rows[0][0], f"ClaimResponse/{answer['id']}", status)]  # the first, oldest last
+        assert rows[0][1:] == (f"ClaimResponse/{answer['id']}", str(again.status_code))
+
+
 def test_outbox_retries_in_order_after_a_failure(tmp_path: Path) -> None:
     from adapter.service.schema import outbox
     from adapter.service.state import Recording, Store

@@ -152,7 +152,8 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         known = request.url.path if request.url.path in _UNAUDITED else "unknown"  # /docs: no route in scope
         route = getattr(request.scope.get("route"), "path", None) or known
         who = getattr(request.state, "principal", "anonymous")
-        if request.url.path not in _UNAUDITED and not getattr(request.state, "quiet", False):
+        audited = getattr(request.state, "audited", False)  # by the route, in the transaction of the answer it made
+        if request.url.path not in _UNAUDITED and not getattr(request.state, "quiet", False) and not audited:
             action = f"{request.method} {route}"
             try:
                 await anyio.to_thread.run_sync(

@@ -21,7 +21,7 @@ from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.cases import CaseContext, case_context
-from adapter.service.state import Recording, Store
+from adapter.service.state import AuditRow, Recording, Store
 from adapter.tables import Tables, mappings
 from adapter.types import JSON
 
@@ -154,13 +154,13 @@ def recording(
     forward: bool,
     key: str | None = None,
     also: Sequence[str] = (),
-    audited: tuple[str, str, str] | None = None,
+    audited: AuditRow | None = None,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     senders: Sequence[tuple[str, str]] = (),
 ) -> Recording:
     """What the store keeps of a decision: the ClaimResponse, its payer copy (when ``forward``), its review
-    Tasks, the idempotency ``key`` and business keys ``also``, and the audit row (who, action, target)."""
+    Tasks, the idempotency ``key`` and business keys ``also``, and the audit row."""
     response = decided.response
     patient = (response.get("patient") or {}).get("reference")
     request = (response.get("request") or {}).get("reference") or (
@@ -181,12 +181,13 @@ def record(
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     senders: Sequence[tuple[str, str]] = (),
+    audited: AuditRow | None = None,
 ) -> str:
     """Keep a decision (atomically: the ClaimResponse, its payer copy, the keys, the inquiry keys, the request's
-    resources); the id of the ClaimResponse that answers ``key`` (another one when a racing twin was recorded
-    first)."""
+    resources, the audit row); the id of the ClaimResponse that answers ``key`` (another one when a racing twin
+    was recorded first)."""
     chosen = recording(decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources,
-                       senders=senders)  # fmt: skip
+                       senders=senders, audited=audited)  # fmt: skip
     return store.record_all([chosen])[0]
 
 
@@ -212,18 +213,25 @@ def answer(
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     senders: Sequence[tuple[str, str]] = (),
+    exchange: tuple[str, str, str] | None = None,
 ) -> tuple[JSON, bool]:
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one; ``also`` are business keys (a Claim's
     identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
     pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves; ``senders``
-    (sending system, client) pairs (whose subscriptions hear of it)."""
+    (sending system, client) pairs (whose subscriptions hear of it); ``exchange`` (who, action, outcome) of the
+    HTTP exchange that asks: its audit row, naming the ClaimResponse, is kept with a new answer in its
+    transaction (an answer already recorded keeps none: the caller audits that exchange)."""
     found = answered_before(store, key, also)
     if found is not None:
         return found, False
     decided = decide(data, checked=True, limits=limits, adverse=adverse)
+    audited = None
+    if exchange is not None:
+        who, action, outcome = exchange
+        audited = AuditRow(who, action, f"ClaimResponse/{decided.response['id']}", outcome)
     stored = record(store, decided, forward=forward, key=key, also=also, inquiry=inquiry, resources=resources,
-                    senders=senders)  # fmt: skip
+                    senders=senders, audited=audited)  # fmt: skip
     if stored == decided.response["id"]:
         return decided.response, True
     first = store.claim_response(stored)

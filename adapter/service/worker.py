@@ -39,7 +39,7 @@ from adapter.service.context import Capabilities, ContextReader, context_bundle,
 from adapter.service.forwarder import Forwarder
 from adapter.service.http import FHIR_ID
 from adapter.service.pipeline import DETERMINATION_SYSTEM, Decided, decide, recording, warm_up
-from adapter.service.state import EHR_TASK, Recording, Store, micros
+from adapter.service.state import EHR_TASK, AuditRow, Recording, Store, micros
 from adapter.tables import mappings
 from adapter.types import JSON
 
@@ -384,7 +384,8 @@ class SyncWorker:
         asks = [owed_asks(request, decided, url) if url else [] for request, _, decided, _ in kept]
         answered = self.store.record_all([
             replace(self.recording(decided, key, context,
-                                   audited=("worker", "determine", f"{request['resourceType']}/{request['id']}")),
+                                   audited=AuditRow("worker", "determine", f"{request['resourceType']}/{request['id']}",
+                                                    str(decided.response.get("outcome")))),
                     ehr_task=task, asks=ask)
             for (request, key, decided, context), task, ask in zip(kept, owed, asks, strict=True)
         ])  # fmt: skip
@@ -399,9 +400,7 @@ class SyncWorker:
             self.documentation.write_owed([a for ask, stored in zip(asks, answered, strict=True) for a in ask
                                            if a.claim_response_id == stored])  # fmt: skip
 
-    def recording(
-        self, decided: Decided, key: str, context: JSON, *, audited: tuple[str, str, str] | None = None
-    ) -> Recording:
+    def recording(self, decided: Decided, key: str, context: JSON, *, audited: AuditRow | None = None) -> Recording:
         """What the store keeps of a decision, its payer copy (when forwarding) a transaction that writes the
         resources the answer names beside it, so that its references resolve on the payer."""
         kept = recording(decided, forward=self.forward, key=key, audited=audited)

@@ -45,7 +45,12 @@ def _answer(
     inquiry: list[tuple[str, str]] | None = None,
     resources: list[JSON] | None = None,
     senders: list[tuple[str, str]] | None = None,
+    *,
+    status: int,
 ) -> tuple[JSON, bool]:
+    """(ClaimResponse, created?); a new answer is kept with this exchange's audit row (outcome ``status``, the
+    status a new answer is sent with) in its one transaction, and the exchange is not audited again."""
+    exchange = (request.state.principal, f"{request.method} {request.scope['route'].path}", str(status))
     with tracer.start_as_current_span("determine"):
         response, created = answer(
             ctx.store,
@@ -58,8 +63,10 @@ def _answer(
             inquiry=inquiry or (),
             resources=resources or (),
             senders=senders or (),
+            exchange=exchange,
         )
     request.state.target = f"ClaimResponse/{response['id']}"
+    request.state.audited = created
     if created:
         for item in response.get("item", []):
             ctx.metrics.determinations.labels(review_action_code(item.get("adjudication", [])) or "none").inc()
@@ -81,9 +88,9 @@ def post_service_request(
     key = _key("service-request", data)
     if data["resourceType"] == "Bundle":  # its resources kept and served, so what the answer names resolves
         local = RequestBundle.of(data).localized(key, ctx.base)
-        response, created = _answer(ctx, request, local, key, [], resources=local.resources)
+        response, created = _answer(ctx, request, local, key, [], resources=local.resources, status=201)
     else:
-        response, created = _answer(ctx, request, RequestBundle.of(data), key, [])
+        response, created = _answer(ctx, request, RequestBundle.of(data), key, [], status=201)
     location = f"{ctx.base}/ClaimResponse/{response['id']}"
     return fhir_response(response, 201 if created else 200, {"Location": location})
 
@@ -121,7 +128,7 @@ def submit(
     local = bundle.localized(key, ctx.base)
     if is_update(claim):
         return _update(ctx, request, local.data, key, pairs, local.resources, sent)
-    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, local.resources, sent)
+    response, _created = _answer(ctx, request, local, key, _claim_keys(claim), pairs, local.resources, sent, status=200)
     answer_bundle = response_bundle(
         response, f"{ctx.base}/ClaimResponse/{response['id']}", local.data, timestamp=response["meta"]["lastUpdated"]
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from adapter.service.state.answers import Answers, Recording
 from adapter.service.state.attachments import AttachmentRequest, Attachments, HeldAttachment
-from adapter.service.state.audit import Audit
+from adapter.service.state.audit import Audit, AuditRow
 from adapter.service.state.db import MIGRATIONS, micros, now
 from adapter.service.state.outbox import EHR_TASK, OWED, DeadLetter, Outbox, OutboxItem
 from adapter.service.state.pages import Pages, QueuedPage
@@ -33,6 +33,7 @@ __all__ = [
     "MIGRATIONS",
     "OWED",
     "AttachmentRequest",
+    "AuditRow",
     "DeadLetter",
     "HeldAttachment",
     "OutboxItem",

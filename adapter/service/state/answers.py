@@ -27,7 +27,7 @@ from adapter.service.schema import (
 )
 from adapter.service.schema import resources as stored_resources
 from adapter.service.state.attachments import AttachmentRequest, ask_row
-from adapter.service.state.audit import write_audit
+from adapter.service.state.audit import AuditRow, write_audit
 from adapter.service.state.db import instants, micros, now
 from adapter.service.state.outbox import EHR_TASK, OWED
 from adapter.service.state.progress import Progress
@@ -39,7 +39,7 @@ from adapter.types import JSON
 @dataclass
 class Recording:
     """One answer to keep (``Store.record_all``): the ClaimResponse, what it answers, its payer copy, its keys,
-    its review Tasks and its audit row (who, action, target)."""
+    its review Tasks and its audit row."""
 
     response: JSON
     patient: str | None
@@ -48,7 +48,7 @@ class Recording:
     key: str | None = None
     also: Sequence[str] = ()
     reviews: Sequence[ReviewTask] = ()
-    audited: tuple[str, str, str] | None = None
+    audited: AuditRow | None = None
     #: (member id, provider NPI) pairs a PAS inquiry finds this answer by.
     inquiry: Sequence[tuple[str, str]] = ()
     #: The request's resources (each with its id) the service serves at /fhir/{type}/{id}.
@@ -137,7 +137,7 @@ class Answers(Progress):
                      "resource": orjson.dumps(x).decode()} for x in r.resources]  # fmt: skip
             db.execute(insert(stored_resources), held)
         if r.audited is not None:
-            write_audit(db, *r.audited, str(response.get("outcome")))
+            write_audit(db, *r.audited)
         return str(response["id"])
 
     def claim_response(self, rid: str) -> JSON | None:

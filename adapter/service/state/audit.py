@@ -4,7 +4,7 @@ routes, the worker and the reviews, every field cut to its column so a client ca
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, insert, select
 
@@ -12,6 +12,15 @@ from adapter.service.schema import (
     audit,
 )
 from adapter.service.state.db import Database, fit, now
+
+
+class AuditRow(NamedTuple):
+    """Who did what (action) to which resource (target), and how it ended (outcome)."""
+
+    who: str
+    action: str
+    target: str | None
+    outcome: str
 
 
 def audit_row(who: str, action: str, target: str | None, outcome: str) -> dict[str, Any]:
