@@ -356,6 +356,8 @@ _INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
                           r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
+#: A crediting word that looks back to what came before it: "after which", "following which".
+_WHICH = re.compile(r"\s+which\b", re.I)
 #: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
 _A_CHANGE = re.compile(
     r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b",
@@ -377,6 +379,15 @@ def _cuts(marks: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
 #: 4/5"): no cue reaches across that comma.
 _CONCESSION = re.compile(r"\s*(?:although|though|even though|while|whereas|except for|apart from|aside from|other than|"
                          r"despite|in spite of)\b[^,;:.]{1,120},", re.I)  # fmt: skip
+
+
+def _evidence_after_colon(text: str, doc: Any, cue: tuple[int, int], offset: int, target: int) -> bool:
+    """Whether a suspicion names its object before a colon and the phrase at ``target`` follows the colon: what
+    comes after is the evidence for it, stated ("Concern for a progressive deficit: quadriceps strength has
+    fallen to 3/5"; "Impingement suspected: Neer positive"), unlike a list the cue heads ("Rule out: fracture")."""
+    start, end = doc[cue[0]].idx + offset, doc[cue[1] - 1].idx + len(doc[cue[1] - 1]) + offset
+    colon = text.find(":", end, target)
+    return colon >= 0 and bool(text[end:colon].strip() or text[offset:start].strip(" \t\n-*"))
 
 
 def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -434,9 +445,14 @@ class _Treatments:
         for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
             if start <= credited.start() < end or _A_CHANGE.match(self.text, credited.end()):
                 continue  # "with a documented decrease in medication use" credits nothing
+            if _WHICH.match(self.text, credited.end()):  # "8 PT visits were completed, after which she ..."
+                named = self.named(first, credited.start())
+                if named:
+                    return named
+                continue
             reach = min(clause_end, credited.end() + 60)  # "after the therapy course" credits the therapy
             contrast = _CONTRAST.search(self.text, credited.end(), reach)
-            named = self.named(credited.end(), contrast.start() if contrast else reach)
+            named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
             if named:
                 return named
         clause = self.named(clause_start, clause_end, (start, end))
@@ -508,6 +524,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 if concession and (doc[m.modifier_span[0]].idx + offset < concession.end()) != (
                     match.start() < concession.end()
                 ):
+                    continue
+                if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):
                     continue
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
