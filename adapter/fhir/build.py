@@ -25,6 +25,7 @@ from adapter.fhir.pas import (
     REQUEST_RESOURCES,
     SERVICE_SYSTEMS,
     Carrier,
+    PASTable,
     collection,
 )
 from adapter.fhir.pas import Code as PASCode
@@ -358,25 +359,15 @@ class _Builder:
             claim["accident"] = {"date": dates.injury.isoformat()}
         pas, items = self.pas, []
         if history:
-            report = pas.coding("report_type", pas.supporting_report_type)
-            information = {"url": "reportTypeCode", "valueCodeableConcept": {"coding": [report]}}
-            claim["supportingInfo"] = [
-                {
-                    "extension": [{"url": pas.extensions.document_information, "extension": [information]}],
-                    "sequence": n,
-                    "category": {"coding": [{"system": pas.code_systems.temp_codes, "code": "additionalInformation"}]},
-                    "valueReference": self.ref(procedure),
-                }
-                for n, procedure in enumerate(history, start=1)
-            ]  # fmt: skip
+            claim["supportingInfo"] = [_supporting(pas, n, procedure) for n, procedure in enumerate(history, start=1)]
         for n, (item, request, carrier) in enumerate(zip(self.case.items, requests, self.carriers, strict=True), 1):
             line: JSON = {
                 "extension": [
-                    {"url": pas.extensions.request_type,
-                     "valueCodeableConcept": {"coding": [pas.coding("request_type", pas.request_type)]}},
-                    {"url": pas.extensions.certification_type,
-                     "valueCodeableConcept": {"coding": [pas.coding("certification_type", pas.certification_type)]}},
-                    {"url": pas.extensions.requested_service, "valueReference": self.ref(request)},
+                    simple(pas.extensions.request_type, "valueCodeableConcept",
+                           {"coding": [pas.coding("request_type", pas.request_type)]}),
+                    simple(pas.extensions.certification_type, "valueCodeableConcept",
+                           {"coding": [pas.coding("certification_type", pas.certification_type)]}),
+                    simple(pas.extensions.requested_service, "valueReference", self.ref(request)),
                 ],
                 "sequence": n,
                 "category": {"coding": [pas.coding("service_type", carrier.service_type)]},
@@ -439,6 +430,21 @@ class _Builder:
         return provenance
 
 
+def _supporting(pas: PASTable, sequence: int, reference: str) -> JSON:
+    """A PAS Claim ``supportingInfo``: additional information (its report type in PAS documentInformation) that
+    ``reference`` holds."""
+    report = {
+        "url": "reportTypeCode",
+        "valueCodeableConcept": {"coding": [pas.coding("report_type", pas.supporting_report_type)]},
+    }
+    return {
+        "extension": [{"url": pas.extensions.document_information, "extension": [report]}],
+        "sequence": sequence,
+        "category": {"coding": [{"system": pas.code_systems.temp_codes, "code": "additionalInformation"}]},
+        "valueReference": {"reference": reference},
+    }
+
+
 #: What an EHR holds about a request: the case Bundle's request side, without any decision.
 REQUEST_SIDE = frozenset({"Patient", "Condition", "Procedure", *REQUEST_RESOURCES})
 
@@ -497,15 +503,7 @@ def pas_bundle(case: IMRCase, *, tables: Tables | None = None, generated_at: dat
         side.append(note)
         full = {**full, "entry": [*full["entry"], note]}
         info = claim["resource"].setdefault("supportingInfo", [])
-        pas = mappings()[PAS]
-        report = pas.coding("report_type", pas.supporting_report_type)
-        info.append({
-            "extension": [{"url": pas.extensions.document_information, "extension": [
-                {"url": "reportTypeCode", "valueCodeableConcept": {"coding": [report]}}]}],
-            "sequence": len(info) + 1,
-            "category": {"coding": [{"system": pas.code_systems.temp_codes, "code": "additionalInformation"}]},
-            "valueReference": {"reference": note["fullUrl"]},
-        })  # fmt: skip
+        info.append(_supporting(mappings()[PAS], len(info) + 1, note["fullUrl"]))
     return collection(
         mappings()[PAS].profiles.request_bundle,
         {"system": tables.identifier_system("pas-request"), "value": case_key(case)},

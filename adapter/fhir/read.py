@@ -166,8 +166,8 @@ class _Reader:
         for line in sorted(claim.get("item", []), key=lambda i: i["sequence"]):
             n = line["sequence"]
             where = f"Claim.item[{n}]"
-            requested = _ext(line, mappings()[PAS].extensions.requested_service)
-            request = self.r.resolve(requested[0]["valueReference"] if requested else None, where)
+            requested = values(line, mappings()[PAS].extensions.requested_service)
+            request = self.r.resolve(requested[0] if requested else None, where)
             decided = lines.get(n)
             if decided is None:
                 raise MappingError(f"no ClaimResponse.item for Claim item {n}", location=where)

@@ -257,7 +257,7 @@ def adjudicate(item: JSON, action: ReviewAction, response_id: str, period: JSON)
     if not action.certifies:
         number = None
     if number is not None:
-        extension.put(item, {"url": pas.extensions.item_preauth_period, "valuePeriod": period})
+        extension.put(item, extension.simple(pas.extensions.item_preauth_period, "valuePeriod", period))
     return number
 
 
