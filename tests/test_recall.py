@@ -73,3 +73,14 @@ def test_the_memory_is_bounded(reads: list[str]) -> None:
     assert len(memo._read) == 3
     memo.facts("Lumbar MRI", Context(texts=[Text("DocumentReference/1", "Pain 0/10.")]))
     assert len(reads) == 6  # the oldest was let go
+
+
+def test_recalled_facts_are_the_requests_own(reads: list[str]) -> None:
+    """Each recall makes the facts anew, equal to those first read: a caller changing its copy changes no other."""
+    context = Context(texts=[Text("DocumentReference/1", NOTE)])
+    memo = recall.FactsMemo()
+    first = memo.facts("Lumbar MRI", context)
+    again = memo.facts("Lumbar MRI", context)
+    assert again == first and again is not first and len(reads) == 1
+    again.evidence.clear()
+    assert memo.facts("Lumbar MRI", context) == first
