@@ -29,7 +29,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -53,6 +53,8 @@ DENIED_INSIDE = "DENIED_INSIDE"
 #: A negation just before a phrase ("no prior MRI", "has not failed to help"): a study so denied was not
 #: done; an absence so denied states presence.
 DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
+#: The kind of a "none" found in a text, read as a denial of the treatment named before it.
+NONE = "none"
 _DENIED_BEFORE = re.compile(
     r"\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
     r"previous|recent|further)\s+){0,3}$",
@@ -96,7 +98,7 @@ class Text(NamedTuple):
 class Mention:
     """A lexicon phrase found in a text, with what ConText says about it."""
 
-    kind: str  # finding, therapy or drug
+    kind: str  # finding, therapy, drug, drugclass or diagnosis
     name: str  # the fact, therapy or ingredient
     polarity: Literal["present", "absent"]
     modifiers: frozenset[str]
@@ -122,7 +124,7 @@ class Mention:
 
 @dataclass(frozen=True)
 class _Target:
-    kind: str  # finding, therapy, drug or diagnosis
+    kind: str  # finding, therapy, drug, drugclass, diagnosis or none
     name: str
     polarity: Literal["present", "absent"]
     pattern: Scanner
@@ -177,6 +179,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     for drug_class, names in lexicon.class_words.items():
         pattern = re.compile(rf"\b(?:{'|'.join(names)})\b", re.I)
         out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
+    # "none" standing for a treatment ("none of the visits helped" speaks of visits had)
+    out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
     return out
 
 
@@ -558,7 +562,23 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 )
             )
     found += _pain_changes(source, text, lexicon, treatments)
-    return found
+    return _none_denials(found)
+
+
+def _none_denials(found: list[Mention]) -> list[Mention]:
+    """The mentions with each "none" read as a denial of the treatment named last before it in its sentence
+    ("ten visits were authorized, but she has attended none"; "a course for the neck; none so far for the low
+    back"), for the regions of its own clause if it names any."""
+    out: list[Mention] = []
+    for m in found:
+        if m.kind != NONE:
+            out.append(m)
+            continue
+        named = [t for t in out if t.kind == "therapy" and t.sentence == m.sentence and t.end <= m.start]
+        if named:
+            out.append(replace(named[-1], modifiers=m.modifiers | {NEGATED}, regions=m.regions or named[-1].regions,
+                               start=m.start, end=m.end, treatments=frozenset()))  # fmt: skip
+    return out
 
 
 def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
