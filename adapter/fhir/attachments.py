@@ -33,7 +33,7 @@ from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import PAS, review_action_code
+from adapter.fhir.pas import PAS, review_action_code, review_number
 from adapter.fhir.questionnaires import stated_facts
 from adapter.letters.pdf import pdf_text
 from adapter.tables import mappings
@@ -41,11 +41,9 @@ from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
 #: PAS ``ServiceLineNumber`` (CommunicationRequest.fsh:55): the Claim item the content is asked for.
-SERVICE_LINE_NUMBER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-serviceLineNumber"
+SERVICE_LINE_NUMBER = mappings()[PAS].extensions.service_line_number
 #: PAS ``AdministrationReferenceNumber`` (Claim-update.fsh:89): the UMO's number of a pended item.
-ADMINISTRATION_REFERENCE = (
-    "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-administrationReferenceNumber"
-)
+ADMINISTRATION_REFERENCE = mappings()[PAS].extensions.administration_reference
 LOINC = "http://loinc.org"
 #: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
 TRACKING_SYSTEM = mappings().tables.identifier_system("attachment-request")
@@ -71,17 +69,6 @@ def information_due(received: datetime) -> datetime:
     zone = mappings()[DEADLINES].zone
     local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
     return datetime.combine(local.date() + timedelta(days=INFORMATION_DAYS), time(23, 59, 59), tzinfo=zone)
-
-
-def pend_number(item: JSON) -> str | None:
-    """A pended item's pend reference number (its reviewAction number)."""
-    pas = mappings()[PAS]
-    for adjudication in item.get("adjudication", []):
-        for action in _ext(adjudication, pas.extensions.review_action):
-            for number in _ext(action, "number"):
-                if number.get("valueString"):
-                    return str(number["valueString"])
-    return None
 
 
 def _line(request: JSON) -> int | None:
@@ -131,7 +118,7 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
         item["extension"] = [e for e in item.get("extension", []) if e.get("url") != ADMINISTRATION_REFERENCE]
         if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
             continue
-        number = pend_number(item)
+        number = review_number(item)
         if number:
             item["extension"].append({"url": ADMINISTRATION_REFERENCE, "valueString": number})
         codes: dict[str, list[Need]] = {}

@@ -23,13 +23,14 @@ from typing import Any
 from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
 from adapter.fhir.navigate import typed_id
+from adapter.fhir.pas import PAS
 from adapter.tables import mappings
 from adapter.types import JSON
 
 PROFILE = "http://hl7.org/fhir/us/davinci-cdex/StructureDefinition/cdex-task-attachment-request"
 PAS_TEMP = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
 CDEX_TEMP = "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp"
-PA_LINE_NUMBER = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-paLineNumber"
+PA_LINE_NUMBER = mappings()[PAS].extensions.pa_line_number
 NPI = "http://hl7.org/fhir/sid/us-npi"
 #: The adapter as the payer that asks (``Task.requester.identifier``).
 PAYER_ID = {"system": mappings().tables.identifier_system("payer"), "value": "imr-adapter"}

@@ -351,7 +351,6 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _X12_673 = "https://codesystem.x12.org/005010/673"
 _ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 _RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
-_SERVICE_LINE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-serviceLineNumber"
 _LOINC = re.compile(r"\d{1,7}-\d")
 
 
@@ -953,7 +952,7 @@ class _Checker:
                 self.fault(f"{where}.payload[{n}]", "cr.payload", "the payload is a string (a LOINC code)")
             elif not _LOINC.fullmatch(content):
                 self.fault(f"{where}.payload[{n}]", "cr.loinc", "the payload is a LOINC attachment code")
-        for n, line in enumerate(_ext(request, _SERVICE_LINE)):
+        for n, line in enumerate(_ext(request, self.pas.extensions.service_line_number)):
             value = line.get("valuePositiveInt")
             if not isinstance(value, int) or value < 1 or (sequences is not None and value not in sequences):
                 self.fault(f"{where}.extension[{n}]", "cr.line", "the service line number is an item of the Claim")

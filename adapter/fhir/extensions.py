@@ -31,14 +31,14 @@ def put(element: JSON, extension: JSON) -> None:
     element["extension"].append(extension)
 
 
-def value(extension: JSON) -> Any:
+def _value(extension: JSON) -> Any:
     """The value of a simple extension (whatever its ``value[x]`` type)."""
     return next((v for k, v in extension.items() if k.startswith("value")), None)
 
 
-def parts(extension: JSON) -> dict[str, Any]:
+def _parts(extension: JSON) -> dict[str, Any]:
     """A complex extension's parts (sub-extensions), each url to its value."""
-    return {p["url"]: value(p) for p in extension.get("extension", [])}
+    return {p["url"]: _value(p) for p in extension.get("extension", [])}
 
 
 def simple(url: str, kind: str, content: Any) -> JSON:
@@ -50,7 +50,7 @@ def simple(url: str, kind: str, content: Any) -> JSON:
 
 def values(element: JSON, url: str) -> list[Any]:
     """The values of an element's simple extensions with this url, in order."""
-    return [value(e) for e in extensions(element, url)]
+    return [_value(e) for e in extensions(element, url)]
 
 
 def part(extension: JSON, url: str, kind: str) -> Any:
@@ -120,7 +120,7 @@ def evidence(url: str, fact: str, status: str, quote: str | None, source: str | 
 
 def evidence_of(item: JSON, url: str) -> list[dict[str, Any]]:
     """An item's evidence extensions read back: fact, status, quote and source by name."""
-    return [parts(e) for e in extensions(item, url)]
+    return [_parts(e) for e in extensions(item, url)]
 
 
 # --- recommendation: the engine's, beside the action sent -----------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from adapter.actions import ReviewAction
-from adapter.fhir.navigate import closure, concept_text
+from adapter.fhir.navigate import closure, concept_text, extensions
 from adapter.tables import TableFile, mappings
 from adapter.types import JSON
 
@@ -54,6 +54,9 @@ class Extensions(_Table):
     document_information: str
     info_changed: str
     info_cancelled: str
+    administration_reference: str
+    service_line_number: str
+    pa_line_number: str
 
 
 class CodeSystems(_Table):
@@ -143,6 +146,18 @@ def review_action_code(adjudications: list[JSON]) -> str | None:
                 codings = sub.get("valueCodeableConcept", {}).get("coding", [])
                 if sub.get("url") in (ext.review_action_code, "code") and codings:
                     return str(codings[0].get("code"))
+    return None
+
+
+def review_number(item: JSON) -> str | None:
+    """The number an item's reviewAction carries: a certified item's authorization number, a pended item's pend
+    reference number."""
+    url = mappings()[PAS].extensions.review_action
+    for adjudication in item.get("adjudication", []):
+        for action in extensions(adjudication, url):
+            for number in extensions(action, "number"):
+                if number.get("valueString"):
+                    return str(number["valueString"])
     return None
 
 

@@ -29,7 +29,7 @@ from adapter.config import SANDBOX, Settings, load_settings
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.extensions import evidence_of, recommended, values
-from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code
+from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code, review_number
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of, response_of
@@ -213,7 +213,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
                     recommended(item, extensions.recommendation) or action,
                     who=who.get(patient, ""),
                     claim_response=f"ClaimResponse/{response['id']}",
-                    number=_number(item),
+                    number=review_number(item) or "",
                     evidence=[_evidence(e) for e in evidence_of(item, extensions.evidence)],
                     asked=asked.get((adapter_id, item["itemSequence"]), []),
                 )
@@ -231,16 +231,6 @@ def _age_sex(patient: dict[str, Any]) -> str:
     age = patient_age(patient, date.today())
     sex = {"female": "F", "male": "M"}.get(str(patient.get("gender")), "")
     return " ".join(part for part in (str(age) if age is not None else "", sex) if part)
-
-
-def _number(item: dict[str, Any]) -> str:
-    """The item's authorization number (certified) or pend reference number (pended)."""
-    for adjudication in item.get("adjudication", []):
-        for extension in adjudication.get("extension", []):
-            for part in extension.get("extension", []):
-                if part.get("url") == "number":
-                    return str(part.get("valueString", ""))
-    return ""
 
 
 def _evidence(parts: dict[str, Any]) -> str:

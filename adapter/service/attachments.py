@@ -36,13 +36,13 @@ from adapter.fhir.attachments import (
     check_content,
     information_due,
     line_tags,
-    pend_number,
     pended_lines,
     submission,
 )
 from adapter.fhir.conformance import claim_npis, member_ids
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index, typed_id
+from adapter.fhir.pas import review_number
 from adapter.review import review_tasks
 from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
@@ -151,7 +151,7 @@ def find_open(store: Store, submitted: Submission) -> Open:
     if head and tail.isdigit():  # a pend reference number: {ClaimResponse id}-{item sequence}
         found = store.claim_response(head)
         item = next((i for i in (found or {}).get("item", []) if i.get("itemSequence") == int(tail)), None)
-        if found is not None and item is not None and pend_number(item) == value:
+        if found is not None and item is not None and review_number(item) == value:
             rid, line = head, int(tail)
     if rid is None and tracking.get("system"):
         rid = store.processed(f"claim:{_identifier_key(tracking)}")

@@ -29,12 +29,12 @@ from adapter.fhir.attachments import (
     TRACKING_SYSTEM,
     extend_reviews,
     information_due,
-    pend_number,
     pended_lines,
     submission,
 )
 from adapter.fhir.cdex import CLOSED, attachment_request, contained_patient, contained_provider, task_submission
 from adapter.fhir.navigate import typed_id
+from adapter.fhir.pas import review_number
 from adapter.service.attachments import answer_asked, find_asked, refuse
 from adapter.service.pipeline import Decided
 from adapter.service.state import AttachmentRequest, Store, micros
@@ -59,7 +59,7 @@ def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[Attachmen
         needs = decided.needs.get(line, []) if isinstance(line, int) else []
         if not needs or line not in pended:
             continue
-        tracking = pend_number(item) or f"{response['id']}-{line}"
+        tracking = review_number(item) or f"{response['id']}-{line}"
         task = attachment_request(
             tracking=tracking, response=response, line=line, needs=needs, payer_url=payer_url, due=due,
             authored=received, patient=contained_patient(None, response.get("patient")),
