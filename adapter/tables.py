@@ -15,6 +15,7 @@ naming the file and the line, at start-up rather than at the first request.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -356,11 +357,14 @@ class Mappings:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._loaded: dict[TableFile[Any], Any] = {}
+        self._loading = threading.RLock()  # the service's threads ask at once; each table is still read once
 
     def __getitem__(self, table: TableFile[M]) -> M:
         if table not in self._loaded:
-            context = {name: self[other] for name, other in table.reads.items()}
-            self._loaded[table] = load_table(self.folder / table.file, table.model, context=context)
+            with self._loading:
+                if table not in self._loaded:
+                    context = {name: self[other] for name, other in table.reads.items()}
+                    self._loaded[table] = load_table(self.folder / table.file, table.model, context=context)
         loaded: M = self._loaded[table]
         return loaded
 
