@@ -9,6 +9,13 @@ Patient (``for`` ``#patient``), the requesting provider in a contained Practitio
 adapter's ``$submit-attachment``, ``POU`` COVAUTH, ``restriction.period.end`` the information deadline, and the
 questions for the provider in ``note``.
 
+A line whose criteria have the adapter's DTR questionnaires (``adapter.fhir.questionnaires``) is also asked with
+a Task of its own (``by_questionnaire``): ``code`` ``attachment-request-questionnaire`` and one
+``QuestionnaireContext`` input per questionnaire (type PASTempCodes ``questionnaire-context``, ``valueCanonical``
+its canonical url, the line number as on ``AttachmentsNeeded``), never beside ``AttachmentsNeeded`` (cdex-5,
+cdex-6); its tracking id is the line's with ``-questionnaire`` after it (``questionnaire_tracking``: each Task
+is found by its own), the rest as above.
+
 ``task_submission`` reads a completed Task back as the ``$submit-attachment`` it stands for: its outputs
 (DocumentReference, Binary or QuestionnaireResponse, contained or on the EHR) become the attachments for its
 lines, its contained Patient and PractitionerRole the member and provider.
@@ -24,6 +31,7 @@ from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS
+from adapter.fhir.questionnaires import questionnaire
 from adapter.tables import mappings
 from adapter.types import JSON
 
@@ -32,12 +40,16 @@ PAS_TEMP = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
 CDEX_TEMP = "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp"
 PA_LINE_NUMBER = mappings()[PAS].extensions.pa_line_number
 NPI = "http://hl7.org/fhir/sid/us-npi"
+#: A questionnaire's name beside its canonical (FHIR core ``display`` extension, as CDex's example 22 has it).
+DISPLAY = "http://hl7.org/fhir/StructureDefinition/display"
 #: The adapter as the payer that asks (``Task.requester.identifier``).
 PAYER_ID = {"system": mappings().tables.identifier_system("payer"), "value": "imr-adapter"}
 #: Task statuses after which nothing more comes (HRex task status): the request is closed.
 CLOSED = ("completed", "failed", "rejected", "cancelled", "entered-in-error")
 #: The resource types a completed Task's output may name as an attachment.
 CONTENT_TYPES = ("DocumentReference", "Binary", "QuestionnaireResponse")
+#: The ``Task.code`` of each way of asking (PASTempCodes, ValueSet PASTaskCodes).
+BY_CODE, BY_QUESTIONNAIRE = "attachment-request-code", "attachment-request-questionnaire"
 
 
 def _coding(system: str, code: str, display: str | None = None) -> JSON:
@@ -76,6 +88,17 @@ def contained_provider(provider: JSON | None, reference: JSON | None) -> JSON:
             role: {"identifier": {k: identifier[k] for k in ("system", "value") if k in identifier}}}  # fmt: skip
 
 
+def questionnaire_tracking(tracking: str) -> str:
+    """The tracking id of a line's questionnaire Task, beside its attachment-request Task's ``tracking``."""
+    return f"{tracking}-questionnaire"
+
+
+def asked_questionnaires(needs: Sequence[Need]) -> list[JSON]:
+    """The adapter's DTR questionnaires for the criteria a line lacks, in their order (those that name no facts
+    have none: they are asked for as documents only)."""
+    return [found for need in needs if (found := questionnaire(need.criterion)) is not None]
+
+
 def attachment_request(
     *,
     tracking: str,
@@ -87,15 +110,26 @@ def attachment_request(
     authored: datetime,
     patient: JSON,
     provider: JSON,
+    by_questionnaire: bool = False,
 ) -> JSON:
     """The CDex Task asking the EHR for what one pended line lacks (``patient`` and ``provider`` the contained
-    Patient and PractitionerRole)."""
-    codes = list(dict.fromkeys(need.loinc[0] for need in needs))
-    inputs = [
-        {"extension": [{"url": PA_LINE_NUMBER, "valueInteger": line}], **_input("attachments-needed"),
-         "valueCodeableConcept": _coding(LOINC, code)}
-        for code in codes
-    ]  # fmt: skip
+    Patient and PractitionerRole): by LOINC code, or with ``by_questionnaire`` by the line's DTR questionnaires
+    (``tracking`` then the questionnaire Task's own)."""
+    line_number = {"extension": [{"url": PA_LINE_NUMBER, "valueInteger": line}]}
+    if by_questionnaire:
+        asked = asked_questionnaires(needs)
+        inputs = [
+            {**line_number, **_input("questionnaire-context"), "valueCanonical": found["url"],
+             "_valueCanonical": {"extension": [{"url": DISPLAY, "valueString": found["title"]}]}}
+            for found in asked
+        ]  # fmt: skip
+        criteria = {found["id"] for found in asked}
+        notes = [need for need in needs if need.criterion in criteria]
+    else:
+        codes = list(dict.fromkeys(need.loinc[0] for need in needs))
+        inputs = [{**line_number, **_input("attachments-needed"), "valueCodeableConcept": _coding(LOINC, code)}
+                  for code in codes]  # fmt: skip
+        notes = list(needs)
     inputs += [
         _input("payer-url", valueUrl=payer_url),
         _input("purpose-of-use", CDEX_TEMP,
@@ -112,7 +146,7 @@ def attachment_request(
         ],  # fmt: skip
         "status": "requested",
         "intent": "order",
-        "code": _coding(PAS_TEMP, "attachment-request-code"),
+        "code": _coding(PAS_TEMP, BY_QUESTIONNAIRE if by_questionnaire else BY_CODE),
         "for": {"reference": "#patient"},
         "authoredOn": stamp,
         "lastModified": stamp,
@@ -122,7 +156,7 @@ def attachment_request(
         "reasonReference": {"identifier": response["identifier"][0]},
         "restriction": {"period": {"end": due.isoformat(timespec="seconds")}},
         "input": inputs,
-        "note": [{"text": f"{need.question} ({need.citation})"} for need in needs],
+        "note": [{"text": f"{need.question} ({need.citation})"} for need in notes],
     }
 
 

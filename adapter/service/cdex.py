@@ -1,12 +1,13 @@
 """The worker's documentation requests to the EHR, the Da Vinci CDex way (issue 23).
 
 When the worker pends a request whose records lack documentation, each pended line gets a CDex attachment
-request (``adapter.fhir.cdex.attachment_request``), kept ``owed`` with the answer in one transaction and then
-written to the EHR by conditional update on its tracking id (a retry or a second worker never makes two). Each
-pass follows the open ones: a Task the EHR completed is read back as the submission it stands for (its
-outputs the attachments) and the line is determined again from the request's context, read from the EHR
-again, with the attachments as its notes: the next version of the answer (``answer_asked``), as
-``$submit-attachment`` does for a PAS request. A Task the EHR failed, rejected or cancelled closes the request
+request (``adapter.fhir.cdex.attachment_request``), and a second one by questionnaire when what it lacks has the
+adapter's DTR questionnaires (a Task of its own: CDex cdex-6), each kept ``owed`` with the answer in one
+transaction and then written to the EHR by conditional update on its tracking id (a retry or a second worker
+never makes two). Each pass follows the open ones: a Task the EHR completed is read back as the submission it
+stands for (its outputs the attachments; a QuestionnaireResponse read as facts) and the line is determined again
+from the request's context, read from the EHR again, with the attachments: the next version of the answer
+(``answer_asked``), as ``$submit-attachment`` does for a PAS request. A Task the EHR failed, rejected or cancelled closes the request
 (the item waits for the physician, who decides at the information deadline); an item the physician decided
 meanwhile has its Task cancelled on the EHR. Attachments posted to ``$submit-attachment`` for these tracking
 ids are held by the service and answered here, where the EHR's records can be read.
@@ -32,7 +33,15 @@ from adapter.fhir.attachments import (
     pended_lines,
     submission,
 )
-from adapter.fhir.cdex import CLOSED, attachment_request, contained_patient, contained_provider, task_submission
+from adapter.fhir.cdex import (
+    CLOSED,
+    asked_questionnaires,
+    attachment_request,
+    contained_patient,
+    contained_provider,
+    questionnaire_tracking,
+    task_submission,
+)
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import review_number
 from adapter.service.attachments import answer_asked, find_asked, refuse
@@ -46,8 +55,9 @@ WAITING = ("requested", "received", "accepted", "ready", "in-progress", "on-hold
 
 
 def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[AttachmentRequest]:
-    """The CDex requests one decided EHR request owes: one per pended line that lacks documentation (whose review
-    Task is then due by the information deadline, as a PAS answer's asks make it)."""
+    """The CDex requests one decided EHR request owes: one per pended line that lacks documentation, and one by
+    questionnaire for a line whose criteria have questionnaires (its review Task then due by the information
+    deadline, as a PAS answer's asks make it)."""
     response = decided.response
     received = datetime.fromisoformat(str(response["created"]))
     due = information_due(received)
@@ -60,12 +70,14 @@ def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[Attachmen
         if not needs or line not in pended:
             continue
         tracking = review_number(item) or f"{response['id']}-{line}"
-        task = attachment_request(
-            tracking=tracking, response=response, line=line, needs=needs, payer_url=payer_url, due=due,
-            authored=received, patient=contained_patient(None, response.get("patient")),
-            provider=contained_provider(None, response.get("requestor")),
-        )  # fmt: skip
-        asks.append(AttachmentRequest(tracking, response["id"], line, ref, due.isoformat(timespec="seconds"), task))
+        ways = [(tracking, False)] + ([(questionnaire_tracking(tracking), True)] if asked_questionnaires(needs) else [])
+        for this, by_questionnaire in ways:
+            task = attachment_request(
+                tracking=this, response=response, line=line, needs=needs, payer_url=payer_url, due=due,
+                authored=received, patient=contained_patient(None, response.get("patient")),
+                provider=contained_provider(None, response.get("requestor")), by_questionnaire=by_questionnaire,
+            )  # fmt: skip
+            asks.append(AttachmentRequest(this, response["id"], line, ref, due.isoformat(timespec="seconds"), task))
     extend_reviews([review.resource for review in decided.reviews], response, received, lines=[a.line for a in asks])
     return asks
 
@@ -197,12 +209,12 @@ class DocumentationRequests:
 
     def answer_held(self) -> int:
         """Submissions posted to ``$submit-attachment`` for requests asked of the EHR: decided again here (their
-        member and provider checked against the request); the number answered."""
+        member and provider checked against the request); refused when the request was closed meanwhile (its Task
+        completed with the same answers, as CDex has a provider both submit and complete it, or its item decided),
+        so that none stays held for good. The number answered."""
         made = 0
         for held in self.store.held_attachments():
-            value = held.tracking.rpartition("|")[2]
-            asked_rows = self.store.attachment_requests(tracking=value)
-            if not asked_rows or asked_rows[0].status not in WAITING:
+            if not self.store.attachment_requests(tracking=held.tracking.rpartition("|")[2]):
                 continue  # the service's (a PAS request), or not known yet
             try:
                 submitted = submission(held.payload)

@@ -1,8 +1,9 @@
 """Documentation asked of the EHR the Da Vinci CDex way, against the sandbox EHR: the worker pends a physical
 therapy request whose records say nothing on function, asks with a CDex attachment-request Task (the LOINC code
-for its line, the member, the provider, where to answer, by when), follows it, and decides the line again when
-the EHR completes the Task with a note (a DocumentReference or a Binary) or with the answers to the adapter's DTR
-questionnaire (a QuestionnaireResponse on the EHR, read as facts); a Task the EHR fails closes the request and
+for its line, the member, the provider, where to answer, by when) and with one by questionnaire (the adapter's
+DTR questionnaire for what the line lacks), follows them, and decides the line again when the EHR completes one
+with a note (a DocumentReference or a Binary) or with the answers to the questionnaire (a QuestionnaireResponse
+on the EHR, read as facts), withdrawing the other; a Task the EHR fails closes the request and
 changes nothing; a ``$submit-attachment`` for the Task's tracking id is held by the service and decided by
 the worker."""
 
@@ -19,8 +20,9 @@ import pytest
 
 from adapter.exchange import FHIRClient
 from adapter.fhir.attachments import TRACKING_SYSTEM, submission
-from adapter.fhir.cdex import PA_LINE_NUMBER, PROFILE
+from adapter.fhir.cdex import PA_LINE_NUMBER, PROFILE, questionnaire_tracking
 from adapter.fhir.pas import REQUEST_RESOURCES, review_action_code
+from adapter.fhir.questionnaires import questionnaire
 from adapter.review.tasks import due_of
 from adapter.service.attachments import AttachmentMismatchError, receive
 from adapter.service.state import Store
@@ -132,7 +134,9 @@ def test_the_worker_asks_the_ehr_and_decides_again_when_the_task_is_completed(
     after = _answer(worker.store, request)
     assert after["meta"]["versionId"] == "2"
     assert review_action_code(after["item"][0]["adjudication"]) == "A1"
-    assert [a.status for a in worker.store.attachment_requests()] == ["answered"]
+    statuses = {a.tracking: a.status for a in worker.store.attachment_requests()}  # the line's other Task withdrawn
+    assert statuses == {tracking: "answered", questionnaire_tracking(tracking): "cancelled"}
+    assert _asked(ehr, questionnaire_tracking(tracking))["status"] == "cancelled"
     worker.run_once()  # answered once
     assert _answer(worker.store, request)["meta"]["versionId"] == "2"
 
@@ -152,28 +156,52 @@ def test_a_binary_output_is_read_and_a_failed_task_changes_nothing(worker: SyncW
     assert after["meta"]["versionId"] == "2"  # decided again: no improvement is stated, still pended
     assert review_action_code(after["item"][0]["adjudication"]) == "A4"
     assert _answer(worker.store, failing) == second
-    statuses = {a.claim_response_id: a.status for a in worker.store.attachment_requests()}
-    assert statuses == {first["id"]: "answered", second["id"]: "failed"}
+    statuses = {a.tracking: a.status for a in worker.store.attachment_requests()}
+    assert statuses == {
+        f"{first['id']}-1": "answered",
+        f"{second['id']}-1": "failed",  # still pended: asked still
+        f"{first['id']}-1-questionnaire": "requested",
+        f"{second['id']}-1-questionnaire": "requested",
+    }
 
 
-def test_a_questionnaire_response_on_the_ehr_decides_the_line_again_from_its_answers(
+def test_the_questionnaire_task_completed_with_answers_on_the_ehr_decides_the_line_again(
     worker: SyncWorker, ehr: FHIRClient
 ) -> None:
-    """The EHR completes the Task with the answers to the functional-improvement questionnaire (DTR) it keeps:
-    the worker reads them from the EHR as facts, and the line is certified with the answer as its evidence."""
+    """The line lacks what a DTR questionnaire asks (functional improvement): beside the attachment-request Task
+    the worker posts one by questionnaire (CDex: code attachment-request-questionnaire, QuestionnaireContext
+    inputs, no AttachmentsNeeded), which the EHR keeps as it is. The EHR completes it with the answers it keeps
+    (its output the QuestionnaireResponse): the worker reads them from the EHR as facts, the line is certified
+    with the answer as its evidence, and the attachment-request Task of the decided line is cancelled."""
     patient, request = _pt_request(ehr)
     worker.run_once()
     first = _answer(worker.store, request)
+    tracking = f"{first['id']}-1"
+    by_code, asked = _asked(ehr, tracking), _asked(ehr, questionnaire_tracking(tracking))
+    assert asked["code"]["coding"][0]["code"] == "attachment-request-questionnaire"
+    types = [i["type"]["coding"][0]["code"] for i in asked["input"]]
+    assert "attachments-needed" not in types and types[-2:] == ["payer-url", "purpose-of-use"]
+    contexts = [i for i in asked["input"] if i["type"]["coding"][0]["code"] == "questionnaire-context"]
+    wanted = questionnaire("functional-improvement")
+    assert wanted is not None and contexts[0]["valueCanonical"] == wanted["url"]
+    assert contexts[0]["extension"] == [{"url": PA_LINE_NUMBER, "valueInteger": 1}]
+    for same in ("contained", "restriction", "reasonCode", "reasonReference", "requester", "owner", "for"):
+        assert asked[same] == by_code[same], same
+    assert asked["meta"]["profile"] == [PROFILE]
+
     note = "Sitting tolerance rose from 20 to 60 minutes; she returned to modified duty."
     response = answered("functional-improvement", {"functional_improvement": True}, note)
     kept = ehr.create({**response, "subject": {"reference": f"Patient/{patient['id']}"}}).resource
-    _complete(ehr, _asked(ehr, f"{first['id']}-1"), f"QuestionnaireResponse/{kept['id']}")
+    _complete(ehr, asked, f"QuestionnaireResponse/{kept['id']}")
     worker.run_once()
     after = _answer(worker.store, request)
     assert after["meta"]["versionId"] == "2"
     assert review_action_code(after["item"][0]["adjudication"]) == "A1"
     assert note in str(after["item"][0]["extension"])
-    assert [a.status for a in worker.store.attachment_requests()] == ["answered"]
+    worker.run_once()
+    statuses = {a.tracking: a.status for a in worker.store.attachment_requests()}
+    assert statuses == {tracking: "cancelled", questionnaire_tracking(tracking): "answered"}
+    assert _asked(ehr, tracking)["status"] == "cancelled"
 
 
 def test_a_submission_for_the_tasks_tracking_id_is_held_and_decided_by_the_worker(
