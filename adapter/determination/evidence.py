@@ -170,6 +170,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
             if patterns:
                 joined = "|".join(rf"(?:{p})" for p in patterns)
                 out.append(_Target("finding", fact, polarity, Scanner(re.compile(rf"\b(?:{joined})", re.I))))
+
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
         out.append(_Target("therapy", therapy.name, "present", Scanner(re.compile(rf"\b(?:{words})\b", re.I))))
@@ -355,8 +356,9 @@ def forget_texts() -> None:
         _memo.clear()
 
 
+#: A phrase that denies itself ("no evidence of radiculopathy"); "cannot be ruled out" is a suspicion.
 _INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
-                             r"|\bnegative for\b|\bruled out\b", re.I)  # fmt: skip
+                             r"|\bnegative for\b|(?<!\bbe )\bruled out\b", re.I)  # fmt: skip
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
                           r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
