@@ -13,7 +13,7 @@ import pytest
 from adapter import MappingTableError
 from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import AdversePolicy, Context, Determination, RequestFacts, Text, build_facts, determine
-from adapter.determination.documentation import DOCUMENTATION, MOST, lacking
+from adapter.determination.documentation import DOCUMENTATION, MOST, lacking, unmet
 from adapter.tables import mappings
 from tests.conftest import replace_once
 
@@ -169,4 +169,38 @@ def test_what_continuation_rests_on_names_known_criteria(mappings_copy: Path) ->
     replace_once(mappings_copy / "documentation.yaml", "  opioid: [medication-efficacy, functional-improvement]",
                  "  opioid: [medication-efficacy, four-as]")  # fmt: skip
     with pytest.raises(MappingTableError, match="unknown criteria"):
+        mappings(mappings_copy)[DOCUMENTATION]
+
+
+#: The rule for a course requested with no quantity: it reads the request's wording, not a fact.
+NO_QUANTITY = "physical-medicine-without-a-stated-quantity"
+
+
+def test_a_course_requested_with_no_quantity_names_the_request_specified_in_full() -> None:
+    """8 CCR 9792.6.1(t): a request for authorization states what is requested; MTUS physical medicine supports a
+    limited course. A course with no quantity is recommended not certified and goes to the physician, who may ask
+    for the request in full first: the item names request-specified (documentation.yaml: it answers the rule)."""
+    answer = _answer("Acupuncture, unspecified quantity", "Chronic low back pain.")
+    assert (answer.recommendation, answer.action, answer.rules) == ("A3", "A4", [NO_QUANTITY])
+    assert [need.criterion for need in answer.documentation] == ["request-specified"]
+    assert answer.documentation[0].loinc == ["52070-0"]
+    decided = _answer("Acupuncture, unspecified quantity", "Chronic low back pain.", adverse="decide")
+    assert (decided.action, decided.documentation) == ("A3", [])
+
+
+def test_which_criterion_answers_a_rule_on_the_request_s_wording_is_data(mappings_copy: Path) -> None:
+    """The link is the table's, not the code's: without it the item names nothing; a rule it names must exist."""
+    facts = build_facts(
+        "Chiropractic care, number of visits not specified", Context(texts=[Text("note", "Neck pain.")])
+    )
+    fired = [rule for rule in RULES.rules if rule.id == NO_QUANTITY]
+    assert [need.criterion for need in unmet(facts, RULES, fired)] == ["request-specified"]
+    replace_once(mappings_copy / "documentation.yaml", f"    answers: [{NO_QUANTITY}]\n", "")
+    assert unmet(facts, RULES, fired, mappings(mappings_copy)[DOCUMENTATION]) == []
+
+
+def test_a_criterion_answers_only_rules_that_exist(mappings_copy: Path) -> None:
+    replace_once(mappings_copy / "documentation.yaml", f"    answers: [{NO_QUANTITY}]",
+                 "    answers: [physical-medicine-without-a-quantity]")  # fmt: skip
+    with pytest.raises(MappingTableError, match="rules.yaml does not have"):
         mappings(mappings_copy)[DOCUMENTATION]

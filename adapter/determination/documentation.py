@@ -15,7 +15,9 @@ physician denies, the reviewer may ask for the information reasonably necessary 
 What it names (``unmet``) is what the adverse rules rest on: the criteria whose facts, documented as met (an
 exception the records are silent on stated, a criterion they state unmet shown met), would stop those rules.
 A rule that rests on no documentation (a service the guideline does not recommend, a count over its limit) names
-nothing: nothing the provider could send would change it.
+nothing: nothing the provider could send would change it. A rule that rests on the request's own wording rather
+than on a fact (a course requested with no quantity) names the criterion the table declares answers it
+(``answers``).
 
 Each criterion comes with the LOINC attachment codes to ask for it with, a plain question for the provider and
 the guideline it rests on.
@@ -27,10 +29,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
-from adapter.determination.rules import Rule, RuleSet, fires
+from adapter.determination.rules import RULES, Rule, RuleSet, fires
 from adapter.tables import TableFile, mappings
 
 #: The most criteria one item names.
@@ -44,6 +46,9 @@ class Criterion(BaseModel):
     loinc: list[str] = Field(min_length=1)
     question: str = Field(min_length=1)
     guideline: str = Field(min_length=1)
+    #: Rules that rest on the request's own wording rather than on a fact (a request that states no quantity):
+    #: this criterion, documented, is what answers them, so an item they pend names it.
+    answers: list[str] = Field(default_factory=list)
 
 
 class DocumentationTable(BaseModel):
@@ -55,10 +60,14 @@ class DocumentationTable(BaseModel):
     continued: dict[str, list[str]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _consistent(self) -> DocumentationTable:
+    def _consistent(self, info: ValidationInfo) -> DocumentationTable:
         unknown = {f for c in self.criteria.values() for f in c.facts} - set(RequestFacts.model_fields)
         if unknown:
             raise ValueError(f"criteria name facts that are no request fact: {sorted(unknown)}")
+        rules: RuleSet = (info.context or {})["rules"]
+        strange = {r for c in self.criteria.values() for r in c.answers} - {rule.id for rule in rules.rules}
+        if strange:
+            raise ValueError(f"criteria answer rules that rules.yaml does not have: {sorted(strange)}")
         named = {c for cs in [*self.services.values(), *self.continued.values()] for c in cs} - set(self.criteria)
         if named:
             raise ValueError(f"services name unknown criteria: {sorted(named)}")
@@ -90,7 +99,7 @@ class Need(BaseModel):
     citation: str
 
 
-DOCUMENTATION = TableFile("documentation.yaml", DocumentationTable)
+DOCUMENTATION = TableFile("documentation.yaml", DocumentationTable, reads={"rules": RULES})
 
 
 def _unknown(facts: RequestFacts, name: str) -> bool:
@@ -155,9 +164,8 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
             criterion = by_fact.get(name)
             if criterion is None or not _unknown(facts, name):
                 continue
-            if name == "requested_count" or any(
-                fires(rule, facts.model_copy(update={name: value})) for value in _settings(name)
-            ):
+            settings = _settings(name)  # none for a count: any count stated lets the rule decide
+            if not settings or any(fires(rule, facts.model_copy(update={name: value})) for value in settings):
                 decides[criterion] += 1
     decisive = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
     named = [c for c in guideline_criteria(facts, table) if lacking(facts, table.criteria[c])]
@@ -170,8 +178,9 @@ def unmet(
 ) -> list[Need]:
     """What an adverse recommendation rests on (see the module): the criteria whose fact, documented as met
     (``present``, a diagnosis named), would stop an adverse rule that fired and start no other adverse rule (no
-    more of a course already given, say, when that would deny it all); those that would stop more of them first,
-    then in the guideline's order for the service; at most ``MOST``."""
+    more of a course already given, say, when that would deny it all), or that the table declares answers a rule
+    on the request's wording; those that would stop more of them first, then in the guideline's order for the
+    service; at most ``MOST``."""
     table = table or mappings()[DOCUMENTATION]
     by_fact = _by_fact(table, facts)
     adverse = [r for r in fired if r.action.adverse]
@@ -184,6 +193,10 @@ def unmet(
         changed = facts.model_copy(update={name: met[0]})
         stopped = sum(not fires(r, changed) for r in adverse)
         if stopped and not any(fires(r, changed) for r in others):
+            stops[criterion] = max(stops[criterion], stopped)
+    for criterion, declared in table.criteria.items():  # rules on the request's wording: the criterion that answers
+        stopped = sum(r.id in declared.answers for r in adverse)
+        if stopped:
             stops[criterion] = max(stops[criterion], stopped)
     order = guideline_criteria(facts, table)
     ranked = sorted(stops, key=lambda c: (-stops[c], order.index(c) if c in order else len(order)))
