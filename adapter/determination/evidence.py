@@ -357,8 +357,11 @@ def forget_texts() -> None:
 
 
 #: A phrase that denies itself ("no evidence of radiculopathy"); "cannot be ruled out" is a suspicion.
-_INNER_NEGATION = re.compile(r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
-                             r"|\bnegative for\b|(?<!\bbe )\bruled out\b", re.I)  # fmt: skip
+_INNER_NEGATION = re.compile(
+    r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
+    r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b",
+    re.I,
+)
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
                           r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
