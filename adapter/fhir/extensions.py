@@ -1,7 +1,11 @@
 """The extensions the adapter writes, each one's writer beside its reader.
 
 The URLs are the tables' (``mappings/fhir.yaml`` ``extensions`` for the adapter's own, ``mappings/pas.yaml`` for
-PAS's): a writer or reader takes the URL it writes or reads, as its caller has the tables at hand.
+PAS's): a writer or reader takes the URL it writes or reads, as its caller has the tables at hand. Three kinds
+live beside the one shape they belong to: PAS's reviewAction in ``adapter.fhir.pas`` (``review_action``,
+``review_action_code``, ``review_number``), and the documentation asks' (administrationReferenceNumber,
+serviceLineNumber; paLineNumber) in ``adapter.fhir.attachments`` and ``adapter.fhir.cdex``, each written and read
+there only.
 """
 
 from __future__ import annotations
