@@ -7,10 +7,11 @@ transaction and then written to the EHR by conditional update on its tracking id
 never makes two). Each pass follows the open ones: a Task the EHR completed is read back as the submission it
 stands for (its outputs the attachments; a QuestionnaireResponse read as facts) and the line is determined again
 from the request's context, read from the EHR again, with the attachments: the next version of the answer
-(``answer_asked``), as ``$submit-attachment`` does for a PAS request. A Task the EHR failed, rejected or cancelled closes the request
-(the item waits for the physician, who decides at the information deadline); an item the physician decided
-meanwhile has its Task cancelled on the EHR. Attachments posted to ``$submit-attachment`` for these tracking
-ids are held by the service and answered here, where the EHR's records can be read.
+(``answer_asked``), as ``$submit-attachment`` does for a PAS request. A Task the EHR failed, rejected or
+cancelled closes the request (the item waits for the physician, who decides at the information deadline); an item
+decided meanwhile (by the physician, or by the line's other Task) has its Task cancelled on the EHR. Attachments
+posted to ``$submit-attachment`` for these tracking ids are held by the service and answered here, where the
+EHR's records can be read.
 
 Nothing is lost to a worker killed at any point: an owed Task is written by the next pass, and a completed
 Task stays completed on the EHR until its new version is recorded (under one idempotency key).
