@@ -381,6 +381,8 @@ def build_facts(
             history = [f for t in context.texts for f in _text.treatment_history(t.text)]
             stated = [f.count for f in history if f.therapy in kinds]
             prior_count = max(stated) if stated else None
+        elif prior.status == "absent":  # "has had no acupuncture": none
+            prior_count = 0
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon)
