@@ -4,7 +4,7 @@ body as dependencies) is here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -80,6 +80,17 @@ def served(resource: JSON | None, rtype: str) -> Response:
     if resource is None:
         raise ServiceError(404, f"no such {rtype}", code="not-found", issue_type="not-found")
     return fhir_response(resource)
+
+
+def catalogue_search(request: Request, rtype: str, resources: list[JSON], parameters: Collection[str],
+                     matches: Callable[[JSON, str, str], bool]) -> Response:  # fmt: skip
+    """A search of resources the service holds itself (its conformance resources): every parameter given must
+    match (``matches(resource, name, value)``), paged and shaped as any search."""
+    search = search_params(request, set(parameters))
+    wanted = [(n, v) for n, v in request.query_params.multi_items() if n in parameters]
+    found = [r for r in resources if all(matches(r, n, v) for n, v in wanted)]
+    page = found[search.offset : search.offset + search.count]
+    return fhir_response(searchset(context(request), request, rtype, (len(found), page), search))
 
 
 def context(request: Request) -> ServiceContext:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 
 from adapter.fhir.definitions import structure_definition, structure_definitions
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
-from adapter.service.routes import UNKNOWN_PARAMETERS, context, questionnaires, served
+from adapter.service.routes import UNKNOWN_PARAMETERS, catalogue_search, context, questionnaires, served
 from adapter.service.subscriptions import TOPIC
 from adapter.version import __version__
 
@@ -167,21 +166,10 @@ def read_structure_definition(sid: str) -> Response:
 
 @router.get("/fhir/StructureDefinition")
 def search_structure_definitions(request: Request) -> Response:
-    """The adapter's extension definitions, all or the one whose canonical ``url`` is given."""
-    ctx = context(request)
-    unknown = set(request.query_params) - {"url"}
-    if unknown:
-        names = ", ".join(sorted(n[:40] for n in unknown)[:5])
-        raise ServiceError(400, f"unsupported search parameters: {names}", code="bad-search",
-                           issue_type="not-supported")  # fmt: skip
-    wanted = request.query_params.getlist("url")
-    found = [d for d in structure_definitions() if not wanted or d["url"] in wanted]
-    base = f"{ctx.base}/StructureDefinition"
-    return fhir_response({
-        "resourceType": "Bundle", "type": "searchset", "total": len(found),
-        "link": [{"relation": "self", "url": f"{base}?{urlencode(request.query_params.multi_items())}"}],
-        "entry": [{"fullUrl": f"{base}/{d['id']}", "resource": d, "search": {"mode": "match"}} for d in found],
-    })  # fmt: skip
+    """The adapter's extension definitions, all or those whose canonical ``url`` is given (values joined by
+    commas: any of them)."""
+    return catalogue_search(request, "StructureDefinition", structure_definitions(), {"url"},
+                            lambda definition, _, urls: definition["url"] in urls.split(","))  # fmt: skip
 
 
 @router.get("/metrics")

@@ -6,8 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from adapter.fhir.questionnaires import questionnaire, questionnaires
-from adapter.service.http import fhir_response
-from adapter.service.routes import context, search_params, searchset, served
+from adapter.service.routes import catalogue_search, served
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
@@ -52,9 +51,4 @@ def read_questionnaire(qid: str) -> Response:
 @router.get("/Questionnaire")
 def search_questionnaires(request: Request) -> Response:
     """The questionnaires, all or those the search parameters match (each parameter: all of them must)."""
-    ctx = context(request)
-    search = search_params(request, set(PARAMETERS))
-    wanted = [(n, v) for n, v in request.query_params.multi_items() if n in PARAMETERS]
-    found = [q for q in questionnaires() if all(_matches(q, n, v) for n, v in wanted)]
-    page = found[search.offset : search.offset + search.count]
-    return fhir_response(searchset(ctx, request, "Questionnaire", (len(found), page), search))
+    return catalogue_search(request, "Questionnaire", questionnaires(), PARAMETERS, _matches)
