@@ -48,7 +48,8 @@ def _parts(extension: JSON) -> dict[str, Any]:
 def simple(url: str, kind: str, content: Any) -> JSON:
     """A simple extension: its url and one value, ``kind`` its ``value[x]`` (``valueCode``, ``valueReference``, ...).
     The adapter's letter-layout, guideline-basis, age-at-decision, session-count, body-site, service-request,
-    determination-rule and reviewer extensions, and FHIR's data-absent-reason, are simple."""
+    determination-rule and reviewer extensions, and FHIR's data-absent-reason, are simple (age-at-decision and
+    body-site read with ``age_of`` and ``body_sites_of``, session-count with ``by_id``)."""
     return {"url": url, kind: content}
 
 
@@ -61,6 +62,26 @@ def part(extension: JSON, url: str, kind: str) -> Any:
     """The ``kind`` value (``valueString``, ...) of a complex extension's first part with this url."""
     found = extensions(extension, url)
     return found[0].get(kind) if found else None
+
+
+def by_id(element: JSON, url: str, kind: str) -> Any:
+    """The ``kind`` value of an element's first extension of the adapter's own named by ``url``'s id (its last
+    segment), under whatever base: the requests a client sends may name one ``urn:imr-adapter:extension:{id}``,
+    as before the adapter had a canonical base."""
+    name = url.rsplit("/", 1)[-1]
+    found = (e.get(kind) for e in element.get("extension", []) if str(e.get("url", "")).endswith(name))
+    return next((v for v in found if v is not None), None)
+
+
+def age_of(patient: JSON, url: str) -> int | None:
+    """The age a Patient's age-at-decision extension gives."""
+    age = (by_id(patient, url, "valueAge") or {}).get("value")
+    return int(age) if age is not None else None
+
+
+def body_sites_of(request: JSON, url: str) -> list[JSON]:
+    """The CodeableConcepts of a request's body-site extensions (where a request without ``bodySite`` says)."""
+    return [e["valueCodeableConcept"] for e in extensions(request, url) if "valueCodeableConcept" in e]
 
 
 # --- guideline: a guideline the decision relied on, with its citations --------------------------------------

@@ -9,6 +9,9 @@ from pydantic import ValidationError
 
 from adapter.errors import MappingError
 from adapter.fhir.extensions import (
+    age_of,
+    body_sites_of,
+    by_id,
     case_dates_of,
     citation_of,
     guidelines_of,
@@ -118,9 +121,8 @@ class _Reader:
         return None
 
     def patient(self, patient: JSON) -> Patient:
-        age = values(patient, self.ext.patient_age)
         gender = patient.get("gender")
-        return Patient(age=int(age[0]["value"]) if age else None, gender=None if gender == "unknown" else gender)
+        return Patient(age=age_of(patient, self.ext.patient_age), gender=None if gender == "unknown" else gender)
 
     def _numbered(self, rtype: str, kind: str, claim: JSON) -> list[JSON]:
         """The adapter's resources of one kind about the Claim's patient, in the order of their identifiers."""
@@ -153,7 +155,7 @@ class _Reader:
         return [
             TreatmentFact(
                 therapy=procedure["code"]["text"],
-                count=values(procedure, self.ext.session_count)[0],
+                count=by_id(procedure, self.ext.session_count, "valueInteger"),
                 text=procedure["note"][0]["text"],
             )
             for procedure in self._numbered("Procedure", "procedure", claim)
@@ -195,7 +197,7 @@ class _Reader:
         timing = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
         quantity = claimed.get("quantity", {}).get("value")
         weeks = timing.get("boundsDuration", {}).get("value")
-        sites = request.get("bodySite") or values(request, self.ext.body_site)
+        sites = request.get("bodySite") or body_sites_of(request, self.ext.body_site)
         note = [notes[n] for n in line.get("noteNumber", []) if n in notes]
         return DisputedItem(
             request=statement or what["text"],

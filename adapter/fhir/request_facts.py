@@ -21,6 +21,7 @@ from adapter.determination.facts import Context, RequestFacts
 from adapter.determination.recall import FACTS
 from adapter.determination.stated import Stated, with_stated
 from adapter.errors import InputLimitError, MappingError
+from adapter.fhir.extensions import age_of, body_sites_of, by_id
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index, concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
@@ -29,9 +30,6 @@ from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.lexicon import LEXICON
 from adapter.tables import mappings
 from adapter.types import JSON
-
-AGE_EXTENSION_SUFFIX = "age-at-decision"
-SESSION_COUNT_SUFFIX = "session-count"
 
 
 @dataclass
@@ -68,8 +66,7 @@ def _shape(request: JSON, item: JSON | None, site_url: str) -> tuple[Any, JSON, 
         or (item or {}).get("quantity", {}).get("value")
     )
     repeat = (request.get("occurrenceTiming") or dosage.get("timing") or {}).get("repeat", {})
-    sites = request.get("bodySite") or [e["valueCodeableConcept"] for e in request.get("extension", [])
-                                        if e.get("url") == site_url and "valueCodeableConcept" in e]  # fmt: skip
+    sites = request.get("bodySite") or body_sites_of(request, site_url)
     return quantity, repeat, sites
 
 
@@ -157,6 +154,7 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
     """Prior sessions per therapy, counted from completed Procedures and ServiceRequests for the same body
     region (or none named)."""
     lexicon = mappings()[LEXICON]
+    session_url = mappings().tables.fhir.extensions.session_count
     counts: dict[str, int] = {}
     for resource in resources:
         if id(resource) in exclude:
@@ -170,14 +168,7 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
         where = lexicon.region(f"{label} {sites}")
         if therapy is None or (region and where and where != region):
             continue
-        sessions = next(
-            (
-                e.get("valueInteger")
-                for e in resource.get("extension", [])
-                if str(e.get("url", "")).endswith(SESSION_COUNT_SUFFIX)
-            ),
-            None,
-        )
+        sessions = by_id(resource, session_url, "valueInteger")
         if sessions is None and rtype == "ServiceRequest":
             sessions = resource.get("quantityQuantity", {}).get("value")
         counts[therapy.name] = counts.get(therapy.name, 0) + int(sessions or 1)
@@ -189,10 +180,8 @@ def patient_age(patient: JSON | None, as_of: date | None) -> int | None:
     birth date; None when neither says."""
     if not patient:
         return None
-    for extension in patient.get("extension", []):
-        age = extension.get("valueAge", {}).get("value")
-        if str(extension.get("url", "")).endswith(AGE_EXTENSION_SUFFIX) and age is not None:
-            return int(age)
+    if (age := age_of(patient, mappings().tables.fhir.extensions.patient_age)) is not None:
+        return age
     born = _date(patient.get("birthDate"))
     if born and as_of and len(str(patient.get("birthDate"))) == 10:
         return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))

@@ -23,10 +23,11 @@ from adapter.determination import RULES, Determination, RuleSet
 from adapter.determination.documentation import Need
 from adapter.determination.evidence import Finding
 from adapter.determination.facts import RequestFacts
+from adapter.fhir.extensions import by_id
 from adapter.fhir.navigate import concept_text
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered
 from adapter.fhir.request import RequestBundle, request_bundle
-from adapter.fhir.request_facts import SESSION_COUNT_SUFFIX, injury_date
+from adapter.fhir.request_facts import injury_date
 from adapter.tables import mappings
 from adapter.types import JSON
 
@@ -160,20 +161,16 @@ def _diagnoses(resources: Sequence[JSON]) -> Iterator[Diagnosis]:
             yield Diagnosis(text=text, code=coding.get("code"), system=coding.get("system"))
 
 
-def _sessions(resource: JSON) -> int | None:
-    found = (e.get("valueInteger") for e in resource.get("extension", [])
-             if str(e.get("url", "")).endswith(SESSION_COUNT_SUFFIX))  # fmt: skip
-    return next(found, None)
-
-
 def _history(resources: Sequence[JSON], requested: set[int]) -> Iterator[HistoryEntry]:
     """Treatments (Procedures; service requests other than the ones asked about) and medications, as listed."""
+    session_url = mappings().tables.fhir.extensions.session_count
     for resource in resources:
         rtype = resource.get("resourceType")
         if id(resource) in requested:
             continue
         if rtype == "Procedure" or (rtype == "ServiceRequest" and resource.get("status") == "completed"):
-            sessions = _sessions(resource) or (resource.get("quantityQuantity") or {}).get("value")
+            quantity = (resource.get("quantityQuantity") or {}).get("value")
+            sessions = by_id(resource, session_url, "valueInteger") or quantity
             detail = ", ".join(p for p in (f"{sessions:g} sessions" if isinstance(sessions, int | float) else "",
                                            str(resource.get("status") or "")) if p)  # fmt: skip
             period = resource.get("performedPeriod") or resource.get("occurrencePeriod") or {}
