@@ -49,14 +49,17 @@ def _answering(url: str) -> bool:
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``imr-adapter serve --processes 2`` on a SQLite state of its own, once it answers; stopped after."""
     port = free_port()
+    # its temporary folders (the metrics') under tmp_path too: a command killed cannot remove its own
     env = {**os.environ, "IMR_SERVICE__STATE_URL": f"sqlite:///{tmp_path}/state.db", "IMR_SERVICE__NOTIFY": "false",
-           "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"})}  # fmt: skip
+           "IMR_SERVICE__TOKENS": json.dumps({TOKEN: "system/*.*"}), "TMPDIR": str(tmp_path)}  # fmt: skip
     command = [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port), "--processes", "2"]
-    server = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, env=env, stderr=sink)
     try:
         deadline = time.monotonic() + 120
         while not _answering(f"http://127.0.0.1:{port}/fhir/metadata"):
-            assert server.poll() is None and time.monotonic() < deadline
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-2000:]
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/fhir", server
     finally:
