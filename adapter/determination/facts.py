@@ -216,10 +216,12 @@ class _Medications:
     medication_list: list[str] | None = None
 
     def status(self, classes: set[str]) -> Status:
-        """Whether a drug of these classes is taken: taken, not among the documented drugs, or unknown."""
+        """Whether a drug of these classes is taken: taken, not among the documented drugs or of a class stated
+        not taken (gabapentin stopped, nothing else for nerve pain named: no first-line neuropathic drug), or
+        unknown."""
         if self.classes & classes:
             return "present"
-        return "absent" if self.documented or classes <= self.denied else "unknown"
+        return "absent" if self.documented or self.denied & classes else "unknown"
 
     def finding(self, fact: str, classes: set[str]) -> Finding:
         """The status of ``fact`` (a drug of these classes taken) with the words it rests on: the first mention
