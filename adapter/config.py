@@ -32,6 +32,8 @@ from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSett
 from adapter.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_JURISDICTION",
+    "DEFAULT_MAPPINGS",
     "DEFAULT_MAX_CLINICAL_TEXT",
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_MAX_TEXT",
@@ -42,10 +44,12 @@ __all__ = [
     "DeterminationSettings",
     "OIDCSettings",
     "RetrySettings",
+    "ReviewSettings",
     "SandboxSettings",
     "ServiceSettings",
     "Settings",
     "config_file",
+    "jurisdiction_path",
     "load_settings",
     "read_config_file",
     "state_url_problem",
@@ -55,6 +59,10 @@ __all__ = [
 #: The sandbox FHIR server, pinned: its own virtualenv, never the project's.
 SEKMET_VERSION = "0.1.1"
 DEFAULT_SANDBOX_DIR = Path(__file__).resolve().parent.parent / ".sandbox"
+#: The tables shipped with the adapter (``adapter.tables`` reads them).
+DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
+#: The jurisdiction whose review policy applies unless ``review.jurisdiction`` names another.
+DEFAULT_JURISDICTION = "california"
 DEFAULT_CONFIG_FILE = "imr-adapter.toml"
 SANDBOX_CLIENT_ID = "imr-adapter"
 #: A server URL setting that names the local sandbox explicitly.
@@ -324,6 +332,35 @@ class DeterminationSettings(BaseModel):
     adverse: Literal["pend", "decide"] = "pend"
 
 
+def jurisdiction_path(value: str) -> Path | None:
+    """The table file a ``review.jurisdiction`` value names by path (it holds a slash or ends in .yaml or .yml),
+    or None for the name of a jurisdiction shipped under ``mappings/jurisdictions/``."""
+    if "/" in value or "\\" in value or value.endswith((".yaml", ".yml")):
+        return Path(value).expanduser()
+    return None
+
+
+class ReviewSettings(BaseModel):
+    """The jurisdiction whose rules physician review follows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: Its deadlines (clocks, holidays, time zone) and wording: the name of a table shipped under
+    #: ``mappings/jurisdictions/`` ("california"), or the path of a YAML table of the same shape.
+    jurisdiction: str = DEFAULT_JURISDICTION
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        path = jurisdiction_path(value)
+        shipped = sorted(p.stem for p in (DEFAULT_MAPPINGS / "jurisdictions").glob("*.yaml"))
+        if path is None and value not in shipped:
+            raise ValueError(f"expected one of {shipped} or the path of a deadlines table (.yaml) (got {value!r})")
+        if path is not None and not path.is_file():
+            raise ValueError(f"no such file: {path} (a deadlines table, as mappings/jurisdictions/california.yaml)")
+        return value
+
+
 class SandboxSettings(BaseModel):
     """The two local sandbox FHIR servers (sekmet-fhir) that ``imr-adapter sandbox`` runs."""
 
@@ -374,6 +411,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     determination: DeterminationSettings = Field(default_factory=DeterminationSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("ehr_url", "payer_url")
     @classmethod

@@ -1,12 +1,15 @@
-"""When a pended request must be decided: California's utilization-review clocks, counted in business days
-that skip weekends and the state holidays of ``mappings/deadlines.yaml``. On the ground floor because the
-review Tasks, the documentation requests (``adapter.fhir.attachments``) and the review page all count them.
+"""When a pended request must be decided: a jurisdiction's review clocks, counted in business days that skip
+weekends and its holidays, as its table under ``mappings/jurisdictions/`` says (California's, by default:
+``mappings/jurisdictions/california.yaml``, 8 CCR 9792.9.1). On the ground floor because the review Tasks, the
+documentation requests (``adapter.fhir.attachments``) and the review page all count them; the table they count
+with is the review policy's (``adapter.review.policy``), chosen by the setting ``review.jurisdiction``.
 
     standard       end of the 5th business day after the day of receipt
     expedited      72 hours after receipt
     retrospective  end of the 30th calendar day after the day of receipt
+    information    standard, once information is asked for: end of the 14th day after the day of receipt
 
-Days are California's (America/Los_Angeles), whatever zone the receipt time was written in.
+Days are the jurisdiction's (California's: America/Los_Angeles), whatever zone the receipt time was written in.
 """
 
 from __future__ import annotations
@@ -15,14 +18,27 @@ import calendar
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from adapter.tables import TableFile, mappings
+from adapter.config import DEFAULT_JURISDICTION, jurisdiction_path
+from adapter.tables import DEFAULT_MAPPINGS, TableFile, load_table, mappings
 
-__all__ = ["DEADLINES", "Clock", "DeadlineTable", "clock_of", "due", "is_business_day"]
+__all__ = [
+    "Clock",
+    "DeadlineTable",
+    "Wording",
+    "clock_of",
+    "deadline_table",
+    "due",
+    "information_due",
+    "is_business_day",
+    "jurisdiction_file",
+]
 
 _WEEKDAYS = {name: n for n, name in enumerate(calendar.day_name)}
 Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -91,9 +107,22 @@ class Holiday(_Table):
         return [day]
 
 
+class Wording(_Table):
+    """What the review page and the demo say of the jurisdiction's rules."""
+
+    #: Who may decide an adverse recommendation, and under which law.
+    who_decides: str
+    #: Where the due dates come from and which days they skip.
+    due_dates: str
+
+
 class DeadlineTable(_Table):
+    name: str
     time_zone: str
     clocks: dict[Clock, ClockRule]
+    #: The standard clock once the reviewer asks for information (a documentation request).
+    information: ClockRule
+    wording: Wording
     expedited_priorities: list[str]
     holidays: list[Holiday]
     _years: dict[int, dict[date, str]] = PrivateAttr(default_factory=dict)
@@ -117,19 +146,40 @@ class DeadlineTable(_Table):
         return self._years[year]
 
 
-DEADLINES = TableFile("deadlines.yaml", DeadlineTable)
+@cache
+def jurisdiction_file(name: str) -> TableFile[DeadlineTable]:
+    """The shipped table of the jurisdiction ``name`` (``mappings/jurisdictions/<name>.yaml``)."""
+    return TableFile(f"jurisdictions/{name}.yaml", DeadlineTable)
 
 
-def is_business_day(day: date, table: DeadlineTable | None = None) -> bool:
-    return day.weekday() < 5 and day not in (table or mappings()[DEADLINES]).observed(day.year)
+def deadline_table(jurisdiction: str = DEFAULT_JURISDICTION, folder: Path = DEFAULT_MAPPINGS) -> DeadlineTable:
+    """The deadlines table the setting ``review.jurisdiction`` names: a jurisdiction shipped under ``folder``
+    (read once, as every table) or the path of a table of the same shape (``MappingTableError`` naming
+    ``file:line`` when it is broken)."""
+    path = jurisdiction_path(jurisdiction)
+    if path is None:
+        return mappings(folder)[jurisdiction_file(jurisdiction)]
+    return load_table(path, DeadlineTable)
 
 
-def due(received: datetime, clock: Clock, table: DeadlineTable | None = None) -> datetime:
-    """The instant a decision is due (in California time) for a request received at ``received``."""
-    table = table or mappings()[DEADLINES]
+def is_business_day(day: date, table: DeadlineTable) -> bool:
+    return day.weekday() < 5 and day not in table.observed(day.year)
+
+
+def due(received: datetime, clock: Clock, table: DeadlineTable) -> datetime:
+    """The instant a decision is due (in the jurisdiction's time) for a request received at ``received``."""
+    return _end(received, table.clocks[clock], table)
+
+
+def information_due(received: datetime, table: DeadlineTable) -> datetime:
+    """When a decision is due once the information reasonably necessary was asked for (the table's
+    ``information`` clock; California: the end of the 14th day after the day of receipt)."""
+    return _end(received, table.information, table)
+
+
+def _end(received: datetime, rule: ClockRule, table: DeadlineTable) -> datetime:
     zone = table.zone
     local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
-    rule = table.clocks[clock]
     if rule.hours is not None:
         return local + timedelta(hours=rule.hours)
     day = local.date()
@@ -153,10 +203,9 @@ def _before(value: Any, received: datetime) -> bool:
 
 
 def clock_of(request: Mapping[str, Any], received: datetime, *, claim: Mapping[str, Any] | None = None,
-             item: Mapping[str, Any] | None = None, table: DeadlineTable | None = None) -> Clock:  # fmt: skip
+             item: Mapping[str, Any] | None = None, table: DeadlineTable) -> Clock:  # fmt: skip
     """The clock a requested service runs on: expedited for a stat or urgent Claim or request; retrospective
     when the service was given before the request was received; else standard."""
-    table = table or mappings()[DEADLINES]
     priorities = [str((claim or {}).get("priority", {}).get("coding", [{}])[0].get("code", "")),
                   str(request.get("priority", ""))]  # fmt: skip
     if any(p in table.expedited_priorities for p in priorities):

@@ -3,7 +3,7 @@ and code tables themselves.
 
 Every table is a ``TableFile`` (its file and the model that validates it), declared beside its model by the module
 that owns its vocabulary (``LEXICON`` in ``adapter.lexicon``, ``CATEGORIES`` in ``adapter.categories``,
-``DEADLINES`` in ``adapter.deadlines``, ``PAS`` in ``adapter.fhir.pas``, the determination's tables in
+the jurisdictions' deadlines in ``adapter.deadlines``, ``PAS`` in ``adapter.fhir.pas``, the determination's tables in
 ``adapter.determination``; this module's own are ``fhir.yaml`` and the code maps, as ``Mappings.tables``).
 ``mappings(folder)[TABLE]`` reads it through ``load_table`` once per folder; a table checked against others
 (the rules and the categories against the lexicon) names them in ``reads`` and its validators find them in the
@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from adapter.actions import ReviewAction
+from adapter.config import DEFAULT_MAPPINGS
 from adapter.errors import MappingTableError
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
 
 #: libyaml's safe loader where PyYAML was built with it (several times faster at start-up), else Python's.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: The tables shipped with the adapter.
-DEFAULT_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 
 M = TypeVar("M", bound=BaseModel)
 

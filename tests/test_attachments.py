@@ -18,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from adapter import parse_letter
 from adapter.config import load_settings
-from adapter.fhir.attachments import ADMINISTRATION_REFERENCE, SERVICE_LINE_NUMBER, asked_lines, information_due
+from adapter.deadlines import information_due
+from adapter.fhir.attachments import ADMINISTRATION_REFERENCE, SERVICE_LINE_NUMBER, asked_lines
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import response_faults
 from adapter.fhir.pas import review_action_code
@@ -27,7 +28,7 @@ from adapter.review.tasks import sequence_of
 from adapter.service import wire
 from tests.conftest import auth, make_pdf
 from tests.test_questionnaires import answered
-from tests.test_review import _completed
+from tests.test_review import CALIFORNIA, _completed
 from tests.test_service import with_npi
 from tests.test_updates import _update
 
@@ -163,14 +164,14 @@ def test_a_pended_item_asks_for_what_it_lacks(client: TestClient) -> None:
     assert first["identifier"][0]["value"] == number
     assert first["requester"] == response["insurer"]
     assert first["recipient"] == [response["requestor"]] and first["sender"] == response["requestor"]
-    due = information_due(datetime.fromisoformat(response["created"])).isoformat()
+    due = information_due(datetime.fromisoformat(response["created"]), CALIFORNIA).isoformat()
     assert first["occurrencePeriod"]["end"] == due  # 14 days from the request (8 CCR 9792.9.1)
     assert "functional improvement" in first["note"][0]["text"]
     assert set(asked_lines(response)) == {1, 2}  # the MRI asks too (neurologic findings, red flags, ...)
     # the physician's review of an item that asks is due by the information deadline, not in 5 business days
     tasks = {sequence_of(t): t for t in _tasks(client, response)}
     assert tasks[1]["restriction"]["period"]["end"] == information_due(
-        datetime.fromisoformat(response["created"])
+        datetime.fromisoformat(response["created"]), CALIFORNIA
     ).isoformat(timespec="seconds")
 
 
@@ -220,7 +221,7 @@ def test_an_attachment_stating_no_improvement_still_pends_with_the_quote(client:
     assert len(open_tasks) == 1
     quotes = [i["valueString"] for i in open_tasks[0]["input"] if i["type"].get("text") == "evidence"]
     assert any("no functional improvement" in q for q in quotes), quotes
-    due = information_due(datetime.fromisoformat(response["created"]))
+    due = information_due(datetime.fromisoformat(response["created"]), CALIFORNIA)
     # information received: due 5 business days from it, never later than 14 days from the request
     assert datetime.fromisoformat(open_tasks[0]["restriction"]["period"]["end"]) <= due
 

@@ -19,18 +19,18 @@ from pytest_httpx import HTTPXMock
 from adapter import parse_letter
 from adapter.actions import ReviewAction
 from adapter.config import RetrySettings, load_settings
-from adapter.deadlines import DEADLINES, Clock, clock_of, due, is_business_day
+from adapter.deadlines import Clock, clock_of, deadline_table, due, is_business_day
 from adapter.errors import MappingTableError, ReviewClosedError, ReviewDecisionError
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.pas import review_action_code
 from adapter.review import apply_decision, read_decision
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.review.tasks import decision_for, response_of
 from adapter.service import wire
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import DETERMINATION_SYSTEM, VERSION_TAG_SYSTEM, decide, for_payer, record
 from adapter.service.state import Store
-from adapter.tables import mappings
 from tests.conftest import FIXTURES, LETTERS, auth, replace_once
 from tests.test_reviewers import ADA, add_reviewer, csrf_of, sign_in
 from tests.test_service import _inquiry, _returned, with_npi
@@ -38,6 +38,7 @@ from tests.test_service import _inquiry, _returned, with_npi
 EHR, PAYER, REVIEWER = "ehr-token", "payer-token", "reviewer-token"
 NPI = {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}
 PACIFIC = "-08:00"
+CALIFORNIA = DEFAULT_POLICY.deadlines
 
 
 def _at(text: str) -> datetime:
@@ -67,7 +68,7 @@ def _at(text: str) -> datetime:
     ],
 )
 def test_due_dates(received: str, clock: Clock, expected: str) -> None:
-    assert due(_at(received), clock) == _at(expected)
+    assert due(_at(received), clock, CALIFORNIA) == _at(expected)
 
 
 @pytest.mark.parametrize(
@@ -86,24 +87,25 @@ def test_due_dates(received: str, clock: Clock, expected: str) -> None:
     ],
 )
 def test_business_days_skip_weekends_and_state_holidays(day: date, business: bool) -> None:
-    assert is_business_day(day) is business
+    assert is_business_day(day, CALIFORNIA) is business
 
 
 def test_the_clock_a_request_runs_on() -> None:
     received = _at("2026-11-20T09:00:00-08:00")
     urgent = {"coding": [{"code": "stat"}]}
-    assert clock_of({}, received) is Clock.STANDARD
-    assert clock_of({}, received, claim={"priority": urgent}) is Clock.EXPEDITED
-    assert clock_of({"priority": "urgent"}, received) is Clock.EXPEDITED
-    assert clock_of({"occurrenceDateTime": "2026-11-02"}, received) is Clock.RETROSPECTIVE
-    assert clock_of({}, received, item={"servicedDate": "2026-10-01"}) is Clock.RETROSPECTIVE
-    assert clock_of({"occurrenceDateTime": "2026-12-01"}, received) is Clock.STANDARD  # planned care
+    assert clock_of({}, received, table=CALIFORNIA) is Clock.STANDARD
+    assert clock_of({}, received, claim={"priority": urgent}, table=CALIFORNIA) is Clock.EXPEDITED
+    assert clock_of({"priority": "urgent"}, received, table=CALIFORNIA) is Clock.EXPEDITED
+    assert clock_of({"occurrenceDateTime": "2026-11-02"}, received, table=CALIFORNIA) is Clock.RETROSPECTIVE
+    assert clock_of({}, received, item={"servicedDate": "2026-10-01"}, table=CALIFORNIA) is Clock.RETROSPECTIVE
+    assert clock_of({"occurrenceDateTime": "2026-12-01"}, received, table=CALIFORNIA) is Clock.STANDARD  # planned care
 
 
 def test_a_broken_holiday_table_fails_at_load(mappings_copy: Path) -> None:
-    replace_once(mappings_copy / "deadlines.yaml", "month: 1, day: 1,", "month: 1, day: 1, weekday: monday,")
-    with pytest.raises(MappingTableError, match=r"deadlines.yaml:\d+"):
-        mappings(mappings_copy)[DEADLINES]
+    table = mappings_copy / "jurisdictions" / "california.yaml"
+    replace_once(table, "month: 1, day: 1,", "month: 1, day: 1, weekday: monday,")
+    with pytest.raises(MappingTableError, match=r"california.yaml:\d+"):
+        deadline_table("california", mappings_copy)
 
 
 # --- the decision, as data ------------------------------------------------------------------------------
@@ -152,7 +154,7 @@ def test_a_pended_item_becomes_a_requested_task() -> None:
     assert "MTUS ACOEM" in inputs["citation"]["valueString"]
     quotes = [i["valueString"] for i in task["input"] if i["type"]["text"] == "evidence"]
     assert any("Neurologic examination is normal" in q for q in quotes)
-    assert _at(task["restriction"]["period"]["end"]) == due(_at(task["authoredOn"]), Clock.STANDARD)
+    assert _at(task["restriction"]["period"]["end"]) == due(_at(task["authoredOn"]), Clock.STANDARD, CALIFORNIA)
 
 
 def test_a_task_says_of_its_item_what_the_claim_response_says() -> None:

@@ -13,6 +13,7 @@ from adapter.actions import ReviewAction
 from adapter.errors import ReviewDecisionError
 from adapter.fhir.attachments import asked_lines
 from adapter.review.cases import service_key
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.review.revisions import Draft, ask_documentation, draft_of, hand_off, note_call, save_draft
 from adapter.review.tasks import apply_decision, due_of, read_decision
 from adapter.service.pipeline import decide
@@ -135,15 +136,15 @@ def test_a_call_and_a_hand_off_are_noted_on_the_task() -> None:
 def test_asking_for_documentation_puts_the_question_on_the_answer() -> None:
     task, response = _task_and_response()
     (changed,), asked = ask_documentation([task], response, {}, "Please send the EMG of 11/2026.",
-                                          author="Dr. Ada Reyes", now=NOW)  # fmt: skip
+                                          author="Dr. Ada Reyes", now=NOW, policy=DEFAULT_POLICY)  # fmt: skip
     assert asked["meta"]["versionId"] == "2"
     assert asked_lines(asked) == {1: ["11506-3"]}
     (request,) = [c for c in asked["contained"] if c["resourceType"] == "CommunicationRequest"]
     assert request["note"][0]["text"].startswith("Please send the EMG of 11/2026.")
-    assert request["occurrencePeriod"]["end"][:10] == due_of(changed).isoformat()[:10]
+    assert request["occurrencePeriod"]["end"][:10] == due_of(changed, DEFAULT_POLICY).isoformat()[:10]
     assert changed["note"][-1]["text"] == "Documentation asked of the provider: Please send the EMG of 11/2026."
     with pytest.raises(ReviewDecisionError, match="question"):
-        ask_documentation([task], response, {}, "  ", author="a", now=NOW)
+        ask_documentation([task], response, {}, "  ", author="a", now=NOW, policy=DEFAULT_POLICY)
 
 
 def test_what_the_rules_read_beyond_a_quote_is_kept_in_words() -> None:

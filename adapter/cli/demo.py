@@ -35,7 +35,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             escape(row.request), f"[{ReviewAction(row.action).colour}]{escape(row.decision)}[/]", escape(row.rationale)
         )
     stdout.print(table)
-    waiting = Table(title="Waiting for a physician (review Tasks, 8 CCR 9792.9.1 due dates)")
+    waiting = Table(title=f"Waiting for a physician (review Tasks, due dates: {escape(demo.wording.due_dates)})")
     for column in ("request", "recommended", "clock", "due"):
         waiting.add_column(column)
     for item in demo.pended:

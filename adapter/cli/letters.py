@@ -25,7 +25,6 @@ from adapter.cli.console import (
     summary_table,
 )
 from adapter.cli.settings import resolve
-from adapter.determination import AdversePolicy
 from adapter.errors import InputError
 from adapter.fhir import bundle_to_case, case_to_bundle, r4_to_r5, validate_bundle
 from adapter.fhir.build import pas_bundle
@@ -35,6 +34,7 @@ from adapter.inputs import LETTER_SUFFIXES, read_letter
 from adapter.jobs.determine import determine_file, facts_file
 from adapter.letters import parse_letter
 from adapter.model import Decision, IMRCase
+from adapter.review.policy import review_policy
 from adapter.tables import mappings
 
 
@@ -196,9 +196,9 @@ DETERMINE_SUFFIXES = LETTER_SUFFIXES | {".json"}
 
 def cmd_determine(args: argparse.Namespace) -> int:
     paths = letter_files(args.inputs, DETERMINE_SUFFIXES)
-    adverse: AdversePolicy = resolve(args).determination.adverse
+    policy = review_policy(resolve(args))
     outcomes = list(
-        each(paths, lambda p: determine_file(p, adverse), label="determining", progress=progress_shown(args))
+        each(paths, lambda p: determine_file(p, policy), label="determining", progress=progress_shown(args))
     )
     if args.json:
         return print_json(outcomes)

@@ -22,13 +22,13 @@ import binascii
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.deadlines import DEADLINES
+from adapter.deadlines import DeadlineTable, information_due
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index
@@ -47,9 +47,6 @@ ADMINISTRATION_REFERENCE = mappings()[PAS].extensions.administration_reference
 LOINC = "http://loinc.org"
 #: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
 TRACKING_SYSTEM = mappings().tables.identifier_system("attachment-request")
-#: 8 CCR 9792.9.1: when the reviewer asks for reasonably necessary information, the decision is due at most 14
-#: days from the request for authorization: what is asked must come by then.
-INFORMATION_DAYS = 14
 #: The tag of a kept attachment: the line items (Claim item sequences) its text counts for.
 ATTACHMENT_TAG = mappings().tables.fhir.systems.attachment_line
 #: ``AttachTo`` (CDex cdex-claim-use): the adapter answers prior authorizations.
@@ -61,14 +58,6 @@ class AttachmentError(MappingError):
 
     code = "attachment-invalid"
     issue_type = "invalid"
-
-
-def information_due(received: datetime) -> datetime:
-    """When the information asked for must have come: the end of the 14th day after the day of receipt
-    (California's days, as the review clocks count them)."""
-    zone = mappings()[DEADLINES].zone
-    local = received.astimezone(zone) if received.tzinfo else received.replace(tzinfo=zone)
-    return datetime.combine(local.date() + timedelta(days=INFORMATION_DAYS), time(23, 59, 59), tzinfo=zone)
 
 
 def _line(request: JSON) -> int | None:
@@ -97,17 +86,17 @@ def asked_on(response: JSON) -> dict[int, str]:
     return out
 
 
-def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: datetime,
+def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: datetime, deadlines: DeadlineTable,
         lines: set[int] | None = None) -> None:  # fmt: skip
     """Put on a PAS ClaimResponse what its pended items lack (``needs`` by item sequence): the pend reference
     number on each pended item, and one contained PASCommunicationRequest per LOINC code asked (each criterion's
-    first code, most decisive first), named from ``communicationRequest``. ``lines``: only these items are
-    asked anew; the asks of the others are kept as they are."""
+    first code, most decisive first), named from ``communicationRequest``, due by ``deadlines``' information
+    clock. ``lines``: only these items are asked anew; the asks of the others are kept as they are."""
     pas = mappings()[PAS]
     kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
             or (lines is not None and _line(c) not in lines)]  # fmt: skip
     claim = (response.get("request") or {}).get("reference")
-    due = information_due(received).isoformat()
+    due = information_due(received, deadlines).isoformat()
     report = pas.supporting_report_type  # what is asked is support data for the request (X12 755)
     category = {"system": pas.code_systems.report_type, "code": report.code, "display": report.display}
     medium = {"system": pas.code_systems.temp_codes, "code": "CDEX", "display": "CDex Submit-Attachment"}
@@ -419,14 +408,19 @@ def withdraw(response: JSON, lines: set[int]) -> None:
 
 
 def extend_reviews(
-    tasks: Sequence[JSON], response: JSON, received: datetime, *, lines: Iterable[int] | None = None
+    tasks: Sequence[JSON],
+    response: JSON,
+    received: datetime,
+    *,
+    deadlines: DeadlineTable,
+    lines: Iterable[int] | None = None,
 ) -> None:
-    """A review Task on the standard clock whose item asks for information is due by the information deadline
-    (8 CCR 9792.9.1: at most 14 days from the request once reasonably necessary information is asked for);
-    expedited and retrospective clocks keep their own. The items asked: those the answer asks for in PAS, or
-    ``lines`` (asked of the EHR)."""
+    """A review Task on the standard clock whose item asks for information is due by ``deadlines``' information
+    clock (California, 8 CCR 9792.9.1: at most 14 days from the request once reasonably necessary information
+    is asked for); expedited and retrospective clocks keep their own. The items asked: those the answer asks
+    for in PAS, or ``lines`` (asked of the EHR)."""
     asked = set(asked_lines(response)) if lines is None else set(lines)
-    due = information_due(received).isoformat(timespec="seconds")
+    due = information_due(received, deadlines).isoformat(timespec="seconds")
     for task in tasks:
         values = {i.get("type", {}).get("text"): next((v for k, v in i.items() if k.startswith("value")), None)
                   for i in task.get("input", [])}  # fmt: skip

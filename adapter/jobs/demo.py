@@ -26,12 +26,14 @@ from adapter import sandbox
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
 from adapter.config import SANDBOX, Settings, load_settings
+from adapter.deadlines import Wording
 from adapter.exchange import FHIRClient
 from adapter.fhir.build import pas_bundle, request_bundle
 from adapter.fhir.extensions import evidence_of, recommended, values
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code, review_number
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
+from adapter.review.policy import Policy
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of, response_of
 from adapter.service import wire
 from adapter.service.pipeline import DETERMINATION_SYSTEM
@@ -59,6 +61,8 @@ class Demo:
     pended: list[Pended]
     #: The review the demo completed: (request, the physician's action).
     reviewed: tuple[str, str] | None
+    #: What the jurisdiction's table says of who decides and by when.
+    wording: Wording
 
 
 @dataclass
@@ -97,10 +101,10 @@ def run_demo(letters: Path, out: Path, *, log: Any = print) -> Demo:
         sandbox.down(settings.sandbox, postgres=False)  # only what the demo started
 
 
-def _pended(tasks: list[dict[str, Any]]) -> list[Pended]:
+def _pended(tasks: list[dict[str, Any]], policy: Policy) -> list[Pended]:
     return [
         Pended(first_input(t, "requested-service"), recommendation_of(t), first_input(t, "clock"),
-               due_of(t).strftime("%a %d %b %Y %H:%M %Z"))
+               due_of(t, policy).strftime("%a %d %b %Y %H:%M %Z"))
         for t in tasks
     ]  # fmt: skip
 
@@ -220,7 +224,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
             )
     rows.sort(key=lambda r: (r.patient, r.request))
     waiting = [t for t in tasks if completed is None or t["id"] != completed["id"]]
-    demo = Demo(rows, _pended(waiting), reviewed)
+    demo = Demo(rows, _pended(waiting, wiring.policy), reviewed, wiring.policy.wording)
     out.mkdir(parents=True, exist_ok=True)
     (out / "imr-demo-report.html").write_text(render_html(demo, settings))
     return demo
@@ -293,8 +297,8 @@ td:first-child{{white-space:nowrap}} td:nth-child(2){{width:22%}} td:nth-child(3
 <h1>IMR adapter: determinations written to the payer server</h1>
 <p>{len(rows)} requested services: {summary}. EHR {html.escape(settings.ehr)} &rarr; adapter &rarr; payer
 {html.escape(settings.payer)}.</p>
-<p>Adverse recommendations go out pended (A4) for a physician reviewer: in California only a physician may
-deny or modify a request (Labor Code 4610).</p>
+<p>Adverse recommendations go out pended (A4) for a physician reviewer: {html.escape(demo.wording.who_decides)}.
+</p>
 {_chart(rows)}
 <table><tr><th>patient</th><th>request</th><th>answer</th><th>why: rationale with its guideline, the
 evidence, what was asked for</th></tr>{body}</table>
@@ -316,6 +320,5 @@ def _pended_html(demo: Demo) -> str:
         for p in demo.pended
     )  # fmt: skip
     return f"""<h2>Waiting for a physician: {len(demo.pended)} review Tasks</h2>{done}
-<p>Due dates: 8 CCR 9792.9.1 (5 business days, 72 hours expedited, 30 days retrospective), business days
-skipping weekends and California state holidays. Physicians decide them at <code>/review</code>.</p>
+<p>Due dates: {html.escape(demo.wording.due_dates)}. Physicians decide them at <code>/review</code>.</p>
 <table><tr><th>request</th><th>recommended</th><th>clock</th><th>due</th></tr>{rows}</table>"""

@@ -10,12 +10,13 @@ from typing import Any
 
 import orjson
 
-from adapter.determination import RULES, AdversePolicy, RequestFacts, determine_all, facts_from_letter
+from adapter.determination import RULES, RequestFacts, determine_all, facts_from_letter
 from adapter.determination.facts import letter_summary
 from adapter.errors import InputError
 from adapter.fhir.request_facts import requested_services
 from adapter.inputs import read_letter
 from adapter.letters import parse_letter
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.tables import mappings
 
 
@@ -36,10 +37,11 @@ def request_facts(path: Path) -> tuple[str | None, list[tuple[str, RequestFacts]
     return case.case_number, [(i.requested, facts_from_letter(case, i, summary)) for i in case.items]
 
 
-def determine_file(path: Path, adverse: AdversePolicy = "pend") -> dict[str, Any]:
-    """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict."""
+def determine_file(path: Path, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+    """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict, adverse
+    recommendations as the review ``policy`` says."""
     case_number, found = request_facts(path)
-    answers = determine_all([facts for _, facts in found], mappings()[RULES], adverse=adverse)
+    answers = determine_all([facts for _, facts in found], mappings()[RULES], adverse=policy.adverse)
     return {
         "input": str(path),
         "case_number": case_number,

@@ -1,5 +1,5 @@
 """Physician review of pended items: review Tasks and the physician's decision (their due dates are
-``adapter.deadlines``)."""
+``adapter.deadlines``, by the jurisdiction's table the review policy holds: ``adapter.review.policy``)."""
 
 from adapter.review.tasks import Decision, ReviewTask, apply_decision, read_decision, review_tasks
 

@@ -24,6 +24,7 @@ from adapter.actions import ReviewAction
 from adapter.determination.documentation import Need
 from adapter.errors import ReviewDecisionError
 from adapter.fhir.attachments import ask, extend_reviews
+from adapter.review.policy import Policy
 from adapter.review.tasks import DECISIONS, REVIEW_SYSTEM, next_version, sequence_of
 from adapter.types import JSON
 
@@ -117,11 +118,12 @@ def ask_documentation(
     *,
     author: str,
     now: datetime,
+    policy: Policy,
 ) -> tuple[list[JSON], JSON]:
     """Ask the provider for documentation on these Tasks' items: the ClaimResponse's next version asks for what
     each item lacks (``needs`` by sequence) and the physician's question; the Tasks' next versions are due by
-    the information deadline (14 days from the request's receipt, not from the asking) and say what was
-    asked."""
+    ``policy``'s information deadline (California: 14 days from the request's receipt, not from the asking) and
+    say what was asked."""
     question = question.strip()
     if not question:
         raise ReviewDecisionError("Write the question the provider is asked to answer.", location="Task.note")
@@ -130,9 +132,10 @@ def ask_documentation(
     own = Need(criterion="physician-question", facts=[], loinc=[QUESTION_CODE], question=question[:2000],
                citation="physician reviewer")  # fmt: skip
     received = datetime.fromisoformat(str(tasks[0]["authoredOn"]))
-    ask(response, {line: [own, *needs.get(line, [])] for line in lines}, received=received, lines=lines)
+    ask(response, {line: [own, *needs.get(line, [])] for line in lines}, received=received, deadlines=policy.deadlines,
+        lines=lines)  # fmt: skip
     next_version(response, now.isoformat(timespec="milliseconds"))
     asked = f"Documentation asked of the provider: {question[:2000]}"
     changed = [_revised(_copy(task), now, author=author, note=asked) for task in tasks]
-    extend_reviews(changed, response, received)
+    extend_reviews(changed, response, received, deadlines=policy.deadlines)
     return changed, response

@@ -7,7 +7,8 @@ the requesting provider, ``businessStatus`` the review action (A4 while pended, 
 the patient. It carries as
 ``input`` the item's sequence, the requested service (and quantity), the engine's recommendation (X12 306), its rules,
 citations and evidence quotes, and the clock it runs on; ``restriction.period.end`` is when the decision is
-due (``adapter.deadlines``). A reviewer completes it with ``output`` entries typed ``decision``
+due (``adapter.deadlines``, by the review policy's table: ``adapter.review.policy``). A reviewer completes it
+with ``output`` entries typed ``decision``
 (valueCodeableConcept A1, A3 or A6), ``rationale`` (valueString) and, for A6, ``authorized-quantity``;
 the ClaimResponse then becomes a new version with the physician's reviewAction, the rationale in
 ``processNote`` and the reviewer in the PAS ``claimResponseReviewer`` extension. A decision made by a
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.deadlines import DEADLINES, Clock, clock_of, due
+from adapter.deadlines import Clock, clock_of, due
 from adapter.errors import ReviewClosedError, ReviewDecisionError
 from adapter.fhir import extensions as extension
 from adapter.fhir.attachments import withdraw
@@ -47,6 +48,7 @@ from adapter.fhir.response import (
 )
 from adapter.npi import NPI_SYSTEM, npi_problem
 from adapter.review.person import Person, contain
+from adapter.review.policy import Policy
 from adapter.tables import mappings
 from adapter.types import JSON
 
@@ -135,9 +137,9 @@ def decision_of(task: JSON) -> ReviewAction | None:
     return ReviewAction(output["valueCodeableConcept"]["coding"][0]["code"]) if output else None
 
 
-def due_of(task: JSON) -> datetime:
-    """When a review Task is due, in California time."""
-    return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(mappings()[DEADLINES].zone)
+def due_of(task: JSON, policy: Policy) -> datetime:
+    """When a review Task is due, in the jurisdiction's time."""
+    return datetime.fromisoformat(task["restriction"]["period"]["end"]).astimezone(policy.deadlines.zone)
 
 
 def review_tasks(
@@ -148,12 +150,13 @@ def review_tasks(
     needs: Mapping[int, Sequence[Need]] | None = None,
     *,
     answers: Sequence[Determination],
+    policy: Policy,
 ) -> list[ReviewTask]:
     """A ``requested`` Task for every pended (A4) item of a new ClaimResponse (``data``: the request it answers,
     as the edge read it, or its checked JSON), built from the item's ``Determination`` (``answers``, one per
     ``requested``): its rules, citations, recommendation, rationale and evidence, the same the ClaimResponse
     carries; ``needs``, by item sequence, what the determination found each item's records lack
-    (``Determination.documentation``)."""
+    (``Determination.documentation``); due as ``policy``'s deadlines say."""
     request_read = request_bundle(data, checked=True)
     claim: JSON = request_read.claim or {}
     items = {i.get("sequence"): i for i in claim.get("item", [])}
@@ -166,7 +169,7 @@ def review_tasks(
         sequence = item["itemSequence"]
         wanted, answer = by_sequence.get(sequence, (None, None))
         request = wanted.resource if wanted else {}
-        clock = clock_of(request, received, claim=claim, item=items.get(sequence))
+        clock = clock_of(request, received, claim=claim, item=items.get(sequence), table=policy.deadlines)
         inputs = [
             _typed("item-sequence", "valuePositiveInt", sequence),
             _typed("requested-service", "valueString", concept_text(ordered(request)) or "requested service"),
@@ -193,6 +196,7 @@ def review_tasks(
                                      f"\u201c{finding.quote}\u201d{where}"))  # fmt: skip
         task_id = str(uuid.uuid4())
         moment = received.astimezone(UTC).isoformat(timespec="milliseconds")
+        ends = due(received, clock, policy.deadlines).isoformat(timespec="seconds")
         task: JSON = {
             "resourceType": "Task",
             "id": task_id,
@@ -209,7 +213,7 @@ def review_tasks(
             "for": patient,
             "authoredOn": moment,
             "lastModified": moment,
-            "restriction": {"period": {"start": moment, "end": due(received, clock).isoformat(timespec="seconds")}},
+            "restriction": {"period": {"start": moment, "end": ends}},
             "input": inputs,
             # ... and its output is the answer the decision makes final
             "output": [_answer(response["id"])],

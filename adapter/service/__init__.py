@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from adapter.config import Settings
 from adapter.exchange import FHIRClient
+from adapter.review.policy import Policy, review_policy
 from adapter.service.app import create_app
 from adapter.service.forwarder import Forwarder, payer_client
 from adapter.service.pipeline import service_limits
@@ -23,9 +24,11 @@ class Wiring:
     settings: Settings
     store: Store
     forwarder: Forwarder | None
+    #: The review policy the settings name, resolved once for the app and the worker.
+    policy: Policy
 
     def app(self) -> FastAPI:
-        return create_app(self.settings, self.store, self.forwarder)
+        return create_app(self.settings, self.store, self.forwarder, self.policy)
 
     def worker(self) -> SyncWorker:
         ehr = FHIRClient(
@@ -38,7 +41,7 @@ class Wiring:
             self.forwarder,
             forward=self.settings.forwarding,
             tasks=service.ehr_task,
-            adverse=self.settings.determination.adverse,
+            policy=self.policy,
             processes=service.worker_processes or os.cpu_count() or 1,
             page_size=service.worker_page_size,
             lease=service.worker_lease,
@@ -48,7 +51,9 @@ class Wiring:
 
 
 def wire(settings: Settings) -> Wiring:
-    """The state store and (when forwarding to a named payer) the payer forwarder, from settings."""
+    """The state store, (when forwarding to a named payer) the payer forwarder and the review policy, from settings
+    (a jurisdiction table that does not load fails here, at start-up)."""
+    policy = review_policy(settings)
     store = Store(settings.service.state_url, migrate=settings.service.auto_migrate)
     if not settings.service.auto_migrate:
         store.require_current()
@@ -58,4 +63,4 @@ def wire(settings: Settings) -> Wiring:
         service = settings.service
         forwarder = Forwarder(store, client, max_delay=service.outbox_max_delay, batch=service.outbox_batch,
                               lease=service.outbox_lease)  # fmt: skip
-    return Wiring(settings, store, forwarder)
+    return Wiring(settings, store, forwarder, policy)

@@ -40,6 +40,7 @@ from adapter.errors import (
     ReviewClosedError,
     StateError,
 )
+from adapter.review.policy import Policy, review_policy
 from adapter.service import openapi, tracing
 from adapter.service.admission import Admission
 from adapter.service.attachments import HeldAnswerer
@@ -95,8 +96,11 @@ def error_response(exc: Exception) -> Response:
     return outcome_response(500, AdapterError(f"internal error ({type(exc).__name__})"))
 
 
-def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = None) -> FastAPI:
-    """The ASGI app; starts the forwarder with it when one is given."""
+def create_app(
+    settings: Settings, store: Store, forwarder: Forwarder | None = None, policy: Policy | None = None
+) -> FastAPI:
+    """The ASGI app; starts the forwarder with it when one is given. ``policy``: the review policy resolved from
+    ``settings`` at the entry point (resolved here when not given)."""
     service = settings.service
     tracing.configure(service.otlp_endpoint)
     ctx = ServiceContext(
@@ -105,6 +109,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
         admission=Admission(service),
         metrics=Metrics(store),
         limits=service_limits(service),
+        policy=policy or review_policy(settings),
     )
 
     @asynccontextmanager
@@ -120,8 +125,7 @@ def create_app(settings: Settings, store: Store, forwarder: Forwarder | None = N
                                 backoff=service.notify_backoff, backoff_max=service.notify_backoff_max)  # fmt: skip
         if notifier is not None:
             notifier.start()
-        held = HeldAnswerer(store, forward=settings.forwarding, adverse=settings.determination.adverse,
-                            interval=service.poll_seconds)  # fmt: skip
+        held = HeldAnswerer(store, forward=settings.forwarding, policy=ctx.policy, interval=service.poll_seconds)
         held.start()
         yield
         await anyio.to_thread.run_sync(held.stop)

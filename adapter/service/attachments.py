@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapter.determination import AdversePolicy
+from adapter.deadlines import information_due
 from adapter.errors import AdapterError, MappingError, RequestConflictError
 from adapter.fhir.attachments import (
     Submission,
@@ -34,7 +34,6 @@ from adapter.fhir.attachments import (
     ask,
     attachment_lines,
     check_content,
-    information_due,
     line_tags,
     pended_lines,
     submission,
@@ -44,6 +43,7 @@ from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index, typed_id
 from adapter.fhir.pas import review_number
 from adapter.review import review_tasks
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.review.tasks import first_input, sequence_of
 from adapter.service.pipeline import decide, for_payer
 from adapter.service.state import AttachmentRequest, HeldAttachment, Store
@@ -205,7 +205,7 @@ def answer_asked(
     context: JSON,
     *,
     forward: bool,
-    adverse: AdversePolicy = "pend",
+    policy: Policy = DEFAULT_POLICY,
     who: str = "worker",
 ) -> JSON:
     """The next version of the answer to an EHR request that a CDex request asked documentation for, its line
@@ -225,7 +225,7 @@ def answer_asked(
     bundle["entry"] += [{"fullUrl": f"{r['resourceType']}/{r['id']}", "resource": r}
                         for r in store.resources_of(response["id"]) if attachment_lines(r)]  # fmt: skip
     stored = _again(store, submitted, Open(response, bundle, {asked.line}), key, forward=forward,
-                    limits=DEFAULT_LIMITS, adverse=adverse, who=who, pas=False)  # fmt: skip
+                    limits=DEFAULT_LIMITS, policy=policy, who=who, pas=False)  # fmt: skip
     store.set_attachment_request(asked.tracking, "answered")
     return stored
 
@@ -238,7 +238,7 @@ def _again(
     *,
     forward: bool,
     limits: Limits,
-    adverse: AdversePolicy,
+    policy: Policy,
     who: str,
     pas: bool = True,
 ) -> JSON:
@@ -251,18 +251,18 @@ def _again(
     context = copy.deepcopy(opened.bundle)
     context["entry"] += [{"fullUrl": f"{a['resourceType']}/{a['id']}", "resource": a} for a in attachments]
     decided = as_notes(context, opened.lines)
-    fresh = decide(decided, checked=True, limits=limits, adverse=adverse)
+    fresh = decide(decided, checked=True, limits=limits, policy=policy)
     if not pas:  # an EHR request's answer has one item, its sequence the line asked
         for item in fresh.response.get("item", []):
             item["itemSequence"] = min(opened.lines)
     response = merged(opened.response, fresh.response, Changes(changed=set(opened.lines), cancelled=set()), moment)
     received = datetime.fromisoformat(str(opened.response["created"]))
     if pas:
-        ask(response, fresh.needs, received=received, lines=set(opened.lines))
+        ask(response, fresh.needs, received=received, deadlines=policy.deadlines, lines=set(opened.lines))
     reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs,
-                                              answers=fresh.determinations)
+                                              answers=fresh.determinations, policy=policy)
                if sequence_of(r.resource) in opened.lines]  # fmt: skip
-    deadline = information_due(received)
+    deadline = information_due(received, policy.deadlines)
     for review in reviews:  # information received: 5 business days from it, at most 14 from the request
         period = review.resource["restriction"]["period"]
         if first_input(review.resource, "clock") == "standard" and datetime.fromisoformat(period["end"]) > deadline:
@@ -303,7 +303,7 @@ def receive(
     *,
     forward: bool,
     limits: Limits = DEFAULT_LIMITS,
-    adverse: AdversePolicy = "pend",
+    policy: Policy = DEFAULT_POLICY,
     who: str = "service",
 ) -> Received:
     """A ``$submit-attachment`` as the service answers it: checked against its request (4xx, nothing kept, when
@@ -323,7 +323,7 @@ def receive(
                                      "are being held for association with a future one")  # fmt: skip
     store.hold_attachment(key, tracking_key(submitted), data)  # kept first: a process killed next loses nothing
     try:
-        response = _again(store, submitted, opened, key, forward=forward, limits=limits, adverse=adverse, who=who)
+        response = _again(store, submitted, opened, key, forward=forward, limits=limits, policy=policy, who=who)
     except RequestConflictError:  # the held answerer decided it meanwhile: its version is this answer
         made = store.processed(key)
         current = store.claim_response(made) if made is not None else None
@@ -334,7 +334,7 @@ def receive(
     return Received(response, opened.lines)
 
 
-def answer_held(store: Store, *, forward: bool, adverse: AdversePolicy = "pend", limits: Limits = DEFAULT_LIMITS,
+def answer_held(store: Store, *, forward: bool, policy: Policy = DEFAULT_POLICY, limits: Limits = DEFAULT_LIMITS,
                 who: str = "service") -> int:  # fmt: skip
     """Answer the held attachments whose PAS request is now known (or whose process stopped before it answered);
     refuse, with the reason, those whose member or provider turn out not to be the request's. Those the worker
@@ -344,7 +344,7 @@ def answer_held(store: Store, *, forward: bool, adverse: AdversePolicy = "pend",
         try:
             submitted = submission(held.payload)
             opened = find_open(store, submitted)
-            response = _again(store, submitted, opened, held.key, forward=forward, limits=limits, adverse=adverse,
+            response = _again(store, submitted, opened, held.key, forward=forward, limits=limits, policy=policy,
                               who=who)  # fmt: skip
         except UnknownTrackingError:
             continue  # no request known yet (or the worker's): held
@@ -369,10 +369,10 @@ class HeldAnswerer:
     """A thread beside the service that answers held attachments (``answer_held``): at start (what a killed
     process left), then every ``interval`` seconds (those whose request has come since)."""
 
-    def __init__(self, store: Store, *, forward: bool, adverse: AdversePolicy, interval: float) -> None:
+    def __init__(self, store: Store, *, forward: bool, policy: Policy, interval: float) -> None:
         self.store = store
         self.forward = forward
-        self.adverse = adverse
+        self.policy = policy
         self.interval = interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -381,7 +381,7 @@ class HeldAnswerer:
         def run() -> None:
             while not self._stop.is_set():
                 try:
-                    answer_held(self.store, forward=self.forward, adverse=self.adverse)
+                    answer_held(self.store, forward=self.forward, policy=self.policy)
                 except Exception:  # noqa: BLE001 - the state failing must not end the thread; the next pass retries
                     log.exception("answering held attachments failed")
                 self._stop.wait(self.interval)

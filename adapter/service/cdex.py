@@ -24,13 +24,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from adapter.determination import AdversePolicy
+from adapter.deadlines import DeadlineTable, information_due
 from adapter.errors import AdapterError, MappingError, NotFoundError
 from adapter.exchange import FHIRClient
 from adapter.fhir.attachments import (
     TRACKING_SYSTEM,
     extend_reviews,
-    information_due,
     pended_lines,
     submission,
 )
@@ -45,6 +44,7 @@ from adapter.fhir.cdex import (
 )
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import review_number
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.service.attachments import answer_asked, find_asked, refuse
 from adapter.service.pipeline import Decided
 from adapter.service.state import AttachmentRequest, Store, micros
@@ -55,13 +55,13 @@ log = logging.getLogger("adapter.service.cdex")
 WAITING = ("requested", "received", "accepted", "ready", "in-progress", "on-hold")
 
 
-def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[AttachmentRequest]:
+def owed_asks(request: JSON, decided: Decided, payer_url: str, deadlines: DeadlineTable) -> list[AttachmentRequest]:
     """The CDex requests one decided EHR request owes: one per pended line that lacks documentation, and one by
     questionnaire for a line whose criteria have questionnaires (its review Task then due by the information
-    deadline, as a PAS answer's asks make it)."""
+    deadline of ``deadlines``, as a PAS answer's asks make it)."""
     response = decided.response
     received = datetime.fromisoformat(str(response["created"]))
-    due = information_due(received)
+    due = information_due(received, deadlines)
     ref = f"{request['resourceType']}/{request['id']}"
     asks = []
     pended = pended_lines(response)
@@ -79,7 +79,8 @@ def owed_asks(request: JSON, decided: Decided, payer_url: str) -> list[Attachmen
                 provider=contained_provider(None, response.get("requestor")), by_questionnaire=by_questionnaire,
             )  # fmt: skip
             asks.append(AttachmentRequest(this, response["id"], line, ref, due.isoformat(timespec="seconds"), task))
-    extend_reviews([review.resource for review in decided.reviews], response, received, lines=[a.line for a in asks])
+    extend_reviews([review.resource for review in decided.reviews], response, received, deadlines=deadlines,
+                   lines=[a.line for a in asks])  # fmt: skip
     return asks
 
 
@@ -98,7 +99,7 @@ class DocumentationRequests:
         context: Callable[[JSON], JSON],
         *,
         forward: bool,
-        adverse: AdversePolicy = "pend",
+        policy: Policy = DEFAULT_POLICY,
         lease: float = 120.0,
     ) -> None:
         self.store = store
@@ -106,7 +107,7 @@ class DocumentationRequests:
         #: The context Bundle of an EHR request (the worker's reading of it).
         self.context = context
         self.forward = forward
-        self.adverse = adverse
+        self.policy = policy
         #: Owed Tasks younger than this are their own worker's to write (two writes at once could make two).
         self.lease = lease
 
@@ -190,7 +191,7 @@ class DocumentationRequests:
             return 0
         context = self.context(self.ehr.read(*_requested(asked)))
         answer_asked(self.store, submitted, f"cdex:{asked.tracking}", asked, context, forward=self.forward,
-                     adverse=self.adverse)  # fmt: skip
+                     policy=self.policy)  # fmt: skip
         return 1
 
     def close(self, asked: AttachmentRequest, status: str, *, cancel: bool = False, reason: str = "") -> None:
@@ -224,7 +225,7 @@ class DocumentationRequests:
                     continue
                 context = self.context(self.ehr.read(*_requested(asked)))
                 response = answer_asked(self.store, submitted, held.key, asked, context, forward=self.forward,
-                                        adverse=self.adverse)  # fmt: skip
+                                        policy=self.policy)  # fmt: skip
             except MappingError as exc:
                 refuse(self.store, held, exc, "worker")
                 continue

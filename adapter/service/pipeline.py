@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from adapter.config import ServiceSettings
-from adapter.determination import RULES, AdversePolicy, Determination, RuleSet, determine_all
+from adapter.determination import RULES, Determination, RuleSet, determine_all
 from adapter.determination.documentation import Need
 from adapter.errors import AdapterError, RequestConflictError, StateError
 from adapter.fhir.attachments import ask, extend_reviews, readdress_asks
@@ -21,6 +21,7 @@ from adapter.fhir.request_facts import Requested, requested_services
 from adapter.fhir.response import Parties, claim_response, detached, response_bundle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.cases import CaseContext, case_context
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.service.state import AuditRow, Recording, Store
 from adapter.tables import Tables, mappings
 from adapter.types import JSON
@@ -66,14 +67,17 @@ def decide(
     tables: Tables | None = None,
     checked: bool = False,
     limits: Limits = DEFAULT_LIMITS,
-    adverse: AdversePolicy = "pend",
+    policy: Policy = DEFAULT_POLICY,
 ) -> Decided:
     """A ServiceRequest, context Bundle or PAS Bundle (as the edge read it, or JSON) -> its ClaimResponse
-    (``MappingError`` when unreadable; ``checked``: the caller already ran the edge check on ``data``)."""
+    (``MappingError`` when unreadable; ``checked``: the caller already ran the edge check on ``data``), its
+    adverse recommendations and review Tasks' due dates as the jurisdiction's ``policy`` says."""
     rules = rules or mappings()[RULES]
     bundle = request_bundle(data, checked=checked, limits=limits)
     requested = requested_services(bundle, limits=limits)
-    answers = list(zip(requested, determine_all([r.facts for r in requested], rules, adverse=adverse), strict=True))
+    answers = list(
+        zip(requested, determine_all([r.facts for r in requested], rules, adverse=policy.adverse), strict=True)
+    )
     first = requested[0].resource
     parties = Parties(patient=first.get("subject"), requestor=first.get("requester"))
     products: dict[int, JSON] = {}
@@ -94,9 +98,9 @@ def decide(
     determinations = [a for _, a in answers]
     needs = needs_of(requested, determinations)
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
-        ask(response, needs, received=received)
-    reviews = review_tasks(response, requested, bundle, received, needs, answers=determinations)
-    extend_reviews([r.resource for r in reviews], response, received)
+        ask(response, needs, received=received, deadlines=policy.deadlines)
+    reviews = review_tasks(response, requested, bundle, received, needs, answers=determinations, policy=policy)
+    extend_reviews([r.resource for r in reviews], response, received, deadlines=policy.deadlines)
     return Decided(
         response,
         requested,
@@ -209,7 +213,7 @@ def answer(
     forward: bool,
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
-    adverse: AdversePolicy = "pend",
+    policy: Policy = DEFAULT_POLICY,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     senders: Sequence[tuple[str, str]] = (),
@@ -225,7 +229,7 @@ def answer(
     found = answered_before(store, key, also)
     if found is not None:
         return found, False
-    decided = decide(data, checked=True, limits=limits, adverse=adverse)
+    decided = decide(data, checked=True, limits=limits, policy=policy)
     audited = None
     if exchange is not None:
         who, action, outcome = exchange

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from adapter.actions import ReviewAction
-from adapter.determination import AdversePolicy
 from adapter.errors import MappingError
 from adapter.fhir.attachments import ask, carried_attachments, pended_lines, with_carried, withdraw
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
@@ -21,6 +20,7 @@ from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, review_action_code
 from adapter.fhir.response import authorization_period, decide_item, note, settle
 from adapter.review import ReviewTask, review_tasks
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.review.tasks import next_version, sequence_of
 from adapter.service.pipeline import answered_before, decide, for_payer
 from adapter.service.state import Store
@@ -136,7 +136,7 @@ def answer_update(
     forward: bool,
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
-    adverse: AdversePolicy = "pend",
+    policy: Policy = DEFAULT_POLICY,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     who: str = "service",
@@ -158,15 +158,21 @@ def answer_update(
     moment = datetime.now(UTC)
     fresh = None
     if change.changed:
-        fresh = decide(_only(data, change.changed), checked=True, limits=limits, adverse=adverse)
+        fresh = decide(_only(data, change.changed), checked=True, limits=limits, policy=policy)
     response = merged(answered, fresh.response if fresh else None, change, moment)
     withdraw(response, change.changed | change.cancelled)
     if fresh is not None:  # a changed item that pends asks again for what it lacks
-        ask(response, fresh.needs, received=datetime.fromisoformat(str(answered["created"])), lines=change.changed)
+        ask(
+            response,
+            fresh.needs,
+            received=datetime.fromisoformat(str(answered["created"])),
+            deadlines=policy.deadlines,
+            lines=change.changed,
+        )
     reviews: list[ReviewTask] = []
     if fresh is not None:
         reviews = [r for r in review_tasks(response, fresh.requested, data, moment, fresh.needs,
-                                                 answers=fresh.determinations)
+                                                 answers=fresh.determinations, policy=policy)
                    if sequence_of(r.resource) in change.changed]  # fmt: skip
     stored = store.update_answer(
         response,

@@ -24,7 +24,6 @@ from functools import partial
 from typing import Any
 
 from adapter.actions import ReviewAction
-from adapter.determination import AdversePolicy
 from adapter.errors import AdapterError, AuthError, MappingError, PagingError, RetryableError, TransportError
 from adapter.exchange import FHIRClient
 from adapter.fhir.extensions import values
@@ -33,6 +32,7 @@ from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, REQUEST_RESOURCES, review_action_code
 from adapter.fhir.payer import payer_transaction
 from adapter.fhir.r5 import is_r5
+from adapter.review.policy import DEFAULT_POLICY, Policy
 from adapter.review.tasks import response_of, task_identifier
 from adapter.service.cdex import DocumentationRequests, owed_asks
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
@@ -114,11 +114,11 @@ class Started:
     contexts: list[JSON | AdapterError] = field(default_factory=list)
 
 
-def _determine(bundle: JSON, adverse: AdversePolicy, limits: Limits) -> Decided | AdapterError:
+def _determine(bundle: JSON, policy: Policy, limits: Limits) -> Decided | AdapterError:
     """One determination of a checked Bundle, its error returned rather than raised (it may run in another
     process)."""
     try:
-        return decide(bundle, checked=True, adverse=adverse, limits=limits)
+        return decide(bundle, checked=True, policy=policy, limits=limits)
     except AdapterError as exc:
         return exc
 
@@ -202,7 +202,7 @@ class SyncWorker:
         forward: bool = True,
         page_size: int = 50,
         tasks: bool = False,
-        adverse: AdversePolicy = "pend",
+        policy: Policy = DEFAULT_POLICY,
         processes: int = 1,
         lease: float = 120.0,
         limits: Limits = DEFAULT_LIMITS,
@@ -214,7 +214,7 @@ class SyncWorker:
         self.forward = forward
         self.page_size = page_size
         self.tasks = tasks
-        self.adverse = adverse
+        self.policy = policy
         #: Determinations run on this many processes (1: in this one).
         self.processes = processes
         self._reader: ContextReader | None = None
@@ -236,7 +236,7 @@ class SyncWorker:
         """The CDex documentation requests to the EHR (None: not asked)."""
         if self.attachment_url is not None and self._documentation is None:
             self._documentation = DocumentationRequests(self.store, self.ehr, self.context, forward=self.forward,
-                                                        adverse=self.adverse, lease=self.lease)  # fmt: skip
+                                                        policy=self.policy, lease=self.lease)  # fmt: skip
         return self._documentation
 
     def searchable(self, rtype: str) -> set[str]:
@@ -349,10 +349,10 @@ class SyncWorker:
         pool = self.pool()
         if pool is not None and len(work) > 1:
             chunk = max(1, len(work) // (self.processes * 4))
-            done = iter(pool.map(_determine, work, [self.adverse] * len(work), [self.limits] * len(work),
+            done = iter(pool.map(_determine, work, [self.policy] * len(work), [self.limits] * len(work),
                                  chunksize=chunk))  # fmt: skip
         else:
-            done = (_determine(b, self.adverse, self.limits) for b in work)
+            done = (_determine(b, self.policy, self.limits) for b in work)
         return (b if isinstance(b, AdapterError) else next(done) for b in bundles)
 
     def dead(self, request: JSON, key: str, error: AdapterError, report: PassReport) -> None:
@@ -381,7 +381,9 @@ class SyncWorker:
                 kept.append((request, key, outcome, context))
         owed = [ehr_task(request, decided.response) if self.tasks else None for request, _, decided, _ in kept]
         url = self.attachment_url
-        asks = [owed_asks(request, decided, url) if url else [] for request, _, decided, _ in kept]
+        asks = [
+            owed_asks(request, decided, url, self.policy.deadlines) if url else [] for request, _, decided, _ in kept
+        ]
         answered = self.store.record_all([
             replace(self.recording(decided, key, context,
                                    audited=AuditRow("worker", "determine", f"{request['resourceType']}/{request['id']}",
@@ -592,7 +594,7 @@ class SyncWorker:
             try:
                 request = self.ehr.read(*(typed_id(reference) or ("", "")))
                 context = self.context(request)
-                decided = decide(context, adverse=self.adverse, limits=self.limits)
+                decided = decide(context, policy=self.policy, limits=self.limits)
             except AdapterError as exc:
                 report.errors.append(f"{reference}: [{exc.code}] {exc.message}")
                 continue

@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
-from adapter.deadlines import DEADLINES
 from adapter.determination.engine import PENDED_FOR_PHYSICIAN, PENDED_NO_RULE
 from adapter.fhir.attachments import asked_on, attachment_lines, pended_lines
 from adapter.fhir.extensions import evidence_of
 from adapter.fhir.pas import review_action_code
 from adapter.review.cases import DUPLICATE_DAYS, CaseContext, CaseItem, NoteTitle
+from adapter.review.policy import Policy
 from adapter.review.tasks import (
     decision_of,
     due_of,
@@ -168,9 +168,9 @@ def item_facts(task: JSON, response: JSON, item: CaseItem | None) -> list[tuple[
     return facts
 
 
-def item_view(task: JSON, response: JSON, now: datetime) -> JSON:
-    """What the page shows of one review Task, facts and documents aside."""
-    due = due_of(task)
+def item_view(task: JSON, response: JSON, now: datetime, policy: Policy) -> JSON:
+    """What the page shows of one review Task, facts and documents aside (due in ``policy``'s time)."""
+    due = due_of(task, policy)
     left, overdue = time_left(due, now)
     return {
         "id": task["id"],
@@ -269,12 +269,14 @@ class QueueCase:
         return any(i["clock"] == "expedited" for i in self.items)
 
 
-def queue_cases(open_tasks: Sequence[JSON], cases: dict[str, CaseContext], now: datetime) -> list[QueueCase]:
+def queue_cases(
+    open_tasks: Sequence[JSON], cases: dict[str, CaseContext], now: datetime, policy: Policy
+) -> list[QueueCase]:
     """Open review Tasks grouped by case (the ClaimResponse they decide), the soonest due case first."""
     grouped: dict[str, QueueCase] = {}
     for task in open_tasks:
         rid = response_of(task)
-        due = due_of(task)
+        due = due_of(task, policy)
         left, overdue = time_left(due, now)
         service = first_input(task, "requested-service") or "requested service"
         item = {"id": task["id"], "service": service, "category": categorise(service).replace("-", " "),
@@ -301,9 +303,9 @@ def _patient_label(task: JSON) -> str:
     return f"member {identifier['value']}" if identifier.get("value") else str(patient.get("reference") or "unknown")
 
 
-def due_today(case: QueueCase, now: datetime) -> bool:
-    """Whether a case has an item due by the end of today (California's day) or overdue."""
-    zone = mappings()[DEADLINES].zone
+def due_today(case: QueueCase, now: datetime, policy: Policy) -> bool:
+    """Whether a case has an item due by the end of today (the jurisdiction's day) or overdue."""
+    zone = policy.deadlines.zone
     end = datetime.combine(now.astimezone(zone).date() + timedelta(days=1), datetime.min.time(), zone)
     return case.due < end
 

@@ -23,6 +23,7 @@ from adapter.fhir.attachments import TRACKING_SYSTEM, submission
 from adapter.fhir.cdex import PA_LINE_NUMBER, PROFILE, questionnaire_tracking
 from adapter.fhir.pas import REQUEST_RESOURCES, review_action_code
 from adapter.fhir.questionnaires import questionnaire
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.review.tasks import due_of
 from adapter.service.attachments import AttachmentMismatchError, receive
 from adapter.service.state import Store
@@ -123,7 +124,8 @@ def test_the_worker_asks_the_ehr_and_decides_again_when_the_task_is_completed(
     assert contained["PractitionerRole"]["practitioner"]["identifier"]["value"] == "1234567893"
     assert task["restriction"]["period"]["end"] > first["created"]
     reviews = worker.store.search_tasks(focus=f"ServiceRequest/{request['id']}", status=["requested"])[1]
-    assert [due_of(r) for r in reviews] == [datetime.fromisoformat(task["restriction"]["period"]["end"])]
+    asked_by = datetime.fromisoformat(task["restriction"]["period"]["end"])
+    assert [due_of(r, DEFAULT_POLICY) for r in reviews] == [asked_by]
 
     worker.run_once()  # nothing answered yet: nothing changes, nothing asked twice
     assert _answer(worker.store, request) == first

@@ -14,6 +14,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from adapter.config import Settings
 from adapter.fhir.inbound import Limits, check_inbound
+from adapter.review.policy import Policy
 from adapter.service.admission import Admission, Principal, parse_json, read_body
 from adapter.service.http import ServiceError, fhir_response
 from adapter.service.metrics import Metrics
@@ -64,6 +65,8 @@ class ServiceContext:
     admission: Admission
     metrics: Metrics
     limits: Limits
+    #: The jurisdiction's review policy (``adapter.review.policy``), resolved from the settings once.
+    policy: Policy
 
     @property
     def base(self) -> str:

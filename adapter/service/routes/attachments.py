@@ -40,7 +40,7 @@ def submit_attachment(
     with tracer.start_as_current_span("determine"):
         received = receive(
             ctx.store, submitted, data, key, forward=ctx.settings.forwarding, limits=ctx.limits,
-            adverse=ctx.settings.determination.adverse, who=getattr(request.state, "principal", principal.name),
+            policy=ctx.policy, who=getattr(request.state, "principal", principal.name),
         )  # fmt: skip
     response = received.response
     if response is None:

@@ -95,12 +95,12 @@ def queue(
     total, open_tasks = ctx.store.search_tasks(status=["requested"], count=QUEUE_TASKS)
     rids = list(dict.fromkeys(response_of(t) for t in open_tasks))
     kept = ctx.store.cases(rids)
-    cases = queue_cases(open_tasks, kept, now)
+    cases = queue_cases(open_tasks, kept, now, ctx.policy)
     _flag_duplicates(ctx, cases, kept)
     categories = sorted({i["category"] for c in cases for i in c.items})
     me = f"{who.reviewer.person.identifier['system']}|{who.reviewer.npi}" if who.reviewer else None
     shown = [c for c in cases
-             if (due != "today" or due_today(c, now)) and (clock != "expedited" or c.expedited)
+             if (due != "today" or due_today(c, now, ctx.policy)) and (clock != "expedited" or c.expedited)
              and (not category or any(i["category"] == category for i in c.items))
              and (not mine or any(i["owner"] == me for i in c.items))]  # fmt: skip
     finished = _decided(ctx, done) if done and FHIR_ID.fullmatch(done) else []
@@ -108,7 +108,8 @@ def queue(
     pages = max(1, -(-len(shown) // QUEUE_PAGE))
     return render(request, "queue.html", who, cases=shown[(page - 1) * QUEUE_PAGE : page * QUEUE_PAGE],
                   shown=len(shown), total=total, categories=categories, filters=filters, done=finished, page=page,
-                  pages=pages, query=urlencode({k: v for k, v in filters.items() if v}))  # fmt: skip
+                  pages=pages, query=urlencode({k: v for k, v in filters.items() if v}),
+                  wording=ctx.policy.wording)  # fmt: skip
 
 
 def _decided(ctx: ServiceContext, rid: str) -> list[tuple[str, ReviewAction]]:
@@ -165,7 +166,7 @@ def _case_page(request: Request, who: SignedIn, rid: str, entered: Entered | Non
     all_facts: list[tuple[Fact, int | None]] = []
     texts: list[tuple[str, str]] = []
     for task, task_texts in found:
-        view = item_view(task, response, now)
+        view = item_view(task, response, now, ctx.policy)
         facts = item_facts(task, response, by_sequence.get(view["sequence"]))
         first = len(all_facts)
         all_facts += facts
@@ -341,7 +342,8 @@ def _ask(post: _Post, ids: list[str]) -> None:
     case = post.ctx.store.cases([post.rid]).get(post.rid)
     needs = {i.sequence: i.needs for i in (case.items if case else [])}
     post.revise(asked, lambda tasks, response: ask_documentation(tasks, response, needs, post.entered.question,
-                                                                 author=post.author, now=post.now),
+                                                                 author=post.author, now=post.now,
+                                                                 policy=post.ctx.policy),
                 "review asked for documentation", forward=True)  # fmt: skip
 
 

@@ -59,7 +59,7 @@ def _answer(
             forward=ctx.settings.forwarding,
             also=also,
             limits=ctx.limits,
-            adverse=ctx.settings.determination.adverse,
+            policy=ctx.policy,
             inquiry=inquiry or (),
             resources=resources or (),
             senders=senders or (),
@@ -149,7 +149,7 @@ def _update(ctx: ServiceContext, request: Request, local: JSON, key: str, pairs:
     with tracer.start_as_current_span("determine"):
         response, _changed = answer_update(
             ctx.store, local, key, answered, forward=ctx.settings.forwarding, also=also, limits=ctx.limits,
-            adverse=ctx.settings.determination.adverse, inquiry=pairs, resources=held,
+            policy=ctx.policy, inquiry=pairs, resources=held,
             who=getattr(request.state, "principal", "service"), senders=sent,
         )  # fmt: skip
     request.state.target = f"ClaimResponse/{rid}/_history/{response['meta']['versionId']}"

@@ -1,0 +1,134 @@
+"""The jurisdiction seam (adapter.review.policy): a new jurisdiction's deadlines are one table and one setting,
+and the setting is checked when the settings load."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from adapter import parse_letter
+from adapter.config import load_settings
+from adapter.errors import ConfigError, MappingTableError
+from adapter.fhir.attachments import asked_lines
+from adapter.fhir.build import pas_bundle
+from adapter.review.policy import DEFAULT_POLICY, review_policy
+from adapter.review.tasks import first_input, sequence_of
+from adapter.service import wire
+from tests.conftest import LETTERS, auth
+from tests.test_reviewers import add_reviewer, sign_in
+from tests.test_service import with_npi
+
+EHR, REVIEWER = "ehr-token", "reviewer-token"
+#: A made-up state with other clocks, another time zone and a holiday of its own every day of the year but
+#: weekends and the 1st of the month.
+SAGEBRUSH = """
+name: Sagebrush
+time_zone: America/Denver
+clocks:
+  standard: {business_days: 3, source: "Sagebrush Rev. Stat. 1.1"}
+  expedited: {hours: 24, source: "Sagebrush Rev. Stat. 1.2"}
+  retrospective: {days: 10, source: "Sagebrush Rev. Stat. 1.3"}
+information: {days: 7, source: "Sagebrush Rev. Stat. 1.4"}
+expedited_priorities: [stat]
+holidays:
+  - {name: "Founders' Day", month: 3, day: 3}
+wording:
+  who_decides: "in Sagebrush only a physician may deny a request (Rev. Stat. 2)"
+  due_dates: "Sagebrush Rev. Stat. 1 (business days skip weekends and Founders' Day)"
+"""
+DENVER = ZoneInfo("America/Denver")
+
+
+@pytest.fixture
+def sagebrush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The table, and the one setting that names it."""
+    table = tmp_path / "sagebrush.yaml"
+    table.write_text(SAGEBRUSH)
+    monkeypatch.setenv("IMR_REVIEW__JURISDICTION", str(table))
+    return table
+
+
+@pytest.fixture
+def service(sagebrush: Path, tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(
+        service={
+            "tokens": {EHR: "system/*.*", REVIEWER: "user/Task.read user/ClaimResponse.read"},
+            "state_url": f"sqlite:///{tmp_path}/state.db",
+            "forward": False,
+        }
+    )
+    wiring = wire(settings)
+    add_reviewer(wiring.store)
+    with TestClient(wiring.app()) as client:
+        yield client
+
+
+def _business_days_after(day: date, count: int) -> date:
+    while count:
+        day += timedelta(days=1)
+        count -= day.weekday() < 5 and (day.month, day.day) != (3, 3)
+    return day
+
+
+def test_a_new_jurisdiction_is_one_table_and_one_setting(service: TestClient) -> None:
+    client = service
+    case = parse_letter((LETTERS / "2014-variant.txt").read_bytes())
+    case.case_number = f"CM91-{uuid.uuid4().int % 10**7:07d}"
+    answer = client.post("/fhir/Claim/$submit", content=orjson.dumps(with_npi(pas_bundle(case))), headers=auth(EHR))
+    assert answer.status_code == 200, answer.text
+    response = answer.json()["entry"][0]["resource"]
+    found = client.get(f"/fhir/Task?focus={response['request']['reference']}", headers=auth(REVIEWER)).json()
+    tasks = [e["resource"] for e in found["entry"]]
+    assert tasks
+    asked = set(asked_lines(response))
+    received = datetime.fromisoformat(response["created"]).astimezone(DENVER).date()
+    for task in tasks:
+        assert first_input(task, "clock") == "standard"
+        # the item asks for documentation: Sagebrush's 7 days; otherwise its 3 business days, in Denver's time
+        days = timedelta(days=7) if sequence_of(task) in asked else _business_days_after(received, 3) - received
+        expected = datetime.combine(received + days, time(23, 59, 59), tzinfo=DENVER)
+        assert datetime.fromisoformat(task["restriction"]["period"]["end"]) == expected
+    # what the payer is told to send by: Sagebrush's information deadline
+    asks = [c for c in response.get("contained", []) if c["resourceType"] == "CommunicationRequest"]
+    information = datetime.combine(received + timedelta(days=7), time(23, 59, 59), tzinfo=DENVER)
+    assert asks and {datetime.fromisoformat(a["occurrencePeriod"]["end"]) for a in asks} == {information}
+    # and the review page says the jurisdiction's words
+    assert sign_in(client).status_code == 303
+    assert "Sagebrush Rev. Stat. 1 (business days skip weekends and Founders&#39; Day)." in client.get("/review").text
+
+
+def test_california_is_the_default() -> None:
+    policy = review_policy(load_settings())
+    assert policy.deadlines.name == "California" and policy.adverse == "pend"
+    assert policy.deadlines == DEFAULT_POLICY.deadlines
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nevada", r"IMR_REVIEW__JURISDICTION: review.jurisdiction: expected one of \['california'\] or the path"),
+        ("./missing.yaml", r"IMR_REVIEW__JURISDICTION: review.jurisdiction: no such file: missing.yaml"),
+    ],
+)
+def test_a_jurisdiction_that_is_not_there_is_refused_at_load(
+    value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IMR_REVIEW__JURISDICTION", value)
+    with pytest.raises(ConfigError, match=message) as refused:
+        load_settings()
+    assert "\n" not in str(refused.value)
+
+
+def test_a_broken_table_fails_at_start_up_naming_its_line(sagebrush: Path, tmp_path: Path) -> None:
+    sagebrush.write_text(SAGEBRUSH.replace("days: 7,", "weeks: 1,"))
+    settings = load_settings(service={"state_url": f"sqlite:///{tmp_path}/state.db"})
+    with pytest.raises(MappingTableError, match=r"sagebrush.yaml:\d+") as broken:
+        wire(settings)
+    assert "information.weeks" in str(broken.value)
