@@ -1,4 +1,5 @@
-"""Shared test helpers: paths, and a small PDF writer for letters that must arrive as PDF."""
+"""Shared test helpers: paths, request facts for the rules, and a small PDF writer for letters that must
+arrive as PDF."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pypdf import PdfReader, PdfWriter
+
+from adapter.determination import RequestFacts
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -112,6 +115,11 @@ def mappings_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "mappings"
     shutil.copytree(ROOT / "mappings", folder)
     return folder
+
+
+def facts(category: str, request: str = "a request", **values: Any) -> RequestFacts:
+    """Facts with every documentation fact unknown unless given: what a rule needs is named in its case."""
+    return RequestFacts(request=request, category=category, **{"surgery_related": False, **values})
 
 
 def replace_once(path: Path, old: str, new: str) -> None:
