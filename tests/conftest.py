@@ -14,13 +14,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pypdf import PdfReader, PdfWriter
 
+from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import RequestFacts
+from adapter.tables import mappings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 LETTERS = FIXTURES / "letters"
 CORPUS = ROOT.parent / "shared" / "corpus"
 SEED_LETTER = ROOT.parent / "shared" / "letters" / "seed-letter-000.txt"
+#: The guideline rules as shipped, and each by its id.
+RULES = mappings()[RULE_TABLE]
+BY_ID = {r.id: r for r in RULES.rules}
 #: The content type of a FHIR JSON body.
 FHIR = {"Content-Type": "application/fhir+json"}
 

@@ -16,9 +16,6 @@ import pytest
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
 from adapter.determination import (
-    RULES as RULE_TABLE,
-)
-from adapter.determination import (
     Context,
     Text,
     build_facts,
@@ -33,10 +30,8 @@ from adapter.fhir.pas import review_action_code
 from adapter.fhir.request_facts import requested_services
 from adapter.fhir.response import Parties, claim_response
 from adapter.tables import mappings
-from tests.conftest import CORPUS, LETTERS, ROOT, corpus_truth, facts, needs_corpus, replace_once
+from tests.conftest import CORPUS, LETTERS, ROOT, RULES, corpus_truth, facts, needs_corpus, replace_once
 
-RULES = mappings()[RULE_TABLE]
-BY_ID = {r.id: r for r in RULES.rules}
 A, P, U = "absent", "present", "unknown"
 
 
@@ -209,7 +204,7 @@ def test_time_is_counted_to_the_request_for_authorization() -> None:
 def test_a_request_with_no_clinical_record_is_decided_only_by_its_own_counts_doses_and_limits() -> None:
     """Nothing to read, nothing to certify or deny on documentation: an NSAID with no record of the drugs in use
     or an EMG with no examination pends; a compound the guideline never recommends is still not certified."""
-    rules = mappings()[RULE_TABLE]
+    rules = RULES
     for request in ("Naproxen 550 mg #60", "EMG/NCV of the bilateral upper extremities", "Acupuncture 6 sessions"):
         facts = build_facts(request, Context())
         assert not facts.documented
@@ -252,7 +247,7 @@ def test_a_pas_request_carries_the_clinical_text_and_is_decided_as_the_letter_is
     }
     if letter_summary(case):
         assert any(i["valueReference"]["reference"] in notes for i in claim["supportingInfo"])
-    rules = mappings()[RULE_TABLE]
+    rules = RULES
     summary = letter_summary(case)
     by_letter = determine_all([facts_from_letter(case, i, summary) for i in case.items], rules)
     by_pas = determine_all([r.facts for r in requested_services(bundle)], rules)

@@ -10,9 +10,6 @@ import pytest
 
 from adapter import MappingTableError
 from adapter.determination import (
-    RULES as RULE_TABLE,
-)
-from adapter.determination import (
     Context,
     Text,
     build_facts,
@@ -20,11 +17,7 @@ from adapter.determination import (
 )
 from adapter.determination.rules import fires
 from adapter.tables import mappings
-from tests.conftest import replace_once
-
-RULES = mappings()[RULE_TABLE]
-BY_ID = {r.id: r for r in RULES.rules}
-A, P, U = "absent", "present", "unknown"
+from tests.conftest import BY_ID, RULES, replace_once
 
 
 @pytest.mark.parametrize(

@@ -8,19 +8,12 @@ from typing import Any
 import pytest
 
 from adapter.determination import (
-    RULES as RULE_TABLE,
-)
-from adapter.determination import (
     Context,
     Text,
     build_facts,
     determine,
 )
-from adapter.tables import mappings
-
-RULES = mappings()[RULE_TABLE]
-BY_ID = {r.id: r for r in RULES.rules}
-A, P, U = "absent", "present", "unknown"
+from tests.conftest import RULES
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapter import MappingTableError
-from adapter.determination import (
-    RULES as RULE_TABLE,
-)
+from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import (
     Finding,
     RequestFacts,
@@ -20,10 +18,8 @@ from adapter.determination import (
 from adapter.determination.facts import STATUS_FACTS
 from adapter.determination.rules import fires
 from adapter.tables import mappings
-from tests.conftest import facts, replace_once
+from tests.conftest import BY_ID, RULES, facts, replace_once
 
-RULES = mappings()[RULE_TABLE]
-BY_ID = {r.id: r for r in RULES.rules}
 A, P, U = "absent", "present", "unknown"
 
 
