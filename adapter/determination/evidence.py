@@ -356,10 +356,13 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-#: A phrase that denies itself ("no evidence of radiculopathy"); "cannot be ruled out" is a suspicion.
+#: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation"); "cannot be
+#: ruled out" is a suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
-    r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b",
+    r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
+    r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b"
+    r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b",
     re.I,
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
