@@ -53,8 +53,9 @@ DENIED_INSIDE = "DENIED_INSIDE"
 #: A negation just before a phrase ("no prior MRI", "has not failed to help"): a study so denied was not
 #: done; an absence so denied states presence.
 DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
-#: The kind of a "none" found in a text, read as a denial of the treatment named before it.
-NONE = "none"
+#: The kinds of phrases read for what they stand for (``_anaphora``): a "none", the denial of the treatment named
+#: before it; a drug stopped as "it", the stop of the drug named before it.
+NONE, STOPPED_IT = "none", "stopped-it"
 _DENIED_BEFORE = re.compile(
     r"\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
     r"previous|recent|further)\s+){0,3}$",
@@ -124,7 +125,7 @@ class Mention:
 
 @dataclass(frozen=True)
 class _Target:
-    kind: str  # finding, therapy, drug, drugclass, diagnosis or none
+    kind: str  # finding, therapy, drug, drugclass, diagnosis, none or stopped-it
     name: str
     polarity: Literal["present", "absent"]
     pattern: Scanner
@@ -182,6 +183,12 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
     # "none" standing for a treatment ("none of the visits helped" speaks of visits had)
     out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
+    # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them"
+    stopped_it = (
+        r"\b(?:stopped(?: taking)?|never (?:filled|started|took|taken|tried)|declined|refused|quit|"
+        r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+(?:it|them)\b"
+    )
+    out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
     return out
 
 
@@ -191,6 +198,15 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 #: what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
 _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
+
+
+def _untrue(word: str) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A negation said to be untrue ("it is untrue that she is not taking opioids"): a pseudo-cue, its first word
+    plain (checked in C at every token, where a list of words is checked through Python)."""
+    rest: list[dict[str, Any]] = [{"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "never", "no"]}}]
+    return f"{word} that ... not", "PSEUDO", "PSEUDO", [{"LOWER": word}, {"LOWER": "that"}, *rest]
+
+
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
     ("not <negative word>", "PSEUDO", "PSEUDO",
@@ -198,9 +214,7 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
-    ("untrue that ... not", "PSEUDO", "PSEUDO",
-     [{"LOWER": {"IN": ["untrue", "false", "incorrect", "wrong"]}}, {"LOWER": "that"},
-      {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "never", "no"]}}]),
+    *(_untrue(word) for word in ("untrue", "false", "incorrect", "wrong")),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -570,22 +584,30 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 )
             )
     found += _pain_changes(source, text, lexicon, treatments)
-    return _none_denials(found)
+    return _anaphora(found)
 
 
-def _none_denials(found: list[Mention]) -> list[Mention]:
-    """The mentions with each "none" read as a denial of the treatment named last before it in its sentence
-    ("ten visits were authorized, but she has attended none"; "a course for the neck; none so far for the low
-    back"), for the regions of its own clause if it names any."""
-    out: list[Mention] = []
+def _anaphora(found: list[Mention]) -> list[Mention]:
+    """The mentions with each phrase that stands for something named before it in its sentence read for it:
+    a "none" denies the treatment named last ("ten visits were authorized, but she has attended none"; "a course
+    for the neck; none so far for the low back"), for the regions of its own clause if it names any; "stopped
+    taking it", "never filled it", "declined them" stop the drug named last ("gabapentin was prescribed, but
+    she never filled it")."""
+    out = [m for m in found if m.kind not in (NONE, STOPPED_IT)]
     for m in found:
-        if m.kind != NONE:
-            out.append(m)
+        kinds = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass")}.get(m.kind)
+        if kinds is None:
             continue
-        named = [t for t in out if t.kind == "therapy" and t.sentence == m.sentence and t.end <= m.start]
-        if named:
-            out.append(replace(named[-1], modifiers=m.modifiers | {NEGATED}, regions=m.regions or named[-1].regions,
+        before = [n for n, t in enumerate(out) if t.kind in kinds and t.sentence == m.sentence and t.end <= m.start
+                  and t.name != "*"]  # "it" is the drug, not the medication list naming it  # fmt: skip
+        if not before:
+            continue
+        last = max(before, key=lambda n: out[n].end)
+        if m.kind == NONE:
+            out.append(replace(out[last], modifiers=m.modifiers | {NEGATED}, regions=m.regions or out[last].regions,
                                start=m.start, end=m.end, treatments=frozenset()))  # fmt: skip
+        else:
+            out[last] = replace(out[last], modifiers=out[last].modifiers | {DISCONTINUED})
     return out
 
 
