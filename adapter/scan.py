@@ -34,8 +34,7 @@ class Scanner:
     """A compiled ASCII pattern searched with RE2 where that gives the same matches, else with ``re``."""
 
     def __init__(self, pattern: re.Pattern[str]):
-        if not pattern.pattern.isascii():
-            raise ValueError(f"a lexicon pattern is ASCII: {pattern.pattern!r}")
+        _ascii(pattern)
         self.pattern = pattern
         self._automaton = _automaton(pattern)
         #: For a pattern only ``re`` reads (lookaround), RE2's reading of it without its lookaround: where that
@@ -57,6 +56,12 @@ class Scanner:
         if plain and self._wider is not None and self._wider.search(text) is None:
             return iter(())
         return self.pattern.finditer(text)
+
+
+def _ascii(pattern: re.Pattern[str]) -> None:
+    """Refuse a pattern outside ASCII: a ``searchable`` copy keeps only the classes of other characters."""
+    if not pattern.pattern.isascii():
+        raise ValueError(f"a lexicon pattern is ASCII: {pattern.pattern!r}")
 
 
 def _without_lookaround(pattern: str) -> str:
@@ -140,8 +145,8 @@ class PatternSet:
 
     def __init__(self, patterns: Mapping[str, re.Pattern[str]]):
         self.patterns = dict(patterns)
-        if not all(p.pattern.isascii() for p in self.patterns.values()):
-            raise ValueError("the lexicon's patterns are ASCII")
+        for pattern in self.patterns.values():
+            _ascii(pattern)
         self._names: list[str] = []
         self._rest: dict[str, re.Pattern[str]] = {}
         self._set: Any = None  # an RE2 set (the binding is untyped)

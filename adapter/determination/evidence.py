@@ -56,6 +56,8 @@ DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
 #: The kinds of phrases read for what they stand for (``_anaphora``): a "none", the denial of the treatment named
 #: before it; a drug stopped as "it", the stop of the drug named before it.
 NONE, STOPPED_IT = "none", "stopped-it"
+#: What each of those kinds stands for: the mention kinds it looks back to.
+_STANDS_FOR = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass")}
 _DENIED_BEFORE = re.compile(
     r"\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
     r"previous|recent|further)\s+){0,3}$",
@@ -593,9 +595,9 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
     for the neck; none so far for the low back"), for the regions of its own clause if it names any; "stopped
     taking it", "never filled it", "declined them" stop the drug named last ("gabapentin was prescribed, but
     she never filled it")."""
-    out = [m for m in found if m.kind not in (NONE, STOPPED_IT)]
+    out = [m for m in found if m.kind not in _STANDS_FOR]
     for m in found:
-        kinds = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass")}.get(m.kind)
+        kinds = _STANDS_FOR.get(m.kind)
         if kinds is None:
             continue
         before = [n for n, t in enumerate(out) if t.kind in kinds and t.sentence == m.sentence and t.end <= m.start
