@@ -184,7 +184,8 @@ def unmet(
     table = table or mappings()[DOCUMENTATION]
     by_fact = _by_fact(table, facts)
     adverse = [r for r in fired if r.action.adverse]
-    others = [r for r in rules.rules if r.action.adverse and r.id not in {a.id for a in adverse}]
+    fired_ids = {r.id for r in adverse}
+    others = [r for r in rules.rules if r.action.adverse and r.id not in fired_ids]
     stops: Counter[str] = Counter()
     for name, criterion in by_fact.items():
         met = _settings(name)[:1]  # present, or a diagnosis named
