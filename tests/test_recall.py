@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,11 @@ import pytest
 
 from adapter.determination import recall
 from adapter.determination.evidence import Text
-from adapter.determination.facts import Context
+from adapter.determination.facts import Context, build_facts
 from adapter.fhir.request import RequestBundle
 from adapter.fhir.request_facts import requested_services
+from adapter.lexicon import LEXICON
+from adapter.tables import mappings
 
 SUBMIT = Path(__file__).parent.parent / "fixtures" / "http" / "claim-submit.json"
 NOTE = "Low back pain radiating to the left leg. Straight leg raise is positive on the left. Failed 6 weeks of PT."
@@ -84,3 +88,58 @@ def test_recalled_facts_are_the_requests_own(reads: list[str]) -> None:
     assert again == first and again is not first and len(reads) == 1
     again.evidence.clear()
     assert memo.facts("Lumbar MRI", context) == first
+
+
+def test_processes_sharing_a_folder_read_a_text_once_among_them(reads: list[str], tmp_path: Path) -> None:
+    """``serve --processes``: what one forked process read, another recalls, with its own sources."""
+    memo = recall.FactsMemo()
+    memo.share(tmp_path)
+    try:
+        child = multiprocessing.get_context("fork").Process(
+            target=memo.facts, args=("Lumbar MRI", Context(texts=[Text("DocumentReference/a", NOTE)]))
+        )
+        child.start()
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        recalled = memo.facts("Lumbar MRI", Context(texts=[Text("DocumentReference/b", NOTE)]))
+    finally:
+        memo.unshare()
+    assert reads == []  # read in the other process only
+    assert recalled == build_facts("Lumbar MRI", Context(texts=[Text("DocumentReference/b", NOTE)]))
+
+
+def test_another_lexicon_recalls_nothing_shared(reads: list[str], tmp_path: Path) -> None:
+    context = Context(texts=[Text("DocumentReference/1", NOTE)])
+    lexicon = mappings()[LEXICON]
+    other = lexicon.model_copy(update={"topical_forms": [*lexicon.topical_forms, "salve"]})
+    first, second = recall.FactsMemo(), recall.FactsMemo()
+    for memo in (first, second):
+        memo.share(tmp_path)
+    try:
+        first.facts("Lumbar MRI", context)
+        second.facts("Lumbar MRI", context, lexicon=other)
+        second.facts("Lumbar MRI", context)
+    finally:
+        first.unshare()
+        second.unshare()
+    assert reads == ["Lumbar MRI", "Lumbar MRI"]  # the same lexicon's content is recalled, another's is read
+
+
+def test_a_failing_shared_folder_is_a_miss_not_a_failure(
+    reads: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memo = recall.FactsMemo()
+    memo.share(tmp_path)
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    try:
+        assert memo._shared is not None
+        monkeypatch.setattr(memo._shared, "get", broken)
+        monkeypatch.setattr(memo._shared, "set", broken)
+        context = Context(texts=[Text("DocumentReference/1", NOTE)])
+        facts = memo.facts("Lumbar MRI", context)
+    finally:
+        memo.unshare()
+    assert reads == ["Lumbar MRI"] and facts == build_facts("Lumbar MRI", context)

@@ -30,6 +30,7 @@ from adapter.service.server import cannot_listen
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from adapter.determination.recall import FACTS
     from adapter.service import logs, metrics, server
     from adapter.service.pipeline import warm_up
 
@@ -46,6 +47,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         stack.callback(sock.close)
         if processes > 1:  # counted together before the app's metrics are made (forked processes count apart)
             metrics.count_across_processes(stack.enter_context(tempfile.TemporaryDirectory(prefix="imr-metrics-")))
+            # a patient's notes read once among the processes, not once by each
+            FACTS.share(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="imr-facts-"))))
+            stack.callback(FACTS.unshare)
         wiring = wire(settings)
         app = wiring.app()  # the tokens and the JWKS are read here
         warm_up()  # the tables and rules: a broken one is one line here, not a traceback from the app's start

@@ -11,15 +11,27 @@ the lexicon they were read with. A recalled result gets the new request's source
 
 The memo is bounded (least recently used out first) and holds digests and facts (as JSON: pydantic-core reads
 them back into new objects about three times faster than a deep copy makes one), not the texts.
+
+Processes that serve together (``serve --processes``) can share what they read (``FactsMemo.share``): a folder
+that every one of them reads and writes (``diskcache``: SQLite under it, safe across processes and forks), so a
+patient's notes are read once among them rather than once by each. Each process keeps its own memory in front
+of it. What is shared is keyed by the lexicon's content too (processes do not share objects); it is kept for
+the run only, so a newer reader never recalls an older one's facts. A folder that fails (disk full, locked too
+long) is a miss, never a failed request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+import diskcache
 import orjson
 
 from adapter.determination.facts import Context, RequestFacts, build_facts
@@ -28,6 +40,12 @@ from adapter.tables import mappings
 
 #: How many requests' facts are kept (a few kilobytes each).
 MEMO_SIZE = 2048
+#: The most a shared folder holds (about ten thousand requests' facts); the earliest stored leave first.
+SHARED_BYTES = 64 * 2**20
+#: Seconds a process waits for the shared folder's lock before it counts as a miss (it then reads the text).
+SHARED_WAIT = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,19 @@ class FactsMemo:
         self.size = size
         self._read: OrderedDict[bytes, _Read] = OrderedDict()
         self._lock = threading.Lock()
+        self._shared: diskcache.Cache | None = None
+        #: Each lexicon's content digest, by the object's id (the object kept, so the id stays its own).
+        self._lexicons: dict[int, tuple[Lexicon, bytes]] = {}
+
+    def share(self, folder: Path) -> None:
+        """Share what is read with every process that shares ``folder`` (call before forking them)."""
+        self._shared = diskcache.Cache(str(folder), size_limit=SHARED_BYTES, timeout=SHARED_WAIT)
+
+    def unshare(self) -> None:
+        """Read and remember in this process only (the shared folder closed; its files are the caller's)."""
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
 
     def facts(
         self,
@@ -79,27 +110,67 @@ class FactsMemo:
         lexicon = lexicon or mappings()[LEXICON]
         key = _digest(request, context, (quantity, frequency, weeks), codes)
         sources = tuple(source for source, _ in context.texts)
-        with self._lock:
-            known = self._read.get(key)
-            if known is not None and known.lexicon is lexicon:
-                self._read.move_to_end(key)
-        if known is not None and known.lexicon is lexicon:
+        known = self._recalled(key, lexicon)
+        if known is not None:
             return _resourced(known, sources)
         facts = build_facts(request, context, codes=codes, quantity=quantity, frequency=frequency, weeks=weeks,
                             lexicon=lexicon)  # fmt: skip
         kept = facts.model_dump_json()
         # each finding's source can be told apart, so it can be moved; and the facts read back as they are
         if len(set(sources)) == len(sources) and RequestFacts.model_validate_json(kept) == facts:
-            with self._lock:
-                self._read[key] = _Read(lexicon, kept, sources)
-                while len(self._read) > self.size:
-                    self._read.popitem(last=False)
+            read = _Read(lexicon, kept, sources)
+            self._remember(key, read)
+            if self._shared is not None:
+                self._sharing(lambda shared: shared.set(self._shared_key(key, lexicon), orjson.dumps([kept, sources])))
         return facts
 
+    def _recalled(self, key: bytes, lexicon: Lexicon) -> _Read | None:
+        """What this process, or else another sharing the folder, read under ``key`` with ``lexicon``."""
+        with self._lock:
+            known = self._read.get(key)
+            if known is not None and known.lexicon is lexicon:
+                self._read.move_to_end(key)
+                return known
+        if self._shared is None:
+            return None
+        raw = self._sharing(lambda shared: shared.get(self._shared_key(key, lexicon)))
+        if not isinstance(raw, bytes):
+            return None
+        kept, sources = orjson.loads(raw)
+        read = _Read(lexicon, kept, tuple(sources))
+        self._remember(key, read)
+        return read
+
+    def _remember(self, key: bytes, read: _Read) -> None:
+        with self._lock:
+            self._read[key] = read
+            while len(self._read) > self.size:
+                self._read.popitem(last=False)
+
+    def _shared_key(self, key: bytes, lexicon: Lexicon) -> bytes:
+        """``key`` and the lexicon's content: the same key in every process that loaded the same tables."""
+        with self._lock:
+            if (known := self._lexicons.get(id(lexicon))) is None or known[0] is not lexicon:
+                digest = hashlib.blake2b(lexicon.model_dump_json().encode(), digest_size=16).digest()
+                known = self._lexicons[id(lexicon)] = (lexicon, digest)
+        return key + known[1]
+
+    def _sharing(self, use: Callable[[diskcache.Cache], object]) -> object:
+        """``use(the shared folder)``; None when it fails (the memo is a saving, never a reason to fail)."""
+        shared = self._shared
+        if shared is None:
+            return None
+        try:
+            return use(shared)
+        except (diskcache.Timeout, sqlite3.Error, OSError) as exc:
+            log.warning("the shared memo of facts failed: %s", exc)
+            return None
+
     def forget(self) -> None:
-        """Drop everything kept (a measurement of the cold path starts from here)."""
+        """Drop everything kept, shared too (a measurement of the cold path starts from here)."""
         with self._lock:
             self._read.clear()
+        self._sharing(lambda shared: shared.clear())
 
 
 def _resourced(known: _Read, sources: tuple[str, ...]) -> RequestFacts:
