@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapter.config import Settings
 from adapter.errors import (
@@ -96,6 +98,76 @@ def error_response(exc: Exception) -> Response:
     return outcome_response(500, AdapterError(f"internal error ({type(exc).__name__})"))
 
 
+class Observe:
+    """The middleware that audits, counts and logs every exchange, and renders whatever a route raised as an
+    OperationOutcome (never a stack trace). A plain ASGI middleware: the response passes through as the app sends
+    it. An exchange the route did not audit itself is audited before its answer leaves; when that audit cannot be
+    written, the answer is a 503 instead (no audit, no answer)."""
+
+    def __init__(self, app: ASGIApp, ctx: ServiceContext) -> None:
+        self.app, self.ctx = app, ctx
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state = scope.setdefault("state", {})  # the dict behind the routes' ``request.state``
+        answering = replaced = False  # replaced: the app's answer refused for want of an audit, its body dropped
+
+        async def audited(message: Message) -> None:
+            nonlocal answering, replaced
+            if message["type"] == "http.response.start":
+                answering = True
+                refused = await self._audit(scope, state, message["status"])
+                self._observed(scope, state, refused.status_code if refused else message["status"], started)
+                if refused is not None:
+                    replaced = True
+                    await refused(scope, receive, send)
+                    return
+            elif replaced:
+                return
+            await send(message)
+
+        with tracing.tracer.start_as_current_span(f"{scope['method']} request"):
+            try:
+                await self.app(scope, receive, audited)
+            except Exception as exc:
+                if answering:  # too late for another answer: the server closes the connection
+                    raise
+                await error_response(exc)(scope, receive, audited)  # an OperationOutcome, never a stack trace
+
+    async def _audit(self, scope: Scope, state: dict[str, Any], status: int) -> Response | None:
+        """Audit the exchange unless the route did (in the transaction of the answer it made) or it is not
+        audited; the 503 to send instead when the audit cannot be written."""
+        if scope["path"] in _UNAUDITED or state.get("quiet") or state.get("audited"):
+            return None
+        action = f"{scope['method']} {_route(scope)}"
+        try:
+            await anyio.to_thread.run_sync(
+                self.ctx.store.audit, state.get("principal", "anonymous"), action, state.get("target"), str(status)
+            )
+        except StateError as exc:
+            return error_response(exc)
+        return None
+
+    def _observed(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        route = _route(scope)
+        self.ctx.metrics.observe(route, scope["method"], status, seconds)
+        log.info(
+            "request",
+            extra={"method": scope["method"], "route": route, "status": status, "ms": round(seconds * 1000, 1),
+                   "who": state.get("principal", "anonymous")},
+        )  # fmt: skip
+
+
+def _route(scope: Scope) -> str:
+    """The route's path template (``/fhir/ClaimResponse/{rid}``), never the path itself (no ids in metrics)."""
+    path = scope["path"]
+    return getattr(scope.get("route"), "path", None) or (path if path in _UNAUDITED else "unknown")
+
+
 def create_app(
     settings: Settings, store: Store, forwarder: Forwarder | None = None, policy: Policy | None = None
 ) -> FastAPI:
@@ -144,34 +216,5 @@ def create_app(
                    questionnaires.router):  # fmt: skip
         app.include_router(router)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Audit, count and log every exchange; no error leaves as anything but an OperationOutcome."""
-        started = time.perf_counter()
-        with tracing.tracer.start_as_current_span(f"{request.method} request"):
-            try:
-                response = await call_next(request)
-            except Exception as exc:  # noqa: BLE001 - rendered as an OperationOutcome, never a stack trace
-                response = error_response(exc)
-        known = request.url.path if request.url.path in _UNAUDITED else "unknown"  # /docs: no route in scope
-        route = getattr(request.scope.get("route"), "path", None) or known
-        who = getattr(request.state, "principal", "anonymous")
-        audited = getattr(request.state, "audited", False)  # by the route, in the transaction of the answer it made
-        if request.url.path not in _UNAUDITED and not getattr(request.state, "quiet", False) and not audited:
-            action = f"{request.method} {route}"
-            try:
-                await anyio.to_thread.run_sync(
-                    store.audit, who, action, getattr(request.state, "target", None), str(response.status_code)
-                )
-            except StateError as exc:  # no audit, no answer: the exchange is refused as unavailable
-                response = error_response(exc)
-        seconds = time.perf_counter() - started
-        ctx.metrics.observe(route, request.method, response.status_code, seconds)
-        log.info(
-            "request",
-            extra={"method": request.method, "route": route, "status": response.status_code,
-                   "ms": round(seconds * 1000, 1), "who": who},
-        )  # fmt: skip
-        return response
-
+    app.add_middleware(Observe, ctx=ctx)
     return app
