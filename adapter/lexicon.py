@@ -53,7 +53,11 @@ class Assertion(_Entry):
     #: Verbs that make another person the informant ("her husband reports that she ..."), not the experiencer.
     informing: list[str] = Field(default_factory=list)
     other_injury: list[Cue]
+    #: Words that end a clause, and with it every modifier's scope.
     terminate: list[str]
+    #: Words that tie a phrase to a treatment, a time or a reason: they end a modifier's scope until the next
+    #: item of a list ("no numbness after sitting, weakness, or incontinence").
+    attach: list[str] = Field(default_factory=list)
     #: Phrases that hold a cue word but are no cue ("not only", "no change in"): they mask the cue inside.
     pseudo: list[str] = Field(default_factory=list)
     #: medspacy default cues left out (their literal), with the reason beside each in the lexicon.

@@ -148,6 +148,8 @@ class _Pipeline:
     informant: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
+    #: The terminating words that only tie a phrase to something (lowercase): a list goes on past what they tie.
+    attach: frozenset[str]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -202,11 +204,13 @@ _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
 _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
 
 
-def _untrue(word: str) -> tuple[str, str, str, list[dict[str, Any]]]:
-    """A negation said to be untrue ("it is untrue that she is not taking opioids"): a pseudo-cue, its first word
-    plain (checked in C at every token, where a list of words is checked through Python)."""
+def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A negation said to be untrue ("it is untrue that she is not taking opioids", "it is not true that she has
+    had no therapy"): a pseudo-cue over both negations, its first word plain (checked in C at every token, where
+    a list of words is checked through Python)."""
     rest: list[dict[str, Any]] = [{"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "never", "no"]}}]
-    return f"{word} that ... not", "PSEUDO", "PSEUDO", [{"LOWER": word}, {"LOWER": "that"}, *rest]
+    said = [{"LOWER": word} for word in words.split()]
+    return f"{words} that ... not", "PSEUDO", "PSEUDO", [*said, {"LOWER": "that"}, *rest]
 
 
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
@@ -216,7 +220,7 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
-    *(_untrue(word) for word in ("untrue", "false", "incorrect", "wrong")),
+    *(_untrue(words) for words in ("untrue", "false", "incorrect", "wrong", "not true", "not the case")),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -300,7 +304,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     own = _plain(
         [ConTextRule(form, category, direction=c.direction.upper())
          for category, group in groups for c in group for form in _with_auxiliaries(c.phrase, listed)]
-        + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
+        + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in [*cues.terminate, *cues.attach]]
         + [ConTextRule(form, "PSEUDO", direction="PSEUDO")
            for phrase in cues.pseudo for form in _with_auxiliaries(phrase, listed)]
         + [ConTextRule(literal, category, direction=direction, pattern=pattern)
@@ -325,6 +329,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         re.compile(rf"^{someone}", re.I),
         re.compile(rf"^{someone}(?:,[^,]{{1,40}},)?\s+(?:{informing})\b", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
+        frozenset(word.lower() for word in cues.attach),
     )
 
 
@@ -407,6 +412,38 @@ def _cuts(marks: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
 #: 4/5"): no cue reaches across that comma.
 _CONCESSION = re.compile(r"\s*(?:although|though|even though|while|whereas|except for|apart from|aside from|other than|"
                          r"despite|in spite of)\b[^,;:.]{1,120},", re.I)  # fmt: skip
+
+
+#: Where a list goes on to its next item.
+_NEXT_ITEM = frozenset({",", "or", "nor"})
+
+
+def _list_negated(doc: Any, attach: Collection[str]) -> list[tuple[int, int]]:
+    """The token ranges a negation reaches again past a word that tied one item of its list to something ("no pain
+    radiating to the legs, numbness after sitting, or incontinence": the scope of "no" ends at "after", and
+    resumes at the next item). Only a list that offers alternatives ("or", "nor") is so read: a negation is
+    distributed over a disjunction, while ", and ..." may begin a statement of its own. A range ends at the next
+    cue that is not such a word, or at the end of the sentence."""
+    cues = doc._.context_graph.modifiers
+    ties = sorted(m.modifier_span for m in cues if m.direction == "TERMINATE" and str(m.rule.literal).lower() in attach)
+    if not ties:
+        return []
+    others = sorted(m.modifier_span[0] for m in cues if m.modifier_span not in ties)
+    out = []
+    for cue in cues:
+        if cue.category != NEGATED or cue.direction != "FORWARD" or cue.scope_span[1] not in {s for s, _ in ties}:
+            continue
+        stop = next((start for start in others if start > cue.scope_span[1]), len(doc))
+        if not any(doc[n].lower_ in ("or", "nor") for n in range(cue.scope_span[1], stop)):
+            continue
+        at = cue.scope_span[1]
+        while at < stop:  # from each tie to the next item stays tied; from there to the next tie, denied
+            item = next((n + 1 for n in range(at, stop) if doc[n].lower_ in _NEXT_ITEM), stop)
+            tie = next((s for s, _ in ties if item <= s < stop), stop)
+            if item < tie:
+                out.append((item, tie))
+            at = tie + 1 if tie < stop else stop
+    return out
 
 
 def _evidence_after_colon(text: str, doc: Any, cue: tuple[int, int], offset: int, target: int) -> bool:
@@ -527,6 +564,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 labels.append((target, match))
         doc.spans[_GROUP] = spans
         doc = context(doc)
+        listed = _list_negated(doc, pipeline.attach)
         concession = _CONCESSION.match(text, offset, stop)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
@@ -561,6 +599,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
+            if any(first <= span.start and span.end <= last for first, last in listed):
+                modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
             if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
                 target.polarity == "absent" and _DOUBLE_INSIDE.search(phrase)
             ):
@@ -676,7 +716,7 @@ def finding(
                 present.append(m)
             elif NEGATED not in m.modifiers:  # an absence phrase carries its own negation
                 absent.append(m)
-        elif m.modifiers & {NEGATED, DENIED_INSIDE}:
+        elif m.modifiers & {NEGATED, DENIED_INSIDE, DENIED_JUST_BEFORE}:  # "no history of cancer", "not unable to walk"
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers:
             present.append(m)
