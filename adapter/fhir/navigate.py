@@ -71,11 +71,12 @@ def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
         for key, item in value.items():
             if key == "reference" and isinstance(item, str) and not item.startswith("#"):
                 yield path, item
-            else:
+            elif isinstance(item, dict | list):  # a string, number or boolean holds no reference
                 yield from references(item, f"{path}.{key}")
     elif isinstance(value, list):
         for n, item in enumerate(value):
-            yield from references(item, f"{path}[{n}]")
+            if isinstance(item, dict | list):
+                yield from references(item, f"{path}[{n}]")
 
 
 def closure(pool: list[JSON], start: list[JSON]) -> list[JSON]:

@@ -198,9 +198,10 @@ def record(
 def answered_before(store: Store, key: str, also: Sequence[str]) -> JSON | None:
     """The answer already recorded for ``key`` (the same content sent again), else None; other content reusing
     one of the business keys ``also`` is a ``RequestConflictError``."""
-    existing = store.processed(key)
+    claimed = store.processed_of([key, *also])  # one read: a new request finds none of its keys
+    existing = claimed.get(key)
     found = store.claim_response(existing) if existing is not None else None
-    if found is None and any(store.processed(k) is not None for k in also):
+    if found is None and any(claimed.get(k) is not None for k in also):
         raise RequestConflictError()
     return found
 

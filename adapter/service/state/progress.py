@@ -5,6 +5,7 @@ the cursors it polls from, and the leases that let one replica run a job at a ti
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, select, update
 
@@ -28,8 +29,14 @@ class Progress(Database):
 
     def processed(self, key: str) -> str | None:
         """The ClaimResponse recorded under an idempotency key (None: none, or the key is not claimed)."""
+        return self.processed_of([key]).get(key)
+
+    def processed_of(self, keys: Sequence[str]) -> dict[str, str | None]:
+        """Of ``keys``, those claimed, each with the ClaimResponse recorded under it (None: marked with none)."""
         with self.reading() as db:
-            return db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == key)).scalar()
+            rows = db.execute(select(processed.c.item_key, processed.c.claim_response_id)
+                              .where(processed.c.item_key.in_(keys)))  # fmt: skip
+            return {key: rid for key, rid in rows}
 
     def claimed(self, key: str) -> bool:
         """Whether an idempotency key is done: recorded with its answer, or marked with a dead letter."""

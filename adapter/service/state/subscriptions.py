@@ -8,7 +8,8 @@ import time
 from collections.abc import Sequence
 
 import orjson
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from adapter.service.schema import (
     notifications,
@@ -25,24 +26,28 @@ CONFIGURED = "configured"
 
 def add_senders(db: Connection, rid: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Which sending systems an answer belongs to, and which clients sent for them (new pairs only)."""
-    for org in sorted({org for org, _ in pairs}):
-        known = (response_orgs.c.claim_response_id == rid, response_orgs.c.org == org)
-        if db.execute(select(response_orgs.c.org).where(*known)).first() is None:
-            db.execute(insert(response_orgs).values(claim_response_id=rid, org=org))
-    for org, client in sorted(set(pairs)):
-        sent = select(senders.c.org).where(senders.c.org == org, senders.c.client == client)
-        if db.execute(sent).first() is None:
-            db.execute(insert(senders).values(org=org, client=client))
+    if not pairs:
+        return
+    insert_new = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+    orgs = sorted({org for org, _ in pairs})
+    db.execute(insert_new(response_orgs).on_conflict_do_nothing(), [{"claim_response_id": rid, "org": o} for o in orgs])
+    db.execute(insert_new(senders).on_conflict_do_nothing(), [{"org": o, "client": c} for o, c in sorted(set(pairs))])
+
+
+#: The active subscriptions of the sending systems an answer (``rid``) belongs to, locked for their event count
+#: (one statement object: made anew per answer, it cost more than running it).
+_ORGS = select(response_orgs.c.org).where(response_orgs.c.claim_response_id == bindparam("rid"))
+_SUBSCRIBED = (
+    select(subscriptions.c.id, subscriptions.c.events)
+    .where(subscriptions.c.org.in_(_ORGS), subscriptions.c.status == "active")
+    .with_for_update()
+)
 
 
 def notify(db: Connection, response: JSON) -> None:
     """An event for every active subscription of the answer's sending systems: this version, numbered in
     each subscription's own order (written with the version, so none is lost or made twice)."""
-    orgs = select(response_orgs.c.org).where(response_orgs.c.claim_response_id == response["id"])
-    wanted = select(subscriptions.c.id, subscriptions.c.events).where(
-        subscriptions.c.org.in_(orgs), subscriptions.c.status == "active"
-    )
-    for sid, events in db.execute(wanted.with_for_update()).all():
+    for sid, events in db.execute(_SUBSCRIBED, {"rid": response["id"]}).all():
         db.execute(update(subscriptions).where(subscriptions.c.id == sid).values(events=events + 1))
         version = int(response["meta"]["versionId"])
         db.execute(insert(notifications).values(
