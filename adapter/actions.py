@@ -31,7 +31,8 @@ class ReviewAction(StrEnum):
 
     @property
     def adverse(self) -> bool:
-        """Not certified or modified: in California only a physician may decide these (Labor Code 4610)."""
+        """Not certified or modified: where the jurisdiction says so, only a physician may decide these
+        (California: Labor Code 4610)."""
         return self in (ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
 
     @property

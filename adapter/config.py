@@ -327,8 +327,9 @@ class DeterminationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     #: "pend": an adverse recommendation (A3 not certified, A6 modified) goes out as A4 pended for a physician
-    #: reviewer, as California Labor Code 4610 requires (only a licensed physician may deny or modify a request
-    #: for medical necessity); "decide": adverse recommendations go out as they are, where that is lawful.
+    #: reviewer, in the words of the jurisdiction's table (``review.jurisdiction``), as its law requires (in
+    #: California, Labor Code 4610: only a licensed physician may deny or modify a request for medical
+    #: necessity); "decide": adverse recommendations go out as they are, where that is lawful.
     adverse: Literal["pend", "decide"] = "pend"
 
 

@@ -20,10 +20,11 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from string import Formatter
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from adapter.config import DEFAULT_JURISDICTION, jurisdiction_path
 from adapter.tables import DEFAULT_MAPPINGS, TableFile, load_table, mappings
@@ -108,12 +109,24 @@ class Holiday(_Table):
 
 
 class Wording(_Table):
-    """What the review page and the demo say of the jurisdiction's rules."""
+    """What the jurisdiction's rules are said in: to the provider (a pended item's rationale) and on the review
+    page and the demo."""
 
     #: Who may decide an adverse recommendation, and under which law.
     who_decides: str
     #: Where the due dates come from and which days they skip.
     due_dates: str
+    #: What opens the rationale of an adverse recommendation pended for a physician (``{label}``: the
+    #: recommendation, "not certified" or "modified").
+    pended: str
+
+    @field_validator("pended")
+    @classmethod
+    def _labelled(cls, value: str) -> str:
+        fields = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
+        if fields != {"label"}:
+            raise ValueError("the pended words name the recommendation as {label}, and nothing else in braces")
+        return value
 
 
 class DeadlineTable(_Table):

@@ -16,6 +16,7 @@ import pytest
 from adapter import MappingTableError, parse_letter
 from adapter.cli import main
 from adapter.determination import (
+    AdversePolicy,
     Context,
     Text,
     build_facts,
@@ -147,7 +148,7 @@ class TestFHIR:
                    "occurrenceTiming": {"repeat": {"frequency": 5, "period": 1, "periodUnit": "wk",
                                                    "boundsDuration": {"value": 2, "unit": "wk"}}}}  # fmt: skip
         (found,) = requested_services(request)
-        answer = determine(found.facts, RULES, adverse="decide")
+        answer = determine(found.facts, RULES, adverse=AdversePolicy("decide"))
         assert answer.action == "A6"
         response = claim_response([(found, answer)])
         assert response["addItem"][0]["quantity"] == {"value": 6.0}
@@ -273,7 +274,7 @@ def test_a_pended_item_names_what_its_records_lack() -> None:
     asked = [n.criterion for n in determine(mri, RULES).documentation]
     assert "neurologic-deficit" in asked and "red-flags" not in asked  # red flags are stated absent
     decided = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
-    assert determine(decided, RULES, adverse="decide").documentation == []
+    assert determine(decided, RULES, adverse=AdversePolicy("decide")).documentation == []
 
 
 def test_the_documentation_table_is_checked_at_load(mappings_copy: Path) -> None:

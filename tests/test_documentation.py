@@ -14,6 +14,7 @@ from adapter import MappingTableError
 from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import AdversePolicy, Context, Determination, RequestFacts, Text, build_facts, determine
 from adapter.determination.documentation import DOCUMENTATION, MOST, lacking, unmet
+from adapter.determination.engine import PEND
 from adapter.tables import mappings
 from tests.conftest import replace_once
 
@@ -52,7 +53,7 @@ def test_transportation_asks_whether_the_patient_can_travel() -> None:
 NO_BETTER = "Twelve sessions of physical therapy for the low back so far. Therapy has not helped; no improvement."
 
 
-def _answer(request: str, note: str, *, adverse: AdversePolicy = "pend") -> Determination:
+def _answer(request: str, note: str, *, adverse: AdversePolicy = PEND) -> Determination:
     return determine(build_facts(request, Context(texts=[Text("note", note)])), RULES, adverse=adverse)
 
 
@@ -69,7 +70,9 @@ def test_more_therapy_that_has_not_helped_names_functional_improvement_for_the_p
 def test_an_adverse_recommendation_decided_where_lawful_asks_for_nothing() -> None:
     """Under adverse = "decide" an A3 is final: a decided item names no criterion."""
     note = NO_BETTER
-    answer = _answer("Additional physical therapy 2 times a week for 4 weeks for the low back", note, adverse="decide")
+    answer = _answer(
+        "Additional physical therapy 2 times a week for 4 weeks for the low back", note, adverse=AdversePolicy("decide")
+    )
     assert (answer.action, answer.documentation) == ("A3", [])
 
 
@@ -184,7 +187,7 @@ def test_a_course_requested_with_no_quantity_names_the_request_specified_in_full
     assert (answer.recommendation, answer.action, answer.rules) == ("A3", "A4", [NO_QUANTITY])
     assert [need.criterion for need in answer.documentation] == ["request-specified"]
     assert answer.documentation[0].loinc == ["52070-0"]
-    decided = _answer("Acupuncture, unspecified quantity", "Chronic low back pain.", adverse="decide")
+    decided = _answer("Acupuncture, unspecified quantity", "Chronic low back pain.", adverse=AdversePolicy("decide"))
     assert (decided.action, decided.documentation) == ("A3", [])
 
 

@@ -10,6 +10,7 @@ import pytest
 from adapter import MappingTableError
 from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import (
+    AdversePolicy,
     Finding,
     RequestFacts,
     determine,
@@ -548,16 +549,23 @@ class TestEngine:
         answer = determine(request, RULES)
         assert (answer.recommendation, answer.certified_quantity, answer.action) == ("A6", 6.0, "A4")
         assert "6 visits (3 a week for 2 weeks) are supported" in answer.rationale
-        assert "Labor Code 4610" in answer.rationale and "physician" in answer.rationale
-        decided = determine(request, RULES, adverse="decide")
-        assert (decided.recommendation, decided.action) == ("A6", "A6") and "4610" not in decided.rationale
+        assert answer.rationale.startswith("Recommended modified; only a physician reviewer may deny or modify")
+        decided = determine(request, RULES, adverse=AdversePolicy("decide"))
+        assert (decided.recommendation, decided.action) == ("A6", "A6") and "physician" not in decided.rationale
+
+    def test_a_pended_rationale_opens_with_the_jurisdiction_s_words(self) -> None:
+        words = AdversePolicy(pended="Sent to a Sagebrush physician ({label}, Rev. Stat. 2).")
+        answer = determine(facts("passive-modality"), RULES, adverse=words)
+        assert answer.action == "A4" and answer.rationale.startswith("Sent to a Sagebrush physician (not certified, ")
+        decided = determine(facts("passive-modality"), RULES, adverse=AdversePolicy("decide"))
+        assert words.reasons(answer.rationale) == decided.rationale  # the recommendation's own reasons
 
     def test_a_denial_always_cites_and_is_never_sent_by_default(self) -> None:
         answer = determine(facts("passive-modality"), RULES)
         assert (answer.recommendation, answer.action) == ("A3", "A4")
         assert answer.citations[0].guideline.startswith("MTUS ACOEM") and answer.citations[0].section
         assert "(MTUS ACOEM Low Back Complaints 2004" in answer.rationale
-        assert determine(facts("passive-modality"), RULES, adverse="decide").action == "A3"
+        assert determine(facts("passive-modality"), RULES, adverse=AdversePolicy("decide")).action == "A3"
 
     def test_a_rule_that_supports_nothing_more_outweighs_a_partial_one(self) -> None:
         capped = facts("physical-therapy", prior_sessions=30, requested_count=12, weeks_since_injury=40.0,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from adapter.actions import ReviewAction
 from adapter.fhir.pas import review_action
 from adapter.review.cases import CaseContext, CaseItem
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service.workstation import Fact, documents, duplicates, earlier, readable, suggested_rationale
 
 EHR, READER = "ehr-token", "reader-token"
@@ -45,7 +46,7 @@ def test_the_rationale_offered_is_the_guideline_s_not_the_pending_words() -> Non
         {"type": {"text": "rationale"}, "valueString": "Recommended not certified; under California Labor Code 4610 "
          "only a physician reviewer may deny or modify a request, so it is pended for one. Imaging needs red flags."},
         {"type": {"text": "citation"}, "valueString": "MTUS Low Back, Special Studies"}]}  # fmt: skip
-    assert suggested_rationale(task) == "Imaging needs red flags. (MTUS Low Back, Special Studies)"
+    assert suggested_rationale(task, DEFAULT_POLICY) == "Imaging needs red flags. (MTUS Low Back, Special Studies)"
 
 
 def _case(rid: str, received: datetime, *keys: str) -> CaseContext:

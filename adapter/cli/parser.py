@@ -144,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     judge.add_argument(
         "--adverse",
         choices=["pend", "decide"],
-        help="adverse recommendations: pend for a physician (default, Labor Code 4610) or send as they are",
+        help="adverse recommendations: pend for a physician, in the words of the review.jurisdiction setting's table "
+        "(default), or send as they are",
     )
     judge.set_defaults(run=cmd_determine)
 

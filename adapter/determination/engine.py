@@ -1,16 +1,18 @@
 """``determine(facts, rules)``: pure and deterministic.
 
 The engine's **recommendation** (A1 certify, A3 not certified, A6 modified, A4 pended) and the **action**
-sent on the wire are separate. California Labor Code 4610 lets only a licensed physician deny or modify a
-request for medical necessity; so with the default policy (``adverse = "pend"``) an adverse recommendation
-(A3 or A6) goes out as A4 pended, carrying the recommendation, its rules, citations and evidence for a
-physician reviewer, while A1 may go out at once. ``adverse = "decide"`` sends adverse recommendations as
-they are, where that is lawful (a reviewer's own tool, another jurisdiction).
+sent on the wire are separate. Where only a licensed physician may deny or modify a request for medical
+necessity (California: Labor Code 4610), the adverse policy is "pend": an adverse recommendation (A3 or A6)
+goes out as A4 pended, carrying the recommendation, its rules, citations and evidence for a physician reviewer,
+its rationale opened by the jurisdiction's words (``AdversePolicy.pended``, from its table under
+``mappings/jurisdictions/``), while A1 may go out at once. "decide" sends adverse recommendations as they are,
+where that is lawful (a reviewer's own tool, another jurisdiction).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +23,7 @@ from adapter.determination.evidence import Finding
 from adapter.determination.facts import REQUEST_FACTS, RequestFacts
 from adapter.determination.rules import Rule, RuleSet, evaluate, fires, render
 
-AdversePolicy = Literal["pend", "decide"]
+AdverseMode = Literal["pend", "decide"]
 
 
 class Citation(BaseModel):
@@ -57,10 +59,34 @@ class Determination(BaseModel):
 
 
 PENDED_NO_RULE = "No guideline rule decides this request on the facts available; it is pended for a human reviewer."
-PENDED_FOR_PHYSICIAN = (
-    "Recommended {label}; under California Labor Code 4610 only a physician reviewer may deny or modify a "
-    "request, so it is pended for one."
-)
+
+
+@dataclass(frozen=True)
+class AdversePolicy:
+    """What an adverse recommendation (A3, A6) becomes on the wire, as the jurisdiction's review policy says
+    (``adapter.review.policy``): under "pend" an A4 for a physician reviewer, its rationale opened by
+    ``pended`` (``{label}``: the recommendation in words); under "decide" the recommendation as it is."""
+
+    mode: AdverseMode = "pend"
+    #: The jurisdiction's words for an adverse recommendation pended for a physician, naming its law.
+    pended: str = (
+        "Recommended {label}; only a physician reviewer may deny or modify a request, so it is pended for one."
+    )
+
+    def note(self, recommendation: ReviewAction) -> str:
+        """The words that open a pended adverse recommendation's rationale."""
+        return self.pended.format(label=recommendation.label)
+
+    def reasons(self, rationale: str) -> str:
+        """A rationale without the words that pended it (the recommendation's own reasons)."""
+        for action in (ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED):
+            if rationale.startswith(note := self.note(action)):
+                return rationale.removeprefix(note).lstrip()
+        return rationale
+
+
+#: Adverse recommendations pended for a physician, in no jurisdiction's words (the engine's default).
+PEND = AdversePolicy()
 
 
 def _evidence(fired: list[Rule], facts: RequestFacts) -> list[Finding]:
@@ -137,20 +163,20 @@ def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
     )  # fmt: skip
 
 
-def apply_policy(determination: Determination, adverse: AdversePolicy = "pend") -> Determination:
+def apply_policy(determination: Determination, adverse: AdversePolicy = PEND) -> Determination:
     """The action on the wire: under "pend", an adverse recommendation goes to a physician as A4 with what it
     rests on; under "decide" it is final and asks for nothing."""
     if not determination.recommendation.adverse:
         return determination
-    if adverse == "decide":
+    if adverse.mode == "decide":
         return determination.model_copy(update={"documentation": []})
-    note = PENDED_FOR_PHYSICIAN.format(label=determination.recommendation.label)
+    note = adverse.note(determination.recommendation)
     return determination.model_copy(
         update={"action": ReviewAction.PENDED, "rationale": f"{note} {determination.rationale}"}
     )
 
 
-def determine(facts: RequestFacts, rules: RuleSet, *, adverse: AdversePolicy = "pend") -> Determination:
+def determine(facts: RequestFacts, rules: RuleSet, *, adverse: AdversePolicy = PEND) -> Determination:
     """The recommendation for one request and the action sent under the adverse-decision policy."""
     return apply_policy(recommend(facts, rules), adverse)
 
@@ -160,7 +186,7 @@ FOLLOWS_SURGERY = "associated-with-surgery"
 
 
 def determine_all(
-    items: Sequence[RequestFacts], rules: RuleSet, *, adverse: AdversePolicy = "pend"
+    items: Sequence[RequestFacts], rules: RuleSet, *, adverse: AdversePolicy = PEND
 ) -> list[Determination]:
     """The services of one request (a letter's items, a Claim's items) together: each on its own, then the
     services associated with a surgery (assistant, pre-operative clearance, post-operative care) follow

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from adapter.actions import ReviewAction
 from adapter.categories import categorise
-from adapter.determination.engine import PENDED_FOR_PHYSICIAN, PENDED_NO_RULE
+from adapter.determination.engine import PENDED_NO_RULE
 from adapter.fhir.attachments import asked_on, attachment_lines, pended_lines
 from adapter.fhir.extensions import evidence_of
 from adapter.fhir.pas import review_action_code
@@ -32,8 +32,6 @@ from adapter.review.tasks import (
 from adapter.tables import mappings
 from adapter.types import JSON
 
-#: The part of a pended item's rationale that says why it is pended, not why it should be decided so.
-_PENDED = re.compile(re.escape(PENDED_FOR_PHYSICIAN).replace(re.escape("{label}"), ".+?") + r"\s*")
 #: A line that starts a list entry or a numbered point: its line break is kept.
 _LIST_LINE = re.compile(r"[-*\u2022]|\d{1,2}[.)]\s|[A-Z][A-Za-z /]{1,30}:")
 #: Lines shorter than this are deliberate (a heading, a list line, a signature): their breaks are kept.
@@ -140,13 +138,13 @@ def _decisive(response: JSON, sequence: int) -> list[JSON]:
     return evidence_of(item, mappings().tables.fhir.extensions.evidence)
 
 
-def suggested_rationale(task: JSON) -> str:
+def suggested_rationale(task: JSON, policy: Policy) -> str:
     """The rationale a physician starts from: the recommendation's own (why the guideline says so, with its
-    citation), without the words that say it was pended for a physician."""
+    citation), without the words ``policy``'s jurisdiction pended it for a physician with."""
     given = " ".join(str(r) for r in inputs(task, "rationale") if r)
     if not given or given.startswith(PENDED_NO_RULE):
         return ""
-    words = _PENDED.sub("", given, count=1).strip()
+    words = policy.adverse.reasons(given).strip()
     citations = [str(c) for c in inputs(task, "citation") if c and str(c) not in words]
     return " ".join([words, *(f"({c})" for c in citations)]).strip()
 
@@ -182,7 +180,7 @@ def item_view(task: JSON, response: JSON, now: datetime, policy: Policy) -> JSON
         "rules": inputs(task, "rule"),
         "citations": inputs(task, "citation"),
         "rationale": inputs(task, "rationale"),
-        "suggested": suggested_rationale(task),
+        "suggested": suggested_rationale(task, policy),
         "missing": inputs(task, "documentation-missing"),
         "requested_quantity": first_input(task, "requested-quantity"),
         "clock": first_input(task, "clock") or "standard",
