@@ -50,6 +50,9 @@ class Assertion(_Entry):
     #: A drug or treatment stopped: no longer in use.
     discontinued: list[Cue] = Field(default_factory=list)
     other_experiencer: list[Cue]
+    #: Words for the present: they end the scope of a cue of the past or of a stop ("previously on tramadol, now
+    #: on Norco").
+    current: list[Cue] = Field(default_factory=list)
     #: Verbs that make another person the informant ("her husband reports that she ..."), not the experiencer.
     informing: list[str] = Field(default_factory=list)
     other_injury: list[Cue]

@@ -47,6 +47,9 @@ NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
 #: The lexicon's own categories: conditions and goals, the record's silence, drugs stopped; and a plan cue
 #: after its phrase ("an MRI was requested"), which makes care planned but leaves a finding stated.
 CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
+#: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
+#: on tramadol, now on Norco").
+CURRENT = "CURRENT"
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
@@ -299,7 +302,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     dropped = {phrase.lower() for phrase in cues.drop_default}
     groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
               (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
-              (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer))  # fmt: skip
+              (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer), (CURRENT, cues.current))  # fmt: skip
     listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
     own = _plain(
         [ConTextRule(form, category, direction=c.direction.upper())
@@ -316,7 +319,11 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     defaults = _plain(
         [r for r in ConTextRule.from_json(context.DEFAULT_RULES_FILEPATH) if r.literal.lower() not in dropped]
     )
-    context.add([r for r in defaults if _words(r) not in named] + own)
+    rules = [r for r in defaults if _words(r) not in named] + own
+    for rule in rules:  # (medspacy's own "terminating_types" setting reaches only its first rule of a kind)
+        if rule.category in (HISTORICAL, DISCONTINUED):
+            rule.terminated_by.add(CURRENT)
+    context.add(rules)
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
     informing = "|".join(map(re.escape, cues.informing))
