@@ -61,30 +61,43 @@ def _not_an_npi(identifier: JSON) -> str | None:
     return npi_problem(value) if identifier.get("system") == NPI_SYSTEM and isinstance(value, str) else None
 
 
+def _spelled(path: Any) -> str | None:
+    """A location as FHIR spells it (``entry[0].resource.code``) from the steps ``check_tree`` carries: each node
+    its (parent's path, key or index), made into text only for the one node a problem is found at."""
+    steps: list[str | int] = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    spelled = ""
+    for step in reversed(steps):
+        spelled += f"[{step}]" if isinstance(step, int) else f".{step}" if spelled else step
+    return spelled or None
+
+
 def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Depth, node count, string length and characters of a JSON tree, without recursion."""
-    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
     nodes = 0
     while stack:
         node, depth, where = stack.pop()
         nodes += 1
         if nodes > limits.max_nodes:
-            raise InputLimitError(f"more than {limits.max_nodes} JSON values", location=where or None)
+            raise InputLimitError(f"more than {limits.max_nodes} JSON values", location=_spelled(where))
         if depth > limits.max_depth:
-            raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=where or None)
+            raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=_spelled(where))
         if isinstance(node, dict):
             if problem := _not_an_npi(node):
-                raise MappingError(f"not an NPI: {problem}", location=f"{where}.value" if where else "value")
-            stack.extend((value, depth + 1, f"{where}.{key}" if where else str(key)) for key, value in node.items())
+                raise MappingError(f"not an NPI: {problem}", location=_spelled((where, "value")))
+            stack.extend((value, depth + 1, (where, key)) for key, value in node.items())
         elif isinstance(node, list):
-            stack.extend((value, depth + 1, f"{where}[{n}]") for n, value in enumerate(node))
+            stack.extend((value, depth + 1, (where, n)) for n, value in enumerate(node))
         elif node is None:
-            raise MappingError("null is not a FHIR JSON value (leave the element out)", location=where or None)
+            raise MappingError("null is not a FHIR JSON value (leave the element out)", location=_spelled(where))
         elif isinstance(node, str):
             if len(node) > limits.max_text:
-                raise InputLimitError(f"a text longer than {limits.max_text} characters", location=where or None)
+                raise InputLimitError(f"a text longer than {limits.max_text} characters", location=_spelled(where))
             if not node.isprintable() and any(c < " " and c not in _ALLOWED_CONTROLS for c in node):
-                raise MappingError("a string holds a control character (NUL or similar)", location=where or None)
+                raise MappingError("a string holds a control character (NUL or similar)", location=_spelled(where))
 
 
 @lru_cache(maxsize=256)
