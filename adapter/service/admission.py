@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -330,11 +331,32 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def _integer(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # what the service keeps and hashes is 64-bit
+        raise ValueError("an integer beyond 64 bits")
+    return value
+
+
+def _decimal(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("a number beyond what a double holds")
+    return value
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def parse_json(raw: bytes) -> dict[str, Any]:
-    """A FHIR resource from JSON bytes: 400 for what is not JSON, not an object with a resourceType, has a
-    key twice in one object, or nests beyond what the parser allows."""
+    """A FHIR resource from JSON bytes: 400 for what is not JSON (NaN and Infinity included), not an object
+    with a resourceType, has a key twice in one object, holds a number beyond 64 bits, or nests beyond what the
+    parser allows."""
     try:
-        data = json.loads(raw, object_pairs_hook=_no_duplicates)
+        data = json.loads(
+            raw, object_pairs_hook=_no_duplicates, parse_int=_integer, parse_float=_decimal, parse_constant=_not_json
+        )
     except UnicodeDecodeError as exc:
         raise ServiceError(400, "the body is not UTF-8", code="malformed-json", issue_type="structure") from exc
     except RecursionError as exc:
