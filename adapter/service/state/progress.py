@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Executable, select, update
 
 from adapter.service.schema import (
     cursors,
@@ -19,13 +19,18 @@ from adapter.service.state.db import Database, now
 class Progress(Database):
     """The progress of the state store (one part of ``Store``)."""
 
+    _claiming: Executable | None = None
+
     def _claim(self, db: Connection, key: str, claim_response_id: str | None) -> bool:
         """Claim an idempotency key in one atomic statement: False when it was already claimed."""
-        statement = (
-            self._insert(processed).on_conflict_do_nothing(index_elements=["item_key"]).returning(processed.c.item_key)
-        )
+        if self._claiming is None:  # built once: made anew per key, the statement cost more than running it
+            self._claiming = (
+                self._insert(processed)
+                .on_conflict_do_nothing(index_elements=["item_key"])
+                .returning(processed.c.item_key)
+            )
         row = {"item_key": key, "claim_response_id": claim_response_id, "created": now()}
-        return db.execute(statement, row).first() is not None
+        return db.execute(self._claiming, row).first() is not None
 
     def processed(self, key: str) -> str | None:
         """The ClaimResponse recorded under an idempotency key (None: none, or the key is not claimed)."""
