@@ -483,18 +483,12 @@ def test_an_attachment_kept_before_a_crash_is_answered_at_the_next_pass(client: 
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
 
 
-def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,), content: JSON | None = None) -> JSON:
-    """A Claim update that changes no item but carries a progress note (supportingInfo additionalInformation,
-    a DocumentReference in the Bundle; or ``content``) for ``lines``."""
-    update = _update(request)
-    claim = update["entry"][0]["resource"]
-    note = content or {
-        "resourceType": "DocumentReference", "id": f"note-{uuid.uuid4().hex[:8]}", "status": "current",
-        "subject": claim["patient"], "content": [{"attachment": {
-            "contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}],
-    }  # fmt: skip
+def _supported(bundle: JSON, content: JSON, lines: tuple[int, ...]) -> JSON:
+    """``bundle`` (a PAS request or update) with ``content`` in it, named by its Claim's supportingInfo
+    (additionalInformation) and by the ``lines`` items' informationSequence."""
+    claim = bundle["entry"][0]["resource"]
     url = f"urn:uuid:{uuid.uuid4()}"
-    update["entry"].append({"fullUrl": url, "resource": note})
+    bundle["entry"].append({"fullUrl": url, "resource": content})
     info = copy.deepcopy(claim["supportingInfo"][0])  # what the request sent, its report type
     info["sequence"] = max(i["sequence"] for i in claim["supportingInfo"]) + 1
     info["valueReference"] = {"reference": url}
@@ -502,7 +496,25 @@ def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,), conten
     for item in claim["item"]:
         if item["sequence"] in lines:
             item.setdefault("informationSequence", []).append(info["sequence"])
-    return update
+    return bundle
+
+
+def _dtr_bundle(answers: JSON) -> JSON:
+    """DTR's QuestionnaireResponse Bundle (DTR-QRBundle): a collection whose first entry is the answers."""
+    return {"resourceType": "Bundle", "type": "collection",
+            "entry": [{"fullUrl": f"urn:uuid:{uuid.uuid4()}", "resource": answers}]}  # fmt: skip
+
+
+def _carrying(request: JSON, text: str, *, lines: tuple[int, ...] = (1,), content: JSON | None = None) -> JSON:
+    """A Claim update that changes no item but carries a progress note (supportingInfo additionalInformation,
+    a DocumentReference in the Bundle; or ``content``) for ``lines``."""
+    update = _update(request)
+    note = content or {
+        "resourceType": "DocumentReference", "id": f"note-{uuid.uuid4().hex[:8]}", "status": "current",
+        "subject": update["entry"][0]["resource"]["patient"], "content": [{"attachment": {
+            "contentType": "text/plain", "data": base64.b64encode(text.encode()).decode()}}],
+    }  # fmt: skip
+    return _supported(update, note, lines)
 
 
 def test_a_claim_update_carrying_an_attachment_decides_its_line_again(client: TestClient) -> None:
@@ -518,12 +530,15 @@ def test_a_claim_update_carrying_an_attachment_decides_its_line_again(client: Te
     assert _items(after)[2] == _items(response)[2]
 
 
-def test_a_claim_update_carrying_a_questionnaire_response_decides_its_line_again(client: TestClient) -> None:
+@pytest.mark.parametrize("wrapped", [False, True], ids=["questionnaire-response", "dtr-bundle"])
+def test_a_claim_update_carrying_a_questionnaire_response_decides_its_line_again(
+    client: TestClient, wrapped: bool
+) -> None:
     request = _request()
     response = _submit(client, request)["entry"][0]["resource"]
     answers = answered("functional-improvement", {"functional_improvement": True})
-    sent = client.post("/fhir/Claim/$submit", content=json.dumps(_carrying(request, "", content=answers)),
-                       headers=auth(EHR))  # fmt: skip
+    carried = _carrying(request, "", content=_dtr_bundle(answers) if wrapped else answers)
+    sent = client.post("/fhir/Claim/$submit", content=json.dumps(carried), headers=auth(EHR))
     assert sent.status_code == 200, sent.text
     after = sent.json()["entry"][0]["resource"]
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
@@ -532,6 +547,53 @@ def test_a_claim_update_carrying_a_questionnaire_response_decides_its_line_again
     refused = client.post("/fhir/Claim/$submit", content=json.dumps(_carrying(request, "", content=broken)),
                           headers=auth(EHR))  # fmt: skip
     assert refused.status_code == 422 and "questionnaire-answer-invalid" in refused.text
+
+
+def _recommended(item: JSON) -> str | None:
+    found = [e["valueCodeableConcept"]["coding"][0]["code"] for e in item["extension"] if "valueCodeableConcept" in e]
+    return found[0] if found else None
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["questionnaire-response", "dtr-bundle"])
+def test_dtr_answers_sent_with_the_first_claim_are_facts_for_the_line_that_names_them(
+    client: TestClient, wrapped: bool
+) -> None:
+    """DTR's answers handed to PAS in the first Claim (supportingInfo additionalInformation naming the
+    QuestionnaireResponse, or DTR's QuestionnaireResponse Bundle; the item naming it in informationSequence) are
+    read as an attachment's are: improvement answered yes certifies that line, quoted; the other line still asks.
+    Named by the other line only, they are not this line's; answers that are not the questionnaire's are refused."""
+    note = "Walking and sitting tolerance increased; she returned to modified work."
+    answers = answered("functional-improvement", {"functional_improvement": True}, note)
+    request = _supported(_request(), _dtr_bundle(answers) if wrapped else answers, (1,))
+    response = _submit(client, request)["entry"][0]["resource"]
+    items = _items(response)
+    assert review_action_code(items[1]["adjudication"]) == "A1"
+    evidence = json.dumps(items[1]["extension"])
+    assert note in evidence and "#functional_improvement" in evidence
+    assert review_action_code(items[2]["adjudication"]) == "A4" and set(asked_lines(response)) == {2}
+    elsewhere = _submit(client, _supported(_request(), copy.deepcopy(answers), (2,)))["entry"][0]["resource"]
+    assert review_action_code(_items(elsewhere)[1]["adjudication"]) == "A4" and set(asked_lines(elsewhere)) == {1, 2}
+    broken = _supported(_request(), answered("functional-improvement", {"no_such_question": True}), (1,))
+    refused = client.post("/fhir/Claim/$submit", content=json.dumps(broken), headers=auth(EHR))
+    assert refused.status_code == 422 and "questionnaire-answer-invalid" in refused.text
+
+
+def test_answers_sent_with_the_first_claim_count_at_every_later_decision_of_their_line(
+    client: TestClient,
+) -> None:
+    """The first Claim's answers are kept with the request: its line decided again on an attachment still reads
+    them (no improvement answered: still the physician's, the answer quoted)."""
+    answers = answered("functional-improvement", {"functional_improvement": False})
+    request = _supported(_request(), answers, (1,))
+    response = _submit(client, request)["entry"][0]["resource"]
+    assert (review_action_code(_items(response)[1]["adjudication"]), _recommended(_items(response)[1])) == ("A4", "A3")
+    body = _attachment(f"{response['id']}-1", _member(request), "Progress note. Low back pain, 5/10 today.")
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR)).status_code == 200
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2" and _recommended(_items(after)[1]) == "A3"
+    task = next(t for t in _tasks(client, response) if t["status"] == "requested" and sequence_of(t) == 1)
+    quotes = [i["valueString"] for i in task["input"] if i["type"].get("text") == "evidence"]
+    assert any("objective functional improvement" in q and "No." in q for q in quotes), quotes
 
 
 def test_the_review_page_says_which_items_wait_for_documentation_asked_and_not_received(client: TestClient) -> None:

@@ -33,8 +33,8 @@ from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import PAS, review_action_code, review_number
-from adapter.fhir.questionnaires import stated_facts
+from adapter.fhir.pas import PAS, review_action_code, review_number, support_items
+from adapter.fhir.questionnaires import answers_in, stated_facts
 from adapter.letters.pdf import pdf_text
 from adapter.tables import mappings
 from adapter.types import JSON
@@ -293,7 +293,8 @@ def with_carried(bundle: JSON, brought: Sequence[Attachment], waiting: set[int])
     """A copy of a PAS Claim update Bundle in which the attachments it carries (``carried_attachments``) are notes
     of the requests of their lines (none named: every line ``waiting``), out of the shared context."""
     contents = {id(a.content) for a in brought}
-    entries = [e for e in bundle.get("entry", []) if id(e.get("resource")) not in contents]
+    entries = [e for e in bundle.get("entry", []) if id(answers_in(e.get("resource")) or e.get("resource"))
+               not in contents]  # fmt: skip
     tagged = [{"fullUrl": f"{mappings().tables.fhir.systems.carried_attachment}:{n}",
                "resource": {**a.content, "meta": {"tag": line_tags(a.lines or sorted(waiting))}}}
               for n, a in enumerate(brought)]  # fmt: skip
@@ -303,11 +304,13 @@ def with_carried(bundle: JSON, brought: Sequence[Attachment], waiting: set[int])
 def carried_attachments(bundle: JSON, claim: JSON, earlier: JSON) -> list[Attachment]:
     """The attachments a PAS Claim update carries: its ``additionalInformation`` supportingInfo that the earlier
     Claim did not have, whose value is a DocumentReference or QuestionnaireResponse in the Bundle or an inline
-    Attachment; each for the items that name its sequence (``informationSequence``), or none named (every
-    pended item) when no item does. The contents are the Bundle's own resources (not copies)."""
+    Attachment (a DTR QuestionnaireResponse Bundle: its QuestionnaireResponse, ``answers_in``); each for the items
+    that name it (``pas.support_items``), or none named (every pended item) when no item does. The contents are
+    the Bundle's own resources (not copies)."""
     temp = mappings()[PAS].code_systems.temp_codes
     before = [orjson.dumps(_value(i)) for i in earlier.get("supportingInfo", []) if isinstance(i, dict)]
     index = Index.of_bundle(bundle)
+    named = support_items(claim)
     found = []
     for info in claim.get("supportingInfo", []):
         category = (info.get("category") or {}).get("coding", []) if isinstance(info, dict) else []
@@ -320,13 +323,14 @@ def carried_attachments(bundle: JSON, claim: JSON, earlier: JSON) -> list[Attach
             content: JSON | None = {"resourceType": "DocumentReference", "status": "current",
                                     "content": [{"attachment": value}]}  # fmt: skip
         else:
-            content = index.find(value)
+            target = index.find(value)
+            content = answers_in(target) or target
         if content is None or content.get("resourceType") not in ("DocumentReference", "QuestionnaireResponse"):
             continue
         if content.get("resourceType") == "QuestionnaireResponse":  # refused before anything is decided
             stated_facts(content, "QuestionnaireResponse")
-        lines = sorted(i["sequence"] for i in claim.get("item", []) if isinstance(i.get("sequence"), int)
-                       and info.get("sequence") in (i.get("informationSequence") or []))  # fmt: skip
+        sequence = info.get("sequence")
+        lines = sorted(named.get(sequence, set())) if isinstance(sequence, int) else []
         found.append(Attachment(lines, None, content))
     return found
 

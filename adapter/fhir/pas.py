@@ -122,6 +122,30 @@ def ordered_text(request: JSON) -> str:
     return concept_text(ordered(request))
 
 
+def support_items(claim: JSON) -> dict[int, set[int]]:
+    """Which items of a Claim each ``supportingInfo`` supports, by its sequence: those that name it in
+    ``item.informationSequence``. One no item names is absent: it supports the whole request."""
+    named: dict[int, set[int]] = {}
+    for item in claim.get("item", []) if isinstance(claim.get("item"), list) else []:
+        sequences = item.get("informationSequence") if isinstance(item, dict) else None
+        for info in sequences if isinstance(sequences, list) else []:
+            if isinstance(info, int) and isinstance(item.get("sequence"), int):
+                named.setdefault(info, set()).add(item["sequence"])
+    return named
+
+
+def supporting(claim: JSON, sequence: int | None) -> list[JSON]:
+    """The Claim's ``supportingInfo`` that supports its item ``sequence`` (``support_items``), in its order."""
+    named = support_items(claim)
+    infos = claim.get("supportingInfo")
+    out = []
+    for info in infos if isinstance(infos, list) else []:
+        key = info.get("sequence") if isinstance(info, dict) else None
+        if isinstance(key, int) and sequence in named.get(key, {sequence}):
+            out.append(info)
+    return out
+
+
 def collection(profile: str, identifier: JSON, timestamp: str, start: list[JSON], pool: list[JSON]) -> JSON:
     """A PAS Bundle: a collection declaring ``profile``, with its identifier and timestamp, holding the entries
     ``start`` and every entry of ``pool`` they refer to, directly or not (so each reference resolves inside)."""

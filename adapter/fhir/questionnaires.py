@@ -198,6 +198,21 @@ def _answering(response: JSON) -> JSON:
     return found
 
 
+def answers_in(resource: JSON | None) -> JSON | None:
+    """The QuestionnaireResponse a supporting resource is, or brings as a DTR QuestionnaireResponse Bundle
+    (``DTR-QRBundle``, what PAS's ``supportingInfo[AdditionalInformation]`` names as a Bundle: a collection whose
+    first entry is its one QuestionnaireResponse, DTR spec-156/157); None for anything else."""
+    if not isinstance(resource, dict):
+        return None
+    if resource.get("resourceType") == "Bundle" and resource.get("type") == "collection":
+        entries = resource.get("entry")
+        first = entries[0] if isinstance(entries, list) and entries and isinstance(entries[0], dict) else {}
+        resource = first.get("resource")
+    if not isinstance(resource, dict) or resource.get("resourceType") != "QuestionnaireResponse":
+        return None
+    return resource
+
+
 def stated_facts(response: JSON, source: str) -> list[Stated]:
     """The facts a QuestionnaireResponse to one of the adapter's questionnaires states, each quoting its question,
     the answer and the note, its ``source`` the response (``source``) and the question's linkId."""

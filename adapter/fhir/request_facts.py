@@ -3,7 +3,9 @@
 Context read: the Patient (age from the adapter's extension or the birth date), Conditions (diagnoses,
 onset = injury), Procedures and completed ServiceRequests (prior treatment), MedicationRequests and
 MedicationStatements (current drugs), and clinical text (ServiceRequest and Condition notes, Claim
-supportingInfo strings, text/plain DocumentReference attachments, Observation strings).
+supportingInfo strings, text/plain DocumentReference attachments, Observation strings); and the answers to the
+adapter's DTR questionnaires that support a request, which state facts: named by the PAS Claim's supportingInfo
+for its item (as DTR hands them to PAS) or by the request itself (an attachment's).
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.extensions import age_of, body_sites_of, by_id
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index, concept_text
-from adapter.fhir.pas import REQUEST_RESOURCES, ordered
-from adapter.fhir.questionnaires import QuestionnaireUnknownError, stated_facts
+from adapter.fhir.pas import REQUEST_RESOURCES, ordered, supporting
+from adapter.fhir.questionnaires import QuestionnaireUnknownError, answers_in, stated_facts
 from adapter.fhir.request import RequestBundle, request_bundle
 from adapter.lexicon import LEXICON
 from adapter.tables import mappings
@@ -88,19 +90,27 @@ def _notes(ref: str, resource: JSON) -> list[Text]:
 SUPPORT = ("supportingInfo", "supportingInformation")
 
 
-def _stated(request: JSON, index: Index) -> list[Stated]:
-    """What the answers to the adapter's questionnaires that a request names as its support state (an answer to
-    a questionnaire not served here is left unread)."""
-    stated: list[Stated] = []
+def _support(request: JSON, claim: JSON | None, item: JSON | None) -> list[JSON]:
+    """The references to what supports a request: the PAS Claim's ``supportingInfo`` for its item (DTR's answers
+    handed to PAS, ``pas.supporting``), then the request's own (an attachment's answers, which stand over them)."""
+    refs = [i.get("valueReference") for i in supporting(claim, item.get("sequence"))] if claim and item else []
     for element in SUPPORT:
-        for reference in request.get(element, []) if isinstance(request.get(element), list) else []:
-            found = index.find(reference) if isinstance(reference, dict) else None
-            if found is None or found.get("resourceType") != "QuestionnaireResponse":
-                continue
-            try:
-                stated += stated_facts(found, str(reference["reference"]))
-            except QuestionnaireUnknownError:
-                continue
+        refs += request.get(element, []) if isinstance(request.get(element), list) else []
+    return [r for r in refs if isinstance(r, dict) and r.get("reference")]
+
+
+def _stated(references: list[JSON], index: Index) -> list[Stated]:
+    """What the answers to the adapter's questionnaires among these supporting resources state
+    (``questionnaires.answers_in``; an answer to a questionnaire not served here is left unread)."""
+    stated: list[Stated] = []
+    for reference in references:
+        found = answers_in(index.find(reference))
+        if found is None:
+            continue
+        try:
+            stated += stated_facts(found, str(reference["reference"]))
+        except QuestionnaireUnknownError:
+            continue
     return stated
 
 
@@ -204,8 +214,8 @@ def requested_services(
     bundle = request_bundle(data, checked=checked, limits=limits)
     entries, shape, resources, index = bundle.entries, bundle.shape, bundle.resources, bundle.index
     items: dict[int, JSON] = {}
-    if shape == "pas":
-        claim = resources[0]
+    claim = resources[0] if shape == "pas" else None
+    if claim is not None:
         requests = []
         for item in claim.get("item", []):
             refs = [e.get("valueReference", {}).get("reference") for e in item.get("extension", [])
@@ -288,7 +298,7 @@ def requested_services(
             frequency=repeat.get("frequency") if weekly else None,
             weeks=int(weeks) if weeks is not None else None,
         )
-        facts = with_stated(read, _stated(request, index))
+        facts = with_stated(read, _stated(_support(request, claim, item), index))
         sequence = item.get("sequence") if item else None
         out.append(Requested(ref, request, facts, sequence=sequence if isinstance(sequence, int) else None,
                              texts=context.texts))  # fmt: skip
