@@ -33,6 +33,7 @@ from adapter.fhir.cdex import (
 from adapter.fhir.pas import review_action_code
 from adapter.fhir.questionnaires import questionnaire
 from adapter.fhir.schema import schema_valid
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service.attachments import receive
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker
@@ -114,7 +115,9 @@ def fake(httpx_mock: HTTPXMock) -> TaskEHR:
 @pytest.fixture
 def worker(tmp_path: Path, fake: TaskEHR) -> SyncWorker:
     client = FHIRClient(EHR, retry=RetrySettings(attempts=1))
-    return SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, attachment_url=SUBMIT)
+    return SyncWorker(
+        Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY, attachment_url=SUBMIT
+    )
 
 
 def _codes(task: JSON, kind: str) -> list[JSON]:

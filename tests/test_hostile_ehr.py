@@ -29,6 +29,7 @@ from adapter.config import RetrySettings, load_settings
 from adapter.errors import AuthError, MalformedResponseError, PagingError, TransportError
 from adapter.exchange import AsyncFHIRClient, FHIRClient
 from adapter.exchange.bulk import BulkExport
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service.state import Store
 from adapter.service.worker import PassReport, SyncWorker
 from tests.test_worker import EHR, FakeEHR, _export, _ndjson, _request
@@ -63,7 +64,7 @@ class HostileEHR(FakeEHR):
 
 def _worker(tmp_path: Path, ehr: FakeEHR) -> SyncWorker:
     client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
-    return SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+    return SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY)
 
 
 DEEP = {**_request("sr4", "b"), "extension": [_nested(300)]}
@@ -102,7 +103,9 @@ def test_a_deep_export_line_is_a_dead_letter_once_however_often_the_backfill_res
     deep = json.dumps(_request("sr9", "b"))[:-1] + f', "extension": [{extension}]}}\n'
     files = {"ServiceRequest": _ndjson(*ehr.requests) + deep.encode(), "Patient": _ndjson(*ehr.patients.values())}
     store = Store(f"sqlite:///{tmp_path}/w.db")
-    worker = SyncWorker(store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False)
+    worker = SyncWorker(
+        store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False, policy=DEFAULT_POLICY
+    )
     for decided in (3, 0):  # killed and started again: the export is read again
         _export(httpx_mock, files)
         report = backfill(worker, workspace=tmp_path)
@@ -312,7 +315,9 @@ def test_an_export_manifest_file_climbing_out_is_refused(httpx_mock: HTTPXMock, 
 
     _export(httpx_mock, {"ServiceRequest": b""}, where=f"{EHR}/files/..")  # files at {EHR}/files/../files/...
     httpx_mock.add_response(url=f"{EHR}/files/ServiceRequest.ndjson", content=b"", is_optional=True)
-    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False)
+    worker = SyncWorker(
+        Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False, policy=DEFAULT_POLICY
+    )
     backfill(worker, workspace=tmp_path)  # inside the base after normalising: fetched where httpx sends it
     _export(httpx_mock, {"ServiceRequest": b""}, where=f"{EHR}/..")
     with pytest.raises(PagingError):
@@ -347,8 +352,8 @@ class GatedEHR(FakeEHR):
 
 def _workers(tmp_path: Path, ehr: FakeEHR, count: int, lease: float = 120.0) -> list[SyncWorker]:
     client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
-    return [SyncWorker(Store(f"sqlite:///{tmp_path}/shared.db"), client, None, forward=False, tasks=True, lease=lease)
-            for _ in range(count)]  # fmt: skip
+    return [SyncWorker(Store(f"sqlite:///{tmp_path}/shared.db"), client, None, forward=False, policy=DEFAULT_POLICY,
+                       tasks=True, lease=lease) for _ in range(count)]  # fmt: skip
 
 
 def test_three_workers_on_one_state_decide_each_request_once_and_write_each_ehr_task_once(tmp_path: Path) -> None:
@@ -460,7 +465,7 @@ def test_a_hostile_capability_statement_is_read_as_offering_nothing(tmp_path: Pa
         return plain(request)
 
     client = FHIRClient(EHR, transport=httpx.MockTransport(answer), retry=RetrySettings(attempts=1))
-    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY)
     assert worker.run_once().decided == 3  # no batch, no _include, filtering locally: still every request
     assert "Subscription" not in client.declared()
 

@@ -19,6 +19,7 @@ from adapter.config import load_settings
 from adapter.fhir import case_to_bundle
 from adapter.fhir.build import pas_bundle, request_side
 from adapter.fhir.conformance import response_faults
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service import wire
 from tests.conftest import FHIR, LETTERS, auth
 
@@ -489,7 +490,7 @@ def test_worker_reads_the_whole_context_clinical_notes_included(tmp_path: Path) 
         "code": {"text": "Chiropractic manipulation, 6 sessions"},
     }
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
-    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False)
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY)
     bundle = worker.context(request)
     assert sorted(searched) == [
         "Condition",
@@ -535,7 +536,7 @@ def test_worker_stops_on_an_unavailable_ehr_instead_of_dead_lettering(tmp_path: 
     store = Store(f"sqlite:///{tmp_path}/w.db")
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
     with pytest.raises(RetryableError):
-        SyncWorker(store, client, None, forward=False).run_once()
+        SyncWorker(store, client, None, forward=False, policy=DEFAULT_POLICY).run_once()
     assert store.dead_letters() == [] and store.cursor(cursor_name("ServiceRequest")) is None and store.search()[0] == 0
 
 
@@ -565,6 +566,6 @@ def test_worker_dead_letters_what_the_ehr_sends_malformed(tmp_path: Path) -> Non
 
     store = Store(f"sqlite:///{tmp_path}/w.db")
     client = FHIRClient("http://ehr.test/fhir", transport=httpx.MockTransport(ehr))
-    report = SyncWorker(store, client, None, forward=False).run_once()
+    report = SyncWorker(store, client, None, forward=False, policy=DEFAULT_POLICY).run_once()
     assert (report.seen, report.dead, report.decided) == (2, 2, 0)  # the completed DeviceRequest filtered out
     assert [letter.reason.split("]")[0] for letter in store.dead_letters()] == ["[mapping", "[mapping"]

@@ -21,6 +21,7 @@ from adapter.fhir.build import request_bundle
 from adapter.fhir.inbound import Limits
 from adapter.fhir.pas import review_action_code
 from adapter.letters import summary_text
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service.context import Capabilities, ContextReader
 from adapter.service.forwarder import Forwarder
 from adapter.service.pipeline import VERSION_TAG_SYSTEM
@@ -95,7 +96,9 @@ class FakeEHR:
 
 def _worker(tmp_path: Path, ehr: FakeEHR, processes: int = 1) -> SyncWorker:
     client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
-    return SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, processes=processes)
+    return SyncWorker(
+        Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY, processes=processes
+    )
 
 
 def test_a_page_is_read_in_two_round_trips_and_each_patient_once(tmp_path: Path) -> None:
@@ -132,7 +135,7 @@ def test_the_worker_applies_the_configured_limits(tmp_path: Path) -> None:
     ehr = FakeEHR()
     ehr.conditions[0]["note"] = [{"text": "Low back pain radiating to the left leg. " * 10}]  # patient a's
     client = FHIRClient(EHR, transport=httpx.MockTransport(ehr), retry=RetrySettings(attempts=1))
-    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False,
+    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), client, None, forward=False, policy=DEFAULT_POLICY,
                         limits=Limits(max_clinical_text=200))  # fmt: skip
     report = worker.run_once()
     assert (report.decided, report.dead) == (1, 2)  # patient b's request; patient a's two exceed the limit
@@ -280,7 +283,9 @@ def test_backfill_decides_an_export_and_hands_over_to_polling(httpx_mock: HTTPXM
     }
     _export(httpx_mock, files)
     store = Store(f"sqlite:///{tmp_path}/w.db")
-    worker = SyncWorker(store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False, page_size=2)
+    worker = SyncWorker(
+        store, FHIRClient(EHR, retry=RetrySettings(attempts=1)), None, forward=False, policy=DEFAULT_POLICY, page_size=2
+    )
     seen: list[tuple[int, int]] = []
     report = backfill(worker, progress=lambda done, total: seen.append((done, total)), workspace=tmp_path)
     assert (report.exported, report.seen, report.decided, report.dead) == (11, 3, 3, 1)
@@ -310,7 +315,9 @@ def test_export_files_elsewhere_are_refused(httpx_mock: HTTPXMock, tmp_path: Pat
     from adapter.service.backfill import backfill
 
     _export(httpx_mock, {"ServiceRequest": b""}, where="http://elsewhere.test/fhir")
-    worker = SyncWorker(Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False)
+    worker = SyncWorker(
+        Store(f"sqlite:///{tmp_path}/w.db"), FHIRClient(EHR), None, forward=False, policy=DEFAULT_POLICY
+    )
     with pytest.raises(PagingError, match="leaves the server"):
         backfill(worker, workspace=tmp_path)
     assert worker.store.cursor("ehr:ServiceRequest") is None  # nothing done: polling has not moved

@@ -16,7 +16,7 @@ from adapter.errors import InputError
 from adapter.fhir.request_facts import requested_services
 from adapter.inputs import read_letter
 from adapter.letters import parse_letter
-from adapter.review.policy import DEFAULT_POLICY, Policy
+from adapter.review.policy import Policy
 from adapter.tables import mappings
 
 
@@ -37,7 +37,7 @@ def request_facts(path: Path) -> tuple[str | None, list[tuple[str, RequestFacts]
     return case.case_number, [(i.requested, facts_from_letter(case, i, summary)) for i in case.items]
 
 
-def determine_file(path: Path, policy: Policy = DEFAULT_POLICY) -> dict[str, Any]:
+def determine_file(path: Path, policy: Policy) -> dict[str, Any]:
     """One input (a letter, a ServiceRequest or a Bundle) -> its determinations as a JSON-ready dict, adverse
     recommendations as the review ``policy`` says."""
     case_number, found = request_facts(path)

@@ -20,7 +20,7 @@ from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, review_action_code
 from adapter.fhir.response import authorization_period, decide_item, note, settle
 from adapter.review import ReviewTask, review_tasks
-from adapter.review.policy import DEFAULT_POLICY, Policy
+from adapter.review.policy import Policy
 from adapter.review.tasks import next_version, sequence_of
 from adapter.service.pipeline import answered_before, decide, for_payer
 from adapter.service.state import Store
@@ -136,7 +136,7 @@ def answer_update(
     forward: bool,
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     who: str = "service",

@@ -32,7 +32,7 @@ from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, REQUEST_RESOURCES, review_action_code
 from adapter.fhir.payer import payer_transaction
 from adapter.fhir.r5 import is_r5
-from adapter.review.policy import DEFAULT_POLICY, Policy
+from adapter.review.policy import Policy
 from adapter.review.tasks import response_of, task_identifier
 from adapter.service.cdex import DocumentationRequests, owed_asks
 from adapter.service.context import Capabilities, ContextReader, context_bundle, context_bundles, search_entries
@@ -202,7 +202,7 @@ class SyncWorker:
         forward: bool = True,
         page_size: int = 50,
         tasks: bool = False,
-        policy: Policy = DEFAULT_POLICY,
+        policy: Policy,
         processes: int = 1,
         lease: float = 120.0,
         limits: Limits = DEFAULT_LIMITS,

@@ -49,7 +49,7 @@ def worker(tmp_path: Path, ehr: FHIRClient) -> Iterator[SyncWorker]:
     marker = ehr.create({"resourceType": "Basic", "code": {"text": "cursor marker"}}).resource
     for rtype in REQUEST_RESOURCES:
         store.set_cursor(cursor_name(rtype), marker["meta"]["lastUpdated"])
-    with SyncWorker(store, ehr, None, forward=False, attachment_url=SUBMIT) as running:
+    with SyncWorker(store, ehr, None, forward=False, policy=DEFAULT_POLICY, attachment_url=SUBMIT) as running:
         yield running
     store.close()
 
