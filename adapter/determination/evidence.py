@@ -34,7 +34,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from adapter.letters._text import to_int
+from adapter.letters._text import NUMBER, to_int
 from adapter.lexicon import LEXICON, Lexicon
 from adapter.scan import Match, PatternSet, Scanner, searchable
 from adapter.tables import mappings
@@ -175,8 +175,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
             ("present", rule.present), ("absent", rule.absent)
         )  # fmt: skip
         for polarity, patterns in polarities:
-            if patterns:
-                joined = "|".join(rf"(?:{p})" for p in patterns)
+            if patterns:  # "{count}": a count in digits or words ("walks thirty-five minutes")
+                joined = "|".join(rf"(?:{p})".replace("{count}", NUMBER) for p in patterns)
                 out.append(_Target("finding", fact, polarity, Scanner(re.compile(rf"\b(?:{joined})", re.I))))
 
     for therapy in lexicon.therapies:
