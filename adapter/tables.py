@@ -162,6 +162,10 @@ class CodeSystems(_Table):
     claim_decision_r5: str
     note_type: str
     ucum: str
+    task_code: str
+    documentreference_category: str
+    related_claim: str
+    observation_value: str
 
 
 class Systems(_Table):

@@ -465,13 +465,14 @@ def _clinical_note(case: IMRCase, summary: str, entries: list[JSON], tables: Tab
     (a progress note, US Core's clinical-note category), as a Bundle entry."""
     patient = next(e["fullUrl"] for e in entries if e["resource"]["resourceType"] == "Patient")
     data = summary.strip().encode("utf-8")
+    systems = tables.fhir.code_systems
     note = {
         "resourceType": "DocumentReference",
         "status": "current",
-        "type": {"coding": [{"system": "http://loinc.org", "code": "11506-3", "display": "Progress note"}],
+        "type": {"coding": [{"system": systems.loinc, "code": "11506-3", "display": "Progress note"}],
                  "text": "Clinical note (case summary)"},
-        "category": [{"coding": [{"system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-documentreference-category",
-                                  "code": "clinical-note", "display": "Clinical Note"}]}],
+        "category": [{"coding": [{"system": systems.documentreference_category, "code": "clinical-note",
+                                  "display": "Clinical Note"}]}],
         "subject": {"reference": patient},
         "content": [{"attachment": {"contentType": "text/plain", "data": base64.b64encode(data).decode("ascii"),
                                     "size": len(data), "title": "Case summary"}}],

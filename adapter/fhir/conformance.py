@@ -347,10 +347,7 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 _NOT_CODED = "productOrService needs a coding from X12 1365, CPT, HCPCS, ICD or NDC, not text only"
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 _X12_673 = "https://codesystem.x12.org/005010/673"
-_ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
-_RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 _LOINC = re.compile(r"\d{1,7}-\d")
 
 
@@ -452,6 +449,7 @@ class _Checker:
         self.faults: list[Fault] = []
         self.seen: set[tuple[int, str]] = set()
         self.pas = mappings()[PAS]
+        self.systems = mappings().tables.fhir.code_systems
 
     def fault(self, location: str, rule: str, message: str) -> None:
         self.faults.append(Fault(location, str(RULES.get(rule, rule)), message))
@@ -839,7 +837,8 @@ class _Checker:
         request = self.index.find(reference) if isinstance(reference, dict) else None
         if not request or request.get("resourceType") != "MedicationRequest":
             return
-        if RXNORM in _systems(item.get("productOrService")) and RXNORM not in _systems(
+        rxnorm = self.systems.rxnorm
+        if rxnorm in _systems(item.get("productOrService")) and rxnorm not in _systems(
             request.get("medicationCodeableConcept")
         ):
             where = f"{self.at(request)}.medicationCodeableConcept"
@@ -851,7 +850,7 @@ class _Checker:
             self.fault(f"{where}.related", "update.related", "a Claim update relates to one earlier Claim")
             return
         kinds = _codings(related[0].get("relationship"))
-        if not any(c.get("system") == _RELATED_CLAIM and c.get("code") == "prior" for c in kinds):
+        if not any(c.get("system") == self.systems.related_claim and c.get("code") == "prior" for c in kinds):
             self.fault(f"{where}.related[0].relationship", "update.relationship", "the relationship is prior")
         if not related[0].get("claim"):
             self.fault(f"{where}.related[0].claim", "update.claim", "an update names the Claim it updates")
@@ -967,7 +966,7 @@ class _Checker:
     def adjudications(self, adjudications: list[JSON], where: str, rule: str) -> None:
         for n, adjudication in enumerate(adjudications):
             codes = {(c.get("system"), c.get("code")) for c in _codings(adjudication.get("category"))}
-            if (_ADJUDICATION, "submitted") not in codes:
+            if (self.pas.code_systems.adjudication, "submitted") not in codes:
                 self.fault(f"{where}[{n}].category", rule, "an adjudication's category is adjudication#submitted")
             for action in _ext(adjudication, self.pas.extensions.review_action):
                 for code in _ext(action, self.pas.extensions.review_action_code) + _ext(action, "code"):

@@ -33,6 +33,7 @@ from adapter.fhir.extensions import evidence_of, recommended, values
 from adapter.fhir.pas import REQUEST_RESOURCES, ordered_text, review_action_code, review_number
 from adapter.fhir.request_facts import patient_age
 from adapter.letters import parse_letter, summary_text
+from adapter.npi import NPI_SYSTEM
 from adapter.review.policy import Policy
 from adapter.review.tasks import decision_of, due_of, first_input, inputs, recommendation_of, response_of
 from adapter.service import wire
@@ -40,7 +41,7 @@ from adapter.service.pipeline import DETERMINATION_SYSTEM
 from adapter.tables import mappings
 
 #: The reviewer the demo plays (an NPI of the documented example form, not a real physician's).
-DEMO_REVIEWER = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"},
+DEMO_REVIEWER = {"identifier": {"system": NPI_SYSTEM, "value": "1234567893"},
                  "display": "Demo Reviewer, MD"}  # fmt: skip
 REVIEWER_SCOPES = "user/Task.read user/Task.write user/ClaimResponse.read"
 

@@ -62,7 +62,7 @@ REVIEW_SYSTEM = mappings().tables.fhir.systems.review
 #: What a physician may decide: certify, not certify, modify (A2 and A4 are not a physician's final answer).
 DECISIONS = (ReviewAction.CERTIFIED, ReviewAction.NOT_CERTIFIED, ReviewAction.MODIFIED)
 TASK_CODE = {
-    "coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}],
+    "coding": [{"system": mappings().tables.fhir.code_systems.task_code, "code": "fulfill"}],
     "text": "Physician review of a pended prior-authorization item",
 }
 #: The most an A6 may authorize when the request states no quantity (a modification is less than asked).

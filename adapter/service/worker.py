@@ -80,7 +80,7 @@ def ehr_task(request: JSON, response: JSON) -> JSON:
         "identifier": [task_identifier(response["id"])],
         "status": action.task_status,
         "intent": "order",
-        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "code": {"coding": [{"system": mappings().tables.fhir.code_systems.task_code, "code": "fulfill"}]},
         "businessStatus": {"coding": [{"system": mappings()[PAS].code_systems.review_action, "code": action}]},
         "focus": {"reference": f"{request['resourceType']}/{request['id']}"},
         "for": request.get("subject", {"display": "unknown patient"}),

@@ -20,6 +20,7 @@ from adapter.service.http import ServiceError, fhir_response
 from adapter.service.metrics import Metrics
 from adapter.service.search import MAX_COUNT, MAX_OFFSET, number
 from adapter.service.state import Store
+from adapter.tables import mappings
 from adapter.types import JSON
 
 #: Search parameters whose every value is read (``_lastUpdated`` bounds all hold, ``status`` values are a list).
@@ -37,7 +38,7 @@ UNKNOWN_PARAMETERS = (
     "handling=lenient, which ignores it and names it in an OperationOutcome in the Bundle (handling=strict: "
     "refused, the default)."
 )
-SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
+SUBSETTED = {"system": mappings().tables.fhir.code_systems.observation_value, "code": "SUBSETTED"}
 
 
 @dataclass(frozen=True)
