@@ -107,7 +107,7 @@ def recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
 
 
 def _recommend(facts: RequestFacts, rules: RuleSet) -> Determination:
-    fired = [rule for rule in rules.rules if fires(rule, facts)]
+    fired = [rule for rule in rules.applying(facts.category) if fires(rule, facts)]
     if not facts.documented:  # no clinical record: only the request's own counts, doses and limits decide
         fired = [rule for rule in fired if set(rule.needs) <= REQUEST_FACTS]
     if not fired:  # what the records do state, for the human who decides

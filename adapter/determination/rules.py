@@ -12,7 +12,7 @@ import re
 import string
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from adapter.actions import ReviewAction
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
@@ -150,6 +150,14 @@ class RuleSet(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     rules: list[Rule]
+    #: The rules that may apply to a category, in the table's order (made at the first item of each category).
+    _applying: dict[str | None, list[Rule]] = PrivateAttr(default_factory=dict)
+
+    def applying(self, category: str | None) -> list[Rule]:
+        """The rules for every category and those for ``category``, in the table's order."""
+        if (found := self._applying.get(category)) is None:
+            found = self._applying[category] = [r for r in self.rules if not r.applies_to or category in r.applies_to]
+        return found
 
     @model_validator(mode="after")
     def _unique(self, info: ValidationInfo) -> RuleSet:
