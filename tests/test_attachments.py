@@ -27,9 +27,10 @@ from adapter.fhir.questionnaires import MAX_NOTE
 from adapter.review.tasks import sequence_of
 from adapter.service import wire
 from tests.conftest import auth, make_pdf
+from tests.test_conformance import _role
 from tests.test_questionnaires import answered
 from tests.test_review import CALIFORNIA, _completed
-from tests.test_service import with_npi
+from tests.test_service import _inquiry, _returned, with_npi
 from tests.test_updates import _update
 
 JSON = dict[str, Any]
@@ -173,6 +174,33 @@ def test_a_pended_item_asks_for_what_it_lacks(client: TestClient) -> None:
     assert tasks[1]["restriction"]["period"]["end"] == information_due(
         datetime.fromisoformat(response["created"]), CALIFORNIA
     ).isoformat(timespec="seconds")
+
+
+def test_asks_of_a_practitioner_role_go_to_its_practitioner_from_its_organization(client: TestClient) -> None:
+    """PAS lets a Claim's provider be a PASPractitionerRole, but an ask's recipient is only a PASPractitioner or
+    PASOrganization and its sender only a PASRequestor (CommunicationRequest.fsh:25-28): the asks never name the
+    role (every answer conformant, the inquiry's too); asked again, of the role's practitioner, from its
+    organization."""
+    request = _request()
+    _role(request)
+    response = _submit(client, request)["entry"][0]["resource"]  # no conformance faults
+    assert response["requestor"]["reference"].startswith("PractitionerRole/") and _asks(response)
+    assert not any(a.get("recipient") or a.get("sender") for a in _asks(response))
+    body = _attachment(f"{response['id']}-1", _member(request), NOT_IMPROVED)
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR)).status_code == 200
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    again = [a for a in _asks(after) if a["extension"][0]["valuePositiveInt"] == 1]
+    role = client.get(f"/fhir/{response['requestor']['reference']}", headers=auth(EHR)).json()
+    assert again and all((a["recipient"], a["sender"]) == ([role["practitioner"]], role["organization"]) for a in again)
+    inquiry = _inquiry(request)  # the role, with the Practitioner and Organization it names
+    sent_role = next(e["resource"] for e in request["entry"] if e["resource"]["resourceType"] == "PractitionerRole")
+    inquiry["entry"] += [e for e in request["entry"] if e["fullUrl"] in
+                         (sent_role["practitioner"]["reference"], sent_role["organization"]["reference"])]  # fmt: skip
+    (inquired,) = _returned(client.post("/fhir/Claim/$inquire", content=json.dumps(inquiry), headers=auth(EHR)))
+    assert response_faults(inquired, inquiry=True) == []
+    named = [a for a in _asks(inquired["entry"][0]["resource"]) if a["extension"][0]["valuePositiveInt"] == 1]
+    held = {e["fullUrl"]: e["resource"]["resourceType"] for e in inquired["entry"]}
+    assert named and all(held[a["recipient"][0]["reference"]] == "Practitioner" for a in named)
 
 
 def test_an_attachment_stating_improvement_certifies_that_line_only(client: TestClient) -> None:
@@ -613,3 +641,21 @@ def test_the_review_page_says_which_items_wait_for_documentation_asked_and_not_r
     body = json.dumps(_attachment(f"{response['id']}-1", _member(request), NOT_IMPROVED))
     assert client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR)).status_code == 200
     assert client.get(f"/review/cases/{response['id']}").text.count(waiting) == 1  # the MRI's line still waits
+
+
+def test_a_claim_update_reads_the_first_claims_answers_only_for_the_items_that_name_them(client: TestClient) -> None:
+    """Answers the first Claim names for the physical therapy alone are not the MRI's when an update changes only
+    the MRI (the items not determined again take what supports them alone with them): it still asks for the
+    neurologic examination."""
+    exam = answered("neurologic-deficit", {"neurologic_deficit": True}, "Absent left ankle reflex.")
+    request = _supported(_request(), exam, (1,))
+    response = _submit(client, request)["entry"][0]["resource"]
+
+    def asked_for_mri(answer: JSON) -> list[str]:
+        return [r["text"] for a in _asks(answer) if a["extension"][0]["valuePositiveInt"] == 2 for r in a["reasonCode"]]
+
+    assert "neurologic-deficit" in asked_for_mri(response)
+    update = client.post("/fhir/Claim/$submit", content=json.dumps(_update(request, changed={2: {}})),
+                         headers=auth(EHR))  # fmt: skip
+    assert update.status_code == 200, update.text
+    assert "neurologic-deficit" in asked_for_mri(update.json()["entry"][0]["resource"])

@@ -31,7 +31,7 @@ from adapter.actions import ReviewAction
 from adapter.deadlines import DeadlineTable, information_due
 from adapter.determination.documentation import Need
 from adapter.errors import MappingError, PDFReadError
-from adapter.fhir.navigate import Index
+from adapter.fhir.navigate import Index, typed_id
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import PAS, review_action_code, review_number, support_items
 from adapter.fhir.questionnaires import answers_in, stated_facts
@@ -86,12 +86,46 @@ def asked_on(response: JSON) -> dict[int, str]:
     return out
 
 
+def addressees(requestor: JSON | None, index: Index | None = None) -> tuple[list[JSON], JSON | None]:
+    """Whom an ask for a ClaimResponse's ``requestor`` goes to (``recipient``: only a PASPractitioner or
+    PASOrganization) and comes from (``sender``: only a PASRequestor, an Organization), CommunicationRequest.fsh
+    25-28: a requestor Organization both; a PASPractitionerRole (as PAS lets a Claim's provider be) its
+    practitioner, else its organization, and its organization. A role ``index`` cannot resolve is named in
+    neither (never a reference of a type the profile refuses); a logical reference (another server's) as it is."""
+    if not requestor or not (requestor.get("reference") or requestor.get("identifier")):
+        return [], None
+    if not requestor.get("reference"):
+        return [requestor], requestor
+    found = index.find(requestor) if index is not None else None
+    target = typed_id(str(requestor["reference"]))
+    rtype = found.get("resourceType") if found is not None else target[0] if target else None
+    if rtype != "PractitionerRole":
+        return [requestor], requestor
+    if found is None:
+        return [], None
+    organization = found.get("organization") if isinstance(found.get("organization"), dict) else None
+    practitioner = found.get("practitioner") if isinstance(found.get("practitioner"), dict) else None
+    recipient = practitioner or organization
+    return ([recipient] if recipient else []), organization
+
+
+def _address(request: JSON, requestor: JSON | None, index: Index | None) -> None:
+    request.pop("recipient", None)
+    request.pop("sender", None)
+    recipients, sender = addressees(requestor, index)
+    if recipients:
+        request["recipient"] = recipients
+    if sender:
+        request["sender"] = sender
+
+
 def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: datetime, deadlines: DeadlineTable,
-        lines: set[int] | None = None) -> None:  # fmt: skip
+        lines: set[int] | None = None, index: Index | None = None) -> None:  # fmt: skip
     """Put on a PAS ClaimResponse what its pended items lack (``needs`` by item sequence): the pend reference
     number on each pended item, and one contained PASCommunicationRequest per LOINC code asked (each criterion's
     first code, most decisive first), named from ``communicationRequest``, due by ``deadlines``' information
-    clock. ``lines``: only these items are asked anew; the asks of the others are kept as they are."""
+    clock, of the requestor as ``addressees`` says (``index``: the request Bundle's, which resolves it). ``lines``:
+    only these items are asked anew; the asks of the others are kept as they are."""
     pas = mappings()[PAS]
     kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
             or (lines is not None and _line(c) not in lines)]  # fmt: skip
@@ -135,9 +169,7 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
                 request["about"] = [{"reference": claim}]
             if response.get("insurer", {}).get("reference"):
                 request["requester"] = response["insurer"]
-            if response.get("requestor", {}).get("reference"):
-                request["recipient"] = [response["requestor"]]
-                request["sender"] = response["requestor"]
+            _address(request, response.get("requestor"), index)
             kept.append(request)
     asks = sorted((c for c in kept if c.get("resourceType") == "CommunicationRequest"),
                   key=lambda c: (_line(c) or 0, c["id"]))  # fmt: skip
@@ -377,19 +409,20 @@ def content_text(content: JSON) -> str:
                           location="Parameters.parameter[Attachment].part[Content]")  # fmt: skip
 
 
-def readdress_asks(response: JSON) -> None:
+def readdress_asks(response: JSON, index: Index | None = None) -> None:
     """Name in a ClaimResponse's contained asks the parties the ClaimResponse itself names (the patient, the
-    Claim, the insurer, the requestor), as another copy of it does (the payer's, an inquiry's answer)."""
+    Claim, the insurer; the requestor as ``addressees`` says, ``index`` resolving it), as another copy of it
+    does (the payer's, an inquiry's answer)."""
     for contained in response.get("contained", []):
         if contained.get("resourceType") != "CommunicationRequest":
             continue
-        for element, party in (("subject", "patient"), ("requester", "insurer"), ("sender", "requestor")):
+        for element, party in (("subject", "patient"), ("requester", "insurer")):
             if element in contained and response.get(party):
                 contained[element] = response[party]
         if "about" in contained and response.get("request"):
             contained["about"] = [response["request"]]
-        if "recipient" in contained and response.get("requestor"):
-            contained["recipient"] = [response["requestor"]]
+        if response.get("requestor"):
+            _address(contained, response["requestor"], index)
 
 
 def withdraw(response: JSON, lines: set[int]) -> None:

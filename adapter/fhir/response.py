@@ -25,6 +25,7 @@ from adapter.actions import ReviewAction
 from adapter.determination import Citation, Determination
 from adapter.fhir import extensions as extension
 from adapter.fhir.attachments import readdress_asks
+from adapter.fhir.navigate import Index
 from adapter.fhir.pas import PAS, collection, review_action, review_action_code
 from adapter.model import Decision, IMRCase
 from adapter.tables import Tables, mappings
@@ -318,7 +319,7 @@ def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: s
     for party, element in (("insurer", "insurer"), ("requestor", "provider")):
         if claim.get(element):
             answer[party] = claim[element]
-    readdress_asks(answer)  # what is asked, asked by and of the inquiry's parties
+    readdress_asks(answer, Index.of_bundle(inquiry))  # what is asked, asked by and of the inquiry's parties
     return collection(
         mappings()[PAS].profiles.inquiry_response_bundle,
         {"system": mappings().tables.identifier_system("pas-inquiry-response"), "value": response["id"]},

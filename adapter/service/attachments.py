@@ -258,7 +258,8 @@ def _again(
     response = merged(opened.response, fresh.response, Changes(changed=set(opened.lines), cancelled=set()), moment)
     received = datetime.fromisoformat(str(opened.response["created"]))
     if pas:
-        ask(response, fresh.needs, received=received, deadlines=policy.deadlines, lines=set(opened.lines))
+        ask(response, fresh.needs, received=received, deadlines=policy.deadlines, lines=set(opened.lines),
+            index=Index.of_bundle(opened.bundle))  # fmt: skip
     reviews = [r for r in review_tasks(response, fresh.requested, decided, moment, fresh.needs,
                                               answers=fresh.determinations, policy=policy)
                if sequence_of(r.resource) in opened.lines]  # fmt: skip

@@ -17,7 +17,7 @@ from adapter.fhir.attachments import ask, carried_attachments, pended_lines, wit
 from adapter.fhir.inbound import DEFAULT_LIMITS, Limits
 from adapter.fhir.navigate import Index
 from adapter.fhir.navigate import extensions as _ext
-from adapter.fhir.pas import PAS, review_action_code
+from adapter.fhir.pas import PAS, review_action_code, support_items
 from adapter.fhir.response import authorization_period, decide_item, note, settle
 from adapter.review import ReviewTask, review_tasks
 from adapter.review.policy import Policy
@@ -84,10 +84,15 @@ def changes(claim: JSON, answered: JSON) -> Changes:
 
 
 def _only(bundle: JSON, sequences: set[int]) -> JSON:
-    """A copy of an update Bundle whose Claim holds only these items (what is determined again)."""
+    """A copy of an update Bundle whose Claim holds only these items (what is determined again), and only the
+    supporting information that supports them (``pas.support_items``: none named by the others alone)."""
     copied = copy.deepcopy(bundle)
     claim = copied["entry"][0]["resource"]
+    others = {n for n, items in support_items(claim).items() if not items & sequences}
     claim["item"] = [i for i in claim.get("item", []) if i.get("sequence") in sequences]
+    kept = [i for i in claim.pop("supportingInfo", []) if i.get("sequence") not in others]
+    if kept:  # FHIR arrays are never empty
+        claim["supportingInfo"] = kept
     return copied
 
 
