@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, insert, select, update
@@ -68,11 +69,46 @@ class Recording:
     case: CaseContext | None = None
 
 
-def keep_version(db: Connection, response: JSON) -> None:
-    """Keep this version of a ClaimResponse for _history."""
+def keep_version(db: Connection, response: JSON, dumped: str | None = None) -> None:
+    """Keep this version of a ClaimResponse for _history (``dumped``: its JSON, when the caller made it)."""
     version = int(response.get("meta", {}).get("versionId", 1))
-    db.execute(insert(claim_response_versions), {"id": response["id"], "version": version,
-                                                  "resource": orjson.dumps(response).decode()})  # fmt: skip
+    db.execute(_INSERT_VERSION, {"id": response["id"], "version": version,
+                                 "resource": dumped or orjson.dumps(response).decode()})  # fmt: skip
+
+
+# The statements a new answer writes, built once: made anew per answer, building them cost more than running them.
+_INSERT_RESPONSE, _INSERT_VERSION, _INSERT_TASKS, _INSERT_CASE, _INSERT_OUTBOX, _INSERT_INQUIRY, _INSERT_HELD = (
+    insert(table) for table in (claim_responses, claim_response_versions, tasks, review_cases, outbox, inquiry_keys,
+                                stored_resources)
+)  # fmt: skip
+
+
+@dataclass
+class _Rows:
+    """The rows of one ``Recording`` whose JSON is made before the writer's turn (the turn is one at a time)."""
+
+    recording: Recording
+    response: str
+    tasks: list[dict[str, Any]]
+    case: dict[str, Any] | None
+    forward: str | None
+    held: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, r: Recording) -> _Rows:
+        rid = r.response["id"]
+        return cls(
+            r,
+            orjson.dumps(r.response).decode(),
+            [{**task_row(review.resource), "documents": orjson.dumps(review.documents).decode()}
+             for review in r.reviews],
+            None if r.case is None else {"id": rid, "patient": r.case.patient_key,
+                                         "received_us": micros(r.case.received.isoformat()),
+                                         "context": r.case.model_dump_json()},
+            None if r.forward is None else orjson.dumps(r.forward).decode(),
+            [{"type": x["resourceType"], "id": x["id"], "claim_response_id": rid, "resource": orjson.dumps(x).decode()}
+             for x in r.resources],
+        )  # fmt: skip
 
 
 class Answers(Progress):
@@ -84,11 +120,12 @@ class Answers(Progress):
         Returns, for each, the id of the ClaimResponse that answers its key: this one, or the one stored first
         when another request (or replica) claimed the key before; a business key already claimed by other
         content raises ``RequestConflictError`` and stores nothing."""
+        rows = [_Rows.of(r) for r in recordings]
         with self.transaction() as db:
-            return [self._record(db, r) for r in recordings]
+            return [self._record(db, row) for row in rows]
 
-    def _record(self, db: Connection, r: Recording) -> str:
-        response = r.response
+    def _record(self, db: Connection, rows: _Rows) -> str:
+        r, response = rows.recording, rows.recording.response
         if r.key is not None and not self._claim(db, r.key, response["id"]):
             existing = db.execute(select(processed.c.claim_response_id).where(processed.c.item_key == r.key))
             return str(existing.scalar_one())
@@ -99,7 +136,7 @@ class Answers(Progress):
         # each statement with its values apart (executemany for several rows): compiled once per process, not
         # per row
         db.execute(
-            insert(claim_responses),
+            _INSERT_RESPONSE,
             {
                 "id": response["id"],
                 "patient": r.patient,
@@ -107,19 +144,15 @@ class Answers(Progress):
                 "outcome": response.get("outcome"),
                 "last_updated": updated,
                 "updated_us": micros(updated),
-                "resource": orjson.dumps(response).decode(),
+                "resource": rows.response,
             },
         )
-        if r.reviews:
-            db.execute(insert(tasks), [{**task_row(review.resource), "documents": orjson.dumps(review.documents)
-                                        .decode()} for review in r.reviews])  # fmt: skip
-        if r.case is not None:
-            db.execute(insert(review_cases), {"id": response["id"], "patient": r.case.patient_key,
-                                              "received_us": micros(r.case.received.isoformat()),
-                                              "context": r.case.model_dump_json()})  # fmt: skip
-        if r.forward is not None:
-            db.execute(insert(outbox), {"claim_response_id": response["id"],
-                                        "payload": orjson.dumps(r.forward).decode()})  # fmt: skip
+        if rows.tasks:
+            db.execute(_INSERT_TASKS, rows.tasks)
+        if rows.case is not None:
+            db.execute(_INSERT_CASE, rows.case)
+        if rows.forward is not None:
+            db.execute(_INSERT_OUTBOX, {"claim_response_id": response["id"], "payload": rows.forward})
         if r.ehr_task is not None:
             owed = {"task": r.ehr_task}
             db.execute(insert(dead_letters).values(source=EHR_TASK, item_key=r.key or response["id"], reason=OWED,
@@ -127,15 +160,13 @@ class Answers(Progress):
         for ask in r.asks:
             db.execute(insert(attachment_requests).values(**ask_row(ask)))
         if r.inquiry:
-            rows = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
-            db.execute(insert(inquiry_keys), rows)
-        keep_version(db, response)
+            pairs = [{"member": m, "provider": p, "claim_response_id": response["id"]} for m, p in set(r.inquiry)]
+            db.execute(_INSERT_INQUIRY, pairs)
+        keep_version(db, response, rows.response)
         add_senders(db, response["id"], r.senders)
         notify(db, response)
-        if r.resources:
-            held = [{"type": x["resourceType"], "id": x["id"], "claim_response_id": response["id"],
-                     "resource": orjson.dumps(x).decode()} for x in r.resources]  # fmt: skip
-            db.execute(insert(stored_resources), held)
+        if rows.held:
+            db.execute(_INSERT_HELD, rows.held)
         if r.audited is not None:
             write_audit(db, *r.audited)
         return str(response["id"])

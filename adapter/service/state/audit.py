@@ -34,9 +34,12 @@ def audit_row(who: str, action: str, target: str | None, outcome: str) -> dict[s
     }
 
 
+_INSERT_AUDIT = insert(audit)  # built once: it is written with every exchange
+
+
 def write_audit(db: Connection, who: str, action: str, target: str | None, outcome: str) -> None:
     """One audit row, in the caller's transaction (with the change it records)."""
-    db.execute(insert(audit), audit_row(who, action, target, outcome))
+    db.execute(_INSERT_AUDIT, audit_row(who, action, target, outcome))
 
 
 class Audit(Database):
