@@ -128,6 +128,8 @@ class CodeMap(_Table):
 
 class Extensions(_Table):
     data_absent_reason: str
+    min_value: str
+    max_value: str
     case_dates: str
     reviewer: str
     guideline: str
@@ -166,6 +168,21 @@ class CodeSystems(_Table):
     documentreference_category: str
     related_claim: str
     observation_value: str
+    restful_security_service: str
+
+
+class Canonicals(_Table):
+    """Other implementation guides' profiles, extensions and operations."""
+
+    backport_filter_criteria: str
+    backport_payload_content: str
+    backport_heartbeat_period: str
+    backport_topic_canonical: str
+    backport_status_profile: str
+    backport_status_operation: str
+    backport_events_operation: str
+    dtr_questionnaire: str
+    cdex_submit_attachment: str
 
 
 class Systems(_Table):
@@ -223,6 +240,7 @@ class FHIRTable(_Table):
     provenance_tag_system: str
     systems: Systems
     code_systems: CodeSystems
+    canonicals: Canonicals
     canonical_base: str
     extensions: Extensions
     extension_definitions: dict[str, ExtensionDefinition]

@@ -41,6 +41,7 @@ class Profiles(_Table):
     service_request: str
     medication_request: str
     device_request: str
+    subscription: str
 
 
 class Extensions(_Table):
@@ -57,6 +58,13 @@ class Extensions(_Table):
     administration_reference: str
     service_line_number: str
     pa_line_number: str
+    transmission_identifiers: str
+
+
+class Canonicals(_Table):
+    claim_submit: str
+    claim_inquiry: str
+    subscription_topic: str
 
 
 class CodeSystems(_Table):
@@ -89,6 +97,7 @@ class Carrier(_Table):
 class PASTable(_Table):
     profiles: Profiles
     extensions: Extensions
+    canonicals: Canonicals
     code_systems: CodeSystems
     request_type: Code
     certification_type: Code

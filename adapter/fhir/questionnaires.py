@@ -31,7 +31,7 @@ from adapter.tables import DEFAULT_MAPPINGS, TableFile, mappings
 from adapter.types import JSON
 from adapter.version import __version__
 
-PROFILE = "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire"
+PROFILE = mappings().tables.fhir.canonicals.dtr_questionnaire
 #: The item for the record's own words (quoted by the facts the answers state).
 NOTE = "note"
 #: The longest note an answer may carry (it is quoted as evidence on the answer and the review page).
@@ -40,7 +40,6 @@ MAX_NOTE = 2000
 MAX_COUNT = 999
 #: The QuestionnaireResponse statuses whose answers state facts (an answer in progress states nothing yet).
 ANSWERED = ("completed", "amended")
-_CORE = "http://hl7.org/fhir/StructureDefinition"
 _VALUE = {"boolean": "valueBoolean", "integer": "valueInteger", "text": "valueString"}
 
 
@@ -94,8 +93,9 @@ def _question(fact: str, text: str) -> JSON:
     kind = answer_kind(fact)
     item: JSON = {"linkId": fact, "text": text, "type": kind, "required": False, "repeats": False}
     if kind == "integer":
-        item["extension"] = [{"url": f"{_CORE}/minValue", "valueInteger": 1},
-                             {"url": f"{_CORE}/maxValue", "valueInteger": MAX_COUNT}]  # fmt: skip
+        extensions = mappings().tables.fhir.extensions
+        item["extension"] = [{"url": extensions.min_value, "valueInteger": 1},
+                             {"url": extensions.max_value, "valueInteger": MAX_COUNT}]  # fmt: skip
     return item
 
 
@@ -123,7 +123,7 @@ def _served(folder: Path) -> dict[str, JSON]:
             "publisher": "imr-adapter",
             "description": f"{criterion.question} ({criterion.guideline}). Answer yes or no what the records "
             "document; leave unanswered what they do not say.",
-            "code": [{"system": "http://loinc.org", "code": loinc} for loinc in criterion.loinc],
+            "code": [{"system": mappings().tables.fhir.code_systems.loinc, "code": loinc} for loinc in criterion.loinc],
             "item": [{
                 "linkId": code, "text": criterion.question, "type": "group", "required": True,
                 "item": [*(_question(fact, questions[fact]) for fact in criterion.facts), note],

@@ -16,11 +16,12 @@ from adapter.errors import AdapterError, ConflictError, FHIRServerError, NotFoun
 from adapter.exchange.client import FHIRClient
 from adapter.fhir.build import pas_bundle
 from adapter.fhir.conformance import response_faults
+from adapter.fhir.pas import PAS
 from adapter.model import Decision, DisputedItem, GuidelineBasis, IMRCase, Layout
 from adapter.tables import mappings
 
 TAG_SYSTEM = mappings().tables.fhir.systems.conformance_check
-PAS_SUBMIT = "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"
+PAS_SUBMIT = mappings()[PAS].canonicals.claim_submit
 
 
 @dataclass

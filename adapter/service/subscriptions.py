@@ -23,18 +23,21 @@ import orjson
 from adapter.config import SenderSettings, endpoint_allowed
 from adapter.errors import MappingError
 from adapter.fhir.navigate import extensions as _ext
+from adapter.fhir.pas import PAS
 from adapter.fhir.response import response_bundle
 from adapter.service.state import CONFIGURED, Store
+from adapter.tables import mappings
 from adapter.types import JSON
 
 log = logging.getLogger("adapter.service")
-TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
-PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-subscription"
-FILTER = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-filter-criteria"
-CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
-STATUS_PROFILE = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription-status-r4"
-TRANSMISSION = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/extension-TransmissionIdentifiers"
-HEARTBEAT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-heartbeat-period"
+_PAS, _BACKPORT = mappings()[PAS], mappings().tables.fhir.canonicals
+TOPIC = _PAS.canonicals.subscription_topic
+PROFILE = _PAS.profiles.subscription
+FILTER = _BACKPORT.backport_filter_criteria
+CONTENT = _BACKPORT.backport_payload_content
+STATUS_PROFILE = _BACKPORT.backport_status_profile
+TRANSMISSION = _PAS.extensions.transmission_identifiers
+HEARTBEAT = _BACKPORT.backport_heartbeat_period
 
 
 class SubscriptionError(MappingError):

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from adapter.fhir.definitions import structure_definition, structure_definitions
+from adapter.fhir.pas import PAS
 from adapter.service.http import ACCEPTED_TYPES, ServiceError, fhir_response
 from adapter.service.metrics import CONTENT_TYPE
 from adapter.service.routes import UNKNOWN_PARAMETERS, catalogue_search, context, questionnaires, served
 from adapter.service.subscriptions import TOPIC
+from adapter.tables import mappings
 from adapter.version import __version__
 
 router = APIRouter()
@@ -19,6 +21,7 @@ router = APIRouter()
 
 def capability_statement(base: str) -> dict[str, Any]:
     """What the service really does."""
+    pas, fhir = mappings()[PAS], mappings().tables.fhir
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -38,7 +41,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                         {
                             "coding": [
                                 {
-                                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                    "system": fhir.code_systems.restful_security_service,
                                     "code": "SMART-on-FHIR",
                                 }
                             ]
@@ -54,11 +57,11 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "operation": [
                             {
                                 "name": "submit",
-                                "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit",
+                                "definition": pas.canonicals.claim_submit,
                             },
                             {
                                 "name": "inquire",
-                                "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry",
+                                "definition": pas.canonicals.claim_inquiry,
                             },
                         ],
                     },
@@ -97,8 +100,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                     {
                         "extension": [
                             {
-                                "url": "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
-                                "capabilitystatement-subscriptiontopic-canonical",
+                                "url": fhir.canonicals.backport_topic_canonical,
                                 "valueCanonical": TOPIC,
                             }
                         ],
@@ -112,19 +114,17 @@ def capability_statement(base: str) -> dict[str, Any]:
                         "operation": [
                             {
                                 "name": "status",
-                                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/"
-                                "OperationDefinition/backport-subscription-status",
+                                "definition": fhir.canonicals.backport_status_operation,
                             },
                             {
                                 "name": "events",
-                                "definition": "http://hl7.org/fhir/uv/subscriptions-backport/"
-                                "OperationDefinition/backport-subscription-events",
+                                "definition": fhir.canonicals.backport_events_operation,
                             },
                         ],
                     },  # fmt: skip
                     {
                         "type": "Questionnaire",
-                        "profile": "http://hl7.org/fhir/us/davinci-dtr/StructureDefinition/dtr-std-questionnaire",
+                        "profile": fhir.canonicals.dtr_questionnaire,
                         "documentation": "Da Vinci DTR questionnaires, one per documentation criterion a pended item "
                         "may ask for (no token needed): answer one with a QuestionnaireResponse as $submit-attachment "
                         "Content, whose answers state the criterion's facts for its line item.",
@@ -141,7 +141,7 @@ def capability_statement(base: str) -> dict[str, Any]:
                 "operation": [
                     {
                         "name": "submit-attachment",
-                        "definition": "http://hl7.org/fhir/us/davinci-cdex/OperationDefinition/submit-attachment",
+                        "definition": fhir.canonicals.cdex_submit_attachment,
                         "documentation": "CDex attachments answering a pended prior authorization's documentation "
                         "requests (AttachTo preauthorization; Content a DocumentReference with inline text/plain "
                         "or PDF data, or a QuestionnaireResponse to one of the Questionnaires served here): the "
