@@ -123,6 +123,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-4.yaml", 250, 0.69, 6),
         # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came
         ("sentences-evaluation-5.yaml", 75, 0.64, 2),
+        # 120 sentences of a sixth writer, written beside this round's code without reading it: 69.8% when they came
+        ("sentences-evaluation-6.yaml", 180, 0.69, 5),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
