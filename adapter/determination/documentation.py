@@ -1,23 +1,30 @@
 """What a request not yet decided lacks: the documentation criteria (``mappings/documentation.yaml``) that would
 decide it, ranked, at most three.
 
-A pended item (no rule decides, or rules disagree): two sources name a criterion. The rules: a criterion whose
-fact, stated present or absent, would let a guideline rule that applies to the request decide it (decisive; the
-more rules it would let decide, the more decisive). The guideline: the criteria it names for that kind of service
-(``services``; for a drug already taken or a treatment already given, what its continuation rests on,
-``continued``), in its order. The ranking puts first the decisive criteria the guideline names for the service, in
-the guideline's order (what would decide it and is what the guideline asks of it), then the other criteria it
-names, then the decisive ones it does not name, most decisive first. A criterion stands for its first fact,
-except a criterion of diagnoses, which is lacking when no diagnosis it names is documented.
+A pended item (no rule decides, or rules disagree): two sources name a criterion. The guideline: the criteria it
+names for that kind of service (``services``; for a drug already taken or a treatment already given, what its
+continuation rests on, ``continued``), in its order, which is the order of what is most decisive for that kind of
+service. The rules: a criterion whose fact, stated present or absent (a count stated at all), would let a guideline
+rule that applies to the request decide it (decisive; the more rules it would let decide, the more decisive). The
+ranking puts first the criteria the guideline names that the records lack, in its order, then the decisive ones it
+does not name, most decisive first. The first two are named; a third only when it is decisive (a third the
+guideline merely lists is more often not what decides, and asking for it costs the provider an answer).
+
+The records lack a criterion when its first fact is unknown, or stated absent where that leaves it unmet
+(``absent_unmet``: a normal neurologic examination leaves a spine MRI without its indication; no earlier imaging is
+an answer to the request for its reports); a criterion of diagnoses (an indication) when no diagnosis it names is
+documented; a criterion of counts (the request specified) when no quantity is stated.
 
 An adverse recommendation (A3, A6) is not a decision: it goes to a physician (Labor Code 4610), and before a
 physician denies, the reviewer may ask for the information reasonably necessary to decide (8 CCR 9792.9.1).
-What it names (``unmet``) is what the adverse rules rest on: the criteria whose facts, documented as met (an
-exception the records are silent on stated, a criterion they state unmet shown met), would stop those rules.
-A rule that rests on no documentation (a service the guideline does not recommend, a count over its limit) names
-nothing: nothing the provider could send would change it. A rule that rests on the request's own wording rather
-than on a fact (a course requested with no quantity) names the criterion the table declares answers it
-(``answers``).
+What it names (``unmet``) is first what the adverse rules rest on: the criteria whose facts, documented as met (an
+exception the records are silent on stated, a criterion they state unmet shown met), would stop those rules. A
+rule that rests on the request's own wording rather than on a fact (a course requested with no quantity), or on
+a guideline that admits the service only as an exception (passive modalities as an adjunct to active therapy),
+names the criteria the table declares answer it (``answers``). Stopping the rules is not yet certifying, so after
+them come the other criteria the guideline names for the service that the records lack, a third again only when
+decisive. A rule that rests on no documentation (a compound holding a drug not recommended, a count over its
+limit) names nothing: nothing the provider could send would change it.
 
 Each criterion comes with the LOINC attachment codes to ask for it with, a plain question for the provider and
 the guideline it rests on.
@@ -37,6 +44,8 @@ from adapter.tables import TableFile, mappings
 
 #: The most criteria one item names.
 MOST = 3
+#: The most it names without the last being decisive.
+PLAIN = 2
 
 
 class Criterion(BaseModel):
@@ -46,9 +55,14 @@ class Criterion(BaseModel):
     loinc: list[str] = Field(min_length=1)
     question: str = Field(min_length=1)
     guideline: str = Field(min_length=1)
-    #: Rules that rest on the request's own wording rather than on a fact (a request that states no quantity):
-    #: this criterion, documented, is what answers them, so an item they pend names it.
+    #: Rules that rest on the request's own wording rather than on a fact (a request that states no quantity), or
+    #: on a guideline that admits the service only as an exception: this criterion, documented, is what answers
+    #: them, so an item they pend names it.
     answers: list[str] = Field(default_factory=list)
+    #: Whether the records stating the first fact absent leave the criterion unmet (the examination found no deficit,
+    #: conservative care has not failed): still what the request lacks, so still asked for. Otherwise a fact stated
+    #: absent answers it (no earlier imaging to send, no risk factor).
+    absent_unmet: bool = False
 
 
 class DocumentationTable(BaseModel):
@@ -116,14 +130,22 @@ def _settings(name: str) -> list[Any]:
     return ["present", "absent"] if name in STATUS_FACTS else [True, False] if name in _BOOLEAN_FACTS else []
 
 
+#: What a missing count could be stated as: the least and one past any guideline's limit.
+_QUANTITIES = (1, 1000)
+
+
 def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
-    """Whether the records lack what a criterion stands for: its first fact unknown; for a criterion of
-    diagnoses (an indication), none of its diagnoses documented."""
+    """Whether the records lack what a criterion stands for: its first fact unknown, or stated absent where that
+    leaves it unmet (``absent_unmet``); for a criterion of diagnoses (an indication), none of its diagnoses
+    documented; for a count (a quantity), none stated."""
     if not criterion.facts:
         return True
-    if not any(name in STATUS_FACTS for name in criterion.facts):
+    first = criterion.facts[0]
+    if first in STATUS_FACTS:
+        return _unknown(facts, first) or (criterion.absent_unmet and getattr(facts, first) == "absent")
+    if first in _BOOLEAN_FACTS:
         return not any(getattr(facts, name) is True for name in criterion.facts)
-    return _unknown(facts, criterion.facts[0])
+    return all(getattr(facts, name) is None for name in criterion.facts)
 
 
 def _need(table: DocumentationTable, name: str) -> Need:
@@ -152,6 +174,11 @@ def _by_fact(table: DocumentationTable, facts: RequestFacts) -> dict[str, str]:
     return by_fact
 
 
+def _cap(ranked: list[str], decisive: Counter[str]) -> list[str]:
+    """The first two of the ranked criteria, and the third when it is decisive (see the module)."""
+    return [c for i, c in enumerate(ranked[:MOST]) if i < PLAIN or c in decisive]
+
+
 def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | None = None) -> list[Need]:
     """The documentation criteria a pended item lacks, ranked (see the module), at most ``MOST``."""
     table = table or mappings()[DOCUMENTATION]
@@ -164,13 +191,13 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
             criterion = by_fact.get(name)
             if criterion is None or not _unknown(facts, name):
                 continue
-            settings = _settings(name)  # none for a count: any count stated lets the rule decide
-            if not settings or any(fires(rule, facts.model_copy(update={name: value})) for value in settings):
+            settings = _settings(name) or _QUANTITIES
+            if any(fires(rule, facts.model_copy(update={name: value})) for value in settings):
                 decides[criterion] += 1
     decisive = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
     named = [c for c in guideline_criteria(facts, table) if lacking(facts, table.criteria[c])]
     ranked = named + decisive
-    return [_need(table, c) for c in list(dict.fromkeys(ranked))[:MOST]]
+    return [_need(table, c) for c in _cap(list(dict.fromkeys(ranked)), decides)]
 
 
 def unmet(
@@ -178,9 +205,9 @@ def unmet(
 ) -> list[Need]:
     """What an adverse recommendation rests on (see the module): the criteria whose fact, documented as met
     (``present``, a diagnosis named), would stop an adverse rule that fired and start no other adverse rule (no
-    more of a course already given, say, when that would deny it all), or that the table declares answers a rule
-    on the request's wording; those that would stop more of them first, then in the guideline's order for the
-    service; at most ``MOST``."""
+    more of a course already given, say, when that would deny it all), or that the table declares answer a rule;
+    those that would stop more of them first, then in the guideline's order for the service; after them the
+    guideline's other criteria for the service that the records lack; the third only when it stops a rule."""
     table = table or mappings()[DOCUMENTATION]
     by_fact = _by_fact(table, facts)
     adverse = [r for r in fired if r.action.adverse]
@@ -201,4 +228,6 @@ def unmet(
             stops[criterion] = max(stops[criterion], stopped)
     order = guideline_criteria(facts, table)
     ranked = sorted(stops, key=lambda c: (-stops[c], order.index(c) if c in order else len(order)))
-    return [_need(table, c) for c in ranked[:MOST]]
+    if ranked:  # stopping the rules is not yet certifying: then what else the guideline asks that the records lack
+        ranked += [c for c in order if c not in stops and lacking(facts, table.criteria[c])]
+    return [_need(table, c) for c in _cap(ranked, stops)]
