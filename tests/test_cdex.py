@@ -24,13 +24,15 @@ from adapter.determination.documentation import DOCUMENTATION, Need
 from adapter.exchange import FHIRClient
 from adapter.fhir.attachments import TRACKING_SYSTEM, submission
 from adapter.fhir.cdex import (
+    ADMIN_REF_SYSTEM,
     BY_QUESTIONNAIRE,
+    CDEX_TEMP,
     PA_LINE_NUMBER,
     PAS_TEMP,
     asked_questionnaires,
     questionnaire_tracking,
 )
-from adapter.fhir.pas import review_action_code
+from adapter.fhir.pas import review_action_code, review_number
 from adapter.fhir.questionnaires import questionnaire
 from adapter.fhir.schema import schema_valid
 from adapter.review.policy import DEFAULT_POLICY
@@ -172,6 +174,13 @@ def test_a_line_with_questionnaires_is_also_asked_by_questionnaire_in_a_task_of_
         assert by_questionnaire[same] == by_code[same], same
     assert by_questionnaire["identifier"][0] == {**by_code["identifier"][0], "value": questionnaire_tracking(tracking)}
     assert by_code["identifier"][0]["system"] == TRACKING_SYSTEM
+    # both name the pended item's number (identifier:AdminRefNumber), under a system of its own: a search by
+    # tracking id finds one Task
+    admin_ref = {"type": {"coding": [{"system": CDEX_TEMP, "code": "admin-ref-number",
+                                      "display": "Administrative Reference Number"}]},
+                 "system": ADMIN_REF_SYSTEM, "value": review_number(answer["item"][0])}  # fmt: skip
+    assert admin_ref["value"] == tracking and by_code["identifier"][1:] == by_questionnaire["identifier"][1:] == [
+        admin_ref]  # fmt: skip
     contained = {c["resourceType"]: c for c in by_questionnaire["contained"]}
     assert contained["Patient"]["identifier"] == fake.patients["a"]["identifier"]
     assert contained["PractitionerRole"]["practitioner"]["identifier"] == {"system": NPI, "value": "1234567893"}

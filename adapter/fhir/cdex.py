@@ -4,10 +4,11 @@
 ``structuredefinition-cdex-task-attachment-request.yml``): ``code`` PASTempCodes ``attachment-request-code``,
 the tracking id (an item's pend reference number) as ``identifier:TrackingId``, the member in a contained
 Patient (``for`` ``#patient``), the requesting provider in a contained PractitionerRole (``owner``
-``#practitionerrole``), ``reasonCode`` preauthorization and ``reasonReference`` the answer's identifier, one
-``AttachmentsNeeded`` input per LOINC code with the line number (``extension-paLineNumber``), ``PayerUrl`` the
-adapter's ``$submit-attachment``, ``POU`` COVAUTH, ``restriction.period.end`` the information deadline, and the
-questions for the provider in ``note``.
+``#practitionerrole``), the pended item's number as ``identifier:AdminRefNumber`` (what PAS carries in
+``administrationReferenceNumber``), ``reasonCode`` preauthorization and ``reasonReference`` the answer's
+identifier, one ``AttachmentsNeeded`` input per LOINC code with the line number (``extension-paLineNumber``),
+``PayerUrl`` the adapter's ``$submit-attachment``, ``POU`` COVAUTH, ``restriction.period.end`` the information
+deadline, and the questions for the provider in ``note``.
 
 A line whose criteria have the adapter's DTR questionnaires (``adapter.fhir.questionnaires``) is also asked with
 a Task of its own (``by_questionnaire``): ``code`` ``attachment-request-questionnaire`` and one
@@ -30,7 +31,7 @@ from typing import Any
 from adapter.determination.documentation import Need
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
 from adapter.fhir.navigate import typed_id
-from adapter.fhir.pas import PAS
+from adapter.fhir.pas import PAS, review_number
 from adapter.fhir.questionnaires import questionnaire
 from adapter.tables import mappings
 from adapter.types import JSON
@@ -42,6 +43,9 @@ PA_LINE_NUMBER = mappings()[PAS].extensions.pa_line_number
 NPI = "http://hl7.org/fhir/sid/us-npi"
 #: A questionnaire's name beside its canonical (FHIR core ``display`` extension, as CDex's example 22 has it).
 DISPLAY = "http://hl7.org/fhir/StructureDefinition/display"
+#: The system of the pend reference number a Task names as its ``identifier:AdminRefNumber`` (another than the
+#: tracking id's, so that a search by tracking id finds one Task).
+ADMIN_REF_SYSTEM = mappings().tables.identifier_system("administration-reference")
 #: The adapter as the payer that asks (``Task.requester.identifier``).
 PAYER_ID = {"system": mappings().tables.identifier_system("payer"), "value": "imr-adapter"}
 #: Task statuses after which nothing more comes (HRex task status): the request is closed.
@@ -137,13 +141,18 @@ def attachment_request(
                                             "coverage authorization")),
     ]  # fmt: skip
     stamp = authored.isoformat(timespec="seconds")
+    identifiers = [
+        {"type": _coding(CDEX_TEMP, "tracking-id", "Tracking Id"), "system": TRACKING_SYSTEM, "value": tracking}
+    ]  # fmt: skip
+    item: JSON = next((i for i in response.get("item", []) if i.get("itemSequence") == line), {})
+    if number := review_number(item):  # the pended item's number, as PAS's administrationReferenceNumber has it
+        identifiers.append({"type": _coding(CDEX_TEMP, "admin-ref-number", "Administrative Reference Number"),
+                            "system": ADMIN_REF_SYSTEM, "value": number})  # fmt: skip
     return {
         "resourceType": "Task",
         "meta": {"profile": [PROFILE]},
         "contained": [patient, provider],
-        "identifier": [
-            {"type": _coding(CDEX_TEMP, "tracking-id", "Tracking Id"), "system": TRACKING_SYSTEM, "value": tracking}
-        ],  # fmt: skip
+        "identifier": identifiers,
         "status": "requested",
         "intent": "order",
         "code": _coding(PAS_TEMP, BY_QUESTIONNAIRE if by_questionnaire else BY_CODE),
