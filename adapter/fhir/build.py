@@ -23,7 +23,6 @@ from adapter.fhir.navigate import closure
 from adapter.fhir.pas import (
     PAS,
     REQUEST_RESOURCES,
-    SERVICE_SYSTEMS,
     Carrier,
     PASTable,
     collection,
@@ -261,7 +260,7 @@ class _Builder:
         knows it, else the X12 service type (beside any other code the table gives, such as RxNorm)."""
         coding = self.tables.service_code(item.requested)
         codings = [coding.as_fhir()] if coding is not None else []
-        if coding is None or coding.system not in SERVICE_SYSTEMS:
+        if coding is None or coding.system not in self.pas.value_sets.requested_service:
             codings.insert(0, self.pas.coding("service_type", carrier.service_type))
         return {"coding": codings, "text": item.requested}
 

@@ -24,16 +24,10 @@ from adapter.fhir.navigate import Index, references
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import (
     CLAIM_TYPES,
-    DATA_ABSENT_REASON,
-    DIAGNOSIS_SYSTEMS,
     DIAGNOSIS_TYPES,
-    LOCATION_SYSTEMS,
-    MODIFIER_SYSTEMS,
-    NOT_APPLICABLE,
     OUTCOMES,
     PAS,
     REQUEST_RESOURCES,
-    SERVICE_SYSTEMS,
     review_action_code,
 )
 from adapter.npi import NPI_SYSTEM
@@ -347,7 +341,6 @@ RULES: dict[str, Rule] = {
 }  # fmt: skip
 
 _NOT_CODED = "productOrService needs a coding from X12 1365, CPT, HCPCS, ICD or NDC, not text only"
-_X12_673 = "https://codesystem.x12.org/005010/673"
 _LOINC = re.compile(r"\d{1,7}-\d")
 
 
@@ -380,12 +373,6 @@ def _full_date(value: Any) -> bool:
 def _coded(concept: Any, value_set: frozenset[str]) -> bool:
     """A CodeableConcept with a coding from one of these systems (a required binding by code system)."""
     return bool(_systems(concept) & value_set)
-
-
-def _service_coded(concept: Any) -> bool:
-    """From X12278RequestedServiceType: a code of its systems, or data-absent-reason#not-applicable."""
-    pairs = {(str(c.get("system")), str(c.get("code"))) for c in _codings(concept)}
-    return _coded(concept, SERVICE_SYSTEMS) or NOT_APPLICABLE in pairs
 
 
 def _member(identifier: Any) -> bool:
@@ -450,6 +437,15 @@ class _Checker:
         self.seen: set[tuple[int, str]] = set()
         self.pas = mappings()[PAS]
         self.systems = mappings().tables.fhir.code_systems
+        self.extensions = mappings().tables.fhir.extensions
+
+    def service_coded(self, concept: Any) -> bool:
+        """From X12278RequestedServiceType: a code of its systems, or data-absent-reason#not-applicable."""
+        pairs = {(str(c.get("system")), str(c.get("code"))) for c in _codings(concept)}
+        return (
+            _coded(concept, self.pas.value_sets.requested_service)
+            or (self.systems.data_absent_reason, "not-applicable") in pairs
+        )
 
     def fault(self, location: str, rule: str, message: str) -> None:
         self.faults.append(Fault(location, str(RULES.get(rule, rule)), message))
@@ -565,7 +561,7 @@ class _Checker:
             return
         if not isinstance(quantity, dict) or quantity.get("value") is None:
             self.fault(where, "quantity.value", "a PAS quantity needs its value")
-        elif quantity.get("code") is not None and quantity.get("system") != _X12_673:
+        elif quantity.get("code") is not None and quantity.get("system") != self.pas.code_systems.quantity_qualifier:
             self.fault(f"{where}.code", "quantity.code", "a PAS quantity's unit code is an X12 673 code")
 
     def timing(self, timing: Any, where: str) -> None:
@@ -581,7 +577,7 @@ class _Checker:
             return
         at = self.at(patient)
         names = [n for n in patient.get("name", []) if isinstance(n, dict)]
-        if not any(n.get("family") or n.get("given") or _ext(n, DATA_ABSENT_REASON) for n in names):
+        if not any(n.get("family") or n.get("given") or _ext(n, self.extensions.data_absent_reason) for n in names):
             self.fault(f"{at}.name", "patient.name", "the Patient needs a name, or a data-absent-reason (masked)")
         if not patient.get("identifier"):
             self.fault(f"{at}.identifier", "patient.identifier", "the Patient needs an identifier")
@@ -686,7 +682,7 @@ class _Checker:
                 self.fault(f"{at}.{name}", f"{prefix}.occurrence", "the occurrence is a Timing (occurrenceTiming)")
         self.timing(request.get("occurrenceTiming"), f"{at}.occurrenceTiming")
         if rtype == "ServiceRequest":
-            if not _service_coded(request.get("code")):
+            if not self.service_coded(request.get("code")):
                 self.fault(f"{at}.code", "sr.code", "the code needs a coding from X12 1365, CPT, HCPCS, ICD or NDC")
             for name in ("quantityRatio", "quantityRange"):
                 if name in request:
@@ -695,7 +691,7 @@ class _Checker:
             return
         if "codeReference" in request:
             self.fault(f"{at}.codeReference", "dr.code.only", "the device is a CodeableConcept (codeCodeableConcept)")
-        elif not _service_coded(request.get("codeCodeableConcept")):
+        elif not self.service_coded(request.get("codeCodeableConcept")):
             self.fault(f"{at}.codeCodeableConcept", "dr.code",
                        "the code needs a coding from X12 1365, CPT, HCPCS, ICD or NDC")  # fmt: skip
 
@@ -707,8 +703,8 @@ class _Checker:
             self.fault(f"{where}.status", "claim.status", f"a PAS Claim is active, not {claim.get('status')!r}")
         if claim.get("use") != "preauthorization":
             self.fault(f"{where}.use", "claim.use", f"a PAS Claim is a preauthorization, not {claim.get('use')!r}")
-        system, codes = CLAIM_TYPES
-        if not any(c.get("system") == system and c.get("code") in codes for c in _codings(claim.get("type"))):
+        system = self.systems.claim_type
+        if not any(c.get("system") == system and c.get("code") in CLAIM_TYPES for c in _codings(claim.get("type"))):
             self.fault(f"{where}.type", "claim.type", "the Claim type is institutional or professional (claim-type)")
         self.identifiers(claim, where, "PASClaim")
         self.patient(claim.get("patient"), f"{where}.patient", "claim.patient")
@@ -722,7 +718,7 @@ class _Checker:
             at = f"{where}.diagnosis[{n}]"
             if "diagnosisReference" in diagnosis:
                 self.fault(at, "claim.diagnosis", "a diagnosis is a CodeableConcept, not a reference")
-            elif not _coded(diagnosis.get("diagnosisCodeableConcept"), DIAGNOSIS_SYSTEMS):
+            elif not _coded(diagnosis.get("diagnosisCodeableConcept"), self.pas.value_sets.diagnosis):
                 self.fault(f"{at}.diagnosisCodeableConcept", "claim.diagnosis.code", "a diagnosis is an ICD-10-CM code")
             for kind in diagnosis.get("type", []):
                 if not any(c.get("system") == self.pas.code_systems.temp_codes and c.get("code") in DIAGNOSIS_TYPES
@@ -740,18 +736,20 @@ class _Checker:
             at = f"{where}.item[{n}]"
             if "category" in item and self.pas.code_systems.service_type not in _systems(item["category"]):
                 self.fault(f"{at}.category", "item.category.code", "the category is an X12 1365 service type")
-            if not _service_coded(item.get("productOrService")):
+            if not self.service_coded(item.get("productOrService")):
                 self.fault(f"{at}.productOrService", "item.productOrService",
                            _NOT_CODED)  # fmt: skip
             for m, modifier in enumerate(item.get("modifier", [])):
-                if not _coded(modifier, MODIFIER_SYSTEMS):
+                if not _coded(modifier, self.pas.value_sets.service_modifier):
                     self.fault(f"{at}.modifier[{m}]", "item.modifier", "a modifier is a CPT or HCPCS code")
             if "servicedDate" in item and not _full_date(item["servicedDate"]):
                 self.fault(f"{at}.servicedDate", "item.servicedDate", "the service date is a full date")
             for name in ("locationAddress", "locationReference"):
                 if name in item:
                     self.fault(f"{at}.{name}", "item.location.only", "the place of service is a CodeableConcept")
-            if "locationCodeableConcept" in item and not _coded(item["locationCodeableConcept"], LOCATION_SYSTEMS):
+            if "locationCodeableConcept" in item and not _coded(
+                item["locationCodeableConcept"], self.pas.value_sets.location
+            ):
                 self.fault(f"{at}.locationCodeableConcept", "item.location.code",
                            "the place of service is a CMS place-of-service or NUBC type-of-bill code")  # fmt: skip
             self.quantity(item.get("quantity"), f"{at}.quantity")
@@ -907,7 +905,7 @@ class _Checker:
             at = f"{where}.addItem[{n}]"
             if len(added.get("itemSequence", [])) != 1:
                 self.fault(f"{at}.itemSequence", "addItem.itemSequence", "an added item names one item sequence")
-            if not _service_coded(added.get("productOrService")):
+            if not self.service_coded(added.get("productOrService")):
                 self.fault(f"{at}.productOrService", "addItem.productOrService",
                            _NOT_CODED)  # fmt: skip
             self.quantity(added.get("quantity"), f"{at}.quantity")

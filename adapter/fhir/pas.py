@@ -80,6 +80,16 @@ class CodeSystems(_Table):
     adjudication: str
     report_type: str
     temp_codes: str
+    quantity_qualifier: str
+
+
+class ValueSets(_Table):
+    """The code systems of the value sets PAS binds as required (a binding checked by code system)."""
+
+    requested_service: frozenset[str]
+    service_modifier: frozenset[str]
+    diagnosis: frozenset[str]
+    location: frozenset[str]
 
 
 RequestResource = Literal["ServiceRequest", "MedicationRequest", "DeviceRequest"]
@@ -99,6 +109,7 @@ class PASTable(_Table):
     extensions: Extensions
     canonicals: Canonicals
     code_systems: CodeSystems
+    value_sets: ValueSets
     request_type: Code
     certification_type: Code
     insurer_type: Code
@@ -207,46 +218,13 @@ def review_action(code: str, *, number: str | None = None) -> JSON:
     }
 
 
-# --- value sets ---------------------------------------------------------------------------------------
-# The code systems of the value sets PAS binds as required (Terminology.fsh), checked by adapter.fhir.conformance.
+# --- required codes -----------------------------------------------------------------------------------
+# The codes of the value sets PAS binds as required (Terminology.fsh) whose systems are the tables'; the value
+# sets bound by code system are pas.yaml's value_sets. Checked by adapter.fhir.conformance.
 
-#: X12278RequestedServiceType: its code systems (it also holds data-absent-reason#not-applicable).
-SERVICE_SYSTEMS = frozenset(
-    {
-        "https://codesystem.x12.org/005010/1365",
-        "http://www.ama-assn.org/go/cpt",
-        "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets",
-        "http://terminology.hl7.org/CodeSystem/icd9cm",
-        "http://www.cms.gov/Medicare/Coding/ICD10",
-        "http://hl7.org/fhir/sid/ndc",
-    }
-)
-NOT_APPLICABLE = ("http://terminology.hl7.org/CodeSystem/data-absent-reason", "not-applicable")
-#: X12278RequestedServiceModifierType.
-MODIFIER_SYSTEMS = frozenset(
-    {"http://www.ama-assn.org/go/cpt", "http://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"}
-)
-#: X12278DiagnosisCodes (ICD-10-CM, ICD-9-CM and the DRG systems).
-DIAGNOSIS_SYSTEMS = frozenset(
-    {
-        "http://hl7.org/fhir/sid/icd-10-cm",
-        "http://terminology.hl7.org/CodeSystem/icd9cm",
-        "https://www.cms.gov/Medicare/Medicare-Fee-for-Service-Payment/AcuteInpatientPPS/MS-DRG-Classifications-and-Software",
-        "http://uri.hddaccess.com/cs/apdrg",
-        "http://uri.hddaccess.com/cs/aprdrg",
-    }
-)
-#: X12278LocationType.
-LOCATION_SYSTEMS = frozenset(
-    {
-        "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set",
-        "https://www.nubc.org/CodeSystem/TypeOfBill",
-    }
-)
 #: X12278DiagnosisType (PASTempCodes).
 DIAGNOSIS_TYPES = frozenset({"admitting", "principal", "patientreasonforvisit"})
-#: ClaimTypes: (system, codes).
-CLAIM_TYPES = ("http://terminology.hl7.org/CodeSystem/claim-type", frozenset({"institutional", "professional"}))
+#: ClaimTypes (fhir.yaml's claim_type system).
+CLAIM_TYPES = frozenset({"institutional", "professional"})
 #: ClaimResponseOutcome.
 OUTCOMES = frozenset({"complete", "error", "partial"})
-DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
