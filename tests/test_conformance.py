@@ -29,6 +29,7 @@ from adapter.fhir.conformance import (
 from adapter.fhir.pas import review_action
 from adapter.fhir.response import response_bundle
 from adapter.review import apply_decision, read_decision
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.review.tasks import first_input
 from adapter.service import wire
 from adapter.service.pipeline import decide
@@ -526,7 +527,7 @@ def test_a_physicians_a6_adds_what_the_claim_item_names_coded() -> None:
     """The addItem of a physician's modification carries its Claim item's PAS-coded service (ClaimResponse.fsh
     :81), so the new version conforms like the first."""
     request = copy.deepcopy(MULTI)
-    decided = decide(request)
+    decided = decide(request, policy=DEFAULT_POLICY)
     task = decided.reviews[0].resource
     sequence = first_input(task, "item-sequence")
     _, final = apply_decision(task, decided.response, read_decision(_completed(task, "A6", quantity=1), task))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adapter.fhir.payer import answer_of, held_url, keep_references, payer_transaction, references
 from adapter.fhir.response import FOREIGN_REFERENCE_SYSTEM
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.service.pipeline import DETERMINATION_SYSTEM, decide, for_payer
 from adapter.types import JSON
 
@@ -27,7 +28,7 @@ def _references(node: object) -> list[str]:
 
 
 def test_the_payers_copy_names_only_what_it_writes_beside_it() -> None:
-    decided = decide(CONTEXT)
+    decided = decide(CONTEXT, policy=DEFAULT_POLICY)
     bundle = payer_transaction(for_payer(decided.response), decided.response["id"], CONTEXT,
                                identifier_system=DETERMINATION_SYSTEM)  # fmt: skip
     held = {e["fullUrl"]: e for e in bundle["entry"]}
@@ -47,7 +48,7 @@ def test_the_payers_copy_names_only_what_it_writes_beside_it() -> None:
 
 
 def test_a_later_version_names_what_the_payers_copy_names() -> None:
-    decided = decide(CONTEXT)
+    decided = decide(CONTEXT, policy=DEFAULT_POLICY)
     later = for_payer(decided.response)
     served = {**later, "id": "payer-1", "patient": {"reference": "Patient/on-payer"}}
     served["item"] = [{**i, "extension": [{**e, "valueReference": {"reference": "ServiceRequest/on-payer"}}

@@ -116,7 +116,7 @@ def _lumbar() -> dict[str, Any]:
 
 
 def _decided() -> tuple[dict[str, Any], dict[str, Any]]:
-    decided = decide(_lumbar())
+    decided = decide(_lumbar(), policy=DEFAULT_POLICY)
     (review,) = decided.reviews
     return review.resource, decided.response
 
@@ -179,7 +179,7 @@ def test_certified_items_make_no_task() -> None:
     request = _lumbar()
     request["entry"][0]["resource"]["note"] = [{"text": "Progressive foot drop with EHL weakness 3/5 and "
                                                  "new urinary incontinence since yesterday."}]  # fmt: skip
-    decided = decide(request)
+    decided = decide(request, policy=DEFAULT_POLICY)
     assert review_action_code(decided.response["item"][0]["adjudication"]) != "A4"
     assert decided.reviews == []
 
@@ -401,7 +401,7 @@ def test_an_unknown_task_is_404(service: tuple[TestClient, Store]) -> None:
 
 def test_the_final_version_is_queued_for_the_payer(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{tmp_path}/state.db")
-    decided = decide(_lumbar())
+    decided = decide(_lumbar(), policy=DEFAULT_POLICY)
     record(store, decided, forward=True, key="k")
     (review,) = decided.reviews
     task = review.resource
@@ -574,7 +574,7 @@ def test_an_undecided_item_s_task_names_what_the_records_lack() -> None:
     for the physician who decides."""
     request = _lumbar()
     request["entry"][0]["resource"]["note"] = [{"text": "Low back pain for eight weeks, worse with bending."}]
-    (review,) = decide(request).reviews
+    (review,) = decide(request, policy=DEFAULT_POLICY).reviews
     missing = [i["valueString"] for i in review.resource["input"] if i["type"]["text"] == "documentation-missing"]
     assert missing and missing[0].startswith("neurologic-deficit: ") and "LOINC 11506-3" in missing[0]
     task, _ = _decided()

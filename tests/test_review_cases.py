@@ -58,7 +58,7 @@ def context_bundle() -> dict[str, Any]:
 
 
 def test_the_case_holds_the_patient_and_the_history() -> None:
-    decided = decide(context_bundle())
+    decided = decide(context_bundle(), policy=DEFAULT_POLICY)
     case = decided.case
     assert case is not None
     assert (case.patient_key, case.patient, case.sex, case.injury) == (
@@ -91,7 +91,7 @@ def test_a_service_is_matched_by_its_code_else_its_words() -> None:
 
 
 def _task_and_response() -> tuple[dict[str, Any], dict[str, Any]]:
-    decided = decide(context_bundle())
+    decided = decide(context_bundle(), policy=DEFAULT_POLICY)
     (review,) = decided.reviews
     return review.resource, decided.response
 
@@ -154,7 +154,7 @@ def test_what_the_rules_read_beyond_a_quote_is_kept_in_words() -> None:
     bundle["entry"][0] = _entry({"resourceType": "MedicationRequest", "id": "nsaid", "status": "active",
                                  "intent": "order", "subject": {"reference": "Patient/w1"}, "authoredOn": "2026-11-20",
                                  "medicationCodeableConcept": {"text": "Ibuprofen 800 mg #90"}})  # fmt: skip
-    decided = decide(bundle)
+    decided = decide(bundle, policy=DEFAULT_POLICY)
     assert decided.case is not None and decided.determinations[0].recommendation == ReviewAction.NOT_CERTIFIED
     (item,) = decided.case.items
     assert {(r.fact, r.value) for r in item.read} >= {("same_class_medications", "naproxen")}

@@ -67,7 +67,7 @@ def decide(
     tables: Tables | None = None,
     checked: bool = False,
     limits: Limits = DEFAULT_LIMITS,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy,
 ) -> Decided:
     """A ServiceRequest, context Bundle or PAS Bundle (as the edge read it, or JSON) -> its ClaimResponse
     (``MappingError`` when unreadable; ``checked``: the caller already ran the edge check on ``data``), its
@@ -133,7 +133,7 @@ def warm_up() -> None:
     with contextlib.suppress(AdapterError):
         check_request({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": sample}]})
     decided = decide({"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "ServiceRequest/w",
-                      "resource": {**sample, "id": "w"}}]})  # fmt: skip
+                      "resource": {**sample, "id": "w"}}]}, policy=DEFAULT_POLICY)  # fmt: skip
     response_bundle(decided.response, "ClaimResponse/warm-up", None, timestamp=decided.response["created"])
     for_payer(decided.response)
     # What start-up made lives as long as the process: out of the collector's way, so that no request pays
@@ -214,7 +214,7 @@ def answer(
     forward: bool,
     also: Sequence[str] = (),
     limits: Limits = DEFAULT_LIMITS,
-    policy: Policy = DEFAULT_POLICY,
+    policy: Policy,
     inquiry: Sequence[tuple[str, str]] = (),
     resources: Sequence[JSON] = (),
     senders: Sequence[tuple[str, str]] = (),

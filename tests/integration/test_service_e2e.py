@@ -27,6 +27,7 @@ from adapter.fhir.conformance import response_faults
 from adapter.fhir.pas import REQUEST_RESOURCES
 from adapter.letters import summary_text
 from adapter.review import apply_decision, read_decision
+from adapter.review.policy import DEFAULT_POLICY
 from adapter.review.tasks import response_of
 from adapter.sandbox import free_port
 from adapter.service.forwarder import Forwarder, payer_client
@@ -325,7 +326,7 @@ def test_two_replicas_share_postgres_state(payer_url: str, payer: FHIRClient) ->
         pytest.fail(f"no PostgreSQL at {url} ({exc}); scripts/test starts one with `imr-adapter sandbox up --postgres`")
     ids = []
     for n in range(12):
-        decided = decide(_pas(f"CM96-{uuid.uuid4().int % 10**7:07d}"))
+        decided = decide(_pas(f"CM96-{uuid.uuid4().int % 10**7:07d}"), policy=DEFAULT_POLICY)
         record(first if n % 2 else second, decided, forward=True)
         ids.append(decided.response["id"])
     auth = load_settings().auth("payer")
@@ -349,7 +350,7 @@ def test_two_reviewers_racing_on_one_task_on_postgres() -> None:
 
     url = load_settings().sandbox.postgres_url
     first, second = Store(url), Store(url)
-    decided = decide(_pas_letter("2014-variant.txt", f"CM95-{uuid.uuid4().int % 10**7:07d}"))
+    decided = decide(_pas_letter("2014-variant.txt", f"CM95-{uuid.uuid4().int % 10**7:07d}"), policy=DEFAULT_POLICY)
     record(first, decided, forward=False)
     task = decided.reviews[0].resource
     owner = {"identifier": {"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}}
