@@ -36,7 +36,7 @@ from adapter.fhir.pas import review_action_code, review_number
 from adapter.fhir.questionnaires import questionnaire
 from adapter.fhir.schema import schema_valid
 from adapter.review.policy import DEFAULT_POLICY
-from adapter.service.attachments import receive
+from adapter.service.attachments import AttachmentMismatchError, receive
 from adapter.service.state import Store
 from adapter.service.worker import SyncWorker
 from adapter.tables import mappings
@@ -47,6 +47,7 @@ from tests.test_worker import EHR, FakeEHR
 JSON = dict[str, Any]
 SUBMIT = "http://adapter.test/fhir/$submit-attachment"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+MEMBER_TYPE = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}
 
 
 class TaskEHR(FakeEHR):
@@ -77,7 +78,18 @@ class TaskEHR(FakeEHR):
             ("Patient", "a"): self.patients["a"],
             ("ServiceRequest", "sr1"): self.requests[0],
         }
+        #: The patient's coverage, whose member number (type MB) is not on the Patient.
+        member = {"type": MEMBER_TYPE, "system": "urn:test:payer-member", "value": "W-77"}
+        self.coverages = [{"resourceType": "Coverage", "id": "cov1", "status": "active", "identifier": [member],
+                           "beneficiary": {"reference": "Patient/a"}, "payor": [{"display": "Insurer"}]}]  # fmt: skip
         self.tasks: dict[str, JSON] = {}
+
+    def search(self, rtype: str, params: dict[str, list[str]]) -> dict[str, Any]:
+        if rtype != "Coverage":
+            return super().search(rtype, params)
+        found = [c for c in self.coverages if c["beneficiary"]["reference"] in params["beneficiary"]]
+        return {"resourceType": "Bundle", "type": "searchset",
+                "entry": [{"resource": c, "search": {"mode": "match"}} for c in found]}  # fmt: skip
 
     def task(self, tracking: str) -> JSON:
         """The Task on the EHR with this tracking id."""
@@ -182,12 +194,20 @@ def test_a_line_with_questionnaires_is_also_asked_by_questionnaire_in_a_task_of_
     assert admin_ref["value"] == tracking and by_code["identifier"][1:] == by_questionnaire["identifier"][1:] == [
         admin_ref]  # fmt: skip
     contained = {c["resourceType"]: c for c in by_questionnaire["contained"]}
-    assert contained["Patient"]["identifier"] == fake.patients["a"]["identifier"]
+    # the member number its coverage has (cdex-patient-demographics identifier:mb), beside the Patient's own
+    assert contained["Patient"]["identifier"] == fake.patients["a"]["identifier"] + fake.coverages[0]["identifier"]
     assert contained["PractitionerRole"]["practitioner"]["identifier"] == {"system": NPI, "value": "1234567893"}
     assert [(a.tracking, a.status) for a in worker.store.attachment_requests()] == [
         (tracking, "requested"), (questionnaire_tracking(tracking), "requested")]  # fmt: skip
     worker.run_once()  # nothing answered: nothing asked twice, nothing changed
     assert len(fake.tasks) == 2 and _answer(worker.store) == answer
+    # a submission naming the member by that number is the request's (held for the worker); another is refused
+    member = {k: fake.coverages[0]["identifier"][0][k] for k in ("system", "value")}
+    posted = _attachment(tracking, member, IMPROVED)
+    assert receive(worker.store, submission(posted), posted, "attachment:member", forward=False).held
+    stranger = _attachment(tracking, {**member, "value": "W-78"}, IMPROVED)
+    with pytest.raises(AttachmentMismatchError):
+        receive(worker.store, submission(stranger), stranger, "attachment:stranger", forward=False)
 
 
 def _submitted(tracking: str, content: JSON) -> JSON:

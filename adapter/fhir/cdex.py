@@ -65,11 +65,24 @@ def _input(code: str, system: str = PAS_TEMP, **value: Any) -> JSON:
     return {"type": _coding(system, code), **value}
 
 
-def contained_patient(patient: JSON | None, reference: JSON | None) -> JSON:
+def _member(identifier: JSON) -> bool:
+    """An identifier of type member number (v2-0203 MB)."""
+    kind = identifier.get("type")
+    codings = kind.get("coding") if isinstance(kind, dict) else None
+    return isinstance(codings, list) and any(isinstance(c, dict) and c.get("code") == "MB" for c in codings)
+
+
+def contained_patient(patient: JSON | None, reference: JSON | None, coverages: Sequence[JSON] = ()) -> JSON:
     """The CDex Patient Demographics the Task names: the EHR Patient's identifiers, name and birth date (its
-    reference as the identifier when it has none, so the member is always named)."""
+    reference as the identifier when it has none, so the member is always named). The member number
+    (``identifier:mb``, 1..1 in ``cdex-patient-demographics``): the Patient's own, else the first of the
+    ``coverages`` (the EHR's Coverages of the patient) has."""
     found = patient or {}
     identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    covered = [i for c in coverages for i in c.get("identifier", []) if isinstance(i, dict) and i.get("value")]
+    members = [i for i in covered if _member(i)]
+    if members and not any(_member(i) for i in identifiers):
+        identifiers.append({k: members[0][k] for k in ("type", "system", "value") if k in members[0]})
     if not identifiers:
         ref = str((reference or {}).get("reference", "unknown"))
         identifiers = [{"system": mappings().tables.identifier_system("ehr-patient"), "value": ref}]

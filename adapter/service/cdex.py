@@ -122,6 +122,18 @@ class DocumentationRequests:
             return None
         return found if isinstance(found, dict) else None
 
+    def _coverages(self, patient: JSON | None) -> list[JSON]:
+        """The EHR's Coverages of a patient (none when it keeps none, or cannot be asked: the member number is
+        then the Patient's own, if any)."""
+        reference = str((patient or {}).get("reference", ""))
+        if (typed_id(reference) or ("",))[0] != "Patient":
+            return []
+        try:
+            return [c for c in self.ehr.search("Coverage", {"beneficiary": reference}) if isinstance(c, dict)]
+        except AdapterError as exc:
+            log.info("the EHR's Coverages of %s could not be read (%s)", reference, exc.code)
+            return []
+
     def write(self, asked: AttachmentRequest) -> bool:
         """Write one owed request to the EHR (the member and provider read from it); False when the EHR failed
         (it stays owed for the next pass)."""
@@ -129,7 +141,7 @@ class DocumentationRequests:
         task = dict(asked.task)
         try:
             patient, requestor = response.get("patient"), response.get("requestor")
-            task["contained"] = [contained_patient(self._party(patient), patient),
+            task["contained"] = [contained_patient(self._party(patient), patient, self._coverages(patient)),
                                  contained_provider(self._party(requestor), requestor)]  # fmt: skip
             written = self.ehr.conditional_update(task, {"identifier": f"{TRACKING_SYSTEM}|{asked.tracking}"})
         except AdapterError as exc:

@@ -107,6 +107,11 @@ def test_the_worker_asks_the_ehr_and_decides_again_when_the_task_is_completed(
     worker: SyncWorker, ehr: FHIRClient
 ) -> None:
     patient, request = _pt_request(ehr)
+    member = {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]},
+              "system": "urn:test:payer-member", "value": f"W-{patient['id']}"}  # fmt: skip
+    beneficiary = {"reference": f"Patient/{patient['id']}"}
+    ehr.create({"resourceType": "Coverage", "status": "active", "identifier": [member], "beneficiary": beneficiary,
+                "payor": [{"display": "Insurer"}]})  # fmt: skip
     worker.run_once()
     first = _answer(worker.store, request)
     assert review_action_code(first["item"][0]["adjudication"]) == "A4"
@@ -120,7 +125,8 @@ def test_the_worker_asks_the_ehr_and_decides_again_when_the_task_is_completed(
     assert {"type": {"coding": [{"system": "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes",
                                  "code": "payer-url"}]}, "valueUrl": SUBMIT} in task["input"]  # fmt: skip
     contained = {c["resourceType"]: c for c in task["contained"]}
-    assert contained["Patient"]["identifier"] == patient["identifier"]
+    # the member number its coverage on the EHR has (cdex-patient-demographics identifier:mb)
+    assert contained["Patient"]["identifier"] == patient["identifier"] + [member]
     assert contained["PractitionerRole"]["practitioner"]["identifier"]["value"] == "1234567893"
     assert task["restriction"]["period"]["end"] > first["created"]
     reviews = worker.store.search_tasks(focus=f"ServiceRequest/{request['id']}", status=["requested"])[1]
