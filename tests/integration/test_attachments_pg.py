@@ -27,7 +27,18 @@ from adapter.service.state import Store
 from tests.conftest import auth
 from tests.integration.test_service_e2e import FHIR, _env
 from tests.integration.test_subscriptions_e2e import _wait
-from tests.test_attachments import EHR, IMPROVED, REVIEWER, _attachment, _items, _member, _request, _submit
+from tests.test_attachments import (
+    EHR,
+    IMPROVED,
+    REVIEWER,
+    _attachment,
+    _items,
+    _member,
+    _recommended,
+    _request,
+    _submit,
+    _supported,
+)
 from tests.test_questionnaires import answered
 
 JSON = dict[str, Any]
@@ -79,6 +90,20 @@ def test_a_questionnaire_response_round_trip_on_postgres(client: TestClient) -> 
     after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
     assert review_action_code(_items(after)[1]["adjudication"]) == "A1"
     assert _items(after)[2] == _items(response)[2]
+
+
+def test_dtr_answers_sent_with_the_first_claim_are_kept_and_read_again_on_postgres(client: TestClient) -> None:
+    """Answers the first Claim names for a line certify it; the answers kept with the request on PostgreSQL are
+    read again when an attachment decides the line again (no improvement: still the physician's, quoted)."""
+    yes = _supported(_request(), answered("functional-improvement", {"functional_improvement": True}), (1,))
+    assert review_action_code(_items(_submit(client, yes)["entry"][0]["resource"])[1]["adjudication"]) == "A1"
+    request = _supported(_request(), answered("functional-improvement", {"functional_improvement": False}), (1,))
+    response = _submit(client, request)["entry"][0]["resource"]
+    body = _attachment(f"{response['id']}-1", _member(request), "Progress note. Low back pain, 5/10 today.")
+    assert client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR)).status_code == 200
+    after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
+    assert after["meta"]["versionId"] == "2" and _recommended(_items(after)[1]) == "A3"
+    assert "objective functional improvement" in json.dumps(_items(after)[1]["extension"])
 
 
 def test_a_service_killed_between_the_attachment_and_its_new_version_loses_nothing(postgres: str) -> None:
