@@ -284,3 +284,45 @@ def test_a_third_criterion_is_named_only_when_it_would_decide() -> None:
     )
     assert answer.rules == ["electrodiagnostics-without-neurologic-findings"]
     assert [need.criterion for need in answer.documentation] == ["neurologic-deficit", "failed-conservative-care"]
+
+
+def test_a_proton_pump_inhibitor_asks_for_the_gastrointestinal_risk_its_class_rests_on() -> None:
+    """MTUS NSAIDs, GI symptoms & cardiovascular risk: a PPI is for a patient on an NSAID at gastrointestinal risk;
+    the risk comes first, then the dyspepsia it would treat, not what the guideline asks of drugs in general."""
+    note = "Chronic low back pain. Medications: naproxen 550 mg twice a day."
+    assert _asked("Omeprazole 20 mg #30", note) == ["gi-risk", "diagnosis-indication"]
+
+
+def test_more_acupuncture_asks_for_the_functional_improvement_it_may_be_extended_on() -> None:
+    """8 CCR 9792.24.1(c)(1): acupuncture may be extended if functional improvement is documented; a first course is
+    asked what it is for (pain medication reduced or not tolerated) and the plan it serves."""
+    given = "Chronic low back pain. She has completed 6 acupuncture sessions."
+    assert _asked("Acupuncture 6 visits for the low back", given) == ["functional-improvement"]
+    assert _asked("Acupuncture 6 visits for the low back", "Chronic low back pain.") == [
+        "medication-efficacy",
+        "treatment-plan",
+    ]
+
+
+def test_imaging_of_the_head_asks_first_for_red_flags() -> None:
+    """ACOEM Special Studies: imaging is for red flags first, then to confirm a suspected diagnosis."""
+    assert _asked("CT scan of the head", "Headaches since the fall at work.")[0] == "red-flags"
+
+
+def test_imaging_done_with_no_result_stated_asks_for_its_report() -> None:
+    """MTUS Epidural steroid injections: radiculopathy corroborated by imaging. An MRI said to be done, its result not
+    stated, is what to send; its result stated, it is not asked for again."""
+    exam = "Low back pain radiating to the left leg with decreased sensation in the L5 dermatome."
+    done = _asked("Lumbar epidural steroid injection at L5-S1", f"{exam} An MRI of the lumbar spine was done in March.")
+    assert done[0] == "imaging-results"
+    read = (
+        f"{exam} An MRI of the lumbar spine in March shows an L5-S1 disc herniation compressing the left L5 nerve root."
+    )
+    assert "imaging-results" not in _asked("Lumbar epidural steroid injection at L5-S1", read)
+
+
+def test_services_are_request_categories_or_drug_classes(mappings_copy: Path) -> None:
+    """A misspelt kind of service would never be asked for: refused at load."""
+    replace_once(mappings_copy / "documentation.yaml", "  sleep-aid: [", "  sleeping-pill: [")
+    with pytest.raises(MappingTableError, match="neither request categories nor drug classes"):
+        mappings(mappings_copy)[DOCUMENTATION]

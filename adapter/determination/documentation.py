@@ -38,8 +38,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
+from adapter.categories import CATEGORIES, CategoryTable
 from adapter.determination.facts import STATUS_FACTS, RequestFacts
 from adapter.determination.rules import RULES, Rule, RuleSet, fires
+from adapter.lexicon import LEXICON, Lexicon
 from adapter.tables import TableFile, mappings
 
 #: The most criteria one item names.
@@ -63,12 +65,16 @@ class Criterion(BaseModel):
     #: conservative care has not failed): still what the request lacks, so still asked for. Otherwise a fact stated
     #: absent answers it (no earlier imaging to send, no risk factor).
     absent_unmet: bool = False
+    #: Whether the first fact says there is something to report on (a treatment given, imaging done): stated present,
+    #: the criterion is still lacking while none of its other facts (what it did, what it showed) is stated.
+    outcome: bool = False
 
 
 class DocumentationTable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     criteria: dict[str, Criterion]
+    #: By request category, or for a drug by its class (mappings/lexicon.yaml) where the class's guideline differs.
     services: dict[str, list[str]]
     #: For a drug or treatment the patient already has (a refill, more of a course): what its continuation rests on.
     continued: dict[str, list[str]] = Field(default_factory=dict)
@@ -85,6 +91,12 @@ class DocumentationTable(BaseModel):
         named = {c for cs in [*self.services.values(), *self.continued.values()] for c in cs} - set(self.criteria)
         if named:
             raise ValueError(f"services name unknown criteria: {sorted(named)}")
+        categories: CategoryTable = (info.context or {})["categories"]
+        lexicon: Lexicon = (info.context or {})["lexicon"]
+        kinds = {e.id for e in categories.entries} | {d.drug_class for d in lexicon.drug_names}
+        unknown = ({*self.services, *self.continued}) - kinds
+        if unknown:
+            raise ValueError(f"services are neither request categories nor drug classes: {sorted(unknown)}")
         bad = [code for c in self.criteria.values() for code in c.loinc if not _loinc(code)]
         if bad:
             raise ValueError(f"not LOINC codes (digits, a dash and the check digit): {bad}")
@@ -113,7 +125,9 @@ class Need(BaseModel):
     citation: str
 
 
-DOCUMENTATION = TableFile("documentation.yaml", DocumentationTable, reads={"rules": RULES})
+DOCUMENTATION = TableFile(
+    "documentation.yaml", DocumentationTable, reads={"rules": RULES, "categories": CATEGORIES, "lexicon": LEXICON}
+)
 
 
 def _unknown(facts: RequestFacts, name: str) -> bool:
@@ -136,13 +150,17 @@ _QUANTITIES = (1, 1000)
 
 def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
     """Whether the records lack what a criterion stands for: its first fact unknown, or stated absent where that
-    leaves it unmet (``absent_unmet``); for a criterion of diagnoses (an indication), none of its diagnoses
-    documented; for a count (a quantity), none stated."""
+    leaves it unmet (``absent_unmet``), or stated present with nothing of what came of it (``outcome``: imaging
+    done, its result not stated); for a criterion of diagnoses (an indication), none of its diagnoses documented;
+    for a count (a quantity), none stated."""
     if not criterion.facts:
         return True
     first = criterion.facts[0]
     if first in STATUS_FACTS:
-        return _unknown(facts, first) or (criterion.absent_unmet and getattr(facts, first) == "absent")
+        value = getattr(facts, first)
+        if criterion.outcome and value == "present":
+            return all(_unknown(facts, name) for name in criterion.facts[1:])
+        return _unknown(facts, first) or (criterion.absent_unmet and value == "absent")
     if first in _BOOLEAN_FACTS:
         return not any(getattr(facts, name) is True for name in criterion.facts)
     return all(getattr(facts, name) is None for name in criterion.facts)
@@ -156,11 +174,15 @@ def _need(table: DocumentationTable, name: str) -> Need:
 
 def guideline_criteria(facts: RequestFacts, table: DocumentationTable) -> list[str]:
     """The criteria the guideline names for the service, in its order: for a drug the patient already takes or a
-    treatment already given, what its continuation rests on (``continued``), else what it asks before starting."""
+    treatment already given, what its continuation rests on (``continued``), else what it asks before starting;
+    for a drug, what it names for the drug's class where it names something, else for its category."""
     given = facts.same_drug_in_use == "present" or facts.prior_same_therapy == "present"
-    if given and facts.category in table.continued:
-        return table.continued[facts.category]
-    return table.services.get(facts.category, [])
+    kinds = [kind for kind in (facts.drug_class, facts.category) if kind]
+    for named in [table.continued, table.services] if given else [table.services]:
+        for kind in kinds:
+            if kind in named:
+                return named[kind]
+    return []
 
 
 def _by_fact(table: DocumentationTable, facts: RequestFacts) -> dict[str, str]:
