@@ -4,6 +4,7 @@ with its status and nothing stored, idempotent retries, PAS $submit, ClaimRespon
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,25 @@ def test_metadata_is_honest(service: tuple[TestClient, Any]) -> None:
     assert [i["code"] for i in resources["Task"]["interaction"]] == ["read", "update", "search-type"]
     assert [i["code"] for i in resources["ServiceRequest"]["interaction"]] == ["create"]
     assert resources["Claim"]["operation"][0]["name"] == "submit"
+
+
+def test_what_the_statement_offers_is_routed(service: tuple[TestClient, Any]) -> None:
+    """Each module of routes says beside its routes what it offers: every interaction and operation the
+    CapabilityStatement names is a route of the app, and each resource type is described once."""
+    client, _ = service
+    rest = client.get("/fhir/metadata").json()["rest"][0]
+    paths = client.get("/openapi.json").json()["paths"]
+    routes = {f"{method.upper()} {path}" for path, methods in paths.items() for method in methods}
+    types = [resource["type"] for resource in rest["resource"]]
+    assert len(types) == len(set(types))
+    shapes = {"create": "POST /fhir/{t}", "search-type": "GET /fhir/{t}", "read": r"GET /fhir/{t}/\{\w+\}",
+              "update": r"PUT /fhir/{t}/\{\w+\}", "delete": r"DELETE /fhir/{t}/\{\w+\}"}  # fmt: skip
+    offered = [shapes[i["code"]].replace("{t}", r["type"]) for r in rest["resource"] for i in r.get("interaction", [])]
+    offered += [rf"POST /fhir/{r['type']}(/\{{\w+\}})?/\${o['name']}|GET /fhir/{r['type']}/\{{\w+\}}/\${o['name']}"
+                for r in rest["resource"] for o in r.get("operation", [])]  # fmt: skip
+    offered += [rf"POST /fhir/\${o['name']}" for o in rest["operation"]]
+    for shape in offered:
+        assert any(re.fullmatch(shape, route) for route in routes), shape
 
 
 def test_service_request_decided_recorded_and_retried_safely(service: tuple[TestClient, Any]) -> None:

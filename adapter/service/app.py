@@ -71,6 +71,10 @@ log = logging.getLogger("adapter.service")
 #: Seconds a client is asked to wait when the state database is failing.
 STATE_RETRY_AFTER = "5"
 _UNAUDITED = ("/fhir/metadata", "/metrics", "/docs", "/openapi.json")
+#: The modules of routes, each with its ``router`` and its ``CAPABILITY`` (what the CapabilityStatement says of
+#: it), in the order their routes are matched: a new endpoint is its module and its place here.
+AREAS = (metadata, requests, claim_responses, tasks, cases, signin, subscriptions, resources, attachments,
+         questionnaires)  # fmt: skip
 
 
 def error_response(exc: Exception) -> Response:
@@ -182,6 +186,7 @@ def create_app(
         metrics=Metrics(store),
         limits=service_limits(service),
         policy=policy or review_policy(settings),
+        offered=[area.CAPABILITY for area in AREAS],
     )
 
     @asynccontextmanager
@@ -211,10 +216,8 @@ def create_app(
     app.state.ctx = ctx
     for error in (AdapterError, HTTPException, RequestValidationError):
         app.add_exception_handler(error, lambda _, exc: error_response(exc))
-    for router in (metadata.router, requests.router, claim_responses.router, tasks.router, cases.router,
-                   signin.router, subscriptions.router, resources.router, attachments.router,
-                   questionnaires.router):  # fmt: skip
-        app.include_router(router)
+    for area in AREAS:
+        app.include_router(area.router)
 
     app.add_middleware(Observe, ctx=ctx)
     return app

@@ -4,7 +4,7 @@ body as dependencies) is here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -57,6 +57,16 @@ class Search:
     ignored: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Capability:
+    """What a module of routes offers, as the CapabilityStatement says it (every module has one, beside its
+    routes): its resources' entries (``rest.resource``) and its system operations (``rest.operation``), made
+    when the statement is (they name canonicals from the tables)."""
+
+    resources: Callable[[], list[JSON]] = list
+    operations: Callable[[], list[JSON]] = list
+
+
 @dataclass
 class ServiceContext:
     """Everything a route needs, made once per app."""
@@ -68,6 +78,8 @@ class ServiceContext:
     limits: Limits
     #: The jurisdiction's review policy (``adapter.review.policy``), resolved from the settings once.
     policy: Policy
+    #: What each module of routes offers, in the app's order (the CapabilityStatement's content).
+    offered: Sequence[Capability] = ()
 
     @property
     def base(self) -> str:

@@ -14,11 +14,28 @@ from adapter.fhir.pas import review_action_code
 from adapter.service.admission import Principal
 from adapter.service.attachments import receive, tracking_key
 from adapter.service.http import fhir_response
-from adapter.service.routes import body, context, requires
+from adapter.service.routes import Capability, body, context, requires
 from adapter.service.tracing import tracer
+from adapter.tables import mappings
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+
+
+def _offered() -> list[JSON]:
+    return [
+        {
+            "name": "submit-attachment",
+            "definition": mappings().tables.fhir.canonicals.cdex_submit_attachment,
+            "documentation": "CDex attachments answering a pended prior authorization's documentation "
+            "requests (AttachTo preauthorization; Content a DocumentReference with inline text/plain "
+            "or PDF data, or a QuestionnaireResponse to one of the Questionnaires served here): the "
+            "items it answers are determined again.",
+        }
+    ]
+
+
+CAPABILITY = Capability(operations=_offered)
 
 
 @router.post("/$submit-attachment")

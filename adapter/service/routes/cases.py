@@ -40,7 +40,7 @@ from adapter.review.tasks import (
 from adapter.service.http import FHIR_ID, ServiceError
 from adapter.service.pipeline import for_payer
 from adapter.service.reviewers import Reviewers
-from adapter.service.routes import ServiceContext, context
+from adapter.service.routes import Capability, ServiceContext, context
 from adapter.service.routes.pages import SignedIn, check_csrf, render, signed_in, to_login
 from adapter.service.routes.tasks import decide_task, stored_task
 from adapter.service.workstation import (
@@ -58,6 +58,7 @@ from adapter.service.workstation import (
 from adapter.types import JSON
 
 router = APIRouter(prefix="/review", include_in_schema=False)
+CAPABILITY = Capability()  # pages for people: nothing for the CapabilityStatement
 #: Open review Tasks the queue reads at most (grouped into cases, then filtered).
 QUEUE_TASKS = 500
 #: Cases a page of the queue shows.

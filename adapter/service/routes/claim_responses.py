@@ -8,11 +8,33 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
-from adapter.service.routes import audited, context, requires, search_params, searchset
+from adapter.service.routes import Capability, audited, context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+
+
+def _offered() -> list[JSON]:
+    return [
+        {
+            "type": "ClaimResponse",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [
+                {"name": n, "type": t}
+                for n, t in (
+                    ("patient", "reference"),
+                    ("request", "reference"),
+                    ("outcome", "token"),
+                    ("_lastUpdated", "date"),
+                    ("_count", "number"),
+                )
+            ],
+        }
+    ]
+
+
+CAPABILITY = Capability(resources=_offered)
 _PARAMS = {"patient", "request", "outcome", "_lastUpdated"}
 
 

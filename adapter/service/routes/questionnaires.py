@@ -6,7 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from adapter.fhir.questionnaires import questionnaire, questionnaires
-from adapter.service.routes import catalogue_search, served
+from adapter.service.routes import Capability, catalogue_search, served
+from adapter.tables import mappings
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
@@ -16,6 +17,23 @@ router = APIRouter(prefix="/fhir")
 #: LOINC attachment codes a documentation request asks with), ``_id``.
 PARAMETERS = {"_id": "token", "url": "uri", "version": "token", "name": "string", "title": "string",
               "status": "token", "code": "token"}  # fmt: skip
+
+
+def _offered() -> list[JSON]:
+    return [
+        {
+            "type": "Questionnaire",
+            "profile": mappings().tables.fhir.canonicals.dtr_questionnaire,
+            "documentation": "Da Vinci DTR questionnaires, one per documentation criterion a pended item "
+            "may ask for (no token needed): answer one with a QuestionnaireResponse as $submit-attachment "
+            "Content, whose answers state the criterion's facts for its line item.",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{"name": n, "type": t} for n, t in PARAMETERS.items()],
+        }
+    ]
+
+
+CAPABILITY = Capability(resources=_offered)
 
 
 def _token(value: str, codes: list[str], system: str = "") -> bool:

@@ -13,19 +13,32 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.fhir.conformance import check_inquiry, check_request, claim_npis, member_ids
 from adapter.fhir.navigate import Index
-from adapter.fhir.pas import review_action_code
+from adapter.fhir.pas import PAS, review_action_code
 from adapter.fhir.request import RequestBundle
 from adapter.fhir.response import inquiry_bundle, response_bundle
 from adapter.service.admission import Principal
 from adapter.service.http import ServiceError, fhir_response
 from adapter.service.pipeline import answer
-from adapter.service.routes import ServiceContext, body, context, requires
+from adapter.service.routes import Capability, ServiceContext, body, context, requires
 from adapter.service.subscriptions import senders
 from adapter.service.tracing import tracer
 from adapter.service.updates import UnknownClaimError, answer_update, earlier_claim, is_update
+from adapter.tables import mappings
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+
+
+def _offered() -> list[JSON]:
+    pas = mappings()[PAS].canonicals
+    return [
+        {"type": "ServiceRequest", "interaction": [{"code": "create"}]},
+        {"type": "Claim", "operation": [{"name": "submit", "definition": pas.claim_submit},
+                                        {"name": "inquire", "definition": pas.claim_inquiry}]},
+    ]  # fmt: skip
+
+
+CAPABILITY = Capability(resources=_offered)
 
 
 def _key(kind: str, data: JSON) -> str:

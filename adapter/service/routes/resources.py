@@ -10,9 +10,11 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal
 from adapter.service.http import FHIR_ID, ServiceError, fhir_response
-from adapter.service.routes import context, requires
+from adapter.service.routes import Capability, context, requires
 
 router = APIRouter(prefix="/fhir")
+#: Not in the CapabilityStatement yet: it has one entry per type, and these reads share types with others'.
+CAPABILITY = Capability()
 #: The resource types a PAS request Bundle may hold that the service serves (its own types aside).
 STORED_TYPES = ("Claim", "Patient", "Coverage", "Organization", "Practitioner", "PractitionerRole", "ServiceRequest",
                 "MedicationRequest", "DeviceRequest", "Condition", "Procedure", "DocumentReference", "Observation",

@@ -30,7 +30,7 @@ from adapter.service.admission import too_many
 from adapter.service.http import ServiceError
 from adapter.service.oidc import Identity, OIDCProvider, Pending, provider
 from adapter.service.reviewers import MAX_PASSWORD, Reviewer, Reviewers
-from adapter.service.routes import ServiceContext, context
+from adapter.service.routes import Capability, ServiceContext, context
 from adapter.service.routes.pages import (
     SESSION_COOKIE,
     check_csrf,
@@ -46,6 +46,7 @@ from adapter.service.routes.pages import (
 )
 
 router = APIRouter(prefix="/review", include_in_schema=False)
+CAPABILITY = Capability()  # pages for people: nothing for the CapabilityStatement
 LOGIN_COOKIE = "imr_login"
 OIDC_COOKIE = "imr_oidc"
 CALLBACK = "/review/login/oidc/callback"

@@ -14,13 +14,46 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from adapter.service.admission import Principal, client_name
 from adapter.service.http import FHIR_ID, ServiceError, fhir_response
-from adapter.service.routes import ServiceContext, audited, body, context, requires, search_params, searchset
+from adapter.service.routes import (
+    Capability,
+    ServiceContext,
+    audited,
+    body,
+    context,
+    requires,
+    search_params,
+    searchset,
+)
 from adapter.service.search import number
 from adapter.service.state import CONFIGURED
-from adapter.service.subscriptions import configured_subscription, notification, read_subscription, status
+from adapter.service.subscriptions import TOPIC, configured_subscription, notification, read_subscription, status
+from adapter.tables import mappings
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+
+
+def _offered() -> list[JSON]:
+    fhir = mappings().tables.fhir
+    return [
+        {
+            "extension": [{"url": fhir.canonicals.backport_topic_canonical, "valueCanonical": TOPIC}],
+            "type": "Subscription",
+            "documentation": "PAS subscriptions (R4 backport): rest-hook, full-resource, one "
+            "orgIdentifier filter (the sending system of one's own requests, or one configured for "
+            "the client); $status and $events. A search finds one's own and the Subscriptions the "
+            "service keeps for its configured sending systems (service.senders).",
+            "interaction": [{"code": c} for c in ("create", "read", "update", "delete", "search-type")],
+            "searchParam": [{"name": "status", "type": "token"}],
+            "operation": [
+                {"name": "status", "definition": fhir.canonicals.backport_status_operation},
+                {"name": "events", "definition": fhir.canonicals.backport_events_operation},
+            ],
+        }
+    ]  # fmt: skip
+
+
+CAPABILITY = Capability(resources=_offered)
 #: Subscription.status (R4).
 _STATUSES = frozenset({"requested", "active", "error", "off"})
 

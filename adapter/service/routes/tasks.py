@@ -14,11 +14,37 @@ from adapter.review import Decision, apply_decision, read_decision
 from adapter.service.admission import USER_CONTEXT, Principal
 from adapter.service.http import FHIR_ID, ServiceError, etag, fhir_response
 from adapter.service.pipeline import for_payer
-from adapter.service.routes import ServiceContext, body, context, requires, search_params, searchset
+from adapter.service.routes import Capability, ServiceContext, body, context, requires, search_params, searchset
 from adapter.service.search import last_updated_bounds
 from adapter.types import JSON
 
 router = APIRouter(prefix="/fhir")
+
+
+def _offered() -> list[JSON]:
+    return [
+        {
+            "type": "Task",
+            "documentation": "Physician review of pended items: user/Task.* scopes only; complete "
+            "with PUT (status completed, owner, outputs decision, rationale, authorized-quantity).",
+            "interaction": [{"code": "read"}, {"code": "update"}, {"code": "search-type"}],
+            "conditionalUpdate": False,
+            "searchParam": [
+                {"name": n, "type": t}
+                for n, t in (
+                    ("status", "token"),
+                    ("owner", "reference"),  # by :identifier (system|value)
+                    ("focus", "reference"),
+                    ("patient", "reference"),
+                    ("_lastUpdated", "date"),
+                    ("_count", "number"),
+                )
+            ],
+        }
+    ]
+
+
+CAPABILITY = Capability(resources=_offered)
 _PARAMS = {"status", "owner", "owner:identifier", "focus", "patient", "_lastUpdated"}
 _STATUSES = {"requested", "completed"}
 
