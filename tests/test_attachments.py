@@ -637,7 +637,11 @@ def test_the_review_page_says_which_items_wait_for_documentation_asked_and_not_r
     waiting = (
         f"Documentation asked on {datetime.fromisoformat(response['created']).strftime('%d %b %Y')}, not received."
     )
-    assert client.get(f"/review/cases/{response['id']}").text.count(waiting) == len(asked_lines(response)) == 2
+    page = client.get(f"/review/cases/{response['id']}").text
+    assert page.count(waiting) == len(asked_lines(response)) == 2
+    # and what is missing, each criterion with its question, as the asks name them
+    asked = [r["text"] for a in _asks(response) for r in a["reasonCode"]]
+    assert page.count("Documentation still missing") == 2 and all(f"{c}: " in page for c in asked), asked
     body = json.dumps(_attachment(f"{response['id']}-1", _member(request), NOT_IMPROVED))
     assert client.post("/fhir/$submit-attachment", content=body, headers=auth(EHR)).status_code == 200
     assert client.get(f"/review/cases/{response['id']}").text.count(waiting) == 1  # the MRI's line still waits

@@ -162,6 +162,12 @@ def test_determine_takes_folders_and_its_table_fits_100_columns(
         for item in answer["items"]:  # every rationale whole, its guideline citation included
             assert " ".join(item["rationale"].split()) in why
     assert "was the original request" not in table
+    # a pended item says what is missing: each criterion with its LOINC codes and its question
+    for item in answers[1]["items"]:
+        assert item["action"] == "A4" and item["documentation"], item
+        for need in item["documentation"]:
+            assert f"missing ({need['criterion']}, LOINC {', '.join(need['loinc'])}):" in why
+            assert " ".join(need["question"].split()) in why
 
 
 def test_determine_reports_what_it_cannot_read_in_one_line_each(
