@@ -326,3 +326,12 @@ def test_services_are_request_categories_or_drug_classes(mappings_copy: Path) ->
     replace_once(mappings_copy / "documentation.yaml", "  sleep-aid: [", "  sleeping-pill: [")
     with pytest.raises(MappingTableError, match="neither request categories nor drug classes"):
         mappings(mappings_copy)[DOCUMENTATION]
+
+
+def test_a_drug_for_short_term_use_already_in_use_names_what_it_has_done() -> None:
+    """MTUS Benzodiazepines: not for long-term use; going on is weighed on the quantified relief and function the
+    drug has brought (documentation.yaml: medication-efficacy answers the rule), then the function it serves."""
+    note = "Chronic low back pain and anxiety. Medications: lorazepam 1 mg at night since last year."
+    answer = _answer("Lorazepam 1 mg #30", note)
+    assert answer.rules == ["benzodiazepine-long-term"]
+    assert [need.criterion for need in answer.documentation] == ["medication-efficacy", "functional-improvement"]
