@@ -179,19 +179,20 @@ def test_a_pended_item_asks_for_what_it_lacks(client: TestClient) -> None:
 def test_asks_of_a_practitioner_role_go_to_its_practitioner_from_its_organization(client: TestClient) -> None:
     """PAS lets a Claim's provider be a PASPractitionerRole, but an ask's recipient is only a PASPractitioner or
     PASOrganization and its sender only a PASRequestor (CommunicationRequest.fsh:25-28): the asks never name the
-    role (every answer conformant, the inquiry's too); asked again, of the role's practitioner, from its
-    organization."""
+    role (every answer conformant, the inquiry's too), but the role's practitioner, from its organization, when
+    first asked and asked again."""
     request = _request()
     _role(request)
     response = _submit(client, request)["entry"][0]["resource"]  # no conformance faults
     assert response["requestor"]["reference"].startswith("PractitionerRole/") and _asks(response)
-    assert not any(a.get("recipient") or a.get("sender") for a in _asks(response))
+    role = client.get(f"/fhir/{response['requestor']['reference']}", headers=auth(EHR)).json()
+    of_role = ([role["practitioner"]], role["organization"])
+    assert all((a["recipient"], a["sender"]) == of_role for a in _asks(response))
     body = _attachment(f"{response['id']}-1", _member(request), NOT_IMPROVED)
     assert client.post("/fhir/$submit-attachment", content=json.dumps(body), headers=auth(EHR)).status_code == 200
     after = client.get(f"/fhir/ClaimResponse/{response['id']}", headers=auth(EHR)).json()
     again = [a for a in _asks(after) if a["extension"][0]["valuePositiveInt"] == 1]
-    role = client.get(f"/fhir/{response['requestor']['reference']}", headers=auth(EHR)).json()
-    assert again and all((a["recipient"], a["sender"]) == ([role["practitioner"]], role["organization"]) for a in again)
+    assert again and all((a["recipient"], a["sender"]) == of_role for a in again)
     inquiry = _inquiry(request)  # the role, with the Practitioner and Organization it names
     sent_role = next(e["resource"] for e in request["entry"] if e["resource"]["resourceType"] == "PractitionerRole")
     inquiry["entry"] += [e for e in request["entry"] if e["fullUrl"] in

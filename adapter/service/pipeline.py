@@ -98,7 +98,7 @@ def decide(
     determinations = [a for _, a in answers]
     needs = needs_of(requested, determinations)
     if parties.claim:  # PAS: what a pended item lacks is asked for (PASCommunicationRequest)
-        ask(response, needs, received=received, deadlines=policy.deadlines)
+        ask(response, needs, received=received, deadlines=policy.deadlines, index=bundle.index)
     reviews = review_tasks(response, requested, bundle, received, needs, answers=determinations, policy=policy)
     extend_reviews([r.resource for r in reviews], response, received, deadlines=policy.deadlines)
     return Decided(
