@@ -4,16 +4,18 @@ decide it, ranked, at most three.
 A pended item (no rule decides, or rules disagree): two sources name a criterion. The guideline: the criteria it
 names for that kind of service (``services``; for a drug already taken or a treatment already given, what its
 continuation rests on, ``continued``), in its order, which is the order of what is most decisive for that kind of
-service. The rules: a criterion whose fact, stated present or absent (a count stated at all), would let a guideline
-rule that applies to the request decide it (decisive; the more rules it would let decide, the more decisive). The
-ranking puts first the criteria the guideline names that the records lack, in its order, then the decisive ones it
-does not name, most decisive first. The first two are named; a third only when it is decisive (a third the
-guideline merely lists is more often not what decides, and asking for it costs the provider an answer).
+service. The rules: a criterion whose fact, stated present or absent (a count, stated as little or as much as can
+be), would let a guideline rule that applies to the request decide it (decisive; the more rules it would let decide,
+the more decisive). The ranking puts first the criteria the guideline names that the records lack, in its order,
+then the decisive ones it does not name, most decisive first. The first two are named; a third only when it is
+decisive (a third the guideline merely lists is more often not what decides, and asking for it costs the provider an
+answer).
 
 The records lack a criterion when its first fact is unknown, or stated absent where that leaves it unmet
 (``absent_unmet``: a normal neurologic examination leaves a spine MRI without its indication; no earlier imaging is
-an answer to the request for its reports); a criterion of diagnoses (an indication) when no diagnosis it names is
-documented; a criterion of counts (the request specified) when no quantity is stated.
+an answer to the request for its reports), or stated present with nothing of what came of it (``outcome``: imaging
+done, its result not stated); a criterion of diagnoses (an indication) when no diagnosis it names is documented; a
+criterion of counts (the request specified) when no quantity is stated.
 
 An adverse recommendation (A3, A6) is not a decision: it goes to a physician (Labor Code 4610), and before a
 physician denies, the reviewer may ask for the information reasonably necessary to decide (8 CCR 9792.9.1).
@@ -94,7 +96,7 @@ class DocumentationTable(BaseModel):
         categories: CategoryTable = (info.context or {})["categories"]
         lexicon: Lexicon = (info.context or {})["lexicon"]
         kinds = {e.id for e in categories.entries} | {d.drug_class for d in lexicon.drug_names}
-        unknown = ({*self.services, *self.continued}) - kinds
+        unknown = {*self.services, *self.continued} - kinds
         if unknown:
             raise ValueError(f"services are neither request categories nor drug classes: {sorted(unknown)}")
         bad = [code for c in self.criteria.values() for code in c.loinc if not _loinc(code)]
