@@ -14,7 +14,7 @@ import pytest
 from adapter import MappingTableError
 from adapter.determination import RULES as RULE_TABLE
 from adapter.determination import AdversePolicy, Context, Determination, RequestFacts, Text, build_facts, determine
-from adapter.determination.documentation import DOCUMENTATION, MOST, lacking, unmet
+from adapter.determination.documentation import DOCUMENTATION, MOST, lacking, missing, unmet
 from adapter.determination.engine import PEND
 from adapter.tables import mappings
 from tests.conftest import replace_once
@@ -248,6 +248,23 @@ def test_a_drug_requested_with_no_quantity_asks_for_it_first() -> None:
     it before anything else, and one with a quantity is not."""
     assert _asked("Ondansetron 8 mg", "Nausea after shoulder surgery on 3/2.")[0] == "request-specified"
     assert "request-specified" not in _asked("Ondansetron 8 mg #10", "Nausea after shoulder surgery on 3/2.")
+
+
+def test_a_course_requested_with_no_count_asks_for_it_first() -> None:
+    """8 CCR 9792.6.1(t), MTUS Physical medicine: a course is measured against a number of visits; one requested
+    with none stated is asked for it before what the course rests on."""
+    assert _asked("Physical therapy for the neck", "Neck pain for four months.")[0] == "request-specified"
+
+
+def test_a_missing_count_is_decisive_only_where_a_count_would_decide() -> None:
+    """A count stated (1 or 1000) lets the massage limit (MTUS Massage therapy, 4-6 visits) decide a massage request,
+    so its count is what to ask; no rule of physical therapy weighs the count of other therapy by itself."""
+    known = {"prior_same_therapy": "absent", "functional_improvement": "present", "home_exercise_failed": "present"}
+    table = mappings()[DOCUMENTATION].model_copy(update={"services": {}})  # the guideline's lists aside
+    massage = RequestFacts(request="Massage therapy for the neck", category="physical-therapy", **known)
+    assert [need.criterion for need in missing(massage, RULES, table)] == ["request-specified"]
+    other = RequestFacts(request="Physical therapy for the neck", category="physical-therapy", **known)
+    assert missing(other, RULES, table) == []
 
 
 def test_a_course_with_its_visits_stated_is_not_asked_to_specify_them() -> None:
