@@ -5,27 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Any
 
 from adapter.errors import AdapterError, MappingError
 from adapter.exchange.client import FHIRClient
 from adapter.fhir import bundle_to_case
-from adapter.fhir.navigate import typed_id
+from adapter.fhir.navigate import references, typed_id
 from adapter.model import IMRCase
 from adapter.tables import Tables, mappings
 from adapter.types import JSON
-
-
-def _references(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str):
-                yield item
-            else:
-                yield from _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references(item)
 
 
 def _local(reference: str, base: str) -> str | None:
@@ -39,7 +26,7 @@ def _local(reference: str, base: str) -> str | None:
 def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:
     """The ClaimResponse and everything its case is made of, read off the server."""
     found: dict[str, JSON] = {f"ClaimResponse/{response['id']}": response}
-    queue = list(_references(response))
+    queue = [ref for _, ref in references(response)]
     while queue:
         key = _local(queue.pop(), client.base_url)
         if key is None or key in found:
@@ -47,7 +34,7 @@ def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:
         rtype, rid = key.split("/")
         resource = client.read(rtype, rid)
         found[key] = resource
-        queue += list(_references(resource))
+        queue += [ref for _, ref in references(resource)]
     patient = (response.get("patient") or {}).get("reference")
     if not isinstance(patient, str):
         raise MappingError("a ClaimResponse without its patient reference", location=f"ClaimResponse/{response['id']}")
