@@ -91,8 +91,9 @@ class Finding(_Entry):
     #: "same" (a sentence naming other regions only does not count: earlier imaging), "related" (the same or
     #: a related region counts: a leg finding for the low back).
     region: Literal["any", "same", "related"] = "any"
-    #: A study done counts whatever it found ("no fracture on x-rays" still says x-rays were taken): negation
-    #: and suspicion in its result do not undo it; a plan or request for one does.
+    #: A study or trial done counts whatever it found ("no fracture on x-rays" still says x-rays were taken):
+    #: negation in its result does not undo it, nor suspicion where ``suspected`` ("possible fracture on the
+    #: x-rays"; "a possible TENS trial" is none); a plan or request for one does.
     study: bool = False
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)

@@ -384,13 +384,14 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-#: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation"); "cannot be
-#: ruled out" is a suspicion.
+#: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
+#: exercise program has not been without benefit"); "cannot be ruled out" is a suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
     r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b"
-    r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b",
+    r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b"
+    r"|\bnot (?:been )?without\b",
     re.I,
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
@@ -711,7 +712,7 @@ def finding(
         if rule.study and m.polarity == "present":  # done whatever it found; "no prior MRI" says it was not
             if DENIED_JUST_BEFORE in m.modifiers:
                 absent.append(m)
-            elif REQUESTED not in m.modifiers:
+            elif REQUESTED not in m.modifiers and (rule.suspected or POSSIBLE not in m.modifiers):
                 present.append(m)
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
