@@ -69,9 +69,10 @@ def _worker(tmp_path: Path, ehr: FakeEHR) -> SyncWorker:
 
 DEEP = {**_request("sr4", "b"), "extension": [_nested(300)]}
 INVALID = {**_request("sr5", "a"), "code": "MRI"}  # code a string: not FHIR
+HUGE = {**_request("sr6", "a"), "quantityQuantity": {"value": 10**30}}  # JSON allows it; nothing keeps it
 
 
-@pytest.mark.parametrize("bad", [DEEP, INVALID], ids=["nested 300 deep", "invalid"])
+@pytest.mark.parametrize("bad", [DEEP, INVALID, HUGE], ids=["nested 300 deep", "invalid", "an integer beyond 64 bits"])
 def test_a_bad_request_goes_to_the_dead_letters_once_and_the_rest_is_decided(tmp_path: Path, bad: Any) -> None:
     worker = _worker(tmp_path, HostileEHR(bad))
     first = worker.run_once()

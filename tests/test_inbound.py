@@ -22,6 +22,7 @@ NPI = "http://hl7.org/fhir/sid/us-npi"
         ({"entry": [{}, {"resource": {"text": "x" * 11}}]}, InputLimitError, "entry[1].resource.text"),
         ({"a": {"b": {"c": {"d": 1}}}}, InputLimitError, "a.b.c.d"),
         ([None], MappingError, "[0]"),
+        ({"item": [{"quantity": {"value": 2**63}}]}, MappingError, "item[0].quantity.value"),
     ],
 )  # fmt: skip
 def test_a_problem_is_placed_where_it_is(tree: Any, error: type[AdapterError], location: str) -> None:

@@ -100,7 +100,7 @@ HOSTILE: list[tuple[str, str, Any, int, str]] = [
     ("resourceType twice", "/fhir/ServiceRequest",
      '{"resourceType": "ServiceRequest", "resourceType": "Patient", "status": "active"}', 400, "malformed-json"),
     ("a quantity beyond 64 bits", "/fhir/Claim/$submit",
-     _with("entry.0.resource.item.0.quantity", {"value": 10**30}, _pas()), 400, "malformed-json"),
+     _with("entry.0.resource.item.0.quantity", {"value": 10**30}, _pas()), 422, "mapping"),
     ("a quantity beyond a double", "/fhir/ServiceRequest",
      json.dumps(SR)[:-1] + ', "quantityQuantity": {"value": 1e400}}', 400, "malformed-json"),
     ("NaN", "/fhir/ServiceRequest", json.dumps(SR)[:-1] + ', "quantityQuantity": {"value": NaN}}', 400,

@@ -75,7 +75,8 @@ def _spelled(path: Any) -> str | None:
 
 
 def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
-    """Depth, node count, string length and characters of a JSON tree, without recursion."""
+    """Depth, node count, string length and characters, and integers of 64 bits, of a JSON tree, without
+    recursion."""
     stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
     nodes = 0
     while stack:
@@ -93,6 +94,8 @@ def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
             stack.extend((value, depth + 1, (where, n)) for n, value in enumerate(node))
         elif node is None:
             raise MappingError("null is not a FHIR JSON value (leave the element out)", location=_spelled(where))
+        elif isinstance(node, int) and not -(2**63) <= node < 2**63:  # what is kept and hashed is 64-bit
+            raise MappingError("an integer beyond 64 bits", location=_spelled(where))
         elif isinstance(node, str):
             if len(node) > limits.max_text:
                 raise InputLimitError(f"a text longer than {limits.max_text} characters", location=_spelled(where))

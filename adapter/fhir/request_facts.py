@@ -181,8 +181,18 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
         sessions = by_id(resource, session_url, "valueInteger")
         if sessions is None and rtype == "ServiceRequest":
             sessions = resource.get("quantityQuantity", {}).get("value")
-        counts[therapy.name] = counts.get(therapy.name, 0) + int(sessions or 1)
+        counts[therapy.name] = counts.get(therapy.name, 0) + (_count(sessions, f"{rtype}.quantity") or 1)
     return counts
+
+
+def _count(value: Any, location: str) -> int | None:
+    """A count a request states (a quantity, a frequency, weeks, sessions), whole: any number FHIR's integer holds
+    (a fraction cut off); ``MappingError`` for anything else (a quantity of 1e30 is no request)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 2**31:
+        raise MappingError(f"{str(value)[:40]} is not a count a request can hold", location=location)
+    return int(value)
 
 
 def patient_age(patient: JSON | None, as_of: date | None) -> int | None:
@@ -294,9 +304,9 @@ def requested_services(
             label,
             context,
             codes=_codes(ordered(request)),
-            quantity=int(quantity) if quantity is not None else None,
-            frequency=repeat.get("frequency") if weekly else None,
-            weeks=int(weeks) if weeks is not None else None,
+            quantity=_count(quantity, f"{ref}.quantity"),
+            frequency=_count(repeat.get("frequency"), f"{ref}.occurrenceTiming.repeat.frequency") if weekly else None,
+            weeks=_count(weeks, f"{ref}.occurrenceTiming.repeat.boundsDuration.value"),
         )
         facts = with_stated(read, _stated(_support(request, claim, item), index))
         sequence = item.get("sequence") if item else None

@@ -331,13 +331,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def _integer(text: str) -> int:
-    value = int(text)
-    if not -(2**63) <= value < 2**63:  # what the service keeps and hashes is 64-bit
-        raise ValueError("an integer beyond 64 bits")
-    return value
-
-
 def _decimal(text: str) -> float:
     value = float(text)
     if math.isinf(value):
@@ -350,13 +343,11 @@ def _not_json(name: str) -> Any:
 
 
 def parse_json(raw: bytes) -> dict[str, Any]:
-    """A FHIR resource from JSON bytes: 400 for what is not JSON (NaN and Infinity included), not an object
-    with a resourceType, has a key twice in one object, holds a number beyond 64 bits, or nests beyond what the
-    parser allows."""
+    """A FHIR resource from JSON bytes: 400 for what is not JSON (NaN and Infinity included), a number beyond
+    what a double holds, not an object with a resourceType, has a key twice in one object, or nests beyond what
+    the parser allows."""
     try:
-        data = json.loads(
-            raw, object_pairs_hook=_no_duplicates, parse_int=_integer, parse_float=_decimal, parse_constant=_not_json
-        )
+        data = json.loads(raw, object_pairs_hook=_no_duplicates, parse_float=_decimal, parse_constant=_not_json)
     except UnicodeDecodeError as exc:
         raise ServiceError(400, "the body is not UTF-8", code="malformed-json", issue_type="structure") from exc
     except RecursionError as exc:
