@@ -53,8 +53,8 @@ CURRENT = "CURRENT"
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
-#: A negation just before a phrase ("no prior MRI", "has not failed to help"): a study so denied was not
-#: done; an absence so denied states presence.
+#: A negation just before a phrase ("no prior MRI", "has not failed to help", "non-tender", "non-radicular"): a
+#: study so denied was not done, a diagnosis not made; an absence so denied states presence.
 DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
 #: The kinds of phrases read for what they stand for (``_anaphora``): a "none", the denial of the treatment named
 #: before it; a drug stopped as "it", the stop of the drug named before it.
@@ -62,8 +62,8 @@ NONE, STOPPED_IT = "none", "stopped-it"
 #: What each of those kinds stands for: the mention kinds it looks back to.
 _STANDS_FOR = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass")}
 _DENIED_BEFORE = re.compile(
-    r"\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
-    r"previous|recent|further)\s+){0,3}$",
+    r"(?:\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
+    r"previous|recent|further)\s+){0,3}|\bnon-)$",
     re.I,
 )
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
@@ -773,7 +773,7 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     someone else's or the record's silence, and not only suspected unless ``suspected`` (a history of it still
     counts: it is a diagnosis)."""
     # a diagnosis from another injury is still the patient's ("diabetic neuropathy, non-industrial")
-    excluded = {NEGATED, DENIED_INSIDE, HYPOTHETICAL, CONDITIONAL, FAMILY, RECORD} | (
+    excluded = {NEGATED, DENIED_INSIDE, DENIED_JUST_BEFORE, HYPOTHETICAL, CONDITIONAL, FAMILY, RECORD} | (
         set() if suspected else {POSSIBLE}
     )
     return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
