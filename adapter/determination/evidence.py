@@ -385,13 +385,14 @@ def forget_texts() -> None:
 
 
 #: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
-#: exercise program has not been without benefit"); "cannot be ruled out" is a suspicion.
+#: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
+#: suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
     r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b"
     r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b"
-    r"|\bnot (?:been )?without\b",
+    r"|\bnot (?:been )?without\b|\bnot been (?:checked|reviewed|done|performed|obtained|run)\b",
     re.I,
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
