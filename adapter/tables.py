@@ -43,7 +43,27 @@ __all__ = [
 ]
 
 #: libyaml's safe loader where PyYAML was built with it (several times faster at start-up), else Python's.
-SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SAFE: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_SAFE):  # type: ignore[valid-type,misc]
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last one, silently: a table
+    would lose an entry and load as if nothing were wrong)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep)
+        return mapping
+
+
+SAFE_LOADER: type[yaml.SafeLoader] = _Loader
 
 M = TypeVar("M", bound=BaseModel)
 

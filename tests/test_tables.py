@@ -69,6 +69,16 @@ def test_bad_yaml(tables_copy: Path) -> None:
     assert (raised.value.location or "").startswith(str(tables_copy / "body_sites.yaml"))
 
 
+def test_a_key_given_twice_is_refused_where_it_is_given_again(tables_copy: Path) -> None:
+    """YAML keeps the last of two equal keys and says nothing: a table would lose an entry and load."""
+    fhir = tables_copy / "fhir.yaml"
+    fhir.write_text(fhir.read_text().replace("  standard: normal", "  standard: normal\n  standard: urgent", 1))
+    with pytest.raises(MappingTableError) as raised:
+        _ = mappings(tables_copy).tables
+    assert "the key 'standard' is given twice" in raised.value.message
+    assert raised.value.location == f"{fhir}:{_line_of(fhir, 'standard: urgent')}"
+
+
 def test_a_lexicon_finding_must_be_a_request_fact(mappings_copy: Path) -> None:
     """A finding the fact builder has no field for would be read and dropped: the rules refuse to load."""
     from adapter.determination.rules import RULES
