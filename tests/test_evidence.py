@@ -115,16 +115,17 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("name", "least_statuses", "least_right", "most_false_absent"),
     [
-        # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 84% (67% held out)
-        ("sentences-evaluation.yaml", 1000, 0.83, 14),
-        # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 70% now (65% held out)
-        ("sentences-evaluation-3.yaml", 500, 0.69, 19),
-        # 150 sentences written after the code, all held out: 63.1% by the reader before this round, 69.3% now
-        ("sentences-evaluation-4.yaml", 250, 0.69, 6),
-        # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came
-        ("sentences-evaluation-5.yaml", 75, 0.64, 2),
-        # 120 sentences of a sixth writer, written beside this round's code without reading it: 69.8% when they came
-        ("sentences-evaluation-6.yaml", 180, 0.69, 5),
+        # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 88.7% (71.7% held out)
+        ("sentences-evaluation.yaml", 1000, 0.88, 13),
+        # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 79.8% now (67.4% held out)
+        ("sentences-evaluation-3.yaml", 500, 0.79, 9),
+        # 150 sentences written after the code, all held out: 63.1% when they came, 74.1% now
+        ("sentences-evaluation-4.yaml", 250, 0.74, 6),
+        # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came, 67.1%
+        ("sentences-evaluation-5.yaml", 75, 0.67, 2),
+        # 120 sentences of a sixth writer, written beside this round's code without reading it: 69.8% when they
+        # came, 72.5% after the vocabulary round
+        ("sentences-evaluation-6.yaml", 180, 0.72, 5),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
