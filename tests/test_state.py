@@ -13,7 +13,7 @@ from sqlalchemy import insert
 
 from adapter.errors import StateError
 from adapter.service.schema import audit
-from adapter.service.state import Store
+from adapter.service.state import Recording, Store
 from adapter.service.state import db as state_db
 
 
@@ -119,3 +119,23 @@ def test_db_a_transaction_inside_another_of_the_same_thread_fails_as_busy(
     monkeypatch.setattr(state_db, "BUSY_SECONDS", 0.2)
     with pytest.raises(StateError), store.transaction():
         store.mark("inner")
+
+
+def test_a_service_checkpoints_beside_its_writers_not_inside_one(tmp_path: Path) -> None:
+    """While checkpointing, no commit copies the WAL into the database (SQLite's default, inside one request's
+    time): a thread does, so what is written reaches the database file all the same."""
+    store = Store(f"sqlite:///{tmp_path}/s.db")
+    database = tmp_path / "s.db"
+    with store.checkpointing(every=0.05):
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        before = database.stat().st_size
+        for n in range(40):
+            response = {"id": f"r{n}", "outcome": "complete", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"},
+                        "text": "x" * 20_000}  # fmt: skip
+            store.record_all([Recording(response, patient=None, request=None, forward=None)])
+        deadline = time.monotonic() + 10
+        while database.stat().st_size <= before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert database.stat().st_size > before + 40 * 20_000
+    assert store.claim_response("r39") is not None

@@ -204,7 +204,8 @@ def create_app(
             notifier.start()
         held = HeldAnswerer(store, forward=settings.forwarding, policy=ctx.policy, interval=service.poll_seconds)
         held.start()
-        yield
+        with store.checkpointing():  # SQLite's WAL copied beside the requests, not inside one of them
+            yield
         await anyio.to_thread.run_sync(held.stop)
         if notifier is not None:
             await anyio.to_thread.run_sync(notifier.stop)

@@ -5,7 +5,9 @@ call (driver errors become ``StateError``), and the helpers every part shares.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +29,8 @@ from adapter.errors import StateError
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 
+log = logging.getLogger(__name__)
+
 #: A PostgreSQL advisory lock id: one replica migrates at a time.
 _MIGRATION_LOCK = 0x1D_F41_2
 
@@ -45,6 +49,8 @@ def micros(instant: str) -> int:
 
 #: How long a writer waits for its turn before its transaction fails (SQLite's busy timeout too).
 BUSY_SECONDS = 10
+#: Seconds between the WAL checkpoints a service runs beside its writers (``Database.checkpointing``).
+CHECKPOINT_SECONDS = 1.0
 
 
 def _engine(url: str) -> Engine:
@@ -139,8 +145,12 @@ class Database:
         self.url = url
         path = url.removeprefix("sqlite:///")
         self._writers = _Writers(Path(path)) if url.startswith("sqlite:///") and path != ":memory:" else None
+        #: The thread that checkpoints the WAL while ``checkpointing`` (connections then leave it to it).
+        self._checkpointer: threading.Thread | None = None
         try:
             self.engine = _engine(url)
+            if self._writers is not None:
+                event.listen(self.engine, "connect", self._connected)
             self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
             if migrate:
                 self.upgrade()
@@ -149,6 +159,44 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _connected(self, connection: Any, _: Any) -> None:
+        if self._checkpointer is not None:
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    @contextmanager
+    def checkpointing(self, every: float = CHECKPOINT_SECONDS) -> Iterator[None]:
+        """SQLite: while in here, the WAL is copied into the database by a thread every ``every`` seconds, in a
+        PASSIVE checkpoint (it waits for no reader or writer), instead of by whichever commit crosses the WAL's
+        size (by default a copy of megabytes, with its fsync, inside one request's time and while the next
+        writer waits: the service's slowest answers). The pool's connections leave it to the thread meanwhile.
+        Nothing on PostgreSQL or in memory."""
+        if self._writers is None:
+            yield
+            return
+        stop = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(every):
+                try:
+                    raw = self.engine.raw_connection()  # no transaction: a checkpoint cannot run inside one
+                    try:
+                        raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[union-attr]
+                    finally:
+                        raw.close()
+                except (SQLAlchemyError, sqlite3.Error) as exc:
+                    log.warning("the WAL checkpoint failed: %s", exc)
+
+        self._checkpointer = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+        self.engine.dispose()  # the pool's connections made anew, leaving checkpoints to the thread
+        self._checkpointer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            self._checkpointer.join()
+            self._checkpointer = None
+            self.engine.dispose()  # and anew again, each checkpointing as SQLite does by default
 
     @staticmethod
     def head() -> str:
