@@ -150,6 +150,7 @@ class Extensions(_Table):
     data_absent_reason: str
     min_value: str
     max_value: str
+    display: str
     case_dates: str
     reviewer: str
     guideline: str
@@ -189,6 +190,9 @@ class CodeSystems(_Table):
     related_claim: str
     observation_value: str
     restful_security_service: str
+    act_reason: str
+    claim_use: str
+    cdex_temp: str
 
 
 class Canonicals(_Table):
@@ -203,6 +207,7 @@ class Canonicals(_Table):
     backport_events_operation: str
     dtr_questionnaire: str
     cdex_submit_attachment: str
+    cdex_attachment_request: str
 
 
 class Systems(_Table):

@@ -39,12 +39,12 @@ from adapter.letters.pdf import pdf_text
 from adapter.tables import mappings
 from adapter.types import JSON
 
-PROFILE = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/profile-communicationrequest"
+PROFILE = mappings()[PAS].profiles.communication_request
 #: PAS ``ServiceLineNumber`` (CommunicationRequest.fsh:55): the Claim item the content is asked for.
 SERVICE_LINE_NUMBER = mappings()[PAS].extensions.service_line_number
 #: PAS ``AdministrationReferenceNumber`` (Claim-update.fsh:89): the UMO's number of a pended item.
 ADMINISTRATION_REFERENCE = mappings()[PAS].extensions.administration_reference
-LOINC = "http://loinc.org"
+LOINC = mappings().tables.fhir.code_systems.loinc
 #: The CDex tracking id system of the adapter's asks (an item's pend reference number is the value).
 TRACKING_SYSTEM = mappings().tables.identifier_system("attachment-request")
 #: The tag of a kept attachment: the line items (Claim item sequences) its text counts for.

@@ -33,16 +33,16 @@ from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, A
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, review_number
 from adapter.fhir.questionnaires import questionnaire
+from adapter.npi import NPI_SYSTEM
 from adapter.tables import mappings
 from adapter.types import JSON
 
-PROFILE = "http://hl7.org/fhir/us/davinci-cdex/StructureDefinition/cdex-task-attachment-request"
-PAS_TEMP = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
-CDEX_TEMP = "http://hl7.org/fhir/us/davinci-cdex/CodeSystem/cdex-temp"
+PROFILE = mappings().tables.fhir.canonicals.cdex_attachment_request
+PAS_TEMP = mappings()[PAS].code_systems.temp_codes
+CDEX_TEMP = mappings().tables.fhir.code_systems.cdex_temp
 PA_LINE_NUMBER = mappings()[PAS].extensions.pa_line_number
-NPI = "http://hl7.org/fhir/sid/us-npi"
 #: A questionnaire's name beside its canonical (FHIR core ``display`` extension, as CDex's example 22 has it).
-DISPLAY = "http://hl7.org/fhir/StructureDefinition/display"
+DISPLAY = mappings().tables.fhir.extensions.display
 #: The system of the pend reference number a Task names as its ``identifier:AdminRefNumber`` (another than the
 #: tracking id's, so that a search by tracking id finds one Task).
 ADMIN_REF_SYSTEM = mappings().tables.identifier_system("administration-reference")
@@ -96,7 +96,7 @@ def contained_provider(provider: JSON | None, reference: JSON | None) -> JSON:
     the practitioner's, or the organization's when the requester is an Organization."""
     found = provider or {}
     identifiers = [i for i in found.get("identifier", []) if isinstance(i, dict) and i.get("value")]
-    npi = next((i for i in identifiers if i.get("system") == NPI), None)
+    npi = next((i for i in identifiers if i.get("system") == NPI_SYSTEM), None)
     identifier = npi or (identifiers[0] if identifiers else
                          {"system": mappings().tables.identifier_system("ehr-provider"),
                           "value": str((reference or {}).get("reference", "unknown"))})  # fmt: skip
@@ -132,6 +132,7 @@ def attachment_request(
     """The CDex Task asking the EHR for what one pended line lacks (``patient`` and ``provider`` the contained
     Patient and PractitionerRole): by LOINC code, or with ``by_questionnaire`` by the line's DTR questionnaires
     (``tracking`` then the questionnaire Task's own)."""
+    systems = mappings().tables.fhir.code_systems
     line_number = {"extension": [{"url": PA_LINE_NUMBER, "valueInteger": line}]}
     if by_questionnaire:
         asked = asked_questionnaires(needs)
@@ -150,7 +151,7 @@ def attachment_request(
     inputs += [
         _input("payer-url", valueUrl=payer_url),
         _input("purpose-of-use", CDEX_TEMP,
-               valueCodeableConcept=_coding("http://terminology.hl7.org/CodeSystem/v3-ActReason", "COVAUTH",
+               valueCodeableConcept=_coding(systems.act_reason, "COVAUTH",
                                             "coverage authorization")),
     ]  # fmt: skip
     stamp = authored.isoformat(timespec="seconds")
@@ -174,7 +175,7 @@ def attachment_request(
         "lastModified": stamp,
         "requester": {"identifier": PAYER_ID},
         "owner": {"reference": "#practitionerrole"},
-        "reasonCode": {**_coding("http://hl7.org/fhir/claim-use", PREAUTHORIZATION), "text": PREAUTHORIZATION},
+        "reasonCode": {**_coding(systems.claim_use, PREAUTHORIZATION), "text": PREAUTHORIZATION},
         "reasonReference": {"identifier": response["identifier"][0]},
         "restriction": {"period": {"end": due.isoformat(timespec="seconds")}},
         "input": inputs,

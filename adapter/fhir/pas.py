@@ -42,6 +42,7 @@ class Profiles(_Table):
     medication_request: str
     device_request: str
     subscription: str
+    communication_request: str
 
 
 class Extensions(_Table):
