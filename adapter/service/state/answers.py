@@ -69,11 +69,10 @@ class Recording:
     case: CaseContext | None = None
 
 
-def keep_version(db: Connection, response: JSON, dumped: str | None = None) -> None:
-    """Keep this version of a ClaimResponse for _history (``dumped``: its JSON, when the caller made it)."""
+def keep_version(db: Connection, response: JSON, dumped: str) -> None:
+    """Keep this version of a ClaimResponse for _history (``dumped``: its JSON, as its row holds it too)."""
     version = int(response.get("meta", {}).get("versionId", 1))
-    db.execute(_INSERT_VERSION, {"id": response["id"], "version": version,
-                                 "resource": dumped or orjson.dumps(response).decode()})  # fmt: skip
+    db.execute(_INSERT_VERSION, {"id": response["id"], "version": version, "resource": dumped})
 
 
 # The statements a new answer writes, built once: made anew per answer, building them cost more than running them.
@@ -178,14 +177,14 @@ class Answers(Progress):
 
     def _replace(self, db: Connection, response: JSON) -> str:
         """Store the next version of a ClaimResponse (and keep it for _history); its lastUpdated."""
-        updated = str(response["meta"]["lastUpdated"])
+        updated, dumped = str(response["meta"]["lastUpdated"]), orjson.dumps(response).decode()
         db.execute(
             update(claim_responses)
             .where(claim_responses.c.id == response["id"])
             .values(outcome=response.get("outcome"), last_updated=updated, updated_us=micros(updated),
-                    resource=orjson.dumps(response).decode())
+                    resource=dumped)
         )  # fmt: skip
-        keep_version(db, response)
+        keep_version(db, response, dumped)
         return updated
 
     def claim_response_versions(self, rid: str) -> list[JSON]:
