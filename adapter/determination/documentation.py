@@ -208,9 +208,7 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
     table = table or mappings()[DOCUMENTATION]
     by_fact = _by_fact(table, facts)
     decides: Counter[str] = Counter()
-    for rule in rules.rules:
-        if rule.applies_to and facts.category not in rule.applies_to:
-            continue
+    for rule in rules.applying(facts.category):
         for name in rule.needs:
             criterion = by_fact.get(name)
             if criterion is None or not _unknown(facts, name):
