@@ -120,6 +120,12 @@ def _alembic(connection: Connection) -> Config:
     return config
 
 
+def dialect_insert(dialect: str) -> Any:
+    """The INSERT of a database ``dialect`` ("sqlite", "postgresql"): one that can skip or update a row whose key
+    exists (``on_conflict_do_nothing``, ``on_conflict_do_update``)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
 def instants(column: Column[Any], bounds: Sequence[tuple[str, int]]) -> list[Any]:
     """Conditions on a microseconds column from (operator, microseconds) bounds, operator one of ge gt le lt."""
     operators = {"ge": column.__ge__, "gt": column.__gt__, "le": column.__le__, "lt": column.__lt__}
@@ -151,7 +157,7 @@ class Database:
             self.engine = _engine(url)
             if self._writers is not None:
                 event.listen(self.engine, "connect", self._connected)
-            self._insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+            self._insert = dialect_insert(self.engine.dialect.name)
             if migrate:
                 self.upgrade()
         except SQLAlchemyError as exc:

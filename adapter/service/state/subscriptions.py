@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from adapter.service.schema import (
     notifications,
@@ -17,7 +16,7 @@ from adapter.service.schema import (
     senders,
     subscriptions,
 )
-from adapter.service.state.db import Database, now
+from adapter.service.state.db import Database, dialect_insert, now
 from adapter.types import JSON
 
 #: The owner of the Subscriptions the service keeps for configured sending systems (``service.senders``).
@@ -28,7 +27,7 @@ def add_senders(db: Connection, rid: str, pairs: Sequence[tuple[str, str]]) -> N
     """Which sending systems an answer belongs to, and which clients sent for them (new pairs only)."""
     if not pairs:
         return
-    insert_new = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+    insert_new = dialect_insert(db.dialect.name)
     orgs = sorted({org for org, _ in pairs})
     db.execute(insert_new(response_orgs).on_conflict_do_nothing(), [{"claim_response_id": rid, "org": o} for o in orgs])
     db.execute(insert_new(senders).on_conflict_do_nothing(), [{"org": o, "client": c} for o, c in sorted(set(pairs))])
