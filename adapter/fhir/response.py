@@ -309,17 +309,18 @@ def response_bundle(response: JSON, full_url: str, request: JSON | None = None, 
     )
 
 
-def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: str) -> JSON:
+def inquiry_bundle(response: JSON, inquiry: JSON, full_url: str, *, timestamp: str, index: Index) -> JSON:
     """The PAS inquiry response Bundle: the current ClaimResponse, naming the inquiry's own Patient, insurer and
     requestor, and the Claim and requests it answers at the service's URLs (resources it keeps and serves;
-    references into an older submission made logical), then those resources."""
+    references into an older submission made logical), then those resources. ``index``: the inquiry's, as the
+    edge made it."""
     claim = inquiry["entry"][0]["resource"]
     answer = detached(response, full_url.rsplit("/ClaimResponse/", 1)[0])  # the stored Claim resolves (spec-44)
     answer["patient"] = claim.get("patient") or answer["patient"]
     for party, element in (("insurer", "insurer"), ("requestor", "provider")):
         if claim.get(element):
             answer[party] = claim[element]
-    readdress_asks(answer, Index.of_bundle(inquiry))  # what is asked, asked by and of the inquiry's parties
+    readdress_asks(answer, index)  # what is asked, asked by and of the inquiry's parties
     return collection(
         mappings()[PAS].profiles.inquiry_response_bundle,
         {"system": mappings().tables.identifier_system("pas-inquiry-response"), "value": response["id"]},

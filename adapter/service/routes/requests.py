@@ -197,7 +197,10 @@ def inquire(
     request.state.target = ",".join(f"ClaimResponse/{r['id']}" for r in found)[:160] or None
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     results = [
-        {"name": "return", "resource": inquiry_bundle(r, data, f"{ctx.base}/ClaimResponse/{r['id']}", timestamp=now)}
+        {
+            "name": "return",
+            "resource": inquiry_bundle(r, data, f"{ctx.base}/ClaimResponse/{r['id']}", timestamp=now, index=index),
+        }
         for r in found
     ]
     return fhir_response({"resourceType": "Parameters", "parameter": results} if results else
