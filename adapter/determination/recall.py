@@ -120,8 +120,7 @@ class FactsMemo:
         if len(set(sources)) == len(sources) and RequestFacts.model_validate_json(kept) == facts:
             read = _Read(lexicon, kept, sources)
             self._remember(key, read)
-            if self._shared is not None:
-                self._sharing(lambda shared: shared.set(self._shared_key(key, lexicon), orjson.dumps([kept, sources])))
+            self._sharing(lambda shared: shared.set(self._shared_key(key, lexicon), orjson.dumps([kept, sources])))
         return facts
 
     def _recalled(self, key: bytes, lexicon: Lexicon) -> _Read | None:
@@ -131,8 +130,6 @@ class FactsMemo:
             if known is not None and known.lexicon is lexicon:
                 self._read.move_to_end(key)
                 return known
-        if self._shared is None:
-            return None
         raw = self._sharing(lambda shared: shared.get(self._shared_key(key, lexicon)))
         if not isinstance(raw, bytes):
             return None
@@ -156,7 +153,8 @@ class FactsMemo:
         return key + known[1]
 
     def _sharing(self, use: Callable[[diskcache.Cache], object]) -> object:
-        """``use(the shared folder)``; None when it fails (the memo is a saving, never a reason to fail)."""
+        """``use(the shared folder)``; None when nothing is shared, or when it fails (the memo is a saving, never
+        a reason to fail)."""
         shared = self._shared
         if shared is None:
             return None

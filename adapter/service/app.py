@@ -122,9 +122,9 @@ class Observe:
         async def audited(message: Message) -> None:
             nonlocal answering, replaced
             if message["type"] == "http.response.start":
-                answering = True
-                refused = await self._audit(scope, state, message["status"])
-                self._observed(scope, state, refused.status_code if refused else message["status"], started)
+                answering, route = True, _route(scope)
+                refused = await self._audit(scope, state, route, message["status"])
+                self._observed(scope, state, route, refused.status_code if refused else message["status"], started)
                 if refused is not None:
                     replaced = True
                     await refused(scope, receive, send)
@@ -141,12 +141,12 @@ class Observe:
                     raise
                 await error_response(exc)(scope, receive, audited)  # an OperationOutcome, never a stack trace
 
-    async def _audit(self, scope: Scope, state: dict[str, Any], status: int) -> Response | None:
+    async def _audit(self, scope: Scope, state: dict[str, Any], route: str, status: int) -> Response | None:
         """Audit the exchange unless the route did (in the transaction of the answer it made) or it is not
         audited; the 503 to send instead when the audit cannot be written."""
         if scope["path"] in _UNAUDITED or state.get("quiet") or state.get("audited"):
             return None
-        action = f"{scope['method']} {_route(scope)}"
+        action = f"{scope['method']} {route}"
         try:
             await anyio.to_thread.run_sync(
                 self.ctx.store.audit, state.get("principal", "anonymous"), action, state.get("target"), str(status)
@@ -155,9 +155,8 @@ class Observe:
             return error_response(exc)
         return None
 
-    def _observed(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+    def _observed(self, scope: Scope, state: dict[str, Any], route: str, status: int, started: float) -> None:
         seconds = time.perf_counter() - started
-        route = _route(scope)
         self.ctx.metrics.observe(route, scope["method"], status, seconds)
         log.info(
             "request",

@@ -223,12 +223,12 @@ def answer(
     """(ClaimResponse, created?) for checked input: an identical request sent again (or racing on another
     replica) gets the answer already recorded, not a second one (its key is claimed as the answer is recorded:
     a retry is determined again and finds it taken, rather than every new request reading first whether it is);
-    ``also`` are business keys (a Claim's
-    identifiers) that other content must not reuse (``RequestConflictError``); ``inquiry`` the (member id, NPI)
-    pairs a PAS inquiry finds the answer by; ``resources`` those of the request the service serves; ``senders``
-    (sending system, client) pairs (whose subscriptions hear of it); ``exchange`` (who, action, outcome) of the
-    HTTP exchange that asks: its audit row, naming the ClaimResponse, is kept with a new answer in its
-    transaction (an answer already recorded keeps none: the caller audits that exchange)."""
+    ``also`` are business keys (a Claim's identifiers) that other content must not reuse
+    (``RequestConflictError``); ``inquiry`` the (member id, NPI) pairs a PAS inquiry finds the answer by;
+    ``resources`` those of the request the service serves; ``senders`` (sending system, client) pairs (whose
+    subscriptions hear of it); ``exchange`` (who, action, outcome) of the HTTP exchange that asks: its audit row,
+    naming the ClaimResponse, is kept with a new answer in its transaction (an answer already recorded keeps none:
+    the caller audits that exchange)."""
     decided = decide(data, checked=True, limits=limits, policy=policy)
     audited = None
     if exchange is not None:
