@@ -322,6 +322,10 @@ def down(settings: SandboxSettings, names: tuple[str, ...] = NAMES, *, postgres:
 # --- PostgreSQL, for the state of several service replicas ------------------------------------------------
 
 
+#: Where Debian keeps ``runuser`` (util-linux), whatever the PATH says.
+_SBIN_RUNUSER = (Path("/usr/sbin/runuser"), Path("/sbin/runuser"))
+
+
 def _pg_bin(tool: str) -> str | None:
     found = shutil.which(tool)
     if found:
@@ -331,10 +335,12 @@ def _pg_bin(tool: str) -> str | None:
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
-    """PostgreSQL will not run as root: as root, run it as the system's postgres user."""
+    """PostgreSQL will not run as root: as root, run it as the system's postgres user (``runuser`` found in the
+    system's sbin folders too, which a PATH such as cron's leaves out)."""
     if os.geteuid() != 0:
         return command
-    return ["runuser", "-u", "postgres", "--", *command]
+    found = shutil.which("runuser") or next((str(p) for p in _SBIN_RUNUSER if p.exists()), "runuser")
+    return [found, "-u", "postgres", "--", *command]
 
 
 def _postgres_dir(settings: SandboxSettings) -> Path:

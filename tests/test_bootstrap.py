@@ -113,3 +113,12 @@ def test_a_slow_sandbox_start_says_it_is_waiting(
         assert sandbox.down(settings, postgres=False) == ["ehr", "payer"]
     waiting = capsys.readouterr().err.splitlines()
     assert waiting and waiting[0].startswith("    ... waiting for the ehr server to answer (")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/runuser").exists(), reason="as root, with util-linux")
+def test_postgres_runs_as_its_user_though_the_path_leaves_out_sbin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A PATH such as cron's has no sbin folder: the sandbox's PostgreSQL still starts as the postgres user."""
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    command = sandbox._as_postgres_user(["pg_ctl", "status"])
+    assert Path(command[0]).name == "runuser" and Path(command[0]).exists()
+    assert command[1:] == ["-u", "postgres", "--", "pg_ctl", "status"]
