@@ -95,6 +95,9 @@ class Finding(_Entry):
     #: negation in its result does not undo it, nor suspicion where ``suspected`` ("possible fracture on the
     #: x-rays"; "a possible TENS trial" is none); a plan or request for one does.
     study: bool = False
+    #: A fact the record itself states: an earlier certification is what a UR summary reports ("the prior
+    #: request was approved by UR"), so the record's words do not make it silence.
+    of_the_record: bool = False
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
 

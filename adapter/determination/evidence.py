@@ -116,6 +116,9 @@ class Mention:
     #: The treatments the phrase's clause names, else its sentence's, else the paragraph's (attribution keys
     #: of the lexicon: a therapy's name, "drug:<class>", or a generic word's group).
     treatments: frozenset[str] = frozenset()
+    #: Where the phrase stands in its text's turns: its sentence, and how many "but", "however" or "yet" come
+    #: before it there (what follows a turn is the writer's last word: "the first gave no relief, but ...").
+    turn: tuple[int, int] = (0, 0)
 
     @property
     def counts(self) -> bool:
@@ -192,7 +195,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
     # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them"
     stopped_it = (
-        r"\b(?:stopped(?: taking)?|never (?:filled|started|took|taken|tried)|declined|refused|quit|"
+        r"\b(?:stopped(?: taking)?|(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) (?:filled|started|take|took|taken|tried)|declined|refused|quit|"
         r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+(?:it|them)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
@@ -334,7 +337,10 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         PatternSet({str(n): target.pattern.pattern for n, target in enumerate(targets) if target.pattern.linear}),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.other_injury), re.I),
         re.compile(rf"^{someone}", re.I),
-        re.compile(rf"^{someone}(?:,[^,]{{1,40}},)?\s+(?:{informing})\b", re.I),
+        # "her husband reports that she ...", "his wife, a nurse, notes ...", "her daughter fills her pill box and
+        # says she ...", "per his supervisor, he ..."
+        re.compile(rf"^(?:(?:per|according to)\s+{someone}\s*,|{someone}(?:,[^,]{{1,40}},)?"
+                   rf"(?:\s+[a-z]+(?:\s+[a-z']+){{0,5}}\s+and)?\s+(?:{informing})\b)", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
         frozenset(word.lower() for word in cues.attach),
     )
@@ -410,6 +416,8 @@ _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", 
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
 #: Where a statement about another injury ends: "Was on tramadol for a non-industrial fracture; now takes Norco".
 _STRETCH = re.compile(r";|\b(?:but|however|although|though|whereas|while)\b", re.I)
+#: A turn in a sentence: what follows it outweighs what came before ("no relief from the first, but ...").
+_TURN = re.compile(r"\b(?:but|however|yet)\b", re.I)
 
 
 def _cuts(marks: re.Pattern[str], text: str, start: int, end: int) -> list[int]:
@@ -507,6 +515,12 @@ class _Treatments:
         cuts = self._cuts[index]
         at = max(bisect.bisect_right(cuts, position) - 1, 0)
         return cuts[at], cuts[min(at + 1, len(cuts) - 1)]
+
+    def turn(self, position: int) -> tuple[int, int]:
+        """The sentence holding ``position`` and the turns ("but", "however", "yet") before it in that sentence."""
+        index = max(bisect.bisect_right(self.starts, position) - 1, 0)
+        first = self.sentences[index][0] if self.sentences else 0
+        return index, sum(1 for _ in _TURN.finditer(self.text, first, position))
 
     def of(self, start: int, end: int) -> frozenset[str]:
         """The treatments named around the phrase at ``start:end``: its clause's, else its sentence's, else the
@@ -632,6 +646,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     start=match.start(),
                     end=match.end(),
                     treatments=treatments.of(match.start(), match.end()),
+                    turn=treatments.turn(match.start()),
                 )
             )
     found += _pain_changes(source, text, lexicon, treatments)
@@ -672,7 +687,8 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatme
         stop = text.find(".", match.end(), match.end() + _WINDOW)
         sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
         return Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
-                       match.end(), treatments.of(match.start(), match.end()))  # fmt: skip
+                       match.end(), treatments.of(match.start(), match.end()),
+                       treatments.turn(match.start()))  # fmt: skip
 
     for match in re.finditer(lexicon.measures.pain_change, text, re.IGNORECASE):
         before, after = to_int(match["before"]), to_int(match["after"])
@@ -706,7 +722,9 @@ def finding(
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
-        if m.kind != "finding" or m.name != fact or not m.counts or HYPOTHETICAL in m.modifiers:
+        if m.kind != "finding" or m.name != fact or HYPOTHETICAL in m.modifiers:
+            continue
+        if m.modifiers & (_NOT_STATED - {RECORD} if rule.of_the_record else _NOT_STATED):
             continue
         if region and not lexicon.bears_on(region, m.regions, rule.region):
             continue
@@ -730,9 +748,30 @@ def finding(
         elif rule.history or HISTORICAL not in m.modifiers:
             present.append(m)
     if present and absent and rule.conflict == "unknown":
+        last_word = _after_the_turn(present, absent)
+        if last_word is not None:
+            return _settled(fact, *last_word)
         return Finding(fact=fact, status="unknown", quote=f"{present[0].sentence} / {absent[0].sentence}",
                        source=present[0].source)  # fmt: skip
     return _settled(fact, present, absent)
+
+
+def _after_turn_first(early: list[Mention], late: list[Mention]) -> bool:
+    return max(m.turn for m in early) < min(m.turn for m in late)
+
+
+def _after_the_turn(present: list[Mention], absent: list[Mention]) -> tuple[list[Mention], list[Mention]] | None:
+    """Statements both ways in one sentence, all of one side after a turn that all of the other precedes ("the
+    first injection gave no relief, but after the second her pain fell"): the side after the turn, as
+    ``(present, absent)``; else None (the conflict stands)."""
+    both = [*present, *absent]
+    if len({(m.source, m.turn[0]) for m in both}) != 1:
+        return None
+    if _after_turn_first(absent, present):
+        return present, []
+    if _after_turn_first(present, absent):
+        return [], absent
+    return None
 
 
 def _settled(fact: str, present: list[Mention], absent: list[Mention]) -> Finding:

@@ -239,8 +239,12 @@ class _Medications:
         listed = ", ".join(self.medication_list or []) or "none"
         return Finding(fact=fact, status=status, quote=f"medication list: {listed}", source="medication list")
 
-    def taking(self, ingredient: str) -> Status:
-        return "present" if ingredient in self.ingredients else ("absent" if self.documented else "unknown")
+    def taking(self, ingredient: str, drug_class: str) -> Status:
+        """Whether this drug is taken: named as taken; not among the documented drugs, or of a class stated
+        not taken ("she is not on any opioid" before a tramadol request); or unknown."""
+        if ingredient in self.ingredients:
+            return "present"
+        return "absent" if self.documented or drug_class in self.denied else "unknown"
 
 
 def _medications(found: list[Mention], medication_list: list[str] | None, lexicon: Lexicon) -> _Medications:
@@ -297,7 +301,7 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
         facts["same_drug_class_in_use"] = evidence["same_drug_class_in_use"].status
         same = [i for i in taken.ingredients if lexicon.drug_class(i) == cls]
         facts["same_class_medications"] = same or ([f"{cls} (named as a class)"] if cls in taken.classes else [])
-        facts["same_drug_in_use"] = taken.taking(found[0].ingredient)
+        facts["same_drug_in_use"] = taken.taking(found[0].ingredient, cls)
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:

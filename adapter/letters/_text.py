@@ -200,15 +200,18 @@ def _history_pattern() -> re.Pattern[str]:
         rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
         rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
         rf"|\b(?P<n5>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
-        rf"steroid)\s+){{0,3}}(?P<t5>{injection})",
+        rf"steroid)\s+){{0,3}}(?P<t5>{injection})"
+        rf"|\band\s+(?P<n6>{NUMBER})\s+of\s+(?P<t6>{therapy})\b",  # "34 sessions of PT and 18 of chiropractic"
         re.IGNORECASE,
     )
 
 
-#: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven".
+#: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven", "care to
+#: date totals a dozen visits", "she attended only seven before moving".
 _BARE_COUNT = re.compile(
-    rf"\b(?:after|following|completed|attended|finished|had)\s+(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
-    rf"(?:\s+{_UNIT}|(?=\s*[.;,]|$))",
+    rf"\b(?:after|following|completed|attended|finished|had|totals?|totaled|totalled|a\s+total\s+of)\s+"
+    rf"(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
+    rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
@@ -230,13 +233,13 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             if found.start() in seen:
                 continue
             seen.add(found.start())
-            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5") if found[g]))
+            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6") if found[g]))
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
             elif _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end()):
                 continue  # "12 sessions were authorized": granted, not had
-            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5") if found[g])
+            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6") if found[g])
             if count:
                 name = lexicon.therapy_name(therapy) or therapy.lower()
                 facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
