@@ -24,7 +24,12 @@ from tests.conftest import FIXTURES, replace_once
 #: ``must`` once read right (held-out sentences never are).
 SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "sentences.yaml").read_text()) + [
     case
-    for name in ("sentences-evaluation.yaml", "sentences-evaluation-3.yaml", "sentences-evaluation-7.yaml")
+    for name in (
+        "sentences-evaluation.yaml",
+        "sentences-evaluation-3.yaml",
+        "sentences-evaluation-7.yaml",
+        "sentences-evaluation-9.yaml",
+    )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
 ]
@@ -115,23 +120,26 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("name", "least_statuses", "least_right", "most_false_absent"),
     [
-        # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 89.0% (71.7% held out)
+        # 660 sentences (dev 300, held out 160 while the reader changed, dev2 200): 88.9% (71.7% held out)
         ("sentences-evaluation.yaml", 1000, 0.88, 13),
-        # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 81.1% now (67.4% held out)
+        # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 81.4% now (67.4% held out)
         ("sentences-evaluation-3.yaml", 500, 0.81, 8),
-        # 150 sentences written after the code, all held out: 63.1% when they came, 74.8% now
-        ("sentences-evaluation-4.yaml", 250, 0.74, 6),
-        # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came, 70.9%
-        ("sentences-evaluation-5.yaml", 75, 0.70, 2),
+        # 150 sentences written after the code, all held out: 63.1% when they came, 75.2% now
+        ("sentences-evaluation-4.yaml", 250, 0.75, 6),
+        # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came, 72.2%
+        ("sentences-evaluation-5.yaml", 75, 0.72, 2),
         # 120 sentences of a sixth writer, written beside this round's code without reading it: 69.8% when they
         # came, 74.7% now (one opioid misread there now also denies the requested opioid: 6 false absences)
         ("sentences-evaluation-6.yaml", 180, 0.74, 6),
         # 60 sentences of a seventh writer, written after the code: 64.6% when they came; read while the reader
         # was mended (session 10), so dev material since: 90.3%
         ("sentences-evaluation-7.yaml", 110, 0.90, 0),
-        # 60 sentences of an eighth writer, written beside the session-10 round without reading it and never read:
-        # 74.4% when they came, 76.9% after the round
-        ("sentences-evaluation-8.yaml", 150, 0.76, 5),
+        # 60 sentences of an eighth writer, written beside the session-10 rounds without reading it and never read:
+        # 74.4% when they came, 78.8% after the two rounds
+        ("sentences-evaluation-8.yaml", 150, 0.78, 4),
+        # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
+        # 69.5% when they came, 87.7% after
+        ("sentences-evaluation-9.yaml", 180, 0.87, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

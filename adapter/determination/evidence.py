@@ -67,6 +67,17 @@ _DENIED_BEFORE = re.compile(
     re.I,
 )
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
+#: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
+_GOALS = re.compile(
+    r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
+    r"objectives?)\b[^:.;]{0,30}:",
+    re.I,
+)
+#: What makes a drug not taken right where it is named: "opioid-free", "switched from naproxen to ...".
+_FREE_OF = re.compile(r"[- ]free\b", re.I)
+_SWITCHED_FROM = re.compile(
+    r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
+)
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
@@ -195,8 +206,10 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
     # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them"
     stopped_it = (
-        r"\b(?:stopped(?: taking)?|(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) (?:filled|started|take|took|taken|tried)|declined|refused|quit|"
+        r"\b(?:stopped(?: taking)?|(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) "
+        r"(?:filled|started|take|took|taken|tried)|declined|refused|quit|"
         r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+(?:it|them)\b"
+        r"|\b(?:it|they) (?:was|were|has been|have been|had been) (?:stopped|discontinued|d/c.?d|held|tapered off)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
     return out
@@ -339,8 +352,11 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         re.compile(rf"^{someone}", re.I),
         # "her husband reports that she ...", "his wife, a nurse, notes ...", "her daughter fills her pill box and
         # says she ...", "per his supervisor, he ..."
-        re.compile(rf"^(?:(?:per|according to)\s+{someone}\s*,|{someone}(?:,[^,]{{1,40}},)?"
-                   rf"(?:\s+[a-z]+(?:\s+[a-z']+){{0,5}}\s+and)?\s+(?:{informing})\b)", re.I),
+        re.compile(
+            rf"^(?:(?:per|according to)\s+{someone}\s*,|{someone}(?:,[^,]{{1,40}},)?"
+            rf"(?:\s+[a-z]+(?:\s+[a-z']+){{0,5}}\s+and)?\s+(?:{informing})\b)",
+            re.I,
+        ),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
         frozenset(word.lower() for word in cues.attach),
     )
@@ -589,6 +605,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         doc = context(doc)
         listed = _list_negated(doc, pipeline.attach)
         concession = _CONCESSION.match(text, offset, stop)
+        goals = _GOALS.match(text, offset, stop)
         sentence = doc.text.strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
         # the stretches of the sentence (cut at ";" and "but", "however", ...) that speak of another injury
@@ -622,6 +639,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
+            if goals:
+                modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
+            switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
+            if target.kind in ("drug", "drugclass") and (_FREE_OF.match(text, match.end()) or switched):
+                modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
             if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
