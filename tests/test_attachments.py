@@ -158,8 +158,10 @@ def test_a_pended_item_asks_for_what_it_lacks(client: TestClient) -> None:
     assert review_action_code(pt["adjudication"]) == "A4"
     number = next(e["valueString"] for e in pt["extension"] if e["url"] == ADMINISTRATION_REFERENCE)
     asks = [a for a in _asks(response) if a["extension"][0]["valuePositiveInt"] == 1]
-    first = asks[0]
-    assert first["payload"] == [{"contentString": "47420-5"}]  # functional status assessment note, first
+    # one ask: the functional status assessment note that would decide it; the home exercise rationale the
+    # guideline also names is shown to the physician, not asked of the provider (it would decide nothing)
+    (first,) = asks
+    assert first["payload"] == [{"contentString": "47420-5"}]
     assert first["extension"] == [{"url": SERVICE_LINE_NUMBER, "valuePositiveInt": 1}]
     assert (first["status"], first["medium"][0]["coding"][0]["code"]) == ("active", "CDEX")
     assert first["identifier"][0]["value"] == number

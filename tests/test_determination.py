@@ -24,6 +24,7 @@ from adapter.determination import (
     determine_all,
     facts_from_letter,
 )
+from adapter.determination.documentation import to_ask
 from adapter.determination.facts import letter_summary
 from adapter.fhir import case_to_bundle, validate_bundle
 from adapter.fhir.build import pas_bundle
@@ -270,9 +271,17 @@ def test_a_pended_item_names_what_its_records_lack() -> None:
     first = answer.documentation[0]
     assert first.criterion == "functional-improvement" and "47420-5" in first.loinc and first.question
     assert len(answer.documentation) <= 3
+    # only what would decide is asked of the provider; the guideline's other criteria are the physician's to see
+    assert [n.criterion for n in to_ask(answer.documentation)] == ["functional-improvement"]
+    assert "home-exercise-rationale" in [n.criterion for n in answer.documentation]
     mri = build_facts("MRI of the lumbar spine", Context(texts=[Text("note", "No fever, no bowel or bladder change.")]))
-    asked = [n.criterion for n in determine(mri, RULES).documentation]
+    needs = determine(mri, RULES).documentation
+    asked = [n.criterion for n in needs]
     assert "neurologic-deficit" in asked and "red-flags" not in asked  # red flags are stated absent
+    # the neurologic examination decides it (imaging without nerve compromise); conservative care would not
+    assert [n.criterion for n in to_ask(needs)] == ["neurologic-deficit"] and len(needs) > 1
+    knee = build_facts("Right knee arthroscopic meniscectomy", Context(texts=[Text("note", "Knee pain.")]))
+    assert (knee_needs := determine(knee, RULES).documentation) and to_ask(knee_needs) == knee_needs
     decided = build_facts("Naproxen 550 mg #60", Context(texts=[Text("note", "Medications: ibuprofen 800 mg tid.")]))
     assert determine(decided, RULES, adverse=AdversePolicy("decide")).documentation == []
 

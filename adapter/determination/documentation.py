@@ -125,6 +125,16 @@ class Need(BaseModel):
     loinc: list[str]
     question: str
     citation: str
+    #: Whether documenting it would let a guideline rule decide the item (or stop an adverse rule): what the
+    #: provider is asked for (``to_ask``); the others are shown to the physician.
+    decisive: bool = False
+
+
+def to_ask(needs: Sequence[Need]) -> list[Need]:
+    """What an item asks of the provider: the criteria that would decide it, else (no rule would, as for most
+    imaging) all it lacks. Asking only for what is reasonably necessary to decide (8 CCR 9792.9.1) spares the
+    provider answers that change nothing."""
+    return [need for need in needs if need.decisive] or list(needs)
 
 
 DOCUMENTATION = TableFile(
@@ -168,10 +178,10 @@ def lacking(facts: RequestFacts, criterion: Criterion) -> bool:
     return all(getattr(facts, name) is None for name in criterion.facts)
 
 
-def _need(table: DocumentationTable, name: str) -> Need:
+def _need(table: DocumentationTable, name: str, decisive: Counter[str]) -> Need:
     criterion = table.criteria[name]
     return Need(criterion=name, facts=criterion.facts, loinc=criterion.loinc, question=criterion.question,
-                citation=criterion.guideline)  # fmt: skip
+                citation=criterion.guideline, decisive=name in decisive)  # fmt: skip
 
 
 def guideline_criteria(facts: RequestFacts, table: DocumentationTable) -> list[str]:
@@ -219,7 +229,7 @@ def missing(facts: RequestFacts, rules: RuleSet, table: DocumentationTable | Non
     decisive = [c for c, _ in sorted(decides.items(), key=lambda kv: -kv[1])]
     named = [c for c in guideline_criteria(facts, table) if lacking(facts, table.criteria[c])]
     ranked = named + decisive
-    return [_need(table, c) for c in _cap(list(dict.fromkeys(ranked)), decides)]
+    return [_need(table, c, decides) for c in _cap(list(dict.fromkeys(ranked)), decides)]
 
 
 def unmet(
@@ -252,4 +262,4 @@ def unmet(
     ranked = sorted(stops, key=lambda c: (-stops[c], order.index(c) if c in order else len(order)))
     if ranked:  # stopping the rules is not yet certifying: then what else the guideline asks that the records lack
         ranked += [c for c in order if c not in stops and lacking(facts, table.criteria[c])]
-    return [_need(table, c) for c in _cap(ranked, stops)]
+    return [_need(table, c, stops) for c in _cap(ranked, stops)]

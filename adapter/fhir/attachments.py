@@ -29,7 +29,7 @@ import orjson
 
 from adapter.actions import ReviewAction
 from adapter.deadlines import DeadlineTable, information_due
-from adapter.determination.documentation import Need
+from adapter.determination.documentation import Need, to_ask
 from adapter.errors import MappingError, PDFReadError
 from adapter.fhir.navigate import Index, typed_id
 from adapter.fhir.navigate import extensions as _ext
@@ -123,9 +123,9 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
         lines: set[int] | None = None, index: Index | None = None) -> None:  # fmt: skip
     """Put on a PAS ClaimResponse what its pended items lack (``needs`` by item sequence): the pend reference
     number on each pended item, and one contained PASCommunicationRequest per LOINC code asked (each criterion's
-    first code, most decisive first), named from ``communicationRequest``, due by ``deadlines``' information
-    clock, of the requestor as ``addressees`` says (``index``: the request Bundle's, which resolves it). ``lines``:
-    only these items are asked anew; the asks of the others are kept as they are."""
+    first code, most decisive first, of the criteria ``to_ask`` picks), named from ``communicationRequest``, due
+    by ``deadlines``' information clock, of the requestor as ``addressees`` says (``index``: the request Bundle's,
+    which resolves it). ``lines``: only these items are asked anew; the asks of the others are kept as they are."""
     pas = mappings()[PAS]
     kept = [c for c in response.get("contained", []) if c.get("resourceType") != "CommunicationRequest"
             or (lines is not None and _line(c) not in lines)]  # fmt: skip
@@ -145,9 +145,9 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
         if number:
             item["extension"].append({"url": ADMINISTRATION_REFERENCE, "valueString": number})
         codes: dict[str, list[Need]] = {}
-        for need in needs.get(sequence, []) if isinstance(sequence, int) else []:
+        for need in to_ask(needs.get(sequence, [])) if isinstance(sequence, int) else []:
             codes.setdefault(need.loinc[0], []).append(need)
-        for n, (code, asked) in enumerate(codes.items(), start=1):
+        for n, (code, criteria) in enumerate(codes.items(), start=1):
             request: JSON = {
                 "resourceType": "CommunicationRequest",
                 "id": f"ask-{sequence}-{n}",
@@ -160,8 +160,8 @@ def ask(response: JSON, needs: Mapping[int, Sequence[Need]], *, received: dateti
                 "payload": [{"contentString": code}],
                 "occurrencePeriod": {"start": received.isoformat(timespec="seconds"), "end": due},
                 "authoredOn": received.isoformat(timespec="seconds"),
-                "reasonCode": [{"text": need.criterion} for need in asked],
-                "note": [{"text": f"{need.question} ({need.citation})"} for need in asked],
+                "reasonCode": [{"text": need.criterion} for need in criteria],
+                "note": [{"text": f"{need.question} ({need.citation})"} for need in criteria],
             }
             if response.get("patient", {}).get("reference"):
                 request["subject"] = response["patient"]

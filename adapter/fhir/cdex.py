@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from adapter.determination.documentation import Need
+from adapter.determination.documentation import Need, to_ask
 from adapter.fhir.attachments import LOINC, PREAUTHORIZATION, TRACKING_SYSTEM, Attachment, AttachmentError, Submission
 from adapter.fhir.navigate import typed_id
 from adapter.fhir.pas import PAS, review_number
@@ -111,9 +111,9 @@ def questionnaire_tracking(tracking: str) -> str:
 
 
 def asked_questionnaires(needs: Sequence[Need]) -> list[JSON]:
-    """The adapter's DTR questionnaires for the criteria a line lacks, in their order (those that name no facts
-    have none: they are asked for as documents only)."""
-    return [found for need in needs if (found := questionnaire(need.criterion)) is not None]
+    """The adapter's DTR questionnaires for the criteria a line asks for (``to_ask``), in their order (those that
+    name no facts have none: they are asked for as documents only)."""
+    return [found for need in to_ask(needs) if (found := questionnaire(need.criterion)) is not None]
 
 
 def attachment_request(
@@ -144,10 +144,10 @@ def attachment_request(
         criteria = {found["id"] for found in asked}
         notes = [need for need in needs if need.criterion in criteria]
     else:
-        codes = list(dict.fromkeys(need.loinc[0] for need in needs))
+        notes = to_ask(needs)
+        codes = list(dict.fromkeys(need.loinc[0] for need in notes))
         inputs = [{**line_number, **_input("attachments-needed"), "valueCodeableConcept": _coding(LOINC, code)}
                   for code in codes]  # fmt: skip
-        notes = list(needs)
     inputs += [
         _input("payer-url", valueUrl=payer_url),
         _input("purpose-of-use", CDEX_TEMP,

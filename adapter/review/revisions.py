@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from adapter.actions import ReviewAction
-from adapter.determination.documentation import Need
+from adapter.determination.documentation import Need, to_ask
 from adapter.errors import ReviewDecisionError
 from adapter.fhir.attachments import ask, extend_reviews
 from adapter.review.policy import Policy
@@ -130,10 +130,13 @@ def ask_documentation(
     lines = {sequence_of(t) for t in tasks}
     response = _copy(response)
     own = Need(criterion="physician-question", facts=[], loinc=[QUESTION_CODE], question=question[:2000],
-               citation="physician reviewer")  # fmt: skip
+               citation="physician reviewer", decisive=True)  # fmt: skip
     received = datetime.fromisoformat(str(tasks[0]["authoredOn"]))
-    ask(response, {line: [own, *needs.get(line, [])] for line in lines}, received=received, deadlines=policy.deadlines,
-        lines=lines)  # fmt: skip
+    # the physician's question, beside what each item asks anyway
+    asks = {
+        line: [own, *(n.model_copy(update={"decisive": True}) for n in to_ask(needs.get(line, [])))] for line in lines
+    }
+    ask(response, asks, received=received, deadlines=policy.deadlines, lines=lines)
     next_version(response, now.isoformat(timespec="milliseconds"))
     asked = f"Documentation asked of the provider: {question[:2000]}"
     changed = [_revised(_copy(task), now, author=author, note=asked) for task in tasks]
