@@ -206,6 +206,8 @@ class Canonicals(_Table):
     backport_status_operation: str
     backport_events_operation: str
     dtr_questionnaire: str
+    dtr_questionnaire_package: str
+    dtr_qr_context: str
     cdex_submit_attachment: str
     cdex_attachment_request: str
 

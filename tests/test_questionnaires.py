@@ -37,7 +37,8 @@ JSON = dict[str, Any]
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     state = tmp_path_factory.mktemp("state") / "state.db"
-    settings = load_settings(service={"tokens": {"t": "system/Claim.write"}, "state_url": f"sqlite:///{state}",
+    tokens = {"t": "system/Claim.write", "r": "system/Questionnaire.read"}
+    settings = load_settings(service={"tokens": tokens, "state_url": f"sqlite:///{state}",
                                       "forward": False, "rate_limit": 10_000})  # fmt: skip
     with TestClient(wire(settings).app()) as test_client:
         yield test_client
@@ -171,3 +172,55 @@ def test_every_fact_a_criterion_names_has_a_question(tmp_path: Path) -> None:
     broken.write_text(text + "  age: How old is the patient?\n")
     with pytest.raises(MappingTableError, match="age"):
         load_table(broken, QuestionTable, context=context)
+
+
+def _package_call(*parameters: JSON) -> JSON:
+    coverage = {"resourceType": "Coverage", "id": "cov-1", "status": "active",
+                "beneficiary": {"reference": "Patient/p-1"}, "payor": [{"display": "Insurer"}]}  # fmt: skip
+    return {"resourceType": "Parameters", "parameter": [{"name": "coverage", "resource": coverage}, *parameters]}
+
+
+def _order(text: str, rtype: str = "ServiceRequest") -> JSON:
+    concept = {"text": text}
+    field = {"ServiceRequest": "code", "MedicationRequest": "medicationCodeableConcept"}[rtype]
+    return {"name": "order", "resource": {"resourceType": rtype, "id": "o-1", "status": "active",
+                                          "intent": "order", "subject": {"reference": "Patient/p-1"},
+                                          field: concept}}  # fmt: skip
+
+
+def test_a_dtr_client_gets_the_questionnaire_package_of_its_orders(client: TestClient) -> None:
+    """DTR ``$questionnaire-package``: for each order, the questionnaires of what the guideline asks for that
+    service, each in a collection Bundle with the Questionnaire first and a draft QuestionnaireResponse naming it
+    by version, for the Coverage's member, in the context of the Coverage and the orders; a canonical asked by
+    name too, each questionnaire once; what is unknown a warning; a call without a Coverage refused."""
+    headers = {"Authorization": "Bearer r", "Content-Type": "application/fhir+json"}
+    wanted = questionnaire("functional-improvement")
+    assert wanted is not None
+    unknown = "http://example.org/Questionnaire/none"
+    call = _package_call(_order("Physical therapy 2 times a week for 4 weeks for the low back"),
+                         {"name": "questionnaire", "valueCanonical": wanted["url"]},
+                         {"name": "questionnaire", "valueCanonical": unknown})  # fmt: skip
+    answer = client.post("/fhir/Questionnaire/$questionnaire-package", json=call, headers=headers)
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert out["resourceType"] == "Parameters" and schema_valid(out)
+    bundles = [p["resource"] for p in out["parameter"] if p["name"] == "packagebundle"]
+    ids = [b["entry"][0]["resource"]["id"] for b in bundles]
+    assert "functional-improvement" in ids and len(ids) == len(set(ids))  # asked twice, packaged once
+    for bundle in bundles:
+        assert bundle["type"] == "collection" and len(bundle["entry"]) == 2
+        found, draft = (e["resource"] for e in bundle["entry"])
+        assert draft["questionnaire"] == f"{found['url']}|{found['version']}" and draft["status"] == "in-progress"
+        assert draft["subject"] == {"reference": "Patient/p-1"}
+        assert [e["valueReference"]["reference"] for e in draft["extension"]] == [
+            "Coverage/cov-1",
+            "ServiceRequest/o-1",
+        ]
+    (outcome,) = [p["resource"] for p in out["parameter"] if p["name"] == "outcome"]
+    assert [i["severity"] for i in outcome["issue"]] == ["warning"]
+    assert "Questionnaire/none" in outcome["issue"][0]["details"]["text"]
+    no_coverage = {"resourceType": "Parameters", "parameter": [_order("MRI of the lumbar spine")]}
+    refused = client.post("/fhir/Questionnaire/$questionnaire-package", headers=headers, json=no_coverage)
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["details"]["coding"][0]["code"] == "questionnaire-package-invalid"
+    assert client.post("/fhir/Questionnaire/$questionnaire-package", json=call).status_code == 401

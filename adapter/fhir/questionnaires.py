@@ -18,15 +18,18 @@ or amended) into ``Stated`` facts, refusing one that answers no questionnaire se
 from __future__ import annotations
 
 import copy
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
-from adapter.determination.documentation import DOCUMENTATION, DocumentationTable
+from adapter.determination.documentation import DOCUMENTATION, DocumentationTable, guideline_criteria
+from adapter.determination.facts import Context, build_facts
 from adapter.determination.stated import Stated, answer_kind
 from adapter.errors import InputLimitError, MappingError
+from adapter.fhir.pas import ordered_text
 from adapter.tables import DEFAULT_MAPPINGS, TableFile, mappings
 from adapter.types import JSON
 from adapter.version import __version__
@@ -232,3 +235,110 @@ def stated_facts(response: JSON, source: str) -> list[Stated]:
         quote = " ".join(part for part in (texts[fact], said, note) if part)
         stated.append(Stated(fact=fact, value=value, quote=quote, source=f"{source}#{fact}"))
     return stated
+
+
+# --- $questionnaire-package ---------------------------------------------------------------------------------
+
+
+class QuestionnairePackageError(MappingError):
+    """A DTR ``$questionnaire-package`` call that is not one: not Parameters, no Coverage, or an order that is no
+    request resource."""
+
+    code = "questionnaire-package-invalid"
+    issue_type = "invalid"
+
+
+#: The resources DTR lets an ``order`` parameter be that name a service (DTROperation-QuestionnairePackage.fsh).
+ORDER_TYPES = ("ServiceRequest", "MedicationRequest", "DeviceRequest", "NutritionOrder", "SupplyRequest",
+               "VisionPrescription", "CommunicationRequest", "Appointment", "Encounter")  # fmt: skip
+#: The most orders and questionnaire canonicals one call may name (each order is read, work is bounded).
+MOST_ASKED = 50
+
+
+def _parameters(data: JSON) -> list[JSON]:
+    if data.get("resourceType") != "Parameters" or not isinstance(data.get("parameter"), list):
+        raise QuestionnairePackageError("$questionnaire-package takes a Parameters resource", location="Parameters")
+    parameters = [p for p in data["parameter"] if isinstance(p, dict)]
+    if len(parameters) != len(data["parameter"]):
+        raise QuestionnairePackageError("each parameter is an object", location="Parameters.parameter")
+    return parameters
+
+
+def _reference(resource: JSON) -> JSON | None:
+    rid = resource.get("id")
+    return {"reference": f"{resource['resourceType']}/{rid}"} if isinstance(rid, str) and rid else None
+
+
+def package(data: JSON, *, now: datetime, folder: Path = DEFAULT_MAPPINGS) -> JSON:
+    """A Da Vinci DTR ``$questionnaire-package`` answer (``dtr-qpackage-output-parameters``) to its input
+    Parameters (``dtr-qpackage-input-parameters``): one ``packagebundle`` per questionnaire, a collection Bundle
+    holding the Questionnaire first and a draft QuestionnaireResponse naming it by version, its subject the
+    Coverage's beneficiary and its ``qr-context`` the Coverage and the orders (oper-12, oper-16, oper-18). Which
+    questionnaires: those the ``questionnaire`` canonicals name (optionally ``url|version``), and for each
+    ``order`` those of the documentation criteria the guideline names for its service (``mappings/
+    documentation.yaml``), each once. What is not found, or an order naming no service, is a warning in
+    ``outcome`` (oper-9); no questionnaire at all, a warning saying how else documentation is asked for. The
+    questionnaires change only with the adapter's version, so ``changedsince`` is answered with all of them, and
+    ``context`` is not needed to choose them."""
+    parameters = _parameters(data)
+    coverages = [p.get("resource") for p in parameters if p.get("name") == "coverage"]
+    if len(coverages) != 1 or not isinstance(coverages[0], dict) or coverages[0].get("resourceType") != "Coverage":
+        raise QuestionnairePackageError("$questionnaire-package takes one coverage parameter, a Coverage resource",
+                                        location="Parameters.parameter:coverage")  # fmt: skip
+    coverage: JSON = coverages[0]
+    orders = [p.get("resource") for p in parameters if p.get("name") == "order"]
+    canonicals = [p.get("valueCanonical") for p in parameters if p.get("name") == "questionnaire"]
+    if len(orders) + len(canonicals) > MOST_ASKED:
+        raise InputLimitError(f"$questionnaire-package names at most {MOST_ASKED} orders and questionnaires")
+    served = _served(folder)
+    chosen: dict[str, JSON] = {}
+    warnings: list[tuple[str, str]] = []
+    for n, canonical in enumerate(canonicals):
+        url, _, version = str(canonical or "").partition("|")
+        found = next((q for q in served.values() if q["url"] == url), None)
+        if found is None or (version and version != found["version"]):
+            warnings.append((f"{canonical!s:.200} is not a questionnaire served here (GET /fhir/Questionnaire lists "
+                             "them)", f"Parameters.parameter:questionnaire[{n}]"))  # fmt: skip
+            continue
+        chosen.setdefault(found["id"], found)
+    documentation = mappings(folder)[DOCUMENTATION]
+    for n, order in enumerate(orders):
+        where = f"Parameters.parameter:order[{n}]"
+        if not isinstance(order, dict) or order.get("resourceType") not in ORDER_TYPES:
+            raise QuestionnairePackageError(f"an order is one of {', '.join(ORDER_TYPES)}", location=where)
+        text = ordered_text(order)
+        criteria = guideline_criteria(build_facts(text, Context()), documentation) if text else []
+        named = [served[c] for c in criteria if c in served]
+        if not named:
+            warnings.append((f"no documentation is asked for what this {order['resourceType']} orders"
+                             f"{f' ({text[:80]})' if text else ''}", where))  # fmt: skip
+        for found in named:
+            chosen.setdefault(found["id"], found)
+    if not chosen:
+        warnings.append(("no questionnaire: a pended prior authorization asks for what it lacks in its "
+                         "ClaimResponse's CommunicationRequests and in CDex Tasks", "Parameters"))  # fmt: skip
+    context = [ref for ref in (_reference(coverage), *(_reference(o) for o in orders if isinstance(o, dict))) if ref]
+    qr_context = mappings(folder).tables.fhir.canonicals.dtr_qr_context
+    subject = coverage.get("beneficiary") if isinstance(coverage.get("beneficiary"), dict) else None
+    out: list[JSON] = []
+    for found in chosen.values():
+        draft: JSON = {
+            "resourceType": "QuestionnaireResponse",
+            "extension": [{"url": qr_context, "valueReference": ref} for ref in context],
+            "questionnaire": f"{found['url']}|{found['version']}",
+            "status": "in-progress",
+            "authored": now.isoformat(timespec="seconds"),
+        }
+        if subject:
+            draft["subject"] = subject
+        if not draft["extension"]:
+            del draft["extension"]
+        entries = [{"fullUrl": found["url"], "resource": copy.deepcopy(found)}, {"resource": draft}]
+        bundle = {"resourceType": "Bundle", "type": "collection", "timestamp": now.isoformat(timespec="seconds"),
+                  "entry": entries}  # fmt: skip
+        out.append({"name": "packagebundle", "resource": bundle})
+    if warnings:
+        issues = [{"severity": "warning", "code": "not-found", "details": {"text": text}, "expression": [where]}
+                  for text, where in warnings]  # fmt: skip
+        out.append({"name": "outcome", "resource": {"resourceType": "OperationOutcome", "issue": issues}})
+    return {"resourceType": "Parameters", "parameter": out}

@@ -1,12 +1,19 @@
 """``GET /fhir/Questionnaire``: the Da Vinci DTR questionnaires of the documentation criteria
-(``adapter.fhir.questionnaires``), public like the CapabilityStatement (they hold no data)."""
+(``adapter.fhir.questionnaires``), public like the CapabilityStatement (they hold no data); and DTR's
+``POST /fhir/Questionnaire/$questionnaire-package``, which takes a Coverage and orders (so a token that may read
+Questionnaires) and stores nothing."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from datetime import UTC, datetime
+from typing import Annotated
 
-from adapter.fhir.questionnaires import questionnaire, questionnaires
-from adapter.service.routes import Capability, catalogue_search, served
+from fastapi import APIRouter, Depends, Request, Response
+
+from adapter.fhir.questionnaires import package, questionnaire, questionnaires
+from adapter.service.admission import Principal
+from adapter.service.http import fhir_response
+from adapter.service.routes import Capability, body, catalogue_search, context, requires, served
 from adapter.tables import mappings
 from adapter.types import JSON
 
@@ -29,6 +36,15 @@ def _offered() -> list[JSON]:
             "Content, whose answers state the criterion's facts for its line item.",
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": n, "type": t} for n, t in PARAMETERS.items()],
+            "operation": [
+                {
+                    "name": "questionnaire-package",
+                    "definition": mappings().tables.fhir.canonicals.dtr_questionnaire_package,
+                    "documentation": "Da Vinci DTR: the questionnaires the named canonicals, or the documentation "
+                    "criteria of what the orders ask for, each in a package Bundle with a draft "
+                    "QuestionnaireResponse (a token that may read Questionnaires; nothing is kept).",
+                }
+            ],
         }
     ]
 
@@ -58,6 +74,18 @@ def _matches(resource: JSON, name: str, value: str) -> bool:
         if name == "code" and any(_token(one, [c["code"]], c["system"]) for c in resource["code"]):
             return True
     return False
+
+
+@router.post("/Questionnaire/$questionnaire-package")
+def questionnaire_package(
+    request: Request,
+    _: Annotated[Principal, Depends(requires("Questionnaire", "r"))],
+    raw: Annotated[bytes, Depends(body())],
+) -> Response:
+    """DTR ``$questionnaire-package``: a Parameters with the package Bundles of the questionnaires asked for by
+    canonical or called for by the orders, and an ``outcome`` warning of what was not found (422 when the input is
+    not the operation's: no Coverage, an order that is no request)."""
+    return fhir_response(package(context(request).inbound(raw), now=datetime.now(UTC)))
 
 
 @router.get("/Questionnaire/{qid}")
