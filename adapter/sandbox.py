@@ -8,6 +8,7 @@ workflow simulator off and fresh data (unless ``keep_data``), and waits until ``
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
@@ -52,8 +53,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def start_service(env: dict[str, str], port: int, *, timeout: float = 120.0) -> subprocess.Popen[bytes]:
     """``imr-adapter serve`` in a process of its own on 127.0.0.1:``port``, once it answers /metadata; its
-    log lines go to a file (a pipe nobody reads would fill and stall it)."""
-    log = Path(tempfile.mkdtemp(prefix="imr-serve-")) / "serve.log"
+    log lines go to a file (a pipe nobody reads would fill and stall it), kept while this process runs and removed
+    when it ends."""
+    folder = tempfile.mkdtemp(prefix="imr-serve-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    log = Path(folder) / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "adapter.cli", "serve", "--port", str(port)],
