@@ -137,6 +137,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of an eighth writer, written beside the session-10 rounds without reading it and never read:
         # 74.4% when they came, 78.8% after the two rounds
         ("sentences-evaluation-8.yaml", 150, 0.78, 4),
+        # 60 sentences of a tenth writer on every phenomenon, written beside the session-10 rounds without reading
+        # them and never read: 79.3% when they came
+        ("sentences-evaluation-10.yaml", 160, 0.79, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
