@@ -50,6 +50,10 @@ CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONT
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
 #: on tramadol, now on Norco").
 CURRENT = "CURRENT"
+#: A drug refilled or continued in its own part of the sentence (up to a ";"): taken, whatever plan words the
+#: part holds ("Plan: refill Norco"), but not a drug started beside it ("Plan: start meloxicam; continue tramadol").
+CONTINUED = "CONTINUED"
+_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
@@ -644,6 +648,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
             if target.kind in ("drug", "drugclass") and (_FREE_OF.match(text, match.end()) or switched):
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
+            if target.kind in ("drug", "drugclass"):
+                begin, end = text.rfind(";", offset, match.start()), text.find(";", match.end(), stop)
+                if _CONTINUED.search(text, max(begin + 1, offset), stop if end < 0 else end):
+                    modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
             if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
@@ -841,8 +849,6 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
 
 
-#: A sentence about a refill or continuing a drug says it is taken, whatever plan words it holds.
-_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 #: A drug stopped and taken again: in use.
 _RESUMED = re.compile(r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )\b(?:resumed|restarted|back on)\b", re.I)
 
@@ -857,7 +863,7 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
         m for m in found
         if m.kind in ("drug", "drugclass") and m.counts
         and (not m.modifiers & stopped or (m.modifiers & stopped <= resumable and _RESUMED.search(m.sentence)))
-        and (not m.modifiers & planned or _CONTINUED.search(m.sentence))
+        and (not m.modifiers & planned or CONTINUED in m.modifiers)
     ]  # fmt: skip
 
 
