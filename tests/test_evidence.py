@@ -30,6 +30,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-7.yaml",
         "sentences-evaluation-9.yaml",
         "sentences-evaluation-11.yaml",
+        "sentences-evaluation-13.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -125,13 +126,13 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation.yaml", 1000, 0.88, 13),
         # 300 sentences of a third writer (dev3 200, held out 100): 59.8% when they came, 81.4% now (67.4% held out)
         ("sentences-evaluation-3.yaml", 500, 0.81, 8),
-        # 150 sentences written after the code, all held out: 63.1% when they came, 75.2% now
+        # 150 sentences written after the code, all held out: 63.1% when they came, 75.9% now
         ("sentences-evaluation-4.yaml", 250, 0.75, 6),
         # 60 sentences of a fifth writer, written after this round's code, all held out: 64.6% when they came, 72.2%
         ("sentences-evaluation-5.yaml", 75, 0.72, 2),
         # 120 sentences of a sixth writer, written beside this round's code without reading it: 69.8% when they
-        # came, 74.7% now (one opioid misread there now also denies the requested opioid: 6 false absences)
-        ("sentences-evaluation-6.yaml", 180, 0.74, 6),
+        # came, 75.3% now (one opioid misread there now also denies the requested opioid: 6 false absences)
+        ("sentences-evaluation-6.yaml", 180, 0.75, 6),
         # 60 sentences of a seventh writer, written after the code: 64.6% when they came; read while the reader
         # was mended (session 10), so dev material since: 90.3%
         ("sentences-evaluation-7.yaml", 110, 0.90, 0),
@@ -139,14 +140,20 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 74.4% when they came, 78.8% after the two rounds
         ("sentences-evaluation-8.yaml", 150, 0.78, 4),
         # 60 sentences of a tenth writer on every phenomenon, written beside the session-10 rounds without reading
-        # them and never read: 79.3% when they came
-        ("sentences-evaluation-10.yaml", 160, 0.79, 1),
+        # them and never read: 79.3% when they came, 81.1% after the rounds on dev11 and dev13 (one pattern of the
+        # dev11 round was withdrawn when these showed a false absence it made)
+        ("sentences-evaluation-10.yaml", 160, 0.81, 1),
+        # 60 sentences of a twelfth writer on every phenomenon, never read: 78.4% when they came (session 11)
+        ("sentences-evaluation-12.yaml", 160, 0.78, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
-        # 80 sentences of an eleventh writer (dev11), read while the reader was mended: 78.0% when they came, 87.4%
+        # 80 sentences of an eleventh writer (dev11), read while the reader was mended: 78.0% when they came, 90.1%
         # after
-        ("sentences-evaluation-11.yaml", 175, 0.87, 4),
+        ("sentences-evaluation-11.yaml", 175, 0.90, 4),
+        # 80 sentences of a thirteenth writer (dev13, on the weakest phenomena), read while the reader was mended:
+        # 63.9% when they came, 81.5% after
+        ("sentences-evaluation-13.yaml", 210, 0.81, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

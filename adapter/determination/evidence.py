@@ -83,6 +83,9 @@ _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
+#: A phrase stating presence in words of denial ("no aberrant behaviours", "UDS has never been inconsistent"): its
+#: denial is its meaning, and a neighbour's ("no early refills and ...") does not deny it again.
+_SELF_DENIED = re.compile(r"\b(?:no|not|never|denies|denied|without)\b", re.I)
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
 #: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
@@ -184,6 +187,16 @@ def _pipeline(lexicon: Lexicon) -> _Pipeline:
     return cached[1]
 
 
+#: A phrase led by a sign, "(?:positive|\+) SLR", "(?:positive |\+ ?)SLR" or "(?:negative|-) Tinel": no word
+#: boundary comes before the "+" of ", +SLR".
+_SIGN_LED = re.compile(r"\(\?:[^()]*\|(?:\\\+|-)")
+
+
+def _bounded(pattern: str) -> str:
+    """A lexicon phrase as it is searched: from a word's beginning, unless a sign may lead it."""
+    return f"(?:{pattern})" if _SIGN_LED.match(pattern) else rf"\b(?:{pattern})"
+
+
 def _targets(lexicon: Lexicon) -> list[_Target]:
     """The lexicon's phrases as compiled patterns, one per fact and polarity, therapy, diagnosis group and drug
     class, and one for every drug name."""
@@ -194,8 +207,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         )  # fmt: skip
         for polarity, patterns in polarities:
             if patterns:  # "{count}": a count in digits or words ("walks thirty-five minutes")
-                joined = "|".join(rf"(?:{p})".replace("{count}", NUMBER) for p in patterns)
-                out.append(_Target("finding", fact, polarity, Scanner(re.compile(rf"\b(?:{joined})", re.I))))
+                joined = "|".join(_bounded(p).replace("{count}", NUMBER) for p in patterns)
+                out.append(_Target("finding", fact, polarity, Scanner(re.compile(joined, re.I))))
 
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
@@ -637,6 +650,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue
                 if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):
                     continue
+                if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
+                    continue  # "no early refills and UDS has never been inconsistent": each denial is its own
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
                 if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:

@@ -187,8 +187,8 @@ _TRIGGER = re.compile(rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\
 
 @lru_cache(maxsize=1)
 def _history_pattern() -> re.Pattern[str]:
-    """ "12 sessions of physical therapy", "6 prior chiropractic visits", "chiro x6", "acupuncture for 8
-    sessions", "three prior ESIs": therapy names from the lexicon."""
+    """ "12 sessions of physical therapy", "6 prior chiropractic visits", "8 post-op OT visits", "chiro x6",
+    "acupuncture for 8 sessions", "three prior ESIs": therapy names from the lexicon."""
     lexicon = mappings()[LEXICON]
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
     injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
@@ -196,7 +196,8 @@ def _history_pattern() -> re.Pattern[str]:
     return re.compile(
         rf"\b(?P<n1>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
         rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
-        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved)\s+)?(?P<t2>{therapy})\s+{_UNIT}\b"
+        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|post-?op(?:erative)?|formal|"
+        rf"supervised)\s+){{0,2}}(?P<t2>{therapy})\s+{_UNIT}\b"
         rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
         rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
         rf"|\b(?P<n5>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
