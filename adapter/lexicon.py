@@ -71,6 +71,10 @@ class Therapy(_Entry):
     name: str
     category: str
     words: list[str] = Field(min_length=1)
+    #: Which mentions count as this care of a request's region: "same" (physical therapy for the shoulder is
+    #: not for the back), or "related" (care given at the spine for a limb's pain: an epidural "for the leg
+    #: pain" is the low back's).
+    region: Literal["same", "related"] = "same"
 
     _check = field_validator("words")(compiles)
 

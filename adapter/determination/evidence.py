@@ -840,12 +840,13 @@ def therapy_finding(
     stated as never given (absent: "has not had physical therapy"), or unknown. Plans, requests,
     recommendations, other people, other injuries and other body regions do not count."""
     lexicon = lexicon or mappings()[LEXICON]
+    scope = {t.name: t.region for t in lexicon.therapies}
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
         if m.kind != "therapy" or m.name not in therapies or not m.counts:
             continue
-        if region and not lexicon.bears_on(region, m.regions, "same"):
+        if region and not lexicon.bears_on(region, m.regions, scope.get(m.name, "same")):
             continue
         if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue
