@@ -69,12 +69,16 @@ class Assertion(_Entry):
 
 class Therapy(_Entry):
     name: str
-    category: str
+    #: The request category this is care of (None: care named in general, of no one category).
+    category: str | None = None
     words: list[str] = Field(min_length=1)
     #: Which mentions count as this care of a request's region: "same" (physical therapy for the shoulder is
     #: not for the back), or "related" (care given at the spine for a limb's pain: an epidural "for the leg
     #: pain" is the low back's).
     region: Literal["same", "related"] = "same"
+    #: Request categories for which this therapy, named in general, counts only when denied: "no injections to
+    #: date" says no epidural was given either, "had injections" does not say one was.
+    denies: list[str] = Field(default_factory=list)
 
     _check = field_validator("words")(compiles)
 

@@ -98,3 +98,13 @@ def test_treatment_history_counts_what_was_had_of_what_was_authorized() -> None:
     assert (fact.therapy, fact.count) == ("physical therapy", 8)
     (fact,) = _text.treatment_history("She has had 12 sessions of physical therapy.")
     assert fact.count == 12
+
+
+def test_treatment_history_does_not_count_care_asked_for() -> None:
+    """A count of care requested or recommended is not care had (a PAS request would carry it as a completed
+    Procedure): only the sessions given are history."""
+    assert _text.treatment_history("The physician is requesting Synvisc injections x3 for the right knee.") == []
+    (fact,) = _text.treatment_history("She has had 12 sessions of PT; the provider recommends 8 sessions of PT.")
+    assert (fact.therapy, fact.count) == ("physical therapy", 12)
+    (fact,) = _text.treatment_history("After 8 post-op OT visits her grip is 40 lb.")
+    assert (fact.therapy, fact.count) == ("occupational therapy", 8)

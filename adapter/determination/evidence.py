@@ -835,22 +835,27 @@ def therapy_finding(
     region: str | None,
     fact: str,
     lexicon: Lexicon | None = None,
+    denying: Collection[str] = (),
 ) -> Finding:
     """Whether earlier care of a kind is documented for this injury and region: a course given (present),
     stated as never given (absent: "has not had physical therapy"), or unknown. Plans, requests,
-    recommendations, other people, other injuries and other body regions do not count."""
+    recommendations, other people, other injuries and other body regions do not count. ``denying``: care named
+    in general that counts only when denied ("no injections to date")."""
     lexicon = lexicon or mappings()[LEXICON]
     scope = {t.name: t.region for t in lexicon.therapies}
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
-        if m.kind != "therapy" or m.name not in therapies or not m.counts:
+        if m.kind != "therapy" or not m.counts:
+            continue
+        denied = NEGATED in m.modifiers  # "no injections to date"
+        if m.name not in therapies and not (m.name in denying and denied):
             continue
         if region and not lexicon.bears_on(region, m.regions, scope.get(m.name, "same")):
             continue
         if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue
-        (absent if NEGATED in m.modifiers else present).append(m)
+        (absent if denied else present).append(m)
     return _settled(fact, present, absent)
 
 

@@ -376,7 +376,9 @@ def build_facts(
     # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
     kinds = {t.name for t in lexicon.therapies_of(category)}
     if kinds:
-        prior = therapy_finding(kinds, found, region=region, fact="prior_same_therapy", lexicon=lexicon)
+        denying = {t.name for t in lexicon.therapies if category in t.denies}
+        prior = therapy_finding(kinds, found, region=region, fact="prior_same_therapy", lexicon=lexicon,
+                                denying=denying)  # fmt: skip
         structured = [n for name, n in (context.prior or {}).items() if name in kinds]
         if structured:  # structured history (completed Procedures)
             prior_count = max(structured)

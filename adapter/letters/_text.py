@@ -216,6 +216,12 @@ _BARE_COUNT = re.compile(
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
+#: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
+_ASKED_BEFORE = re.compile(
+    r"\b(?:requesting|requests?|requested|request for|recommending|recommends?|recommended|plans?|planned|"
+    r"prescribing|prescribes|order(?:s|ed|ing)?)\s+(?:an?\s+|the\s+|another\s+|additional\s+)?$",
+    re.IGNORECASE,
+)
 _GRANTED_AFTER = re.compile(r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
                             r"requested|recommended|pending)\b", re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
@@ -238,8 +244,9 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
-            elif _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end()):
-                continue  # "12 sessions were authorized": granted, not had
+            elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
+                  or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
+                continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
             therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6") if found[g])
             if count:
                 name = lexicon.therapy_name(therapy) or therapy.lower()
