@@ -145,6 +145,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-10.yaml", 160, 0.81, 1),
         # 60 sentences of a twelfth writer on every phenomenon, never read: 78.4% when they came (session 11)
         ("sentences-evaluation-12.yaml", 160, 0.78, 3),
+        # 60 sentences of a fourteenth writer on every phenomenon, never read: 83.0% when they came (session 11,
+        # after the rounds on dev11 and dev13)
+        ("sentences-evaluation-14.yaml", 160, 0.83, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
