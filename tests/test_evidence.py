@@ -32,6 +32,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-11.yaml",
         "sentences-evaluation-13.yaml",
         "sentences-evaluation-15.yaml",
+        "sentences-evaluation-17.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -149,6 +150,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a fourteenth writer on every phenomenon, never read: 83.0% when they came (session 11,
         # after the rounds on dev11 and dev13), 83.6% after the dev15 round
         ("sentences-evaluation-14.yaml", 160, 0.83, 2),
+        # 60 sentences of a sixteenth writer on every phenomenon, never read: 79.3% when they came (session 11,
+        # after the dev15 round), 79.9% after the dev17 round
+        ("sentences-evaluation-16.yaml", 170, 0.79, 5),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -161,6 +165,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 80 sentences of a fifteenth writer (dev15: prior care, work, attribution), read while the reader was
         # mended: 72.0% when they came, 82.1% after
         ("sentences-evaluation-15.yaml", 210, 0.82, 2),
+        # 80 sentences of a seventeenth writer (dev17: lists, colons, other persons, UR quotes, silence, diagnoses),
+        # read while the reader was mended: 73.7% when they came, 81.3% after
+        ("sentences-evaluation-17.yaml", 200, 0.81, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -181,8 +181,11 @@ def diagnoses(summary: str) -> list[str]:
 
 
 _UNIT = r"(?:sessions?|visits?|treatments?)"
-#: Where a count of care may stand: a unit word, "x6", or an injection (its own unit).
-_TRIGGER = re.compile(rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b", re.IGNORECASE)
+#: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
+_TRIGGER = re.compile(
+    rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b|\b(?:completed|attended|finished)\b",
+    re.IGNORECASE,
+)
 
 
 @lru_cache(maxsize=1)
@@ -202,7 +205,9 @@ def _history_pattern() -> re.Pattern[str]:
         rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
         rf"|\b(?P<n5>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
         rf"steroid)\s+){{0,3}}(?P<t5>{injection})"
-        rf"|\band\s+(?P<n6>{NUMBER})\s+of\s+(?P<t6>{therapy})\b",  # "34 sessions of PT and 18 of chiropractic"
+        rf"|\band\s+(?P<n6>{NUMBER})\s+of\s+(?P<t6>{therapy})\b"  # "34 sessions of PT and 18 of chiropractic"
+        # "completed 6 PT"
+        rf"|\b(?:completed|had|attended|finished)\s+(?P<n7>{NUMBER})\s+(?P<t7>{therapy})\b(?!\s+{_UNIT})",
         re.IGNORECASE,
     )
 
@@ -240,14 +245,14 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             if found.start() in seen:
                 continue
             seen.add(found.start())
-            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6") if found[g]))
+            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7") if found[g]))
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
             elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
                   or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
                 continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
-            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6") if found[g])
+            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7") if found[g])
             if count:
                 name = lexicon.therapy_name(therapy) or therapy.lower()
                 facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
