@@ -42,9 +42,14 @@ def test_there_are_at_least_16_probes() -> None:
     assert len(PROBES) >= 16
 
 
-WRITTEN_APART: list[dict[str, Any]] = yaml.safe_load(
-    (FIXTURES / "determination" / "probes-evaluation.yaml").read_text()
-)
+#: Probes written apart from the rules, by two hands: the first batch, and a second (40) that came after the
+#: rules of sessions 1-11 (one of each kind was misread when it came, a plan's "continue HEP" taken for the drug
+#: and "No red flags: no fever, ..." for a fever, both mended in the reader).
+WRITTEN_APART: list[dict[str, Any]] = [
+    probe
+    for name in ("probes-evaluation.yaml", "probes-evaluation-2.yaml")
+    for probe in yaml.safe_load((FIXTURES / "determination" / name).read_text())
+]
 
 
 @pytest.mark.parametrize("probe", WRITTEN_APART, ids=[f"{p['kind']}-{p['request'][:40]}" for p in WRITTEN_APART])

@@ -50,9 +50,16 @@ CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONT
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
 #: on tramadol, now on Norco").
 CURRENT = "CURRENT"
-#: A drug refilled or continued in its own part of the sentence (up to a ";"): taken, whatever plan words the
-#: part holds ("Plan: refill Norco"), but not a drug started beside it ("Plan: start meloxicam; continue tramadol").
+#: A drug refilled or continued right beside its name, in its own part of the sentence (up to a ";"): taken,
+#: whatever plan words the part holds ("Plan: refill Norco"), but not a drug started beside it ("Plan: start
+#: meloxicam; continue tramadol", "a 10-day course of cyclobenzaprine, continue HEP").
 CONTINUED = "CONTINUED"
+#: How near (characters) before the drug a refill or "continue" stands ("continue gabapentin", "refill of Norco").
+_NEAR = 24
+#: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue").
+_CONTINUED_AFTER = re.compile(
+    r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
+)
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
@@ -664,8 +671,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if target.kind in ("drug", "drugclass") and (_FREE_OF.match(text, match.end()) or switched):
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
             if target.kind in ("drug", "drugclass"):
-                begin, end = text.rfind(";", offset, match.start()), text.find(";", match.end(), stop)
-                if _CONTINUED.search(text, max(begin + 1, offset), stop if end < 0 else end):
+                begin = max(text.rfind(";", offset, match.start()) + 1, offset, match.start() - _NEAR)
+                if _CONTINUED.search(text, begin, match.start()) or _CONTINUED_AFTER.match(text, match.end(), stop):
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
