@@ -161,6 +161,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a twentieth writer on every phenomenon, never read: 76.3% when they came (session 11,
         # after the dev19 round)
         ("sentences-evaluation-20.yaml", 170, 0.76, 2),
+        # 60 sentences of a twenty-second writer on every phenomenon, never read: 75.7% when they came (session 11,
+        # after round 8)
+        ("sentences-evaluation-22.yaml", 170, 0.75, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
