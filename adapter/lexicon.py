@@ -268,6 +268,14 @@ class Lexicon(_Entry):
         """The therapies a request category counts as care of its kind (physical therapy, aquatic, massage)."""
         return [t for t in self.therapies if t.category == category]
 
+    def therapies_denying(self, category: str) -> list[Therapy]:
+        """The care named in general whose denial counts for a request category ("no injections to date")."""
+        return [t for t in self.therapies if category in t.denies]
+
+    @cached_property
+    def therapy_by_name(self) -> dict[str, Therapy]:
+        return {t.name: t for t in self.therapies}
+
     def therapy_for(self, category: str) -> Therapy | None:
         """The therapy counted as prior care for a request category (the first one listed)."""
         return next((t for t in self.therapies if t.category == category), None)

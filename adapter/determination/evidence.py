@@ -849,7 +849,6 @@ def therapy_finding(
     recommendations, other people, other injuries and other body regions do not count. ``denying``: care named
     in general that counts only when denied ("no injections to date")."""
     lexicon = lexicon or mappings()[LEXICON]
-    scope = {t.name: t.region for t in lexicon.therapies}
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
@@ -858,7 +857,7 @@ def therapy_finding(
         denied = NEGATED in m.modifiers  # "no injections to date"
         if m.name not in therapies and not (m.name in denying and denied):
             continue
-        if region and not lexicon.bears_on(region, m.regions, scope.get(m.name, "same")):
+        if region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region):
             continue
         if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue

@@ -376,7 +376,7 @@ def build_facts(
     # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
     kinds = {t.name for t in lexicon.therapies_of(category)}
     if kinds:
-        denying = {t.name for t in lexicon.therapies if category in t.denies}
+        denying = {t.name for t in lexicon.therapies_denying(category)}
         prior = therapy_finding(kinds, found, region=region, fact="prior_same_therapy", lexicon=lexicon,
                                 denying=denying)  # fmt: skip
         structured = [n for name, n in (context.prior or {}).items() if name in kinds]
