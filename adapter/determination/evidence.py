@@ -61,6 +61,17 @@ _CONTINUED_AFTER = re.compile(
     r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
 )
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
+#: A refill or "continue" that heads a list of drugs, each with its dose, up to the drug ("continue Lyrica 75 mg
+#: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
+_CONTINUED_LIST = re.compile(
+    r"(?:\brefill(?: of)?|\bcontinu(?:e|es|ed|ing))(?:\s+[\w-]+(?:\s+[\d./]+\s*(?:mg|mcg|%)?)?"
+    r"(?:\s+(?:BID|TID|QID|QD|QHS|HS|PRN|daily|nightly|q\d+h))*\s*(?:,|\band\b|&)){1,3}\s*\Z",
+    re.I,
+)
+#: A denied phrase said to be (not) documented: the record's silence ("No TENS trial is documented in the file").
+_DOCUMENTED_AFTER = re.compile(r"\s+(?:is|are|was|were|has been|have been)\s+(?:clearly\s+)?documented\b", re.I)
+#: How far before the drug such a list may begin (characters).
+_LIST_REACH = 90
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
@@ -264,6 +275,9 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in ("untrue", "false", "incorrect", "wrong", "not true", "not the case")),
+    # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10")
+    ("<number> vs", "PSEUDO", "PSEUDO",
+     [{"LIKE_NUM": True}, {"IS_ALPHA": True, "OP": "?"}, {"LOWER": {"IN": ["vs", "vs.", "versus"]}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -363,6 +377,12 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     for rule in rules:  # (medspacy's own "terminating_types" setting reaches only its first rule of a kind)
         if rule.category in (HISTORICAL, DISCONTINUED):
             rule.terminated_by.add(CURRENT)
+        if rule.direction == "TERMINATE":
+            # A terminator's scope is its own words (and one beside): medspacy cuts a cue's scope at a terminator
+            # only where their scopes overlap, and does not count a scope lying wholly inside the other as
+            # overlapping; with the sentence as every terminator's scope, once the farthest terminator had cut a
+            # backward cue none nearer could ("1) ... 2) ... 3) Hx de Quervain's, resolved" denied item 1 and 2).
+            rule.max_scope = 1
     context.add(rules)
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
@@ -672,7 +692,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
             if target.kind in ("drug", "drugclass"):
                 begin = max(text.rfind(";", offset, match.start()) + 1, offset, match.start() - _NEAR)
-                if _CONTINUED.search(text, begin, match.start()) or _CONTINUED_AFTER.match(text, match.end(), stop):
+                listed_from = max(text.rfind(";", offset, match.start()) + 1, offset, match.start() - _LIST_REACH)
+                if (
+                    _CONTINUED.search(text, begin, match.start())
+                    or _CONTINUED_AFTER.match(text, match.end(), stop)
+                    or _CONTINUED_LIST.search(text[listed_from : match.start()])
+                ):
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
@@ -682,8 +707,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
-            if pipeline.record.search(phrase):
-                modifiers.add(RECORD)
+            if pipeline.record.search(phrase) or (
+                (NEGATED in modifiers or target.polarity == "absent") and _DOCUMENTED_AFTER.match(text, match.end())
+            ):
+                modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
             found.append(
