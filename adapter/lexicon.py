@@ -47,6 +47,9 @@ class Assertion(_Entry):
     conditional: list[Cue] = Field(default_factory=list)
     #: What the record says or lacks, and utilization review quoted: silence, never a clinical absence.
     record: list[Cue] = Field(default_factory=list)
+    #: A reviewer's words ("per UR", "the reviewer noted"): what the reviewer read in the records. Care, findings
+    #: and history stated in them stand; an absence or a denial in them is the record's silence, as ``record``.
+    reviewed: list[Cue] = Field(default_factory=list)
     #: A drug or treatment stopped: no longer in use.
     discontinued: list[Cue] = Field(default_factory=list)
     other_experiencer: list[Cue]

@@ -108,3 +108,22 @@ def test_treatment_history_does_not_count_care_asked_for() -> None:
     assert (fact.therapy, fact.count) == ("physical therapy", 12)
     (fact,) = _text.treatment_history("After 8 post-op OT visits her grip is 40 lb.")
     assert (fact.therapy, fact.count) == ("occupational therapy", 8)
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("Prior care: chiropractic care, 8 visits in 2023, with no lasting benefit.", [("chiropractic", 8)]),
+        ("She started acupuncture in March. 10 sessions so far.", [("acupuncture", 10)]),
+        ("Two dozen PT visits were authorized and completed after the knee repair.", [("physical therapy", 24)]),
+        ("He has used six of the eight certified acupuncture visits.", [("acupuncture", 6)]),
+        ("Completed 8 sessions to date. Physical therapy notes show ROM gains.", [("physical therapy", 8)]),
+        ("Six acupuncture sessions for the low back were authorized in 2023.", []),
+        ("The request is for eight sessions of physical therapy.", []),
+    ],
+)
+def test_treatment_history_reads_counts_as_notes_write_them(summary: str, expected: list[tuple[str, int]]) -> None:
+    """A count beside its therapy after a comma or in brackets, one "so far" or "to date" whose therapy the text
+    names elsewhere, a course authorized and then completed, one of the units certified: had; a grant or a
+    request alone: not."""
+    assert [(f.therapy, f.count) for f in _text.treatment_history(summary)] == expected

@@ -34,8 +34,10 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
+from adapter.letters import _text
 from adapter.letters._text import NUMBER, to_int
 from adapter.lexicon import LEXICON, Lexicon
+from adapter.model import TreatmentFact
 from adapter.scan import Match, PatternSet, Scanner, searchable
 from adapter.tables import mappings
 
@@ -47,6 +49,8 @@ NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
 #: The lexicon's own categories: conditions and goals, the record's silence, drugs stopped; and a plan cue
 #: after its phrase ("an MRI was requested"), which makes care planned but leaves a finding stated.
 CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
+#: In a reviewer's words: the record's reading (``RECORD``) where it denies, a statement where it does not.
+REVIEWED = "REVIEWED"
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
 #: on tramadol, now on Norco").
 CURRENT = "CURRENT"
@@ -356,6 +360,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     dropped = {phrase.lower() for phrase in cues.drop_default}
     groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
               (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
+              (REVIEWED, cues.reviewed),
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer), (CURRENT, cues.current))  # fmt: skip
     listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
     own = _plain(
@@ -713,6 +718,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence
+                modifiers.discard(REVIEWED)
+                if modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent":
+                    modifiers.add(RECORD)
             found.append(
                 Mention(
                     kind=target.kind,
@@ -890,6 +899,41 @@ def therapy_finding(
             continue
         (absent if denied else present).append(m)
     return _settled(fact, present, absent)
+
+
+def course_counted(
+    therapies: Collection[str],
+    found: Sequence[Mention],
+    counts: Sequence[tuple[str, str, TreatmentFact]],
+    *,
+    region: str | None,
+    lexicon: Lexicon | None = None,
+) -> tuple[Finding, int] | None:
+    """Earlier care of a kind read from a count of it stated as had, where no mention alone says it was given
+    ("Sixteen sessions of PT were authorized; she has attended eleven"; "Two dozen PT visits were authorized and
+    completed"): the finding and the count. ``counts``: (source, its text, a count ``treatment_history`` read
+    there). The care named in the count's sentence must be this patient's, this injury's and this region's, and
+    not denied nor the record's silence."""
+    lexicon = lexicon or mappings()[LEXICON]
+    for source, text, fact in counts:
+        if fact.therapy not in therapies or not fact.count:
+            continue
+        there = [
+            m for m in found if m.kind == "therapy" and m.source == source and fact.text in _text.collapse(m.sentence)
+        ]
+        if any(
+            m.modifiers & (_NOT_STATED | {NEGATED, DENIED_JUST_BEFORE})
+            or (region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region))
+            for m in there
+        ):
+            continue
+        at = text.find(fact.text)
+        where = (at, at + len(fact.text)) if at >= 0 else (None, None)
+        quote = there[0].sentence if there else fact.text
+        found_course = Finding(fact="prior_same_therapy", status="present", quote=quote, source=source,
+                               start=where[0], end=where[1])  # fmt: skip
+        return found_course, fact.count
+    return None
 
 
 def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) -> bool:

@@ -27,6 +27,7 @@ from adapter.determination.evidence import (
     Mention,
     Status,
     Text,
+    course_counted,
     diagnosed,
     drugs_in_use,
     drugs_planned,
@@ -391,6 +392,11 @@ def build_facts(
             prior_count = max(stated) if stated else None
         elif prior.status == "absent":  # "has had no acupuncture": none
             prior_count = 0
+        else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
+            counts = [(t.source, t.text, f) for t in context.texts for f in _text.treatment_history(t.text)]
+            counted = course_counted(kinds, found, counts, region=region, lexicon=lexicon)
+            if counted is not None:
+                prior, prior_count = counted
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon)

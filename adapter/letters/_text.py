@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
-from adapter.lexicon import LEXICON
+from adapter.lexicon import LEXICON, Lexicon
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 from adapter.tables import mappings
 
@@ -180,7 +180,7 @@ def diagnoses(summary: str) -> list[str]:
     return [re.sub(r"^(?:and|a|an)\s+", "", p) for p in parts if p]
 
 
-_UNIT = r"(?:sessions?|visits?|treatments?)"
+_UNIT = r"(?:sessions?|visits?|treatments?|tx)"
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b|\b(?:completed|attended|finished)\b",
@@ -199,7 +199,7 @@ def _history_pattern() -> re.Pattern[str]:
     return re.compile(
         rf"\b(?P<n1>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
         rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
-        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|post-?op(?:erative)?|formal|"
+        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|formal|"
         rf"supervised)\s+){{0,2}}(?P<t2>{therapy})\s+{_UNIT}\b"
         rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
         rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
@@ -207,7 +207,9 @@ def _history_pattern() -> re.Pattern[str]:
         rf"steroid)\s+){{0,3}}(?P<t5>{injection})"
         rf"|\band\s+(?P<n6>{NUMBER})\s+of\s+(?P<t6>{therapy})\b"  # "34 sessions of PT and 18 of chiropractic"
         # "completed 6 PT"
-        rf"|\b(?:completed|had|attended|finished)\s+(?P<n7>{NUMBER})\s+(?P<t7>{therapy})\b(?!\s+{_UNIT})",
+        rf"|\b(?:completed|had|attended|finished)\s+(?P<n7>{NUMBER})\s+(?P<t7>{therapy})\b(?!\s+{_UNIT})"
+        # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
+        rf"|\b(?P<t8>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n8>{NUMBER})\s+{_UNIT}\b",
         re.IGNORECASE,
     )
 
@@ -215,21 +217,33 @@ def _history_pattern() -> re.Pattern[str]:
 #: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven", "care to
 #: date totals a dozen visits", "she attended only seven before moving".
 _BARE_COUNT = re.compile(
-    rf"\b(?:after|following|completed|attended|finished|had|totals?|totaled|totalled|a\s+total\s+of)\s+"
+    rf"\b(?:after|following|completed|attended|finished|had|used|done|received|undergone|documented|totals?|totaled|"
+    rf"totalled|a\s+total\s+of)\s+"
     rf"(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
-    rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))",
+    rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
+    # "10 visits so far", "roughly twenty visits in all"
+    rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
 #: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
 _ASKED_BEFORE = re.compile(
-    r"\b(?:requesting|requests?|requested|request for|recommending|recommends?|recommended|plans?|planned|"
+    r"\b(?:requesting|requests?|requested|request for|requests? (?:is|are|was|were) for|recommending|recommends?|"
+    r"recommended|plans?|planned|"
     r"prescribing|prescribes|order(?:s|ed|ing)?)\s+(?:an?\s+|the\s+|another\s+|additional\s+)?$",
     re.IGNORECASE,
 )
-_GRANTED_AFTER = re.compile(r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
-                            r"requested|recommended|pending)\b", re.IGNORECASE)  # fmt: skip
+#: A count granted, asked for or pending, not had ("12 sessions were authorized", "6 visits for the low back were
+#: approved"), unless then had ("authorized and completed").
+_GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w/-]+(?:\s+[\w/-]+)?)?"
+                            r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
+                            r"requested|recommended|pending)\b(?!\s+and\s+(?:completed|attended|done|finished))",
+                            re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
+
+
+def _therapies_named(text: str, lexicon: Lexicon) -> set[str]:
+    return {t.name for t in lexicon.therapies if re.search(rf"\b(?:{'|'.join(t.words)})\b", text, re.I)}
 
 
 def treatment_history(summary: str) -> list[TreatmentFact]:
@@ -245,14 +259,14 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             if found.start() in seen:
                 continue
             seen.add(found.start())
-            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7") if found[g]))
+            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8") if found[g]))
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
             elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
                   or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
                 continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
-            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7") if found[g])
+            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8") if found[g])
             if count:
                 name = lexicon.therapy_name(therapy) or therapy.lower()
                 facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
@@ -262,9 +276,8 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         start = flat.rfind(".", 0, bare.start()) + 1
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
-        named = {n for t in lexicon.therapies if re.search(rf"\b(?:{'|'.join(t.words)})\b", sentence, re.I)
-                 for n in [t.name]}  # fmt: skip
-        count = to_int(bare["n"])
+        named = _therapies_named(sentence, lexicon) or _therapies_named(flat, lexicon)  # else the one the text names
+        count = to_int(bare["n"] or bare["m"])
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
