@@ -50,6 +50,9 @@ class Assertion(_Entry):
     #: A reviewer's words ("per UR", "the reviewer noted"): what the reviewer read in the records. Care, findings
     #: and history stated in them stand; an absence or a denial in them is the record's silence, as ``record``.
     reviewed: list[Cue] = Field(default_factory=list)
+    #: What is said not to be said ("it cannot be said that ...", "not that ..."): an absence phrase in its reach
+    #: is withdrawn, a presence left standing.
+    unsaid: list[Cue] = Field(default_factory=list)
     #: A drug or treatment stopped: no longer in use.
     discontinued: list[Cue] = Field(default_factory=list)
     other_experiencer: list[Cue]

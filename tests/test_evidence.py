@@ -172,6 +172,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a twenty-sixth writer on every phenomenon, never read: 84.8% when they came (session 12,
         # in round 9)
         ("sentences-evaluation-26.yaml", 170, 0.84, 2),
+        # 60 sentences of a twenty-seventh writer on the facts read worst, never read: 63.7% when they came (session
+        # 12, after round 10), six false absences: the hard facts stay hard on fresh text
+        ("sentences-evaluation-27.yaml", 220, 0.63, 6),
+        # 60 sentences of a twenty-eighth writer on every phenomenon, never read: 80.7% when they came (session 12,
+        # after round 10)
+        ("sentences-evaluation-28.yaml", 180, 0.80, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),

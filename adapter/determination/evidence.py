@@ -51,6 +51,10 @@ NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
 CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
 #: In a reviewer's words: the record's reading (``RECORD``) where it denies, a statement where it does not.
 REVIEWED = "REVIEWED"
+#: Said not to be said ("it cannot be said that the trial failed"): an absence phrase withdrawn (``NEGATED``).
+UNSAID = "UNSAID"
+#: How many words an "it cannot be said that" reaches.
+_UNSAID_REACH = 8
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
 #: on tramadol, now on Norco").
 CURRENT = "CURRENT"
@@ -83,10 +87,11 @@ DENIED_INSIDE = "DENIED_INSIDE"
 #: study so denied was not done, a diagnosis not made; an absence so denied states presence.
 DENIED_JUST_BEFORE = "DENIED_JUST_BEFORE"
 #: The kinds of phrases read for what they stand for (``_anaphora``): a "none", the denial of the treatment named
-#: before it; a drug stopped as "it", the stop of the drug named before it.
-NONE, STOPPED_IT = "none", "stopped-it"
+#: before it; a drug stopped as "it", the stop of the drug named before it; "never tried one herself", the
+#: denial, for the patient, of the treatment named before it (someone else's, often).
+NONE, STOPPED_IT, NEVER_HAD_IT = "none", "stopped-it", "never-had-it"
 #: What each of those kinds stands for: the mention kinds it looks back to.
-_STANDS_FOR = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass")}
+_STANDS_FOR = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass"), NEVER_HAD_IT: ("therapy", "drug", "drugclass")}
 _DENIED_BEFORE = re.compile(
     r"(?:\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
     r"previous|recent|further)\s+){0,3}|\bnon-)$",
@@ -251,6 +256,12 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         r"|\b(?:it|they) (?:was|were|has been|have been|had been) (?:stopped|discontinued|d/c.?d|held|tapered off)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
+    # "her husband had a TENS unit; she has never tried one herself", "... She has not had it herself"
+    never_had_it = (
+        r"\b(?:never|not(?: yet)?|hasn't|haven't)\s+(?:tried|trialed|trialled|had|used|received|taken)\s+"
+        r"(?:(?:one|either)\b(?:\s+(?:herself|himself|themselves|personally))?|(?:it|them)\s+(?:herself|himself|themselves|personally)\b)"
+    )
+    out.append(_Target(NEVER_HAD_IT, "", "present", Scanner(re.compile(never_had_it, re.I))))
     return out
 
 
@@ -360,7 +371,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     dropped = {phrase.lower() for phrase in cues.drop_default}
     groups = ((NEGATED, cues.negated), (POSSIBLE, cues.possible), (HISTORICAL, cues.historical),
               (HYPOTHETICAL, cues.hypothetical), (CONDITIONAL, cues.conditional), (RECORD, cues.record),
-              (REVIEWED, cues.reviewed),
+              (REVIEWED, cues.reviewed), (UNSAID, cues.unsaid),
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer), (CURRENT, cues.current))  # fmt: skip
     listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
     own = _plain(
@@ -382,6 +393,8 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     for rule in rules:  # (medspacy's own "terminating_types" setting reaches only its first rule of a kind)
         if rule.category in (HISTORICAL, DISCONTINUED):
             rule.terminated_by.add(CURRENT)
+        if rule.category == UNSAID:
+            rule.max_scope = _UNSAID_REACH
         if rule.direction == "TERMINATE":
             # A terminator's scope is its own words (and one beside): medspacy cuts a cue's scope at a terminator
             # only where their scopes overlap, and does not count a scope lying wholly inside the other as
@@ -461,7 +474,9 @@ def forget_texts() -> None:
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
     r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
-    r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b"
+    # ("with no relief" is a failure's own words, no denial of it)
+    r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b(?!\s+(?:lasting\s+|significant\s+|meaningful\s+|"
+    r"durable\s+|further\s+)?(?:relief|benefit|improvement|change|help|progress|gains?|difference|response)\b)"
     r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b"
     r"|\bnot (?:been )?without\b|\bnot been (?:checked|reviewed|done|performed|obtained|run)\b",
     re.I,
@@ -718,6 +733,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
+                modifiers.discard(UNSAID)
+                if target.polarity == "absent":
+                    modifiers.add(NEGATED)
             if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence
                 modifiers.discard(REVIEWED)
                 if modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent":
@@ -752,14 +771,18 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
         kinds = _STANDS_FOR.get(m.kind)
         if kinds is None:
             continue
-        before = [n for n, t in enumerate(out) if t.kind in kinds and t.sentence == m.sentence and t.end <= m.start
+        # a "never tried one herself" may look back to the sentence before ("Her son had acupuncture. She has
+        # never tried it herself.")
+        sentences = (m.turn[0], m.turn[0] - 1) if m.kind == NEVER_HAD_IT else (m.turn[0],)
+        before = [n for n, t in enumerate(out) if t.kind in kinds and t.source == m.source and t.end <= m.start
+                  and (t.sentence == m.sentence or (m.kind == NEVER_HAD_IT and t.turn[0] in sentences))
                   and t.name != "*"]  # "it" is the drug, not the medication list naming it  # fmt: skip
         if not before:
             continue
         last = max(before, key=lambda n: out[n].end)
-        if m.kind == NONE:
+        if m.kind in (NONE, NEVER_HAD_IT):
             out.append(replace(out[last], modifiers=m.modifiers | {NEGATED}, regions=m.regions or out[last].regions,
-                               start=m.start, end=m.end, treatments=frozenset()))  # fmt: skip
+                               sentence=m.sentence, start=m.start, end=m.end, treatments=frozenset()))  # fmt: skip
         else:
             out[last] = replace(out[last], modifiers=out[last].modifiers | {DISCONTINUED})
     return out

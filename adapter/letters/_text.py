@@ -183,7 +183,7 @@ def diagnoses(summary: str) -> list[str]:
 _UNIT = r"(?:sessions?|visits?|treatments?|tx)"
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
-    rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b|\b(?:completed|attended|finished)\b",
+    rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b|\b(?:completed|attended|finished)\b|\btimes\b",
     re.IGNORECASE,
 )
 
@@ -209,7 +209,9 @@ def _history_pattern() -> re.Pattern[str]:
         # "completed 6 PT"
         rf"|\b(?:completed|had|attended|finished)\s+(?P<n7>{NUMBER})\s+(?P<t7>{therapy})\b(?!\s+{_UNIT})"
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
-        rf"|\b(?P<t8>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n8>{NUMBER})\s+{_UNIT}\b",
+        rf"|\b(?P<t8>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n8>{NUMBER})\s+{_UNIT}\b"
+        # "has been to the chiropractor a dozen times"
+        rf"|\b(?:been\s+to|seen|visited|saw)\s+(?:the\s+|a\s+)?(?P<t9>{therapy})\s+(?P<n9>{NUMBER})\s+times\b",
         re.IGNORECASE,
     )
 
@@ -259,14 +261,14 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
             if found.start() in seen:
                 continue
             seen.add(found.start())
-            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8") if found[g]))
+            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9") if found[g]))
             part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
             if part:  # "8 of 12 authorized sessions": 8 were had
                 count = to_int(part[1])
             elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
                   or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
                 continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
-            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8") if found[g])
+            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9") if found[g])
             if count:
                 name = lexicon.therapy_name(therapy) or therapy.lower()
                 facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
