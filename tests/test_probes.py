@@ -47,7 +47,7 @@ def test_there_are_at_least_16_probes() -> None:
 #: and "No red flags: no fever, ..." for a fever, both mended in the reader).
 WRITTEN_APART: list[dict[str, Any]] = [
     probe
-    for name in ("probes-evaluation.yaml", "probes-evaluation-2.yaml")
+    for name in ("probes-evaluation.yaml", "probes-evaluation-2.yaml", "probes-evaluation-3.yaml")
     for probe in yaml.safe_load((FIXTURES / "determination" / name).read_text())
 ]
 

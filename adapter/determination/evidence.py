@@ -494,6 +494,8 @@ _A_CHANGE = re.compile(
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
+#: Where a statement beside a phrase begins, after it in its clause: "pain is no better and her Norco use ...".
+_BESIDE = re.compile(r",|\band\s+(?:her|his|their|the|she|he|they)\b", re.I)
 #: Where a statement about another injury ends: "Was on tramadol for a non-industrial fracture; now takes Norco".
 _STRETCH = re.compile(r";|\b(?:but|however|although|though|whereas|while)\b", re.I)
 #: A turn in a sentence: what follows it outweighs what came before ("no relief from the first, but ...").
@@ -623,7 +625,10 @@ class _Treatments:
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
             if named:
                 return named
-        clause = self.named(clause_start, clause_end, (start, end))
+        # the phrase's own part of the clause: what a later "and ..." or ", ..." names is a statement beside it
+        # ("pain is no better and her Norco use is unchanged" credits nothing to the Norco)
+        beside = _BESIDE.search(self.text, end, clause_end)
+        clause = self.named(clause_start, beside.start() if beside else clause_end, (start, end))
         if clause:
             return clause
         sentence = self.named(first, last, (start, end))
