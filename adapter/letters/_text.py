@@ -189,31 +189,43 @@ _TRIGGER = re.compile(
 
 
 @lru_cache(maxsize=1)
-def _history_pattern() -> re.Pattern[str]:
-    """ "12 sessions of physical therapy", "6 prior chiropractic visits", "8 post-op OT visits", "chiro x6",
-    "acupuncture for 8 sessions", "three prior ESIs": therapy names from the lexicon."""
+def _history_forms() -> list[re.Pattern[str]]:
+    """The forms a count of care had takes, each with the count (``n``; none: one) and the therapy (``t``), therapy
+    names from the lexicon."""
     lexicon = mappings()[LEXICON]
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
     injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
     said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
-    return re.compile(
-        rf"\b(?P<n1>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
-        rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t1>{therapy})\b"
-        rf"|\b(?P<n2>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|formal|"
-        rf"supervised)\s+){{0,2}}(?P<t2>{therapy})\s+{_UNIT}\b"
-        rf"|\b(?P<t3>{therapy})\s*(?:x|×)\s*(?P<n3>{NUMBER})\b"
-        rf"|\b(?P<t4>{therapy})\s+(?:for|over)\s+(?P<n4>{NUMBER}){said}\s+{_UNIT}\b"
-        rf"|\b(?P<n5>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
-        rf"steroid)\s+){{0,3}}(?P<t5>{injection})"
-        rf"|\band\s+(?P<n6>{NUMBER})\s+of\s+(?P<t6>{therapy})\b"  # "34 sessions of PT and 18 of chiropractic"
+    forms = [
+        # "12 sessions of physical therapy"
+        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+        rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t>{therapy})\b",
+        # "6 prior chiropractic visits", "8 post-op OT visits"
+        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
+        rf"formal|supervised)\s+){{0,2}}(?P<t>{therapy})\s+{_UNIT}\b",
+        # "chiro x6"
+        rf"\b(?P<t>{therapy})\s*(?:x|×)\s*(?P<n>{NUMBER})\b",
+        # "acupuncture for 8 sessions"
+        rf"\b(?P<t>{therapy})\s+(?:for|over)\s+(?P<n>{NUMBER}){said}\s+{_UNIT}\b",
+        # "three prior ESIs"
+        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
+        rf"steroid)\s+){{0,3}}(?P<t>{injection})",
+        # "34 sessions of PT and 18 of chiropractic"
+        rf"\band\s+(?P<n>{NUMBER})\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
-        rf"|\b(?:completed|had|attended|finished)\s+(?P<n7>{NUMBER})\s+(?P<t7>{therapy})\b(?!\s+{_UNIT})"
+        rf"\b(?:completed|had|attended|finished)\s+(?P<n>{NUMBER})\s+(?P<t>{therapy})\b(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
-        rf"|\b(?P<t8>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n8>{NUMBER})\s+{_UNIT}\b"
+        rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n>{NUMBER})\s+{_UNIT}\b",
         # "has been to the chiropractor a dozen times"
-        rf"|\b(?:been\s+to|seen|visited|saw)\s+(?:the\s+|a\s+)?(?P<t9>{therapy})\s+(?P<n9>{NUMBER})\s+times\b",
-        re.IGNORECASE,
-    )
+        rf"\b(?:been\s+to|seen|visited|saw)\s+(?:the\s+|a\s+)?(?P<t>{therapy})\s+(?P<n>{NUMBER})\s+times\b",
+        # "PT 12/12 completed", "6/6 PT visits"
+        rf"\b(?P<t>{therapy})\s+(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:{_UNIT}\s+)?(?:completed|attended|done|used)\b",
+        rf"\b(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:(?:authorized|approved|certified)\s+)?(?P<t>{therapy})\s+(?:visits|sessions)\b",
+        # "s/p R L5-S1 TFESI 2/10": one
+        rf"\b(?:s/p|status\s+post)\s+(?:(?:an?|one|the|prior|previous|R|L|right|left|bilateral|[CLST]\d(?:-[CLST]?\d)?|"
+        rf"lumbar|cervical|caudal|transforaminal|interlaminar|steroid)\s+){{0,4}}(?P<t>{injection})\b",
+    ]
+    return [re.compile(form, re.IGNORECASE) for form in forms]
 
 
 #: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven", "care to
@@ -223,8 +235,9 @@ _BARE_COUNT = re.compile(
     rf"totalled|a\s+total\s+of)\s+"
     rf"(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
-    # "10 visits so far", "roughly twenty visits in all"
-    rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b",
+    # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
+    rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b"
+    rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
@@ -250,36 +263,37 @@ def _therapies_named(text: str, lexicon: Lexicon) -> set[str]:
 
 def treatment_history(summary: str) -> list[TreatmentFact]:
     """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
-    facts: list[TreatmentFact] = []
+    placed: list[tuple[int, TreatmentFact]] = []
     flat = collapse(summary)
     seen: set[int] = set()
     lexicon = mappings()[LEXICON]
-    # The full pattern is slow to try at every position: try it only around the words a count stands by.
-    for trigger in _TRIGGER.finditer(flat):
-        window_start = max(0, trigger.start() - 80)
-        for found in _history_pattern().finditer(flat, window_start, trigger.end() + 60):
-            if found.start() in seen:
-                continue
-            seen.add(found.start())
-            count = to_int(next(found[g] for g in ("n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9") if found[g]))
-            part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
-            if part:  # "8 of 12 authorized sessions": 8 were had
-                count = to_int(part[1])
-            elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
-                  or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
-                continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
-            therapy = next(found[g] for g in ("t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8", "t9") if found[g])
-            if count:
-                name = lexicon.therapy_name(therapy) or therapy.lower()
-                facts.append(TreatmentFact(therapy=name, count=count, text=found[0]))
+    # The forms are slow to try at every position: try them only around the words a count stands by.
+    windows = [(max(0, t.start() - 80), t.end() + 60) for t in _TRIGGER.finditer(flat)]
+    for form in _history_forms() if windows else ():
+        for window_start, window_end in windows:
+            for found in form.finditer(flat, window_start, window_end):
+                if found.start() in seen:
+                    continue
+                seen.add(found.start())
+                count = to_int(found["n"]) if "n" in form.groupindex else 1
+                part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
+                if part:  # "8 of 12 authorized sessions": 8 were had
+                    count = to_int(part[1])
+                elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
+                      or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
+                    continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
+                if count:
+                    name = lexicon.therapy_name(found["t"]) or found["t"].lower()
+                    placed.append((found.start(), TreatmentFact(therapy=name, count=count, text=found[0])))
+    facts = [fact for _, fact in sorted(placed, key=lambda p: p[0])]  # in the text's order
     for bare in _BARE_COUNT.finditer(flat):
-        if any(f.text in flat[max(0, bare.start() - 60) : bare.end() + 60] for f in facts):
+        if any(at < bare.end() and bare.start() < at + len(f.text) for at, f in placed):
             continue  # counted above with its therapy
         start = flat.rfind(".", 0, bare.start()) + 1
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
         named = _therapies_named(sentence, lexicon) or _therapies_named(flat, lexicon)  # else the one the text names
-        count = to_int(bare["n"] or bare["m"])
+        count = to_int(bare["n"] or bare["m"] or bare["k"])
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
