@@ -123,8 +123,10 @@ def test_treatment_history_does_not_count_care_asked_for() -> None:
         ("S/p right L5-S1 TFESI in March with 60% relief.", [("epidural steroid injection", 1)]),
         ("PT 12/12 completed; HEP ongoing.", [("physical therapy", 12)]),
         ("Six sessions of aquatic therapy were authorized, only four of them attended.", [("aquatic therapy", 4)]),
-        ("No change after the first two chiropractic visits, yet after six visits he sits longer.",
-         [("chiropractic", 2), ("chiropractic", 6)]),
+        (
+            "No change after the first two chiropractic visits, yet after six visits he sits longer.",
+            [("chiropractic", 2), ("chiropractic", 6)],
+        ),
     ],
 )
 def test_treatment_history_reads_counts_as_notes_write_them(summary: str, expected: list[tuple[str, int]]) -> None:
