@@ -37,6 +37,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-21.yaml",
         "sentences-evaluation-23.yaml",
         "sentences-evaluation-24.yaml",
+        "sentences-evaluation-29.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -178,6 +179,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a twenty-eighth writer on every phenomenon, never read: 80.7% when they came (session 12,
         # after round 10)
         ("sentences-evaluation-28.yaml", 180, 0.80, 3),
+        # 50 sentences of a thirtieth writer on earlier care and its count, never read: 73.5% when they came
+        # (session 12, after round 11), 75.0% after the counts were read in more forms (dev29)
+        ("sentences-evaluation-30.yaml", 190, 0.75, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -207,6 +211,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # neurology, failed care, imaging), read while the reader was mended: 67.4% when they came (in round 9),
         # 75.6% after round 10
         ("sentences-evaluation-24.yaml", 280, 0.75, 7),
+        # 70 sentences of a twenty-ninth writer (dev29: earlier care of the requested kind and its count in every
+        # form), read while the reader was mended: 70.4% when they came (after round 11), 80.8% after
+        ("sentences-evaluation-29.yaml", 250, 0.80, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -121,6 +121,17 @@ def test_treatment_history_does_not_count_care_asked_for() -> None:
         ("Six acupuncture sessions for the low back were authorized in 2023.", []),
         ("The request is for eight sessions of physical therapy.", []),
         ("S/p right L5-S1 TFESI in March with 60% relief.", [("epidural steroid injection", 1)]),
+        ("The prior L4-5 ESI gave about 50% relief.", []),
+        (
+            "2 subacromial CSIs to date; a series of 3 Euflexxa injections in 2023.",
+            [("joint injection", 2), ("joint injection", 3)],
+        ),
+        (
+            "Therapy to date: acupuncture #8, which helped. OT 5 of 8 visits done.",
+            [("acupuncture", 8), ("occupational therapy", 5)],
+        ),
+        ("Finish the remaining 4 of 12 PT sessions (8 done).", [("physical therapy", 8)]),
+        ("Plan: shoulder arthroscopy once authorized, then post-op PT 12 visits.", []),
         ("PT 12/12 completed; HEP ongoing.", [("physical therapy", 12)]),
         ("Six sessions of aquatic therapy were authorized, only four of them attended.", [("aquatic therapy", 4)]),
         (

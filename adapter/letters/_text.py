@@ -181,9 +181,13 @@ def diagnoses(summary: str) -> list[str]:
 
 
 _UNIT = r"(?:sessions?|visits?|treatments?|tx)"
+#: The request categories whose care is counted in injections ("three prior ESIs", "2 subacromial CSIs").
+_INJECTIONS = frozenset({"epidural-injection", "facet-injection", "trigger-point-injection", "injection-other",
+                         "radiofrequency-neurotomy"})  # fmt: skip
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
-    rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binjections?\b|\bepidurals?\b|\b(?:completed|attended|finished)\b|\btimes\b",
+    rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
+    rf"\bRFAs?\b|\b(?:completed|attended|finished|done)\b|\btimes\b|#\s?\d",
     re.IGNORECASE,
 )
 
@@ -194,33 +198,41 @@ def _history_forms() -> list[re.Pattern[str]]:
     names from the lexicon."""
     lexicon = mappings()[LEXICON]
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
-    injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category == "epidural-injection" for w in t.words)
+    injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category in _INJECTIONS for w in t.words)
     said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
+    number = rf"(?<![\w/.-])(?P<n>{NUMBER})"  # a number of its own, not a level's ("L4-5 ESI") or a date's
+    of_all = rf"(?:\s+(?:out\s+)?of\s+(?:the\s+)?{NUMBER})?"  # "OT 5 of 8 visits"
     forms = [
         # "12 sessions of physical therapy"
-        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+        rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
         rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t>{therapy})\b",
         # "6 prior chiropractic visits", "8 post-op OT visits"
-        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
+        rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
         rf"formal|supervised)\s+){{0,2}}(?P<t>{therapy})\s+{_UNIT}\b",
         # "chiro x6"
         rf"\b(?P<t>{therapy})\s*(?:x|×)\s*(?P<n>{NUMBER})\b",
         # "acupuncture for 8 sessions"
-        rf"\b(?P<t>{therapy})\s+(?:for|over)\s+(?P<n>{NUMBER}){said}\s+{_UNIT}\b",
-        # "three prior ESIs"
-        rf"\b(?P<n>{NUMBER}){said}\s+(?:(?:prior|previous|lumbar|cervical|caudal|transforaminal|interlaminar|"
-        rf"steroid)\s+){{0,3}}(?P<t>{injection})",
+        rf"\b(?P<t>{therapy})\s+(?:for|over)\s+{number}{said}\s+{_UNIT}\b",
+        # "three prior ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa injections"
+        rf"\b{number}{said}\s+(?:(?:prior|previous|lumbar|cervical|thoracic|caudal|transforaminal|interlaminar|"
+        rf"steroid|R|L|right|left|bilateral|diagnostic|SI|sacroiliac|subacromial|knee|shoulder|hip|rounds?\s+of|"
+        rf"series\s+of|sets?\s+of)\s+){{0,3}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
-        rf"\band\s+(?P<n>{NUMBER})\s+of\s+(?P<t>{therapy})\b",
+        rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
-        rf"\b(?:completed|had|attended|finished)\s+(?P<n>{NUMBER})\s+(?P<t>{therapy})\b(?!\s+{_UNIT})",
+        rf"\b(?:completed|had|attended|finished)\s+{number}\s+(?P<t>{therapy})\b(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
-        rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()(?P<n>{NUMBER})\s+{_UNIT}\b",
+        rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
+        # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
+        rf"\b(?P<t>{therapy}):?\s+{number}{of_all}\s+(?:prior\s+|previous\s+)?{_UNIT}\b"
+        rf"(?!\s*(?:a|per|/|each|every)\s*(?:week|wk|month|day))",
+        # "acupuncture #8"
+        rf"\b(?P<t>{therapy})\s*#\s*(?P<n>\d{{1,3}})\b",
         # "has been to the chiropractor a dozen times"
-        rf"\b(?:been\s+to|seen|visited|saw)\s+(?:the\s+|a\s+)?(?P<t>{therapy})\s+(?P<n>{NUMBER})\s+times\b",
-        # "PT 12/12 completed", "6/6 PT visits"
-        rf"\b(?P<t>{therapy})\s+(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:{_UNIT}\s+)?(?:completed|attended|done|used)\b",
-        rf"\b(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:(?:authorized|approved|certified)\s+)?(?P<t>{therapy})\s+(?:visits|sessions)\b",
+        rf"\b(?:been\s+to|seen|visited|saw)\s+(?:the\s+|a\s+)?(?P<t>{therapy})\s+{number}\s+times\b",
+        # "PT 12/12 completed", "PT: 6/6 completed", "6/6 PT visits"
+        rf"\b(?P<t>{therapy}):?\s+(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:{_UNIT}\s+)?(?:completed|attended|done|used)\b",
+        rf"(?<![\w/.-])(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:(?:authorized|approved|certified)\s+)?(?P<t>{therapy})\s+(?:visits|sessions)\b",
         # "s/p R L5-S1 TFESI 2/10": one
         rf"\b(?:s/p|status\s+post)\s+(?:(?:an?|one|the|prior|previous|R|L|right|left|bilateral|[CLST]\d(?:-[CLST]?\d)?|"
         rf"lumbar|cervical|caudal|transforaminal|interlaminar|steroid)\s+){{0,4}}(?P<t>{injection})\b",
@@ -233,11 +245,12 @@ def _history_forms() -> list[re.Pattern[str]]:
 _BARE_COUNT = re.compile(
     rf"\b(?:after|following|completed|attended|finished|had|used|done|received|undergone|documented|totals?|totaled|"
     rf"totalled|a\s+total\s+of)\s+"
-    rf"(?:the\s+|only\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
+    rf"(?:the\s+|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
     rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b"
-    rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b",
+    rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
+    rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
@@ -255,6 +268,21 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
                             r"requested|recommended|pending)\b(?!\s+and\s+(?:completed|attended|done|finished))",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
+#: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
+_PLANNED_BEFORE = re.compile(
+    r"\b(?:plan(?:s|ned)?|will|would|once|then|if|pending|to\s+(?:start|begin)|requests?|requested|requesting|"
+    r"recommend(?:s|ed|ing)?)\b",
+    re.IGNORECASE,
+)
+
+
+def _clause_start(text: str, at: int) -> int:
+    """Where the clause holding ``at`` begins (after the last ".", ";" or ":" within 120 characters)."""
+    return max(text.rfind(mark, max(0, at - 120), at) for mark in ".;:") + 1 or max(0, at - 120)
+
+
+#: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits".
+_STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next)\s+$", re.IGNORECASE)
 
 
 def _therapies_named(text: str, lexicon: Lexicon) -> set[str]:
@@ -277,11 +305,14 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
                 seen.add(found.start())
                 count = to_int(found["n"]) if "n" in form.groupindex else 1
                 part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
+                if _STILL_TO_COME.search(flat, max(0, found.start() - 40), part.start() if part else found.start()):
+                    continue  # "finish the remaining 4 of 12 PT sessions"
                 if part:  # "8 of 12 authorized sessions": 8 were had
                     count = to_int(part[1])
                 elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
-                      or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())):  # fmt: skip
-                    continue  # "12 sessions were authorized", "is requesting 3 injections": granted or asked, not had
+                      or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())
+                      or _PLANNED_BEFORE.search(flat, _clause_start(flat, found.start()), found.start())):  # fmt: skip
+                    continue  # "12 sessions were authorized", "is requesting 3 injections", "then post-op PT 12 visits"
                 if count:
                     name = lexicon.therapy_name(found["t"]) or found["t"].lower()
                     placed.append((found.start(), TreatmentFact(therapy=name, count=count, text=found[0])))
@@ -293,7 +324,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
         named = _therapies_named(sentence, lexicon) or _therapies_named(flat, lexicon)  # else the one the text names
-        count = to_int(bare["n"] or bare["m"] or bare["k"])
+        count = to_int(bare["n"] or bare["m"] or bare["k"] or bare["j"])
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
