@@ -24,6 +24,8 @@ class _Category(BaseModel):
     codes: list[str] = Field(default_factory=list)
     drugs: str | None = None
     therapies: bool = False
+    #: Care given as an injection and repeated on what the last one did.
+    injection: bool = False
 
     _compiled: tuple[re.Pattern[str], frozenset[str]] = PrivateAttr()
 
@@ -46,6 +48,11 @@ class CategoryTable(BaseModel):
     default: str
     entries: list[_Category]
     _compiled: list[tuple[str, re.Pattern[str], frozenset[str]]] = PrivateAttr(default_factory=list)
+
+    @property
+    def injections(self) -> frozenset[str]:
+        """The categories of care given as an injection (``injection``)."""
+        return frozenset(e.id for e in self.entries if e.injection)
 
     @model_validator(mode="after")
     def _agrees_with_the_lexicon(self, info: ValidationInfo) -> CategoryTable:

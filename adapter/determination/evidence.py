@@ -828,11 +828,14 @@ def finding(
     *,
     region: str | None = None,
     credit: frozenset[str] | None = None,
+    past: bool = False,
 ) -> Finding:
     """A fact's status from the mentions: stated present, stated absent, or unknown (with the lexicon's rule
     for both at once). For a request about ``region``, the finding's region rule says which mentions count;
     with ``credit`` (the request's treatment keys), a mention counts only when it names no treatment or one
-    of them (improvement after acupuncture says nothing of physical therapy)."""
+    of them (improvement after acupuncture says nothing of physical therapy). With ``past`` (care repeated on
+    what the last one did: an injection), what a mention credits to the requested care counts however long ago
+    ("an L5-S1 epidural in 2022 gave 60% relief")."""
     lexicon = lexicon or mappings()[LEXICON]
     rule = lexicon.findings[fact]
     present: list[Mention] = []
@@ -861,7 +864,7 @@ def finding(
                 absent.append(m)
         elif m.modifiers & {NEGATED, DENIED_INSIDE, DENIED_JUST_BEFORE}:  # "no history of cancer", "not unable to walk"
             absent.append(m)
-        elif rule.history or HISTORICAL not in m.modifiers:
+        elif rule.history or HISTORICAL not in m.modifiers or (past and credit is not None and m.treatments & credit):
             present.append(m)
     if present and absent and rule.conflict == "unknown":
         last_word = _after_the_turn(present, absent)

@@ -19,7 +19,7 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from adapter.categories import categorise
+from adapter.categories import CATEGORIES, categorise
 from adapter.determination.evidence import (
     DISCONTINUED,
     NEGATED,
@@ -368,8 +368,9 @@ def build_facts(
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
     credit = _credit(category, text, lexicon)
+    past = category in mappings()[CATEGORIES].injections  # a repeat injection rests on what the last one did
     evidence = {
-        fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None)
+        fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None, past=past)
         for fact in lexicon.findings
     }
 

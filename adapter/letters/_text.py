@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
+from adapter.categories import CATEGORIES
 from adapter.lexicon import LEXICON, Lexicon
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 from adapter.tables import mappings
@@ -181,9 +182,6 @@ def diagnoses(summary: str) -> list[str]:
 
 
 _UNIT = r"(?:sessions?|visits?|treatments?|tx)"
-#: The request categories whose care is counted in injections ("three prior ESIs", "2 subacromial CSIs").
-_INJECTIONS = frozenset({"epidural-injection", "facet-injection", "trigger-point-injection", "injection-other",
-                         "radiofrequency-neurotomy"})  # fmt: skip
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
@@ -198,7 +196,8 @@ def _history_forms() -> list[re.Pattern[str]]:
     names from the lexicon."""
     lexicon = mappings()[LEXICON]
     therapy = "|".join(f"(?:{w})" for t in lexicon.therapies for w in t.words)
-    injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category in _INJECTIONS for w in t.words)
+    injections = mappings()[CATEGORIES].injections  # "three prior ESIs", "2 subacromial CSIs"
+    injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category in injections for w in t.words)
     said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
     number = rf"(?<![\w/.-])(?P<n>{NUMBER})"  # a number of its own, not a level's ("L4-5 ESI") or a date's
     of_all = rf"(?:\s+(?:out\s+)?of\s+(?:the\s+)?{NUMBER})?"  # "OT 5 of 8 visits"
