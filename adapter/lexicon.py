@@ -119,17 +119,18 @@ class Finding(_Entry):
 
 
 class Measures(_Entry):
-    pain_change: str
+    #: Pain scores before and after ("pain 8/10 -> 4/10", "pain 1/10 from 6/10"): groups ``before``, ``after``.
+    pain_change: list[str] = Field(min_length=1)
     #: Pain scores on and off medication ("8/10 without medications and 4/10 with"): groups ``on``, ``off``.
     pain_on_off: list[str] = Field(default_factory=list)
 
     @field_validator("pain_change")
     @classmethod
-    def _groups(cls, pattern: str) -> str:
-        compiled = re.compile(pattern)
-        if {"before", "after"} - set(compiled.groupindex):
-            raise ValueError("pain_change needs the named groups before and after")
-        return pattern
+    def _groups(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            if {"before", "after"} - set(re.compile(pattern).groupindex):
+                raise ValueError("each pain_change pattern needs the named groups before and after")
+        return patterns
 
     @field_validator("pain_on_off")
     @classmethod

@@ -38,6 +38,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-23.yaml",
         "sentences-evaluation-24.yaml",
         "sentences-evaluation-29.yaml",
+        "sentences-evaluation-31.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -182,6 +183,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 50 sentences of a thirtieth writer on earlier care and its count, never read: 73.5% when they came
         # (session 12, after round 11), 75.0% after the counts were read in more forms (dev29)
         ("sentences-evaluation-30.yaml", 190, 0.75, 4),
+        # 50 sentences of a thirty-second writer on relief and function, never read: 73.9% when they came (session 12,
+        # after the counts round)
+        ("sentences-evaluation-32.yaml", 180, 0.73, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -214,6 +218,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 70 sentences of a twenty-ninth writer (dev29: earlier care of the requested kind and its count in every
         # form), read while the reader was mended: 70.4% when they came (after round 11), 80.8% after
         ("sentences-evaluation-29.yaml", 250, 0.80, 3),
+        # 70 sentences of a thirty-first writer (dev31: what came of care given, relief and function, credited to
+        # it or to another), read while the reader was mended: 68.8% when they came, 72.5% after
+        ("sentences-evaluation-31.yaml", 260, 0.72, 4),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -51,6 +51,9 @@ NEGATED, HISTORICAL, HYPOTHETICAL, FAMILY, POSSIBLE, OTHER_INJURY = (
 CONDITIONAL, RECORD, DISCONTINUED, REQUESTED = "CONDITIONAL", "RECORD", "DISCONTINUED", "REQUESTED"
 #: In a reviewer's words: the record's reading (``RECORD``) where it denies, a statement where it does not.
 REVIEWED = "REVIEWED"
+#: Read from something else, not stated: improvement read from a fall in pain scores, which what the text says of
+#: function itself outweighs ("pain 8 -> 6 with it, function no better").
+INFERRED = "INFERRED"
 #: Said not to be said ("it cannot be said that the trial failed"): an absence phrase withdrawn (``NEGATED``).
 UNSAID = "UNSAID"
 #: How many words an "it cannot be said that" reaches.
@@ -802,11 +805,13 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatme
         start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1 or match.start()
         stop = text.find(".", match.end(), match.end() + _WINDOW)
         sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
-        return Mention("finding", fact, polarity, frozenset(), sentence, frozenset(), source, match.start(),
+        inferred = frozenset({INFERRED}) if fact == "functional_improvement" else frozenset()
+        return Mention("finding", fact, polarity, inferred, sentence, frozenset(), source, match.start(),
                        match.end(), treatments.of(match.start(), match.end()),
                        treatments.turn(match.start()))  # fmt: skip
 
-    for match in re.finditer(lexicon.measures.pain_change, text, re.IGNORECASE):
+    changes = (match for pattern in lexicon.measures.pain_change for match in re.finditer(pattern, text, re.I))
+    for match in changes:
         before, after = to_int(match["before"]), to_int(match["after"])
         if before is None or after is None or before > 10 or after > 10:
             continue
@@ -866,6 +871,8 @@ def finding(
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers or (past and credit is not None and m.treatments & credit):
             present.append(m)
+    if any(INFERRED not in m.modifiers for m in [*present, *absent]):  # what is stated outweighs what is inferred
+        present = [m for m in present if INFERRED not in m.modifiers]
     if present and absent and rule.conflict == "unknown":
         last_word = _after_the_turn(present, absent)
         if last_word is not None:
