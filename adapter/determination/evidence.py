@@ -486,7 +486,13 @@ _INNER_NEGATION = re.compile(
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 _CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
-                          r"because of|through|on|using|by|credited to|attributed to|owing to)\b", re.I)  # fmt: skip
+                          r"because of|through|on|using|(?:credited|attributed)(?: by [\w ]{1,25}?)? to|by|"
+                          r"owing to|credits)\b", re.I)  # fmt: skip
+#: Words that ascribe a change to something: credited to what they name even where the lexicon knows no treatment
+#: there ("attributed to the work-conditioning program rather than to the TENS" credits nothing to the TENS).
+_ASCRIBED = re.compile(r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing to|because of|credits", re.I)
+#: The key of a treatment the lexicon does not know: no request's.
+_ELSEWHERE = frozenset({"elsewhere"})
 #: A crediting word that looks back to what came before it: "after which", "following which".
 _WHICH = re.compile(r"\s+which\b", re.I)
 #: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
@@ -628,6 +634,8 @@ class _Treatments:
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
             if named:
                 return named
+            if _ASCRIBED.fullmatch(credited[0]):  # "attributed to the work-conditioning program rather than ..."
+                return _ELSEWHERE
         # the phrase's own part of the clause: what a later "and ..." or ", ..." names is a statement beside it
         # ("pain is no better and her Norco use is unchanged" credits nothing to the Norco)
         beside = _BESIDE.search(self.text, end, clause_end)
