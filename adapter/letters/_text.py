@@ -269,7 +269,7 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
 _PLANNED_BEFORE = re.compile(
-    r"\b(?:plan(?:s|ned)?|will|would|once|then|if|pending|to\s+(?:start|begin)|requests?|requested|requesting|"
+    r"\b(?:plan(?:s|ned)?|will|would|once|if|pending|to\s+(?:start|begin)|requests?|requested|requesting|"
     r"recommend(?:s|ed|ing)?)\b",
     re.IGNORECASE,
 )
