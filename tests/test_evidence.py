@@ -39,6 +39,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-24.yaml",
         "sentences-evaluation-29.yaml",
         "sentences-evaluation-31.yaml",
+        "sentences-evaluation-33.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -186,6 +187,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 50 sentences of a thirty-second writer on relief and function, never read: 73.9% when they came (session 12,
         # after the counts round)
         ("sentences-evaluation-32.yaml", 180, 0.73, 4),
+        # 50 sentences of a thirty-fourth writer on attribution, double negation and other persons, never read: 77.3%
+        # when they came (session 12, last)
+        ("sentences-evaluation-34.yaml", 160, 0.77, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -221,6 +225,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 70 sentences of a thirty-first writer (dev31: what came of care given, relief and function, credited to
         # it or to another), read while the reader was mended: 68.8% when they came, 72.5% after
         ("sentences-evaluation-31.yaml", 260, 0.72, 4),
+        # 60 sentences of a thirty-third writer (dev33: attribution, double negation, other persons), read while the
+        # reader was mended: 75.1% when they came, 77.3% after
+        ("sentences-evaluation-33.yaml", 180, 0.77, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

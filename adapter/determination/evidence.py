@@ -293,9 +293,11 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in ("untrue", "false", "incorrect", "wrong", "not true", "not the case")),
-    # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10")
+    # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
+    # vs 2+ R")
     ("<number> vs", "PSEUDO", "PSEUDO",
-     [{"LIKE_NUM": True}, {"IS_ALPHA": True, "OP": "?"}, {"LOWER": {"IN": ["vs", "vs.", "versus"]}}]),
+     [{"LIKE_NUM": True}, {"TEXT": {"IN": ["+", "-", "%"]}, "OP": "?"}, {"IS_ALPHA": True, "OP": "?"},
+      {"LOWER": {"IN": ["vs", "vs.", "versus"]}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
