@@ -24,6 +24,14 @@ def _alternatives(patterns: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(rf"\b(?:{p})\b" for p in patterns), re.IGNORECASE)
 
 
+def _with_groups(patterns: list[str], name: str, *groups: str) -> list[str]:
+    """``patterns``, each checked to hold the named ``groups`` a reader of ``name`` takes from it."""
+    for pattern in patterns:
+        if set(groups) - set(re.compile(pattern).groupindex):
+            raise ValueError(f"each {name} pattern needs the named groups {' and '.join(groups)}")
+    return patterns
+
+
 class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -126,19 +134,13 @@ class Measures(_Entry):
 
     @field_validator("pain_change")
     @classmethod
-    def _groups(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            if {"before", "after"} - set(re.compile(pattern).groupindex):
-                raise ValueError("each pain_change pattern needs the named groups before and after")
-        return patterns
+    def _before_after(cls, patterns: list[str]) -> list[str]:
+        return _with_groups(patterns, "pain_change", "before", "after")
 
     @field_validator("pain_on_off")
     @classmethod
     def _on_off(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            if {"on", "off"} - set(re.compile(pattern).groupindex):
-                raise ValueError("each pain_on_off pattern needs the named groups on and off")
-        return patterns
+        return _with_groups(patterns, "pain_on_off", "on", "off")
 
 
 class DoseFrequency(_Entry):
@@ -329,9 +331,18 @@ class Lexicon(_Entry):
         return found[0].lower().removesuffix(" base") if found else None
 
     @cached_property
+    def therapy_set(self) -> PatternSet:
+        """Each therapy by its words."""
+        return PatternSet({t.name: _alternatives(t.words) for t in self.therapies})
+
+    def therapies_in(self, text: str) -> set[str]:
+        """The therapies a text names."""
+        return self.therapy_set.names_in(text)
+
+    @cached_property
     def attribution_patterns(self) -> dict[str, re.Pattern[str]]:
         """Treatments a sentence may credit improvement to: each therapy, each drug class, generic words."""
-        out = {t.name: _alternatives(t.words) for t in self.therapies}
+        out = dict(self.therapy_set.patterns)
         out |= {f"drug:{cls}": self.names_pattern(cls) for cls in self.drugs}
         out |= {key: _alternatives(words) for key, words in (self.attribution | self.other_treatments).items()}
         return out

@@ -12,7 +12,7 @@ from datetime import date
 from functools import lru_cache
 
 from adapter.categories import CATEGORIES
-from adapter.lexicon import LEXICON, Lexicon
+from adapter.lexicon import LEXICON
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 from adapter.tables import mappings
 
@@ -254,10 +254,10 @@ _BARE_COUNT = re.compile(
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
 #: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
+_ASKING = r"requesting|requests?|requested|recommend(?:s|ed|ing)?|plans?|planned"
 _ASKED_BEFORE = re.compile(
-    r"\b(?:requesting|requests?|requested|request for|requests? (?:is|are|was|were) for|recommending|recommends?|"
-    r"recommended|plans?|planned|"
-    r"prescribing|prescribes|order(?:s|ed|ing)?)\s+(?:an?\s+|the\s+|another\s+|additional\s+)?$",
+    rf"\b(?:{_ASKING}|request for|requests? (?:is|are|was|were) for|prescribing|prescribes|order(?:s|ed|ing)?)"
+    r"\s+(?:an?\s+|the\s+|another\s+|additional\s+)?$",
     re.IGNORECASE,
 )
 #: A count granted, asked for or pending, not had ("12 sessions were authorized", "6 visits for the low back were
@@ -268,11 +268,7 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
-_PLANNED_BEFORE = re.compile(
-    r"\b(?:plan(?:s|ned)?|will|would|once|if|pending|to\s+(?:start|begin)|requests?|requested|requesting|"
-    r"recommend(?:s|ed|ing)?)\b",
-    re.IGNORECASE,
-)
+_PLANNED_BEFORE = re.compile(rf"\b(?:{_ASKING}|will|would|once|if|pending|to\s+(?:start|begin))\b", re.IGNORECASE)
 
 
 def _clause_start(text: str, at: int) -> int:
@@ -284,8 +280,15 @@ def _clause_start(text: str, at: int) -> int:
 _STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next)\s+$", re.IGNORECASE)
 
 
-def _therapies_named(text: str, lexicon: Lexicon) -> set[str]:
-    return {t.name for t in lexicon.therapies if re.search(rf"\b(?:{'|'.join(t.words)})\b", text, re.I)}
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans in order, those that overlap joined (a text is read once however many triggers it holds)."""
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def treatment_history(summary: str) -> list[TreatmentFact]:
@@ -295,7 +298,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
     seen: set[int] = set()
     lexicon = mappings()[LEXICON]
     # The forms are slow to try at every position: try them only around the words a count stands by.
-    windows = [(max(0, t.start() - 80), t.end() + 60) for t in _TRIGGER.finditer(flat)]
+    windows = _merged([(max(0, t.start() - 80), t.end() + 60) for t in _TRIGGER.finditer(flat)])
     for form in _history_forms() if windows else ():
         for window_start, window_end in windows:
             for found in form.finditer(flat, window_start, window_end):
@@ -322,7 +325,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         start = flat.rfind(".", 0, bare.start()) + 1
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
-        named = _therapies_named(sentence, lexicon) or _therapies_named(flat, lexicon)  # else the one the text names
+        named = lexicon.therapies_in(sentence) or lexicon.therapies_in(flat)  # else the one the text names
         count = to_int(bare["n"] or bare["m"] or bare["k"] or bare["j"])
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
