@@ -8,6 +8,7 @@ page), so the table lives here on the ground floor rather than inside the determ
 from __future__ import annotations
 
 import re
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
@@ -49,7 +50,7 @@ class CategoryTable(BaseModel):
     entries: list[_Category]
     _compiled: list[tuple[str, re.Pattern[str], frozenset[str]]] = PrivateAttr(default_factory=list)
 
-    @property
+    @cached_property
     def injections(self) -> frozenset[str]:
         """The categories of care given as an injection (``injection``)."""
         return frozenset(e.id for e in self.entries if e.injection)

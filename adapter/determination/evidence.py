@@ -487,12 +487,12 @@ _INNER_NEGATION = re.compile(
     re.I,
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
-_CREDITED_TO = re.compile(r"\b(?:after|since|with|from|following|followed|thanks to|due to|in response to|"
-                          r"because of|through|on|using|(?:credited|attributed)(?: by [\w ]{1,25}?)? to|by|"
-                          r"owing to|credits)\b", re.I)  # fmt: skip
 #: Words that ascribe a change to something: credited to what they name even where the lexicon knows no treatment
 #: there ("attributed to the work-conditioning program rather than to the TENS" credits nothing to the TENS).
-_ASCRIBED = re.compile(r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing to|because of|credits", re.I)
+_ASCRIBING = r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing to|because of|credits"
+_ASCRIBED = re.compile(_ASCRIBING, re.I)
+_CREDITED_TO = re.compile(rf"\b(?:{_ASCRIBING}|after|since|with|from|following|followed|due to|in response to|through|"
+                          rf"on|using|by)\b", re.I)  # fmt: skip
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
 #: A crediting word that looks back to what came before it: "after which", "following which".
@@ -729,12 +729,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if target.kind in ("drug", "drugclass") and (_FREE_OF.match(text, match.end()) or switched):
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
             if target.kind in ("drug", "drugclass"):
-                begin = max(text.rfind(";", offset, match.start()) + 1, offset, match.start() - _NEAR)
-                listed_from = max(text.rfind(";", offset, match.start()) + 1, offset, match.start() - _LIST_REACH)
+                part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
                 if (
-                    _CONTINUED.search(text, begin, match.start())
+                    _CONTINUED.search(text, max(part, match.start() - _NEAR), match.start())
                     or _CONTINUED_AFTER.match(text, match.end(), stop)
-                    or _CONTINUED_LIST.search(text[listed_from : match.start()])
+                    or _CONTINUED_LIST.search(text, max(part, match.start() - _LIST_REACH), match.start())
                 ):
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
@@ -791,9 +790,9 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
             continue
         # a "never tried one herself" may look back to the sentence before ("Her son had acupuncture. She has
         # never tried it herself.")
-        sentences = (m.turn[0], m.turn[0] - 1) if m.kind == NEVER_HAD_IT else (m.turn[0],)
+        reach = (m.turn[0], m.turn[0] - 1) if m.kind == NEVER_HAD_IT else ()
         before = [n for n, t in enumerate(out) if t.kind in kinds and t.source == m.source and t.end <= m.start
-                  and (t.sentence == m.sentence or (m.kind == NEVER_HAD_IT and t.turn[0] in sentences))
+                  and (t.sentence == m.sentence or t.turn[0] in reach)
                   and t.name != "*"]  # "it" is the drug, not the medication list naming it  # fmt: skip
         if not before:
             continue

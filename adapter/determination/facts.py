@@ -387,17 +387,17 @@ def build_facts(
             if prior.status != "present":
                 quote = f"{prior_count} completed sessions"
                 prior = Finding(fact="prior_same_therapy", status="present", quote=quote, source="treatment history")
-        elif prior.status == "present":  # counts the text states of care given ("has had 6 sessions of ...")
-            history = [f for t in context.texts for f in _text.treatment_history(t.text)]
-            stated = [f.count for f in history if f.therapy in kinds]
-            prior_count = max(stated) if stated else None
         elif prior.status == "absent":  # "has had no acupuncture": none
             prior_count = 0
-        else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
+        else:  # the counts the text states of care given ("has had 6 sessions of ...")
             counts = [(t.source, t.text, f) for t in context.texts for f in _text.treatment_history(t.text)]
-            counted = course_counted(kinds, found, counts, region=region, lexicon=lexicon)
-            if counted is not None:
-                prior, prior_count = counted
+            if prior.status == "present":
+                stated = [f.count for _, _, f in counts if f.therapy in kinds]
+                prior_count = max(stated) if stated else None
+            else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
+                counted = course_counted(kinds, found, counts, region=region, lexicon=lexicon)
+                if counted is not None:
+                    prior, prior_count = counted
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon)
