@@ -345,6 +345,17 @@ def test_what_the_adapter_sends_breaks_no_rule() -> None:
     assert request_faults(MULTI) == [] and request_faults(MODIFIED) == []
 
 
+def test_a_dangling_reference_is_placed_at_the_element_that_holds_it() -> None:
+    missing = "urn:uuid:00000000-0000-4000-8000-000000000009"
+    bundle = _broken(MULTI, lambda b: _first(b, "Procedure").update(
+        performer=[{"function": {"text": "surgeon"}}, {"actor": {"reference": missing}}]))  # fmt: skip
+    n = next(n for n, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Procedure")
+    dangling = [f for f in request_faults(bundle) if "#spec-13)" in f.rule]
+    assert [(f.location, f.message) for f in dangling] == [
+        (f"Bundle.entry[{n}].resource.performer[1].actor", f"{missing} is not in the Bundle")
+    ]
+
+
 @pytest.mark.parametrize(("base", "change", "rule", "also"), [b[1:] for b in BREAKS], ids=[b[0] for b in BREAKS])
 def test_submit_refuses_a_request_broken_in_one_rule_naming_it(
     client: TestClient, base: JSON, change: Change, rule: str, also: frozenset[str]

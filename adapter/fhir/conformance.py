@@ -20,7 +20,7 @@ from typing import Any
 
 from adapter.actions import ReviewAction
 from adapter.errors import ConformanceError
-from adapter.fhir.navigate import Index, references
+from adapter.fhir.navigate import Index, path_to, references
 from adapter.fhir.navigate import extensions as _ext
 from adapter.fhir.pas import (
     CLAIM_TYPES,
@@ -510,11 +510,13 @@ class _Checker:
             if not isinstance(resource, dict):
                 broken("resource", f"{where}.resource", "every entry needs a resource")
                 continue
-            for location, ref in references(resource, f"{where}.resource"):
+            for cited in references(resource):
                 # an answer may name what the server serves by its URL; a request holds all it names (spec-13)
+                ref = cited["reference"]
                 if not request and ref.startswith(("http://", "https://")):
                     continue
-                if self.index.find({"reference": ref}) is None:
+                if self.index.find(cited) is None:
+                    location = path_to(resource, cited, f"{where}.resource")
                     self.fault(location, "spec-13", f"{ref} is not in the Bundle")
         sliced = [r for r in self.index.all if r.get("resourceType") == first_type]
         low, high = {"PASRequestBundle": (1, 2), "PASInquiryRequestBundle": (1, 1), "PASResponseBundle": (1, 1)}.get(
@@ -530,8 +532,8 @@ class _Checker:
         """spec-13/spec-20: every resource of a request is the Claim or reached from it by references."""
         reached, queue = {id(start)}, [start]
         while queue:
-            for _, ref in references(queue.pop()):
-                found = self.index.find({"reference": ref})
+            for element in references(queue.pop()):
+                found = self.index.find(element)
                 if found is not None and id(found) not in reached:
                     reached.add(id(found))
                     queue.append(found)

@@ -34,7 +34,7 @@ from adapter.errors import InputLimitError, MappingError
 from adapter.fhir.schema import schema_valid
 from adapter.fhir.validate import invalid
 from adapter.npi import NPI_SYSTEM, npi_problem
-from adapter.types import JSON
+from adapter.types import CONTAINERS, JSON
 
 _PATIENT_FIELDS = ("subject", "patient", "for", "beneficiary")
 _ALLOWED_CONTROLS = frozenset("\t\r\n")
@@ -74,33 +74,48 @@ def _spelled(path: Any) -> str | None:
     return spelled or None
 
 
+def _check_value(value: Any, limits: Limits, where: Any) -> None:
+    """One JSON scalar of an inbound tree (``where``: its steps, spelled only when it is refused)."""
+    if isinstance(value, str):
+        if len(value) > limits.max_text:
+            raise InputLimitError(f"a text longer than {limits.max_text} characters", location=_spelled(where))
+        if not value.isprintable() and any(c < " " and c not in _ALLOWED_CONTROLS for c in value):
+            raise MappingError("a string holds a control character (NUL or similar)", location=_spelled(where))
+    elif value is None:
+        raise MappingError("null is not a FHIR JSON value (leave the element out)", location=_spelled(where))
+    elif isinstance(value, int) and not -(2**63) <= value < 2**63:  # what is kept and hashed is 64-bit
+        raise MappingError("an integer beyond 64 bits", location=_spelled(where))
+
+
 def check_tree(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
     """Depth, node count, string length and characters, and integers of 64 bits, of a JSON tree, without
-    recursion."""
+    recursion: objects and arrays are queued, the values in them checked where they stand."""
+    if not isinstance(data, CONTAINERS):
+        _check_value(data, limits, None)
+        return
     stack: list[tuple[Any, int, Any]] = [(data, 1, None)]
-    nodes = 0
+    nodes, max_text = 1, limits.max_text
     while stack:
         node, depth, where = stack.pop()
-        nodes += 1
+        nodes += len(node)
         if nodes > limits.max_nodes:
             raise InputLimitError(f"more than {limits.max_nodes} JSON values", location=_spelled(where))
-        if depth > limits.max_depth:
-            raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=_spelled(where))
         if isinstance(node, dict):
             if problem := _not_an_npi(node):
                 raise MappingError(f"not an NPI: {problem}", location=_spelled((where, "value")))
-            stack.extend((value, depth + 1, (where, key)) for key, value in node.items())
-        elif isinstance(node, list):
-            stack.extend((value, depth + 1, (where, n)) for n, value in enumerate(node))
-        elif node is None:
-            raise MappingError("null is not a FHIR JSON value (leave the element out)", location=_spelled(where))
-        elif isinstance(node, int) and not -(2**63) <= node < 2**63:  # what is kept and hashed is 64-bit
-            raise MappingError("an integer beyond 64 bits", location=_spelled(where))
-        elif isinstance(node, str):
-            if len(node) > limits.max_text:
-                raise InputLimitError(f"a text longer than {limits.max_text} characters", location=_spelled(where))
-            if not node.isprintable() and any(c < " " and c not in _ALLOWED_CONTROLS for c in node):
-                raise MappingError("a string holds a control character (NUL or similar)", location=_spelled(where))
+            steps: Any = node.items()
+        else:
+            steps = enumerate(node)
+        for step, value in steps:
+            if depth >= limits.max_depth:
+                raise InputLimitError(f"nested deeper than {limits.max_depth} levels", location=_spelled((where, step)))
+            if isinstance(value, CONTAINERS):
+                stack.append((value, depth + 1, (where, step)))
+            elif isinstance(value, str):
+                if len(value) > max_text or not value.isprintable():
+                    _check_value(value, limits, (where, step))
+            elif value is None or (isinstance(value, int) and not -(2**63) <= value < 2**63):
+                _check_value(value, limits, (where, step))
 
 
 @lru_cache(maxsize=256)

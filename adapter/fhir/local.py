@@ -5,30 +5,14 @@ the service's base, and every reference inside rewritten to that ``Type/id``, so
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import orjson
 
-from adapter.fhir.navigate import Index
+from adapter.fhir.navigate import Index, references
 from adapter.types import JSON
 
 #: Ids of stored request resources are UUID v5 in this namespace of the request's key and the entry's fullUrl.
 _NAMESPACE = uuid.UUID("6f1d7c52-3b9e-4c1a-9d0e-2a7b5c8e4f10")
-
-
-def _rewrite(value: Any, local: Callable[[str], str | None]) -> None:
-    """Every literal reference in ``value`` replaced by its local ``Type/id`` (where it has one), in place."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str) and not item.startswith("#"):
-                value[key] = local(item) or item
-            elif isinstance(item, dict | list):
-                _rewrite(item, local)
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict | list):
-                _rewrite(item, local)
 
 
 def _held(bundle: JSON) -> list[JSON]:
@@ -54,7 +38,8 @@ def localized(bundle: JSON, seed: str, base: str, index: Index | None = None) ->
     names = [local[id(e["resource"])] for e in _held(bundle)]
     bundle = orjson.loads(orjson.dumps(bundle))  # a copy, made in C (JSON only: the edge admitted nothing else)
     for entry, (rtype, rid) in zip(_held(bundle), names, strict=True):
-        _rewrite(entry["resource"], target)
+        for element in references(entry["resource"]):
+            element["reference"] = target(element["reference"]) or element["reference"]
         entry["resource"]["id"] = rid
         entry["fullUrl"] = f"{base.rstrip('/')}/{rtype}/{rid}"
     return bundle, Index((e["fullUrl"], e["resource"]) for e in _held(bundle))

@@ -4,10 +4,10 @@ refers to; extensions by url; the words of a CodeableConcept."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from adapter.types import JSON
+from adapter.types import CONTAINERS, JSON
 
 
 def extensions(element: JSON, url: str) -> list[JSON]:
@@ -65,18 +65,41 @@ def typed_id(reference: str, *, absolute: bool = False) -> tuple[str, str] | Non
     return (rtype, rid) if rtype[:1].isupper() and rid else None
 
 
-def references(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(location, reference) for every literal reference in a resource (contained ones aside)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key == "reference" and isinstance(item, str) and not item.startswith("#"):
-                yield path, item
-            elif isinstance(item, dict | list):  # a string, number or boolean holds no reference
-                yield from references(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for n, item in enumerate(value):
-            if isinstance(item, dict | list):
-                yield from references(item, f"{path}[{n}]")
+def references(value: Any) -> list[JSON]:
+    """Every element holding a literal reference (``{"reference": "Type/id", ...}``) in a resource or any JSON
+    (contained ones, ``#id``, aside), in document order. The one walk of references: what reads them reads
+    ``element["reference"]``, what rewrites them sets it. (Recursive: what reaches here passed the edge's depth
+    limit.)"""
+    found: list[JSON] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            reference = node.get("reference")
+            if isinstance(reference, str) and not reference.startswith("#"):
+                found.append(node)
+            node = node.values()
+        for item in node:
+            if isinstance(item, CONTAINERS):  # a string, number or boolean holds no reference
+                walk(item)
+
+    if isinstance(value, CONTAINERS):
+        walk(value)
+    return found
+
+
+def path_to(root: Any, target: Any, prefix: str) -> str:
+    """Where ``target`` (an element, by identity) lies under ``root``, spelled as FHIR does
+    (``Bundle.entry[0].resource.subject``); ``prefix`` names ``root`` itself. For messages: a walk of its own."""
+    stack: list[tuple[Any, str]] = [(root, prefix)]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        if isinstance(node, dict):
+            stack.extend((item, f"{path}.{key}") for key, item in node.items() if isinstance(item, CONTAINERS))
+        elif isinstance(node, list):
+            stack.extend((item, f"{path}[{n}]") for n, item in enumerate(node) if isinstance(item, CONTAINERS))
+    return prefix
 
 
 def closure(pool: list[JSON], start: list[JSON]) -> list[JSON]:
@@ -86,8 +109,8 @@ def closure(pool: list[JSON], start: list[JSON]) -> list[JSON]:
     wanted = {id(e.get("resource")): e for e in start}
     queue = list(start)
     while queue:
-        for _, ref in references(queue.pop().get("resource")):
-            target = index.find({"reference": ref})
+        for element in references(queue.pop().get("resource")):
+            target = index.find(element)
             if target is not None and id(target) not in wanted and id(target) in by_resource:
                 wanted[id(target)] = by_resource[id(target)]
                 queue.append(wanted[id(target)])

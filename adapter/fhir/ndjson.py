@@ -7,20 +7,11 @@ UUID of the entry's ``urn:uuid`` fullUrl, so the same case always yields the sam
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
+import orjson
+
+from adapter.fhir.navigate import references
 from adapter.types import JSON
-
-
-def _rewrite(value: Any, targets: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (targets.get(v, v) if k == "reference" and isinstance(v, str) else _rewrite(v, targets))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_rewrite(v, targets) for v in value]
-    return value
 
 
 def import_resources(bundle: JSON) -> Iterator[JSON]:
@@ -30,7 +21,9 @@ def import_resources(bundle: JSON) -> Iterator[JSON]:
         for e in bundle["entry"]
     }
     for entry in bundle["entry"]:
-        resource = _rewrite(entry["resource"], targets)
+        resource = orjson.loads(orjson.dumps(entry["resource"]))  # a copy, its references then rewritten
+        for element in references(resource):
+            element["reference"] = targets.get(element["reference"], element["reference"])
         yield {
             "resourceType": resource.pop("resourceType"),
             "id": entry["fullUrl"].removeprefix("urn:uuid:"),

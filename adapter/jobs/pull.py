@@ -26,7 +26,7 @@ def _local(reference: str, base: str) -> str | None:
 def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:
     """The ClaimResponse and everything its case is made of, read off the server."""
     found: dict[str, JSON] = {f"ClaimResponse/{response['id']}": response}
-    queue = [ref for _, ref in references(response)]
+    queue = [element["reference"] for element in references(response)]
     while queue:
         key = _local(queue.pop(), client.base_url)
         if key is None or key in found:
@@ -34,7 +34,7 @@ def case_resources(client: FHIRClient, response: JSON) -> list[JSON]:
         rtype, rid = key.split("/")
         resource = client.read(rtype, rid)
         found[key] = resource
-        queue += [ref for _, ref in references(resource)]
+        queue += [element["reference"] for element in references(resource)]
     patient = (response.get("patient") or {}).get("reference")
     if not isinstance(patient, str):
         raise MappingError("a ClaimResponse without its patient reference", location=f"ClaimResponse/{response['id']}")
