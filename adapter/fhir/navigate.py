@@ -65,11 +65,11 @@ def typed_id(reference: str, *, absolute: bool = False) -> tuple[str, str] | Non
     return (rtype, rid) if rtype[:1].isupper() and rid else None
 
 
-def references(value: Any) -> list[JSON]:
+def references(value: Any, *, logical: bool = False) -> list[JSON]:
     """Every element holding a literal reference (``{"reference": "Type/id", ...}``) in a resource or any JSON
-    (contained ones, ``#id``, aside), in document order. The one walk of references: what reads them reads
-    ``element["reference"]``, what rewrites them sets it. (Recursive: what reaches here passed the edge's depth
-    limit.)"""
+    (contained ones, ``#id``, aside), in document order; with ``logical``, logical references too (an element
+    that is only an ``identifier``). The one walk of references: what reads them reads ``element["reference"]``,
+    what rewrites them sets it. (Recursive: what reaches here passed the edge's depth limit.)"""
     found: list[JSON] = []
 
     def walk(node: Any) -> None:
@@ -77,6 +77,9 @@ def references(value: Any) -> list[JSON]:
             reference = node.get("reference")
             if isinstance(reference, str) and not reference.startswith("#"):
                 found.append(node)
+            elif logical and node.keys() == {"identifier"}:
+                found.append(node)
+                return
             node = node.values()
         for item in node:
             if isinstance(item, CONTAINERS):  # a string, number or boolean holds no reference

@@ -14,10 +14,10 @@ names without pointing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from copy import deepcopy
 from typing import Any
 
+from adapter.fhir.navigate import references
 from adapter.fhir.response import FOREIGN_REFERENCE_SYSTEM, logical
 from adapter.types import JSON
 
@@ -28,19 +28,6 @@ _LOCAL = ("id", "meta", "text", "contained")
 def held_url(reference: str) -> str:
     """The ``urn:uuid`` full URL of the payer's copy of the EHR resource ``reference`` (``Type/id``)."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'{FOREIGN_REFERENCE_SYSTEM}:{reference}')}"
-
-
-def references(node: Any) -> Iterator[JSON]:
-    """Every Reference (a dict with a ``reference`` or a logical ``identifier``) under ``node``."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str) or set(node) == {"identifier"}:
-            yield node
-            return
-        for value in node.values():
-            yield from references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from references(value)
 
 
 def _ehr_reference(reference: JSON) -> str | None:
@@ -57,7 +44,7 @@ def _ehr_reference(reference: JSON) -> str | None:
 def _pointed(node: Any, copies: dict[str, JSON]) -> None:
     """Each reference under ``node`` to a resource copied points at the copy's full URL; any other is made
     logical (it would not resolve on the payer)."""
-    for reference in list(references(node)):
+    for reference in references(node, logical=True):
         ehr = _ehr_reference(reference)
         if ehr is not None and ehr in copies:
             kept = {k: v for k, v in reference.items() if k not in ("reference", "identifier")}
@@ -81,11 +68,15 @@ def payer_transaction(answer: JSON, claim_response_id: str, context: JSON, *, id
     held = {
         str(e.get("fullUrl")): e["resource"] for e in context.get("entry", []) if isinstance(e.get("resource"), dict)
     }
-    named = [ref for r in references(answer) if (ref := _ehr_reference(r)) in held]
+    named = [ref for r in references(answer, logical=True) if (ref := _ehr_reference(r)) in held]
     wanted = list(dict.fromkeys(named))
     # what the copies name in turn (the request's subject and requester) comes along when the context holds it
     for reference in list(wanted):
-        wanted += [ref for r in references(held[reference]) if (ref := _ehr_reference(r)) in held and ref not in wanted]
+        wanted += [
+            ref
+            for r in references(held[reference], logical=True)
+            if (ref := _ehr_reference(r)) in held and ref not in wanted
+        ]
     copies = {reference: _copied(held[reference], reference) for reference in wanted}
     for copy in copies.values():
         _pointed(copy, copies)
@@ -112,7 +103,7 @@ def answer_of(payload: JSON) -> JSON:
     copies = {str(e["fullUrl"]): str(e["resource"]["meta"]["tag"][0]["code"]) for e in payload["entry"][:-1]}
     answer = deepcopy(payload["entry"][-1]["resource"])
     for reference in references(answer):
-        if reference.get("reference") in copies:
+        if reference["reference"] in copies:
             ehr = copies[reference.pop("reference")]
             reference["identifier"] = {"system": FOREIGN_REFERENCE_SYSTEM, "value": ehr}
     return dict(answer)
