@@ -40,6 +40,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-29.yaml",
         "sentences-evaluation-31.yaml",
         "sentences-evaluation-33.yaml",
+        "sentences-evaluation-35.yaml",
+        "sentences-evaluation-37.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -190,6 +192,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 50 sentences of a thirty-fourth writer on attribution, double negation and other persons, never read: 77.3%
         # when they came (session 12, last)
         ("sentences-evaluation-34.yaml", 160, 0.77, 3),
+        # 60 sentences of a thirty-sixth writer on failed conservative care, the home program, relief and hospital
+        # stays, never read: 73.2% when they came (session 13), 75.3% after that session's first round
+        ("sentences-evaluation-36.yaml", 190, 0.75, 4),
+        # 60 sentences of a thirty-eighth writer on work, relief and function credited to care, corroborating studies,
+        # never read: 73.8% when they came (session 13), 74.4% after that session's first round
+        ("sentences-evaluation-38.yaml", 172, 0.74, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -228,6 +236,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a thirty-third writer (dev33: attribution, double negation, other persons), read while the
         # reader was mended: 75.1% when they came, 77.3% after
         ("sentences-evaluation-33.yaml", 180, 0.77, 3),
+        # 60 sentences of a thirty-fifth writer (dev35: failed conservative care, the home program, relief, hospital
+        # stays), read while the reader was mended: 74.2% when they came, 85.2% after
+        ("sentences-evaluation-35.yaml", 182, 0.85, 1),
+        # 60 sentences of a thirty-seventh writer (dev37: work, relief and function credited to care, corroborating
+        # studies, entrapment), read while the reader was mended: 75.6% when they came, 80.7% after
+        ("sentences-evaluation-37.yaml", 176, 0.80, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

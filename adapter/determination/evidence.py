@@ -112,6 +112,14 @@ _FREE_OF = re.compile(r"[- ]free\b", re.I)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
+#: A drug named as what an effect is of, after a denial of the effect: "denies sedation on the GBP" denies the
+#: sedation, not the drug.
+_EFFECT_OF = re.compile(
+    r"\b(?:sedation|sedated|drowsiness|drowsy|somnolence|constipation|nausea|dizziness|dizzy|GI upset|upset stomach|"
+    r"side[- ]effects?|adverse (?:effects?|reactions?)|itching|rash|cognitive (?:changes|effects))\b"
+    r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?$",
+    re.I,
+)
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: A phrase stating presence in words of denial ("no aberrant behaviours", "UDS has never been inconsistent"): its
 #: denial is its meaning, and a neighbour's ("no early refills and ...") does not deny it again.
@@ -717,6 +725,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue
                 if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
                     continue  # "no early refills and UDS has never been inconsistent": each denial is its own
+                if (
+                    m.category == NEGATED
+                    and target.kind in ("drug", "drugclass")
+                    and _EFFECT_OF.search(text, doc[m.modifier_span[1] - 1].idx + offset, match.start())
+                ):
+                    continue  # "denies sedation on the GBP": the effect denied, the drug taken
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
                 if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:
