@@ -112,6 +112,9 @@ _FREE_OF = re.compile(r"[- ]free\b", re.I)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
+#: A dash standing between words (not inside one, "x-ray") and before a clause of its own: a clause boundary. Before
+#: a word or three that end there it labels ("acupuncture - none.", "neuropathy - excluded on NCS."): no boundary.
+_DASH = re.compile(r" [-–—] (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$))")
 #: A drug named as what an effect is of, after a denial of the effect: "denies sedation on the GBP" denies the
 #: sedation, not the drug.
 _EFFECT_OF = re.compile(
@@ -684,7 +687,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     found: list[Mention] = []
     for index, matches in sorted(by_window.items()):
         offset, stop = windows[index]
-        doc = sentencizer(nlp.make_doc(text[offset:stop]))
+        # a dash between words parts clauses as a semicolon does ("she hasn't tried - she did light duty"): read so
+        # by ConText, at the same offsets (the quote keeps the dash)
+        doc = sentencizer(nlp.make_doc(_DASH.sub(" ; ", text[offset:stop])))
         spans, labels = [], []
         for target, match in matches:
             span = doc.char_span(match.start() - offset, match.end() - offset, alignment_mode="expand")
@@ -696,7 +701,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         listed = _list_negated(doc, pipeline.attach)
         concession = _CONCESSION.match(text, offset, stop)
         goals = _GOALS.match(text, offset, stop)
-        sentence = doc.text.strip()
+        sentence = text[offset:stop].strip()
         quote = sentence if len(sentence) <= _QUOTE_MAX else sentence[: _QUOTE_MAX - 1] + "…"
         # the stretches of the sentence (cut at ";" and "but", "however", ...) that speak of another injury
         elsewhere = [
