@@ -71,6 +71,12 @@ _NEAR = 24
 _CONTINUED_AFTER = re.compile(
     r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
 )
+#: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset".
+_STOPPED_AFTER = re.compile(
+    r",?\s+(?:which|that)\s+(?:he|she|they|the patient|pt)\s+(?:has\s+|had\s+)?(?:since\s+)?"
+    r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b",
+    re.I,
+)
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
 #: A refill or "continue" that heads a list of drugs, each with its dose, up to the drug ("continue Lyrica 75 mg
 #: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
@@ -112,9 +118,10 @@ _FREE_OF = re.compile(r"[- ]free\b", re.I)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
-#: A dash standing between words (not inside one, "x-ray") and before a clause of its own: a clause boundary. Before
-#: a word or three that end there it labels ("acupuncture - none.", "neuropathy - excluded on NCS."): no boundary.
-_DASH = re.compile(r" [-–—] (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$))")
+#: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
+#: boundary. Before a word or three that end there it labels ("acupuncture - none.", "neuropathy - excluded on
+#: NCS."): no boundary.
+_DASH = re.compile(r"(?: [-–—]| ?--)-* (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$))")
 #: A drug named as what an effect is of, after a denial of the effect: "denies sedation on the GBP" denies the
 #: sedation, not the drug.
 _EFFECT_OF = re.compile(
@@ -689,7 +696,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         offset, stop = windows[index]
         # a dash between words parts clauses as a semicolon does ("she hasn't tried - she did light duty"): read so
         # by ConText, at the same offsets (the quote keeps the dash)
-        doc = sentencizer(nlp.make_doc(_DASH.sub(" ; ", text[offset:stop])))
+        doc = sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
         spans, labels = [], []
         for target, match in matches:
             span = doc.char_span(match.start() - offset, match.end() - offset, alignment_mode="expand")
@@ -745,7 +752,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if goals:
                 modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
             switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
-            if target.kind in ("drug", "drugclass") and (_FREE_OF.match(text, match.end()) or switched):
+            stopped = _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end())
+            if target.kind in ("drug", "drugclass") and stopped:
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
             if target.kind in ("drug", "drugclass"):
                 part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
