@@ -43,6 +43,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-35.yaml",
         "sentences-evaluation-37.yaml",
         "sentences-evaluation-39.yaml",
+        "sentences-evaluation-43.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -205,6 +206,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a forty-second writer on every phenomenon and fact, never read: 78.0% when they came
         # (session 13), 79.7% after that session's second round
         ("sentences-evaluation-42.yaml", 177, 0.79, 5),
+        # 60 sentences of a forty-fourth writer on earlier care and its count, credit, double negation, other persons,
+        # corroborating studies, never read: 82.2% when they came (session 13, last)
+        ("sentences-evaluation-44.yaml", 180, 0.82, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -252,6 +256,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a thirty-ninth writer (dev39: relief, function credited to care, earlier care and its count,
         # neurology), read while the reader was mended: 82.0% when they came, 88.8% after
         ("sentences-evaluation-39.yaml", 178, 0.88, 0),
+        # 60 sentences of a forty-third writer (dev43: earlier care and its count, credit, double negation, other
+        # persons, corroborating studies), read while the reader was mended: 81.7% when they came, 87.0% after
+        ("sentences-evaluation-43.yaml", 169, 0.86, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

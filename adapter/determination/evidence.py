@@ -71,6 +71,8 @@ _NEAR = 24
 _CONTINUED_AFTER = re.compile(
     r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
 )
+#: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
+_WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,40}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
 #: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset".
 _STOPPED_AFTER = re.compile(
     r",?\s+(?:which|that)\s+(?:he|she|they|the patient|pt)\s+(?:has\s+|had\s+)?(?:since\s+)?"
@@ -755,6 +757,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             stopped = _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end())
             if target.kind in ("drug", "drugclass") and stopped:
                 modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
+            if target.kind in ("drug", "drugclass") and _WHILE_ON_THEN.search(
+                text, max(offset, match.start() - 60), match.start()
+            ):
+                modifiers.add(HISTORICAL)
             if target.kind in ("drug", "drugclass"):
                 part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
                 if (
