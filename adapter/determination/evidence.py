@@ -256,9 +256,13 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
             ("present", rule.present), ("absent", rule.absent)
         )  # fmt: skip
         for polarity, patterns in polarities:
-            if patterns:  # "{count}": a count in digits or words ("walks thirty-five minutes")
-                joined = "|".join(_bounded(p).replace("{count}", NUMBER) for p in patterns)
-                out.append(_Target("finding", fact, polarity, Scanner(re.compile(joined, re.I))))
+            # "{count}": a count in digits or words ("walks thirty-five minutes"). The phrases RE2 reads are searched
+            # apart from the few with lookaround, so that those alone fall back to re, not all the fact's phrases.
+            bounded = [_bounded(p).replace("{count}", NUMBER) for p in patterns]
+            linear = [p for p in bounded if Scanner(re.compile(p, re.I)).linear]
+            for phrases in (linear, [p for p in bounded if p not in linear]):
+                if phrases:
+                    out.append(_Target("finding", fact, polarity, Scanner(re.compile("|".join(phrases), re.I))))
 
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
@@ -685,10 +689,17 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     copy = searchable(text)  # the text as RE2 reads it, at the same offsets
     seen, plain = (text, False) if copy is None else (copy, True)
     occurring = pipeline.occurring.names_in(seen, plain)
+    # a fact's phrases are searched in two parts (those RE2 reads, those with lookaround): of their matches, as of
+    # one alternation's, the leftmost stands and what overlaps it does not ("no prior EMG in": not "EMG in" too)
+    taken: dict[tuple[str, str, str], list[tuple[int, int]]] = {}
     for n, target in enumerate(pipeline.targets):
         if target.pattern.linear and str(n) not in occurring:
             continue
         for match in target.pattern.finditer(seen, plain):
+            key = (target.kind, target.name, target.polarity)
+            if target.kind == "finding" and any(a < match.end() and match.start() < b for a, b in taken.get(key, ())):
+                continue
+            taken.setdefault(key, []).append((match.start(), match.end()))
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
