@@ -89,8 +89,13 @@ _CONTINUED_LIST = re.compile(
 )
 #: How far before the drug such a list may begin (characters).
 _LIST_REACH = 90
-#: A denied phrase said to be (not) documented: the record's silence ("No TENS trial is documented in the file").
-_DOCUMENTED_AFTER = re.compile(r"\s+(?:is|are|was|were|has been|have been)\s+(?:clearly\s+)?documented\b", re.I)
+#: A denied phrase said to be (not) documented: the record's silence ("No TENS trial is documented in the file",
+#: "No cervical MRI on file").
+_DOCUMENTED_AFTER = re.compile(
+    r"\s+(?:(?:is|are|was|were|has been|have been)\s+(?:clearly\s+)?documented\b"
+    r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
+    re.I,
+)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
