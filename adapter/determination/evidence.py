@@ -263,9 +263,11 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         for polarity, patterns in polarities:
             # "{count}": a count in digits or words ("walks thirty-five minutes"). The phrases RE2 reads are searched
             # apart from the few with lookaround, so that those alone fall back to re, not all the fact's phrases.
-            bounded = [_bounded(p).replace("{count}", NUMBER) for p in patterns]
-            linear = [p for p in bounded if Scanner(re.compile(p, re.I)).linear]
-            for phrases in (linear, [p for p in bounded if p not in linear]):
+            linear: list[str] = []
+            looking: list[str] = []
+            for phrase in (_bounded(p).replace("{count}", NUMBER) for p in patterns):
+                (linear if Scanner(re.compile(phrase, re.I)).linear else looking).append(phrase)
+            for phrases in (linear, looking):
                 if phrases:
                     out.append(_Target("finding", fact, polarity, Scanner(re.compile("|".join(phrases), re.I))))
 
@@ -769,15 +771,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
             if goals:
                 modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
-            switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
-            stopped = _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end())
-            if target.kind in ("drug", "drugclass") and stopped:
-                modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
-            if target.kind in ("drug", "drugclass") and _WHILE_ON_THEN.search(
-                text, max(offset, match.start() - 60), match.start()
-            ):
-                modifiers.add(HISTORICAL)
             if target.kind in ("drug", "drugclass"):
+                switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
+                if _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end()):
+                    modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
+                if _WHILE_ON_THEN.search(text, max(offset, match.start() - 60), match.start()):
+                    modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
                 part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
                 if (
                     _CONTINUED.search(text, max(part, match.start() - _NEAR), match.start())
