@@ -45,6 +45,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-39.yaml",
         "sentences-evaluation-43.yaml",
         "sentences-evaluation-45.yaml",
+        "sentences-evaluation-47.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -213,6 +214,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a forty-sixth writer on relief and function in every form, never read: 84.3% when they came
         # (session 13, last)
         ("sentences-evaluation-46.yaml", 172, 0.84, 3),
+        # 60 sentences of a forty-eighth writer on corroborating imaging, relief, the home program, failed care and
+        # work, never read: 78.5% when they came (session 13, last)
+        ("sentences-evaluation-48.yaml", 185, 0.78, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -266,6 +270,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a forty-fifth writer (dev45: relief and function in every form), read while the reader was
         # mended: 81.6% when they came, 83.6% after
         ("sentences-evaluation-45.yaml", 201, 0.83, 1),
+        # 60 sentences of a forty-seventh writer (dev47: corroborating imaging, relief, the home program, failed care,
+        # work), read while the reader was mended: 79.3% when they came, 81.5% after
+        ("sentences-evaluation-47.yaml", 184, 0.81, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
