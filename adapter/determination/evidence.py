@@ -71,17 +71,14 @@ _NEAR = 24
 _CONTINUED_AFTER = re.compile(
     r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
 )
-#: A drug the rest of its clause says was stopped: "the Lyrica did nothing for her and was d/c'd last month".
-_STOPPED_LATER = re.compile(
-    r"[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b",
-    re.I,
-)
 #: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
 _WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,40}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
-#: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset".
+#: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset", "the Lyrica
+#: did nothing for her and was d/c'd last month".
 _STOPPED_AFTER = re.compile(
     r",?\s+(?:which|that)\s+(?:he|she|they|the patient|pt)\s+(?:has\s+|had\s+)?(?:since\s+)?"
-    r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b",
+    r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b"
+    r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b",
     re.I,
 )
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
@@ -778,8 +775,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
             if target.kind in ("drug", "drugclass"):
                 switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
-                stopped = _STOPPED_AFTER.match(text, match.end()) or _STOPPED_LATER.match(text, match.end())
-                if _FREE_OF.match(text, match.end()) or switched or stopped:
+                if _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end()):
                     modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
                 if _WHILE_ON_THEN.search(text, max(offset, match.start() - 60), match.start()):
                     modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
