@@ -34,6 +34,27 @@ def test_counts_and_doses_do_not_make_a_therapy_a_drug(request_text: str, catego
     assert categorise(request_text) == category
 
 
+@pytest.mark.parametrize(
+    ("request_text", "category"),
+    [
+        ("Lumbar ESI L5-S1", "epidural-injection"),
+        ("Repeat right L4-5 TFESI", "epidural-injection"),
+        ("Selective nerve root block, left L5", "epidural-injection"),
+        ("Bilateral L4-5, L5-S1 MBB", "medial-branch-block"),
+        ("TPI x3 to the upper trapezius", "trigger-point-injection"),
+        ("XR lumbar spine, 3 views", "xray-spine"),
+        ("XR of the right wrist", "xray-other"),
+        ("Right TKA", "surgery"),
+        ("ACDF C5-6", "surgery"),
+        ("FCE", "functional-capacity-evaluation"),
+        ("UDS x1", "testing"),
+    ],
+)
+def test_a_request_line_in_the_field_s_abbreviations_has_its_category(request_text: str, category: str) -> None:
+    """Requests as EHRs send them, abbreviated, get the category of the words in full (an "ESI" is an epidural)."""
+    assert categorise(request_text) == category
+
+
 def test_every_request_category_says_how_pas_carries_it() -> None:
     """A category the determination knows gets its own PAS resource, service type and place (the default is
     for text no category matches)."""
