@@ -78,7 +78,10 @@ _WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,40}?\bwhile\s+(?:on|takin
 _STOPPED_AFTER = re.compile(
     r",?\s+(?:which|that)\s+(?:he|she|they|the patient|pt)\s+(?:has\s+|had\s+)?(?:since\s+)?"
     r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b"
-    r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b",
+    r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
+    # "used naproxen until 2020, none since", "took tramadol until two months ago"
+    r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
+    r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)",
     re.I,
 )
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
@@ -98,6 +101,12 @@ _DOCUMENTED_AFTER = re.compile(
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
     re.I,
 )
+#: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
+_UNTRUE = ("untrue", "false", "incorrect", "wrong", "not true", "n't true", "not the case", "n't the case")
+#: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
+_UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
+#: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
+_NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done)\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
@@ -136,7 +145,9 @@ _DASH = re.compile(r"(?: [-–—]| ?--)-* (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$))")
 _EFFECT_OF = re.compile(
     r"\b(?:sedation|sedated|drowsiness|drowsy|somnolence|constipation|nausea|dizziness|dizzy|GI upset|upset stomach|"
     r"side[- ]effects?|adverse (?:effects?|reactions?)|itching|rash|cognitive (?:changes|effects))\b"
-    r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?$",
+    r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?"
+    # or in a list of what the effect is of: "no sedation on current meds (tramadol 50 BID, meloxicam 15 daily)"
+    r"(?:(?:current\s+|present\s+)?(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
     re.I,
 )
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
@@ -313,7 +324,7 @@ def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
     """A negation said to be untrue ("it is untrue that she is not taking opioids", "it is not true that she has
     had no therapy"): a pseudo-cue over both negations, its first word plain (checked in C at every token, where
     a list of words is checked through Python)."""
-    rest: list[dict[str, Any]] = [{"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "never", "no"]}}]
+    rest: list[dict[str, Any]] = [{"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "n't", "never", "no"]}}]
     said = [{"LOWER": word} for word in words.split()]
     return f"{words} that ... not", "PSEUDO", "PSEUDO", [*said, {"LOWER": "that"}, *rest]
 
@@ -325,7 +336,7 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
-    *(_untrue(words) for words in ("untrue", "false", "incorrect", "wrong", "not true", "not the case")),
+    *(_untrue(words) for words in _UNTRUE),
     # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
     # vs 2+ R")
     ("<number> vs", "PSEUDO", "PSEUDO",
@@ -516,7 +527,9 @@ _INNER_NEGATION = re.compile(
     r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b(?!\s+(?:lasting\s+|significant\s+|meaningful\s+|"
     r"durable\s+|further\s+)?(?:relief|benefit|improvement|change|help|progress|gains?|difference|response)\b)"
     r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b"
-    r"|\bnot (?:been )?without\b|\bnot been (?:checked|reviewed|done|performed|obtained|run)\b",
+    # ("the PT has not been without benefit" denies a failure; "the MRI is not without findings" denies nothing)
+    r"|\bnot (?:been )?without (?:any |some )?(?:\w+ )?(?:benefit|improvement|relief|help|effect|success|gains?|change|"
+    r"progress|results?)\b|\bnot been (?:checked|reviewed|done|performed|obtained|run)\b",
     re.I,
 )
 #: Words that credit what follows them: "improved after the injections", "better with medications".
@@ -788,10 +801,18 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
-            if _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) or (
-                target.polarity == "absent" and _DOUBLE_INSIDE.search(phrase)
-            ):
-                modifiers.add(DENIED_JUST_BEFORE)  # "has not failed to help", "no prior MRI", "not unremarkable"
+            if (
+                _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start())
+                or (target.polarity == "present" and _NONE_AFTER.match(text, match.end()))
+                or (
+                    target.polarity == "absent"
+                    and (
+                        _DOUBLE_INSIDE.search(phrase)
+                        or _UNTRUE_BEFORE.search(text, max(offset, match.start() - 80), match.start())
+                    )
+                )
+            ):  # "has not failed to help", "no prior MRI", "Prior imaging: none", "not unremarkable"
+                modifiers.add(DENIED_JUST_BEFORE)
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
             if pipeline.record.search(phrase) or (
