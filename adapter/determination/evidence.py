@@ -764,6 +764,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             for m in span._.modifiers:
                 if told and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it
+                if (
+                    m.category == NEGATED
+                    and target.polarity == "absent"
+                    and "," in text[doc[m.modifier_span[1] - 1].idx + offset : match.start()]
+                ):
+                    continue  # "no numbness in the feet, monofilament intact": a list's denial, not of a normal finding
                 if concession and (doc[m.modifier_span[0]].idx + offset < concession.end()) != (
                     match.start() < concession.end()
                 ):
