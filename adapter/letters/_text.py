@@ -232,6 +232,9 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "PT 12/12 completed", "PT: 6/6 completed", "6/6 PT visits"
         rf"\b(?P<t>{therapy}):?\s+(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:{_UNIT}\s+)?(?:completed|attended|done|used)\b",
         rf"(?<![\w/.-])(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:(?:authorized|approved|certified)\s+)?(?P<t>{therapy})\s+(?:visits|sessions)\b",
+        # "completed 12/12 PO PT"
+        rf"\b(?:completed|attended|finished)\s+(?P<n>\d{{1,2}})/\d{{1,2}}\s+(?:(?:PO|post-?op(?:erative)?|formal)\s+)?"
+        rf"(?P<t>{therapy})\b",
         # "s/p R L5-S1 TFESI 2/10": one
         rf"\b(?:s/p|status\s+post)\s+(?:(?:an?|one|the|prior|previous|R|L|right|left|bilateral|[CLST]\d(?:-[CLST]?\d)?|"
         rf"lumbar|cervical|caudal|transforaminal|interlaminar|steroid)\s+){{0,4}}(?P<t>{injection})\b",
