@@ -442,6 +442,8 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     for rule in rules:  # (medspacy's own "terminating_types" setting reaches only its first rule of a kind)
         if rule.category in (HISTORICAL, DISCONTINUED):
             rule.terminated_by.add(CURRENT)
+        if rule.category == NEGATED and rule.direction == "FORWARD":  # "neg for fx, possible occult scaphoid fx"
+            rule.terminated_by.add(POSSIBLE)
         if rule.category == UNSAID:
             rule.max_scope = _UNSAID_REACH
         if rule.direction == "TERMINATE":
@@ -522,7 +524,8 @@ def forget_texts() -> None:
 #: suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
-    r"|(?<!\bbe )\bruled out\b|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
+    r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
+    r"|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     # ("with no relief" is a failure's own words, no denial of it)
     r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b(?!\s+(?:lasting\s+|significant\s+|meaningful\s+|"
     r"durable\s+|further\s+)?(?:relief|benefit|improvement|change|help|progress|gains?|difference|response)\b)"
