@@ -318,6 +318,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 #: what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
 _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
+#: What a comparison sets a finding against: the other side, or normal.
+_COMPARED = "r l right left contralateral other intact normal negative unremarkable symmetric full baseline".split()
 
 
 def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
@@ -338,10 +340,16 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
     # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
-    # vs 2+ R")
+    # vs 2+ R", "DTR 1+ L Achilles vs 2+ R")
     ("<number> vs", "PSEUDO", "PSEUDO",
-     [{"LIKE_NUM": True}, {"TEXT": {"IN": ["+", "-", "%"]}, "OP": "?"}, {"IS_ALPHA": True, "OP": "?"},
+     [{"LIKE_NUM": True}, {"TEXT": {"IN": ["+", "-", "%"]}, "OP": "?"}, {"IS_ALPHA": True, "OP": "{0,2}"},
       {"LOWER": {"IN": ["vs", "vs.", "versus"]}}]),
+    # so is one side's finding against the other's or against normal, which ends what reaches across it: "SLR
+    # positive on the L vs negative on the R", "sensation decreased L L5 dermatome vs intact on the R"
+    ("vs <the other side>", "TERMINATE", "TERMINATE",
+     [{"LOWER": {"IN": ["vs", "vs.", "versus"]}},
+      {"LOWER": "the", "OP": "?"}, {"LOWER": {"IN": _COMPARED}}]),
+    ("vs <number>", "TERMINATE", "TERMINATE", [{"LOWER": {"IN": ["vs", "vs.", "versus"]}}, {"LIKE_NUM": True}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
