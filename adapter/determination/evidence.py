@@ -550,6 +550,9 @@ _ASCRIBING = r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing t
 _ASCRIBED = re.compile(_ASCRIBING, re.I)
 _CREDITED_TO = re.compile(rf"\b(?:{_ASCRIBING}|after|since|with|from|following|followed|due to|in response to|through|"
                           rf"on|using|by)\b", re.I)  # fmt: skip
+#: Facts whose phrase names the treatment it is about: "six PT visits were certified" approved physical therapy,
+#: whatever else the sentence names.
+_OWN_TREATMENT = frozenset({"earlier_approval"})
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
 #: A crediting word that looks back to what came before it: "after which", "following which".
@@ -857,7 +860,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     source=source,
                     start=match.start(),
                     end=match.end(),
-                    treatments=treatments.of(match.start(), match.end()),
+                    treatments=(treatments.named(match.start(), match.end()) if name in _OWN_TREATMENT else None)
+                    or treatments.of(match.start(), match.end()),
                     turn=treatments.turn(match.start()),
                 )
             )

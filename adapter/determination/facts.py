@@ -332,8 +332,9 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
     return facts
 
 
-#: Facts credited to a treatment: improvement and relief count for the treatment they follow.
-_CREDITED = frozenset({"functional_improvement", "pain_relief"})
+#: Facts credited to a treatment: improvement and relief count for the treatment they follow, an approval for the
+#: treatment it names ("six PT visits were certified" is no earlier approval of chiropractic).
+_CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approval"})
 
 
 def _credit(category: str, request: str, lexicon: Lexicon) -> frozenset[str] | None:

@@ -212,10 +212,11 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"\b(?P<t>{therapy})\s*(?:x|×)\s*(?P<n>{NUMBER})\b",
         # "acupuncture for 8 sessions"
         rf"\b(?P<t>{therapy})\s+(?:for|over)\s+{number}{said}\s+{_UNIT}\b",
-        # "three prior ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa injections"
+        # "three prior ESIs", "two L4-5 ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa
+        # injections"
         rf"\b{number}{said}\s+(?:(?:prior|previous|lumbar|cervical|thoracic|caudal|transforaminal|interlaminar|"
         rf"steroid|R|L|right|left|bilateral|diagnostic|SI|sacroiliac|subacromial|knee|shoulder|hip|rounds?\s+of|"
-        rf"series\s+of|sets?\s+of)\s+){{0,3}}(?P<t>{injection})",
+        rf"series\s+of|sets?\s+of|[CLTS]\d(?:-[CLTS]?\d)?|trapezius|gluteal|paraspinal)\s+){{0,3}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
