@@ -217,6 +217,9 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"\b{number}{said}\s+(?:(?:prior|previous|lumbar|cervical|thoracic|caudal|transforaminal|interlaminar|"
         rf"steroid|R|L|right|left|bilateral|diagnostic|SI|sacroiliac|subacromial|knee|shoulder|hip|rounds?\s+of|"
         rf"series\s+of|sets?\s+of|[CLTS]\d(?:-[CLTS]?\d)?|trapezius|gluteal|paraspinal)\s+){{0,3}}(?P<t>{injection})",
+        # "her first and only L5-S1 ESI"
+        rf"\b(?:first and only|one and only|only|single)\s+"
+        rf"(?:(?:prior|previous|lumbar|cervical|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,2}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
