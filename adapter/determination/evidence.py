@@ -417,9 +417,13 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     import spacy
     from loguru import logger
     from medspacy.context import ConTextRule
+    from spacy.util import compile_suffix_regex
 
     logger.disable("PyRuSH")  # imported by medspacy, not used here; keep its DEBUG lines away
     nlp = spacy.blank("en")
+    # a side ending a sentence ends it ("DTR 1+ L vs 2+ R. MRI 5/24: ..."): English keeps a capital's period as an
+    # initial's
+    nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, r"(?<=^[LR])\."]).search
     nlp.add_pipe("sentencizer")
     context: Any = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "input_span_type": "group", "span_group_name": _GROUP}
