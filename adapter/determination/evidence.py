@@ -318,8 +318,11 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 #: what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
 _CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
-#: What a comparison sets a finding against: the other side, or normal.
-_COMPARED = "r l right left contralateral other intact normal negative unremarkable symmetric full baseline".split()
+#: What a comparison sets a finding against: the other side, normal, or an earlier exam.
+_COMPARED = (
+    "r l right left contralateral other intact normal negative unremarkable symmetric full baseline "
+    "last prior previous before intake initial earlier"
+).split()
 
 
 def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
