@@ -46,6 +46,14 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-43.yaml",
         "sentences-evaluation-45.yaml",
         "sentences-evaluation-47.yaml",
+        "sentences-evaluation-49.yaml",
+        "sentences-evaluation-51.yaml",
+        "sentences-evaluation-53.yaml",
+        "sentences-evaluation-55.yaml",
+        "sentences-evaluation-57.yaml",
+        "sentences-evaluation-59.yaml",
+        "sentences-evaluation-61.yaml",
+        "sentences-evaluation-63.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -217,6 +225,30 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a forty-eighth writer on corroborating imaging, relief, the home program, failed care and
         # work, never read: 78.5% when they came (session 13, last)
         ("sentences-evaluation-48.yaml", 185, 0.78, 3),
+        # 60 sentences of a fiftieth writer on corroborating imaging, relief, the home program, failed care, function
+        # and work, never read: 80.8% when they came (session 14, first), 82.6% after that session's last round
+        ("sentences-evaluation-50.yaml", 172, 0.82, 3),
+        # 60 sentences of a fifty-second writer on the same, never read: 81.9% when they came (session 14, first),
+        # 84.6% after its last round
+        ("sentences-evaluation-52.yaml", 182, 0.84, 1),
+        # 60 sentences of a fifty-fourth writer on function and relief credited to care, counts in words and numbers,
+        # earlier care, never read: 75.0% when they came (session 14), 77.8% after its last round
+        ("sentences-evaluation-54.yaml", 176, 0.77, 0),
+        # 60 sentences of a fifty-sixth writer on the same, never read: 77.6% when they came (session 14), 78.6%
+        # after its last round
+        ("sentences-evaluation-56.yaml", 192, 0.78, 3),
+        # 60 sentences of a fifty-eighth writer on double negation, credit, history, UR quotes and scope, never read:
+        # 77.1% when they came (session 14), 77.1% after its last round
+        ("sentences-evaluation-58.yaml", 170, 0.77, 3),
+        # 60 sentences of a sixtieth writer on the same, never read: 85.4% when they came (session 14), 85.9% after
+        # its last round
+        ("sentences-evaluation-60.yaml", 185, 0.85, 0),
+        # 60 sentences of a sixty-second writer on every phenomenon and fact, never read: 82.7% when they came
+        # (session 14, last)
+        ("sentences-evaluation-62.yaml", 185, 0.82, 4),
+        # 60 sentences of a sixty-fourth writer on every phenomenon and fact, never read: 84.4% when they came
+        # (session 14, last)
+        ("sentences-evaluation-64.yaml", 199, 0.84, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -273,6 +305,30 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a forty-seventh writer (dev47: corroborating imaging, relief, the home program, failed care,
         # work), read while the reader was mended: 79.3% when they came, 81.5% after
         ("sentences-evaluation-47.yaml", 184, 0.81, 1),
+        # 60 sentences of a forty-ninth writer (dev49: corroborating imaging, relief, the home program, failed care,
+        # work), read while the reader was mended: 76.1% when they came, 90.3% after
+        ("sentences-evaluation-49.yaml", 176, 0.90, 0),
+        # 60 sentences of a fifty-first writer (dev51: the same), read while the reader was mended: 79.7% when they
+        # came, 89.3% after
+        ("sentences-evaluation-51.yaml", 177, 0.89, 1),
+        # 60 sentences of a fifty-third writer (dev53: function and relief credited to care, counts, earlier care),
+        # read while the reader was mended: 76.0% when they came, 89.9% after
+        ("sentences-evaluation-53.yaml", 179, 0.89, 1),
+        # 60 sentences of a fifty-fifth writer (dev55: the same), read while the reader was mended: 83.4% when they
+        # came, 93.5% after
+        ("sentences-evaluation-55.yaml", 169, 0.93, 0),
+        # 60 sentences of a fifty-seventh writer (dev57: double negation, credit, history, UR quotes, scope), read
+        # while the reader was mended: 82.0% when they came, 85.0% after
+        ("sentences-evaluation-57.yaml", 167, 0.85, 1),
+        # 60 sentences of a fifty-ninth writer (dev59: the same), read while the reader was mended: 78.2% when they
+        # came, 83.2% after
+        ("sentences-evaluation-59.yaml", 179, 0.83, 1),
+        # 60 sentences of a sixty-first writer (dev61: every phenomenon and fact), read while the reader was mended:
+        # 87.0% when they came, 90.6% after
+        ("sentences-evaluation-61.yaml", 192, 0.90, 1),
+        # 60 sentences of a sixty-third writer (dev63: every phenomenon and fact), read while the reader was mended:
+        # 91.9% when they came, 91.9% after
+        ("sentences-evaluation-63.yaml", 172, 0.91, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
