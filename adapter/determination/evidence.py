@@ -84,7 +84,7 @@ _STOPPED_AFTER = re.compile(
     r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)",
     re.I,
 )
-_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bremains on\b", re.I)
+_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b", re.I)
 #: A refill or "continue" that heads a list of drugs, each with its dose, up to the drug ("continue Lyrica 75 mg
 #: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
 _CONTINUED_LIST = re.compile(
@@ -137,9 +137,11 @@ _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
-#: boundary. Before a word or three that end there it labels ("acupuncture - none.", "neuropathy - excluded on
-#: NCS."): no boundary.
-_DASH = re.compile(r"(?: [-–—]| ?--)-* (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$))")
+#: boundary. Before a word or three that end there, or a verdict, it labels ("acupuncture - none.", "neuropathy -
+#: excluded on NCS.", "CRPS RLE - excluded by pain mgmt"): no boundary.
+_DASH = re.compile(
+    r"(?: [-–—]| ?--)-* (?!(?:[\w/'-]+ ?){1,3}(?:[.;,)]|$)|(?:excluded|ruled out|resolved|negative|denied)\b)"
+)
 #: A drug named as what an effect is of, after a denial of the effect: "denies sedation on the GBP" denies the
 #: sedation, not the drug.
 _EFFECT_OF = re.compile(
@@ -426,7 +428,8 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     nlp = spacy.blank("en")
     # a side ending a sentence ends it ("DTR 1+ L vs 2+ R. MRI 5/24: ..."): English keeps a capital's period as an
     # initial's
-    nlp.tokenizer.suffix_search = compile_suffix_regex([*nlp.Defaults.suffixes, r"(?<=^[LR])\."]).search
+    tokenizer: Any = nlp.tokenizer
+    tokenizer.suffix_search = compile_suffix_regex([*(nlp.Defaults.suffixes or []), r"(?<=^[LR])\."]).search
     nlp.add_pipe("sentencizer")
     context: Any = nlp.add_pipe(
         "medspacy_context", config={"rules": None, "input_span_type": "group", "span_group_name": _GROUP}
@@ -566,7 +569,9 @@ _ELSEWHERE = frozenset({"elsewhere"})
 _WHICH = re.compile(r"\s+which\b", re.I)
 #: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
 _A_CHANGE = re.compile(
-    r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b",
+    r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b"
+    # "with less Norco use", "with fewer pain pills"
+    r"|\s+(?:less|fewer|decreased|reduced|lower)\s+(?:[A-Za-z]+\s+)?(?:use|intake|doses?|tablets?|pills?|medications?|meds)\b",
     re.I,
 )
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
