@@ -54,6 +54,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-59.yaml",
         "sentences-evaluation-61.yaml",
         "sentences-evaluation-63.yaml",
+        "sentences-evaluation-65.yaml",
+        "sentences-evaluation-67.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -249,6 +251,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a sixty-fourth writer on every phenomenon and fact, never read: 84.4% when they came
         # (session 14, last)
         ("sentences-evaluation-64.yaml", 199, 0.84, 1),
+        # 60 sentences of a sixty-sixth writer on function and relief in every form, failed care and the home program,
+        # never read: 83.9% when they came (session 14, last)
+        ("sentences-evaluation-66.yaml", 180, 0.83, 1),
+        # 60 sentences of a sixty-eighth writer on the same, never read: 83.7% when they came (session 14, last),
+        # 84.3% after its last round
+        ("sentences-evaluation-68.yaml", 172, 0.84, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -329,6 +337,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 60 sentences of a sixty-third writer (dev63: every phenomenon and fact), read while the reader was mended:
         # 91.9% when they came, 91.9% after
         ("sentences-evaluation-63.yaml", 172, 0.91, 1),
+        # 60 sentences of a sixty-fifth writer (dev65: function and relief in every form, failed care, the home
+        # program), read while the reader was mended: 80.9% when they came, 84.4% after
+        ("sentences-evaluation-65.yaml", 173, 0.84, 2),
+        # 60 sentences of a sixty-seventh writer (dev67: the same), read while the reader was mended: 84.8% when they
+        # came, 88.4% after
+        ("sentences-evaluation-67.yaml", 164, 0.88, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
