@@ -231,8 +231,8 @@ class _Target:
 class _Pipeline:
     nlp: Any
     targets: list[_Target]
-    #: Which of the targets RE2 searches occur in a text (by their index in ``targets``), all asked in one pass;
-    #: the others are searched whole.
+    #: Which of the targets RE2 searches occur in a text (by their index in ``targets``), asked a set of them at a
+    #: time (``PatternSet``); the others are searched whole.
     occurring: PatternSet
     #: What a sentence says of another injury (up to a ";" or a "but") counts for none of this one's facts.
     other_injury: re.Pattern[str]
