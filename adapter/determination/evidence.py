@@ -131,6 +131,13 @@ _GOALS = re.compile(
     r"objectives?)\b[^:.;]{0,30}:",
     re.I,
 )
+#: What a reviewer turned down is what was asked for, not what was done: "UR non-certified the EMG/NCV", "denied the
+#: request for an MRI" (the reviewer's other words stand, ``reviewed``).
+_DECIDED_ON = re.compile(
+    r"\b(?:non-?certified|denied)\s+(?:the\s+|an?\s+)?"
+    r"(?:(?:request(?:ed)?|RFA)\s+(?:for\s+)?(?:the\s+|an?\s+)?)?$",
+    re.I,
+)
 #: What makes a drug not taken right where it is named: "opioid-free", "switched from naproxen to ...".
 _FREE_OF = re.compile(r"[- ]free\b", re.I)
 _SWITCHED_FROM = re.compile(
@@ -818,6 +825,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
             if goals:
                 modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
+            if name not in _OWN_TREATMENT and _DECIDED_ON.search(text, max(offset, match.start() - 50), match.start()):
+                modifiers.add(HYPOTHETICAL)
             if target.kind in ("drug", "drugclass"):
                 switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
                 if _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end()):
