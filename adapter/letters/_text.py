@@ -181,7 +181,7 @@ def diagnoses(summary: str) -> list[str]:
     return [re.sub(r"^(?:and|a|an)\s+", "", p) for p in parts if p]
 
 
-_UNIT = r"(?:sessions?|visits?|treatments?|tx)"
+_UNIT = r"(?:sessions?|visits?|treatments?|tx|adjustments?)"
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
