@@ -214,6 +214,8 @@ class Mention:
     #: Where the phrase stands in its text's turns: its sentence, and how many "but", "however" or "yet" come
     #: before it there (what follows a turn is the writer's last word: "the first gave no relief, but ...").
     turn: tuple[int, int] = (0, 0)
+    #: The drugs the phrase itself names where they are not what it credits (``_NOT_ITS_OWN``).
+    spares: frozenset[str] = frozenset()
 
     @property
     def counts(self) -> bool:
@@ -570,6 +572,12 @@ _CREDITED_TO = re.compile(rf"\b(?:{_ASCRIBING}|after|since|with|from|following|f
 #: Facts whose phrase names the treatment it is about: "six PT visits were certified" approved physical therapy,
 #: whatever else the sentence names.
 _OWN_TREATMENT = frozenset({"earlier_approval"})
+#: Facts whose phrase may name a drug it is not about: "cut her Norco from 6 a day to 3" (a phrase of less
+#: medication) is improvement from whatever let her cut it, never from the Norco.
+_NOT_ITS_OWN = frozenset({"functional_improvement"})
+_LESS_OF = re.compile(
+    r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer)\b", re.I
+)
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
 #: A crediting word that looks back to what came before it: "after which", "following which".
@@ -678,6 +686,10 @@ class _Treatments:
             specific = keys - self.generic
             self._named[key] = frozenset(specific or keys)
         return self._named[key]
+
+    def drugs(self, start: int, end: int) -> frozenset[str]:
+        """The drugs (or medication in general) a stretch names."""
+        return frozenset(k for k in self.named(start, end) if k.startswith("drug:") or k == "medication")
 
     def clause(self, index: int, position: int) -> tuple[int, int]:
         """The clause of sentence ``index`` that holds ``position`` (cut after ";", ":", "but", "however", ...)."""
@@ -884,6 +896,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     treatments=(treatments.named(match.start(), match.end()) if name in _OWN_TREATMENT else None)
                     or treatments.of(match.start(), match.end()),
                     turn=treatments.turn(match.start()),
+                    spares=treatments.drugs(match.start(), match.end())
+                    if name in _NOT_ITS_OWN and _LESS_OF.search(phrase)
+                    else frozenset(),
                 )
             )
     found += _pain_changes(source, text, lexicon, treatments)
@@ -982,7 +997,7 @@ def finding(
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
-        if credit is not None and m.treatments and not m.treatments & credit:
+        if credit is not None and (m.treatments and not m.treatments & credit or m.spares & credit):
             continue
         if m.polarity == "absent":
             if DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
