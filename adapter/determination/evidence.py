@@ -306,11 +306,13 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
     # "none" standing for a treatment ("none of the visits helped" speaks of visits had)
     out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
-    # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them"
+    # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them",
+    # "has not taken any since"
     stopped_it = (
         r"\b(?:stopped(?: taking)?|(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) "
         r"(?:filled|started|take|took|taken|tried)|declined|refused|quit|"
-        r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+(?:it|them)\b"
+        r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+"
+        r"(?:it|them|any(?=\s+since\b|\s*[.;,]|$))\b"
         r"|\b(?:it|they) (?:was|were|has been|have been|had been) (?:stopped|discontinued|d/c.?d|held|tapered off)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
