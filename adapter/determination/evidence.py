@@ -316,10 +316,12 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         r"|\b(?:it|they) (?:was|were|has been|have been|had been) (?:stopped|discontinued|d/c.?d|held|tapered off)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
-    # "her husband had a TENS unit; she has never tried one herself", "... She has not had it herself"
+    # "her husband had a TENS unit; she has never tried one herself", "... She has not had it herself", "six visits
+    # were certified; she has not attended any of them"
     never_had_it = (
-        r"\b(?:never|not(?: yet)?|hasn't|haven't)\s+(?:tried|trialed|trialled|had|used|received|taken)\s+"
-        r"(?:(?:one|either)\b(?:\s+(?:herself|himself|themselves|personally))?|(?:it|them)\s+(?:herself|himself|themselves|personally)\b)"
+        r"\b(?:never|not(?: yet)?|hasn't|haven't)\s+(?:tried|trialed|trialled|had|used|received|taken|attended)\s+"
+        r"(?:(?:one|either)\b(?:\s+(?:herself|himself|themselves|personally))?|(?:it|them)\s+(?:herself|himself|themselves|personally)\b"
+        r"|any of (?:them|these|those)\b)"
     )
     out.append(_Target(NEVER_HAD_IT, "", "present", Scanner(re.compile(never_had_it, re.I))))
     return out
