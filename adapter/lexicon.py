@@ -120,6 +120,9 @@ class Finding(_Entry):
     #: A fact the record itself states: an earlier certification is what a UR summary reports ("the prior
     #: request was approved by UR"), so the record's words do not make it silence.
     of_the_record: bool = False
+    #: Findings whose presence states this one when no mention of its own does: a home program that failed is
+    #: conservative care that failed.
+    implied_by: list[str] = Field(default_factory=list)
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
 
@@ -202,6 +205,13 @@ class Lexicon(_Entry):
             return True
         near = {region, *self.related_regions.get(region, [])} if scope == "related" else {region}
         return bool(others & near)
+
+    @model_validator(mode="after")
+    def _implied_by_findings(self) -> Lexicon:
+        unknown = {name for f in self.findings.values() for name in f.implied_by} - set(self.findings)
+        if unknown:
+            raise ValueError(f"implied_by names findings not in findings: {sorted(unknown)}")
+        return self
 
     @model_validator(mode="after")
     def _class_words_are_classes(self) -> Lexicon:

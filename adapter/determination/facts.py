@@ -374,6 +374,10 @@ def build_facts(
         fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None, past=past)
         for fact in lexicon.findings
     }
+    for fact, rule in lexicon.findings.items():  # "HEP x 8 wks w/o improvement": conservative care failed too
+        implying = next((evidence[o] for o in rule.implied_by if evidence[o].status == "present"), None)
+        if evidence[fact].status == "unknown" and implying is not None:
+            evidence[fact] = implying.model_copy(update={"fact": fact})
 
     prior_count = None
     # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
