@@ -71,6 +71,12 @@ _NEAR = 24
 _CONTINUED_AFTER = re.compile(
     r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
 )
+#: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
+#: she still takes".
+_STILL_AFTER = re.compile(
+    r"(?:\s+[\w/.-]+){0,8}?,?\s+which\s+(?:he|she|they|the patient|pt)\s+(?:still\s+takes?|continues\s+to\s+take)\b",
+    re.I,
+)
 #: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
 _WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,40}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
 #: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset", "the Lyrica
@@ -81,7 +87,9 @@ _STOPPED_AFTER = re.compile(
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
     # "used naproxen until 2020, none since", "took tramadol until two months ago"
     r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
-    r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)",
+    r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)"
+    # "Gabapentin was switched to Lyrica at the last visit"
+    r"|(?:\s+[\w/.-]+){0,3}?\s+(?:was|were|has\s+been|had\s+been)\s+(?:switched|changed|converted|transitioned)\s+(?:over\s+)?to\b",
     re.I,
 )
 _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b", re.I)
@@ -138,8 +146,8 @@ _DECIDED_ON = re.compile(
     r"(?:(?:request(?:ed)?|RFA)\s+(?:for\s+)?(?:the\s+|an?\s+)?)?$",
     re.I,
 )
-#: What makes a drug not taken right where it is named: "opioid-free", "switched from naproxen to ...".
-_FREE_OF = re.compile(r"[- ]free\b", re.I)
+#: What makes a drug not taken right where it is named: "opioid-free", "opioid-naive", "switched from naproxen to ...".
+_FREE_OF = re.compile(r"[- ](?:free|naive|naïve)\b", re.I)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
@@ -304,8 +312,10 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     for drug_class, names in lexicon.class_words.items():
         pattern = re.compile(rf"\b(?:{'|'.join(names)})\b", re.I)
         out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
-    # "none" standing for a treatment ("none of the visits helped" speaks of visits had)
-    out.append(_Target(NONE, "", "present", Scanner(re.compile(r"\bnone\b(?!\s+(?:of|but|other|except)\b)", re.I))))
+    # "none" standing for a treatment ("none of the visits helped", "none effective": the care was had)
+    worked = "effective|helpful|helped|worked|beneficial|successful|lasting|with|w/"
+    none = rf"\bnone\b(?!\s+(?:of|but|other|except|{worked})\b)"
+    out.append(_Target(NONE, "", "present", Scanner(re.compile(none, re.I))))
     # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them",
     # "has not taken any since"
     stopped_it = (
@@ -849,6 +859,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
                 if _WHILE_ON_THEN.search(text, max(offset, match.start() - 60), match.start()):
                     modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
+                if _STILL_AFTER.match(text, match.end(), stop):
+                    modifiers.discard(HISTORICAL)
                 part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
                 if (
                     _CONTINUED.search(text, max(part, match.start() - _NEAR), match.start())
