@@ -41,6 +41,8 @@ class Cue(_Entry):
 
     phrase: str = Field(min_length=1)
     direction: Literal["forward", "backward", "bidirectional"]
+    #: How many words the cue reaches (none: to its clause's end).
+    reach: int | None = Field(default=None, ge=1)
 
 
 class Assertion(_Entry):

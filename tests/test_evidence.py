@@ -114,6 +114,7 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
         ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),
         ("implied_by: [home_exercise_failed]", "implied_by: [home_exercise_fail]", "implied_by"),
+        ('"that resolved", direction: backward, reach: 3}', '"that resolved", direction: backward, reach: 0}', "reach"),
     ],
 )
 def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: str, new: str, message: str) -> None:

@@ -103,9 +103,11 @@ _CONTINUED_LIST = re.compile(
 #: How far before the drug such a list may begin (characters).
 _LIST_REACH = 90
 #: A denied phrase said to be (not) documented: the record's silence ("No TENS trial is documented in the file",
-#: "No cervical MRI on file").
+#: "No cervical MRI on file", "No EMG/NCS report was included", "no GI history documented").
 _DOCUMENTED_AFTER = re.compile(
-    r"\s+(?:(?:is|are|was|were|has been|have been)\s+(?:clearly\s+)?documented\b"
+    r"(?:/[\w-]+)*\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
+    r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
+    r"(?:included|enclosed|attached|submitted|provided)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
     re.I,
 )
@@ -465,7 +467,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer), (CURRENT, cues.current))  # fmt: skip
     listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
     own = _plain(
-        [ConTextRule(form, category, direction=c.direction.upper())
+        [ConTextRule(form, category, direction=c.direction.upper(), max_scope=c.reach)
          for category, group in groups for c in group for form in _with_auxiliaries(c.phrase, listed)]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in [*cues.terminate, *cues.attach]]
         + [ConTextRule(form, "PSEUDO", direction="PSEUDO")
