@@ -85,6 +85,7 @@ _STOPPED_AFTER = re.compile(
     r",?\s+(?:which|that)\s+(?:he|she|they|the patient|pt)\s+(?:has\s+|had\s+)?(?:since\s+)?"
     r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b"
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
+    r"|\s+(?:was\s+|were\s+|has\s+been\s+)?(?:tapered|weaned)\s+off\b"  # "Gabapentin tapered off in May"
     # "used naproxen until 2020, none since", "took tramadol until two months ago"
     r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
     r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)"
@@ -107,7 +108,7 @@ _LIST_REACH = 90
 _DOCUMENTED_AFTER = re.compile(
     r"(?:/[\w-]+)*\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
-    r"(?:included|enclosed|attached|submitted|provided)\b"
+    r"(?:included|enclosed|attached|submitted|provided|available)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
     re.I,
 )
