@@ -204,7 +204,7 @@ def _history_forms() -> list[re.Pattern[str]]:
     forms = [
         # "12 sessions of physical therapy"
         rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
-        rf"(?:(?:post-?operative|postoperative|prior)\s+)?(?P<t>{therapy})\b",
+        rf"(?:(?:post-?op(?:erative)?|postoperative|prior|formal)\s+)?(?P<t>{therapy})\b",
         # "6 prior chiropractic visits", "8 post-op OT visits"
         rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
         rf"formal|supervised)\s+){{0,2}}(?P<t>{therapy})\s+{_UNIT}\b",
@@ -256,7 +256,10 @@ _BARE_COUNT = re.compile(
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
     rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
-    rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)",
+    rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
+    # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
+    rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
+    rf"|\b(?:before|since)\s+the\s+(?:first\s+)?(?P<h>{NUMBER})\s+{_UNIT}\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
@@ -333,7 +336,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
         named = lexicon.therapies_in(sentence) or lexicon.therapies_in(flat)  # else the one the text names
-        count = to_int(bare["n"] or bare["m"] or bare["k"] or bare["j"])
+        count = to_int(bare["n"] or bare["m"] or bare["k"] or bare["j"] or bare["i"] or bare["h"])
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
