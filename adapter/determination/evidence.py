@@ -167,7 +167,7 @@ _EFFECT_OF = re.compile(
     r"side[- ]effects?|adverse (?:effects?|reactions?)|itching|rash|cognitive (?:changes|effects))\b"
     r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?"
     # or in a list of what the effect is of: "no sedation on current meds (tramadol 50 BID, meloxicam 15 daily)"
-    r"(?:(?:current\s+|present\s+)?(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
+    r"(?:current\s+|present\s+)?(?:(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
     re.I,
 )
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
@@ -322,7 +322,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them",
     # "has not taken any since"
     stopped_it = (
-        r"\b(?:stopped(?: taking)?|(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) "
+        r"\b(?:stopped(?: taking)?|(?:self[- ])?d/c.?d|"
+        r"(?:never|not(?: yet)?|has not|have not|hasn't|haven't|did not|didn't) "
         r"(?:filled|started|take|took|taken|tried)|declined|refused|quit|"
         r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+"
         r"(?:it|them|any(?=\s+since\b|\s*[.;,]|$))\b"
