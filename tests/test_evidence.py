@@ -64,6 +64,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-79.yaml",
         "sentences-evaluation-81.yaml",
         "sentences-evaluation-83.yaml",
+        "sentences-evaluation-85.yaml",
+        "sentences-evaluation-87.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -278,6 +280,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # and two more (session 15): heldout82 87.4%, heldout84 87.0% when they came
         ("sentences-evaluation-82.yaml", 175, 0.87, 3),
         ("sentences-evaluation-84.yaml", 177, 0.87, 0),
+        # heldout86 88.1%, heldout88 90.1% when they came (session 15)
+        ("sentences-evaluation-86.yaml", 168, 0.88, 0),
+        ("sentences-evaluation-88.yaml", 162, 0.90, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -378,6 +383,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 91.0 and 92.6% after
         ("sentences-evaluation-81.yaml", 178, 0.91, 3),
         ("sentences-evaluation-83.yaml", 176, 0.92, 0),
+        # dev85, dev87: 88.6 and 88.0% when they came, 91.4 and 90.7% after
+        ("sentences-evaluation-85.yaml", 185, 0.91, 1),
+        ("sentences-evaluation-87.yaml", 183, 0.90, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
