@@ -172,8 +172,11 @@ _EFFECT_OF = re.compile(
 )
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: A phrase stating presence in words of denial ("no aberrant behaviours", "UDS has never been inconsistent"): its
-#: denial is its meaning, and a neighbour's ("no early refills and ...") does not deny it again.
-_SELF_DENIED = re.compile(r"\b(?:no|not|never|denies|denied|without|negative for)\b", re.I)
+#: denial is its meaning, and a neighbour's ("no early refills and ...", "x-rays neg; cannot exclude an occult fx")
+#: does not deny it again.
+_SELF_DENIED = re.compile(
+    r"\b(?:no|not|never|denies|denied|without|negative for|cannot|can.t|could not|unable to)\b", re.I
+)
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
 #: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
