@@ -1145,8 +1145,12 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
 
 
-#: A drug stopped and taken again: in use.
-_RESUMED = re.compile(r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )\b(?:resumed|restarted|back on)\b", re.I)
+#: A drug stopped and taken again: in use ("back on modified duty" resumes no drug).
+_RESUMED = re.compile(
+    r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )\b"
+    r"(?:resumed|restarted|back on(?!\s+(?:\w+\s+)?(?:duty|work|shifts?)\b))\b",
+    re.I,
+)
 
 
 def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
