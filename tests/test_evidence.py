@@ -66,6 +66,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-83.yaml",
         "sentences-evaluation-85.yaml",
         "sentences-evaluation-87.yaml",
+        "sentences-evaluation-89.yaml",
+        "sentences-evaluation-91.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -283,6 +285,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout86 88.1%, heldout88 90.1% when they came (session 15)
         ("sentences-evaluation-86.yaml", 168, 0.88, 0),
         ("sentences-evaluation-88.yaml", 162, 0.90, 0),
+        # heldout90 86.7%, heldout92 85.0% when they came (session 15, last)
+        ("sentences-evaluation-90.yaml", 180, 0.87, 0),
+        ("sentences-evaluation-92.yaml", 173, 0.84, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -386,6 +391,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev85, dev87: 88.6 and 88.0% when they came, 91.4 and 90.7% after
         ("sentences-evaluation-85.yaml", 185, 0.91, 1),
         ("sentences-evaluation-87.yaml", 183, 0.90, 2),
+        # dev89, dev91: 86.5 and 85.6% when they came, 89.9 and 89.7% after
+        ("sentences-evaluation-89.yaml", 178, 0.89, 4),
+        ("sentences-evaluation-91.yaml", 194, 0.89, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
