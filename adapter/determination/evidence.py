@@ -596,6 +596,7 @@ _OWN_TREATMENT = frozenset({"earlier_approval"})
 #: Facts whose phrase may name a drug it is not about: "cut her Norco from 6 a day to 3" (a phrase of less
 #: medication) is improvement from whatever let her cut it, never from the Norco.
 _NOT_ITS_OWN = frozenset({"functional_improvement"})
+#: The words of less medication, that make a phrase of such a fact name a drug it is not about.
 _LESS_OF = re.compile(
     r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer)\b", re.I
 )
@@ -1020,7 +1021,7 @@ def finding(
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
-        if credit is not None and (m.treatments and not m.treatments & credit or m.spares & credit):
+        if credit is not None and ((m.treatments and not m.treatments & credit) or m.spares & credit):
             continue
         if m.polarity == "absent":
             if DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
