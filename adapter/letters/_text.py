@@ -223,7 +223,7 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
-        rf"\b(?:completed|had|attended|finished)\s+{number}\s+(?P<t>{therapy})\b(?!\s+{_UNIT})",
+        rf"\b(?:completed|had|attended|finished)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
         rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
         # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
