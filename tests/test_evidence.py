@@ -68,6 +68,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-87.yaml",
         "sentences-evaluation-89.yaml",
         "sentences-evaluation-91.yaml",
+        "sentences-evaluation-93.yaml",
+        "sentences-evaluation-95.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -288,6 +290,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout90 86.7%, heldout92 85.0% when they came (session 15, last)
         ("sentences-evaluation-90.yaml", 180, 0.87, 0),
         ("sentences-evaluation-92.yaml", 173, 0.84, 0),
+        # heldout94 87.5%, heldout96 90.6% when they came (session 15, last)
+        ("sentences-evaluation-94.yaml", 176, 0.87, 0),
+        ("sentences-evaluation-96.yaml", 181, 0.90, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -394,6 +399,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev89, dev91: 86.5 and 85.6% when they came, 89.9 and 89.7% after
         ("sentences-evaluation-89.yaml", 178, 0.89, 4),
         ("sentences-evaluation-91.yaml", 194, 0.89, 1),
+        # dev93, dev95: 87.0 and 88.2% when they came, 87.5 and 89.9% after
+        ("sentences-evaluation-93.yaml", 184, 0.87, 1),
+        ("sentences-evaluation-95.yaml", 169, 0.89, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
