@@ -70,6 +70,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-91.yaml",
         "sentences-evaluation-93.yaml",
         "sentences-evaluation-95.yaml",
+        "sentences-evaluation-97.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -293,6 +294,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout94 87.5%, heldout96 90.6% when they came (session 15, last)
         ("sentences-evaluation-94.yaml", 176, 0.87, 0),
         ("sentences-evaluation-96.yaml", 181, 0.90, 2),
+        # heldout98 84.3% when it came (session 15, last)
+        ("sentences-evaluation-98.yaml", 178, 0.84, 7),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -402,6 +405,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev93, dev95: 87.0 and 88.2% when they came, 87.5 and 89.9% after
         ("sentences-evaluation-93.yaml", 184, 0.87, 1),
         ("sentences-evaluation-95.yaml", 169, 0.89, 0),
+        # dev97: 86.6% when it came, 89.4% after
+        ("sentences-evaluation-97.yaml", 179, 0.89, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
