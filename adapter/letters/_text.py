@@ -336,7 +336,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
         named = lexicon.therapies_in(sentence) or lexicon.therapies_in(flat)  # else the one the text names
-        count = to_int(bare["n"] or bare["m"] or bare["k"] or bare["j"] or bare["i"] or bare["h"])
+        count = to_int(next(count for count in bare.groups() if count))  # each form holds its count in a group
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
     return facts
