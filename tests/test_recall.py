@@ -86,8 +86,11 @@ def test_recalled_facts_are_the_requests_own(reads: list[str]) -> None:
     first = memo.facts("Lumbar MRI", context)
     again = memo.facts("Lumbar MRI", context)
     assert again == first and again is not first and len(reads) == 1
+    kept = first.model_copy(deep=True)
+    first.diagnoses.append("first's own")
     again.evidence.clear()
-    assert memo.facts("Lumbar MRI", context) == first
+    again.medications.append("again's own")
+    assert memo.facts("Lumbar MRI", context) == kept
 
 
 def test_processes_sharing_a_folder_read_a_text_once_among_them(reads: list[str], tmp_path: Path) -> None:

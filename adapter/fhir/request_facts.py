@@ -160,12 +160,21 @@ def _medication_list(resources: list[JSON]) -> list[str] | None:
     return list(dict.fromkeys(taken))
 
 
-def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict[str, int]:
-    """Prior sessions per therapy, counted from completed Procedures and ServiceRequests for the same body
-    region (or none named)."""
+@dataclass(frozen=True)
+class _Given:
+    """Care given before (a completed Procedure or ServiceRequest): its therapy, the region it names, how many
+    sessions."""
+
+    therapy: str
+    region: str | None
+    sessions: int
+
+
+def _history(resources: list[JSON], exclude: set[int]) -> list[_Given]:
+    """The care given before, of the therapies the lexicon knows, each resource read once for all requests."""
     lexicon = mappings()[LEXICON]
     session_url = mappings().tables.fhir.extensions.session_count
-    counts: dict[str, int] = {}
+    given = []
     for resource in resources:
         if id(resource) in exclude:
             continue
@@ -174,14 +183,24 @@ def _prior(resources: list[JSON], exclude: set[int], region: str | None) -> dict
             continue
         label = concept_text(resource.get("code"))
         therapy = lexicon.therapy_for(categorise(label, _codes(resource.get("code"))))
-        sites = " ".join(concept_text(site) for site in resource.get("bodySite", []))
-        where = lexicon.region(f"{label} {sites}")
-        if therapy is None or (region and where and where != region):
+        if therapy is None:
             continue
+        sites = " ".join(concept_text(site) for site in resource.get("bodySite", []))
         sessions = by_id(resource, session_url, "valueInteger")
         if sessions is None and rtype == "ServiceRequest":
             sessions = resource.get("quantityQuantity", {}).get("value")
-        counts[therapy.name] = counts.get(therapy.name, 0) + (_count(sessions, f"{rtype}.quantity") or 1)
+        count = _count(sessions, f"{rtype}.quantity") or 1
+        given.append(_Given(therapy.name, lexicon.region(f"{label} {sites}"), count))
+    return given
+
+
+def _prior(history: list[_Given], region: str | None) -> dict[str, int]:
+    """Prior sessions per therapy, counted from the care given before for the same body region (or none
+    named)."""
+    counts: dict[str, int] = {}
+    for given in history:
+        if not (region and given.region and given.region != region):
+            counts[given.therapy] = counts.get(given.therapy, 0) + given.sessions
     return counts
 
 
@@ -273,6 +292,8 @@ def requested_services(
         )
     medications = _medication_list([r for r in resources if id(r) not in exclude])
     diagnoses = [t for t in (concept_text(c.get("code")) for c in conditions) if t]
+    # a ServiceRequest on its own says nothing about history: prior treatment stays unknown
+    history = _history(resources, exclude) if shape != "service-request" else None
 
     out = []
     site_url = mappings().tables.fhir.extensions.body_site
@@ -290,10 +311,7 @@ def requested_services(
         context = Context(
             texts=[*own[ref], *shared],
             diagnoses=diagnoses,
-            # a ServiceRequest on its own says nothing about history: prior treatment stays unknown
-            prior=_prior(resources, exclude, mappings()[LEXICON].region(f"{label} {sites}"))
-            if shape != "service-request"
-            else None,
+            prior=_prior(history, mappings()[LEXICON].region(f"{label} {sites}")) if history is not None else None,
             medication_list=medications,
             injury=injury,
             as_of=as_of,

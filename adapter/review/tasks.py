@@ -162,6 +162,8 @@ def review_tasks(
     items = {i.get("sequence"): i for i in claim.get("item", [])}
     by_sequence = {(r.sequence or n): (r, a) for n, (r, a) in enumerate(zip(requested, answers, strict=True), 1)}
     patient = _patient(response.get("patient"), request_read)
+    moment = received.astimezone(UTC).isoformat(timespec="milliseconds")
+    ends: dict[Clock, str] = {}  # when each clock's decision is due, worked out once
     tasks = []
     for item in response.get("item", []):
         if review_action_code(item.get("adjudication", [])) != ReviewAction.PENDED:
@@ -194,9 +196,9 @@ def review_tasks(
                 where = f" ({finding.source})" if finding.source else ""
                 inputs.append(_typed("evidence", "valueString", f"{finding.fact} {finding.status}: "
                                      f"\u201c{finding.quote}\u201d{where}"))  # fmt: skip
+        if clock not in ends:
+            ends[clock] = due(received, clock, policy.deadlines).isoformat(timespec="seconds")
         task_id = str(uuid.uuid4())
-        moment = received.astimezone(UTC).isoformat(timespec="milliseconds")
-        ends = due(received, clock, policy.deadlines).isoformat(timespec="seconds")
         task: JSON = {
             "resourceType": "Task",
             "id": task_id,
@@ -213,7 +215,7 @@ def review_tasks(
             "for": patient,
             "authoredOn": moment,
             "lastModified": moment,
-            "restriction": {"period": {"start": moment, "end": ends}},
+            "restriction": {"period": {"start": moment, "end": ends[clock]}},
             "input": inputs,
             # ... and its output is the answer the decision makes final
             "output": [_answer(response["id"])],
