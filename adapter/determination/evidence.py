@@ -634,6 +634,14 @@ _CONCESSION = re.compile(r"\s*(?:although|though|even though|while|whereas|excep
                          r"despite|in spite of)\b[^,;:.]{1,120},", re.I)  # fmt: skip
 
 
+def _closed_before(text: str, start: int, cue: int, target: int) -> bool:
+    """Whether a cue at ``cue`` stands inside parentheses (opened after ``start``, the sentence's) that close before
+    ``target``: a list's note in brackets speaks of its own item ("PT x12 (no improvement), naproxen (GI upset)":
+    the "no" reaches no further)."""
+    opened = text.rfind("(", start, cue)
+    return opened >= 0 and text.find(")", opened, cue) < 0 and text.find(")", cue, target) >= 0
+
+
 #: Where a list goes on to its next item.
 _NEXT_ITEM = frozenset({",", "or", "nor"})
 
@@ -843,6 +851,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 ):
                     continue
                 if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):
+                    continue
+                cue_at = doc[m.modifier_span[0]].idx + offset
+                if m.direction == "FORWARD" and _closed_before(text, offset, cue_at, match.start()):
                     continue
                 if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
                     continue  # "no early refills and UDS has never been inconsistent": each denial is its own
