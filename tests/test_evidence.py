@@ -71,6 +71,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-93.yaml",
         "sentences-evaluation-95.yaml",
         "sentences-evaluation-97.yaml",
+        "sentences-evaluation-99.yaml",
+        "sentences-evaluation-101.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -296,6 +298,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-96.yaml", 181, 0.90, 2),
         # heldout98 84.3% when it came (session 15, last)
         ("sentences-evaluation-98.yaml", 178, 0.84, 7),
+        # heldout100 89.6%, heldout102 83.3% when they came (session 16)
+        ("sentences-evaluation-100.yaml", 164, 0.89, 2),
+        ("sentences-evaluation-102.yaml", 174, 0.83, 5),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -407,6 +412,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-95.yaml", 169, 0.89, 0),
         # dev97: 86.6% when it came, 89.4% after
         ("sentences-evaluation-97.yaml", 179, 0.89, 0),
+        # dev99, dev101: 84.0 and 87.5% when they came, 88.3 and 93.5% after
+        ("sentences-evaluation-99.yaml", 188, 0.88, 0),
+        ("sentences-evaluation-101.yaml", 184, 0.93, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
