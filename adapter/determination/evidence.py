@@ -61,6 +61,10 @@ _UNSAID_REACH = 8
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
 #: on tramadol, now on Norco").
 CURRENT = "CURRENT"
+#: A word that ties a phrase to something else (the lexicon's ``attach``: "with", "from", "after"): it ends every
+#: cue's reach but another person's ("no relief from the ESI" leaves the ESI had; "her husband got relief from an
+#: epidural": the epidural is his too).
+TIED = "TIED"
 #: A drug refilled or continued right beside its name, in its own part of the sentence (up to a ";"): taken,
 #: whatever plan words the part holds ("Plan: refill Norco"), but not a drug started beside it ("Plan: start
 #: meloxicam; continue tramadol", "a 10-day course of cyclobenzaprine, continue HEP").
@@ -152,6 +156,13 @@ _DECIDED_ON = re.compile(
 )
 #: What makes a drug not taken right where it is named: "opioid-free", "opioid-naive", "switched from naproxen to ...".
 _FREE_OF = re.compile(r"[- ](?:free|naive|naïve)\b", re.I)
+#: A drug never taken, named right after the words that say so ("has never been on gabapentin or Lyrica", "never
+#: tried Cymbalta"): as good as stopped, for the class it belongs to.
+_NEVER_TAKEN = re.compile(
+    r"\bnever\s+(?:been\s+(?:on|prescribed)|taken|took|tried|trialed|used|had)\s+(?:any\s+)?"
+    r"(?:[\w-]+(?:\s+\d+\s*mg)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*){0,3}$",
+    re.I,
+)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
@@ -266,8 +277,6 @@ class _Pipeline:
     informant: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
-    #: The terminating words that only tie a phrase to something (lowercase): a list goes on past what they tie.
-    attach: frozenset[str]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -475,7 +484,8 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     own = _plain(
         [ConTextRule(form, category, direction=c.direction.upper(), max_scope=c.reach)
          for category, group in groups for c in group for form in _with_auxiliaries(c.phrase, listed)]
-        + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in [*cues.terminate, *cues.attach]]
+        + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
+        + [ConTextRule(word, TIED, direction="PSEUDO") for word in cues.attach]
         + [ConTextRule(form, "PSEUDO", direction="PSEUDO")
            for phrase in cues.pseudo for form in _with_auxiliaries(phrase, listed)]
         + [ConTextRule(literal, category, direction=direction, pattern=pattern)
@@ -495,7 +505,9 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             rule.terminated_by.add(POSSIBLE)
         if rule.category == UNSAID:
             rule.max_scope = _UNSAID_REACH
-        if rule.direction == "TERMINATE":
+        if rule.category != FAMILY and rule.direction not in ("TERMINATE", "PSEUDO"):
+            rule.terminated_by.add(TIED)
+        if rule.direction == "TERMINATE" or rule.category == TIED:
             # A terminator's scope is its own words (and one beside): medspacy cuts a cue's scope at a terminator
             # only where their scopes overlap, and does not count a scope lying wholly inside the other as
             # overlapping; with the sentence as every terminator's scope, once the farthest terminator had cut a
@@ -520,7 +532,6 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             re.I,
         ),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
-        frozenset(word.lower() for word in cues.attach),
     )
 
 
@@ -599,7 +610,8 @@ _OWN_TREATMENT = frozenset({"earlier_approval"})
 _NOT_ITS_OWN = frozenset({"functional_improvement"})
 #: The words of less medication, that make a phrase of such a fact name a drug it is not about.
 _LESS_OF = re.compile(
-    r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer)\b", re.I
+    r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer|less)\b",
+    re.I,
 )
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
@@ -646,14 +658,23 @@ def _closed_before(text: str, start: int, cue: int, target: int) -> bool:
 _NEXT_ITEM = frozenset({",", "or", "nor"})
 
 
-def _list_negated(doc: Any, attach: Collection[str]) -> list[tuple[int, int]]:
+def _tied_away(doc: Any, cue: Any, target: Any) -> bool:
+    """Whether another person named after a tie ("because of her son's addiction") is kept from a phrase by a tie
+    between them ("... and manages with ibuprofen"): only someone who is a clause's subject reaches past ties ("her
+    husband got relief from an epidural")."""
+    ties = [m.modifier_span[0] for m in doc._.context_graph.modifiers if m.category == TIED]
+    first, last = sorted((cue.modifier_span[0], target.start))
+    return any(t < cue.modifier_span[0] for t in ties) and any(first < t < last for t in ties)
+
+
+def _list_negated(doc: Any) -> list[tuple[int, int]]:
     """The token ranges a negation reaches again past a word that tied one item of its list to something ("no pain
     radiating to the legs, numbness after sitting, or incontinence": the scope of "no" ends at "after", and
     resumes at the next item). Only a list that offers alternatives ("or", "nor") is so read: a negation is
     distributed over a disjunction, while ", and ..." may begin a statement of its own. A range ends at the next
     cue that is not such a word, or at the end of the sentence."""
     cues = doc._.context_graph.modifiers
-    ties = sorted(m.modifier_span for m in cues if m.direction == "TERMINATE" and str(m.rule.literal).lower() in attach)
+    ties = sorted(m.modifier_span for m in cues if m.category == TIED)
     if not ties:
         return []
     others = sorted(m.modifier_span[0] for m in cues if m.modifier_span not in ties)
@@ -816,7 +837,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 labels.append((target, match))
         doc.spans[_GROUP] = spans
         doc = context(doc)
-        listed = _list_negated(doc, pipeline.attach)
+        listed = _list_negated(doc)
         concession = _CONCESSION.match(text, offset, stop)
         goals = _GOALS.match(text, offset, stop)
         sentence = text[offset:stop].strip()
@@ -840,6 +861,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             for m in span._.modifiers:
                 if told and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it
+                if m.category == FAMILY and _tied_away(doc, m, span):
+                    continue
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
@@ -875,7 +898,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(HYPOTHETICAL)
             if target.kind in ("drug", "drugclass"):
                 switched = _SWITCHED_FROM.search(text[max(0, match.start() - 40) : match.start()])
-                if _FREE_OF.match(text, match.end()) or switched or _STOPPED_AFTER.match(text, match.end()):
+                never = target.kind == "drug" and _NEVER_TAKEN.search(
+                    text, max(offset, match.start() - 60), match.start()
+                )
+                if _FREE_OF.match(text, match.end()) or switched or never or _STOPPED_AFTER.match(text, match.end()):
                     modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
                 if _WHILE_ON_THEN.search(text, max(offset, match.start() - 60), match.start()):
                     modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
