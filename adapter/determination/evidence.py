@@ -166,6 +166,8 @@ _NEVER_TAKEN = re.compile(
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
+#: A conjunction that opens a predicate of its own, just before a cue: what the cue says reaches forward only.
+_NEW_PREDICATE = re.compile(r"\b(?:and|but)\s+$", re.I)
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
 #: boundary. Before a word or three that end there, or a verdict, it labels ("acupuncture - none.", "neuropathy -
 #: excluded on NCS.", "CRPS RLE - excluded by pain mgmt"): no boundary.
@@ -598,7 +600,11 @@ _INNER_NEGATION = re.compile(
 #: Words that credit what follows them: "improved after the injections", "better with medications".
 #: Words that ascribe a change to something: credited to what they name even where the lexicon knows no treatment
 #: there ("attributed to the work-conditioning program rather than to the TENS" credits nothing to the TENS).
-_ASCRIBING = r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing to|because of|credits"
+_ASCRIBING = (
+    r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|thanks to|owing to|because of|credits"
+    # "gains she dates to starting Cymbalta", "which she puts down to the weight loss"
+    r"|dates? to|dated to|puts? (?:it |them |this )?down to"
+)
 _ASCRIBED = re.compile(_ASCRIBING, re.I)
 _CREDITED_TO = re.compile(rf"\b(?:{_ASCRIBING}|after|since|with|from|following|followed|due to|in response to|through|"
                           rf"on|using|by)\b", re.I)  # fmt: skip
@@ -878,6 +884,13 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 cue_at = doc[m.modifier_span[0]].idx + offset
                 if m.direction == "FORWARD" and _closed_before(text, offset, cue_at, match.start()):
                     continue
+                if (
+                    m.category == NEGATED
+                    and m.direction == "BIDIRECTIONAL"
+                    and m.modifier_span[0] >= span.end
+                    and _NEW_PREDICATE.search(text, offset, cue_at)
+                ):
+                    continue  # "uses Aleve occasionally and has never been on opioids": the denial looks ahead
                 if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
                     continue  # "no early refills and UDS has never been inconsistent": each denial is its own
                 if (
@@ -940,6 +953,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.discard(UNSAID)
                 if target.polarity == "absent":
                     modifiers.add(NEGATED)
+                elif target.kind == "therapy":  # "it's not that she hasn't responded to PT": the PT was had
+                    modifiers.discard(NEGATED)
             if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence
                 modifiers.discard(REVIEWED)
                 if modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent":
