@@ -75,6 +75,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-101.yaml",
         "sentences-evaluation-103.yaml",
         "sentences-evaluation-105.yaml",
+        "sentences-evaluation-107.yaml",
+        "sentences-evaluation-109.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -306,6 +308,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout104 87.0%, heldout106 88.8% when they came (session 16)
         ("sentences-evaluation-104.yaml", 162, 0.87, 2),
         ("sentences-evaluation-106.yaml", 170, 0.88, 0),
+        # heldout108 90.2%, heldout110 90.5% when they came (session 16)
+        ("sentences-evaluation-108.yaml", 183, 0.90, 2),
+        ("sentences-evaluation-110.yaml", 169, 0.90, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -423,6 +428,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev103, dev105: 86.7 and 89.9% when they came, 92.8 and 95.3% after
         ("sentences-evaluation-103.yaml", 180, 0.92, 0),
         ("sentences-evaluation-105.yaml", 169, 0.95, 1),
+        # dev107, dev109: 91.4 and 85.2% when they came, 97.3 and 93.2% after
+        ("sentences-evaluation-107.yaml", 185, 0.97, 0),
+        ("sentences-evaluation-109.yaml", 176, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
