@@ -166,6 +166,8 @@ _NEVER_TAKEN = re.compile(
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
+#: A phrase of absence that opens with its denial ("w/o sig improvement", "no change in").
+_DENIAL = re.compile(r"(?:no|not|never|without|w/o)\b", re.I)
 #: A conjunction that opens a predicate of its own, just before a cue: what the cue says reaches forward only.
 _NEW_PREDICATE = re.compile(r"\b(?:and|but)\s+$", re.I)
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
@@ -828,6 +830,18 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
+    # a statement of a finding begun inside a denial of it stands for none ("w/o sig improvement in pain or
+    # function": not "improvement in pain or function")
+    denials = {
+        key[1]: [(a, b) for a, b in spans if _DENIAL.match(seen, a)]
+        for key, spans in taken.items() if key[0] == "finding" and key[2] == "absent"
+    }  # fmt: skip
+    for index, matches in by_window.items():
+        by_window[index] = [
+            (target, match) for target, match in matches
+            if not (target.kind == "finding" and target.polarity == "present"
+                    and any(a < match.start() < b for a, b in denials.get(target.name, ())))
+        ]  # fmt: skip
     treatments = _Treatments(seen, windows, lexicon, plain)
     found: list[Mention] = []
     for index, matches in sorted(by_window.items()):
