@@ -77,6 +77,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-105.yaml",
         "sentences-evaluation-107.yaml",
         "sentences-evaluation-109.yaml",
+        "sentences-evaluation-111.yaml",
+        "sentences-evaluation-113.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -311,6 +313,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout108 90.2%, heldout110 90.5% when they came (session 16)
         ("sentences-evaluation-108.yaml", 183, 0.90, 2),
         ("sentences-evaluation-110.yaml", 169, 0.90, 2),
+        # heldout112 91.1%, heldout114 91.0% when they came (session 16, last)
+        ("sentences-evaluation-112.yaml", 190, 0.91, 1),
+        ("sentences-evaluation-114.yaml", 177, 0.91, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -431,6 +436,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev107, dev109: 91.4 and 85.2% when they came, 97.3 and 93.2% after
         ("sentences-evaluation-107.yaml", 185, 0.97, 0),
         ("sentences-evaluation-109.yaml", 176, 0.93, 0),
+        # dev111, dev113: 89.9 and 90.4% when they came, 94.9 and 92.8% after
+        ("sentences-evaluation-111.yaml", 178, 0.94, 0),
+        ("sentences-evaluation-113.yaml", 167, 0.92, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
