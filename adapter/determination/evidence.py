@@ -882,7 +882,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 if told and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it
                 if m.category == FAMILY and _tied_away(doc, m, span):
-                    continue
+                    continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
