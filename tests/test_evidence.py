@@ -79,6 +79,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-109.yaml",
         "sentences-evaluation-111.yaml",
         "sentences-evaluation-113.yaml",
+        "sentences-evaluation-115.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -316,6 +317,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout112 91.1%, heldout114 91.0% when they came (session 16, last)
         ("sentences-evaluation-112.yaml", 190, 0.91, 1),
         ("sentences-evaluation-114.yaml", 177, 0.91, 3),
+        # heldout116 91.0% when it came (session 16, last)
+        ("sentences-evaluation-116.yaml", 155, 0.90, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -439,6 +442,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev111, dev113: 89.9 and 90.4% when they came, 94.9 and 92.8% after
         ("sentences-evaluation-111.yaml", 178, 0.94, 0),
         ("sentences-evaluation-113.yaml", 167, 0.92, 1),
+        # dev115: 90.5% when it came, 93.7% after
+        ("sentences-evaluation-115.yaml", 189, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
