@@ -666,23 +666,26 @@ def _closed_before(text: str, start: int, cue: int, target: int) -> bool:
 _NEXT_ITEM = frozenset({",", "or", "nor"})
 
 
-def _tied_away(doc: Any, cue: Any, target: Any) -> bool:
+def _ties(doc: Any) -> list[tuple[int, int]]:
+    """The token spans of the words that tie a phrase to something (``TIED``) in a ConText-read doc, in order."""
+    return sorted(m.modifier_span for m in doc._.context_graph.modifiers if m.category == TIED)
+
+
+def _tied_away(ties: list[tuple[int, int]], cue: Any, target: Any) -> bool:
     """Whether another person named after a tie ("because of her son's addiction") is kept from a phrase by a tie
     between them ("... and manages with ibuprofen"): only someone who is a clause's subject reaches past ties ("her
     husband got relief from an epidural")."""
-    ties = [m.modifier_span[0] for m in doc._.context_graph.modifiers if m.category == TIED]
     first, last = sorted((cue.modifier_span[0], target.start))
-    return any(t < cue.modifier_span[0] for t in ties) and any(first < t < last for t in ties)
+    return any(t < cue.modifier_span[0] for t, _ in ties) and any(first < t < last for t, _ in ties)
 
 
-def _list_negated(doc: Any) -> list[tuple[int, int]]:
+def _list_negated(doc: Any, ties: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The token ranges a negation reaches again past a word that tied one item of its list to something ("no pain
     radiating to the legs, numbness after sitting, or incontinence": the scope of "no" ends at "after", and
     resumes at the next item). Only a list that offers alternatives ("or", "nor") is so read: a negation is
     distributed over a disjunction, while ", and ..." may begin a statement of its own. A range ends at the next
-    cue that is not such a word, or at the end of the sentence."""
+    cue that is not such a word, or at the end of the sentence (``ties``: the doc's ``_ties``)."""
     cues = doc._.context_graph.modifiers
-    ties = sorted(m.modifier_span for m in cues if m.category == TIED)
     if not ties:
         return []
     others = sorted(m.modifier_span[0] for m in cues if m.modifier_span not in ties)
@@ -857,7 +860,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 labels.append((target, match))
         doc.spans[_GROUP] = spans
         doc = context(doc)
-        listed = _list_negated(doc)
+        ties = _ties(doc)
+        listed = _list_negated(doc, ties)
         concession = _CONCESSION.match(text, offset, stop)
         goals = _GOALS.match(text, offset, stop)
         sentence = text[offset:stop].strip()
@@ -881,7 +885,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             for m in span._.modifiers:
                 if told and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it
-                if m.category == FAMILY and _tied_away(doc, m, span):
+                if m.category == FAMILY and _tied_away(ties, m, span):
                     continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
                 if (
                     m.category == NEGATED
@@ -889,13 +893,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     and "," in text[doc[m.modifier_span[1] - 1].idx + offset : match.start()]
                 ):
                     continue  # "no numbness in the feet, monofilament intact": a list's denial, not of a normal finding
-                if concession and (doc[m.modifier_span[0]].idx + offset < concession.end()) != (
-                    match.start() < concession.end()
-                ):
+                cue_at = doc[m.modifier_span[0]].idx + offset
+                if concession and (cue_at < concession.end()) != (match.start() < concession.end()):
                     continue
                 if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):
                     continue
-                cue_at = doc[m.modifier_span[0]].idx + offset
                 if m.direction == "FORWARD" and _closed_before(text, offset, cue_at, match.start()):
                     continue
                 if (
