@@ -195,6 +195,8 @@ _SELF_DENIED = re.compile(
 )
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
+#: A count of care stated as had, around its words: "the prior 8 ...", "completed 24 ...", "12 visits to date".
+_HAD_COUNT = re.compile(r"\b(?:prior|previous|completed|already|to date|so far)\b", re.IGNORECASE)
 #: Sentences longer than this are read in windows ending at a clause boundary (bounded ConText work).
 _WINDOW = 600
 _GROUP = "imr_targets"
@@ -1189,13 +1191,16 @@ def course_counted(
         there = [
             m for m in found if m.kind == "therapy" and m.source == source and fact.text in _text.collapse(m.sentence)
         ]
+        at = text.find(fact.text)
+        # the record silent on what came of a course it counts as had: "no documentation of the outcome of the
+        # prior 8 acupuncture treatments", "gains from the 12 chiropractic visits to date were not documented"
+        had = at >= 0 and _HAD_COUNT.search(text, max(0, at - 16), at + len(fact.text) + 12) is not None
         if any(
-            m.modifiers & (_NOT_STATED | {NEGATED, DENIED_JUST_BEFORE})
+            m.modifiers & (_NOT_STATED - ({RECORD} if had else set()) | {NEGATED, DENIED_JUST_BEFORE})
             or (region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region))
             for m in there
         ):
             continue
-        at = text.find(fact.text)
         where = (at, at + len(fact.text)) if at >= 0 else (None, None)
         quote = there[0].sentence if there else fact.text
         found_course = Finding(fact="prior_same_therapy", status="present", quote=quote, source=source,
