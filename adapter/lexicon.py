@@ -278,11 +278,15 @@ class Lexicon(_Entry):
         found = self.drugs_in(text)
         return found[0].drug_class if found else None
 
-    def therapy_name(self, text: str) -> str | None:
-        """The therapy a phrase names ("PT" -> physical therapy)."""
+    def therapy_name(self, text: str, following: str = "") -> str | None:
+        """The therapy a phrase names ("PT" -> physical therapy); ``following``: the words after it, for the names
+        only words after them make ("aquatic" before "sessions")."""
+        text = text.strip()
         for therapy in self.therapies:
-            if any(re.fullmatch(w, text.strip(), re.IGNORECASE) for w in therapy.words):
-                return therapy.name
+            for word in therapy.words:
+                named = re.match(word, text + following, re.IGNORECASE)
+                if named is not None and named.end() == len(text):
+                    return therapy.name
         return None
 
     def therapies_of(self, category: str) -> list[Therapy]:

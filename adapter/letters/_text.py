@@ -185,7 +185,7 @@ _UNIT = r"(?:sessions?|visits?|treatments?|tx|adjustments?)"
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
-    rf"\bRFAs?\b|\b(?:completed|attended|finished|done)\b|\btimes\b|#\s?\d",
+    rf"\bRFAs?\b|\b(?:completed|attended|finished|done|had)\b|\btimes\b|#\s?\d|-(?:visit|session)\b",
     re.IGNORECASE,
 )
 
@@ -229,6 +229,8 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
         rf"\b(?P<t>{therapy}):?\s+{number}{of_all}\s+(?:prior\s+|previous\s+)?{_UNIT}\b"
         rf"(?!\s*(?:a|per|/|each|every)\s*(?:week|wk|month|day))",
+        # "a six-visit trial of acupuncture"
+        rf"\b{number}-(?:visit|session|treatment)\s+(?:trial|course|program|series)\s+of\s+(?P<t>{therapy})\b",
         # "acupuncture #8"
         rf"\b(?P<t>{therapy})\s*#\s*(?P<n>\d{{1,3}})\b",
         # "has been to the chiropractor a dozen times"
@@ -254,7 +256,11 @@ _BARE_COUNT = re.compile(
     rf"(?:the\s+|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
-    rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b"
+    rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b|per\s+(?:pt|patient)\b|"
+    rf"(?:completed|attended|done)\b)"
+    # "completed 9 of the 12 authorized sessions", "8 of 12 visits completed", "6 of 6 auth'd PT visits"
+    rf"|\b(?:completed|attended|finished)\s+(?P<g>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\b"
+    rf"|\b(?P<f>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
     # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
@@ -286,6 +292,8 @@ def _clause_start(text: str, at: int) -> int:
     return max(text.rfind(mark, max(0, at - 120), at) for mark in ".;:") + 1 or max(0, at - 120)
 
 
+#: A count said to be had just before it: "completed the 6 authorized PT visits".
+_HAD_BEFORE = re.compile(r"\b(?:complet(?:ed|ing)|attended|finish(?:ed|ing))\s+(?:all\s+)?(?:the\s+)?$", re.IGNORECASE)
 #: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits".
 _STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next)\s+$", re.IGNORECASE)
 
@@ -321,12 +329,15 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
                     continue  # "finish the remaining 4 of 12 PT sessions"
                 if part:  # "8 of 12 authorized sessions": 8 were had
                     count = to_int(part[1])
+                elif _HAD_BEFORE.search(flat, max(0, found.start() - 24), found.start()):
+                    pass  # "since completing the 6 authorized PT visits": had, however granted
                 elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
                       or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())
                       or _PLANNED_BEFORE.search(flat, _clause_start(flat, found.start()), found.start())):  # fmt: skip
                     continue  # "12 sessions were authorized", "is requesting 3 injections", "then post-op PT 12 visits"
                 if count:
-                    name = lexicon.therapy_name(found["t"]) or found["t"].lower()
+                    following = flat[found.end("t") : found.end("t") + 20]
+                    name = lexicon.therapy_name(found["t"], following) or found["t"].lower()
                     placed.append((found.start(), TreatmentFact(therapy=name, count=count, text=found[0])))
     facts = [fact for _, fact in sorted(placed, key=lambda p: p[0])]  # in the text's order
     for bare in _BARE_COUNT.finditer(flat):
