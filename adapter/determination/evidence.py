@@ -122,7 +122,7 @@ _UNTRUE = ("untrue", "false", "incorrect", "wrong", "not true", "n't true", "not
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
 _UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
-_NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done)\b", re.I)
+_NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done|never (?:tried|had|done|given))\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
@@ -167,7 +167,7 @@ _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
 #: A phrase of absence that opens with its denial ("w/o sig improvement", "no change in").
-_DENIAL = re.compile(r"(?:no|not|never|without|w/o)\b", re.I)
+_DENIAL = re.compile(r"(?:no|none|not|never|without|w/o)\b", re.I)
 #: A conjunction that opens a predicate of its own, just before a cue: what the cue says reaches forward only.
 _NEW_PREDICATE = re.compile(r"\b(?:and|but)\s+$", re.I)
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
@@ -283,6 +283,8 @@ class _Pipeline:
     informant: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
+    #: What is said not to be said, before a denial of care: "it is not true that she never had PT".
+    unsaid_before: re.Pattern[str]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -538,6 +540,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             re.I,
         ),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
+        re.compile(rf"\b(?:{'|'.join(re.escape(c.phrase) for c in cues.unsaid)})\b[^.;:]{{0,40}}$", re.I),
     )
 
 
@@ -958,7 +961,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     )
                 )
             ):  # "has not failed to help", "no prior MRI", "Prior imaging: none", "not unremarkable"
-                modifiers.add(DENIED_JUST_BEFORE)
+                if target.kind == "therapy" and pipeline.unsaid_before.search(text, max(0, match.start() - 80),
+                                                                              match.start()):  # fmt: skip
+                    modifiers -= {NEGATED, UNSAID}  # "it is not the case that the pt never had PT": he had it
+                else:
+                    modifiers.add(DENIED_JUST_BEFORE)
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
             if pipeline.record.search(phrase) or (

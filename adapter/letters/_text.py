@@ -217,6 +217,9 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"\b{number}{said}\s+(?:(?:prior|previous|lumbar|cervical|thoracic|caudal|transforaminal|interlaminar|"
         rf"steroid|R|L|right|left|bilateral|diagnostic|SI|sacroiliac|subacromial|knee|shoulder|hip|rounds?\s+of|"
         rf"series\s+of|sets?\s+of|[CLTS]\d(?:-[CLTS]?\d)?|trapezius|gluteal|paraspinal)\s+){{0,3}}(?P<t>{injection})",
+        # "had an L5-S1 ESI in 2021": one
+        rf"\b(?:had|received|underwent)\s+(?:an?|one)\s+(?:(?:prior|previous|R|L|right|left|bilateral|lumbar|cervical|"
+        rf"caudal|transforaminal|interlaminar|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,3}}(?P<t>{injection})",
         # "her first and only L5-S1 ESI"
         rf"\b(?:first and only|one and only|only|single)\s+"
         rf"(?:(?:prior|previous|lumbar|cervical|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,2}}(?P<t>{injection})",
@@ -251,7 +254,7 @@ def _history_forms() -> list[re.Pattern[str]]:
 #: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven", "care to
 #: date totals a dozen visits", "she attended only seven before moving".
 _BARE_COUNT = re.compile(
-    rf"\b(?:after|following|completed|attended|finished|had|used|done|received|undergone|documented|totals?|totaled|"
+    rf"\b(?:after|following|completed|attended|finished|had|did|used|done|received|undergone|documented|totals?|totaled|"
     rf"totalled|a\s+total\s+of)\s+"
     rf"(?:the\s+|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
