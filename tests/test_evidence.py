@@ -80,6 +80,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-111.yaml",
         "sentences-evaluation-113.yaml",
         "sentences-evaluation-115.yaml",
+        "sentences-evaluation-117.yaml",
+        "sentences-evaluation-119.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -319,6 +321,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-114.yaml", 177, 0.91, 3),
         # heldout116 91.0% when it came (session 16, last)
         ("sentences-evaluation-116.yaml", 155, 0.90, 1),
+        # heldout118 88.1%, heldout120 91.6% when they came (session 17)
+        ("sentences-evaluation-118.yaml", 160, 0.88, 2),
+        ("sentences-evaluation-120.yaml", 155, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -444,6 +449,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-113.yaml", 167, 0.92, 1),
         # dev115: 90.5% when it came, 93.7% after
         ("sentences-evaluation-115.yaml", 189, 0.93, 0),
+        # dev117, dev119: 85.1 and 92.6% when they came, 92.6 and 98.3% after
+        ("sentences-evaluation-117.yaml", 175, 0.92, 1),
+        ("sentences-evaluation-119.yaml", 176, 0.98, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
