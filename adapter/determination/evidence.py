@@ -111,7 +111,8 @@ _LIST_REACH = 90
 #: A denied phrase said to be (not) documented: the record's silence ("No TENS trial is documented in the file",
 #: "No cervical MRI on file", "No EMG/NCS report was included", "no GI history documented").
 _DOCUMENTED_AFTER = re.compile(
-    r"(?:/[\w-]+)*\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
+    r"(?:/[\w-]+)*(?:\s+(?:stud(?:y|ies)|testing|tests?|films|scans?))?"  # "no EMG studies are on file"
+    r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
@@ -591,6 +592,8 @@ def forget_texts() -> None:
 #: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
 #: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
 #: suspicion.
+#: A phrase that says it is of now ("can now vacuum", "currently working"): no earlier time reaches it.
+_NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
@@ -974,6 +977,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
+                modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
                 modifiers.discard(UNSAID)
                 if target.polarity == "absent":
@@ -1085,7 +1090,8 @@ def finding(
     present: list[Mention] = []
     absent: list[Mention] = []
     for m in found:
-        if m.kind != "finding" or m.name != fact or HYPOTHETICAL in m.modifiers:
+        # what the record says of requests is no request itself ("a duplicate of the 2/3 request, which was approved")
+        if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not rule.of_the_record):
             continue
         if m.modifiers & (_NOT_STATED - {RECORD} if rule.of_the_record else _NOT_STATED):
             continue
@@ -1227,9 +1233,10 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
 
 
-#: A drug stopped and taken again: in use ("back on modified duty" resumes no drug).
+#: A drug stopped and taken again: in use ("back on modified duty" resumes no drug; "will be resumed after the
+#: procedure" is not yet).
 _RESUMED = re.compile(
-    r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )\b"
+    r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )(?<!\bwill be )(?<!\bto be )(?<!\bcan be )\b"
     r"(?:resumed|restarted|back on(?!\s+(?:\w+\s+)?(?:duty|work|shifts?)\b))\b",
     re.I,
 )
