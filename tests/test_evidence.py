@@ -82,6 +82,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-115.yaml",
         "sentences-evaluation-117.yaml",
         "sentences-evaluation-119.yaml",
+        "sentences-evaluation-121.yaml",
+        "sentences-evaluation-123.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -324,6 +326,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout118 88.1%, heldout120 91.6% when they came (session 17)
         ("sentences-evaluation-118.yaml", 160, 0.88, 2),
         ("sentences-evaluation-120.yaml", 155, 0.91, 0),
+        # heldout122 89.8%, heldout124 90.9% when they came (session 17)
+        ("sentences-evaluation-122.yaml", 167, 0.89, 1),
+        ("sentences-evaluation-124.yaml", 176, 0.90, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -452,6 +457,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev117, dev119: 85.1 and 92.6% when they came, 92.6 and 98.3% after
         ("sentences-evaluation-117.yaml", 175, 0.92, 1),
         ("sentences-evaluation-119.yaml", 176, 0.98, 1),
+        # dev121, dev123: 94.1 and 87.9% when they came, 96.3 and 92.0% after
+        ("sentences-evaluation-121.yaml", 188, 0.96, 0),
+        ("sentences-evaluation-123.yaml", 199, 0.91, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
