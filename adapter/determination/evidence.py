@@ -1009,7 +1009,22 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 )
             )
     found += _pain_changes(source, text, lexicon, treatments)
-    return _anaphora(found)
+    return _respared(_anaphora(found))
+
+
+def _respared(found: list[Mention]) -> list[Mention]:
+    """The mentions with a change credited only to drugs its sentence says were cut for it credited to what let
+    them be cut: "VAS 8/10 -> 5/10 and Motrin decreased to PRN", "pain from 7 down to 4 and she has cut her
+    Norco" (after acupuncture) are the acupuncture's, not the drug's."""
+    sparing = [m for m in found if m.spares and m.treatments]
+    if not sparing:
+        return found
+    out = []
+    for m in found:
+        cut = next((s for s in sparing if s is not m and s.source == m.source and s.sentence == m.sentence
+                    and m.treatments and m.treatments <= s.spares), None)  # fmt: skip
+        out.append(m if cut is None else replace(m, treatments=cut.treatments))
+    return out
 
 
 def _anaphora(found: list[Mention]) -> list[Mention]:
