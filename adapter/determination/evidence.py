@@ -592,6 +592,13 @@ def forget_texts() -> None:
 #: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
 #: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
 #: suspicion.
+#: What came of care named as had, just before it: "the outcome of the prior ESI", "the response to her last
+#: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
+_OUTCOME_OF = re.compile(
+    r"\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his|this)\s+"
+    r"(?:prior|previous|last|earlier|recent)\s+(?:[\w/-]+\s+){0,3}$",
+    re.I,
+)
 #: A phrase that says it is of now ("can now vacuum", "currently working"): no earlier time reaches it.
 _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 _INNER_NEGATION = re.compile(
@@ -977,6 +984,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            if target.kind == "therapy" and _OUTCOME_OF.search(text, max(0, match.start() - 80), match.start()):
+                modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI": it was had
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
