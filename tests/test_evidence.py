@@ -84,6 +84,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-119.yaml",
         "sentences-evaluation-121.yaml",
         "sentences-evaluation-123.yaml",
+        "sentences-evaluation-125.yaml",
+        "sentences-evaluation-127.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -329,6 +331,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout122 89.8%, heldout124 90.9% when they came (session 17)
         ("sentences-evaluation-122.yaml", 167, 0.89, 1),
         ("sentences-evaluation-124.yaml", 176, 0.90, 2),
+        # heldout126 89.3%, heldout128 89.3% when they came (session 17)
+        ("sentences-evaluation-126.yaml", 169, 0.89, 2),
+        ("sentences-evaluation-128.yaml", 178, 0.89, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -460,6 +465,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev121, dev123: 94.1 and 87.9% when they came, 96.3 and 92.0% after
         ("sentences-evaluation-121.yaml", 188, 0.96, 0),
         ("sentences-evaluation-123.yaml", 199, 0.91, 2),
+        # dev125, dev127: 91.1 and 88.4% when they came, 94.4 and 91.6% after
+        ("sentences-evaluation-125.yaml", 179, 0.94, 0),
+        ("sentences-evaluation-127.yaml", 190, 0.91, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
