@@ -283,6 +283,9 @@ class Lexicon(_Entry):
         only words after them make ("aquatic" before "sessions")."""
         text = text.strip()
         for therapy in self.therapies:
+            if any(re.fullmatch(w, text, re.IGNORECASE) for w in therapy.words):
+                return therapy.name
+        for therapy in self.therapies:
             for word in therapy.words:
                 named = re.match(word, text + following, re.IGNORECASE)
                 if named is not None and named.end() == len(text):

@@ -589,9 +589,6 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-#: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
-#: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
-#: suspicion.
 #: What came of care named as had, just before it: "the outcome of the prior ESI", "the response to her last
 #: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
 _OUTCOME_OF = re.compile(
@@ -601,6 +598,9 @@ _OUTCOME_OF = re.compile(
 )
 #: A phrase that says it is of now ("can now vacuum", "currently working"): no earlier time reaches it.
 _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
+#: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
+#: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
+#: suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
