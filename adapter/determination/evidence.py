@@ -596,6 +596,14 @@ _OUTCOME_OF = re.compile(
     r"(?:prior|previous|last|earlier|recent)\s+(?:[\w/-]+\s+){0,3}$",
     re.I,
 )
+#: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
+#: later in its clause, past what it names it of ("... from the prior 12 chiropractic visits was not documented").
+_NAMED_ONLY = re.compile(r"(?:objective\s+)?(?:functional\s+)?(?:improvement|gains?|benefit|progress)s?$", re.I)
+_UNRECORDED_AFTER = re.compile(
+    r"[^.;:]{0,80}?\b(?:was|were|is|are|has been|have been)\s+not\s+(?:been\s+)?(?:objectively\s+)?"
+    r"(?:quantified|documented|recorded|reported|described|measured|provided|noted)\b",
+    re.I,
+)
 #: A phrase that says it is of now ("can now vacuum", "currently working"): no earlier time reaches it.
 _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 #: A phrase that denies itself ("no evidence of radiculopathy", "the MRI shows no disc herniation", "the home
@@ -984,6 +992,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
+            if _NAMED_ONLY.match(phrase) and _UNRECORDED_AFTER.match(text, match.end()):
+                modifiers.add(RECORD)  # "functional gains from the prior 12 visits were not quantified"
             if target.kind == "therapy" and _OUTCOME_OF.search(text, max(0, match.start() - 80), match.start()):
                 modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI": it was had
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
