@@ -275,7 +275,8 @@ _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended
 #: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
 _ASKING = r"requesting|requests?|requested|recommend(?:s|ed|ing)?|plans?|planned"
 _ASKED_BEFORE = re.compile(
-    rf"\b(?:{_ASKING}|request for|requests? (?:is|are|was|were) for|prescribing|prescribes|order(?:s|ed|ing)?)"
+    rf"\b(?:{_ASKING}|request for|requests? (?:is|are|was|were) for|prescribing|prescribes|order(?:s|ed|ing)?|"
+    r"(?:certification|authorization|approval|certified|authorized|approved)(?:\s+for)?)"  # granted, not had
     r"\s+(?:an?\s+|the\s+|another\s+|additional\s+)?$",
     re.IGNORECASE,
 )
