@@ -593,7 +593,7 @@ def forget_texts() -> None:
 #: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
 _OUTCOME_OF = re.compile(
     r"\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his|this)\s+"
-    r"(?:prior|previous|last|earlier|recent)\s+(?:[\w/-]+\s+){0,3}$",
+    r"(?:prior|previous|last|earlier|recent|single|only|first)\s+(?:[\w/-]+\s+){0,3}$",
     re.I,
 )
 #: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
