@@ -86,6 +86,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-123.yaml",
         "sentences-evaluation-125.yaml",
         "sentences-evaluation-127.yaml",
+        "sentences-evaluation-129.yaml",
+        "sentences-evaluation-131.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -334,6 +336,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout126 89.3%, heldout128 89.3% when they came (session 17)
         ("sentences-evaluation-126.yaml", 169, 0.89, 2),
         ("sentences-evaluation-128.yaml", 178, 0.89, 2),
+        # heldout130 87.0%, heldout132 89.0% when they came (session 17, last)
+        ("sentences-evaluation-130.yaml", 184, 0.86, 3),
+        ("sentences-evaluation-132.yaml", 173, 0.89, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -468,6 +473,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev125, dev127: 91.1 and 88.4% when they came, 94.4 and 91.6% after
         ("sentences-evaluation-125.yaml", 179, 0.94, 0),
         ("sentences-evaluation-127.yaml", 190, 0.91, 2),
+        # dev129, dev131: 89.2 and 89.7% when they came, 91.6 and 93.5% after
+        ("sentences-evaluation-129.yaml", 167, 0.91, 1),
+        ("sentences-evaluation-131.yaml", 185, 0.93, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
