@@ -283,7 +283,8 @@ _ASKED_BEFORE = re.compile(
 #: A count granted, asked for or pending, not had ("12 sessions were authorized", "6 visits for the low back were
 #: approved"), unless then had ("authorized and completed").
 _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w/-]+(?:\s+[\w/-]+)?)?"
-                            r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:authorized|approved|certified|"
+                            r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:already\s+|previously\s+)?"
+                            r"(?:authorized|approved|certified|"
                             r"requested|recommended|pending)\b(?!\s+and\s+(?:completed|attended|done|finished))",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
