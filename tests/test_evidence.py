@@ -88,6 +88,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-127.yaml",
         "sentences-evaluation-129.yaml",
         "sentences-evaluation-131.yaml",
+        "sentences-evaluation-133.yaml",
+        "sentences-evaluation-135.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -336,9 +338,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout126 89.3%, heldout128 89.3% when they came (session 17)
         ("sentences-evaluation-126.yaml", 169, 0.89, 2),
         ("sentences-evaluation-128.yaml", 178, 0.89, 2),
-        # heldout130 87.0%, heldout132 89.0% when they came (session 17, last)
+        # heldout130 87.0%, heldout132 89.0% when they came (session 17)
         ("sentences-evaluation-130.yaml", 184, 0.86, 3),
         ("sentences-evaluation-132.yaml", 173, 0.89, 3),
+        # heldout134 90.4%, heldout136 94.7% when they came (session 17, last)
+        ("sentences-evaluation-134.yaml", 167, 0.90, 4),
+        ("sentences-evaluation-136.yaml", 171, 0.94, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -476,6 +481,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev129, dev131: 89.2 and 89.7% when they came, 91.6 and 93.5% after
         ("sentences-evaluation-129.yaml", 167, 0.91, 1),
         ("sentences-evaluation-131.yaml", 185, 0.93, 3),
+        # dev133, dev135: 89.0 and 89.4% when they came, 90.9 and 92.2% after
+        ("sentences-evaluation-133.yaml", 164, 0.90, 2),
+        ("sentences-evaluation-135.yaml", 179, 0.92, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
