@@ -90,6 +90,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-131.yaml",
         "sentences-evaluation-133.yaml",
         "sentences-evaluation-135.yaml",
+        "sentences-evaluation-137.yaml",
+        "sentences-evaluation-139.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -341,9 +343,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout130 87.0%, heldout132 89.0% when they came (session 17)
         ("sentences-evaluation-130.yaml", 184, 0.86, 3),
         ("sentences-evaluation-132.yaml", 173, 0.89, 3),
-        # heldout134 90.4%, heldout136 94.7% when they came (session 17, last)
+        # heldout134 90.4%, heldout136 94.7% when they came (session 17)
         ("sentences-evaluation-134.yaml", 167, 0.90, 4),
         ("sentences-evaluation-136.yaml", 171, 0.94, 1),
+        # heldout138 87.0%, heldout140 89.8% when they came (session 17, last)
+        ("sentences-evaluation-138.yaml", 177, 0.86, 1),
+        ("sentences-evaluation-140.yaml", 166, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -484,6 +489,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev133, dev135: 89.0 and 89.4% when they came, 90.9 and 92.2% after
         ("sentences-evaluation-133.yaml", 164, 0.90, 2),
         ("sentences-evaluation-135.yaml", 179, 0.92, 2),
+        # dev137, dev139: 93.0 and 93.8% when they came, 94.1 and 93.8% after
+        ("sentences-evaluation-137.yaml", 185, 0.94, 4),
+        ("sentences-evaluation-139.yaml", 178, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
