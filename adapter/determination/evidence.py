@@ -968,8 +968,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
+            # a presence stated in words of denial, denied again, holds: "not without side effects"
+            twice = target.polarity == "present" and _DENIAL.match(phrase) is not None
             if (
-                _DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start())
+                (_DENIED_BEFORE.search(text, max(0, match.start() - 40), match.start()) and not twice)
                 or (target.polarity == "present" and _NONE_AFTER.match(text, match.end()))
                 or (
                     target.polarity == "absent"
