@@ -92,6 +92,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-135.yaml",
         "sentences-evaluation-137.yaml",
         "sentences-evaluation-139.yaml",
+        "sentences-evaluation-141.yaml",
+        "sentences-evaluation-143.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -346,9 +348,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout134 90.4%, heldout136 94.7% when they came (session 17)
         ("sentences-evaluation-134.yaml", 167, 0.90, 4),
         ("sentences-evaluation-136.yaml", 171, 0.94, 1),
-        # heldout138 87.0%, heldout140 89.8% when they came (session 17, last)
+        # heldout138 87.0%, heldout140 89.8% when they came (session 17)
         ("sentences-evaluation-138.yaml", 177, 0.86, 1),
         ("sentences-evaluation-140.yaml", 166, 0.89, 1),
+        # heldout142 88.6%, heldout144 90.5% when they came (session 17, last)
+        ("sentences-evaluation-142.yaml", 166, 0.88, 1),
+        ("sentences-evaluation-144.yaml", 169, 0.90, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -492,6 +497,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev137, dev139: 93.0 and 93.8% when they came, 94.1 and 93.8% after
         ("sentences-evaluation-137.yaml", 185, 0.94, 4),
         ("sentences-evaluation-139.yaml", 178, 0.93, 0),
+        # dev141, dev143: 90.2 and 90.8% when they came, 91.3 and 92.4% after
+        ("sentences-evaluation-141.yaml", 173, 0.91, 3),
+        ("sentences-evaluation-143.yaml", 184, 0.92, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
