@@ -1284,9 +1284,11 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     stopped = {NEGATED, HISTORICAL, DISCONTINUED, POSSIBLE}
     resumable = {DISCONTINUED, HISTORICAL}  # "held before surgery and resumed", "was on it years ago, restarted"
     planned = {HYPOTHETICAL, REQUESTED}
+    # a drug continued or tapered on a condition is taken now ("if the UDS is consistent, continue Norco")
+    kept = _NOT_STATED - {CONDITIONAL}
     return [
         m for m in found
-        if m.kind in ("drug", "drugclass") and m.counts
+        if m.kind in ("drug", "drugclass") and (m.counts or (CONTINUED in m.modifiers and not m.modifiers & kept))
         and (not m.modifiers & stopped or (m.modifiers & stopped <= resumable and _RESUMED.search(m.sentence)))
         and (not m.modifiers & planned or CONTINUED in m.modifiers)
     ]  # fmt: skip
