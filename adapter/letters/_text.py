@@ -265,6 +265,7 @@ _BARE_COUNT = re.compile(
     rf"|\b(?:completed|attended|finished)\s+(?P<g>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\b"
     rf"|\b(?P<f>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
+    rf"|\bonly\s+(?P<e>{NUMBER})\s+(?:were|was)\s+(?:attended|completed|used|done)\b"  # "only three were attended"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
     # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
     rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
