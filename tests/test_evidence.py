@@ -94,6 +94,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-139.yaml",
         "sentences-evaluation-141.yaml",
         "sentences-evaluation-143.yaml",
+        "sentences-evaluation-145.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -351,9 +352,11 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout138 87.0%, heldout140 89.8% when they came (session 17)
         ("sentences-evaluation-138.yaml", 177, 0.86, 1),
         ("sentences-evaluation-140.yaml", 166, 0.89, 1),
-        # heldout142 88.6%, heldout144 90.5% when they came (session 17, last)
+        # heldout142 88.6%, heldout144 90.5% when they came (session 17)
         ("sentences-evaluation-142.yaml", 166, 0.88, 1),
         ("sentences-evaluation-144.yaml", 169, 0.90, 1),
+        # heldout146 87.4% when it came (session 17, last)
+        ("sentences-evaluation-146.yaml", 174, 0.87, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -500,6 +503,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev141, dev143: 90.2 and 90.8% when they came, 91.3 and 92.4% after
         ("sentences-evaluation-141.yaml", 173, 0.91, 3),
         ("sentences-evaluation-143.yaml", 184, 0.92, 1),
+        # dev145: 89.6% when it came, 90.7% after
+        ("sentences-evaluation-145.yaml", 182, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
