@@ -284,8 +284,6 @@ class _Pipeline:
     informant: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
-    #: What is said not to be said, before a denial of care: "it is not true that she never had PT".
-    unsaid_before: re.Pattern[str]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -541,7 +539,6 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             re.I,
         ),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
-        re.compile(rf"\b(?:{'|'.join(re.escape(c.phrase) for c in cues.unsaid)})\b[^.;:]{{0,40}}$", re.I),
     )
 
 
@@ -981,8 +978,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     )
                 )
             ):  # "has not failed to help", "no prior MRI", "Prior imaging: none", "not unremarkable"
-                if target.kind == "therapy" and pipeline.unsaid_before.search(text, max(0, match.start() - 80),
-                                                                              match.start()):  # fmt: skip
+                if target.kind == "therapy" and _UNTRUE_BEFORE.search(text, max(offset, match.start() - 80),
+                                                                      match.start()):  # fmt: skip
                     modifiers -= {NEGATED, UNSAID}  # "it is not the case that the pt never had PT": he had it
                 else:
                     modifiers.add(DENIED_JUST_BEFORE)
