@@ -123,7 +123,7 @@ _UNTRUE = ("untrue", "false", "incorrect", "wrong", "not true", "n't true", "not
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
 _UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
-_NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done|never (?:tried|had|done|given))\b", re.I)
+_NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done)\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
 #: study it names was still done.
 DENIED_INSIDE = "DENIED_INSIDE"
