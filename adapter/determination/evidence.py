@@ -1281,7 +1281,7 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     stopped = {NEGATED, HISTORICAL, DISCONTINUED, POSSIBLE}
     resumable = {DISCONTINUED, HISTORICAL}  # "held before surgery and resumed", "was on it years ago, restarted"
     planned = {HYPOTHETICAL, REQUESTED}
-    # a drug continued or tapered on a condition is taken now ("if the UDS is consistent, continue Norco")
+    # a drug continued on a condition is taken now ("if the UDS is consistent, continue Norco")
     kept = _NOT_STATED - {CONDITIONAL}
     return [
         m for m in found

@@ -335,12 +335,14 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
                     continue  # "finish the remaining 4 of 12 PT sessions"
                 if part:  # "8 of 12 authorized sessions": 8 were had
                     count = to_int(part[1])
-                elif _HAD_BEFORE.search(flat, max(0, found.start() - 24), found.start()):
-                    pass  # "since completing the 6 authorized PT visits": had, however granted
-                elif (_GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
-                      or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())
-                      or _PLANNED_BEFORE.search(flat, _clause_start(flat, found.start()), found.start())):  # fmt: skip
-                    continue  # "12 sessions were authorized", "is requesting 3 injections", "then post-op PT 12 visits"
+                elif (
+                    _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
+                    or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())
+                    or _PLANNED_BEFORE.search(flat, _clause_start(flat, found.start()), found.start())
+                ) and not _HAD_BEFORE.search(flat, max(0, found.start() - 24), found.start()):  # fmt: skip
+                    # "12 sessions were authorized", "is requesting 3 injections", "then post-op PT 12 visits"; but
+                    # "since completing the 6 authorized PT visits": had, however granted
+                    continue
                 if count:
                     following = flat[found.end("t") : found.end("t") + 20]
                     name = lexicon.therapy_name(found["t"], following) or found["t"].lower()
