@@ -457,8 +457,8 @@ CASES: dict[str, tuple[RequestFacts, RequestFacts]] = {
         facts("epidural-injection", prior_same_therapy=P, pain_relief=U),
     ),
     "nsaid-added-to-another-nsaid": (
-        facts("nsaid", same_drug_class_in_use=P, same_drug_in_use=A, medications=["meloxicam"]),
-        facts("nsaid", same_drug_class_in_use=P, same_drug_in_use=P, medications=["naproxen"]),
+        facts("nsaid", same_drug_class_in_use=P, other_same_class_in_use=P, medications=["meloxicam"]),
+        facts("nsaid", same_drug_class_in_use=P, other_same_class_in_use=A, medications=["naproxen"]),
     ),
     "somatosensory-evoked-potentials": (
         facts("electrodiagnostic", request="SSEP of the lower extremities"),

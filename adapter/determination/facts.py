@@ -137,6 +137,9 @@ class RequestFacts(BaseModel):
     same_class_medications: list[str] = Field(default_factory=list)
     #: The requested drug itself already taken (a refill), as opposed to another of its class.
     same_drug_in_use: Status = "unknown"
+    #: Another drug of the requested drug's class taken now (a second NSAID), whether or not the requested drug
+    #: itself is.
+    other_same_class_in_use: Status = "unknown"
     doses_per_day: float | None = None
     supply_days: float | None = None
     #: An opioid request's daily dose in morphine milligram equivalents (None: strength or frequency unknown).
@@ -215,14 +218,23 @@ class _Medications:
     taken_by: list[tuple[str, Mention]] = field(default_factory=list)
     denied_by: list[tuple[str, Mention]] = field(default_factory=list)
     medication_list: list[str] | None = None
+    #: Drugs (ingredients) and their classes the notes plan or request ("will start naproxen"): whether one is
+    #: also taken now is not said by the other drugs being named, unless the notes say those are all there is
+    #: (``exclusive``: "takes only Tylenol", "no medications").
+    planned: set[str] = field(default_factory=set)
+    exclusive: bool = False
+    #: Drugs (ingredients) stated stopped and not resumed ("Norco was tapered off in March") or never taken.
+    stopped: set[str] = field(default_factory=set)
 
     def status(self, classes: set[str]) -> Status:
-        """Whether a drug of these classes is taken: taken, not among the documented drugs or of a class stated
-        not taken (gabapentin stopped, nothing else for nerve pain named: no first-line neuropathic drug), or
-        unknown."""
+        """Whether a drug of these classes is taken: taken, of a class stated not taken (gabapentin stopped,
+        nothing else for nerve pain named: no first-line neuropathic drug) or not among the documented drugs
+        unless one of them is planned, or unknown."""
         if self.classes & classes:
             return "present"
-        return "absent" if self.documented or self.denied & classes else "unknown"
+        if self.denied & classes:
+            return "absent"
+        return "absent" if self.documented and (self.exclusive or not self.planned & classes) else "unknown"
 
     def finding(self, fact: str, classes: set[str]) -> Finding:
         """The status of ``fact`` (a drug of these classes taken) with the words it rests on: the first mention
@@ -240,12 +252,32 @@ class _Medications:
         listed = ", ".join(self.medication_list or []) or "none"
         return Finding(fact=fact, status=status, quote=f"medication list: {listed}", source="medication list")
 
+    def other_than(self, ingredient: str, drug_class: str, lexicon: Lexicon) -> Finding:
+        """Whether a drug of this class other than ``ingredient`` is taken, with the words it rests on: another
+        drug of the class named taken or listed; unknown when the class is named taken only as a class ("on
+        NSAIDs"); else as the class itself is, the requested drug counting for none."""
+        fact = "other_same_class_in_use"
+        for cls, mention in self.taken_by:
+            if cls == drug_class and mention.kind == "drug" and mention.name != ingredient:
+                return mention.finding(fact, "present")
+        listed = [i for i in self.medication_list or [] if i != ingredient and lexicon.drug_class(i) == drug_class]
+        if listed:
+            quote = f"medication list: {', '.join(listed)}"
+            return Finding(fact=fact, status="present", quote=quote, source="medication list")
+        if any(cls == drug_class for cls, _ in self.taken_by):  # the class named taken, or the drug itself
+            named = any(cls == drug_class and m.kind == "drugclass" for cls, m in self.taken_by)
+            return Finding(fact=fact, status="unknown" if named else "absent")
+        return self.finding(fact, {drug_class})
+
     def taking(self, ingredient: str, drug_class: str) -> Status:
-        """Whether this drug is taken: named as taken; not among the documented drugs, or of a class stated
-        not taken ("she is not on any opioid" before a tramadol request); or unknown."""
+        """Whether this drug is taken: named as taken; stated stopped or never taken, of a class stated not taken
+        ("she is not on any opioid" before a tramadol request), or not among the documented drugs unless it is
+        planned; or unknown."""
         if ingredient in self.ingredients:
             return "present"
-        return "absent" if self.documented or drug_class in self.denied else "unknown"
+        if drug_class in self.denied or ingredient in self.stopped:
+            return "absent"
+        return "absent" if self.documented and (self.exclusive or ingredient not in self.planned) else "unknown"
 
 
 def _medications(found: list[Mention], medication_list: list[str] | None, lexicon: Lexicon) -> _Medications:
@@ -262,7 +294,30 @@ def _medications(found: list[Mention], medication_list: list[str] | None, lexico
     taken_by = [(_class_of(m, lexicon), m) for m in taken]
     denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
     denied_by += [(_class_of(m, lexicon), m) for m in stopped]
-    return _Medications(ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list)
+    planned = {m.name for m in drugs_planned(found)}
+    planned |= _classes(list(planned), lexicon)
+    # a structured medication list is the whole of it
+    exclusive = medication_list is not None or "*" in denied or any(_ONLY.search(m.sentence) for m in taken)
+    return _Medications(
+        ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list,
+        planned, exclusive, {m.name for m in stopped} | {m.name for m in _never_taken(found, ingredients)},
+    )  # fmt: skip
+
+
+def _never_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
+    """Drug mentions that say the drug was never taken ("she has never used a lidocaine patch")."""
+    return [
+        m for m in found
+        if m.kind == "drug" and m.counts and NEGATED in m.modifiers and m.name not in taken
+        and _NEVER.search(m.sentence)
+    ]  # fmt: skip
+
+
+#: A negated drug's sentence saying it was never taken: other negations ("denies not taking the gabapentin")
+#: are too often double.
+_NEVER = re.compile(r"\bnever\b", re.I)
+#: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone").
+_ONLY = re.compile(r"\b(?:only|alone|solely|no other|nothing else)\b", re.I)
 
 
 def _class_of(mention: Mention, lexicon: Lexicon) -> str:
@@ -303,6 +358,8 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
         same = [i for i in taken.ingredients if lexicon.drug_class(i) == cls]
         facts["same_class_medications"] = same or ([f"{cls} (named as a class)"] if cls in taken.classes else [])
         facts["same_drug_in_use"] = taken.taking(found[0].ingredient, cls)
+        evidence["other_same_class_in_use"] = taken.other_than(found[0].ingredient, cls, lexicon)
+        facts["other_same_class_in_use"] = evidence["other_same_class_in_use"].status
     per_day = lexicon.doses_per_day(lowered)
     facts["doses_per_day"] = per_day
     if "supply_days" not in facts and per_day and quantity:
