@@ -202,8 +202,8 @@ def _history_forms() -> list[re.Pattern[str]]:
     number = rf"(?<![\w/.-])(?P<n>{NUMBER})"  # a number of its own, not a level's ("L4-5 ESI") or a date's
     of_all = rf"(?:\s+(?:out\s+)?of\s+(?:the\s+)?{NUMBER})?"  # "OT 5 of 8 visits"
     forms = [
-        # "12 sessions of physical therapy"
-        rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+of\s+"
+        # "12 sessions of physical therapy", "6 sessions PT"
+        rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|additional)\s+)?{_UNIT}\s+(?:of\s+)?"
         rf"(?:(?:post-?op(?:erative)?|postoperative|prior|formal)\s+)?(?P<t>{therapy})\b",
         # "6 prior chiropractic visits", "8 post-op OT visits"
         rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
