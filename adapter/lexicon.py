@@ -43,6 +43,9 @@ class Cue(_Entry):
     direction: Literal["forward", "backward", "bidirectional"]
     #: How many words the cue reaches (none: to its clause's end).
     reach: int | None = Field(default=None, ge=1)
+    #: The kinds of phrase the cue speaks of (none: every kind): "w/o radiculopathy" denies a diagnosis, while "amb
+    #: w/o AD, RTW full duty" denies no return to work.
+    of: list[Literal["finding", "therapy", "drug", "drugclass", "diagnosis"]] | None = None
 
 
 class Assertion(_Entry):

@@ -489,7 +489,8 @@ def _build(lexicon: Lexicon) -> _Pipeline:
               (DISCONTINUED, cues.discontinued), (FAMILY, cues.other_experiencer), (CURRENT, cues.current))  # fmt: skip
     listed = {c.phrase.lower() for _, group in groups for c in group} | {p.lower() for p in cues.pseudo}
     own = _plain(
-        [ConTextRule(form, category, direction=c.direction.upper(), max_scope=c.reach)
+        [ConTextRule(form, category, direction=c.direction.upper(), max_scope=c.reach,
+                     allowed_types=set(c.of) if c.of else None)
          for category, group in groups for c in group for form in _with_auxiliaries(c.phrase, listed)]
         + [ConTextRule(word, "TERMINATE", direction="TERMINATE") for word in cues.terminate]
         + [ConTextRule(word, TIED, direction="PSEUDO") for word in cues.attach]
@@ -875,7 +876,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         doc = sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
         spans, labels = [], []
         for target, match in matches:
-            span = doc.char_span(match.start() - offset, match.end() - offset, alignment_mode="expand")
+            span = doc.char_span(
+                match.start() - offset, match.end() - offset, label=target.kind, alignment_mode="expand"
+            )
             if span is not None:
                 spans.append(span)
                 labels.append((target, match))
