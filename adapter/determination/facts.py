@@ -496,7 +496,10 @@ def build_facts(
         tendinitis_diagnosis=diagnosis("tendinitis"),
         crps_diagnosis=diagnosis("crps"),
         neuropathy_diagnosis=diagnosis("neuropathy"),
-        neuropathy_suspected=diagnosed("neuropathy", found, suspected=True) if has_diagnoses else None,
+        neuropathy_suspected=(
+            any(diagnosed(group, found, suspected=True) for group in ("neuropathy", "entrapment"))
+            if has_diagnoses else None
+        ),  # fmt: skip
         shoulder_impingement_diagnosis=diagnosis("shoulder_impingement"),
         rotator_cuff_tear_diagnosis=diagnosis("rotator_cuff_tear"),
         carpal_tunnel_diagnosis=diagnosis("carpal_tunnel"),
