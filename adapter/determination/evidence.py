@@ -640,7 +640,7 @@ _NOT_ITS_OWN = frozenset({"functional_improvement"})
 #: The words of less medication, that make a phrase of such a fact name a drug it is not about.
 _LESS_OF = re.compile(
     r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer|less|"
-    r"half as)\b",
+    r"half)\b",
     re.I,
 )
 #: The key of a treatment the lexicon does not know: no request's.
