@@ -391,6 +391,17 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
+    # the same said other ways of a finding denied: "cannot say there are no neuro findings", "it would be wrong
+    # to say he has no deficit" (not of an absence: "cannot say the PT did not help" is read by its phrase)
+    *(
+        (f"{name} ... no", "PSEUDO", "PSEUDO", [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": "no"}])
+        for name, said in (
+            ("cannot say", [{"LOWER": {"IN": ["can", "ca"]}}, {"LOWER": {"IN": ["not", "n't"]}}, {"LOWER": "say"},
+                            {"LOWER": "that", "OP": "?"}]),
+            ("wrong to say", [{"LOWER": {"IN": ["wrong", "incorrect", "inaccurate", "unfair"]}}, {"LOWER": "to"},
+                              {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}]),
+        )
+    ),
     # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
     # vs 2+ R", "DTR 1+ L Achilles vs 2+ R")
     ("<number> vs", "PSEUDO", "PSEUDO",
