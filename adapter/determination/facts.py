@@ -498,7 +498,8 @@ def build_facts(
         neuropathy_diagnosis=diagnosis("neuropathy"),
         neuropathy_suspected=(
             any(diagnosed(group, found, suspected=True) for group in ("neuropathy", "entrapment"))
-            if has_diagnoses else None
+            if has_diagnoses
+            else None
         ),  # fmt: skip
         shoulder_impingement_diagnosis=diagnosis("shoulder_impingement"),
         rotator_cuff_tear_diagnosis=diagnosis("rotator_cuff_tear"),
