@@ -1273,12 +1273,20 @@ def course_counted(
 def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) -> bool:
     """Whether a diagnosis group is stated as the patient's: not negated, ruled out, planned to be looked for,
     someone else's or the record's silence, and not only suspected unless ``suspected`` (a history of it still
-    counts: it is a diagnosis)."""
+    counts, unless its sentence says it is over)."""
     # a diagnosis from another injury is still the patient's ("diabetic neuropathy, non-industrial")
     excluded = {NEGATED, DENIED_INSIDE, DENIED_JUST_BEFORE, HYPOTHETICAL, CONDITIONAL, FAMILY, RECORD} | (
         set() if suspected else {POSSIBLE}
     )
-    return any(m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded for m in found)
+    return any(
+        m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded
+        and not (HISTORICAL in m.modifiers and _RESOLVED.search(m.sentence))
+        for m in found
+    )  # fmt: skip
+
+
+#: A past diagnosis said to be over: "h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now.
+_RESOLVED = re.compile(r"\b(?:resolved|resolution|asymptomatic|recovered)\b", re.I)
 
 
 #: A drug stopped and taken again: in use ("back on modified duty" resumes no drug; "will be resumed after the

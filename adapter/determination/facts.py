@@ -500,7 +500,7 @@ def build_facts(
             any(diagnosed(group, found, suspected=True) for group in ("neuropathy", "entrapment"))
             if has_diagnoses
             else None
-        ),  # fmt: skip
+        ),
         shoulder_impingement_diagnosis=diagnosis("shoulder_impingement"),
         rotator_cuff_tear_diagnosis=diagnosis("rotator_cuff_tear"),
         carpal_tunnel_diagnosis=diagnosis("carpal_tunnel"),
