@@ -119,7 +119,8 @@ _DOCUMENTED_AFTER = re.compile(
     re.I,
 )
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
-_UNTRUE = ("untrue", "false", "incorrect", "wrong", "not true", "n't true", "not the case", "n't the case")
+_UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
+           "n't the case", "not accurate", "n't accurate")
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
 _UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.

@@ -48,13 +48,15 @@ _NUMBER_WORDS = {
     **{w: n for n, w in enumerate(_UNITS, 1)},
     **{w: n for n, w in enumerate(_TEENS, 10)},
     **{w: n for w, n in zip(_TENS, range(20, 100, 10), strict=True)},
-    "once": 1, "twice": 2, "single": 1, "a dozen": 12, "one dozen": 12, "half a dozen": 6, "two dozen": 24,
-    "three dozen": 36,
+    "once": 1, "twice": 2, "single": 1, "a dozen": 12, "one dozen": 12, "half a dozen": 6, "a half dozen": 6,
+    "half dozen": 6, "two dozen": 24, "three dozen": 36,
 }  # fmt: skip
-#: A count in digits or words, to ninety-nine ("twenty-six", "twenty six", "a dozen").
+#: The count words not made with tens ("a dozen", "twice"), longest first.
+_OTHER_WORDS = sorted((w for w in _NUMBER_WORDS if w.split()[0] not in _TENS), key=len, reverse=True)
+#: A count in digits or words, to ninety-nine ("twenty-six", "twenty six", "a dozen", "a half-dozen").
 NUMBER = (
     rf"(?:\d{{1,3}}|(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS)}))?"
-    rf"|{'|'.join(sorted((w for w in _NUMBER_WORDS if w.split()[0] not in _TENS), key=len, reverse=True))})"
+    rf"|{'|'.join(w.replace(' ', '[ -]') for w in _OTHER_WORDS)})"
 )
 
 
