@@ -120,7 +120,7 @@ _DOCUMENTED_AFTER = re.compile(
 )
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
 _UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
-           "n't the case", "not accurate", "n't accurate")
+           "n't the case", "not accurate", "n't accurate")  # fmt: skip
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
 _UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
