@@ -121,8 +121,13 @@ _DOCUMENTED_AFTER = re.compile(
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
 _UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
            "n't the case", "not accurate", "n't accurate")  # fmt: skip
-#: An absence said to be untrue just before it ("it is not true that she has not returned to work"): presence.
-_UNTRUE_BEFORE = re.compile(rf"\b(?:{'|'.join(_UNTRUE)})\s+that\b(?:(?! - )[^.;:]){{0,40}}$", re.I)
+#: An absence said to be untrue just before it ("it is not true that she has not returned to work", "it would be
+#: wrong to say she hasn't tried a home program"): presence.
+_UNTRUE_BEFORE = re.compile(
+    rf"\b(?:(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?)\b"
+    r"(?:(?! - )[^.;:]){0,40}$",
+    re.I,
+)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
 _NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done)\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
@@ -392,15 +397,16 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
-    # the same said other ways of a finding denied: "cannot say there are no neuro findings", "it would be wrong
-    # to say he has no deficit" (not of an absence: "cannot say the PT did not help" is read by its phrase)
+    # the same said other ways: "cannot say there are no neuro findings" (of a finding denied: "cannot say the PT
+    # did not help" is read by its phrase), "it would be wrong to say he hasn't tried conservative care"
     *(
-        (f"{name} ... no", "PSEUDO", "PSEUDO", [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": "no"}])
-        for name, said in (
+        (f"{name} ... {' '.join(denials)}", "PSEUDO", "PSEUDO",
+         [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": denials}}])
+        for name, said, denials in (
             ("cannot say", [{"LOWER": {"IN": ["can", "ca"]}}, {"LOWER": {"IN": ["not", "n't"]}}, {"LOWER": "say"},
-                            {"LOWER": "that", "OP": "?"}]),
+                            {"LOWER": "that", "OP": "?"}], ["no"]),
             ("wrong to say", [{"LOWER": {"IN": ["wrong", "incorrect", "inaccurate", "unfair"]}}, {"LOWER": "to"},
-                              {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}]),
+                              {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}], ["no", "not", "n't", "never"]),
         )
     ),
     # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
@@ -652,7 +658,7 @@ _NOT_ITS_OWN = frozenset({"functional_improvement"})
 #: The words of less medication, that make a phrase of such a fact name a drug it is not about.
 _LESS_OF = re.compile(
     r"\b(?:cut|cutting|reduc\w*|decreas\w*|dec|lower\w*|taper\w*|wean\w*|off|stop\w*|discontinu\w*|quit|fewer|less|"
-    r"half)\b",
+    r"half|drop|dropped)\b",
     re.I,
 )
 #: The key of a treatment the lexicon does not know: no request's.
