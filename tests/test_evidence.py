@@ -95,6 +95,13 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-141.yaml",
         "sentences-evaluation-143.yaml",
         "sentences-evaluation-145.yaml",
+        "sentences-evaluation-147.yaml",
+        "sentences-evaluation-149.yaml",
+        "sentences-evaluation-151.yaml",
+        "sentences-evaluation-153.yaml",
+        "sentences-evaluation-155.yaml",
+        "sentences-evaluation-157.yaml",
+        "sentences-evaluation-159.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -360,7 +367,14 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-146.yaml", 174, 0.87, 3),
         # heldout148 92.1%, heldout150 87.9% when they came (session 18)
         ("sentences-evaluation-148.yaml", 177, 0.92, 1),
-        ("sentences-evaluation-150.yaml", 174, 0.87, 0),
+        ("sentences-evaluation-150.yaml", 174, 0.88, 0),
+        # heldout152 91.6%, heldout154 88.7% when they came (session 18)
+        ("sentences-evaluation-152.yaml", 179, 0.92, 0),
+        ("sentences-evaluation-154.yaml", 168, 0.88, 0),
+        # heldout156 88.8%, heldout158 89.2%, heldout160 90.1% when they came (session 18)
+        ("sentences-evaluation-156.yaml", 169, 0.88, 2),
+        ("sentences-evaluation-158.yaml", 167, 0.89, 1),
+        ("sentences-evaluation-160.yaml", 171, 0.90, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -509,6 +523,16 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-143.yaml", 184, 0.92, 1),
         # dev145: 89.6% when it came, 90.7% after
         ("sentences-evaluation-145.yaml", 182, 0.90, 0),
+        # dev147, dev149: 91.6 and 87.6% when they came, 93.7 and 91.8% after (session 18)
+        ("sentences-evaluation-147.yaml", 191, 0.93, 0),
+        ("sentences-evaluation-149.yaml", 194, 0.91, 1),
+        # dev151, dev153, dev155: 92.2, 89.1 and 85.7% when they came, 97.2, 92.5 and 88.6% after
+        ("sentences-evaluation-151.yaml", 180, 0.97, 0),
+        ("sentences-evaluation-153.yaml", 174, 0.92, 2),
+        ("sentences-evaluation-155.yaml", 175, 0.88, 1),
+        # dev157, dev159: 89.3 and 92.0% when they came, 92.7 and 96.0% after
+        ("sentences-evaluation-157.yaml", 177, 0.92, 1),
+        ("sentences-evaluation-159.yaml", 174, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
