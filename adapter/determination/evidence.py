@@ -121,6 +121,13 @@ _DOCUMENTED_AFTER = re.compile(
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
 _UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
            "n't the case", "not accurate", "n't accurate")  # fmt: skip
+#: The words before a request's indication ("requesting Mobic for R knee OA flare"), not a question it asks
+#: ("EMG to evaluate for radiculopathy").
+_INDICATION_BEFORE = re.compile(
+    r"(?<!evaluate)(?<!evaluation)(?<!assess)(?<!screen)(?<!test)(?<!check)(?<!look)(?<!looking)(?<!r/o)"
+    r"\s+for\s+(?:[\w/&-]+\s+){0,3}$",
+    re.I,
+)
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work", "it would be
 #: wrong to say she hasn't tried a home program"): presence.
 _UNTRUE_BEFORE = re.compile(
@@ -987,6 +994,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(CONTINUED)
             if any(first <= span.start and span.end <= last for first, last in listed):
                 modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
+            if (
+                target.kind == "diagnosis"
+                and HYPOTHETICAL in modifiers
+                and _INDICATION_BEFORE.search(text, max(offset, match.start() - 40), match.start())
+            ):
+                modifiers.discard(HYPOTHETICAL)  # "requesting Mobic for R knee OA": what a request is for is stated
             # a presence stated in words of denial, denied again, holds: "not without side effects"
             twice = target.polarity == "present" and _DENIAL.match(phrase) is not None
             if (
