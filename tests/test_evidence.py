@@ -102,6 +102,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-155.yaml",
         "sentences-evaluation-157.yaml",
         "sentences-evaluation-159.yaml",
+        "sentences-evaluation-161.yaml",
+        "sentences-evaluation-163.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -375,6 +377,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-156.yaml", 169, 0.88, 2),
         ("sentences-evaluation-158.yaml", 167, 0.89, 1),
         ("sentences-evaluation-160.yaml", 171, 0.90, 1),
+        # heldout162 89.5%, heldout164 93.7% when they came (session 18, last)
+        ("sentences-evaluation-162.yaml", 162, 0.89, 1),
+        ("sentences-evaluation-164.yaml", 159, 0.93, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -533,6 +538,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev157, dev159: 89.3 and 92.0% when they came, 92.7 and 96.0% after
         ("sentences-evaluation-157.yaml", 177, 0.92, 1),
         ("sentences-evaluation-159.yaml", 174, 0.95, 0),
+        # dev161, dev163: 88.8 and 90.6% when they came, 89.9 and 91.7% after
+        ("sentences-evaluation-161.yaml", 169, 0.89, 0),
+        ("sentences-evaluation-163.yaml", 181, 0.91, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
