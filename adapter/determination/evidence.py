@@ -396,6 +396,19 @@ def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
     return f"{words} that ... not", "PSEUDO", "PSEUDO", [*said, {"LOWER": "that"}, *rest]
 
 
+def _unsaid_denial(
+    name: str, said: list[dict[str, Any]], denials: list[str]
+) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A denial its sentence refuses to make ("cannot say there are no deficits"): a pseudo-cue over the refusal
+    and the denial, as ``_untrue`` is over an untrue one."""
+    return (
+        f"{name} ... {' '.join(denials)}",
+        "PSEUDO",
+        "PSEUDO",
+        [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": denials}}],
+    )
+
+
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
     ("not <negative word>", "PSEUDO", "PSEUDO",
@@ -406,16 +419,11 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     *(_untrue(words) for words in _UNTRUE),
     # the same said other ways: "cannot say there are no neuro findings" (of a finding denied: "cannot say the PT
     # did not help" is read by its phrase), "it would be wrong to say he hasn't tried conservative care"
-    *(
-        (f"{name} ... {' '.join(denials)}", "PSEUDO", "PSEUDO",
-         [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": denials}}])
-        for name, said, denials in (
-            ("cannot say", [{"LOWER": {"IN": ["can", "ca"]}}, {"LOWER": {"IN": ["not", "n't"]}}, {"LOWER": "say"},
-                            {"LOWER": "that", "OP": "?"}], ["no"]),
-            ("wrong to say", [{"LOWER": {"IN": ["wrong", "incorrect", "inaccurate", "unfair"]}}, {"LOWER": "to"},
-                              {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}], ["no", "not", "n't", "never"]),
-        )
-    ),
+    _unsaid_denial("cannot say", [{"LOWER": {"IN": ["can", "ca"]}}, {"LOWER": {"IN": ["not", "n't"]}},
+                                  {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}], ["no"]),
+    _unsaid_denial("wrong to say", [{"LOWER": {"IN": ["wrong", "incorrect", "inaccurate", "unfair"]}},
+                                    {"LOWER": "to"}, {"LOWER": "say"}, {"LOWER": "that", "OP": "?"}],
+                   ["no", "not", "n't", "never"]),
     # a comparison of measures is no differential ("lifts 20 lb vs 10 lb at intake", "30 min now vs 10", "DTR 1+ L
     # vs 2+ R", "DTR 1+ L Achilles vs 2+ R")
     ("<number> vs", "PSEUDO", "PSEUDO",
