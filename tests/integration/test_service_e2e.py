@@ -88,11 +88,11 @@ def _on_payer(payer: FHIRClient, claim_response_id: str) -> int:
     return int(page["total"])
 
 
-def _wait(condition: Any, seconds: float = 30) -> None:
+def _wait(condition: Any, seconds: float = 30, every: float = 0.2) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
+        time.sleep(every)
 
 
 @pytest.fixture
@@ -254,10 +254,12 @@ def test_worker_killed_mid_batch_loses_nothing_and_does_nothing_twice(
     command = [sys.executable, "-m", "adapter.cli", "sync", "--once"]
     # a page is recorded in one transaction: small pages, so that the kill lands between two of them; the
     # killed worker's lease on its request type runs out after WORKER_LEASE seconds, then the next takes over
-    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10", "IMR_SERVICE__WORKER_LEASE": "3"}
+    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "5", "IMR_SERVICE__WORKER_LEASE": "3"}
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(state)
-    _wait(lambda: len(store.search(count=1000)[1]) >= 5, seconds=60)
+    # killed as soon as its first page is recorded (a cheap count, polled often: with the project's own letters,
+    # shorter than the corpus's, a slower poll of every answer once let the whole batch finish first)
+    _wait(lambda: store.search(count=1)[0] >= 1, seconds=60, every=0.02)
     first.send_signal(signal.SIGKILL)  # mid-batch, with no chance to tidy up
     first.wait()
     done_before = store.search(count=1000)[0]
