@@ -387,26 +387,24 @@ _COMPARED = (
 ).split()
 
 
-def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
-    """A negation said to be untrue ("it is untrue that she is not taking opioids", "it is not true that she has
-    had no therapy"): a pseudo-cue over both negations, its first word plain (checked in C at every token, where
-    a list of words is checked through Python)."""
-    rest: list[dict[str, Any]] = [{"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": ["not", "n't", "never", "no"]}}]
-    said = [{"LOWER": word} for word in words.split()]
-    return f"{words} that ... not", "PSEUDO", "PSEUDO", [*said, {"LOWER": "that"}, *rest]
-
-
 def _unsaid_denial(
     name: str, said: list[dict[str, Any]], denials: list[str]
 ) -> tuple[str, str, str, list[dict[str, Any]]]:
-    """A denial its sentence refuses to make ("cannot say there are no deficits"): a pseudo-cue over the refusal
-    and the denial, as ``_untrue`` is over an untrue one."""
+    """A denial its sentence refuses to make ("cannot say there are no deficits", "it is not true that she has had
+    no therapy"): a pseudo-cue over the refusal and the denial, a few words apart."""
     return (
         f"{name} ... {' '.join(denials)}",
         "PSEUDO",
         "PSEUDO",
         [*said, {"IS_ALPHA": True, "OP": "{0,3}"}, {"LOWER": {"IN": denials}}],
     )
+
+
+def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
+    """A negation said to be untrue ("it is untrue that she is not taking opioids"), its first word plain (checked
+    in C at every token, where a list of words is checked through Python)."""
+    said = [{"LOWER": word} for word in [*words.split(), "that"]]
+    return _unsaid_denial(f"{words} that", said, ["not", "n't", "never", "no"])
 
 
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
