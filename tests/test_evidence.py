@@ -104,6 +104,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-159.yaml",
         "sentences-evaluation-161.yaml",
         "sentences-evaluation-163.yaml",
+        "sentences-evaluation-165.yaml",
+        "sentences-evaluation-167.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -377,9 +379,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-156.yaml", 169, 0.88, 2),
         ("sentences-evaluation-158.yaml", 167, 0.89, 1),
         ("sentences-evaluation-160.yaml", 171, 0.90, 1),
-        # heldout162 89.5%, heldout164 93.7% when they came (session 18, last)
+        # heldout162 89.5%, heldout164 93.7% when they came (session 18)
         ("sentences-evaluation-162.yaml", 162, 0.89, 1),
         ("sentences-evaluation-164.yaml", 159, 0.93, 0),
+        # heldout166 91.2%, heldout168 91.5% when they came (session 19)
+        ("sentences-evaluation-166.yaml", 181, 0.91, 1),
+        ("sentences-evaluation-168.yaml", 153, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -541,6 +546,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev161, dev163: 88.8 and 90.6% when they came, 89.9 and 91.7% after
         ("sentences-evaluation-161.yaml", 169, 0.89, 0),
         ("sentences-evaluation-163.yaml", 181, 0.91, 0),
+        # dev165, dev167: 87.8 and 90.5% when they came, 96.1 and 92.7% after
+        ("sentences-evaluation-165.yaml", 180, 0.96, 0),
+        ("sentences-evaluation-167.yaml", 179, 0.92, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
