@@ -106,6 +106,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-163.yaml",
         "sentences-evaluation-165.yaml",
         "sentences-evaluation-167.yaml",
+        "sentences-evaluation-169.yaml",
+        "sentences-evaluation-171.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -385,6 +387,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout166 91.2%, heldout168 91.5% when they came (session 19)
         ("sentences-evaluation-166.yaml", 181, 0.91, 1),
         ("sentences-evaluation-168.yaml", 153, 0.91, 0),
+        # heldout170 93.4%, heldout172 90.7% when they came (session 19)
+        ("sentences-evaluation-170.yaml", 166, 0.93, 2),
+        ("sentences-evaluation-172.yaml", 172, 0.90, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -549,6 +554,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev165, dev167: 87.8 and 90.5% when they came, 96.1 and 92.7% after
         ("sentences-evaluation-165.yaml", 180, 0.96, 0),
         ("sentences-evaluation-167.yaml", 179, 0.92, 2),
+        # dev169, dev171: 92.0 and 88.5% when they came, 93.1 and 94.8% after
+        ("sentences-evaluation-169.yaml", 174, 0.93, 0),
+        ("sentences-evaluation-171.yaml", 191, 0.94, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
