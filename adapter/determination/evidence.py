@@ -1177,6 +1177,9 @@ def finding(
             elif REQUESTED not in m.modifiers and (rule.suspected or POSSIBLE not in m.modifiers):
                 present.append(m)
             continue
+        if rule.assessed and m.polarity == "present":  # asked about, whatever the answer
+            present.append(m)
+            continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
         if credit is not None and ((m.treatments and not m.treatments & credit) or m.spares & credit):
