@@ -108,6 +108,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-167.yaml",
         "sentences-evaluation-169.yaml",
         "sentences-evaluation-171.yaml",
+        "sentences-evaluation-173.yaml",
+        "sentences-evaluation-175.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -390,6 +392,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout170 93.4%, heldout172 90.7% when they came (session 19)
         ("sentences-evaluation-170.yaml", 166, 0.93, 2),
         ("sentences-evaluation-172.yaml", 172, 0.90, 3),
+        # heldout174 96.4%, heldout176 91.9% when they came (session 19)
+        ("sentences-evaluation-174.yaml", 167, 0.96, 0),
+        ("sentences-evaluation-176.yaml", 172, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -557,6 +562,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev169, dev171: 92.0 and 88.5% when they came, 93.1 and 94.8% after
         ("sentences-evaluation-169.yaml", 174, 0.93, 0),
         ("sentences-evaluation-171.yaml", 191, 0.94, 1),
+        # dev173, dev175: 90.4 and 88.9% when they came, 94.4 and 88.9% after
+        ("sentences-evaluation-173.yaml", 177, 0.94, 0),
+        ("sentences-evaluation-175.yaml", 190, 0.88, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

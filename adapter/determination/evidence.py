@@ -655,7 +655,8 @@ _INNER_NEGATION = re.compile(
 #: Words that ascribe a change to something: credited to what they name even where the lexicon knows no treatment
 #: there ("attributed to the work-conditioning program rather than to the TENS" credits nothing to the TENS).
 _ASCRIBING = (
-    r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|attributes? (?:it |them |this )?to|thanks to|owing to|because of|credits"
+    r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|attributes? (?:it |them |this )?to|thanks to|owing to|because of"
+    r"|credits"
     # "gains she dates to starting Cymbalta", "which she puts down to the weight loss"
     r"|dates? to|dated to|puts? (?:it |them |this )?down to"
 )

@@ -280,17 +280,20 @@ class _Medications:
         return "absent" if self.documented and (self.exclusive or ingredient not in self.planned) else "unknown"
 
 
-def _medications(found: list[Mention], medication_list: list[str] | None, lexicon: Lexicon) -> _Medications:
+def _medications(
+    found: list[Mention], medication_list: list[str] | None, lexicon: Lexicon, requested: frozenset[str] = frozenset()
+) -> _Medications:
+    """What the context says is taken; the ``requested`` drugs (ingredients) named alone document no list of what
+    is taken ("the Lidoderm patch is not supported" says nothing of the drugs she takes)."""
     taken = drugs_in_use(found)
     ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     named = [m for m in found if m.kind == "drugclass" and m.counts]
     classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
-    # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped
-    # ("stopped the Norco") with none of it taken
+    # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped or
+    # never taken ("stopped the Norco", "never took tramadol") with none of it taken
     denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
-    stopped = stopped_drugs(found, taken)
+    stopped = [*stopped_drugs(found, taken), *_never_taken(found, ingredients)]
     denied |= _classes([m.name for m in stopped], lexicon) - classes
-    documented = bool(ingredients) or medication_list is not None or "*" in denied
     taken_by = [(_class_of(m, lexicon), m) for m in taken]
     denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
     denied_by += [(_class_of(m, lexicon), m) for m in stopped]
@@ -298,14 +301,20 @@ def _medications(found: list[Mention], medication_list: list[str] | None, lexico
     planned |= _classes(list(planned), lexicon)
     # a structured medication list is the whole of it
     exclusive = medication_list is not None or "*" in denied or any(_ONLY.search(m.sentence) for m in taken)
+    # the requested drug counts only said to be all she takes ("on naproxen alone")
+    documented = (
+        bool(set(ingredients) - requested or (ingredients and exclusive))
+        or medication_list is not None
+        or "*" in denied
+    )
     return _Medications(
         ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list,
-        planned, exclusive, {m.name for m in stopped} | {m.name for m in _never_taken(found, ingredients)},
+        planned, exclusive, {m.name for m in stopped},
     )  # fmt: skip
 
 
 def _never_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
-    """Drug mentions that say the drug was never taken ("she has never used a lidocaine patch")."""
+    """Drug mentions that say the drug was never taken ("she has never used a lidocaine patch") or not kept on."""
     return [
         m for m in found
         if m.kind == "drug" and m.counts and NEGATED in m.modifiers and m.name not in taken
@@ -313,9 +322,9 @@ def _never_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
     ]  # fmt: skip
 
 
-#: A negated drug's sentence saying it was never taken: other negations ("denies not taking the gabapentin")
-#: are too often double.
-_NEVER = re.compile(r"\bnever\b", re.I)
+#: A negated drug's sentence saying it was never taken, or not kept on ("neither the Flexeril nor the tramadol
+#: was continued"): other negations ("denies not taking the gabapentin") are too often double.
+_NEVER = re.compile(r"\bnever\b|\b(?:was|were) continued\b", re.I)
 #: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone").
 _ONLY = re.compile(r"\b(?:only|alone|solely|no other|nothing else)\b", re.I)
 
@@ -462,7 +471,9 @@ def build_facts(
                     prior, prior_count = counted
         evidence["prior_same_therapy"] = prior
 
-    taken = _medications(found, context.medication_list, lexicon)
+    taken = _medications(
+        found, context.medication_list, lexicon, frozenset(d.ingredient for d in lexicon.drugs_in(text))
+    )
     for fact, classes in _DRUG_FACTS.items():
         evidence[fact] = taken.finding(fact, classes)
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
