@@ -110,6 +110,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-171.yaml",
         "sentences-evaluation-173.yaml",
         "sentences-evaluation-175.yaml",
+        "sentences-evaluation-177.yaml",
+        "sentences-evaluation-179.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -395,6 +397,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout174 96.4%, heldout176 91.9% when they came (session 19)
         ("sentences-evaluation-174.yaml", 167, 0.96, 0),
         ("sentences-evaluation-176.yaml", 172, 0.91, 0),
+        # heldout178 93.9%, heldout180 87.2% when they came (session 19)
+        ("sentences-evaluation-178.yaml", 164, 0.93, 1),
+        ("sentences-evaluation-180.yaml", 180, 0.87, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -562,9 +567,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev169, dev171: 92.0 and 88.5% when they came, 93.1 and 94.8% after
         ("sentences-evaluation-169.yaml", 174, 0.93, 0),
         ("sentences-evaluation-171.yaml", 191, 0.94, 1),
-        # dev173, dev175: 90.4 and 88.9% when they came, 94.4 and 88.9% after
+        # dev173, dev175: 90.4 and 88.9% when they came, 94.4 and 91.1% after
         ("sentences-evaluation-173.yaml", 177, 0.94, 0),
-        ("sentences-evaluation-175.yaml", 190, 0.88, 1),
+        ("sentences-evaluation-175.yaml", 190, 0.91, 1),
+        # dev177, dev179: 93.4 and 86.9% when they came, 97.0 and 92.6% after
+        ("sentences-evaluation-177.yaml", 166, 0.96, 1),
+        ("sentences-evaluation-179.yaml", 176, 0.92, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
