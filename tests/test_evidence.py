@@ -112,6 +112,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-175.yaml",
         "sentences-evaluation-177.yaml",
         "sentences-evaluation-179.yaml",
+        "sentences-evaluation-181.yaml",
+        "sentences-evaluation-183.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -400,6 +402,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout178 93.9%, heldout180 87.2% when they came (session 19)
         ("sentences-evaluation-178.yaml", 164, 0.93, 1),
         ("sentences-evaluation-180.yaml", 180, 0.87, 4),
+        # heldout182 90.4%, heldout184 91.6% when they came (session 19, last)
+        ("sentences-evaluation-182.yaml", 157, 0.90, 1),
+        ("sentences-evaluation-184.yaml", 178, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -573,6 +578,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev177, dev179: 93.4 and 86.9% when they came, 97.0 and 92.6% after
         ("sentences-evaluation-177.yaml", 166, 0.96, 1),
         ("sentences-evaluation-179.yaml", 176, 0.92, 2),
+        # dev181, dev183: 91.8 and 87.4% when they came, 95.7 and 89.2% after
+        ("sentences-evaluation-181.yaml", 184, 0.95, 0),
+        ("sentences-evaluation-183.yaml", 167, 0.89, 4),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
