@@ -292,7 +292,7 @@ def _medications(
     # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped or
     # never taken ("stopped the Norco", "never took tramadol") with none of it taken
     denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
-    stopped = [*stopped_drugs(found, taken), *_never_taken(found, ingredients)]
+    stopped = [*stopped_drugs(found, taken), *_not_taken(found, ingredients)]
     denied |= _classes([m.name for m in stopped], lexicon) - classes
     taken_by = [(_class_of(m, lexicon), m) for m in taken]
     denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
@@ -313,18 +313,18 @@ def _medications(
     )  # fmt: skip
 
 
-def _never_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
+def _not_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
     """Drug mentions that say the drug was never taken ("she has never used a lidocaine patch") or not kept on."""
     return [
         m for m in found
         if m.kind == "drug" and m.counts and NEGATED in m.modifiers and m.name not in taken
-        and _NEVER.search(m.sentence)
+        and _NOT_TAKEN.search(m.sentence)
     ]  # fmt: skip
 
 
 #: A negated drug's sentence saying it was never taken, or not kept on ("neither the Flexeril nor the tramadol
 #: was continued"): other negations ("denies not taking the gabapentin") are too often double.
-_NEVER = re.compile(r"\bnever\b|\b(?:was|were) continued\b", re.I)
+_NOT_TAKEN = re.compile(r"\bnever\b|\b(?:was|were) continued\b", re.I)
 #: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone").
 _ONLY = re.compile(r"\b(?:only|alone|solely|no other|nothing else)\b", re.I)
 
