@@ -114,6 +114,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-179.yaml",
         "sentences-evaluation-181.yaml",
         "sentences-evaluation-183.yaml",
+        "sentences-evaluation-185.yaml",
+        "sentences-evaluation-187.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -402,9 +404,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout178 93.9%, heldout180 87.2% when they came (session 19)
         ("sentences-evaluation-178.yaml", 164, 0.93, 1),
         ("sentences-evaluation-180.yaml", 180, 0.87, 4),
-        # heldout182 90.4%, heldout184 91.6% when they came (session 19, last)
+        # heldout182 90.4%, heldout184 91.6% when they came (session 19)
         ("sentences-evaluation-182.yaml", 157, 0.90, 1),
         ("sentences-evaluation-184.yaml", 178, 0.91, 0),
+        # heldout186 93.7%, heldout188 88.0% when they came (session 19, last)
+        ("sentences-evaluation-186.yaml", 174, 0.93, 0),
+        ("sentences-evaluation-188.yaml", 166, 0.87, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -581,6 +586,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev181, dev183: 91.8 and 87.4% when they came, 95.7 and 89.2% after
         ("sentences-evaluation-181.yaml", 184, 0.95, 0),
         ("sentences-evaluation-183.yaml", 167, 0.89, 4),
+        # dev185, dev187: 88.6 and 93.1% when they came, 93.0 and 95.0% after
+        ("sentences-evaluation-185.yaml", 185, 0.92, 1),
+        ("sentences-evaluation-187.yaml", 160, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
