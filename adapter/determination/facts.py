@@ -39,7 +39,7 @@ from adapter.determination.evidence import mentions as find_mentions
 from adapter.determination.mme import OPIOIDS, mme_per_day
 from adapter.determination.postsurgical import POSTSURGICAL, course_for
 from adapter.letters import _text
-from adapter.lexicon import LEXICON, Lexicon
+from adapter.lexicon import LEXICON, Drug, Lexicon
 from adapter.model import DisputedItem, IMRCase
 from adapter.tables import label_window, mappings
 
@@ -342,13 +342,12 @@ _DRUG_FACTS = {"opioid_in_use": {"opioid"}, "nsaid_in_use": {"nsaid"},
                "first_line_neuropathic_in_use": {"anticonvulsant", "antidepressant"}}  # fmt: skip
 
 
-def _drug_facts(request: str, category: str, taken: _Medications, quantity: int | None,
+def _drug_facts(request: str, found: list[Drug], category: str, taken: _Medications, quantity: int | None,
                 lexicon: Lexicon, evidence: dict[str, Finding]) -> dict[str, object]:  # fmt: skip
-    """Drug facts of a request against what the context shows taken (``evidence`` gains the quote of the
-    request's own class)."""
+    """Drug facts of a request naming the drugs ``found`` against what the context shows taken (``evidence`` gains
+    the quote of the request's own class)."""
     lowered = request.lower()
     facts: dict[str, object] = {}
-    found = lexicon.drugs_in(request)
     cls = found[0].drug_class if found else None
     if category not in _DRUGS + _RENTALS:
         return facts
@@ -403,12 +402,12 @@ def _drug_facts(request: str, category: str, taken: _Medications, quantity: int 
 _CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approval"})
 
 
-def _credit(category: str, request: str, lexicon: Lexicon) -> frozenset[str] | None:
-    """The attribution keys of the requested treatment (None: the request is no treatment, nothing to credit)."""
+def _credit(category: str, drugs: list[Drug], lexicon: Lexicon) -> frozenset[str] | None:
+    """The attribution keys of the requested treatment, a therapy of its category or the ``drugs`` it names (None:
+    the request is no treatment, nothing to credit)."""
     kinds = lexicon.therapies_of(category)
     if kinds:
         return frozenset({*(t.name for t in kinds), "injection" if "injection" in category else "therapy"})
-    drugs = lexicon.drugs_in(request)
     if category in _DRUGS and drugs:
         return frozenset({*(f"drug:{d.drug_class}" for d in drugs), "medication"})
     return None
@@ -434,7 +433,8 @@ def build_facts(
     region = lexicon.region(site) or lexicon.region(label_window(text))
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
-    credit = _credit(category, text, lexicon)
+    requested = lexicon.drugs_in(text)  # the drugs the request names, read once
+    credit = _credit(category, requested, lexicon)
     past = category in mappings()[CATEGORIES].injections  # a repeat injection rests on what the last one did
     evidence = {
         fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None, past=past)
@@ -471,9 +471,7 @@ def build_facts(
                     prior, prior_count = counted
         evidence["prior_same_therapy"] = prior
 
-    taken = _medications(
-        found, context.medication_list, lexicon, frozenset(d.ingredient for d in lexicon.drugs_in(text))
-    )
+    taken = _medications(found, context.medication_list, lexicon, frozenset(d.ingredient for d in requested))
     for fact, classes in _DRUG_FACTS.items():
         evidence[fact] = taken.finding(fact, classes)
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
@@ -541,7 +539,7 @@ def build_facts(
         or context.prior is not None,
         evidence=evidence,
         **{fact: evidence[fact].status for fact in lexicon.findings},
-        **_drug_facts(text, category, taken, quantity, lexicon, evidence),
+        **_drug_facts(text, requested, category, taken, quantity, lexicon, evidence),
     )
 
 
