@@ -122,8 +122,9 @@ class Finding(_Entry):
     #: negation in its result does not undo it, nor suspicion where ``suspected`` ("possible fracture on the
     #: x-rays"; "a possible TENS trial" is none); a plan or request for one does.
     study: bool = False
-    #: A fact that asking states, whatever the answer: side effects asked about are assessed, denied ("no nausea
-    #: or sedation") or not ("mild constipation"); only its absence phrases ("intolerable side effects") say absent.
+    #: A fact that asking states, whatever the answer and whenever asked: side effects asked about are assessed,
+    #: denied ("no nausea or sedation") or not ("mild constipation"), of a drug taken now or before ("d/c'd due to
+    #: dizziness"); only its absence phrases ("intolerable side effects") say absent.
     assessed: bool = False
     #: A fact the record itself states: an earlier certification is what a UR summary reports ("the prior
     #: request was approved by UR"), so the record's words do not make it silence.
