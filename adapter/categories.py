@@ -59,7 +59,9 @@ class CategoryTable(BaseModel):
     def _agrees_with_the_lexicon(self, info: ValidationInfo) -> CategoryTable:
         lexicon: Lexicon = (info.context or {})["lexicon"]
         self._compiled = [(e.id, *e._compiled) for e in self.entries]
-        named = {t.category for t in lexicon.therapies if t.category} | {c for t in lexicon.therapies for c in t.denies}
+        named = {t.category for t in lexicon.therapies if t.category} | {
+            c for t in lexicon.therapies for c in [*t.denies, *t.credited_for]
+        }
         missing = named - {e.id for e in self.entries} - {self.default}
         if missing:
             raise ValueError(f"lexicon therapies name unknown categories {sorted(missing)}")

@@ -98,6 +98,9 @@ class Therapy(_Entry):
     #: Request categories for which this therapy, named in general, counts only when denied: "no injections to
     #: date" says no epidural was given either, "had injections" does not say one was.
     denies: list[str] = Field(default_factory=list)
+    #: Request categories whose case rests on what this care did too: the relief of a medial branch block is what
+    #: a radiofrequency ablation is asked on.
+    credited_for: list[str] = Field(default_factory=list)
 
     _check = field_validator("words")(compiles)
 
@@ -302,6 +305,10 @@ class Lexicon(_Entry):
     def therapies_of(self, category: str) -> list[Therapy]:
         """The therapies a request category counts as care of its kind (physical therapy, aquatic, massage)."""
         return [t for t in self.therapies if t.category == category]
+
+    def therapies_credited_for(self, category: str) -> list[Therapy]:
+        """The therapies of a request category and those its case rests on (a medial branch block for an RFA)."""
+        return [t for t in self.therapies if t.category == category or category in t.credited_for]
 
     def therapies_denying(self, category: str) -> list[Therapy]:
         """The care named in general whose denial counts for a request category ("no injections to date")."""

@@ -116,6 +116,10 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-183.yaml",
         "sentences-evaluation-185.yaml",
         "sentences-evaluation-187.yaml",
+        "sentences-evaluation-189.yaml",
+        "sentences-evaluation-191.yaml",
+        "sentences-evaluation-193.yaml",
+        "sentences-evaluation-195.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -407,9 +411,14 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout182 90.4%, heldout184 91.6% when they came (session 19)
         ("sentences-evaluation-182.yaml", 157, 0.90, 1),
         ("sentences-evaluation-184.yaml", 178, 0.91, 0),
-        # heldout186 93.7%, heldout188 88.0% when they came (session 19, last)
+        # heldout186 93.7%, heldout188 88.0% when they came (session 19)
         ("sentences-evaluation-186.yaml", 174, 0.93, 0),
         ("sentences-evaluation-188.yaml", 166, 0.87, 0),
+        # heldout190 84.8%, heldout192 90.1%, heldout194 89.8%, heldout196 88.7% when they came (session 20)
+        ("sentences-evaluation-190.yaml", 198, 0.85, 2),
+        ("sentences-evaluation-192.yaml", 182, 0.91, 0),
+        ("sentences-evaluation-194.yaml", 177, 0.90, 2),
+        ("sentences-evaluation-196.yaml", 194, 0.88, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -589,6 +598,11 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev185, dev187: 88.6 and 93.1% when they came, 93.0 and 95.0% after
         ("sentences-evaluation-185.yaml", 185, 0.92, 1),
         ("sentences-evaluation-187.yaml", 160, 0.95, 0),
+        # dev189, dev191, dev193, dev195: 87.4, 87.9, 89.8 and 86.5% when they came, 93.4, 94.5, 95.2 and 90.5% after
+        ("sentences-evaluation-189.yaml", 183, 0.93, 4),
+        ("sentences-evaluation-191.yaml", 199, 0.94, 0),
+        ("sentences-evaluation-193.yaml", 186, 0.95, 0),
+        ("sentences-evaluation-195.yaml", 200, 0.90, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -73,7 +73,9 @@ CONTINUED = "CONTINUED"
 _NEAR = 24
 #: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue").
 _CONTINUED_AFTER = re.compile(
-    r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b", re.I
+    r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)\s*)*"
+    r"[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b",
+    re.I,
 )
 #: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
 #: she still takes".
@@ -82,7 +84,7 @@ _STILL_AFTER = re.compile(
     re.I,
 )
 #: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
-_WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,40}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
+_WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,60}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
 #: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset", "the Lyrica
 #: did nothing for her and was d/c'd last month".
 _STOPPED_AFTER = re.compile(
@@ -554,7 +556,9 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             rule.max_scope = 1
     context.add(rules)
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
-    someone = rf"(?:(?:his|her|their|the patient's|patient's|a|an)\s+)?(?:{relatives})\b"
+    # "Her sister has ...", "Two co-workers on her line had ..."
+    who = r"his|her|their|the patient's|patient's|a|an|two|three|several|some|many|both"
+    someone = rf"(?:(?:{who})\s+)?(?:{relatives})s?\b"
     informing = "|".join(map(re.escape, cues.informing))
     targets = _targets(lexicon)
     return _Pipeline(
@@ -1164,6 +1168,7 @@ def finding(
     rule = lexicon.findings[fact]
     present: list[Mention] = []
     absent: list[Mention] = []
+    credited_elsewhere = False  # a gain stated of other care outweighs one inferred of this care
     for m in found:
         # what the record says of requests is no request itself ("a duplicate of the 2/3 request, which was approved")
         if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not rule.of_the_record):
@@ -1184,6 +1189,7 @@ def finding(
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
         if credit is not None and ((m.treatments and not m.treatments & credit) or m.spares & credit):
+            credited_elsewhere |= m.polarity == "present" and not m.modifiers & {INFERRED, NEGATED, DENIED_JUST_BEFORE}
             continue
         if m.polarity == "absent":
             if DENIED_JUST_BEFORE in m.modifiers:  # denied twice ("not without benefit"), it holds
@@ -1194,7 +1200,8 @@ def finding(
             absent.append(m)
         elif rule.history or HISTORICAL not in m.modifiers or (past and credit is not None and m.treatments & credit):
             present.append(m)
-    if any(INFERRED not in m.modifiers for m in [*present, *absent]):  # what is stated outweighs what is inferred
+    # what is stated outweighs what is inferred ("pain 8 -> 5 on the patch; the gain in walking she credits to PT")
+    if credited_elsewhere or any(INFERRED not in m.modifiers for m in [*present, *absent]):
         present = [m for m in present if INFERRED not in m.modifiers]
     if present and absent and rule.conflict == "unknown":
         last_word = _after_the_turn(present, absent)
@@ -1309,7 +1316,9 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
         set() if suspected else {POSSIBLE}
     )
     return any(
-        m.kind == "diagnosis" and m.name == group and not m.modifiers & excluded
+        m.kind == "diagnosis" and m.name == group
+        # a differential with its work-up to come is suspected ("neuropathy vs radiculopathy -- workup pending")
+        and not m.modifiers & (excluded - ({HYPOTHETICAL} if suspected and POSSIBLE in m.modifiers else set()))
         and not (HISTORICAL in m.modifiers and _RESOLVED.search(m.sentence))
         for m in found
     )  # fmt: skip

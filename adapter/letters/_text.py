@@ -268,6 +268,8 @@ _BARE_COUNT = re.compile(
     rf"|\b(?P<f>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
     rf"|\bonly\s+(?P<e>{NUMBER})\s+(?:were|was)\s+(?:attended|completed|used|done)\b"  # "only three were attended"
+    # "six visits authorized in January, four attended, two cancelled"
+    rf"|,\s+(?P<l>{NUMBER})\s+(?:attended|completed)(?=\s*[,.;])"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
     # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
     rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
