@@ -72,3 +72,11 @@ def test_a_category_naming_no_drug_class_of_the_lexicon_fails_at_load(mappings_c
     path = mappings_copy / "categories.yaml"
     line = next(n for n, text in enumerate(path.read_text().splitlines(), start=1) if "drugs: nsaids" in text)
     assert raised.value.location == f"{path}:{line}"
+
+
+def test_a_therapy_credited_for_an_unknown_category_fails_at_load(mappings_copy: Path) -> None:
+    """A therapy whose result a category's case rests on must name a category the table has."""
+    replace_once(mappings_copy / "lexicon.yaml", "credited_for: [radiofrequency-neurotomy]", "credited_for: [rfa]")
+    with pytest.raises(MappingTableError) as raised:
+        mappings(mappings_copy)[CATEGORIES]
+    assert "lexicon therapies name unknown categories ['rfa']" in raised.value.message

@@ -403,8 +403,8 @@ _CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approva
 
 
 def _credit(category: str, drugs: list[Drug], lexicon: Lexicon) -> frozenset[str] | None:
-    """The attribution keys of the requested treatment, a therapy of its category or the ``drugs`` it names (None:
-    the request is no treatment, nothing to credit)."""
+    """The attribution keys of the requested treatment: a therapy of its category or one its case rests on (the
+    lexicon's ``credited_for``), or the ``drugs`` it names (None: the request is no treatment, nothing to credit)."""
     kinds = lexicon.therapies_credited_for(category)
     if kinds:
         return frozenset({*(t.name for t in kinds), "injection" if "injection" in category else "therapy"})
