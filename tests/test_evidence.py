@@ -122,6 +122,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-195.yaml",
         "sentences-evaluation-197.yaml",
         "sentences-evaluation-199.yaml",
+        "sentences-evaluation-201.yaml",
+        "sentences-evaluation-203.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -421,9 +423,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-192.yaml", 182, 0.91, 0),
         ("sentences-evaluation-194.yaml", 177, 0.90, 2),
         ("sentences-evaluation-196.yaml", 194, 0.88, 1),
-        # heldout198 83.2%, heldout200 91.0% when they came (session 20, last)
+        # heldout198 83.2%, heldout200 91.0% when they came (session 20)
         ("sentences-evaluation-198.yaml", 185, 0.83, 5),
         ("sentences-evaluation-200.yaml", 199, 0.90, 1),
+        # heldout202 90.5%, heldout204 87.9% when they came (session 20, last)
+        ("sentences-evaluation-202.yaml", 179, 0.90, 1),
+        ("sentences-evaluation-204.yaml", 199, 0.87, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -611,6 +616,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev197, dev199: 83.6 and 86.2% when they came, 85.7 and 87.8% after
         ("sentences-evaluation-197.yaml", 189, 0.85, 1),
         ("sentences-evaluation-199.yaml", 189, 0.87, 2),
+        # dev201, dev203: 87.4 and 86.5% when they came, 92.0 and 90.3% after
+        ("sentences-evaluation-201.yaml", 199, 0.91, 0),
+        ("sentences-evaluation-203.yaml", 207, 0.90, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -290,7 +290,9 @@ _ASKED_BEFORE = re.compile(
 _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w/-]+(?:\s+[\w/-]+)?)?"
                             r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:already\s+|previously\s+)?"
                             r"(?:authorized|approved|certified|"
-                            r"requested|recommended|pending)\b(?!\s+and\s+(?:completed|attended|done|finished))",
+                            r"requested|recommended|pending)\b"
+                            # had after all: "authorized and completed", "certified 1/9/24 and completed"
+                            r"(?!(?:\s+(?:on\s+)?\d[\d/-]*)?\s+and\s+(?:completed|attended|done|finished))",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
