@@ -124,6 +124,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-199.yaml",
         "sentences-evaluation-201.yaml",
         "sentences-evaluation-203.yaml",
+        "sentences-evaluation-205.yaml",
+        "sentences-evaluation-207.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -426,9 +428,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout198 83.2%, heldout200 91.0% when they came (session 20)
         ("sentences-evaluation-198.yaml", 185, 0.83, 5),
         ("sentences-evaluation-200.yaml", 199, 0.90, 1),
-        # heldout202 90.5%, heldout204 87.9% when they came (session 20, last)
+        # heldout202 90.5%, heldout204 87.9% when they came (session 20)
         ("sentences-evaluation-202.yaml", 179, 0.90, 1),
         ("sentences-evaluation-204.yaml", 199, 0.87, 0),
+        # heldout206 86.7%, heldout208 89.2% when they came (session 20, last)
+        ("sentences-evaluation-206.yaml", 173, 0.86, 1),
+        ("sentences-evaluation-208.yaml", 203, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -619,6 +624,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev201, dev203: 87.4 and 86.5% when they came, 92.0 and 90.3% after
         ("sentences-evaluation-201.yaml", 199, 0.91, 0),
         ("sentences-evaluation-203.yaml", 207, 0.90, 3),
+        # dev205, dev207: 89.8 and 83.6% when they came, 92.5 and 86.9% after
+        ("sentences-evaluation-205.yaml", 187, 0.92, 1),
+        ("sentences-evaluation-207.yaml", 213, 0.86, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

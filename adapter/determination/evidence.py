@@ -92,6 +92,7 @@ _STOPPED_AFTER = re.compile(
     r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b"
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
     r"|\s+(?:was\s+|were\s+|has\s+been\s+)?(?:tapered|weaned)\s+off\b"  # "Gabapentin tapered off in May"
+    r"|[^.;]{0,60}?,?\s+and\s+none\s+since\b"  # "took Percocet for two weeks after the ORIF and none since"
     r"|\s*-\s*(?:stopped|discontinued|d/c.?d)\b"  # "NSAIDs - stopped for GI upset"
     # "used naproxen until 2020, none since", "took tramadol until two months ago"
     r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
