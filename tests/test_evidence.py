@@ -126,6 +126,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-203.yaml",
         "sentences-evaluation-205.yaml",
         "sentences-evaluation-207.yaml",
+        "sentences-evaluation-209.yaml",
+        "sentences-evaluation-211.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -431,9 +433,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout202 90.5%, heldout204 87.9% when they came (session 20)
         ("sentences-evaluation-202.yaml", 179, 0.90, 1),
         ("sentences-evaluation-204.yaml", 199, 0.87, 0),
-        # heldout206 86.7%, heldout208 89.2% when they came (session 20, last)
+        # heldout206 86.7%, heldout208 89.2% when they came (session 20)
         ("sentences-evaluation-206.yaml", 173, 0.86, 1),
         ("sentences-evaluation-208.yaml", 203, 0.89, 0),
+        # heldout210 82.0%, heldout212 90.1% when they came (session 20, last)
+        ("sentences-evaluation-210.yaml", 178, 0.82, 4),
+        ("sentences-evaluation-212.yaml", 171, 0.90, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -627,6 +632,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev205, dev207: 89.8 and 83.6% when they came, 92.5 and 86.9% after
         ("sentences-evaluation-205.yaml", 187, 0.92, 1),
         ("sentences-evaluation-207.yaml", 213, 0.86, 2),
+        # dev209, dev211: 90.4 and 86.5% when they came, 90.9 and 87.6% after
+        ("sentences-evaluation-209.yaml", 209, 0.90, 1),
+        ("sentences-evaluation-211.yaml", 193, 0.87, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
