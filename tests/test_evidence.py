@@ -128,6 +128,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-207.yaml",
         "sentences-evaluation-209.yaml",
         "sentences-evaluation-211.yaml",
+        "sentences-evaluation-213.yaml",
+        "sentences-evaluation-215.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -436,9 +438,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout206 86.7%, heldout208 89.2% when they came (session 20)
         ("sentences-evaluation-206.yaml", 173, 0.86, 1),
         ("sentences-evaluation-208.yaml", 203, 0.89, 0),
-        # heldout210 82.0%, heldout212 90.1% when they came (session 20, last)
+        # heldout210 82.0%, heldout212 90.1% when they came (session 20)
         ("sentences-evaluation-210.yaml", 178, 0.82, 4),
         ("sentences-evaluation-212.yaml", 171, 0.90, 1),
+        # heldout214 90.4%, heldout216 85.9% when they came (session 20, last)
+        ("sentences-evaluation-214.yaml", 188, 0.90, 2),
+        ("sentences-evaluation-216.yaml", 177, 0.85, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -635,6 +640,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev209, dev211: 90.4 and 86.5% when they came, 90.9 and 87.6% after
         ("sentences-evaluation-209.yaml", 209, 0.90, 1),
         ("sentences-evaluation-211.yaml", 193, 0.87, 1),
+        # dev213, dev215: 81.0 and 85.6% when they came, 82.1 and 86.6% after
+        ("sentences-evaluation-213.yaml", 184, 0.82, 0),
+        ("sentences-evaluation-215.yaml", 202, 0.86, 5),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

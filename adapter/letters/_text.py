@@ -184,10 +184,10 @@ def diagnoses(summary: str) -> list[str]:
 
 
 _UNIT = r"(?:sessions?|visits?|treatments?|tx|adjustments?)"
-#: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT".
+#: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT" ("compl").
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
-    rf"\bRFAs?\b|\b(?:completed|attended|finished|done|had)\b|\btimes\b|#\s?\d|-(?:visit|session)\b",
+    rf"\bRFAs?\b|\b(?:completed|compl|attended|finished|done|had)\b|\btimes\b|#\s?\d|-(?:visit|session)\b",
     re.IGNORECASE,
 )
 
@@ -228,7 +228,7 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
         # "completed 6 PT"
-        rf"\b(?:completed|had|attended|finished)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
+        rf"\b(?:completed|compl\.?|had|attended|finished)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
         rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
         # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
