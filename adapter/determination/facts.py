@@ -79,7 +79,7 @@ class RequestFacts(BaseModel):
     carpal_tunnel_diagnosis: bool | None = None
     calcific_tendinitis_diagnosis: bool | None = None
     plantar_fasciitis_diagnosis: bool | None = None
-    #: Spondylolisthesis, instability or a vertebral fracture named or suspected.
+    #: Spondylolisthesis, instability or a vertebral fracture named (not when only suspected or to be ruled out).
     spinal_instability_diagnosis: bool | None = None
     #: Gastrointestinal risk for NSAIDs (ulcer, bleeding, GERD, anticoagulants): documented, denied, unknown.
     gi_risk: Status = "unknown"
