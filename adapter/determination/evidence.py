@@ -71,10 +71,11 @@ TIED = "TIED"
 CONTINUED = "CONTINUED"
 #: How near (characters) before the drug a refill or "continue" stands ("continue gabapentin", "refill of Norco").
 _NEAR = 24
+#: How often a dose is taken, as a sig abbreviates it beside a drug ("bid", "qhs", "prn"), matched ignoring case.
+_TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
 #: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue").
 _CONTINUED_AFTER = re.compile(
-    r"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)\s*)*"
-    r"[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b",
+    rf"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:{_TIMES}\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b",
     re.I,
 )
 #: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
@@ -106,7 +107,7 @@ _CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b
 #: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
 _CONTINUED_LIST = re.compile(
     r"(?:\brefill(?: of)?|\bcontinu(?:e|es|ed|ing))(?:\s+[\w-]+(?:\s+[\d./]+\s*(?:mg|mcg|%)?)?"
-    r"(?:\s+(?:BID|TID|QID|QD|QHS|HS|PRN|daily|nightly|q\d+h))*\s*(?:,|\band\b|&)){1,3}\s*\Z",
+    rf"(?:\s+{_TIMES})*\s*(?:,|\band\b|&)){{1,3}}\s*\Z",
     re.I,
 )
 #: How far before the drug such a list may begin (characters).
