@@ -101,6 +101,11 @@ class Therapy(_Entry):
     #: Request categories whose case rests on what this care did too: the relief of a medial branch block is what
     #: a radiofrequency ablation is asked on.
     credited_for: list[str] = Field(default_factory=list)
+    #: A device used at home (TENS), not a course of visits: no count of care is read of it ("PT with TENS x 6
+    #: sessions" counts PT), and relief and gains count for a request of its category whatever care their
+    #: sentence names beside them (a trial's log names the drugs it spared: "pain 7 to 4, Norco cut from 3 to 1
+    #: a day"), as for a request of no therapy.
+    device: bool = False
 
     _check = field_validator("words")(compiles)
 
@@ -307,8 +312,9 @@ class Lexicon(_Entry):
         return [t for t in self.therapies if t.category == category]
 
     def therapies_credited_for(self, category: str) -> list[Therapy]:
-        """The therapies of a request category and those its case rests on (a medial branch block for an RFA)."""
-        return [t for t in self.therapies if t.category == category or category in t.credited_for]
+        """The therapies of a request category and those its case rests on (a medial branch block for an RFA), but
+        devices (whose relief and gains are credited to no one care)."""
+        return [t for t in self.therapies if not t.device and (t.category == category or category in t.credited_for)]
 
     def therapies_denying(self, category: str) -> list[Therapy]:
         """The care named in general whose denial counts for a request category ("no injections to date")."""

@@ -130,6 +130,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-211.yaml",
         "sentences-evaluation-213.yaml",
         "sentences-evaluation-215.yaml",
+        "sentences-evaluation-217.yaml",
+        "sentences-evaluation-219.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -444,6 +446,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout214 90.4%, heldout216 85.9% when they came (session 20, last)
         ("sentences-evaluation-214.yaml", 188, 0.90, 2),
         ("sentences-evaluation-216.yaml", 177, 0.85, 0),
+        # heldout218 85.1%, heldout220 92.4% when they came (session 21)
+        ("sentences-evaluation-218.yaml", 194, 0.85, 4),
+        ("sentences-evaluation-220.yaml", 185, 0.92, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -643,6 +648,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev213, dev215: 81.0 and 85.6% when they came, 82.1 and 86.6% after
         ("sentences-evaluation-213.yaml", 184, 0.82, 0),
         ("sentences-evaluation-215.yaml", 202, 0.86, 5),
+        # dev217, dev219: 88.1 and 86.6% when they came, 93.3 and 90.4% after
+        ("sentences-evaluation-217.yaml", 194, 0.93, 0),
+        ("sentences-evaluation-219.yaml", 187, 0.90, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

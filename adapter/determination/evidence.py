@@ -354,7 +354,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         out.append(_Target("drugclass", drug_class, "present", Scanner(pattern)))
     # "none" standing for a treatment ("none of the visits helped", "none effective": the care was had)
     worked = "effective|helpful|helped|worked|beneficial|successful|lasting|with|w/"
-    none = rf"\bnone\b(?!\s+(?:of|but|other|except|{worked})\b)"
+    none = rf"\bnone\b(?!\s+(?:of|but|other|except|since\s+(?:then|that)|{worked})\b)"
     out.append(_Target(NONE, "", "present", Scanner(re.compile(none, re.I))))
     # "it" standing for a drug stopped or never taken: "she never filled it", "stopped taking it", "declined them",
     # "has not taken any since"
