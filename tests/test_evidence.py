@@ -132,6 +132,9 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-215.yaml",
         "sentences-evaluation-217.yaml",
         "sentences-evaluation-219.yaml",
+        "sentences-evaluation-221.yaml",
+        "sentences-evaluation-223.yaml",
+        "sentences-evaluation-225.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -449,6 +452,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout218 85.1%, heldout220 92.4% when they came (session 21)
         ("sentences-evaluation-218.yaml", 194, 0.85, 4),
         ("sentences-evaluation-220.yaml", 185, 0.92, 1),
+        # heldout222 90.7%, heldout224 86.7%, heldout226 87.2% when they came (session 21)
+        ("sentences-evaluation-222.yaml", 183, 0.92, 0),
+        ("sentences-evaluation-224.yaml", 188, 0.86, 1),
+        ("sentences-evaluation-226.yaml", 188, 0.87, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -651,6 +658,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev217, dev219: 88.1 and 86.6% when they came, 93.3 and 90.4% after
         ("sentences-evaluation-217.yaml", 194, 0.93, 0),
         ("sentences-evaluation-219.yaml", 187, 0.90, 2),
+        # dev221, dev223, dev225: 88.7, 90.9 and 93.4% when they came, 92.5, 93.7 and 96.7% after
+        ("sentences-evaluation-221.yaml", 186, 0.92, 0),
+        ("sentences-evaluation-223.yaml", 175, 0.93, 0),
+        ("sentences-evaluation-225.yaml", 183, 0.96, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
