@@ -135,6 +135,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-221.yaml",
         "sentences-evaluation-223.yaml",
         "sentences-evaluation-225.yaml",
+        "sentences-evaluation-227.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -456,6 +457,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-222.yaml", 183, 0.92, 0),
         ("sentences-evaluation-224.yaml", 188, 0.86, 1),
         ("sentences-evaluation-226.yaml", 188, 0.87, 0),
+        # heldout228 86.8% when it came (session 21)
+        ("sentences-evaluation-228.yaml", 205, 0.86, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -662,6 +665,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-221.yaml", 186, 0.92, 0),
         ("sentences-evaluation-223.yaml", 175, 0.93, 0),
         ("sentences-evaluation-225.yaml", 183, 0.96, 1),
+        # dev227: 87.4% when it came, 89.6% after
+        ("sentences-evaluation-227.yaml", 182, 0.89, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

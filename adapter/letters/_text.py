@@ -210,8 +210,8 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "6 prior chiropractic visits", "8 post-op OT visits"
         rf"\b{number}{said}\s+(?:(?:prior|previous|completed|authorized|approved|certified|post-?op(?:erative)?|"
         rf"formal|supervised)\s+){{0,2}}(?P<t>{therapy})\s+{_UNIT}\b",
-        # "chiro x6"
-        rf"\b(?P<t>{therapy})\s*(?:x|×)\s*(?P<n>{NUMBER})\b",
+        # "chiro x6", "acupuncture times six"
+        rf"\b(?P<t>{therapy})(?:\s*(?:x|×)\s*|\s+times\s+)(?P<n>{NUMBER})\b",
         # "acupuncture for 8 sessions"
         rf"\b(?P<t>{therapy})\s+(?:for|over)\s+{number}{said}\s+{_UNIT}\b",
         # "three prior ESIs", "two L4-5 ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa
