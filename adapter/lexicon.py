@@ -137,6 +137,9 @@ class Finding(_Entry):
     #: A fact the record itself states: an earlier certification is what a UR summary reports ("the prior
     #: request was approved by UR"), so the record's words do not make it silence.
     of_the_record: bool = False
+    #: An event another person's sentence calls "the same" is the patient's too: "a coworker hurt in the same
+    #: forklift collision was admitted" says the patient was in the collision.
+    shared: bool = False
     #: Findings whose presence states this one when no mention of its own does: a home program that failed is
     #: conservative care that failed.
     implied_by: list[str] = Field(default_factory=list)

@@ -136,6 +136,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-223.yaml",
         "sentences-evaluation-225.yaml",
         "sentences-evaluation-227.yaml",
+        "sentences-evaluation-229.yaml",
+        "sentences-evaluation-231.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -459,6 +461,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-226.yaml", 188, 0.87, 0),
         # heldout228 86.8% when it came (session 21)
         ("sentences-evaluation-228.yaml", 205, 0.86, 2),
+        # heldout230 87.2%, heldout232 86.6% when they came (session 21)
+        ("sentences-evaluation-230.yaml", 187, 0.87, 0),
+        ("sentences-evaluation-232.yaml", 179, 0.87, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -667,6 +672,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-225.yaml", 183, 0.96, 1),
         # dev227: 87.4% when it came, 89.6% after
         ("sentences-evaluation-227.yaml", 182, 0.89, 2),
+        # dev229, dev231: 90.9 and 91.7% when they came, 93.0 and 94.4% after
+        ("sentences-evaluation-229.yaml", 187, 0.93, 3),
+        ("sentences-evaluation-231.yaml", 180, 0.94, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -159,6 +159,9 @@ _DENIED_BEFORE = re.compile(
     re.I,
 )
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
+#: What another person's sentence calls "the same" just before a shared finding ("a coworker hurt in the same
+#: forklift collision"): the patient's too.
+_THE_SAME = re.compile(r"\bthe same (?:[\w-]+ ){0,2}$", re.I)
 #: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
 _GOALS = re.compile(
     r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
@@ -942,19 +945,29 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             clause = text[clause_start:clause_end]
             stated = clause.strip()
             told = pipeline.informant.match(stated)
-            if pipeline.someone_else.match(stated) and not told:  # "Her son takes gabapentin; ..."
+            shared = (
+                target.kind == "finding"
+                and lexicon.findings[name].shared
+                and _THE_SAME.search(text, max(offset, match.start() - 40), match.start()) is not None
+            )
+            if pipeline.someone_else.match(stated) and not told and not shared:  # "Her son takes gabapentin; ..."
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
-                if told and m.category == FAMILY:
-                    continue  # "her husband reports that she ...": he tells, she has it
+                if (told or shared) and m.category == FAMILY:
+                    continue  # "her husband reports that she ...": he tells, she has it; "in the same collision"
                 if m.category == FAMILY and _tied_away(ties, m, span):
                     continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
-                    and "," in text[doc[m.modifier_span[1] - 1].idx + offset : match.start()]
+                    and (
+                        "," in text[doc[m.modifier_span[1] - 1].idx + offset : match.start()]
+                        or "," in text[match.end() : doc[m.modifier_span[0]].idx + offset]
+                    )
                 ):
-                    continue  # "no numbness in the feet, monofilament intact": a list's denial, not of a normal finding
+                    # "no numbness in the feet, monofilament intact", "sensation intact, ..., Spurling negative": a
+                    # list's denial, not of a normal finding
+                    continue
                 cue_at = doc[m.modifier_span[0]].idx + offset
                 if concession and (cue_at < concession.end()) != (match.start() < concession.end()):
                     continue

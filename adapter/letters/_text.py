@@ -263,9 +263,10 @@ _BARE_COUNT = re.compile(
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
     rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b|per\s+(?:pt|patient)\b|"
     rf"(?:completed|attended|done)\b)"
-    # "completed 9 of the 12 authorized sessions", "8 of 12 visits completed", "6 of 6 auth'd PT visits"
+    # "completed 9 of the 12 authorized sessions", "8 of 12 visits completed", "6 of 6 auth'd PT visits", "8/12 visits
+    # completed"
     rf"|\b(?:completed|attended|finished)\s+(?P<g>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\b"
-    rf"|\b(?P<f>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
+    rf"|\b(?P<f>{NUMBER})(?:\s+of\s+(?:the\s+)?|/){NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
     rf"|\bonly\s+(?P<e>{NUMBER})\s+(?:were|was)\s+(?:attended|completed|used|done)\b"  # "only three were attended"
     # "six visits authorized in January, four attended, two cancelled"
