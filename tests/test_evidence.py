@@ -138,6 +138,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-227.yaml",
         "sentences-evaluation-229.yaml",
         "sentences-evaluation-231.yaml",
+        "sentences-evaluation-233.yaml",
+        "sentences-evaluation-235.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -464,6 +466,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout230 87.2%, heldout232 86.6% when they came (session 21)
         ("sentences-evaluation-230.yaml", 187, 0.87, 0),
         ("sentences-evaluation-232.yaml", 179, 0.87, 4),
+        # heldout234 92.7%, heldout236 92.2% when they came (session 21, last)
+        ("sentences-evaluation-234.yaml", 178, 0.92, 0),
+        ("sentences-evaluation-236.yaml", 180, 0.92, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -675,6 +680,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev229, dev231: 90.9 and 91.7% when they came, 93.0 and 94.4% after
         ("sentences-evaluation-229.yaml", 187, 0.93, 3),
         ("sentences-evaluation-231.yaml", 180, 0.94, 2),
+        # dev233, dev235: 88.2 and 88.4% when they came, 89.3 and 90.1% after
+        ("sentences-evaluation-233.yaml", 187, 0.89, 0),
+        ("sentences-evaluation-235.yaml", 181, 0.90, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
