@@ -140,6 +140,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-231.yaml",
         "sentences-evaluation-233.yaml",
         "sentences-evaluation-235.yaml",
+        "sentences-evaluation-237.yaml",
+        "sentences-evaluation-239.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -466,9 +468,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout230 87.2%, heldout232 86.6% when they came (session 21)
         ("sentences-evaluation-230.yaml", 187, 0.87, 0),
         ("sentences-evaluation-232.yaml", 179, 0.87, 4),
-        # heldout234 92.7%, heldout236 92.2% when they came (session 21, last)
+        # heldout234 92.7%, heldout236 92.2% when they came (session 21)
         ("sentences-evaluation-234.yaml", 178, 0.92, 0),
         ("sentences-evaluation-236.yaml", 180, 0.92, 0),
+        # heldout238 87.2%, heldout240 89.1% when they came (session 21, last)
+        ("sentences-evaluation-238.yaml", 196, 0.87, 2),
+        ("sentences-evaluation-240.yaml", 201, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -683,6 +688,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev233, dev235: 88.2 and 88.4% when they came, 89.3 and 90.1% after
         ("sentences-evaluation-233.yaml", 187, 0.89, 0),
         ("sentences-evaluation-235.yaml", 181, 0.90, 1),
+        # dev237, dev239: 88.4 and 90.5% when they came, 88.9 and 91.0% after
+        ("sentences-evaluation-237.yaml", 189, 0.88, 0),
+        ("sentences-evaluation-239.yaml", 189, 0.91, 4),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -160,8 +160,10 @@ _DENIED_BEFORE = re.compile(
 )
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
 #: What another person's sentence calls "the same" just before a shared finding ("a coworker hurt in the same
-#: forklift collision"): the patient's too.
+#: forklift collision"): the patient's too ...
 _THE_SAME = re.compile(r"\bthe same (?:[\w-]+ ){0,2}$", re.I)
+#: ... or just after it ("a co-worker struck by the same pallet jack").
+_BY_THE_SAME = re.compile(r"\s+(?:by|in|from|off|with|on) the same\b", re.I)
 #: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
 _GOALS = re.compile(
     r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
@@ -948,7 +950,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             shared = (
                 target.kind == "finding"
                 and lexicon.findings[name].shared
-                and _THE_SAME.search(text, max(offset, match.start() - 40), match.start()) is not None
+                and (
+                    _THE_SAME.search(text, max(offset, match.start() - 40), match.start()) is not None
+                    or _BY_THE_SAME.match(text, match.end()) is not None
+                )
             )
             if pipeline.someone_else.match(stated) and not told and not shared:  # "Her son takes gabapentin; ..."
                 modifiers.add(FAMILY)
