@@ -158,7 +158,6 @@ _DENIED_BEFORE = re.compile(
     r"previous|recent|further)\s+){0,3}|\bnon-)$",
     re.I,
 )
-#: An absence phrase that holds its own denial ("was not unremarkable"): presence.
 #: What another person's sentence calls "the same" just before a shared finding ("a coworker hurt in the same
 #: forklift collision"): the patient's too ...
 _THE_SAME = re.compile(r"\bthe same (?:[\w-]+ ){0,2}$", re.I)
@@ -209,6 +208,7 @@ _EFFECT_OF = re.compile(
     r"(?:current\s+|present\s+)?(?:(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
     re.I,
 )
+#: An absence phrase that holds its own denial ("was not unremarkable"): presence.
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: A phrase stating presence in words of denial ("no aberrant behaviours", "UDS has never been inconsistent"): its
 #: denial is its meaning, and a neighbour's ("no early refills and ...", "x-rays neg; cannot exclude an occult fx")
