@@ -30,7 +30,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +40,9 @@ from adapter.lexicon import LEXICON, Lexicon
 from adapter.model import TreatmentFact
 from adapter.scan import Match, PatternSet, Scanner, searchable
 from adapter.tables import mappings
+
+if TYPE_CHECKING:
+    from spacy.tokens import Doc
 
 Status = Literal["present", "absent", "unknown"]
 #: ConText categories the adapter reads (medspacy's defaults use the first four names too).
@@ -873,11 +876,25 @@ class _Treatments:
         return frozenset()
 
 
+#: A token that is a capitals' abbreviation with its full stop ("P&S.", the "C." of "N/V/C."): spaCy keeps the stop
+#: in the token, so no sentence ends there.
+_CAPITALS_STOP = re.compile(r"[A-Z&/]*[A-Z]\.")
+
+
+def _abbreviations_ended(doc: Doc) -> Doc:
+    """The sentences of ``doc`` also ended after a capitals' abbreviation followed by a capitalised word ("Denies
+    N/V/C. TTD since DOI"; "not P&S. Completed 12 PT"), which spaCy's sentencizer reads as one sentence."""
+    for before, token in itertools.pairwise(doc):
+        if _CAPITALS_STOP.fullmatch(before.text) and token.text[:1].isupper() and before.whitespace_:
+            token.is_sent_start = True
+    return doc
+
+
 def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     pipeline = _pipeline(lexicon)
     nlp = pipeline.nlp
     sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
-    sentences = [(s.start_char, s.end_char) for s in sentencizer(nlp.make_doc(text)).sents]
+    sentences = [(s.start_char, s.end_char) for s in _abbreviations_ended(sentencizer(nlp.make_doc(text))).sents]
     windows = [w for start, end in sentences for w in _windows(text, start, end)]
     starts = [start for start, _ in windows]
     by_window: dict[int, list[tuple[_Target, Match]]] = {}
