@@ -317,7 +317,7 @@ class Lexicon(_Entry):
     def therapies_credited_for(self, category: str) -> list[Therapy]:
         """The therapies of a request category and those its case rests on (a medial branch block for an RFA), but
         devices (whose relief and gains are credited to no one care)."""
-        return [t for t in self.therapies if not t.device and (t.category == category or category in t.credited_for)]
+        return [t for t in self.courses if t.category == category or category in t.credited_for]
 
     def therapies_denying(self, category: str) -> list[Therapy]:
         """The care named in general whose denial counts for a request category ("no injections to date")."""
@@ -380,6 +380,15 @@ class Lexicon(_Entry):
     def therapies_in(self, text: str) -> set[str]:
         """The therapies a text names."""
         return self.therapy_set.names_in(text)
+
+    @cached_property
+    def courses(self) -> list[Therapy]:
+        """The therapies given as courses of visits, of which counts are read (not devices such as TENS)."""
+        return [t for t in self.therapies if not t.device]
+
+    def courses_in(self, text: str) -> set[str]:
+        """The courses of visits a text names."""
+        return {name for name in self.therapies_in(text) if not self.therapy_by_name[name].device}
 
     @cached_property
     def attribution_patterns(self) -> dict[str, re.Pattern[str]]:

@@ -979,18 +979,18 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue  # "her husband reports that she ...": he tells, she has it; "in the same collision"
                 if m.category == FAMILY and _tied_away(ties, m, span):
                     continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
+                cue_at = doc[m.modifier_span[0]].idx + offset
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
                     and (
                         "," in text[doc[m.modifier_span[1] - 1].idx + offset : match.start()]
-                        or "," in text[match.end() : doc[m.modifier_span[0]].idx + offset]
+                        or "," in text[match.end() : cue_at]
                     )
                 ):
                     # "no numbness in the feet, monofilament intact", "sensation intact, ..., Spurling negative": a
                     # list's denial, not of a normal finding
                     continue
-                cue_at = doc[m.modifier_span[0]].idx + offset
                 if concession and (cue_at < concession.end()) != (match.start() < concession.end()):
                     continue
                 if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):

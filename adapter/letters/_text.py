@@ -12,7 +12,7 @@ from datetime import date
 from functools import lru_cache
 
 from adapter.categories import CATEGORIES
-from adapter.lexicon import LEXICON, Lexicon
+from adapter.lexicon import LEXICON
 from adapter.model import Gender, GuidelineBasis, GuidelineCitation, TreatmentFact
 from adapter.tables import mappings
 
@@ -197,7 +197,7 @@ def _history_forms() -> list[re.Pattern[str]]:
     """The forms a count of care had takes, each with the count (``n``; none: one) and the therapy (``t``), therapy
     names from the lexicon."""
     lexicon = mappings()[LEXICON]
-    therapy = "|".join(f"(?:{w})" for t in lexicon.therapies if not t.device for w in t.words)
+    therapy = "|".join(f"(?:{w})" for t in lexicon.courses for w in t.words)
     injections = mappings()[CATEGORIES].injections  # "three prior ESIs", "2 subacromial CSIs"
     injection = "|".join(f"(?:{w})" for t in lexicon.therapies if t.category in injections for w in t.words)
     said = r"(?:\s*\(\d{1,3}\))?"  # a count in words with its digits after it: "twelve (12)"
@@ -322,11 +322,6 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def _courses_in(text: str, lexicon: Lexicon) -> set[str]:
-    """The therapies a text names that are courses of visits (not devices such as TENS)."""
-    return {name for name in lexicon.therapies_in(text) if not lexicon.therapy_by_name[name].device}
-
-
 def treatment_history(summary: str) -> list[TreatmentFact]:
     """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
     placed: list[tuple[int, TreatmentFact]] = []
@@ -366,7 +361,7 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         start = flat.rfind(".", 0, bare.start()) + 1
         stop = flat.find(".", bare.end())
         sentence = flat[start : stop if stop >= 0 else len(flat)]
-        named = _courses_in(sentence, lexicon) or _courses_in(flat, lexicon)  # else the one the text names
+        named = lexicon.courses_in(sentence) or lexicon.courses_in(flat)  # else the one the text names
         count = to_int(next(count for count in bare.groups() if count))  # each form holds its count in a group
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
