@@ -142,6 +142,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-235.yaml",
         "sentences-evaluation-237.yaml",
         "sentences-evaluation-239.yaml",
+        "sentences-evaluation-241.yaml",
+        "sentences-evaluation-243.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -474,6 +476,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout238 87.2%, heldout240 89.1% when they came (session 21, last)
         ("sentences-evaluation-238.yaml", 196, 0.87, 2),
         ("sentences-evaluation-240.yaml", 201, 0.89, 1),
+        # heldout242 88.5%, heldout244 88.4% when they came (session 22)
+        ("sentences-evaluation-242.yaml", 183, 0.88, 0),
+        ("sentences-evaluation-244.yaml", 189, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -691,6 +696,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev237, dev239: 88.4 and 90.5% when they came, 88.9 and 91.0% after
         ("sentences-evaluation-237.yaml", 189, 0.88, 0),
         ("sentences-evaluation-239.yaml", 189, 0.91, 4),
+        # dev241, dev243: 85.1 and 89.2% when they came, 91.8 and 92.6% after
+        ("sentences-evaluation-241.yaml", 194, 0.91, 1),
+        ("sentences-evaluation-243.yaml", 204, 0.92, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -87,6 +87,15 @@ _STILL_AFTER = re.compile(
     r"(?:\s+[\w/.-]+){0,8}?,?\s+which\s+(?:he|she|they|the patient|pt)\s+(?:still\s+takes?|continues\s+to\s+take)\b",
     re.I,
 )
+#: A drug planned on what has not happened yet, the condition after it in its clause: "add naproxen if he flares",
+#: "will consider Ultram if no better in 4 wks" (no plan until it does; a refill on a condition is still taken).
+CONTINGENT = "CONTINGENT"
+_CONTINGENT_AFTER = re.compile(
+    r"[^.;,]{0,30}?\b(?:if|should|unless)\s+(?:(?:he|she|they|pt|the\s+patient|(?:the\s+|her\s+|his\s+)?(?:pain|symptoms|sx))\s+)?"
+    r"(?:flares?|worsens?|persists?|recurs?|fails?|gets\s+worse|(?:is\s+|are\s+|remains?\s+)?no\s+better"
+    r"|(?:does|do)\s+not\s+improve|doesn.t\s+improve|not\s+improved|no\s+(?:better|improvement|relief))\b",
+    re.I,
+)
 #: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
 _WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,60}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
 #: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset", "the Lyrica
@@ -1033,6 +1042,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
                 if _STILL_AFTER.match(text, match.end(), stop):
                     modifiers.discard(HISTORICAL)
+                if _CONTINGENT_AFTER.match(text, match.end(), stop):
+                    modifiers.add(CONTINGENT)
                 part = max(text.rfind(";", offset, match.start()) + 1, offset)  # the drug's part of its sentence
                 if (
                     _CONTINUED.search(text, max(part, match.start() - _NEAR), match.start())
@@ -1402,7 +1413,5 @@ def stopped_drugs(found: Sequence[Mention], taken: Sequence[Mention]) -> list[Me
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:
     """Drug mentions in a plan or request ("will start tramadol", "a trial of Norco is requested")."""
     plans = {HYPOTHETICAL, REQUESTED, CONDITIONAL}
-    return [
-        m for m in found
-        if m.kind == "drug" and m.modifiers & plans and not m.modifiers & {NEGATED, FAMILY, OTHER_INJURY, RECORD}
-    ]  # fmt: skip
+    not_planned = {NEGATED, FAMILY, OTHER_INJURY, RECORD, CONTINGENT}
+    return [m for m in found if m.kind == "drug" and m.modifiers & plans and not m.modifiers & not_planned]
