@@ -144,6 +144,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-239.yaml",
         "sentences-evaluation-241.yaml",
         "sentences-evaluation-243.yaml",
+        "sentences-evaluation-245.yaml",
+        "sentences-evaluation-247.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -479,6 +481,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout242 88.5%, heldout244 88.4% when they came (session 22)
         ("sentences-evaluation-242.yaml", 183, 0.88, 0),
         ("sentences-evaluation-244.yaml", 189, 0.89, 1),
+        # heldout246 82.0%, heldout248 93.1% when they came (session 22)
+        ("sentences-evaluation-246.yaml", 189, 0.82, 0),
+        ("sentences-evaluation-248.yaml", 175, 0.93, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -699,6 +704,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev241, dev243: 85.1 and 89.2% when they came, 91.8 and 92.6% after
         ("sentences-evaluation-241.yaml", 194, 0.91, 1),
         ("sentences-evaluation-243.yaml", 204, 0.92, 0),
+        # dev245, dev247: 86.6 and 92.4% when they came, 92.1 and 94.9% after
+        ("sentences-evaluation-245.yaml", 202, 0.92, 3),
+        ("sentences-evaluation-247.yaml", 197, 0.94, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

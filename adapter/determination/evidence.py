@@ -316,6 +316,9 @@ class _Pipeline:
     someone_else: re.Pattern[str]
     #: ... unless that someone only tells of the patient ("Her husband reports that she ...").
     informant: re.Pattern[str]
+    #: What a relative clause says of someone else is theirs: "a co-worker, who was admitted x3 days", "her son,
+    #: who is homebound after a stroke" (group ``clause``; not "her husband, who reports ...").
+    their_clause: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
 
@@ -593,6 +596,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             rf"(?:\s+[a-z]+(?:\s+[a-z']+){{0,5}}\s+and)?\s+(?:{informing})\b)",
             re.I,
         ),
+        re.compile(rf"\b{someone},?\s+(?P<clause>who\s+(?!(?:{informing})\b)[^,;.]*)", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
     )
 
@@ -964,6 +968,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             (first, last) for first, last in itertools.pairwise(_cuts(_STRETCH, text, offset, stop))
             if pipeline.other_injury.search(text, first, last)
         ]  # fmt: skip
+        theirs = [found.span("clause") for found in pipeline.their_clause.finditer(text, offset, stop)]
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
             name, phrase = target.name, text[match.start() : match.end()]
             if target.kind == "drug":
@@ -981,7 +986,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     or _BY_THE_SAME.match(text, match.end()) is not None
                 )
             )
-            if pipeline.someone_else.match(stated) and not told and not shared:  # "Her son takes gabapentin; ..."
+            if (
+                pipeline.someone_else.match(stated) and not told or any(a <= match.start() < b for a, b in theirs)
+            ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
                 if (told or shared) and m.category == FAMILY:
@@ -1411,7 +1418,8 @@ def stopped_drugs(found: Sequence[Mention], taken: Sequence[Mention]) -> list[Me
 
 
 def drugs_planned(found: Sequence[Mention]) -> list[Mention]:
-    """Drug mentions in a plan or request ("will start tramadol", "a trial of Norco is requested")."""
+    """Drug mentions in a plan or request ("will start tramadol", "a trial of Norco is requested"), not one planned
+    on a condition after it ("add naproxen if he flares")."""
     plans = {HYPOTHETICAL, REQUESTED, CONDITIONAL}
     not_planned = {NEGATED, FAMILY, OTHER_INJURY, RECORD, CONTINGENT}
     return [m for m in found if m.kind == "drug" and m.modifiers & plans and not m.modifiers & not_planned]
