@@ -140,6 +140,9 @@ class Finding(_Entry):
     #: An event another person's sentence calls "the same" is the patient's too: "a coworker hurt in the same
     #: forklift collision was admitted" says the patient was in the collision.
     shared: bool = False
+    #: A fact of the person, whichever injury a sentence tells it of: a GI bleed on an NSAID for an earlier claim
+    #: is a risk of this one's NSAID too.
+    any_injury: bool = False
     #: Findings whose presence states this one when no mention of its own does: a home program that failed is
     #: conservative care that failed.
     implied_by: list[str] = Field(default_factory=list)

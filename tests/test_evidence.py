@@ -146,6 +146,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-243.yaml",
         "sentences-evaluation-245.yaml",
         "sentences-evaluation-247.yaml",
+        "sentences-evaluation-249.yaml",
+        "sentences-evaluation-251.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -484,6 +486,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout246 82.0%, heldout248 93.1% when they came (session 22)
         ("sentences-evaluation-246.yaml", 189, 0.82, 0),
         ("sentences-evaluation-248.yaml", 175, 0.93, 1),
+        # heldout250 87.9%, heldout252 88.4% when they came (session 22)
+        ("sentences-evaluation-250.yaml", 190, 0.87, 1),
+        ("sentences-evaluation-252.yaml", 181, 0.88, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -707,6 +712,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev245, dev247: 86.6 and 92.4% when they came, 92.1 and 94.9% after
         ("sentences-evaluation-245.yaml", 202, 0.92, 3),
         ("sentences-evaluation-247.yaml", 197, 0.94, 0),
+        # dev249, dev251: 88.2 and 92.2% when they came, 91.9 and 95.6% after
+        ("sentences-evaluation-249.yaml", 186, 0.91, 0),
+        ("sentences-evaluation-251.yaml", 180, 0.95, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

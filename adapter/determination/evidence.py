@@ -87,6 +87,8 @@ _STILL_AFTER = re.compile(
     r"(?:\s+[\w/.-]+){0,8}?,?\s+which\s+(?:he|she|they|the patient|pt)\s+(?:still\s+takes?|continues\s+to\s+take)\b",
     re.I,
 )
+#: What opens a reported clause ("reports that ...").
+_THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
 #: A drug planned on what has not happened yet, the condition after it in its clause: "add naproxen if he flares",
 #: "will consider Ultram if no better in 4 wks" (no plan until it does; a refill on a condition is still taken).
 CONTINGENT = "CONTINGENT"
@@ -106,6 +108,9 @@ _STOPPED_AFTER = re.compile(
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
     r"|\s+(?:was\s+|were\s+|has\s+been\s+)?(?:tapered|weaned)\s+off\b"  # "Gabapentin tapered off in May"
     r"|[^.;]{0,60}?,?\s+and\s+none\s+since\b"  # "took Percocet for two weeks after the ORIF and none since"
+    # "Took Vicodin for a few days after a dental extraction in 2019, no opioids since"
+    r"|[^.;]{0,60}?,\s+no\s+(?:opioids?|narcotics?|NSAIDs?|anti-?inflammatories|pain\s+(?:meds|medications?|pills)|meds"
+    r"|medications?)\s+since\b"
     r"|\s*-\s*(?:stopped|discontinued|d/c.?d)\b"  # "NSAIDs - stopped for GI upset"
     # "used naproxen until 2020, none since", "took tramadol until two months ago"
     r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
@@ -978,6 +983,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             clause = text[clause_start:clause_end]
             stated = clause.strip()
             told = pipeline.informant.match(stated)
+            if told and pipeline.someone_else.match(_THAT.sub("", stated[told.end() :], count=1)):
+                told = None  # "Wife reports her brother did well with a TENS unit": the brother's, as told
             shared = (
                 target.kind == "finding"
                 and lexicon.findings[name].shared
@@ -1228,7 +1235,10 @@ def finding(
         # what the record says of requests is no request itself ("a duplicate of the 2/3 request, which was approved")
         if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not rule.of_the_record):
             continue
-        if m.modifiers & (_NOT_STATED - {RECORD} if rule.of_the_record else _NOT_STATED):
+        said_elsewhere = {RECORD} if rule.of_the_record else set()
+        if rule.any_injury:
+            said_elsewhere.add(OTHER_INJURY)
+        if m.modifiers & (_NOT_STATED - said_elsewhere):
             continue
         if region and not lexicon.bears_on(region, m.regions, rule.region):
             continue
