@@ -87,8 +87,6 @@ _STILL_AFTER = re.compile(
     r"(?:\s+[\w/.-]+){0,8}?,?\s+which\s+(?:he|she|they|the patient|pt)\s+(?:still\s+takes?|continues\s+to\s+take)\b",
     re.I,
 )
-#: What opens a reported clause ("reports that ...").
-_THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
 #: A drug planned on what has not happened yet, the condition after it in its clause: "add naproxen if he flares",
 #: "will consider Ultram if no better in 4 wks" (no plan until it does; a refill on a condition is still taken).
 CONTINGENT = "CONTINGENT"
@@ -180,6 +178,8 @@ _DENIED_BEFORE = re.compile(
 _THE_SAME = re.compile(r"\bthe same (?:[\w-]+ ){0,2}$", re.I)
 #: ... or just after it ("a co-worker struck by the same pallet jack").
 _BY_THE_SAME = re.compile(r"\s+(?:by|in|from|off|with|on) the same\b", re.I)
+#: What opens what an informant reports ("reports that ..."): the reported clause's own subject follows.
+_THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
 #: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
 _GOALS = re.compile(
     r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
@@ -994,7 +994,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 )
             )
             if (
-                pipeline.someone_else.match(stated) and not told or any(a <= match.start() < b for a, b in theirs)
+                (pipeline.someone_else.match(stated) and not told) or any(a <= match.start() < b for a, b in theirs)
             ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
             for m in span._.modifiers:
