@@ -148,6 +148,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-247.yaml",
         "sentences-evaluation-249.yaml",
         "sentences-evaluation-251.yaml",
+        "sentences-evaluation-253.yaml",
+        "sentences-evaluation-255.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -489,6 +491,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout250 87.9%, heldout252 88.4% when they came (session 22)
         ("sentences-evaluation-250.yaml", 190, 0.87, 1),
         ("sentences-evaluation-252.yaml", 181, 0.88, 2),
+        # heldout254 84.7%, heldout256 89.8% when they came (session 22)
+        ("sentences-evaluation-254.yaml", 190, 0.84, 1),
+        ("sentences-evaluation-256.yaml", 197, 0.89, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -715,6 +720,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev249, dev251: 88.2 and 92.2% when they came, 91.9 and 95.6% after
         ("sentences-evaluation-249.yaml", 186, 0.91, 0),
         ("sentences-evaluation-251.yaml", 180, 0.95, 1),
+        # dev253, dev255: 92.0 and 93.4% when they came, 96.0 and 96.1% after
+        ("sentences-evaluation-253.yaml", 175, 0.96, 2),
+        ("sentences-evaluation-255.yaml", 181, 0.96, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

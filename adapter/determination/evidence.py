@@ -78,7 +78,9 @@ _NEAR = 24
 _TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
 #: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue").
 _CONTINUED_AFTER = re.compile(
-    rf"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:{_TIMES}\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b",
+    rf"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:{_TIMES}\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b"
+    # ... or the patient's taking it, told right after it: "in addition to the Naprosyn she takes daily"
+    r"|\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:still\s+)?(?:takes|is\s+taking|uses)\b",
     re.I,
 )
 #: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
