@@ -150,6 +150,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-251.yaml",
         "sentences-evaluation-253.yaml",
         "sentences-evaluation-255.yaml",
+        "sentences-evaluation-257.yaml",
+        "sentences-evaluation-259.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -494,6 +496,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout254 84.7%, heldout256 89.8% when they came (session 22)
         ("sentences-evaluation-254.yaml", 190, 0.84, 1),
         ("sentences-evaluation-256.yaml", 197, 0.89, 3),
+        # heldout258 92.5%, heldout260 90.5% when they came (session 22)
+        ("sentences-evaluation-258.yaml", 187, 0.92, 0),
+        ("sentences-evaluation-260.yaml", 190, 0.90, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -723,6 +728,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev253, dev255: 92.0 and 93.4% when they came, 96.0 and 96.1% after
         ("sentences-evaluation-253.yaml", 175, 0.96, 2),
         ("sentences-evaluation-255.yaml", 181, 0.96, 1),
+        # dev257, dev259: 87.8 and 87.3% when they came, 90.9 and 89.9% after
+        ("sentences-evaluation-257.yaml", 197, 0.90, 3),
+        ("sentences-evaluation-259.yaml", 189, 0.89, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -586,7 +586,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
     context.add(rules)
     relatives = "|".join(re.escape(c.phrase) for c in cues.other_experiencer)
     # "Her sister has ...", "Two co-workers on her line had ..."
-    who = r"his|her|their|the patient's|patient's|a|an|two|three|several|some|many|both"
+    who = r"his|her|their|the patient's|patient's|pt's|the pt's|a|an|two|three|several|some|many|both"
     someone = rf"(?:(?:{who})\s+)?(?:{relatives})s?\b"
     informing = "|".join(map(re.escape, cues.informing))
     targets = _targets(lexicon)
