@@ -119,7 +119,11 @@ _STOPPED_AFTER = re.compile(
     r"|(?:\s+[\w/.-]+){0,3}?\s+(?:was|were|has\s+been|had\s+been)\s+(?:switched|changed|converted|transitioned)\s+(?:over\s+)?to\b",
     re.I,
 )
-_CONTINUED = re.compile(r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b", re.I)
+#: A refill, "continue" or taper to come just before the drug (a drug to be tapered is taken now: "will taper
+#: gabapentin once Lyrica is titrated").
+_CONTINUED = re.compile(
+    r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b|\b(?:will|to)\s+(?:taper|wean)\b", re.I
+)
 #: A refill or "continue" that heads a list of drugs, each with its dose, up to the drug ("continue Lyrica 75 mg
 #: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
 _CONTINUED_LIST = re.compile(
