@@ -156,6 +156,7 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-263.yaml",
         "sentences-evaluation-265.yaml",
         "sentences-evaluation-267.yaml",
+        "sentences-evaluation-269.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -506,9 +507,11 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout262 87.0%, heldout264 90.6% when they came (session 22)
         ("sentences-evaluation-262.yaml", 184, 0.86, 3),
         ("sentences-evaluation-264.yaml", 192, 0.90, 0),
-        # heldout266 86.8%, heldout268 89.8% when they came (session 22, last)
+        # heldout266 86.8%, heldout268 89.8% when they came (session 22)
         ("sentences-evaluation-266.yaml", 189, 0.86, 1),
         ("sentences-evaluation-268.yaml", 187, 0.89, 0),
+        # heldout270 84.4% when it came (session 22, last)
+        ("sentences-evaluation-270.yaml", 199, 0.84, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -747,6 +750,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev265, dev267: 91.4 and 88.7% when they came, 92.5 and 90.3% after
         ("sentences-evaluation-265.yaml", 187, 0.92, 0),
         ("sentences-evaluation-267.yaml", 186, 0.90, 1),
+        # dev269: 88.7% when it came, 90.3% after
+        ("sentences-evaluation-269.yaml", 186, 0.90, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -175,7 +175,9 @@ NONE, STOPPED_IT, NEVER_HAD_IT = "none", "stopped-it", "never-had-it"
 #: What each of those kinds stands for: the mention kinds it looks back to.
 _STANDS_FOR = {NONE: ("therapy",), STOPPED_IT: ("drug", "drugclass"), NEVER_HAD_IT: ("therapy", "drug", "drugclass")}
 _DENIED_BEFORE = re.compile(
-    r"(?:\b(?:no|not|never|without|n't)\s+(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
+    # ("has not been without PT" denies nothing)
+    r"(?:(?<!not been )(?<!never been )(?<!n't been )\b(?:no|not|never|without|n't)\s+"
+    r"(?:(?:had|have|has|undergone|obtained|been|done|received|an?|any|the|prior|"
     r"previous|recent|further)\s+){0,3}|\bnon-)$",
     re.I,
 )
