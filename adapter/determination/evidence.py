@@ -1236,6 +1236,10 @@ def finding(
     ("an L5-S1 epidural in 2022 gave 60% relief")."""
     lexicon = lexicon or mappings()[LEXICON]
     rule = lexicon.findings[fact]
+    # what is not said of this patient now, less what the fact holds stated all the same (the record's own words,
+    # another injury's)
+    stated_anyway = {RECORD} if rule.of_the_record else set()
+    not_stated = _NOT_STATED - stated_anyway - ({OTHER_INJURY} if rule.any_injury else set())
     present: list[Mention] = []
     absent: list[Mention] = []
     credited_elsewhere = False  # a gain stated of other care outweighs one inferred of this care
@@ -1243,10 +1247,7 @@ def finding(
         # what the record says of requests is no request itself ("a duplicate of the 2/3 request, which was approved")
         if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not rule.of_the_record):
             continue
-        said_elsewhere = {RECORD} if rule.of_the_record else set()
-        if rule.any_injury:
-            said_elsewhere.add(OTHER_INJURY)
-        if m.modifiers & (_NOT_STATED - said_elsewhere):
+        if m.modifiers & not_stated:
             continue
         if region and not lexicon.bears_on(region, m.regions, rule.region):
             continue
