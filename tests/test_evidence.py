@@ -157,6 +157,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-265.yaml",
         "sentences-evaluation-267.yaml",
         "sentences-evaluation-269.yaml",
+        "sentences-evaluation-271.yaml",
+        "sentences-evaluation-273.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -512,6 +514,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-268.yaml", 187, 0.89, 0),
         # heldout270 84.4% when it came (session 22, last)
         ("sentences-evaluation-270.yaml", 199, 0.84, 2),
+        # heldout272 91.7%, heldout274 90.0% when they came (session 23)
+        ("sentences-evaluation-272.yaml", 192, 0.91, 1),
+        ("sentences-evaluation-274.yaml", 190, 0.90, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -752,6 +757,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-267.yaml", 186, 0.90, 1),
         # dev269: 88.7% when it came, 90.3% after
         ("sentences-evaluation-269.yaml", 186, 0.90, 1),
+        # dev271, dev273: 87.5 and 92.1% when they came, 90.0 and 95.3% after
+        ("sentences-evaluation-271.yaml", 200, 0.90, 0),
+        ("sentences-evaluation-273.yaml", 190, 0.95, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -452,6 +452,9 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
+    # a denial of never having had it is no denial: "not PT-naive", "not injection naive"
+    ("not <care>-naive", "PSEUDO", "PSEUDO",
+     [{"LOWER": {"IN": ["not", "never"]}}, {"IS_ALPHA": True}, {"TEXT": "-", "OP": "?"}, {"LOWER": "naive"}]),
     # the same said other ways: "cannot say there are no neuro findings" (of a finding denied: "cannot say the PT
     # did not help" is read by its phrase), "it would be wrong to say he hasn't tried conservative care"
     _unsaid_denial("cannot say", [{"LOWER": {"IN": ["can", "ca"]}}, {"LOWER": {"IN": ["not", "n't"]}},
