@@ -159,6 +159,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-269.yaml",
         "sentences-evaluation-271.yaml",
         "sentences-evaluation-273.yaml",
+        "sentences-evaluation-275.yaml",
+        "sentences-evaluation-277.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -517,6 +519,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout272 91.7%, heldout274 90.0% when they came (session 23)
         ("sentences-evaluation-272.yaml", 192, 0.91, 1),
         ("sentences-evaluation-274.yaml", 190, 0.90, 0),
+        # heldout276 88.5%, heldout278 86.2% when they came (session 23)
+        ("sentences-evaluation-276.yaml", 183, 0.88, 1),
+        ("sentences-evaluation-278.yaml", 188, 0.86, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -760,6 +765,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev271, dev273: 87.5 and 92.1% when they came, 90.0 and 95.3% after
         ("sentences-evaluation-271.yaml", 200, 0.90, 0),
         ("sentences-evaluation-273.yaml", 190, 0.95, 1),
+        # dev275, dev277: 88.5 and 91.0% when they came, 90.1 and 91.0% after
+        ("sentences-evaluation-275.yaml", 182, 0.90, 3),
+        ("sentences-evaluation-277.yaml", 188, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
