@@ -161,6 +161,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-273.yaml",
         "sentences-evaluation-275.yaml",
         "sentences-evaluation-277.yaml",
+        "sentences-evaluation-279.yaml",
+        "sentences-evaluation-281.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -522,6 +524,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout276 88.5%, heldout278 86.2% when they came (session 23)
         ("sentences-evaluation-276.yaml", 183, 0.88, 1),
         ("sentences-evaluation-278.yaml", 188, 0.86, 3),
+        # heldout280 91.6%, heldout282 88.8% when they came (session 23)
+        ("sentences-evaluation-280.yaml", 202, 0.91, 2),
+        ("sentences-evaluation-282.yaml", 179, 0.88, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -768,6 +773,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev275, dev277: 88.5 and 91.0% when they came, 90.1 and 91.0% after
         ("sentences-evaluation-275.yaml", 182, 0.90, 3),
         ("sentences-evaluation-277.yaml", 188, 0.90, 0),
+        # dev279, dev281: 94.3 and 89.6% when they came, 95.5 and 91.9% after
+        ("sentences-evaluation-279.yaml", 176, 0.95, 0),
+        ("sentences-evaluation-281.yaml", 173, 0.91, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
