@@ -189,6 +189,9 @@ class Lexicon(_Entry):
     assertion: Assertion
     regions: dict[str, list[str]]
     related_regions: dict[str, list[str]]
+    #: The regions with a left and a right (the limbs'), and the words of each side ("both": either side).
+    sided_regions: list[str]
+    sides: dict[Literal["left", "right", "both"], list[str]]
     therapies: list[Therapy]
     drugs: dict[str, dict[str, Ingredient]]
     findings: dict[str, Finding]
@@ -204,7 +207,7 @@ class Lexicon(_Entry):
     topical_not_recommended: list[str]
     topical_forms: list[str]
 
-    @field_validator("regions", "diagnoses", "attribution", "other_treatments", "class_words")
+    @field_validator("regions", "diagnoses", "attribution", "other_treatments", "class_words", "sides")
     @classmethod
     def _patterns(cls, table: dict[str, list[str]]) -> dict[str, list[str]]:
         for patterns in table.values():
@@ -214,20 +217,43 @@ class Lexicon(_Entry):
     @model_validator(mode="after")
     def _related_are_regions(self) -> Lexicon:
         unknown = {r for rs in self.related_regions.values() for r in rs} | set(self.related_regions)
+        unknown |= set(self.sided_regions)
         unknown -= set(self.regions)
         if unknown:
-            raise ValueError(f"related_regions names regions not in regions: {sorted(unknown)}")
+            raise ValueError(f"related_regions or sided_regions name regions not in regions: {sorted(unknown)}")
         return self
 
     def bears_on(
-        self, region: str, others: frozenset[str] | set[str], scope: Literal["any", "same", "related"]
+        self,
+        region: str,
+        others: frozenset[str] | set[str],
+        scope: Literal["any", "same", "related"],
+        side: str | None = None,
+        sides: frozenset[str] = frozenset(),
     ) -> bool:
-        """Whether a sentence about ``others`` (regions) bears on ``region``: always for "any"; otherwise when it
-        names no region, the same one, or (for "related") a related one (the leg for the low back)."""
+        """Whether a clause about ``others`` (regions, on ``sides``) bears on ``region`` (on ``side``): always for
+        "any"; otherwise when it names no region, the same one, or (for "related") a related one (the leg for the
+        low back), and not the other side of a limb ("L knee arthroscopy" says nothing of the right knee)."""
         if scope == "any" or not others:
             return True
         near = {region, *self.related_regions.get(region, [])} if scope == "related" else {region}
-        return bool(others & near)
+        if not others & near:
+            return False
+        return not (side and region in self.sided_regions and len(sides) == 1 and side not in sides)
+
+    @cached_property
+    def side_patterns(self) -> dict[str, re.Pattern[str]]:
+        return {side: _alternatives(patterns) for side, patterns in self.sides.items()}
+
+    def sides_in(self, text: str) -> frozenset[str]:
+        """The sides a text names ("left", "right"; both for "bilateral")."""
+        named = {side for side, pattern in self.side_patterns.items() if pattern.search(text)}
+        return frozenset({"left", "right"} if "both" in named else named)
+
+    def side(self, text: str) -> str | None:
+        """The one side a text names (a request's), else None."""
+        named = self.sides_in(text)
+        return next(iter(named)) if len(named) == 1 else None
 
     @model_validator(mode="after")
     def _implied_by_findings(self) -> Lexicon:

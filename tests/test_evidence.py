@@ -212,6 +212,8 @@ def test_one_vocabulary_for_drug_classes() -> None:
             "conflict",
         ),
         ("  lumbar: [hip, knee,", "  lumbar: [hips, knee,", "related_regions"),
+        ("sided_regions: [shoulder, knee,", "sided_regions: [shoulder, knees,", "sided_regions"),
+        ("  left: ['left', 'lt',", "  left: ['left(', 'lt',", "does not compile"),
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
         ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),
         ("implied_by: [home_exercise_failed]", "implied_by: [home_exercise_fail]", "implied_by"),

@@ -296,6 +296,8 @@ class Mention:
     turn: tuple[int, int] = (0, 0)
     #: The drugs the phrase itself names where they are not what it credits (``_NOT_ITS_OWN``).
     spares: frozenset[str] = frozenset()
+    #: The sides (left, right) its clause names, where the clause names a limb's region.
+    sides: frozenset[str] = frozenset()
 
     @property
     def counts(self) -> bool:
@@ -1104,6 +1106,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(DENIED_JUST_BEFORE)
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
+            sides = lexicon.sides_in(clause) if regions & set(lexicon.sided_regions) else frozenset()
             if pipeline.record.search(phrase) or (
                 (NEGATED in modifiers or target.polarity == "absent") and _DOCUMENTED_AFTER.match(text, match.end())
             ):
@@ -1134,6 +1137,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers=frozenset(modifiers),
                     sentence=quote,
                     regions=regions,
+                    sides=sides,
                     source=source,
                     start=match.start(),
                     end=match.end(),
@@ -1228,15 +1232,16 @@ def finding(
     lexicon: Lexicon | None = None,
     *,
     region: str | None = None,
+    side: str | None = None,
     credit: frozenset[str] | None = None,
     past: bool = False,
 ) -> Finding:
     """A fact's status from the mentions: stated present, stated absent, or unknown (with the lexicon's rule
-    for both at once). For a request about ``region``, the finding's region rule says which mentions count;
-    with ``credit`` (the request's treatment keys), a mention counts only when it names no treatment or one
-    of them (improvement after acupuncture says nothing of physical therapy). With ``past`` (care repeated on
-    what the last one did: an injection), what a mention credits to the requested care counts however long ago
-    ("an L5-S1 epidural in 2022 gave 60% relief")."""
+    for both at once). For a request about ``region`` (on ``side``), the finding's region rule says which
+    mentions count; with ``credit`` (the request's treatment keys), a mention counts only when it names no
+    treatment or one of them (improvement after acupuncture says nothing of physical therapy). With ``past``
+    (care repeated on what the last one did: an injection), what a mention credits to the requested care counts
+    however long ago ("an L5-S1 epidural in 2022 gave 60% relief")."""
     lexicon = lexicon or mappings()[LEXICON]
     rule = lexicon.findings[fact]
     # what is not said of this patient now, less what the fact holds stated all the same (the record's own words,
@@ -1252,7 +1257,7 @@ def finding(
             continue
         if m.modifiers & not_stated:
             continue
-        if region and not lexicon.bears_on(region, m.regions, rule.region):
+        if region and not lexicon.bears_on(region, m.regions, rule.region, side, m.sides):
             continue
         if rule.study and m.polarity == "present":  # done whatever it found; "no prior MRI" says it was not
             if DENIED_JUST_BEFORE in m.modifiers:
@@ -1321,6 +1326,7 @@ def therapy_finding(
     found: Sequence[Mention],
     *,
     region: str | None,
+    side: str | None = None,
     fact: str,
     lexicon: Lexicon | None = None,
     denying: Collection[str] = (),
@@ -1338,7 +1344,7 @@ def therapy_finding(
         denied = NEGATED in m.modifiers  # "no injections to date"
         if m.name not in therapies and not (m.name in denying and denied):
             continue
-        if region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region):
+        if region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region, side, m.sides):
             continue
         if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue
@@ -1352,6 +1358,7 @@ def course_counted(
     counts: Sequence[tuple[str, str, TreatmentFact]],
     *,
     region: str | None,
+    side: str | None = None,
     lexicon: Lexicon | None = None,
 ) -> tuple[Finding, int] | None:
     """Earlier care of a kind read from a count of it stated as had, where no mention alone says it was given
@@ -1372,7 +1379,10 @@ def course_counted(
         had = at >= 0 and _HAD_COUNT.search(text, max(0, at - 16), at + len(fact.text) + 12) is not None
         if any(
             m.modifiers & (_NOT_STATED - ({RECORD} if had else set()) | {NEGATED, DENIED_JUST_BEFORE})
-            or (region and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region))
+            or (
+                region
+                and not lexicon.bears_on(region, m.regions, lexicon.therapy_by_name[m.name].region, side, m.sides)
+            )
             for m in there
         ):
             continue

@@ -431,13 +431,16 @@ def build_facts(
     if quantity is None and frequency is None and weeks is None:
         quantity, frequency, weeks = stated_quantity, stated_frequency, stated_weeks
     region = lexicon.region(site) or lexicon.region(label_window(text))
+    side = lexicon.side(label_window(text))
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
     requested = lexicon.drugs_in(text)  # the drugs the request names, read once
     credit = _credit(category, requested, lexicon)
     past = category in mappings()[CATEGORIES].injections  # a repeat injection rests on what the last one did
     evidence = {
-        fact: finding(fact, found, lexicon, region=region, credit=credit if fact in _CREDITED else None, past=past)
+        fact: finding(
+            fact, found, lexicon, region=region, side=side, credit=credit if fact in _CREDITED else None, past=past
+        )
         for fact in lexicon.findings
     }
     for fact, rule in lexicon.findings.items():  # "HEP x 8 wks w/o improvement": conservative care failed too
@@ -450,7 +453,7 @@ def build_facts(
     kinds = {t.name for t in lexicon.therapies_of(category)}
     if kinds:
         denying = {t.name for t in lexicon.therapies_denying(category)}
-        prior = therapy_finding(kinds, found, region=region, fact="prior_same_therapy", lexicon=lexicon,
+        prior = therapy_finding(kinds, found, region=region, side=side, fact="prior_same_therapy", lexicon=lexicon,
                                 denying=denying)  # fmt: skip
         structured = [n for name, n in (context.prior or {}).items() if name in kinds]
         if structured:  # structured history (completed Procedures)
@@ -466,7 +469,7 @@ def build_facts(
                 stated = [f.count for _, _, f in counts if f.therapy in kinds]
                 prior_count = max(stated) if stated else None
             else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
-                counted = course_counted(kinds, found, counts, region=region, lexicon=lexicon)
+                counted = course_counted(kinds, found, counts, region=region, side=side, lexicon=lexicon)
                 if counted is not None:
                     prior, prior_count = counted
         evidence["prior_same_therapy"] = prior
