@@ -157,11 +157,27 @@ class Measures(_Entry):
     pain_change: list[str] = Field(min_length=1)
     #: Pain scores on and off medication ("8/10 without medications and 4/10 with"): groups ``on``, ``off``.
     pain_on_off: list[str] = Field(default_factory=list)
+    #: Disability indices before and after ("ODI 42% -> 28%": a fall is improvement), and measures of function
+    #: ("LEFS 38 -> 55", "grip up from 18 to 32 lb": a rise is): groups ``before``, ``after``; "{count}" a count.
+    disability_change: list[str] = Field(default_factory=list)
+    function_change: list[str] = Field(default_factory=list)
+    #: The least change, as a share of the first score, that counts as improvement ("DASH 58 -> 57" is none).
+    meaningful_change: float = Field(default=0.1, ge=0, lt=1)
 
     @field_validator("pain_change")
     @classmethod
     def _before_after(cls, patterns: list[str]) -> list[str]:
         return _with_groups(patterns, "pain_change", "before", "after")
+
+    @field_validator("disability_change", "function_change")
+    @classmethod
+    def _measured_before_after(cls, patterns: list[str]) -> list[str]:
+        return _with_groups(patterns, "a functional measure", "before", "after")
+
+    @property
+    def function_changes(self) -> list[tuple[str, bool]]:
+        """Each functional measure's pattern, and whether a fall in it is improvement (a disability index)."""
+        return [(p, True) for p in self.disability_change] + [(p, False) for p in self.function_change]
 
     @field_validator("pain_on_off")
     @classmethod

@@ -213,6 +213,7 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ),
         ("  lumbar: [hip, knee,", "  lumbar: [hips, knee,", "related_regions"),
         ("sided_regions: [shoulder, knee,", "sided_regions: [shoulder, knees,", "sided_regions"),
+        ("  meaningful_change: 0.1", "  meaningful_change: 2", "meaningful_change"),
         ("  left: ['left', 'lt',", "  left: ['left(', 'lt',", "does not compile"),
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
         ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),

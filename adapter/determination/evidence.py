@@ -1197,16 +1197,20 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
 
 
 def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
-    """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement. Scores on
-    and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief."""
+    """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement (inferred).
+    Scores on and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief.
+    Functional measures before and after ("ODI 42% -> 28%", "LEFS 38 -> 55"): a change for the better is
+    functional improvement, stated."""
     out = []
 
-    def mention(match: re.Match[str], fact: str, polarity: Literal["present", "absent"]) -> Mention:
+    def mention(
+        match: re.Match[str], fact: str, polarity: Literal["present", "absent"], *, inferred: bool = False
+    ) -> Mention:
         start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1 or match.start()
         stop = text.find(".", match.end(), match.end() + _WINDOW)
         sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
-        inferred = frozenset({INFERRED}) if fact == "functional_improvement" else frozenset()
-        return Mention("finding", fact, polarity, inferred, sentence, frozenset(), source, match.start(),
+        modifiers = frozenset({INFERRED}) if inferred else frozenset()
+        return Mention("finding", fact, polarity, modifiers, sentence, frozenset(), source, match.start(),
                        match.end(), treatments.of(match.start(), match.end()),
                        treatments.turn(match.start()))  # fmt: skip
 
@@ -1216,13 +1220,21 @@ def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatme
         if before is None or after is None or before > 10 or after > 10:
             continue
         polarity: Literal["present", "absent"] = "present" if after < before else "absent"
-        for fact in ("pain_relief", "functional_improvement") if polarity == "present" else ("pain_relief",):
-            out.append(mention(match, fact, polarity))
+        out.append(mention(match, "pain_relief", polarity))
+        if polarity == "present":
+            out.append(mention(match, "functional_improvement", polarity, inferred=True))
     for pattern in lexicon.measures.pain_on_off:
         for match in re.finditer(pattern, text, re.IGNORECASE):
             on, off = to_int(match["on"]), to_int(match["off"])
             if on is not None and off is not None and on <= 10 and off <= 10:
                 out.append(mention(match, "pain_relief", "present" if on < off else "absent"))
+    for pattern, falls in lexicon.measures.function_changes:
+        for match in re.finditer(pattern.replace("{count}", NUMBER), text, re.IGNORECASE):
+            before, after = to_int(match["before"]), to_int(match["after"])
+            if before is None or after is None:
+                continue
+            better = (before - after if falls else after - before) >= lexicon.measures.meaningful_change * before > 0
+            out.append(mention(match, "functional_improvement", "present" if better else "absent"))
     return out
 
 
