@@ -163,6 +163,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-277.yaml",
         "sentences-evaluation-279.yaml",
         "sentences-evaluation-281.yaml",
+        "sentences-evaluation-283.yaml",
+        "sentences-evaluation-285.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -530,6 +532,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout280 91.6%, heldout282 88.8% when they came (session 23)
         ("sentences-evaluation-280.yaml", 202, 0.91, 2),
         ("sentences-evaluation-282.yaml", 179, 0.88, 1),
+        # heldout284 85.4%, heldout286 85.2% when they came (session 23)
+        ("sentences-evaluation-284.yaml", 199, 0.85, 2),
+        ("sentences-evaluation-286.yaml", 182, 0.86, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -779,6 +784,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev279, dev281: 94.3 and 89.6% when they came, 96.0 and 91.9% after
         ("sentences-evaluation-279.yaml", 176, 0.96, 0),
         ("sentences-evaluation-281.yaml", 173, 0.91, 1),
+        # dev283, dev285: 90.9 and 89.5% when they came, 92.9 and 90.0% after
+        ("sentences-evaluation-283.yaml", 197, 0.92, 2),
+        ("sentences-evaluation-285.yaml", 190, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -156,7 +156,8 @@ _INDICATION_BEFORE = re.compile(
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work", "it would be
 #: wrong to say she hasn't tried a home program"): presence.
 _UNTRUE_BEFORE = re.compile(
-    rf"\b(?:(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?)\b"
+    rf"\b(?:(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?"
+    r"|(?:^|(?<=[.;:!?]\s))not\s+that)\b"
     r"(?:(?! - )[^.;:]){0,40}$",
     re.I,
 )
@@ -454,6 +455,11 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
+    # a sentence that opens "Not that ..." says what follows is untrue, and denies nothing itself: "Not that she has
+    # no GI history: ...", "Not that the injection failed to help: 70% relief"
+    _unsaid_denial("Not that ...", [{"LOWER": "not", "IS_SENT_START": True}, {"LOWER": "that"}],
+                   ["not", "n't", "never", "no"]),
+    ("Not that", "PSEUDO", "PSEUDO", [{"LOWER": "not", "IS_SENT_START": True}, {"LOWER": "that"}]),
     # a denial of never having had it is no denial: "not PT-naive", "not injection naive"
     ("not <care>-naive", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["not", "never"]}}, {"IS_ALPHA": True}, {"TEXT": "-", "OP": "?"}, {"LOWER": "naive"}]),
