@@ -172,7 +172,7 @@ class Measures(_Entry):
     @field_validator("disability_change", "function_change")
     @classmethod
     def _measured_before_after(cls, patterns: list[str]) -> list[str]:
-        return _with_groups(patterns, "a functional measure", "before", "after")
+        return _with_groups(patterns, "functional measure", "before", "after")
 
     @property
     def function_changes(self) -> list[tuple[str, bool]]:

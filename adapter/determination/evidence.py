@@ -456,7 +456,7 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     *(_untrue(words) for words in _UNTRUE),
     # a sentence that opens "Not that ..." says what follows is untrue, and denies nothing itself: "Not that she has
-    # no GI history: ...", "Not that the injection failed to help: 70% relief"
+    # no GI history: ...", "Not that PT has failed to help - she is reaching overhead again"
     _unsaid_denial("Not that ...", [{"LOWER": "not", "IS_SENT_START": True}, {"LOWER": "that"}],
                    ["not", "n't", "never", "no"]),
     ("Not that", "PSEUDO", "PSEUDO", [{"LOWER": "not", "IS_SENT_START": True}, {"LOWER": "that"}]),
@@ -1112,7 +1112,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(DENIED_JUST_BEFORE)
             # the regions of the phrase's own clause ("24 PT visits for the shoulder; none for the low back")
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
-            sides = lexicon.sides_in(clause) if regions & set(lexicon.sided_regions) else frozenset()
+            sides = frozenset() if regions.isdisjoint(lexicon.sided_regions) else lexicon.sides_in(clause)
             if pipeline.record.search(phrase) or (
                 (NEGATED in modifiers or target.polarity == "absent") and _DOCUMENTED_AFTER.match(text, match.end())
             ):
@@ -1155,7 +1155,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     else frozenset(),
                 )
             )
-    found += _pain_changes(source, text, lexicon, treatments)
+    found += _measures(source, text, lexicon, treatments)
     return _respared(_anaphora(found))
 
 
@@ -1202,7 +1202,7 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
     return out
 
 
-def _pain_changes(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
+def _measures(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
     """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement (inferred).
     Scores on and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief.
     Functional measures before and after ("ODI 42% -> 28%", "LEFS 38 -> 55"): a change for the better is
