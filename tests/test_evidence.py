@@ -167,6 +167,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-285.yaml",
         "sentences-evaluation-287.yaml",
         "sentences-evaluation-289.yaml",
+        "sentences-evaluation-291.yaml",
+        "sentences-evaluation-293.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -537,9 +539,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout284 85.4%, heldout286 85.2% when they came (session 23)
         ("sentences-evaluation-284.yaml", 199, 0.85, 2),
         ("sentences-evaluation-286.yaml", 182, 0.86, 3),
-        # heldout288 89.8%, heldout290 90.4% when they came (session 23, last)
+        # heldout288 89.8%, heldout290 90.4% when they came (session 23)
         ("sentences-evaluation-288.yaml", 197, 0.90, 0),
         ("sentences-evaluation-290.yaml", 188, 0.90, 3),
+        # heldout292 85.4%, heldout294 90.4% when they came (session 23, last)
+        ("sentences-evaluation-292.yaml", 199, 0.85, 1),
+        ("sentences-evaluation-294.yaml", 208, 0.90, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -795,6 +800,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev287, dev289: 88.4 and 92.8% when they came, 91.1 and 92.8% after
         ("sentences-evaluation-287.yaml", 190, 0.91, 2),
         ("sentences-evaluation-289.yaml", 194, 0.92, 2),
+        # dev291, dev293: 87.4 and 91.3% when they came, 87.4 and 91.8% after
+        ("sentences-evaluation-291.yaml", 206, 0.87, 0),
+        ("sentences-evaluation-293.yaml", 195, 0.91, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
