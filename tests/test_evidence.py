@@ -169,6 +169,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-289.yaml",
         "sentences-evaluation-291.yaml",
         "sentences-evaluation-293.yaml",
+        "sentences-evaluation-295.yaml",
+        "sentences-evaluation-297.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -542,9 +544,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout288 89.8%, heldout290 90.4% when they came (session 23)
         ("sentences-evaluation-288.yaml", 197, 0.90, 0),
         ("sentences-evaluation-290.yaml", 188, 0.90, 3),
-        # heldout292 85.4%, heldout294 90.4% when they came (session 23, last)
+        # heldout292 85.4%, heldout294 90.4% when they came (session 23)
         ("sentences-evaluation-292.yaml", 199, 0.85, 1),
         ("sentences-evaluation-294.yaml", 208, 0.90, 0),
+        # heldout296 90.8%, heldout298 89.8% when they came (session 23, last)
+        ("sentences-evaluation-296.yaml", 196, 0.90, 0),
+        ("sentences-evaluation-298.yaml", 187, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -803,6 +808,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev291, dev293: 87.4 and 91.3% when they came, 87.4 and 91.8% after
         ("sentences-evaluation-291.yaml", 206, 0.87, 0),
         ("sentences-evaluation-293.yaml", 195, 0.91, 0),
+        # dev295, dev297: 90.8 and 91.5% when they came, 91.4 and 92.0% after
+        ("sentences-evaluation-295.yaml", 174, 0.91, 3),
+        ("sentences-evaluation-297.yaml", 176, 0.92, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

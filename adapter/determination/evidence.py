@@ -154,9 +154,10 @@ _INDICATION_BEFORE = re.compile(
     re.I,
 )
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work", "it would be
-#: wrong to say she hasn't tried a home program"): presence.
+#: wrong to say she hasn't tried a home program", "cannot say she has not improved"): presence.
 _UNTRUE_BEFORE = re.compile(
     rf"\b(?:(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?"
+    r"|(?:cannot|can't|can\s+not)\s+say(?:\s+that)?"
     r"|(?:^|(?<=[.;:!?]\s))not\s+that)\b"
     r"(?:(?! - )[^.;:]){0,40}$",
     re.I,
