@@ -338,6 +338,8 @@ class _Pipeline:
     their_clause: re.Pattern[str]
     #: A phrase that itself speaks of the record ("no documented improvement"): the record's silence.
     record: re.Pattern[str]
+    #: The functional measures' patterns ("ODI 42% -> 28%"), each with whether a fall in it is improvement.
+    function_changes: list[tuple[re.Pattern[str], bool]]
 
 
 _PIPELINES: dict[int, tuple[Lexicon, _Pipeline]] = {}
@@ -623,6 +625,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
         ),
         re.compile(rf"\b{someone},?\s+(?P<clause>who\s+(?!(?:{informing})\b)[^,;.]*)", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
+        [(re.compile(p.replace("{count}", NUMBER), re.I), falls) for p, falls in lexicon.measures.function_changes],
     )
 
 
@@ -1156,7 +1159,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     else frozenset(),
                 )
             )
-    found += _measures(source, text, lexicon, treatments)
+    found += _measures(source, text, lexicon, pipeline, treatments)
     return _respared(_anaphora(found))
 
 
@@ -1203,7 +1206,7 @@ def _anaphora(found: list[Mention]) -> list[Mention]:
     return out
 
 
-def _measures(source: str, text: str, lexicon: Lexicon, treatments: _Treatments) -> list[Mention]:
+def _measures(source: str, text: str, lexicon: Lexicon, pipeline: _Pipeline, treatments: _Treatments) -> list[Mention]:
     """Pain scores before and after ("pain 8/10 -> 4/10"): a fall is pain relief, and improvement (inferred).
     Scores on and off medication ("8/10 without and 4/10 with medications"): lower on it is pain relief.
     Functional measures before and after ("ODI 42% -> 28%", "LEFS 38 -> 55"): a change for the better is
@@ -1235,8 +1238,8 @@ def _measures(source: str, text: str, lexicon: Lexicon, treatments: _Treatments)
             on, off = to_int(match["on"]), to_int(match["off"])
             if on is not None and off is not None and on <= 10 and off <= 10:
                 out.append(mention(match, "pain_relief", "present" if on < off else "absent"))
-    for pattern, falls in lexicon.measures.function_changes:
-        for match in re.finditer(pattern.replace("{count}", NUMBER), text, re.IGNORECASE):
+    for measure, falls in pipeline.function_changes:
+        for match in measure.finditer(text):
             before, after = to_int(match["before"]), to_int(match["after"])
             if before is None or after is None:
                 continue

@@ -427,11 +427,12 @@ def build_facts(
     lexicon = lexicon or mappings()[LEXICON]
     text = _text.collapse(request)
     category = categorise(text, codes)
-    stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(label_window(text))
+    label = label_window(text)
+    stated_quantity, stated_frequency, stated_weeks, site = _text.quantities(label)
     if quantity is None and frequency is None and weeks is None:
         quantity, frequency, weeks = stated_quantity, stated_frequency, stated_weeks
-    region = lexicon.region(site) or lexicon.region(label_window(text))
-    side = lexicon.side(label_window(text))
+    region = lexicon.region(site) or lexicon.region(label)
+    side = lexicon.side(label)
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
     requested = lexicon.drugs_in(text)  # the drugs the request names, read once
