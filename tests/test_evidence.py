@@ -171,6 +171,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-293.yaml",
         "sentences-evaluation-295.yaml",
         "sentences-evaluation-297.yaml",
+        "sentences-evaluation-299.yaml",
+        "sentences-evaluation-301.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -550,6 +552,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout296 90.8%, heldout298 89.8% when they came (session 23, last)
         ("sentences-evaluation-296.yaml", 196, 0.90, 0),
         ("sentences-evaluation-298.yaml", 187, 0.89, 0),
+        # heldout300 82.4%, heldout302 89.3% when they came (session 24)
+        ("sentences-evaluation-300.yaml", 187, 0.82, 4),
+        ("sentences-evaluation-302.yaml", 187, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -811,6 +816,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev295, dev297: 90.8 and 91.5% when they came, 91.4 and 92.0% after
         ("sentences-evaluation-295.yaml", 174, 0.91, 3),
         ("sentences-evaluation-297.yaml", 176, 0.92, 1),
+        # dev299, dev301: 85.2 and 85.6% when they came, 88.4 and 87.6% after
+        ("sentences-evaluation-299.yaml", 189, 0.88, 3),
+        ("sentences-evaluation-301.yaml", 202, 0.87, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -107,6 +107,7 @@ _STOPPED_AFTER = re.compile(
     r"(?:stopped|discontinued|quit|d/c.?d|no longer takes)\b"
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
     r"|\s+(?:was\s+|were\s+|has\s+been\s+)?(?:tapered|weaned)\s+off\b"  # "Gabapentin tapered off in May"
+    r"|[^.;,]{0,60}?,\s+(?:then\s+)?(?:tapered|weaned)\s+off\b"  # "Took Norco after the ORIF, tapered off by 6/21"
     r"|[^.;]{0,60}?,?\s+and\s+none\s+since\b"  # "took Percocet for two weeks after the ORIF and none since"
     # "Took Vicodin for a few days after a dental extraction in 2019, no opioids since"
     r"|[^.;]{0,60}?,\s+no\s+(?:opioids?|narcotics?|NSAIDs?|anti-?inflammatories|pain\s+(?:meds|medications?|pills)|meds"
@@ -815,13 +816,32 @@ def _list_negated(doc: Any, ties: list[tuple[int, int]]) -> list[tuple[int, int]
     return out
 
 
+def _across_colon(text: str, doc: Any, cue: tuple[int, int], offset: int, target: int) -> tuple[str, str] | None:
+    """Where a colon stands between a cue and the phrase at ``target``: the sentence's words before the cue and the
+    words between the cue and the colon (None where no colon stands between)."""
+    start, end = doc[cue[0]].idx + offset, doc[cue[1] - 1].idx + len(doc[cue[1] - 1]) + offset
+    colon = text.find(":", end, target)
+    return None if colon < 0 else (text[offset:start], text[end:colon])
+
+
 def _evidence_after_colon(text: str, doc: Any, cue: tuple[int, int], offset: int, target: int) -> bool:
     """Whether a suspicion names its object before a colon and the phrase at ``target`` follows the colon: what
     comes after is the evidence for it, stated ("Concern for a progressive deficit: quadriceps strength has
     fallen to 3/5"; "Impingement suspected: Neer positive"), unlike a list the cue heads ("Rule out: fracture")."""
-    start, end = doc[cue[0]].idx + offset, doc[cue[1] - 1].idx + len(doc[cue[1] - 1]) + offset
-    colon = text.find(":", end, target)
-    return colon >= 0 and bool(text[end:colon].strip() or text[offset:start].strip(" \t\n-*"))
+    colon = _across_colon(text, doc, cue, offset, target)
+    return colon is not None and bool(colon[1].strip() or colon[0].strip(" \t\n-*"))
+
+
+#: What a denial may say before the colon of the list it heads ("Denies any of the following: ...").
+_LIST_HEAD = re.compile(r"\W*(?:(?:any|all|of|the|these|those|following|below|listed|items?)\b\W*)*", re.IGNORECASE)
+
+
+def _denial_before_colon(text: str, doc: Any, cue: tuple[int, int], offset: int, target: int) -> bool:
+    """Whether a denial names its object before a colon and the phrase at ``target`` follows the colon: what comes
+    after is the writer's next statement ("the injection failed to help: 70% relief for four months" denies
+    nothing of the relief), unlike a list the denial heads ("Denies: numbness, tingling")."""
+    colon = _across_colon(text, doc, cue, offset, target)
+    return colon is not None and not _LIST_HEAD.fullmatch(colon[1])
 
 
 def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -1042,6 +1062,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 if m.category == POSSIBLE and _evidence_after_colon(text, doc, m.modifier_span, offset, match.start()):
                     continue
                 if m.direction == "FORWARD" and _closed_before(text, offset, cue_at, match.start()):
+                    continue
+                if (
+                    m.category == NEGATED
+                    and m.direction == "FORWARD"
+                    and _denial_before_colon(text, doc, m.modifier_span, offset, match.start())
+                ):
                     continue
                 if (
                     m.category == NEGATED
