@@ -173,6 +173,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-297.yaml",
         "sentences-evaluation-299.yaml",
         "sentences-evaluation-301.yaml",
+        "sentences-evaluation-303.yaml",
+        "sentences-evaluation-305.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -555,6 +557,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout300 82.4%, heldout302 89.3% when they came (session 24)
         ("sentences-evaluation-300.yaml", 187, 0.82, 4),
         ("sentences-evaluation-302.yaml", 187, 0.89, 0),
+        # heldout304 88.7%, heldout306 93.1% when they came (session 24)
+        ("sentences-evaluation-304.yaml", 195, 0.88, 0),
+        ("sentences-evaluation-306.yaml", 188, 0.93, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -819,6 +824,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev299, dev301: 85.2 and 85.6% when they came, 88.4 and 87.6% after
         ("sentences-evaluation-299.yaml", 189, 0.88, 3),
         ("sentences-evaluation-301.yaml", 202, 0.87, 2),
+        # dev303, dev305: 91.7 and 89.3% when they came, 92.2 and 93.8% after
+        ("sentences-evaluation-303.yaml", 206, 0.92, 2),
+        ("sentences-evaluation-305.yaml", 177, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

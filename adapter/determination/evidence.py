@@ -976,17 +976,17 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
-    # a statement of a finding begun inside a denial of it stands for none ("w/o sig improvement in pain or
-    # function": not "improvement in pain or function")
-    denials = {
-        key[1]: [(a, b) for a, b in spans if _DENIAL.match(seen, a)]
-        for key, spans in taken.items() if key[0] == "finding" and key[2] == "absent"
-    }  # fmt: skip
+    # a statement of a finding begun inside a denial of it, or lying within a statement of its absence, stands for
+    # none ("w/o sig improvement in pain or function": not "improvement in pain or function"; "EMG/NCS: not yet
+    # done": not the heading "EMG/NCS:")
+    absences = {key[1]: spans for key, spans in taken.items() if key[0] == "finding" and key[2] == "absent"}
     for index, matches in by_window.items():
         by_window[index] = [
             (target, match) for target, match in matches
             if not (target.kind == "finding" and target.polarity == "present"
-                    and any(a < match.start() < b for a, b in denials.get(target.name, ())))
+                    and any((a < match.start() < b and _DENIAL.match(seen, a)) or (a <= match.start() and
+                            match.end() <= b and b - a > match.end() - match.start())
+                            for a, b in absences.get(target.name, ())))
         ]  # fmt: skip
     treatments = _Treatments(seen, windows, lexicon, plain)
     found: list[Mention] = []
