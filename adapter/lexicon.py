@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -201,8 +201,14 @@ class Drug(_Entry):
     rxnorm: str | None
 
 
+#: A term a finding's phrase writes in braces ("{maneuver}"); "{count}" is the evidence reader's own (a count).
+_TERM = re.compile(r"\{([a-z_]+)\}")
+
+
 class Lexicon(_Entry):
     assertion: Assertion
+    #: Alternations several finding phrases share, written once and named in them in braces ("{maneuver}").
+    terms: dict[str, str] = Field(default_factory=dict)
     regions: dict[str, list[str]]
     related_regions: dict[str, list[str]]
     #: The regions with a left and a right (the limbs'), and the words of each side ("both": either side).
@@ -222,6 +228,30 @@ class Lexicon(_Entry):
     dose_frequencies: list[DoseFrequency]
     topical_not_recommended: list[str]
     topical_forms: list[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _terms_written_out(cls, data: Any) -> Any:
+        """The finding phrases with each term in braces written out (a term the lexicon does not name is an
+        error), before they are checked."""
+        if not isinstance(data, dict) or not isinstance(data.get("findings"), dict):
+            return data
+        terms = data.get("terms") or {}
+
+        def written_out(phrase: Any) -> Any:
+            if not isinstance(phrase, str):
+                return phrase
+            unknown = {name for name in _TERM.findall(phrase) if name not in terms and name != "count"}
+            if unknown:
+                raise ValueError(f"a finding phrase names terms the lexicon does not define: {sorted(unknown)}")
+            return _TERM.sub(lambda m: f"(?:{terms[m[1]]})" if m[1] in terms else m[0], phrase)
+
+        findings = {
+            name: {k: [written_out(p) for p in v] if k in ("present", "absent") and isinstance(v, list) else v
+                   for k, v in finding.items()} if isinstance(finding, dict) else finding
+            for name, finding in data["findings"].items()
+        }  # fmt: skip
+        return {**data, "findings": findings}
 
     @field_validator("regions", "diagnoses", "attribution", "other_treatments", "class_words", "sides")
     @classmethod

@@ -231,6 +231,8 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),
         ("implied_by: [home_exercise_failed]", "implied_by: [home_exercise_fail]", "implied_by"),
         ('"that resolved", direction: backward, reach: 3}', '"that resolved", direction: backward, reach: 0}', "reach"),
+        ("- '(?:positive |\\+ ?){maneuver}", "- '(?:positive |\\+ ?){manoeuvre}", "terms the lexicon does not"),
+        ("  maneuver: 'Cozen(?:", "  maneuver: 'Cozen((?:", "does not compile"),
     ],
 )
 def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: str, new: str, message: str) -> None:
@@ -239,6 +241,17 @@ def test_a_broken_lexicon_fails_at_load_with_its_line(mappings_copy: Path, old: 
         mappings(mappings_copy)[LEXICON]
     assert message in raised.value.message
     assert str(mappings_copy / "lexicon.yaml") in (raised.value.location or "")
+
+
+def test_a_term_is_written_out_in_every_phrase_that_names_it() -> None:
+    """The exam maneuvers are listed once and read in each phrase that names them, positive or negative."""
+
+    def read(request: str, note: str) -> str:
+        return build_facts(request, Context(texts=[Text("note", note)])).objective_joint_findings
+
+    assert read("MRI of the left hip", "L hip: + FADIR.") == "present"
+    assert read("MRI of the left hip", "L hip: FABER negative.") == "absent"
+    assert read("MRI of the right knee", "Lachman and pivot shift both +.") == "present"
 
 
 def test_every_lexicon_finding_is_a_request_fact() -> None:
