@@ -175,6 +175,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-301.yaml",
         "sentences-evaluation-303.yaml",
         "sentences-evaluation-305.yaml",
+        "sentences-evaluation-307.yaml",
+        "sentences-evaluation-309.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -573,6 +575,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout304 88.7%, heldout306 93.1% when they came (session 24)
         ("sentences-evaluation-304.yaml", 195, 0.88, 0),
         ("sentences-evaluation-306.yaml", 188, 0.93, 0),
+        # heldout308 89.5%, heldout310 89.1% when they came (session 24)
+        ("sentences-evaluation-308.yaml", 172, 0.89, 1),
+        ("sentences-evaluation-310.yaml", 183, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -840,6 +845,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev303, dev305: 91.7 and 89.3% when they came, 92.2 and 93.8% after
         ("sentences-evaluation-303.yaml", 206, 0.92, 2),
         ("sentences-evaluation-305.yaml", 177, 0.93, 0),
+        # dev307, dev309: 89.5 and 89.2% when they came, 91.1 and 91.3% after
+        ("sentences-evaluation-307.yaml", 190, 0.91, 2),
+        ("sentences-evaluation-309.yaml", 195, 0.91, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

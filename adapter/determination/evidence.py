@@ -695,7 +695,7 @@ _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 #: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
 #: suspicion.
 _INNER_NEGATION = re.compile(
-    r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b"
+    r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b(?! illicit)"
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
     r"|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     # ("with no relief" is a failure's own words, no denial of it)
