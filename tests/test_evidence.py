@@ -177,6 +177,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-305.yaml",
         "sentences-evaluation-307.yaml",
         "sentences-evaluation-309.yaml",
+        "sentences-evaluation-311.yaml",
+        "sentences-evaluation-313.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -578,6 +580,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout308 89.5%, heldout310 89.1% when they came (session 24)
         ("sentences-evaluation-308.yaml", 172, 0.89, 1),
         ("sentences-evaluation-310.yaml", 183, 0.89, 0),
+        # heldout312 91.5%, heldout314 92.0% when they came (session 24)
+        ("sentences-evaluation-312.yaml", 189, 0.91, 0),
+        ("sentences-evaluation-314.yaml", 200, 0.92, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -848,6 +853,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev307, dev309: 89.5 and 89.2% when they came, 91.1 and 91.3% after
         ("sentences-evaluation-307.yaml", 190, 0.91, 2),
         ("sentences-evaluation-309.yaml", 195, 0.91, 1),
+        # dev311, dev313: 89.8 and 86.2% when they came, 91.9 and 88.8% after
+        ("sentences-evaluation-311.yaml", 197, 0.91, 0),
+        ("sentences-evaluation-313.yaml", 196, 0.88, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
