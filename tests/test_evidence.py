@@ -179,6 +179,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-309.yaml",
         "sentences-evaluation-311.yaml",
         "sentences-evaluation-313.yaml",
+        "sentences-evaluation-315.yaml",
+        "sentences-evaluation-317.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -583,6 +585,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout312 91.5%, heldout314 92.0% when they came (session 24)
         ("sentences-evaluation-312.yaml", 189, 0.91, 0),
         ("sentences-evaluation-314.yaml", 200, 0.92, 1),
+        # heldout316 88.8%, heldout318 88.9% when they came (session 24)
+        ("sentences-evaluation-316.yaml", 187, 0.88, 0),
+        ("sentences-evaluation-318.yaml", 190, 0.88, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -856,6 +861,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev311, dev313: 89.8 and 86.2% when they came, 91.9 and 88.8% after
         ("sentences-evaluation-311.yaml", 197, 0.91, 0),
         ("sentences-evaluation-313.yaml", 196, 0.88, 2),
+        # dev315, dev317: 90.9 and 91.1% when they came, 93.2 and 94.4% after
+        ("sentences-evaluation-315.yaml", 176, 0.93, 1),
+        ("sentences-evaluation-317.yaml", 179, 0.94, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

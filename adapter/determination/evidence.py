@@ -108,6 +108,8 @@ _STOPPED_AFTER = re.compile(
     r"|[^.;]{0,40}?\band\s+(?:was|were|has\s+been|had\s+been)\s+(?:stopped|discontinued|d/c.?d|weaned|tapered\s+off)\b"
     r"|\s+(?:was\s+|were\s+|has\s+been\s+)?(?:tapered|weaned)\s+off\b"  # "Gabapentin tapered off in May"
     r"|[^.;,]{0,60}?,\s+(?:then\s+)?(?:tapered|weaned)\s+off\b"  # "Took Norco after the ORIF, tapered off by 6/21"
+    # "Gabapentin was titrated to 600 mg tid but stopped in March" (not "but stopped working")
+    r"|[^.;]{0,40}?\bbut\s+(?:was\s+|were\s+)?(?:stopped|discontinued|d/c.?d)\b(?!\s+(?:working|helping))"
     r"|[^.;]{0,60}?,?\s+and\s+none\s+since\b"  # "took Percocet for two weeks after the ORIF and none since"
     # "Took Vicodin for a few days after a dental extraction in 2019, no opioids since"
     r"|[^.;]{0,60}?,\s+no\s+(?:opioids?|narcotics?|NSAIDs?|anti-?inflammatories|pain\s+(?:meds|medications?|pills)|meds"
@@ -695,7 +697,8 @@ _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 #: exercise program has not been without benefit", "CURES has not been checked"); "cannot be ruled out" is a
 #: suspicion.
 _INNER_NEGATION = re.compile(
-    r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b|\bnegative for\b(?! illicit)"
+    r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
+    r"|\bnegative for\b(?! illicit| non-?prescribed)"  # ("UDS negative for illicit drugs" is a screen done)
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
     r"|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     # ("with no relief" is a failure's own words, no denial of it)
