@@ -246,11 +246,12 @@ class Lexicon(_Entry):
                 raise ValueError(f"a finding phrase names terms the lexicon does not define: {sorted(unknown)}")
             return _TERM.sub(lambda m: f"(?:{terms[m[1]]})" if m[1] in terms else m[0], phrase)
 
-        findings = {
-            name: {k: [written_out(p) for p in v] if k in ("present", "absent") and isinstance(v, list) else v
-                   for k, v in finding.items()} if isinstance(finding, dict) else finding
-            for name, finding in data["findings"].items()
-        }  # fmt: skip
+        findings = {}
+        for name, finding in data["findings"].items():
+            if isinstance(finding, dict):
+                phrases = {k: finding[k] for k in ("present", "absent") if isinstance(finding.get(k), list)}
+                finding = {**finding, **{k: [written_out(p) for p in v] for k, v in phrases.items()}}
+            findings[name] = finding
         return {**data, "findings": findings}
 
     @field_validator("regions", "diagnoses", "attribution", "other_treatments", "class_words", "sides")

@@ -847,6 +847,17 @@ def _denial_before_colon(text: str, doc: Any, cue: tuple[int, int], offset: int,
     return colon is not None and not _LIST_HEAD.fullmatch(colon[1])
 
 
+def _within_absence(text: str, match: Match, absences: Sequence[tuple[int, int]]) -> bool:
+    """Whether a statement of a finding begins inside a denial of it or lies within a longer statement of its
+    absence, and so stands for none ("w/o sig improvement in pain or function": not "improvement in pain or
+    function"; "EMG/NCS: not yet done": not the heading "EMG/NCS:")."""
+    start, end = match.start(), match.end()
+    return any(
+        (a < start < b and _DENIAL.match(text, a)) or (a <= start and end <= b and b - a > end - start)
+        for a, b in absences
+    )
+
+
 def _windows(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """A sentence as spans of at most ``_WINDOW`` characters, cut after a clause mark where one is near."""
     out = []
@@ -979,17 +990,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             index = bisect.bisect_right(starts, match.start()) - 1
             if index >= 0 and match.end() <= windows[index][1]:
                 by_window.setdefault(index, []).append((target, match))
-    # a statement of a finding begun inside a denial of it, or lying within a statement of its absence, stands for
-    # none ("w/o sig improvement in pain or function": not "improvement in pain or function"; "EMG/NCS: not yet
-    # done": not the heading "EMG/NCS:")
     absences = {key[1]: spans for key, spans in taken.items() if key[0] == "finding" and key[2] == "absent"}
     for index, matches in by_window.items():
         by_window[index] = [
             (target, match) for target, match in matches
             if not (target.kind == "finding" and target.polarity == "present"
-                    and any((a < match.start() < b and _DENIAL.match(seen, a)) or (a <= match.start() and
-                            match.end() <= b and b - a > match.end() - match.start())
-                            for a, b in absences.get(target.name, ())))
+                    and _within_absence(seen, match, absences.get(target.name, ())))
         ]  # fmt: skip
     treatments = _Treatments(seen, windows, lexicon, plain)
     found: list[Mention] = []
