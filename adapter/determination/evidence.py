@@ -143,7 +143,10 @@ _DOCUMENTED_AFTER = re.compile(
     r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
-    r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b)",
+    r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b"
+    # "No imaging of the cervical spine is found in the submitted records"
+    r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:found|seen|included)\s+in\s+the\s+"
+    r"(?:submitted\s+|available\s+|medical\s+)?(?:records?|file|documentation)\b)",
     re.I,
 )
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
