@@ -183,6 +183,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-317.yaml",
         "sentences-evaluation-319.yaml",
         "sentences-evaluation-321.yaml",
+        "sentences-evaluation-323.yaml",
+        "sentences-evaluation-325.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -590,9 +592,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout316 88.8%, heldout318 88.9% when they came (session 24)
         ("sentences-evaluation-316.yaml", 187, 0.88, 0),
         ("sentences-evaluation-318.yaml", 190, 0.88, 2),
-        # heldout320 90.1%, heldout322 89.6% when they came (session 24, last)
+        # heldout320 90.1%, heldout322 89.6% when they came (session 24)
         ("sentences-evaluation-320.yaml", 191, 0.90, 2),
         ("sentences-evaluation-322.yaml", 201, 0.89, 0),
+        # heldout324 87.9%, heldout326 92.7% when they came (session 24, last)
+        ("sentences-evaluation-324.yaml", 173, 0.87, 1),
+        ("sentences-evaluation-326.yaml", 179, 0.92, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -872,6 +877,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev319, dev321: 95.0 and 91.1% when they came, 95.5 and 92.7% after
         ("sentences-evaluation-319.yaml", 179, 0.95, 0),
         ("sentences-evaluation-321.yaml", 192, 0.92, 1),
+        # dev323, dev325: 87.2 and 93.1% when they came, 88.3 and 93.1% after
+        ("sentences-evaluation-323.yaml", 180, 0.88, 1),
+        ("sentences-evaluation-325.yaml", 175, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -701,7 +701,8 @@ _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 #: suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
-    r"|\bnegative for\b(?! illicit| non-?prescribed)"  # ("UDS negative for illicit drugs" is a screen done)
+    # ("UDS negative for illicit drugs", "UDS negative for opioids, as expected": a screen done)
+    r"|\bnegative for\b(?! illicit| non-?prescribed)(?![^.;]{0,30}\bas expected\b)"
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
     r"|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     # ("with no relief" is a failure's own words, no denial of it)
