@@ -185,6 +185,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-321.yaml",
         "sentences-evaluation-323.yaml",
         "sentences-evaluation-325.yaml",
+        "sentences-evaluation-327.yaml",
+        "sentences-evaluation-329.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -598,6 +600,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout324 87.9%, heldout326 92.7% when they came (session 24, last)
         ("sentences-evaluation-324.yaml", 173, 0.87, 1),
         ("sentences-evaluation-326.yaml", 179, 0.92, 1),
+        # heldout328 87.4%, heldout330 88.3% when they came (session 25)
+        ("sentences-evaluation-328.yaml", 183, 0.87, 0),
+        ("sentences-evaluation-330.yaml", 214, 0.88, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -880,6 +885,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev323, dev325: 87.2 and 93.1% when they came, 88.3 and 93.1% after
         ("sentences-evaluation-323.yaml", 180, 0.88, 1),
         ("sentences-evaluation-325.yaml", 175, 0.93, 0),
+        # dev327, dev329: 85.4 and 90.4% when they came, 93.0 and 93.4% after
+        ("sentences-evaluation-327.yaml", 199, 0.92, 0),
+        ("sentences-evaluation-329.yaml", 198, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -140,12 +140,15 @@ _LIST_REACH = 90
 #: "No cervical MRI on file", "No EMG/NCS report was included", "no GI history documented").
 _DOCUMENTED_AFTER = re.compile(
     r"(?:/[\w-]+)*(?:\s+(?:stud(?:y|ies)|testing|tests?|films|scans?))?"  # "no EMG studies are on file"
+    # the rest of a list, and whose: "No UDS, CURES report or opioid agreement for the patient is in the records"
+    r"(?:(?:,|\s+or|\s+and|\s+nor)\s+[\w/-]+(?:\s+[\w/-]+){0,2}?){0,4}?"
+    r"(?:\s+for\s+(?:the\s+)?(?:patient|claimant|pt|applicant))?"
     r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b"
     # "No imaging of the cervical spine is found in the submitted records"
-    r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:found|seen|included)\s+in\s+the\s+"
+    r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:(?:found|seen|included)\s+)?in\s+the\s+"
     r"(?:submitted\s+|available\s+|medical\s+)?(?:records?|file|documentation)\b)",
     re.I,
 )
@@ -196,6 +199,8 @@ _THE_SAME = re.compile(r"\bthe same (?:[\w-]+ ){0,2}$", re.I)
 _BY_THE_SAME = re.compile(r"\s+(?:by|in|from|off|with|on) the same\b", re.I)
 #: What opens what an informant reports ("reports that ..."): the reported clause's own subject follows.
 _THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
+#: A reported clause about its informant ("his wife says she herself signed a pain contract"): the informant's own.
+_THEMSELVES = re.compile(r"(?:she|he|they)\s+(?:herself|himself|themselves)\b", re.I)
 #: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
 _GOALS = re.compile(
     r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
@@ -490,6 +495,11 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
      [{"LOWER": {"IN": ["vs", "vs.", "versus"]}},
       {"LOWER": "the", "OP": "?"}, {"LOWER": {"IN": _COMPARED}}]),
     ("vs <number>", "TERMINATE", "TERMINATE", [{"LOWER": {"IN": ["vs", "vs.", "versus"]}}, {"LIKE_NUM": True}]),
+    # but a side with its spinal level is the other diagnosis of a differential: "? peripheral neuropathy vs L S1
+    # radiculopathy" (the longer cue stands, the terminator within it does not)
+    ("vs <side> <level>", POSSIBLE, "BIDIRECTIONAL",
+     [{"LOWER": {"IN": ["vs", "vs.", "versus"]}}, {"LOWER": {"IN": ["l", "r", "left", "right"]}},
+      {"TEXT": {"REGEX": r"^[CTLS]\d(?:-[CTLS]?\d)?$"}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -701,8 +711,9 @@ _NOW_INSIDE = re.compile(r"\b(?:now|currently)\b", re.I)
 #: suspicion.
 _INNER_NEGATION = re.compile(
     r"\b(?:no|not|without) (?:any )?(?:evidence|signs?|findings?|indication) (?:of|for)\b"
-    # ("UDS negative for illicit drugs", "UDS negative for opioids, as expected": a screen done)
-    r"|\bnegative for\b(?! illicit| non-?prescribed)(?![^.;]{0,30}\bas expected\b)"
+    # ("UDS negative for illicit drugs", "UDS negative for opioids, as expected", "negative for all substances,
+    # consistent": a screen done)
+    r"|\bnegative for\b(?! illicit| non-?prescribed| all\b)(?![^.;]{0,30}\b(?:as expected|consistent(?! with))\b)"
     r"|(?<!\bbe )(?<!\bnot )(?<!\bnot been )\bruled out\b"  # ("fracture not ruled out" is a suspicion)
     r"|\bnot (?:consistent with|diagnostic of|indicative of|suggestive of)\b"
     # ("with no relief" is a failure's own words, no denial of it)
@@ -746,7 +757,9 @@ _WHICH = re.compile(r"\s+which\b", re.I)
 _A_CHANGE = re.compile(
     r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b"
     # "with less Norco use", "with fewer pain pills"
-    r"|\s+(?:less|fewer|decreased|reduced|lower)\s+(?:[A-Za-z]+\s+)?(?:use|intake|doses?|tablets?|pills?|medications?|meds)\b",
+    r"|\s+(?:less|fewer|decreased|reduced|lower)\s+(?:[A-Za-z]+\s+)?(?:use|intake|doses?|tablets?|pills?|medications?|meds)\b"
+    # "with Norco cut in half", "with her tramadol reduced to one a day"
+    r"|\s+(?:(?:her|his|the)\s+)?[A-Za-z]+\s+(?:cut|reduced|decreased|halved|tapered|lowered)\s+(?:in|by|to|back|down)\b",
     re.I,
 )
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
@@ -962,10 +975,14 @@ _CAPITALS_STOP = re.compile(r"[A-Z&/]*[A-Z]\.")
 
 def _abbreviations_ended(doc: Doc) -> Doc:
     """The sentences of ``doc`` also ended after a capitals' abbreviation followed by a capitalised word ("Denies
-    N/V/C. TTD since DOI"; "not P&S. Completed 12 PT"), which spaCy's sentencizer reads as one sentence."""
+    N/V/C. TTD since DOI"; "not P&S. Completed 12 PT"), which spaCy's sentencizer reads as one sentence; and not
+    ended at a query mark standing before what it queries ("burning L foot, ? peripheral neuropathy"), which it
+    reads as a question's end."""
     for before, token in itertools.pairwise(doc):
         if _CAPITALS_STOP.fullmatch(before.text) and token.text[:1].isupper() and before.whitespace_:
             token.is_sent_start = True
+        elif before.text == "?" and (before.i == 0 or doc[before.i - 1].whitespace_) and token.text[:1].islower():
+            token.is_sent_start = False
     return doc
 
 
@@ -1007,7 +1024,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         offset, stop = windows[index]
         # a dash between words parts clauses as a semicolon does ("she hasn't tried - she did light duty"): read so
         # by ConText, at the same offsets (the quote keeps the dash)
-        doc = sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
+        doc = _abbreviations_ended(
+            sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
+        )
         spans, labels = [], []
         for target, match in matches:
             span = doc.char_span(
@@ -1039,7 +1058,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             clause = text[clause_start:clause_end]
             stated = clause.strip()
             told = pipeline.informant.match(stated)
-            if told and pipeline.someone_else.match(_THAT.sub("", stated[told.end() :], count=1)):
+            reported = _THAT.sub("", stated[told.end() :], count=1) if told else ""
+            if told and (pipeline.someone_else.match(reported) or _THEMSELVES.match(reported)):
                 told = None  # "Wife reports her brother did well with a TENS unit": the brother's, as told
             shared = (
                 target.kind == "finding"
@@ -1127,8 +1147,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     or _CONTINUED_LIST.search(text, max(part, match.start() - _LIST_REACH), match.start())
                 ):
                     modifiers.add(CONTINUED)
-            if any(first <= span.start and span.end <= last for first, last in listed):
-                modifiers.add(NEGATED)  # "no numbness after sitting, weakness, or incontinence"
+            # "no numbness after sitting, weakness, or incontinence"; not "no problems with constipation or sedation
+            # on Percocet" (the effect denied, the drug taken)
+            reached = next((first for first, last in listed if first <= span.start and span.end <= last), None)
+            drug = target.kind in ("drug", "drugclass")
+            if reached is not None and not (drug and _EFFECT_OF.search(text, doc[reached].idx + offset, match.start())):
+                modifiers.add(NEGATED)
             if (
                 target.kind == "diagnosis"
                 and HYPOTHETICAL in modifiers
