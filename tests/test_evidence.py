@@ -187,6 +187,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-325.yaml",
         "sentences-evaluation-327.yaml",
         "sentences-evaluation-329.yaml",
+        "sentences-evaluation-331.yaml",
+        "sentences-evaluation-333.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -603,6 +605,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout328 87.4%, heldout330 88.3% when they came (session 25)
         ("sentences-evaluation-328.yaml", 183, 0.87, 0),
         ("sentences-evaluation-330.yaml", 214, 0.88, 2),
+        # heldout332 91.9%, heldout334 91.2% when they came (session 25)
+        ("sentences-evaluation-332.yaml", 197, 0.91, 2),
+        ("sentences-evaluation-334.yaml", 193, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -888,6 +893,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev327, dev329: 85.4 and 90.4% when they came, 93.0 and 93.4% after
         ("sentences-evaluation-327.yaml", 199, 0.92, 0),
         ("sentences-evaluation-329.yaml", 198, 0.93, 0),
+        # dev331, dev333: 88.8 and 92.6% when they came, 91.3 and 95.0% after
+        ("sentences-evaluation-331.yaml", 206, 0.91, 0),
+        ("sentences-evaluation-333.yaml", 202, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

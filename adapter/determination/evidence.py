@@ -148,7 +148,7 @@ _DOCUMENTED_AFTER = re.compile(
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b"
     # "No imaging of the cervical spine is found in the submitted records"
-    r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:(?:found|seen|included)\s+)?in\s+the\s+"
+    r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:(?:found|seen|included)\s+)?(?:in|among)\s+the\s+"
     r"(?:submitted\s+|available\s+|medical\s+)?(?:records?|file|documentation)\b)",
     re.I,
 )
