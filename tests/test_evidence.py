@@ -189,6 +189,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-329.yaml",
         "sentences-evaluation-331.yaml",
         "sentences-evaluation-333.yaml",
+        "sentences-evaluation-335.yaml",
+        "sentences-evaluation-337.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -608,6 +610,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout332 91.9%, heldout334 91.2% when they came (session 25)
         ("sentences-evaluation-332.yaml", 197, 0.91, 2),
         ("sentences-evaluation-334.yaml", 193, 0.91, 0),
+        # heldout336 86.2%, heldout338 85.5% when they came (session 25)
+        ("sentences-evaluation-336.yaml", 195, 0.86, 2),
+        ("sentences-evaluation-338.yaml", 200, 0.85, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -896,6 +901,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev331, dev333: 88.8 and 92.6% when they came, 91.3 and 95.0% after
         ("sentences-evaluation-331.yaml", 206, 0.91, 0),
         ("sentences-evaluation-333.yaml", 202, 0.95, 0),
+        # dev335, dev337: 87.5 and 87.1% when they came, 89.9 and 88.7% after
+        ("sentences-evaluation-335.yaml", 208, 0.89, 1),
+        ("sentences-evaluation-337.yaml", 194, 0.88, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -464,7 +464,7 @@ def _untrue(words: str) -> tuple[str, str, str, list[dict[str, Any]]]:
 _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("in <year>", HISTORICAL, "BIDIRECTIONAL", [{"LOWER": "in"}, {"TEXT": {"REGEX": r"^(?:19|20)\d\d$"}}]),
     ("not <negative word>", "PSEUDO", "PSEUDO",
-     [{"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
+     [{"LOWER": {"IN": ["not", "never"]}}, {"LOWER": "been", "OP": "?"}, {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
     ("<aux> not <negative word>", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["is", "was", "are", "were", "been", "be"]}}, {"LOWER": {"IN": ["not", "never"]}},
       {"LOWER": {"REGEX": _NEGATIVE_WORD}}]),
@@ -719,7 +719,7 @@ _INNER_NEGATION = re.compile(
     # ("with no relief" is a failure's own words, no denial of it)
     r"|\b(?:shows?|showed|demonstrat\w*|reveal\w*|noted|with)\s+no\b(?!\s+(?:lasting\s+|significant\s+|meaningful\s+|"
     r"durable\s+|further\s+)?(?:relief|benefit|improvement|change|help|progress|gains?|difference|response)\b)"
-    r"|\b(?:no|without) (?:an? |any )?(?:disc|nerve root|root|foraminal)\b"
+    r"|\b(?:no|without) (?:an? |any )?(?:(?:canal|central|spinal) (?:or|and) )?(?:disc|nerve root|root|foraminal)\b"
     # ("the PT has not been without benefit" denies a failure; "the MRI is not without findings" denies nothing)
     r"|\bnot (?:been )?without (?:any |some )?(?:\w+ )?(?:benefit|improvement|relief|help|effect|success|gains?|change|"
     r"progress|results?)\b|\bnot been (?:checked|reviewed|done|performed|obtained|run)\b",
