@@ -191,6 +191,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-333.yaml",
         "sentences-evaluation-335.yaml",
         "sentences-evaluation-337.yaml",
+        "sentences-evaluation-339.yaml",
+        "sentences-evaluation-341.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -613,6 +615,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout336 86.2%, heldout338 85.5% when they came (session 25)
         ("sentences-evaluation-336.yaml", 195, 0.86, 2),
         ("sentences-evaluation-338.yaml", 200, 0.85, 4),
+        # heldout340 88.5%, heldout342 90.7% when they came (session 25, last)
+        ("sentences-evaluation-340.yaml", 191, 0.88, 0),
+        ("sentences-evaluation-342.yaml", 183, 0.90, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -904,6 +909,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev335, dev337: 87.5 and 87.1% when they came, 89.9 and 88.7% after
         ("sentences-evaluation-335.yaml", 208, 0.89, 1),
         ("sentences-evaluation-337.yaml", 194, 0.88, 1),
+        # dev339, dev341: 90.3 and 91.6% when they came, 90.3 and 92.6% after
+        ("sentences-evaluation-339.yaml", 195, 0.90, 0),
+        ("sentences-evaluation-341.yaml", 190, 0.92, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
