@@ -973,7 +973,7 @@ class _Treatments:
 _CAPITALS_STOP = re.compile(r"[A-Z&/]*[A-Z]\.")
 
 
-def _abbreviations_ended(doc: Doc) -> Doc:
+def _sentences_mended(doc: Doc) -> Doc:
     """The sentences of ``doc`` also ended after a capitals' abbreviation followed by a capitalised word ("Denies
     N/V/C. TTD since DOI"; "not P&S. Completed 12 PT"), which spaCy's sentencizer reads as one sentence; and not
     ended at a query mark standing before what it queries ("burning L foot, ? peripheral neuropathy"), which it
@@ -990,7 +990,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     pipeline = _pipeline(lexicon)
     nlp = pipeline.nlp
     sentencizer, context = nlp.get_pipe("sentencizer"), nlp.get_pipe("medspacy_context")
-    sentences = [(s.start_char, s.end_char) for s in _abbreviations_ended(sentencizer(nlp.make_doc(text))).sents]
+    sentences = [(s.start_char, s.end_char) for s in _sentences_mended(sentencizer(nlp.make_doc(text))).sents]
     windows = [w for start, end in sentences for w in _windows(text, start, end)]
     starts = [start for start, _ in windows]
     by_window: dict[int, list[tuple[_Target, Match]]] = {}
@@ -1024,7 +1024,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
         offset, stop = windows[index]
         # a dash between words parts clauses as a semicolon does ("she hasn't tried - she did light duty"): read so
         # by ConText, at the same offsets (the quote keeps the dash)
-        doc = _abbreviations_ended(
+        doc = _sentences_mended(
             sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
         )
         spans, labels = [], []
