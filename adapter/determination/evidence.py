@@ -246,6 +246,13 @@ _EFFECT_OF = re.compile(
     r"(?:current\s+|present\s+)?(?:(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
     re.I,
 )
+
+
+def _effect_denied(text: str, kind: str, denial: int, at: int) -> bool:
+    """Whether a denial from ``denial`` is of an effect of the drug named at ``at`` (``_EFFECT_OF``)."""
+    return kind in ("drug", "drugclass") and _EFFECT_OF.search(text, denial, at) is not None
+
+
 #: An absence phrase that holds its own denial ("was not unremarkable"): presence.
 _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|absent)", re.I)
 #: A phrase stating presence in words of denial ("no aberrant behaviours", "UDS has never been inconsistent"): its
@@ -986,6 +993,13 @@ def _sentences_mended(doc: Doc) -> Doc:
     return doc
 
 
+def _one_sentence(doc: Doc) -> Doc:
+    """``doc`` read as one sentence."""
+    for token in doc:
+        token.is_sent_start = token.i == 0
+    return doc
+
+
 def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     pipeline = _pipeline(lexicon)
     nlp = pipeline.nlp
@@ -1023,10 +1037,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
     for index, matches in sorted(by_window.items()):
         offset, stop = windows[index]
         # a dash between words parts clauses as a semicolon does ("she hasn't tried - she did light duty"): read so
-        # by ConText, at the same offsets (the quote keeps the dash)
-        doc = _sentences_mended(
-            sentencizer(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
-        )
+        # by ConText, at the same offsets (the quote keeps the dash); a window lies within one sentence
+        doc = _one_sentence(nlp.make_doc(_DASH.sub(lambda dash: " ;".ljust(len(dash[0])), text[offset:stop])))
         spans, labels = [], []
         for target, match in matches:
             span = doc.char_span(
@@ -1058,9 +1070,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             clause = text[clause_start:clause_end]
             stated = clause.strip()
             told = pipeline.informant.match(stated)
-            reported = _THAT.sub("", stated[told.end() :], count=1) if told else ""
-            if told and (pipeline.someone_else.match(reported) or _THEMSELVES.match(reported)):
-                told = None  # "Wife reports her brother did well with a TENS unit": the brother's, as told
+            if told:
+                reported = _THAT.sub("", stated[told.end() :], count=1)
+                if pipeline.someone_else.match(reported) or _THEMSELVES.match(reported):
+                    told = None  # "Wife reports her brother did well with a TENS unit": the brother's, as told
             shared = (
                 target.kind == "finding"
                 and lexicon.findings[name].shared
@@ -1111,10 +1124,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue  # "uses Aleve occasionally and has never been on opioids": the denial looks ahead
                 if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
                     continue  # "no early refills and UDS has never been inconsistent": each denial is its own
-                if (
-                    m.category == NEGATED
-                    and target.kind in ("drug", "drugclass")
-                    and _EFFECT_OF.search(text, doc[m.modifier_span[1] - 1].idx + offset, match.start())
+                if m.category == NEGATED and _effect_denied(
+                    text, target.kind, doc[m.modifier_span[1] - 1].idx + offset, match.start()
                 ):
                     continue  # "denies sedation on the GBP": the effect denied, the drug taken
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
@@ -1150,8 +1161,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             # "no numbness after sitting, weakness, or incontinence"; not "no problems with constipation or sedation
             # on Percocet" (the effect denied, the drug taken)
             reached = next((first for first, last in listed if first <= span.start and span.end <= last), None)
-            drug = target.kind in ("drug", "drugclass")
-            if reached is not None and not (drug and _EFFECT_OF.search(text, doc[reached].idx + offset, match.start())):
+            if reached is not None and not _effect_denied(text, target.kind, doc[reached].idx + offset, match.start()):
                 modifiers.add(NEGATED)
             if (
                 target.kind == "diagnosis"
