@@ -193,6 +193,10 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-337.yaml",
         "sentences-evaluation-339.yaml",
         "sentences-evaluation-341.yaml",
+        "sentences-evaluation-343.yaml",
+        "sentences-evaluation-345.yaml",
+        "sentences-evaluation-347.yaml",
+        "sentences-evaluation-349.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -618,6 +622,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout340 88.5%, heldout342 90.7% when they came (session 25, last)
         ("sentences-evaluation-340.yaml", 191, 0.88, 0),
         ("sentences-evaluation-342.yaml", 183, 0.90, 1),
+        # heldout344 88.8%, heldout346 92.4% when they came (session 26)
+        ("sentences-evaluation-344.yaml", 188, 0.88, 1),
+        ("sentences-evaluation-346.yaml", 198, 0.92, 1),
+        # heldout348 85.0%, heldout350 92.1% when they came (session 26)
+        ("sentences-evaluation-348.yaml", 207, 0.85, 2),
+        ("sentences-evaluation-350.yaml", 178, 0.92, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -912,6 +922,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev339, dev341: 90.3 and 91.6% when they came, 90.3 and 92.6% after
         ("sentences-evaluation-339.yaml", 195, 0.90, 0),
         ("sentences-evaluation-341.yaml", 190, 0.92, 1),
+        # dev343, dev345: 88.8 and 95.2% when they came, 90.8 and 95.7% after
+        ("sentences-evaluation-343.yaml", 196, 0.90, 3),
+        ("sentences-evaluation-345.yaml", 187, 0.95, 0),
+        # dev347, dev349: 90.6 and 89.2% when they came, 92.1 and 91.4% after
+        ("sentences-evaluation-347.yaml", 202, 0.92, 0),
+        ("sentences-evaluation-349.yaml", 185, 0.91, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -507,6 +507,9 @@ _PATTERN_CUE_ARGS: list[tuple[str, str, str, list[dict[str, Any]]]] = [
     ("vs <side> <level>", POSSIBLE, "BIDIRECTIONAL",
      [{"LOWER": {"IN": ["vs", "vs.", "versus"]}}, {"LOWER": {"IN": ["l", "r", "left", "right"]}},
       {"TEXT": {"REGEX": r"^[CTLS]\d(?:-[CTLS]?\d)?$"}}]),
+    # a finding graded after a comma is stated, whatever was denied before it: "X-ray: no fracture, mild OA"
+    (", <grade>", "TERMINATE", "TERMINATE",
+     [{"TEXT": ","}, {"LOWER": {"IN": ["mild", "moderate", "severe", "marked", "advanced"]}}]),
     ("no change in", "PSEUDO", "PSEUDO",
      [{"LOWER": {"IN": ["no", "without"]}}, {"LOWER": {"IN": ["significant", "appreciable", "meaningful"]}, "OP": "?"},
       {"LOWER": {"IN": _CHANGE}}, {"LOWER": {"IN": ["in", "of", "to", "on"]}}]),
@@ -771,6 +774,8 @@ _A_CHANGE = re.compile(
 )
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
+#: A statement of its own beginning after a comma: ", she has also stopped ...".
+_NEW_SUBJECT = re.compile(rf",\s+(?:she|he|they)\b(?!\s+(?:{_ASCRIBING}))", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
 #: Where a statement beside a phrase begins, after it in its clause: "pain is no better and her Norco use ...".
 _BESIDE = re.compile(r",|\band\s+(?:her|his|their|the|she|he|they)\b", re.I)
@@ -944,7 +949,10 @@ class _Treatments:
             return frozenset()
         first, last = self.sentences[index]
         clause_start, clause_end = self.clause(index, start)
-        for credited in _CREDITED_TO.finditer(self.text, clause_start, clause_end):
+        # a new statement after the phrase credits nothing to it ("pain from 7/10 to 3/10, she has also stopped
+        # using ibuprofen")
+        subject = _NEW_SUBJECT.search(self.text, end, clause_end)
+        for credited in _CREDITED_TO.finditer(self.text, clause_start, subject.start() if subject else clause_end):
             if start <= credited.start() < end or _A_CHANGE.match(self.text, credited.end()):
                 continue  # "with a documented decrease in medication use" credits nothing
             if _WHICH.match(self.text, credited.end()):  # "8 PT visits were completed, after which she ..."
