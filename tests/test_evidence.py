@@ -197,6 +197,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-345.yaml",
         "sentences-evaluation-347.yaml",
         "sentences-evaluation-349.yaml",
+        "sentences-evaluation-351.yaml",
+        "sentences-evaluation-353.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -628,6 +630,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout348 85.0%, heldout350 92.1% when they came (session 26)
         ("sentences-evaluation-348.yaml", 207, 0.85, 2),
         ("sentences-evaluation-350.yaml", 178, 0.92, 0),
+        # heldout352 90.4%, heldout354 91.4% when they came (session 26)
+        ("sentences-evaluation-352.yaml", 188, 0.90, 1),
+        ("sentences-evaluation-354.yaml", 174, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -928,6 +933,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev347, dev349: 90.6 and 89.2% when they came, 92.1 and 91.4% after
         ("sentences-evaluation-347.yaml", 202, 0.92, 0),
         ("sentences-evaluation-349.yaml", 185, 0.91, 1),
+        # dev351, dev353: 91.5 and 90.5% when they came, 93.0 and 92.5% after
+        ("sentences-evaluation-351.yaml", 201, 0.93, 0),
+        ("sentences-evaluation-353.yaml", 201, 0.92, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
