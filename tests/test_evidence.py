@@ -199,6 +199,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-349.yaml",
         "sentences-evaluation-351.yaml",
         "sentences-evaluation-353.yaml",
+        "sentences-evaluation-355.yaml",
+        "sentences-evaluation-357.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -633,6 +635,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout352 90.4%, heldout354 91.4% when they came (session 26)
         ("sentences-evaluation-352.yaml", 188, 0.90, 1),
         ("sentences-evaluation-354.yaml", 174, 0.91, 0),
+        # heldout356 87.7%, heldout358 87.8% when they came (session 26, last)
+        ("sentences-evaluation-356.yaml", 203, 0.87, 0),
+        ("sentences-evaluation-358.yaml", 196, 0.87, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -936,6 +941,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev351, dev353: 91.5 and 90.5% when they came, 93.0 and 92.5% after
         ("sentences-evaluation-351.yaml", 201, 0.93, 0),
         ("sentences-evaluation-353.yaml", 201, 0.92, 0),
+        # dev355, dev357: 94.0 and 86.7% when they came, 94.5 and 87.2% after
+        ("sentences-evaluation-355.yaml", 199, 0.94, 1),
+        ("sentences-evaluation-357.yaml", 203, 0.87, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -146,7 +146,7 @@ _DOCUMENTED_AFTER = re.compile(
     r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
-    r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+file\b"
+    r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+(?:file|chart)\b"
     # "No imaging of the cervical spine is found in the submitted records"
     r"|(?:of\s+the(?:\s+[\w-]+){1,3}\s+)?(?:is|are|was|were)\s+(?:(?:found|seen|included)\s+)?(?:in|among)\s+the\s+"
     r"(?:submitted\s+|available\s+|medical\s+)?(?:records?|file|documentation)\b)",
@@ -699,6 +699,13 @@ def forget_texts() -> None:
         _memo.clear()
 
 
+#: The records as the subject of what follows: "the records describe no progressive neurologic deficit", "records
+#: reviewed include no urine drug screen".
+_RECORDS_SAY = re.compile(
+    r"\b(?:records?|chart|file)(?:\s+reviewed)?\s+(?:describes?|shows?|mentions?|documents?|contains?|includes?)"
+    r"(?:\s+no)?\s+$",
+    re.I,
+)
 #: What came of care named as had, just before it: "the outcome of the prior ESI", "the response to her last
 #: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
 _OUTCOME_OF = re.compile(
@@ -1199,7 +1206,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             regions = frozenset(lexicon.regions_in(seen[clause_start:clause_end], plain))
             sides = frozenset() if regions.isdisjoint(lexicon.sided_regions) else lexicon.sides_in(clause)
             if pipeline.record.search(phrase) or (
-                (NEGATED in modifiers or target.polarity == "absent") and _DOCUMENTED_AFTER.match(text, match.end())
+                (NEGATED in modifiers or target.polarity == "absent")
+                and (
+                    _DOCUMENTED_AFTER.match(text, match.end())
+                    or _RECORDS_SAY.search(text, max(offset, match.start() - 40), match.start())
+                )
             ):
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
             if target.polarity == "present" and _INNER_NEGATION.search(phrase):
