@@ -152,6 +152,13 @@ _DOCUMENTED_AFTER = re.compile(
     r"(?:submitted\s+|available\s+|medical\s+)?(?:records?|file|documentation)\b)",
     re.I,
 )
+#: The records as the subject of what follows: "the records describe no progressive neurologic deficit", "the
+#: file contains no EMG/NCS report".
+_RECORDS_SAY = re.compile(
+    r"\b(?:records?|chart|file)(?:\s+reviewed)?\s+(?:describes?|shows?|mentions?|documents?|contains?|includes?)"
+    r"(?:\s+no)?\s+$",
+    re.I,
+)
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
 _UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
            "n't the case", "not accurate", "n't accurate")  # fmt: skip
@@ -699,13 +706,6 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-#: The records as the subject of what follows: "the records describe no progressive neurologic deficit", "records
-#: reviewed include no urine drug screen".
-_RECORDS_SAY = re.compile(
-    r"\b(?:records?|chart|file)(?:\s+reviewed)?\s+(?:describes?|shows?|mentions?|documents?|contains?|includes?)"
-    r"(?:\s+no)?\s+$",
-    re.I,
-)
 #: What came of care named as had, just before it: "the outcome of the prior ESI", "the response to her last
 #: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
 _OUTCOME_OF = re.compile(
