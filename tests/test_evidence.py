@@ -201,6 +201,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-353.yaml",
         "sentences-evaluation-355.yaml",
         "sentences-evaluation-357.yaml",
+        "sentences-evaluation-359.yaml",
+        "sentences-evaluation-361.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -635,9 +637,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout352 90.4%, heldout354 91.4% when they came (session 26)
         ("sentences-evaluation-352.yaml", 188, 0.90, 1),
         ("sentences-evaluation-354.yaml", 174, 0.91, 0),
-        # heldout356 87.7%, heldout358 87.8% when they came (session 26, last)
+        # heldout356 87.7%, heldout358 87.8% when they came (session 26)
         ("sentences-evaluation-356.yaml", 203, 0.87, 0),
         ("sentences-evaluation-358.yaml", 196, 0.87, 3),
+        # heldout360 92.7%, heldout362 90.9% when they came (session 26, last)
+        ("sentences-evaluation-360.yaml", 191, 0.92, 2),
+        ("sentences-evaluation-362.yaml", 187, 0.90, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -944,6 +949,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev355, dev357: 94.0 and 86.7% when they came, 94.5 and 87.2% after
         ("sentences-evaluation-355.yaml", 199, 0.94, 1),
         ("sentences-evaluation-357.yaml", 203, 0.87, 3),
+        # dev359, dev361: 89.9 and 90.0% when they came, 91.5 and 92.5% after
+        ("sentences-evaluation-359.yaml", 189, 0.91, 0),
+        ("sentences-evaluation-361.yaml", 201, 0.92, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
