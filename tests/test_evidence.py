@@ -203,6 +203,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-357.yaml",
         "sentences-evaluation-359.yaml",
         "sentences-evaluation-361.yaml",
+        "sentences-evaluation-363.yaml",
+        "sentences-evaluation-365.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -640,9 +642,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout356 87.7%, heldout358 87.8% when they came (session 26)
         ("sentences-evaluation-356.yaml", 203, 0.87, 0),
         ("sentences-evaluation-358.yaml", 196, 0.87, 3),
-        # heldout360 92.7%, heldout362 90.9% when they came (session 26, last)
+        # heldout360 92.7%, heldout362 90.9% when they came (session 26)
         ("sentences-evaluation-360.yaml", 191, 0.92, 2),
         ("sentences-evaluation-362.yaml", 187, 0.90, 0),
+        # heldout364 94.5%, heldout366 87.1% when they came (session 26, last)
+        ("sentences-evaluation-364.yaml", 200, 0.94, 1),
+        ("sentences-evaluation-366.yaml", 209, 0.87, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -952,6 +957,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev359, dev361: 89.9 and 90.0% when they came, 91.5 and 92.5% after
         ("sentences-evaluation-359.yaml", 189, 0.91, 0),
         ("sentences-evaluation-361.yaml", 201, 0.92, 0),
+        # dev363, dev365: 90.4 and 88.3% when they came, 91.0 and 90.3% after
+        ("sentences-evaluation-363.yaml", 188, 0.90, 2),
+        ("sentences-evaluation-365.yaml", 196, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -247,7 +247,7 @@ _DASH = re.compile(
 #: sedation, not the drug.
 _EFFECT_OF = re.compile(
     r"\b(?:sedation|sedated|drowsiness|drowsy|somnolence|constipation|nausea|dizziness|dizzy|GI upset|upset stomach|"
-    r"side[- ]effects?|adverse (?:effects?|reactions?)|itching|rash|cognitive (?:changes|effects))\b"
+    r"side[- ]effects?|adverse (?:effects?|reactions?)|ADRs?|itching|rash|cognitive (?:changes|effects))\b"
     r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?"
     # or in a list of what the effect is of: "no sedation on current meds (tramadol 50 BID, meloxicam 15 daily)"
     r"(?:current\s+|present\s+)?(?:(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
