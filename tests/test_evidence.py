@@ -205,6 +205,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-361.yaml",
         "sentences-evaluation-363.yaml",
         "sentences-evaluation-365.yaml",
+        "sentences-evaluation-367.yaml",
+        "sentences-evaluation-369.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -648,6 +650,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout364 94.5%, heldout366 87.1% when they came (session 26, last)
         ("sentences-evaluation-364.yaml", 200, 0.94, 1),
         ("sentences-evaluation-366.yaml", 209, 0.87, 3),
+        # heldout368 90.8%, heldout370 88.5% when they came (session 27)
+        ("sentences-evaluation-368.yaml", 174, 0.91, 1),
+        ("sentences-evaluation-370.yaml", 200, 0.88, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -960,6 +965,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev363, dev365: 90.4 and 88.3% when they came, 91.0 and 90.3% after
         ("sentences-evaluation-363.yaml", 188, 0.90, 2),
         ("sentences-evaluation-365.yaml", 196, 0.90, 0),
+        # dev367, dev369: 91.1 and 90.3% when they came, 93.2 and 95.6% after
+        ("sentences-evaluation-367.yaml", 190, 0.93, 0),
+        ("sentences-evaluation-369.yaml", 206, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -781,8 +781,8 @@ _A_CHANGE = re.compile(
 )
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
-#: A statement of its own beginning after a comma: ", she has also stopped ...".
-_NEW_SUBJECT = re.compile(rf",\s+(?:she|he|they)\b(?!\s+(?:{_ASCRIBING}))", re.I)
+#: A statement of its own beginning after a comma: ", she has also stopped ...", ", and she is down from ...".
+_NEW_SUBJECT = re.compile(rf",\s+(?:and\s+)?(?:she|he|they)\b(?!\s+(?:{_ASCRIBING}))", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
 #: Where a statement beside a phrase begins, after it in its clause: "pain is no better and her Norco use ...".
 _BESIDE = re.compile(r",|\band\s+(?:her|his|their|the|she|he|they)\b", re.I)
