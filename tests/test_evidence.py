@@ -207,6 +207,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-365.yaml",
         "sentences-evaluation-367.yaml",
         "sentences-evaluation-369.yaml",
+        "sentences-evaluation-371.yaml",
+        "sentences-evaluation-373.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -653,6 +655,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout368 90.8%, heldout370 88.5% when they came (session 27)
         ("sentences-evaluation-368.yaml", 174, 0.91, 1),
         ("sentences-evaluation-370.yaml", 200, 0.88, 0),
+        # heldout372 85.8%, heldout374 91.2% when they came (session 27)
+        ("sentences-evaluation-372.yaml", 183, 0.85, 1),
+        ("sentences-evaluation-374.yaml", 193, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -968,6 +973,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev367, dev369: 91.1 and 90.3% when they came, 93.2 and 95.6% after
         ("sentences-evaluation-367.yaml", 190, 0.93, 0),
         ("sentences-evaluation-369.yaml", 206, 0.95, 0),
+        # dev371, dev373: 95.2 and 93.7% when they came, 96.3 and 94.7% after
+        ("sentences-evaluation-371.yaml", 187, 0.96, 0),
+        ("sentences-evaluation-373.yaml", 189, 0.94, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
