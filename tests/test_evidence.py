@@ -209,6 +209,10 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-369.yaml",
         "sentences-evaluation-371.yaml",
         "sentences-evaluation-373.yaml",
+        "sentences-evaluation-375.yaml",
+        "sentences-evaluation-377.yaml",
+        "sentences-evaluation-379.yaml",
+        "sentences-evaluation-381.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -658,6 +662,11 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout372 85.8%, heldout374 91.2% when they came (session 27)
         ("sentences-evaluation-372.yaml", 183, 0.85, 1),
         ("sentences-evaluation-374.yaml", 193, 0.91, 0),
+        # heldout376 90.2%, heldout378 89.6%, heldout380 90.3%, heldout382 90.8% when they came (session 27)
+        ("sentences-evaluation-376.yaml", 183, 0.90, 2),
+        ("sentences-evaluation-378.yaml", 212, 0.89, 0),
+        ("sentences-evaluation-380.yaml", 195, 0.90, 0),
+        ("sentences-evaluation-382.yaml", 195, 0.90, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -976,6 +985,11 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev371, dev373: 95.2 and 93.7% when they came, 96.3 and 94.7% after
         ("sentences-evaluation-371.yaml", 187, 0.96, 0),
         ("sentences-evaluation-373.yaml", 189, 0.94, 0),
+        # dev375, dev377, dev379, dev381: 88.6, 89.1, 92.0 and 90.1% when they came; 92.0, 91.4, 93.5 and 90.7% after
+        ("sentences-evaluation-375.yaml", 201, 0.92, 0),
+        ("sentences-evaluation-377.yaml", 174, 0.91, 0),
+        ("sentences-evaluation-379.yaml", 201, 0.93, 0),
+        ("sentences-evaluation-381.yaml", 182, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -140,6 +140,7 @@ _LIST_REACH = 90
 #: "No cervical MRI on file", "No EMG/NCS report was included", "no GI history documented").
 _DOCUMENTED_AFTER = re.compile(
     r"(?:/[\w-]+)*(?:\s+(?:stud(?:y|ies)|testing|tests?|films|scans?))?"  # "no EMG studies are on file"
+    r"(?:\s+in\s+[\w/-]+)?"  # what a gain is in: "no objective gains in ROM or strength are documented"
     # the rest of a list, and whose: "No UDS, CURES report or opioid agreement for the patient is in the records"
     r"(?:(?:,|\s+or|\s+and|\s+nor)\s+[\w/-]+(?:\s+[\w/-]+){0,2}?){0,4}?"
     r"(?:\s+for\s+(?:the\s+)?(?:patient|claimant|pt|applicant))?"
