@@ -215,6 +215,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-381.yaml",
         "sentences-evaluation-383.yaml",
         "sentences-evaluation-385.yaml",
+        "sentences-evaluation-387.yaml",
+        "sentences-evaluation-389.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -669,9 +671,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-378.yaml", 212, 0.89, 0),
         ("sentences-evaluation-380.yaml", 195, 0.90, 0),
         ("sentences-evaluation-382.yaml", 195, 0.90, 0),
-        # heldout384 86.8%, heldout386 93.1% when they came (session 27, last)
+        # heldout384 86.8%, heldout386 93.1% when they came (session 27)
         ("sentences-evaluation-384.yaml", 189, 0.86, 1),
         ("sentences-evaluation-386.yaml", 203, 0.93, 0),
+        # heldout388 91.1%, heldout390 89.2% when they came (session 27, last)
+        ("sentences-evaluation-388.yaml", 191, 0.91, 0),
+        ("sentences-evaluation-390.yaml", 176, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -998,6 +1003,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev383, dev385: 86.2 and 92.1% when they came, 88.4 and 94.1% after
         ("sentences-evaluation-383.yaml", 189, 0.88, 0),
         ("sentences-evaluation-385.yaml", 203, 0.94, 0),
+        # dev387, dev389: 93.0 and 88.8% when they came, 94.6 and 89.9% after
+        ("sentences-evaluation-387.yaml", 185, 0.94, 1),
+        ("sentences-evaluation-389.yaml", 179, 0.89, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
