@@ -217,6 +217,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-385.yaml",
         "sentences-evaluation-387.yaml",
         "sentences-evaluation-389.yaml",
+        "sentences-evaluation-391.yaml",
+        "sentences-evaluation-393.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -677,6 +679,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout388 91.1%, heldout390 89.2% when they came (session 27, last)
         ("sentences-evaluation-388.yaml", 191, 0.91, 0),
         ("sentences-evaluation-390.yaml", 176, 0.89, 1),
+        # heldout392 85.6%, heldout394 91.1% when they came (session 28)
+        ("sentences-evaluation-392.yaml", 208, 0.85, 3),
+        ("sentences-evaluation-394.yaml", 179, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1006,6 +1011,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev387, dev389: 93.0 and 88.8% when they came, 94.6 and 89.9% after
         ("sentences-evaluation-387.yaml", 185, 0.94, 1),
         ("sentences-evaluation-389.yaml", 179, 0.89, 0),
+        # dev391, dev393: 89.2 and 91.4% when they came, 93.5 and 93.8% after
+        ("sentences-evaluation-391.yaml", 185, 0.93, 2),
+        ("sentences-evaluation-393.yaml", 209, 0.93, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
