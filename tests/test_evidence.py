@@ -219,6 +219,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-389.yaml",
         "sentences-evaluation-391.yaml",
         "sentences-evaluation-393.yaml",
+        "sentences-evaluation-395.yaml",
+        "sentences-evaluation-397.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -682,6 +684,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout392 85.6%, heldout394 91.1% when they came (session 28)
         ("sentences-evaluation-392.yaml", 208, 0.85, 3),
         ("sentences-evaluation-394.yaml", 179, 0.91, 0),
+        # heldout396 90.5%, heldout398 85.7% when they came (session 28)
+        ("sentences-evaluation-396.yaml", 200, 0.90, 1),
+        ("sentences-evaluation-398.yaml", 182, 0.85, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1014,6 +1019,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev391, dev393: 89.2 and 91.4% when they came, 93.5 and 93.8% after
         ("sentences-evaluation-391.yaml", 185, 0.93, 2),
         ("sentences-evaluation-393.yaml", 209, 0.93, 1),
+        # dev395, dev397: 90.9 and 86.1% when they came, 92.5 and 89.6% after
+        ("sentences-evaluation-395.yaml", 186, 0.92, 4),
+        ("sentences-evaluation-397.yaml", 202, 0.89, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
