@@ -221,6 +221,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-393.yaml",
         "sentences-evaluation-395.yaml",
         "sentences-evaluation-397.yaml",
+        "sentences-evaluation-399.yaml",
+        "sentences-evaluation-401.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -687,6 +689,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout396 90.5%, heldout398 85.7% when they came (session 28)
         ("sentences-evaluation-396.yaml", 200, 0.90, 1),
         ("sentences-evaluation-398.yaml", 182, 0.85, 0),
+        # heldout400 88.1%, heldout402 89.3% when they came (session 28)
+        ("sentences-evaluation-400.yaml", 202, 0.88, 1),
+        ("sentences-evaluation-402.yaml", 196, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1022,6 +1027,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev395, dev397: 90.9 and 86.1% when they came, 92.5 and 89.6% after
         ("sentences-evaluation-395.yaml", 186, 0.92, 4),
         ("sentences-evaluation-397.yaml", 202, 0.89, 3),
+        # dev399, dev401: 94.4 and 81.9% when they came, 96.1 and 86.2% after
+        ("sentences-evaluation-399.yaml", 180, 0.96, 0),
+        ("sentences-evaluation-401.yaml", 188, 0.86, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
