@@ -223,6 +223,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-397.yaml",
         "sentences-evaluation-399.yaml",
         "sentences-evaluation-401.yaml",
+        "sentences-evaluation-403.yaml",
+        "sentences-evaluation-405.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -692,6 +694,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout400 88.1%, heldout402 89.3% when they came (session 28)
         ("sentences-evaluation-400.yaml", 202, 0.88, 1),
         ("sentences-evaluation-402.yaml", 196, 0.89, 0),
+        # heldout404 89.2%, heldout406 88.5% when they came (session 28)
+        ("sentences-evaluation-404.yaml", 185, 0.89, 0),
+        ("sentences-evaluation-406.yaml", 200, 0.88, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1030,6 +1035,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev399, dev401: 94.4 and 81.9% when they came, 96.1 and 86.2% after
         ("sentences-evaluation-399.yaml", 180, 0.96, 0),
         ("sentences-evaluation-401.yaml", 188, 0.86, 2),
+        # dev403, dev405: 89.5 and 89.1% when they came, 91.2 and 91.2% after
+        ("sentences-evaluation-403.yaml", 181, 0.91, 0),
+        ("sentences-evaluation-405.yaml", 193, 0.91, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
