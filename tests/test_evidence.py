@@ -225,6 +225,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-401.yaml",
         "sentences-evaluation-403.yaml",
         "sentences-evaluation-405.yaml",
+        "sentences-evaluation-407.yaml",
+        "sentences-evaluation-409.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -697,6 +699,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout404 89.2%, heldout406 88.5% when they came (session 28)
         ("sentences-evaluation-404.yaml", 185, 0.89, 0),
         ("sentences-evaluation-406.yaml", 200, 0.88, 2),
+        # heldout408 85.6%, heldout410 93.0% when they came (session 28, last)
+        ("sentences-evaluation-408.yaml", 215, 0.85, 4),
+        ("sentences-evaluation-410.yaml", 199, 0.92, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1038,6 +1043,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev403, dev405: 89.5 and 89.1% when they came, 91.2 and 91.2% after
         ("sentences-evaluation-403.yaml", 181, 0.91, 0),
         ("sentences-evaluation-405.yaml", 193, 0.91, 0),
+        # dev407, dev409: 87.7 and 90.6% when they came, 89.2 and 93.3% after
+        ("sentences-evaluation-407.yaml", 203, 0.89, 1),
+        ("sentences-evaluation-409.yaml", 180, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
