@@ -227,6 +227,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-405.yaml",
         "sentences-evaluation-407.yaml",
         "sentences-evaluation-409.yaml",
+        "sentences-evaluation-411.yaml",
+        "sentences-evaluation-413.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -702,6 +704,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout408 85.6%, heldout410 93.0% when they came (session 28, last)
         ("sentences-evaluation-408.yaml", 215, 0.85, 4),
         ("sentences-evaluation-410.yaml", 199, 0.92, 0),
+        # heldout412 92.0%, heldout414 89.9% when they came (session 29)
+        ("sentences-evaluation-412.yaml", 187, 0.91, 1),
+        ("sentences-evaluation-414.yaml", 189, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1046,6 +1051,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev407, dev409: 87.7 and 90.6% when they came, 89.2 and 93.3% after
         ("sentences-evaluation-407.yaml", 203, 0.89, 1),
         ("sentences-evaluation-409.yaml", 180, 0.93, 0),
+        # dev411, dev413: 85.6 and 91.1% when they came, 89.6 and 93.3% after
+        ("sentences-evaluation-411.yaml", 202, 0.89, 2),
+        ("sentences-evaluation-413.yaml", 179, 0.93, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
