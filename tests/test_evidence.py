@@ -229,6 +229,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-409.yaml",
         "sentences-evaluation-411.yaml",
         "sentences-evaluation-413.yaml",
+        "sentences-evaluation-415.yaml",
+        "sentences-evaluation-417.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -707,6 +709,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout412 92.0%, heldout414 89.9% when they came (session 29)
         ("sentences-evaluation-412.yaml", 187, 0.91, 1),
         ("sentences-evaluation-414.yaml", 189, 0.89, 1),
+        # heldout416 85.9%, heldout418 91.5% when they came (session 29)
+        ("sentences-evaluation-416.yaml", 198, 0.85, 2),
+        ("sentences-evaluation-418.yaml", 188, 0.91, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1054,6 +1059,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev411, dev413: 85.6 and 91.1% when they came, 89.6 and 93.3% after
         ("sentences-evaluation-411.yaml", 202, 0.89, 2),
         ("sentences-evaluation-413.yaml", 179, 0.93, 0),
+        # dev415, dev417: 88.4 and 92.1% when they came, 91.9 and 94.7% after
+        ("sentences-evaluation-415.yaml", 172, 0.91, 0),
+        ("sentences-evaluation-417.yaml", 190, 0.94, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
