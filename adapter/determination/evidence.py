@@ -144,7 +144,7 @@ _DOCUMENTED_AFTER = re.compile(
     # the rest of a list, and whose: "No UDS, CURES report or opioid agreement for the patient is in the records"
     r"(?:(?:,|\s+or|\s+and|\s+nor)\s+[\w/-]+(?:\s+[\w/-]+){0,2}?){0,4}?"
     r"(?:\s+for\s+(?:the\s+)?(?:patient|claimant|pt|applicant))?"
-    r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?documented\b"
+    r"\s+(?:(?:reports?\s+)?(?:(?:is|are|was|were|has been|have been)\s+)?(?:clearly\s+)?(?:documented|specified)\b"
     r"|(?:reports?|records?|notes?|results?|logs?)\s+(?:is|are|was|were|has been|have been)\s+"
     r"(?:included|enclosed|attached|submitted|provided|available)\b"
     r"|(?:is\s+|are\s+)?(?:on|in\s+the)\s+(?:file|chart)\b"
