@@ -231,6 +231,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-413.yaml",
         "sentences-evaluation-415.yaml",
         "sentences-evaluation-417.yaml",
+        "sentences-evaluation-419.yaml",
+        "sentences-evaluation-421.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -703,7 +705,7 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout404 89.2%, heldout406 88.5% when they came (session 28)
         ("sentences-evaluation-404.yaml", 185, 0.89, 0),
         ("sentences-evaluation-406.yaml", 200, 0.88, 2),
-        # heldout408 85.6%, heldout410 93.0% when they came (session 28, last)
+        # heldout408 85.6%, heldout410 93.0% when they came (session 28)
         ("sentences-evaluation-408.yaml", 215, 0.85, 4),
         ("sentences-evaluation-410.yaml", 199, 0.92, 0),
         # heldout412 92.0%, heldout414 89.9% when they came (session 29)
@@ -712,6 +714,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout416 85.9%, heldout418 91.5% when they came (session 29)
         ("sentences-evaluation-416.yaml", 198, 0.85, 2),
         ("sentences-evaluation-418.yaml", 188, 0.91, 1),
+        # heldout420 88.2%, heldout422 93.5% when they came (session 29, last)
+        ("sentences-evaluation-420.yaml", 204, 0.88, 2),
+        ("sentences-evaluation-422.yaml", 200, 0.93, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1062,6 +1067,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev415, dev417: 88.4 and 92.1% when they came, 91.9 and 94.7% after
         ("sentences-evaluation-415.yaml", 172, 0.91, 0),
         ("sentences-evaluation-417.yaml", 190, 0.94, 1),
+        # dev419, dev421: 92.9 and 87.2% when they came, 94.4 and 88.3% after
+        ("sentences-evaluation-419.yaml", 198, 0.94, 2),
+        ("sentences-evaluation-421.yaml", 188, 0.88, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
