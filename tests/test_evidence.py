@@ -233,6 +233,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-417.yaml",
         "sentences-evaluation-419.yaml",
         "sentences-evaluation-421.yaml",
+        "sentences-evaluation-423.yaml",
+        "sentences-evaluation-425.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -714,9 +716,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout416 85.9%, heldout418 91.5% when they came (session 29)
         ("sentences-evaluation-416.yaml", 198, 0.85, 2),
         ("sentences-evaluation-418.yaml", 188, 0.91, 1),
-        # heldout420 88.2%, heldout422 93.5% when they came (session 29, last)
+        # heldout420 88.2%, heldout422 93.5% when they came (session 29)
         ("sentences-evaluation-420.yaml", 204, 0.88, 2),
         ("sentences-evaluation-422.yaml", 200, 0.93, 1),
+        # heldout424 89.5%, heldout426 89.5% when they came (session 29, last)
+        ("sentences-evaluation-424.yaml", 191, 0.89, 1),
+        ("sentences-evaluation-426.yaml", 190, 0.89, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1070,6 +1075,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev419, dev421: 92.9 and 87.2% when they came, 94.4 and 88.3% after
         ("sentences-evaluation-419.yaml", 198, 0.94, 2),
         ("sentences-evaluation-421.yaml", 188, 0.88, 2),
+        # dev423, dev425: 86.5 and 90.0% when they came, 88.4 and 92.4% after
+        ("sentences-evaluation-423.yaml", 207, 0.88, 0),
+        ("sentences-evaluation-425.yaml", 170, 0.92, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
