@@ -235,6 +235,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-421.yaml",
         "sentences-evaluation-423.yaml",
         "sentences-evaluation-425.yaml",
+        "sentences-evaluation-427.yaml",
+        "sentences-evaluation-429.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -719,9 +721,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout420 88.2%, heldout422 93.5% when they came (session 29)
         ("sentences-evaluation-420.yaml", 204, 0.88, 2),
         ("sentences-evaluation-422.yaml", 200, 0.93, 1),
-        # heldout424 89.5%, heldout426 89.5% when they came (session 29, last)
+        # heldout424 89.5%, heldout426 89.5% when they came (session 29)
         ("sentences-evaluation-424.yaml", 191, 0.89, 1),
         ("sentences-evaluation-426.yaml", 190, 0.89, 3),
+        # heldout428 87.1%, heldout430 89.3% when they came (session 29, last)
+        ("sentences-evaluation-428.yaml", 186, 0.87, 2),
+        ("sentences-evaluation-430.yaml", 206, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1078,6 +1083,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev423, dev425: 86.5 and 90.0% when they came, 88.4 and 92.4% after
         ("sentences-evaluation-423.yaml", 207, 0.88, 0),
         ("sentences-evaluation-425.yaml", 170, 0.92, 2),
+        # dev427, dev429: 91.4 and 94.4% when they came, 92.4 and 94.4% after
+        ("sentences-evaluation-427.yaml", 198, 0.92, 1),
+        ("sentences-evaluation-429.yaml", 196, 0.94, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
