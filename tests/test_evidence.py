@@ -237,6 +237,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-425.yaml",
         "sentences-evaluation-427.yaml",
         "sentences-evaluation-429.yaml",
+        "sentences-evaluation-431.yaml",
+        "sentences-evaluation-433.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -724,9 +726,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout424 89.5%, heldout426 89.5% when they came (session 29)
         ("sentences-evaluation-424.yaml", 191, 0.89, 1),
         ("sentences-evaluation-426.yaml", 190, 0.89, 3),
-        # heldout428 87.1%, heldout430 89.3% when they came (session 29, last)
+        # heldout428 87.1%, heldout430 89.3% when they came (session 29)
         ("sentences-evaluation-428.yaml", 186, 0.87, 2),
         ("sentences-evaluation-430.yaml", 206, 0.89, 0),
+        # heldout432 90.3%, heldout434 83.9% when they came (session 29, last)
+        ("sentences-evaluation-432.yaml", 206, 0.90, 0),
+        ("sentences-evaluation-434.yaml", 192, 0.83, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1086,6 +1091,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev427, dev429: 91.4 and 94.4% when they came, 92.4 and 94.4% after
         ("sentences-evaluation-427.yaml", 198, 0.92, 1),
         ("sentences-evaluation-429.yaml", 196, 0.94, 1),
+        # dev431, dev433: 90.4 and 90.8% when they came, 90.4 and 92.4% after
+        ("sentences-evaluation-431.yaml", 177, 0.90, 1),
+        ("sentences-evaluation-433.yaml", 184, 0.92, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
