@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,8 @@ def test_search_dates_are_instants_with_fhir_prefixes(service: tuple[TestClient,
     first = _post(client, 1)
     stamp = first["meta"]["lastUpdated"]  # e.g. 2026-11-27T10:00:00.123+00:00
     instant = stamp.replace("+00:00", "Z")
-    in_la = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 8 * 3600)) + "-08:00"
+    la = datetime.fromisoformat(stamp).astimezone(timezone(timedelta(hours=-8)))
+    in_la = la.strftime("%Y-%m-%dT%H:%M:%S-08:00")  # the same second, written in Los Angeles
     assert _total(client, _lastUpdated=f"ge{instant}") == 1
     assert _total(client, _lastUpdated=f"gt{instant}") == 0  # gt is not ge
     assert _total(client, _lastUpdated=f"le{instant}") == 1
@@ -197,7 +199,8 @@ def test_search_dates_are_instants_with_fhir_prefixes(service: tuple[TestClient,
     assert _total(client, _lastUpdated=f"eq{stamp[:10]}") == 1  # the whole day
     assert _total(client, _lastUpdated=stamp[:7]) == 1  # the whole month
     assert _total(client, _lastUpdated=f"gt{stamp[:10]}") == 0  # after that day
-    assert _total(client, _lastUpdated=f"le{in_la}") == 0 or _total(client, _lastUpdated=f"ge{in_la}") == 1
+    assert _total(client, _lastUpdated=f"eq{in_la}") == 1  # the offset is honoured, not read as UTC
+    assert _total(client, _lastUpdated=f"lt{in_la}") == 0 and _total(client, _lastUpdated=f"gt{in_la}") == 0
     assert _total(client, _lastUpdated=["ge2000-01-01", "lt2999-01-01"]) == 1
 
 
@@ -293,8 +296,6 @@ def test_metrics(service: tuple[TestClient, Store]) -> None:
 
 
 def test_worker_lag_is_from_the_newest_change_of_any_request_type(service: tuple[TestClient, Store]) -> None:
-    from datetime import UTC, datetime, timedelta
-
     from adapter.service.worker import cursor_name
 
     client, store = service
