@@ -239,6 +239,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-429.yaml",
         "sentences-evaluation-431.yaml",
         "sentences-evaluation-433.yaml",
+        "sentences-evaluation-435.yaml",
+        "sentences-evaluation-437.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -729,9 +731,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout428 87.1%, heldout430 89.3% when they came (session 29)
         ("sentences-evaluation-428.yaml", 186, 0.87, 2),
         ("sentences-evaluation-430.yaml", 206, 0.89, 0),
-        # heldout432 90.3%, heldout434 83.9% when they came (session 29, last)
+        # heldout432 90.3%, heldout434 83.9% when they came (session 29)
         ("sentences-evaluation-432.yaml", 206, 0.90, 0),
         ("sentences-evaluation-434.yaml", 192, 0.83, 2),
+        # heldout436 88.3%, heldout438 87.2% when they came (session 30, last)
+        ("sentences-evaluation-436.yaml", 206, 0.88, 6),
+        ("sentences-evaluation-438.yaml", 196, 0.87, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1094,6 +1099,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev431, dev433: 90.4 and 90.8% when they came, 90.4 and 92.4% after
         ("sentences-evaluation-431.yaml", 177, 0.90, 1),
         ("sentences-evaluation-433.yaml", 184, 0.92, 0),
+        # dev435, dev437: 92.6 and 88.5% when they came, 94.2 and 89.0% after
+        ("sentences-evaluation-435.yaml", 189, 0.94, 0),
+        ("sentences-evaluation-437.yaml", 191, 0.89, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -305,8 +305,12 @@ def _clause_start(text: str, at: int) -> int:
     return max(text.rfind(mark, max(0, at - 120), at) for mark in ".;:") + 1 or max(0, at - 120)
 
 
-#: A count said to be had just before it: "completed the 6 authorized PT visits".
-_HAD_BEFORE = re.compile(r"\b(?:complet(?:ed|ing)|attended|finish(?:ed|ing))\s+(?:all\s+)?(?:the\s+)?$", re.IGNORECASE)
+#: A count said to be had just before it: "completed the 6 authorized PT visits", "the prior 12 sessions".
+_HAD_BEFORE = re.compile(
+    r"\b(?:complet(?:ed|ing)|attended|finish(?:ed|ing)|prior|previous)\s+(?:all\s+)?(?:the\s+)?$", re.IGNORECASE
+)
+#: ... or just after: "the 12 prior PT sessions" (had, though the clause names the request they were cited against).
+_HAD_AFTER = re.compile(r"\S+\s+(?:prior|previous)\b", re.IGNORECASE)
 #: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits".
 _STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next)\s+$", re.IGNORECASE)
 
@@ -346,7 +350,9 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
                     _GRANTED.search(found[0]) or _GRANTED_AFTER.match(flat, found.end())
                     or _ASKED_BEFORE.search(flat, max(0, found.start() - 40), found.start())
                     or _PLANNED_BEFORE.search(flat, _clause_start(flat, found.start()), found.start())
-                ) and not _HAD_BEFORE.search(flat, max(0, found.start() - 24), found.start()):  # fmt: skip
+                ) and not (
+                    _HAD_BEFORE.search(flat, max(0, found.start() - 24), found.start()) or _HAD_AFTER.match(found[0])
+                ):  # fmt: skip
                     # "12 sessions were authorized", "is requesting 3 injections", "then post-op PT 12 visits"; but
                     # "since completing the 6 authorized PT visits": had, however granted
                     continue
