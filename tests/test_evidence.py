@@ -241,6 +241,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-433.yaml",
         "sentences-evaluation-435.yaml",
         "sentences-evaluation-437.yaml",
+        "sentences-evaluation-439.yaml",
+        "sentences-evaluation-441.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -734,9 +736,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout432 90.3%, heldout434 83.9% when they came (session 29)
         ("sentences-evaluation-432.yaml", 206, 0.90, 0),
         ("sentences-evaluation-434.yaml", 192, 0.83, 2),
-        # heldout436 88.3%, heldout438 87.2% when they came (session 30, last)
+        # heldout436 88.3%, heldout438 87.2% when they came (session 30)
         ("sentences-evaluation-436.yaml", 206, 0.88, 6),
         ("sentences-evaluation-438.yaml", 196, 0.87, 1),
+        # heldout440 87.8%, heldout442 91.6% when they came (session 30, last)
+        ("sentences-evaluation-440.yaml", 188, 0.87, 0),
+        ("sentences-evaluation-442.yaml", 202, 0.91, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1102,6 +1107,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev435, dev437: 92.6 and 88.5% when they came, 94.2 and 89.0% after
         ("sentences-evaluation-435.yaml", 189, 0.94, 0),
         ("sentences-evaluation-437.yaml", 191, 0.89, 2),
+        # dev439, dev441: 89.9 and 91.8% when they came, 91.0 and 92.7% after
+        ("sentences-evaluation-439.yaml", 189, 0.91, 1),
+        ("sentences-evaluation-441.yaml", 207, 0.92, 4),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -179,6 +179,11 @@ _UNTRUE_BEFORE = re.compile(
     r"(?:(?! - )[^.;:]){0,40}$",
     re.I,
 )
+#: A measure's change named as an aim earlier in its sentence, not one had: "Goal: increase flexion from 110 to 150
+#: degrees", "Target: raise lumbar flexion from 40 to 70 degrees" ("goal met: ..." was had).
+_AIMED_BEFORE = re.compile(
+    r"\b(?:goals?|targets?|aims?|objectives?)\b(?!\s+(?:met|achieved|reached|attained)\b)[^.;]*$", re.I
+)
 #: A label's denial just after it ("Prior imaging: none", "ESI - none to date"): what the label names was not had.
 _NONE_AFTER = re.compile(r"\s*(?::|\s-)\s*(?:none|n/a|not done)\b", re.I)
 #: A phrase that denies what it names from inside ("EMG showed no evidence of radiculopathy"): negated, but a
@@ -1313,6 +1318,9 @@ def _measures(source: str, text: str, lexicon: Lexicon, pipeline: _Pipeline, tre
         stop = text.find(".", match.end(), match.end() + _WINDOW)
         sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
         modifiers = frozenset({INFERRED}) if inferred else frozenset()
+        sentence_start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1
+        if _AIMED_BEFORE.search(text, sentence_start, match.start()):
+            modifiers |= {HYPOTHETICAL}
         return Mention("finding", fact, polarity, modifiers, sentence, frozenset(), source, match.start(),
                        match.end(), treatments.of(match.start(), match.end()),
                        treatments.turn(match.start()))  # fmt: skip
