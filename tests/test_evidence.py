@@ -243,6 +243,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-437.yaml",
         "sentences-evaluation-439.yaml",
         "sentences-evaluation-441.yaml",
+        "sentences-evaluation-443.yaml",
+        "sentences-evaluation-445.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -739,9 +741,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout436 88.3%, heldout438 87.2% when they came (session 30)
         ("sentences-evaluation-436.yaml", 206, 0.88, 6),
         ("sentences-evaluation-438.yaml", 196, 0.87, 1),
-        # heldout440 87.8%, heldout442 91.6% when they came (session 30, last)
+        # heldout440 87.8%, heldout442 91.6% when they came (session 30)
         ("sentences-evaluation-440.yaml", 188, 0.87, 0),
         ("sentences-evaluation-442.yaml", 202, 0.91, 0),
+        # heldout444 84.2%, heldout446 88.6% when they came (session 30, last)
+        ("sentences-evaluation-444.yaml", 203, 0.84, 1),
+        ("sentences-evaluation-446.yaml", 201, 0.89, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1110,6 +1115,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev439, dev441: 89.9 and 91.8% when they came, 91.0 and 92.7% after
         ("sentences-evaluation-439.yaml", 189, 0.91, 1),
         ("sentences-evaluation-441.yaml", 207, 0.92, 4),
+        # dev443, dev445: 91.5 and 90.2% when they came, 93.0 and 90.7% after
+        ("sentences-evaluation-443.yaml", 199, 0.92, 2),
+        ("sentences-evaluation-445.yaml", 205, 0.90, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -274,7 +274,9 @@ _BARE_COUNT = re.compile(
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
     # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
     rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
-    rf"|\b(?:before|since)\s+the\s+(?:first\s+)?(?P<h>{NUMBER})\s+{_UNIT}\b",
+    rf"|\b(?:before|since)\s+the\s+(?:first\s+)?(?P<h>{NUMBER})\s+{_UNIT}\b"
+    # "no gains from the prior 12 visits", "after the initial 6 visits"
+    rf"|\b(?:prior|previous|initial)\s+(?P<p>{NUMBER})\s+{_UNIT}\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
