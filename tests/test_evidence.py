@@ -245,6 +245,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-441.yaml",
         "sentences-evaluation-443.yaml",
         "sentences-evaluation-445.yaml",
+        "sentences-evaluation-447.yaml",
+        "sentences-evaluation-449.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -744,9 +746,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout440 87.8%, heldout442 91.6% when they came (session 30)
         ("sentences-evaluation-440.yaml", 188, 0.87, 0),
         ("sentences-evaluation-442.yaml", 202, 0.91, 0),
-        # heldout444 84.2%, heldout446 88.6% when they came (session 30, last)
+        # heldout444 84.2%, heldout446 88.6% when they came (session 30)
         ("sentences-evaluation-444.yaml", 203, 0.84, 1),
         ("sentences-evaluation-446.yaml", 201, 0.89, 1),
+        # heldout448 91.0%, heldout450 92.0% when they came (session 30, last)
+        ("sentences-evaluation-448.yaml", 211, 0.90, 2),
+        ("sentences-evaluation-450.yaml", 201, 0.92, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1118,6 +1123,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev443, dev445: 91.5 and 90.2% when they came, 93.0 and 90.7% after
         ("sentences-evaluation-443.yaml", 199, 0.92, 2),
         ("sentences-evaluation-445.yaml", 205, 0.90, 1),
+        # dev447, dev449: 87.0 and 92.8% when they came, 88.0 and 93.4% after
+        ("sentences-evaluation-447.yaml", 200, 0.88, 3),
+        ("sentences-evaluation-449.yaml", 181, 0.93, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
