@@ -1314,11 +1314,11 @@ def _measures(source: str, text: str, lexicon: Lexicon, pipeline: _Pipeline, tre
     def mention(
         match: re.Match[str], fact: str, polarity: Literal["present", "absent"], *, inferred: bool = False
     ) -> Mention:
-        start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1 or match.start()
+        sentence_start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1
+        start = sentence_start or match.start()
         stop = text.find(".", match.end(), match.end() + _WINDOW)
         sentence = text[start : stop + 1 if stop >= 0 else match.end()].strip()[:_QUOTE_MAX]
         modifiers = frozenset({INFERRED}) if inferred else frozenset()
-        sentence_start = text.rfind(".", max(0, match.start() - _WINDOW), match.start()) + 1
         if _AIMED_BEFORE.search(text, sentence_start, match.start()):
             modifiers |= {HYPOTHETICAL}
         return Mention("finding", fact, polarity, modifiers, sentence, frozenset(), source, match.start(),
