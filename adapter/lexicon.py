@@ -137,6 +137,9 @@ class Finding(_Entry):
     #: A fact the record itself states: an earlier certification is what a UR summary reports ("the prior
     #: request was approved by UR"), so the record's words do not make it silence.
     of_the_record: bool = False
+    #: A fact a plan states: the use a request is put to is its indication ("acupuncture requested as an adjunct
+    #: to PT"), so a request's words do not make it a plan only.
+    planned: bool = False
     #: An event another person's sentence calls "the same" is the patient's too: "a coworker hurt in the same
     #: forklift collision was admitted" says the patient was in the collision.
     shared: bool = False

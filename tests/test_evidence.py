@@ -247,6 +247,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-445.yaml",
         "sentences-evaluation-447.yaml",
         "sentences-evaluation-449.yaml",
+        "sentences-evaluation-451.yaml",
+        "sentences-evaluation-453.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -749,9 +751,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout444 84.2%, heldout446 88.6% when they came (session 30)
         ("sentences-evaluation-444.yaml", 203, 0.84, 1),
         ("sentences-evaluation-446.yaml", 201, 0.89, 1),
-        # heldout448 91.0%, heldout450 92.0% when they came (session 30, last)
+        # heldout448 91.0%, heldout450 92.0% when they came (session 30)
         ("sentences-evaluation-448.yaml", 211, 0.90, 2),
         ("sentences-evaluation-450.yaml", 201, 0.92, 3),
+        # heldout452 88.0%, heldout454 84.7% when they came (session 31, last)
+        ("sentences-evaluation-452.yaml", 208, 0.87, 3),
+        ("sentences-evaluation-454.yaml", 203, 0.84, 4),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1126,6 +1131,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev447, dev449: 87.0 and 92.8% when they came, 88.0 and 93.4% after
         ("sentences-evaluation-447.yaml", 200, 0.88, 3),
         ("sentences-evaluation-449.yaml", 181, 0.93, 1),
+        # dev451, dev453: 90.9 and 91.3% when they came, 93.9 and 94.8% after
+        ("sentences-evaluation-451.yaml", 198, 0.93, 2),
+        ("sentences-evaluation-453.yaml", 172, 0.94, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
