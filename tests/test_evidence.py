@@ -249,6 +249,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-449.yaml",
         "sentences-evaluation-451.yaml",
         "sentences-evaluation-453.yaml",
+        "sentences-evaluation-455.yaml",
+        "sentences-evaluation-457.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -754,9 +756,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout448 91.0%, heldout450 92.0% when they came (session 30)
         ("sentences-evaluation-448.yaml", 211, 0.90, 2),
         ("sentences-evaluation-450.yaml", 201, 0.92, 3),
-        # heldout452 88.0%, heldout454 84.7% when they came (session 31, last)
+        # heldout452 88.0%, heldout454 84.7% when they came (session 31)
         ("sentences-evaluation-452.yaml", 208, 0.87, 3),
         ("sentences-evaluation-454.yaml", 203, 0.84, 4),
+        # heldout456 95.1%, heldout458 86.6% when they came (session 31, last)
+        ("sentences-evaluation-456.yaml", 204, 0.95, 0),
+        ("sentences-evaluation-458.yaml", 231, 0.86, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1134,6 +1139,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev451, dev453: 90.9 and 91.3% when they came, 93.9 and 94.8% after
         ("sentences-evaluation-451.yaml", 198, 0.93, 2),
         ("sentences-evaluation-453.yaml", 172, 0.94, 1),
+        # dev455, dev457: 91.7 and 93.7% when they came, 93.8 and 95.6% after
+        ("sentences-evaluation-455.yaml", 193, 0.93, 1),
+        ("sentences-evaluation-457.yaml", 206, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

@@ -453,7 +453,7 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
 #: to be untrue ("it is untrue that she is not taking opioids"); "no change in", "no progression of" say that
 #: what follows persists.
 _NEGATIVE_WORD = r"^(?:un|in|im|ir|non-?|dis)[a-z]{4,}$"
-_CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction"]
+_CHANGE = ["change", "changes", "increase", "difference", "progression", "worsening", "reduction", "decrease"]
 #: What a comparison sets a finding against: the other side, normal, or an earlier exam.
 _COMPARED = (
     "r l right left contralateral other intact normal negative unremarkable symmetric full baseline "

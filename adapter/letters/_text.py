@@ -215,10 +215,10 @@ def _history_forms() -> list[re.Pattern[str]]:
         # "acupuncture for 8 sessions"
         rf"\b(?P<t>{therapy})\s+(?:for|over)\s+{number}{said}\s+{_UNIT}\b",
         # "three prior ESIs", "two L4-5 ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa
-        # injections"
+        # injections", "two prior left L5-S1 transforaminal ESIs"
         rf"\b{number}{said}\s+(?:(?:prior|previous|lumbar|cervical|thoracic|caudal|transforaminal|interlaminar|"
         rf"steroid|R|L|right|left|bilateral|diagnostic|SI|sacroiliac|subacromial|knee|shoulder|hip|rounds?\s+of|"
-        rf"series\s+of|sets?\s+of|[CLTS]\d(?:-[CLTS]?\d)?|trapezius|gluteal|paraspinal)\s+){{0,3}}(?P<t>{injection})",
+        rf"series\s+of|sets?\s+of|[CLTS]\d(?:-[CLTS]?\d)?|trapezius|gluteal|paraspinal)\s+){{0,4}}(?P<t>{injection})",
         # "had an L5-S1 ESI in 2021": one
         rf"\b(?:had|received|underwent)\s+(?:an?|one)\s+(?:(?:prior|previous|R|L|right|left|bilateral|lumbar|cervical|"
         rf"caudal|transforaminal|interlaminar|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,3}}(?P<t>{injection})",
