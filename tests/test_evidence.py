@@ -251,6 +251,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-453.yaml",
         "sentences-evaluation-455.yaml",
         "sentences-evaluation-457.yaml",
+        "sentences-evaluation-459.yaml",
+        "sentences-evaluation-461.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -759,9 +761,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout452 88.0%, heldout454 84.7% when they came (session 31)
         ("sentences-evaluation-452.yaml", 208, 0.87, 3),
         ("sentences-evaluation-454.yaml", 203, 0.84, 4),
-        # heldout456 95.1%, heldout458 86.6% when they came (session 31, last)
+        # heldout456 95.1%, heldout458 86.6% when they came (session 31)
         ("sentences-evaluation-456.yaml", 204, 0.95, 0),
         ("sentences-evaluation-458.yaml", 231, 0.86, 3),
+        # heldout460 87.8%, heldout462 87.2% when they came (session 31, last)
+        ("sentences-evaluation-460.yaml", 188, 0.87, 1),
+        ("sentences-evaluation-462.yaml", 179, 0.88, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1142,6 +1147,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev455, dev457: 91.7 and 93.7% when they came, 93.8 and 95.6% after
         ("sentences-evaluation-455.yaml", 193, 0.93, 1),
         ("sentences-evaluation-457.yaml", 206, 0.95, 0),
+        # dev459, dev461: 92.6 and 82.8% when they came, 94.1 and 87.4% after
+        ("sentences-evaluation-459.yaml", 202, 0.94, 0),
+        ("sentences-evaluation-461.yaml", 198, 0.87, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(

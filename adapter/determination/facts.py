@@ -326,7 +326,11 @@ def _not_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
 #: was continued"): other negations ("denies not taking the gabapentin") are too often double.
 _NOT_TAKEN = re.compile(r"\bnever\b|\b(?:was|were) continued\b", re.I)
 #: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone").
-_ONLY = re.compile(r"\b(?:only|alone|solely|no other|nothing else)\b", re.I)
+_ONLY = re.compile(
+    r"\b(?:only(?!\s+(?:about|around|at|when|as|if|occasionally|rarely|once|twice|\d+|prn|every|in\s+the)\b)|alone|"
+    r"solely|no other|nothing else)\b",
+    re.I,
+)  # not how often ("which she takes only about twice a week")
 
 
 def _class_of(mention: Mention, lexicon: Lexicon) -> str:

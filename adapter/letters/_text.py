@@ -258,7 +258,7 @@ def _history_forms() -> list[re.Pattern[str]]:
 _BARE_COUNT = re.compile(
     rf"\b(?:after|following|completed|attended|finished|had|did|used|done|received|undergone|documented|totals?|totaled|"
     rf"totalled|a\s+total\s+of)\s+"
-    rf"(?:the\s+|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
+    rf"(?:the\s+)?(?:first\s+(?!one\b)|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
     rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b|per\s+(?:pt|patient)\b|"
@@ -314,7 +314,7 @@ _HAD_BEFORE = re.compile(
 #: ... or just after: "the 12 prior PT sessions" (had, though the clause names the request they were cited against).
 _HAD_AFTER = re.compile(r"\S+\s+(?:prior|previous)\b", re.IGNORECASE)
 #: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits".
-_STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next)\s+$", re.IGNORECASE)
+_STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next|additional)\s+$", re.IGNORECASE)
 
 
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
