@@ -253,6 +253,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-457.yaml",
         "sentences-evaluation-459.yaml",
         "sentences-evaluation-461.yaml",
+        "sentences-evaluation-463.yaml",
+        "sentences-evaluation-465.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -764,9 +766,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout456 95.1%, heldout458 86.6% when they came (session 31)
         ("sentences-evaluation-456.yaml", 204, 0.95, 0),
         ("sentences-evaluation-458.yaml", 231, 0.86, 3),
-        # heldout460 87.8%, heldout462 87.2% when they came (session 31, last)
+        # heldout460 87.8%, heldout462 87.2% when they came (session 31)
         ("sentences-evaluation-460.yaml", 188, 0.87, 1),
         ("sentences-evaluation-462.yaml", 179, 0.88, 1),
+        # heldout464 92.3%, heldout466 94.0% when they came (session 31, last)
+        ("sentences-evaluation-464.yaml", 183, 0.92, 0),
+        ("sentences-evaluation-466.yaml", 183, 0.93, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1150,6 +1155,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev459, dev461: 92.6 and 82.8% when they came, 94.1 and 87.4% after
         ("sentences-evaluation-459.yaml", 202, 0.94, 0),
         ("sentences-evaluation-461.yaml", 198, 0.87, 2),
+        # dev463, dev465: 88.3 and 95.1% when they came, 89.3 and 95.6% after
+        ("sentences-evaluation-463.yaml", 197, 0.89, 1),
+        ("sentences-evaluation-465.yaml", 183, 0.95, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
