@@ -1374,10 +1374,10 @@ def finding(
     present: list[Mention] = []
     absent: list[Mention] = []
     credited_elsewhere = False  # a gain stated of other care outweighs one inferred of this care
-    planned = rule.of_the_record or rule.planned  # what a plan's or the record's words state stands all the same
+    planned_anyway = rule.of_the_record or rule.planned  # what the record's or a plan's words state stands too
     for m in found:
         # what the record says of requests is no request itself ("a duplicate of the 2/3 request, which was approved")
-        if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not planned):
+        if m.kind != "finding" or m.name != fact or (HYPOTHETICAL in m.modifiers and not planned_anyway):
             continue
         if m.modifiers & not_stated:
             continue

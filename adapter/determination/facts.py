@@ -325,12 +325,13 @@ def _not_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
 #: A negated drug's sentence saying it was never taken, or not kept on ("neither the Flexeril nor the tramadol
 #: was continued"): other negations ("denies not taking the gabapentin") are too often double.
 _NOT_TAKEN = re.compile(r"\bnever\b|\b(?:was|were) continued\b", re.I)
-#: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone").
+#: Words that say the drugs named taken are all that is taken ("takes only Tylenol", "on naproxen alone"), not how
+#: often ("which she takes only about twice a week").
 _ONLY = re.compile(
     r"\b(?:only(?!\s+(?:about|around|at|when|as|if|occasionally|rarely|once|twice|\d+|prn|every|in\s+the)\b)|alone|"
     r"solely|no other|nothing else)\b",
     re.I,
-)  # not how often ("which she takes only about twice a week")
+)
 
 
 def _class_of(mention: Mention, lexicon: Lexicon) -> str:

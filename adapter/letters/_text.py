@@ -254,7 +254,8 @@ def _history_forms() -> list[re.Pattern[str]]:
 
 
 #: A count whose therapy the sentence names elsewhere: "after 8 sessions", "she has attended eleven", "care to
-#: date totals a dozen visits", "she attended only seven before moving".
+#: date totals a dozen visits", "she attended only seven before moving", "no gains after the first 6" (not "the first
+#: one").
 _BARE_COUNT = re.compile(
     rf"\b(?:after|following|completed|attended|finished|had|did|used|done|received|undergone|documented|totals?|totaled|"
     rf"totalled|a\s+total\s+of)\s+"
@@ -313,7 +314,7 @@ _HAD_BEFORE = re.compile(
 )
 #: ... or just after: "the 12 prior PT sessions" (had, though the clause names the request they were cited against).
 _HAD_AFTER = re.compile(r"\S+\s+(?:prior|previous)\b", re.IGNORECASE)
-#: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits".
+#: Care still to come, not had: "the remaining 4 of 12 PT sessions", "another 6 visits", "the additional 8 visits".
 _STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next|additional)\s+$", re.IGNORECASE)
 
 
