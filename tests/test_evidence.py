@@ -255,6 +255,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-461.yaml",
         "sentences-evaluation-463.yaml",
         "sentences-evaluation-465.yaml",
+        "sentences-evaluation-467.yaml",
+        "sentences-evaluation-469.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -769,9 +771,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout460 87.8%, heldout462 87.2% when they came (session 31)
         ("sentences-evaluation-460.yaml", 188, 0.87, 1),
         ("sentences-evaluation-462.yaml", 179, 0.88, 1),
-        # heldout464 92.3%, heldout466 94.0% when they came (session 31, last)
+        # heldout464 92.3%, heldout466 94.0% when they came (session 31)
         ("sentences-evaluation-464.yaml", 183, 0.92, 0),
         ("sentences-evaluation-466.yaml", 183, 0.93, 2),
+        # heldout468 93.7%, heldout470 88.7% when they came (session 32, last)
+        ("sentences-evaluation-468.yaml", 174, 0.94, 1),
+        ("sentences-evaluation-470.yaml", 194, 0.88, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1158,6 +1163,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev463, dev465: 88.3 and 95.1% when they came, 89.3 and 95.6% after
         ("sentences-evaluation-463.yaml", 197, 0.89, 1),
         ("sentences-evaluation-465.yaml", 183, 0.95, 0),
+        # dev467, dev469: 87.2 and 87.7% when they came, 90.3 and 89.2% after
+        ("sentences-evaluation-467.yaml", 196, 0.9, 2),
+        ("sentences-evaluation-469.yaml", 203, 0.89, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
