@@ -259,6 +259,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-469.yaml",
         "sentences-evaluation-471.yaml",
         "sentences-evaluation-473.yaml",
+        "sentences-evaluation-475.yaml",
+        "sentences-evaluation-477.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -779,9 +781,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout468 93.7%, heldout470 88.7% when they came (session 32)
         ("sentences-evaluation-468.yaml", 174, 0.94, 1),
         ("sentences-evaluation-470.yaml", 194, 0.88, 1),
-        # heldout472 89.2%, heldout474 88.6% when they came (session 32, last)
+        # heldout472 89.2%, heldout474 88.6% when they came (session 32)
         ("sentences-evaluation-472.yaml", 204, 0.89, 2),
         ("sentences-evaluation-474.yaml", 219, 0.91, 0),
+        # heldout476 90.8%, heldout478 89.0% when they came (session 32, last)
+        ("sentences-evaluation-476.yaml", 195, 0.9, 0),
+        ("sentences-evaluation-478.yaml", 200, 0.89, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1174,6 +1179,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev471, dev473: 88.9 and 83.4% when they came, 90.8 and 90.2% after
         ("sentences-evaluation-471.yaml", 207, 0.9, 1),
         ("sentences-evaluation-473.yaml", 205, 0.9, 1),
+        # dev475, dev477: 91.0 and 88.1% when they came, 92.6 and 90.0% after
+        ("sentences-evaluation-475.yaml", 188, 0.92, 0),
+        ("sentences-evaluation-477.yaml", 201, 0.9, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
