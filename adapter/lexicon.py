@@ -143,6 +143,9 @@ class Finding(_Entry):
     #: An event another person's sentence calls "the same" is the patient's too: "a coworker hurt in the same
     #: forklift collision was admitted" says the patient was in the collision.
     shared: bool = False
+    #: An event had that nothing resolving undoes: "R CTR 2019, numbness resolved" says the release was done (what
+    #: resolved is what it treated), so a "resolved" cue reaching back over it does not deny it.
+    lasting: bool = False
     #: A fact of the person, whichever injury a sentence tells it of: a GI bleed on an NSAID for an earlier claim
     #: is a risk of this one's NSAID too.
     any_injury: bool = False

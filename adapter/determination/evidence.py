@@ -1143,6 +1143,13 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     and _NEW_PREDICATE.search(text, offset, cue_at)
                 ):
                     continue  # "uses Aleve occasionally and has never been on opioids": the denial looks ahead
+                if (
+                    m.category == NEGATED
+                    and target.kind == "finding"
+                    and lexicon.findings[name].lasting
+                    and _RESOLVED.search(doc[m.modifier_span[0] : m.modifier_span[1]].text)
+                ):
+                    continue  # "R CTR 2019, numbness resolved": the symptom resolved, the release stays done
                 if m.category == NEGATED and target.polarity == "present" and _SELF_DENIED.search(phrase):
                     continue  # "no early refills and UDS has never been inconsistent": each denial is its own
                 if m.category == NEGATED and _effect_denied(
