@@ -1542,7 +1542,8 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     )  # fmt: skip
 
 
-#: A past diagnosis said to be over: "h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now.
+#: What says a past state is over: a diagnosis ("h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now),
+#: and the cues that cannot deny a lasting finding ("R CTR 2019, numbness resolved").
 _RESOLVED = re.compile(r"\b(?:resolved|resolution|asymptomatic|recovered)\b", re.I)
 
 
