@@ -712,11 +712,16 @@ def forget_texts() -> None:
         _memo.clear()
 
 
-#: What came of care named as had, just before it: "the outcome of the prior ESI", "the response to her last
-#: L4-5 block" (what the record lacks, or what is denied, is the outcome, not the care).
+#: What came of care named as had, or how much of it was had, just before it: "the outcome of the prior ESI", "the
+#: response to her last L4-5 block", "no improvement with PT", "the number of prior chiropractic visits", "how many
+#: acupuncture sessions" (what the record lacks, or what is denied, is the outcome or the count, not the care).
+_NOT_HAD = r"(?:(?!(?:authorized|approved|certified|requested|additional|more|further)\b)[\w/-]+\s+)"
 _OUTCOME_OF = re.compile(
     r"\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his|this)\s+"
-    r"(?:prior|previous|last|earlier|recent|single|only|first)\s+(?:[\w/-]+\s+){0,3}$",
+    r"(?:prior|previous|last|earlier|recent|single|only|first)\s+(?:[\w/-]+\s+){0,3}$"
+    r"|\b(?:outcome|results?|response|gains?|improvement|progress)\s+(?:of|to|from|after|with|w/)\s+"
+    r"(?:(?:the|her|his|that)\s+)?(?:[\w/-]+\s+){0,2}$"
+    rf"|\b(?:number|#)\s+of\s+{_NOT_HAD}{{0,3}}$|\bhow\s+many\s+{_NOT_HAD}{{0,3}}$",
     re.I,
 )
 #: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
