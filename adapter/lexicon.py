@@ -154,8 +154,11 @@ class Finding(_Entry):
     implied_by: list[str] = Field(default_factory=list)
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
+    #: Phrases that state the fact however their sentence turns them: what a person cannot do at work, or cannot
+    #: finish of a shift, says they work ("she cannot reach the top shelf at work").
+    stated: list[str] = Field(default_factory=list)
 
-    _check = field_validator("present", "absent")(compiles)
+    _check = field_validator("present", "absent", "stated")(compiles)
 
 
 class Measures(_Entry):

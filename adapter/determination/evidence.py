@@ -59,6 +59,8 @@ REVIEWED = "REVIEWED"
 INFERRED = "INFERRED"
 #: Said not to be said ("it cannot be said that the trial failed"): an absence phrase withdrawn (``NEGATED``).
 UNSAID = "UNSAID"
+#: A phrase of the lexicon's ``stated``: it states its fact denied or not ("cannot lift at work" is work).
+STATED = "STATED"
 #: How many words an "it cannot be said that" reaches.
 _UNSAID_REACH = 8
 #: The lexicon's words for the present ("now", "currently"): they end the past's scope and a stop's ("previously
@@ -349,6 +351,7 @@ class _Target:
     name: str
     polarity: Literal["present", "absent"]
     pattern: Scanner
+    stated: bool = False  # a phrase that states its fact however its sentence turns it
 
 
 @dataclass(frozen=True)
@@ -399,10 +402,10 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
     class, and one for every drug name."""
     out: list[_Target] = []
     for fact, rule in lexicon.findings.items():  # one pass per fact and polarity: all its phrases at once
-        polarities: tuple[tuple[Literal["present", "absent"], list[str]], ...] = (
-            ("present", rule.present), ("absent", rule.absent)
+        polarities: tuple[tuple[Literal["present", "absent"], list[str], bool], ...] = (
+            ("present", rule.present, False), ("absent", rule.absent, False), ("present", rule.stated, True)
         )  # fmt: skip
-        for polarity, patterns in polarities:
+        for polarity, patterns, stated in polarities:
             # "{count}": a count in digits or words ("walks thirty-five minutes"). The phrases RE2 reads are searched
             # apart from the few with lookaround, so that those alone fall back to re, not all the fact's phrases.
             linear: list[str] = []
@@ -411,7 +414,8 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
                 (linear if Scanner(re.compile(phrase, re.I)).linear else looking).append(phrase)
             for phrases in (linear, looking):
                 if phrases:
-                    out.append(_Target("finding", fact, polarity, Scanner(re.compile("|".join(phrases), re.I))))
+                    scanner = Scanner(re.compile("|".join(phrases), re.I))
+                    out.append(_Target("finding", fact, polarity, scanner, stated))
 
     for therapy in lexicon.therapies:
         words = "|".join(therapy.words)
@@ -1245,6 +1249,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers.add(NEGATED)
                 elif target.kind == "therapy":  # "it's not that she hasn't responded to PT": the PT was had
                     modifiers.discard(NEGATED)
+            if target.stated:
+                modifiers.add(STATED)
             if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence
                 modifiers.discard(REVIEWED)
                 if modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent":
@@ -1403,6 +1409,10 @@ def finding(
             continue
         if rule.assessed and m.polarity == "present":  # asked about, whatever the answer
             present.append(m)
+            continue
+        if STATED in m.modifiers:  # "cannot finish a full shift" is work all the same
+            if not m.modifiers & {POSSIBLE, REQUESTED}:
+                present.append(m)
             continue
         if POSSIBLE in m.modifiers and not rule.suspected:
             continue
