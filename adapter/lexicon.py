@@ -106,6 +106,9 @@ class Therapy(_Entry):
     #: sentence names beside them (a trial's log names the drugs it spared: "pain 7 to 4, Norco cut from 3 to 1
     #: a day"), as for a request of no therapy.
     device: bool = False
+    #: Request categories of which this care, named in general, is care of the kind: therapy or rehab unnamed is
+    #: physical or occupational therapy ("twelve therapy sessions for the neck", "two rounds of rehab").
+    of: list[str] = Field(default_factory=list)
 
     _check = field_validator("words")(compiles)
 
@@ -396,13 +399,14 @@ class Lexicon(_Entry):
         return None
 
     def therapies_of(self, category: str) -> list[Therapy]:
-        """The therapies a request category counts as care of its kind (physical therapy, aquatic, massage)."""
-        return [t for t in self.therapies if t.category == category]
+        """The therapies a request category counts as care of its kind (physical therapy, aquatic, massage, therapy
+        unnamed)."""
+        return [t for t in self.therapies if t.category == category or category in t.of]
 
     def therapies_credited_for(self, category: str) -> list[Therapy]:
         """The therapies of a request category and those its case rests on (a medial branch block for an RFA), but
         devices (whose relief and gains are credited to no one care)."""
-        return [t for t in self.courses if t.category == category or category in t.credited_for]
+        return [t for t in self.courses if t.category == category or category in t.credited_for + t.of]
 
     def therapies_denying(self, category: str) -> list[Therapy]:
         """The care named in general whose denial counts for a request category ("no injections to date")."""
@@ -472,8 +476,10 @@ class Lexicon(_Entry):
         return [t for t in self.therapies if not t.device]
 
     def courses_in(self, text: str) -> set[str]:
-        """The courses of visits a text names."""
-        return {name for name in self.therapies_in(text) if not self.therapy_by_name[name].device}
+        """The courses of visits a text names; care named in general only where it names no other ("12 PT visits
+        ... 24 sessions of therapy" are physical therapy)."""
+        named = {name for name in self.therapies_in(text) if not self.therapy_by_name[name].device}
+        return {name for name in named if not self.therapy_by_name[name].of} or named
 
     @cached_property
     def attribution_patterns(self) -> dict[str, re.Pattern[str]]:
