@@ -261,6 +261,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-473.yaml",
         "sentences-evaluation-475.yaml",
         "sentences-evaluation-477.yaml",
+        "sentences-evaluation-479.yaml",
+        "sentences-evaluation-481.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -784,9 +786,12 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout472 89.2%, heldout474 88.6% when they came (session 32)
         ("sentences-evaluation-472.yaml", 204, 0.89, 2),
         ("sentences-evaluation-474.yaml", 219, 0.91, 0),
-        # heldout476 90.8%, heldout478 89.0% when they came (session 32, last)
+        # heldout476 90.8%, heldout478 89.0% when they came (session 32)
         ("sentences-evaluation-476.yaml", 195, 0.9, 0),
         ("sentences-evaluation-478.yaml", 200, 0.89, 0),
+        # heldout480 90.2%, heldout482 86.4% when they came (session 33, last)
+        ("sentences-evaluation-480.yaml", 214, 0.9, 3),
+        ("sentences-evaluation-482.yaml", 198, 0.88, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1182,6 +1187,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev475, dev477: 91.0 and 88.1% when they came, 92.6 and 90.0% after
         ("sentences-evaluation-475.yaml", 188, 0.92, 0),
         ("sentences-evaluation-477.yaml", 201, 0.9, 1),
+        # dev479, dev481: 92.0 and 79.9% when they came, 92.0 and 87.6% after
+        ("sentences-evaluation-479.yaml", 187, 0.91, 1),
+        ("sentences-evaluation-481.yaml", 194, 0.87, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
