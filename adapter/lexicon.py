@@ -236,6 +236,9 @@ class Lexicon(_Entry):
     attribution: dict[str, list[str]] = Field(default_factory=dict)
     #: Treatments no request category reads as prior care but that improvement may be credited to.
     other_treatments: dict[str, list[str]] = Field(default_factory=dict)
+    #: Conservative care by its attribution keys (therapies, generic words, other treatments; every drug class
+    #: too): care of these that brought no gain or relief is conservative care that failed.
+    conservative: list[str] = Field(default_factory=list)
     measures: Measures
     dose_frequencies: list[DoseFrequency]
     topical_not_recommended: list[str]
@@ -320,6 +323,19 @@ class Lexicon(_Entry):
         if unknown:
             raise ValueError(f"implied_by names findings not in findings: {sorted(unknown)}")
         return self
+
+    @model_validator(mode="after")
+    def _conservative_care_is_known(self) -> Lexicon:
+        known = {t.name for t in self.therapies} | set(self.attribution) | set(self.other_treatments)
+        unknown = set(self.conservative) - known
+        if unknown:
+            raise ValueError(f"conservative names care the lexicon does not know: {sorted(unknown)}")
+        return self
+
+    @cached_property
+    def conservative_keys(self) -> frozenset[str]:
+        """The attribution keys of conservative care, every drug class's among them."""
+        return frozenset({*self.conservative, *(f"drug:{drug_class}" for drug_class in self.drugs)})
 
     @model_validator(mode="after")
     def _class_words_are_classes(self) -> Lexicon:

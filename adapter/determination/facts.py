@@ -407,18 +407,6 @@ def _drug_facts(request: str, found: list[Drug], category: str, taken: _Medicati
 _CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approval"})
 
 
-#: The request categories of conservative care: therapy given in visits (drugs, home programs and orthoses too).
-_CONSERVATIVE = frozenset({"physical-therapy", "occupational-therapy", "chiropractic", "acupuncture"})
-
-
-def _conservative(lexicon: Lexicon) -> frozenset[str]:
-    """The attribution keys of conservative care: its therapies, therapy in general, drugs, home programs and
-    orthoses (care that brought no gain or relief is conservative care that failed)."""
-    names = {t.name for t in lexicon.therapies if t.category in _CONSERVATIVE or t.of}
-    drugs = {f"drug:{drug_class}" for drug_class in lexicon.drugs}
-    return frozenset({*names, *drugs, "therapy", "medication", "home exercise", "orthosis"})
-
-
 def _credit(category: str, drugs: list[Drug], lexicon: Lexicon) -> frozenset[str] | None:
     """The attribution keys of the requested treatment: a therapy of its category or one its case rests on (the
     lexicon's ``credited_for``), or the ``drugs`` it names (None: the request is no treatment, nothing to credit)."""
@@ -468,7 +456,7 @@ def build_facts(
 
     if evidence["conservative_care_failed"].status == "unknown":  # "orthotics and stretching without improvement"
         for effect in ("functional_improvement", "pain_relief"):
-            none = finding(effect, found, lexicon, region=region, side=side, credit=_conservative(lexicon))
+            none = finding(effect, found, lexicon, region=region, side=side, credit=lexicon.conservative_keys)
             if none.status == "absent":  # (care that helped says nothing of the rest: no absence read from it)
                 evidence["conservative_care_failed"] = none.model_copy(update={"fact": "conservative_care_failed",
                                                                                "status": "present"})  # fmt: skip
