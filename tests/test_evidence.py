@@ -1130,9 +1130,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev399, dev401: 94.4 and 81.9% when they came, 96.1 and 86.2% after
         ("sentences-evaluation-399.yaml", 180, 0.96, 0),
         ("sentences-evaluation-401.yaml", 188, 0.86, 2),
-        # dev403, dev405: 89.5 and 89.1% when they came, 91.2 and 91.2% after
+        # dev403, dev405: 89.5 and 89.1% when they came, 91.2 and 91.2% after (405: 90.7% once "back at full duty"
+        # is improvement, as "returned to full duty" was: its writer credits the work to no care)
         ("sentences-evaluation-403.yaml", 181, 0.91, 0),
-        ("sentences-evaluation-405.yaml", 193, 0.91, 0),
+        ("sentences-evaluation-405.yaml", 193, 0.90, 0),
         # dev407, dev409: 87.7 and 90.6% when they came, 89.2 and 93.3% after
         ("sentences-evaluation-407.yaml", 203, 0.89, 1),
         ("sentences-evaluation-409.yaml", 180, 0.93, 0),

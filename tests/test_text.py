@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import pytest
@@ -19,6 +20,21 @@ from adapter.model import Gender, GuidelineBasis
 )  # fmt: skip
 def test_parse_date(text: str, expected: date | None) -> None:
     assert _text.parse_date(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("12", 12), ("twelve", 12), ("twenty-four", 24), ("twenty four", 24), ("a dozen", 12), ("half-a-dozen", 6),
+        ("one hundred forty", 140), ("a hundred", 100), ("one hundred and five", 105), ("two-hundred twelve", 212),
+        ("one hundred twice", None), ("a hundred dozen", None), ("several", None),
+    ],
+)  # fmt: skip
+def test_counts_read_in_digits_or_words(words: str, expected: int | None) -> None:
+    """A count as notes write it, to the hundreds ("flexion from ninety to one hundred forty degrees"): its value,
+    and the whole of it read as one count, not "one" before "hundred"."""
+    assert _text.to_int(words) == expected
+    assert bool(re.fullmatch(_text.NUMBER, words, re.IGNORECASE)) == (expected is not None)
 
 
 @pytest.mark.parametrize(

@@ -762,7 +762,7 @@ _INNER_NEGATION = re.compile(
 #: there ("attributed to the work-conditioning program rather than to the TENS" credits nothing to the TENS).
 _ASCRIBING = (
     r"(?:credited|attributed)(?: by [\w ]{1,25}?)? to|attributes? (?:it |them |this )?to|thanks to|owing to|because of"
-    r"|credits"
+    r"|credits|crediting"
     # "gains she dates to starting Cymbalta", "which she puts down to the weight loss"
     r"|dates? to|dated to|puts? (?:it |them |this )?down to"
 )
@@ -983,6 +983,8 @@ class _Treatments:
                     return named
                 continue
             reach = min(clause_end, credited.end() + 60)  # "after the therapy course" credits the therapy
+            if credited.end() <= start:  # what it credits stands before the phrase: "since October, no change in
+                reach = min(reach, start)  # function or meds" credits nothing to the meds
             contrast = _CONTRAST.search(self.text, credited.end(), reach)
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
             if named:
@@ -995,6 +997,13 @@ class _Treatments:
         clause = self.named(clause_start, beside.start() if beside else clause_end, (start, end))
         if clause:
             return clause
+        # what a later clause ascribes it to: "Returned to part-time work; she attributes this to the ESI rather
+        # than the chiropractic"
+        ascribed = _ASCRIBED.search(self.text, clause_end, last)
+        if ascribed:
+            reach = min(last, ascribed.end() + 60)
+            contrast = _CONTRAST.search(self.text, ascribed.end(), reach)
+            return self.named(ascribed.end(), contrast.start() if contrast else reach) or _ELSEWHERE
         sentence = self.named(first, last, (start, end))
         if sentence:
             return sentence

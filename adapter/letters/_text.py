@@ -53,18 +53,28 @@ _NUMBER_WORDS = {
 }  # fmt: skip
 #: The count words not made with tens ("a dozen", "twice"), longest first.
 _OTHER_WORDS = sorted((w for w in _NUMBER_WORDS if w.split()[0] not in _TENS), key=len, reverse=True)
-#: A count in digits or words, to ninety-nine ("twenty-six", "twenty six", "a dozen", "a half-dozen").
+_UNDER_HUNDRED = rf"(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS)}))?|{'|'.join(_TEENS)}|{'|'.join(_UNITS)}"
+#: A count in digits or words, to nine hundred and ninety-nine ("twenty-six", "twenty six", "a dozen", "a
+#: half-dozen", "one hundred forty").
 NUMBER = (
-    rf"(?:\d{{1,3}}|(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS)}))?"
+    rf"(?:\d{{1,3}}|(?:a|{'|'.join(_UNITS)})[- ]hundred(?:[- ](?:and[- ])?(?:{_UNDER_HUNDRED}))?"
+    rf"|(?:{'|'.join(_TENS)})(?:[- ](?:{'|'.join(_UNITS)}))?"
     rf"|{'|'.join(w.replace(' ', '[ -]') for w in _OTHER_WORDS)})"
 )
 
 
 def to_int(token: str) -> int | None:
-    """A count written as digits or as English words (to ninety-nine, dozens); None when it is neither."""
+    """A count written as digits or as English words (to nine hundred and ninety-nine, dozens); None when it is
+    neither."""
     token = re.sub(r"[\s-]+", " ", token.lower().strip())
     if token.isdigit():
         return int(token)
+    hundreds, hundred, rest = token.partition(" hundred")
+    if hundred and (hundreds == "a" or hundreds in _UNITS):
+        rest = rest.removeprefix(" and").strip()
+        if rest and not re.fullmatch(_UNDER_HUNDRED, rest):
+            return None
+        return 100 * _NUMBER_WORDS.get(hundreds, 1) + (to_int(rest) or 0)
     if token in _NUMBER_WORDS:
         return _NUMBER_WORDS[token]
     tens, _, unit = token.partition(" ")
