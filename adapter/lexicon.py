@@ -155,6 +155,9 @@ class Finding(_Entry):
     #: Findings whose presence states this one when no mention of its own does: a home program that failed is
     #: conservative care that failed.
     implied_by: list[str] = Field(default_factory=list)
+    #: Care (attribution keys) that, named with no gain or relief from it, states this fact: "Theraband HEP for
+    #: two months without change" is a home program that failed.
+    failed_care: list[str] = Field(default_factory=list)
     present: list[str] = Field(min_length=1)
     absent: list[str] = Field(default_factory=list)
     #: Phrases that state the fact however their sentence turns them: what a person cannot do at work, or cannot
@@ -330,6 +333,9 @@ class Lexicon(_Entry):
         unknown = set(self.conservative) - known
         if unknown:
             raise ValueError(f"conservative names care the lexicon does not know: {sorted(unknown)}")
+        unknown = {care for f in self.findings.values() for care in f.failed_care} - known
+        if unknown:
+            raise ValueError(f"failed_care names care the lexicon does not know: {sorted(unknown)}")
         return self
 
     @cached_property

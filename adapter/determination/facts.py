@@ -449,6 +449,15 @@ def build_facts(
         )
         for fact in lexicon.findings
     }
+    for fact, rule in lexicon.findings.items():  # "Theraband HEP for two months without change": it failed
+        care = frozenset(rule.failed_care)
+        if care and evidence[fact].status == "unknown":
+            named = [m for m in found if m.treatments & care]  # (what care that helped credits says too little:
+            for effect in ("functional_improvement", "pain_relief"):  # "working modified duty; does a HEP")
+                none = finding(effect, named, lexicon, region=region, side=side, credit=care)
+                if none.status == "absent":
+                    evidence[fact] = none.model_copy(update={"fact": fact, "status": "present"})
+                    break
     for fact, rule in lexicon.findings.items():  # "HEP x 8 wks w/o improvement": conservative care failed too
         implying = next((evidence[o] for o in rule.implied_by if evidence[o].status == "present"), None)
         if evidence[fact].status == "unknown" and implying is not None:
