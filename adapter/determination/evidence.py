@@ -162,6 +162,15 @@ _RECORDS_SAY = re.compile(
     r"(?:\s+no)?\s+$",
     re.I,
 )
+#: A reviewer passing on what the patient or the treater said ("the claimant reported that the prior ESI did not
+#: help", "gave no relief per the claimant's own report", "the treating physician documents that ..."): a
+#: statement, not the record's silence.
+_REPORTED = re.compile(
+    r"\b(?:(?:claimant|patient|pt|injured worker|IW)\s+(?:has\s+)?(?:reported|reports|stated|states|says|said)"
+    r"|reportedly|per\s+the\s+(?:claimant|patient|pt)(?:'s|s)?\s+(?:own\s+)?report|(?:treating\s+physician|treater|PTP|PR-2)"
+    r"(?:\s+of\s+\S+)?\s+(?:documents|documented|reports|reported|notes|noted|states|stated)(?:\s+that)?)\b",
+    re.I,
+)
 #: Words that say what follows "that" is untrue ("it is not true that she has had no therapy").
 _UNTRUE = ("untrue", "false", "incorrect", "inaccurate", "wrong", "not true", "n't true", "not the case",
            "n't the case", "not accurate", "n't accurate")  # fmt: skip
@@ -1262,7 +1271,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(STATED)
             if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence
                 modifiers.discard(REVIEWED)
-                if modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent":
+                passed_on = _REPORTED.search(text, clause_start, clause_end)
+                if (modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent") and not (
+                    passed_on and RECORD not in modifiers
+                ):
                     modifiers.add(RECORD)
             found.append(
                 Mention(
