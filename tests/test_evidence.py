@@ -263,6 +263,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-477.yaml",
         "sentences-evaluation-479.yaml",
         "sentences-evaluation-481.yaml",
+        "sentences-evaluation-483.yaml",
+        "sentences-evaluation-485.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -792,6 +794,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout480 90.2%, heldout482 86.4% when they came (session 33, last)
         ("sentences-evaluation-480.yaml", 214, 0.9, 3),
         ("sentences-evaluation-482.yaml", 198, 0.88, 1),
+        # heldout484 88.0%, heldout486 94.3% when they came (session 34)
+        ("sentences-evaluation-484.yaml", 192, 0.89, 1),
+        ("sentences-evaluation-486.yaml", 193, 0.94, 0),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1191,6 +1196,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev479, dev481: 92.0 and 79.9% when they came, 92.0 and 87.6% after
         ("sentences-evaluation-479.yaml", 187, 0.91, 1),
         ("sentences-evaluation-481.yaml", 194, 0.87, 1),
+        # dev483, dev485: 84.8 and 90.8% when they came, and after
+        ("sentences-evaluation-483.yaml", 198, 0.84, 1),
+        ("sentences-evaluation-485.yaml", 196, 0.90, 0),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
