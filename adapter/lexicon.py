@@ -328,7 +328,7 @@ class Lexicon(_Entry):
         return self
 
     @model_validator(mode="after")
-    def _conservative_care_is_known(self) -> Lexicon:
+    def _care_named_is_known(self) -> Lexicon:
         known = {t.name for t in self.therapies} | set(self.attribution) | set(self.other_treatments)
         unknown = set(self.conservative) - known
         if unknown:

@@ -320,6 +320,8 @@ def test_one_vocabulary_for_drug_classes() -> None:
         ('    tramadol: {rxnorm: "10689"', '    tramadol: {rxnorm: "tramadol"', "rxnorm"),
         ("brands: [ultram, ultracet,", "brands: [ultram, ultracet., ", "begin and end with a letter or digit"),
         ("implied_by: [home_exercise_failed]", "implied_by: [home_exercise_fail]", "implied_by"),
+        ("failed_care: [home exercise]", "failed_care: [home exercises]", "failed_care names care"),
+        ("  rehabilitation therapy, therapy, medication", "  rehab therapy, therapy, medication", "conservative names"),
         ('"that resolved", direction: backward, reach: 3}', '"that resolved", direction: backward, reach: 0}', "reach"),
         ("- '(?:positive |\\+ ?){maneuver}", "- '(?:positive |\\+ ?){manoeuvre}", "terms the lexicon does not"),
         ("  maneuver: 'Cozen(?:", "  maneuver: 'Cozen((?:", "does not compile"),

@@ -449,11 +449,13 @@ def build_facts(
         )
         for fact in lexicon.findings
     }
-    for fact, rule in lexicon.findings.items():  # "Theraband HEP for two months without change": it failed
+    # care named with no gain or relief from it failed ("Theraband HEP for two months without change"); what it is
+    # credited with says nothing the other way ("working modified duty; does a HEP daily")
+    for fact, rule in lexicon.findings.items():
         care = frozenset(rule.failed_care)
         if care and evidence[fact].status == "unknown":
-            named = [m for m in found if m.treatments & care]  # (what care that helped credits says too little:
-            for effect in ("functional_improvement", "pain_relief"):  # "working modified duty; does a HEP")
+            named = [m for m in found if m.treatments & care]
+            for effect in ("functional_improvement", "pain_relief"):
                 none = finding(effect, named, lexicon, region=region, side=side, credit=care)
                 if none.status == "absent":
                     evidence[fact] = none.model_copy(update={"fact": fact, "status": "present"})
