@@ -449,29 +449,29 @@ def build_facts(
         )
         for fact in lexicon.findings
     }
-    # care named with no gain or relief from it failed ("Theraband HEP for two months without change"); what it is
-    # credited with says nothing the other way ("working modified duty; does a HEP daily")
+
+    def failed(fact: str, mentions: list[Mention], care: frozenset[str]) -> Finding | None:
+        """The fact stated by ``care`` that brought no gain or relief in ``mentions``, read with the effect facts'
+        own reading (care that helped says nothing the other way: "working modified duty; does a HEP daily")."""
+        for effect in ("functional_improvement", "pain_relief"):
+            none = finding(effect, mentions, lexicon, region=region, side=side, credit=care)
+            if none.status == "absent":
+                return none.model_copy(update={"fact": fact, "status": "present"})
+        return None
+
+    # care named with no gain or relief from it failed ("Theraband HEP for two months without change")
     for fact, rule in lexicon.findings.items():
         care = frozenset(rule.failed_care)
         if care and evidence[fact].status == "unknown":
-            named = [m for m in found if m.treatments & care]
-            for effect in ("functional_improvement", "pain_relief"):
-                none = finding(effect, named, lexicon, region=region, side=side, credit=care)
-                if none.status == "absent":
-                    evidence[fact] = none.model_copy(update={"fact": fact, "status": "present"})
-                    break
+            evidence[fact] = failed(fact, [m for m in found if m.treatments & care], care) or evidence[fact]
     for fact, rule in lexicon.findings.items():  # "HEP x 8 wks w/o improvement": conservative care failed too
         implying = next((evidence[o] for o in rule.implied_by if evidence[o].status == "present"), None)
         if evidence[fact].status == "unknown" and implying is not None:
             evidence[fact] = implying.model_copy(update={"fact": fact})
 
     if evidence["conservative_care_failed"].status == "unknown":  # "orthotics and stretching without improvement"
-        for effect in ("functional_improvement", "pain_relief"):
-            none = finding(effect, found, lexicon, region=region, side=side, credit=lexicon.conservative_keys)
-            if none.status == "absent":  # (care that helped says nothing of the rest: no absence read from it)
-                evidence["conservative_care_failed"] = none.model_copy(update={"fact": "conservative_care_failed",
-                                                                               "status": "present"})  # fmt: skip
-                break
+        fact = "conservative_care_failed"  # read of every mention, the care named or not
+        evidence[fact] = failed(fact, found, lexicon.conservative_keys) or evidence[fact]
 
     prior_count = None
     # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
