@@ -252,6 +252,8 @@ _SWITCHED_FROM = re.compile(
 )
 #: A phrase of absence that opens with its denial ("w/o sig improvement", "no change in").
 _DENIAL = re.compile(r"(?:no|none|not|never|without|w/o)\b", re.I)
+#: ... or with what the patient still cannot do ("still unable to sit through a movie").
+_STILL_UNABLE = re.compile(r"(?:still|remains?|remained)\s+(?:cannot|can.t|could not|is unable to|unable to)\b", re.I)
 #: A conjunction that opens a predicate of its own, just before a cue: what the cue says reaches forward only.
 _NEW_PREDICATE = re.compile(r"\b(?:and|but)\s+$", re.I)
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
@@ -284,6 +286,16 @@ _DOUBLE_INSIDE = re.compile(r"\bnot (?:(?:un|in|non-?)[a-z]{4,}|normal|negative|
 #: does not deny it again.
 _SELF_DENIED = re.compile(
     r"\b(?:no|not|never|denies|denied|without|negative for|cannot|can.t|could not|unable to)\b", re.I
+)
+#: A relative named as what the patient does something with or for, just before the name ("can lift her grandchild
+#: and go back to regular duty", "drives his daughter to school"): the patient's doing, not the relative's.
+_DONE_FOR = re.compile(
+    r"\b(?:lift(?:s|ed|ing)?|carr(?:y|ies|ied|ying)|pick(?:s|ed|ing)? up|hold(?:s|ing)?|held|play(?:s|ed|ing)? with|"
+    r"car(?:e|es|ed|ing) for|look(?:s|ed|ing)? after|keep(?:s|ing)? up with|kept up with|drive(?:s)?|drove|driving|"
+    r"walk(?:s|ed|ing)?|bath(?:e|es|ed|ing)|babysit(?:s|ting)?|hug(?:s|ged|ging)?|chas(?:e|es|ed|ing)|"
+    r"dress(?:es|ed|ing)?|feed(?:s|ing)?|fed|visit(?:s|ed|ing)?|coach(?:es|ed|ing)?)\s+(?:up\s+)?(?:her|his|their|the|a|an|my)\s+"
+    r"(?:[a-z-]+\s+)?$",
+    re.I,
 )
 #: Mentions under these are not statements about this patient now (for any kind of phrase).
 _NOT_STATED = frozenset({CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
@@ -910,10 +922,12 @@ def _denial_before_colon(text: str, doc: Any, cue: tuple[int, int], offset: int,
 def _within_absence(text: str, match: Match, absences: Sequence[tuple[int, int]]) -> bool:
     """Whether a statement of a finding begins inside a denial of it or lies within a longer statement of its
     absence, and so stands for none ("w/o sig improvement in pain or function": not "improvement in pain or
-    function"; "EMG/NCS: not yet done": not the heading "EMG/NCS:")."""
+    function"; "still unable to lift her son or sit through a movie": not "sit through a movie"; "EMG/NCS: not yet
+    done": not the heading "EMG/NCS:")."""
     start, end = match.start(), match.end()
     return any(
-        (a < start < b and _DENIAL.match(text, a)) or (a <= start and end <= b and b - a > end - start)
+        (a < start < b and (_DENIAL.match(text, a) or _STILL_UNABLE.match(text, a)))
+        or (a <= start and end <= b and b - a > end - start)
         for a, b in absences
     )
 
@@ -1140,6 +1154,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 if m.category == FAMILY and _tied_away(ties, m, span):
                     continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
                 cue_at = doc[m.modifier_span[0]].idx + offset
+                if m.category == FAMILY and _DONE_FOR.search(text, max(offset, cue_at - 60), cue_at):
+                    continue
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
