@@ -126,9 +126,10 @@ class Finding(_Entry):
     #: Whether a suspected finding ("rule out", "possible") counts: yes for red flags, which are suspicions.
     suspected: bool = False
     #: Which mentions count for a request about a body region: "any" (the finding is about the person),
-    #: "same" (a sentence naming other regions only does not count: earlier imaging), "related" (the same or
-    #: a related region counts: a leg finding for the low back).
-    region: Literal["any", "same", "related"] = "any"
+    #: "same" (a sentence naming other regions only does not count), "related" (the same or a related region
+    #: counts: a leg finding for the low back), "imaged" (the same region or one whose studies show it: the
+    #: lumbar MRI for the leg's nerve studies, ankle films for the foot; ``imaged_regions``).
+    region: Literal["any", "same", "related", "imaged"] = "any"
     #: A study or trial done counts whatever it found ("no fracture on x-rays" still says x-rays were taken):
     #: negation in its result does not undo it, nor suspicion where ``suspected`` ("possible fracture on the
     #: x-rays"; "a possible TENS trial" is none); a plan or request for one does.
@@ -226,6 +227,8 @@ class Lexicon(_Entry):
     terms: dict[str, str] = Field(default_factory=dict)
     regions: dict[str, list[str]]
     related_regions: dict[str, list[str]]
+    #: The regions whose studies show a region too (a finding's ``region: imaged``).
+    imaged_regions: dict[str, list[str]] = Field(default_factory=dict)
     #: The regions with a left and a right (the limbs'), and the words of each side ("both": either side).
     sided_regions: list[str]
     sides: dict[Literal["left", "right", "both"], list[str]]
@@ -281,18 +284,20 @@ class Lexicon(_Entry):
 
     @model_validator(mode="after")
     def _related_are_regions(self) -> Lexicon:
-        unknown = {r for rs in self.related_regions.values() for r in rs} | set(self.related_regions)
-        unknown |= set(self.sided_regions)
+        unknown = {r for table in (self.related_regions, self.imaged_regions) for rs in table.values() for r in rs}
+        unknown |= set(self.related_regions) | set(self.imaged_regions) | set(self.sided_regions)
         unknown -= set(self.regions)
         if unknown:
-            raise ValueError(f"related_regions or sided_regions name regions not in regions: {sorted(unknown)}")
+            raise ValueError(
+                f"related_regions, imaged_regions or sided_regions name regions not in regions: {sorted(unknown)}"
+            )
         return self
 
     def bears_on(
         self,
         region: str,
         others: frozenset[str] | set[str],
-        scope: Literal["any", "same", "related"],
+        scope: Literal["any", "same", "related", "imaged"],
         side: str | None = None,
         sides: frozenset[str] = frozenset(),
     ) -> bool:
@@ -301,7 +306,8 @@ class Lexicon(_Entry):
         low back), and not the other side of a limb ("L knee arthroscopy" says nothing of the right knee)."""
         if scope == "any" or not others:
             return True
-        near = {region, *self.related_regions.get(region, [])} if scope == "related" else {region}
+        tables = {"related": self.related_regions, "imaged": self.imaged_regions}
+        near = {region, *tables[scope].get(region, [])} if scope in tables else {region}
         if not others & near:
             return False
         return not (side and region in self.sided_regions and len(sides) == 1 and side not in sides)

@@ -314,6 +314,7 @@ def test_one_vocabulary_for_drug_classes() -> None:
             "conflict",
         ),
         ("  lumbar: [hip, knee,", "  lumbar: [hips, knee,", "related_regions"),
+        ("  ankle: [foot]\n  foot: [ankle]", "  ankle: [feet]\n  foot: [ankle]", "imaged_regions"),
         ("sided_regions: [shoulder, knee,", "sided_regions: [shoulder, knees,", "sided_regions"),
         ("  meaningful_change: 0.1", "  meaningful_change: 2", "meaningful_change"),
         ("  left: ['left', 'lt',", "  left: ['left(', 'lt',", "does not compile"),
