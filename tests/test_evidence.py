@@ -265,6 +265,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-481.yaml",
         "sentences-evaluation-483.yaml",
         "sentences-evaluation-485.yaml",
+        "sentences-evaluation-487.yaml",
+        "sentences-evaluation-489.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -800,6 +802,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout484 88.0%, heldout486 94.3% when they came (session 34)
         ("sentences-evaluation-484.yaml", 192, 0.89, 1),
         ("sentences-evaluation-486.yaml", 193, 0.94, 0),
+        # heldout488 89.0%, heldout490 89.5% when they came (session 35)
+        ("sentences-evaluation-488.yaml", 209, 0.88, 1),
+        ("sentences-evaluation-490.yaml", 228, 0.90, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1202,6 +1207,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev483, dev485: 84.8 and 90.8% when they came, and after
         ("sentences-evaluation-483.yaml", 198, 0.84, 1),
         ("sentences-evaluation-485.yaml", 196, 0.90, 0),
+        # dev487, dev489: 92.0 and 89.4% when they came, 94.0 and 91.2% after
+        ("sentences-evaluation-487.yaml", 201, 0.94, 0),
+        ("sentences-evaluation-489.yaml", 217, 0.91, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
