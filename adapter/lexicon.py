@@ -302,8 +302,9 @@ class Lexicon(_Entry):
         sides: frozenset[str] = frozenset(),
     ) -> bool:
         """Whether a clause about ``others`` (regions, on ``sides``) bears on ``region`` (on ``side``): always for
-        "any"; otherwise when it names no region, the same one, or (for "related") a related one (the leg for the
-        low back), and not the other side of a limb ("L knee arthroscopy" says nothing of the right knee)."""
+        "any"; otherwise when it names no region, the same one, (for "related") a related one (the leg for the
+        low back) or (for "imaged") one whose studies show it (the lumbar MRI for the leg's nerve studies), and not
+        the other side of a limb ("L knee arthroscopy" says nothing of the right knee)."""
         if scope == "any" or not others:
             return True
         tables = {"related": self.related_regions, "imaged": self.imaged_regions}

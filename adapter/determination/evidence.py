@@ -1155,7 +1155,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue  # "refuses opioids because of her son's addiction and manages with ibuprofen": hers
                 cue_at = doc[m.modifier_span[0]].idx + offset
                 if m.category == FAMILY and _DONE_FOR.search(text, max(offset, cue_at - 60), cue_at):
-                    continue
+                    continue  # "lifts her grandson and is back to 8-hr shifts": her lifting, her shifts
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
