@@ -307,8 +307,8 @@ class Lexicon(_Entry):
         the other side of a limb ("L knee arthroscopy" says nothing of the right knee)."""
         if scope == "any" or not others:
             return True
-        tables = {"related": self.related_regions, "imaged": self.imaged_regions}
-        near = {region, *tables[scope].get(region, [])} if scope in tables else {region}
+        wider = self.related_regions if scope == "related" else self.imaged_regions if scope == "imaged" else {}
+        near = {region, *wider.get(region, [])}
         if not others & near:
             return False
         return not (side and region in self.sided_regions and len(sides) == 1 and side not in sides)

@@ -1287,9 +1287,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(STATED)
             if REVIEWED in modifiers:  # "UR: 'has completed 24 PT sessions'" stands; "UR: 'no deficit'" is silence,
                 modifiers.discard(REVIEWED)  # unless passed on from the patient ("the claimant reported no relief")
-                passed_on = _REPORTED.search(text, clause_start, clause_end)
-                if (modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent") and not (
-                    passed_on and RECORD not in modifiers
+                if (modifiers & {NEGATED, DENIED_JUST_BEFORE, DENIED_INSIDE} or target.polarity == "absent") and (
+                    RECORD in modifiers or not _REPORTED.search(text, clause_start, clause_end)
                 ):
                     modifiers.add(RECORD)
             found.append(
