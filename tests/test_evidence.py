@@ -267,6 +267,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-485.yaml",
         "sentences-evaluation-487.yaml",
         "sentences-evaluation-489.yaml",
+        "sentences-evaluation-491.yaml",
+        "sentences-evaluation-493.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -805,6 +807,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout488 89.0%, heldout490 89.5% when they came (session 35)
         ("sentences-evaluation-488.yaml", 209, 0.88, 1),
         ("sentences-evaluation-490.yaml", 228, 0.90, 2),
+        # heldout492 84.7%, heldout494 84.2% when they came (session 36: a new brief for the writers)
+        ("sentences-evaluation-492.yaml", 249, 0.84, 1),
+        ("sentences-evaluation-494.yaml", 221, 0.84, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1210,6 +1215,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev487, dev489: 92.0 and 89.4% when they came, 94.0 and 91.2% after
         ("sentences-evaluation-487.yaml", 201, 0.94, 0),
         ("sentences-evaluation-489.yaml", 217, 0.91, 2),
+        # dev491, dev493: 81.9 and 88.2% when they came, 83.2 and 91.1% after
+        ("sentences-evaluation-491.yaml", 238, 0.83, 3),
+        ("sentences-evaluation-493.yaml", 237, 0.91, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
