@@ -274,6 +274,16 @@ _EFFECT_OF = re.compile(
 )
 
 
+#: Care named between "neither" and the effect denied of it ("neither the PT course nor 6 acupuncture sessions
+#: brought her pain below 7/10"): the care was had; what it did is denied.
+_NEITHER_EFFECT = re.compile(
+    r"(?:neither\b[^.;:]*?\b)?nor\b(?:(?!\b(?:was|were|is|are|tried|given|had|done|attempted|and|but)\b)[^.;:,]){0,60}?\b"
+    r"(?:has |have |had |did |ever )?(?:brought|helped|relieved|eased|improved|changed|reduced|made|gave|provided|"
+    r"worked|controlled|lowered|touched|moved|kept)\b",
+    re.I,
+)
+
+
 def _effect_denied(text: str, kind: str, denial: int, at: int) -> bool:
     """Whether a denial from ``denial`` is of an effect of the drug named at ``at`` (``_EFFECT_OF``)."""
     return kind in ("drug", "drugclass") and _EFFECT_OF.search(text, denial, at) is not None
@@ -749,6 +759,15 @@ _OUTCOME_OF = re.compile(
     rf"|\b(?:number|#)\s+of\s+{_NOT_HAD}{{0,3}}$|\bhow\s+many\s+{_NOT_HAD}{{0,3}}$",
     re.I,
 )
+#: Care the question presupposes had: "whether the prior 8 PT visits improved function", "what the response to the
+#: 10 prior chiropractic visits was" (what is asked is what came of it).
+_ASKED_OF_HAD = re.compile(
+    r"\b(?:whether|how\s+(?:much|well|long))\s+(?:the|her|his)\s+(?:prior|previous|last|earlier|initial|past)\s+"
+    r"(?:[\w/-]+\s+){0,3}$"
+    r"|\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his)\s+\w+\s+"
+    r"(?:prior|previous|earlier)\s+(?:[\w/-]+\s+){0,2}$",
+    re.I,
+)
 #: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
 #: later in its clause, past what it names it of ("... from the prior 12 chiropractic visits was not documented").
 _NAMED_ONLY = re.compile(r"(?:objective\s+)?(?:functional\s+)?(?:improvement|gains?|benefit|progress)s?$", re.I)
@@ -1199,6 +1218,10 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     text, target.kind, doc[m.modifier_span[1] - 1].idx + offset, match.start()
                 ):
                     continue  # "denies sedation on the GBP": the effect denied, the drug taken
+                if m.category == NEGATED and target.kind == "therapy":
+                    effect = _NEITHER_EFFECT.match(text, cue_at)
+                    if effect and match.end() <= effect.end():
+                        continue  # "neither PT nor acupuncture helped": both were had
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
                 if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:
@@ -1275,6 +1298,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(RECORD)  # "functional gains from the prior 12 visits were not quantified"
             if target.kind == "therapy" and _OUTCOME_OF.search(text, max(0, match.start() - 80), match.start()):
                 modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI": it was had
+            if target.kind == "therapy" and _ASKED_OF_HAD.search(text, max(0, match.start() - 80), match.start()):
+                modifiers -= {RECORD, NEGATED, CONDITIONAL}  # "not stated whether the prior PT helped": it was had
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
