@@ -116,10 +116,17 @@ _STOPPED_AFTER = re.compile(
     # "Took Vicodin for a few days after a dental extraction in 2019, no opioids since"
     r"|[^.;]{0,60}?,\s+no\s+(?:opioids?|narcotics?|NSAIDs?|anti-?inflammatories|pain\s+(?:meds|medications?|pills)|meds"
     r"|medications?)\s+since\b"
+    # "took Percocet after the 2019 repair and has used no opioids since", "... but has been off all opioids since"
+    r"|[^.;]{0,60}?\s+(?:and|but)\s+(?:has|have)\s+(?:used|taken|had)\s+no\s+(?:opioids?|narcotics?|NSAIDs?|pain\s+"
+    r"(?:meds|medications?|pills))\s+since\b"
+    r"|[^.;]{0,60}?\s+but\s+(?:has|have)\s+been\s+off\s+(?:all\s+)?(?:opioids?|narcotics?|NSAIDs?|pain\s+"
+    r"(?:meds|medications?|pills))\b"
     r"|\s*-\s*(?:stopped|discontinued|d/c.?d)\b"  # "NSAIDs - stopped for GI upset"
-    # "used naproxen until 2020, none since", "took tramadol until two months ago"
+    # "used naproxen until 2020, none since", "took tramadol until two months ago"; not a dose that changed ("twice a
+    # day until last month, now three times a day")
     r"|(?:\s+[\w/.-]+){0,3}?\s+until\s+(?:(?:19|20)\d\d\b|last\s+(?:year|month|week|spring|summer|fall|winter)\b|"
     r"\w+\s+(?:days?|wks?|weeks?|months?|mos?|years?|yrs?)\s+ago\b)"
+    r"(?![,;]?\s+(?:and\s+)?(?:is\s+)?now\s+(?:(?:takes|on|at)\s+)?(?:once|twice|\w+\s+times|\d+\s+tabs?)\b)"
     # "Gabapentin was switched to Lyrica at the last visit"
     r"|(?:\s+[\w/.-]+){0,3}?\s+(?:was|were|has\s+been|had\s+been)\s+(?:switched|changed|converted|transitioned)\s+(?:over\s+)?to\b",
     re.I,
