@@ -775,6 +775,19 @@ _ASKED_OF_HAD = re.compile(
     r"(?:prior|previous|earlier)\s+(?:[\w/-]+\s+){0,2}$",
     re.I,
 )
+#: A course counted as the span of what did not change ("it had not changed at all over the 12 aquatic sessions",
+#: "no better despite the 8 PT visits"), or the care a "nor" asks of ("Nor has PT been without benefit", "Nor is
+#: chiropractic new to her"): the care was had; what is denied is of it.
+_COUNTED_SPAN = re.compile(
+    r"\b(?:over|during|throughout|across|despite|in\s+spite\s+of)\s+(?:the|her|his|all|all\s+the)\s+(?:\d+|[a-z]+)\s+"
+    r"(?:(?:prior|previous|earlier)\s+)?$",
+    re.I,
+)
+_NOR_ASKS = re.compile(
+    r"\bnor\s+(?:has|have|had|is|was|were|did|does|do)\s+(?:the\s+|her\s+|his\s+|their\s+)?"
+    r"(?:(?!(?:she|he|they|it|there|had|been|received|tried|undergone|done|gotten|any)\b)[\w/-]+\s+){0,2}$",
+    re.I,
+)
 #: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
 #: later in its clause, past what it names it of ("... from the prior 12 chiropractic visits was not documented").
 _NAMED_ONLY = re.compile(r"(?:objective\s+)?(?:functional\s+)?(?:improvement|gains?|benefit|progress)s?$", re.I)
@@ -1307,6 +1320,11 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI": it was had
             if target.kind == "therapy" and _ASKED_OF_HAD.search(text, max(0, match.start() - 80), match.start()):
                 modifiers -= {RECORD, NEGATED, CONDITIONAL}  # "not stated whether the prior PT helped": it was had
+            if target.kind == "therapy" and (
+                _COUNTED_SPAN.search(text, max(0, match.start() - 40), match.start())
+                or _NOR_ASKS.search(text, max(0, match.start() - 40), match.start())
+            ):
+                modifiers -= {NEGATED}  # "not changed over the 12 PT sessions", "nor is chiropractic new to her"
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
