@@ -281,8 +281,9 @@ _EFFECT_OF = re.compile(
 )
 
 
-#: Care named between "neither" and the effect denied of it ("neither the PT course nor 6 acupuncture sessions
-#: brought her pain below 7/10"): the care was had; what it did is denied.
+#: Care named between "neither" (or a "nor") and the effect denied of it ("neither the PT course nor 6 acupuncture
+#: sessions brought her pain below 7/10"): the care was had; what it did is denied. Not "neither PT nor chiropractic
+#: was tried".
 _NEITHER_EFFECT = re.compile(
     r"(?:neither\b[^.;:]*?\b)?nor\b(?:(?!\b(?:was|were|is|are|tried|given|had|done|attempted|and|but)\b)[^.;:,]){0,60}?\b"
     r"(?:has |have |had |did |ever )?(?:brought|helped|relieved|eased|improved|changed|reduced|made|gave|provided|"
@@ -1316,15 +1317,15 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
             if _NAMED_ONLY.match(phrase) and _UNRECORDED_AFTER.match(text, match.end()):
                 modifiers.add(RECORD)  # "functional gains from the prior 12 visits were not quantified"
-            if target.kind == "therapy" and _OUTCOME_OF.search(text, max(0, match.start() - 80), match.start()):
-                modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI": it was had
-            if target.kind == "therapy" and _ASKED_OF_HAD.search(text, max(0, match.start() - 80), match.start()):
-                modifiers -= {RECORD, NEGATED, CONDITIONAL}  # "not stated whether the prior PT helped": it was had
-            if target.kind == "therapy" and (
-                _COUNTED_SPAN.search(text, max(0, match.start() - 40), match.start())
-                or _NOR_ASKS.search(text, max(0, match.start() - 40), match.start())
-            ):
-                modifiers -= {NEGATED}  # "not changed over the 12 PT sessions", "nor is chiropractic new to her"
+            if target.kind == "therapy":  # care had, whatever is denied or asked of it
+                before = max(0, match.start() - 80)
+                if _OUTCOME_OF.search(text, before, match.start()):
+                    modifiers -= {RECORD, NEGATED}  # "no information on the outcome of the prior ESI"
+                if _ASKED_OF_HAD.search(text, before, match.start()):
+                    modifiers -= {RECORD, NEGATED, CONDITIONAL}  # "not stated whether the prior PT helped"
+                near = max(0, match.start() - 40)
+                if _COUNTED_SPAN.search(text, near, match.start()) or _NOR_ASKS.search(text, near, match.start()):
+                    modifiers -= {NEGATED}  # "not changed over the 12 PT sessions", "nor is chiropractic new to her"
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
