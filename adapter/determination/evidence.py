@@ -254,6 +254,10 @@ _NEVER_TAKEN = re.compile(
     r"(?:[\w-]+(?:\s+\d+\s*mg)?\s*(?:,|\bor\b|\bnor\b|\band\b)\s*){0,3}$",
     re.I,
 )
+#: A drug a sentence opens "Off" and dates ("Off Norco since January.", "Off gabapentin x 3 months"): stopped; not
+#: "8/10 off meds" (a pain score without the drug).
+_OFF_BEFORE = re.compile(r"(?:^|[.;:]\s*)off\s+(?:of\s+)?(?:the\s+|her\s+|his\s+|all\s+)?$", re.I)
+_OFF_SINCE = re.compile(r"\s+(?:since|as\s+of|for\s+(?:the\s+)?(?:past|last)|x\s*\d)\b", re.I)
 _SWITCHED_FROM = re.compile(
     r"\b(?:switched|changed|transitioned|converted|moved)\s+(?:him\s+|her\s+)?(?:over\s+)?from\s+$", re.I
 )
@@ -1258,7 +1262,16 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 never = target.kind == "drug" and _NEVER_TAKEN.search(
                     text, max(offset, match.start() - 60), match.start()
                 )
-                if _FREE_OF.match(text, match.end()) or switched or never or _STOPPED_AFTER.match(text, match.end()):
+                off = _OFF_BEFORE.search(text, max(0, match.start() - 16), match.start()) and _OFF_SINCE.match(
+                    text, match.end()
+                )
+                if (
+                    _FREE_OF.match(text, match.end())
+                    or switched
+                    or never
+                    or off
+                    or _STOPPED_AFTER.match(text, match.end())
+                ):
                     modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
                 if _WHILE_ON_THEN.search(text, max(offset, match.start() - 60), match.start()):
                     modifiers.add(HISTORICAL)  # "GI bleed in 2012 while on naproxen"
