@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import secrets
+import shutil
 import tempfile
 import threading
 import time
@@ -143,7 +144,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     log(f"loaded the requests of {len(ehr_cases)} letters into the EHR server")
 
     token, review_token = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-    state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"
+    state = Path(tempfile.mkdtemp(prefix="imr-demo-")) / "state.db"  # the service's, for this run only
     tokens = {token: "system/*.*", review_token: REVIEWER_SCOPES}
     service = settings.service.model_copy(update={"tokens": tokens, "state_url": f"sqlite:///{state}"})
     wiring = wire(settings.model_copy(update={"service": service, "payer_url": settings.payer_url or SANDBOX}))
@@ -186,6 +187,7 @@ def _flow(settings: Settings, letters: Path, out: Path, log: Any) -> Demo:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        shutil.rmtree(state.parent, ignore_errors=True)
 
     texts = {entry["fullUrl"]: ordered_text(entry["resource"]) for entry in pas["entry"]}
     # the service keeps a PAS request's resources under the ids of their urn:uuid full URLs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, page: Page) -> None:
     env.pop("IMR_EHR_URL", None)
     env.pop("IMR_PAYER_URL", None)
     out = tmp_path / "out"
+    states = set(Path(tempfile.gettempdir()).glob("imr-demo-*"))
     done = subprocess.run(
         [sys.executable, "-m", "adapter.cli", "demo", "--out", str(out)],
         env=env,
@@ -42,6 +44,7 @@ def test_demo_runs_the_whole_flow(tmp_path: Path, page: Page) -> None:
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+    assert set(Path(tempfile.gettempdir()).glob("imr-demo-*")) == states  # its service's state folder is gone
     assert "13 determinations, 10 waiting for review" in done.stdout
     assert "reviewed through the API by the demo's physician" in done.stdout
     assert "a physician reviewer decided one through the API (PUT /fhir/Task): A3" in done.stderr

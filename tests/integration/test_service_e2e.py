@@ -298,7 +298,8 @@ def test_backfill_killed_midway_loses_nothing_and_does_nothing_twice(
             if (r.get("status"), r.get("intent")) == ("active", "order")
         }
     state = f"sqlite:///{tmp_path}/backfill.db"
-    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10"}  # small pages: the kill lands between them
+    # small pages: the kill lands between them; the killed run's export workspace stays in the test's folder
+    env = {**_env(state), "IMR_SERVICE__WORKER_PAGE_SIZE": "10", "TMPDIR": str(tmp_path)}
     command = [sys.executable, "-m", "adapter.cli", "sync", "--backfill", "--once", "--since", since]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = Store(state)
