@@ -102,6 +102,8 @@ _CONTINGENT_AFTER = re.compile(
 )
 #: A drug taken when something happened in a year gone by: "GI bleed in 2012 while on naproxen" (then, not now).
 _WHILE_ON_THEN = re.compile(r"\b(?:19|20)\d\d\b[^.;]{0,60}?\bwhile\s+(?:on|taking)\s+(?:the\s+|his\s+|her\s+)?$", re.I)
+#: A class of drugs as notes name it after taking one ("no opioids since", "has been off all NSAIDs").
+_CLASS_NAMED = r"(?:opioids?|narcotics?|NSAIDs?|pain\s+(?:meds|medications?|pills))"
 #: A drug the words after it say was stopped: "only ibuprofen, which he stopped due to stomach upset", "the Lyrica
 #: did nothing for her and was d/c'd last month".
 _STOPPED_AFTER = re.compile(
@@ -114,13 +116,10 @@ _STOPPED_AFTER = re.compile(
     r"|[^.;]{0,40}?\bbut\s+(?:was\s+|were\s+)?(?:stopped|discontinued|d/c.?d)\b(?!\s+(?:working|helping))"
     r"|[^.;]{0,60}?,?\s+and\s+none\s+since\b"  # "took Percocet for two weeks after the ORIF and none since"
     # "Took Vicodin for a few days after a dental extraction in 2019, no opioids since"
-    r"|[^.;]{0,60}?,\s+no\s+(?:opioids?|narcotics?|NSAIDs?|anti-?inflammatories|pain\s+(?:meds|medications?|pills)|meds"
-    r"|medications?)\s+since\b"
+    rf"|[^.;]{{0,60}}?,\s+no\s+(?:{_CLASS_NAMED}|anti-?inflammatories|meds|medications?)\s+since\b"
     # "took Percocet after the 2019 repair and has used no opioids since", "... but has been off all opioids since"
-    r"|[^.;]{0,60}?\s+(?:and|but)\s+(?:has|have)\s+(?:used|taken|had)\s+no\s+(?:opioids?|narcotics?|NSAIDs?|pain\s+"
-    r"(?:meds|medications?|pills))\s+since\b"
-    r"|[^.;]{0,60}?\s+but\s+(?:has|have)\s+been\s+off\s+(?:all\s+)?(?:opioids?|narcotics?|NSAIDs?|pain\s+"
-    r"(?:meds|medications?|pills))\b"
+    rf"|[^.;]{{0,60}}?\s+(?:and|but)\s+(?:has|have)\s+(?:used|taken|had)\s+no\s+{_CLASS_NAMED}\s+since\b"
+    rf"|[^.;]{{0,60}}?\s+but\s+(?:has|have)\s+been\s+off\s+(?:all\s+)?{_CLASS_NAMED}\b"
     r"|\s*-\s*(?:stopped|discontinued|d/c.?d)\b"  # "NSAIDs - stopped for GI upset"
     # "used naproxen until 2020, none since", "took tramadol until two months ago"; not a dose that changed ("twice a
     # day until last month, now three times a day")
@@ -281,17 +280,6 @@ _EFFECT_OF = re.compile(
     r"[^.;]{0,20}?\b(?:on|with|from|to|of)\s+(?:the\s+|his\s+|her\s+|their\s+)?"
     # or in a list of what the effect is of: "no sedation on current meds (tramadol 50 BID, meloxicam 15 daily)"
     r"(?:current\s+|present\s+)?(?:(?:meds|medications?|regimen)\s*\((?:[^()]{0,60}?,\s*)?)?$",
-    re.I,
-)
-
-
-#: Care named between "neither" (or a "nor") and the effect denied of it ("neither the PT course nor 6 acupuncture
-#: sessions brought her pain below 7/10"): the care was had; what it did is denied. Not "neither PT nor chiropractic
-#: was tried".
-_NEITHER_EFFECT = re.compile(
-    r"(?:neither\b[^.;:]*?\b)?nor\b(?:(?!\b(?:was|were|is|are|tried|given|had|done|attempted|and|but)\b)[^.;:,]){0,60}?\b"
-    r"(?:has |have |had |did |ever )?(?:brought|helped|relieved|eased|improved|changed|reduced|made|gave|provided|"
-    r"worked|controlled|lowered|touched|moved|kept)\b",
     re.I,
 )
 
@@ -793,6 +781,15 @@ _NOR_ASKS = re.compile(
     r"(?:(?!(?:she|he|they|it|there|had|been|received|tried|undergone|done|gotten|any)\b)[\w/-]+\s+){0,2}$",
     re.I,
 )
+#: Care named between "neither" (or a "nor") and the effect denied of it ("neither the PT course nor 6 acupuncture
+#: sessions brought her pain below 7/10"): the care was had; what it did is denied. Not "neither PT nor chiropractic
+#: was tried".
+_NEITHER_EFFECT = re.compile(
+    r"(?:neither\b[^.;:]*?\b)?nor\b(?:(?!\b(?:was|were|is|are|tried|given|had|done|attempted|and|but)\b)[^.;:,]){0,60}?\b"
+    r"(?:has |have |had |did |ever )?(?:brought|helped|relieved|eased|improved|changed|reduced|made|gave|provided|"
+    r"worked|controlled|lowered|touched|moved|kept)\b",
+    re.I,
+)
 #: A phrase that only names what it would state ("functional improvement", "gains"), and the record's silence on it
 #: later in its clause, past what it names it of ("... from the prior 12 chiropractic visits was not documented").
 _NAMED_ONLY = re.compile(r"(?:objective\s+)?(?:functional\s+)?(?:improvement|gains?|benefit|progress)s?$", re.I)
@@ -1262,14 +1259,14 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 never = target.kind == "drug" and _NEVER_TAKEN.search(
                     text, max(offset, match.start() - 60), match.start()
                 )
-                off = _OFF_BEFORE.search(text, max(0, match.start() - 16), match.start()) and _OFF_SINCE.match(
-                    text, match.end()
-                )
                 if (
                     _FREE_OF.match(text, match.end())
                     or switched
                     or never
-                    or off
+                    or (
+                        _OFF_BEFORE.search(text, max(0, match.start() - 16), match.start())
+                        and _OFF_SINCE.match(text, match.end())
+                    )
                     or _STOPPED_AFTER.match(text, match.end())
                 ):
                     modifiers.add(NEGATED if target.kind == "drugclass" else DISCONTINUED)
