@@ -162,9 +162,11 @@ _DOCUMENTED_AFTER = re.compile(
     re.I,
 )
 #: The records as the subject of what follows: "the records describe no progressive neurologic deficit", "the
-#: file contains no EMG/NCS report".
+#: file contains no EMG/NCS report", "the records provided contain no UDS, CURES report or opioid agreement" (before
+#: the phrase or before the denial of a list it ends).
 _RECORDS_SAY = re.compile(
-    r"\b(?:records?|chart|file)(?:\s+reviewed)?\s+(?:describes?|shows?|mentions?|documents?|contains?|includes?)"
+    r"\b(?:records?|chart|file)(?:\s+(?:reviewed|provided|submitted|available))?\s+"
+    r"(?:describes?|shows?|mentions?|documents?|contains?|includes?)"
     r"(?:\s+no)?\s+$",
     re.I,
 )
@@ -905,6 +907,23 @@ def _tied_away(ties: list[tuple[int, int]], cue: Any, target: Any) -> bool:
     return any(t < cue.modifier_span[0] for t, _ in ties) and any(first < t < last for t, _ in ties)
 
 
+#: A list entry's own sig: a dose, a frequency, "(cont)".
+_SIG = re.compile(r"\d|\b(?:PRN|qd|bid|tid|qid|qhs|hs|daily|nightly|cont(?:inued|inues)?|as needed)\b", re.I)
+_ENTRY_END = re.compile(r"[,;]")
+
+
+def _entry_of_its_own(text: str, after: int, cue_at: int, drugs_at: list[int]) -> bool:
+    """Whether a drug ending at ``after`` stands in a list entry of its own, with its sig, before another drug's
+    entry that a stop cue at ``cue_at`` follows ("duloxetine 60 qd (cont), ibuprofen 400 PRN, gabapentin d/c'd
+    2/2024": only gabapentin stopped; not "ibuprofen, gabapentin and Norco were discontinued")."""
+    cut = _ENTRY_END.search(text, after, cue_at)
+    return (
+        cut is not None
+        and _SIG.search(text, after, cut.start()) is not None
+        and any(cut.start() < at < cue_at for at in drugs_at)
+    )
+
+
 def _list_negated(doc: Any, ties: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The token ranges a negation reaches again past a word that tied one item of its list to something ("no pain
     radiating to the legs, numbness after sitting, or incontinence": the scope of "no" ends at "after", and
@@ -1164,6 +1183,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
             if pipeline.other_injury.search(text, first, last)
         ]  # fmt: skip
         theirs = [found.span("clause") for found in pipeline.their_clause.finditer(text, offset, stop)]
+        drugs_at = [match.start() for target, match in labels if target.kind == "drug"]
         for span, (target, match) in zip(doc.spans[_GROUP], labels, strict=True):
             name, phrase = target.name, text[match.start() : match.end()]
             if target.kind == "drug":
@@ -1189,6 +1209,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 (pipeline.someone_else.match(stated) and not told) or any(a <= match.start() < b for a, b in theirs)
             ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
+            denied_at = match.start()  # where the phrase's denial begins ("no UDS, CURES report or agreement")
             for m in span._.modifiers:
                 if (told or shared) and m.category == FAMILY:
                     continue  # "her husband reports that she ...": he tells, she has it; "in the same collision"
@@ -1197,6 +1218,13 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 cue_at = doc[m.modifier_span[0]].idx + offset
                 if m.category == FAMILY and _DONE_FOR.search(text, max(offset, cue_at - 60), cue_at):
                     continue  # "lifts her grandson and is back to 8-hr shifts": her lifting, her shifts
+                if (
+                    m.category == DISCONTINUED
+                    and target.kind == "drug"
+                    and cue_at >= match.end()
+                    and _entry_of_its_own(text, match.end(), cue_at, drugs_at)
+                ):
+                    continue  # "ibuprofen 400 PRN, gabapentin d/c'd": the stop is gabapentin's
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
@@ -1250,6 +1278,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     continue
                 backward = m.direction == "BACKWARD" and m.modifier_span[0] >= span.end
                 modifiers.add(REQUESTED if m.category == HYPOTHETICAL and backward else m.category)
+                if m.category == NEGATED:
+                    denied_at = min(denied_at, cue_at)
             if goals:
                 modifiers.add(CONDITIONAL)  # "Target for next visit: cut Norco to 2 a day"
             if name not in _OWN_TREATMENT and _DECIDED_ON.search(text, max(offset, match.start() - 50), match.start()):
@@ -1319,7 +1349,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 (NEGATED in modifiers or target.polarity == "absent")
                 and (
                     _DOCUMENTED_AFTER.match(text, match.end())
-                    or _RECORDS_SAY.search(text, max(offset, match.start() - 40), match.start())
+                    or any(_RECORDS_SAY.search(text, max(offset, at - 40), at) for at in {match.start(), denied_at})
                 )
             ):
                 modifiers.add(RECORD)  # "... in the records reviewed"; "No TENS trial is documented in the file"
