@@ -170,6 +170,21 @@ _RECORDS_SAY = re.compile(
     r"(?:\s+no)?\s+$",
     re.I,
 )
+#: A study the records name as done though its report is missing ("the lumbar MRI referenced by the treating
+#: physician", "the PTP refers to an abnormal MRI", "the PTP states a C-spine MRI was done 9/2024", "report to
+#: follow"); not "the records do not state that a TENS trial was performed".
+_REFERENCED = re.compile(
+    r"\b(?:referenced|references|refers to|referred to|reportedly (?:done|performed|obtained)|reports? (?:is |are )?"
+    r"to follow|(?:PTP|provider|physician|treater|surgeon|patient|claimant|pt|he|she) (?:states|reports|says|notes)"
+    r"(?: that)? [^.;]{0,40}?\b(?:was|were) (?:done|performed|obtained))\b",
+    re.I,
+)
+#: What the records hold of someone else ("the MRI referenced by the adjuster belongs to a different claimant").
+_NOT_THEIRS = re.compile(
+    r"\b(?:belongs?|belonged|pertains?|pertained) to (?:a |an )?(?:different|other|another) "
+    r"(?:claimant|patient|person|worker|individual)\b",
+    re.I,
+)
 #: A reviewer passing on what the patient or the treater said ("the claimant reported that the prior ESI did not
 #: help", "gave no relief per the claimant's own report", "the treating physician documents that ..."): a
 #: statement, not the record's silence.
@@ -1209,6 +1224,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 (pipeline.someone_else.match(stated) and not told) or any(a <= match.start() < b for a, b in theirs)
             ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
+            if _NOT_THEIRS.search(clause):
+                modifiers.add(FAMILY)  # "the MRI in the file belongs to a different claimant"
             denied_at = match.start()  # where the phrase's denial begins ("no UDS, CURES report or agreement")
             for m in span._.modifiers:
                 if (told or shared) and m.category == FAMILY:
@@ -1357,6 +1374,14 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 modifiers.add(DENIED_INSIDE)  # "EMG showed no evidence of radiculopathy": the phrase denies itself
             if _NAMED_ONLY.match(phrase) and _UNRECORDED_AFTER.match(text, match.end()):
                 modifiers.add(RECORD)  # "functional gains from the prior 12 visits were not quantified"
+            if (
+                RECORD in modifiers
+                and target.kind == "finding"
+                and target.polarity == "present"
+                and lexicon.findings[name].study
+                and _REFERENCED.search(clause)
+            ):
+                modifiers.discard(RECORD)  # "the MRI report referenced by the PTP was not submitted": it was done
             if target.kind == "therapy":  # care had, whatever is denied or asked of it
                 before = max(0, match.start() - 80)
                 if _OUTCOME_OF.search(text, before, match.start()):
