@@ -179,6 +179,13 @@ _REFERENCED = re.compile(
     r"(?: that)? [^.;]{0,40}?\b(?:was|were) (?:done|performed|obtained))\b",
     re.I,
 )
+#: Care authorized and then had: "six sessions were certified in 11/2023 and attended", "was approved and has been
+#: completed".
+_ATTENDED_AFTER = re.compile(
+    r"\b(?:certified|approved|authori[sz]ed)\b[^.;]{0,40}?\b(?:and|,)\s+"
+    r"(?:has been |have been |were |was |since been )?(?:attended|completed|done|finished)\b",
+    re.I,
+)
 #: What the records hold of someone else ("the MRI referenced by the adjuster belongs to a different claimant").
 _NOT_THEIRS = re.compile(
     r"\b(?:belongs?|belonged|pertains?|pertained) to (?:a |an )?(?:different|other|another) "
@@ -1391,6 +1398,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 near = max(0, match.start() - 40)
                 if _COUNTED_SPAN.search(text, near, match.start()) or _NOR_ASKS.search(text, near, match.start()):
                     modifiers -= {NEGATED}  # "not changed over the 12 PT sessions", "nor is chiropractic new to her"
+                if _ATTENDED_AFTER.search(text, match.end(), clause_end):
+                    modifiers.discard(REQUESTED)  # "acupuncture x6 was certified and has been completed"
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn

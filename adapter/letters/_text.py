@@ -197,7 +197,7 @@ _UNIT = r"(?:sessions?|visits?|treatments?|tx|adjustments?)"
 #: Where a count of care may stand: a unit word, "x6", an injection (its own unit), or "completed 6 PT" ("compl").
 _TRIGGER = re.compile(
     rf"{_UNIT}|\bx\s?\d|\b(?:TF|IL|C|L)?ESIs?\b|\binj(?:ections?)?\b|\bepidurals?\b|\bblocks?\b|\bCSIs?\b|\bTPIs?\b|"
-    rf"\bRFAs?\b|\b(?:completed|compl|attended|finished|done|had)\b|\btimes\b|#\s?\d|-(?:visit|session)\b",
+    rf"\bRFAs?\b|\b(?:completed|compl|attended|finished|done|had|s/p)\b|\btimes\b|#\s?\d|-(?:visit|session)\b",
     re.IGNORECASE,
 )
 
@@ -237,8 +237,8 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"(?:(?:prior|previous|lumbar|cervical|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,2}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
-        # "completed 6 PT"
-        rf"\b(?:completed|compl\.?|had|attended|finished)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
+        # "completed 6 PT", "s/p 8 PT"
+        rf"\b(?:completed|compl\.?|had|attended|finished|s/p)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
         rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
         # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
@@ -287,7 +287,11 @@ _BARE_COUNT = re.compile(
     rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
     rf"|\b(?:before|since)\s+the\s+(?:first\s+)?(?P<h>{NUMBER})\s+{_UNIT}\b"
     # "no gains from the prior 12 visits", "after the initial 6 visits"
-    rf"|\b(?:prior|previous|initial)\s+(?P<p>{NUMBER})\s+{_UNIT}\b",
+    rf"|\b(?:prior|previous|initial)\s+(?P<p>{NUMBER})\s+{_UNIT}\b"
+    # "from 8/10 to 5/10 over ten visits", "no change over the 6 post-op visits" (not "over the next 6 visits"),
+    # "visits one through nine"
+    rf"|\bover\s+(?:the\s+)?(?:first\s+|past\s+|last\s+|prior\s+)?(?P<o>{NUMBER})\s+(?:post-?op\s+|prior\s+|previous\s+)?{_UNIT}\b"
+    rf"|\b(?:visits|sessions|treatments)\s+(?:one|1)\s+(?:through|thru)\s+(?P<q>{NUMBER})\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
@@ -305,8 +309,10 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
                             r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:already\s+|previously\s+)?"
                             r"(?:authorized|approved|certified|"
                             r"requested|recommended|pending)\b"
-                            # had after all: "authorized and completed", "certified 1/9/24 and completed"
-                            r"(?!(?:\s+(?:on\s+)?\d[\d/-]*)?\s+and\s+(?:completed|attended|done|finished))",
+                            # had after all: "authorized and completed", "certified 1/9/24 and completed",
+                            # "certified in 11/2023 and attended", "approved and has been completed"
+                            r"(?!(?:\s+(?:on\s+|in\s+)?\d[\d/-]*)?\s+and\s+(?:(?:has|have)\s+been\s+|were\s+|was\s+)?"
+                            r"(?:completed|attended|done|finished))",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
