@@ -255,6 +255,37 @@ _BY_THE_SAME = re.compile(r"\s+(?:by|in|from|off|with|on) the same\b", re.I)
 _THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
 #: A reported clause about its informant ("his wife says she herself signed a pain contract"): the informant's own.
 _THEMSELVES = re.compile(r"(?:she|he|they)\s+(?:herself|himself|themselves)\b", re.I)
+#: The relatives a sentence may name, by the pronoun that stands for them.
+_RELATIVES = {
+    "she": re.compile(r"\b(?:wife|mother|mom|sister|daughter|girlfriend|fianc[eé]e|aunt|grandmother|niece)\b", re.I),
+    "he": re.compile(r"\b(?:husband|father|dad|brother|son|boyfriend|fianc[eé]|uncle|grandfather|nephew)\b", re.I),
+}
+#: A pronoun set apart ("she herself", "for her own back") and the patient's own pronoun before a relative ("his").
+_SELF_SET_APART = re.compile(r"\b(?P<who>she|he)\s+(?:herself|himself)\b", re.I)
+_OWN_AFTER = re.compile(r"[^.;]{0,40}?\b(?:for|after|from|since) (?P<who>her|his) own\b", re.I)
+_WHOSE = re.compile(r"\b(?P<who>his|her)\s+(?:[\w-]+\s+)?$", re.I)
+
+
+def _relatives_own(text: str, offset: int, clause_start: int, match: re.Match[str]) -> bool:
+    """Whether a phrase is said of a relative the sentence names before it, by a pronoun that sets someone apart:
+    "his wife ...; she herself takes oxycodone", "Wife states she takes oxycodone for her own back", "her husband
+    reports ...; he himself takes gabapentin". The pronoun of the patient's own gender ("his father died of a
+    tumor; he himself reports no night pain") and one set apart in a clause of its own after a relative whose
+    patient is not named ("Pt's brother had a fusion; he himself has had none") are the patient's."""
+    own = _OWN_AFTER.match(text, match.end())
+    apart = _SELF_SET_APART.search(text, clause_start, match.start()) or own
+    if apart is None:
+        return False
+    who = "she" if apart["who"].lower() in ("she", "her") else "he"
+    relative = _RELATIVES[who].search(text, offset, match.start())
+    if relative is None:
+        return False
+    whose = _WHOSE.search(text, max(offset, relative.start() - 20), relative.start())
+    if whose is not None:
+        return ("she" if whose["who"].lower() == "her" else "he") != who  # "his wife ... she herself"
+    return own is not None or ";" not in text[relative.end() : match.start()]
+
+
 #: A sentence that sets goals states none of what it names: "Goals: walk 30 minutes, cut Norco to 2 a day".
 _GOALS = re.compile(
     r"\s*(?:(?:short|long)[- ]term |functional |treatment |therapy |PT )?(?:goals?|targets?|aims?|"
@@ -1231,7 +1262,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 (pipeline.someone_else.match(stated) and not told) or any(a <= match.start() < b for a, b in theirs)
             ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
-            if _NOT_THEIRS.search(clause):
+            if _NOT_THEIRS.search(clause) or _relatives_own(text, offset, clause_start, match):
                 modifiers.add(FAMILY)  # "the MRI in the file belongs to a different claimant"
             denied_at = match.start()  # where the phrase's denial begins ("no UDS, CURES report or agreement")
             for m in span._.modifiers:
