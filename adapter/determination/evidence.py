@@ -266,7 +266,7 @@ _OWN_AFTER = re.compile(r"[^.;]{0,40}?\b(?:for|after|from|since) (?P<who>her|his
 _WHOSE = re.compile(r"\b(?P<who>his|her)\s+(?:[\w-]+\s+)?$", re.I)
 
 
-def _relatives_own(text: str, offset: int, clause_start: int, match: re.Match[str]) -> bool:
+def _relatives_own(text: str, offset: int, clause_start: int, match: Match) -> bool:
     """Whether a phrase is said of a relative the sentence names before it, by a pronoun that sets someone apart:
     "his wife ...; she herself takes oxycodone", "Wife states she takes oxycodone for her own back", "her husband
     reports ...; he himself takes gabapentin". The pronoun of the patient's own gender ("his father died of a
