@@ -738,8 +738,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout396 90.5%, heldout398 85.7% when they came (session 28)
         ("sentences-evaluation-396.yaml", 200, 0.90, 1),
         ("sentences-evaluation-398.yaml", 182, 0.85, 0),
-        # heldout400 88.1%, heldout402 89.3% when they came (session 28)
-        ("sentences-evaluation-400.yaml", 202, 0.88, 1),
+        # heldout400 88.1%, heldout402 89.3% when they came (session 28); 400's second absence since session 37: a
+        # list of conservative care none of which was had reads as none tried (13 held statuses gained), where this
+        # writer read it as silent
+        ("sentences-evaluation-400.yaml", 202, 0.88, 2),
         ("sentences-evaluation-402.yaml", 196, 0.89, 0),
         # heldout404 89.2%, heldout406 88.5% when they came (session 28)
         ("sentences-evaluation-404.yaml", 185, 0.89, 0),
