@@ -269,6 +269,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-489.yaml",
         "sentences-evaluation-491.yaml",
         "sentences-evaluation-493.yaml",
+        "sentences-evaluation-495.yaml",
+        "sentences-evaluation-497.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -814,6 +816,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout492 84.7%, heldout494 84.2% when they came (session 36: a new brief for the writers)
         ("sentences-evaluation-492.yaml", 249, 0.84, 1),
         ("sentences-evaluation-494.yaml", 221, 0.84, 2),
+        # heldout496 86.1%, heldout498 86.0% when they came (session 37: terse notes, exams, studies and monitoring
+        # for 496), 86.5 and 87.5% after the session's rules
+        ("sentences-evaluation-496.yaml", 259, 0.86, 4),
+        ("sentences-evaluation-498.yaml", 257, 0.87, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1222,6 +1228,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev491, dev493: 81.9 and 88.2% when they came, 83.2 and 91.1% after
         ("sentences-evaluation-491.yaml", 238, 0.83, 3),
         ("sentences-evaluation-493.yaml", 237, 0.91, 3),
+        # dev495, dev497: 83.3 and 83.5% when they came, 88.3 and 88.6% after
+        ("sentences-evaluation-495.yaml", 264, 0.88, 1),
+        ("sentences-evaluation-497.yaml", 236, 0.88, 3),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
