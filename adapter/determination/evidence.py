@@ -78,11 +78,18 @@ CONTINUED = "CONTINUED"
 _NEAR = 24
 #: How often a dose is taken, as a sig abbreviates it beside a drug ("bid", "qhs", "prn"), matched ignoring case.
 _TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
-#: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue").
+#: The patient's taking a drug, told right after it: "in addition to the Naprosyn she takes daily", "the Lyrica he
+#: currently takes", "the tapentadol she has taken since January".
+_TAKEN_AFTER = re.compile(
+    r"\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:still\s+|currently\s+|now\s+)?"
+    r"(?:takes|is\s+taking|uses|has\s+taken\s+since|has\s+been\s+taking)\b",
+    re.I,
+)
+#: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue"), or
+#: the patient's taking it.
 _CONTINUED_AFTER = re.compile(
     rf"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:{_TIMES}\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b"
-    # ... or the patient's taking it, told right after it: "in addition to the Naprosyn she takes daily"
-    r"|\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:still\s+)?(?:takes|is\s+taking|uses)\b",
+    rf"|{_TAKEN_AFTER.pattern}",
     re.I,
 )
 #: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
@@ -1420,6 +1427,8 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 and _REFERENCED.search(clause)
             ):
                 modifiers.discard(RECORD)  # "the MRI report referenced by the PTP was not submitted": it was done
+            if RECORD in modifiers and target.kind == "drug" and _TAKEN_AFTER.match(text, match.end()):
+                modifiers.discard(RECORD)  # "the note does not address side effects of the tapentadol she takes"
             if target.kind == "therapy":  # care had, whatever is denied or asked of it
                 before = max(0, match.start() - 80)
                 if _OUTCOME_OF.search(text, before, match.start()):
