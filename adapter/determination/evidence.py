@@ -189,8 +189,7 @@ _REFERENCED = re.compile(
 #: Care authorized and then had: "six sessions were certified in 11/2023 and attended", "was approved and has been
 #: completed".
 _ATTENDED_AFTER = re.compile(
-    r"\b(?:certified|approved|authori[sz]ed)\b[^.;]{0,40}?\b(?:and|,)\s+"
-    r"(?:has been |have been |were |was |since been )?(?:attended|completed|done|finished)\b",
+    rf"\b(?:certified|approved|authori[sz]ed)\b[^.;]{{0,40}}?\b(?:and|,)\s+{_text.THEN_HAD}",
     re.I,
 )
 #: What the records hold of someone else ("the MRI referenced by the adjuster belongs to a different claimant").

@@ -295,6 +295,9 @@ _BARE_COUNT = re.compile(
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
+#: Care granted and then had, after the grant's "and": "authorized and completed", "approved and has been completed",
+#: "certified in 11/2023 and attended".
+THEN_HAD = r"(?:(?:has|have)\s+been\s+|were\s+|was\s+)?(?:completed|attended|done|finished)\b"
 #: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
 _ASKING = r"requesting|requests?|requested|recommend(?:s|ed|ing)?|plans?|planned"
 _ASKED_BEFORE = re.compile(
@@ -309,10 +312,8 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
                             r"\s+(?:(?:was|were|have been|has been|had been)\s+)?(?:already\s+|previously\s+)?"
                             r"(?:authorized|approved|certified|"
                             r"requested|recommended|pending)\b"
-                            # had after all: "authorized and completed", "certified 1/9/24 and completed",
-                            # "certified in 11/2023 and attended", "approved and has been completed"
-                            r"(?!(?:\s+(?:on\s+|in\s+)?\d[\d/-]*)?\s+and\s+(?:(?:has|have)\s+been\s+|were\s+|was\s+)?"
-                            r"(?:completed|attended|done|finished))",
+                            # had after all: "authorized and completed", "certified 1/9/24 and completed"
+                            rf"(?!(?:\s+(?:on\s+|in\s+)?\d[\d/-]*)?\s+and\s+{THEN_HAD})",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
