@@ -192,6 +192,14 @@ _ATTENDED_AFTER = re.compile(
     rf"\b(?:certified|approved|authori[sz]ed)\b[^.;]{{0,40}}?\b(?:and|,)\s+{_text.THEN_HAD}",
     re.I,
 )
+#: Care authorized and then never had: "the same facet injection was certified 11/2023 but never performed", "PT
+#: was authorized in March but she has not yet started it", "approved by UR in January, yet the patient never attended".
+_NEVER_HAD_AFTER = re.compile(
+    r"[^.;]{0,50}?\b(?:certified|approved|authori[sz]ed)\b[^.;]{0,40}?\b(?:but|though|yet)\b[^.;]{0,30}?"
+    r"\b(?:never|not yet|has not|had not|did not)\s+(?:been\s+)?"
+    r"(?:performed|administered|attended|started|begun|given|done)\b",
+    re.I,
+)
 #: What the records hold of someone else ("the MRI referenced by the adjuster belongs to a different claimant").
 _NOT_THEIRS = re.compile(
     r"\b(?:belongs?|belonged|pertains?|pertained) to (?:a |an )?(?:different|other|another) "
@@ -1439,6 +1447,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     modifiers -= {NEGATED}  # "not changed over the 12 PT sessions", "nor is chiropractic new to her"
                 if _ATTENDED_AFTER.search(text, match.end(), clause_end):
                     modifiers.discard(REQUESTED)  # "acupuncture x6 was certified and has been completed"
+                elif _NEVER_HAD_AFTER.match(text, match.end(), stop):
+                    modifiers -= {REQUESTED, HYPOTHETICAL, REVIEWED}  # "approved by UR in 2023 but never given"
+                    modifiers.add(NEGATED)
             if HISTORICAL in modifiers and _NOW_INSIDE.search(phrase):
                 modifiers.discard(HISTORICAL)  # "two dozen sessions in 2023 and can now vacuum": said of now
             if UNSAID in modifiers:  # "it cannot be said that the trial failed": the absence withdrawn
