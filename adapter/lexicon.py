@@ -74,6 +74,9 @@ class Assertion(_Entry):
     current: list[Cue] = Field(default_factory=list)
     #: Verbs that make another person the informant ("her husband reports that she ..."), not the experiencer.
     informing: list[str] = Field(default_factory=list)
+    #: Relatives by the pronoun that stands for them ("she": wife, mother, ...): a pronoun set apart ("she herself",
+    #: "for her own back") is the relative's when the patient's own pronoun is the other one.
+    relatives: dict[Literal["she", "he"], list[str]] = Field(default_factory=dict)
     other_injury: list[Cue]
     #: Words that end a clause, and with it every modifier's scope.
     terminate: list[str]

@@ -269,29 +269,28 @@ _BY_THE_SAME = re.compile(r"\s+(?:by|in|from|off|with|on) the same\b", re.I)
 _THAT = re.compile(r"^[\s,:]*(?:that\s+)?", re.I)
 #: A reported clause about its informant ("his wife says she herself signed a pain contract"): the informant's own.
 _THEMSELVES = re.compile(r"(?:she|he|they)\s+(?:herself|himself|themselves)\b", re.I)
-#: The relatives a sentence may name, by the pronoun that stands for them.
-_RELATIVES = {
-    "she": re.compile(r"\b(?:wife|mother|mom|sister|daughter|girlfriend|fianc[eé]e|aunt|grandmother|niece)\b", re.I),
-    "he": re.compile(r"\b(?:husband|father|dad|brother|son|boyfriend|fianc[eé]|uncle|grandfather|nephew)\b", re.I),
-}
 #: A pronoun set apart ("she herself", "for her own back") and the patient's own pronoun before a relative ("his").
 _SELF_SET_APART = re.compile(r"\b(?P<who>she|he)\s+(?:herself|himself)\b", re.I)
 _OWN_AFTER = re.compile(r"[^.;]{0,40}?\b(?:for|after|from|since) (?P<who>her|his) own\b", re.I)
 _WHOSE = re.compile(r"\b(?P<who>his|her)\s+(?:[\w-]+\s+)?$", re.I)
 
 
-def _relatives_own(text: str, offset: int, clause_start: int, match: Match) -> bool:
+def _relatives_own(
+    text: str, offset: int, clause_start: int, match: Match, relatives: dict[str, re.Pattern[str]]
+) -> bool:
     """Whether a phrase is said of a relative the sentence names before it, by a pronoun that sets someone apart:
     "his wife ...; she herself takes oxycodone", "Wife states she takes oxycodone for her own back", "her husband
     reports ...; he himself takes gabapentin". The pronoun of the patient's own gender ("his father died of a
     tumor; he himself reports no night pain") and one set apart in a clause of its own after a relative whose
-    patient is not named ("Pt's brother had a fusion; he himself has had none") are the patient's."""
+    patient is not named ("Pt's brother had a fusion; he himself has had none") are the patient's. ``relatives``: the
+    lexicon's relatives, by pronoun."""
     own = _OWN_AFTER.match(text, match.end())
     apart = _SELF_SET_APART.search(text, clause_start, match.start()) or own
     if apart is None:
         return False
     who = "she" if apart["who"].lower() in ("she", "her") else "he"
-    relative = _RELATIVES[who].search(text, offset, match.start())
+    named = relatives.get(who)  # a lexicon may name none
+    relative = named.search(text, offset, match.start()) if named is not None else None
     if relative is None:
         return False
     whose = _WHOSE.search(text, max(offset, relative.start() - 20), relative.start())
@@ -467,6 +466,8 @@ class _Pipeline:
     someone_else: re.Pattern[str]
     #: ... unless that someone only tells of the patient ("Her husband reports that she ...").
     informant: re.Pattern[str]
+    #: The lexicon's relatives, by the pronoun that stands for them ("she": wife, mother, ...).
+    relatives: dict[str, re.Pattern[str]]
     #: What a relative clause says of someone else is theirs: "a co-worker, who was admitted x3 days", "her son,
     #: who is homebound after a stroke" (group ``clause``; not "her husband, who reports ...").
     their_clause: re.Pattern[str]
@@ -766,6 +767,7 @@ def _build(lexicon: Lexicon) -> _Pipeline:
             rf"(?:\s+[a-z]+(?:\s+[a-z']+){{0,5}}\s+and)?\s+(?:{informing})\b)",
             re.I,
         ),
+        {who: re.compile(rf"\b(?:{'|'.join(words)})\b", re.I) for who, words in cues.relatives.items()},
         re.compile(rf"\b{someone},?\s+(?P<clause>who\s+(?!(?:{informing})\b)[^,;.]*)", re.I),
         re.compile("|".join(rf"\b{re.escape(c.phrase)}\b" for c in cues.record), re.I),
         [(re.compile(p.replace("{count}", NUMBER), re.I), falls) for p, falls in lexicon.measures.function_changes],
@@ -975,7 +977,7 @@ def _tied_away(ties: list[tuple[int, int]], cue: Any, target: Any) -> bool:
 
 
 #: A list entry's own sig: a dose, a frequency, "(cont)".
-_SIG = re.compile(r"\d|\b(?:PRN|qd|bid|tid|qid|qhs|hs|daily|nightly|cont(?:inued|inues)?|as needed)\b", re.I)
+_SIG = re.compile(rf"\d|\b{_TIMES}\b|\b(?:cont(?:inued|inues)?|as needed)\b", re.I)
 _ENTRY_END = re.compile(r"[,;]")
 
 
@@ -1276,7 +1278,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 (pipeline.someone_else.match(stated) and not told) or any(a <= match.start() < b for a, b in theirs)
             ) and not shared:  # "Her son takes gabapentin; ...", "her son, who is homebound"
                 modifiers.add(FAMILY)
-            if _NOT_THEIRS.search(clause) or _relatives_own(text, offset, clause_start, match):
+            if _NOT_THEIRS.search(clause) or _relatives_own(text, offset, clause_start, match, pipeline.relatives):
                 modifiers.add(FAMILY)  # "the MRI in the file belongs to a different claimant"
             denied_at = match.start()  # where the phrase's denial begins ("no UDS, CURES report or agreement")
             for m in span._.modifiers:
