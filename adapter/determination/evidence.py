@@ -540,6 +540,9 @@ def _targets(lexicon: Lexicon) -> list[_Target]:
         r"weaned (?:herself |himself )?off(?: of)?|discontinued|ran out of|disposed of)\s+"
         r"(?:it|them|any(?=\s+since\b|\s*[.;,]|$))\b"
         r"|\b(?:it|they) (?:was|were|has been|have been|had been) (?:stopped|discontinued|d/c.?d|held|tapered off)\b"
+        # what it did before it was stopped: "but it caused weight gain and ankle edema and was stopped"
+        r"|\b(?:it|they) (?:[\w-]+ ){1,8}?and (?:was|were|has been|have been|had been) "
+        r"(?:stopped|discontinued|d/c.?d|held)\b"
     )
     out.append(_Target(STOPPED_IT, "", "present", Scanner(re.compile(stopped_it, re.I))))
     # "her husband had a TENS unit; she has never tried one herself", "... She has not had it herself", "six visits
