@@ -116,6 +116,19 @@ def test_treatment_history_counts_what_was_had_of_what_was_authorized() -> None:
     assert fact.count == 12
 
 
+def test_treatment_history_gives_a_count_in_a_note_naming_no_care_to_the_care_it_is_a_note_of() -> None:
+    """A therapist's note counts visits without naming its own therapy ("Re-eval: 6 of 6 certified visits
+    completed"): the caller says whose note it is; a letter's summary names none, and its bare counts stay no one's,
+    as do those of a note that names care of its own."""
+    note = "Re-eval: SLR negative. Completed 6 of 6 certified visits; ODI 38% -> 22%."
+    assert _text.treatment_history(note) == []
+    (fact,) = _text.treatment_history(note, unnamed="physical therapy")
+    assert (fact.therapy, fact.count) == ("physical therapy", 6)
+    chiropractor = "Chiropractic notes: completed 6 of 6 certified visits."
+    (fact,) = _text.treatment_history(chiropractor, unnamed="physical therapy")
+    assert fact.therapy == "chiropractic"
+
+
 def test_treatment_history_does_not_count_care_asked_for() -> None:
     """A count of care requested or recommended is not care had (a PAS request would carry it as a completed
     Procedure): only the sessions given are history."""

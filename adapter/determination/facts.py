@@ -489,7 +489,10 @@ def build_facts(
         elif prior.status == "absent":  # "has had no acupuncture": none
             prior_count = 0
         else:  # the counts the text states of care given ("has had 6 sessions of ...")
-            counts = [(t.source, t.text, f) for t in context.texts for f in _text.treatment_history(t.text)]
+            # a count in a note that names no care is of the care requested
+            own = next((t.name for t in lexicon.therapies_of(category) if t.category == category), min(kinds))
+            counts = [(t.source, t.text, f) for t in context.texts
+                      for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
             if prior.status == "present":
                 stated = [f.count for _, _, f in counts if f.therapy in kinds]
                 prior_count = max(stated) if stated else None

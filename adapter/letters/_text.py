@@ -335,6 +335,16 @@ _HAD_AFTER = re.compile(r"\S+\s+(?:prior|previous)\b", re.IGNORECASE)
 _STILL_TO_COME = re.compile(r"\b(?:remaining|another|further|more|next|additional)\s+$", re.IGNORECASE)
 
 
+#: Words before a count in its clause that leave it unsaid, when no care named beside it can carry their sense: a
+#: denial, the record's silence, a plan ("No documentation that she attended the 6 visits", "if no better after 6
+#: visits").
+_UNSAID = re.compile(
+    r"\b(?:no|not|never|none|without|w/o|lack\w*|unclear|unknown|whether|documentation|documented|records?|if|will|"
+    r"would|should|plan\w*|goals?)\b|n't\b",
+    re.IGNORECASE,
+)
+
+
 def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Spans in order, those that overlap joined (a text is read once however many triggers it holds)."""
     out: list[tuple[int, int]] = []
@@ -346,8 +356,10 @@ def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def treatment_history(summary: str) -> list[TreatmentFact]:
-    """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy"."""
+def treatment_history(summary: str, *, unnamed: str | None = None) -> list[TreatmentFact]:
+    """Counts of prior treatment in the summary: "has had 12 sessions of physical therapy". A count of visits in a
+    text that names no course at all ("Re-eval: completed 6 of 6 certified visits") is ``unnamed``'s, when given (the
+    care the text is a note of), else no one's."""
     placed: list[tuple[int, TreatmentFact]] = []
     flat = collapse(summary)
     seen: set[int] = set()
@@ -391,6 +403,9 @@ def treatment_history(summary: str) -> list[TreatmentFact]:
         count = to_int(next(count for count in bare.groups() if count))  # each form holds its count in a group
         if count and len(named) == 1:
             facts.append(TreatmentFact(therapy=named.pop(), count=count, text=bare[0]))
+        elif count and not named and unnamed:  # a note of the care it counts, unless the count is left unsaid
+            if not _UNSAID.search(flat, _clause_start(flat, bare.start()), bare.start()):
+                facts.append(TreatmentFact(therapy=unnamed, count=count, text=bare[0]))
     return facts
 
 
