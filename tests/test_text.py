@@ -167,6 +167,10 @@ def test_treatment_history_does_not_count_care_asked_for() -> None:
             "No change after the first two chiropractic visits, yet after six visits he sits longer.",
             [("chiropractic", 2), ("chiropractic", 6)],
         ),
+        ("PT re-eval. Visits: 14. LEFS 40 -> 58.", [("physical therapy", 14)]),
+        ("Chiropractic daily note, visit #5 of 8.", [("chiropractic", 5)]),
+        ("PT plan: 2x/wk. Visits: 2x/wk x 4 wks.", []),
+        ("PT: Sessions: 12 authorized.", []),
     ],
 )
 def test_treatment_history_reads_counts_as_notes_write_them(summary: str, expected: list[tuple[str, int]]) -> None:

@@ -291,7 +291,12 @@ _BARE_COUNT = re.compile(
     # "from 8/10 to 5/10 over ten visits", "no change over the 6 post-op visits" (not "over the next 6 visits"),
     # "visits one through nine"
     rf"|\bover\s+(?:the\s+)?(?:first\s+|past\s+|last\s+|prior\s+)?(?P<o>{NUMBER})\s+(?:post-?op\s+|prior\s+|previous\s+)?{_UNIT}\b"
-    rf"|\b(?:visits|sessions|treatments)\s+(?:one|1)\s+(?:through|thru)\s+(?P<q>{NUMBER})\b",
+    rf"|\b(?:visits|sessions|treatments)\s+(?:one|1)\s+(?:through|thru)\s+(?P<q>{NUMBER})\b"
+    # "Visits: 16", "Sessions to date: 8" (not "Visits: 2x/wk", "Sessions: 12 authorized"); "visit #4 of 6" (today's
+    # the fourth)
+    rf"|\b(?:visits|sessions|treatments)(?:\s+(?:to\s+date|completed|attended))?:\s*(?P<r>{NUMBER})\b"
+    rf"(?!\s*(?:/|x\b|per\b|a\s+w|times|authori|approv|certif|request|remain|left|more|additional))"
+    rf"|\bvisit\s*#\s*(?P<s>\d{{1,2}})\b",
     re.IGNORECASE,
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
