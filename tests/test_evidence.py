@@ -271,6 +271,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-493.yaml",
         "sentences-evaluation-495.yaml",
         "sentences-evaluation-497.yaml",
+        "sentences-evaluation-499.yaml",
+        "sentences-evaluation-501.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -820,6 +822,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # for 496), 86.5 and 87.5% after the session's rules
         ("sentences-evaluation-496.yaml", 259, 0.86, 4),
         ("sentences-evaluation-498.yaml", 257, 0.87, 1),
+        # heldout500 82.2%, heldout502 86.1% when they came (session 38: therapy notes for 500; diagnostic and pain
+        # management language for 502), 84.2 and 86.6% after the session's rules
+        ("sentences-evaluation-500.yaml", 241, 0.84, 2),
+        ("sentences-evaluation-502.yaml", 238, 0.86, 1),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1231,6 +1237,9 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev495, dev497: 83.3 and 83.5% when they came, 88.3 and 88.6% after
         ("sentences-evaluation-495.yaml", 264, 0.88, 1),
         ("sentences-evaluation-497.yaml", 236, 0.88, 3),
+        # dev499, dev501: 81.2 and 85.1% when they came, 84.9 and 87.6% after
+        ("sentences-evaluation-499.yaml", 245, 0.84, 0),
+        ("sentences-evaluation-501.yaml", 242, 0.87, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
