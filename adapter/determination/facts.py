@@ -489,7 +489,7 @@ def build_facts(
         elif prior.status == "absent":  # "has had no acupuncture": none
             prior_count = 0
         else:  # the counts the text states of care given ("has had 6 sessions of ...")
-            # a count in a note that names no care is of the care requested
+            # a count in a note that names no care is of the care requested (the category's own therapy)
             own = next((t.name for t in lexicon.therapies_of(category) if t.category == category), min(kinds))
             counts = [(t.source, t.text, f) for t in context.texts
                       for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
