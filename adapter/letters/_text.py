@@ -280,6 +280,10 @@ _BARE_COUNT = re.compile(
     rf"|\b(?P<f>{NUMBER})(?:\s+of\s+(?:the\s+)?|/){NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
     rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
     rf"|\bonly\s+(?P<e>{NUMBER})\s+(?:were|was)\s+(?:attended|completed|used|done)\b"  # "only three were attended"
+    # "the 6 visits certified 2/2, of which only 2 have been used", "he has attended four of those six", "attended 3 of
+    # these to date"
+    rf"|\bof\s+which\s+(?:only\s+)?(?P<t>{NUMBER})\s+(?:have|has)\s+been\s+(?:attended|used|completed|done)\b"
+    rf"|\b(?:attended|used|completed)\s+(?:only\s+)?(?P<u>{NUMBER})\s+of\s+(?:these|those|them)\b"
     # "six visits authorized in January, four attended, two cancelled"
     rf"|,\s+(?P<l>{NUMBER})\s+(?:attended|completed)(?=\s*[,.;])"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
