@@ -475,7 +475,8 @@ def build_facts(
 
     prior_count = None
     # care of the request's kind: the category's therapies (aquatic therapy and massage are physical therapy)
-    kinds = {t.name for t in lexicon.therapies_of(category)}
+    therapies = lexicon.therapies_of(category)
+    kinds = {t.name for t in therapies}
     if kinds:
         denying = {t.name for t in lexicon.therapies_denying(category)}
         prior = therapy_finding(kinds, found, region=region, side=side, fact="prior_same_therapy", lexicon=lexicon,
@@ -490,7 +491,7 @@ def build_facts(
             prior_count = 0
         else:  # the counts the text states of care given ("has had 6 sessions of ...")
             # a count in a note that names no care is of the care requested (the category's own therapy)
-            own = next((t.name for t in lexicon.therapies_of(category) if t.category == category), min(kinds))
+            own = next((t.name for t in therapies if t.category == category), min(kinds))
             counts = [(t.source, t.text, f) for t in context.texts
                       for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
             if prior.status == "present":
