@@ -407,12 +407,20 @@ def _drug_facts(request: str, found: list[Drug], category: str, taken: _Medicati
 _CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approval"})
 
 
-def _credit(category: str, drugs: list[Drug], lexicon: Lexicon) -> frozenset[str] | None:
+#: The drug class of the anaesthetics a block or injection is given with.
+_ANAESTHETIC = "local-anesthetic"
+
+
+def _credit(category: str, drugs: list[Drug], lexicon: Lexicon, *, injection: bool) -> frozenset[str] | None:
     """The attribution keys of the requested treatment: a therapy of its category or one its case rests on (the
-    lexicon's ``credited_for``), or the ``drugs`` it names (None: the request is no treatment, nothing to credit)."""
+    lexicon's ``credited_for``), with the anaesthetics for care given as an ``injection``; or the ``drugs`` it names
+    (None: the request is no treatment, nothing to credit)."""
     kinds = lexicon.therapies_credited_for(category)
     if kinds:
-        return frozenset({*(t.name for t in kinds), "injection" if "injection" in category else "therapy"})
+        keys = {*(t.name for t in kinds), "injection" if "injection" in category else "therapy"}
+        if injection:  # a block's relief is its anaesthetic's too: "100% relief x 6 hrs (lidocaine)"
+            keys.add(f"drug:{_ANAESTHETIC}")
+        return frozenset(keys)
     if category in _DRUGS and drugs:
         return frozenset({*(f"drug:{d.drug_class}" for d in drugs), "medication"})
     return None
@@ -441,8 +449,8 @@ def build_facts(
     diagnoses = [Text("diagnoses", "; ".join(context.diagnoses))] if context.diagnoses else []
     found: list[Mention] = find_mentions([*diagnoses, *context.texts], lexicon)
     requested = lexicon.drugs_in(text)  # the drugs the request names, read once
-    credit = _credit(category, requested, lexicon)
     past = category in mappings()[CATEGORIES].injections  # a repeat injection rests on what the last one did
+    credit = _credit(category, requested, lexicon, injection=past)
     evidence = {
         fact: finding(
             fact, found, lexicon, region=region, side=side, credit=credit if fact in _CREDITED else None, past=past
