@@ -21,8 +21,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from adapter.categories import CATEGORIES, categorise
 from adapter.determination.evidence import (
+    CONDITIONAL,
     DISCONTINUED,
+    FAMILY,
+    HISTORICAL,
+    HYPOTHETICAL,
     NEGATED,
+    OTHER_INJURY,
+    RECORD,
+    REQUESTED,
     Finding,
     Mention,
     Status,
@@ -225,6 +232,10 @@ class _Medications:
     exclusive: bool = False
     #: Drugs (ingredients) stated stopped and not resumed ("Norco was tapered off in March") or never taken.
     stopped: set[str] = field(default_factory=set)
+    #: Drugs (ingredients) taken before and not now ("was on tramadol in 2022", "Lidoderm was stopped"), and those
+    #: never taken ("she never filled the naproxen"), each with the mention that says so.
+    before: dict[str, Mention] = field(default_factory=dict)
+    never: dict[str, Mention] = field(default_factory=dict)
 
     def status(self, classes: set[str]) -> Status:
         """Whether a drug of these classes is taken: taken, of a class stated not taken (gabapentin stopped,
@@ -269,6 +280,23 @@ class _Medications:
             return Finding(fact=fact, status="unknown" if named else "absent")
         return self.finding(fact, {drug_class})
 
+    def had(self, ingredients: frozenset[str]) -> Finding:
+        """Whether the requested drugs were ever taken (``prior_same_therapy`` of a drug request): taken now or
+        before, else stated never taken, else unknown."""
+        fact = "prior_same_therapy"
+        if ingredients & set(self.ingredients):
+            said = next((m for _, m in self.taken_by if m.name in ingredients), None)
+            if said is not None:
+                return said.finding(fact, "present")
+            listed = ", ".join(self.medication_list or [])
+            return Finding(fact=fact, status="present", quote=f"medication list: {listed}", source="medication list")
+        ever: tuple[tuple[Status, dict[str, Mention]], ...] = (("present", self.before), ("absent", self.never))
+        for status, mentions in ever:
+            said = next((m for name, m in mentions.items() if name in ingredients), None)
+            if said is not None:
+                return said.finding(fact, status)
+        return Finding(fact=fact, status="unknown")
+
     def taking(self, ingredient: str, drug_class: str) -> Status:
         """Whether this drug is taken: named as taken; stated stopped or never taken, of a class stated not taken
         ("she is not on any opioid" before a tramadol request), or not among the documented drugs unless it is
@@ -292,7 +320,12 @@ def _medications(
     # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped or
     # never taken ("stopped the Norco", "never took tramadol") with none of it taken
     denied = {m.name for m in named if m.modifiers & {NEGATED, DISCONTINUED}}
-    stopped = [*stopped_drugs(found, taken), *_not_taken(found, ingredients)]
+    ended, never = stopped_drugs(found, taken), _not_taken(found, ingredients)
+    stopped = [*ended, *never]
+    never += [m for m in ended if _NEVER_HAD.search(m.sentence)]  # "never started it", "not yet filled"
+    ended = [m for m in ended if not _NEVER_HAD.search(m.sentence)]
+    earlier = [m for m in found if m.kind == "drug" and m.counts and HISTORICAL in m.modifiers
+               and not m.modifiers & _NOT_HAD]  # fmt: skip
     denied |= _classes([m.name for m in stopped], lexicon) - classes
     taken_by = [(_class_of(m, lexicon), m) for m in taken]
     denied_by = [(m.name, m) for m in named if m.modifiers & {NEGATED, DISCONTINUED}]
@@ -309,8 +342,19 @@ def _medications(
     )
     return _Medications(
         ingredients, classes, denied - {"*"}, documented, taken_by, denied_by, medication_list,
-        planned, exclusive, {m.name for m in stopped},
+        planned, exclusive, {m.name for m in stopped}, {m.name: m for m in reversed([*earlier, *ended])},
+        {m.name: m for m in reversed(never)},
     )  # fmt: skip
+
+
+#: A drug's sentence saying it was never begun: "she never started it", "the naproxen was not yet filled".
+_NEVER_HAD = re.compile(
+    r"\bnever (?:started|filled|took|taken|tried|used|began|begun|picked up|received)\b"
+    r"|\bnot (?:yet |been )?(?:started|filled|tried)\b",
+    re.I,
+)
+#: What makes a drug named in the past no drug the patient took: denied, planned, someone else's, another injury's.
+_NOT_HAD = frozenset({NEGATED, HYPOTHETICAL, REQUESTED, CONDITIONAL, FAMILY, OTHER_INJURY, RECORD})
 
 
 def _not_taken(found: list[Mention], taken: list[str]) -> list[Mention]:
@@ -512,6 +556,8 @@ def build_facts(
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon, frozenset(d.ingredient for d in requested))
+    if not kinds and category in _DRUGS and requested:  # a drug taken before is its prior course
+        evidence["prior_same_therapy"] = taken.had(frozenset(d.ingredient for d in requested))
     for fact, classes in _DRUG_FACTS.items():
         evidence[fact] = taken.finding(fact, classes)
     alongside = [d.ingredient for other in context.alongside for d in lexicon.drugs_in(other)]
