@@ -222,6 +222,8 @@ class Drug(_Entry):
 
 #: A term a finding's phrase writes in braces ("{maneuver}"); "{count}" is the evidence reader's own (a count).
 _TERM = re.compile(r"\{([a-z_]+)\}")
+#: How many texts' regions a lexicon remembers (labels and sites: a few hundred in practice).
+_REMEMBERED = 4096
 
 
 class Lexicon(_Entry):
@@ -460,16 +462,27 @@ class Lexicon(_Entry):
     def diagnosis_patterns(self) -> dict[str, re.Pattern[str]]:
         return {group: _alternatives(patterns) for group, patterns in self.diagnoses.items()}
 
+    @cached_property
+    def _regions_read(self) -> dict[str, str | None]:
+        return {}
+
     def region(self, text: str | None) -> str | None:
-        """The body region a text names first (by position), if any."""
+        """The body region a text names first (by position), if any; remembered for the labels met again (every
+        request of a kind names its region in the same words)."""
         if not text:
             return None
+        read = self._regions_read
+        if text in read:
+            return read[text]
         best: tuple[int, str] | None = None
         for region, pattern in self.region_patterns.items():
             found = pattern.search(text)
             if found and (best is None or found.start() < best[0]):
                 best = (found.start(), region)
-        return best[1] if best else None
+        if len(read) >= _REMEMBERED:
+            read.clear()
+        read[text] = best[1] if best else None
+        return read[text]
 
     @cached_property
     def region_set(self) -> PatternSet:

@@ -180,10 +180,11 @@ class FactsMemo:
 
 def _resourced(known: _Read, sources: tuple[str, ...]) -> RequestFacts:
     """The facts once read, copied, each finding's source the new request's text at the same place."""
-    moved = dict(zip(known.sources, sources, strict=True))
+    moved = {was: now for was, now in zip(known.sources, sources, strict=True) if was != now}
     copied: dict[str, object] = {name: list(getattr(known.facts, name)) for name in _LISTS}
     copied["evidence"] = {
-        fact: found.model_copy(update={"source": moved.get(found.source, found.source)}) if found.source else found
+        # a finding is frozen: one whose source stays (the same texts sent again) is shared, not copied
+        fact: found.model_copy(update={"source": moved[found.source]}) if found.source in moved else found
         for fact, found in known.facts.evidence.items()
     }
     return known.facts.model_copy(update=copied)

@@ -240,14 +240,26 @@ def fires(rule: Rule, facts: RequestFacts) -> bool:
 RULES = TableFile("rules.yaml", RuleSet, reads={"lexicon": LEXICON})
 
 
-def render(rule: Rule, facts: RequestFacts, certified: float | None) -> str:
-    values: dict[str, Any] = {k: v for k, v in facts.model_dump(exclude={"evidence"}).items()}
-    for key, value in list(values.items()):
+class _Values(dict[str, Any]):
+    """A rationale's values: the facts it names, each read when the template asks for it (lists joined, whole
+    floats as integers)."""
+
+    def __init__(self, facts: RequestFacts, **extra: Any):
+        super().__init__(extra)
+        self.facts = facts
+
+    def __missing__(self, key: str) -> Any:
+        if key not in RequestFacts.model_fields or key == "evidence":
+            raise KeyError(key)
+        value = getattr(self.facts, key)
         if isinstance(value, list):
-            values[key] = ", ".join(str(v) for v in value)
+            return ", ".join(str(v) for v in value)
         if isinstance(value, float) and value.is_integer():
-            values[key] = int(value)
-    values["guideline"] = rule.guideline.cite()
-    values["certified"] = int(certified) if certified is not None and float(certified).is_integer() else certified
-    text = rule.rationale.format_map(values)
-    return re.sub(r"\s+", " ", text).strip()
+            return int(value)
+        return value
+
+
+def render(rule: Rule, facts: RequestFacts, certified: float | None) -> str:
+    shown = int(certified) if certified is not None and float(certified).is_integer() else certified
+    values = _Values(facts, guideline=rule.guideline.cite(), certified=shown)
+    return re.sub(r"\s+", " ", rule.rationale.format_map(values)).strip()
