@@ -178,3 +178,21 @@ def test_treatment_history_reads_counts_as_notes_write_them(summary: str, expect
     names elsewhere, a course authorized and then completed, one of the units certified: had; a grant or a
     request alone: not."""
     assert [(f.therapy, f.count) for f in _text.treatment_history(summary)] == expected
+
+
+@pytest.mark.parametrize(
+    ("summary", "expected"),
+    [
+        ("She completed 12 sessions of physical therapy, then 6 more in the spring.", 6),
+        ("Had 8 chiropractic visits in 2023 and another four this year, then 2 more in May.", 6),
+        ("She had 10 sessions of physical therapy plus a further 4 at another clinic.", 4),
+        ("She had 10 sessions of physical therapy plus 6 acupuncture sessions.", 0),
+        ("She completed 12 sessions of physical therapy, and 6 more are requested.", 0),
+        ("She completed 12 sessions of physical therapy, and a further 6 approved in May remain unused.", 0),
+    ],
+)
+def test_further_count_adds_the_more_of_the_same_care_that_followed(summary: str, expected: int) -> None:
+    """What followed a course in its sentence ("then 6 more", "and another four") adds to it; other care, care
+    still to come or granted and unused does not."""
+    first = _text.treatment_history(summary)[0]
+    assert _text.further_count(summary, first) == expected

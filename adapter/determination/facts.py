@@ -546,8 +546,8 @@ def build_facts(
             own = next((t.name for t in therapies if t.category == category), min(kinds))
             counts = [(t.source, t.text, f) for t in context.texts
                       for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
-            if prior.status == "present":
-                stated = [f.count for _, _, f in counts if f.therapy in kinds]
+            if prior.status == "present":  # a course and the more that followed it ("then six more") add up
+                stated = [f.count + _text.further_count(text, f) for _, text, f in counts if f.therapy in kinds]
                 prior_count = max(stated) if stated else None
             else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
                 counted = course_counted(kinds, found, counts, region=region, side=side, lexicon=lexicon)

@@ -418,6 +418,39 @@ def treatment_history(summary: str, *, unnamed: str | None = None) -> list[Treat
     return facts
 
 
+#: A course followed by more of the same, the care left unsaid: "a dozen sessions, then six more in the spring",
+#: "8 visits last fall, then a further four", "10 visits in 2019, then 8 more in 2022", "plus two dozen last year"
+#: (not more to come: "then 6 more are requested", "a further six approved in October remain unused").
+_FURTHER = re.compile(
+    rf"[^.;]{{0,40}}?\b(?:then|plus|and then|followed by|and)\s+"
+    rf"(?:(?:another|a\s+further|an\s+additional)\s+(?P<a>{NUMBER})|(?P<b>{NUMBER})\s+(?:more|further|additional)\b"
+    rf"|(?<=plus\s)(?P<c>{NUMBER})\b)"
+    r"(?!\s+(?:(?:are|is|were|was|will\s+be)\s+)?(?:requested|pending|planned|scheduled|to\s+come|left|remaining)\b)"
+    r"(?![^.;,]{0,40}\b(?:unused|not\s+(?:yet\s+)?(?:used|attended|started)|remains?)\b)",
+    re.IGNORECASE,
+)
+#: Where what follows a further count ends: "plus six land-based PT visits, for the lumbar spine".
+_FURTHER_END = re.compile(r"[,.;:(]")
+
+
+def further_count(summary: str, fact: TreatmentFact) -> int:
+    """How many sessions a text says followed the course ``fact`` counts, in the same sentence ("then six more"),
+    not a count of other care ("eighteen PT visits plus a dozen sessions of acupuncture")."""
+    flat = collapse(summary)
+    at = flat.find(fact.text)
+    if at < 0:
+        return 0
+    lexicon = mappings()[LEXICON]
+    end, added = at + len(fact.text), 0
+    while (more := _FURTHER.match(flat, end)) is not None:
+        stop = _FURTHER_END.search(flat, more.end(), more.end() + 50)
+        if lexicon.courses_in(flat[more.end() : stop.start() if stop else more.end() + 50]) - {fact.therapy}:
+            break
+        added += to_int(more["a"] or more["b"] or more["c"]) or 0
+        end = more.end()
+    return added
+
+
 # --- guideline citations -------------------------------------------------------------------------------
 
 _BASED_ON = re.compile(r"Decision\s+based\s+on\s+", re.IGNORECASE)
