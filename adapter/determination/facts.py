@@ -451,6 +451,36 @@ def _drug_facts(request: str, found: list[Drug], category: str, taken: _Medicati
 _CREDITED = frozenset({"functional_improvement", "pain_relief", "earlier_approval"})
 
 
+#: The order of an injection named in the singular ("the second ESI"): it tells how many were given.
+_ORDINAL = re.compile(
+    r"\b(?:(?P<first>first|1st|prior|previous|last|initial|the|an?)|(?P<second>second|2nd)|(?P<third>third|3rd))"
+    r"\s+(?:[\w/-]+\s+){0,3}$",
+    re.I,
+)
+#: A phrase naming injections in the plural ("ESIs", "epidurals", "a series of blocks"): how many is not said.
+_PLURAL = re.compile(r"s\b|\bseries\b", re.I)
+
+
+def _order(found: re.Match[str]) -> int:
+    return 3 if found["third"] else 2 if found["second"] else 1
+
+
+def _injections_named(prior: Finding, context: Context) -> int | None:
+    """How many injections the phrase that documents the prior one names, when it names one in the singular with
+    its order or article ("the 3/2023 L5-S1 ESI", "the second epidural"), or a later one as given ("no relief from
+    the first ESI, although the second one gave 50%"; not "a third is requested"); None when it is plural or bare."""
+    text = next((t.text for t in context.texts if t.source == prior.source), None)
+    if text is None or prior.start is None or prior.end is None:
+        return None
+    phrase = text[prior.start : prior.end]
+    order = _ORDINAL.search(text, max(0, prior.start - 40), prior.start)
+    if _PLURAL.search(phrase) or order is None:
+        return None
+    given = (rf"\bthe\s+(?:(?P<second>second|2nd)|(?P<third>third|3rd))\s+(?:[\w/-]+\s+){{0,3}}?"
+             rf"(?:one\b|{re.escape(phrase)})")  # fmt: skip
+    return max(_order(found) for found in [order, *re.finditer(given, text, re.I)])
+
+
 #: The drug class of the anaesthetics a block or injection is given with.
 _ANAESTHETIC = "local-anesthetic"
 
@@ -553,6 +583,8 @@ def build_facts(
                 counted = course_counted(kinds, found, counts, region=region, side=side, lexicon=lexicon)
                 if counted is not None:
                     prior, prior_count = counted
+        if prior_count is None and past and prior.status == "present":  # "the prior ESI", "the second injection"
+            prior_count = _injections_named(prior, context)
         evidence["prior_same_therapy"] = prior
 
     taken = _medications(found, context.medication_list, lexicon, frozenset(d.ingredient for d in requested))
