@@ -432,6 +432,8 @@ class Mention:
     spares: frozenset[str] = frozenset()
     #: The sides (left, right) its clause names, where the clause names a limb's region.
     sides: frozenset[str] = frozenset()
+    #: The phrase's own words ("Percocet", "the OxyContin": two names of one ingredient).
+    said: str = ""
 
     @property
     def counts(self) -> bool:
@@ -1489,6 +1491,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     spares=treatments.drugs(match.start(), match.end())
                     if name in _NOT_ITS_OWN and _LESS_OF.search(phrase)
                     else frozenset(),
+                    said=phrase,
                 )
             )
     found += _measures(source, text, lexicon, pipeline, treatments)
@@ -1795,11 +1798,17 @@ def drugs_in_use(found: Sequence[Mention]) -> list[Mention]:
     planned = {HYPOTHETICAL, REQUESTED}
     # a drug continued on a condition is taken now ("if the UDS is consistent, continue Norco")
     kept = _NOT_STATED - {CONDITIONAL}
+    # a drug its sentence says was stopped is not taken by the same name's other words there ("switched from Norco
+    # to Percocet d/t inadequate relief w/ the Norco"), unless they say it is taken now ("currently", "continues")
+    ended = {(m.source, m.sentence, m.said.lower()) for m in found
+             if m.kind == "drug" and DISCONTINUED in m.modifiers and not m.modifiers & (planned | {CONDITIONAL})
+             and not _RESUMED.search(m.sentence)}  # fmt: skip
     return [
         m for m in found
         if m.kind in ("drug", "drugclass") and (m.counts or (CONTINUED in m.modifiers and not m.modifiers & kept))
         and (not m.modifiers & stopped or (m.modifiers & stopped <= resumable and _RESUMED.search(m.sentence)))
         and (not m.modifiers & planned or CONTINUED in m.modifiers)
+        and ((m.source, m.sentence, m.said.lower()) not in ended or m.modifiers & {CURRENT, CONTINUED})
     ]  # fmt: skip
 
 
