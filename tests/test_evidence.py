@@ -273,6 +273,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-497.yaml",
         "sentences-evaluation-499.yaml",
         "sentences-evaluation-501.yaml",
+        "sentences-evaluation-505.yaml",
+        "sentences-evaluation-507.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -829,6 +831,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout504 70.1% when it came (session 38, after the code: 40 passages of therapy and diagnostic notes),
         # 71.8% after the session's rules
         ("sentences-evaluation-504.yaml", 177, 0.71, 1),
+        # heldout506 86.4% when it came (session 39: home programs and function), 86.8% after the session's rules;
+        # heldout508 88.8% when it came (session 39, after the code: a broad mix) and after
+        ("sentences-evaluation-506.yaml", 235, 0.86, 0),
+        ("sentences-evaluation-508.yaml", 240, 0.88, 3),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1243,6 +1249,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # dev499, dev501: 81.2 and 85.1% when they came, 84.9 and 87.6% after
         ("sentences-evaluation-499.yaml", 245, 0.84, 0),
         ("sentences-evaluation-501.yaml", 242, 0.87, 1),
+        # dev505, dev507: 80.9 and 83.9% when they came (session 39: home programs and function; studies and relief),
+        # 85.2 and 86.7% after
+        ("sentences-evaluation-505.yaml", 230, 0.85, 6),
+        ("sentences-evaluation-507.yaml", 248, 0.86, 2),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
