@@ -224,6 +224,8 @@ class Drug(_Entry):
 _TERM = re.compile(r"\{([a-z_]+)\}")
 #: How many texts' regions a lexicon remembers (labels and sites: a few hundred in practice).
 _REMEMBERED = 4096
+#: A text whose region was not read yet (None is a region read: none).
+_UNREAD = "\0unread"
 
 
 class Lexicon(_Entry):
@@ -471,18 +473,20 @@ class Lexicon(_Entry):
         request of a kind names its region in the same words)."""
         if not text:
             return None
-        read = self._regions_read
-        if text in read:
-            return read[text]
+        read = self._regions_read  # one get and one set: safe beside the other threads that read
+        known = read.get(text, _UNREAD)
+        if known is not _UNREAD:
+            return known
         best: tuple[int, str] | None = None
-        for region, pattern in self.region_patterns.items():
+        for name, pattern in self.region_patterns.items():
             found = pattern.search(text)
             if found and (best is None or found.start() < best[0]):
-                best = (found.start(), region)
+                best = (found.start(), name)
+        region = best[1] if best else None
         if len(read) >= _REMEMBERED:
             read.clear()
-        read[text] = best[1] if best else None
-        return read[text]
+        read[text] = region
+        return region
 
     @cached_property
     def region_set(self) -> PatternSet:

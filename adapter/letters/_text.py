@@ -426,7 +426,7 @@ _FURTHER = re.compile(
     rf"(?:(?:another|a\s+further|an\s+additional)\s+(?P<a>{NUMBER})|(?P<b>{NUMBER})\s+(?:more|further|additional)\b"
     rf"|(?<=plus\s)(?P<c>{NUMBER})\b)"
     r"(?!\s+(?:(?:are|is|were|was|will\s+be)\s+)?(?:requested|pending|planned|scheduled|to\s+come|left|remaining)\b)"
-    r"(?![^.;,]{0,40}\b(?:unused|not\s+(?:yet\s+)?(?:used|attended|started)|remains?)\b)",
+    r"(?![^.;,]{0,40}\b(?:unused|not\s+(?:yet\s+)?(?:used|attended|started))\b)",
     re.IGNORECASE,
 )
 #: Where what follows a further count ends: "plus six land-based PT visits, for the lumbar spine".
