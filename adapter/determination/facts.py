@@ -260,8 +260,7 @@ class _Medications:
             said = self.taken_by[0][1]  # none of these among the drugs the notes say are taken
         if said is not None:
             return said.finding(fact, status)
-        listed = ", ".join(self.medication_list or []) or "none"
-        return Finding(fact=fact, status=status, quote=f"medication list: {listed}", source="medication list")
+        return _listed(fact, status, self.medication_list or [])
 
     def other_than(self, ingredient: str, drug_class: str, lexicon: Lexicon) -> Finding:
         """Whether a drug of this class other than ``ingredient`` is taken, with the words it rests on: another
@@ -273,8 +272,7 @@ class _Medications:
                 return mention.finding(fact, "present")
         listed = [i for i in self.medication_list or [] if i != ingredient and lexicon.drug_class(i) == drug_class]
         if listed:
-            quote = f"medication list: {', '.join(listed)}"
-            return Finding(fact=fact, status="present", quote=quote, source="medication list")
+            return _listed(fact, "present", listed)
         if any(cls == drug_class for cls, _ in self.taken_by):  # the class named taken, or the drug itself
             named = any(cls == drug_class and m.kind == "drugclass" for cls, m in self.taken_by)
             return Finding(fact=fact, status="unknown" if named else "absent")
@@ -288,8 +286,7 @@ class _Medications:
             said = next((m for _, m in self.taken_by if m.name in ingredients), None)
             if said is not None:
                 return said.finding(fact, "present")
-            listed = ", ".join(self.medication_list or [])
-            return Finding(fact=fact, status="present", quote=f"medication list: {listed}", source="medication list")
+            return _listed(fact, "present", self.medication_list or [])
         ever: tuple[tuple[Status, dict[str, Mention]], ...] = (("present", self.before), ("absent", self.never))
         for status, mentions in ever:
             said = next((m for name, m in mentions.items() if name in ingredients), None)
@@ -306,6 +303,12 @@ class _Medications:
         if drug_class in self.denied or ingredient in self.stopped:
             return "absent"
         return "absent" if self.documented and (self.exclusive or ingredient not in self.planned) else "unknown"
+
+
+def _listed(fact: str, status: Status, drugs: list[str]) -> Finding:
+    """A fact read from the structured medication list, quoting it."""
+    return Finding(fact=fact, status=status, quote=f"medication list: {', '.join(drugs) or 'none'}",
+                   source="medication list")  # fmt: skip
 
 
 def _medications(
