@@ -934,6 +934,13 @@ _A_CHANGE = re.compile(
 )
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
+#: A change of a drug's dose up, credited all the same: "credited to the increase in her gabapentin dose".
+_MORE_OF = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:increase|rise)s?\s+(?:in|of)\b", re.I)
+#: A crediting verb whose object is the change and what it credits follows "to": "she credits her return to work to".
+_CREDITS = re.compile(r"credits|crediting", re.I)
+_TO = re.compile(r"\bto\b", re.I)
+#: A relative clause whose phrase is about what stands before it: "rather than to PT, which did not change ...".
+_RELATIVE = re.compile(r",\s*which\b", re.I)
 #: A statement of its own beginning after a comma: ", she has also stopped ...", ", and she is down from ...".
 _NEW_SUBJECT = re.compile(rf",\s+(?:and\s+)?(?:she|he|they)\b(?!\s+(?:{_ASCRIBING}))", re.I)
 _CLAUSE = re.compile(r";|:|\b(?:but|however|although|though|whereas|except|while)\b", re.I)
@@ -1132,8 +1139,28 @@ class _Treatments:
         # using ibuprofen")
         subject = _NEW_SUBJECT.search(self.text, end, clause_end)
         for credited in _CREDITED_TO.finditer(self.text, clause_start, subject.start() if subject else clause_end):
-            if start <= credited.start() < end or _A_CHANGE.match(self.text, credited.end()):
-                continue  # "with a documented decrease in medication use" credits nothing
+            if start <= credited.start() < end:
+                continue
+            relative = _RELATIVE.search(self.text, credited.end(), start) if credited.end() <= start else None
+            if relative:  # "credited to the gabapentin rather than to PT, which did not change her function"
+                stops = [c.end() for c in _CONTRAST.finditer(self.text, credited.end(), relative.start())]
+                antecedent = self.named(stops[-1] if stops else credited.end(), relative.start())
+                if antecedent:
+                    return antecedent
+            ascribed = _ASCRIBED.fullmatch(credited[0])
+            if credited.end() <= start and _CREDITS.fullmatch(credited[0]) and not self.named(credited.end(), start):
+                to = _TO.search(self.text, end, clause_end)  # "she credits her return to work to the ESI": what it
+                if to:  # credits follows the phrase (not "credits the ESI with her return to work")
+                    reach = min(clause_end, to.end() + 60)
+                    contrast = _CONTRAST.search(self.text, to.end(), reach)
+                    return self.named(to.end(), contrast.start() if contrast else reach) or _ELSEWHERE
+            if _A_CHANGE.match(self.text, credited.end()):
+                if not ascribed:
+                    continue  # "with a documented decrease in medication use" credits nothing
+                # "credited to the increase in her gabapentin dose" credits the gabapentin; to less of a drug, not it
+                if _MORE_OF.match(self.text, credited.end()):
+                    return self.named(credited.end(), min(clause_end, credited.end() + 60)) or _ELSEWHERE
+                return _ELSEWHERE
             if _WHICH.match(self.text, credited.end()):  # "8 PT visits were completed, after which she ..."
                 named = self.named(first, credited.start())
                 if named:
@@ -1146,7 +1173,7 @@ class _Treatments:
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
             if named:
                 return named
-            if _ASCRIBED.fullmatch(credited[0]):  # "attributed to the work-conditioning program rather than ..."
+            if ascribed:  # "attributed to the work-conditioning program rather than ..."
                 return _ELSEWHERE
         # the phrase's own part of the clause: what a later "and ..." or ", ..." names is a statement beside it
         # ("pain is no better and her Norco use is unchanged" credits nothing to the Norco)
