@@ -903,6 +903,8 @@ _ASCRIBING = (
     r"|credits|crediting"
     # "gains she dates to starting Cymbalta", "which she puts down to the weight loss"
     r"|dates? to|dated to|puts? (?:it |them |this )?down to"
+    # "attributes her improved sitting to the acupuncture": what it credits follows the change (``_CREDITS``)
+    r"|attributes|attributing"
 )
 _ASCRIBED = re.compile(_ASCRIBING, re.I)
 _CREDITED_TO = re.compile(rf"\b(?:{_ASCRIBING}|after|since|with|from|following|followed|due to|in response to|through|"
@@ -937,8 +939,9 @@ _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", 
 #: A change of a drug's dose up, credited all the same: "credited to the increase in her gabapentin dose".
 _MORE_OF = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:increase|rise)s?\s+(?:in|of)\b", re.I)
 #: A crediting verb whose object is the change and what it credits follows "to": "she credits her return to work to".
-_CREDITS = re.compile(r"credits|crediting", re.I)
+_CREDITS = re.compile(r"credits|crediting|attributes|attributing", re.I)
 _TO = re.compile(r"\bto\b", re.I)
+_ATTRIBUTES = re.compile(r"attributes|attributing", re.I)
 #: A relative clause whose phrase is about what stands before it: "rather than to PT, which did not change ...".
 _RELATIVE = re.compile(r",\s*which\b", re.I)
 #: A statement of its own beginning after a comma: ", she has also stopped ...", ", and she is down from ...".
@@ -1154,6 +1157,8 @@ class _Treatments:
                     reach = min(clause_end, to.end() + 60)
                     contrast = _CONTRAST.search(self.text, to.end(), reach)
                     return self.named(to.end(), contrast.start() if contrast else reach) or _ELSEWHERE
+            if _ATTRIBUTES.fullmatch(credited[0]):
+                continue  # "attributes none of this to the adjustments": read as the words around it have it
             if _A_CHANGE.match(self.text, credited.end()):
                 if not ascribed:
                     continue  # "with a documented decrease in medication use" credits nothing

@@ -222,6 +222,9 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"formal|supervised)\s+){{0,2}}(?P<t>{therapy})\s+{_UNIT}\b",
         # "chiro x6", "acupuncture times six"
         rf"\b(?P<t>{therapy})(?:\s*(?:x|×)\s*|\s+times\s+)(?P<n>{NUMBER})\b",
+        # "ESI L4-5 x2", "TPI R trapezius x3" (not "ESI x2 levels")
+        rf"\b(?P<t>{injection})(?:\s+(?:[CLTS]\d(?:-[CLTS]?\d)?|R|L|right|left|bilat(?:eral)?|trapezius|rhomboid)){{1,2}}"
+        rf"\s*(?:x|×)\s*(?P<n>{NUMBER})\b(?!\s*(?:levels?|sites?|areas?))",
         # "acupuncture for 8 sessions"
         rf"\b(?P<t>{therapy})\s+(?:for|over)\s+{number}{said}\s+{_UNIT}\b",
         # "three prior ESIs", "two L4-5 ESIs", "2 subacromial CSIs", "3 prior rounds of TPIs", "a series of 3 Euflexxa
