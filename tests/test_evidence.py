@@ -275,6 +275,8 @@ SENTENCES: list[dict[str, Any]] = yaml.safe_load((FIXTURES / "determination" / "
         "sentences-evaluation-501.yaml",
         "sentences-evaluation-505.yaml",
         "sentences-evaluation-507.yaml",
+        "sentences-evaluation-509.yaml",
+        "sentences-evaluation-511.yaml",
     )
     for case in yaml.safe_load((FIXTURES / "determination" / name).read_text())
     if case.get("must")
@@ -835,6 +837,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # heldout508 88.8% when it came (session 39, after the code: a broad mix) and after
         ("sentences-evaluation-506.yaml", 235, 0.86, 0),
         ("sentences-evaluation-508.yaml", 240, 0.88, 3),
+        # heldout510 88.7%, heldout512 84.7% when they came (session 40: function, relief and work status; studies,
+        # certifications and acupuncture), 89.1 and 84.7% after the session's rules
+        ("sentences-evaluation-510.yaml", 265, 0.89, 1),
+        ("sentences-evaluation-512.yaml", 248, 0.84, 5),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
@@ -1253,6 +1259,10 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # 85.2 and 86.7% after
         ("sentences-evaluation-505.yaml", 230, 0.85, 6),
         ("sentences-evaluation-507.yaml", 248, 0.86, 2),
+        # dev509, dev511: 84.2 and 81.3% when they came (session 40: function, relief and work status; studies,
+        # certifications and acupuncture), 88.3 and 83.7% after
+        ("sentences-evaluation-509.yaml", 273, 0.88, 2),
+        ("sentences-evaluation-511.yaml", 251, 0.83, 1),
     ],
 )
 def test_the_reader_keeps_its_floor_on_sentences_written_apart_from_it(
