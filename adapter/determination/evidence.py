@@ -841,7 +841,10 @@ _ASKED_OF_HAD = re.compile(
     r"\b(?:whether|how\s+(?:much|well|long))\s+(?:the|her|his)\s+(?:prior|previous|last|earlier|initial|past)\s+"
     r"(?:[\w/-]+\s+){0,3}$"
     r"|\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his)\s+\w+\s+"
-    r"(?:prior|previous|earlier)\s+(?:[\w/-]+\s+){0,2}$",
+    r"(?:prior|previous|earlier)\s+(?:[\w/-]+\s+){0,2}$"
+    # "nor of how the claimant responded to the prior 10 PT sessions"
+    r"|\bhow\s+(?:she|he|they|pt|the\s+(?:claimant|patient|injured\s+worker))\s+(?:responded|did|fared|progressed)\s+"
+    r"(?:to|with|after|in)\s+(?:the|her|his)\s+(?:(?:prior|previous|last|earlier|initial|past)\s+)?(?:[\w/-]+\s+){0,3}$",
     re.I,
 )
 #: A course counted as the span of what did not change ("it had not changed at all over the 12 aquatic sessions",
