@@ -841,6 +841,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         # certifications and acupuncture), 89.1 and 84.7% after the session's rules
         ("sentences-evaluation-510.yaml", 265, 0.89, 1),
         ("sentences-evaluation-512.yaml", 248, 0.84, 5),
+        # heldout514 86.6% when it came (session 40, after the code: a broad mix) and after
+        ("sentences-evaluation-514.yaml", 232, 0.86, 5),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
