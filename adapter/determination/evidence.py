@@ -941,10 +941,11 @@ _A_CHANGE = re.compile(
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 #: A change of a drug's dose up, credited all the same: "credited to the increase in her gabapentin dose".
 _MORE_OF = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:increase|rise)s?\s+(?:in|of)\b", re.I)
-#: A crediting verb whose object is the change and what it credits follows "to": "she credits her return to work to".
-_CREDITS = re.compile(r"credits|crediting|attributes|attributing", re.I)
-_TO = re.compile(r"\bto\b", re.I)
+#: A crediting verb whose object is the change and what it credits follows "to": "she credits her return to work to",
+#: "attributes her better sitting to" (``_ATTRIBUTES``: with no "to" after the change, it credits nothing itself).
 _ATTRIBUTES = re.compile(r"attributes|attributing", re.I)
+_CREDITS = re.compile(rf"credits|crediting|{_ATTRIBUTES.pattern}", re.I)
+_TO = re.compile(r"\bto\b", re.I)
 #: A relative clause whose phrase is about what stands before it: "rather than to PT, which did not change ...".
 _RELATIVE = re.compile(r",\s*which\b", re.I)
 #: A statement of its own beginning after a comma: ", she has also stopped ...", ", and she is down from ...".
