@@ -1012,6 +1012,23 @@ def _entry_of_its_own(text: str, after: int, cue_at: int, drugs_at: list[int]) -
     )
 
 
+#: How far a parenthesis reaches around a cue inside it (characters each way).
+_PAREN_REACH = 80
+
+
+def _aside(text: str, cue_at: int) -> tuple[int, int] | None:
+    """The parenthesis a cue at ``cue_at`` stands in, as (open, close), or None: a cue there speaks of what the
+    parenthesis is about, not the rest of its sentence ("gabapentin 300 mg (stopped 3/2025, dizziness), Naprosyn 500
+    mg BID": the Naprosyn is taken)."""
+    opened = text.rfind("(", max(0, cue_at - _PAREN_REACH), cue_at)
+    if opened < 0 or ")" in text[opened:cue_at]:
+        return None
+    closed = text.find(")", cue_at, cue_at + _PAREN_REACH)
+    if closed < 0 or "(" in text[cue_at:closed]:
+        return None
+    return opened, closed
+
+
 def _list_negated(doc: Any, ties: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The token ranges a negation reaches again past a word that tied one item of its list to something ("no pain
     radiating to the legs, numbness after sitting, or incontinence": the scope of "no" ends at "after", and
@@ -1337,6 +1354,9 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     and _entry_of_its_own(text, match.end(), cue_at, drugs_at)
                 ):
                     continue  # "ibuprofen 400 PRN, gabapentin d/c'd": the stop is gabapentin's
+                aside = _aside(text, cue_at) if m.category == DISCONTINUED else None
+                if aside is not None and (match.end() <= aside[0] - 40 or match.start() > aside[1]):
+                    continue  # "gabapentin (stopped 3/2025), Naprosyn BID": the stop is the gabapentin's
                 if (
                     m.category == NEGATED
                     and target.polarity == "absent"
