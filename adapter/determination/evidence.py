@@ -928,11 +928,14 @@ _LESS_OF = re.compile(
 _ELSEWHERE = frozenset({"elsewhere"})
 #: A crediting word that looks back to what came before it: "after which", "following which".
 _WHICH = re.compile(r"\s+which\b", re.I)
+#: A change of something, named after a crediting word ("with a documented decrease in", "to the increase in").
+_CHANGE_OF = r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:{})s?\s+(?:in|of)\b"
 #: A change, not a treatment, after a crediting word: "with a decrease in", "with an improvement of".
 _A_CHANGE = re.compile(
-    r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:decrease|increase|reduction|improvement|change|drop|rise|gain)s?\s+(?:in|of)\b"
+    _CHANGE_OF.format("decrease|increase|reduction|improvement|change|drop|rise|gain")
     # "with less Norco use", "with fewer pain pills"
-    r"|\s+(?:less|fewer|decreased|reduced|lower)\s+(?:[A-Za-z]+\s+)?(?:use|intake|doses?|tablets?|pills?|medications?|meds)\b"
+    + r"|\s+(?:less|fewer|decreased|reduced|lower)\s+(?:[A-Za-z]+\s+)?"
+    r"(?:use|intake|doses?|tablets?|pills?|medications?|meds)\b"
     # "with Norco cut in half", "with her tramadol reduced to one a day"
     r"|\s+(?:(?:her|his|the)\s+)?[A-Za-z]+\s+(?:cut|reduced|decreased|halved|tapered|lowered)\s+(?:in|by|to|back|down)\b",
     re.I,
@@ -940,7 +943,7 @@ _A_CHANGE = re.compile(
 #: Where the treatment credited ends: "from the home exercise program rather than the chiropractic visits".
 _CONTRAST = re.compile(r"\b(?:rather than|instead of|not|but|and not)\b|[,;:]", re.I)
 #: A change of a drug's dose up, credited all the same: "credited to the increase in her gabapentin dose".
-_MORE_OF = re.compile(r"\s+(?:an?\s+|the\s+)?(?:[a-z]+\s+)?(?:increase|rise)s?\s+(?:in|of)\b", re.I)
+_MORE_OF = re.compile(_CHANGE_OF.format("increase|rise"), re.I)
 #: A crediting verb whose object is the change and what it credits follows "to": "she credits her return to work to",
 #: "attributes her better sitting to" (``_ATTRIBUTES``: with no "to" after the change, it credits nothing itself).
 _ATTRIBUTES = re.compile(r"attributes|attributing", re.I)
@@ -1016,17 +1019,21 @@ def _entry_of_its_own(text: str, after: int, cue_at: int, drugs_at: list[int]) -
 _PAREN_REACH = 80
 
 
-def _aside(text: str, cue_at: int) -> tuple[int, int] | None:
-    """The parenthesis a cue at ``cue_at`` stands in, as (open, close), or None: a cue there speaks of what the
-    parenthesis is about, not the rest of its sentence ("gabapentin 300 mg (stopped 3/2025, dizziness), Naprosyn 500
-    mg BID": the Naprosyn is taken)."""
+#: How far before its parenthesis the phrase it is about may end (characters): "gabapentin 300 mg TID (".
+_ASIDE_OF = 40
+
+
+def _aside_of_another(text: str, cue_at: int, start: int, end: int) -> bool:
+    """Whether a cue at ``cue_at`` stands in a parenthesis about another phrase than the one at ``start:end``: a cue
+    there speaks of what the parenthesis follows, not the rest of its sentence ("gabapentin 300 mg (stopped 3/2025,
+    dizziness), Naprosyn 500 mg BID": the Naprosyn is taken)."""
     opened = text.rfind("(", max(0, cue_at - _PAREN_REACH), cue_at)
     if opened < 0 or ")" in text[opened:cue_at]:
-        return None
+        return False
     closed = text.find(")", cue_at, cue_at + _PAREN_REACH)
     if closed < 0 or "(" in text[cue_at:closed]:
-        return None
-    return opened, closed
+        return False
+    return end <= opened - _ASIDE_OF or start > closed
 
 
 def _list_negated(doc: Any, ties: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -1354,8 +1361,7 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     and _entry_of_its_own(text, match.end(), cue_at, drugs_at)
                 ):
                     continue  # "ibuprofen 400 PRN, gabapentin d/c'd": the stop is gabapentin's
-                aside = _aside(text, cue_at) if m.category == DISCONTINUED else None
-                if aside is not None and (match.end() <= aside[0] - 40 or match.start() > aside[1]):
+                if m.category == DISCONTINUED and _aside_of_another(text, cue_at, match.start(), match.end()):
                     continue  # "gabapentin (stopped 3/2025), Naprosyn BID": the stop is the gabapentin's
                 if (
                     m.category == NEGATED
