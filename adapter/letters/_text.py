@@ -328,6 +328,18 @@ _GRANTED_AFTER = re.compile(r"(?:\s+(?:for|to|of)\s+(?:the\s+|her\s+|his\s+)?[\w
                             rf"(?!(?:\s+(?:on\s+|in\s+)?\d[\d/-]*)?\s+and\s+{THEN_HAD})",
                             re.IGNORECASE)  # fmt: skip
 _PART_OF = re.compile(rf"\b({NUMBER})\s+(?:out\s+)?of\s+(?:the\s+)?$", re.IGNORECASE)
+#: A part a review grants, not had: "UR modified the request, certifying 6 of 12 visits", "modified to 4 of 8".
+_PART_GRANTED = re.compile(
+    r"\b(?:certif(?:ying|ied)|authoriz(?:ing|ed)|approv(?:ing|ed)|allow(?:ing|ed)|modified(?:\s+(?:the\s+)?request)?"
+    r"\s+to)\s+(?:only\s+)?$",
+    re.IGNORECASE,
+)
+#: ... unless it is then had: "certified 6 of the 12 visits; those 6 visits have now been completed".
+_PART_THEN_HAD = re.compile(
+    rf"[^.]{{0,120}}?\b(?:those|these|the)\s+(?:{NUMBER}\s+)?(?:certified\s+|authorized\s+|approved\s+)?"
+    rf"(?:visits|sessions|treatments)\s+(?:have\s+|has\s+)?(?:now\s+)?(?:been\s+)?{THEN_HAD}",
+    re.IGNORECASE,
+)
 #: A plan or a condition earlier in the count's clause: "Plan: arthroscopy once authorized, then post-op PT 12 visits".
 _PLANNED_BEFORE = re.compile(rf"\b(?:{_ASKING}|will|would|once|if|pending|to\s+(?:start|begin))\b", re.IGNORECASE)
 
@@ -388,6 +400,12 @@ def treatment_history(summary: str, *, unnamed: str | None = None) -> list[Treat
                 part = _PART_OF.search(flat, max(0, found.start() - 24), found.start())
                 if _STILL_TO_COME.search(flat, max(0, found.start() - 40), part.start() if part else found.start()):
                     continue  # "finish the remaining 4 of 12 PT sessions"
+                if (
+                    part
+                    and _PART_GRANTED.search(flat, max(0, part.start() - 40), part.start())
+                    and not _PART_THEN_HAD.match(flat, found.end())
+                ):
+                    continue  # "certifying 6 of 12 visits": granted
                 if part:  # "8 of 12 authorized sessions": 8 were had
                     count = to_int(part[1])
                 elif (
