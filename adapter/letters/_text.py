@@ -240,8 +240,9 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"(?:(?:prior|previous|lumbar|cervical|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,2}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
-        # "completed 6 PT", "s/p 8 PT"
-        rf"\b(?:completed|compl\.?|had|attended|finished|s/p)\s+{number}\s+(?:post-?op(?:erative)?\s+)?(?P<t>{therapy})\b(?!\s+{_UNIT})",
+        # "completed 6 PT", "s/p 8 PT", "S/P 24 PO PT"
+        rf"\b(?:completed|compl\.?|had|attended|finished|s/p)\s+{number}\s+(?:(?:PO|post-?op(?:erative)?)\s+)?(?P<t>{therapy})\b"
+        rf"(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
         rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
         # "Chiro 12 visits in '22", "Prior OT: twelve sessions", "PT 10 visits done", "OT 5 of 8 visits done"
@@ -308,8 +309,11 @@ _BARE_COUNT = re.compile(
 )
 _GRANTED = re.compile(r"\b(?:authorized|approved|certified|requested|recommended)\b", re.IGNORECASE)
 #: Care granted and then had, after the grant's "and": "authorized and completed", "approved and has been completed",
-#: "certified in 11/2023 and attended".
-THEN_HAD = r"(?:(?:has|have)\s+been\s+|were\s+|was\s+)?(?:completed|attended|done|finished)\b"
+#: "certified in 11/2023 and attended", "certified in 2023 and all were attended".
+THEN_HAD = (
+    rf"(?:all\s+(?:of\s+them\s+|(?:{NUMBER})\s+)?)?(?:(?:has|have)\s+been\s+|were\s+|was\s+)?"
+    r"(?:completed|attended|done|finished)\b"
+)
 #: A count of care asked for, not had: "is requesting Synvisc injections x3", "recommends 12 sessions of PT".
 _ASKING = r"requesting|requests?|requested|recommend(?:s|ed|ing)?|plans?|planned"
 _ASKED_BEFORE = re.compile(
