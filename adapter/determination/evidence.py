@@ -926,6 +926,8 @@ _LESS_OF = re.compile(
 )
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
+_SURGERY = frozenset({"surgery"})
+_SINCE = re.compile("since", re.I)
 #: A crediting word that looks back to what came before it: "after which", "following which".
 _WHICH = re.compile(r"\s+which\b", re.I)
 #: A change of something, named after a crediting word ("with a documented decrease in", "to the increase in").
@@ -1204,6 +1206,8 @@ class _Treatments:
                 reach = min(reach, start)  # function or meds" credits nothing to the meds
             contrast = _CONTRAST.search(self.text, credited.end(), reach)
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
+            if named == _SURGERY and _SINCE.fullmatch(credited[0]) and self.named(clause_start, credited.start()):
+                continue  # "twenty-four PT visits since the January arthroscopy": the operation dates the care
             if named:
                 return named
             if ascribed:  # "attributed to the work-conditioning program rather than ..."
@@ -1775,6 +1779,8 @@ def therapy_finding(
             continue
         if m.modifiers & {POSSIBLE, HYPOTHETICAL, REQUESTED}:
             continue
+        if denied and re.search(rf"\bno (?:other|additional|more) {re.escape(m.said)}", m.sentence, re.I):
+            continue  # "a single Kenalog injection last spring; no other injections": one was had
         (absent if denied else present).append(m)
     return _settled(fact, present, absent)
 
