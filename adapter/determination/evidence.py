@@ -228,7 +228,7 @@ _INDICATION_BEFORE = re.compile(
 #: An absence said to be untrue just before it ("it is not true that she has not returned to work", "it would be
 #: wrong to say she hasn't tried a home program", "cannot say she has not improved"): presence.
 _UNTRUE_BEFORE = re.compile(
-    rf"\b(?:(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?"
+    rf"\b(?:(?<!not\s)(?<!n't\s)(?:{'|'.join(_UNTRUE)})\s+that|(?:wrong|incorrect|inaccurate|unfair)\s+to\s+say(?:\s+that)?"
     r"|(?:cannot|can't|can\s+not)\s+say(?:\s+that)?"
     r"|(?:^|(?<=[.;:!?]\s))not\s+that)\b"
     r"(?:(?! - )[^.;:]){0,40}$",
@@ -334,6 +334,10 @@ _DENIAL = re.compile(r"(?:no|none|not|never|without|w/o)\b", re.I)
 _STILL_UNABLE = re.compile(r"(?:still|remains?|remained)\s+(?:cannot|can.t|could not|is unable to|unable to)\b", re.I)
 #: A conjunction that opens a predicate of its own, just before a cue: what the cue says reaches forward only.
 _NEW_PREDICATE = re.compile(r"\b(?:and|but)\s+$", re.I)
+#: A phrase that is a clause of its own, its subject and its verb ("flexion remains limited to 90"), after the "and"
+#: that joins it to the clause before: a denial in that clause does not reach it.
+_OWN_CLAUSE = re.compile(r"[\w-]+(?: [\w-]+)? (?:is|are|was|were|remains|remained|stays|stayed)\b", re.I)
+_AND_BEFORE = re.compile(r"\band (?:(?:the|her|his|their) )?(?:(?!no\b|not\b|never\b)[\w-]+ ){0,2}$", re.I)
 #: A dash standing between words (not inside one, "x-ray"; "-" or "--") and before a clause of its own: a clause
 #: boundary. Before a word or three that end there, or a verdict, it labels ("acupuncture - none.", "neuropathy -
 #: excluded on NCS.", "CRPS RLE - excluded by pain mgmt"): no boundary.
@@ -1390,6 +1394,14 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     and _denial_before_colon(text, doc, m.modifier_span, offset, match.start())
                 ):
                     continue
+                if (
+                    m.category == NEGATED
+                    and m.direction == "FORWARD"
+                    and cue_at < match.start()
+                    and _OWN_CLAUSE.match(text, match.start(), match.end())
+                    and _AND_BEFORE.search(text, cue_at, match.start())
+                ):
+                    continue  # "cannot climb stairs and flexion remains limited to 90": a clause of its own
                 if (
                     m.category == NEGATED
                     and m.direction == "BIDIRECTIONAL"
