@@ -847,6 +847,8 @@ def _evaluation(name: str) -> list[dict[str, Any]]:
         ("sentences-evaluation-514.yaml", 232, 0.87, 5),
         # heldout516 86.3% when it came (session 41: a broad mix), 87.5% after the session's rules
         ("sentences-evaluation-516.yaml", 248, 0.87, 2),
+        # heldout518 81.3% when it came (session 41, after the code: a broad mix) and after
+        ("sentences-evaluation-518.yaml", 241, 0.81, 2),
         # 80 sentences of a ninth writer (dev9, on the weakest phenomena), read while the reader was mended:
         # 69.5% when they came, 87.7% after
         ("sentences-evaluation-9.yaml", 180, 0.87, 3),
