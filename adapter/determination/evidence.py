@@ -930,8 +930,8 @@ _LESS_OF = re.compile(
 )
 #: The key of a treatment the lexicon does not know: no request's.
 _ELSEWHERE = frozenset({"elsewhere"})
+#: The key of the operations ("the January arthroscopy"), which may only date care named before them.
 _SURGERY = frozenset({"surgery"})
-_SINCE = re.compile("since", re.I)
 #: A crediting word that looks back to what came before it: "after which", "following which".
 _WHICH = re.compile(r"\s+which\b", re.I)
 #: A change of something, named after a crediting word ("with a documented decrease in", "to the increase in").
@@ -1210,7 +1210,7 @@ class _Treatments:
                 reach = min(reach, start)  # function or meds" credits nothing to the meds
             contrast = _CONTRAST.search(self.text, credited.end(), reach)
             named = self.named(credited.end(), contrast.start() if contrast else reach, (start, end))
-            if named == _SURGERY and _SINCE.fullmatch(credited[0]) and self.named(clause_start, credited.start()):
+            if named == _SURGERY and credited[0].lower() == "since" and self.named(clause_start, credited.start()):
                 continue  # "twenty-four PT visits since the January arthroscopy": the operation dates the care
             if named:
                 return named
