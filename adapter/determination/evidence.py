@@ -186,16 +186,18 @@ _REFERENCED = re.compile(
     r"(?: that)? [^.;]{0,40}?\b(?:was|were) (?:done|performed|obtained))\b",
     re.I,
 )
+#: The word of a grant ("certified", "auth'd"), for the care granted and then had or never had.
+_GRANTED_WORD = r"\b(?:certified|approved|authori[sz]ed|auth.?d)\b"
 #: Care authorized and then had: "six sessions were certified in 11/2023 and attended", "was approved and has been
 #: completed".
 _ATTENDED_AFTER = re.compile(
-    rf"\b(?:certified|approved|authori[sz]ed|auth.?d)\b[^.;]{{0,40}}?\b(?:and|,)\s+{_text.THEN_HAD}",
+    rf"{_GRANTED_WORD}[^.;]{{0,40}}?\b(?:and|,)\s+{_text.THEN_HAD}",
     re.I,
 )
 #: Care authorized and then never had: "the same facet injection was certified 11/2023 but never performed", "PT
 #: was authorized in March but she has not yet started it", "approved by UR in January, yet the patient never attended".
 _NEVER_HAD_AFTER = re.compile(
-    r"[^.;]{0,50}?\b(?:certified|approved|authori[sz]ed|auth.?d)\b[^.;]{0,40}?\b(?:but|though|yet)\b[^.;]{0,30}?"
+    rf"[^.;]{{0,50}}?{_GRANTED_WORD}[^.;]{{0,40}}?\b(?:but|though|yet)\b[^.;]{{0,30}}?"
     r"\b(?:never|not yet|has not|had not|did not)\s+(?:been\s+)?"
     r"(?:performed|administered|attended|started|begun|given|done)\b",
     re.I,
