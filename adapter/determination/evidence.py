@@ -81,15 +81,19 @@ _TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
 #: The patient's taking a drug, told right after it: "in addition to the Naprosyn she takes daily", "the Lyrica he
 #: currently takes", "the tapentadol she has taken since January".
 _TAKEN_AFTER = re.compile(
-    r"\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:still\s+|currently\s+|now\s+)?"
-    r"(?:takes|is\s+taking|uses|has\s+taken\s+since|has\s+been\s+taking)\b",
+    r"\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:is\s+(?=\w+\s+taking))?(?:still\s+|currently\s+|now\s+)?"
+    r"(?:takes|is\s+taking|taking|uses|has\s+taken\s+since|has\s+been\s+taking)\b",
     re.I,
 )
 #: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue"), or
 #: the patient's taking it.
 _CONTINUED_AFTER = re.compile(
     rf"[\s:,-]*(?:\d[\d./]*\s*(?:mg|mcg|%)?\s*)*(?:{_TIMES}\s*)*[\s:,-]*(?:refill(?:ed)?|continued?|to continue)\b"
-    rf"|{_TAKEN_AFTER.pattern}",
+    rf"|{_TAKEN_AFTER.pattern}"
+    # a drug a condition says is still not working: "start Norco if tramadol continues to be ineffective"
+    r"|\s+(?:continues\s+to\s+be|remains|is\s+still|stays)\s+(?:ineffective|insufficient|inadequate|not\s+effective)\b"
+    # "Norco will be weaned", "the Norco, which will be tapered over 2 wks"
+    r"|,?\s+(?:which\s+)?(?:will|is\s+to|are\s+to|to)\s+be\s+(?:tapered|weaned|reduced|cut\s+(?:back|down))\b",
     re.I,
 )
 #: A drug the words after it say is still taken, whenever it began: "switched to naproxen 500 mg bid in 2023, which
@@ -137,10 +141,14 @@ _STOPPED_AFTER = re.compile(
     r"|(?:\s+[\w/.-]+){0,3}?\s+(?:was|were|has\s+been|had\s+been)\s+(?:switched|changed|converted|transitioned)\s+(?:over\s+)?to\b",
     re.I,
 )
-#: A refill, "continue" or taper to come just before the drug (a drug to be tapered is taken now: "will taper
-#: gabapentin once Lyrica is titrated").
+#: A refill, "continue", or a taper or cut to come just before the drug (a drug to be tapered or cut down is taken
+#: now: "will taper gabapentin once Lyrica is titrated", "Plan: wean Percocet over 4 weeks", "begin a taper of his
+#: Norco", "goal: reduce her Norco use"; not one able to be tapered off, which is stopped).
 _CONTINUED = re.compile(
-    r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b|\b(?:will|to)\s+(?:taper|wean)\b", re.I
+    r"(?<!\bno )\brefill|\bcontinu(?:e|es|ed|ing)\b|\bcont\b\.?|\bremains on\b"
+    r"|(?<!\bable to )(?<!\bno )\b(?:taper|wean)(?:ing)?\b"
+    r"|\b(?:reduc(?:e|ing)|halv(?:e|ing)|cut(?:ting)?(?:\s+(?:back|down))?(?:\s+on)?)\b(?!\s+out\b)",
+    re.I,
 )
 #: A refill or "continue" that heads a list of drugs, each with its dose, up to the drug ("continue Lyrica 75 mg
 #: BID and Celebrex 200 mg qd"): the drugs after the first are continued too.
@@ -1866,7 +1874,7 @@ _RESOLVED = re.compile(r"\b(?:resolved|resolution|asymptomatic|recovered)\b", re
 #: A drug stopped and taken again: in use ("back on modified duty" resumes no drug; "will be resumed after the
 #: procedure" is not yet).
 _RESUMED = re.compile(
-    r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )(?<!\bwill be )(?<!\bto be )(?<!\bcan be )\b"
+    r"(?<!\bnot )(?<!\bnever )(?<!\bnot been )(?<!\bbe )(?<!\bhave it )(?<!\bget it )(?<!\bwants it )\b"
     r"(?:resumed|restarted|back on(?!\s+(?:\w+\s+)?(?:duty|work|shifts?)\b))\b",
     re.I,
 )
