@@ -153,6 +153,9 @@ class Finding(_Entry):
     #: An event had that nothing resolving undoes: "R CTR 2019, numbness resolved" says the release was done (what
     #: resolved is what it treated), so a "resolved" cue reaching back over it does not deny it.
     lasting: bool = False
+    #: A state a plan keeps: a plan to continue, stay in or remain in it says it is so now ("continue modified
+    #: duty", "he will stay on modified duty pending the MRI", "will remain off work until then").
+    kept: bool = False
     #: A fact of the person, whichever injury a sentence tells it of: a GI bleed on an NSAID for an earlier claim
     #: is a risk of this one's NSAID too.
     any_injury: bool = False

@@ -1436,6 +1436,13 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                     effect = _NEITHER_EFFECT.match(text, cue_at)
                     if effect and match.end() <= effect.end():
                         continue  # "neither PT nor acupuncture helped": both were had
+                if (
+                    m.category in (HYPOTHETICAL, CONDITIONAL)
+                    and target.kind == "finding"
+                    and lexicon.findings[name].kept
+                    and _KEEPS.search(text, max(offset, match.start() - _KEEPS_REACH), match.end())
+                ):
+                    continue  # "will stay on modified duty pending the MRI": the plan keeps what is
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
                 if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:
@@ -1865,6 +1872,14 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
         for m in found
     )  # fmt: skip
 
+
+#: A plan's word that keeps a state as it is, just before the state or in its words ("continue modified duty",
+#: "will stay on modified duty", "to remain off work").
+_KEEPS = re.compile(
+    r"\b(?:continu(?:e|es|ing)|cont\b\.?|stay(?:s|ing)?|remain(?:s|ing)?|keep(?:s|ing)?|maintain(?:s|ing)?)\b", re.I
+)
+#: How far before a state such a word may stand (characters).
+_KEEPS_REACH = 30
 
 #: What says a past state is over: a diagnosis ("h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now),
 #: and the cues that cannot deny a lasting finding ("R CTR 2019, numbness resolved").
