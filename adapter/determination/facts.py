@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapter.categories import CATEGORIES, categorise
 from adapter.determination.evidence import (
     CONDITIONAL,
+    CONTINUED,
+    CURRENT,
     DISCONTINUED,
     FAMILY,
     HISTORICAL,
@@ -316,9 +318,9 @@ def _medications(
 ) -> _Medications:
     """What the context says is taken; the ``requested`` drugs (ingredients) named alone document no list of what
     is taken ("the Lidoderm patch is not supported" says nothing of the drugs she takes)."""
-    taken = drugs_in_use(found)
-    ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     named = [m for m in found if m.kind == "drugclass" and m.counts]
+    taken = _since_ended(drugs_in_use(found), named, lexicon)
+    ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
     # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped or
     # never taken ("stopped the Norco", "never took tramadol") with none of it taken
@@ -350,6 +352,29 @@ def _medications(
     )  # fmt: skip
 
 
+def _since_ended(taken: list[Mention], named: list[Mention], lexicon: Lexicon) -> list[Mention]:
+    """The drugs ``taken`` less those whose class a later sentence says is no longer taken, where nothing says
+    they are taken now ("Percocet after the 2020 ORIF; off all opioids since 3/2021", not "Norco 10/325 TID; no
+    other opioids")."""
+    ended = [
+        m for m in named
+        if m.modifiers & {NEGATED, DISCONTINUED} and not _BESIDES.search(m.sentence)
+    ]  # fmt: skip
+    return [
+        m for m in taken
+        if m.kind != "drug" or m.modifiers & {CURRENT, CONTINUED}
+        or not any(e.source == m.source and e.start > m.end and e.name == _class_of(m, lexicon) for e in ended)
+    ]  # fmt: skip
+
+
+#: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids"), a
+#: kind of it ("no oral NSAIDs" beside a gel), its monitoring or prescribing ("no opioid agreement in the chart",
+#: "no opioid is prescribed by this office").
+_BESIDES = re.compile(
+    r"\b(?:other|else|additional|besides|apart from|aside from|beyond|in addition|oral|topical|long[- ]acting"
+    r"|short[- ]acting|agreements?|agmt|contracts?|prescri\w*|urine|UDS|CURES|screens?|testing)\b",
+    re.I,
+)
 #: A drug's sentence saying it was never begun: "she never started it", "the naproxen was not yet filled".
 _NEVER_HAD = re.compile(
     r"\bnever (?:started|filled|took|taken|tried|used|began|begun|picked up|received)\b"
