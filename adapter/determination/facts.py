@@ -319,7 +319,8 @@ def _medications(
     """What the context says is taken; the ``requested`` drugs (ingredients) named alone document no list of what
     is taken ("the Lidoderm patch is not supported" says nothing of the drugs she takes)."""
     named = [m for m in found if m.kind == "drugclass" and m.counts]
-    taken = _since_ended(drugs_in_use(found), named, lexicon)
+    stops = [m for m in stopped_drugs(found, []) if not m.modifiers & _NOT_HAD and not _STILL.search(m.sentence)]
+    taken = _since_ended(drugs_in_use(found), [*named, *stops], lexicon)
     ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
     # a class said not taken ("not taking opioids", "off all NSAIDs"), or whose drugs named are all stopped or
@@ -352,21 +353,29 @@ def _medications(
     )  # fmt: skip
 
 
-def _since_ended(taken: list[Mention], named: list[Mention], lexicon: Lexicon) -> list[Mention]:
-    """The drugs ``taken`` less those whose class a later sentence says is no longer taken, where nothing says
-    they are taken now ("Percocet after the 2020 ORIF; off all opioids since 3/2021", not "Norco 10/325 TID; no
-    other opioids")."""
+def _since_ended(taken: list[Mention], stops: list[Mention], lexicon: Lexicon) -> list[Mention]:
+    """The drugs ``taken`` less those a later mention among ``stops`` says are no longer taken, the drug itself
+    or its class, where nothing says they are taken now ("less ibuprofen use with the TENS ... She no longer takes
+    ibuprofen"; "Percocet after the 2020 ORIF; off all opioids since 3/2021", not "Norco 10/325 TID; no other
+    opioids")."""
     ended = [
-        m for m in named
+        m for m in stops
         if m.modifiers & {NEGATED, DISCONTINUED} and not _BESIDES.search(m.sentence)
     ]  # fmt: skip
     return [
         m for m in taken
         if m.kind != "drug" or m.modifiers & {CURRENT, CONTINUED}
-        or not any(e.source == m.source and e.start > m.end and e.name == _class_of(m, lexicon) for e in ended)
+        or not any(e.source == m.source and e.start > m.end and e.name in (m.name, _class_of(m, lexicon))
+                   for e in ended)
     ]  # fmt: skip
 
 
+#: A drug's sentence saying it is still taken, whatever stop it tells, or that the stop is to come: "It is not the
+#: case that she has stopped the Norco; she still takes 1 tab at night", "Norco to be stopped once the tramadol is
+#: filled".
+_STILL = re.compile(
+    r"\bstill\s+(?:takes?|taking|on|uses?|using)\b|\b(?:to|will)\s+(?:be\s+)?(?:stop(?:ped)?|discontinued?)\b", re.I
+)
 #: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids"), a
 #: kind of it ("no oral NSAIDs" beside a gel), its monitoring or prescribing ("no opioid agreement in the chart",
 #: "no opioid is prescribed by this office").
