@@ -153,9 +153,10 @@ class Finding(_Entry):
     #: An event had that nothing resolving undoes: "R CTR 2019, numbness resolved" says the release was done (what
     #: resolved is what it treated), so a "resolved" cue reaching back over it does not deny it.
     lasting: bool = False
-    #: A state a plan keeps: a plan to continue, stay in or remain in it says it is so now ("continue modified
-    #: duty", "he will stay on modified duty pending the MRI", "will remain off work until then").
-    kept: bool = False
+    #: Words with which a plan keeps the fact: a plan to continue, stay in or remain in a work status says it is so
+    #: now ("he will stay on modified duty pending the MRI"), one to repeat a study that it was done ("will consider
+    #: a repeat MRI"); matched in the fact's words and just before them.
+    kept: list[str] = Field(default_factory=list)
     #: A fact of the person, whichever injury a sentence tells it of: a GI bleed on an NSAID for an earlier claim
     #: is a risk of this one's NSAID too.
     any_injury: bool = False
@@ -171,7 +172,7 @@ class Finding(_Entry):
     #: finish of a shift, says they work ("she cannot reach the top shelf at work").
     stated: list[str] = Field(default_factory=list)
 
-    _check = field_validator("present", "absent", "stated")(compiles)
+    _check = field_validator("present", "absent", "stated", "kept")(compiles)
 
 
 class Measures(_Entry):

@@ -1439,10 +1439,12 @@ def _text_mentions(source: str, text: str, lexicon: Lexicon) -> list[Mention]:
                 if (
                     m.category in (HYPOTHETICAL, CONDITIONAL)
                     and target.kind == "finding"
-                    and lexicon.findings[name].kept
-                    and _KEEPS.search(text, max(offset, match.start() - _KEEPS_REACH), match.end())
+                    and any(
+                        re.search(kept, text[max(offset, match.start() - _KEEPS_REACH) : match.end()], re.I)
+                        for kept in lexicon.findings[name].kept
+                    )
                 ):
-                    continue  # "will stay on modified duty pending the MRI": the plan keeps what is
+                    continue  # "will stay on modified duty pending the MRI", "a repeat MRI": the plan keeps what is
                 # a cue inside the phrase itself ("return" in "return to work") modifies nothing; one that only
                 # begins in it ("is requested" after "MRI of the spine is") does
                 if m.modifier_span[0] >= span.start and m.modifier_span[1] <= span.end:
@@ -1873,12 +1875,7 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
     )  # fmt: skip
 
 
-#: A plan's word that keeps a state as it is, just before the state or in its words ("continue modified duty",
-#: "will stay on modified duty", "to remain off work").
-_KEEPS = re.compile(
-    r"\b(?:continu(?:e|es|ing)|cont\b\.?|stay(?:s|ing)?|remain(?:s|ing)?|keep(?:s|ing)?|maintain(?:s|ing)?)\b", re.I
-)
-#: How far before a state such a word may stand (characters).
+#: How far before a fact's words a plan's word that keeps it may stand (characters).
 _KEEPS_REACH = 30
 
 #: What says a past state is over: a diagnosis ("h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now),
