@@ -76,6 +76,8 @@ TIED = "TIED"
 CONTINUED = "CONTINUED"
 #: How near (characters) before the drug a refill or "continue" stands ("continue gabapentin", "refill of Norco").
 _NEAR = 24
+#: How far before a fact's words a plan's word that keeps it may stand (characters).
+_KEEPS_REACH = 30
 #: How often a dose is taken, as a sig abbreviates it beside a drug ("bid", "qhs", "prn"), matched ignoring case.
 _TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
 #: The patient's taking a drug, told right after it: "in addition to the Naprosyn she takes daily", "the Lyrica he
@@ -1874,9 +1876,6 @@ def diagnosed(group: str, found: Sequence[Mention], *, suspected: bool = False) 
         for m in found
     )  # fmt: skip
 
-
-#: How far before a fact's words a plan's word that keeps it may stand (characters).
-_KEEPS_REACH = 30
 
 #: What says a past state is over: a diagnosis ("h/o L CTS s/p release 2018, now asymptomatic" is no diagnosis now),
 #: and the cues that cannot deny a lasting finding ("R CTR 2019, numbness resolved").

@@ -319,7 +319,7 @@ def _medications(
     """What the context says is taken; the ``requested`` drugs (ingredients) named alone document no list of what
     is taken ("the Lidoderm patch is not supported" says nothing of the drugs she takes)."""
     named = [m for m in found if m.kind == "drugclass" and m.counts]
-    stops = [m for m in stopped_drugs(found, []) if not m.modifiers & _NOT_HAD and not _STILL.search(m.sentence)]
+    stops = [m for m in stopped_drugs(found, []) if not m.modifiers & _NOT_HAD and not _STILL_TAKEN.search(m.sentence)]
     taken = _since_ended(drugs_in_use(found), [*named, *stops], lexicon)
     ingredients = list(dict.fromkeys([*(m.name for m in taken if m.kind == "drug"), *(medication_list or [])]))
     classes = _classes(ingredients, lexicon) | {m.name for m in taken if m.kind == "drugclass"} - {"*"}
@@ -373,7 +373,7 @@ def _since_ended(taken: list[Mention], stops: list[Mention], lexicon: Lexicon) -
 #: A drug's sentence saying it is still taken, whatever stop it tells, or that the stop is to come: "It is not the
 #: case that she has stopped the Norco; she still takes 1 tab at night", "Norco to be stopped once the tramadol is
 #: filled".
-_STILL = re.compile(
+_STILL_TAKEN = re.compile(
     r"\bstill\s+(?:takes?|taking|on|uses?|using)\b|\b(?:to|will)\s+(?:be\s+)?(?:stop(?:ped)?|discontinued?)\b", re.I
 )
 #: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids"), a
@@ -384,6 +384,7 @@ _BESIDES = re.compile(
     r"|short[- ]acting|agreements?|agmt|contracts?|prescri\w*|urine|UDS|CURES|screens?|testing)\b",
     re.I,
 )
+
 #: A drug's sentence saying it was never begun: "she never started it", "the naproxen was not yet filled".
 _NEVER_HAD = re.compile(
     r"\bnever (?:started|filled|took|taken|tried|used|began|begun|picked up|received)\b"
