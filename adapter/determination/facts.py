@@ -376,12 +376,13 @@ def _since_ended(taken: list[Mention], stops: list[Mention], lexicon: Lexicon) -
 _STILL_TAKEN = re.compile(
     r"\bstill\s+(?:takes?|taking|on|uses?|using)\b|\b(?:to|will)\s+(?:be\s+)?(?:stop(?:ped)?|discontinued?)\b", re.I
 )
-#: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids"), a
+#: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids", "no
+#: need for a second muscle relaxant"), a
 #: kind of it ("no oral NSAIDs" beside a gel), its monitoring or prescribing ("no opioid agreement in the chart",
 #: "no opioid is prescribed by this office").
 _BESIDES = re.compile(
-    r"\b(?:other|else|additional|besides|apart from|aside from|beyond|in addition|oral|topical|long[- ]acting"
-    r"|short[- ]acting|agreements?|agmt|contracts?|prescri\w*|urine|UDS|CURES|screens?|testing)\b",
+    r"\b(?:other|else|additional|second|another|besides|apart from|aside from|beyond|in addition|oral|topical"
+    r"|long[- ]acting|short[- ]acting|agreements?|agmt|contracts?|prescri\w*|urine|UDS|CURES|screens?|testing)\b",
     re.I,
 )
 
