@@ -83,8 +83,9 @@ _TIMES = r"(?:daily|nightly|bid|tid|qid|qd|qhs|hs|prn|q\d+h)"
 #: The patient's taking a drug, told right after it: "in addition to the Naprosyn she takes daily", "the Lyrica he
 #: currently takes", "the tapentadol she has taken since January".
 _TAKEN_AFTER = re.compile(
-    r"\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+(?:is\s+(?=\w+\s+taking))?(?:still\s+|currently\s+|now\s+)?"
-    r"(?:takes|is\s+taking|taking|uses|has\s+taken\s+since|has\s+been\s+taking)\b",
+    r"\s+(?:that\s+|which\s+)?(?:she|he|they|pt|the\s+patient)\s+"
+    r"(?:(?:still\s+|currently\s+|now\s+)?(?:takes|is\s+taking|uses|has\s+taken\s+since|has\s+been\s+taking)"
+    r"|(?:is\s+)?(?:still\s+|currently\s+|now\s+)?taking)\b",
     re.I,
 )
 #: A refill or "continue" right after the drug and its dose ("Norco 10/325 refilled", "gabapentin - continue"), or

@@ -358,16 +358,13 @@ def _since_ended(taken: list[Mention], stops: list[Mention], lexicon: Lexicon) -
     or its class, where nothing says they are taken now ("less ibuprofen use with the TENS ... She no longer takes
     ibuprofen"; "Percocet after the 2020 ORIF; off all opioids since 3/2021", not "Norco 10/325 TID; no other
     opioids")."""
-    ended = [
-        m for m in stops
-        if m.modifiers & {NEGATED, DISCONTINUED} and not _BESIDES.search(m.sentence)
-    ]  # fmt: skip
-    return [
-        m for m in taken
-        if m.kind != "drug" or m.modifiers & {CURRENT, CONTINUED}
-        or not any(e.source == m.source and e.start > m.end and e.name in (m.name, _class_of(m, lexicon))
-                   for e in ended)
-    ]  # fmt: skip
+    ended = [e for e in stops if e.modifiers & {NEGATED, DISCONTINUED} and not _BESIDES.search(e.sentence)]
+
+    def ends(m: Mention) -> bool:
+        names = (m.name, _class_of(m, lexicon))
+        return any(e.source == m.source and e.start > m.end and e.name in names for e in ended)
+
+    return [m for m in taken if m.kind != "drug" or m.modifiers & {CURRENT, CONTINUED} or not ends(m)]
 
 
 #: A drug's sentence saying it is still taken, whatever stop it tells, or that the stop is to come: "It is not the
@@ -377,9 +374,8 @@ _STILL_TAKEN = re.compile(
     r"\bstill\s+(?:takes?|taking|on|uses?|using)\b|\b(?:to|will)\s+(?:be\s+)?(?:stop(?:ped)?|discontinued?)\b", re.I
 )
 #: Words that make a class said not taken no word on the drugs named: other drugs of it ("no other opioids", "no
-#: need for a second muscle relaxant"), a
-#: kind of it ("no oral NSAIDs" beside a gel), its monitoring or prescribing ("no opioid agreement in the chart",
-#: "no opioid is prescribed by this office").
+#: need for a second muscle relaxant"), a kind of it ("no oral NSAIDs" beside a gel), its monitoring or prescribing
+#: ("no opioid agreement in the chart", "no opioid is prescribed by this office").
 _BESIDES = re.compile(
     r"\b(?:other|else|additional|second|another|besides|apart from|aside from|beyond|in addition|oral|topical"
     r"|long[- ]acting|short[- ]acting|agreements?|agmt|contracts?|prescri\w*|urine|UDS|CURES|screens?|testing)\b",
