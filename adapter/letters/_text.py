@@ -240,8 +240,8 @@ def _history_forms() -> list[re.Pattern[str]]:
         rf"(?:(?:prior|previous|lumbar|cervical|[CLTS]\d(?:-[CLTS]?\d)?)\s+){{0,2}}(?P<t>{injection})",
         # "34 sessions of PT and 18 of chiropractic"
         rf"\band\s+{number}\s+of\s+(?P<t>{therapy})\b",
-        # "completed 6 PT", "s/p 8 PT", "S/P 24 PO PT"
-        rf"\b(?:completed|compl\.?|had|attended|finished|s/p)\s+{number}\s+(?:(?:PO|post-?op(?:erative)?)\s+)?(?P<t>{therapy})\b"
+        # "completed 6 PT", "s/p 8 PT", "S/P 24 PO PT", "has done 10 PT"
+        rf"\b(?:completed|compl\.?|had|done|attended|finished|s/p)\s+{number}\s+(?:(?:PO|post-?op(?:erative)?)\s+)?(?P<t>{therapy})\b"
         rf"(?!\s+{_UNIT})",
         # "chiropractic care, 8 visits in 2024", "PT (12 visits)"
         rf"\b(?P<t>{therapy})(?:\s+care)?(?:,\s+|\s+\()\s*{number}\s+{_UNIT}\b",
@@ -271,9 +271,9 @@ def _history_forms() -> list[re.Pattern[str]]:
 #: date totals a dozen visits", "she attended only seven before moving", "no gains after the first 6" (not "the first
 #: one").
 _BARE_COUNT = re.compile(
-    rf"\b(?:after|following|completed|attended|finished|had|did|used|done|received|undergone|documented|totals?|totaled|"
-    rf"totalled|a\s+total\s+of)\s+"
-    rf"(?:the\s+)?(?:first\s+(?!one\b)|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
+    rf"\b(?:after|following|despite|completed|attended|finished|had|did|used|done|received|undergone|documented|"
+    rf"totals?|totaled|totalled|a\s+total\s+of)\s+"
+    rf"(?:the\s+|those\s+|these\s+)?(?:first\s+(?!one\b)|only\s+|all\s+)?(?P<n>{NUMBER})(?:th|st|nd|rd)?"
     rf"(?:\s+{_UNIT}|(?=\s*[.;,]|\s+(?:before|so\s+far|to\s+date|of\s+them)\b|$))"
     # "10 visits so far", "roughly twenty visits in all", "only four of them attended"
     rf"|\b(?P<m>{NUMBER})\s+{_UNIT}\s+(?:(?:so\s+far|to\s+date|in\s+all|in\s+total|total)\b|per\s+(?:pt|patient)\b|"
@@ -282,24 +282,30 @@ _BARE_COUNT = re.compile(
     # completed"
     rf"|\b(?:completed|attended|finished)\s+(?P<g>{NUMBER})\s+of\s+(?:the\s+)?{NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\b"
     rf"|\b(?P<f>{NUMBER})(?:\s+of\s+(?:the\s+)?|/){NUMBER}\s+(?:[\w'/-]+\s+){{0,2}}?{_UNIT}\s+(?:completed|attended|done)\b"
-    rf"|\b(?P<k>{NUMBER})\s+of\s+them\s+(?:were\s+)?(?:attended|completed|used|done)\b"
+    # "all six are done", "all 6 authorized visits were attended", "seven of the eight were attended"
+    rf"|\ball\s+(?P<v>{NUMBER})\s+(?:(?:authorized|approved|certified)\s+)?(?:{_UNIT}\s+)?"
+    rf"(?:are|were|have\s+been|has\s+been|had\s+been)\s+(?:now\s+)?(?:completed|attended|done|finished|used)\b"
+    rf"|\b(?P<k>{NUMBER})\s+of\s+(?:them|those|these|the\s+{NUMBER})(?:\s+{_UNIT})?\s+"
+    rf"(?:were\s+|have\s+been\s+|had\s+been\s+)?(?:attended|completed|used|done)\b"
     rf"|\bonly\s+(?P<e>{NUMBER})\s+(?:were|was)\s+(?:attended|completed|used|done)\b"  # "only three were attended"
     # "the 6 visits certified 2/2, of which only 2 have been used", "he has attended four of those six", "attended 3 of
     # these to date"
-    rf"|\bof\s+which\s+(?:only\s+)?(?P<t>{NUMBER})\s+(?:have|has)\s+been\s+(?:attended|used|completed|done)\b"
+    rf"|\bof\s+which\s+(?:only\s+)?(?P<t>{NUMBER})\s+(?:(?:have|has)\s+been|were|was)\s+(?:attended|used|completed|done)\b"
     rf"|\b(?:attended|used|completed)\s+(?:only\s+)?(?P<u>{NUMBER})\s+of\s+(?:these|those|them)\b"
     # "six visits authorized in January, four attended, two cancelled"
     rf"|,\s+(?P<l>{NUMBER})\s+(?:attended|completed)(?=\s*[,.;])"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
+    # "attendance 16 of 20 sessions", "attendance at 9 visits" (not "attendance: 2x/week")
+    rf"|\battendance(?:\s+at|:)?\s+(?P<w>{NUMBER})\b(?!\s*(?:x\b|/|per\b|times\b|a\s+week))"
     # "(approx 12 visits)", "before the 6 sessions", "the first 6 tx"
     rf"|\((?:approx\.?\s+|about\s+|~\s?|approximately\s+)?(?P<i>{NUMBER})\s+{_UNIT}\)"
     rf"|\b(?:before|since)\s+the\s+(?:first\s+)?(?P<h>{NUMBER})\s+{_UNIT}\b"
     # "no gains from the prior 12 visits", "after the initial 6 visits"
     rf"|\b(?:prior|previous|initial)\s+(?P<p>{NUMBER})\s+{_UNIT}\b"
     # "from 8/10 to 5/10 over ten visits", "no change over the 6 post-op visits" (not "over the next 6 visits"),
-    # "visits one through nine"
+    # "visits one through nine", "PT visits 1-8"
     rf"|\bover\s+(?:the\s+)?(?:first\s+|past\s+|last\s+|prior\s+)?(?P<o>{NUMBER})\s+(?:post-?op\s+|prior\s+|previous\s+)?{_UNIT}\b"
-    rf"|\b(?:visits|sessions|treatments)\s+(?:one|1)\s+(?:through|thru)\s+(?P<q>{NUMBER})\b"
+    rf"|\b(?:visits|sessions|treatments)\s+(?:one|1)\s*(?:through|thru|-|to)\s*(?P<q>{NUMBER})\b"
     # "Visits: 16", "Sessions to date: 8" (not "Visits: 2x/wk", "Sessions: 12 authorized"); "visit #4 of 6" (today's
     # the fourth)
     rf"|\b(?:visits|sessions|treatments)(?:\s+(?:to\s+date|completed|attended))?:\s*(?P<r>{NUMBER})\b"
