@@ -1819,6 +1819,20 @@ def therapy_finding(
     return _settled(fact, present, absent)
 
 
+def _beside_count(found: Sequence[Mention], source: str, fact: TreatmentFact) -> list[Mention]:
+    """The care mentions of the sentence a count was read in."""
+    return [m for m in found if m.kind == "therapy" and m.source == source and fact.text in _text.collapse(m.sentence)]
+
+
+def others_count(found: Sequence[Mention], source: str, fact: TreatmentFact) -> bool:
+    """Whether a count is of someone else's care or another injury's, by the care its sentence names, that care
+    itself where named ("his wife says 10 chiropractic sessions helped her own back"; "in 2019, for a non-industrial
+    strain, she had 10 PT visits"; not "her daughter failed PT; she herself has done 2 of 8 visits")."""
+    beside = _beside_count(found, source, fact)
+    named = [m for m in beside if m.name == fact.therapy] or beside
+    return bool(named) and all(m.modifiers & {FAMILY, OTHER_INJURY} for m in named)
+
+
 def course_counted(
     therapies: Collection[str],
     found: Sequence[Mention],
@@ -1837,9 +1851,7 @@ def course_counted(
     for source, text, fact in counts:
         if fact.therapy not in therapies or not fact.count:
             continue
-        there = [
-            m for m in found if m.kind == "therapy" and m.source == source and fact.text in _text.collapse(m.sentence)
-        ]
+        there = _beside_count(found, source, fact)
         at = text.find(fact.text)
         # the record silent on what came of a course it counts as had: "no documentation of the outcome of the
         # prior 8 acupuncture treatments", "gains from the 12 chiropractic visits to date were not documented"

@@ -41,6 +41,7 @@ from adapter.determination.evidence import (
     drugs_in_use,
     drugs_planned,
     finding,
+    others_count,
     stopped_drugs,
     therapy_finding,
 )
@@ -612,7 +613,8 @@ def build_facts(
             counts = [(t.source, t.text, f) for t in context.texts
                       for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
             if prior.status == "present":  # a course and the more that followed it ("then six more") add up
-                stated = [f.count + _text.further_count(text, f) for _, text, f in counts if f.therapy in kinds]
+                stated = [f.count + _text.further_count(text, f) for source, text, f in counts
+                          if f.therapy in kinds and not others_count(found, source, f)]  # fmt: skip
                 prior_count = max(stated) if stated else None
             else:  # no mention says it was given, a count may ("16 sessions of PT were authorized; she attended 11")
                 counted = course_counted(kinds, found, counts, region=region, side=side, lexicon=lexicon)
