@@ -292,8 +292,8 @@ _BARE_COUNT = re.compile(
     # these to date"
     rf"|\bof\s+which\s+(?:only\s+)?(?P<t>{NUMBER})\s+(?:(?:have|has)\s+been|were|was)\s+(?:attended|used|completed|done)\b"
     rf"|\b(?:attended|used|completed)\s+(?:only\s+)?(?P<u>{NUMBER})\s+of\s+(?:these|those|them)\b"
-    # "six visits authorized in January, four attended, two cancelled"
-    rf"|,\s+(?P<l>{NUMBER})\s+(?:attended|completed)(?=\s*[,.;])"
+    # "six visits authorized in January, four attended, two cancelled"; "certified 6 sessions; 3 attended so far"
+    rf"|[,;]\s+(?P<l>{NUMBER})\s+(?:attended|completed)(?=\s*[,.;]|\s+(?:so\s+far|to\s+date)\b)"
     rf"|\((?P<j>{NUMBER})\s+(?:done|completed|attended|used)\)"
     # "attendance 16 of 20 sessions", "attendance at 9 visits" (not "attendance: 2x/week")
     rf"|\battendance(?:\s+at|:)?\s+(?P<w>{NUMBER})\b(?!\s*(?:x\b|/|per\b|times\b|a\s+week))"
