@@ -612,7 +612,9 @@ def build_facts(
             own = next((t.name for t in therapies if t.category == category), min(kinds))
             counts = [(t.source, t.text, f) for t in context.texts
                       for f in _text.treatment_history(t.text, unnamed=own)]  # fmt: skip
-            if prior.status == "present":  # a course and the more that followed it ("then six more") add up
+            # a course and the more that followed it ("then six more") add up; someone else's or another injury's are
+            # none of it
+            if prior.status == "present":
                 stated = [f.count + _text.further_count(text, f) for source, text, f in counts
                           if f.therapy in kinds and not others_count(found, source, f)]  # fmt: skip
                 prior_count = max(stated) if stated else None
