@@ -849,13 +849,18 @@ _OUTCOME_OF = re.compile(
     r"(?:prior|previous|last|earlier|recent|single|only|first)\s+(?:[\w/-]+\s+){0,3}$"
     r"|\b(?:outcome|results?|response|gains?|improvement|progress)\s+(?:of|to|from|after|with|w/)\s+"
     r"(?:(?:the|her|his|that)\s+)?(?:[\w/-]+\s+){0,2}$"
+    # "relief from the 3/2025 medial branch block", "pain scores before and after the 2/10 subacromial injection"
+    r"|\b(?:relief|benefit)\s+(?:from|after)\s+(?:the|her|his)\s+(?:[\w/-]+\s+){0,2}$"
+    r"|\bbefore\s+and\s+after\s+(?:the|her|his)\s+(?:[\w/-]+\s+){0,2}$"
     rf"|\b(?:number|#)\s+of\s+{_NOT_HAD}{{0,3}}$|\bhow\s+many\s+{_NOT_HAD}{{0,3}}$",
     re.I,
 )
-#: Care the question presupposes had: "whether the prior 8 PT visits improved function", "what the response to the
-#: 10 prior chiropractic visits was" (what is asked is what came of it).
+#: Care the question presupposes had: "whether the prior 8 PT visits improved function", "whether the 9/2023 facet
+#: injection relieved any pain", "what the response to the 10 prior chiropractic visits was" (what is asked is what
+#: came of it).
 _ASKED_OF_HAD = re.compile(
-    r"\b(?:whether|how\s+(?:much|well|long))\s+(?:the|her|his)\s+(?:prior|previous|last|earlier|initial|past)\s+"
+    r"\b(?:whether|how\s+(?:much|well|long))\s+(?:the|her|his)\s+(?:prior|previous|last|earlier|initial|past|first|"
+    r"\d{1,2}/\d{2,4})\s+"
     r"(?:[\w/-]+\s+){0,3}$"
     r"|\b(?:outcome|results?|response|benefit|relief)\s+(?:of|to|from|after)\s+(?:the|her|his)\s+\w+\s+"
     r"(?:prior|previous|earlier)\s+(?:[\w/-]+\s+){0,2}$"
