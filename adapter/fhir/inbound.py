@@ -150,16 +150,24 @@ def check_resource(resource: Any, where: str = "", version: Literal["R4", "R5"] 
 
 
 def entries(bundle: JSON, limits: Limits = DEFAULT_LIMITS) -> list[tuple[str, JSON]]:
-    """(path, resource) of every entry of a Bundle whose shape was checked."""
+    """(path, resource) of every entry of a Bundle whose shape was checked. A fullUrl is unique in a Bundle (FHIR
+    bdl-7; a history Bundle's versions of one resource aside): two entries that share one would be stored as one."""
     raw = bundle.get("entry", [])
     if not isinstance(raw, list):
         raise MappingError("Bundle.entry must be a list", location="entry")
     if len(raw) > limits.max_entries:
         raise InputLimitError(f"more than {limits.max_entries} Bundle entries", location="entry")
     found = []
+    urls: dict[str, int] = {}
     for n, entry in enumerate(raw):
         if not isinstance(entry, dict):
             raise MappingError("a Bundle entry must be an object", location=f"entry[{n}]")
+        url = entry.get("fullUrl")
+        if isinstance(url, str) and bundle.get("type") != "history":
+            if url in urls:
+                raise MappingError(f"entry[{urls[url]}] has the same fullUrl (FHIR bdl-7: a fullUrl is unique in a "
+                                   "Bundle)", location=f"entry[{n}].fullUrl")  # fmt: skip
+            urls[url] = n
         if "resource" in entry:
             if not isinstance(entry["resource"], dict):
                 raise MappingError("an entry's resource must be an object", location=f"entry[{n}].resource")
